@@ -1,0 +1,217 @@
+//! The application: its state, the one route table (who may call what, DESIGN §2 and §5), and serving.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::error::AppError;
+use crate::web::auth::{self, Access, Role};
+use crate::web::{account, ops, session};
+use crate::{admin, db, public, web};
+use axum::handler::Handler;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::{middleware, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::csrf::CsrfLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub metrics: PrometheusHandle,
+    /// Demo accounts exist: every page shows the 演示数据 banner.
+    demo: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub async fn new(db: PgPool, config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), demo: Arc::default() };
+        state.refresh_demo_flag().await?;
+        Ok(state)
+    }
+
+    pub fn timeouts(&self) -> session::Timeouts {
+        session::Timeouts { idle: self.config.session_idle, absolute: self.config.session_absolute }
+    }
+
+    pub fn demo_present(&self) -> bool {
+        self.demo.load(Ordering::Relaxed)
+    }
+
+    pub async fn refresh_demo_flag(&self) -> sqlx::Result<()> {
+        let present = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE is_demo AND active) AS "e!""#)
+            .fetch_one(&self.db)
+            .await?;
+        self.demo.store(present, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// One row of the route table.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    endpoint: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("GET or POST");
+    Route { method, path, access, endpoint: axum::routing::on(filter, handler) }
+}
+
+const PUBLIC: Access = Access::Public;
+const SIGNED_IN: Access = Access::SignedIn;
+const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
+const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
+
+/// Every route, who may call it, and its handler. The router and the authorization tests read this.
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        // Public: citizens, mostly on phones.
+        route(M::GET, "/", PUBLIC, public::home::page),
+        route(M::GET, "/static/{file}", PUBLIC, public::assets::file),
+        route(M::GET, "/login", PUBLIC, account::login_page),
+        route(M::POST, "/login", PUBLIC, account::login),
+        // Operations.
+        route(M::GET, "/healthz", PUBLIC, ops::healthz),
+        route(M::GET, "/readyz", PUBLIC, ops::readyz),
+        route(M::GET, "/metrics", PUBLIC, ops::metrics),
+        // Any signed-in account.
+        route(M::POST, "/logout", SIGNED_IN, account::logout),
+        route(M::GET, "/account/password", SIGNED_IN, account::password_page),
+        route(M::POST, "/account/password", SIGNED_IN, account::change_password),
+        route(M::GET, "/api/v1/me", SIGNED_IN, web::api_me),
+        // Administration: sysadmin only; it never reads petitions or the audit log.
+        route(M::GET, "/admin/users", SYSADMIN, admin::users::list),
+        route(M::POST, "/admin/users", SYSADMIN, admin::users::create),
+        route(M::GET, "/admin/users/{id}", SYSADMIN, admin::users::show),
+        route(M::POST, "/admin/users/{id}", SYSADMIN, admin::users::update),
+        route(M::POST, "/admin/users/{id}/deactivate", SYSADMIN, admin::users::deactivate),
+        route(M::POST, "/admin/users/{id}/activate", SYSADMIN, admin::users::activate),
+        route(M::POST, "/admin/users/{id}/reset-password", SYSADMIN, admin::users::reset_password),
+        // Audit: the auditor only.
+        route(M::GET, "/audit", AUDITOR, admin::audit::list),
+    ]
+}
+
+/// Refusals of the CSRF layer get a Chinese page like every other 403.
+fn csrf_refusal(_: tower_http::csrf::ProtectionError) -> Response {
+    AppError::CrossSite.into_response()
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Security headers on every response, error pages included (DESIGN §7).
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+];
+
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for r in routes() {
+        let access = r.access;
+        let guarded = r.endpoint.route_layer(middleware::from_fn(move |req, next| auth::guard(access, req, next)));
+        router = router.route(r.path, guarded);
+    }
+    let mut router = router
+        .route_layer(middleware::from_fn(ops::track))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), web::context))
+        .layer(CsrfLayer::new().with_rejection_response(csrf_refusal))
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(HeaderName::from_static(name), HeaderValue::from_static(value)));
+    }
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves, then finish the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Where the database is: the configured server, or the embedded cluster this process may own.
+pub struct Database {
+    pub url: String,
+    pub cluster: Option<db::embedded::Cluster>,
+}
+
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    if let Some(url) = &config.database_url {
+        return Ok(Database { url: url.clone(), cluster: None });
+    }
+    let cluster = db::embedded::Cluster::start(&config.data_dir.join("postgres"), Default::default()).await?;
+    db::ensure_database(&cluster.url("postgres"), "xiafang").await?;
+    Ok(Database { url: cluster.url("xiafang"), cluster: Some(cluster) })
+}
+
+/// `xiafang serve`: database, migrations, optional demo data, then serve until SIGTERM/Ctrl-C.
+pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+    let database = open_database(&config).await?;
+    let result = async {
+        db::migrate(&database.url).await?;
+        let pool = db::connect(&database.url, config.db_max_connections).await?;
+        if demo {
+            crate::demo::seed(&pool, &SystemClock).await?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.bind).await?;
+        tracing::info!(address = %config.bind, "xiafang 已启动：http://{}", config.bind);
+        let state = AppState::new(pool.clone(), config, Arc::new(SystemClock)).await?;
+        serve(listener, state, shutdown_signal()).await?;
+        pool.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(cluster) = &database.cluster {
+        cluster.stop().await?;
+    }
+    result
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+

@@ -1,0 +1,66 @@
+//! The append-only audit log (DESIGN §7): who did what, from where, and whether it worked.
+
+use crate::web::auth::CurrentUser;
+use serde_json::Value;
+use sqlx::PgExecutor;
+use std::net::IpAddr;
+
+/// The person behind an audited action; a failed login has only the name that was typed.
+pub struct Actor {
+    pub id: Option<i64>,
+    pub name: String,
+    pub role: Option<&'static str>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Actor {
+    pub fn user(user: &CurrentUser, ip: IpAddr) -> Self {
+        Self { id: Some(user.id), name: user.username.clone(), role: Some(user.role.as_str()), ip: Some(ip) }
+    }
+}
+
+pub struct Entry<'a> {
+    pub action: &'a str,
+    pub object_type: Option<&'a str>,
+    pub object_id: Option<String>,
+    pub success: bool,
+    pub detail: Value,
+}
+
+impl<'a> Entry<'a> {
+    pub fn ok(action: &'a str) -> Self {
+        Self { action, object_type: None, object_id: None, success: true, detail: Value::Object(Default::default()) }
+    }
+    pub fn failed(action: &'a str) -> Self {
+        Self { success: false, ..Self::ok(action) }
+    }
+    pub fn on(mut self, object_type: &'a str, object_id: impl ToString) -> Self {
+        self.object_type = Some(object_type);
+        self.object_id = Some(object_id.to_string());
+        self
+    }
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Write one audit row, inside the caller's transaction when given one.
+pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        actor.id,
+        actor.name,
+        actor.role,
+        actor.ip.map(sqlx::types::ipnet::IpNet::from),
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.success,
+        entry.detail,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Configuration: every number a rule uses is here (or per visit), never a literal in a handler.
+
+use chrono::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Holds the embedded cluster (`postgres/`) and generated keys.
+    pub data_dir: PathBuf,
+    /// Use this server instead of the embedded cluster.
+    pub database_url: Option<String>,
+    pub db_max_connections: u32,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub lockout_failures: i32,
+    pub lockout_duration: Duration,
+    /// Peers whose X-Forwarded-For is believed (DESIGN §7).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Mark cookies `Secure`: set when served over TLS (directly or behind a TLS proxy).
+    pub secure_cookies: bool,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".parse().unwrap(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            db_max_connections: 20,
+            session_idle: Duration::minutes(30),
+            session_absolute: Duration::hours(12),
+            lockout_failures: 5,
+            lockout_duration: Duration::minutes(30),
+            trusted_proxies: Vec::new(),
+            secure_cookies: false,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,926 @@
+//! The embedded PostgreSQL cluster (DESIGN §8): with no `DATABASE_URL`, xiafang runs its own
+//! server from the PostgreSQL binaries installed on the machine, listening only on a Unix socket
+//! inside the cluster directory. A sibling lock file records which process started the cluster,
+//! so a second instance reuses it and only the starter stops it.
+
+use std::ffi::OsStr;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::kill;
+use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid};
+use tokio::process::Command;
+
+/// Where distribution packages (Debian, Ubuntu) install the server binaries, one dir per version.
+const LIB_ROOT: &str = "/usr/lib/postgresql";
+/// Where a cluster goes when its checkout is not reachable by the unprivileged server user.
+const RELOCATE_ROOT: &str = "/var/lib/xiafang/clusters";
+const SOCKET_NAME: &str = ".s.PGSQL.5432";
+/// `sun_path` is 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+/// The cluster's superuser; connections over the private socket are trusted.
+const SUPERUSER: &str = "xiafang";
+/// Written on every start so that a moved checkout or a changed `fsync` option takes effect.
+const SETTINGS_FILE: &str = "xiafang.conf";
+const INCLUDE_LINE: &str = "include_if_exists = 'xiafang.conf'";
+const START_TIMEOUT_SECS: u64 = 60;
+
+/// How to run a cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterOptions {
+    /// `false` only for throwaway test clusters: turns `fsync` and `full_page_writes` off.
+    pub fsync: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions { fsync: true }
+    }
+}
+
+/// A running cluster, started by this process (owner) or reused from another one.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The directory as given, made absolute; may be a symlink to a relocated cluster.
+    dir: PathBuf,
+    /// The real data directory (`-D`), which is also the socket directory.
+    data: PathBuf,
+    bin: PathBuf,
+    /// The unprivileged user the server runs as when we are root (Postgres refuses root).
+    run_as: Option<String>,
+    /// `<dir>.lock`: the PID of the process that started the cluster.
+    lock: PathBuf,
+    /// `<dir>.startlock`: flock'ed around check-and-start and stop.
+    start_lock: PathBuf,
+    owner: bool,
+}
+
+impl Cluster {
+    /// Ensure a cluster lives in `dir` (e.g. `./data/postgres`) and is running; start it if needed.
+    pub async fn start(dir: &Path, opts: ClusterOptions) -> Result<Cluster> {
+        let bin = find_bin_dir(std::env::var_os("PATH").as_deref(), Path::new(LIB_ROOT))?;
+        let dir = std::path::absolute(dir)
+            .with_context(|| format!("could not resolve the data directory {}", dir.display()))?;
+        let parent = dir
+            .parent()
+            .filter(|_| dir.file_name().is_some())
+            .ok_or_else(|| {
+                anyhow!(
+                    "the PostgreSQL data directory {} has no parent directory",
+                    dir.display()
+                )
+            })?
+            .to_path_buf();
+        fs::create_dir_all(&parent)
+            .with_context(|| format!("could not create {}", parent.display()))?;
+        let lock = sibling(&dir, "lock");
+        let start_lock = sibling(&dir, "startlock");
+        let _guard = lock_exclusive(&start_lock).await?;
+
+        let (data, run_as) = if geteuid().is_root() {
+            let user = run_as_user(existing_cluster_owner(&dir)).await?;
+            (prepare_dir_as_root(&dir, &user).await?, Some(user))
+        } else {
+            (prepare_dir(&dir)?, None)
+        };
+        check_socket_path(&data)?;
+        let mut cluster = Cluster {
+            dir,
+            data,
+            bin,
+            run_as,
+            lock,
+            start_lock,
+            owner: false,
+        };
+        let me = std::process::id();
+
+        if cluster.running() {
+            match cluster.wait_for_socket().await {
+                Ok(()) => {
+                    match read_pid(&cluster.lock) {
+                        Some(pid) if pid != me && pid_alive(pid) => {
+                            tracing::info!(cluster = %cluster.data.display(), starter = pid, "reusing the running embedded PostgreSQL cluster");
+                        }
+                        _ => {
+                            tracing::info!(cluster = %cluster.data.display(), "taking over the running embedded PostgreSQL cluster whose starter is gone");
+                            write_pid(&cluster.lock, me)?;
+                            cluster.owner = true;
+                        }
+                    }
+                    return Ok(cluster);
+                }
+                // It was dying (e.g. just SIGKILLed): start a fresh one below.
+                Err(_) if !cluster.running() => {}
+                Err(e) => return Err(e),
+            }
+        }
+
+        // Not running. A killed server leaves lock files naming its PID, which may still exist
+        // as a zombie or have been recycled; Postgres refuses to start over either.
+        cluster.clear_stale_locks();
+        if !cluster.data.join("PG_VERSION").exists() {
+            cluster.initdb(opts).await?;
+        }
+        cluster.write_settings(opts)?;
+        cluster.pg_ctl_start().await?;
+        cluster.wait_for_socket().await?;
+        write_pid(&cluster.lock, me)?;
+        cluster.owner = true;
+        tracing::info!(cluster = %cluster.data.display(), "started the embedded PostgreSQL cluster");
+        Ok(cluster)
+    }
+
+    /// Connection URL for sqlx over the Unix socket.
+    pub fn url(&self, dbname: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}@localhost/{}?host={}",
+            percent_encode(dbname, false),
+            percent_encode(&self.data.to_string_lossy(), true)
+        )
+    }
+
+    /// True if this process started the cluster (and so must stop it).
+    pub fn is_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// Stop the cluster if and only if this process is the owner; remove the lock file.
+    pub async fn stop(&self) -> Result<()> {
+        if !self.owner {
+            return Ok(());
+        }
+        let _guard = lock_exclusive(&self.start_lock).await?;
+        let me = std::process::id();
+        match read_pid(&self.lock) {
+            Some(pid) if pid != me && pid_alive(pid) => {
+                tracing::warn!(
+                    owner = pid,
+                    "another process owns the embedded PostgreSQL cluster now; not stopping it"
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+        if self.running() {
+            let mut cmd = self.command(&self.bin.join("pg_ctl"));
+            cmd.arg("stop").arg("-D").arg(&self.data);
+            cmd.args(["-m", "fast", "-w", "-t", "60", "-s"])
+                .process_group(0);
+            run(cmd, "pg_ctl stop").await?;
+            tracing::info!(cluster = %self.data.display(), "stopped the embedded PostgreSQL cluster");
+        }
+        if read_pid(&self.lock).is_none_or(|pid| pid == me) {
+            let _ = fs::remove_file(&self.lock);
+        }
+        Ok(())
+    }
+
+    /// argv of a shell-free command that stops this cluster immediately, whoever started it.
+    pub fn stop_command(&self) -> Vec<String> {
+        let mut argv = Vec::new();
+        if let Some(user) = &self.run_as {
+            argv.extend([runuser(), "-u".into(), user.clone(), "--".into()]);
+        }
+        argv.push(self.bin.join("pg_ctl").to_string_lossy().into_owned());
+        argv.extend([
+            "stop".into(),
+            "-D".into(),
+            self.data.to_string_lossy().into_owned(),
+        ]);
+        argv.extend(["-m".into(), "immediate".into()]);
+        argv
+    }
+
+    /// The directory as given (absolute); when relocated, a symlink to the real cluster.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn running(&self) -> bool {
+        postmaster_pid(&self.data).is_some_and(|pid| pid_alive(pid) && is_postgres(pid))
+    }
+
+    /// A command for a server binary, run as the unprivileged user when we are root.
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new(runuser());
+                c.args(["-u", user, "--"]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        // "/" is reachable by everyone; libpq/server variables from the caller must not leak in.
+        cmd.current_dir("/");
+        for var in [
+            "PGDATA",
+            "PGPORT",
+            "PGHOST",
+            "PGUSER",
+            "PGDATABASE",
+            "PGOPTIONS",
+            "PGPASSWORD",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn clear_stale_locks(&self) {
+        for name in ["postmaster.pid", ".s.PGSQL.5432.lock"] {
+            let path = self.data.join(name);
+            let stale = match read_pid(&path) {
+                Some(pid) => !(pid_alive(pid) && is_postgres(pid)),
+                None => path.exists(),
+            };
+            if stale {
+                tracing::info!(file = %path.display(), "removing a stale lock file of a stopped PostgreSQL server");
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    async fn initdb(&self, opts: ClusterOptions) -> Result<()> {
+        tracing::info!(cluster = %self.data.display(), "creating the embedded PostgreSQL cluster (initdb)");
+        let mut last_err = None;
+        for locale in ["C.UTF-8", "C"] {
+            let mut cmd = self.command(&self.bin.join("initdb"));
+            cmd.arg("-D").arg(&self.data);
+            cmd.args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ]);
+            cmd.arg(format!("--locale={locale}"));
+            if !opts.fsync {
+                cmd.arg("--no-sync");
+            }
+            match run(cmd, "initdb").await {
+                Ok(_) => return Ok(()),
+                // initdb empties the directory on failure, so the retry starts clean.
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err
+            .expect("initdb was tried")
+            .context("initdb failed with --locale=C.UTF-8 and with --locale=C"))
+    }
+
+    /// Point postgresql.conf at our settings file and (re)write it; both owned by the server user.
+    fn write_settings(&self, opts: ClusterOptions) -> Result<()> {
+        let conf = self.data.join("postgresql.conf");
+        let text = fs::read_to_string(&conf)
+            .with_context(|| format!("could not read {}", conf.display()))?;
+        if !text.lines().any(|l| l.trim() == INCLUDE_LINE) {
+            let mut f = OpenOptions::new().append(true).open(&conf)?;
+            writeln!(
+                f,
+                "\n# Settings managed by xiafang, rewritten on every start.\n{INCLUDE_LINE}"
+            )?;
+        }
+        let settings = settings_text(&self.data, opts);
+        let path = self.data.join(SETTINGS_FILE);
+        fs::write(&path, settings)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        let log_dir = self.data.join("log");
+        fs::create_dir_all(&log_dir)?;
+        fs::set_permissions(&log_dir, fs::Permissions::from_mode(0o700))?;
+        if let Some(user) = &self.run_as {
+            let (uid, gid) = user_ids(user)?;
+            for p in [&path, &log_dir] {
+                chown(p.as_path(), Some(uid), Some(gid))
+                    .with_context(|| format!("could not chown {}", p.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn pg_ctl_start(&self) -> Result<()> {
+        let log = self.data.join("log").join("postgres.log");
+        let mut attempt = 0;
+        loop {
+            let mut cmd = self.command(&self.bin.join("pg_ctl"));
+            cmd.arg("start")
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&log);
+            cmd.args(["-w", "-t", &START_TIMEOUT_SECS.to_string(), "-s"]);
+            // Own process group: Ctrl-C in the terminal must not reach the server; we stop it.
+            cmd.process_group(0);
+            let Err(e) = run(cmd, "pg_ctl start").await else {
+                return Ok(());
+            };
+            let log_tail = tail(&fs::read_to_string(&log).unwrap_or_default(), 8);
+            // After a SIGKILL of the postmaster its children take a moment to notice and exit.
+            if (log_tail.contains("is still in use") || log_tail.contains("already exists"))
+                && attempt < 10
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.clear_stale_locks();
+                continue;
+            }
+            return Err(e.context(format!(
+                "the server log {} ends with: {log_tail}",
+                log.display()
+            )));
+        }
+    }
+
+    /// Until the postmaster accepts on its socket. A socket file alone proves nothing: a
+    /// SIGKILLed server leaves it behind.
+    async fn wait_for_socket(&self) -> Result<()> {
+        let socket = self.data.join(SOCKET_NAME);
+        let deadline = Instant::now() + Duration::from_secs(START_TIMEOUT_SECS);
+        loop {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                return Ok(());
+            }
+            if !self.running() {
+                bail!(
+                    "the embedded PostgreSQL server in {} stopped before accepting connections",
+                    self.data.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the embedded PostgreSQL server is running but did not accept connections on {} within {START_TIMEOUT_SECS} s",
+                    socket.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn settings_text(socket_dir: &Path, opts: ClusterOptions) -> String {
+    let onoff = if opts.fsync { "on" } else { "off" };
+    format!(
+        "listen_addresses = ''\n\
+         port = 5432\n\
+         unix_socket_directories = '{}'\n\
+         unix_socket_permissions = 0700\n\
+         fsync = {onoff}\n\
+         full_page_writes = {onoff}\n\
+         synchronous_commit = on\n\
+         max_connections = 200\n\
+         shared_buffers = 128MB\n\
+         timezone = 'Asia/Shanghai'\n\
+         log_min_messages = warning\n",
+        socket_dir.to_string_lossy().replace('\'', "''")
+    )
+}
+
+/// The bin dir holding `initdb`, `pg_ctl` and `postgres` of one version: the first `initdb` on
+/// PATH (symlinks resolved), else the highest version under `lib_root/*/bin`.
+fn find_bin_dir(path: Option<&OsStr>, lib_root: &Path) -> Result<PathBuf> {
+    for entry in path.map(std::env::split_paths).into_iter().flatten() {
+        let initdb = entry.join("initdb");
+        if !is_executable(&initdb) {
+            continue;
+        }
+        if let Some(bin) = fs::canonicalize(&initdb)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            && has_server_binaries(&bin)
+        {
+            return Ok(bin);
+        }
+    }
+    let mut best: Option<(Vec<u32>, PathBuf)> = None;
+    for entry in fs::read_dir(lib_root).into_iter().flatten().flatten() {
+        let Some(version) = parse_version(&entry.file_name().to_string_lossy()) else {
+            continue;
+        };
+        let bin = entry.path().join("bin");
+        if has_server_binaries(&bin) && best.as_ref().is_none_or(|(v, _)| version > *v) {
+            best = Some((version, bin));
+        }
+    }
+    best.map(|(_, bin)| bin).ok_or_else(|| {
+        anyhow!(
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH or under {}/*/bin: install them (for example `apt-get install postgresql`) or set DATABASE_URL to use an existing server.",
+            lib_root.display()
+        )
+    })
+}
+
+fn parse_version(name: &str) -> Option<Vec<u32>> {
+    name.split('.').map(|p| p.parse().ok()).collect()
+}
+
+fn has_server_binaries(bin: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres"]
+        .iter()
+        .all(|b| is_executable(&bin.join(b)))
+}
+
+fn is_executable(p: &Path) -> bool {
+    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `<dir>.<ext>` beside the cluster dir (the cluster dir itself belongs to the server user).
+fn sibling(dir: &Path, ext: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(ext);
+    dir.with_file_name(name)
+}
+
+/// Stable across builds and Rust versions (unlike `DefaultHasher`): FNV-1a, 64 bits, as 16 hex.
+fn path_hash(path: &Path) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn check_socket_path(socket_dir: &Path) -> Result<()> {
+    let socket = socket_dir.join(SOCKET_NAME);
+    let len = socket.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        bail!(
+            "The PostgreSQL socket path {} is {len} bytes, longer than the {MAX_SOCKET_PATH} that Unix sockets allow: use a shorter --data-dir (XIAFANG_DATA_DIR).",
+            socket.display()
+        );
+    }
+    Ok(())
+}
+
+fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// Run to completion; on failure the error carries the last lines the program printed.
+async fn run(mut cmd: Command, what: &str) -> Result<()> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd
+        .output()
+        .await
+        .with_context(|| format!("could not run {what}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let printed = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bail!("{what} failed ({}): {}", out.status, tail(&printed, 10))
+}
+
+async fn lock_exclusive(path: &Path) -> Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("could not open the start lock {}", path.display()))?;
+    let what = path.display().to_string();
+    tokio::task::spawn_blocking(move || Flock::lock(file, FlockArg::LockExclusive))
+        .await?
+        .map_err(|(_, e)| anyhow!("could not lock {what}: {e}"))
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn postmaster_pid(data: &Path) -> Option<u32> {
+    read_pid(&data.join("postmaster.pid"))
+}
+
+fn write_pid(path: &Path, pid: u32) -> Result<()> {
+    let tmp = sibling(path, "tmp");
+    fs::write(&tmp, format!("{pid}\n"))
+        .with_context(|| format!("could not write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))
+}
+
+/// Alive and not a zombie: a SIGKILLed postmaster can linger unreaped, and kill(pid, 0) still
+/// succeeds on it.
+fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    raw > 0
+        && matches!(kill(Pid::from_raw(raw), None), Ok(()) | Err(Errno::EPERM))
+        && proc_stat(pid).is_none_or(|(_, state)| !matches!(state, 'Z' | 'X'))
+}
+
+/// Guards against a recycled PID in a stale postmaster.pid; trusts the PID if /proc is unreadable.
+fn is_postgres(pid: u32) -> bool {
+    proc_stat(pid).is_none_or(|(comm, _)| matches!(comm.as_str(), "postgres" | "postmaster"))
+}
+
+/// (comm, state) from /proc/<pid>/stat.
+fn proc_stat(pid: u32) -> Option<(String, char)> {
+    parse_proc_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_proc_stat(stat: &str) -> Option<(String, char)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let state = stat.get(close + 1..)?.trim_start().chars().next()?;
+    Some((comm, state))
+}
+
+fn runuser() -> String {
+    ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .map_or_else(|| "runuser".to_string(), |p| p.to_string())
+}
+
+fn user_ids(name: &str) -> Result<(Uid, Gid)> {
+    let user =
+        User::from_name(name)?.ok_or_else(|| anyhow!("the system user `{name}` does not exist"))?;
+    Ok((user.uid, user.gid))
+}
+
+/// The owner of an existing cluster (following a relocation symlink), if any.
+fn existing_cluster_owner(dir: &Path) -> Option<u32> {
+    fs::metadata(dir.join("PG_VERSION")).ok().map(|m| m.uid())
+}
+
+/// The user to run the server as when we are root: an existing cluster's owner, else
+/// `postgres` (created by the distribution package), else a system user `xiafang` we create.
+async fn run_as_user(existing_owner: Option<u32>) -> Result<String> {
+    if let Some(uid) = existing_owner.filter(|u| *u != 0)
+        && let Some(user) = User::from_uid(Uid::from_raw(uid))?
+    {
+        return Ok(user.name);
+    }
+    for name in ["postgres", SUPERUSER] {
+        if User::from_name(name)?.is_some() {
+            return Ok(name.to_string());
+        }
+    }
+    let useradd = if Path::new("/usr/sbin/useradd").exists() {
+        "/usr/sbin/useradd"
+    } else {
+        "useradd"
+    };
+    let mut cmd = Command::new(useradd);
+    cmd.args([
+        "--system",
+        "--no-create-home",
+        "--shell",
+        "/usr/sbin/nologin",
+        SUPERUSER,
+    ]);
+    let result = run(cmd, "useradd").await;
+    // Another process may have created it meanwhile.
+    if User::from_name(SUPERUSER)?.is_some() {
+        tracing::info!(
+            "created the system user `{SUPERUSER}` to run the embedded PostgreSQL server"
+        );
+        return Ok(SUPERUSER.to_string());
+    }
+    Err(result
+        .err()
+        .unwrap_or_else(|| anyhow!("useradd did not create `{SUPERUSER}`")))
+    .context("no `postgres` system user exists and creating `xiafang` failed")
+}
+
+/// Whether `user` can traverse into `dir` (every ancestor searchable), asked of the kernel itself.
+async fn reachable_by(user: &str, dir: &Path) -> Result<bool> {
+    let test = if Path::new("/usr/bin/test").exists() {
+        "/usr/bin/test"
+    } else {
+        "test"
+    };
+    let status = Command::new(runuser())
+        .args(["-u", user, "--", test, "-x"])
+        .arg(dir)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .context("could not run runuser to check the data directory's permissions")?;
+    Ok(status.success())
+}
+
+fn make_private_dir(path: &Path, uid: Uid, gid: Gid) -> Result<()> {
+    if !path.exists() {
+        DirBuilder::new()
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("could not create {}", path.display()))?;
+    }
+    // Only adjust a directory that holds no cluster yet; an existing cluster keeps its owner.
+    if !path.join("PG_VERSION").exists() {
+        chown(path, Some(uid), Some(gid))
+            .with_context(|| format!("could not chown {}", path.display()))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// As root: the real data directory, owned by `user` and reachable by it; relocated under
+/// RELOCATE_ROOT (with `dir` a symlink to it) when an ancestor of `dir` is closed to `user`.
+async fn prepare_dir_as_root(dir: &Path, user: &str) -> Result<PathBuf> {
+    let (uid, gid) = user_ids(user)?;
+    let parent = fs::canonicalize(dir.parent().unwrap_or(Path::new("/")))?;
+    let name = dir.file_name().unwrap_or_default();
+    let canonical = parent.join(name);
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::read_link(dir)?;
+            let target = if target.is_absolute() {
+                target
+            } else {
+                parent.join(target)
+            };
+            if let Some(tp) = target.parent() {
+                fs::create_dir_all(tp)?;
+            }
+            make_private_dir(&target, uid, gid)?;
+            let target = fs::canonicalize(&target)?;
+            if !reachable_by(user, &target).await? {
+                bail!(
+                    "The PostgreSQL data directory {} (a link to {}) is not reachable by the `{user}` user that runs the server: make that directory traversable by it or use a different --data-dir.",
+                    dir.display(),
+                    target.display()
+                );
+            }
+            tracing::info!(dir = %dir.display(), cluster = %target.display(), "the embedded PostgreSQL cluster lives at the link's target");
+            Ok(target)
+        }
+        Ok(m) if m.is_dir() => {
+            if reachable_by(user, &parent).await? {
+                make_private_dir(&canonical, uid, gid)?;
+                return Ok(canonical);
+            }
+            if fs::read_dir(dir)?.next().is_some() {
+                bail!(
+                    "The PostgreSQL data directory {} is not reachable by the `{user}` user that runs the server (an enclosing directory is closed to it) and is not empty: move it out of that directory or use a --data-dir elsewhere, for example under /var/lib/xiafang.",
+                    dir.display()
+                );
+            }
+            fs::remove_dir(dir)?;
+            relocate(dir, &canonical, uid, gid, user).await
+        }
+        Ok(_) => bail!(
+            "The PostgreSQL data directory {} exists but is not a directory: remove it or use a different --data-dir.",
+            dir.display()
+        ),
+        Err(_) => {
+            if reachable_by(user, &parent).await? {
+                make_private_dir(&canonical, uid, gid)?;
+                Ok(canonical)
+            } else {
+                relocate(dir, &canonical, uid, gid, user).await
+            }
+        }
+    }
+}
+
+async fn relocate(dir: &Path, canonical: &Path, uid: Uid, gid: Gid, user: &str) -> Result<PathBuf> {
+    let root = Path::new(RELOCATE_ROOT);
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(root)
+        .with_context(|| format!("could not create {}", root.display()))?;
+    let target = root.join(path_hash(canonical));
+    make_private_dir(&target, uid, gid)?;
+    if !reachable_by(user, &target).await? {
+        bail!(
+            "The relocated PostgreSQL data directory {} is not reachable by the `{user}` user: make {} traversable by it.",
+            target.display(),
+            root.display()
+        );
+    }
+    symlink(&target, dir)
+        .with_context(|| format!("could not link {} to {}", dir.display(), target.display()))?;
+    tracing::info!(
+        dir = %dir.display(),
+        cluster = %target.display(),
+        "the data directory is not reachable by the `{user}` user, so the embedded PostgreSQL cluster lives elsewhere and the data directory links to it"
+    );
+    Ok(target)
+}
+
+/// Not root: run everything as ourselves, in `dir` (or where its symlink points).
+fn prepare_dir(dir: &Path) -> Result<PathBuf> {
+    if !dir.exists() {
+        DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    fs::canonicalize(dir).with_context(|| format!("could not resolve {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("xiafang-embedded-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn fake_bin(dir: &Path, names: &[&str]) {
+        fs::create_dir_all(dir).unwrap();
+        for n in names {
+            let p = dir.join(n);
+            fs::write(&p, "#!/bin/sh\n").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    const ALL: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+
+    #[test]
+    fn finds_highest_version_under_lib_root() {
+        let root = scratch("lib");
+        fake_bin(&root.join("9.6/bin"), &ALL);
+        fake_bin(&root.join("16/bin"), &ALL);
+        fake_bin(&root.join("17/bin"), &["initdb"]); // incomplete: skipped
+        fake_bin(&root.join("notaversion/bin"), &ALL);
+        let bin = find_bin_dir(Some(OsStr::new("")), &root).unwrap();
+        assert_eq!(bin, root.join("16/bin"));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn path_wins_and_symlinks_resolve_to_one_version() {
+        let root = scratch("path");
+        fake_bin(&root.join("lib/15/bin"), &ALL);
+        fake_bin(&root.join("lib/17/bin"), &ALL);
+        let on_path = root.join("local-bin");
+        fs::create_dir_all(&on_path).unwrap();
+        symlink(root.join("lib/15/bin/initdb"), on_path.join("initdb")).unwrap();
+        let path = std::env::join_paths([root.join("empty"), on_path]).unwrap();
+        let bin = find_bin_dir(Some(&path), &root.join("lib")).unwrap();
+        assert_eq!(bin, fs::canonicalize(root.join("lib/15/bin")).unwrap());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn missing_binaries_give_one_sentence() {
+        let root = scratch("none");
+        let err = find_bin_dir(None, &root).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("apt-get install postgresql") && err.contains("DATABASE_URL"),
+            "{err}"
+        );
+        assert_eq!(err.matches(". ").count(), 0, "one sentence: {err}");
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(parse_version("10").unwrap() > parse_version("9.6").unwrap());
+        assert_eq!(parse_version("15"), Some(vec![15]));
+        assert_eq!(parse_version("15beta"), None);
+    }
+
+    #[test]
+    fn path_hash_is_stable_and_16_hex() {
+        let h = path_hash(Path::new("/root/xiafang/data/postgres"));
+        assert_eq!(h.len(), 16);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(h, path_hash(Path::new("/root/xiafang/data/postgres")));
+        assert_ne!(h, path_hash(Path::new("/root/xiafang2/data/postgres")));
+        // FNV-1a of the empty input is the offset basis: pins the algorithm across builds.
+        assert_eq!(path_hash(Path::new("")), "cbf29ce484222325");
+    }
+
+    #[test]
+    fn lock_files_are_siblings() {
+        let d = Path::new("/srv/app/data/postgres");
+        assert_eq!(sibling(d, "lock"), Path::new("/srv/app/data/postgres.lock"));
+        assert_eq!(
+            sibling(Path::new("/x/pg.v1"), "lock"),
+            Path::new("/x/pg.v1.lock")
+        );
+    }
+
+    #[test]
+    fn socket_path_limit() {
+        assert!(check_socket_path(Path::new("/srv/app/data/postgres")).is_ok());
+        let exact = format!(
+            "/{}",
+            "a".repeat(MAX_SOCKET_PATH - 1 - 1 - SOCKET_NAME.len())
+        );
+        assert_eq!(
+            Path::new(&exact).join(SOCKET_NAME).as_os_str().len(),
+            MAX_SOCKET_PATH
+        );
+        assert!(check_socket_path(Path::new(&exact)).is_ok());
+        let long = format!("{exact}b");
+        let err = check_socket_path(Path::new(&long)).unwrap_err().to_string();
+        assert!(err.contains("shorter --data-dir"), "{err}");
+    }
+
+    #[test]
+    fn url_encodes_socket_dir() {
+        let c = Cluster {
+            dir: "/a b/data/postgres".into(),
+            data: "/a b/data/postgres".into(),
+            bin: "/usr/lib/postgresql/15/bin".into(),
+            run_as: Some("postgres".into()),
+            lock: "/a b/data/postgres.lock".into(),
+            start_lock: "/a b/data/postgres.startlock".into(),
+            owner: false,
+        };
+        assert_eq!(
+            c.url("xiafang"),
+            "postgres://xiafang@localhost/xiafang?host=/a%20b/data/postgres"
+        );
+        let argv = c.stop_command();
+        assert_eq!(argv[1..4], ["-u", "postgres", "--"]);
+        assert_eq!(
+            argv[4..],
+            [
+                "/usr/lib/postgresql/15/bin/pg_ctl",
+                "stop",
+                "-D",
+                "/a b/data/postgres",
+                "-m",
+                "immediate"
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_follow_fsync_option() {
+        let safe = settings_text(Path::new("/d"), ClusterOptions::default());
+        assert!(safe.contains("fsync = on") && safe.contains("synchronous_commit = on"));
+        assert!(
+            safe.contains("listen_addresses = ''")
+                && safe.contains("unix_socket_directories = '/d'")
+        );
+        let fast = settings_text(Path::new("/it's"), ClusterOptions { fsync: false });
+        assert!(fast.contains("fsync = off") && fast.contains("full_page_writes = off"));
+        assert!(fast.contains("synchronous_commit = on") && fast.contains("'/it''s'"));
+    }
+
+    #[test]
+    fn pid_files_parse_first_line() {
+        let d = scratch("pid");
+        let p = d.join("postmaster.pid");
+        fs::write(&p, "4242\n/var/lib/x\n1700000000\n").unwrap();
+        assert_eq!(read_pid(&p), Some(4242));
+        assert!(pid_alive(std::process::id()));
+        assert!(!pid_alive(0));
+        assert_eq!(
+            parse_proc_stat("13602 (postgres) Z 1 13602"),
+            Some(("postgres".into(), 'Z'))
+        );
+        assert_eq!(parse_proc_stat("7 (a) b) S 1"), Some(("a) b".into(), 'S')));
+        fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -1,0 +1,13 @@
+//! xiafang — the 领导下访接访 platform: plan a leader's visit-down day, receive citizens room by room,
+//! and close every assigned case within its deadline.
+
+pub mod admin;
+pub mod app;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod public;
+pub mod web;

@@ -1,0 +1,148 @@
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use xiafang::config::Config;
+use xiafang::web::auth::Role;
+use xiafang::{admin, app, db, demo, web};
+
+/// 下访接访服务平台 — leaders' visit-down reception days.
+#[derive(Parser)]
+#[command(name = "xiafang", version)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Address to listen on.
+    #[arg(long, env = "XIAFANG_BIND", default_value = "127.0.0.1:8080", global = true)]
+    bind: SocketAddr,
+    /// Holds the embedded PostgreSQL cluster and generated keys.
+    #[arg(long, env = "XIAFANG_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// Use this PostgreSQL server instead of the embedded cluster.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Peers whose X-Forwarded-For is trusted (comma-separated IPs).
+    #[arg(long, env = "XIAFANG_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Mark cookies Secure (set when served over TLS).
+    #[arg(long, env = "XIAFANG_SECURE_COOKIES", global = true)]
+    secure_cookies: bool,
+    /// Database connections per instance.
+    #[arg(long, env = "XIAFANG_DB_CONNECTIONS", default_value_t = 20, global = true)]
+    db_connections: u32,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the site (the default).
+    Serve {
+        /// Seed the demo county first (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Seed the demo county and exit.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account and print its one-time password (to be changed at first login).
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// staff, leader, handler, supervisor, sysadmin or auditor
+        #[arg(long, default_value = "sysadmin")]
+        role: String,
+        #[arg(long)]
+        department_id: Option<i64>,
+        #[arg(long)]
+        leader_id: Option<i64>,
+    },
+}
+
+impl Common {
+    fn config(self) -> Config {
+        Config {
+            bind: self.bind,
+            data_dir: self.data_dir,
+            database_url: self.database_url.filter(|s| !s.is_empty()),
+            trusted_proxies: self.trusted_proxies,
+            secure_cookies: self.secure_cookies,
+            db_max_connections: self.db_connections,
+            ..Config::default()
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .init();
+    let cli = Cli::parse();
+    let config = cli.common.config();
+    let result = match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => app::run(config, demo).await,
+        command => with_database(&config, command).await,
+    };
+    if let Err(e) = result {
+        eprintln!("xiafang: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// One-shot commands: open the database (starting the embedded cluster if needed), act, stop what we started.
+async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> {
+    let database = app::open_database(config).await?;
+    let result = async {
+        db::migrate(&database.url).await?;
+        let pool = db::connect(&database.url, 2).await?;
+        match command {
+            Command::Migrate => println!("数据库已迁移到最新版本。"),
+            Command::Demo => {
+                demo::seed(&pool, &xiafang::clock::SystemClock).await?;
+                println!("演示数据已就绪。");
+            }
+            Command::User { command: UserCommand::Add { username, name, role, department_id, leader_id } } => {
+                let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+                if let Some(problem) = admin::users::check_new_username(&pool, &username).await? {
+                    anyhow::bail!("{problem}");
+                }
+                let password = admin::users::one_time_password();
+                let hash = web::account::hash_password(password.clone()).await?;
+                let account = admin::users::NewAccount {
+                    username: &username,
+                    display_name: &name,
+                    role,
+                    department_id,
+                    leader_id,
+                    is_demo: false,
+                };
+                admin::users::insert_account(&pool, &account, &hash, true).await?;
+                println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
+            }
+            Command::Serve { .. } => unreachable!(),
+        }
+        pool.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(cluster) = &database.cluster {
+        cluster.stop().await?;
+    }
+    result
+}

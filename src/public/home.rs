@@ -1,0 +1,62 @@
+//! `/`: upcoming reception days and the latest notices — what a citizen looks for first.
+
+use crate::app::AppState;
+use crate::clock::{china_date, china_minute};
+use crate::web::page::{render, Layout, Page};
+use crate::web::Ctx;
+use askama::Template;
+use axum::extract::State;
+
+struct UpcomingVisit {
+    title: String,
+    date: String,
+    hours: String,
+    venue: String,
+    address: String,
+    leader: String,
+}
+
+struct LatestNotice {
+    title: String,
+    published: String,
+}
+
+#[derive(Template)]
+#[template(path = "public/home.html")]
+struct HomePage {
+    layout: Layout,
+    visits: Vec<UpcomingVisit>,
+    notices: Vec<LatestNotice>,
+}
+
+pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
+    let today = china_date(state.clock.now());
+    let visits = sqlx::query!(
+        r#"SELECT v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, l.name || '（' || l.title || '）' AS "leader!"
+           FROM visits v JOIN leaders l ON l.id = v.lead_leader_id
+           WHERE v.visit_date >= $1 AND v.status IN ('announced', 'closed_for_registration', 'in_progress')
+           ORDER BY v.visit_date LIMIT 10"#,
+        today
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|v| UpcomingVisit {
+        title: v.title,
+        date: v.visit_date.format("%Y年%-m月%-d日").to_string(),
+        hours: format!("{}—{}", v.starts_at.format("%H:%M"), v.ends_at.format("%H:%M")),
+        venue: v.venue,
+        address: v.address,
+        leader: v.leader,
+    })
+    .collect();
+    let notices = sqlx::query!(
+        r#"SELECT title, published_at AS "published_at!" FROM notices WHERE status = 'published' ORDER BY published_at DESC LIMIT 10"#
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|n| LatestNotice { title: n.title, published: china_minute(n.published_at) })
+    .collect();
+    render(&HomePage { layout: ctx.layout("领导下访接访"), visits, notices })
+}

@@ -1,0 +1,4 @@
+//! Citizens' pages: no login, mostly on phones.
+
+pub mod assets;
+pub mod home;

@@ -1,0 +1,68 @@
+//! Form input: one extractor whose rejection is a Chinese page, and field errors shown beside fields.
+
+use crate::error::AppError;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+/// Like axum-extra's `Form` (repeated keys → `Vec`), but a malformed body is a 400 in Chinese.
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum_extra::extract::Form::<T>::from_request(req, state).await {
+            Ok(f) => Ok(Form(f.0)),
+            Err(e) => {
+                tracing::debug!(error = %e, "form rejected");
+                Err(AppError::BadRequest("提交的内容无法识别，请返回重新填写。".into()))
+            }
+        }
+    }
+}
+
+/// Messages keyed by field name; templates ask `errors.get("field")` (empty when fine).
+#[derive(Default, Debug)]
+pub struct Errors(Vec<(&'static str, String)>);
+
+impl Errors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        if self.get(field).is_empty() {
+            self.0.push((field, message.into()));
+        }
+    }
+    pub fn get(&self, field: &str) -> &str {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str()).unwrap_or("")
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Trim a text field and check its length in characters (not bytes: Chinese is 3 bytes a character).
+pub fn text(errors: &mut Errors, field: &'static str, label: &str, value: &str, min: usize, max: usize) -> String {
+    let v = value.trim().to_owned();
+    let n = v.chars().count();
+    if n < min {
+        errors.add(field, format!("请填写{label}"));
+    } else if n > max {
+        errors.add(field, format!("{label}不能超过 {max} 个字"));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_counts_characters_not_bytes() {
+        let mut e = Errors::default();
+        assert_eq!(text(&mut e, "name", "姓名", "  张三丰 ", 1, 3), "张三丰");
+        assert!(e.is_empty());
+        text(&mut e, "name", "姓名", "张三丰四", 1, 3);
+        assert_eq!(e.get("name"), "姓名不能超过 3 个字");
+        text(&mut e, "title", "职务", "  ", 1, 10);
+        assert_eq!(e.get("title"), "请填写职务");
+        assert_eq!(e.get("other"), "");
+    }
+}

@@ -1,0 +1,143 @@
+//! Cross-cutting HTTP: who is calling, from where, and what every page needs.
+
+pub mod account;
+pub mod auth;
+pub mod form;
+pub mod ops;
+pub mod page;
+pub mod session;
+
+use crate::app::AppState;
+use crate::web::auth::CurrentUser;
+use crate::web::page::{nav_for, Layout, UserBox};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::header::{HeaderValue, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use std::net::{IpAddr, SocketAddr};
+
+/// The client's address: the peer, or X-Forwarded-For when the peer is a trusted proxy (DESIGN §7).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+/// A one-shot message carried to the next page in a short-lived cookie.
+#[derive(Clone, Debug)]
+struct Flash(String);
+
+const FLASH_COOKIE: &str = "xf_flash";
+
+fn client_ip(req: &Request, trusted: &[IpAddr]) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    // The right-most address not added by one of our own proxies is the client.
+    req.headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// Runs before every route: resolves the client IP, the signed-in user and the flash message.
+pub async fn context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ip = client_ip(&req, &state.config.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    let jar = CookieJar::from_headers(req.headers());
+    if let Some(token) = jar.get(session::COOKIE).map(|c| c.value().to_owned()) {
+        match session::lookup(&state.db, &token, state.clock.now(), &state.timeouts()).await {
+            Ok(Some(user)) => {
+                req.extensions_mut().insert(user);
+            }
+            Ok(None) => {}
+            Err(e) => return crate::error::AppError::from(e).into_response(),
+        }
+    }
+    let flash = jar.get(FLASH_COOKIE).and_then(|c| hex::decode(c.value()).ok()).and_then(|b| String::from_utf8(b).ok());
+    if let Some(message) = &flash {
+        req.extensions_mut().insert(Flash(message.clone()));
+    }
+    let mut response = next.run(req).await;
+    // Shown once: clear it as soon as a page (not a redirect) has carried it.
+    if flash.is_some() && !response.status().is_redirection() {
+        let mut removal = flash_cookie(String::new(), state.config.secure_cookies);
+        removal.make_removal();
+        if let Ok(v) = HeaderValue::from_str(&removal.to_string()) {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+fn flash_cookie(value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((FLASH_COOKIE, value)).path("/").http_only(true).same_site(SameSite::Lax).secure(secure).build()
+}
+
+/// Post/Redirect/Get with a message for the next page.
+pub fn redirect_with_flash(state: &AppState, to: &str, message: &str) -> Response {
+    let cookie = flash_cookie(hex::encode(message), state.config.secure_cookies);
+    let mut response = Redirect::to(to).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
+}
+
+/// What every page handler needs to build its layout.
+pub struct Ctx {
+    pub user: Option<CurrentUser>,
+    pub ip: IpAddr,
+    path: String,
+    flash: Option<String>,
+    demo: bool,
+}
+
+impl Ctx {
+    pub fn layout(&self, title: &str) -> Layout {
+        Layout {
+            title: title.into(),
+            user: self.user.as_ref().map(|u| UserBox { display_name: u.display_name.clone(), role_label: u.role.label().into() }),
+            nav: nav_for(self.user.as_ref(), &self.path),
+            demo: self.demo,
+            flash: self.flash.clone(),
+        }
+    }
+
+    /// The audit actor for this request; pages behind the guard always have a user.
+    pub fn actor(&self) -> crate::audit::Actor {
+        match &self.user {
+            Some(u) => crate::audit::Actor::user(u, self.ip),
+            None => crate::audit::Actor { id: None, name: "anonymous".into(), role: None, ip: Some(self.ip) },
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Ctx {
+            user: parts.extensions.get::<CurrentUser>().cloned(),
+            ip: parts.extensions.get::<ClientIp>().map(|c| c.0).unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            path: parts.uri.path().to_owned(),
+            flash: parts.extensions.get::<Flash>().map(|f| f.0.clone()),
+            demo: state.demo_present(),
+        })
+    }
+}
+
+/// `GET /api/v1/me`: who the API caller is (the smallest API route; the API proper comes with stage 3).
+pub async fn api_me(user: CurrentUser) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
+    }))
+}

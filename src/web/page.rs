@@ -1,0 +1,84 @@
+//! Pages: the layout every template extends, and the one way a template becomes a response.
+
+use crate::web::auth::{CurrentUser, Role};
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+pub struct UserBox {
+    pub display_name: String,
+    pub role_label: String,
+}
+
+pub struct NavLink {
+    pub href: String,
+    pub label: String,
+    pub current: bool,
+}
+
+/// What base.html needs from every page.
+pub struct Layout {
+    pub title: String,
+    pub user: Option<UserBox>,
+    pub nav: Vec<NavLink>,
+    pub demo: bool,
+    pub flash: Option<String>,
+}
+
+impl Layout {
+    /// A layout without request context (error pages).
+    pub fn bare(title: &str) -> Self {
+        Self { title: title.into(), user: None, nav: nav_for(None, ""), demo: false, flash: None }
+    }
+}
+
+/// The menu each role sees; every entry is a route the role may call.
+pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
+    let entries: &[(&str, &str)] = match user.map(|u| u.role) {
+        None => &[("/", "首页"), ("/login", "工作人员登录")],
+        Some(Role::Sysadmin) => &[
+            ("/admin/users", "用户"),
+            ("/admin/departments", "责任单位"),
+            ("/admin/leaders", "领导"),
+            ("/admin/categories", "问题类别"),
+            ("/admin/calendar", "工作日历"),
+        ],
+        Some(Role::Auditor) => &[("/audit", "审计日志")],
+        Some(_) => &[("/", "首页")],
+    };
+    let mut links: Vec<NavLink> = entries
+        .iter()
+        .map(|(href, label)| NavLink {
+            href: (*href).into(),
+            label: (*label).into(),
+            current: *href == path || (*href != "/" && path.starts_with(&format!("{href}/"))),
+        })
+        .collect();
+    if user.is_some() {
+        links.push(NavLink { href: "/account/password".into(), label: "修改密码".into(), current: path == "/account/password" });
+    }
+    links
+}
+
+pub type Page = Result<Response, crate::error::AppError>;
+
+/// Render a page with 200.
+pub fn render(page: &impl Template) -> Page {
+    Ok(render_status(StatusCode::OK, page))
+}
+
+/// Render with a given status; a template failure becomes a plain Chinese 500, never internals.
+pub fn render_status(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "系统内部错误，请稍后再试。",
+            )
+                .into_response()
+        }
+    }
+}

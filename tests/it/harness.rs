@@ -1,0 +1,299 @@
+//! Test harness: a shared throwaway cluster per run, a migrated template database copied per test,
+//! the real app on a random port with a manual clock, and a browser-like client.
+
+use chrono::Utc;
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, ORIGIN};
+use reqwest::redirect::Policy;
+use scraper::{Html, Selector};
+use sqlx::PgPool;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use xiafang::app::{self, AppState};
+use xiafang::clock::ManualClock;
+use xiafang::config::Config;
+use xiafang::db;
+use xiafang::web::auth::Role;
+
+/// The server every test database lives on, and the migrated template they are copied from.
+struct Server {
+    target: Target,
+    template: String,
+}
+
+enum Target {
+    /// DATABASE_URL, whose database name is replaced per test.
+    External(String),
+    Embedded(db::embedded::Cluster),
+}
+
+impl Server {
+    fn url(&self, database: &str) -> String {
+        match &self.target {
+            Target::External(url) => with_database_name(url, database),
+            Target::Embedded(cluster) => cluster.url(database),
+        }
+    }
+}
+
+static SERVER: tokio::sync::OnceCell<Server> = tokio::sync::OnceCell::const_new();
+static GUARDIAN: OnceLock<Mutex<std::process::ChildStdin>> = OnceLock::new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+/// With DATABASE_URL: that server. Without: one throwaway cluster for this run, through the same
+/// embedded code the product uses, stopped and deleted by a guardian process when this process exits.
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            let target = match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
+                Some(url) => Target::External(url),
+                None => {
+                    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("test-pg-{}", std::process::id()));
+                    let cluster = db::embedded::Cluster::start(&dir.join("postgres"), db::embedded::ClusterOptions { fsync: false })
+                        .await
+                        .expect("start the test cluster");
+                    guard_cluster(&cluster, &dir);
+                    Target::Embedded(cluster)
+                }
+            };
+            let template = format!("xf_tpl_{}", std::process::id());
+            let server = Server { target, template };
+            let admin = PgPool::connect(&server.url("postgres")).await.expect("connect to the test server");
+            drop_stale_databases(&admin).await;
+            sqlx::query(&format!("CREATE DATABASE {}", server.template)).execute(&admin).await.expect("create template");
+            db::migrate(&server.url(&server.template)).await.expect("migrate template");
+            admin.close().await;
+            server
+        })
+        .await
+}
+
+/// Replace the database name in a postgres URL.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Databases of earlier runs whose process is gone (names carry the pid).
+async fn drop_stale_databases(admin: &PgPool) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'xf\\_%'").fetch_all(admin).await.unwrap();
+    for name in names {
+        let pid: Option<i32> = name.split('_').nth(2).and_then(|p| p.parse().ok());
+        let alive = pid.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        if !alive {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(admin).await;
+        }
+    }
+}
+
+/// The guardian waits for this process's end (its stdin closes) and then stops and deletes the cluster.
+fn guard_cluster(cluster: &db::embedded::Cluster, dir: &std::path::Path) {
+    use std::os::unix::process::CommandExt;
+    let stop = cluster.stop_command().iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+    let script = format!("read _; {stop} >/dev/null 2>&1; rm -rf {}", shell_quote(&dir.to_string_lossy()));
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0) // Ctrl-C on the test run must not kill the guardian before it cleans up
+        .spawn()
+        .expect("spawn guardian");
+    let _ = GUARDIAN.set(Mutex::new(child.stdin.expect("guardian stdin")));
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A fresh database copied from the migrated template.
+pub async fn fresh_database() -> String {
+    let server = server().await;
+    let name = format!("xf_t_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let admin = PgPool::connect(&server.url("postgres")).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {}", server.template)).execute(&admin).await.unwrap();
+    admin.close().await;
+    let _ = GUARDIAN.get().map(|g| g.lock().unwrap().flush());
+    server.url(&name)
+}
+
+pub const PASSWORD: &str = "Test-Passw0rd";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// The app's own pool (runs as the app role).
+    pub db: PgPool,
+    /// The owner's URL of this test's database.
+    pub url: String,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let url = fresh_database().await;
+        Self::start_on(url, configure).await
+    }
+
+    /// Another app instance on an existing database (several instances over one Postgres).
+    pub async fn start_on(url: String, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = Config { db_max_connections: 10, ..Config::default() };
+        configure(&mut config);
+        let pool = db::connect(&url, config.db_max_connections).await.unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let state = AppState::new(pool.clone(), config, clock.clone()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
+        TestApp { addr, db: pool, url, clock, state }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects, sends this site's Origin.
+    pub fn client(&self) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, HeaderValue::from_str(&self.origin()).unwrap());
+        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).default_headers(headers).build().unwrap();
+        Client { http, base: self.origin() }
+    }
+
+    /// Create an account directly (password `PASSWORD`, no forced change) and return its id.
+    pub async fn user(&self, username: &str, role: Role) -> i64 {
+        let owner = PgPool::connect(&self.url).await.unwrap();
+        let department_id: Option<i64> = match role {
+            Role::Handler => Some(
+                sqlx::query_scalar("INSERT INTO departments (name, short_name) VALUES ($1, $1) RETURNING id")
+                    .bind(format!("{username}单位"))
+                    .fetch_one(&owner)
+                    .await
+                    .unwrap(),
+            ),
+            _ => None,
+        };
+        let leader_id: Option<i64> = match role {
+            Role::Leader => Some(
+                sqlx::query_scalar("INSERT INTO leaders (name, title, level) VALUES ($1, '县长', 'county') RETURNING id")
+                    .bind(username)
+                    .fetch_one(&owner)
+                    .await
+                    .unwrap(),
+            ),
+            _ => None,
+        };
+        let hash = password_hash();
+        let id = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, role, department_id, leader_id, password_hash, must_change_password)
+             VALUES ($1, $1, $2, $3, $4, $5, false) RETURNING id",
+        )
+        .bind(username)
+        .bind(role.as_str())
+        .bind(department_id)
+        .bind(leader_id)
+        .bind(hash)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+        owner.close().await;
+        id
+    }
+
+    /// A client already signed in as `username` (after creating the account).
+    pub async fn signed_in(&self, username: &str, role: Role) -> Client {
+        self.user(username, role).await;
+        let client = self.client();
+        let r = client.login(username, PASSWORD).await;
+        assert_eq!(r.status, 303, "login of {username} failed: {}", r.body);
+        client
+    }
+
+    pub async fn audit_count(&self, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1").bind(action).fetch_one(&self.db).await.unwrap()
+    }
+}
+
+/// argon2id of `PASSWORD`, computed once per test process.
+fn password_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| password_auth::generate_hash(PASSWORD)).clone()
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    base: String,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    pub fn html(&self) -> Html {
+        Html::parse_document(&self.body)
+    }
+    /// Text of every element matching `css`, whitespace-trimmed.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        let sel = Selector::parse(css).unwrap();
+        self.html().select(&sel).map(|e| e.text().collect::<String>().trim().to_owned()).collect()
+    }
+    pub fn text(&self, css: &str) -> String {
+        self.texts(css).into_iter().next().unwrap_or_default()
+    }
+    /// The error shown next to a form field.
+    pub fn field_error(&self, name: &str) -> String {
+        self.text(&format!("#e-{name}"))
+    }
+    /// The value a form field holds (inputs: value attribute; textareas: text).
+    pub fn field_value(&self, name: &str) -> String {
+        let sel = Selector::parse(&format!("[name=\"{name}\"]")).unwrap();
+        let doc = self.html();
+        doc.select(&sel)
+            .next()
+            .map(|e| e.value().attr("value").map(str::to_owned).unwrap_or_else(|| e.text().collect()))
+            .unwrap_or_default()
+    }
+}
+
+impl Client {
+    async fn wrap(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.text().await.unwrap();
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        Self::wrap(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        Self::wrap(self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Resp {
+        self.post("/login", &[("username", username), ("password", password)]).await
+    }
+}

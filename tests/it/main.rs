@@ -1,0 +1,9 @@
+//! The one integration-test binary: the real app over HTTP against a fresh database per test.
+
+mod harness;
+
+mod accounts;
+mod admin;
+mod demo;
+mod embedded;
+mod routes;
