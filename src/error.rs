@@ -24,11 +24,16 @@ pub type AppResult<T> = Result<T, AppError>;
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage {
-    layout: Layout,
-    code: u16,
-    message: String,
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub code: u16,
+    pub message: String,
 }
+
+/// Left on an error response so that the request-context middleware can render it again with
+/// the user's own layout (errors raised outside it keep the plain layout).
+#[derive(Clone)]
+pub struct ErrorMessage(pub String);
 
 impl AppError {
     pub fn status(&self) -> StatusCode {
@@ -62,8 +67,10 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let status = self.status();
-        let page = ErrorPage { layout: Layout::bare("出错了"), code: status.as_u16(), message: self.message() };
+        let message = self.message();
+        let page = ErrorPage { layout: Layout::bare("出错了"), code: status.as_u16(), message: message.clone() };
         let mut response = render_status(status, &page);
+        response.extensions_mut().insert(ErrorMessage(message));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, "5".parse().unwrap());
         }

@@ -8,6 +8,7 @@ pub mod page;
 pub mod session;
 
 use crate::app::AppState;
+use crate::error::{ErrorMessage, ErrorPage};
 use crate::web::auth::CurrentUser;
 use crate::web::page::{nav_for, Layout, UserBox};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -67,7 +68,20 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     if let Some(message) = &flash {
         req.extensions_mut().insert(Flash(message.clone()));
     }
+    let user = req.extensions().get::<CurrentUser>().cloned();
+    let path = req.uri().path().to_owned();
     let mut response = next.run(req).await;
+    if let Some(ErrorMessage(message)) = response.extensions_mut().remove::<ErrorMessage>() {
+        let ctx = Ctx { user, ip, path, flash: None, demo: state.demo_present() };
+        let status = response.status();
+        let page = ErrorPage { layout: ctx.layout("出错了"), code: status.as_u16(), message };
+        let headers = std::mem::take(response.headers_mut());
+        response = page::render_status(status, &page);
+        use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+        for (name, value) in headers.iter().filter(|(n, _)| *n != CONTENT_LENGTH && *n != CONTENT_TYPE) {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
     // Shown once: clear it as soon as a page (not a redirect) has carried it.
     if flash.is_some() && !response.status().is_redirection() {
         let mut removal = flash_cookie(String::new(), state.config.secure_cookies);

@@ -35,7 +35,7 @@ impl Layout {
 /// The menu each role sees; every entry is a route the role may call.
 pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
     let entries: &[(&str, &str)] = match user.map(|u| u.role) {
-        None => &[("/", "首页"), ("/login", "工作人员登录")],
+        None => &[("/", "首页")],
         Some(Role::Sysadmin) => &[
             ("/admin/users", "用户"),
             ("/admin/departments", "责任单位"),

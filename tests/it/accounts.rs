@@ -191,3 +191,16 @@ async fn operations_endpoints_answer() {
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.contains("db_pool_connections"));
 }
+
+#[tokio::test]
+async fn error_pages_keep_the_signed_in_layout() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root1", Role::Sysadmin).await;
+    let refused = admin.get("/audit").await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.text(".error-page").contains("无权"));
+    assert_eq!(refused.text(".user-box .name"), "root1", "the error page still shows who is signed in");
+    let missing = admin.get("/admin/users/424242").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.texts(".site-nav a").iter().any(|t| t == "用户"), "and the role's menu");
+}

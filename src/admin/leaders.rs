@@ -1,0 +1,307 @@
+//! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围) and categories.
+
+use crate::admin::{checked, ids, opt_id, Choice};
+use crate::app::AppState;
+use crate::audit::{self, Entry};
+use crate::error::AppError;
+use crate::web::form::{text, Errors, Form};
+use crate::web::page::{render, render_status, Layout, Page};
+use crate::web::{redirect_with_flash, Ctx};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+/// Levels of a leader (the `leaders.level` CHECK), with their labels.
+pub const LEVELS: [(&str, &str); 4] = [("province", "省级"), ("city", "市级"), ("county", "县级"), ("township", "乡镇级")];
+
+pub fn level_label(level: &str) -> &'static str {
+    LEVELS.iter().find(|(v, _)| *v == level).map(|(_, l)| *l).unwrap_or("未知")
+}
+
+/// Second-level categories under their statutory class, for an `<optgroup>`.
+pub struct CategoryGroup {
+    pub label: String,
+    pub options: Vec<Choice>,
+}
+
+struct LeaderRow {
+    id: i64,
+    name: String,
+    title: String,
+    level: String,
+    county: String,
+    categories: String,
+    active: bool,
+    username: Option<String>,
+}
+
+impl LeaderRow {
+    fn level_label(&self) -> &'static str {
+        level_label(&self.level)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LeaderForm {
+    name: String,
+    title: String,
+    level: String,
+    portfolio: String,
+    county_id: String,
+    /// The multi-select: one key per chosen category.
+    category_ids: Vec<String>,
+    /// Edit form only: "1" when ticked.
+    active: String,
+}
+
+impl LeaderForm {
+    fn has_category(&self, id: &i64) -> bool {
+        self.category_ids.iter().any(|c| c.trim() == id.to_string())
+    }
+    fn is_active(&self) -> bool {
+        checked(&self.active)
+    }
+}
+
+/// What the select boxes offer: levels, counties, categories.
+struct Options {
+    levels: Vec<(&'static str, &'static str)>,
+    counties: Vec<Choice>,
+    groups: Vec<CategoryGroup>,
+}
+
+impl Options {
+    async fn load(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Self> {
+        let counties = sqlx::query_as!(Choice, "SELECT id, name AS label FROM counties ORDER BY name").fetch_all(&state.db).await?;
+        Ok(Self { levels: LEVELS.to_vec(), counties, groups: category_groups(state, leader_id).await? })
+    }
+
+    fn offers_category(&self, id: i64) -> bool {
+        self.groups.iter().any(|g| g.options.iter().any(|c| c.id == id))
+    }
+}
+
+/// Active second-level categories, plus any the leader already has (so that an edit keeps them).
+async fn category_groups(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Vec<CategoryGroup>> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS "active!"
+           FROM categories c JOIN categories p ON p.id = c.parent_id
+           WHERE (c.active AND p.active)
+              OR c.id IN (SELECT category_id FROM leader_categories WHERE leader_id = $1)
+           ORDER BY p.sort_order, p.name, c.sort_order, c.name"#,
+        leader_id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let mut groups: Vec<CategoryGroup> = Vec::new();
+    for r in rows {
+        let label = if r.active { r.name } else { format!("{}（已停用）", r.name) };
+        match groups.last_mut() {
+            Some(g) if g.label == r.parent => g.options.push(Choice { id: r.id, label }),
+            _ => groups.push(CategoryGroup { label: r.parent, options: vec![Choice { id: r.id, label }] }),
+        }
+    }
+    Ok(groups)
+}
+
+#[derive(Template)]
+#[template(path = "admin/leaders.html")]
+struct LeadersPage {
+    layout: Layout,
+    leaders: Vec<LeaderRow>,
+    form: LeaderForm,
+    errors: Errors,
+    options: Options,
+}
+
+async fn leaders_page(state: &AppState, ctx: &Ctx, form: LeaderForm, errors: Errors) -> Result<LeadersPage, AppError> {
+    let leaders = sqlx::query_as!(
+        LeaderRow,
+        r#"SELECT l.id, l.name, l.title, l.level, l.active,
+                  COALESCE(co.name, '') AS "county!",
+                  COALESCE((SELECT string_agg(p.name || '·' || c.name, '、' ORDER BY p.sort_order, c.sort_order, c.name)
+                            FROM leader_categories lc JOIN categories c ON c.id = lc.category_id JOIN categories p ON p.id = c.parent_id
+                            WHERE lc.leader_id = l.id), '') AS "categories!",
+                  (SELECT u.username FROM users u WHERE u.leader_id = l.id AND u.active LIMIT 1) AS username
+           FROM leaders l LEFT JOIN counties co ON co.id = l.county_id
+           ORDER BY l.active DESC, array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(LeadersPage { layout: ctx.layout("领导"), leaders, form, errors, options: Options::load(state, None).await? })
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
+    render(&leaders_page(&state, &ctx, LeaderForm::default(), Errors::default()).await?)
+}
+
+/// The checked values of a leader form.
+struct Valid {
+    name: String,
+    title: String,
+    level: &'static str,
+    portfolio: String,
+    county_id: Option<i64>,
+    category_ids: Vec<i64>,
+}
+
+fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<Valid> {
+    let name = text(errors, "name", "姓名", &f.name, 1, 30);
+    let title = text(errors, "title", "职务", &f.title, 1, 60);
+    let level = LEVELS.iter().map(|(v, _)| *v).find(|v| *v == f.level);
+    if level.is_none() {
+        errors.add("level", "请选择级别");
+    }
+    let portfolio = text(errors, "portfolio", "分管范围", &f.portfolio, 0, 500);
+    let county_id = if f.county_id.trim().is_empty() {
+        None
+    } else {
+        let id = opt_id(&f.county_id).filter(|id| options.counties.iter().any(|c| c.id == *id));
+        if id.is_none() {
+            errors.add("county_id", "所选区县不存在，请重新选择");
+        }
+        id
+    };
+    let category_ids = ids(&f.category_ids).filter(|ids| ids.iter().all(|id| options.offers_category(*id)));
+    if category_ids.is_none() {
+        errors.add("category_ids", "所选问题类别不存在或已停用，请重新选择");
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Valid { name, title, level: level?, portfolio, county_id, category_ids: category_ids? })
+}
+
+fn detail(v: &Valid, active: bool) -> serde_json::Value {
+    serde_json::json!({
+        "name": v.name, "title": v.title, "level": v.level, "county_id": v.county_id,
+        "category_ids": v.category_ids, "active": active,
+    })
+}
+
+pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LeaderForm>) -> Page {
+    let mut errors = Errors::default();
+    let options = Options::load(&state, None).await?;
+    let Some(v) = validate(&f, &options, &mut errors) else {
+        let page = leaders_page(&state, &ctx, f, errors).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let mut tx = state.db.begin().await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO leaders (name, title, level, portfolio, county_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        v.name,
+        v.title,
+        v.level,
+        v.portfolio,
+        v.county_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!("INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[])", id, &v.category_ids)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("leader.create").on("leader", id).detail(detail(&v, true))).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/admin/leaders/{id}"), &format!("已添加领导：{}（{}）", v.name, v.title)))
+}
+
+#[derive(Template)]
+#[template(path = "admin/leader.html")]
+struct LeaderPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    active: bool,
+    username: Option<String>,
+    user_id: Option<i64>,
+    form: LeaderForm,
+    errors: Errors,
+    options: Options,
+}
+
+async fn leader_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<LeaderForm>, errors: Errors) -> Result<LeaderPage, AppError> {
+    let l = sqlx::query!(
+        r#"SELECT l.id, l.name, l.title, l.level, l.portfolio, l.county_id, l.active,
+                  COALESCE(ARRAY(SELECT category_id FROM leader_categories WHERE leader_id = l.id ORDER BY category_id), '{}') AS "category_ids!"
+           FROM leaders l WHERE l.id = $1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let account = sqlx::query!("SELECT id, username FROM users WHERE leader_id = $1 AND active", id).fetch_optional(&state.db).await?;
+    let form = form.unwrap_or(LeaderForm {
+        name: l.name.clone(),
+        title: l.title.clone(),
+        level: l.level,
+        portfolio: l.portfolio,
+        county_id: l.county_id.map(|i| i.to_string()).unwrap_or_default(),
+        category_ids: l.category_ids.iter().map(i64::to_string).collect(),
+        active: if l.active { "1".into() } else { String::new() },
+    });
+    Ok(LeaderPage {
+        layout: ctx.layout(&format!("领导：{}（{}）", l.name, l.title)),
+        id: l.id,
+        name: l.name,
+        active: l.active,
+        username: account.as_ref().map(|a| a.username.clone()),
+        user_id: account.map(|a| a.id),
+        form,
+        errors,
+        options: Options::load(state, Some(id)).await?,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    render(&leader_page(&state, &ctx, id, None, Errors::default()).await?)
+}
+
+pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<LeaderForm>) -> Page {
+    let mut errors = Errors::default();
+    let options = Options::load(&state, Some(id)).await?;
+    let active = f.is_active();
+    let Some(v) = validate(&f, &options, &mut errors) else {
+        let page = leader_page(&state, &ctx, id, Some(f), errors).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let mut tx = state.db.begin().await?;
+    let old = sqlx::query!(
+        r#"SELECT name, title, level, county_id, active,
+                  COALESCE(ARRAY(SELECT category_id FROM leader_categories WHERE leader_id = $1 ORDER BY category_id), '{}') AS "category_ids!"
+           FROM leaders WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    sqlx::query!(
+        "UPDATE leaders SET name = $2, title = $3, level = $4, portfolio = $5, county_id = $6, active = $7 WHERE id = $1",
+        id,
+        v.name,
+        v.title,
+        v.level,
+        v.portfolio,
+        v.county_id,
+        active
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM leader_categories WHERE leader_id = $1 AND category_id <> ALL($2)", id, &v.category_ids).execute(&mut *tx).await?;
+    sqlx::query!(
+        "INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+        id,
+        &v.category_ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut detail = detail(&v, active);
+    detail["from"] = serde_json::json!({
+        "name": old.name, "title": old.title, "level": old.level, "county_id": old.county_id,
+        "category_ids": old.category_ids, "active": old.active,
+    });
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("leader.update").on("leader", id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/admin/leaders/{id}"), "已保存。"))
+}
