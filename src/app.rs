@@ -31,13 +31,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: SharedClock,
     pub metrics: PrometheusHandle,
+    pub keys: Arc<crate::privacy::Keys>,
     /// Demo accounts exist: every page shows the 演示数据 banner.
     demo: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub async fn new(db: PgPool, config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), demo: Arc::default() };
+    pub async fn new(db: PgPool, config: Config, clock: SharedClock, keys: Arc<crate::privacy::Keys>) -> anyhow::Result<Self> {
+        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, demo: Arc::default() };
         state.refresh_demo_flag().await?;
         Ok(state)
     }
@@ -208,7 +209,8 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         tracing::info!(address = %config.bind, "xiafang 已启动：http://{}", config.bind);
-        let state = AppState::new(pool.clone(), config, Arc::new(SystemClock)).await?;
+        let keys = Arc::new(crate::privacy::Keys::load_or_create(&config.keys_path())?);
+        let state = AppState::new(pool.clone(), config, Arc::new(SystemClock), keys).await?;
         serve(listener, state, shutdown_signal()).await?;
         pool.close().await;
         anyhow::Ok(())

@@ -21,6 +21,14 @@ pub struct Config {
     /// Mark cookies `Secure`: set when served over TLS (directly or behind a TLS proxy).
     pub secure_cookies: bool,
     pub max_body_bytes: usize,
+    /// Encryption and index keys; default `<data_dir>/keys.json`, generated on first start.
+    pub keys_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn keys_path(&self) -> PathBuf {
+        self.keys_file.clone().unwrap_or_else(|| self.data_dir.join("keys.json"))
+    }
 }
 
 impl Default for Config {
@@ -37,6 +45,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             secure_cookies: false,
             max_body_bytes: 1024 * 1024,
+            keys_file: None,
         }
     }
 }

@@ -9,5 +9,8 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod notify;
+pub mod prepare;
+pub mod privacy;
 pub mod public;
 pub mod web;

@@ -32,6 +32,9 @@ struct Common {
     /// Mark cookies Secure (set when served over TLS).
     #[arg(long, env = "XIAFANG_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
+    /// Encryption and blind-index keys (JSON); default <data-dir>/keys.json, generated on first start.
+    #[arg(long, env = "XIAFANG_KEYS_FILE", global = true)]
+    keys_file: Option<PathBuf>,
     /// Database connections per instance.
     #[arg(long, env = "XIAFANG_DB_CONNECTIONS", default_value_t = 20, global = true)]
     db_connections: u32,
@@ -83,6 +86,7 @@ impl Common {
             trusted_proxies: self.trusted_proxies,
             secure_cookies: self.secure_cookies,
             db_max_connections: self.db_connections,
+            keys_file: self.keys_file,
             ..Config::default()
         }
     }

@@ -157,7 +157,7 @@ impl TestApp {
         configure(&mut config);
         let pool = db::connect(&url, config.db_max_connections).await.unwrap();
         let clock = ManualClock::new(Utc::now());
-        let state = AppState::new(pool.clone(), config, clock.clone()).await.unwrap();
+        let state = AppState::new(pool.clone(), config, clock.clone(), test_keys()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
@@ -228,6 +228,12 @@ impl TestApp {
     pub async fn audit_count(&self, action: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1").bind(action).fetch_one(&self.db).await.unwrap()
     }
+}
+
+/// One set of keys per test process, so that several instances on one database agree.
+pub fn test_keys() -> Arc<xiafang::privacy::Keys> {
+    static KEYS: OnceLock<Arc<xiafang::privacy::Keys>> = OnceLock::new();
+    KEYS.get_or_init(|| Arc::new(xiafang::privacy::Keys::generate())).clone()
 }
 
 /// argon2id of `PASSWORD`, computed once per test process.

@@ -1,0 +1,2 @@
+//! Stage 1, 访前调查准备: plan the day, publish the two notices, survey villages, take and triage
+//! registrations.
