@@ -79,6 +79,7 @@ where
 
 const PUBLIC: Access = Access::Public;
 const SIGNED_IN: Access = Access::SignedIn;
+const STAFF: Access = Access::Roles(&[Role::Staff]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -91,6 +92,8 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/static/{file}", PUBLIC, public::assets::file),
         route(M::GET, "/login", PUBLIC, account::login_page),
         route(M::POST, "/login", PUBLIC, account::login),
+        // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
+        // Public, stage 1 — registration, receipt, lookup.
         // Operations.
         route(M::GET, "/healthz", PUBLIC, ops::healthz),
         route(M::GET, "/readyz", PUBLIC, ops::readyz),
@@ -100,6 +103,12 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/account/password", SIGNED_IN, account::password_page),
         route(M::POST, "/account/password", SIGNED_IN, account::change_password),
         route(M::GET, "/api/v1/me", SIGNED_IN, web::api_me),
+        // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
+
+        // Staff, stage 1 — registrations on a citizen's behalf.
+
+        // Staff, stage 1 — triage, screening decisions, export; survey items.
+
         // Administration: sysadmin only; it never reads petitions or the audit log.
         route(M::GET, "/admin/users", SYSADMIN, admin::users::list),
         route(M::POST, "/admin/users", SYSADMIN, admin::users::create),
