@@ -176,7 +176,7 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
     let r = register(&citizen, &v, &id_number(1), cat, v.windows[1]).await;
     let code = code_of(&r);
     assert!(code.len() >= 8 && code.chars().all(|c| "23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(c)), "{code}");
-    let receipt = citizen.get(&r.location()).await;
+    let receipt = citizen.get(r.location()).await;
     assert_eq!(receipt.status, 200);
     assert_eq!(receipt.text("#code"), code);
     assert!(receipt.body.contains("登记编号"));
@@ -185,7 +185,7 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
     assert!(receipt.body.contains("138****5678") && !receipt.body.contains("13812345678"));
 
     let stranger = app.client();
-    let other = stranger.get(&r.location()).await;
+    let other = stranger.get(r.location()).await;
     assert_eq!(other.status, 303);
     assert_eq!(other.location(), "/lookup", "another browser is sent to the lookup");
     assert_eq!(stranger.get("/registrations/ZZZZZZZZZZ").await.location(), "/lookup");
