@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
-use crate::{admin, db, public, web};
+use crate::{admin, db, prepare, public, web};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -94,6 +94,12 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/login", PUBLIC, account::login),
         // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
         // Public, stage 1 — registration, receipt, lookup.
+        route(M::GET, "/visits/{id}/register", PUBLIC, public::register::form_page),
+        route(M::POST, "/visits/{id}/register", PUBLIC, public::register::submit),
+        route(M::GET, "/registrations/{code}", PUBLIC, public::register::receipt),
+        route(M::GET, "/lookup", PUBLIC, public::lookup::page),
+        route(M::POST, "/lookup", PUBLIC, public::lookup::lookup),
+        route(M::POST, "/lookup/cancel", PUBLIC, public::lookup::cancel),
         // Operations.
         route(M::GET, "/healthz", PUBLIC, ops::healthz),
         route(M::GET, "/readyz", PUBLIC, ops::readyz),
@@ -106,6 +112,8 @@ pub fn routes() -> Vec<Route> {
         // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
 
         // Staff, stage 1 — registrations on a citizen's behalf.
+        route(M::GET, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_form),
+        route(M::POST, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_submit),
 
         // Staff, stage 1 — triage, screening decisions, export; survey items.
 
@@ -219,8 +227,13 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         tracing::info!(address = %config.bind, "xiafang 已启动：http://{}", config.bind);
         let keys = Arc::new(crate::privacy::Keys::load_or_create(&config.keys_path())?);
+        let delivery = crate::notify::Delivery::from_config(&config);
+        let poll = config.notify_poll;
         let state = AppState::new(pool.clone(), config, Arc::new(SystemClock), keys).await?;
+        // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
+        let outbox = tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll));
         serve(listener, state, shutdown_signal()).await?;
+        outbox.abort();
         pool.close().await;
         anyhow::Ok(())
     }

@@ -23,6 +23,21 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Encryption and index keys; default `<data_dir>/keys.json`, generated on first start.
     pub keys_file: Option<PathBuf>,
+    /// Registration closes at this local time on the day before the visit, unless the visit says otherwise.
+    pub registration_close_time: chrono::NaiveTime,
+    /// How long a registration form's one-time token stays valid.
+    pub form_token_ttl: Duration,
+    /// Per client IP and minute, counted in Postgres so that the limit holds across instances.
+    pub register_per_minute: u32,
+    pub lookup_per_minute: u32,
+    /// Screening: an earlier registration of the same ID within this many months is flagged.
+    pub screening_lookback_months: u32,
+    /// Outbox delivery: batch size, poll interval, attempts before `failed`, backoff base and cap.
+    pub notify_batch: i64,
+    pub notify_poll: std::time::Duration,
+    pub notify_max_attempts: i32,
+    pub notify_backoff_base: Duration,
+    pub notify_backoff_max: Duration,
 }
 
 impl Config {
@@ -46,6 +61,16 @@ impl Default for Config {
             secure_cookies: false,
             max_body_bytes: 1024 * 1024,
             keys_file: None,
+            registration_close_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+            form_token_ttl: Duration::hours(24),
+            register_per_minute: 10,
+            lookup_per_minute: 10,
+            screening_lookback_months: 2,
+            notify_batch: 50,
+            notify_poll: std::time::Duration::from_secs(5),
+            notify_max_attempts: 6,
+            notify_backoff_base: Duration::seconds(30),
+            notify_backoff_max: Duration::hours(1),
         }
     }
 }

@@ -32,3 +32,134 @@ pub async fn queue(db: impl PgExecutor<'_>, m: Message<'_>) -> sqlx::Result<i64>
     .fetch_one(db)
     .await
 }
+
+/// A claimed message, as a sender sees it: a reference to the recipient and the mask, never a clear number.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub id: i64,
+    pub channel: String,
+    pub registration_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub recipient_mask: String,
+    pub kind: String,
+    pub body: String,
+}
+
+/// Delivers one message (an SMS gateway, e-mail...). An error means "try again later".
+pub trait Sender: Send + Sync + 'static {
+    fn send(&self, message: &Outgoing) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// The default sender: writes the message to the log, with the masked recipient only.
+pub struct LogSender;
+
+impl Sender for LogSender {
+    async fn send(&self, m: &Outgoing) -> anyhow::Result<()> {
+        tracing::info!(id = m.id, channel = %m.channel, to = %m.recipient_mask, kind = %m.kind, body = %m.body, "notification");
+        Ok(())
+    }
+}
+
+/// How delivery retries.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery {
+    pub batch: i64,
+    pub max_attempts: i32,
+    pub backoff_base: chrono::Duration,
+    pub backoff_max: chrono::Duration,
+}
+
+impl Delivery {
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self { batch: c.notify_batch, max_attempts: c.notify_max_attempts, backoff_base: c.notify_backoff_base, backoff_max: c.notify_backoff_max }
+    }
+}
+
+/// The wait before the next try after `attempts` failed ones: base, 2×base, 4×base... capped.
+pub fn backoff(attempts: i32, base: chrono::Duration, max: chrono::Duration) -> chrono::Duration {
+    let doublings = attempts.saturating_sub(1).clamp(0, 20) as u32;
+    base.checked_mul(1 << doublings).unwrap_or(max).min(max)
+}
+
+/// While a claimed message is being sent, other instances leave it alone for this long.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Claim a batch of due messages (each once, across instances), send them, record the outcome.
+/// Returns how many were claimed.
+pub async fn deliver_batch<S: Sender>(db: &sqlx::PgPool, clock: &dyn crate::clock::Clock, sender: &S, d: &Delivery) -> sqlx::Result<usize> {
+    let now = clock.now();
+    let mut tx = db.begin().await?;
+    let claimed = sqlx::query_as!(
+        Outgoing,
+        "SELECT id, channel, registration_id, user_id, recipient_mask, kind, body FROM notifications
+         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        d.batch
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    sqlx::query!("UPDATE notifications SET next_attempt_at = $2 WHERE id = ANY($1)", &ids, now + LEASE).execute(&mut *tx).await?;
+    tx.commit().await?;
+    for m in &claimed {
+        match sender.send(m).await {
+            Ok(()) => {
+                sqlx::query!(
+                    "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+                    m.id,
+                    clock.now()
+                )
+                .execute(db)
+                .await?;
+            }
+            Err(e) => {
+                let error: String = format!("{e:#}").chars().take(2000).collect();
+                tracing::warn!(id = m.id, to = %m.recipient_mask, error = %error, "notification not delivered");
+                let attempts = sqlx::query_scalar!("SELECT attempts + 1 AS \"a!\" FROM notifications WHERE id = $1", m.id).fetch_one(db).await?;
+                let status = if attempts >= d.max_attempts { "failed" } else { "pending" };
+                sqlx::query!(
+                    "UPDATE notifications SET attempts = $2, status = $3, next_attempt_at = $4, last_error = $5 WHERE id = $1",
+                    m.id,
+                    attempts,
+                    status,
+                    clock.now() + backoff(attempts, d.backoff_base, d.backoff_max),
+                    error
+                )
+                .execute(db)
+                .await?;
+            }
+        }
+    }
+    Ok(claimed.len())
+}
+
+/// The background loop every instance runs: deliver what is due, then wait a little.
+pub async fn run_delivery<S: Sender>(db: sqlx::PgPool, clock: crate::clock::SharedClock, sender: S, d: Delivery, poll: std::time::Duration) {
+    loop {
+        match deliver_batch(&db, clock.as_ref(), &sender, &d).await {
+            // A full batch: there may be more waiting.
+            Ok(n) if n as i64 >= d.batch => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox delivery failed; retrying"),
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let (base, max) = (Duration::seconds(30), Duration::hours(1));
+        assert_eq!(backoff(1, base, max), Duration::seconds(30));
+        assert_eq!(backoff(2, base, max), Duration::seconds(60));
+        assert_eq!(backoff(3, base, max), Duration::seconds(120));
+        assert_eq!(backoff(7, base, max), Duration::seconds(1920));
+        assert_eq!(backoff(8, base, max), Duration::hours(1), "capped");
+        assert_eq!(backoff(1000, base, max), Duration::hours(1), "no overflow");
+        assert_eq!(backoff(0, base, max), base);
+    }
+}

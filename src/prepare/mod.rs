@@ -1,2 +1,5 @@
 //! Stage 1, 访前调查准备: plan the day, publish the two notices, survey villages, take and triage
 //! registrations.
+
+pub mod registration;
+pub mod screening;

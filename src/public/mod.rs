@@ -2,3 +2,5 @@
 
 pub mod assets;
 pub mod home;
+pub mod lookup;
+pub mod register;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod form;
 pub mod ops;
 pub mod page;
+pub mod rate_limit;
 pub mod session;
 
 use crate::app::AppState;

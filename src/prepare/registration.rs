@@ -1,0 +1,918 @@
+//! 来访登记: the one validation and the one booking transaction behind every channel (the public
+//! form, staff on a citizen's behalf), the open period, codes, cancellation and the waiting list.
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Entry};
+use crate::clock::china_minute;
+use crate::error::AppError;
+use crate::notify;
+use crate::prepare::screening;
+use crate::privacy::{self, Field};
+use crate::web::form::{text, Errors, Form};
+use crate::web::page::{render_status, Layout, Page};
+use crate::web::{redirect_with_flash, session, Ctx};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use rand::seq::IndexedRandom;
+use serde::Deserialize;
+use sqlx::PgConnection;
+
+// ---- pure rules ----------------------------------------------------------------------------
+
+/// No look-alikes (0/O, 1/I/L): codes are read out over the phone and typed by hand.
+pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// 31^10 ≈ 8×10^14 codes: not guessable, never sequential.
+pub const CODE_LEN: usize = 10;
+
+pub fn new_code(rng: &mut impl rand::Rng) -> String {
+    (0..CODE_LEN).map(|_| *CODE_ALPHABET.choose(rng).unwrap() as char).collect()
+}
+
+/// What people type as a code: spaces dropped, upper-cased.
+pub fn normalize_code(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+}
+
+/// A batch of more than 5 persons takes two slots.
+pub fn slots_for(persons: i32) -> i16 {
+    if persons > 5 { 2 } else { 1 }
+}
+
+/// When registration closes: the visit's own close, else `default_time` (Asia/Shanghai) the day before.
+pub fn closes_at(visit_date: NaiveDate, explicit: Option<DateTime<Utc>>, default_time: NaiveTime) -> DateTime<Utc> {
+    explicit.unwrap_or_else(|| {
+        let local = (visit_date - Duration::days(1)).and_time(default_time);
+        Shanghai.from_local_datetime(&local).earliest().expect("Asia/Shanghai has no gaps").with_timezone(&Utc)
+    })
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Closed {
+    /// No published first notice yet (or the visit is still a draft).
+    NotYet,
+    Over,
+    Cancelled,
+}
+
+/// Registration is open from the first notice's publication until the close time, while announced.
+pub fn open_period(status: &str, first_notice_at: Option<DateTime<Utc>>, closes: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Closed> {
+    match status {
+        "cancelled" => return Err(Closed::Cancelled),
+        "draft" => return Err(Closed::NotYet),
+        "announced" => {}
+        _ => return Err(Closed::Over),
+    }
+    match first_notice_at {
+        Some(t) if t <= now => {}
+        _ => return Err(Closed::NotYet),
+    }
+    if now >= closes { Err(Closed::Over) } else { Ok(()) }
+}
+
+/// 代表姓名: one per line, or separated by 、 ， or ,.
+pub fn parse_representatives(s: &str) -> Vec<String> {
+    s.split(['\n', '\r', '、', '，', ','].as_ref()).map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+}
+
+/// The window chosen: `123` books, `123:waitlist` (or the 加入候补 button) joins its waiting list
+/// when it is full.
+pub fn parse_window_choice(window_id: &str, join_waitlist: &str) -> Option<(i64, bool)> {
+    if let Ok(id) = join_waitlist.trim().parse() {
+        return Some((id, true));
+    }
+    let v = window_id.trim();
+    match v.strip_suffix(":waitlist") {
+        Some(id) => id.parse().ok().map(|id| (id, true)),
+        None => v.parse().ok().map(|id| (id, false)),
+    }
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct RegistrationForm {
+    pub form_token: String,
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub address: String,
+    pub township: String,
+    pub persons: String,
+    pub representatives: String,
+    pub category_id: String,
+    pub grievance: String,
+    pub window_id: String,
+    pub join_waitlist: String,
+    /// Public form: 我已阅读并同意《个人信息处理告知》.
+    pub consent: String,
+    /// Staff form: 已告知个人信息处理规则.
+    pub informed: String,
+}
+
+/// A form that passed validation, normalised.
+#[derive(Debug)]
+pub struct Valid {
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub address: String,
+    pub township: String,
+    pub persons: i32,
+    pub representatives: Vec<String>,
+    pub category_id: i64,
+    pub grievance: String,
+    pub window_id: i64,
+    pub waitlist: bool,
+}
+
+/// Check every field (lengths as the DB CHECKs in 0002), with Chinese messages beside each.
+/// `categories` and `windows` are the ids the form offered.
+pub fn validate(f: &RegistrationForm, staff: bool, categories: &[i64], windows: &[i64], errors: &mut Errors) -> Option<Valid> {
+    let name = text(errors, "name", "姓名", &f.name, 1, 50);
+    let id_number = privacy::normalize_id_number(&f.id_number);
+    if id_number.is_empty() {
+        errors.add("id_number", "请填写身份证号");
+    } else if !privacy::valid_id_number(&id_number) {
+        errors.add("id_number", "身份证号不正确，请核对（18 位，最后一位可能是 X）");
+    }
+    let phone: String = f.phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    if phone.is_empty() {
+        errors.add("phone", "请填写手机号码");
+    } else if !privacy::valid_phone(&phone) {
+        errors.add("phone", "手机号码应为 11 位数字，以 13–19 开头");
+    }
+    let address = text(errors, "address", "现住址", &f.address, 1, 200);
+    let township = text(errors, "township", "所属乡镇", &f.township, 1, 30);
+    let persons = match f.persons.trim().parse::<i32>() {
+        Ok(n) if (1..=200).contains(&n) => n,
+        _ => {
+            errors.add("persons", "来访人数应为 1–200 之间的整数");
+            0
+        }
+    };
+    let mut representatives = Vec::new();
+    if persons > 5 {
+        representatives = parse_representatives(&f.representatives);
+        if representatives.is_empty() {
+            errors.add("representatives", "来访人数超过 5 人的，请推选代表并填写代表姓名（1–5 名）");
+        } else if representatives.len() > 5 {
+            errors.add("representatives", "代表不超过 5 人");
+        } else if representatives.iter().any(|n| n.chars().count() > 50) {
+            errors.add("representatives", "每位代表姓名不超过 50 个字");
+        }
+    }
+    let category_id = f.category_id.trim().parse().ok().filter(|id| categories.contains(id));
+    if category_id.is_none() {
+        errors.add("category_id", "请选择问题类别");
+    }
+    let grievance = text(errors, "grievance", "诉求内容", &f.grievance, 1, 2000);
+    let window = parse_window_choice(&f.window_id, &f.join_waitlist).filter(|(id, _)| windows.contains(id));
+    if window.is_none() {
+        errors.add("window_id", "请选择接访时段");
+    }
+    if staff {
+        if f.informed.trim().is_empty() {
+            errors.add("informed", "请确认已向来访人告知个人信息处理规则");
+        }
+    } else if f.consent.trim().is_empty() {
+        errors.add("consent", "请阅读并同意《个人信息处理告知》后再提交");
+    }
+    let (window_id, waitlist) = window?;
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Valid {
+        name,
+        id_number,
+        phone,
+        address,
+        township,
+        persons,
+        representatives,
+        category_id: category_id?,
+        grievance,
+        window_id,
+        waitlist,
+    })
+}
+
+// ---- the visit, its windows and categories ------------------------------------------------
+
+pub struct VisitInfo {
+    pub id: i64,
+    pub title: String,
+    pub date: NaiveDate,
+    pub hours: String,
+    pub venue: String,
+    pub address: String,
+    pub status: String,
+    pub first_notice_at: Option<DateTime<Utc>>,
+    pub closes_at: DateTime<Utc>,
+}
+
+impl VisitInfo {
+    pub fn date_label(&self) -> String {
+        self.date.format("%Y年%-m月%-d日").to_string()
+    }
+    pub fn closes_label(&self) -> String {
+        china_minute(self.closes_at)
+    }
+
+    /// Why registration is closed now, with the dates, or None when it is open.
+    pub fn closed_message(&self, now: DateTime<Utc>) -> Option<String> {
+        let close = self.closes_label();
+        let when = format!("接访日期：{} {}。", self.date_label(), self.hours);
+        match open_period(&self.status, self.first_notice_at, self.closes_at, now).err()? {
+            Closed::Cancelled => Some(format!("本次接访活动已取消，不再接受登记。{when}")),
+            Closed::NotYet => Some(match self.first_notice_at {
+                Some(t) => format!("登记尚未开始：登记时间为 {} 至 {close}。{when}", china_minute(t)),
+                None => format!("本次接访尚未发布公告，登记尚未开始；公告发布后即可登记，截止时间为 {close}。{when}"),
+            }),
+            Closed::Over => Some(format!(
+                "本次接访登记已于 {close} 截止{}。{when}接访当天可到现场登记。",
+                self.first_notice_at.map(|t| format!("（登记时间：{} 至 {close}）", china_minute(t))).unwrap_or_default()
+            )),
+        }
+    }
+}
+
+pub async fn load_visit(state: &AppState, id: i64) -> Result<VisitInfo, AppError> {
+    let v = sqlx::query!(
+        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.status, v.registration_closes_at,
+                  (SELECT min(n.published_at) FROM notices n
+                    WHERE n.visit_id = v.id AND n.kind = 'first' AND n.status = 'published') AS first_notice_at
+           FROM visits v WHERE v.id = $1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(VisitInfo {
+        id: v.id,
+        title: v.title,
+        date: v.visit_date,
+        hours: format!("{}—{}", v.starts_at.format("%H:%M"), v.ends_at.format("%H:%M")),
+        venue: v.venue,
+        address: v.address,
+        status: v.status,
+        first_notice_at: v.first_notice_at,
+        closes_at: closes_at(v.visit_date, v.registration_closes_at, state.config.registration_close_time),
+    })
+}
+
+pub fn window_label(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> String {
+    format!("{}—{}", starts_at.with_timezone(&Shanghai).format("%H:%M"), ends_at.with_timezone(&Shanghai).format("%H:%M"))
+}
+
+pub struct WindowChoice {
+    pub id: i64,
+    pub label: String,
+    pub remaining: i32,
+    pub full: bool,
+    pub selected: bool,
+    pub wait_selected: bool,
+}
+
+pub struct CategoryOption {
+    pub id: i64,
+    pub name: String,
+    pub selected: bool,
+}
+
+pub struct CategoryGroup {
+    pub name: String,
+    pub items: Vec<CategoryOption>,
+}
+
+struct Category {
+    id: i64,
+    name: String,
+    parent: String,
+}
+
+async fn categories(state: &AppState) -> sqlx::Result<Vec<Category>> {
+    sqlx::query_as!(
+        Category,
+        "SELECT c.id, c.name, p.name AS parent FROM categories c JOIN categories p ON p.id = c.parent_id
+         WHERE c.active AND p.active ORDER BY p.sort_order, p.id, c.sort_order, c.id"
+    )
+    .fetch_all(&state.db)
+    .await
+}
+
+struct Window {
+    id: i64,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    capacity_slots: i32,
+    booked_slots: i32,
+}
+
+async fn windows(state: &AppState, visit_id: i64) -> sqlx::Result<Vec<Window>> {
+    sqlx::query_as!(
+        Window,
+        "SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at",
+        visit_id
+    )
+    .fetch_all(&state.db)
+    .await
+}
+
+// ---- the form page ------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "public/register.html")]
+pub struct RegisterPage {
+    pub layout: Layout,
+    pub visit: VisitInfo,
+    pub closed: Option<String>,
+    pub staff: bool,
+    pub action: String,
+    pub token: String,
+    pub form: RegistrationForm,
+    pub errors: Errors,
+    /// A message above the form (window full, stale form).
+    pub problem: String,
+    /// The full window the citizen chose: offer its waiting list.
+    pub full_window: Option<(i64, String)>,
+    pub categories: Vec<CategoryGroup>,
+    pub windows: Vec<WindowChoice>,
+}
+
+impl RegisterPage {
+    pub fn any_open_window(&self) -> bool {
+        self.windows.iter().any(|w| !w.full)
+    }
+}
+
+/// Which kind of form: the citizen's own, or staff on a citizen's behalf (phone channel).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Channel {
+    Online,
+    Phone,
+}
+
+impl Channel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Channel::Online => "online",
+            Channel::Phone => "phone",
+        }
+    }
+    fn action(self, visit_id: i64) -> String {
+        match self {
+            Channel::Online => format!("/visits/{visit_id}/register"),
+            Channel::Phone => format!("/staff/visits/{visit_id}/registrations/new"),
+        }
+    }
+}
+
+/// A fresh one-time token for a form; only its hash is stored.
+pub async fn new_form_token(state: &AppState, visit_id: i64) -> sqlx::Result<String> {
+    let token = session::new_token();
+    sqlx::query!(
+        "INSERT INTO form_tokens (token_hash, visit_id, created_at) VALUES ($1, $2, $3)",
+        session::hash(&token),
+        visit_id,
+        state.clock.now()
+    )
+    .execute(&state.db)
+    .await?;
+    Ok(token)
+}
+
+pub struct PageInput {
+    pub form: RegistrationForm,
+    pub errors: Errors,
+    pub problem: String,
+    pub full_window: Option<i64>,
+    /// None: a new token is made.
+    pub token: Option<String>,
+}
+
+impl PageInput {
+    pub fn blank() -> Self {
+        PageInput { form: RegistrationForm { persons: "1".into(), ..Default::default() }, errors: Errors::default(), problem: String::new(), full_window: None, token: None }
+    }
+}
+
+pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channel, input: PageInput) -> Result<RegisterPage, AppError> {
+    let closed = visit.closed_message(state.clock.now());
+    let title = match channel {
+        Channel::Online => "来访登记",
+        Channel::Phone => "代为登记（电话）",
+    };
+    let (token, categories, windows) = if closed.is_some() {
+        (String::new(), Vec::new(), Vec::new())
+    } else {
+        let token = match input.token {
+            Some(t) => t,
+            None => new_form_token(state, visit.id).await?,
+        };
+        let mut groups: Vec<CategoryGroup> = Vec::new();
+        for c in categories(state).await? {
+            let option = CategoryOption { selected: input.form.category_id.trim() == c.id.to_string(), id: c.id, name: c.name };
+            match groups.last_mut() {
+                Some(g) if g.name == c.parent => g.items.push(option),
+                _ => groups.push(CategoryGroup { name: c.parent, items: vec![option] }),
+            }
+        }
+        let choice = parse_window_choice(&input.form.window_id, &input.form.join_waitlist);
+        let windows = windows(state, visit.id)
+            .await?
+            .into_iter()
+            .map(|w| {
+                let remaining = (w.capacity_slots - w.booked_slots).max(0);
+                WindowChoice {
+                    id: w.id,
+                    label: window_label(w.starts_at, w.ends_at),
+                    remaining,
+                    full: remaining == 0,
+                    selected: remaining > 0 && choice.is_some_and(|(id, _)| id == w.id),
+                    wait_selected: remaining == 0 && choice == Some((w.id, true)),
+                }
+            })
+            .collect();
+        (token, groups, windows)
+    };
+    let full_window = input.full_window.and_then(|id| windows.iter().find(|w: &&WindowChoice| w.id == id).map(|w| (w.id, w.label.clone())));
+    Ok(RegisterPage {
+        layout: ctx.layout(title),
+        action: channel.action(visit.id),
+        visit,
+        closed,
+        staff: channel == Channel::Phone,
+        token,
+        form: input.form,
+        errors: input.errors,
+        problem: input.problem,
+        full_window,
+        categories,
+        windows,
+    })
+}
+
+// ---- the booking transaction --------------------------------------------------------------
+
+pub struct Submission<'a> {
+    pub visit: &'a VisitInfo,
+    pub valid: &'a Valid,
+    pub channel: Channel,
+    pub created_by: Option<i64>,
+    /// SHA-256 of the submitting browser's receipt cookie (online only).
+    pub session_hash: Option<Vec<u8>>,
+    pub token: &'a str,
+    pub actor: &'a Actor,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Created { code: String, window: String, waitlisted: bool },
+    /// The same form was submitted before: its registration.
+    Replayed { code: String },
+    /// The window is full and the citizen did not ask for its waiting list.
+    Full,
+    /// An unknown, expired or foreign token: show the form again with a new one.
+    StaleToken,
+}
+
+/// Validate and register in one transaction: the token is consumed, the window booked (never
+/// beyond its capacity), the registration, its screening flags, audit row and confirmation
+/// queued together. Nothing is acknowledged before the commit.
+pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppError> {
+    let now = state.clock.now();
+    let v = s.valid;
+    let token_hash = session::hash(s.token);
+    let mut tx = state.db.begin().await?;
+    // The row lock on the token serialises a double submit: the second waits, then sees it used.
+    let claimed = sqlx::query_scalar!(
+        "UPDATE form_tokens SET used_at = $3 WHERE token_hash = $1 AND visit_id = $2 AND used_at IS NULL AND created_at > $4 RETURNING visit_id",
+        &token_hash,
+        s.visit.id,
+        now,
+        now - state.config.form_token_ttl
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if claimed.is_none() {
+        let earlier = sqlx::query_scalar!(
+            "SELECT r.code FROM form_tokens t JOIN registrations r ON r.id = t.registration_id WHERE t.token_hash = $1 AND t.visit_id = $2",
+            &token_hash,
+            s.visit.id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        return Ok(match earlier {
+            Some(code) => Outcome::Replayed { code },
+            None => Outcome::StaleToken,
+        });
+    }
+
+    let id_index = state.keys.blind_index(Field::IdNumber, &v.id_number);
+    let category_name = sqlx::query_scalar!("SELECT name FROM categories WHERE id = $1", v.category_id).fetch_one(&mut *tx).await?;
+    let months = state.config.screening_lookback_months;
+    let since = now.checked_sub_months(chrono::Months::new(months)).unwrap_or(now);
+    let evidence = screening::gather(&mut tx, s.visit.id, &id_index, since, &category_name, months).await?;
+    let flags = screening::flags(&evidence);
+
+    // Capacity: the conditional UPDATE takes the window's row lock, so concurrent bookings on any
+    // instance queue here and the one that would overbook finds zero rows.
+    let slots = slots_for(v.persons);
+    let booked = sqlx::query!(
+        "UPDATE reception_windows SET booked_slots = booked_slots + $3
+         WHERE id = $1 AND visit_id = $2 AND booked_slots + $3 <= capacity_slots RETURNING starts_at, ends_at",
+        v.window_id,
+        s.visit.id,
+        i32::from(slots)
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (window, waitlisted) = match booked {
+        Some(w) => (window_label(w.starts_at, w.ends_at), false),
+        None if v.waitlist => {
+            let w = sqlx::query!("SELECT starts_at, ends_at FROM reception_windows WHERE id = $1 AND visit_id = $2", v.window_id, s.visit.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            (window_label(w.starts_at, w.ends_at), true)
+        }
+        None => return Ok(Outcome::Full),
+    };
+
+    let id_sealed = state.keys.encrypt(&v.id_number);
+    let phone_sealed = state.keys.encrypt(&v.phone);
+    let phone_mask = privacy::mask_phone(&v.phone);
+    let status = if waitlisted { "waitlisted" } else { "submitted" };
+    let mut attempt = 0;
+    let (registration_id, code) = loop {
+        let code = new_code(&mut rand::rng());
+        sqlx::query!("SAVEPOINT new_code").execute(&mut *tx).await?;
+        let inserted = sqlx::query_scalar!(
+            "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
+                phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives, category_id, grievance,
+                window_id, slots, status, consent_at, submitted_session_hash, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $22)
+             RETURNING id",
+            s.visit.id,
+            code,
+            s.channel.as_str(),
+            v.name,
+            id_sealed.bytes,
+            id_sealed.key_id,
+            id_index,
+            privacy::mask_id_number(&v.id_number),
+            phone_sealed.bytes,
+            phone_sealed.key_id,
+            state.keys.blind_index(Field::Phone, &v.phone),
+            phone_mask,
+            v.address,
+            v.township,
+            v.persons,
+            &v.representatives,
+            v.category_id,
+            v.grievance,
+            v.window_id,
+            slots,
+            status,
+            now,
+            s.session_hash,
+            s.created_by,
+        )
+        .fetch_one(&mut *tx)
+        .await;
+        match inserted {
+            Ok(id) => break (id, code),
+            // A code already taken (one in 10^14): draw again.
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some("registrations_code_key") && attempt < 5 => {
+                sqlx::query!("ROLLBACK TO SAVEPOINT new_code").execute(&mut *tx).await?;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if waitlisted {
+        sqlx::query!("INSERT INTO waitlist (registration_id, window_id, created_at) VALUES ($1, $2, $3)", registration_id, v.window_id, now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    screening::record(&mut tx, registration_id, &flags).await?;
+    sqlx::query!("UPDATE form_tokens SET registration_id = $2 WHERE token_hash = $1", &token_hash, registration_id).execute(&mut *tx).await?;
+    let detail = serde_json::json!({
+        "visit_id": s.visit.id, "code": code, "channel": s.channel.as_str(), "window_id": v.window_id,
+        "waitlisted": waitlisted, "flags": flags.iter().map(|f| f.kind).collect::<Vec<_>>(),
+    });
+    audit::record(&mut *tx, s.actor, Entry::ok("registration.create").on("registration", registration_id).detail(detail)).await?;
+    let when = format!("{} {}", s.visit.date_label(), window);
+    let (kind, body) = if waitlisted {
+        ("registration.waitlisted", format!("您已登记{}，登记编号 {code}，已加入 {when} 时段候补；有名额时将通知您。", s.visit.title))
+    } else {
+        ("registration.submitted", format!("您已登记{}，登记编号 {code}，接访时段 {when}。请携带身份证原件和相关材料按时到场。", s.visit.title))
+    };
+    let message = notify::Message {
+        registration_id: Some(registration_id),
+        user_id: None,
+        recipient_mask: &phone_mask,
+        kind,
+        params: serde_json::json!({"code": code, "window": when}),
+        body,
+    };
+    notify::queue(&mut *tx, message).await?;
+    tx.commit().await?;
+    Ok(Outcome::Created { code, window, waitlisted })
+}
+
+// ---- cancellation and the waiting list ----------------------------------------------------
+
+/// Statuses a citizen (or staff) may still cancel before the day.
+pub const CANCELLABLE: [&str; 4] = ["submitted", "confirmed", "waitlisted", "scheduled"];
+
+/// Promote waiting registrations of `window_id`, first come first served, while their slots fit.
+/// Each promoted registration is notified. Returns how many were promoted.
+pub async fn promote_waiting(conn: &mut PgConnection, window_id: i64, now: DateTime<Utc>) -> sqlx::Result<usize> {
+    let mut promoted = 0;
+    loop {
+        let Some(next) = sqlx::query!(
+            r#"SELECT w.id, r.id AS registration_id, r.slots, r.code, r.phone_mask, v.title, v.visit_date, rw.starts_at, rw.ends_at
+               FROM waitlist w JOIN registrations r ON r.id = w.registration_id JOIN visits v ON v.id = r.visit_id
+               JOIN reception_windows rw ON rw.id = w.window_id
+               WHERE w.window_id = $1 AND w.promoted_at IS NULL AND r.status = 'waitlisted'
+               ORDER BY w.created_at, w.id LIMIT 1 FOR UPDATE OF w, r"#,
+            window_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(promoted);
+        };
+        let fits = sqlx::query_scalar!(
+            "UPDATE reception_windows SET booked_slots = booked_slots + $2 WHERE id = $1 AND booked_slots + $2 <= capacity_slots RETURNING id",
+            window_id,
+            i32::from(next.slots)
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if fits.is_none() {
+            return Ok(promoted);
+        }
+        sqlx::query!("UPDATE waitlist SET promoted_at = $2 WHERE id = $1", next.id, now).execute(&mut *conn).await?;
+        sqlx::query!("UPDATE registrations SET status = 'submitted' WHERE id = $1", next.registration_id).execute(&mut *conn).await?;
+        let when = format!("{} {}", next.visit_date.format("%Y年%-m月%-d日"), window_label(next.starts_at, next.ends_at));
+        let mask = next.phone_mask.unwrap_or_else(|| "（无手机号码）".into());
+        notify::queue(
+            &mut *conn,
+            notify::Message {
+                registration_id: Some(next.registration_id),
+                user_id: None,
+                recipient_mask: &mask,
+                kind: "registration.promoted",
+                params: serde_json::json!({"code": next.code, "window": when}),
+                body: format!("您在{}的候补登记（编号 {}）已有名额，接访时段 {when}。请携带身份证原件和相关材料按时到场。", next.title, next.code),
+            },
+        )
+        .await?;
+        promoted += 1;
+    }
+}
+
+/// Cancel a registration: its slots go back to the window and the waiting list moves up, in the
+/// caller's transaction. False when it can no longer be cancelled.
+pub async fn cancel(conn: &mut PgConnection, registration_id: i64, actor: &Actor, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let Some(r) = sqlx::query!(
+        "SELECT r.status, r.window_id, r.slots, r.visit_id FROM registrations r JOIN visits v ON v.id = r.visit_id
+         WHERE r.id = $1 AND v.visit_date > $2 FOR UPDATE OF r",
+        registration_id,
+        crate::clock::china_date(now)
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(false);
+    };
+    if !CANCELLABLE.contains(&r.status.as_str()) {
+        return Ok(false);
+    }
+    sqlx::query!("UPDATE registrations SET status = 'cancelled' WHERE id = $1", registration_id).execute(&mut *conn).await?;
+    let mut promoted = 0;
+    if r.status == "waitlisted" {
+        sqlx::query!("DELETE FROM waitlist WHERE registration_id = $1", registration_id).execute(&mut *conn).await?;
+    } else if let Some(window_id) = r.window_id {
+        sqlx::query!("UPDATE reception_windows SET booked_slots = booked_slots - $2 WHERE id = $1", window_id, i32::from(r.slots))
+            .execute(&mut *conn)
+            .await?;
+        promoted = promote_waiting(conn, window_id, now).await?;
+    }
+    let detail = serde_json::json!({"visit_id": r.visit_id, "from": r.status, "promoted": promoted});
+    audit::record(&mut *conn, actor, Entry::ok("registration.cancel").on("registration", registration_id).detail(detail)).await?;
+    Ok(true)
+}
+
+// ---- staff: on a citizen's behalf ----------------------------------------------------------
+
+/// `GET /staff/visits/{id}/registrations/new`
+pub async fn staff_form(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    let visit = load_visit(&state, id).await?;
+    Ok(render_status(StatusCode::OK, &page(&state, &ctx, visit, Channel::Phone, PageInput::blank()).await?))
+}
+
+/// `POST /staff/visits/{id}/registrations/new`: the same validation and transaction as the public form.
+pub async fn staff_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<RegistrationForm>) -> Page {
+    let visit = load_visit(&state, id).await?;
+    let created_by = ctx.user.as_ref().map(|u| u.id);
+    let outcome = handle(&state, &ctx, visit, Channel::Phone, f, None, created_by).await?;
+    Ok(match outcome {
+        Handled::Page(r) => r,
+        Handled::Done { code, window, waitlisted } => {
+            let message = if window.is_empty() {
+                format!("该表单已提交过。登记编号：{code}")
+            } else if waitlisted {
+                format!("已代为登记并加入 {window} 时段候补。登记编号：{code}（请告知来访人）")
+            } else {
+                format!("已代为登记，接访时段 {window}。登记编号：{code}（请告知来访人）")
+            };
+            redirect_with_flash(&state, &format!("/staff/visits/{id}/registrations/new"), &message)
+        }
+    })
+}
+
+pub enum Handled {
+    /// The form again (refused, invalid, full, stale), with its status.
+    Page(Response),
+    Done { code: String, window: String, waitlisted: bool },
+}
+
+/// The whole POST for either channel: open period, validation, the transaction, and the page
+/// to show again when it does not go through.
+pub async fn handle(
+    state: &AppState,
+    ctx: &Ctx,
+    visit: VisitInfo,
+    channel: Channel,
+    f: RegistrationForm,
+    session_hash: Option<Vec<u8>>,
+    created_by: Option<i64>,
+) -> Result<Handled, AppError> {
+    let again = |errors, problem: &str, full_window, token: Option<String>| PageInput {
+        form: f.clone(),
+        errors,
+        problem: problem.to_owned(),
+        full_window,
+        token,
+    };
+    if visit.closed_message(state.clock.now()).is_some() {
+        let p = page(state, ctx, visit, channel, again(Errors::default(), "", None, None)).await?;
+        return Ok(Handled::Page(render_status(StatusCode::FORBIDDEN, &p)));
+    }
+    let category_ids: Vec<i64> = categories(state).await?.iter().map(|c| c.id).collect();
+    let window_ids: Vec<i64> = windows(state, visit.id).await?.iter().map(|w| w.id).collect();
+    let mut errors = Errors::default();
+    let token = f.form_token.trim().to_owned();
+    let Some(valid) = validate(&f, channel == Channel::Phone, &category_ids, &window_ids, &mut errors) else {
+        let p = page(state, ctx, visit, channel, again(errors, "请按提示修改后重新提交。", None, Some(token).filter(|t| !t.is_empty()))).await?;
+        return Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)));
+    };
+    let actor = ctx.actor();
+    let submission = Submission { visit: &visit, valid: &valid, channel, created_by, session_hash, token: &token, actor: &actor };
+    match submit(state, submission).await? {
+        Outcome::Created { code, window, waitlisted } => Ok(Handled::Done { code, window, waitlisted }),
+        Outcome::Replayed { code } => {
+            let window = String::new();
+            Ok(Handled::Done { code, window, waitlisted: false })
+        }
+        Outcome::Full => {
+            let problem = "您选择的接访时段已满。可以加入该时段的候补（有人取消时按顺序递补并通知您），或改选其他尚有名额的时段。";
+            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, Some(valid.window_id), Some(token))).await?;
+            let mut errors = Errors::default();
+            errors.add("window_id", "该时段已满");
+            let p = RegisterPage { errors, ..p };
+            Ok(Handled::Page(render_status(StatusCode::CONFLICT, &p)))
+        }
+        Outcome::StaleToken => {
+            let problem = "页面已过期或已提交过，请核对填写的内容后再次提交。";
+            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, None, None)).await?;
+            Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn codes_are_long_random_and_unambiguous() {
+        let mut rng = rand::rng();
+        let a = new_code(&mut rng);
+        assert_eq!(a.len(), CODE_LEN);
+        const { assert!(CODE_LEN >= 8) };
+        assert!(a.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        for c in ["0", "O", "1", "I", "L"] {
+            assert!(!std::str::from_utf8(CODE_ALPHABET).unwrap().contains(c), "{c} is a look-alike");
+        }
+        let many: std::collections::HashSet<String> = (0..1000).map(|_| new_code(&mut rng)).collect();
+        assert_eq!(many.len(), 1000);
+        assert_eq!(normalize_code(" abcd efgh "), "ABCDEFGH");
+    }
+
+    #[test]
+    fn registration_closes_at_five_the_day_before_in_china() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let five = NaiveTime::from_hms_opt(17, 0, 0).unwrap();
+        assert_eq!(closes_at(day, None, five), at("2026-12-02T09:00:00Z"));
+        assert_eq!(closes_at(day, Some(at("2026-12-01T01:00:00Z")), five), at("2026-12-01T01:00:00Z"));
+    }
+
+    #[test]
+    fn open_from_the_first_notice_until_the_close() {
+        let close = at("2026-12-02T09:00:00Z");
+        let notice = Some(at("2026-11-20T02:00:00Z"));
+        assert_eq!(open_period("announced", notice, close, at("2026-11-25T00:00:00Z")), Ok(()));
+        assert_eq!(open_period("announced", notice, close, at("2026-12-02T09:00:00Z")), Err(Closed::Over));
+        assert_eq!(open_period("announced", notice, close, at("2026-11-20T01:59:00Z")), Err(Closed::NotYet));
+        assert_eq!(open_period("announced", None, close, at("2026-11-25T00:00:00Z")), Err(Closed::NotYet));
+        assert_eq!(open_period("draft", notice, close, at("2026-11-25T00:00:00Z")), Err(Closed::NotYet));
+        assert_eq!(open_period("closed_for_registration", notice, close, at("2026-11-25T00:00:00Z")), Err(Closed::Over));
+        assert_eq!(open_period("cancelled", notice, close, at("2026-11-25T00:00:00Z")), Err(Closed::Cancelled));
+    }
+
+    #[test]
+    fn representatives_split_on_lines_and_chinese_commas() {
+        assert_eq!(parse_representatives("张三、李四，王五,赵六\n钱七\r\n\n"), ["张三", "李四", "王五", "赵六", "钱七"]);
+        assert!(parse_representatives(" 、 ").is_empty());
+    }
+
+    #[test]
+    fn window_choices() {
+        assert_eq!(parse_window_choice("12", ""), Some((12, false)));
+        assert_eq!(parse_window_choice("12:waitlist", ""), Some((12, true)));
+        assert_eq!(parse_window_choice("12", "13"), Some((13, true)), "the 加入候补 button wins");
+        assert_eq!(parse_window_choice("x", ""), None);
+        assert_eq!(slots_for(5), 1);
+        assert_eq!(slots_for(6), 2);
+    }
+
+    fn good() -> RegistrationForm {
+        RegistrationForm {
+            name: "张三".into(),
+            id_number: " 11010519491231002x ".into(),
+            phone: "138 1234 5678".into(),
+            address: "仙华街道人民路 1 号".into(),
+            township: "仙华街道".into(),
+            persons: "1".into(),
+            category_id: "4".into(),
+            grievance: "道路破损".into(),
+            window_id: "9".into(),
+            consent: "1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_form_is_normalised() {
+        let mut e = Errors::default();
+        let v = validate(&good(), false, &[4], &[9], &mut e).expect("valid");
+        assert_eq!(v.id_number, "11010519491231002X");
+        assert_eq!(v.phone, "13812345678");
+        assert!(v.representatives.is_empty());
+    }
+
+    #[test]
+    fn each_field_has_its_message() {
+        let f = RegistrationForm {
+            id_number: "110105194912310021".into(),
+            phone: "12812345678".into(),
+            persons: "8".into(),
+            consent: String::new(),
+            window_id: "10".into(),
+            ..good()
+        };
+        let mut e = Errors::default();
+        assert!(validate(&f, false, &[4], &[9], &mut e).is_none());
+        assert!(e.get("id_number").contains("身份证号不正确"));
+        assert!(e.get("phone").contains("11 位"));
+        assert!(e.get("representatives").contains("代表"));
+        assert_eq!(e.get("window_id"), "请选择接访时段", "a window of another visit");
+        assert!(e.get("consent").contains("个人信息处理告知"));
+        assert_eq!(e.get("name"), "");
+
+        let mut e = Errors::default();
+        let six = RegistrationForm { persons: "8".into(), representatives: "甲、乙、丙、丁、戊、己".into(), ..good() };
+        assert!(validate(&six, false, &[4], &[9], &mut e).is_none());
+        assert_eq!(e.get("representatives"), "代表不超过 5 人");
+        for persons in ["0", "201", "abc", ""] {
+            let mut e = Errors::default();
+            validate(&RegistrationForm { persons: persons.into(), ..good() }, false, &[4], &[9], &mut e);
+            assert_eq!(e.get("persons"), "来访人数应为 1–200 之间的整数", "{persons}");
+        }
+        let mut e = Errors::default();
+        let staff = RegistrationForm { consent: String::new(), ..good() };
+        assert!(validate(&staff, true, &[4], &[9], &mut e).is_none());
+        assert!(e.get("informed").contains("告知"));
+        assert_eq!(e.get("consent"), "", "staff confirm 已告知 instead of the citizen's consent");
+    }
+}

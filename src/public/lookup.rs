@@ -1,0 +1,194 @@
+//! `/lookup`: a citizen finds their registration with 登记编号 + 手机号码后四位, sees its status,
+//! and may cancel it. A wrong pair and an unknown code get the very same answer.
+
+use crate::app::AppState;
+use crate::clock::china_minute;
+use crate::error::AppError;
+use crate::prepare::registration;
+use crate::web::form::{Errors, Form};
+use crate::web::page::{render, render_status, Layout, Page};
+use crate::web::{rate_limit, redirect_with_flash, Ctx};
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "submitted" => "已提交，待审核",
+        "confirmed" => "已确认",
+        "rejected" => "未予受理",
+        "waitlisted" => "候补中",
+        "scheduled" => "已排定接访",
+        "checked_in" => "已签到",
+        "called" => "已叫号",
+        "received" => "已接谈",
+        "no_show" => "未到场",
+        "cancelled" => "已取消",
+        _ => "未知",
+    }
+}
+
+/// The proof a citizen gives: code + the last 4 digits of the phone they registered with.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LookupForm {
+    code: String,
+    phone_last4: String,
+}
+
+#[derive(Template)]
+#[template(path = "public/lookup.html")]
+struct LookupPage {
+    layout: Layout,
+    form: LookupForm,
+    errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "public/status.html")]
+struct StatusPage {
+    layout: Layout,
+    code: String,
+    phone_last4: String,
+    status: &'static str,
+    reject_reason: String,
+    visit_title: String,
+    visit_date: String,
+    venue: String,
+    window: String,
+    waitlist_position: Option<i64>,
+    room: String,
+    queue_number: Option<i32>,
+    expected_at: String,
+    cancellable: bool,
+    cases: Vec<CaseLine>,
+}
+
+struct CaseLine {
+    code: String,
+    title: String,
+    status: &'static str,
+}
+
+fn case_status_label(status: &str) -> &'static str {
+    match status {
+        "assigned" => "已交办",
+        "accepted" => "办理中",
+        "returned" => "重新交办中",
+        "closure_submitted" => "办结审核中",
+        "closed" => "已办结",
+        "rated" => "已评价",
+        "in_review" => "复查复核中",
+        "terminated" => "已终结",
+        _ => "办理中",
+    }
+}
+
+pub async fn page(ctx: Ctx) -> Page {
+    render(&LookupPage { layout: ctx.layout("登记查询"), form: LookupForm::default(), errors: Errors::default() })
+}
+
+/// The same words and status for an unknown code and a wrong phone: nothing says the code exists.
+fn not_found(ctx: &Ctx, form: LookupForm) -> Page {
+    let mut errors = Errors::default();
+    errors.add("code", "未找到与该登记编号和手机号码后四位相符的登记，请核对后重试。");
+    Ok(render_status(StatusCode::NOT_FOUND, &LookupPage { layout: ctx.layout("登记查询"), form, errors }))
+}
+
+/// The registration this proof opens, if it does.
+async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
+    let code = registration::normalize_code(&f.code);
+    let last4 = f.phone_last4.trim();
+    if code.is_empty() || last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let id = sqlx::query_scalar!("SELECT id FROM registrations WHERE code = $1 AND right(phone_mask, 4) = $2", code, last4)
+        .fetch_optional(&state.db)
+        .await?;
+    Ok(id)
+}
+
+async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
+    rate_limit::hit(&state.db, &format!("lookup:{}", ctx.ip), state.config.lookup_per_minute, state.clock.now()).await
+}
+
+/// `POST /lookup` → the status page.
+pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LookupForm>) -> Page {
+    if let Err(too_many) = limited(&state, &ctx).await {
+        return Ok(too_many);
+    }
+    let Some(id) = find(&state, &f).await? else {
+        return not_found(&ctx, f);
+    };
+    let r = sqlx::query!(
+        r#"SELECT r.code, r.status, r.reject_reason, r.queue_number, r.expected_at, v.title, v.visit_date, v.venue, v.address,
+                  w.starts_at AS "window_starts?", w.ends_at AS "window_ends?", rm.name AS "room?", rm.location AS "room_location?",
+                  (SELECT count(*) FROM waitlist o WHERE o.window_id = wl.window_id AND o.promoted_at IS NULL
+                      AND (o.created_at, o.id) <= (wl.created_at, wl.id)) AS waitlist_position
+           FROM registrations r JOIN visits v ON v.id = r.visit_id
+           LEFT JOIN reception_windows w ON w.id = r.window_id
+           LEFT JOIN rooms rm ON rm.id = r.room_id
+           LEFT JOIN waitlist wl ON wl.registration_id = r.id AND wl.promoted_at IS NULL
+           WHERE r.id = $1"#,
+        id
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let cases = sqlx::query!(
+        "SELECT c.code, c.title, c.status FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
+         WHERE rc.registration_id = $1 ORDER BY c.id",
+        id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|c| CaseLine { code: c.code, title: c.title, status: case_status_label(&c.status) })
+    .collect();
+    let today = crate::clock::china_date(state.clock.now());
+    let window = match (r.window_starts, r.window_ends) {
+        (Some(s), Some(e)) => registration::window_label(s, e),
+        _ => String::new(),
+    };
+    let room = match (r.room, r.room_location) {
+        (Some(name), Some(loc)) if !loc.is_empty() => format!("{name}（{loc}）"),
+        (Some(name), _) => name,
+        _ => String::new(),
+    };
+    render(&StatusPage {
+        layout: ctx.layout("登记状态"),
+        code: r.code,
+        phone_last4: f.phone_last4.trim().to_owned(),
+        status: status_label(&r.status),
+        reject_reason: r.reject_reason.unwrap_or_default(),
+        visit_title: r.title,
+        visit_date: r.visit_date.format("%Y年%-m月%-d日").to_string(),
+        venue: if r.address.is_empty() { r.venue } else { format!("{}（{}）", r.venue, r.address) },
+        window,
+        waitlist_position: if r.status == "waitlisted" { r.waitlist_position } else { None },
+        room,
+        queue_number: r.queue_number,
+        expected_at: r.expected_at.map(china_minute).unwrap_or_default(),
+        cancellable: registration::CANCELLABLE.contains(&r.status.as_str()) && r.visit_date > today,
+        cases,
+    })
+}
+
+/// `POST /lookup/cancel`: the same proof again (carried by the status page), then cancel.
+pub async fn cancel(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LookupForm>) -> Page {
+    if let Err(too_many) = limited(&state, &ctx).await {
+        return Ok(too_many);
+    }
+    let Some(id) = find(&state, &f).await? else {
+        return not_found(&ctx, f);
+    };
+    let mut tx = state.db.begin().await?;
+    let done = registration::cancel(&mut tx, id, &ctx.actor(), state.clock.now()).await?;
+    tx.commit().await?;
+    let message = if done {
+        format!("登记 {} 已取消。", registration::normalize_code(&f.code))
+    } else {
+        "该登记已无法取消（已取消、已接谈或接访日已到）。".to_owned()
+    };
+    Ok(redirect_with_flash(&state, "/lookup", &message))
+}

@@ -1,0 +1,120 @@
+//! `/visits/{id}/register` and the receipt `/registrations/{code}`: a citizen registers from a
+//! phone. The receipt is shown only to the browser that submitted (an anonymous receipt cookie).
+
+use crate::app::AppState;
+use crate::clock::china_minute;
+use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
+use crate::web::form::Form;
+use crate::web::page::{render, Layout, Page};
+use crate::web::{rate_limit, session, Ctx};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header::{HeaderValue, SET_COOKIE};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+
+/// The anonymous per-browser cookie whose hash marks the registrations this browser submitted.
+pub const RECEIPT_COOKIE: &str = "xf_receipt";
+const RECEIPT_MAX_AGE_DAYS: i64 = 90;
+
+/// This browser's receipt token, and whether it is new (then it must be set on the response).
+fn receipt_token(jar: &CookieJar) -> (String, bool) {
+    match jar.get(RECEIPT_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() == 64) {
+        Some(v) => (v, false),
+        None => (session::new_token(), true),
+    }
+}
+
+fn with_receipt_cookie(state: &AppState, mut response: Response, token: &str, is_new: bool) -> Response {
+    if is_new {
+        let cookie = Cookie::build((RECEIPT_COOKIE, token.to_owned()))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.config.secure_cookies)
+            .build();
+        // Kept for a while, so that the citizen can reopen the receipt in the days before the visit.
+        if let Ok(v) = HeaderValue::from_str(&format!("{cookie}; Max-Age={}", RECEIPT_MAX_AGE_DAYS * 86_400)) {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// `GET /visits/{id}/register`
+pub async fn form_page(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<i64>) -> Page {
+    let visit = registration::load_visit(&state, id).await?;
+    let (token, is_new) = receipt_token(&jar);
+    let page = registration::page(&state, &ctx, visit, Channel::Online, PageInput::blank()).await?;
+    Ok(with_receipt_cookie(&state, render(&page)?, &token, is_new))
+}
+
+/// `POST /visits/{id}/register` → 303 to the receipt, or the form again with what went wrong.
+pub async fn submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<i64>, Form(f): Form<RegistrationForm>) -> Page {
+    if let Err(too_many) = rate_limit::hit(&state.db, &format!("register:{}", ctx.ip), state.config.register_per_minute, state.clock.now()).await {
+        return Ok(too_many);
+    }
+    let visit = registration::load_visit(&state, id).await?;
+    let (token, is_new) = receipt_token(&jar);
+    let response = match registration::handle(&state, &ctx, visit, Channel::Online, f, Some(session::hash(&token)), None).await? {
+        Handled::Page(page) => page,
+        Handled::Done { code, .. } => Redirect::to(&format!("/registrations/{code}")).into_response(),
+    };
+    Ok(with_receipt_cookie(&state, response, &token, is_new))
+}
+
+#[derive(Template)]
+#[template(path = "public/receipt.html")]
+struct ReceiptPage {
+    layout: Layout,
+    code: String,
+    status: &'static str,
+    waitlisted: bool,
+    name: String,
+    phone_mask: String,
+    visit_title: String,
+    visit_date: String,
+    venue: String,
+    address: String,
+    window: String,
+    submitted_at: String,
+}
+
+/// `GET /registrations/{code}`: only for the browser that submitted it; anyone else looks it up.
+pub async fn receipt(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(code): Path<String>) -> Page {
+    let to_lookup = || Ok(Redirect::to("/lookup").into_response());
+    let Some(cookie) = jar.get(RECEIPT_COOKIE).map(|c| c.value().to_owned()) else {
+        return to_lookup();
+    };
+    let r = sqlx::query!(
+        r#"SELECT r.code, r.status, r.name, r.phone_mask, r.created_at, v.title, v.visit_date, v.venue, v.address,
+                  w.starts_at AS "window_starts?", w.ends_at AS "window_ends?"
+           FROM registrations r JOIN visits v ON v.id = r.visit_id LEFT JOIN reception_windows w ON w.id = r.window_id
+           WHERE r.code = $1 AND r.submitted_session_hash = $2"#,
+        registration::normalize_code(&code),
+        session::hash(&cookie)
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(r) = r else {
+        return to_lookup();
+    };
+    let window = match (r.window_starts, r.window_ends) {
+        (Some(s), Some(e)) => registration::window_label(s, e),
+        _ => String::new(),
+    };
+    render(&ReceiptPage {
+        layout: ctx.layout("登记回执"),
+        code: r.code,
+        status: crate::public::lookup::status_label(&r.status),
+        waitlisted: r.status == "waitlisted",
+        name: r.name,
+        phone_mask: r.phone_mask.unwrap_or_default(),
+        visit_title: r.title,
+        visit_date: r.visit_date.format("%Y年%-m月%-d日").to_string(),
+        venue: r.venue,
+        address: r.address,
+        window,
+        submitted_at: china_minute(r.created_at),
+    })
+}
