@@ -1,2 +1,6 @@
 //! Stage 1, 访前调查准备: plan the day, publish the two notices, survey villages, take and triage
 //! registrations.
+
+pub mod survey;
+pub mod triage;
+pub mod triage_export;
