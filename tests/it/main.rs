@@ -7,3 +7,4 @@ mod admin;
 mod demo;
 mod embedded;
 mod routes;
+mod triage;
