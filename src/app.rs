@@ -80,6 +80,8 @@ where
 const PUBLIC: Access = Access::Public;
 const SIGNED_IN: Access = Access::SignedIn;
 const STAFF: Access = Access::Roles(&[Role::Staff]);
+/// Reading registrations and dossiers, and unmasking (audited): staff and supervisors (DESIGN §2).
+const STAFF_OR_SUPERVISOR: Access = Access::Roles(&[Role::Staff, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -116,6 +118,21 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_submit),
 
         // Staff, stage 1 — triage, screening decisions, export; survey items.
+        route(M::GET, "/staff/visits/{id}/registrations", STAFF_OR_SUPERVISOR, prepare::triage::list),
+        route(M::GET, "/staff/visits/{id}/registrations.xlsx", STAFF_OR_SUPERVISOR, prepare::triage_export::export),
+        route(M::GET, "/staff/visits/{id}/registrations/{reg}", STAFF_OR_SUPERVISOR, prepare::triage::show),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/unmask", STAFF_OR_SUPERVISOR, prepare::triage::unmask),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/category", STAFF, prepare::triage::change_category),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/confirm", STAFF, prepare::triage::confirm),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/reject", STAFF, prepare::triage::reject),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/merge", STAFF, prepare::triage::merge),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/flags/{flag}", STAFF, prepare::triage::decide_flag),
+        route(M::GET, "/staff/visits/{id}/survey", STAFF_OR_SUPERVISOR, prepare::survey::list),
+        route(M::POST, "/staff/visits/{id}/survey", STAFF, prepare::survey::create),
+        route(M::GET, "/staff/visits/{id}/survey/{item}", STAFF_OR_SUPERVISOR, prepare::survey::show),
+        route(M::POST, "/staff/visits/{id}/survey/{item}", STAFF, prepare::survey::update),
+        route(M::POST, "/staff/visits/{id}/survey/{item}/link", STAFF, prepare::survey::link),
+        route(M::POST, "/staff/visits/{id}/survey/{item}/unlink", STAFF, prepare::survey::unlink),
 
         // Administration: sysadmin only; it never reads petitions or the audit log.
         route(M::GET, "/admin/users", SYSADMIN, admin::users::list),

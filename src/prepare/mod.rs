@@ -3,3 +3,6 @@
 
 pub mod registration;
 pub mod screening;
+pub mod survey;
+pub mod triage;
+pub mod triage_export;

@@ -676,6 +676,33 @@ pub async fn promote_waiting(conn: &mut PgConnection, window_id: i64, now: DateT
     }
 }
 
+/// Statuses in which a registration holds booked slots of its window.
+pub fn holds_slots(status: &str) -> bool {
+    matches!(status, "submitted" | "confirmed" | "scheduled" | "checked_in" | "called" | "received" | "no_show")
+}
+
+/// Give back what a registration leaving the pipeline (cancelled, rejected, merged) held: its
+/// slots, and then the window's waiting list moves up; or its own place on the waiting list.
+/// Returns how many waiting registrations were promoted.
+pub async fn release_place(
+    conn: &mut PgConnection,
+    registration_id: i64,
+    status: &str,
+    window_id: Option<i64>,
+    slots: i16,
+    now: DateTime<Utc>,
+) -> sqlx::Result<usize> {
+    if status == "waitlisted" {
+        sqlx::query!("DELETE FROM waitlist WHERE registration_id = $1", registration_id).execute(&mut *conn).await?;
+        return Ok(0);
+    }
+    let Some(window_id) = window_id.filter(|_| holds_slots(status)) else { return Ok(0) };
+    sqlx::query!("UPDATE reception_windows SET booked_slots = booked_slots - $2 WHERE id = $1", window_id, i32::from(slots))
+        .execute(&mut *conn)
+        .await?;
+    promote_waiting(conn, window_id, now).await
+}
+
 /// Cancel a registration: its slots go back to the window and the waiting list moves up, in the
 /// caller's transaction. False when it can no longer be cancelled.
 pub async fn cancel(conn: &mut PgConnection, registration_id: i64, actor: &Actor, now: DateTime<Utc>) -> sqlx::Result<bool> {
@@ -694,15 +721,7 @@ pub async fn cancel(conn: &mut PgConnection, registration_id: i64, actor: &Actor
         return Ok(false);
     }
     sqlx::query!("UPDATE registrations SET status = 'cancelled' WHERE id = $1", registration_id).execute(&mut *conn).await?;
-    let mut promoted = 0;
-    if r.status == "waitlisted" {
-        sqlx::query!("DELETE FROM waitlist WHERE registration_id = $1", registration_id).execute(&mut *conn).await?;
-    } else if let Some(window_id) = r.window_id {
-        sqlx::query!("UPDATE reception_windows SET booked_slots = booked_slots - $2 WHERE id = $1", window_id, i32::from(r.slots))
-            .execute(&mut *conn)
-            .await?;
-        promoted = promote_waiting(conn, window_id, now).await?;
-    }
+    let promoted = release_place(conn, registration_id, &r.status, r.window_id, r.slots, now).await?;
     let detail = serde_json::json!({"visit_id": r.visit_id, "from": r.status, "promoted": promoted});
     audit::record(&mut *conn, actor, Entry::ok("registration.cancel").on("registration", registration_id).detail(detail)).await?;
     Ok(true)

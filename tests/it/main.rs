@@ -8,3 +8,4 @@ mod demo;
 mod embedded;
 mod register;
 mod routes;
+mod triage;

@@ -1,0 +1,435 @@
+//! `/staff/visits/{id}/survey` (访前调查): issues gathered village by village before the day, each
+//! with its dossier (一事一档); 带案下访 marks those the leader brings. An item may be linked to
+//! one registration of the same visit.
+
+use crate::admin::{checked, Choice};
+use crate::app::AppState;
+use crate::audit::{self, Entry};
+use crate::error::AppError;
+use crate::prepare::triage::{category_choices, visit_title};
+use crate::web::auth::Role;
+use crate::web::form::{text, Errors, Form};
+use crate::web::page::{render, render_status, Layout, Page};
+use crate::web::{redirect_with_flash, Ctx};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ItemForm {
+    township: String,
+    village: String,
+    reporter: String,
+    category_id: String,
+    summary: String,
+    background: String,
+    policy_basis: String,
+    proposed_handling: String,
+    brought_by_leader: String,
+}
+
+impl ItemForm {
+    fn brought(&self) -> bool {
+        checked(&self.brought_by_leader)
+    }
+}
+
+/// A survey item as validated.
+struct Item {
+    township: String,
+    village: String,
+    reporter: String,
+    category_id: i64,
+    summary: String,
+    background: String,
+    policy_basis: String,
+    proposed_handling: String,
+    brought_by_leader: bool,
+}
+
+/// Lengths as the schema caps them; the category must be one of the active choices.
+fn validate(f: &ItemForm, categories: &[Choice], errors: &mut Errors) -> Option<Item> {
+    let township = text(errors, "township", "所属乡镇", &f.township, 1, 30);
+    let village = text(errors, "village", "村（社区）", &f.village, 0, 30);
+    let reporter = text(errors, "reporter", "反映人", &f.reporter, 0, 60);
+    let summary = text(errors, "summary", "问题摘要", &f.summary, 1, 500);
+    let background = text(errors, "background", "背景情况", &f.background, 0, 5000);
+    let policy_basis = text(errors, "policy_basis", "政策依据", &f.policy_basis, 0, 5000);
+    let proposed_handling = text(errors, "proposed_handling", "拟处理意见", &f.proposed_handling, 0, 5000);
+    let category_id = f.category_id.trim().parse::<i64>().ok().filter(|id| categories.iter().any(|c| c.id == *id));
+    if category_id.is_none() {
+        errors.add("category_id", "请选择问题类别");
+    }
+    let category_id = category_id.filter(|_| errors.is_empty())?;
+    Some(Item {
+        township,
+        village,
+        reporter,
+        category_id,
+        summary,
+        background,
+        policy_basis,
+        proposed_handling,
+        brought_by_leader: f.brought(),
+    })
+}
+
+struct ItemRow {
+    id: i64,
+    village: String,
+    reporter: String,
+    category: String,
+    summary: String,
+    brought_by_leader: bool,
+    registration_code: Option<String>,
+    has_dossier: bool,
+}
+
+struct Village {
+    name: String,
+    items: Vec<ItemRow>,
+}
+
+struct Township {
+    name: String,
+    count: usize,
+    villages: Vec<Village>,
+}
+
+/// Rows ordered by township then village become nested groups.
+fn group(rows: Vec<(String, ItemRow)>) -> Vec<Township> {
+    let mut out: Vec<Township> = Vec::new();
+    for (township, row) in rows {
+        if out.last().is_none_or(|t| t.name != township) {
+            out.push(Township { name: township, count: 0, villages: Vec::new() });
+        }
+        let t = out.last_mut().unwrap();
+        t.count += 1;
+        if t.villages.last().is_none_or(|v| v.name != row.village) {
+            t.villages.push(Village { name: row.village.clone(), items: Vec::new() });
+        }
+        t.villages.last_mut().unwrap().items.push(row);
+    }
+    out
+}
+
+#[derive(Template)]
+#[template(path = "prepare/survey.html")]
+struct ListPage {
+    layout: Layout,
+    visit_id: i64,
+    visit_title: String,
+    townships: Vec<Township>,
+    total: usize,
+    brought: usize,
+    linked: usize,
+    form: ItemForm,
+    errors: Errors,
+    categories: Vec<Choice>,
+    can_edit: bool,
+}
+
+fn can_edit(ctx: &Ctx) -> bool {
+    ctx.user.as_ref().is_some_and(|u| u.role == Role::Staff)
+}
+
+async fn list_page(state: &AppState, ctx: &Ctx, visit_id: i64, form: ItemForm, errors: Errors) -> Result<ListPage, AppError> {
+    let visit_title = visit_title(&state.db, visit_id).await?;
+    let rows: Vec<(String, ItemRow)> = sqlx::query!(
+        r#"SELECT s.id, s.township, s.village, s.reporter, s.summary, s.brought_by_leader,
+                  (s.background <> '' OR s.policy_basis <> '' OR s.proposed_handling <> '') AS "has_dossier!",
+                  COALESCE(p.name || ' / ', '') || c.name AS "category!",
+                  r.code AS "registration_code?"
+           FROM survey_items s
+           JOIN categories c ON c.id = s.category_id
+           LEFT JOIN categories p ON p.id = c.parent_id
+           LEFT JOIN registrations r ON r.survey_item_id = s.id
+           WHERE s.visit_id = $1
+           ORDER BY s.township, s.village, s.id"#,
+        visit_id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let row = ItemRow {
+            id: r.id,
+            village: r.village,
+            reporter: r.reporter,
+            category: r.category,
+            summary: r.summary,
+            brought_by_leader: r.brought_by_leader,
+            registration_code: r.registration_code,
+            has_dossier: r.has_dossier,
+        };
+        (r.township, row)
+    })
+    .collect();
+    let total = rows.len();
+    let brought = rows.iter().filter(|(_, r)| r.brought_by_leader).count();
+    let linked = rows.iter().filter(|(_, r)| r.registration_code.is_some()).count();
+    Ok(ListPage {
+        layout: ctx.layout("访前调查"),
+        visit_id,
+        visit_title,
+        townships: group(rows),
+        total,
+        brought,
+        linked,
+        form,
+        errors,
+        categories: category_choices(&state.db).await?,
+        can_edit: can_edit(ctx),
+    })
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>) -> Page {
+    render(&list_page(&state, &ctx, visit_id, ItemForm::default(), Errors::default()).await?)
+}
+
+pub async fn create(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>, Form(f): Form<ItemForm>) -> Page {
+    visit_title(&state.db, visit_id).await?;
+    let mut errors = Errors::default();
+    let categories = category_choices(&state.db).await?;
+    let Some(item) = validate(&f, &categories, &mut errors) else {
+        let page = list_page(&state, &ctx, visit_id, f, errors).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let mut tx = state.db.begin().await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO survey_items (visit_id, township, village, reporter, category_id, summary, background, policy_basis,
+                                   proposed_handling, brought_by_leader, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        visit_id,
+        item.township,
+        item.village,
+        item.reporter,
+        item.category_id,
+        item.summary,
+        item.background,
+        item.policy_basis,
+        item.proposed_handling,
+        item.brought_by_leader,
+        ctx.user.as_ref().map(|u| u.id).ok_or(AppError::Forbidden)?
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({"visit_id": visit_id, "township": item.township, "brought_by_leader": item.brought_by_leader});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.create").on("survey_item", id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "已保存访前调查事项。"))
+}
+
+#[derive(Template)]
+#[template(path = "prepare/survey_item.html")]
+struct ItemPage {
+    layout: Layout,
+    visit_id: i64,
+    visit_title: String,
+    id: i64,
+    form: ItemForm,
+    errors: Errors,
+    categories: Vec<Choice>,
+    /// The linked registration: (id, code, name).
+    registration: Option<(i64, String, String)>,
+    can_unlink: bool,
+    code: String,
+    can_edit: bool,
+}
+
+async fn item_page(state: &AppState, ctx: &Ctx, visit_id: i64, id: i64, form: Option<ItemForm>, errors: Errors, code: String) -> Result<ItemPage, AppError> {
+    let visit_title = visit_title(&state.db, visit_id).await?;
+    let s = sqlx::query!(
+        r#"SELECT s.township, s.village, s.reporter, s.category_id, s.summary, s.background, s.policy_basis,
+                  s.proposed_handling, s.brought_by_leader, r.id AS "reg_id?", r.code AS "reg_code?", r.name AS "reg_name?",
+                  r.channel AS "reg_channel?"
+           FROM survey_items s LEFT JOIN registrations r ON r.survey_item_id = s.id
+           WHERE s.visit_id = $1 AND s.id = $2"#,
+        visit_id,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let form = form.unwrap_or(ItemForm {
+        township: s.township.clone(),
+        village: s.village,
+        reporter: s.reporter,
+        category_id: s.category_id.to_string(),
+        summary: s.summary.clone(),
+        background: s.background,
+        policy_basis: s.policy_basis,
+        proposed_handling: s.proposed_handling,
+        brought_by_leader: if s.brought_by_leader { "1".into() } else { String::new() },
+    });
+    Ok(ItemPage {
+        layout: ctx.layout(&format!("访前调查：{}", s.township)),
+        visit_id,
+        visit_title,
+        id,
+        form,
+        errors,
+        categories: category_choices(&state.db).await?,
+        can_unlink: s.reg_channel.as_deref().is_some_and(|c| c != "survey"),
+        registration: match (s.reg_id, s.reg_code, s.reg_name) {
+            (Some(i), Some(c), Some(n)) => Some((i, c, n)),
+            _ => None,
+        },
+        code,
+        can_edit: can_edit(ctx),
+    })
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>) -> Page {
+    render(&item_page(&state, &ctx, visit_id, id, None, Errors::default(), String::new()).await?)
+}
+
+pub async fn update(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>, Form(f): Form<ItemForm>) -> Page {
+    let mut errors = Errors::default();
+    let categories = category_choices(&state.db).await?;
+    let item = validate(&f, &categories, &mut errors);
+    let mut tx = state.db.begin().await?;
+    sqlx::query_scalar!("SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE", visit_id, id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let Some(item) = item else {
+        drop(tx);
+        let page = item_page(&state, &ctx, visit_id, id, Some(f), errors, String::new()).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    sqlx::query!(
+        "UPDATE survey_items SET township = $2, village = $3, reporter = $4, category_id = $5, summary = $6, background = $7,
+                policy_basis = $8, proposed_handling = $9, brought_by_leader = $10 WHERE id = $1",
+        id,
+        item.township,
+        item.village,
+        item.reporter,
+        item.category_id,
+        item.summary,
+        item.background,
+        item.policy_basis,
+        item.proposed_handling,
+        item.brought_by_leader
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({"visit_id": visit_id, "brought_by_leader": item.brought_by_leader});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.update").on("survey_item", id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "已保存。"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LinkForm {
+    code: String,
+}
+
+/// Link the item to an existing registration of the same visit, by 登记编号.
+pub async fn link(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>, Form(f): Form<LinkForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    sqlx::query_scalar!("SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE", visit_id, id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let code = f.code.trim().to_uppercase();
+    let already = sqlx::query_scalar!("SELECT code FROM registrations WHERE survey_item_id = $1", id).fetch_optional(&mut *tx).await?;
+    let target = if let Some(other) = already {
+        Err(format!("本事项已关联登记 {other}，请先取消关联"))
+    } else if code.is_empty() {
+        Err("请填写登记编号".to_owned())
+    } else {
+        match sqlx::query!("SELECT id, survey_item_id FROM registrations WHERE visit_id = $1 AND code = $2 FOR UPDATE", visit_id, code)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            None => Err("本次活动中没有这个登记编号".to_owned()),
+            Some(r) if r.survey_item_id.is_some() => Err("该登记已关联其他访前调查事项".to_owned()),
+            Some(r) => Ok(r.id),
+        }
+    };
+    let reg_id = match target {
+        Ok(reg_id) => reg_id,
+        Err(message) => {
+            drop(tx);
+            let mut errors = Errors::default();
+            errors.add("code", message);
+            let page = item_page(&state, &ctx, visit_id, id, None, errors, f.code).await?;
+            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    sqlx::query!("UPDATE registrations SET survey_item_id = $2 WHERE id = $1", reg_id, id).execute(&mut *tx).await?;
+    let detail = serde_json::json!({"registration_id": reg_id, "code": code});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.link").on("survey_item", id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), &format!("已关联登记 {code}。")))
+}
+
+/// Undo a link made by mistake (a registration made from the item keeps it: channel 访前调查).
+pub async fn unlink(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>) -> Page {
+    let mut tx = state.db.begin().await?;
+    sqlx::query_scalar!("SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE", visit_id, id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let reg = sqlx::query!("SELECT id, code, channel FROM registrations WHERE survey_item_id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?;
+    let Some(reg) = reg else {
+        return Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "本事项没有关联登记。"));
+    };
+    if reg.channel == "survey" {
+        return Err(AppError::Conflict("该登记由本访前调查事项生成，不能取消关联。".into()));
+    }
+    sqlx::query!("UPDATE registrations SET survey_item_id = NULL WHERE id = $1", reg.id).execute(&mut *tx).await?;
+    let detail = serde_json::json!({"registration_id": reg.id, "code": reg.code});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.unlink").on("survey_item", id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "已取消关联。"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, village: &str) -> ItemRow {
+        ItemRow {
+            id,
+            village: village.into(),
+            reporter: String::new(),
+            category: String::new(),
+            summary: String::new(),
+            brought_by_leader: false,
+            registration_code: None,
+            has_dossier: false,
+        }
+    }
+
+    #[test]
+    fn items_group_by_township_then_village() {
+        let groups = group(vec![
+            ("仙华街道".into(), row(1, "东门村")),
+            ("仙华街道".into(), row(2, "东门村")),
+            ("仙华街道".into(), row(3, "西门村")),
+            ("黄宅镇".into(), row(4, "")),
+        ]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!((groups[0].count, groups[0].villages.len(), groups[0].villages[0].items.len()), (3, 2, 2));
+        assert_eq!((groups[1].name.as_str(), groups[1].count), ("黄宅镇", 1));
+    }
+
+    #[test]
+    fn validation_names_each_field() {
+        let categories = vec![Choice { id: 5, label: "其他".into() }];
+        let mut errors = Errors::default();
+        let f = ItemForm { summary: "x".repeat(501), category_id: "6".into(), ..ItemForm::default() };
+        assert!(validate(&f, &categories, &mut errors).is_none());
+        assert_eq!(errors.get("township"), "请填写所属乡镇");
+        assert_eq!(errors.get("summary"), "问题摘要不能超过 500 个字");
+        assert_eq!(errors.get("category_id"), "请选择问题类别");
+        let ok = ItemForm { township: "黄宅镇".into(), summary: "道路".into(), category_id: "5".into(), brought_by_leader: "1".into(), ..ItemForm::default() };
+        let mut errors = Errors::default();
+        assert!(validate(&ok, &categories, &mut errors).is_some_and(|i| i.brought_by_leader && i.category_id == 5));
+    }
+}

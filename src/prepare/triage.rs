@@ -1,0 +1,851 @@
+//! `/staff/visits/{id}/registrations`: triage. The list with filters and counts, the detail page
+//! with its actions (unmask, category, confirm, reject, merge, screening decisions).
+//! Personal numbers are shown by their stored masks; only the audited unmask decrypts.
+
+use crate::admin::Choice;
+use crate::prepare::registration::{holds_slots, release_place, window_label};
+use crate::app::AppState;
+use crate::audit::{self, Entry};
+use crate::clock::china_minute;
+use crate::error::AppError;
+use crate::web::auth::Role;
+use crate::web::form::{text, Errors, Form};
+use crate::web::page::{render_status, Layout, Page};
+use crate::web::{redirect_with_flash, Ctx};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::{PgConnection, PgExecutor};
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// Registration states as staff read them.
+pub const STATUSES: [(&str, &str); 10] = [
+    ("submitted", "待审核"),
+    ("confirmed", "已确认"),
+    ("rejected", "已驳回"),
+    ("waitlisted", "候补中"),
+    ("scheduled", "已排接"),
+    ("checked_in", "已签到"),
+    ("called", "已叫号"),
+    ("received", "已接谈"),
+    ("no_show", "未到场"),
+    ("cancelled", "已取消"),
+];
+
+pub fn status_label(status: &str) -> &'static str {
+    STATUSES.iter().find(|(s, _)| *s == status).map(|(_, l)| *l).unwrap_or("未知")
+}
+
+pub fn flag_label(kind: &str) -> &'static str {
+    match kind {
+        "duplicate_in_visit" => "本次活动已有同一身份证号的登记",
+        "recent_or_open_case" => "近两个月内有登记或有未办结交办件",
+        "legal_channel" => "涉法涉诉，建议导入法定途径",
+        "review_terminated" => "该事项已复核终结",
+        _ => "筛查提示",
+    }
+}
+
+pub fn decision_label(decision: &str) -> &'static str {
+    match decision {
+        "confirmed" => "已确认",
+        "overridden" => "已排除",
+        _ => "待处理",
+    }
+}
+
+pub fn channel_label(channel: &str) -> &'static str {
+    match channel {
+        "online" => "网上登记",
+        "phone" => "电话登记",
+        "survey" => "访前调查",
+        "walk_in" => "现场登记",
+        _ => "",
+    }
+}
+
+/// Who may see a full ID number or phone (DESIGN §2: staff and supervisors, audited).
+pub fn may_unmask(role: Role) -> bool {
+    matches!(role, Role::Staff | Role::Supervisor)
+}
+
+/// Statuses from which triage may still reject or merge a registration (before scheduling).
+pub fn open_for_triage(status: &str) -> bool {
+    matches!(status, "submitted" | "confirmed" | "waitlisted")
+}
+
+/// The visit's title, or 404: every page here hangs under a visit.
+pub async fn visit_title(db: impl PgExecutor<'_>, visit_id: i64) -> Result<String, AppError> {
+    sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", visit_id).fetch_optional(db).await?.ok_or(AppError::NotFound)
+}
+
+/// Active categories as "parent / child", for selects.
+pub async fn category_choices(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        r#"SELECT c.id, COALESCE(p.name || ' / ', '') || c.name AS "label!"
+           FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+           WHERE c.active AND (p.id IS NULL OR p.active)
+           ORDER BY COALESCE(p.sort_order, c.sort_order), COALESCE(p.name, c.name), c.parent_id NULLS FIRST, c.sort_order, c.name"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The query string as typed; every value is optional and a bad one is ignored.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Filter {
+    pub window: String,
+    pub category: String,
+    pub status: String,
+    /// "pending": with undecided flags; "any": with any flag.
+    pub flags: String,
+    pub township: String,
+    pub page: String,
+    /// Export only: "1" asks for full numbers.
+    pub full: String,
+}
+
+/// What the filter means once parsed.
+#[derive(Debug, PartialEq, Default)]
+pub struct Parsed {
+    pub window: Option<i64>,
+    pub category: Option<i64>,
+    pub status: Option<&'static str>,
+    pub flags: Option<&'static str>,
+    pub township: Option<String>,
+    pub page: i64,
+}
+
+impl Filter {
+    pub fn parse(&self) -> Parsed {
+        let township = self.township.trim();
+        Parsed {
+            window: self.window.trim().parse().ok(),
+            category: self.category.trim().parse().ok(),
+            status: STATUSES.iter().map(|(s, _)| *s).find(|s| *s == self.status.trim()),
+            flags: ["pending", "any"].into_iter().find(|f| *f == self.flags.trim()),
+            township: (!township.is_empty()).then(|| township.chars().take(30).collect()),
+            page: self.page.trim().parse::<i64>().ok().filter(|p| (0..1_000_000).contains(p)).unwrap_or(0),
+        }
+    }
+
+    /// The filter as a query string (without page/full), for links.
+    pub fn query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("window", self.window.as_str()),
+            ("category", self.category.as_str()),
+            ("status", self.status.as_str()),
+            ("flags", self.flags.as_str()),
+            ("township", self.township.as_str()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+/// One registration as listed and exported.
+pub struct Row {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub id_mask: String,
+    pub phone_mask: String,
+    pub township: String,
+    pub persons: i32,
+    pub category: String,
+    pub window: String,
+    pub status: String,
+    pub flags: Vec<(String, String)>,
+    pub id_cipher: Vec<u8>,
+    pub id_key: i16,
+    pub phone_cipher: Option<Vec<u8>>,
+    pub phone_key: Option<i16>,
+}
+
+impl Row {
+    pub fn status_label(&self) -> &'static str {
+        status_label(&self.status)
+    }
+    pub fn pending_flags(&self) -> usize {
+        self.flags.iter().filter(|(_, d)| d == "pending").count()
+    }
+    /// The flags in words, for the export's 筛查提示 column.
+    pub fn flags_text(&self) -> String {
+        self.flags.iter().map(|(k, d)| format!("{}（{}）", flag_label(k), decision_label(d))).collect::<Vec<_>>().join("；")
+    }
+}
+
+/// The filtered registrations of a visit; `limit` None = all (export).
+pub async fn fetch_rows(db: &sqlx::PgPool, visit_id: i64, p: &Parsed, limit: Option<i64>, offset: i64) -> sqlx::Result<Vec<Row>> {
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.code, r.name, r.id_number_mask, r.phone_mask, r.township, r.persons, r.status,
+                  r.id_number_cipher, r.id_number_key_id, r.phone_cipher, r.phone_key_id,
+                  COALESCE(p.name || ' / ', '') || c.name AS "category!",
+                  w.starts_at AS "w_start?", w.ends_at AS "w_end?",
+                  ARRAY(SELECT f.kind || ':' || f.decision FROM screening_flags f WHERE f.registration_id = r.id ORDER BY f.id) AS "flags!"
+           FROM registrations r
+           JOIN categories c ON c.id = r.category_id
+           LEFT JOIN categories p ON p.id = c.parent_id
+           LEFT JOIN reception_windows w ON w.id = r.window_id
+           WHERE r.visit_id = $1
+             AND ($2::bigint IS NULL OR r.window_id = $2)
+             AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+             AND ($4::text IS NULL OR r.status = $4)
+             AND ($5::text IS NULL OR r.township = $5)
+             AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                              WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
+           ORDER BY r.created_at, r.id
+           LIMIT $7 OFFSET $8"#,
+        visit_id,
+        p.window,
+        p.category,
+        p.status,
+        p.township,
+        p.flags,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Row {
+            id: r.id,
+            code: r.code,
+            name: r.name,
+            id_mask: r.id_number_mask,
+            phone_mask: r.phone_mask.unwrap_or_default(),
+            township: r.township,
+            persons: r.persons,
+            category: r.category,
+            window: match (r.w_start, r.w_end) {
+                (Some(s), Some(e)) => window_label(s, e),
+                _ => String::new(),
+            },
+            status: r.status,
+            flags: r.flags.iter().filter_map(|f| f.split_once(':')).map(|(k, d)| (k.to_owned(), d.to_owned())).collect(),
+            id_cipher: r.id_number_cipher,
+            id_key: r.id_number_key_id,
+            phone_cipher: r.phone_cipher,
+            phone_key: r.phone_key_id,
+        })
+        .collect())
+}
+
+/// Batches and persons: of the filtered set, and of the whole visit.
+async fn counts(db: &sqlx::PgPool, visit_id: i64, p: &Parsed) -> sqlx::Result<(i64, i64, i64, i64)> {
+    let r = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
+                                   AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+                                   AND ($4::text IS NULL OR r.status = $4)
+                                   AND ($5::text IS NULL OR r.township = $5)
+                                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))) AS "batches!",
+                  COALESCE(sum(r.persons) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
+                                   AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+                                   AND ($4::text IS NULL OR r.status = $4)
+                                   AND ($5::text IS NULL OR r.township = $5)
+                                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))), 0)::bigint AS "persons!",
+                  count(*) AS "all_batches!",
+                  COALESCE(sum(r.persons), 0)::bigint AS "all_persons!"
+           FROM registrations r JOIN categories c ON c.id = r.category_id
+           WHERE r.visit_id = $1"#,
+        visit_id,
+        p.window,
+        p.category,
+        p.status,
+        p.township,
+        p.flags
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((r.batches, r.persons, r.all_batches, r.all_persons))
+}
+
+#[derive(Template)]
+#[template(path = "prepare/registrations.html")]
+struct ListPage {
+    layout: Layout,
+    visit_id: i64,
+    visit_title: String,
+    filter: Filter,
+    rows: Vec<Row>,
+    batches: i64,
+    persons: i64,
+    all_batches: i64,
+    all_persons: i64,
+    windows: Vec<Choice>,
+    categories: Vec<Choice>,
+    townships: Vec<String>,
+    statuses: &'static [(&'static str, &'static str)],
+    export_query: String,
+    can_full_export: bool,
+    prev: Option<String>,
+    next: Option<String>,
+    page_no: i64,
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>, Query(filter): Query<Filter>) -> Page {
+    let visit_title = visit_title(&state.db, visit_id).await?;
+    let p = filter.parse();
+    let rows = fetch_rows(&state.db, visit_id, &p, Some(PAGE_SIZE), p.page * PAGE_SIZE).await?;
+    let (batches, persons, all_batches, all_persons) = counts(&state.db, visit_id, &p).await?;
+    let windows = sqlx::query!("SELECT id, starts_at, ends_at FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at", visit_id)
+        .fetch_all(&state.db)
+        .await?
+        .into_iter()
+        .map(|w| Choice { id: w.id, label: window_label(w.starts_at, w.ends_at) })
+        .collect();
+    let townships = sqlx::query_scalar!(
+        "SELECT DISTINCT township FROM registrations WHERE visit_id = $1 AND township <> '' ORDER BY township",
+        visit_id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let base = filter.query();
+    let link = |page: i64| format!("/staff/visits/{visit_id}/registrations?{base}&page={page}");
+    let prev = (p.page > 0).then(|| link(p.page - 1));
+    let next = ((p.page + 1) * PAGE_SIZE < batches).then(|| link(p.page + 1));
+    let page = ListPage {
+        layout: ctx.layout("来访登记"),
+        visit_id,
+        visit_title,
+        export_query: base.clone(),
+        filter,
+        rows,
+        batches,
+        persons,
+        all_batches,
+        all_persons,
+        windows,
+        categories: category_choices(&state.db).await?,
+        townships,
+        statuses: &STATUSES,
+        can_full_export: ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)),
+        prev,
+        next,
+        page_no: p.page + 1,
+    };
+    Ok(render_status(StatusCode::OK, &page))
+}
+
+// ---- the detail page -------------------------------------------------------------------------
+
+struct FlagView {
+    id: i64,
+    kind: String,
+    detail: String,
+    decision: String,
+    note: String,
+    decided: String,
+    related_code: String,
+    related_id: i64,
+}
+
+impl FlagView {
+    fn label(&self) -> &'static str {
+        flag_label(&self.kind)
+    }
+    fn decision_label(&self) -> &'static str {
+        decision_label(&self.decision)
+    }
+}
+
+struct Linked {
+    id: i64,
+    code: String,
+}
+
+#[derive(Template)]
+#[template(path = "prepare/registration.html")]
+struct DetailPage {
+    layout: Layout,
+    visit_id: i64,
+    visit_title: String,
+    id: i64,
+    code: String,
+    channel: String,
+    name: String,
+    id_mask: String,
+    phone_mask: String,
+    address: String,
+    township: String,
+    village: String,
+    persons: i32,
+    representatives: String,
+    category: String,
+    grievance: String,
+    window: String,
+    status: String,
+    reject_reason: String,
+    room: String,
+    queue_number: String,
+    expected_at: String,
+    consent_at: String,
+    created_at: String,
+    updated_at: String,
+    checked_in_at: String,
+    called_at: String,
+    created_by: String,
+    merged_into: Option<Linked>,
+    merged_from: Vec<Linked>,
+    survey_item: Option<(i64, String)>,
+    flags: Vec<FlagView>,
+    candidates: Vec<Linked>,
+    categories: Vec<Choice>,
+    /// Staff act; a supervisor reads (and may unmask).
+    can_act: bool,
+    can_unmask: bool,
+    /// The clear value of the unmask just asked for: (label, value), shown on this response only.
+    unmasked: Option<(&'static str, String)>,
+    form: ActionForm,
+    errors: Errors,
+    flag_error: Option<(i64, String)>,
+}
+
+impl DetailPage {
+    fn status_label(&self) -> &'static str {
+        status_label(&self.status)
+    }
+    fn channel_label(&self) -> &'static str {
+        channel_label(&self.channel)
+    }
+    fn open_for_triage(&self) -> bool {
+        open_for_triage(&self.status)
+    }
+    fn flag_error_for(&self, flag: &i64) -> &str {
+        match &self.flag_error {
+            Some((id, m)) if id == flag => m,
+            _ => "",
+        }
+    }
+    fn flag_note_for(&self, flag: &FlagView) -> String {
+        match &self.flag_error {
+            Some((id, _)) if *id == flag.id => self.form.note.clone(),
+            _ => flag.note.clone(),
+        }
+    }
+}
+
+/// Every action's fields; each handler reads its own.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ActionForm {
+    field: String,
+    category_id: String,
+    reason: String,
+    into: String,
+    decision: String,
+    note: String,
+}
+
+#[derive(Default)]
+struct Extra {
+    form: ActionForm,
+    errors: Errors,
+    flag_error: Option<(i64, String)>,
+    unmasked: Option<(&'static str, String)>,
+}
+
+fn minute(t: Option<DateTime<Utc>>) -> String {
+    t.map(china_minute).unwrap_or_default()
+}
+
+async fn detail_page(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, extra: Extra) -> Result<DetailPage, AppError> {
+    let visit_title = visit_title(&state.db, visit_id).await?;
+    let r = sqlx::query!(
+        r#"SELECT r.id, r.code, r.channel, r.name, r.id_number_mask, r.phone_mask, r.address, r.township, r.village,
+                  r.persons, r.representatives, r.category_id, r.grievance, r.status, r.reject_reason, r.queue_number,
+                  r.expected_at, r.consent_at, r.created_at, r.updated_at, r.checked_in_at, r.called_at, r.id_number_index,
+                  COALESCE(p.name || ' / ', '') || c.name AS "category!",
+                  w.starts_at AS "w_start?", w.ends_at AS "w_end?", rm.name AS "room?",
+                  m.id AS "merged_id?", m.code AS "merged_code?",
+                  s.id AS "survey_id?", s.summary AS "survey_summary?",
+                  u.display_name AS "created_by?"
+           FROM registrations r
+           JOIN categories c ON c.id = r.category_id
+           LEFT JOIN categories p ON p.id = c.parent_id
+           LEFT JOIN reception_windows w ON w.id = r.window_id
+           LEFT JOIN rooms rm ON rm.id = r.room_id
+           LEFT JOIN registrations m ON m.id = r.merged_into_id
+           LEFT JOIN survey_items s ON s.id = r.survey_item_id
+           LEFT JOIN users u ON u.id = r.created_by
+           WHERE r.visit_id = $1 AND r.id = $2"#,
+        visit_id,
+        reg_id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let flags = sqlx::query!(
+        r#"SELECT f.id, f.kind, f.detail, f.decision, f.note, f.decided_at, u.display_name AS "decided_by?",
+                  rr.id AS "related_id?", rr.code AS "related_code?"
+           FROM screening_flags f
+           LEFT JOIN users u ON u.id = f.decided_by
+           LEFT JOIN registrations rr ON rr.id = f.related_registration_id AND rr.visit_id = $2
+           WHERE f.registration_id = $1 ORDER BY f.id"#,
+        reg_id,
+        visit_id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|f| FlagView {
+        id: f.id,
+        kind: f.kind,
+        detail: f.detail,
+        decision: f.decision,
+        note: f.note,
+        decided: match (f.decided_at, f.decided_by) {
+            (Some(at), Some(by)) => format!("{by} · {}", china_minute(at)),
+            _ => String::new(),
+        },
+        related_code: f.related_code.unwrap_or_default(),
+        related_id: f.related_id.unwrap_or_default(),
+    })
+    .collect();
+    let merged_from = sqlx::query_as!(Linked, "SELECT id, code FROM registrations WHERE merged_into_id = $1 ORDER BY id", reg_id)
+        .fetch_all(&state.db)
+        .await?;
+    // Same ID number in this visit (blind index), still active: the likely merge targets.
+    let candidates = sqlx::query_as!(
+        Linked,
+        "SELECT id, code FROM registrations
+         WHERE visit_id = $1 AND id <> $2 AND id_number_index = $3 AND status NOT IN ('cancelled', 'rejected') ORDER BY id",
+        visit_id,
+        reg_id,
+        r.id_number_index
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let role = ctx.user.as_ref().map(|u| u.role);
+    let form = if extra.errors.is_empty() && extra.flag_error.is_none() {
+        ActionForm { category_id: r.category_id.to_string(), ..extra.form }
+    } else {
+        extra.form
+    };
+    Ok(DetailPage {
+        layout: ctx.layout(&format!("来访登记 {}", r.code)),
+        visit_id,
+        visit_title,
+        id: r.id,
+        code: r.code,
+        channel: r.channel,
+        name: r.name,
+        id_mask: r.id_number_mask,
+        phone_mask: r.phone_mask.unwrap_or_default(),
+        address: r.address,
+        township: r.township,
+        village: r.village,
+        persons: r.persons,
+        representatives: r.representatives.join("、"),
+        category: r.category,
+        grievance: r.grievance,
+        window: match (r.w_start, r.w_end) {
+            (Some(s), Some(e)) => window_label(s, e),
+            _ => String::new(),
+        },
+        status: r.status,
+        reject_reason: r.reject_reason.unwrap_or_default(),
+        room: r.room.unwrap_or_default(),
+        queue_number: r.queue_number.map(|n| n.to_string()).unwrap_or_default(),
+        expected_at: minute(r.expected_at),
+        consent_at: china_minute(r.consent_at),
+        created_at: china_minute(r.created_at),
+        updated_at: china_minute(r.updated_at),
+        checked_in_at: minute(r.checked_in_at),
+        called_at: minute(r.called_at),
+        created_by: r.created_by.unwrap_or_default(),
+        merged_into: r.merged_id.zip(r.merged_code).map(|(id, code)| Linked { id, code }),
+        merged_from,
+        survey_item: r.survey_id.zip(r.survey_summary),
+        flags,
+        candidates,
+        categories: category_choices(&state.db).await?,
+        can_act: role == Some(Role::Staff),
+        can_unmask: role.is_some_and(may_unmask),
+        unmasked: extra.unmasked,
+        form,
+        errors: extra.errors,
+        flag_error: extra.flag_error,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>) -> Page {
+    let page = detail_page(&state, &ctx, visit_id, reg_id, Extra::default()).await?;
+    Ok(render_status(StatusCode::OK, &page))
+}
+
+/// Re-show the detail page with the user's input and errors (422).
+async fn invalid(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, extra: Extra) -> Page {
+    let page = detail_page(state, ctx, visit_id, reg_id, extra).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+fn detail_url(visit_id: i64, reg_id: i64) -> String {
+    format!("/staff/visits/{visit_id}/registrations/{reg_id}")
+}
+
+struct Locked {
+    code: String,
+    status: String,
+    window_id: Option<i64>,
+    slots: i16,
+    category_id: i64,
+    phone_mask: Option<String>,
+}
+
+/// The registration, locked for this transaction; another visit's or unknown → 404.
+async fn lock(tx: &mut PgConnection, visit_id: i64, reg_id: i64) -> Result<Locked, AppError> {
+    sqlx::query_as!(
+        Locked,
+        "SELECT code, status, window_id, slots, category_id, phone_mask FROM registrations WHERE visit_id = $1 AND id = $2 FOR UPDATE",
+        visit_id,
+        reg_id
+    )
+    .fetch_optional(tx)
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// 查看完整身份证号 / 手机号: decrypt one field, audit it, and show it on this response only.
+pub async fn unmask(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>, Form(f): Form<ActionForm>) -> Page {
+    if !ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)) {
+        return Err(AppError::Forbidden);
+    }
+    let r = sqlx::query!(
+        "SELECT code, id_number_cipher, id_number_key_id, phone_cipher, phone_key_id FROM registrations WHERE visit_id = $1 AND id = $2",
+        visit_id,
+        reg_id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (field, label, key, cipher) = match f.field.as_str() {
+        "id_number" => ("id_number", "身份证号", Some(r.id_number_key_id), Some(r.id_number_cipher)),
+        "phone" => ("phone", "手机号码", r.phone_key_id, r.phone_cipher),
+        _ => return Err(AppError::BadRequest("请选择要查看的项目。".into())),
+    };
+    let (Some(key), Some(cipher)) = (key, cipher) else {
+        return Err(AppError::BadRequest("该登记没有手机号码。".into()));
+    };
+    let value = state.keys.decrypt(key, &cipher)?;
+    audit::record(
+        &state.db,
+        &ctx.actor(),
+        Entry::ok("personal_data.unmask").on("registration", reg_id).detail(serde_json::json!({"field": field, "code": r.code})),
+    )
+    .await?;
+    let page = detail_page(&state, &ctx, visit_id, reg_id, Extra { unmasked: Some((label, value)), ..Extra::default() }).await?;
+    let mut response = render_status(StatusCode::OK, &page);
+    // The clear value must not stay in a cache or come back with the back button.
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+pub async fn change_category(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id)): Path<(i64, i64)>,
+    Form(f): Form<ActionForm>,
+) -> Page {
+    let mut tx = state.db.begin().await?;
+    let reg = lock(&mut tx, visit_id, reg_id).await?;
+    let category = match f.category_id.trim().parse::<i64>() {
+        Ok(id) => sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 AND active", id).fetch_optional(&mut *tx).await?,
+        Err(_) => None,
+    };
+    let Some(category) = category else {
+        drop(tx);
+        let mut errors = Errors::default();
+        errors.add("category_id", "请选择问题类别");
+        return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, errors, ..Extra::default() }).await;
+    };
+    if category == reg.category_id {
+        return Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "问题类别未变化。"));
+    }
+    sqlx::query!("UPDATE registrations SET category_id = $2 WHERE id = $1", reg_id, category).execute(&mut *tx).await?;
+    let detail = serde_json::json!({"code": reg.code, "from": reg.category_id, "to": category});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.category_change").on("registration", reg_id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "已修改问题类别。"))
+}
+
+pub async fn confirm(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>) -> Page {
+    let mut tx = state.db.begin().await?;
+    let reg = lock(&mut tx, visit_id, reg_id).await?;
+    if reg.status != "submitted" {
+        return Err(AppError::Conflict(format!("该登记当前为“{}”，只有待审核的登记可以确认。", status_label(&reg.status))));
+    }
+    sqlx::query!("UPDATE registrations SET status = 'confirmed' WHERE id = $1", reg_id).execute(&mut *tx).await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.confirm").on("registration", reg_id).detail(serde_json::json!({"code": reg.code})))
+        .await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "已确认该登记。"))
+}
+
+pub async fn reject(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>, Form(f): Form<ActionForm>) -> Page {
+    let mut errors = Errors::default();
+    let reason = text(&mut errors, "reason", "驳回理由", &f.reason, 1, 500);
+    let mut tx = state.db.begin().await?;
+    let reg = lock(&mut tx, visit_id, reg_id).await?;
+    if !errors.is_empty() {
+        drop(tx);
+        return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, errors, ..Extra::default() }).await;
+    }
+    if !open_for_triage(&reg.status) {
+        return Err(AppError::Conflict(format!("该登记当前为“{}”，不能驳回。", status_label(&reg.status))));
+    }
+    release_place(&mut tx, reg_id, &reg.status, reg.window_id, reg.slots, state.clock.now()).await?;
+    sqlx::query!("UPDATE registrations SET status = 'rejected', reject_reason = $2 WHERE id = $1", reg_id, reason).execute(&mut *tx).await?;
+    if let Some(mask) = &reg.phone_mask {
+        crate::notify::queue(
+            &mut *tx,
+            crate::notify::Message {
+                registration_id: Some(reg_id),
+                user_id: None,
+                recipient_mask: mask,
+                kind: "registration.rejected",
+                params: serde_json::json!({"code": reg.code}),
+                body: format!("您的来访登记（登记编号 {}）未能安排接访。原因：{reason}", reg.code),
+            },
+        )
+        .await?;
+    }
+    let detail = serde_json::json!({"code": reg.code, "from": reg.status, "reason": reason, "released_slots": holds_slots(&reg.status).then_some(reg.slots)});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.reject").on("registration", reg_id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "已驳回该登记，其占用的接访名额已释放。"))
+}
+
+/// Merge a duplicate (this registration) into another registration of the same visit, by code.
+pub async fn merge(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>, Form(f): Form<ActionForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    let reg = lock(&mut tx, visit_id, reg_id).await?;
+    if !open_for_triage(&reg.status) {
+        return Err(AppError::Conflict(format!("该登记当前为“{}”，不能合并。", status_label(&reg.status))));
+    }
+    let code = f.into.trim().to_uppercase();
+    let target = if code.is_empty() {
+        Err("请填写要合并到的登记编号")
+    } else {
+        match sqlx::query!(
+            "SELECT id, status FROM registrations WHERE visit_id = $1 AND code = $2 FOR UPDATE",
+            visit_id,
+            code
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        {
+            None => Err("本次活动中没有这个登记编号"),
+            Some(t) if t.id == reg_id => Err("不能合并到自身"),
+            Some(t) if matches!(t.status.as_str(), "cancelled" | "rejected") => Err("目标登记已取消或已驳回，不能合并到它"),
+            Some(t) => Ok(t.id),
+        }
+    };
+    let target = match target {
+        Ok(id) => id,
+        Err(message) => {
+            drop(tx);
+            let mut errors = Errors::default();
+            errors.add("into", message);
+            return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, errors, ..Extra::default() }).await;
+        }
+    };
+    release_place(&mut tx, reg_id, &reg.status, reg.window_id, reg.slots, state.clock.now()).await?;
+    sqlx::query!("UPDATE registrations SET status = 'cancelled', merged_into_id = $2 WHERE id = $1", reg_id, target)
+        .execute(&mut *tx)
+        .await?;
+    let detail = serde_json::json!({"code": reg.code, "into": code, "into_id": target, "from": reg.status});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.merge").on("registration", reg_id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &detail_url(visit_id, target), &format!("已将重复登记 {} 合并到本登记。", reg.code)))
+}
+
+/// 确认 or 排除 one screening flag; 排除 needs a note.
+pub async fn decide_flag(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id, flag_id)): Path<(i64, i64, i64)>,
+    Form(f): Form<ActionForm>,
+) -> Page {
+    let mut tx = state.db.begin().await?;
+    let reg = lock(&mut tx, visit_id, reg_id).await?;
+    let flag = sqlx::query!("SELECT kind, decision FROM screening_flags WHERE id = $1 AND registration_id = $2 FOR UPDATE", flag_id, reg_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut errors = Errors::default();
+    let note = text(&mut errors, "note", "说明", &f.note, 0, 500);
+    let problem = match f.decision.as_str() {
+        "confirmed" | "overridden" if !errors.is_empty() => Some(errors.get("note").to_owned()),
+        "overridden" if note.is_empty() => Some("排除须填写理由".to_owned()),
+        "confirmed" | "overridden" => None,
+        _ => Some("请选择确认或排除".to_owned()),
+    };
+    if let Some(message) = problem {
+        drop(tx);
+        return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, flag_error: Some((flag_id, message)), ..Extra::default() }).await;
+    }
+    sqlx::query!(
+        "UPDATE screening_flags SET decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $1",
+        flag_id,
+        f.decision,
+        note,
+        ctx.user.as_ref().map(|u| u.id),
+        state.clock.now()
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({"code": reg.code, "kind": flag.kind, "from": flag.decision, "decision": f.decision, "note": note});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("screening.decide").on("screening_flag", flag_id).detail(detail)).await?;
+    tx.commit().await?;
+    let message = if f.decision == "confirmed" { "已确认该筛查提示。" } else { "已排除该筛查提示。" };
+    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_filter_values_are_ignored() {
+        let f = Filter {
+            window: "abc".into(),
+            category: "1 OR 1=1".into(),
+            status: "submitted'; DROP TABLE registrations;--".into(),
+            flags: "all".into(),
+            township: "  ".into(),
+            page: "-3".into(),
+            full: String::new(),
+        };
+        assert_eq!(f.parse(), Parsed::default());
+        let g = Filter { window: " 7 ".into(), status: "confirmed".into(), flags: "pending".into(), township: " 仙华街道 ".into(), page: "2".into(), ..Filter::default() };
+        let p = g.parse();
+        assert_eq!((p.window, p.status, p.flags, p.township.as_deref(), p.page), (Some(7), Some("confirmed"), Some("pending"), Some("仙华街道"), 2));
+    }
+
+    #[test]
+    fn slots_are_held_until_a_registration_leaves_the_pipeline() {
+        assert!(holds_slots("submitted") && holds_slots("confirmed") && holds_slots("scheduled"));
+        assert!(!holds_slots("waitlisted") && !holds_slots("rejected") && !holds_slots("cancelled"));
+        assert!(open_for_triage("waitlisted") && !open_for_triage("scheduled") && !open_for_triage("rejected"));
+    }
+
+    #[test]
+    fn windows_read_in_shanghai_time() {
+        let s: DateTime<Utc> = "2026-11-22T01:00:00Z".parse().unwrap();
+        assert_eq!(window_label(s, s + chrono::Duration::hours(1)), "09:00—10:00");
+    }
+
+    #[test]
+    fn only_staff_and_supervisors_unmask() {
+        assert!(may_unmask(Role::Staff) && may_unmask(Role::Supervisor));
+        assert!(Role::ALL.iter().filter(|r| may_unmask(**r)).count() == 2);
+    }
+}
