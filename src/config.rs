@@ -23,6 +23,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Encryption and index keys; default `<data_dir>/keys.json`, generated on first start.
     pub keys_file: Option<PathBuf>,
+    /// The site's public address for links and QR codes on notices (e.g. `https://xf.example.gov.cn`);
+    /// unset: `http://{Host header}`.
+    pub public_url: Option<String>,
+    /// Lead times of the 一次公告 and 二次公告 (days before the visit date).
+    pub notice_days: crate::prepare::plan::NoticeDays,
+    /// Default registration close: this hour (Asia/Shanghai) the day before the visit.
+    pub registration_close_hour: u32,
 }
 
 impl Config {
@@ -46,6 +53,9 @@ impl Default for Config {
             secure_cookies: false,
             max_body_bytes: 1024 * 1024,
             keys_file: None,
+            public_url: None,
+            notice_days: Default::default(),
+            registration_close_hour: 17,
         }
     }
 }

@@ -1,2 +1,7 @@
 //! Stage 1, 访前调查准备: plan the day, publish the two notices, survey villages, take and triage
 //! registrations.
+
+pub mod notices;
+pub mod plan;
+pub mod rooms;
+pub mod visits;
