@@ -502,7 +502,7 @@ mod tests {
         let (_, body) = compose("first", &facts());
         let b = blocks(&body);
         assert!(matches!(&b[0], Block::Paragraph(p) if p.starts_with("为深入践行")));
-        assert!(matches!(&b[1], Block::Facts(f) if f[0].0 == "接访时间：" && f[0].1.contains("08:00") && f.len() == 7), "facts grouped");
+        assert!(matches!(&b[1], Block::Facts(f) if f[0].0 == "接访时间：" && f[0].1.contains("08:00") && f.len() == 6), "facts grouped");
         assert!(matches!(b.last(), Some(Block::Paragraph(p)) if p == "特此公告。"));
     }
 

@@ -6,4 +6,5 @@ mod accounts;
 mod admin;
 mod demo;
 mod embedded;
+mod plan;
 mod routes;
