@@ -216,6 +216,14 @@ struct PosterPage {
 }
 
 impl PosterPage {
+    /// Longer notices print smaller, so that the poster stays one A4 page with its QR code.
+    fn size_class(&self) -> &'static str {
+        match self.notice.body.chars().count() {
+            0..=400 => "",
+            401..=750 => " poster-dense",
+            _ => " poster-denser",
+        }
+    }
     fn subtitle(&self) -> &'static str {
         match self.notice.kind.as_str() {
             "first" => "（一次公告）",
