@@ -95,6 +95,10 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/login", PUBLIC, account::login_page),
         route(M::POST, "/login", PUBLIC, account::login),
         // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
+        route(M::GET, "/schedule", PUBLIC, public::visits::schedule),
+        route(M::GET, "/visits/{id}", PUBLIC, public::visits::visit),
+        route(M::GET, "/notices/{id}", PUBLIC, public::visits::notice),
+        route(M::GET, "/notices/{id}/print", PUBLIC, public::visits::print),
         // Public, stage 1 — registration, receipt, lookup.
         route(M::GET, "/visits/{id}/register", PUBLIC, public::register::form_page),
         route(M::POST, "/visits/{id}/register", PUBLIC, public::register::submit),
@@ -112,6 +116,25 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/account/password", SIGNED_IN, account::change_password),
         route(M::GET, "/api/v1/me", SIGNED_IN, web::api_me),
         // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
+        route(M::GET, "/staff/visits", STAFF, prepare::visits::list),
+        route(M::GET, "/staff/visits/new", STAFF, prepare::visits::new_page),
+        route(M::POST, "/staff/visits/new", STAFF, prepare::visits::create),
+        route(M::GET, "/staff/visits/{id}", STAFF, prepare::visits::show),
+        route(M::GET, "/staff/visits/{id}/edit", STAFF, prepare::visits::edit_page),
+        route(M::POST, "/staff/visits/{id}/edit", STAFF, prepare::visits::update),
+        route(M::POST, "/staff/visits/{id}/cancel", STAFF, prepare::visits::cancel),
+        route(M::GET, "/staff/visits/{id}/notices", STAFF, prepare::notices::page),
+        route(M::POST, "/staff/visits/{id}/notices", STAFF, prepare::notices::generate),
+        route(M::POST, "/staff/visits/{id}/notices/{notice}", STAFF, prepare::notices::update),
+        route(M::POST, "/staff/visits/{id}/notices/{notice}/publish", STAFF, prepare::notices::publish),
+        route(M::POST, "/staff/visits/{id}/correction", STAFF, prepare::notices::correct),
+        route(M::GET, "/staff/visits/{id}/rooms", STAFF, prepare::rooms::page),
+        route(M::POST, "/staff/visits/{id}/rooms", STAFF, prepare::rooms::create),
+        route(M::GET, "/staff/visits/{id}/rooms/{room}", STAFF, prepare::rooms::show),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}", STAFF, prepare::rooms::update),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/delete", STAFF, prepare::rooms::delete),
+        route(M::POST, "/staff/visits/{id}/windows", STAFF, prepare::rooms::generate_windows),
+        route(M::POST, "/staff/visits/{id}/windows/{window}", STAFF, prepare::rooms::set_capacity),
 
         // Staff, stage 1 — registrations on a citizen's behalf.
         route(M::GET, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_form),

@@ -1,6 +1,6 @@
 //! Time, always read through an injectable clock and interpreted in China Standard Time (DESIGN §4).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +44,24 @@ pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
 /// "2026-11-22 09:05" in Asia/Shanghai, for pages.
 pub fn china_minute(at: DateTime<Utc>) -> String {
     at.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// "2026年12月2日"
+pub fn cn_date(d: NaiveDate) -> String {
+    d.format("%Y年%-m月%-d日").to_string()
+}
+
+/// "2026年12月11日 17:00" in Asia/Shanghai.
+pub fn cn_minute(at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&Shanghai);
+    format!("{} {}", cn_date(local.date_naive()), local.format("%H:%M"))
+}
+
+/// A local (Asia/Shanghai) date and time as an instant.
+pub fn china_instant(date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let local = NaiveDateTime::new(date, time);
+    // Shanghai has no DST: every local time exists exactly once.
+    Shanghai.from_local_datetime(&local).single().map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| Utc.from_utc_datetime(&local))
 }
 
 #[cfg(test)]

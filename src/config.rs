@@ -38,6 +38,11 @@ pub struct Config {
     pub notify_max_attempts: i32,
     pub notify_backoff_base: Duration,
     pub notify_backoff_max: Duration,
+    /// The site's public address for links and QR codes on notices (e.g. `https://xf.example.gov.cn`);
+    /// unset: `http://{Host header}`.
+    pub public_url: Option<String>,
+    /// Lead times of the 一次公告 and 二次公告 (days before the visit date).
+    pub notice_days: crate::prepare::plan::NoticeDays,
 }
 
 impl Config {
@@ -71,6 +76,8 @@ impl Default for Config {
             notify_max_attempts: 6,
             notify_backoff_base: Duration::seconds(30),
             notify_backoff_max: Duration::hours(1),
+            public_url: None,
+            notice_days: Default::default(),
         }
     }
 }

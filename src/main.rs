@@ -38,6 +38,9 @@ struct Common {
     /// Database connections per instance.
     #[arg(long, env = "XIAFANG_DB_CONNECTIONS", default_value_t = 20, global = true)]
     db_connections: u32,
+    /// The site's public address, used in notices and their QR codes (default: http://<Host header>).
+    #[arg(long, env = "XIAFANG_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -87,6 +90,7 @@ impl Common {
             secure_cookies: self.secure_cookies,
             db_max_connections: self.db_connections,
             keys_file: self.keys_file,
+            public_url: self.public_url.filter(|s| !s.is_empty()),
             ..Config::default()
         }
     }

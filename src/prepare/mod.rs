@@ -6,3 +6,7 @@ pub mod screening;
 pub mod survey;
 pub mod triage;
 pub mod triage_export;
+pub mod notices;
+pub mod plan;
+pub mod rooms;
+pub mod visits;

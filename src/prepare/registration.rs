@@ -15,7 +15,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
 use rand::seq::IndexedRandom;
 use serde::Deserialize;
@@ -40,14 +40,6 @@ pub fn normalize_code(code: &str) -> String {
 /// A batch of more than 5 persons takes two slots.
 pub fn slots_for(persons: i32) -> i16 {
     if persons > 5 { 2 } else { 1 }
-}
-
-/// When registration closes: the visit's own close, else `default_time` (Asia/Shanghai) the day before.
-pub fn closes_at(visit_date: NaiveDate, explicit: Option<DateTime<Utc>>, default_time: NaiveTime) -> DateTime<Utc> {
-    explicit.unwrap_or_else(|| {
-        let local = (visit_date - Duration::days(1)).and_time(default_time);
-        Shanghai.from_local_datetime(&local).earliest().expect("Asia/Shanghai has no gaps").with_timezone(&Utc)
-    })
 }
 
 #[derive(Debug, PartialEq)]
@@ -215,7 +207,7 @@ pub struct VisitInfo {
 
 impl VisitInfo {
     pub fn date_label(&self) -> String {
-        self.date.format("%Y年%-m月%-d日").to_string()
+        crate::clock::cn_date(self.date)
     }
     pub fn closes_label(&self) -> String {
         china_minute(self.closes_at)
@@ -259,7 +251,7 @@ pub async fn load_visit(state: &AppState, id: i64) -> Result<VisitInfo, AppError
         address: v.address,
         status: v.status,
         first_notice_at: v.first_notice_at,
-        closes_at: closes_at(v.visit_date, v.registration_closes_at, state.config.registration_close_time),
+        closes_at: crate::prepare::plan::registration_closes_at(v.visit_date, v.registration_closes_at, state.config.registration_close_time),
     })
 }
 
@@ -836,14 +828,6 @@ mod tests {
         let many: std::collections::HashSet<String> = (0..1000).map(|_| new_code(&mut rng)).collect();
         assert_eq!(many.len(), 1000);
         assert_eq!(normalize_code(" abcd efgh "), "ABCDEFGH");
-    }
-
-    #[test]
-    fn registration_closes_at_five_the_day_before_in_china() {
-        let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-        let five = NaiveTime::from_hms_opt(17, 0, 0).unwrap();
-        assert_eq!(closes_at(day, None, five), at("2026-12-02T09:00:00Z"));
-        assert_eq!(closes_at(day, Some(at("2026-12-01T01:00:00Z")), five), at("2026-12-01T01:00:00Z"));
     }
 
     #[test]

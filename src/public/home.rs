@@ -8,6 +8,7 @@ use askama::Template;
 use axum::extract::State;
 
 struct UpcomingVisit {
+    id: i64,
     title: String,
     date: String,
     hours: String,
@@ -17,6 +18,7 @@ struct UpcomingVisit {
 }
 
 struct LatestNotice {
+    id: i64,
     title: String,
     published: String,
 }
@@ -32,7 +34,7 @@ struct HomePage {
 pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     let today = china_date(state.clock.now());
     let visits = sqlx::query!(
-        r#"SELECT v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, l.name || '（' || l.title || '）' AS "leader!"
+        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, l.name || '（' || l.title || '）' AS "leader!"
            FROM visits v JOIN leaders l ON l.id = v.lead_leader_id
            WHERE v.visit_date >= $1 AND v.status IN ('announced', 'closed_for_registration', 'in_progress')
            ORDER BY v.visit_date LIMIT 10"#,
@@ -42,8 +44,9 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     .await?
     .into_iter()
     .map(|v| UpcomingVisit {
+        id: v.id,
         title: v.title,
-        date: v.visit_date.format("%Y年%-m月%-d日").to_string(),
+        date: crate::clock::cn_date(v.visit_date),
         hours: format!("{}—{}", v.starts_at.format("%H:%M"), v.ends_at.format("%H:%M")),
         venue: v.venue,
         address: v.address,
@@ -51,12 +54,12 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     })
     .collect();
     let notices = sqlx::query!(
-        r#"SELECT title, published_at AS "published_at!" FROM notices WHERE status = 'published' ORDER BY published_at DESC LIMIT 10"#
+        r#"SELECT id, title, published_at AS "published_at!" FROM notices WHERE status = 'published' ORDER BY published_at DESC LIMIT 10"#
     )
     .fetch_all(&state.db)
     .await?
     .into_iter()
-    .map(|n| LatestNotice { title: n.title, published: china_minute(n.published_at) })
+    .map(|n| LatestNotice { id: n.id, title: n.title, published: china_minute(n.published_at) })
     .collect();
     render(&HomePage { layout: ctx.layout("领导下访接访"), visits, notices })
 }

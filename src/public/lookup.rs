@@ -162,7 +162,7 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
         status: status_label(&r.status),
         reject_reason: r.reject_reason.unwrap_or_default(),
         visit_title: r.title,
-        visit_date: r.visit_date.format("%Y年%-m月%-d日").to_string(),
+        visit_date: crate::clock::cn_date(r.visit_date),
         venue: if r.address.is_empty() { r.venue } else { format!("{}（{}）", r.venue, r.address) },
         window,
         waitlist_position: if r.status == "waitlisted" { r.waitlist_position } else { None },

@@ -4,3 +4,4 @@ pub mod assets;
 pub mod home;
 pub mod lookup;
 pub mod register;
+pub mod visits;

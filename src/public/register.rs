@@ -111,7 +111,7 @@ pub async fn receipt(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Pa
         name: r.name,
         phone_mask: r.phone_mask.unwrap_or_default(),
         visit_title: r.title,
-        visit_date: r.visit_date.format("%Y年%-m月%-d日").to_string(),
+        visit_date: crate::clock::cn_date(r.visit_date),
         venue: r.venue,
         address: r.address,
         window,

@@ -35,7 +35,7 @@ impl Layout {
 /// The menu each role sees; every entry is a route the role may call.
 pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
     let entries: &[(&str, &str)] = match user.map(|u| u.role) {
-        None => &[("/", "首页")],
+        None => &[("/", "首页"), ("/schedule", "接访安排")],
         Some(Role::Sysadmin) => &[
             ("/admin/users", "用户"),
             ("/admin/departments", "责任单位"),
@@ -44,6 +44,7 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
             ("/admin/calendar", "工作日历"),
         ],
         Some(Role::Auditor) => &[("/audit", "审计日志")],
+        Some(Role::Staff) => &[("/", "首页"), ("/staff/visits", "下访活动")],
         Some(_) => &[("/", "首页")],
     };
     let mut links: Vec<NavLink> = entries

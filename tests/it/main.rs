@@ -7,5 +7,6 @@ mod admin;
 mod demo;
 mod embedded;
 mod register;
+mod plan;
 mod routes;
 mod triage;

@@ -640,3 +640,26 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
         sqlx::query_as("SELECT status, attempts FROM notifications ORDER BY id DESC LIMIT 1").fetch_one(&app.db).await.unwrap();
     assert_eq!((status.as_str(), attempts), ("failed", d.max_attempts));
 }
+
+#[tokio::test]
+async fn added_capacity_goes_to_the_waiting_list_first() {
+    let app = spawn().await;
+    let v = visit(&app, &[1]).await;
+    let cat = category(&app, "城乡建设").await;
+    register(&app.client(), &v, &id_number(20), cat, v.windows[0]).await;
+    let waiting = app.client();
+    let t = token(&waiting, v.id).await;
+    let (c, w) = (cat.to_string(), v.windows[0].to_string());
+    let id = id_number(21);
+    let mut f = form(&t, &id, &c, &w);
+    set(&mut f, "join_waitlist", &w);
+    let code = code_of(&waiting.post(&format!("/visits/{}/register", v.id), &f).await);
+
+    let staff = app.signed_in("xinfang", xiafang::web::auth::Role::Staff).await;
+    let raised = staff.post(&format!("/staff/visits/{}/windows/{}", v.id, v.windows[0]), &[("capacity", "2")]).await;
+    assert_eq!(raised.status, 303, "{}", raised.body);
+    let status: String = sqlx::query_scalar("SELECT status FROM registrations WHERE code = $1").bind(&code).fetch_one(&app.db).await.unwrap();
+    assert_eq!(status, "submitted", "the added place went to the waiting registration");
+    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1").bind(v.windows[0]).fetch_one(&app.db).await.unwrap();
+    assert_eq!(booked, 2);
+}

@@ -1,0 +1,474 @@
+//! `/staff/visits/{id}/rooms`: the reception rooms (接待室) — who sits there, for which departments and
+//! categories — and the reception windows (接访时段) derived from the day's hours, the rooms and the slot length.
+
+use crate::admin::leaders::CategoryGroup;
+use crate::admin::{ids, Choice};
+use crate::app::AppState;
+use crate::audit::{self, Entry};
+use crate::error::AppError;
+use crate::prepare::plan::{self, hours, WindowPlan};
+use crate::web::form::{text, Errors, Form};
+use crate::web::page::{render, render_status, Layout, Page};
+use crate::web::{redirect_with_flash, Ctx};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono_tz::Asia::Shanghai;
+use serde::Deserialize;
+
+const PLANNABLE: [&str; 3] = ["draft", "announced", "closed_for_registration"];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RoomForm {
+    name: String,
+    location: String,
+    leader_ids: Vec<String>,
+    department_ids: Vec<String>,
+    category_ids: Vec<String>,
+}
+
+impl RoomForm {
+    fn has(list: &[String], id: &i64) -> bool {
+        list.iter().any(|c| c.trim() == id.to_string())
+    }
+    fn has_leader(&self, id: &i64) -> bool {
+        Self::has(&self.leader_ids, id)
+    }
+    fn has_department(&self, id: &i64) -> bool {
+        Self::has(&self.department_ids, id)
+    }
+    fn has_category(&self, id: &i64) -> bool {
+        Self::has(&self.category_ids, id)
+    }
+}
+
+struct Options {
+    leaders: Vec<Choice>,
+    departments: Vec<Choice>,
+    groups: Vec<CategoryGroup>,
+}
+
+impl Options {
+    /// The visit's own leaders and departments first is what staff expect; all active ones are offered.
+    async fn load(state: &AppState) -> sqlx::Result<Self> {
+        let leaders = sqlx::query_as!(
+            Choice,
+            r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders WHERE active
+               ORDER BY array_position(ARRAY['province', 'city', 'county', 'township'], level), name"#
+        )
+        .fetch_all(&state.db)
+        .await?;
+        let departments =
+            sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments WHERE active ORDER BY name").fetch_all(&state.db).await?;
+        let rows = sqlx::query!(
+            r#"SELECT c.id, c.name, p.name AS parent FROM categories c JOIN categories p ON p.id = c.parent_id
+               WHERE c.active AND p.active ORDER BY p.sort_order, p.name, c.sort_order, c.name"#
+        )
+        .fetch_all(&state.db)
+        .await?;
+        let mut groups: Vec<CategoryGroup> = Vec::new();
+        for r in rows {
+            match groups.last_mut() {
+                Some(g) if g.label == r.parent => g.options.push(Choice { id: r.id, label: r.name }),
+                _ => groups.push(CategoryGroup { label: r.parent, options: vec![Choice { id: r.id, label: r.name }] }),
+            }
+        }
+        Ok(Self { leaders, departments, groups })
+    }
+}
+
+struct Valid {
+    name: String,
+    location: String,
+    leader_ids: Vec<i64>,
+    department_ids: Vec<i64>,
+    category_ids: Vec<i64>,
+}
+
+fn validate(f: &RoomForm, o: &Options, errors: &mut Errors) -> Option<Valid> {
+    let name = text(errors, "name", "接待室名称", &f.name, 1, 30);
+    let location = text(errors, "location", "位置", &f.location, 0, 100);
+    let leader_ids = ids(&f.leader_ids).filter(|v| v.iter().all(|id| o.leaders.iter().any(|c| c.id == *id)));
+    if leader_ids.is_none() {
+        errors.add("leader_ids", "所选接待领导不存在，请重新选择");
+    }
+    let department_ids = ids(&f.department_ids).filter(|v| v.iter().all(|id| o.departments.iter().any(|c| c.id == *id)));
+    if department_ids.is_none() {
+        errors.add("department_ids", "所选责任单位不存在，请重新选择");
+    }
+    let category_ids =
+        ids(&f.category_ids).filter(|v| v.iter().all(|id| o.groups.iter().any(|g| g.options.iter().any(|c| c.id == *id))));
+    if category_ids.is_none() {
+        errors.add("category_ids", "所选问题类别不存在或已停用，请重新选择");
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Valid { name, location, leader_ids: leader_ids?, department_ids: department_ids?, category_ids: category_ids? })
+}
+
+struct RoomRow {
+    id: i64,
+    name: String,
+    location: String,
+    leaders: String,
+    departments: String,
+    categories: String,
+    in_use: bool,
+}
+
+struct WindowRow {
+    id: i64,
+    label: String,
+    capacity: i32,
+    booked: i32,
+    /// The typed value when this window's form was refused.
+    typed: Option<String>,
+}
+
+impl WindowRow {
+    fn value(&self) -> String {
+        self.typed.clone().unwrap_or_else(|| self.capacity.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "prepare/rooms.html")]
+struct RoomsPage {
+    layout: Layout,
+    id: i64,
+    plannable: bool,
+    hours: String,
+    slot_minutes: i32,
+    rooms: Vec<RoomRow>,
+    windows: Vec<WindowRow>,
+    total_capacity: i64,
+    total_booked: i64,
+    planned_capacity: i64,
+    any_booked: bool,
+    form: RoomForm,
+    errors: Errors,
+    options: Options,
+    /// A refused capacity: (window id, message).
+    window_error: Option<(i64, String)>,
+}
+
+impl RoomsPage {
+    fn window_error_for(&self, id: &i64) -> &str {
+        match &self.window_error {
+            Some((w, m)) if w == id => m,
+            _ => "",
+        }
+    }
+}
+
+async fn rooms_page(state: &AppState, ctx: &Ctx, id: i64, form: RoomForm, errors: Errors, window_error: Option<(i64, String, String)>) -> Result<RoomsPage, AppError> {
+    let v = sqlx::query!("SELECT title, status, starts_at, ends_at, slot_minutes FROM visits WHERE id = $1", id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let rooms = sqlx::query_as!(
+        RoomRow,
+        r#"SELECT r.id, r.name, r.location,
+                  COALESCE((SELECT string_agg(l.name, '、' ORDER BY l.name) FROM room_leaders rl JOIN leaders l ON l.id = rl.leader_id WHERE rl.room_id = r.id), '') AS "leaders!",
+                  COALESCE((SELECT string_agg(d.short_name, '、' ORDER BY d.name) FROM room_departments rd JOIN departments d ON d.id = rd.department_id WHERE rd.room_id = r.id), '') AS "departments!",
+                  COALESCE((SELECT string_agg(c.name, '、' ORDER BY c.sort_order, c.name) FROM room_categories rc JOIN categories c ON c.id = rc.category_id WHERE rc.room_id = r.id), '') AS "categories!",
+                  (EXISTS (SELECT 1 FROM registrations g WHERE g.room_id = r.id) OR EXISTS (SELECT 1 FROM receptions e WHERE e.room_id = r.id)) AS "in_use!"
+           FROM rooms r WHERE r.visit_id = $1 ORDER BY r.sort_order, r.id"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let windows: Vec<WindowRow> = sqlx::query!(
+        "SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at",
+        id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|w| WindowRow {
+        id: w.id,
+        label: hours(w.starts_at.with_timezone(&Shanghai).time(), w.ends_at.with_timezone(&Shanghai).time()),
+        capacity: w.capacity_slots,
+        booked: w.booked_slots,
+        typed: window_error.as_ref().filter(|(wid, _, _)| *wid == w.id).map(|(_, _, typed)| typed.clone()),
+    })
+    .collect();
+    let any_booked = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE visit_id = $1 AND window_id IS NOT NULL) AS "e!""#, id)
+        .fetch_one(&state.db)
+        .await?;
+    let planned = plan::total_capacity(&plan::plan_windows(v.starts_at, v.ends_at, rooms.len() as i64, v.slot_minutes as i64));
+    Ok(RoomsPage {
+        layout: ctx.layout(&format!("接待室与接访时段：{}", v.title)),
+        id,
+        plannable: PLANNABLE.contains(&v.status.as_str()),
+        hours: hours(v.starts_at, v.ends_at),
+        slot_minutes: v.slot_minutes,
+        total_capacity: windows.iter().map(|w| w.capacity as i64).sum(),
+        total_booked: windows.iter().map(|w| w.booked as i64).sum(),
+        planned_capacity: planned,
+        any_booked,
+        rooms,
+        windows,
+        form,
+        errors,
+        options: Options::load(state).await?,
+        window_error: window_error.map(|(w, m, _)| (w, m)),
+    })
+}
+
+pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    render(&rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), None).await?)
+}
+
+/// Lock the visit and refuse changes once it is past planning.
+async fn lock_plannable(tx: &mut sqlx::PgConnection, id: i64) -> Result<(), AppError> {
+    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    if !PLANNABLE.contains(&status.as_str()) {
+        return Err(AppError::Conflict(format!("该下访活动{}，不能再修改接待室和接访时段。", plan::status_label(&status))));
+    }
+    Ok(())
+}
+
+async fn write_links(tx: &mut sqlx::PgConnection, room: i64, v: &Valid) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM room_leaders WHERE room_id = $1", room).execute(&mut *tx).await?;
+    sqlx::query!("DELETE FROM room_departments WHERE room_id = $1", room).execute(&mut *tx).await?;
+    sqlx::query!("DELETE FROM room_categories WHERE room_id = $1", room).execute(&mut *tx).await?;
+    sqlx::query!("INSERT INTO room_leaders (room_id, leader_id) SELECT $1, unnest($2::bigint[])", room, &v.leader_ids).execute(&mut *tx).await?;
+    sqlx::query!("INSERT INTO room_departments (room_id, department_id) SELECT $1, unnest($2::bigint[])", room, &v.department_ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!("INSERT INTO room_categories (room_id, category_id) SELECT $1, unnest($2::bigint[])", room, &v.category_ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn detail(v: &Valid) -> serde_json::Value {
+    serde_json::json!({
+        "name": v.name, "location": v.location, "leader_ids": v.leader_ids,
+        "department_ids": v.department_ids, "category_ids": v.category_ids,
+    })
+}
+
+const NAME_TAKEN: &str = "本次活动已有同名接待室";
+
+pub async fn create(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<RoomForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    lock_plannable(&mut tx, id).await?;
+    let mut errors = Errors::default();
+    let options = Options::load(&state).await?;
+    let valid = validate(&f, &options, &mut errors);
+    if let Some(v) = &valid {
+        if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2) AS "e!""#, id, v.name).fetch_one(&mut *tx).await? {
+            errors.add("name", NAME_TAKEN);
+        }
+    }
+    let Some(v) = valid.filter(|_| errors.is_empty()) else {
+        drop(tx);
+        let page = rooms_page(&state, &ctx, id, f, errors, None).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let room = sqlx::query_scalar!(
+        "INSERT INTO rooms (visit_id, name, location, sort_order)
+         VALUES ($1, $2, $3, (SELECT COALESCE(max(sort_order), 0) + 1 FROM rooms WHERE visit_id = $1)) RETURNING id",
+        id,
+        v.name,
+        v.location
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    write_links(&mut tx, room, &v).await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("room.create").on("room", room).detail(detail(&v))).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms"), &format!("已添加接待室：{}。", v.name)))
+}
+
+#[derive(Template)]
+#[template(path = "prepare/room.html")]
+struct RoomPage {
+    layout: Layout,
+    id: i64,
+    room: i64,
+    form: RoomForm,
+    errors: Errors,
+    options: Options,
+}
+
+async fn room_page(state: &AppState, ctx: &Ctx, id: i64, room: i64, form: Option<RoomForm>, errors: Errors) -> Result<RoomPage, AppError> {
+    let r = sqlx::query!(
+        r#"SELECT name, location,
+                  COALESCE(ARRAY(SELECT leader_id FROM room_leaders WHERE room_id = $1), '{}') AS "leader_ids!",
+                  COALESCE(ARRAY(SELECT department_id FROM room_departments WHERE room_id = $1), '{}') AS "department_ids!",
+                  COALESCE(ARRAY(SELECT category_id FROM room_categories WHERE room_id = $1), '{}') AS "category_ids!"
+           FROM rooms WHERE id = $1 AND visit_id = $2"#,
+        room,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let form = form.unwrap_or(RoomForm {
+        name: r.name.clone(),
+        location: r.location,
+        leader_ids: r.leader_ids.iter().map(i64::to_string).collect(),
+        department_ids: r.department_ids.iter().map(i64::to_string).collect(),
+        category_ids: r.category_ids.iter().map(i64::to_string).collect(),
+    });
+    Ok(RoomPage { layout: ctx.layout(&format!("接待室：{}", r.name)), id, room, form, errors, options: Options::load(state).await? })
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx, Path((id, room)): Path<(i64, i64)>) -> Page {
+    render(&room_page(&state, &ctx, id, room, None, Errors::default()).await?)
+}
+
+pub async fn update(State(state): State<AppState>, ctx: Ctx, Path((id, room)): Path<(i64, i64)>, Form(f): Form<RoomForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    lock_plannable(&mut tx, id).await?;
+    sqlx::query_scalar!("SELECT id FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE", room, id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut errors = Errors::default();
+    let options = Options::load(&state).await?;
+    let valid = validate(&f, &options, &mut errors);
+    if let Some(v) = &valid {
+        if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2 AND id <> $3) AS "e!""#, id, v.name, room)
+            .fetch_one(&mut *tx)
+            .await?
+        {
+            errors.add("name", NAME_TAKEN);
+        }
+    }
+    let Some(v) = valid.filter(|_| errors.is_empty()) else {
+        drop(tx);
+        let page = room_page(&state, &ctx, id, room, Some(f), errors).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    sqlx::query!("UPDATE rooms SET name = $2, location = $3 WHERE id = $1", room, v.name, v.location).execute(&mut *tx).await?;
+    write_links(&mut tx, room, &v).await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("room.update").on("room", room).detail(detail(&v))).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms"), &format!("已保存接待室：{}。", v.name)))
+}
+
+/// Delete a room nobody has been scheduled into yet.
+pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path((id, room)): Path<(i64, i64)>) -> Page {
+    let mut tx = state.db.begin().await?;
+    lock_plannable(&mut tx, id).await?;
+    let name = sqlx::query_scalar!("SELECT name FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE", room, id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let in_use = sqlx::query_scalar!(
+        r#"SELECT (EXISTS (SELECT 1 FROM registrations WHERE room_id = $1) OR EXISTS (SELECT 1 FROM receptions WHERE room_id = $1)) AS "e!""#,
+        room
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if in_use {
+        return Err(AppError::Conflict(format!("已有登记排入接待室“{name}”，不能删除；请先把这些登记改排到其他接待室。")));
+    }
+    sqlx::query!("DELETE FROM rooms WHERE id = $1", room).execute(&mut *tx).await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("room.delete").on("room", room).detail(serde_json::json!({"visit_id": id, "name": name}))).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms"), &format!("已删除接待室：{name}。")))
+}
+
+/// (Re)create the visit's windows from its hours, rooms and slot length. Refused (Err with the
+/// reason) once a registration holds a window; with `need_rooms`, also while there are no rooms.
+pub async fn regenerate_windows(tx: &mut sqlx::PgConnection, id: i64, need_rooms: bool) -> Result<Result<Vec<WindowPlan>, String>, AppError> {
+    let v = sqlx::query!(
+        r#"SELECT visit_date, starts_at, ends_at, slot_minutes, (SELECT count(*) FROM rooms WHERE visit_id = $1) AS "rooms!"
+           FROM visits WHERE id = $1"#,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE visit_id = $1 AND window_id IS NOT NULL) AS "e!""#, id)
+        .fetch_one(&mut *tx)
+        .await?
+    {
+        return Ok(Err("已有群众登记了接访时段，不能重新生成；可逐个调整时段容量。".into()));
+    }
+    if need_rooms && v.rooms == 0 {
+        return Ok(Err("请先添加接待室：时段容量 = 接待室数 × 每小时可接号数。".into()));
+    }
+    let windows = plan::plan_windows(v.starts_at, v.ends_at, v.rooms, v.slot_minutes as i64);
+    sqlx::query!("DELETE FROM reception_windows WHERE visit_id = $1", id).execute(&mut *tx).await?;
+    for w in &windows {
+        sqlx::query!(
+            "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots) VALUES ($1, $2, $3, $4)",
+            id,
+            crate::clock::china_instant(v.visit_date, w.starts),
+            crate::clock::china_instant(v.visit_date, w.ends),
+            w.capacity
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(Ok(windows))
+}
+
+/// 生成接访时段.
+pub async fn generate_windows(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    let mut tx = state.db.begin().await?;
+    lock_plannable(&mut tx, id).await?;
+    let windows = match regenerate_windows(&mut tx, id, true).await? {
+        Ok(w) => w,
+        Err(message) => return Err(AppError::Conflict(message)),
+    };
+    let total = plan::total_capacity(&windows);
+    let detail = serde_json::json!({"visit_id": id, "windows": windows.len(), "capacity": total});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("windows.generate").on("visit", id).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms#windows"), &format!("已生成 {} 个接访时段，共 {total} 个号。", windows.len())))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CapacityForm {
+    capacity: String,
+}
+
+/// Adjust one window's capacity: never below what is already booked.
+pub async fn set_capacity(State(state): State<AppState>, ctx: Ctx, Path((id, window)): Path<(i64, i64)>, Form(f): Form<CapacityForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    lock_plannable(&mut tx, id).await?;
+    let w = sqlx::query!("SELECT capacity_slots, booked_slots FROM reception_windows WHERE id = $1 AND visit_id = $2 FOR UPDATE", window, id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let refused = |message: String| (window, message, f.capacity.clone());
+    let capacity = match f.capacity.trim().parse::<i32>() {
+        Ok(n) if (0..=10_000).contains(&n) => n,
+        _ => {
+            drop(tx);
+            let page = rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), Some(refused("容量须为 0–10000 的整数".into()))).await?;
+            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    let below = format!("已有 {} 个号被登记占用，容量不能少于 {}", w.booked_slots, w.booked_slots);
+    if capacity < w.booked_slots {
+        drop(tx);
+        let page = rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), Some(refused(below))).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    match sqlx::query!("UPDATE reception_windows SET capacity_slots = $2 WHERE id = $1", window, capacity).execute(&mut *tx).await {
+        Ok(_) => {}
+        // The CHECK is the last word (reception_windows_not_overbooked): same message as the pre-check.
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("reception_windows_not_overbooked") => {
+            drop(tx);
+            let page = rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), Some(refused(below))).await?;
+            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // Added places go to the waiting list first, in the same transaction.
+    let promoted = crate::prepare::registration::promote_waiting(&mut tx, window, state.clock.now()).await?;
+    let detail = serde_json::json!({"visit_id": id, "from": w.capacity_slots, "to": capacity, "booked": w.booked_slots, "promoted": promoted});
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("window.capacity").on("window", window).detail(detail)).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms#windows"), &format!("时段容量已改为 {capacity}，候补递补 {promoted} 人。")))
+}

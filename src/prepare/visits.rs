@@ -1,0 +1,780 @@
+//! `/staff/visits`: plan a visit (下访活动) and see, on its page, what is still missing before the day.
+
+use crate::admin::{ids, opt_id, Choice};
+use crate::app::AppState;
+use crate::audit::{self, Entry};
+use crate::clock::china_date;
+use crate::error::AppError;
+use crate::clock::{cn_date, cn_minute};
+use crate::prepare::plan::{self, hours, Facts, LeaderLine, CHANNELS};
+use crate::web::form::{text, Errors, Form};
+use crate::web::page::{render, render_status, Layout, Page};
+use crate::web::{redirect_with_flash, Ctx};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde::Deserialize;
+
+/// Statuses in which a visit can still be planned or changed.
+const PLANNABLE: [&str; 3] = ["draft", "announced", "closed_for_registration"];
+
+/// The site's absolute base for links on notices and posters.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    plan::public_base(state.config.public_url.as_deref(), host)
+}
+
+/// What a notice says about visit `id`, as the visit stands now.
+pub async fn facts(db: &mut sqlx::PgConnection, state: &AppState, id: i64, base: &str) -> Result<Facts, AppError> {
+    let v = sqlx::query!(
+        r#"SELECT v.title, c.name AS county, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.scope,
+                  v.registration_closes_at,
+                  COALESCE((SELECT array_agg(d.short_name ORDER BY d.name) FROM visit_departments vd
+                            JOIN departments d ON d.id = vd.department_id WHERE vd.visit_id = v.id), '{}') AS "departments!"
+           FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let leaders = sqlx::query!(
+        r#"SELECT l.name, l.title, l.portfolio FROM leaders l JOIN visits v ON v.id = $1
+           WHERE l.id = v.lead_leader_id OR l.id IN (SELECT leader_id FROM visit_leaders WHERE visit_id = $1)
+           ORDER BY (l.id = v.lead_leader_id) DESC,
+                    array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#,
+        id
+    )
+    .fetch_all(&mut *db)
+    .await?
+    .into_iter()
+    .map(|l| LeaderLine { name: l.name, title: l.title, portfolio: l.portfolio })
+    .collect();
+    Ok(Facts {
+        county: v.county,
+        title: v.title,
+        date: v.visit_date,
+        starts: v.starts_at,
+        ends: v.ends_at,
+        venue: v.venue,
+        address: v.address,
+        scope: v.scope,
+        leaders,
+        departments: v.departments,
+        closes_at: plan::registration_closes_at(v.visit_date, v.registration_closes_at, state.config.registration_close_time),
+        register_url: format!("{base}/visits/{id}/register"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// List
+// ---------------------------------------------------------------------------------------------
+
+struct VisitRow {
+    id: i64,
+    title: String,
+    county: String,
+    date: String,
+    hours: String,
+    leader: String,
+    status: String,
+    registrations: i64,
+}
+
+impl VisitRow {
+    fn status_label(&self) -> &'static str {
+        plan::status_label(&self.status)
+    }
+    fn badge(&self) -> &'static str {
+        plan::status_badge(&self.status)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "prepare/visits.html")]
+struct VisitsPage {
+    layout: Layout,
+    sections: Vec<(&'static str, Vec<VisitRow>)>,
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
+    let today = china_date(state.clock.now());
+    let rows = sqlx::query!(
+        r#"SELECT v.id, v.title, c.name AS county, v.visit_date, v.starts_at, v.ends_at, v.status,
+                  l.name || '（' || l.title || '）' AS "leader!",
+                  (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.status NOT IN ('cancelled', 'rejected')) AS "registrations!"
+           FROM visits v JOIN counties c ON c.id = v.county_id JOIN leaders l ON l.id = v.lead_leader_id
+           ORDER BY v.visit_date DESC, v.id DESC LIMIT 500"#
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let (mut upcoming, mut past) = (Vec::new(), Vec::new());
+    for r in rows {
+        let row = VisitRow {
+            id: r.id,
+            title: r.title,
+            county: r.county,
+            date: format!("{}（{}）", cn_date(r.visit_date), plan::weekday(r.visit_date)),
+            hours: hours(r.starts_at, r.ends_at),
+            leader: r.leader,
+            status: r.status,
+            registrations: r.registrations,
+        };
+        if r.visit_date >= today { upcoming.push(row) } else { past.push(row) }
+    }
+    upcoming.reverse(); // the next one first
+    render(&VisitsPage { layout: ctx.layout("下访活动"), sections: vec![("即将进行", upcoming), ("已经过去", past)] })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create and edit
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct VisitForm {
+    title: String,
+    county_id: String,
+    lead_leader_id: String,
+    leader_ids: Vec<String>,
+    visit_date: String,
+    starts_at: String,
+    ends_at: String,
+    venue: String,
+    address: String,
+    scope: String,
+    department_ids: Vec<String>,
+    slot_minutes: String,
+    registration_closes_at: String,
+    deadline_days: String,
+}
+
+impl VisitForm {
+    fn has_leader(&self, id: &i64) -> bool {
+        self.leader_ids.iter().any(|c| c.trim() == id.to_string())
+    }
+    fn has_department(&self, id: &i64) -> bool {
+        self.department_ids.iter().any(|c| c.trim() == id.to_string())
+    }
+}
+
+struct Options {
+    counties: Vec<Choice>,
+    leaders: Vec<Choice>,
+    departments: Vec<Choice>,
+}
+
+impl Options {
+    /// Active leaders and departments, plus those the visit already has (so that an edit keeps them).
+    async fn load(state: &AppState, visit_id: Option<i64>) -> sqlx::Result<Self> {
+        let counties = sqlx::query_as!(Choice, "SELECT id, name AS label FROM counties ORDER BY name").fetch_all(&state.db).await?;
+        let leaders = sqlx::query_as!(
+            Choice,
+            r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders
+               WHERE active OR id IN (SELECT lead_leader_id FROM visits WHERE id = $1 UNION SELECT leader_id FROM visit_leaders WHERE visit_id = $1)
+               ORDER BY array_position(ARRAY['province', 'city', 'county', 'township'], level), name"#,
+            visit_id
+        )
+        .fetch_all(&state.db)
+        .await?;
+        let departments = sqlx::query_as!(
+            Choice,
+            r#"SELECT id, name AS label FROM departments
+               WHERE active OR id IN (SELECT department_id FROM visit_departments WHERE visit_id = $1) ORDER BY name"#,
+            visit_id
+        )
+        .fetch_all(&state.db)
+        .await?;
+        Ok(Self { counties, leaders, departments })
+    }
+}
+
+/// A visit's checked values.
+pub struct Valid {
+    title: String,
+    county_id: i64,
+    lead_leader_id: i64,
+    leader_ids: Vec<i64>,
+    pub visit_date: NaiveDate,
+    pub starts_at: NaiveTime,
+    pub ends_at: NaiveTime,
+    pub venue: String,
+    pub address: String,
+    scope: String,
+    department_ids: Vec<i64>,
+    slot_minutes: i32,
+    registration_closes_at: Option<DateTime<Utc>>,
+    deadline_days: i32,
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// `<input type=time>` sends HH:MM (or HH:MM:SS).
+pub fn parse_time(s: &str) -> Option<NaiveTime> {
+    let s = s.trim();
+    NaiveTime::parse_from_str(s, "%H:%M").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S")).ok()
+}
+
+fn parse_local_minute(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")).ok()?;
+    Some(crate::clock::china_instant(local.date(), local.time()))
+}
+
+fn number(errors: &mut Errors, field: &'static str, value: &str, default: i32, range: std::ops::RangeInclusive<i32>, message: &str) -> i32 {
+    let v = value.trim();
+    if v.is_empty() {
+        return default;
+    }
+    match v.parse::<i32>() {
+        Ok(n) if range.contains(&n) => n,
+        _ => {
+            errors.add(field, message);
+            default
+        }
+    }
+}
+
+/// Check a visit form. `earliest_date`: the first date that leaves time for the first notice
+/// (checked only when the date is new or changed).
+fn validate(f: &VisitForm, options: &Options, errors: &mut Errors, earliest_date: Option<NaiveDate>) -> Option<Valid> {
+    let title = text(errors, "title", "活动名称", &f.title, 1, 100);
+    let county_id = opt_id(&f.county_id).filter(|id| options.counties.iter().any(|c| c.id == *id));
+    if county_id.is_none() {
+        errors.add("county_id", "请选择区县");
+    }
+    let lead_leader_id = opt_id(&f.lead_leader_id).filter(|id| options.leaders.iter().any(|c| c.id == *id));
+    if lead_leader_id.is_none() {
+        errors.add("lead_leader_id", "请选择接访领导");
+    }
+    let leader_ids = ids(&f.leader_ids).filter(|v| v.iter().all(|id| options.leaders.iter().any(|c| c.id == *id)));
+    if leader_ids.is_none() {
+        errors.add("leader_ids", "所选陪同领导不存在，请重新选择");
+    }
+    let visit_date = parse_date(&f.visit_date);
+    match (visit_date, earliest_date) {
+        (None, _) => errors.add("visit_date", "请填写接访日期，如 2026-12-12"),
+        (Some(d), Some(earliest)) if d < earliest => {
+            errors.add("visit_date", format!("接访日期最早为 {}：一次公告须在接访日前至少 10 天发布", cn_date(earliest)))
+        }
+        _ => {}
+    }
+    let starts_at = parse_time(&f.starts_at);
+    if starts_at.is_none() {
+        errors.add("starts_at", "请填写开始时间，如 08:00");
+    }
+    let ends_at = parse_time(&f.ends_at);
+    match (starts_at, ends_at) {
+        (_, None) => errors.add("ends_at", "请填写结束时间，如 17:00"),
+        (Some(s), Some(e)) if e <= s => errors.add("ends_at", "结束时间须晚于开始时间"),
+        _ => {}
+    }
+    let venue = text(errors, "venue", "接访地点", &f.venue, 1, 100);
+    let address = text(errors, "address", "详细地址", &f.address, 0, 200);
+    let scope = text(errors, "scope", "受理范围", &f.scope, 0, 2000);
+    let department_ids = ids(&f.department_ids).filter(|v| v.iter().all(|id| options.departments.iter().any(|c| c.id == *id)));
+    if department_ids.is_none() {
+        errors.add("department_ids", "所选参加部门不存在，请重新选择");
+    }
+    let slot_minutes = number(errors, "slot_minutes", &f.slot_minutes, 15, 5..=120, "每号接谈时长须为 5–120 分钟的整数");
+    let deadline_days = number(errors, "deadline_days", &f.deadline_days, 60, 1..=60, "办结限期须为 1–60 天的整数");
+    let registration_closes_at = if f.registration_closes_at.trim().is_empty() {
+        None
+    } else {
+        let at = parse_local_minute(&f.registration_closes_at);
+        match (at, visit_date, starts_at) {
+            (None, _, _) => errors.add("registration_closes_at", "请按 2026-12-11 17:00 的格式填写，或留空使用默认"),
+            (Some(at), Some(d), Some(s)) if at > crate::clock::china_instant(d, s) => {
+                errors.add("registration_closes_at", "登记截止时间须早于接访开始时间")
+            }
+            _ => {}
+        }
+        at
+    };
+    if !errors.is_empty() {
+        return None;
+    }
+    let lead_leader_id = lead_leader_id?;
+    Some(Valid {
+        title,
+        county_id: county_id?,
+        lead_leader_id,
+        // The lead leader is not also an accompanying one.
+        leader_ids: leader_ids?.into_iter().filter(|id| *id != lead_leader_id).collect(),
+        visit_date: visit_date?,
+        starts_at: starts_at?,
+        ends_at: ends_at?,
+        venue,
+        address,
+        scope,
+        department_ids: department_ids?,
+        slot_minutes,
+        registration_closes_at,
+        deadline_days,
+    })
+}
+
+fn detail(v: &Valid) -> serde_json::Value {
+    serde_json::json!({
+        "title": v.title, "county_id": v.county_id, "lead_leader_id": v.lead_leader_id, "leader_ids": v.leader_ids,
+        "visit_date": v.visit_date, "starts_at": v.starts_at, "ends_at": v.ends_at, "venue": v.venue, "address": v.address,
+        "department_ids": v.department_ids, "slot_minutes": v.slot_minutes,
+        "registration_closes_at": v.registration_closes_at, "deadline_days": v.deadline_days,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "prepare/visit_form.html")]
+struct FormPage {
+    layout: Layout,
+    /// None: a new visit.
+    id: Option<i64>,
+    form: VisitForm,
+    errors: Errors,
+    options: Options,
+    /// The first notice is out: date, time and venue change only through a correction notice.
+    announced: bool,
+    default_close: String,
+}
+
+impl FormPage {
+    fn action(&self) -> String {
+        match self.id {
+            Some(id) => format!("/staff/visits/{id}/edit"),
+            None => "/staff/visits/new".into(),
+        }
+    }
+}
+
+fn earliest_date(state: &AppState) -> NaiveDate {
+    let today = china_date(state.clock.now());
+    today.checked_add_days(Days::new(state.config.notice_days.first)).unwrap_or(today)
+}
+
+async fn form_page(state: &AppState, ctx: &Ctx, id: Option<i64>, form: VisitForm, errors: Errors, announced: bool) -> Result<FormPage, AppError> {
+    let title = if id.is_some() { "修改下访活动" } else { "新建下访活动" };
+    let default_close = match parse_date(&form.visit_date) {
+        Some(d) => format!("留空则为 {}", cn_minute(plan::registration_closes_at(d, None, state.config.registration_close_time))),
+        None => format!("留空则为接访前一日 {}", state.config.registration_close_time.format("%H:%M")),
+    };
+    Ok(FormPage { layout: ctx.layout(title), id, form, errors, options: Options::load(state, id).await?, announced, default_close })
+}
+
+pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
+    let options = Options::load(&state, None).await?;
+    let form = VisitForm {
+        // One county is the common case.
+        county_id: if options.counties.len() == 1 { options.counties[0].id.to_string() } else { String::new() },
+        visit_date: earliest_date(&state).to_string(),
+        starts_at: "08:00".into(),
+        ends_at: "17:00".into(),
+        slot_minutes: "15".into(),
+        deadline_days: "60".into(),
+        ..VisitForm::default()
+    };
+    render(&form_page(&state, &ctx, None, form, Errors::default(), false).await?)
+}
+
+async fn replace_links(tx: &mut sqlx::PgConnection, id: i64, v: &Valid) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM visit_leaders WHERE visit_id = $1 AND leader_id <> ALL($2)", id, &v.leader_ids).execute(&mut *tx).await?;
+    sqlx::query!("INSERT INTO visit_leaders (visit_id, leader_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING", id, &v.leader_ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!("DELETE FROM visit_departments WHERE visit_id = $1 AND department_id <> ALL($2)", id, &v.department_ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!(
+        "INSERT INTO visit_departments (visit_id, department_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+        id,
+        &v.department_ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<VisitForm>) -> Page {
+    let mut errors = Errors::default();
+    let options = Options::load(&state, None).await?;
+    let Some(v) = validate(&f, &options, &mut errors, Some(earliest_date(&state))) else {
+        let page = form_page(&state, &ctx, None, f, errors, false).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
+    let mut tx = state.db.begin().await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope,
+                             slot_minutes, registration_closes_at, deadline_days, created_by)
+         SELECT $1, $2, l.level, l.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM leaders l WHERE l.id = $3
+         RETURNING id",
+        v.county_id,
+        v.title,
+        v.lead_leader_id,
+        v.visit_date,
+        v.starts_at,
+        v.ends_at,
+        v.venue,
+        v.address,
+        v.scope,
+        v.slot_minutes,
+        v.registration_closes_at,
+        v.deadline_days,
+        user.id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    replace_links(&mut tx, id, &v).await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("visit.create").on("visit", id).detail(detail(&v))).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}"), &format!("已创建下访活动：{}。下一步：生成并发布一次公告。", v.title)))
+}
+
+pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    let v = sqlx::query!(
+        r#"SELECT title, county_id, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope, slot_minutes,
+                  registration_closes_at, deadline_days, status,
+                  COALESCE(ARRAY(SELECT leader_id FROM visit_leaders WHERE visit_id = $1), '{}') AS "leader_ids!",
+                  COALESCE(ARRAY(SELECT department_id FROM visit_departments WHERE visit_id = $1), '{}') AS "department_ids!"
+           FROM visits WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    refuse_unless_plannable(&v.status)?;
+    let form = VisitForm {
+        title: v.title,
+        county_id: v.county_id.to_string(),
+        lead_leader_id: v.lead_leader_id.to_string(),
+        leader_ids: v.leader_ids.iter().map(i64::to_string).collect(),
+        visit_date: v.visit_date.to_string(),
+        starts_at: v.starts_at.format("%H:%M").to_string(),
+        ends_at: v.ends_at.format("%H:%M").to_string(),
+        venue: v.venue,
+        address: v.address,
+        scope: v.scope,
+        department_ids: v.department_ids.iter().map(i64::to_string).collect(),
+        slot_minutes: v.slot_minutes.to_string(),
+        registration_closes_at: v
+            .registration_closes_at
+            .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default(),
+        deadline_days: v.deadline_days.to_string(),
+    };
+    render(&form_page(&state, &ctx, Some(id), form, Errors::default(), v.status != "draft").await?)
+}
+
+fn refuse_unless_plannable(status: &str) -> Result<(), AppError> {
+    if PLANNABLE.contains(&status) {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(format!("该下访活动{}，不能再修改。", plan::status_label(status))))
+    }
+}
+
+pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<VisitForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    let old = sqlx::query!(
+        "SELECT status, visit_date, starts_at, ends_at, venue, address FROM visits WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    refuse_unless_plannable(&old.status)?;
+    let announced = old.status != "draft";
+    let mut errors = Errors::default();
+    let options = Options::load(&state, Some(id)).await?;
+    let date_changed = parse_date(&f.visit_date) != Some(old.visit_date);
+    let earliest = (date_changed && !announced).then(|| earliest_date(&state));
+    let valid = validate(&f, &options, &mut errors, earliest);
+    if let Some(v) = &valid {
+        // After the first notice the public was told a time and a place: only a correction changes them.
+        if announced {
+            let hint = "一次公告已发布，更改须通过“更正公告”";
+            if v.visit_date != old.visit_date {
+                errors.add("visit_date", format!("{hint}（原接访日期 {}）", cn_date(old.visit_date)));
+            }
+            if v.starts_at != old.starts_at {
+                errors.add("starts_at", format!("{hint}（原开始时间 {}）", old.starts_at.format("%H:%M")));
+            }
+            if v.ends_at != old.ends_at {
+                errors.add("ends_at", format!("{hint}（原结束时间 {}）", old.ends_at.format("%H:%M")));
+            }
+            if v.venue != old.venue {
+                errors.add("venue", format!("{hint}（原接访地点 {}）", old.venue));
+            }
+            if v.address != old.address {
+                errors.add("address", format!("{hint}（原详细地址 {}）", old.address));
+            }
+        }
+    }
+    let Some(v) = valid.filter(|_| errors.is_empty()) else {
+        drop(tx);
+        let page = form_page(&state, &ctx, Some(id), f, errors, announced).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    sqlx::query!(
+        "UPDATE visits SET county_id = $2, title = $3, lead_leader_id = $4, level = (SELECT level FROM leaders WHERE id = $4),
+                visit_date = $5, starts_at = $6, ends_at = $7, venue = $8, address = $9, scope = $10, slot_minutes = $11,
+                registration_closes_at = $12, deadline_days = $13
+         WHERE id = $1",
+        id,
+        v.county_id,
+        v.title,
+        v.lead_leader_id,
+        v.visit_date,
+        v.starts_at,
+        v.ends_at,
+        v.venue,
+        v.address,
+        v.scope,
+        v.slot_minutes,
+        v.registration_closes_at,
+        v.deadline_days
+    )
+    .execute(&mut *tx)
+    .await?;
+    replace_links(&mut tx, id, &v).await?;
+    audit::record(&mut *tx, &ctx.actor(), Entry::ok("visit.update").on("visit", id).detail(detail(&v))).await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}"), "已保存。"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The visit's page: the stage checklist, and cancellation
+// ---------------------------------------------------------------------------------------------
+
+pub struct CheckItem {
+    pub label: &'static str,
+    pub done: bool,
+    pub detail: String,
+    pub href: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CancelForm {
+    cancel_reason: String,
+    cancel_channels: Vec<String>,
+}
+
+impl CancelForm {
+    fn has_channel(&self, c: &&str) -> bool {
+        self.cancel_channels.iter().any(|x| x == c)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "prepare/visit.html")]
+struct VisitPage {
+    layout: Layout,
+    id: i64,
+    status: String,
+    facts: Facts,
+    county_leaders: String,
+    slot_minutes: i32,
+    deadline_days: i32,
+    checklist: Vec<CheckItem>,
+    cancellable: bool,
+    cancel: CancelForm,
+    errors: Errors,
+    channels: [&'static str; 6],
+}
+
+impl VisitPage {
+    fn status_label(&self) -> &'static str {
+        plan::status_label(&self.status)
+    }
+    fn badge(&self) -> &'static str {
+        plan::status_badge(&self.status)
+    }
+    fn closes(&self) -> String {
+        cn_minute(self.facts.closes_at)
+    }
+}
+
+async fn visit_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, cancel: CancelForm, errors: Errors) -> Result<VisitPage, AppError> {
+    let base = base_url(state, headers);
+    let facts = facts(&mut *state.db.acquire().await?, state, id, &base).await?;
+    let c = sqlx::query!(
+        r#"SELECT v.status, v.slot_minutes, v.deadline_days, v.visit_date,
+                  (SELECT published_at FROM notices WHERE visit_id = v.id AND kind = 'first' AND status = 'published') AS first_at,
+                  (SELECT published_at FROM notices WHERE visit_id = v.id AND kind = 'second' AND status = 'published') AS second_at,
+                  (SELECT count(*) FROM rooms WHERE visit_id = v.id) AS "rooms!",
+                  (SELECT count(*) FROM reception_windows WHERE visit_id = v.id) AS "windows!",
+                  (SELECT COALESCE(sum(capacity_slots), 0) FROM reception_windows WHERE visit_id = v.id) AS "capacity!",
+                  (SELECT count(*) FROM survey_items WHERE visit_id = v.id) AS "survey!",
+                  (SELECT count(*) FROM registrations WHERE visit_id = v.id) AS "registrations!",
+                  (SELECT count(*) FROM registrations WHERE visit_id = v.id AND status = 'submitted') AS "untriaged!",
+                  (SELECT count(*) FROM registrations WHERE visit_id = v.id AND status = 'confirmed') AS "unscheduled!",
+                  (SELECT count(*) FROM registrations WHERE visit_id = v.id AND room_id IS NOT NULL) AS "scheduled!"
+           FROM visits v WHERE v.id = $1"#,
+        id
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let notices = format!("/staff/visits/{id}/notices");
+    let rooms = format!("/staff/visits/{id}/rooms");
+    let rules = state.config.notice_days;
+    let notice_item = |label, at: Option<DateTime<Utc>>, kind| CheckItem {
+        label,
+        done: at.is_some(),
+        detail: match at {
+            Some(t) => format!("已于 {} 发布", cn_minute(t)),
+            None => format!("未发布，最迟 {} 发布", cn_date(rules.latest(kind, c.visit_date))),
+        },
+        href: notices.clone(),
+    };
+    let checklist = vec![
+        notice_item("一次公告", c.first_at, "first"),
+        notice_item("二次公告", c.second_at, "second"),
+        CheckItem { label: "接待室", done: c.rooms > 0, detail: format!("{} 间", c.rooms), href: rooms.clone() },
+        CheckItem {
+            label: "接访时段",
+            done: c.windows > 0,
+            detail: format!("{} 个时段，共 {} 个号", c.windows, c.capacity),
+            href: rooms,
+        },
+        CheckItem {
+            label: "访前调查",
+            done: c.survey > 0,
+            detail: format!("{} 件", c.survey),
+            href: format!("/staff/visits/{id}/survey"),
+        },
+        CheckItem {
+            label: "登记分流",
+            done: c.registrations > 0 && c.untriaged == 0,
+            detail: format!("共 {} 批，待分流 {} 批", c.registrations, c.untriaged),
+            href: format!("/staff/visits/{id}/registrations"),
+        },
+        CheckItem {
+            label: "排接",
+            done: c.scheduled > 0 && c.unscheduled == 0,
+            detail: format!("已排 {} 批，待排 {} 批", c.scheduled, c.unscheduled),
+            href: format!("/staff/visits/{id}/schedule"),
+        },
+    ];
+    let today = china_date(state.clock.now());
+    let county_leaders = facts.leaders.iter().map(|l| format!("{}（{}）", l.name, l.title)).collect::<Vec<_>>().join("、");
+    Ok(VisitPage {
+        layout: ctx.layout(&facts.title),
+        id,
+        cancellable: PLANNABLE.contains(&c.status.as_str()) && today < c.visit_date,
+        status: c.status,
+        county_leaders,
+        facts,
+        slot_minutes: c.slot_minutes,
+        deadline_days: c.deadline_days,
+        checklist,
+        cancel,
+        errors,
+        channels: CHANNELS,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>) -> Page {
+    render(&visit_page(&state, &ctx, &headers, id, CancelForm::default(), Errors::default()).await?)
+}
+
+/// Checked channels of a form: only the known ones, in their canonical order.
+pub fn channels_of(values: &[String]) -> Option<Vec<String>> {
+    if values.iter().any(|v| !CHANNELS.contains(&v.as_str())) {
+        return None;
+    }
+    Some(CHANNELS.iter().filter(|c| values.iter().any(|v| v == *c)).map(|c| c.to_string()).collect())
+}
+
+/// Cancel the visit: the cancellation notice, the status and a message to every registrant, at once.
+pub async fn cancel(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Form(f): Form<CancelForm>) -> Page {
+    let mut tx = state.db.begin().await?;
+    let v = sqlx::query!("SELECT status, visit_date, title FROM visits WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = state.clock.now();
+    if !PLANNABLE.contains(&v.status.as_str()) || china_date(now) >= v.visit_date {
+        return Err(AppError::Conflict(format!("该下访活动{}，不能取消（取消须在接访日之前）。", plan::status_label(&v.status))));
+    }
+    let mut errors = Errors::default();
+    let reason = text(&mut errors, "cancel_reason", "取消原因", &f.cancel_reason, 1, 200);
+    let channels = channels_of(&f.cancel_channels).unwrap_or_default();
+    let announced = v.status != "draft";
+    if announced && channels.is_empty() {
+        errors.add("cancel_channels", "请至少选择一个发布渠道");
+    }
+    if !errors.is_empty() {
+        drop(tx);
+        let page = visit_page(&state, &ctx, &headers, id, f, errors).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
+    let facts = facts(&mut *tx, &state, id, &base_url(&state, &headers)).await?;
+    // A draft was never announced: there is nobody to tell, so no notice.
+    let mut notice_id = None;
+    if announced {
+        let (title, body) = plan::compose_cancellation(&facts, &reason);
+        notice_id = Some(
+            sqlx::query_scalar!(
+                "INSERT INTO notices (visit_id, kind, corrects_notice_id, title, body, channels, planned_date, status, published_at, published_by, created_by)
+                 VALUES ($1, 'cancellation', (SELECT id FROM notices WHERE visit_id = $1 AND kind = 'first' AND status = 'published'),
+                         $2, $3, $4, $5, 'published', $6, $7, $7)
+                 RETURNING id",
+                id,
+                title,
+                body,
+                &channels,
+                china_date(now),
+                now,
+                user.id
+            )
+            .fetch_one(&mut *tx)
+            .await?,
+        );
+    }
+    sqlx::query!("UPDATE visits SET status = 'cancelled' WHERE id = $1", id).execute(&mut *tx).await?;
+    let message = format!(
+        "【下访接访】您登记的“{}”（原定{}）已取消：{}。有关诉求可到{}信访局或所在乡镇（街道）信访办反映。",
+        v.title,
+        cn_date(v.visit_date),
+        reason,
+        facts.county
+    );
+    let notified = notify_registrants(&mut tx, id, "visit.cancelled", &message, serde_json::json!({"visit_id": id, "reason": reason})).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("visit.cancel").on("visit", id).detail(serde_json::json!({"reason": reason, "notice_id": notice_id, "notified": notified})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}"), &format!("已取消该下访活动，已通知 {notified} 批登记群众。")))
+}
+
+/// Queue `kind` to every registrant still expecting the day (not cancelled or rejected); returns how many.
+pub async fn notify_registrants(tx: &mut sqlx::PgConnection, visit_id: i64, kind: &str, body: &str, params: serde_json::Value) -> sqlx::Result<usize> {
+    let registrants = sqlx::query!(
+        r#"SELECT id, COALESCE(phone_mask, name) AS "mask!" FROM registrations
+           WHERE visit_id = $1 AND status NOT IN ('cancelled', 'rejected') ORDER BY id"#,
+        visit_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in &registrants {
+        crate::notify::queue(
+            &mut *tx,
+            crate::notify::Message {
+                registration_id: Some(r.id),
+                user_id: None,
+                recipient_mask: &r.mask,
+                kind,
+                params: params.clone(),
+                body: body.chars().take(2000).collect(),
+            },
+        )
+        .await?;
+    }
+    Ok(registrants.len())
+}
