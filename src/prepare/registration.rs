@@ -210,7 +210,7 @@ impl VisitInfo {
         crate::clock::cn_date(self.date)
     }
     pub fn closes_label(&self) -> String {
-        china_minute(self.closes_at)
+        crate::clock::cn_minute(self.closes_at)
     }
 
     /// Why registration is closed now, with the dates, or None when it is open.

@@ -266,7 +266,7 @@ async fn registration_outside_the_open_period_is_refused_with_the_dates() {
     assert_eq!(page.status, 200);
     assert!(page.text(".closed-message").contains("尚未发布公告"), "{}", page.body);
     assert!(page.texts("form[method=post]").is_empty(), "no form to fill");
-    let close = format!("{} 17:00", draft.date.pred_opt().unwrap().format("%Y-%m-%d"));
+    let close = format!("{} 17:00", xiafang::clock::cn_date(draft.date.pred_opt().unwrap()));
     assert!(page.text(".closed-message").contains(&close), "the close time: {}", page.text(".closed-message"));
     let c = cat.to_string();
     let w = draft.windows[0].to_string();
@@ -288,7 +288,7 @@ async fn registration_outside_the_open_period_is_refused_with_the_dates() {
     let r = client.post(&format!("/visits/{}/register", v.id), &form(&t, &id_number(2), &c, &w)).await;
     assert_eq!(r.status, 403);
     let message = r.text(".closed-message");
-    assert!(message.contains("已于") && message.contains(&format!("{} 17:00", v.date.pred_opt().unwrap().format("%Y-%m-%d"))), "{message}");
+    assert!(message.contains("已于") && message.contains(&format!("{} 17:00", xiafang::clock::cn_date(v.date.pred_opt().unwrap()))), "{message}");
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations").fetch_one(&app.db).await.unwrap();
     assert_eq!(n, 0);
 }
