@@ -157,6 +157,11 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/survey/{item}/link", STAFF, prepare::survey::link),
         route(M::POST, "/staff/visits/{id}/survey/{item}/unlink", STAFF, prepare::survey::unlink),
 
+        // Staff, stage 2 访中会商研究 — the schedule (排接).
+
+        // Public, stage 2 — the queue board (叫号屏) and its live events.
+
+
         // Administration: sysadmin only; it never reads petitions or the audit log.
         route(M::GET, "/admin/users", SYSADMIN, admin::users::list),
         route(M::POST, "/admin/users", SYSADMIN, admin::users::create),

@@ -6,6 +6,7 @@ pub mod app;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod consult;
 pub mod db;
 pub mod demo;
 pub mod error;
