@@ -277,8 +277,10 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         let state = AppState::new(pool.clone(), config, Arc::new(SystemClock), keys).await?;
         // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
         let outbox = tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll));
+        let chores = tokio::spawn(housekeeping(state.clone()));
         serve(listener, state, shutdown_signal()).await?;
         outbox.abort();
+        chores.abort();
         pool.close().await;
         anyhow::Ok(())
     }
@@ -287,6 +289,21 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         cluster.stop().await?;
     }
     result
+}
+
+/// Once a minute in every instance: ended rate-limit windows go, and the demo banner follows
+/// whether demo accounts still exist (another instance may have seeded or deactivated them).
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::web::rate_limit::purge(&state.db, state.clock.now()).await {
+            tracing::warn!(error = %e, "purging rate-limit counters failed");
+        }
+        if let Err(e) = state.refresh_demo_flag().await {
+            tracing::warn!(error = %e, "refreshing the demo flag failed");
+        }
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -37,6 +37,12 @@ pub async fn hit(db: impl PgExecutor<'_>, bucket: &str, per_minute: u32, now: Da
     }
 }
 
+/// Drop the counters of windows that have ended (the housekeeping loop calls this every minute).
+pub async fn purge(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let (current, _) = window(now);
+    Ok(sqlx::query!("DELETE FROM rate_limits WHERE window_start < $1", current).execute(db).await?.rows_affected())
+}
+
 fn too_many(retry_after: i64) -> Response {
     let message = format!("您的操作过于频繁，请 {retry_after} 秒后再试。");
     let page = ErrorPage { layout: Layout::bare("操作过于频繁"), code: 429, message: message.clone() };

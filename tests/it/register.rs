@@ -518,6 +518,14 @@ async fn too_many_posts_from_one_address_get_429() {
     assert_eq!(client.post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")]).await.status, 429);
     app.clock.advance(Duration::minutes(1));
     assert_eq!(client.post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")]).await.status, 404, "a new minute");
+
+    // Ended windows are purged; the current one keeps counting.
+    let rows = || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rate_limits").fetch_one(&app.db).await.unwrap() };
+    let before = rows().await;
+    let purged = xiafang::web::rate_limit::purge(&app.db, app.clock.now()).await.unwrap() as i64;
+    assert!(purged >= 1);
+    assert_eq!(rows().await, before - purged);
+    assert_eq!(rows().await, 1, "only this minute's lookup counter is left");
 }
 
 /// DESIGN §9: 200 concurrent registrations into a window of 20, over two instances on one database.
