@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(columns(6), 3);
         assert_eq!(columns(12), 4);
         assert_eq!(columns(14), 5);
-        for n in 1..=20 {
+        for n in 1..=20usize {
             assert!(n.div_ceil(columns(n)) <= 4, "{n} rooms");
         }
     }
