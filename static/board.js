@@ -29,7 +29,7 @@
       var num = el("span", "board-number", String(t.now.number));
       num.appendChild(el("small", null, "号"));
       now.appendChild(num);
-      now.appendChild(el("span", "board-name", t.now.name));
+      now.appendChild(el("span", t.now.name.length > 3 ? "board-name board-name-long" : "board-name", t.now.name));
     } else {
       now.appendChild(el("span", "board-number board-none", "—"));
     }
@@ -39,7 +39,11 @@
     next.appendChild(el("span", "board-label", "下一位"));
     var nums = el("span", "board-next-numbers");
     if (t.next.length === 0) nums.appendChild(el("span", null, "—"));
-    t.next.forEach(function (n) { nums.appendChild(el("span", null, n + "号")); });
+    t.next.forEach(function (n) {
+      var item = el("span", null, String(n));
+      item.appendChild(el("small", null, "号"));
+      nums.appendChild(item);
+    });
     next.appendChild(nums);
     s.appendChild(next);
 

@@ -176,11 +176,11 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
     let squash = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let one = squash(text(0));
     assert!(one.contains("正在接待 3 号 张某某"), "{one}");
-    assert!(one.contains("下一位 4号 5号 7号"), "{one}");
+    assert!(one.contains("下一位 4 号 5 号 7 号"), "{one}");
     assert!(one.contains("等候 4 人"), "{one}");
-    assert!(!one.contains("9号"), "only the next three: {one}");
+    assert!(!one.contains("9 号"), "only the next three: {one}");
     let two = squash(text(1));
-    assert!(two.contains("正在接待 —") && two.contains("下一位 1号") && two.contains("等候 1 人"), "{two}");
+    assert!(two.contains("正在接待 —") && two.contains("下一位 1 号") && two.contains("等候 1 人"), "{two}");
     // A public hall screen: surnames only, never a full name.
     for full in ["张三丰", "李四", "王五", "欧阳娜娜", "孙八"] {
         assert!(!r.body.contains(full), "{full} on the board");
@@ -277,4 +277,33 @@ async fn a_burst_of_calls_for_other_visits_sends_nothing_and_a_burst_for_this_on
         last = b;
     }
     assert_eq!(tile(&last, "第一接待室")["now"]["number"], 5, "{last}");
+}
+
+#[tokio::test]
+async fn in_a_browser_the_board_follows_calls_live_and_fits_a_phone() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::start_on(a.url.clone(), |_| {}).await;
+    let f = visit(&a, true, &["第一接待室", "第二接待室", "第三接待室"]).await;
+    let first = queued(&a, &f, f.rooms[0], 1, "欧阳娜娜", "checked_in").await;
+    queued(&a, &f, f.rooms[0], 2, "李四", "checked_in").await;
+
+    let browser = crate::browser::Browser::start(true).await;
+    let d = &browser.driver;
+    d.goto(format!("{}/visits/{}/board", b.origin(), f.visit)).await.unwrap();
+    let wide: i64 = d.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap().convert().unwrap();
+    assert!(wide <= 375, "no horizontal scroll on a phone: {wide}px");
+    // Let the script open its event stream, then call on the other instance.
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    call(&a.db, f.visit, first).await;
+    let mut shown = String::new();
+    for _ in 0..30 {
+        shown = d.execute("return document.querySelector('.board-tile').innerText", vec![]).await.unwrap().convert().unwrap();
+        if shown.contains("欧阳某某") {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    browser.quit().await;
+    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(shown.contains("正在接待 1号 欧阳某某") && shown.contains("等候 1 人"), "{shown}");
 }
