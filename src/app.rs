@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
-use crate::{admin, db, prepare, public, web};
+use crate::{admin, consult, db, prepare, public, web};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,13 +32,15 @@ pub struct AppState {
     pub clock: SharedClock,
     pub metrics: PrometheusHandle,
     pub keys: Arc<crate::privacy::Keys>,
+    /// Queue changes announced by any instance (Postgres LISTEN/NOTIFY), for the boards' SSE clients.
+    pub board: consult::board::Bus,
     /// Demo accounts exist: every page shows the 演示数据 banner.
     demo: Arc<AtomicBool>,
 }
 
 impl AppState {
     pub async fn new(db: PgPool, config: Config, clock: SharedClock, keys: Arc<crate::privacy::Keys>) -> anyhow::Result<Self> {
-        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, demo: Arc::default() };
+        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, board: consult::board::bus(), demo: Arc::default() };
         state.refresh_demo_flag().await?;
         Ok(state)
     }
@@ -160,6 +162,8 @@ pub fn routes() -> Vec<Route> {
         // Staff, stage 2 访中会商研究 — the schedule (排接).
 
         // Public, stage 2 — the queue board (叫号屏) and its live events.
+        route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
+        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
 
 
         // Administration: sysadmin only; it never reads petitions or the audit log.
@@ -241,8 +245,17 @@ pub fn router(state: AppState) -> Router {
 
 /// Serve until `shutdown` resolves, then finish the requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    // Every instance listens, so a call made on any instance reaches the boards this one serves.
+    let board_listener = consult::board::start_listener(state.db.clone(), state.board.clone()).await;
+    let bus = state.board.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = bus.send(consult::board::Signal::Closing);
+    };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    board_listener.abort();
+    result
 }
 
 /// Where the database is: the configured server, or the embedded cluster this process may own.

@@ -5,7 +5,10 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-const FILES: &[(&str, &str, &[u8])] = &[("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css"))];
+const FILES: &[(&str, &str, &[u8])] = &[
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css")),
+    ("board.js", "text/javascript; charset=utf-8", include_bytes!("../../static/board.js")),
+];
 
 pub async fn file(Path(name): Path<String>) -> Result<Response, AppError> {
     let (_, content_type, body) = FILES.iter().find(|(n, _, _)| *n == name).ok_or(AppError::NotFound)?;

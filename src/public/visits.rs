@@ -15,7 +15,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 
 /// A visit is public once one of its notices is.
-async fn is_public(state: &AppState, id: i64) -> sqlx::Result<bool> {
+pub(crate) async fn is_public(state: &AppState, id: i64) -> sqlx::Result<bool> {
     sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM notices WHERE visit_id = $1 AND status = 'published') AS "e!""#, id)
         .fetch_one(&state.db)
         .await

@@ -4,6 +4,7 @@ mod harness;
 
 mod accounts;
 mod admin;
+mod board;
 mod browser;
 mod demo;
 mod embedded;

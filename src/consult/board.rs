@@ -1,0 +1,408 @@
+//! The public queue board (叫号屏): what each room's screen shows, and how a call made on any app
+//! instance reaches every board (DESIGN §8: Postgres LISTEN/NOTIFY fanned out to SSE clients).
+//!
+//! The desk calls `announce` in the transaction that calls a batch; the notification fires on commit.
+//! Every instance holds one `PgListener` and forwards visit ids into `AppState::board`; each SSE
+//! client recomputes its visit's board once per burst of notifications.
+
+use crate::app::AppState;
+use crate::clock::cn_date;
+use crate::error::AppError;
+use crate::public::visits::is_public;
+use crate::web::page::{render, Layout, Page};
+use crate::web::Ctx;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::Serialize;
+use sqlx::postgres::PgListener;
+use sqlx::{PgExecutor, PgPool};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The Postgres channel whose payload is a visit id.
+pub const CHANNEL: &str = "xiafang_board";
+
+/// What the listener forwards to the SSE clients of this instance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Signal {
+    /// A queue of this visit changed.
+    Visit(i64),
+    /// Notifications may have been lost (the listener reconnected): every board recomputes.
+    All,
+    /// The instance shuts down: end every stream, or graceful shutdown would wait for them forever.
+    Closing,
+}
+
+pub type Bus = broadcast::Sender<Signal>;
+
+/// The fan-out channel kept in `AppState`; slow clients lag and then simply recompute.
+pub fn bus() -> Bus {
+    broadcast::channel(256).0
+}
+
+/// Tell every instance's boards that a queue of `visit_id` changed. Call it inside the
+/// transaction that changes the queue: Postgres delivers the notification on commit only.
+pub async fn announce<'e>(db: impl PgExecutor<'e>, visit_id: i64) -> sqlx::Result<()> {
+    // Not `query!`: pg_notify returns void, which the macro cannot type.
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(visit_id.to_string()).execute(db).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The board, a pure function of the rooms and their queues
+// ---------------------------------------------------------------------------------------------
+
+pub struct RoomRow {
+    pub id: i64,
+    pub name: String,
+    pub location: String,
+}
+
+/// A registration in a room's queue: status `checked_in` (waiting) or `called` (being received).
+pub struct QueueRow {
+    pub room_id: i64,
+    pub status: String,
+    pub queue_number: i32,
+    pub name: String,
+    pub called_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct Receiving {
+    pub number: i32,
+    /// Surname and 某某 only: the board hangs in a public hall.
+    pub name: String,
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct Tile {
+    pub room: String,
+    pub location: String,
+    pub now: Option<Receiving>,
+    /// The next three waiting queue numbers, in order.
+    pub next: Vec<i32>,
+    pub waiting: usize,
+}
+
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct Board {
+    /// Grows with every change of the visit's rooms or registrations (epoch milliseconds).
+    pub version: i64,
+    pub rooms: Vec<Tile>,
+}
+
+/// How many numbers 下一位 shows.
+pub const NEXT_SHOWN: usize = 3;
+
+/// Surnames of two characters; every other name keeps its first character.
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐", "端木", "西门", "南宫",
+];
+
+/// 张三丰 → 张某某, 欧阳娜娜 → 欧阳某某.
+pub fn mask_name(name: &str) -> String {
+    let name = name.trim();
+    let surname: String = match COMPOUND_SURNAMES.iter().find(|s| name.starts_with(**s) && name.chars().count() > 2) {
+        Some(s) => (*s).to_owned(),
+        None => name.chars().take(1).collect(),
+    };
+    format!("{surname}某某")
+}
+
+/// One tile per room, in the rooms' order: the called batch (the latest call if several), the next
+/// three waiting by queue number, and how many wait.
+pub fn build(rooms: &[RoomRow], queue: &[QueueRow]) -> Vec<Tile> {
+    rooms
+        .iter()
+        .map(|room| {
+            let mine = queue.iter().filter(|q| q.room_id == room.id);
+            let now = mine
+                .clone()
+                .filter(|q| q.status == "called")
+                .max_by_key(|q| (q.called_at, q.queue_number))
+                .map(|q| Receiving { number: q.queue_number, name: mask_name(&q.name) });
+            let mut waiting: Vec<i32> = mine.filter(|q| q.status == "checked_in").map(|q| q.queue_number).collect();
+            waiting.sort_unstable();
+            Tile {
+                room: room.name.clone(),
+                location: room.location.clone(),
+                now,
+                next: waiting.iter().take(NEXT_SHOWN).copied().collect(),
+                waiting: waiting.len(),
+            }
+        })
+        .collect()
+}
+
+/// Columns of the board's grid, so that up to 20 rooms fit one 1080p screen.
+pub fn columns(rooms: usize) -> usize {
+    match rooms {
+        0..=1 => 1,
+        2..=4 => 2,
+        5..=6 => 3,
+        7..=12 => 4,
+        _ => 5,
+    }
+}
+
+/// The current board of a visit.
+pub async fn load(db: &PgPool, visit_id: i64) -> sqlx::Result<Board> {
+    let rooms = sqlx::query_as!(RoomRow, "SELECT id, name, location FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id", visit_id)
+        .fetch_all(db)
+        .await?;
+    let queue = sqlx::query_as!(
+        QueueRow,
+        r#"SELECT room_id AS "room_id!", status, queue_number AS "queue_number!", name, called_at
+           FROM registrations
+           WHERE visit_id = $1 AND status IN ('checked_in', 'called') AND room_id IS NOT NULL AND queue_number IS NOT NULL"#,
+        visit_id
+    )
+    .fetch_all(db)
+    .await?;
+    let version = sqlx::query_scalar!(
+        r#"SELECT (extract(epoch FROM greatest(
+                      (SELECT max(updated_at) FROM registrations WHERE visit_id = $1),
+                      (SELECT max(updated_at) FROM rooms WHERE visit_id = $1),
+                      'epoch'::timestamptz)) * 1000)::bigint AS "v!""#,
+        visit_id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(Board { version, rooms: build(&rooms, &queue) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The listener: one per instance
+// ---------------------------------------------------------------------------------------------
+
+async fn subscribe(pool: &PgPool) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Start listening (awaited, so that a board served right after start-up misses nothing), then
+/// forward notifications into `bus` until the pool closes, re-subscribing after any failure.
+pub async fn start_listener(pool: PgPool, bus: Bus) -> tokio::task::JoinHandle<()> {
+    let first = subscribe(&pool).await.map_err(|e| tracing::warn!(error = %e, "board listener: not yet listening")).ok();
+    tokio::spawn(forward(pool, bus, first))
+}
+
+async fn forward(pool: PgPool, bus: Bus, mut listener: Option<PgListener>) {
+    loop {
+        let Some(l) = listener.as_mut() else {
+            if pool.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match subscribe(&pool).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    // Whatever was announced while we were deaf is shown now.
+                    let _ = bus.send(Signal::All);
+                }
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(e) => tracing::warn!(error = %e, "board listener: reconnect failed"),
+            }
+            continue;
+        };
+        match l.try_recv().await {
+            Ok(Some(n)) => match n.payload().parse() {
+                Ok(id) => {
+                    let _ = bus.send(Signal::Visit(id));
+                }
+                Err(_) => tracing::warn!(payload = n.payload(), "board listener: payload is not a visit id"),
+            },
+            // The connection dropped and PgListener reconnected: notifications in between are lost.
+            Ok(None) => {
+                let _ = bus.send(Signal::All);
+            }
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "board listener failed; re-subscribing");
+                listener = None;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /visits/{id}/board and /visits/{id}/board/events
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "consult/board.html")]
+struct BoardPage {
+    layout: Layout,
+    id: i64,
+    subtitle: String,
+    columns: usize,
+    board: Board,
+}
+
+pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    if !is_public(&state, id).await? {
+        return Err(AppError::NotFound);
+    }
+    let v = sqlx::query!("SELECT title, visit_date, venue FROM visits WHERE id = $1", id).fetch_one(&state.db).await?;
+    let board = load(&state.db, id).await?;
+    render(&BoardPage {
+        layout: ctx.layout(&format!("{} · 叫号", v.title)),
+        id,
+        subtitle: format!("{} · {}", cn_date(v.visit_date), v.venue),
+        columns: columns(board.rooms.len()),
+        board,
+    })
+}
+
+/// Wait for a change of `visit_id`; false when the bus is gone. Signals already queued behind it are
+/// drained, so a burst of calls costs one recomputation.
+async fn changed(rx: &mut broadcast::Receiver<Signal>, visit_id: i64) -> bool {
+    loop {
+        match rx.recv().await {
+            Ok(Signal::Visit(v)) if v != visit_id => continue,
+            Ok(Signal::Closing) | Err(broadcast::error::RecvError::Closed) => return false,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+        }
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(Signal::Closing) => return false,
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+struct Feed {
+    db: PgPool,
+    visit_id: i64,
+    rx: broadcast::Receiver<Signal>,
+    first: Option<Board>,
+    last: Option<String>,
+}
+
+/// The full current state first (so a reconnect, whatever its Last-Event-ID, resumes exactly),
+/// then a new state after every change; unchanged states are not resent.
+pub async fn events(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    if !is_public(&state, id).await? {
+        return Err(AppError::NotFound);
+    }
+    // Subscribe before reading, so that no change falls between the first state and the feed.
+    let rx = state.board.subscribe();
+    let first = load(&state.db, id).await?;
+    let feed = Feed { db: state.db.clone(), visit_id: id, rx, first: Some(first), last: None };
+    let stream = futures_util::stream::unfold(feed, |mut f| async move {
+        loop {
+            let board = match f.first.take() {
+                Some(b) => b,
+                None => {
+                    if !changed(&mut f.rx, f.visit_id).await {
+                        return None;
+                    }
+                    match load(&f.db, f.visit_id).await {
+                        Ok(b) => b,
+                        // End the stream: the browser reconnects and gets the full state.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "board: reload failed");
+                            return None;
+                        }
+                    }
+                }
+            };
+            let json = serde_json::to_string(&board).expect("board serialises");
+            let rooms = serde_json::to_string(&board.rooms).expect("rooms serialise");
+            if f.last.as_deref() == Some(rooms.as_str()) {
+                continue;
+            }
+            f.last = Some(rooms);
+            let event = Event::default().event("board").id(board.version.to_string()).retry(Duration::from_secs(2)).data(json);
+            return Some((Ok(event), f));
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn room(id: i64, name: &str) -> RoomRow {
+        RoomRow { id, name: name.into(), location: String::new() }
+    }
+
+    fn q(room_id: i64, status: &str, n: i32, name: &str, called_min: Option<u32>) -> QueueRow {
+        QueueRow {
+            room_id,
+            status: status.into(),
+            queue_number: n,
+            name: name.into(),
+            called_at: called_min.map(|m| Utc.with_ymd_and_hms(2026, 12, 12, 1, m, 0).unwrap()),
+        }
+    }
+
+    #[test]
+    fn names_keep_only_the_surname() {
+        assert_eq!(mask_name("张三丰"), "张某某");
+        assert_eq!(mask_name("李明"), "李某某");
+        assert_eq!(mask_name("欧阳娜娜"), "欧阳某某");
+        assert_eq!(mask_name(" 王五 "), "王某某");
+        // A two-character name starting like a compound surname is a one-character surname.
+        assert_eq!(mask_name("司马"), "司某某");
+    }
+
+    #[test]
+    fn each_room_shows_its_called_batch_the_next_three_and_the_waiting_count() {
+        let rooms = [room(1, "第一接待室"), room(2, "第二接待室"), room(3, "第三接待室")];
+        let queue = [
+            q(1, "checked_in", 7, "赵六", None),
+            q(1, "called", 3, "张三丰", Some(5)),
+            q(1, "checked_in", 5, "钱七", None),
+            q(1, "checked_in", 4, "孙八", None),
+            q(1, "checked_in", 9, "周九", None),
+            q(2, "checked_in", 2, "吴十", None),
+        ];
+        let tiles = build(&rooms, &queue);
+        assert_eq!(tiles.len(), 3);
+        assert_eq!(tiles[0].room, "第一接待室");
+        assert_eq!(tiles[0].now, Some(Receiving { number: 3, name: "张某某".into() }));
+        assert_eq!(tiles[0].next, vec![4, 5, 7]);
+        assert_eq!(tiles[0].waiting, 4);
+        assert_eq!(tiles[1].now, None);
+        assert_eq!(tiles[1].next, vec![2]);
+        assert_eq!(tiles[1].waiting, 1);
+        assert_eq!((tiles[2].now.clone(), tiles[2].next.len(), tiles[2].waiting), (None, 0, 0));
+    }
+
+    #[test]
+    fn the_latest_call_is_the_one_being_received() {
+        let queue = [q(1, "called", 2, "张三", Some(1)), q(1, "called", 3, "李四", Some(9))];
+        let tiles = build(&[room(1, "甲")], &queue);
+        assert_eq!(tiles[0].now, Some(Receiving { number: 3, name: "李某某".into() }));
+        assert_eq!(tiles[0].waiting, 0);
+    }
+
+    #[test]
+    fn the_board_never_carries_a_full_name() {
+        let tiles = build(&[room(1, "甲")], &[q(1, "called", 1, "张三丰", Some(1))]);
+        let json = serde_json::to_string(&tiles).unwrap();
+        assert!(json.contains("张某某") && !json.contains("三丰"), "{json}");
+    }
+
+    #[test]
+    fn up_to_twenty_rooms_fit_in_four_rows() {
+        assert_eq!(columns(1), 1);
+        assert_eq!(columns(4), 2);
+        assert_eq!(columns(6), 3);
+        assert_eq!(columns(12), 4);
+        assert_eq!(columns(14), 5);
+        for n in 1..=20usize {
+            assert!(n.div_ceil(columns(n)) <= 4, "{n} rooms");
+        }
+    }
+}
