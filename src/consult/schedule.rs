@@ -6,7 +6,8 @@
 //! first), then fewest competent rooms first (the most constrained batches get their rooms while
 //! they are free), then larger batches, then id. Each goes to the competent room whose next free time
 //! is earliest (ties: fewest assigned, then room id). A registration whose earliest start falls at or
-//! after its window's end did not fit: it is listed, never silently dropped, and left for staff.
+//! after its window's end did not fit: it is still queued (the leaders stay on) and listed as late so
+//! staff can move it by hand; nobody is silently dropped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -33,7 +34,7 @@ pub struct Window {
 pub struct Registration {
     pub id: i64,
     pub category_id: i64,
-    /// None: registered without a window (phone, desk); the scheduler lists it as not fitting.
+    /// None: registered without a window (phone, desk); queued after all windows.
     pub window_id: Option<i64>,
     /// 1, or 2 for a batch of more than 5 persons.
     pub slots: i32,
@@ -73,8 +74,8 @@ pub struct Schedule {
     pub assignments: Vec<Assignment>,
     /// No room is competent for the registration's category.
     pub unmatched: Vec<i64>,
-    /// A competent room exists but none is free before the window ends (or there is no window).
-    pub unfit: Vec<i64>,
+    /// Assigned, but no competent room was free before the window's end: starts after it.
+    pub late: Vec<i64>,
 }
 
 struct RoomState {
@@ -146,18 +147,13 @@ pub fn schedule(input: &Input) -> Schedule {
                 out.unmatched.push(r.id);
                 continue;
             };
-            if window.is_none() {
-                out.unfit.push(r.id);
-                continue;
-            }
             let best = *cands
                 .iter()
                 .min_by_key(|&&i| (rooms[i].free_at.max(ws), rooms[i].assigned, input.rooms[i].id))
                 .expect("non-empty");
             let start = rooms[best].free_at.max(ws);
             if start >= we {
-                out.unfit.push(r.id);
-                continue;
+                out.late.push(r.id);
             }
             rooms[best].free_at = start + dur;
             rooms[best].assigned += 1;
@@ -197,7 +193,7 @@ pub fn schedule(input: &Input) -> Schedule {
         }
     }
     out.unmatched.sort_unstable();
-    out.unfit.sort_unstable();
+    out.late.sort_unstable();
     out
 }
 
@@ -459,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_unmatched_and_unfit() {
+    fn lists_unmatched_and_late() {
         let input = Input {
             rooms: vec![room(10, &[1])],
             windows: two_windows(),
@@ -475,8 +471,11 @@ mod tests {
         };
         let s = schedule(&input);
         assert_eq!(s.unmatched, vec![4]);
-        assert_eq!(s.unfit, vec![3, 5]);
-        assert_eq!(s.assignments.len(), 2);
+        assert_eq!(s.late, vec![3]);
+        assert_eq!(find(&s, 3).starts_at, t(10, 0));
+        // Without a window: queued after everything else, never dropped.
+        assert_eq!(find(&s, 5).starts_at, t(10, 30));
+        assert_eq!(s.assignments.len(), 4);
     }
 
     #[test]
@@ -583,10 +582,9 @@ mod tests {
         let windows: HashMap<i64, &Window> = input.windows.iter().map(|w| (w.id, w)).collect();
         let rooms: HashMap<i64, &Room> = input.rooms.iter().map(|r| (r.id, r)).collect();
         let locked: HashMap<i64, &Locked> = input.locked.iter().map(|l| (l.registration_id, l)).collect();
-        // Every registration exactly once: assigned, unmatched or unfit.
+        // Every registration exactly once: assigned or unmatched; late ones are assigned.
         let mut seen: Vec<i64> = s.assignments.iter().map(|a| a.registration_id).collect();
         seen.extend(&s.unmatched);
-        seen.extend(&s.unfit);
         seen.sort_unstable();
         let mut all: Vec<i64> = input.registrations.iter().map(|r| r.id).collect();
         all.sort_unstable();
@@ -602,12 +600,14 @@ mod tests {
             match a {
                 Some(a) => {
                     assert!(rooms[&a.room_id].categories.contains(&r.category_id), "competent room");
-                    let w = windows[&r.window_id.unwrap()];
-                    assert!(a.starts_at >= w.starts_at && a.starts_at < w.ends_at, "inside its window");
+                    if let Some(w) = r.window_id.map(|w| windows[&w]) {
+                        assert!(a.starts_at >= w.starts_at, "not before its window");
+                        assert_eq!(a.starts_at >= w.ends_at, s.late.contains(&r.id), "inside its window unless late");
+                    }
                     assert_eq!((a.ends_at - a.starts_at).num_minutes(), input.slot_minutes * i64::from(r.slots));
                     assert!(!a.locked);
                 }
-                None => assert_eq!(s.unmatched.contains(&r.id), !competent),
+                None => assert!(!competent && s.unmatched.contains(&r.id), "unassigned only when no room is competent"),
             }
         }
         // No room double-booked; queue numbers unique per room, unlocked ones increasing with time.
@@ -635,7 +635,7 @@ mod tests {
             check_properties(&input, &s);
             let q = quality(&input, &s);
             if let (Some(m), Some(b)) = (q.makespan, q.lower_bound) {
-                if s.unfit.is_empty() && s.unmatched.is_empty() && input.locked.is_empty() {
+                if s.unmatched.is_empty() && input.locked.is_empty() {
                     assert!(m >= b, "the bound is a lower bound");
                 }
             }
@@ -662,7 +662,7 @@ mod tests {
             let input = Input { rooms, windows, slot_minutes: 15, registrations: regs, locked: vec![] };
             let s = schedule(&input);
             check_properties(&input, &s);
-            assert!(s.unfit.is_empty() && s.unmatched.is_empty());
+            assert!(s.late.is_empty() && s.unmatched.is_empty());
             assert!(s.assignments.iter().all(|a| a.ends_at <= t(11, 0)));
         }
     }
