@@ -10,4 +10,5 @@ mod embedded;
 mod register;
 mod plan;
 mod routes;
+mod schedule;
 mod triage;
