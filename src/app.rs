@@ -160,6 +160,9 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/survey/{item}/unlink", STAFF, prepare::survey::unlink),
 
         // Staff, stage 2 访中会商研究 — the schedule (排接).
+        route(M::GET, "/staff/visits/{id}/schedule", STAFF, consult::scheduling::page),
+        route(M::POST, "/staff/visits/{id}/schedule/run", STAFF, consult::scheduling::run),
+        route(M::POST, "/staff/visits/{id}/schedule/{reg}", STAFF, consult::scheduling::move_one),
 
         // Public, stage 2 — the queue board (叫号屏) and its live events.
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),

@@ -1,2 +1,5 @@
 //! Stage 2, 访中会商研究: the schedule, check-in, the queue per room, the leader's desk, the board.
+
 pub mod board;
+pub mod schedule;
+pub mod scheduling;

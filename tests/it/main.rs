@@ -11,4 +11,5 @@ mod embedded;
 mod register;
 mod plan;
 mod routes;
+mod schedule;
 mod triage;
