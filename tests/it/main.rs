@@ -1,5 +1,6 @@
 //! The one integration-test binary: the real app over HTTP against a fresh database per test.
 
+mod fixtures;
 mod harness;
 
 mod accounts;

@@ -1,0 +1,140 @@
+//! Fixtures shared by the staff-side tests: a visit with two windows, and registrations made
+//! the way the registration form makes them (encrypted with the app's keys, slots booked).
+
+use crate::harness::{test_keys, Client, TestApp};
+use chrono::{Duration, Utc};
+use sqlx::PgPool;
+use xiafang::privacy::{self, Field};
+use xiafang::web::auth::Role;
+
+/// An 18-digit ID with the right GB 11643 check digit.
+pub fn id_number(first17: &str) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let id = format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char);
+    assert!(privacy::valid_id_number(&id));
+    id
+}
+
+pub struct Fx {
+    pub owner: PgPool,
+    pub visit: i64,
+    pub windows: [i64; 2],
+    pub cat_build: i64,
+    pub cat_law: i64,
+    pub staff_id: i64,
+}
+
+pub struct Reg<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub id: &'a str,
+    pub phone: &'a str,
+    pub township: &'a str,
+    pub persons: i32,
+    pub category: i64,
+    pub window: i64,
+    pub status: &'a str,
+}
+
+pub async fn id_of(db: &PgPool, sql: &str, arg: &str) -> i64 {
+    sqlx::query_scalar(sql).bind(arg).fetch_one(db).await.unwrap()
+}
+
+/// A visit with two hourly windows of 20 slots, as the owner.
+pub async fn visit(owner: &PgPool, staff_id: i64, title: &str) -> (i64, [i64; 2]) {
+    let county: i64 = sqlx::query_scalar(
+        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330726') ON CONFLICT (code) DO UPDATE SET name = excluded.name RETURNING id",
+    )
+    .fetch_one(owner)
+    .await
+    .unwrap();
+    let leader: i64 = sqlx::query_scalar("INSERT INTO leaders (name, title, level) VALUES ('陈建国', '县委书记', 'county') RETURNING id")
+        .fetch_one(owner)
+        .await
+        .unwrap();
+    let day = (Utc::now() + Duration::days(12)).date_naive();
+    let visit: i64 = sqlx::query_scalar(
+        "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, venue, status, created_by)
+         VALUES ($1, $2, 'county', $3, $4, '便民服务中心', 'announced', $5) RETURNING id",
+    )
+    .bind(county)
+    .bind(title)
+    .bind(leader)
+    .bind(day)
+    .bind(staff_id)
+    .fetch_one(owner)
+    .await
+    .unwrap();
+    let mut windows = [0; 2];
+    for (i, hour) in [1, 2].into_iter().enumerate() {
+        // 09:00 and 10:00 Asia/Shanghai
+        windows[i] = sqlx::query_scalar(
+            "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots)
+             VALUES ($1, ($2::date + make_time($3, 0, 0)) AT TIME ZONE 'UTC', ($2::date + make_time($3 + 1, 0, 0)) AT TIME ZONE 'UTC', 20) RETURNING id",
+        )
+        .bind(visit)
+        .bind(day)
+        .bind(hour)
+        .fetch_one(owner)
+        .await
+        .unwrap();
+    }
+    (visit, windows)
+}
+
+pub async fn fixture(app: &TestApp) -> (Fx, Client) {
+    let staff = app.signed_in("xinfang", Role::Staff).await;
+    let owner = PgPool::connect(&app.url).await.unwrap();
+    let staff_id = id_of(&owner, "SELECT id FROM users WHERE username = $1", "xinfang").await;
+    let (visit, windows) = visit(&owner, staff_id, "县领导下访接访日").await;
+    let cat_build = id_of(&owner, "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1", "城乡建设").await;
+    let cat_law = id_of(&owner, "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1", "涉法涉诉").await;
+    (Fx { owner, visit, windows, cat_build, cat_law, staff_id }, staff)
+}
+
+/// A registration as the registration form makes it: encrypted numbers with the app's keys,
+/// masks, blind index, and its slots booked in its window.
+pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
+    let keys = test_keys();
+    let id = id_number(r.id);
+    let sealed_id = keys.encrypt(&id);
+    let sealed_phone = keys.encrypt(r.phone);
+    let slots: i16 = if r.persons > 5 { 2 } else { 1 };
+    let reps: Vec<String> = if r.persons > 5 { vec!["代表甲".into(), "代表乙".into()] } else { vec![] };
+    let reg: i64 = sqlx::query_scalar(
+        "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
+                                    phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives,
+                                    category_id, grievance, window_id, slots, status, consent_at)
+         VALUES ($1, $2, 'online', $3, $4, $5, $6, $7, $8, $9, $10, $11, '人民路 1 号', $12, $13, $14, $15, '道路损坏多年未修', $16, $17, $18, now())
+         RETURNING id",
+    )
+    .bind(visit)
+    .bind(r.code)
+    .bind(r.name)
+    .bind(&sealed_id.bytes)
+    .bind(sealed_id.key_id)
+    .bind(keys.blind_index(Field::IdNumber, &id))
+    .bind(privacy::mask_id_number(&id))
+    .bind(&sealed_phone.bytes)
+    .bind(sealed_phone.key_id)
+    .bind(keys.blind_index(Field::Phone, r.phone))
+    .bind(privacy::mask_phone(r.phone))
+    .bind(r.township)
+    .bind(r.persons)
+    .bind(reps)
+    .bind(r.category)
+    .bind(r.window)
+    .bind(slots)
+    .bind(r.status)
+    .fetch_one(&fx.owner)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE reception_windows SET booked_slots = booked_slots + $2 WHERE id = $1")
+        .bind(r.window)
+        .bind(i32::from(slots))
+        .execute(&fx.owner)
+        .await
+        .unwrap();
+    reg
+}
