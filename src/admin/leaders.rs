@@ -1,6 +1,6 @@
 //! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围) and categories.
 
-use crate::admin::{checked, ids, opt_id, Choice};
+use crate::admin::{category_groups, checked, ids, opt_id, CategoryGroup, Choice};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
@@ -19,11 +19,6 @@ pub fn level_label(level: &str) -> &'static str {
     LEVELS.iter().find(|(v, _)| *v == level).map(|(_, l)| *l).unwrap_or("未知")
 }
 
-/// Second-level categories under their statutory class, for an `<optgroup>`.
-pub struct CategoryGroup {
-    pub label: String,
-    pub options: Vec<Choice>,
-}
 
 struct LeaderRow {
     id: i64,
@@ -75,7 +70,8 @@ struct Options {
 impl Options {
     async fn load(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Self> {
         let counties = sqlx::query_as!(Choice, "SELECT id, name AS label FROM counties ORDER BY name").fetch_all(&state.db).await?;
-        Ok(Self { levels: LEVELS.to_vec(), counties, groups: category_groups(state, leader_id).await? })
+        let kept = sqlx::query_scalar!("SELECT category_id FROM leader_categories WHERE leader_id = $1", leader_id).fetch_all(&state.db).await?;
+        Ok(Self { levels: LEVELS.to_vec(), counties, groups: category_groups(&state.db, &kept).await? })
     }
 
     fn offers_category(&self, id: i64) -> bool {
@@ -83,28 +79,6 @@ impl Options {
     }
 }
 
-/// Active second-level categories, plus any the leader already has (so that an edit keeps them).
-async fn category_groups(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Vec<CategoryGroup>> {
-    let rows = sqlx::query!(
-        r#"SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS "active!"
-           FROM categories c JOIN categories p ON p.id = c.parent_id
-           WHERE (c.active AND p.active)
-              OR c.id IN (SELECT category_id FROM leader_categories WHERE leader_id = $1)
-           ORDER BY p.sort_order, p.name, c.sort_order, c.name"#,
-        leader_id
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let mut groups: Vec<CategoryGroup> = Vec::new();
-    for r in rows {
-        let label = if r.active { r.name } else { format!("{}（已停用）", r.name) };
-        match groups.last_mut() {
-            Some(g) if g.label == r.parent => g.options.push(Choice { id: r.id, label }),
-            _ => groups.push(CategoryGroup { label: r.parent, options: vec![Choice { id: r.id, label }] }),
-        }
-    }
-    Ok(groups)
-}
 
 #[derive(Template)]
 #[template(path = "admin/leaders.html")]

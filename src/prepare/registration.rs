@@ -268,32 +268,9 @@ pub struct WindowChoice {
     pub wait_selected: bool,
 }
 
-pub struct CategoryOption {
-    pub id: i64,
-    pub name: String,
-    pub selected: bool,
-}
 
-pub struct CategoryGroup {
-    pub name: String,
-    pub items: Vec<CategoryOption>,
-}
 
-struct Category {
-    id: i64,
-    name: String,
-    parent: String,
-}
 
-async fn categories(state: &AppState) -> sqlx::Result<Vec<Category>> {
-    sqlx::query_as!(
-        Category,
-        "SELECT c.id, c.name, p.name AS parent FROM categories c JOIN categories p ON p.id = c.parent_id
-         WHERE c.active AND p.active ORDER BY p.sort_order, p.id, c.sort_order, c.id"
-    )
-    .fetch_all(&state.db)
-    .await
-}
 
 struct Window {
     id: i64,
@@ -330,7 +307,7 @@ pub struct RegisterPage {
     pub problem: String,
     /// The full window the citizen chose: offer its waiting list.
     pub full_window: Option<(i64, String)>,
-    pub categories: Vec<CategoryGroup>,
+    pub categories: Vec<crate::admin::CategoryGroup>,
     pub windows: Vec<WindowChoice>,
 }
 
@@ -404,14 +381,7 @@ pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channe
             Some(t) => t,
             None => new_form_token(state, visit.id).await?,
         };
-        let mut groups: Vec<CategoryGroup> = Vec::new();
-        for c in categories(state).await? {
-            let option = CategoryOption { selected: input.form.category_id.trim() == c.id.to_string(), id: c.id, name: c.name };
-            match groups.last_mut() {
-                Some(g) if g.name == c.parent => g.items.push(option),
-                _ => groups.push(CategoryGroup { name: c.parent, items: vec![option] }),
-            }
-        }
+        let groups = crate::admin::category_groups(&state.db, &[]).await?;
         let choice = parse_window_choice(&input.form.window_id, &input.form.join_waitlist);
         let windows = windows(state, visit.id)
             .await?
@@ -775,7 +745,8 @@ pub async fn handle(
         let p = page(state, ctx, visit, channel, again(Errors::default(), "", None, None)).await?;
         return Ok(Handled::Page(render_status(StatusCode::FORBIDDEN, &p)));
     }
-    let category_ids: Vec<i64> = categories(state).await?.iter().map(|c| c.id).collect();
+    let category_ids: Vec<i64> =
+        crate::admin::category_groups(&state.db, &[]).await?.into_iter().flat_map(|g| g.options).map(|c| c.id).collect();
     let window_ids: Vec<i64> = windows(state, visit.id).await?.iter().map(|w| w.id).collect();
     let mut errors = Errors::default();
     let token = f.form_token.trim().to_owned();

@@ -1,7 +1,7 @@
 //! `/staff/visits/{id}/rooms`: the reception rooms (接待室) — who sits there, for which departments and
 //! categories — and the reception windows (接访时段) derived from the day's hours, the rooms and the slot length.
 
-use crate::admin::leaders::CategoryGroup;
+use crate::admin::CategoryGroup;
 use crate::admin::{ids, Choice};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
@@ -61,19 +61,7 @@ impl Options {
         .await?;
         let departments =
             sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments WHERE active ORDER BY name").fetch_all(&state.db).await?;
-        let rows = sqlx::query!(
-            r#"SELECT c.id, c.name, p.name AS parent FROM categories c JOIN categories p ON p.id = c.parent_id
-               WHERE c.active AND p.active ORDER BY p.sort_order, p.name, c.sort_order, c.name"#
-        )
-        .fetch_all(&state.db)
-        .await?;
-        let mut groups: Vec<CategoryGroup> = Vec::new();
-        for r in rows {
-            match groups.last_mut() {
-                Some(g) if g.label == r.parent => g.options.push(Choice { id: r.id, label: r.name }),
-                _ => groups.push(CategoryGroup { label: r.parent, options: vec![Choice { id: r.id, label: r.name }] }),
-            }
-        }
+        let groups = crate::admin::category_groups(&state.db, &[]).await?;
         Ok(Self { leaders, departments, groups })
     }
 }
