@@ -167,6 +167,14 @@ pub fn routes() -> Vec<Route> {
         // Public, stage 2 — the queue board (叫号屏) and its live events.
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
         route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
+        // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
+
+        // (stage 2: the leader's desk, transfer, no-shows, /me/today)
+
+        // (stage 3: cases, the department inbox, feedback, handover)
+
+        // (stage 3: supervision, lists, reports, exports)
+
 
 
         // Administration: sysadmin only; it never reads petitions or the audit log.

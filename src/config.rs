@@ -43,6 +43,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Lead times of the 一次公告 and 二次公告 (days before the visit date).
     pub notice_days: crate::prepare::plan::NoticeDays,
+    /// Case deadlines (DESIGN §4).
+    pub case_rules: crate::followup::CaseRules,
 }
 
 impl Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             notify_backoff_max: Duration::hours(1),
             public_url: None,
             notice_days: Default::default(),
+            case_rules: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod consult;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod followup;
 pub mod notify;
 pub mod prepare;
 pub mod privacy;
