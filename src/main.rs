@@ -59,7 +59,11 @@ enum Command {
         command: UserCommand,
     },
     /// Seed the demo county and exit.
-    Demo,
+    Demo {
+        /// Also seed the 2003 Pujiang day at full size, today: 14 rooms, 429 registrations scheduled.
+        #[arg(long)]
+        pujiang: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,9 +125,14 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
         let pool = db::connect(&database.url, 2).await?;
         match command {
             Command::Migrate => println!("数据库已迁移到最新版本。"),
-            Command::Demo => {
+            Command::Demo { pujiang: false } => {
                 demo::seed(&pool, &xiafang::clock::SystemClock).await?;
                 println!("演示数据已就绪。");
+            }
+            Command::Demo { pujiang: true } => {
+                let keys = xiafang::privacy::Keys::load_or_create(&config.keys_path())?;
+                let visit = demo::pujiang::seed(&pool, &xiafang::clock::SystemClock, &keys).await?;
+                println!("演示数据已就绪：浦江 2003 全规模接访日（活动 {visit}），14 个接待室，429 批登记已排接。");
             }
             Command::User { command: UserCommand::Add { username, name, role, department_id, leader_id } } => {
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;

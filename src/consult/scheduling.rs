@@ -247,8 +247,19 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
 /// 自动排接: one transaction, serialised per visit; locked and already-started batches are kept.
 pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let mut tx = state.db.begin().await?;
+    let s = auto_schedule(&mut tx, id, &ctx.actor()).await?;
+    tx.commit().await?;
+    let mut msg = format!("已自动排接 {} 批。", s.assignments.len());
+    if !s.unmatched.is_empty() {
+        msg.push_str(&format!("{} 批没有对口的接待室，请人工安排。", s.unmatched.len()));
+    }
+    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/schedule"), &msg))
+}
+
+/// Schedule a visit's confirmed registrations in the caller's transaction (also used by the Pujiang demo seed).
+pub async fn auto_schedule(tx: &mut sqlx::PgConnection, id: i64, actor: &audit::Actor) -> Result<Schedule, AppError> {
     sqlx::query!("SELECT pg_advisory_xact_lock($1, $2::bigint::int)", LOCK_SPACE, id).execute(&mut *tx).await?;
-    let l = load(&mut tx, id).await?;
+    let l = load(&mut *tx, id).await?;
     let s = schedule::schedule(&l.input);
     let keep: BTreeSet<i64> = l.input.locked.iter().map(|k| k.registration_id).collect();
     let free: Vec<i64> = l.rows.iter().filter(|r| !keep.contains(&r.id)).map(|r| r.id).collect();
@@ -270,13 +281,8 @@ pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -
     .execute(&mut *tx)
     .await?;
     let detail = serde_json::json!({ "assigned": s.assignments.len(), "kept": keep.len(), "unmatched": s.unmatched, "late": s.late });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("schedule.run").on("visit", id).detail(detail)).await?;
-    tx.commit().await?;
-    let mut msg = format!("已自动排接 {} 批。", s.assignments.len());
-    if !s.unmatched.is_empty() {
-        msg.push_str(&format!("{} 批没有对口的接待室，请人工安排。", s.unmatched.len()));
-    }
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/schedule"), &msg))
+    audit::record(&mut *tx, actor, Entry::ok("schedule.run").on("visit", id).detail(detail)).await?;
+    Ok(s)
 }
 
 /// Move one registration by hand (room, queue number) and lock it so automatic runs keep it.

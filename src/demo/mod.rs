@@ -173,3 +173,4 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
     tracing::info!("demo county seeded");
     Ok(())
 }
+pub mod pujiang;
