@@ -261,7 +261,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown:
     let bus = state.board.clone();
     let shutdown = async move {
         shutdown.await;
-        let _ = bus.send(consult::board::Signal::Closing);
+        bus.send(consult::board::Signal::Closing);
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;

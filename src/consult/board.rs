@@ -2,8 +2,8 @@
 //! instance reaches every board (DESIGN §8: Postgres LISTEN/NOTIFY fanned out to SSE clients).
 //!
 //! The desk calls `announce` in the transaction that calls a batch; the notification fires on commit.
-//! Every instance holds one `PgListener` and forwards visit ids into `AppState::board`; each SSE
-//! client recomputes its visit's board once per burst of notifications.
+//! Every instance holds one `PgListener` and forwards visit ids into `AppState::board`; there one
+//! feed per watched visit reloads the board once per burst of notifications for all its SSE clients.
 
 use crate::app::AppState;
 use crate::clock::cn_date;
@@ -21,7 +21,9 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgExecutor, PgPool};
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, watch};
 
 /// The Postgres channel whose payload is a visit id.
 pub const CHANNEL: &str = "xiafang_board";
@@ -37,11 +39,100 @@ pub enum Signal {
     Closing,
 }
 
-pub type Bus = broadcast::Sender<Signal>;
+/// This instance's fan-out: the signals from the listener, and one shared feed per visit that has
+/// SSE clients, so that a change costs one reload per instance however many boards watch it.
+pub struct Hub {
+    signals: broadcast::Sender<Signal>,
+    feeds: Mutex<HashMap<i64, Arc<watch::Sender<Arc<Snapshot>>>>>,
+}
 
-/// The fan-out channel kept in `AppState`; slow clients lag and then simply recompute.
+pub type Bus = Arc<Hub>;
+
+/// A board as sent to the clients, serialised once.
+pub struct Snapshot {
+    version: i64,
+    rooms: Vec<Tile>,
+    json: String,
+}
+
+impl Snapshot {
+    fn of(board: Board) -> Self {
+        let json = serde_json::to_string(&board).expect("board serialises");
+        Self { version: board.version, rooms: board.rooms, json }
+    }
+}
+
 pub fn bus() -> Bus {
-    broadcast::channel(256).0
+    // Slow receivers lag and then simply reload.
+    Arc::new(Hub { signals: broadcast::channel(256).0, feeds: Mutex::default() })
+}
+
+impl Hub {
+    pub fn send(&self, signal: Signal) {
+        let _ = self.signals.send(signal);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
+        self.signals.subscribe()
+    }
+
+    /// The live board of a visit: the current state now, then every change.
+    async fn watch(self: &Arc<Self>, db: &PgPool, visit_id: i64) -> sqlx::Result<watch::Receiver<Arc<Snapshot>>> {
+        if let Some(feed) = self.feeds.lock().unwrap().get(&visit_id) {
+            return Ok(feed.subscribe());
+        }
+        // Subscribe before loading, so that no change falls between the first state and the feed.
+        let signals = self.subscribe();
+        let board = Snapshot::of(load(db, visit_id).await?);
+        let mut feeds = self.feeds.lock().unwrap();
+        if let Some(feed) = feeds.get(&visit_id) {
+            return Ok(feed.subscribe());
+        }
+        let (tx, rx) = watch::channel(Arc::new(board));
+        let tx = Arc::new(tx);
+        feeds.insert(visit_id, tx.clone());
+        tokio::spawn(feed(self.clone(), db.clone(), visit_id, tx, signals));
+        Ok(rx)
+    }
+}
+
+/// Reload a visit's board after each change while anyone watches it. When the last client is gone,
+/// the instance shuts down or a reload fails, the feed ends and its clients' streams end with it
+/// (a browser then reconnects and gets the full state).
+async fn feed(hub: Bus, db: PgPool, visit_id: i64, tx: Arc<watch::Sender<Arc<Snapshot>>>, mut signals: broadcast::Receiver<Signal>) {
+    loop {
+        tokio::select! {
+            alive = changed(&mut signals, visit_id) => {
+                if !alive {
+                    break;
+                }
+                match load(&db, visit_id).await {
+                    Ok(board) => {
+                        tx.send_if_modified(|current| {
+                            let new = current.rooms != board.rooms;
+                            if new {
+                                *current = Arc::new(Snapshot::of(board));
+                            }
+                            new
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "board: reload failed");
+                        break;
+                    }
+                }
+            }
+            _ = tx.closed() => {
+                if tx.receiver_count() == 0 && hub.feeds.lock().unwrap().remove(&visit_id).is_some() {
+                    return;
+                }
+            }
+        }
+    }
+    let mut feeds = hub.feeds.lock().unwrap();
+    if feeds.get(&visit_id).is_some_and(|f| Arc::ptr_eq(f, &tx)) {
+        feeds.remove(&visit_id);
+    }
 }
 
 /// Tell every instance's boards that a queue of `visit_id` changed. Call it inside the
@@ -203,7 +294,7 @@ async fn forward(pool: PgPool, bus: Bus, mut listener: Option<PgListener>) {
                 Ok(l) => {
                     listener = Some(l);
                     // Whatever was announced while we were deaf is shown now.
-                    let _ = bus.send(Signal::All);
+                    bus.send(Signal::All);
                 }
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(e) => tracing::warn!(error = %e, "board listener: reconnect failed"),
@@ -213,13 +304,13 @@ async fn forward(pool: PgPool, bus: Bus, mut listener: Option<PgListener>) {
         match l.try_recv().await {
             Ok(Some(n)) => match n.payload().parse() {
                 Ok(id) => {
-                    let _ = bus.send(Signal::Visit(id));
+                    bus.send(Signal::Visit(id));
                 }
                 Err(_) => tracing::warn!(payload = n.payload(), "board listener: payload is not a visit id"),
             },
             // The connection dropped and PgListener reconnected: notifications in between are lost.
             Ok(None) => {
-                let _ = bus.send(Signal::All);
+                bus.send(Signal::All);
             }
             Err(sqlx::Error::PoolClosed) => return,
             Err(e) => {
@@ -278,51 +369,20 @@ async fn changed(rx: &mut broadcast::Receiver<Signal>, visit_id: i64) -> bool {
     }
 }
 
-struct Feed {
-    db: PgPool,
-    visit_id: i64,
-    rx: broadcast::Receiver<Signal>,
-    first: Option<Board>,
-    last: Option<String>,
-}
-
 /// The full current state first (so a reconnect, whatever its Last-Event-ID, resumes exactly),
-/// then a new state after every change; unchanged states are not resent.
+/// then a new state after every change.
 pub async fn events(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     if !is_public(&state, id).await? {
         return Err(AppError::NotFound);
     }
-    // Subscribe before reading, so that no change falls between the first state and the feed.
-    let rx = state.board.subscribe();
-    let first = load(&state.db, id).await?;
-    let feed = Feed { db: state.db.clone(), visit_id: id, rx, first: Some(first), last: None };
-    let stream = futures_util::stream::unfold(feed, |mut f| async move {
-        loop {
-            let board = match f.first.take() {
-                Some(b) => b,
-                None => {
-                    if !changed(&mut f.rx, f.visit_id).await {
-                        return None;
-                    }
-                    match load(&f.db, f.visit_id).await {
-                        Ok(b) => b,
-                        // End the stream: the browser reconnects and gets the full state.
-                        Err(e) => {
-                            tracing::warn!(error = %e, "board: reload failed");
-                            return None;
-                        }
-                    }
-                }
-            };
-            let json = serde_json::to_string(&board).expect("board serialises");
-            let rooms = serde_json::to_string(&board.rooms).expect("rooms serialise");
-            if f.last.as_deref() == Some(rooms.as_str()) {
-                continue;
-            }
-            f.last = Some(rooms);
-            let event = Event::default().event("board").id(board.version.to_string()).retry(Duration::from_secs(2)).data(json);
-            return Some((Ok(event), f));
+    let rx = state.board.watch(&state.db, id).await?;
+    let stream = futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
+        if !first && rx.changed().await.is_err() {
+            return None;
         }
+        let board = rx.borrow_and_update().clone();
+        let event = Event::default().event("board").id(board.version.to_string()).retry(Duration::from_secs(2)).data(board.json.as_str());
+        Some((Ok(event), (rx, false)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
