@@ -10,6 +10,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
+use axum::extract::{MatchedPath, State};
 use axum::{middleware, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -36,11 +37,14 @@ pub struct AppState {
     pub board: consult::board::Bus,
     /// Demo accounts exist: every page shows the 演示数据 banner.
     demo: Arc<AtomicBool>,
+    /// Permits for requests in flight (`config.max_in_flight`); none left: shed (see `shed`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub async fn new(db: PgPool, config: Config, clock: SharedClock, keys: Arc<crate::privacy::Keys>) -> anyhow::Result<Self> {
-        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, board: consult::board::bus(), demo: Arc::default() };
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
+        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, board: consult::board::bus(), demo: Arc::default(), in_flight };
         state.refresh_demo_flag().await?;
         Ok(state)
     }
@@ -166,7 +170,7 @@ pub fn routes() -> Vec<Route> {
 
         // Public, stage 2 — the queue board (叫号屏) and its live events.
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
-        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
+        route(M::GET, BOARD_EVENTS, PUBLIC, consult::board::events),
         // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
 
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
@@ -205,6 +209,21 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+/// The boards' live streams: long-lived by design, so they do not count as requests in flight.
+const BOARD_EVENTS: &str = "/visits/{id}/board/events";
+
+/// Load shedding: beyond `max_in_flight` requests at once, answer 503 + Retry-After at once
+/// instead of queueing until clients time out silently.
+async fn shed(State(state): State<AppState>, req: axum::extract::Request, next: middleware::Next) -> Response {
+    if req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == BOARD_EVENTS) {
+        return next.run(req).await;
+    }
+    match state.in_flight.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => AppError::Overloaded.into_response(),
+    }
+}
+
 /// Refusals of the CSRF layer get a Chinese page like every other 403.
 fn csrf_refusal(_: tower_http::csrf::ProtectionError) -> Response {
     AppError::CrossSite.into_response()
@@ -240,7 +259,9 @@ pub fn router(state: AppState) -> Router {
         .layer(CsrfLayer::new().with_rejection_response(csrf_refusal))
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()));
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(middleware::from_fn(crate::error::layer_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), shed));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(HeaderName::from_static(name), HeaderValue::from_static(value)));
     }

@@ -21,6 +21,8 @@ pub struct Config {
     /// Mark cookies `Secure`: set when served over TLS (directly or behind a TLS proxy).
     pub secure_cookies: bool,
     pub max_body_bytes: usize,
+    /// Requests served at once per instance; beyond it 503 + Retry-After (SSE streams not counted).
+    pub max_in_flight: usize,
     /// Encryption and index keys; default `<data_dir>/keys.json`, generated on first start.
     pub keys_file: Option<PathBuf>,
     /// Registration closes at this local time on the day before the visit, unless the visit says otherwise.
@@ -67,6 +69,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             secure_cookies: false,
             max_body_bytes: 1024 * 1024,
+            max_in_flight: 512,
             keys_file: None,
             registration_close_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
             form_token_ttl: Duration::hours(24),

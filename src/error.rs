@@ -17,6 +17,10 @@ pub enum AppError {
     BadRequest(String),
     /// The database is unreachable or restarting: try again shortly.
     Unavailable,
+    /// More requests in flight than the instance serves at once: shed at once, not queued (503).
+    Overloaded,
+    /// A body beyond `max_body_bytes` (413).
+    TooLarge,
     Internal(anyhow::Error),
 }
 
@@ -42,7 +46,8 @@ impl AppError {
             Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,6 +59,8 @@ impl AppError {
             Self::CrossSite => "请求来源不被允许：请从本站页面提交表单。".into(),
             Self::Conflict(m) | Self::BadRequest(m) => m.clone(),
             Self::Unavailable => "系统正忙或正在维护，请稍后再试。".into(),
+            Self::Overloaded => "当前访问人数较多，请稍后再试。".into(),
+            Self::TooLarge => "提交的内容过大，请删减后重新提交。".into(),
             Self::Internal(_) => "系统内部错误，请稍后再试。如问题持续，请联系管理员。".into(),
         }
     }
@@ -64,6 +71,7 @@ impl IntoResponse for AppError {
         match &self {
             Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
             Self::Unavailable => tracing::warn!("database unavailable"),
+            Self::Overloaded => tracing::debug!("request shed: too many in flight"),
             _ => {}
         }
         let status = self.status();
@@ -96,6 +104,28 @@ impl From<sqlx::Error> for AppError {
 
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
-        Self::Internal(e)
+        // A database error carried through anyhow is classified like any other.
+        match e.downcast::<sqlx::Error>() {
+            Ok(db) => db.into(),
+            Err(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Middleware: the bare 413 of the body limit, the bare 503 of the timeout layer and axum's
+/// plain-text 400 for a query or path it cannot parse (e.g. `?page=' OR 1=1`) become the Chinese
+/// error page (503 with Retry-After), like every error a handler returns.
+pub async fn layer_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let kind = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").to_owned());
+    let is_page = kind.as_deref().is_some_and(|v| v.starts_with("text/html"));
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE if !is_page => AppError::TooLarge.into_response(),
+        // The timeout's 503 has no body at all (readyz's plain-text 503 stays as it is).
+        StatusCode::SERVICE_UNAVAILABLE if kind.is_none() => AppError::Unavailable.into_response(),
+        StatusCode::BAD_REQUEST if kind.as_deref().is_some_and(|k| k.starts_with("text/plain")) => {
+            AppError::BadRequest("链接中的参数无法识别，请检查后重试。".into()).into_response()
+        }
+        _ => response,
     }
 }

@@ -38,6 +38,9 @@ struct Common {
     /// Database connections per instance.
     #[arg(long, env = "XIAFANG_DB_CONNECTIONS", default_value_t = 20, global = true)]
     db_connections: u32,
+    /// Requests served at once; beyond it the server answers 503 at once (live board streams not counted).
+    #[arg(long, env = "XIAFANG_MAX_IN_FLIGHT", default_value_t = 512, global = true)]
+    max_in_flight: usize,
     /// The site's public address, used in notices and their QR codes (default: http://<Host header>).
     #[arg(long, env = "XIAFANG_PUBLIC_URL", global = true)]
     public_url: Option<String>,
@@ -93,6 +96,7 @@ impl Common {
             trusted_proxies: self.trusted_proxies,
             secure_cookies: self.secure_cookies,
             db_max_connections: self.db_connections,
+            max_in_flight: self.max_in_flight,
             keys_file: self.keys_file,
             public_url: self.public_url.filter(|s| !s.is_empty()),
             ..Config::default()

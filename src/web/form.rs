@@ -14,6 +14,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
             Ok(f) => Ok(Form(f.0)),
             Err(e) => {
                 tracing::debug!(error = %e, "form rejected");
+                // A body cut off by the size limit (e.g. chunked, with no Content-Length to refuse up front).
+                if axum::response::IntoResponse::into_response(e).status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    return Err(AppError::TooLarge);
+                }
                 Err(AppError::BadRequest("提交的内容无法识别，请返回重新填写。".into()))
             }
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xiafang");
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -20,7 +20,7 @@ fn serve(data_dir: &Path, port: u16) -> Child {
     xiafang(data_dir, &["serve", "--bind", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap()
 }
 
-async fn wait_ready(port: u16) {
+pub async fn wait_ready(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
@@ -33,7 +33,7 @@ async fn wait_ready(port: u16) {
     panic!("instance on port {port} never became ready");
 }
 
-fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 

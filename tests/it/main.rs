@@ -9,6 +9,8 @@ mod board;
 mod browser;
 mod demo;
 mod embedded;
+mod faults;
+mod hostile;
 mod register;
 mod plan;
 mod routes;

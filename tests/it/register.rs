@@ -21,10 +21,10 @@ fn high_limits(c: &mut xiafang::config::Config) {
     c.lookup_per_minute = 100_000;
 }
 
-struct Visit {
-    id: i64,
-    date: NaiveDate,
-    windows: Vec<i64>,
+pub struct Visit {
+    pub id: i64,
+    pub date: NaiveDate,
+    pub windows: Vec<i64>,
 }
 
 /// An announced visit 12 days ahead (of the app's clock) with its first notice published
@@ -35,8 +35,12 @@ async fn visit(app: &TestApp, capacities: &[i32]) -> Visit {
 
 /// `notice_in`: when the first notice is published relative to now (None: no notice).
 async fn visit_with(app: &TestApp, capacities: &[i32], notice_in: Option<Duration>) -> Visit {
-    let owner = PgPool::connect(&app.url).await.unwrap();
-    let now = app.clock.now();
+    visit_on(&app.url, app.clock.now(), capacities, notice_in).await
+}
+
+/// The same on the database of `url` (as its owner), at `now`: for tests that run the binary.
+pub async fn visit_on(url: &str, now: chrono::DateTime<Utc>, capacities: &[i32], notice_in: Option<Duration>) -> Visit {
+    let owner = PgPool::connect(url).await.unwrap();
     let date = china_date(now) + Duration::days(12);
     let staff: i64 = sqlx::query_scalar(
         "INSERT INTO users (username, display_name, role, password_hash) VALUES ('planner' || floor(random() * 1e9)::text, '计划员', 'staff', 'x') RETURNING id",
@@ -107,7 +111,7 @@ async fn category(app: &TestApp, name: &str) -> i64 {
 }
 
 /// A valid ID number (GB 11643 check digit) for each n: the birth date varies with n.
-fn id_number(n: i64) -> String {
+pub fn id_number(n: i64) -> String {
     let birth = NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + Duration::days(n);
     let body = format!("330726{}{:03}", birth.format("%Y%m%d"), n % 1000);
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -115,7 +119,7 @@ fn id_number(n: i64) -> String {
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-fn form<'a>(token: &'a str, id: &'a str, category: &'a str, window: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn form<'a>(token: &'a str, id: &'a str, category: &'a str, window: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("form_token", token),
         ("name", "张三"),
@@ -132,7 +136,7 @@ fn form<'a>(token: &'a str, id: &'a str, category: &'a str, window: &'a str) -> 
     ]
 }
 
-fn set<'a>(f: &mut Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) {
+pub fn set<'a>(f: &mut Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) {
     f.retain(|(k, _)| *k != key);
     f.push((key, value));
 }
