@@ -963,4 +963,19 @@ mod tests {
         assert!(e.get("informed").contains("告知"));
         assert_eq!(e.get("consent"), "", "staff confirm 已告知 instead of the citizen's consent");
     }
+
+    #[test]
+    fn a_walk_in_needs_no_window_and_may_come_without_a_phone() {
+        let walk_in = RegistrationForm { phone: String::new(), window_id: String::new(), consent: String::new(), informed: "1".into(), room_id: "5".into(), ..good() };
+        let mut e = Errors::default();
+        let v = validate(&walk_in, Channel::WalkIn, &[4], &[], &mut e).expect("valid");
+        assert_eq!((v.window_id, v.phone.as_str(), v.room_id), (None, "", Some(5)));
+        let mut e = Errors::default();
+        assert!(validate(&RegistrationForm { phone: "123".into(), ..walk_in }, Channel::WalkIn, &[4], &[], &mut e).is_none());
+        assert!(e.get("phone").contains("11 位"), "a phone given is still checked");
+        let mut e = Errors::default();
+        let phone = RegistrationForm { phone: String::new(), window_id: String::new(), informed: "1".into(), ..good() };
+        assert!(validate(&phone, Channel::Phone, &[4], &[9], &mut e).is_none());
+        assert_eq!((e.get("phone"), e.get("window_id")), ("请填写手机号码", "请选择接访时段"));
+    }
 }

@@ -151,7 +151,7 @@ async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
     let foreign = register(
         &d.fx,
         other,
-        Reg { code: "ZZZZ9999", name: "李四", id: "33072619660606111", phone: "13900000009", township: "黄宅镇", persons: 1, category: d.fx.cat_build, window: w, status: "scheduled" },
+        Reg { code: "ZZZZ9999", name: "李四", id: "33072619660606111", phone: "13900000009", township: "黄宅镇", persons: 1, category: d.fx.cat_build, window: w, status: "confirmed" },
     )
     .await;
     let miss = d.staff.post(&path, &[("q", "ZZZZ9999")]).await;
