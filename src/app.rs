@@ -172,6 +172,13 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
         route(M::GET, BOARD_EVENTS, PUBLIC, consult::board::events),
         // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
+        route(M::POST, "/staff/visits/{id}/schedule/publish", STAFF, consult::publish::publish),
+        route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::checkin::page),
+        route(M::POST, "/staff/visits/{id}/checkin", STAFF, consult::checkin::search),
+        route(M::POST, "/staff/visits/{id}/checkin/{reg}", STAFF, consult::checkin::check_in_one),
+        route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in_form),
+        route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in),
+        route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::day::page),
 
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
 

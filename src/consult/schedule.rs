@@ -387,9 +387,31 @@ pub fn pujiang_instance(scale: usize, seed: u64) -> Input {
     Input { rooms, windows, slot_minutes: 15, registrations, locked: Vec::new() }
 }
 
+/// The room a batch joins at once (a walk-in, or checking in a batch never scheduled): among the
+/// rooms competent for its category, the one with the fewest batches waiting; ties go to the
+/// rooms' order. None when no room is competent.
+pub fn best_room(rooms: &[Room], category_id: i64, waiting: &HashMap<i64, usize>) -> Option<i64> {
+    rooms
+        .iter()
+        .filter(|r| r.categories.contains(&category_id))
+        .min_by_key(|r| waiting.get(&r.id).copied().unwrap_or(0))
+        .map(|r| r.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn best_room_is_the_competent_one_with_the_shortest_queue() {
+        let room = |id, cats: &[i64]| Room { id, categories: cats.iter().copied().collect() };
+        let rooms = [room(1, &[7]), room(2, &[7, 8]), room(3, &[8])];
+        let waiting: HashMap<i64, usize> = [(1, 3), (2, 1), (3, 0)].into();
+        assert_eq!(best_room(&rooms, 7, &waiting), Some(2), "room 3 is emptier but not competent");
+        assert_eq!(best_room(&rooms, 8, &waiting), Some(3));
+        assert_eq!(best_room(&rooms, 9, &waiting), None);
+        assert_eq!(best_room(&rooms, 7, &HashMap::new()), Some(1), "a tie goes to the rooms' order");
+    }
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {
         crate::clock::china_instant(

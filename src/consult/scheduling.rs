@@ -49,17 +49,7 @@ async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppError
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    // A room is competent for its own categories and for those whose default departments sit in it.
-    let rooms = sqlx::query!(
-        r#"SELECT r.id, r.name,
-                  ARRAY(SELECT rc.category_id FROM room_categories rc WHERE rc.room_id = r.id
-                        UNION SELECT cd.category_id FROM room_departments rd
-                              JOIN category_departments cd ON cd.department_id = rd.department_id WHERE rd.room_id = r.id) AS "categories!"
-           FROM rooms r WHERE r.visit_id = $1 ORDER BY r.sort_order, r.id"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let rooms = competent_rooms(&mut *conn, id).await?;
     let windows = sqlx::query!("SELECT id, starts_at, ends_at, capacity_slots FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at", id)
         .fetch_all(&mut *conn)
         .await?;
@@ -78,7 +68,7 @@ async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppError
     .fetch_all(&mut *conn)
     .await?;
     let input = Input {
-        rooms: rooms.iter().map(|r| Room { id: r.id, categories: r.categories.iter().copied().collect() }).collect(),
+        rooms: rooms.iter().map(|(r, _)| r.clone()).collect(),
         windows: windows.iter().map(|w| Window { id: w.id, starts_at: w.starts_at, ends_at: w.ends_at, capacity: w.capacity_slots }).collect(),
         slot_minutes: i64::from(slot_minutes),
         registrations: rows
@@ -91,7 +81,29 @@ async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppError
             .filter_map(|r| Some(Locked { registration_id: r.id, room_id: r.room_id?, queue_number: r.queue_number? }))
             .collect(),
     };
-    Ok(Loaded { input, rows, room_names: rooms.into_iter().map(|r| (r.id, r.name)).collect() })
+    Ok(Loaded { input, rows, room_names: rooms.into_iter().map(|(r, name)| (r.id, name)).collect() })
+}
+
+/// The visit's rooms in order, each with the categories it is competent for, and its name.
+pub async fn competent_rooms(conn: &mut sqlx::PgConnection, visit_id: i64) -> sqlx::Result<Vec<(Room, String)>> {
+    // A room is competent for its own categories and for those whose default departments sit in it.
+    let rooms = sqlx::query!(
+        r#"SELECT r.id, r.name,
+                  ARRAY(SELECT rc.category_id FROM room_categories rc WHERE rc.room_id = r.id
+                        UNION SELECT cd.category_id FROM room_departments rd
+                              JOIN category_departments cd ON cd.department_id = rd.department_id WHERE rd.room_id = r.id) AS "categories!"
+           FROM rooms r WHERE r.visit_id = $1 ORDER BY r.sort_order, r.id"#,
+        visit_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rooms.into_iter().map(|r| (Room { id: r.id, categories: r.categories.into_iter().collect() }, r.name)).collect())
+}
+
+/// Serialise changes to a visit's queues: automatic runs, moves, check-ins, walk-ins, publishing.
+pub async fn lock_visit(conn: &mut sqlx::PgConnection, visit_id: i64) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1, $2::bigint::int)", LOCK_SPACE, visit_id).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// The schedule as stored, in the scheduler's terms, so its quality is measured the same way.
@@ -258,7 +270,7 @@ pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -
 
 /// Schedule a visit's confirmed registrations in the caller's transaction (also used by the Pujiang demo seed).
 pub async fn auto_schedule(tx: &mut sqlx::PgConnection, id: i64, actor: &audit::Actor) -> Result<Schedule, AppError> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1, $2::bigint::int)", LOCK_SPACE, id).execute(&mut *tx).await?;
+    lock_visit(&mut *tx, id).await?;
     let l = load(&mut *tx, id).await?;
     let s = schedule::schedule(&l.input);
     let keep: BTreeSet<i64> = l.input.locked.iter().map(|k| k.registration_id).collect();
@@ -288,7 +300,7 @@ pub async fn auto_schedule(tx: &mut sqlx::PgConnection, id: i64, actor: &audit::
 /// Move one registration by hand (room, queue number) and lock it so automatic runs keep it.
 pub async fn move_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg)): Path<(i64, i64)>, Form(f): Form<MoveForm>) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query!("SELECT pg_advisory_xact_lock($1, $2::bigint::int)", LOCK_SPACE, id).execute(&mut *tx).await?;
+    lock_visit(&mut tx, id).await?;
     let r = sqlx::query!(
         "SELECT g.code, g.status, g.expected_at, w.starts_at AS \"window_start?\" FROM registrations g
          LEFT JOIN reception_windows w ON w.id = g.window_id WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g",

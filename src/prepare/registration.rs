@@ -102,6 +102,8 @@ pub struct RegistrationForm {
     pub consent: String,
     /// Staff form: 已告知个人信息处理规则.
     pub informed: String,
+    /// Walk-in: the room staff chose when no room is competent for the category.
+    pub room_id: String,
 }
 
 /// A form that passed validation, normalised.
@@ -116,13 +118,18 @@ pub struct Valid {
     pub representatives: Vec<String>,
     pub category_id: i64,
     pub grievance: String,
-    pub window_id: i64,
+    /// None for a walk-in: it is queued in a room at once, not booked in a window.
+    pub window_id: Option<i64>,
     pub waitlist: bool,
+    /// Walk-in: the room staff picked (checked against the visit's rooms when placing).
+    pub room_id: Option<i64>,
 }
 
 /// Check every field (lengths as the DB CHECKs in 0002), with Chinese messages beside each.
-/// `categories` and `windows` are the ids the form offered.
-pub fn validate(f: &RegistrationForm, staff: bool, categories: &[i64], windows: &[i64], errors: &mut Errors) -> Option<Valid> {
+/// `categories` and `windows` are the ids the form offered. A walk-in needs no window, and its
+/// phone is optional (the batch is at the desk; the schema allows it for staff channels).
+pub fn validate(f: &RegistrationForm, channel: Channel, categories: &[i64], windows: &[i64], errors: &mut Errors) -> Option<Valid> {
+    let walk_in = channel == Channel::WalkIn;
     let name = text(errors, "name", "姓名", &f.name, 1, 50);
     let id_number = privacy::normalize_id_number(&f.id_number);
     if id_number.is_empty() {
@@ -132,7 +139,9 @@ pub fn validate(f: &RegistrationForm, staff: bool, categories: &[i64], windows: 
     }
     let phone: String = f.phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
     if phone.is_empty() {
-        errors.add("phone", "请填写手机号码");
+        if !walk_in {
+            errors.add("phone", "请填写手机号码");
+        }
     } else if !privacy::valid_phone(&phone) {
         errors.add("phone", "手机号码应为 11 位数字，以 13–19 开头");
     }
@@ -162,17 +171,20 @@ pub fn validate(f: &RegistrationForm, staff: bool, categories: &[i64], windows: 
     }
     let grievance = text(errors, "grievance", "诉求内容", &f.grievance, 1, 2000);
     let window = parse_window_choice(&f.window_id, &f.join_waitlist).filter(|(id, _)| windows.contains(id));
-    if window.is_none() {
+    if window.is_none() && !walk_in {
         errors.add("window_id", "请选择接访时段");
     }
-    if staff {
+    if channel != Channel::Online {
         if f.informed.trim().is_empty() {
             errors.add("informed", "请确认已向来访人告知个人信息处理规则");
         }
     } else if f.consent.trim().is_empty() {
         errors.add("consent", "请阅读并同意《个人信息处理告知》后再提交");
     }
-    let (window_id, waitlist) = window?;
+    let (window_id, waitlist) = match window {
+        Some((id, wait)) => (Some(id), wait),
+        None => (None, false),
+    };
     if !errors.is_empty() {
         return None;
     }
@@ -188,6 +200,7 @@ pub fn validate(f: &RegistrationForm, staff: bool, categories: &[i64], windows: 
         grievance,
         window_id,
         waitlist,
+        room_id: if walk_in { f.room_id.trim().parse().ok() } else { None },
     })
 }
 
@@ -309,6 +322,9 @@ pub struct RegisterPage {
     pub full_window: Option<(i64, String)>,
     pub categories: Vec<crate::admin::CategoryGroup>,
     pub windows: Vec<WindowChoice>,
+    pub walk_in: bool,
+    /// Walk-in with no competent room: the visit's rooms for staff to pick from.
+    pub rooms: Vec<(i64, String)>,
 }
 
 impl RegisterPage {
@@ -317,11 +333,13 @@ impl RegisterPage {
     }
 }
 
-/// Which kind of form: the citizen's own, or staff on a citizen's behalf (phone channel).
-#[derive(Clone, Copy, PartialEq)]
+/// Which kind of form: the citizen's own, staff on a citizen's behalf (phone channel), or a
+/// walk-in registered at the check-in desk on the day (现场登记).
+#[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Channel {
     Online,
     Phone,
+    WalkIn,
 }
 
 impl Channel {
@@ -329,12 +347,24 @@ impl Channel {
         match self {
             Channel::Online => "online",
             Channel::Phone => "phone",
+            Channel::WalkIn => "walk_in",
         }
     }
     fn action(self, visit_id: i64) -> String {
         match self {
             Channel::Online => format!("/visits/{visit_id}/register"),
             Channel::Phone => format!("/staff/visits/{visit_id}/registrations/new"),
+            Channel::WalkIn => format!("/staff/visits/{visit_id}/walkin"),
+        }
+    }
+
+    /// Why this channel cannot register now. Walk-ins come on the day, after the close, so only
+    /// a cancelled visit refuses them.
+    fn closed(self, visit: &VisitInfo, now: DateTime<Utc>) -> Option<String> {
+        match self {
+            Channel::WalkIn if visit.status == "cancelled" => Some("本次接访活动已取消，不再接受登记。".into()),
+            Channel::WalkIn => None,
+            _ => visit.closed_message(now),
         }
     }
 }
@@ -369,10 +399,11 @@ impl PageInput {
 }
 
 pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channel, input: PageInput) -> Result<RegisterPage, AppError> {
-    let closed = visit.closed_message(state.clock.now());
+    let closed = channel.closed(&visit, state.clock.now());
     let title = match channel {
         Channel::Online => "来访登记",
         Channel::Phone => "代为登记（电话）",
+        Channel::WalkIn => "现场登记",
     };
     let (token, categories, windows) = if closed.is_some() {
         (String::new(), Vec::new(), Vec::new())
@@ -383,8 +414,8 @@ pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channe
         };
         let groups = crate::admin::category_groups(&state.db, &[]).await?;
         let choice = parse_window_choice(&input.form.window_id, &input.form.join_waitlist);
-        let windows = windows(state, visit.id)
-            .await?
+        let offered = if channel == Channel::WalkIn { Vec::new() } else { windows(state, visit.id).await? };
+        let windows = offered
             .into_iter()
             .map(|w| {
                 let remaining = (w.capacity_slots - w.booked_slots).max(0);
@@ -406,7 +437,9 @@ pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channe
         action: channel.action(visit.id),
         visit,
         closed,
-        staff: channel == Channel::Phone,
+        staff: channel != Channel::Online,
+        walk_in: channel == Channel::WalkIn,
+        rooms: Vec::new(),
         token,
         form: input.form,
         errors: input.errors,
@@ -432,7 +465,10 @@ pub struct Submission<'a> {
 
 #[derive(Debug)]
 pub enum Outcome {
-    Created { code: String, window: String, waitlisted: bool },
+    /// `placed`: a walk-in's room and queue number.
+    Created { code: String, window: String, waitlisted: bool, placed: Option<(String, i32)> },
+    /// A walk-in for whose category no room is competent: staff pick a room.
+    NoRoom,
     /// The same form was submitted before: its registration.
     Replayed { code: String },
     /// The window is full and the citizen did not ask for its waiting list.
@@ -483,29 +519,37 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
     // Capacity: the conditional UPDATE takes the window's row lock, so concurrent bookings on any
     // instance queue here and the one that would overbook finds zero rows.
     let slots = slots_for(v.persons);
-    let booked = sqlx::query!(
-        "UPDATE reception_windows SET booked_slots = booked_slots + $3
-         WHERE id = $1 AND visit_id = $2 AND booked_slots + $3 <= capacity_slots RETURNING starts_at, ends_at",
-        v.window_id,
-        s.visit.id,
-        i32::from(slots)
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (window, waitlisted) = match booked {
-        Some(w) => (window_label(w.starts_at, w.ends_at), false),
-        None if v.waitlist => {
-            let w = sqlx::query!("SELECT starts_at, ends_at FROM reception_windows WHERE id = $1 AND visit_id = $2", v.window_id, s.visit.id)
-                .fetch_one(&mut *tx)
-                .await?;
-            (window_label(w.starts_at, w.ends_at), true)
+    let (window, waitlisted) = match v.window_id {
+        // A walk-in is queued in a room below, not booked in a window.
+        None => (String::new(), false),
+        Some(window_id) => {
+            let booked = sqlx::query!(
+                "UPDATE reception_windows SET booked_slots = booked_slots + $3
+                 WHERE id = $1 AND visit_id = $2 AND booked_slots + $3 <= capacity_slots RETURNING starts_at, ends_at",
+                window_id,
+                s.visit.id,
+                i32::from(slots)
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            match booked {
+                Some(w) => (window_label(w.starts_at, w.ends_at), false),
+                None if v.waitlist => {
+                    let w = sqlx::query!("SELECT starts_at, ends_at FROM reception_windows WHERE id = $1 AND visit_id = $2", window_id, s.visit.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    (window_label(w.starts_at, w.ends_at), true)
+                }
+                None => return Ok(Outcome::Full),
+            }
         }
-        None => return Ok(Outcome::Full),
     };
 
     let id_sealed = state.keys.encrypt(&v.id_number);
-    let phone_sealed = state.keys.encrypt(&v.phone);
-    let phone_mask = privacy::mask_phone(&v.phone);
+    // A walk-in may come without a phone: all four phone columns stay NULL then.
+    let phone = Some(v.phone.as_str()).filter(|p| !p.is_empty());
+    let phone_sealed = phone.map(|p| state.keys.encrypt(p));
+    let phone_mask = phone.map(privacy::mask_phone);
     let status = if waitlisted { "waitlisted" } else { "submitted" };
     let mut attempt = 0;
     let (registration_id, code) = loop {
@@ -525,9 +569,9 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
             id_sealed.key_id,
             id_index,
             privacy::mask_id_number(&v.id_number),
-            phone_sealed.bytes,
-            phone_sealed.key_id,
-            state.keys.blind_index(Field::Phone, &v.phone),
+            phone_sealed.as_ref().map(|p| &p.bytes),
+            phone_sealed.as_ref().map(|p| p.key_id),
+            phone.map(|p| state.keys.blind_index(Field::Phone, p)),
             phone_mask,
             v.address,
             v.township,
@@ -554,35 +598,52 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
             Err(e) => return Err(e.into()),
         }
     };
-    if waitlisted {
-        sqlx::query!("INSERT INTO waitlist (registration_id, window_id, created_at) VALUES ($1, $2, $3)", registration_id, v.window_id, now)
+    if let (true, Some(window_id)) = (waitlisted, v.window_id) {
+        sqlx::query!("INSERT INTO waitlist (registration_id, window_id, created_at) VALUES ($1, $2, $3)", registration_id, window_id, now)
             .execute(&mut *tx)
             .await?;
     }
+    // A walk-in is checked in to the best competent room (or the one staff picked) at once.
+    let placed = if s.channel == Channel::WalkIn {
+        crate::consult::scheduling::lock_visit(&mut tx, s.visit.id).await?;
+        let Some(p) = crate::consult::checkin::place(&mut tx, s.visit.id, registration_id, v.room_id, now).await? else {
+            return Ok(Outcome::NoRoom);
+        };
+        crate::consult::board::announce(&mut *tx, s.visit.id).await?;
+        Some(p)
+    } else {
+        None
+    };
     screening::record(&mut tx, registration_id, &flags).await?;
     sqlx::query!("UPDATE form_tokens SET registration_id = $2 WHERE token_hash = $1", &token_hash, registration_id).execute(&mut *tx).await?;
     let detail = serde_json::json!({
         "visit_id": s.visit.id, "code": code, "channel": s.channel.as_str(), "window_id": v.window_id,
         "waitlisted": waitlisted, "flags": flags.iter().map(|f| f.kind).collect::<Vec<_>>(),
+        "room_id": placed.as_ref().map(|p| p.room_id), "queue_number": placed.as_ref().map(|p| p.queue_number),
     });
     audit::record(&mut *tx, s.actor, Entry::ok("registration.create").on("registration", registration_id).detail(detail)).await?;
     let when = format!("{} {}", s.visit.date_label(), window);
-    let (kind, body) = if waitlisted {
+    let (kind, body) = if let Some(p) = &placed {
+        ("registration.walk_in", format!("您已在{}现场登记，登记编号 {code}，{}，排号{}。请留意叫号。", s.visit.title, p.room_name, p.queue_number))
+    } else if waitlisted {
         ("registration.waitlisted", format!("您已登记{}，登记编号 {code}，已加入 {when} 时段候补；有名额时将通知您。", s.visit.title))
     } else {
         ("registration.submitted", format!("您已登记{}，登记编号 {code}，接访时段 {when}。请携带身份证原件和相关材料按时到场。", s.visit.title))
     };
-    let message = notify::Message {
-        registration_id: Some(registration_id),
-        user_id: None,
-        recipient_mask: &phone_mask,
-        kind,
-        params: serde_json::json!({"code": code, "window": when}),
-        body,
-    };
-    notify::queue(&mut *tx, message).await?;
+    // Without a phone (walk-ins may have none) there is nobody to text.
+    if let Some(mask) = &phone_mask {
+        let message = notify::Message {
+            registration_id: Some(registration_id),
+            user_id: None,
+            recipient_mask: mask,
+            kind,
+            params: serde_json::json!({"code": code, "window": when}),
+            body,
+        };
+        notify::queue(&mut *tx, message).await?;
+    }
     tx.commit().await?;
-    Ok(Outcome::Created { code, window, waitlisted })
+    Ok(Outcome::Created { code, window, waitlisted, placed: placed.map(|p| (p.room_name, p.queue_number)) })
 }
 
 // ---- cancellation and the waiting list ----------------------------------------------------
@@ -704,7 +765,7 @@ pub async fn staff_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
     let outcome = handle(&state, &ctx, visit, Channel::Phone, f, None, created_by).await?;
     Ok(match outcome {
         Handled::Page(r) => r,
-        Handled::Done { code, window, waitlisted } => {
+        Handled::Done { code, window, waitlisted, .. } => {
             let message = if window.is_empty() {
                 format!("该表单已提交过。登记编号：{code}")
             } else if waitlisted {
@@ -720,7 +781,7 @@ pub async fn staff_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
 pub enum Handled {
     /// The form again (refused, invalid, full, stale), with its status.
     Page(Response),
-    Done { code: String, window: String, waitlisted: bool },
+    Done { code: String, window: String, waitlisted: bool, placed: Option<(String, i32)> },
 }
 
 /// The whole POST for either channel: open period, validation, the transaction, and the page
@@ -741,30 +802,43 @@ pub async fn handle(
         full_window,
         token,
     };
-    if visit.closed_message(state.clock.now()).is_some() {
+    if channel.closed(&visit, state.clock.now()).is_some() {
         let p = page(state, ctx, visit, channel, again(Errors::default(), "", None, None)).await?;
         return Ok(Handled::Page(render_status(StatusCode::FORBIDDEN, &p)));
     }
     let category_ids: Vec<i64> =
         crate::admin::category_groups(&state.db, &[]).await?.into_iter().flat_map(|g| g.options).map(|c| c.id).collect();
-    let window_ids: Vec<i64> = windows(state, visit.id).await?.iter().map(|w| w.id).collect();
+    let window_ids: Vec<i64> = if channel == Channel::WalkIn { Vec::new() } else { windows(state, visit.id).await?.iter().map(|w| w.id).collect() };
     let mut errors = Errors::default();
     let token = f.form_token.trim().to_owned();
-    let Some(valid) = validate(&f, channel == Channel::Phone, &category_ids, &window_ids, &mut errors) else {
+    let Some(valid) = validate(&f, channel, &category_ids, &window_ids, &mut errors) else {
         let p = page(state, ctx, visit, channel, again(errors, "请按提示修改后重新提交。", None, Some(token).filter(|t| !t.is_empty()))).await?;
         return Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)));
     };
     let actor = ctx.actor();
     let submission = Submission { visit: &visit, valid: &valid, channel, created_by, session_hash, token: &token, actor: &actor };
     match submit(state, submission).await? {
-        Outcome::Created { code, window, waitlisted } => Ok(Handled::Done { code, window, waitlisted }),
+        Outcome::Created { code, window, waitlisted, placed } => Ok(Handled::Done { code, window, waitlisted, placed }),
         Outcome::Replayed { code } => {
             let window = String::new();
-            Ok(Handled::Done { code, window, waitlisted: false })
+            Ok(Handled::Done { code, window, waitlisted: false, placed: None })
+        }
+        Outcome::NoRoom => {
+            let problem = "没有对口的接待室（问题类别不在任何接待室的受理范围内），请选择一个接待室后再次提交。";
+            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, None, Some(token))).await?;
+            let mut errors = Errors::default();
+            errors.add("room_id", "请选择接待室");
+            let rooms = sqlx::query!("SELECT id, name FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id", p.visit.id)
+                .fetch_all(&state.db)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.name))
+                .collect();
+            Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &RegisterPage { errors, rooms, ..p })))
         }
         Outcome::Full => {
             let problem = "您选择的接访时段已满。可以加入该时段的候补（有人取消时按顺序递补并通知您），或改选其他尚有名额的时段。";
-            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, Some(valid.window_id), Some(token))).await?;
+            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, valid.window_id, Some(token))).await?;
             let mut errors = Errors::default();
             errors.add("window_id", "该时段已满");
             let p = RegisterPage { errors, ..p };
@@ -849,7 +923,7 @@ mod tests {
     #[test]
     fn a_good_form_is_normalised() {
         let mut e = Errors::default();
-        let v = validate(&good(), false, &[4], &[9], &mut e).expect("valid");
+        let v = validate(&good(), Channel::Online, &[4], &[9], &mut e).expect("valid");
         assert_eq!(v.id_number, "11010519491231002X");
         assert_eq!(v.phone, "13812345678");
         assert!(v.representatives.is_empty());
@@ -866,7 +940,7 @@ mod tests {
             ..good()
         };
         let mut e = Errors::default();
-        assert!(validate(&f, false, &[4], &[9], &mut e).is_none());
+        assert!(validate(&f, Channel::Online, &[4], &[9], &mut e).is_none());
         assert!(e.get("id_number").contains("身份证号不正确"));
         assert!(e.get("phone").contains("11 位"));
         assert!(e.get("representatives").contains("代表"));
@@ -876,17 +950,32 @@ mod tests {
 
         let mut e = Errors::default();
         let six = RegistrationForm { persons: "8".into(), representatives: "甲、乙、丙、丁、戊、己".into(), ..good() };
-        assert!(validate(&six, false, &[4], &[9], &mut e).is_none());
+        assert!(validate(&six, Channel::Online, &[4], &[9], &mut e).is_none());
         assert_eq!(e.get("representatives"), "代表不超过 5 人");
         for persons in ["0", "201", "abc", ""] {
             let mut e = Errors::default();
-            validate(&RegistrationForm { persons: persons.into(), ..good() }, false, &[4], &[9], &mut e);
+            validate(&RegistrationForm { persons: persons.into(), ..good() }, Channel::Online, &[4], &[9], &mut e);
             assert_eq!(e.get("persons"), "来访人数应为 1–200 之间的整数", "{persons}");
         }
         let mut e = Errors::default();
         let staff = RegistrationForm { consent: String::new(), ..good() };
-        assert!(validate(&staff, true, &[4], &[9], &mut e).is_none());
+        assert!(validate(&staff, Channel::Phone, &[4], &[9], &mut e).is_none());
         assert!(e.get("informed").contains("告知"));
         assert_eq!(e.get("consent"), "", "staff confirm 已告知 instead of the citizen's consent");
+    }
+
+    #[test]
+    fn a_walk_in_needs_no_window_and_may_come_without_a_phone() {
+        let walk_in = RegistrationForm { phone: String::new(), window_id: String::new(), consent: String::new(), informed: "1".into(), room_id: "5".into(), ..good() };
+        let mut e = Errors::default();
+        let v = validate(&walk_in, Channel::WalkIn, &[4], &[], &mut e).expect("valid");
+        assert_eq!((v.window_id, v.phone.as_str(), v.room_id), (None, "", Some(5)));
+        let mut e = Errors::default();
+        assert!(validate(&RegistrationForm { phone: "123".into(), ..walk_in }, Channel::WalkIn, &[4], &[], &mut e).is_none());
+        assert!(e.get("phone").contains("11 位"), "a phone given is still checked");
+        let mut e = Errors::default();
+        let phone = RegistrationForm { phone: String::new(), window_id: String::new(), informed: "1".into(), ..good() };
+        assert!(validate(&phone, Channel::Phone, &[4], &[9], &mut e).is_none());
+        assert_eq!((e.get("phone"), e.get("window_id")), ("请填写手机号码", "请选择接访时段"));
     }
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css")),
     ("board.js", "text/javascript; charset=utf-8", include_bytes!("../../static/board.js")),
+    ("day.js", "text/javascript; charset=utf-8", include_bytes!("../../static/day.js")),
 ];
 
 pub async fn file(Path(name): Path<String>) -> Result<Response, AppError> {

@@ -122,7 +122,7 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
         return not_found(&ctx, f);
     };
     let r = sqlx::query!(
-        r#"SELECT r.code, r.status, r.reject_reason, r.queue_number, r.expected_at, v.title, v.visit_date, v.venue, v.address,
+        r#"SELECT r.code, r.status, r.reject_reason, r.queue_number, r.expected_at, r.notified_assignment, v.title, v.visit_date, v.venue, v.address,
                   w.starts_at AS "window_starts?", w.ends_at AS "window_ends?", rm.name AS "room?", rm.location AS "room_location?",
                   (SELECT count(*) FROM waitlist o WHERE o.window_id = wl.window_id AND o.promoted_at IS NULL
                       AND (o.created_at, o.id) <= (wl.created_at, wl.id)) AS waitlist_position
@@ -150,7 +150,9 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
         (Some(s), Some(e)) => registration::window_label(s, e),
         _ => String::new(),
     };
-    let room = match (r.room, r.room_location) {
+    // The assignment is the citizen's once it was published to them (发布排接) or they checked in.
+    let shown = r.notified_assignment.is_some() || matches!(r.status.as_str(), "checked_in" | "called" | "received");
+    let room = match (r.room.filter(|_| shown), r.room_location) {
         (Some(name), Some(loc)) if !loc.is_empty() => format!("{name}（{loc}）"),
         (Some(name), _) => name,
         _ => String::new(),
@@ -167,8 +169,8 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
         window,
         waitlist_position: if r.status == "waitlisted" { r.waitlist_position } else { None },
         room,
-        queue_number: r.queue_number,
-        expected_at: r.expected_at.map(china_minute).unwrap_or_default(),
+        queue_number: r.queue_number.filter(|_| shown),
+        expected_at: r.expected_at.filter(|_| shown).map(china_minute).unwrap_or_default(),
         cancellable: registration::CANCELLABLE.contains(&r.status.as_str()) && r.visit_date > today,
         cases,
     })
