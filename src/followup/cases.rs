@@ -654,7 +654,7 @@ async fn case_page(state: &AppState, ctx: &Ctx, id: i64, form: ActionForm, error
     let mut line = |label, date: Option<NaiveDate>, live: bool| {
         if let Some(d) = date {
             let left = live.then(|| calendar.days_left(today, d));
-            deadlines.push(Deadline { label, date: cn_date(d), days_left: left, overdue: left.is_some_and(|l| l < 0) });
+            deadlines.push(Deadline { label, date: cn_date(d), days_left: left, overdue: live && d < today });
         }
     };
     line("签收期限", Some(c.accept_due_on), row.state() == CaseState::Assigned);

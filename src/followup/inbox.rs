@@ -23,21 +23,17 @@ pub struct Line {
     pub leader: String,
     pub due: String,
     pub days_left: Option<i64>,
-}
-
-impl Line {
-    pub fn overdue(&self) -> bool {
-        self.days_left.is_some_and(|d| d < 0)
-    }
+    /// Past its date while the clock runs (even when no working day has passed since).
+    pub overdue: bool,
 }
 
 /// Days left in working days on the date that counts now: the sign-for date while 待签收,
 /// the (extended) due date while handled; none once the clock stops.
-fn days_left(calendar: &Calendar, today: NaiveDate, status: &str, accept_due: NaiveDate, due: Option<NaiveDate>) -> (Option<NaiveDate>, Option<i64>) {
+fn days_left(calendar: &Calendar, today: NaiveDate, status: &str, accept_due: NaiveDate, due: Option<NaiveDate>) -> (Option<NaiveDate>, Option<i64>, bool) {
     let state = CaseState::parse(status);
     let date = if state == Some(CaseState::Assigned) { Some(accept_due) } else { due };
-    let live = state.is_some_and(CaseState::deadline_runs);
-    (date, date.filter(|_| live).map(|d| calendar.days_left(today, d)))
+    let live = date.filter(|_| state.is_some_and(CaseState::deadline_runs));
+    (date, live.map(|d| calendar.days_left(today, d)), live.is_some_and(|d| d < today))
 }
 
 #[derive(Deserialize, Default)]
@@ -101,7 +97,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
     let lines = rows
         .into_iter()
         .map(|r| {
-            let (date, left) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
+            let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
             Line {
                 id: r.id,
                 code: r.code,
@@ -111,6 +107,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
                 leader: r.leader,
                 due: date.map(cn_date).unwrap_or_default(),
                 days_left: left,
+                overdue,
             }
         })
         .collect();
@@ -195,7 +192,7 @@ pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
     .collect();
     for r in rows {
         let Some(section) = sections.iter_mut().find(|s| s.id == r.section) else { continue };
-        let (date, left) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
+        let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
         section.total = r.total;
         section.lines.push(Line {
             id: r.id,
@@ -206,6 +203,7 @@ pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
             leader: r.leader,
             due: date.map(cn_date).unwrap_or_default(),
             days_left: left,
+            overdue,
         });
     }
     render(&InboxPage { layout: ctx.layout("本单位交办件"), department, sections })

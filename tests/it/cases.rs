@@ -51,7 +51,7 @@ async fn world() -> World {
 /// A received registration with one assigned issue, made into a case by `assign` (as the desk does).
 async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
     let fx = &w.fx;
-    let reg = register(fx, fx.visit, Reg { code: reg_code, name: "张三", id: "33072619800101123", phone: PHONE, township: "仙华街道", persons: 1, category: fx.cat_build, window: fx.windows[0], status: "received" }).await;
+    let reg = register(fx, fx.visit, Reg { code: reg_code, name: "张三", id: "33072619800101123", phone: PHONE, township: "仙华街道", persons: 1, category: fx.cat_build, window: fx.windows[0], status: "confirmed" }).await;
     let reception: i64 = sqlx::query_scalar(
         "INSERT INTO receptions (visit_id, registration_id, room_id, started_at, consultation, recorded_by) VALUES ($1, $2, $3, now(), '交住建局限期修复', $4) RETURNING id",
     )
@@ -286,7 +286,7 @@ async fn dissatisfied_then_reopened_then_review_and_re_review_end_it() {
     assert_eq!(kinds, ["review:upheld", "re_review:upheld"]);
 
     // 撤销 sends a case back to 办理中.
-    let d = case(&w, "KQRS2350", w.owner_leader).await;
+    let d = case(&w, "KQRS2362", w.owner_leader).await;
     close(&w, d).await;
     ok(&w.supervisor, d, "review", &[("review_text", "申请复查")]).await;
     ok(&w.supervisor, d, "decide-review", &[("decision", "overturned")]).await;
@@ -369,7 +369,7 @@ async fn handover_moves_exactly_the_open_cases_and_lists_them() {
     let w = world().await;
     let open_a = case(&w, "KQRS2358", w.owner_leader).await;
     let open_b = case(&w, "KQRS2359", w.owner_leader).await;
-    let closed = case(&w, "KQRS2360", w.owner_leader).await;
+    let closed = case(&w, "KQRS2363", w.owner_leader).await;
     close(&w, closed).await;
     ok(&w.lead, open_b, "accept", &[]).await;
     w.app.user("jieren", Role::Leader).await;
