@@ -452,7 +452,7 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     if to == CaseState::Terminated {
         event(&mut *tx, id, "terminated", Some(user.id), now, "", json!({})).await?;
     }
-    let audit_action = format!("case.{}", slug(action));
+    let audit_action = format!("case.{}", slug(action).replace('-', "_"));
     audit::record(&mut *tx, &ctx.actor(), Entry::ok(&audit_action).on("case", id).detail(data)).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(state, &format!("/cases/{id}"), &flash))

@@ -2,9 +2,10 @@
 //! the refusals, the department inbox, the citizen's rating on /lookup, and 离任交接.
 
 use crate::fixtures::{fixture, register, Fx, Reg};
-use crate::harness::{Client, Resp, TestApp};
+use crate::harness::{Client, Resp, TestApp, PASSWORD};
 use chrono::Duration;
 use xiafang::audit::Actor;
+use xiafang::clock::Clock;
 use xiafang::followup::assign::{assign, NewCase, Source};
 use xiafang::web::auth::Role;
 
@@ -226,6 +227,7 @@ async fn return_and_reassign_and_late_returns_are_refused() {
     // After 5 working days the department can no longer return a case (it can still sign).
     let late = case(&w, "KQRS2347", w.owner_leader).await;
     w.app.clock.advance(Duration::days(9));
+    w.lead.login("zhuban", PASSWORD).await; // the session idled out meanwhile
     let r = act(&w.lead, late, "return", &[("return_reason", "不属本单位职责")]).await;
     assert_eq!(r.status, 422);
     assert!(r.text("#e-action").contains("已超过退回期限"));
@@ -280,8 +282,12 @@ async fn dissatisfied_then_reopened_then_review_and_re_review_end_it() {
     ok(&w.supervisor, c, "review", &[("review_text", "申请复核")]).await;
     ok(&w.supervisor, c, "decide-review", &[("decision", "upheld")]).await;
     assert_eq!(status(&w, c).await, "terminated");
-    let r = act(&w.supervisor, c, "review", &[("review_text", "再次申请")]).await;
+    // No form any more, and the server refuses a hand-made one too.
+    assert!(!w.supervisor.get(&format!("/cases/{c}")).await.body.contains(&format!("/cases/{c}/review")));
+    let version: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(c).fetch_one(&w.fx.owner).await.unwrap();
+    let r = w.supervisor.post(&format!("/cases/{c}/review"), &[("version", &version.to_string()), ("review_text", "再次申请")]).await;
     assert_eq!(r.status, 422);
+    assert!(r.text("#e-action").contains("当前状态下不能"));
     let kinds: Vec<String> = sqlx::query_scalar("SELECT kind || ':' || result FROM reviews WHERE case_id = $1 ORDER BY id").bind(c).fetch_all(&w.fx.owner).await.unwrap();
     assert_eq!(kinds, ["review:upheld", "re_review:upheld"]);
 
@@ -295,7 +301,12 @@ async fn dissatisfied_then_reopened_then_review_and_re_review_end_it() {
     let e = case(&w, "KQRS2352", w.owner_leader).await;
     close(&w, e).await;
     w.app.clock.advance(Duration::days(31));
-    assert_eq!(act(&w.supervisor, e, "review", &[("review_text", "过期")]).await.status, 422);
+    w.supervisor.login("ducha", PASSWORD).await;
+    assert!(!w.supervisor.get(&format!("/cases/{e}")).await.body.contains(&format!("/cases/{e}/review")));
+    let version: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(e).fetch_one(&w.fx.owner).await.unwrap();
+    let r = w.supervisor.post(&format!("/cases/{e}/review"), &[("version", &version.to_string()), ("review_text", "过期")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text("#e-action").contains("已超过申请期限"));
 }
 
 #[tokio::test]
@@ -323,10 +334,9 @@ async fn who_may_see_and_stale_forms() {
     assert_eq!(events(&w, c).await, ["assigned", "accepted"]);
     // Concurrent transitions on one version: exactly one wins.
     let version = w.lead.get(&format!("/cases/{c}")).await.field_value("version");
-    let (a, b) = tokio::join!(
-        w.lead.post(&format!("/cases/{c}/progress"), &[("version", &version), ("progress_text", "甲")]),
-        w.co.post(&format!("/cases/{c}/progress"), &[("version", &version), ("progress_text", "乙")]),
-    );
+    let path = format!("/cases/{c}/progress");
+    let (form_a, form_b) = ([("version", version.as_str()), ("progress_text", "甲")], [("version", version.as_str()), ("progress_text", "乙")]);
+    let (a, b) = tokio::join!(w.lead.post(&path, &form_a), w.co.post(&path, &form_b));
     let mut codes = [a.status, b.status];
     codes.sort();
     assert_eq!(codes, [303, 409]);
