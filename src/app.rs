@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
-use crate::{admin, consult, db, prepare, public, web};
+use crate::{admin, consult, db, followup, prepare, public, web};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -88,6 +88,12 @@ const SIGNED_IN: Access = Access::SignedIn;
 const STAFF: Access = Access::Roles(&[Role::Staff]);
 /// Reading registrations and dossiers, and unmasking (audited): staff and supervisors (DESIGN §2).
 const STAFF_OR_SUPERVISOR: Access = Access::Roles(&[Role::Staff, Role::Supervisor]);
+/// Cases: everyone who works them; object checks (own department, own cases) are in the handlers.
+const CASE_READERS: Access = Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
+const HANDLER: Access = Access::Roles(&[Role::Handler]);
+const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
+/// The second signature on a closure: the owning leader or a supervisor.
+const LEADER_OR_SUPERVISOR: Access = Access::Roles(&[Role::Leader, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -183,6 +189,26 @@ pub fn routes() -> Vec<Route> {
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
 
         // (stage 3: cases, the department inbox, feedback, handover)
+        route(M::GET, "/cases", CASE_READERS, followup::inbox::list),
+        route(M::GET, "/cases/{id}", CASE_READERS, followup::cases::show),
+        route(M::POST, "/cases/{id}/accept", HANDLER, followup::cases::accept),
+        route(M::POST, "/cases/{id}/return", HANDLER, followup::cases::return_case),
+        route(M::POST, "/cases/{id}/progress", HANDLER, followup::cases::progress),
+        route(M::POST, "/cases/{id}/extend", HANDLER, followup::cases::extend),
+        route(M::POST, "/cases/{id}/notify-acceptance", HANDLER, followup::cases::notify_acceptance),
+        route(M::POST, "/cases/{id}/submit", HANDLER, followup::cases::submit),
+        route(M::POST, "/cases/{id}/approve-extension", SUPERVISOR, followup::cases::approve_extension),
+        route(M::POST, "/cases/{id}/refuse-extension", SUPERVISOR, followup::cases::refuse_extension),
+        route(M::POST, "/cases/{id}/approve", LEADER_OR_SUPERVISOR, followup::cases::approve),
+        route(M::POST, "/cases/{id}/reject", LEADER_OR_SUPERVISOR, followup::cases::reject),
+        route(M::POST, "/cases/{id}/reopen", SUPERVISOR, followup::cases::reopen),
+        route(M::POST, "/cases/{id}/review", SUPERVISOR, followup::cases::review),
+        route(M::POST, "/cases/{id}/decide-review", SUPERVISOR, followup::cases::decide_review_handler),
+        route(M::POST, "/cases/{id}/reassign", STAFF, followup::cases::reassign),
+        route(M::GET, "/dept/cases", HANDLER, followup::inbox::inbox),
+        route(M::POST, "/lookup/{code}/feedback", PUBLIC, followup::feedback::rate),
+        route(M::GET, "/leaders/{id}/handover", SUPERVISOR, followup::handover::show),
+        route(M::POST, "/leaders/{id}/handover", SUPERVISOR, followup::handover::perform),
 
         // (stage 3: supervision, lists, reports, exports)
 

@@ -1,6 +1,11 @@
 //! Stage 3, 访后限期办结: cases and their deadlines, the working-day calendar, supervision.
 
 pub mod assign;
+pub mod cases;
+pub mod feedback;
+pub mod handover;
+pub mod inbox;
+pub mod state;
 pub mod workdays;
 
 /// The numbers of DESIGN §4 for cases; units in the names (wd = working days, d = calendar days).

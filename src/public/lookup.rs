@@ -33,8 +33,8 @@ pub fn status_label(status: &str) -> &'static str {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct LookupForm {
-    code: String,
-    phone_last4: String,
+    pub code: String,
+    pub phone_last4: String,
 }
 
 #[derive(Template)]
@@ -47,7 +47,7 @@ struct LookupPage {
 
 #[derive(Template)]
 #[template(path = "public/status.html")]
-struct StatusPage {
+pub struct StatusPage {
     layout: Layout,
     code: String,
     phone_last4: String,
@@ -65,10 +65,19 @@ struct StatusPage {
     cases: Vec<CaseLine>,
 }
 
+/// A case as its citizen sees it: the public parts only.
 struct CaseLine {
     code: String,
     title: String,
     status: &'static str,
+    due: String,
+    result: &'static str,
+    reply: String,
+    rating: &'static str,
+    can_rate: bool,
+    dissatisfied: bool,
+    /// The rating form as typed and its errors, when this case's form was refused.
+    draft: crate::followup::feedback::Draft,
 }
 
 fn case_status_label(status: &str) -> &'static str {
@@ -97,7 +106,7 @@ fn not_found(ctx: &Ctx, form: LookupForm) -> Page {
 }
 
 /// The registration this proof opens, if it does.
-async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
+pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
     let code = registration::normalize_code(&f.code);
     let last4 = f.phone_last4.trim();
     if code.is_empty() || last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
@@ -109,7 +118,7 @@ async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError>
     Ok(id)
 }
 
-async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
+pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
     rate_limit::hit(&state.db, &format!("lookup:{}", ctx.ip), state.config.lookup_per_minute, state.clock.now()).await
 }
 
@@ -121,6 +130,17 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
     let Some(id) = find(&state, &f).await? else {
         return not_found(&ctx, f);
     };
+    render(&status_page(&state, &ctx, id, &f, None).await?)
+}
+
+/// The status page of registration `id`; `draft`: a refused rating form to show again.
+pub async fn status_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    f: &LookupForm,
+    mut draft: Option<crate::followup::feedback::Draft>,
+) -> Result<StatusPage, AppError> {
     let r = sqlx::query!(
         r#"SELECT r.code, r.status, r.reject_reason, r.queue_number, r.expected_at, r.notified_assignment, v.title, v.visit_date, v.venue, v.address,
                   w.starts_at AS "window_starts?", w.ends_at AS "window_ends?", rm.name AS "room?", rm.location AS "room_location?",
@@ -136,14 +156,35 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
     .fetch_one(&state.db)
     .await?;
     let cases = sqlx::query!(
-        "SELECT c.code, c.title, c.status FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
+        "SELECT c.code, c.title, c.status, c.effective_due_on, c.result, c.reply, c.rating
+         FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
          WHERE rc.registration_id = $1 ORDER BY c.id",
         id
     )
     .fetch_all(&state.db)
     .await?
     .into_iter()
-    .map(|c| CaseLine { code: c.code, title: c.title, status: case_status_label(&c.status) })
+    .map(|c| {
+        use crate::followup::cases::{rating_label, result_label};
+        // The reply is public once a second signature approved it.
+        let replied = matches!(c.status.as_str(), "closed" | "rated" | "in_review" | "terminated");
+        let draft = match draft.take_if(|d| d.case_code == c.code) {
+            Some(d) => d,
+            None => Default::default(),
+        };
+        CaseLine {
+            due: c.effective_due_on.map(crate::clock::cn_date).unwrap_or_default(),
+            result: if replied { c.result.as_deref().map(result_label).unwrap_or("") } else { "" },
+            reply: if replied { c.reply.unwrap_or_default() } else { String::new() },
+            rating: c.rating.as_deref().map(rating_label).unwrap_or(""),
+            can_rate: c.status == "closed",
+            dissatisfied: c.rating.as_deref() == Some("dissatisfied") && c.status == "rated",
+            status: case_status_label(&c.status),
+            code: c.code,
+            title: c.title,
+            draft,
+        }
+    })
     .collect();
     let today = crate::clock::china_date(state.clock.now());
     let window = match (r.window_starts, r.window_ends) {
@@ -157,7 +198,7 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
         (Some(name), _) => name,
         _ => String::new(),
     };
-    render(&StatusPage {
+    Ok(StatusPage {
         layout: ctx.layout("登记状态"),
         code: r.code,
         phone_last4: f.phone_last4.trim().to_owned(),

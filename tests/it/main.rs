@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod board;
+mod cases;
 mod checkin;
 mod browser;
 mod demo;

@@ -1,0 +1,210 @@
+//! `/cases` (all cases the user may see, with filters) and `/dept/cases` (a handler's inbox).
+
+use crate::admin::{opt_id, Choice};
+use crate::app::AppState;
+use crate::clock::{china_date, cn_date};
+use crate::error::AppError;
+use crate::followup::state::{State as CaseState, RUNNING};
+use crate::followup::workdays::Calendar;
+use crate::web::auth::Role;
+use crate::web::page::{render, Layout, Page};
+use crate::web::Ctx;
+use askama::Template;
+use axum::extract::{Query, State};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+pub struct Line {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub status: &'static str,
+    pub department: String,
+    pub leader: String,
+    pub due: String,
+    pub days_left: Option<i64>,
+    /// Past its date while the clock runs (even when no working day has passed since).
+    pub overdue: bool,
+}
+
+/// Days left in working days on the date that counts now: the sign-for date while 待签收,
+/// the (extended) due date while handled; none once the clock stops.
+fn days_left(calendar: &Calendar, today: NaiveDate, status: &str, accept_due: NaiveDate, due: Option<NaiveDate>) -> (Option<NaiveDate>, Option<i64>, bool) {
+    let state = CaseState::parse(status);
+    let date = if state == Some(CaseState::Assigned) { Some(accept_due) } else { due };
+    let live = date.filter(|_| state.is_some_and(CaseState::deadline_runs));
+    (date, live.map(|d| calendar.days_left(today, d)), live.is_some_and(|d| d < today))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Filter {
+    status: String,
+    department: String,
+    leader: String,
+    visit: String,
+    overdue: String,
+    dissatisfied: String,
+}
+
+#[derive(Template)]
+#[template(path = "followup/cases.html")]
+struct ListPage {
+    layout: Layout,
+    lines: Vec<Line>,
+    filter: Filter,
+    statuses: Vec<(&'static str, &'static str)>,
+    departments: Vec<Choice>,
+    leaders: Vec<Choice>,
+    visits: Vec<Choice>,
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
+    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let scope_leader = (user.role == Role::Leader).then(|| user.leader_id.unwrap_or(-1));
+    let scope_department = (user.role == Role::Handler).then(|| user.department_id.unwrap_or(-1));
+    let status = CaseState::parse(&filter.status).map(CaseState::as_str);
+    let now = state.clock.now();
+    let today = china_date(now);
+    let running: Vec<String> = RUNNING.iter().map(|s| s.to_string()).collect();
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.code, c.title, c.status, c.accept_due_on, c.effective_due_on, d.name AS department, l.name AS leader
+           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           WHERE ($1::text IS NULL OR c.status = $1)
+             AND ($2::bigint IS NULL OR c.lead_department_id = $2)
+             AND ($3::bigint IS NULL OR c.owner_leader_id = $3)
+             AND ($4::bigint IS NULL OR c.visit_id = $4)
+             AND (NOT $5 OR (c.status = ANY($6) AND c.effective_due_on < $7))
+             AND (NOT $8 OR (c.status = 'rated' AND c.rating = 'dissatisfied'))
+             AND ($9::bigint IS NULL OR c.owner_leader_id = $9)
+             AND ($10::bigint IS NULL OR c.lead_department_id = $10
+                  OR c.id IN (SELECT case_id FROM case_departments WHERE department_id = $10))
+           ORDER BY c.id DESC LIMIT 200"#,
+        status,
+        opt_id(&filter.department),
+        opt_id(&filter.leader),
+        opt_id(&filter.visit),
+        filter.overdue == "1",
+        &running,
+        today,
+        filter.dissatisfied == "1",
+        scope_leader,
+        scope_department,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let calendar = Calendar::load(&state.db, today).await?;
+    let lines = rows
+        .into_iter()
+        .map(|r| {
+            let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
+            Line {
+                id: r.id,
+                code: r.code,
+                title: r.title,
+                status: CaseState::parse(&r.status).map(CaseState::label).unwrap_or(""),
+                department: r.department,
+                leader: r.leader,
+                due: date.map(cn_date).unwrap_or_default(),
+                days_left: left,
+                overdue,
+            }
+        })
+        .collect();
+    let departments = sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments ORDER BY name").fetch_all(&state.db).await?;
+    let leaders = sqlx::query_as!(Choice, "SELECT id, name AS label FROM leaders ORDER BY name").fetch_all(&state.db).await?;
+    let visits = sqlx::query_as!(Choice, "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100").fetch_all(&state.db).await?;
+    render(&ListPage {
+        layout: ctx.layout("交办件"),
+        lines,
+        filter,
+        statuses: CaseState::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
+        departments,
+        leaders,
+        visits,
+    })
+}
+
+pub struct Section {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub total: i64,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Template)]
+#[template(path = "followup/inbox.html")]
+struct InboxPage {
+    layout: Layout,
+    department: String,
+    sections: Vec<Section>,
+}
+
+/// Rows shown per section; the count says how many there are in all.
+const PER_SECTION: i64 = 100;
+
+/// `/dept/cases`: the department's running cases (lead, and co for those being handled), by section.
+/// Both halves walk an index (cases(lead_department_id, status), case_departments(department_id)).
+pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
+    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let department_id = user.department_id.ok_or(AppError::NotFound)?;
+    let department = sqlx::query_scalar!("SELECT name FROM departments WHERE id = $1", department_id).fetch_one(&state.db).await?;
+    let today = china_date(state.clock.now());
+    let rows = sqlx::query!(
+        r#"WITH mine AS (
+               SELECT c.id, c.code, c.title, c.status, c.accept_due_on, c.effective_due_on, c.owner_leader_id, c.lead_department_id
+               FROM cases c WHERE c.lead_department_id = $1 AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
+               UNION ALL
+               SELECT c.id, c.code, c.title, c.status, c.accept_due_on, c.effective_due_on, c.owner_leader_id, c.lead_department_id
+               FROM case_departments cd JOIN cases c ON c.id = cd.case_id
+               WHERE cd.department_id = $1 AND c.status IN ('accepted', 'closure_submitted')
+           ), sorted AS (
+               SELECT m.*, CASE WHEN m.status = 'assigned' THEN 'sign'
+                                WHEN m.status = 'returned' THEN 'returned'
+                                WHEN m.effective_due_on < $2 THEN 'overdue'
+                                WHEN m.effective_due_on <= $2 + 7 THEN 'soon'
+                                ELSE 'open' END AS section
+               FROM mine m
+           ), ranked AS (
+               SELECT s.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY s.section) AS total
+               FROM sorted s WINDOW w AS (PARTITION BY s.section ORDER BY COALESCE(s.effective_due_on, s.accept_due_on), s.id)
+           )
+           SELECT r.id AS "id!", r.code AS "code!", r.title AS "title!", r.status AS "status!", r.accept_due_on AS "accept_due_on!",
+                  r.effective_due_on, r.section AS "section!", r.total AS "total!", d.name AS department, l.name AS leader
+           FROM ranked r JOIN departments d ON d.id = r.lead_department_id JOIN leaders l ON l.id = r.owner_leader_id
+           WHERE r.rn <= $3 ORDER BY r.rn"#,
+        department_id,
+        today,
+        PER_SECTION,
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let calendar = Calendar::load(&state.db, today).await?;
+    let mut sections: Vec<Section> = [
+        ("sign", "待签收"),
+        ("soon", "即将到期"),
+        ("overdue", "已逾期"),
+        ("returned", "已退回"),
+        ("open", "办理中"),
+    ]
+    .into_iter()
+    .map(|(id, title)| Section { id, title, total: 0, lines: vec![] })
+    .collect();
+    for r in rows {
+        let Some(section) = sections.iter_mut().find(|s| s.id == r.section) else { continue };
+        let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
+        section.total = r.total;
+        section.lines.push(Line {
+            id: r.id,
+            code: r.code,
+            title: r.title,
+            status: CaseState::parse(&r.status).map(CaseState::label).unwrap_or(""),
+            department: r.department,
+            leader: r.leader,
+            due: date.map(cn_date).unwrap_or_default(),
+            days_left: left,
+            overdue,
+        });
+    }
+    render(&InboxPage { layout: ctx.layout("本单位交办件"), department, sections })
+}
