@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
-use crate::{admin, consult, db, prepare, public, web};
+use crate::{admin, consult, db, followup, prepare, public, web};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -84,6 +84,8 @@ const SIGNED_IN: Access = Access::SignedIn;
 const STAFF: Access = Access::Roles(&[Role::Staff]);
 /// Reading registrations and dossiers, and unmasking (audited): staff and supervisors (DESIGN §2).
 const STAFF_OR_SUPERVISOR: Access = Access::Roles(&[Role::Staff, Role::Supervisor]);
+/// 督办, reopen, second signatures (DESIGN §2).
+const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -174,6 +176,8 @@ pub fn routes() -> Vec<Route> {
         // (stage 3: cases, the department inbox, feedback, handover)
 
         // (stage 3: supervision, lists, reports, exports)
+        route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::supervision::page),
+        route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::supervision::urge),
 
 
 
@@ -302,9 +306,19 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
         let outbox = tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll));
         let chores = tokio::spawn(housekeeping(state.clone()));
+        // Reminders and 催办 run in every instance too; claims and a unique key keep each to one.
+        let deadlines = tokio::spawn(crate::followup::jobs::run_loop(
+            pool.clone(),
+            state.clock.clone(),
+            state.config.case_rules.clone(),
+            state.config.job_batch,
+            state.config.job_poll,
+            uuid::Uuid::new_v4().to_string(),
+        ));
         serve(listener, state, shutdown_signal()).await?;
         outbox.abort();
         chores.abort();
+        deadlines.abort();
         pool.close().await;
         anyhow::Ok(())
     }

@@ -1,6 +1,9 @@
 //! Stage 3, 访后限期办结: cases and their deadlines, the working-day calendar, supervision.
 
 pub mod assign;
+pub mod jobs;
+pub mod seed_scale;
+pub mod supervision;
 pub mod workdays;
 
 /// The numbers of DESIGN §4 for cases; units in the names (wd = working days, d = calendar days).

@@ -13,4 +13,5 @@ mod register;
 mod plan;
 mod routes;
 mod schedule;
+mod supervision;
 mod triage;
