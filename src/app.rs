@@ -211,6 +211,8 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/leaders/{id}/handover", SUPERVISOR, followup::handover::perform),
 
         // (stage 3: supervision, lists, reports, exports)
+        route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::supervision::page),
+        route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::supervision::urge),
 
 
 
@@ -356,9 +358,19 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
         let outbox = tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll));
         let chores = tokio::spawn(housekeeping(state.clone()));
+        // Reminders and 催办 run in every instance too; claims and a unique key keep each to one.
+        let deadlines = tokio::spawn(crate::followup::jobs::run_loop(
+            pool.clone(),
+            state.clock.clone(),
+            state.config.case_rules.clone(),
+            state.config.job_batch,
+            state.config.job_poll,
+            uuid::Uuid::new_v4().to_string(),
+        ));
         serve(listener, state, shutdown_signal()).await?;
         outbox.abort();
         chores.abort();
+        deadlines.abort();
         pool.close().await;
         anyhow::Ok(())
     }

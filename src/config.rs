@@ -47,6 +47,11 @@ pub struct Config {
     pub notice_days: crate::prepare::plan::NoticeDays,
     /// Case deadlines (DESIGN §4).
     pub case_rules: crate::followup::CaseRules,
+    /// Deadline jobs (reminders, 催办): cases claimed per transaction, pause between passes.
+    pub job_batch: i64,
+    pub job_poll: std::time::Duration,
+    /// The dashboard's 三率 weights and the satisfaction bar (DESIGN §4 supervision).
+    pub supervision: crate::followup::supervision::Weights,
 }
 
 impl Config {
@@ -84,6 +89,9 @@ impl Default for Config {
             public_url: None,
             notice_days: Default::default(),
             case_rules: Default::default(),
+            job_batch: 100,
+            job_poll: std::time::Duration::from_secs(60),
+            supervision: Default::default(),
         }
     }
 }

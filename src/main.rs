@@ -67,6 +67,16 @@ enum Command {
         #[arg(long)]
         pujiang: bool,
     },
+    /// Fill the database with a large synthetic county for benchmarks (see src/followup/seed_scale.rs).
+    SeedScale {
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: i64,
+        #[arg(long, default_value_t = 2_000_000)]
+        registrations: i64,
+        /// Password of the bench_* accounts it creates.
+        #[arg(long, default_value = "Bench-Passw0rd")]
+        password: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +165,9 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 };
                 admin::users::insert_account(&pool, &account, &hash, true).await?;
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
+            }
+            Command::SeedScale { cases, registrations, password } => {
+                xiafang::followup::seed_scale::seed(&database.url, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
             }
             Command::Serve { .. } => unreachable!(),
         }

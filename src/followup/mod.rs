@@ -5,7 +5,10 @@ pub mod cases;
 pub mod feedback;
 pub mod handover;
 pub mod inbox;
+pub mod jobs;
+pub mod seed_scale;
 pub mod state;
+pub mod supervision;
 pub mod workdays;
 
 /// The numbers of DESIGN §4 for cases; units in the names (wd = working days, d = calendar days).

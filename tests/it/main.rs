@@ -17,4 +17,5 @@ mod register;
 mod plan;
 mod routes;
 mod schedule;
+mod supervision;
 mod triage;

@@ -1,0 +1,194 @@
+//! Deadline jobs that every instance runs (DESIGN §4, §8): reminders 7/3/1 days before a case's
+//! due date and the automatic 催办 the day after it.
+//!
+//! Exactly once across instances: a pass claims due open cases with `FOR UPDATE SKIP LOCKED`
+//! (another instance skips what this one holds), and the event carries a `job_key` under a
+//! unique index (migration 0006), so even a claim made on a stale snapshot inserts nothing; the
+//! notifications are queued only for an event that was inserted, in the same transaction.
+
+use crate::clock::{china_date, Clock};
+use crate::followup::CaseRules;
+use crate::notify;
+use chrono::NaiveDate;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+/// What a pass did (and so which instance claimed what).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub reminded: usize,
+    pub urged: usize,
+}
+
+/// The reminder due today for a case due on `due`: the smallest threshold that `due - today`
+/// fits under, so that a pass missed during downtime sends the one reminder that still matters.
+pub fn reminder_threshold(thresholds: &[i64], today: NaiveDate, due: NaiveDate) -> Option<i64> {
+    let left = (due - today).num_days();
+    if left <= 0 {
+        return None;
+    }
+    thresholds.iter().copied().filter(|t| left <= *t).min()
+}
+
+/// The dedupe key of a reminder or urge: what distinguishes it from every other one of its case
+/// (a new due date after an extension gets its own reminders).
+fn job_key(kind: &str, due: NaiveDate) -> String {
+    format!("{kind}:{due}")
+}
+
+struct Due {
+    id: i64,
+    code: String,
+    title: String,
+    lead_department_id: i64,
+    due: NaiveDate,
+}
+
+/// One pass: claim and process batches until nothing is due. `instance` is recorded in the events.
+pub async fn run_pass(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: i64, instance: &str) -> sqlx::Result<Pass> {
+    let mut pass = Pass::default();
+    loop {
+        let (r, u) = claim_batch(db, clock, rules, batch, instance).await?;
+        pass.reminded += r;
+        pass.urged += u;
+        if r + u == 0 {
+            return Ok(pass);
+        }
+    }
+}
+
+/// One transaction: claim up to `batch` due cases, write their events and notifications.
+async fn claim_batch(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: i64, instance: &str) -> sqlx::Result<(usize, usize)> {
+    let now = clock.now();
+    let today = china_date(now);
+    let widest = rules.reminder_d.iter().copied().max().unwrap_or(0);
+    let mut tx = db.begin().await?;
+    // Open cases due within the widest reminder or already past due, lacking the event due for
+    // them today (the key is computed in SQL the same way as job_key/reminder_threshold).
+    let rows = sqlx::query_as!(
+        Due,
+        r#"SELECT c.id, c.code, c.title, c.lead_department_id, c.effective_due_on AS "due!"
+           FROM cases c
+           WHERE c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
+             AND c.effective_due_on <= $1::date + $2::int
+             AND c.effective_due_on <> $1::date
+             AND NOT EXISTS (
+                 SELECT 1 FROM case_events e
+                 WHERE e.case_id = c.id AND e.kind IN ('reminded', 'auto_urged')
+                   AND e.data ->> 'job_key' = CASE WHEN c.effective_due_on < $1::date THEN 'urge:' || c.effective_due_on
+                       ELSE 'remind' || (SELECT min(t) FROM unnest($3::bigint[]) t WHERE c.effective_due_on - $1::date <= t)
+                            || 'd:' || c.effective_due_on END)
+           ORDER BY c.effective_due_on, c.id
+           LIMIT $4
+           FOR UPDATE OF c SKIP LOCKED"#,
+        today,
+        widest as i32,
+        &rules.reminder_d[..],
+        batch
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let (mut reminded, mut urged) = (0, 0);
+    for c in &rows {
+        if c.due < today {
+            if fire(&mut tx, c, "auto_urged", &job_key("urge", c.due), None, now, instance).await? {
+                sqlx::query!("UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL", c.id, now)
+                    .execute(&mut *tx)
+                    .await?;
+                urged += 1;
+            }
+        } else if c.due > today {
+            let Some(d) = reminder_threshold(&rules.reminder_d, today, c.due) else { continue };
+            if fire(&mut tx, c, "reminded", &job_key(&format!("remind{d}d"), c.due), Some(d), now, instance).await? {
+                reminded += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    // Rows claimed but already done (a stale snapshot) count as nothing: the loop then ends.
+    Ok((reminded, urged))
+}
+
+/// Insert the event unless its key exists; on insert, notify the lead department's handlers.
+async fn fire(tx: &mut PgConnection, c: &Due, kind: &str, key: &str, days: Option<i64>, now: chrono::DateTime<chrono::Utc>, instance: &str) -> sqlx::Result<bool> {
+    let data = json!({ "job_key": key, "due_on": c.due, "days": days, "by": instance });
+    let inserted = sqlx::query_scalar!(
+        "INSERT INTO case_events (case_id, kind, at, data) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (case_id, kind, (data ->> 'job_key')) WHERE kind IN ('reminded', 'auto_urged') DO NOTHING
+         RETURNING id",
+        c.id,
+        kind,
+        now,
+        data
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        return Ok(false);
+    }
+    let body = match days {
+        Some(d) => format!("交办件 {}「{}」距办结时限（{}）还有 {} 天，请抓紧办理。", c.code, c.title, crate::clock::cn_date(c.due), d),
+        None => format!("催办：交办件 {}「{}」已超过办结时限（{}），请立即办理并报告。", c.code, c.title, crate::clock::cn_date(c.due)),
+    };
+    let template = if days.is_some() { "case.reminder" } else { "case.auto_urge" };
+    notify_department(tx, c.lead_department_id, c.id, template, &body).await?;
+    Ok(true)
+}
+
+/// Queue `body` to every active handler of a department.
+pub async fn notify_department(tx: &mut PgConnection, department_id: i64, case_id: i64, template: &str, body: &str) -> sqlx::Result<()> {
+    let handlers = sqlx::query!("SELECT id, username FROM users WHERE department_id = $1 AND role = 'handler' AND active ORDER BY id", department_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    for h in handlers {
+        let m = notify::Message {
+            registration_id: None,
+            user_id: Some(h.id),
+            recipient_mask: &h.username,
+            kind: template,
+            params: json!({ "case_id": case_id }),
+            body: body.to_owned(),
+        };
+        notify::queue(&mut *tx, m).await?;
+    }
+    Ok(())
+}
+
+/// The loop every instance runs: a pass, then a pause. Passes on several instances split the work.
+pub async fn run_loop(db: PgPool, clock: crate::clock::SharedClock, rules: CaseRules, batch: i64, poll: std::time::Duration, instance: String) {
+    loop {
+        if let Err(e) = run_pass(&db, clock.as_ref(), &rules, batch, &instance).await {
+            tracing::warn!(error = %e, "case deadline jobs failed; retrying");
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn each_reminder_has_its_window() {
+        let t = [7, 3, 1];
+        let due = d("2026-12-10");
+        assert_eq!(reminder_threshold(&t, d("2026-12-02"), due), None, "8 days before: nothing yet");
+        assert_eq!(reminder_threshold(&t, d("2026-12-03"), due), Some(7));
+        assert_eq!(reminder_threshold(&t, d("2026-12-06"), due), Some(7), "4 days before: still the 7-day one");
+        assert_eq!(reminder_threshold(&t, d("2026-12-07"), due), Some(3));
+        assert_eq!(reminder_threshold(&t, d("2026-12-08"), due), Some(3));
+        assert_eq!(reminder_threshold(&t, d("2026-12-09"), due), Some(1));
+        assert_eq!(reminder_threshold(&t, d("2026-12-10"), due), None, "the due day itself: no reminder");
+        assert_eq!(reminder_threshold(&t, d("2026-12-11"), due), None);
+    }
+
+    #[test]
+    fn keys_differ_per_threshold_and_due_date() {
+        assert_eq!(job_key("remind7d", d("2026-12-10")), "remind7d:2026-12-10");
+        assert_ne!(job_key("remind7d", d("2026-12-10")), job_key("remind7d", d("2027-01-09")));
+    }
+}
