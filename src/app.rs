@@ -84,6 +84,9 @@ const SIGNED_IN: Access = Access::SignedIn;
 const STAFF: Access = Access::Roles(&[Role::Staff]);
 /// Reading registrations and dossiers, and unmasking (audited): staff and supervisors (DESIGN §2).
 const STAFF_OR_SUPERVISOR: Access = Access::Roles(&[Role::Staff, Role::Supervisor]);
+/// The desk (接待台): staff, and leaders in their own rooms (checked in the handlers, DESIGN §2).
+const STAFF_OR_LEADER: Access = Access::Roles(&[Role::Staff, Role::Leader]);
+const LEADER: Access = Access::Roles(&[Role::Leader]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -170,6 +173,12 @@ pub fn routes() -> Vec<Route> {
         // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
 
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
+        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::desk::page),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/call", STAFF_OR_LEADER, consult::desk::call),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::desk::no_shows),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::desk::record),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::desk::transfer),
+        route(M::GET, "/me/today", LEADER, consult::today::page),
 
         // (stage 3: cases, the department inbox, feedback, handover)
 

@@ -8,6 +8,7 @@ mod admin;
 mod board;
 mod browser;
 mod demo;
+mod desk;
 mod embedded;
 mod register;
 mod plan;
