@@ -63,7 +63,7 @@ async fn batch(d: &Day, code: &str, name: &str, id17: &str, room: i64, n: i32, s
     let reg = register(
         &d.fx,
         d.fx.visit,
-        Reg { code, name, id: id17, phone: "13812345678", township: "仙华街道", persons: 1, category: d.fx.cat_build, window: d.fx.windows[0], status: "scheduled" },
+        Reg { code, name, id: id17, phone: "13812345678", township: "仙华街道", persons: 1, category: d.fx.cat_build, window: d.fx.windows[0], status: "confirmed" },
     )
     .await;
     sqlx::query(
@@ -106,7 +106,7 @@ async fn call_board_record_two_issues_and_one_case() {
     register(
         &d.fx,
         other_visit,
-        Reg { code: "OLDD4444", name: "张三丰", id: "33072619800101123", phone: "13812345678", township: "仙华街道", persons: 1, category: d.fx.cat_build, window: other_windows[0], status: "confirmed" },
+        Reg { code: "PREV4444", name: "张三丰", id: "33072619800101123", phone: "13812345678", township: "仙华街道", persons: 1, category: d.fx.cat_build, window: other_windows[0], status: "confirmed" },
     )
     .await;
 
@@ -133,7 +133,7 @@ async fn call_board_record_two_issues_and_one_case() {
     assert_eq!(page.text("#current-number"), "1");
     assert!(page.text("#current").contains("330***********"), "masked ID");
     assert!(page.text("#current").contains("138****5678"));
-    assert!(page.text("#earlier").contains("OLDD4444") && page.text("#earlier").contains("上月下访"), "{}", page.body);
+    assert!(page.text("#earlier").contains("PREV4444") && page.text("#earlier").contains("上月下访"), "{}", page.body);
     // Three blank issue blocks; the first carries the batch's category, the owner the room's leader.
     assert_eq!(page.field_value("i0_deadline"), "60");
     assert!(page.body.contains("name=\"i2_summary\""));
