@@ -94,6 +94,9 @@ const HANDLER: Access = Access::Roles(&[Role::Handler]);
 const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
 /// The second signature on a closure: the owning leader or a supervisor.
 const LEADER_OR_SUPERVISOR: Access = Access::Roles(&[Role::Leader, Role::Supervisor]);
+/// The desk (接待台): staff, and leaders in their own rooms (checked in the handlers, DESIGN §2).
+const STAFF_OR_LEADER: Access = Access::Roles(&[Role::Staff, Role::Leader]);
+const LEADER: Access = Access::Roles(&[Role::Leader]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -187,6 +190,12 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::day::page),
 
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
+        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::desk::page),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/call", STAFF_OR_LEADER, consult::desk::call),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::desk::no_shows),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::desk::record),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::desk::transfer),
+        route(M::GET, "/me/today", LEADER, consult::today::page),
 
         // (stage 3: cases, the department inbox, feedback, handover)
         route(M::GET, "/cases", CASE_READERS, followup::inbox::list),

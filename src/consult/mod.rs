@@ -3,6 +3,9 @@
 pub mod board;
 pub mod checkin;
 pub mod day;
+pub mod desk;
 pub mod publish;
+pub mod reception;
 pub mod schedule;
 pub mod scheduling;
+pub mod today;

@@ -21,7 +21,7 @@ use serde::Deserialize;
 /// Statuses the scheduler (re)assigns; later statuses keep their room and number as if locked.
 const SCHEDULABLE: [&str; 2] = ["confirmed", "scheduled"];
 /// Namespace of the advisory lock that serialises runs of one visit.
-const LOCK_SPACE: i32 = 6;
+pub(crate) const LOCK_SPACE: i32 = 6;
 
 struct Row {
     id: i64,
@@ -191,7 +191,7 @@ impl SchedulePage {
     }
 }
 
-fn hm(t: Option<DateTime<Utc>>) -> String {
+pub(crate) fn hm(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "—".into(), |t| t.with_timezone(&Shanghai).format("%H:%M").to_string())
 }
 

@@ -62,6 +62,7 @@ pub fn home_for(role: Role) -> &'static str {
     match role {
         Role::Sysadmin => "/admin/users",
         Role::Auditor => "/audit",
+        Role::Leader => "/me/today",
         _ => "/",
     }
 }

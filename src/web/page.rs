@@ -46,6 +46,7 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
         Some(Role::Auditor) => &[("/audit", "审计日志")],
         Some(Role::Staff) => &[("/", "首页"), ("/staff/visits", "下访活动")],
         Some(Role::Supervisor) => &[("/", "首页"), ("/supervision", "督查督办")],
+        Some(Role::Leader) => &[("/me/today", "今日接访"), ("/", "首页")],
         Some(_) => &[("/", "首页")],
     };
     let mut links: Vec<NavLink> = entries

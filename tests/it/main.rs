@@ -10,6 +10,7 @@ mod cases;
 mod checkin;
 mod browser;
 mod demo;
+mod desk;
 mod embedded;
 mod faults;
 mod hostile;
