@@ -16,6 +16,7 @@ mod faults;
 mod hostile;
 mod register;
 mod plan;
+mod pujiang;
 mod routes;
 mod schedule;
 mod supervision;

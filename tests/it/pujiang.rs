@@ -1,0 +1,143 @@
+//! The 2003 Pujiang day replayed through the real routes: `demo --pujiang` seeds 429 scheduled
+//! registrations; staff publish the schedule, check everyone in and register the walk-ins; every
+//! room's desk calls and records each batch; the day page ends at 436 batches, 667 persons and 91
+//! issues resolved on the spot.
+
+use crate::harness::{test_keys, TestApp};
+use futures_util::stream::{self, StreamExt};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use xiafang::demo::pujiang::{self, BATCHES, PERSONS, RESOLVED_ON_SPOT, WALK_IN_PERSONS};
+use xiafang::demo::DEMO_PASSWORD;
+
+#[tokio::test]
+async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolved_on_the_spot() {
+    let app = TestApp::spawn().await;
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys()).await.unwrap();
+    assert_eq!(pujiang::seed(&app.db, &*app.clock, &test_keys()).await.unwrap(), visit, "seeding twice finds the day");
+    let staff = app.client();
+    assert_eq!(staff.login("xinfang", DEMO_PASSWORD).await.status, 303);
+    let leader = app.client();
+    assert_eq!(leader.login("lingdao", DEMO_PASSWORD).await.status, 303);
+
+    // 发布排接: every registrant is told room, number and time.
+    assert_eq!(staff.post(&format!("/staff/visits/{visit}/schedule/publish"), &[]).await.status, 303);
+    let told: i64 = sqlx::query_scalar("SELECT count(DISTINCT registration_id) FROM notifications WHERE kind = 'registration.scheduled'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(told, pujiang::REGISTRATIONS as i64);
+
+    // 签到: everyone registered comes (Pujiang had no no-shows to speak of).
+    let scheduled: Vec<i64> = sqlx::query_scalar("SELECT id FROM registrations WHERE visit_id = $1 AND status = 'scheduled' ORDER BY id")
+        .bind(visit)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(scheduled.len(), pujiang::REGISTRATIONS);
+    let statuses: Vec<u16> = stream::iter(scheduled)
+        .map(|reg| {
+            let staff = &staff;
+            async move { staff.post(&format!("/staff/visits/{visit}/checkin/{reg}"), &[]).await.status }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
+
+    // 现场登记: the walk-ins of the day, each placed in a competent room at once.
+    let category: i64 = sqlx::query_scalar("SELECT id FROM categories WHERE name = '城乡建设' AND parent_id IS NOT NULL ORDER BY id LIMIT 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    for (i, persons) in WALK_IN_PERSONS.iter().enumerate() {
+        let form = staff.get(&format!("/staff/visits/{visit}/walkin")).await;
+        let token = form.field_value("form_token");
+        let id_number = crate::fixtures::id_number(&format!("3307261970011{}{:03}", i % 9 + 1, 100 + i));
+        let persons = persons.to_string();
+        let category = category.to_string();
+        let r = staff
+            .post(
+                &format!("/staff/visits/{visit}/walkin"),
+                &[
+                    ("form_token", &token),
+                    ("name", "现场来访"),
+                    ("id_number", &id_number),
+                    ("phone", ""),
+                    ("address", "浦阳县仙华街道"),
+                    ("township", "仙华街道"),
+                    ("persons", &persons),
+                    ("category_id", &category),
+                    ("grievance", "现场反映：村口道路坑洼，出行困难。"),
+                    ("informed", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "walk-in {i}: {}", r.body);
+    }
+
+    // Every room receives its queue; room 1 is worked by the county secretary himself.
+    let rooms: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT r.id, min(rl.leader_id) FROM rooms r JOIN room_leaders rl ON rl.room_id = r.id WHERE r.visit_id = $1 GROUP BY r.id ORDER BY r.id",
+    )
+    .bind(visit)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let department: i64 = sqlx::query_scalar("SELECT id FROM departments WHERE name = '县住房和城乡建设局'").fetch_one(&app.db).await.unwrap();
+    let next_batch = AtomicUsize::new(0);
+    let received: Vec<usize> = stream::iter(rooms.iter().enumerate())
+        .map(|(n, &(room, owner))| {
+            let (app, next_batch) = (&app, &next_batch);
+            let desk_user = if n == 0 { &leader } else { &staff };
+            async move {
+                let desk = format!("/staff/visits/{visit}/rooms/{room}/desk");
+                let mut count = 0;
+                loop {
+                    let call = desk_user.post(&format!("{desk}/call"), &[]).await;
+                    if call.status == 409 {
+                        break count;
+                    }
+                    assert_eq!(call.status, 303, "call in room {room}: {}", call.body);
+                    let (reg, category): (i64, i64) =
+                        sqlx::query_as("SELECT id, category_id FROM registrations WHERE room_id = $1 AND status = 'called'")
+                            .bind(room)
+                            .fetch_one(&app.db)
+                            .await
+                            .unwrap();
+                    let outcome = pujiang::outcome(next_batch.fetch_add(1, Ordering::SeqCst));
+                    let (category, owner, department) = (category.to_string(), owner.to_string(), department.to_string());
+                    let mut form = vec![
+                        ("statement", "来访人反映的情况已记录。"),
+                        ("consultation", "相关部门当场会商。"),
+                        ("i0_category", category.as_str()),
+                        ("i0_summary", "群众反映的诉求"),
+                        ("i0_outcome", outcome),
+                    ];
+                    if outcome == "assigned" {
+                        form.extend([("i0_lead", department.as_str()), ("i0_owner", owner.as_str()), ("i0_deadline", "30")]);
+                    }
+                    let r = desk_user.post(&format!("{desk}/{reg}/record"), &form).await;
+                    assert_eq!(r.status, 303, "record {reg}: {}", r.body);
+                    count += 1;
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    assert_eq!(received.iter().sum::<usize>(), BATCHES);
+
+    // The day page: the table Pujiang is remembered by.
+    let day = staff.get(&format!("/staff/visits/{visit}/day")).await;
+    assert_eq!(day.status, 200);
+    assert_eq!(day.text("#t-registered"), BATCHES.to_string());
+    assert_eq!(day.text("#t-received"), BATCHES.to_string());
+    assert_eq!(day.text("#t-persons"), PERSONS.to_string());
+    assert_eq!(day.text("#t-resolved"), RESOLVED_ON_SPOT.to_string());
+    assert_eq!(day.text("#t-waiting"), "0");
+    assert_eq!(day.text("#t-no-show"), "0");
+    let assigned: i64 = day.text("#t-assigned").parse().unwrap();
+    let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE visit_id = $1").bind(visit).fetch_one(&app.db).await.unwrap();
+    assert_eq!(cases, assigned, "one case per 交办 issue");
+    assert!(assigned > 0);
+}
