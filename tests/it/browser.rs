@@ -74,8 +74,12 @@ impl Browser {
         f.send_keys(value).await.unwrap();
     }
 
+    /// A button with this text, else a link (a page's 登录 button before the header's 登录 link).
     pub async fn button(&self, text: &str) -> WebElement {
-        self.driver.find(By::XPath(format!("//button[normalize-space()='{text}'] | //a[normalize-space()='{text}']"))).await.unwrap_or_else(|_| panic!("no button {text}"))
+        if let Ok(button) = self.driver.find(By::XPath(format!("//button[normalize-space()='{text}']"))).await {
+            return button;
+        }
+        self.driver.find(By::XPath(format!("//a[normalize-space()='{text}']"))).await.unwrap_or_else(|_| panic!("no button {text}"))
     }
 
     /// Click a button or link and wait until the page it leaves is gone.

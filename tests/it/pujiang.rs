@@ -8,6 +8,7 @@ use futures_util::stream::{self, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use xiafang::demo::pujiang::{self, BATCHES, PERSONS, RESOLVED_ON_SPOT, WALK_IN_PERSONS};
 use xiafang::demo::DEMO_PASSWORD;
+use thirtyfour::prelude::*;
 
 #[tokio::test]
 async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolved_on_the_spot() {
@@ -140,4 +141,60 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
     let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE visit_id = $1").bind(visit).fetch_one(&app.db).await.unwrap();
     assert_eq!(cases, assigned, "one case per 交办 issue");
     assert!(assigned > 0);
+}
+
+/// The day's three screens at mid-morning, for looking at: the hall's board (1920×1080), a leader's
+/// /me/today and desk on a laptop (1366×768).
+#[tokio::test]
+async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a_laptop() {
+    let app = TestApp::spawn().await;
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys()).await.unwrap();
+    let owner = sqlx::PgPool::connect(&app.url).await.unwrap();
+    // Mid-morning: the first 300 batches have come; one is at each table.
+    sqlx::query(
+        "UPDATE registrations SET status = 'checked_in', checked_in_at = now()
+         WHERE id IN (SELECT id FROM registrations WHERE visit_id = $1 ORDER BY expected_at, id LIMIT 300)",
+    )
+    .bind(visit)
+    .execute(&owner)
+    .await
+    .unwrap();
+    let staff = app.client();
+    assert_eq!(staff.login("xinfang", DEMO_PASSWORD).await.status, 303);
+    let rooms: Vec<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE visit_id = $1 ORDER BY sort_order").bind(visit).fetch_all(&owner).await.unwrap();
+    for room in &rooms[1..] {
+        assert_eq!(staff.post(&format!("/staff/visits/{visit}/rooms/{room}/desk/call"), &[]).await.status, 303);
+    }
+
+    let b = crate::browser::Browser::start(false).await;
+    let base = format!("http://{}", app.addr);
+    b.driver.set_window_rect(0, 0, 1366, 768).await.unwrap();
+    b.driver.goto(format!("{base}/login")).await.unwrap();
+    b.fill("用户名", "lingdao").await;
+    b.fill("密码", DEMO_PASSWORD).await;
+    b.press("登录").await;
+    let landed = b.driver.current_url().await.unwrap();
+    b.screenshot("pujiang-login-landing").await;
+    assert!(landed.path().ends_with("/me/today"), "a leader lands on 今日接访, not {landed}");
+    assert!(b.body_text().await.contains("第1接待室"));
+    b.screenshot("pujiang-me-today-laptop").await;
+    b.driver.find(By::LinkText("进入接待台")).await.unwrap().click().await.unwrap();
+    b.press("叫号").await;
+    let desk = b.body_text().await;
+    assert!(desk.contains("已叫第"), "the call is confirmed: {desk}");
+    b.screenshot("pujiang-desk-laptop").await;
+    assert!(b.scroll_width().await <= 1366);
+
+    b.driver.set_window_rect(0, 0, 1920, 1080).await.unwrap();
+    b.driver.goto(format!("{base}/visits/{visit}/board")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(b.body_text().await.contains("第14接待室"));
+    b.screenshot("pujiang-board-1080p").await;
+    let fits: bool = b.driver.execute("return document.documentElement.scrollHeight <= window.innerHeight && document.documentElement.scrollWidth <= window.innerWidth", vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    b.quit().await;
+    assert!(fits, "all 14 rooms fit one 1080p hall screen without scrolling");
 }
