@@ -275,7 +275,7 @@ async fn load_current(conn: &mut PgConnection, room: &DeskRoom) -> Result<Option
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|r| EarlierCase { code: r.code, title: r.title, assigned: china_minute(r.assigned_at), status: case_status_label(&r.status) })
+    .map(|r| EarlierCase { code: r.code, title: r.title, assigned: china_minute(r.assigned_at), status: crate::followup::state::State::parse(&r.status).map_or("未知", |s| s.label()) })
     .collect();
     let survey = match (g.s_summary, g.s_background, g.s_policy, g.s_handling, g.s_brought) {
         (Some(summary), Some(background), Some(policy_basis), Some(proposed_handling), Some(brought_by_leader)) => {
@@ -304,21 +304,6 @@ async fn load_current(conn: &mut PgConnection, room: &DeskRoom) -> Result<Option
         cases,
     };
     Ok(Some((current, g.category_id)))
-}
-
-/// Case statuses in the words of the case file (DESIGN §3).
-pub fn case_status_label(status: &str) -> &'static str {
-    match status {
-        "assigned" => "待签收",
-        "accepted" => "办理中",
-        "returned" => "已退回",
-        "closure_submitted" => "待审核办结",
-        "closed" => "已办结",
-        "rated" => "已评价",
-        "in_review" => "复查复核中",
-        "terminated" => "已终结",
-        _ => "未知",
-    }
 }
 
 async fn department_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
@@ -763,6 +748,5 @@ mod tests {
     #[test]
     fn case_titles_fit_the_schema() {
         assert_eq!(case_title(&"路".repeat(150)).chars().count(), 100);
-        assert_eq!(case_status_label("accepted"), "办理中");
     }
 }
