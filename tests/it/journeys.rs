@@ -17,7 +17,10 @@ async fn log_in(b: &Browser, app: &TestApp, username: &str) {
     b.driver.goto(format!("{}/login", app.origin())).await.unwrap();
     b.fill("用户名", username).await;
     b.fill("密码", PASSWORD).await;
-    b.press("登录").await;
+    // The submit button, not the 登录 link in the header.
+    let button = b.driver.find(By::XPath("//form//button[normalize-space()='登录']")).await.unwrap();
+    button.click().await.unwrap();
+    button.wait_until().stale().await.unwrap();
     assert!(!b.driver.current_url().await.unwrap().path().starts_with("/login"), "{username} is signed in: {}", b.body_text().await);
 }
 
