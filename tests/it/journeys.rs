@@ -224,6 +224,7 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
     desk.screenshot("journey4-02-case").await;
     desk.press("签收").await;
     desk.screenshot("journey4-03-accepted").await;
+    desk.press("告知受理").await;
     choose(&desk, "办理结果", "已解决").await;
     desk.fill("答复意见", "村口道路已于本月修复，经回访群众认可。").await;
     desk.press("申请办结").await;
@@ -256,7 +257,7 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
     // The supervisor's dashboard and the case file show it.
     goto(&desk, &app, "/supervision").await;
     let row = desk.driver.find(By::XPath("//table[@id='departments']//tr[td[normalize-space()='县住房和城乡建设局']]")).await.unwrap().text().await.unwrap();
-    assert!(row.contains("100"), "满意率 100% for the 住建局: {row}");
+    assert_eq!(row.matches("100.0%").count(), 3, "响应率, 解决率 and 满意率 all 100% for the 住建局: {row}");
     desk.screenshot("journey4-08-supervision").await;
     goto(&desk, &app, &format!("/cases/{case}")).await;
     let file = desk.body_text().await;
