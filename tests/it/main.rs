@@ -14,6 +14,7 @@ mod desk;
 mod embedded;
 mod faults;
 mod hostile;
+mod journeys;
 mod register;
 mod plan;
 mod pujiang;
