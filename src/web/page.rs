@@ -44,10 +44,10 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
             ("/admin/calendar", "工作日历"),
         ],
         Some(Role::Auditor) => &[("/audit", "审计日志")],
-        Some(Role::Staff) => &[("/", "首页"), ("/staff/visits", "下访活动")],
-        Some(Role::Supervisor) => &[("/", "首页"), ("/supervision", "督查督办")],
-        Some(Role::Leader) => &[("/me/today", "今日接访"), ("/", "首页")],
-        Some(_) => &[("/", "首页")],
+        Some(Role::Staff) => &[("/", "首页"), ("/staff/visits", "下访活动"), ("/cases", "交办件")],
+        Some(Role::Supervisor) => &[("/", "首页"), ("/supervision", "督查督办"), ("/cases", "交办件")],
+        Some(Role::Leader) => &[("/me/today", "今日接访"), ("/cases", "包案件"), ("/", "首页")],
+        Some(Role::Handler) => &[("/dept/cases", "本单位交办件"), ("/", "首页")],
     };
     let mut links: Vec<NavLink> = entries
         .iter()
