@@ -364,22 +364,24 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         let delivery = crate::notify::Delivery::from_config(&config);
         let poll = config.notify_poll;
         let state = AppState::new(pool.clone(), config, Arc::new(SystemClock), keys).await?;
-        // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
-        let outbox = tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll));
-        let chores = tokio::spawn(housekeeping(state.clone()));
-        // Reminders and 催办 run in every instance too; claims and a unique key keep each to one.
-        let deadlines = tokio::spawn(crate::followup::jobs::run_loop(
-            pool.clone(),
-            state.clock.clone(),
-            state.config.case_rules.clone(),
-            state.config.job_batch,
-            state.config.job_poll,
-            uuid::Uuid::new_v4().to_string(),
-        ));
+        let mut jobs = vec![tokio::spawn(housekeeping(state.clone()))];
+        if state.config.jobs {
+            // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
+            jobs.push(tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll)));
+            // Reminders and 催办 run in every instance too; claims and a unique key keep each to one.
+            jobs.push(tokio::spawn(crate::followup::jobs::run_loop(
+                pool.clone(),
+                state.clock.clone(),
+                state.config.case_rules.clone(),
+                state.config.job_batch,
+                state.config.job_poll,
+                uuid::Uuid::new_v4().to_string(),
+            )));
+        } else {
+            tracing::warn!("XIAFANG_JOBS=off: no reminders, 催办 or outbox delivery in this instance");
+        }
         serve(listener, state, shutdown_signal()).await?;
-        outbox.abort();
-        chores.abort();
-        deadlines.abort();
+        jobs.iter().for_each(|j| j.abort());
         pool.close().await;
         anyhow::Ok(())
     }

@@ -50,6 +50,8 @@ pub struct Config {
     /// Deadline jobs (reminders, 催办): cases claimed per transaction, pause between passes.
     pub job_batch: i64,
     pub job_poll: std::time::Duration,
+    /// Run the background jobs (deadlines, outbox) in this instance; off only for measuring.
+    pub jobs: bool,
     /// The dashboard's 三率 weights and the satisfaction bar (DESIGN §4 supervision).
     pub supervision: crate::followup::supervision::Weights,
 }
@@ -91,6 +93,7 @@ impl Default for Config {
             case_rules: Default::default(),
             job_batch: 100,
             job_poll: std::time::Duration::from_secs(60),
+            jobs: true,
             supervision: Default::default(),
         }
     }

@@ -44,6 +44,9 @@ struct Common {
     /// The site's public address, used in notices and their QR codes (default: http://<Host header>).
     #[arg(long, env = "XIAFANG_PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// Background jobs in this instance (reminders, 催办, outbox delivery): on or off (e.g. while benchmarking).
+    #[arg(long, env = "XIAFANG_JOBS", default_value = "on", value_parser = ["on", "off"], global = true)]
+    jobs: String,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +112,7 @@ impl Common {
             max_in_flight: self.max_in_flight,
             keys_file: self.keys_file,
             public_url: self.public_url.filter(|s| !s.is_empty()),
+            jobs: self.jobs == "on",
             ..Config::default()
         }
     }
