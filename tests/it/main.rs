@@ -15,6 +15,7 @@ mod embedded;
 mod faults;
 mod hostile;
 mod register;
+mod reports;
 mod plan;
 mod routes;
 mod schedule;
