@@ -223,7 +223,7 @@ async fn three_lists_hold_the_right_items_and_strike_off_closed_ones_with_their_
     assert_eq!(codes(&r, "#task tbody tr code"), sorted(&[&k.k1_open_overdue, &k.k4_dissatisfied]));
 
     // Leaders and handlers: not theirs.
-    let handler = app.signed_in("h2", Role::Handler).await;
+    let handler = app.signed_in("chengban2", Role::Handler).await;
     assert_eq!(handler.get("/supervision/lists").await.status, 403);
 }
 
@@ -309,7 +309,7 @@ async fn the_visit_report_counts_match_the_rows() {
     assert!(page.body.contains(&format!("/reports/visits/{}", w.fx.visit)));
     assert_eq!(w.staff.get("/reports/visits/999999").await.status, 404);
     assert_eq!(w.staff.get("/reports/visits/abc.xlsx").await.status, 404);
-    let handler = app.signed_in("h3", Role::Handler).await;
+    let handler = app.signed_in("chengban3", Role::Handler).await;
     assert_eq!(handler.get(&format!("/reports/visits/{}", w.fx.visit)).await.status, 403);
 
     // The same numbers in Excel, audited.
