@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
-use crate::{admin, consult, db, followup, prepare, public, web};
+use crate::{admin, consult, db, followup, prepare, public, reports, web};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -222,6 +222,10 @@ pub fn routes() -> Vec<Route> {
         // (stage 3: supervision, lists, reports, exports)
         route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::supervision::page),
         route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::supervision::urge),
+        route(M::GET, "/supervision/lists", STAFF_OR_SUPERVISOR, followup::lists::page),
+        route(M::GET, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::lists::export),
+        route(M::GET, "/reports/visits/{id}", STAFF_OR_SUPERVISOR, reports::visit::show),
+        route(M::GET, "/cases.xlsx", CASE_READERS, followup::inbox::export),
 
 
 

@@ -54,6 +54,10 @@ pub struct Config {
     pub jobs: bool,
     /// The dashboard's 三率 weights and the satisfaction bar (DESIGN §4 supervision).
     pub supervision: crate::followup::supervision::Weights,
+    /// Months between visits per leader level (6/3/1, DESIGN §1).
+    pub cadence: crate::followup::cadence::Cadence,
+    /// Which cases and registrations make the 风险清单, and how long struck-off items stay listed.
+    pub lists: crate::followup::lists::ListRules,
 }
 
 impl Config {
@@ -95,6 +99,8 @@ impl Default for Config {
             job_poll: std::time::Duration::from_secs(60),
             jobs: true,
             supervision: Default::default(),
+            cadence: Default::default(),
+            lists: Default::default(),
         }
     }
 }

@@ -15,4 +15,5 @@ pub mod notify;
 pub mod prepare;
 pub mod privacy;
 pub mod public;
+pub mod reports;
 pub mod web;

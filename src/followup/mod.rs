@@ -1,11 +1,13 @@
 //! Stage 3, 访后限期办结: cases and their deadlines, the working-day calendar, supervision.
 
 pub mod assign;
+pub mod cadence;
 pub mod cases;
 pub mod feedback;
 pub mod handover;
 pub mod inbox;
 pub mod jobs;
+pub mod lists;
 pub mod seed_scale;
 pub mod state;
 pub mod supervision;

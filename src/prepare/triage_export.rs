@@ -7,8 +7,7 @@ use crate::error::AppError;
 use crate::prepare::triage::{fetch_rows, may_unmask, visit_title, Filter, Row};
 use crate::web::Ctx;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 pub const HEADERS: [&str; 10] = ["登记编号", "姓名", "身份证号", "手机号码", "所属乡镇", "来访人数", "问题类别", "接访时段", "状态", "筛查提示"];
@@ -68,13 +67,5 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Pat
     let detail = serde_json::json!({"visit_id": visit_id, "count": rows.len(), "full": wants_full, "filter": filter.query()});
     audit::record(&state.db, &ctx.actor(), Entry::ok(action).on("visit", visit_id).detail(detail)).await?;
     let name = if wants_full { format!("registrations-{visit_id}-full.xlsx") } else { format!("registrations-{visit_id}.xlsx") };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::reports::xlsx::attachment(&name, bytes))
 }

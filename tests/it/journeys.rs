@@ -263,8 +263,13 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
     let file = desk.body_text().await;
     assert!(file.contains("满意"), "{file}");
     desk.screenshot("journey4-09-case-rated").await;
-    // TODO(report): enable once /reports/visits/{id} is merged —
-    // goto(&desk, &app, &format!("/reports/visits/{}", fx.visit)).await; assert the Pujiang table shows 1 assigned, 1 closed, 100% 满意.
+    // The visit report: the Pujiang table.
+    goto(&desk, &app, &format!("/reports/visits/{}", fx.visit)).await;
+    for (line, value) in [("交办（件）", "1"), ("已办结（件）", "1"), ("满意率", "100.0%")] {
+        let cell = desk.driver.find(By::XPath(format!("//tr[th[normalize-space()='{line}']]/td"))).await.unwrap().text().await.unwrap();
+        assert_eq!(cell.trim(), value, "{line} on the visit report");
+    }
+    desk.screenshot("journey4-10-visit-report").await;
 
     phone.quit().await;
     desk.quit().await;

@@ -16,6 +16,7 @@ mod faults;
 mod hostile;
 mod journeys;
 mod register;
+mod reports;
 mod plan;
 mod pujiang;
 mod routes;
