@@ -5,6 +5,7 @@ use crate::harness::{Client, TestApp};
 use crate::register::{id_number, visit_on, Visit};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use xiafang::clock::Clock;
 use xiafang::web::auth::Role;
 
 async fn spawn() -> TestApp {
@@ -94,7 +95,8 @@ async fn a_token_carries_its_users_role_until_revoked() {
     let used: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar("SELECT last_used_at FROM api_tokens").fetch_one(&app.db).await.unwrap();
     assert!(used.is_some());
     // The token is for the API only: the pages do not take it.
-    let page = api.http.get(format!("{}/staff/visits", app.origin())).bearer_auth(&token).send().await.unwrap();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = no_redirects.get(format!("{}/staff/visits", app.origin())).bearer_auth(&token).send().await.unwrap();
     assert_eq!(page.status(), 303);
 
     let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(&app.db).await.unwrap();
