@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
-use crate::{admin, consult, db, followup, prepare, public, reports, web};
+use crate::{admin, api, consult, db, followup, prepare, public, reports, web};
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,6 +97,8 @@ const LEADER_OR_SUPERVISOR: Access = Access::Roles(&[Role::Leader, Role::Supervi
 /// The desk (接待台): staff, and leaders in their own rooms (checked in the handlers, DESIGN §2).
 const STAFF_OR_LEADER: Access = Access::Roles(&[Role::Staff, Role::Leader]);
 const LEADER: Access = Access::Roles(&[Role::Leader]);
+/// Own API tokens carry the user's own role (DESIGN §2): not the sysadmin nor the auditor.
+const TOKEN_HOLDERS: Access = Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -226,6 +228,19 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::lists::export),
         route(M::GET, "/reports/visits/{id}", STAFF_OR_SUPERVISOR, reports::visit::show),
         route(M::GET, "/cases.xlsx", CASE_READERS, followup::inbox::export),
+
+        // API v1 — integration (12345 hotline, SMS gateway, statistics); own tokens at /me/tokens.
+        route(M::GET, "/me/tokens", TOKEN_HOLDERS, api::tokens::list),
+        route(M::POST, "/me/tokens", TOKEN_HOLDERS, api::tokens::create),
+        route(M::POST, "/me/tokens/{id}/revoke", TOKEN_HOLDERS, api::tokens::revoke),
+        route(M::POST, "/admin/users/{id}/revoke-tokens", SYSADMIN, api::tokens::admin_revoke_all),
+        route(M::GET, "/api/v1/openapi.json", PUBLIC, api::openapi),
+        route(M::GET, "/api/v1/visits", PUBLIC, api::v1::visits),
+        route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::v1::visit),
+        route(M::GET, "/api/v1/notices/{id}", PUBLIC, api::v1::notice),
+        route(M::POST, "/api/v1/visits/{id}/registrations", PUBLIC, api::v1::register),
+        route(M::POST, "/api/v1/lookup", PUBLIC, api::v1::lookup),
+        route(M::GET, "/api/v1/cases/{code}", CASE_READERS, api::v1::case),
 
 
 

@@ -52,7 +52,7 @@ impl AppError {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             Self::NotFound => "您访问的页面不存在，或您无权查看。".into(),
             Self::Forbidden => "您的账号无权使用此功能。".into(),
@@ -115,8 +115,18 @@ impl From<anyhow::Error> for AppError {
 /// Middleware: the bare 413 of the body limit, the bare 503 of the timeout layer and axum's
 /// plain-text 400 for a query or path it cannot parse (e.g. `?page=' OR 1=1`) become the Chinese
 /// error page (503 with Retry-After), like every error a handler returns.
+/// On /api paths every error then answers JSON instead (`api::as_json`).
 pub async fn layer_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let response = next.run(req).await;
+    let api = crate::api::is_api(req.uri().path());
+    let response = pages(next.run(req).await);
+    if api {
+        crate::api::as_json(response)
+    } else {
+        response
+    }
+}
+
+fn pages(response: Response) -> Response {
     let kind = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").to_owned());
     let is_page = kind.as_deref().is_some_and(|v| v.starts_with("text/html"));
     match response.status() {

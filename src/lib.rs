@@ -2,6 +2,7 @@
 //! and close every assigned case within its deadline.
 
 pub mod admin;
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod clock;

@@ -219,6 +219,8 @@ struct UserPage {
     roles: Vec<(&'static str, &'static str)>,
     departments: Vec<Choice>,
     leaders: Vec<Choice>,
+    /// Live API tokens (created by the user at /me/tokens; the sysadmin can only revoke them).
+    tokens: i64,
 }
 
 async fn user_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<AccountForm>, errors: Errors) -> Result<UserPage, AppError> {
@@ -249,6 +251,7 @@ async fn user_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<AccountFor
         roles: role_choices(),
         departments: departments(state).await?,
         leaders: leaders(state).await?,
+        tokens: crate::api::tokens::active_count(&state.db, id).await?,
     })
 }
 

@@ -360,7 +360,7 @@ impl Channel {
 
     /// Why this channel cannot register now. Walk-ins come on the day, after the close, so only
     /// a cancelled visit refuses them.
-    fn closed(self, visit: &VisitInfo, now: DateTime<Utc>) -> Option<String> {
+    pub fn closed(self, visit: &VisitInfo, now: DateTime<Utc>) -> Option<String> {
         match self {
             Channel::WalkIn if visit.status == "cancelled" => Some("本次接访活动已取消，不再接受登记。".into()),
             Channel::WalkIn => None,
@@ -459,8 +459,23 @@ pub struct Submission<'a> {
     pub created_by: Option<i64>,
     /// SHA-256 of the submitting browser's receipt cookie (online only).
     pub session_hash: Option<Vec<u8>>,
-    pub token: &'a str,
+    pub claim: Claim<'a>,
     pub actor: &'a Actor,
+}
+
+/// What makes a submission count once: the form's one-time token, or the API's Idempotency-Key.
+pub enum Claim<'a> {
+    FormToken(&'a str),
+    /// `request_hash`: SHA-256 of what was sent under the key; the key with another body is refused.
+    Idempotency { key: &'a str, request_hash: Vec<u8> },
+}
+
+/// The scope of registration keys in `idempotency_keys`.
+const IDEMPOTENCY_SCOPE: &str = "registration";
+
+/// What a created registration answers, stored with its Idempotency-Key so a replay answers the same.
+pub fn receipt_json(code: &str, waitlisted: bool, window: &str) -> serde_json::Value {
+    serde_json::json!({"code": code, "status": if waitlisted { "waitlisted" } else { "submitted" }, "window": window})
 }
 
 #[derive(Debug)]
@@ -475,6 +490,10 @@ pub enum Outcome {
     Full,
     /// An unknown, expired or foreign token: show the form again with a new one.
     StaleToken,
+    /// The same Idempotency-Key with the same request: the stored answer.
+    Stored(serde_json::Value),
+    /// The same Idempotency-Key with another request.
+    KeyReused,
 }
 
 /// Validate and register in one transaction: the token is consumed, the window booked (never
@@ -483,30 +502,9 @@ pub enum Outcome {
 pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppError> {
     let now = state.clock.now();
     let v = s.valid;
-    let token_hash = session::hash(s.token);
     let mut tx = state.db.begin().await?;
-    // The row lock on the token serialises a double submit: the second waits, then sees it used.
-    let claimed = sqlx::query_scalar!(
-        "UPDATE form_tokens SET used_at = $3 WHERE token_hash = $1 AND visit_id = $2 AND used_at IS NULL AND created_at > $4 RETURNING visit_id",
-        &token_hash,
-        s.visit.id,
-        now,
-        now - state.config.form_token_ttl
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    if claimed.is_none() {
-        let earlier = sqlx::query_scalar!(
-            "SELECT r.code FROM form_tokens t JOIN registrations r ON r.id = t.registration_id WHERE t.token_hash = $1 AND t.visit_id = $2",
-            &token_hash,
-            s.visit.id
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        return Ok(match earlier {
-            Some(code) => Outcome::Replayed { code },
-            None => Outcome::StaleToken,
-        });
+    if let Some(done) = claim(state, &mut tx, s.visit.id, &s.claim).await? {
+        return Ok(done);
     }
 
     let id_index = state.keys.blind_index(Field::IdNumber, &v.id_number);
@@ -615,7 +613,24 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
         None
     };
     screening::record(&mut tx, registration_id, &flags).await?;
-    sqlx::query!("UPDATE form_tokens SET registration_id = $2 WHERE token_hash = $1", &token_hash, registration_id).execute(&mut *tx).await?;
+    match &s.claim {
+        Claim::FormToken(token) => {
+            sqlx::query!("UPDATE form_tokens SET registration_id = $2 WHERE token_hash = $1", session::hash(token), registration_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Claim::Idempotency { key, .. } => {
+            sqlx::query!(
+                "UPDATE idempotency_keys SET registration_id = $3, status_code = 201, response = $4 WHERE scope = $1 AND key = $2",
+                IDEMPOTENCY_SCOPE,
+                key,
+                registration_id,
+                receipt_json(&code, waitlisted, &window)
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     let detail = serde_json::json!({
         "visit_id": s.visit.id, "code": code, "channel": s.channel.as_str(), "window_id": v.window_id,
         "waitlisted": waitlisted, "flags": flags.iter().map(|f| f.kind).collect::<Vec<_>>(),
@@ -644,6 +659,67 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
     }
     tx.commit().await?;
     Ok(Outcome::Created { code, window, waitlisted, placed: placed.map(|p| (p.room_name, p.queue_number)) })
+}
+
+/// Take the claim inside the booking transaction; Some: the submission ends here (replay, stale
+/// token, reused key). The row lock on the token or key serialises a double submit: the second
+/// waits for the first to commit, then sees it used.
+async fn claim(state: &AppState, tx: &mut PgConnection, visit_id: i64, claim: &Claim<'_>) -> Result<Option<Outcome>, AppError> {
+    let now = state.clock.now();
+    match claim {
+        Claim::FormToken(token) => {
+            let token_hash = session::hash(token);
+            let claimed = sqlx::query_scalar!(
+                "UPDATE form_tokens SET used_at = $3 WHERE token_hash = $1 AND visit_id = $2 AND used_at IS NULL AND created_at > $4 RETURNING visit_id",
+                &token_hash,
+                visit_id,
+                now,
+                now - state.config.form_token_ttl
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if claimed.is_some() {
+                return Ok(None);
+            }
+            let earlier = sqlx::query_scalar!(
+                "SELECT r.code FROM form_tokens t JOIN registrations r ON r.id = t.registration_id WHERE t.token_hash = $1 AND t.visit_id = $2",
+                &token_hash,
+                visit_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ok(Some(match earlier {
+                Some(code) => Outcome::Replayed { code },
+                None => Outcome::StaleToken,
+            }))
+        }
+        Claim::Idempotency { key, request_hash } => {
+            // 202 and an empty answer until the registration is made in this same transaction.
+            let inserted = sqlx::query_scalar!(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) VALUES ($1, $2, $3, 202, '{}', $4)
+                 ON CONFLICT (scope, key) DO NOTHING RETURNING key",
+                IDEMPOTENCY_SCOPE,
+                key,
+                request_hash,
+                now
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_some() {
+                return Ok(None);
+            }
+            Ok(earlier_answer(&mut *tx, key, request_hash).await?)
+        }
+    }
+}
+
+/// What an Idempotency-Key answered before: the stored answer for the same request, `KeyReused`
+/// for another; None for a key not used yet.
+pub async fn earlier_answer(db: impl sqlx::PgExecutor<'_>, key: &str, request_hash: &[u8]) -> sqlx::Result<Option<Outcome>> {
+    let earlier = sqlx::query!("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2", IDEMPOTENCY_SCOPE, key)
+        .fetch_optional(db)
+        .await?;
+    Ok(earlier.map(|e| if e.request_hash == request_hash { Outcome::Stored(e.response) } else { Outcome::KeyReused }))
 }
 
 // ---- cancellation and the waiting list ----------------------------------------------------
@@ -778,6 +854,13 @@ pub async fn staff_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
     })
 }
 
+/// The category and window ids a form of `channel` offers (what `validate` accepts).
+pub async fn offered(state: &AppState, visit_id: i64, channel: Channel) -> sqlx::Result<(Vec<i64>, Vec<i64>)> {
+    let category_ids = crate::admin::category_groups(&state.db, &[]).await?.into_iter().flat_map(|g| g.options).map(|c| c.id).collect();
+    let window_ids = if channel == Channel::WalkIn { Vec::new() } else { windows(state, visit_id).await?.iter().map(|w| w.id).collect() };
+    Ok((category_ids, window_ids))
+}
+
 pub enum Handled {
     /// The form again (refused, invalid, full, stale), with its status.
     Page(Response),
@@ -806,9 +889,7 @@ pub async fn handle(
         let p = page(state, ctx, visit, channel, again(Errors::default(), "", None, None)).await?;
         return Ok(Handled::Page(render_status(StatusCode::FORBIDDEN, &p)));
     }
-    let category_ids: Vec<i64> =
-        crate::admin::category_groups(&state.db, &[]).await?.into_iter().flat_map(|g| g.options).map(|c| c.id).collect();
-    let window_ids: Vec<i64> = if channel == Channel::WalkIn { Vec::new() } else { windows(state, visit.id).await?.iter().map(|w| w.id).collect() };
+    let (category_ids, window_ids) = offered(state, visit.id, channel).await?;
     let mut errors = Errors::default();
     let token = f.form_token.trim().to_owned();
     let Some(valid) = validate(&f, channel, &category_ids, &window_ids, &mut errors) else {
@@ -816,7 +897,7 @@ pub async fn handle(
         return Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)));
     };
     let actor = ctx.actor();
-    let submission = Submission { visit: &visit, valid: &valid, channel, created_by, session_hash, token: &token, actor: &actor };
+    let submission = Submission { visit: &visit, valid: &valid, channel, created_by, session_hash, claim: Claim::FormToken(&token), actor: &actor };
     match submit(state, submission).await? {
         Outcome::Created { code, window, waitlisted, placed } => Ok(Handled::Done { code, window, waitlisted, placed }),
         Outcome::Replayed { code } => {
@@ -844,7 +925,8 @@ pub async fn handle(
             let p = RegisterPage { errors, ..p };
             Ok(Handled::Page(render_status(StatusCode::CONFLICT, &p)))
         }
-        Outcome::StaleToken => {
+        // Stored and KeyReused come from an Idempotency-Key, never from a form.
+        Outcome::StaleToken | Outcome::Stored(_) | Outcome::KeyReused => {
             let problem = "页面已过期或已提交过，请核对填写的内容后再次提交。";
             let p = page(state, ctx, visit, channel, again(Errors::default(), problem, None, None)).await?;
             Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)))

@@ -48,39 +48,39 @@ struct LookupPage {
 #[derive(Template)]
 #[template(path = "public/status.html")]
 pub struct StatusPage {
-    layout: Layout,
-    code: String,
-    phone_last4: String,
-    status: &'static str,
-    reject_reason: String,
-    visit_title: String,
-    visit_date: String,
-    venue: String,
-    window: String,
-    waitlist_position: Option<i64>,
-    room: String,
-    queue_number: Option<i32>,
-    expected_at: String,
-    cancellable: bool,
-    cases: Vec<CaseLine>,
+    pub(crate) layout: Layout,
+    pub(crate) code: String,
+    pub(crate) phone_last4: String,
+    pub(crate) status: &'static str,
+    pub(crate) reject_reason: String,
+    pub(crate) visit_title: String,
+    pub(crate) visit_date: String,
+    pub(crate) venue: String,
+    pub(crate) window: String,
+    pub(crate) waitlist_position: Option<i64>,
+    pub(crate) room: String,
+    pub(crate) queue_number: Option<i32>,
+    pub(crate) expected_at: String,
+    pub(crate) cancellable: bool,
+    pub(crate) cases: Vec<CaseLine>,
 }
 
 /// A case as its citizen sees it: the public parts only.
-struct CaseLine {
-    code: String,
-    title: String,
-    status: &'static str,
-    due: String,
-    result: &'static str,
-    reply: String,
-    rating: &'static str,
-    can_rate: bool,
-    dissatisfied: bool,
+pub(crate) struct CaseLine {
+    pub(crate) code: String,
+    pub(crate) title: String,
+    pub(crate) status: &'static str,
+    pub(crate) due: String,
+    pub(crate) result: &'static str,
+    pub(crate) reply: String,
+    pub(crate) rating: &'static str,
+    pub(crate) can_rate: bool,
+    pub(crate) dissatisfied: bool,
     /// The rating form as typed and its errors, when this case's form was refused.
-    draft: crate::followup::feedback::Draft,
+    pub(crate) draft: crate::followup::feedback::Draft,
 }
 
-fn case_status_label(status: &str) -> &'static str {
+pub(crate) fn case_status_label(status: &str) -> &'static str {
     match status {
         "assigned" => "已交办",
         "accepted" => "办理中",

@@ -169,13 +169,13 @@ pub async fn visit(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, 
 // /notices/{id} and /notices/{id}/print
 // ---------------------------------------------------------------------------------------------
 
-struct Published {
-    view: NoticeView,
-    visit_id: i64,
+pub(crate) struct Published {
+    pub(crate) view: NoticeView,
+    pub(crate) visit_id: i64,
     published_on: String,
 }
 
-async fn published_notice(state: &AppState, id: i64) -> Result<Published, AppError> {
+pub(crate) async fn published_notice(state: &AppState, id: i64) -> Result<Published, AppError> {
     let n = sqlx::query!(
         r#"SELECT id, visit_id, kind, title, body, channels, published_at AS "published_at!" FROM notices WHERE id = $1 AND status = 'published'"#,
         id

@@ -101,10 +101,8 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let Some(user) = req.extensions().get::<CurrentUser>() else {
         if path.starts_with("/api/") {
-            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({
-                "error": "unauthorized", "message": "需要登录或有效的访问令牌"
-            })))
-                .into_response();
+            let refusal = crate::api::ApiError::new(StatusCode::UNAUTHORIZED, "需要登录或有效的访问令牌（Authorization: Bearer …）。");
+            return ([(header::WWW_AUTHENTICATE, "Bearer")], refusal).into_response();
         }
         let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let query = serde_urlencoded::to_string([("next", target)]).unwrap_or_default();

@@ -40,6 +40,9 @@ impl Errors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(f, m)| (*f, m.as_str()))
+    }
 }
 
 /// Trim a text field and check its length in characters (not bytes: Chinese is 3 bytes a character).

@@ -56,7 +56,16 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     let jar = CookieJar::from_headers(req.headers());
-    if let Some(token) = jar.get(session::COOKIE).map(|c| c.value().to_owned()) {
+    if let Some(user) = crate::api::tokens::bearer(&req) {
+        // An API token is tried on /api paths only; a bad one leaves the request anonymous (→ 401).
+        match crate::api::tokens::lookup(&state.db, user, state.clock.now()).await {
+            Ok(Some(user)) => {
+                req.extensions_mut().insert(user);
+            }
+            Ok(None) => {}
+            Err(e) => return crate::api::ApiError::from(e).into_response(),
+        }
+    } else if let Some(token) = jar.get(session::COOKIE).map(|c| c.value().to_owned()) {
         match session::lookup(&state.db, &token, state.clock.now(), &state.timeouts()).await {
             Ok(Some(user)) => {
                 req.extensions_mut().insert(user);
@@ -72,7 +81,10 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let user = req.extensions().get::<CurrentUser>().cloned();
     let path = req.uri().path().to_owned();
     let mut response = next.run(req).await;
-    if let Some(ErrorMessage(message)) = response.extensions_mut().remove::<ErrorMessage>() {
+    // API errors keep their message for `api::as_json`; pages get the user's own layout.
+    let api = crate::api::is_api(&path);
+    let carried = if api { None } else { response.extensions_mut().remove::<ErrorMessage>() };
+    if let Some(ErrorMessage(message)) = carried {
         let ctx = Ctx { user, ip, path, flash: None, demo: state.demo_present() };
         let status = response.status();
         let page = ErrorPage { layout: ctx.layout("出错了"), code: status.as_u16(), message };

@@ -57,6 +57,9 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
             current: *href == path || (*href != "/" && path.starts_with(&format!("{href}/"))),
         })
         .collect();
+    if user.is_some_and(|u| crate::api::tokens::may_hold(u.role)) {
+        links.push(NavLink { href: "/me/tokens".into(), label: "API 令牌".into(), current: path == "/me/tokens" });
+    }
     if user.is_some() {
         links.push(NavLink { href: "/account/password".into(), label: "修改密码".into(), current: path == "/account/password" });
     }

@@ -4,6 +4,7 @@ mod fixtures;
 mod harness;
 
 mod accounts;
+mod api;
 mod admin;
 mod board;
 mod cases;

@@ -1,0 +1,145 @@
+//! The JSON API for integration (12345 hotline, SMS gateway, statistics; DESIGN §5): bearer
+//! tokens, the `/api/v1` endpoints, errors as JSON of one stable shape, and the OpenAPI document.
+
+pub mod tokens;
+pub mod v1;
+
+use crate::error::{AppError, ErrorMessage};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// The stable machine-readable name of an error status (DESIGN §5; listed in the OpenAPI document).
+pub fn error_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        413 => "payload_too_large",
+        422 => "validation_failed",
+        429 => "rate_limited",
+        500..=599 => "unavailable",
+        _ => "bad_request",
+    }
+}
+
+fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "需要有效的访问令牌（Authorization: Bearer …）。",
+        404 => "请求的资源不存在，或您无权查看。",
+        405 => "该地址不支持此请求方法。",
+        _ => "请求无法处理。",
+    }
+}
+
+/// An error of the API: `{"error": {"code", "message", "fields"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), fields: BTreeMap::new() }
+    }
+
+    /// 422 with the messages beside each field, as the forms show them.
+    pub fn invalid(errors: &crate::web::form::Errors) -> Self {
+        let fields = errors.iter().map(|(f, m)| (f.to_owned(), m.to_owned())).collect();
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, message: "请按提示修改后重新提交。".into(), fields }
+    }
+
+    pub fn field(mut self, field: &str, message: &str) -> Self {
+        self.fields.insert(field.into(), message.into());
+        self
+    }
+}
+
+pub fn error_body(status: StatusCode, message: &str, fields: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::json!({"error": {"code": error_code(status), "message": message, "fields": fields}})
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(error_body(self.status, &self.message, &self.fields))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        if let AppError::Internal(inner) = &e {
+            tracing::error!(error = ?inner, "internal error");
+        }
+        ApiError::new(e.status(), e.message())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Any error response on an /api path that is not JSON yet (the guard's 403, 404 of unknown
+/// paths, the body limit's 413, the 429 of the rate limits, axum's 400s, the timeout's 503)
+/// becomes the JSON error with the message it carried; its headers (Retry-After) stay.
+pub fn as_json(mut response: Response) -> Response {
+    let status = response.status();
+    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match response.extensions_mut().remove::<ErrorMessage>() {
+        Some(ErrorMessage(m)) => m,
+        None if status == StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge.message(),
+        None if status.is_server_error() => AppError::Unavailable.message(),
+        None => default_message(status).to_owned(),
+    };
+    let mut headers = std::mem::take(response.headers_mut());
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_LENGTH);
+    let mut json = (status, axum::Json(error_body(status, &message, &BTreeMap::new()))).into_response();
+    json.headers_mut().extend(headers);
+    json
+}
+
+/// A JSON body: anything unreadable is a 400 in the API's error shape (the content type is not
+/// insisted on: integrations send what they send).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(bytes).map(ApiJson).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("请求体不是有效的 JSON：{e}")))
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        Self::parse(&bytes).map_err(IntoResponse::into_response)
+    }
+}
+
+/// `GET /api/v1/openapi.json`
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub const OPENAPI: &str = include_str!("openapi.json");
