@@ -4,29 +4,29 @@
 -- no encryption. Variables from scripts/bench: visit, window_first (9 consecutive windows), category.
 -- Form tokens 'pgbench-1' … 'pgbench-1000000' are inserted by scripts/bench beforehand, as the app's
 -- form page does before a citizen posts; a token drawn twice is then already used (0 rows), which
--- only makes this ceiling a little higher.
+-- only makes this ceiling a little higher. Parameters carry casts so that `-M prepared` can type them.
 \set n random(1, 1000000)
 \set w random(:window_first, :window_first + 8)
 \set a random(0, 255)
 \set b random(0, 255)
 \set c random(1, 254)
-INSERT INTO rate_limits (bucket, window_start, count) VALUES ('register:10.' || :a || '.' || :b || '.' || :c, date_trunc('minute', now()), 1)
+INSERT INTO rate_limits (bucket, window_start, count) VALUES ('register:10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('minute', now()), 1)
   ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
 SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.status, v.registration_closes_at,
        (SELECT min(n.published_at) FROM notices n WHERE n.visit_id = v.id AND n.kind = 'first' AND n.status = 'published') AS first_notice_at
-  FROM visits v WHERE v.id = :visit;
+  FROM visits v WHERE v.id = (:visit)::bigint;
 SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS active
   FROM categories c JOIN categories p ON p.id = c.parent_id
   WHERE (c.active AND p.active) OR c.id = ANY('{}'::bigint[])
   ORDER BY p.sort_order, p.name, c.sort_order, c.name;
-SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = :visit ORDER BY starts_at;
+SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = (:visit)::bigint ORDER BY starts_at;
 BEGIN;
-UPDATE form_tokens SET used_at = now() WHERE token_hash = sha256(convert_to('pgbench-' || :n, 'UTF8')) AND visit_id = :visit
+UPDATE form_tokens SET used_at = now() WHERE token_hash = sha256(convert_to('pgbench-' || (:n)::int, 'UTF8')) AND visit_id = (:visit)::bigint
   AND used_at IS NULL AND created_at > now() - interval '24 hours' RETURNING visit_id;
-SELECT name FROM categories WHERE id = :category;
-SELECT id FROM registrations WHERE id_number_index = sha256(convert_to('id-' || :n, 'UTF8')) AND visit_id = :visit
+SELECT name FROM categories WHERE id = (:category)::bigint;
+SELECT id FROM registrations WHERE id_number_index = sha256(convert_to('id-' || (:n)::int, 'UTF8')) AND visit_id = (:visit)::bigint
   AND status NOT IN ('cancelled', 'rejected') ORDER BY id LIMIT 1;
-SELECT id FROM registrations WHERE id_number_index = sha256(convert_to('id-' || :n, 'UTF8')) AND visit_id <> :visit
+SELECT id FROM registrations WHERE id_number_index = sha256(convert_to('id-' || (:n)::int, 'UTF8')) AND visit_id <> (:visit)::bigint
   AND created_at >= now() - interval '2 months' ORDER BY created_at DESC LIMIT 1;
 SELECT c.id, c.code, c.status,
        EXISTS (SELECT 1 FROM reviews v WHERE v.case_id = c.id AND v.kind = 're_review' AND v.result = 'upheld') AS upheld
@@ -34,26 +34,26 @@ SELECT c.id, c.code, c.status,
   LEFT JOIN receptions rc ON rc.registration_id = r.id
   LEFT JOIN issues i ON i.reception_id = rc.id
   JOIN cases c ON c.issue_id = i.id OR (r.survey_item_id IS NOT NULL AND c.survey_item_id = r.survey_item_id)
-  WHERE r.id_number_index = sha256(convert_to('id-' || :n, 'UTF8'))
+  WHERE r.id_number_index = sha256(convert_to('id-' || (:n)::int, 'UTF8'))
   ORDER BY c.id DESC;
 UPDATE reception_windows SET booked_slots = booked_slots + 1
-  WHERE id = :w AND visit_id = :visit AND booked_slots + 1 <= capacity_slots RETURNING starts_at, ends_at;
+  WHERE id = (:w)::bigint AND visit_id = (:visit)::bigint AND booked_slots + 1 <= capacity_slots RETURNING starts_at, ends_at;
 SAVEPOINT new_code;
 INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
     phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives, category_id, grievance,
     window_id, slots, status, consent_at, submitted_session_hash, created_by, created_at)
-  VALUES (:visit, translate(upper(substr(md5(random()::text), 1, 10)), '01', '23'), 'online', '张三',
-    sha256(convert_to('c-' || :n, 'UTF8')) || sha256(convert_to('d-' || :n, 'UTF8')), 1, sha256(convert_to('id-' || :n, 'UTF8')), '330***********123X',
-    sha256(convert_to('p-' || :n, 'UTF8')) || sha256(convert_to('q-' || :n, 'UTF8')), 1, sha256(convert_to('ph-' || :n, 'UTF8')), '138****5678',
-    '浦阳街道人民路1号', '浦阳街道', 1, '{}', :category, '反映村道路面破损、雨天积水，希望尽快修复。',
-    :w, 1, 'submitted', now(), sha256(convert_to('s-' || :n, 'UTF8')), NULL, now())
+  VALUES ((:visit)::bigint, translate(upper(substr(md5(random()::text), 1, 10)), '01', '23'), 'online', '张三',
+    sha256(convert_to('c-' || (:n)::int, 'UTF8')) || sha256(convert_to('d-' || (:n)::int, 'UTF8')), 1, sha256(convert_to('id-' || (:n)::int, 'UTF8')), '330***********123X',
+    sha256(convert_to('p-' || (:n)::int, 'UTF8')) || sha256(convert_to('q-' || (:n)::int, 'UTF8')), 1, sha256(convert_to('ph-' || (:n)::int, 'UTF8')), '138****5678',
+    '浦阳街道人民路1号', '浦阳街道', 1, '{}', (:category)::bigint, '反映村道路面破损、雨天积水，希望尽快修复。',
+    (:w)::bigint, 1, 'submitted', now(), sha256(convert_to('s-' || (:n)::int, 'UTF8')), NULL, now())
   RETURNING id AS registration_id \gset
-UPDATE form_tokens SET registration_id = :registration_id WHERE token_hash = sha256(convert_to('pgbench-' || :n, 'UTF8'));
+UPDATE form_tokens SET registration_id = (:registration_id)::bigint WHERE token_hash = sha256(convert_to('pgbench-' || (:n)::int, 'UTF8'));
 INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail)
-  VALUES (NULL, 'anonymous', NULL, ('10.' || :a || '.' || :b || '.' || :c)::inet, 'registration.create', 'registration', :registration_id, true,
-          jsonb_build_object('visit_id', :visit, 'code', 'X', 'channel', 'online', 'window_id', :w, 'waitlisted', false, 'flags', '[]'::jsonb));
+  VALUES (NULL, 'anonymous', NULL, ('10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int)::inet, 'registration.create', 'registration', (:registration_id)::bigint, true,
+          jsonb_build_object('visit_id', (:visit)::bigint, 'code', 'X', 'channel', 'online', 'window_id', (:w)::bigint, 'waitlisted', false, 'flags', '[]'::jsonb));
 INSERT INTO notifications (channel, registration_id, user_id, recipient_mask, kind, params, body)
-  VALUES ('sms', :registration_id, NULL, '138****5678', 'registration.submitted', jsonb_build_object('code', 'X', 'window', '12月4日 09:00—10:00'),
+  VALUES ('sms', (:registration_id)::bigint, NULL, '138****5678', 'registration.submitted', jsonb_build_object('code', 'X', 'window', '12月4日 09:00—10:00'),
           '您已登记浦阳县领导下访接访，登记编号 X，接访时段 12月4日 09:00—10:00。请携带身份证原件和相关材料按时到场。')
   RETURNING id;
 COMMIT;
