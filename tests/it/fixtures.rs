@@ -138,3 +138,18 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
         .unwrap();
     reg
 }
+
+/// Download an .xlsx as `client` and read one sheet back: (status, rows of cell texts).
+pub async fn xlsx(app: &TestApp, client: &Client, path: &str, sheet: &str) -> (u16, Vec<Vec<String>>) {
+    use calamine::Reader;
+    let r = client.http.get(format!("{}{path}", app.origin())).send().await.unwrap();
+    let status = r.status().as_u16();
+    if status != 200 {
+        return (status, vec![]);
+    }
+    assert_eq!(r.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    let bytes = r.bytes().await.unwrap();
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let range = book.worksheet_range(sheet).unwrap();
+    (status, range.rows().map(|row| row.iter().map(|c| c.to_string()).collect()).collect())
+}

@@ -151,13 +151,9 @@ async fn markup_in_every_free_text_field_is_shown_as_text_everywhere() {
     }
 
     // The export holds the literal text in its cells.
-    let x = staff.http.get(format!("{}/staff/visits/{}/registrations.xlsx", app.origin(), v.id)).send().await.unwrap();
-    assert_eq!(x.status(), 200);
-    let bytes = x.bytes().await.unwrap();
-    use calamine::Reader;
-    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
-    let cells: Vec<String> = sheet.cells().map(|(_, _, d)| d.to_string()).collect();
+    let (status, rows) = crate::fixtures::xlsx(&app, &staff, &format!("/staff/visits/{}/registrations.xlsx", v.id), "来访登记").await;
+    assert_eq!(status, 200);
+    let cells: Vec<String> = rows.into_iter().flatten().collect();
     for s in [&name, &township] {
         assert!(cells.iter().any(|c| c == s.as_str()), "a cell holds {s:?} literally: {cells:?}");
     }

@@ -1,7 +1,7 @@
 //! Supervision lists and reports (issue 5): 三张清单 with strike-off, cadence compliance, the
 //! Pujiang table of a visit, and every .xlsx export read back (masking, rows, audit).
 
-use crate::fixtures::{fixture, id_number, register, visit as new_visit, Fx, Reg};
+use crate::fixtures::{fixture, id_number, register, visit as new_visit, xlsx, Fx, Reg};
 use crate::harness::{Client, Resp, TestApp};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::PgPool;
@@ -162,20 +162,6 @@ fn sorted(v: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
     v.sort();
     v
-}
-
-async fn xlsx(app: &TestApp, client: &Client, path: &str, sheet: &str) -> (u16, Vec<Vec<String>>) {
-    use calamine::Reader;
-    let r = client.http.get(format!("{}{path}", app.origin())).send().await.unwrap();
-    let status = r.status().as_u16();
-    if status != 200 {
-        return (status, vec![]);
-    }
-    assert_eq!(r.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-    let bytes = r.bytes().await.unwrap();
-    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let range = book.worksheet_range(sheet).unwrap();
-    (status, range.rows().map(|row| row.iter().map(|c| c.to_string()).collect()).collect())
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Stage 1 triage: the registrations list, detail actions, screening decisions, export; survey items.
 
-use crate::fixtures::{fixture, id_number, register, visit, Fx, Reg};
-use crate::harness::{Client, TestApp};
+use crate::fixtures::{fixture, id_number, register, visit, xlsx, Fx, Reg};
+use crate::harness::TestApp;
 use std::sync::{Arc, Mutex};
 use xiafang::privacy;
 use xiafang::web::auth::Role;
@@ -270,20 +270,6 @@ async fn each_flag_is_confirmed_or_overridden_with_a_note() {
     assert_eq!(staff.post(&format!("{url}/flags/{other}"), &[("decision", "confirmed")]).await.status, 404);
 }
 
-async fn xlsx(app: &TestApp, client: &Client, path: &str) -> (u16, Vec<Vec<String>>) {
-    use calamine::Reader;
-    let r = client.http.get(format!("{}{path}", app.origin())).send().await.unwrap();
-    let status = r.status().as_u16();
-    if status != 200 {
-        return (status, vec![]);
-    }
-    assert_eq!(r.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-    let bytes = r.bytes().await.unwrap();
-    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let range = book.worksheet_range("来访登记").unwrap();
-    (status, range.rows().map(|row| row.iter().map(|c| c.to_string()).collect()).collect())
-}
-
 #[tokio::test]
 async fn the_export_is_masked_unless_asked_and_always_audited() {
     let app = TestApp::spawn().await;
@@ -291,7 +277,7 @@ async fn the_export_is_masked_unless_asked_and_always_audited() {
     three(&fx).await;
     let path = format!("/staff/visits/{}/registrations.xlsx", fx.visit);
 
-    let (status, rows) = xlsx(&app, &staff, &path).await;
+    let (status, rows) = xlsx(&app, &staff, &path, "来访登记").await;
     assert_eq!(status, 200);
     assert_eq!(rows[0], ["登记编号", "姓名", "身份证号", "手机号码", "所属乡镇", "来访人数", "问题类别", "接访时段", "状态", "筛查提示"]);
     assert_eq!(rows.len(), 4);
@@ -311,11 +297,11 @@ async fn the_export_is_masked_unless_asked_and_always_audited() {
     assert_eq!(app.audit_count("registration.export").await, 1);
     assert_eq!(app.audit_count("personal_data.export").await, 0);
 
-    let (_, town) = xlsx(&app, &staff, &format!("{path}?township=%E9%BB%84%E5%AE%85%E9%95%87")).await;
+    let (_, town) = xlsx(&app, &staff, &format!("{path}?township=%E9%BB%84%E5%AE%85%E9%95%87"), "来访登记").await;
     assert_eq!(town.len(), 2, "the current filters apply");
     assert_eq!(town[1][0], "BBBB3333");
 
-    let (status, full) = xlsx(&app, &staff, &format!("{path}?full=1&status=submitted")).await;
+    let (status, full) = xlsx(&app, &staff, &format!("{path}?full=1&status=submitted"), "来访登记").await;
     assert_eq!(status, 200);
     assert_eq!(full.len(), 3);
     assert_eq!(full[1][2], id_number(ID_A));
@@ -324,9 +310,9 @@ async fn the_export_is_masked_unless_asked_and_always_audited() {
     assert_eq!(detail["count"], 2);
 
     let supervisor = app.signed_in("ducha", Role::Supervisor).await;
-    assert_eq!(xlsx(&app, &supervisor, &path).await.0, 200);
+    assert_eq!(xlsx(&app, &supervisor, &path, "来访登记").await.0, 200);
     let handler = app.signed_in("jingban", Role::Handler).await;
-    assert_eq!(xlsx(&app, &handler, &path).await.0, 403);
+    assert_eq!(xlsx(&app, &handler, &path, "来访登记").await.0, 403);
     assert_eq!(app.audit_count("registration.export").await, 3);
 }
 
@@ -421,7 +407,7 @@ async fn normal_flow_in_a_child_process() {
     staff.post(&format!("{base}/{a}/confirm"), &[]).await;
     staff.post(&format!("{base}/{b}/reject"), &[("reason", "导入法定途径")]).await;
     seen.push_str(&staff.get(&format!("{base}/{b}")).await.body);
-    let (_, rows) = xlsx(&app, &staff, &format!("{base}.xlsx")).await;
+    let (_, rows) = xlsx(&app, &staff, &format!("{base}.xlsx"), "来访登记").await;
     seen.push_str(&rows.concat().join("|"));
     let audit: Vec<String> = sqlx::query_scalar("SELECT detail::text FROM audit_log").fetch_all(&fx.owner).await.unwrap();
     seen.push_str(&audit.join("|"));
