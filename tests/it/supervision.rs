@@ -146,7 +146,7 @@ async fn count(db: &PgPool, sql: &str, id: i64) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_instances_send_each_reminder_exactly_once_and_share_the_work() {
+async fn two_instances_send_each_reminder_exactly_once_and_skip_what_another_holds() {
     let a = TestApp::spawn_with(|c| c.job_batch = 5).await;
     let b = TestApp::start_on(a.url.clone(), |c| c.job_batch = 5).await;
     let w = World::new(&a).await;
@@ -157,6 +157,9 @@ async fn two_instances_send_each_reminder_exactly_once_and_share_the_work() {
     for _ in 0..240 {
         w.case(&NewCase::open(dept, ldr, now, due)).await;
     }
+    // A third instance is mid-batch on the first five cases: the others must skip them, not wait.
+    let mut held = w.owner.begin().await.unwrap();
+    let held_ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM cases ORDER BY id LIMIT 5 FOR UPDATE").fetch_all(&mut *held).await.unwrap();
     let (pa, pb) = tokio::join!(
         tokio::spawn({
             let (db, clock, rules) = (a.db.clone(), a.clock.clone(), a.state.config.case_rules.clone());
@@ -168,13 +171,18 @@ async fn two_instances_send_each_reminder_exactly_once_and_share_the_work() {
         })
     );
     let (pa, pb) = (pa.unwrap(), pb.unwrap());
-    assert_eq!(pa.reminded + pb.reminded, 240, "{pa:?} {pb:?}");
-    assert!(pa.reminded > 0 && pb.reminded > 0, "both instances claimed some: {pa:?} {pb:?}");
+    assert_eq!(pa.reminded + pb.reminded, 235, "all but the held five: {pa:?} {pb:?}");
+    held.rollback().await.unwrap();
+    let untouched: i64 = sqlx::query_scalar("SELECT count(*) FROM case_events WHERE kind = 'reminded' AND case_id = ANY($1)").bind(&held_ids).fetch_one(&w.owner).await.unwrap();
+    assert_eq!(untouched, 0, "the held cases were skipped");
+    // Once released, the next pass picks them up.
+    assert_eq!(pass(&b, "B").await, Pass { reminded: 5, urged: 0 });
     let events: Vec<(i64, i64)> = sqlx::query_as("SELECT case_id, count(*) FROM case_events WHERE kind = 'reminded' GROUP BY case_id").fetch_all(&w.owner).await.unwrap();
     assert_eq!(events.len(), 240);
     assert!(events.iter().all(|(_, n)| *n == 1), "one reminder per case");
     let by: Vec<(String, i64)> = sqlx::query_as("SELECT data ->> 'by', count(*) FROM case_events WHERE kind = 'reminded' GROUP BY 1 ORDER BY 1").fetch_all(&w.owner).await.unwrap();
-    assert_eq!(by, vec![("A".to_string(), pa.reminded as i64), ("B".to_string(), pb.reminded as i64)]);
+    let expected: Vec<(String, i64)> = [("A", pa.reminded), ("B", pb.reminded + 5)].into_iter().filter(|(_, n)| *n > 0).map(|(k, n)| (k.to_string(), n as i64)).collect();
+    assert_eq!(by, expected);
     let notes = count(&w.owner, "SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'case.reminder'", w.handler).await;
     assert_eq!(notes, 240, "one notification per reminder");
     // Passes again on both: nothing more.
