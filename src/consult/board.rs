@@ -44,6 +44,8 @@ pub enum Signal {
 pub struct Hub {
     signals: broadcast::Sender<Signal>,
     feeds: Mutex<HashMap<i64, Arc<watch::Sender<Arc<Snapshot>>>>>,
+    /// Held while a feed starts: a hall of screens connecting at once loads the board once, not once each.
+    starting: tokio::sync::Mutex<()>,
 }
 
 pub type Bus = Arc<Hub>;
@@ -64,7 +66,7 @@ impl Snapshot {
 
 pub fn bus() -> Bus {
     // Slow receivers lag and then simply reload.
-    Arc::new(Hub { signals: broadcast::channel(256).0, feeds: Mutex::default() })
+    Arc::new(Hub { signals: broadcast::channel(256).0, feeds: Mutex::default(), starting: Default::default() })
 }
 
 impl Hub {
@@ -78,19 +80,20 @@ impl Hub {
 
     /// The live board of a visit: the current state now, then every change.
     async fn watch(self: &Arc<Self>, db: &PgPool, visit_id: i64) -> sqlx::Result<watch::Receiver<Arc<Snapshot>>> {
-        if let Some(feed) = self.feeds.lock().unwrap().get(&visit_id) {
-            return Ok(feed.subscribe());
+        let running = || self.feeds.lock().unwrap().get(&visit_id).map(|feed| feed.subscribe());
+        if let Some(rx) = running() {
+            return Ok(rx);
+        }
+        let _one_at_a_time = self.starting.lock().await;
+        if let Some(rx) = running() {
+            return Ok(rx);
         }
         // Subscribe before loading, so that no change falls between the first state and the feed.
         let signals = self.subscribe();
         let board = Snapshot::of(load(db, visit_id).await?);
-        let mut feeds = self.feeds.lock().unwrap();
-        if let Some(feed) = feeds.get(&visit_id) {
-            return Ok(feed.subscribe());
-        }
         let (tx, rx) = watch::channel(Arc::new(board));
         let tx = Arc::new(tx);
-        feeds.insert(visit_id, tx.clone());
+        self.feeds.lock().unwrap().insert(visit_id, tx.clone());
         tokio::spawn(feed(self.clone(), db.clone(), visit_id, tx, signals));
         Ok(rx)
     }
