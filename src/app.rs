@@ -342,15 +342,15 @@ pub fn router(state: AppState) -> Router {
 /// HTTP/1.1 straight on hyper rather than `axum::serve`: its HTTP/2 sniffing leaves every connection
 /// a 16 KiB read buffer instead of 8 KiB, which 2,000 open hall boards would pay for nothing.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::TokioIo;
     use tower::ServiceExt;
     // Every instance listens, so a call made on any instance reaches the boards this one serves.
     let board_listener = consult::board::start_listener(state.db.clone(), state.board.clone()).await;
     let bus = state.board.clone();
     let app = router(state);
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // A client that never finishes its request head is dropped (slowloris).
-    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    // No header-read timer (every request would arm one): slow clients are the reverse proxy's to
+    // absorb, as they were under axum::serve.
+    let http = hyper::server::conn::http1::Builder::new();
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
