@@ -282,6 +282,7 @@ async fn shed(State(state): State<AppState>, req: axum::extract::Request, next: 
     }
     match state.in_flight.clone().try_acquire_owned() {
         Ok(_permit) => next.run(req).await,
+        Err(_) if api::is_api(req.uri().path()) => api::as_json(AppError::Overloaded.into_response()),
         Err(_) => AppError::Overloaded.into_response(),
     }
 }

@@ -69,8 +69,8 @@ fn pg_command(argv: &[String]) -> Command {
 
 /// `xiafang serve` on `port` over `url`, keys generated in `data`. The client IP comes from
 /// X-Forwarded-For (each simulated citizen has its own), so the per-IP limit does not interfere.
-fn serve(url: &str, data: &Path, port: u16, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_xiafang"))
+fn serve(url: &str, data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_xiafang"))
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("XIAFANG_BIND", format!("127.0.0.1:{port}"))
@@ -81,7 +81,33 @@ fn serve(url: &str, data: &Path, port: u16, env: &[(&str, &str)]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Server(child)
+}
+
+/// A `xiafang serve` process, killed if a failing test leaves it running.
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn data_dir(name: &str) -> PathBuf {
@@ -440,6 +466,12 @@ async fn beyond_its_capacity_the_server_sheds_at_once_with_503_and_retry_after()
         assert!(r.retry_after, "Retry-After on {path}");
         assert!(r.body.contains("当前访问人数较多，请稍后再试。"), "{}", r.body);
     }
+    // An integration is refused in the API's own JSON shape.
+    let r = answer(browser(port).get(format!("http://127.0.0.1:{port}/api/v1/openapi.json")).send().await.unwrap()).await.unwrap();
+    assert_eq!((r.status, r.retry_after), (503, true));
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("JSON, not a page: {}", r.body));
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert_eq!(body["error"]["message"], "当前访问人数较多，请稍后再试。");
     assert!(started.elapsed() < Duration::from_secs(2), "shed at once, not queued: {:?}", started.elapsed());
     let second_board = browser(port).get(format!("http://127.0.0.1:{port}/visits/{}/board/events", v.id)).send().await.unwrap();
     assert_eq!(second_board.status(), 200, "board streams are not counted");
