@@ -10,7 +10,7 @@ use crate::web::auth::{CurrentUser, Role};
 use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
 use crate::audit::{self, Entry};
-use crate::reports::xlsx::{self, Sheet};
+use crate::reports::xlsx::{self, Cell, Sheet};
 use askama::Template;
 use axum::extract::{Query, State};
 use chrono::NaiveDate;
@@ -54,6 +54,8 @@ pub struct Filter {
 struct ListPage {
     layout: Layout,
     lines: Vec<Line>,
+    /// More cases match than the page shows.
+    more: bool,
     filter: Filter,
     statuses: Vec<(&'static str, &'static str)>,
     departments: Vec<Choice>,
@@ -61,8 +63,13 @@ struct ListPage {
     visits: Vec<Choice>,
 }
 
-/// The cases `/cases` shows for these filters: a leader sees their own, a handler their department's.
-async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter) -> Result<Vec<Line>, AppError> {
+/// Rows on the `/cases` page (newest first) and in its export.
+const PAGE_ROWS: i64 = 200;
+const EXPORT_ROWS: i64 = 10_000;
+
+/// The newest `limit` cases for these filters, and whether there are more: a leader sees their
+/// own, a handler their department's.
+async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter, limit: i64) -> Result<(Vec<Line>, bool), AppError> {
     let scope_leader = (user.role == Role::Leader).then(|| user.leader_id.unwrap_or(-1));
     let scope_department = (user.role == Role::Handler).then(|| user.department_id.unwrap_or(-1));
     let status = CaseState::parse(&filter.status).map(CaseState::as_str);
@@ -81,7 +88,7 @@ async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter) -> R
              AND ($9::bigint IS NULL OR c.owner_leader_id = $9)
              AND ($10::bigint IS NULL OR c.lead_department_id = $10
                   OR c.id IN (SELECT case_id FROM case_departments WHERE department_id = $10))
-           ORDER BY c.id DESC LIMIT 200"#,
+           ORDER BY c.id DESC LIMIT $11"#,
         status,
         opt_id(&filter.department),
         opt_id(&filter.leader),
@@ -92,12 +99,15 @@ async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter) -> R
         filter.dissatisfied == "1",
         scope_leader,
         scope_department,
+        limit + 1,
     )
     .fetch_all(&state.db)
     .await?;
+    let more = rows.len() as i64 > limit;
     let calendar = Calendar::load(&state.db, today).await?;
     let lines = rows
         .into_iter()
+        .take(limit as usize)
         .map(|r| {
             let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
             Line {
@@ -113,18 +123,19 @@ async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter) -> R
             }
         })
         .collect();
-    Ok(lines)
+    Ok((lines, more))
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
-    let lines = fetch_lines(&state, &user, &filter).await?;
+    let (lines, more) = fetch_lines(&state, &user, &filter, PAGE_ROWS).await?;
     let departments = sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments ORDER BY name").fetch_all(&state.db).await?;
     let leaders = sqlx::query_as!(Choice, "SELECT id, name AS label FROM leaders ORDER BY name").fetch_all(&state.db).await?;
     let visits = sqlx::query_as!(Choice, "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100").fetch_all(&state.db).await?;
     render(&ListPage {
         layout: ctx.layout("交办件"),
         lines,
+        more,
         filter,
         statuses: CaseState::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
         departments,
@@ -138,8 +149,8 @@ pub const EXPORT_HEADERS: [&str; 7] = ["编号", "事项", "状态", "承办单�
 /// `GET /cases.xlsx`: the `/cases` list with the same filters and scope, as Excel; audited.
 pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<axum::response::Response, AppError> {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
-    let lines = fetch_lines(&state, &user, &filter).await?;
-    let rows = lines
+    let (lines, more) = fetch_lines(&state, &user, &filter, EXPORT_ROWS).await?;
+    let mut rows: Vec<Vec<Cell>> = lines
         .iter()
         .map(|l| {
             let left = match l.days_left {
@@ -150,6 +161,9 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(filter): Quer
             vec![l.code.clone().into(), l.title.clone().into(), l.status.into(), l.department.clone().into(), l.leader.clone().into(), l.due.clone().into(), left.into()]
         })
         .collect();
+    if more {
+        rows.push(vec![format!("仅导出最新 {EXPORT_ROWS} 件；请按条件筛选后分批导出。").into()]);
+    }
     let bytes = xlsx::workbook("交办件", &[Sheet { name: "交办件", headers: &EXPORT_HEADERS, rows }]).map_err(xlsx::internal)?;
     let detail = serde_json::json!({"count": lines.len(), "status": filter.status, "department": filter.department, "leader": filter.leader, "visit": filter.visit});
     audit::record(&state.db, &ctx.actor(), Entry::ok("case.export").detail(detail)).await?;

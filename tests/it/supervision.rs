@@ -466,3 +466,34 @@ async fn due_soon_and_overdue_at_their_edges() {
     let r = client.get("/supervision").await;
     assert_eq!([r.text("#t-due-soon"), r.text("#t-overdue")], ["2", "3"]);
 }
+
+#[tokio::test]
+async fn the_cases_list_shows_the_newest_200_and_says_so_while_its_export_has_them_all() {
+    let app = TestApp::spawn().await;
+    let w = World::new(&app).await;
+    let dept = w.handler_department().await;
+    let ldr = leader(&w.owner, "王五").await;
+    let now = app.clock.now();
+    let mut ids = vec![];
+    for _ in 0..240 {
+        ids.push(w.case(&NewCase::open(dept, ldr, now, china_date(now) + Duration::days(30))).await);
+    }
+    let staff = app.client();
+    assert_eq!(staff.login("sv_staff", PASSWORD).await.status, 303);
+    let page = staff.get("/cases").await;
+    assert_eq!(page.status, 200);
+    let shown = ids.iter().filter(|id| page.body.contains(&format!("href=\"/cases/{id}\""))).count();
+    assert_eq!(shown, 200, "the newest 200");
+    assert!(page.body.contains(&format!("href=\"/cases/{}\"", ids[239])) && !page.body.contains(&format!("href=\"/cases/{}\"", ids[0])));
+    assert!(page.body.contains("仅显示最新 200 件"), "the page says it shows only part");
+
+    let (status, rows) = crate::fixtures::xlsx(&app, &staff, "/cases.xlsx", "交办件").await;
+    assert_eq!(status, 200);
+    assert_eq!(rows.len(), 1 + 240, "header and every case, no truncation note");
+
+    // A narrower filter shows everything, and says nothing.
+    let other = leader(&w.owner, "赵六").await;
+    w.case(&NewCase::open(dept, other, now, china_date(now) + Duration::days(30))).await;
+    let page = staff.get(&format!("/cases?leader={other}")).await;
+    assert!(!page.body.contains("仅显示最新"), "{}", page.body);
+}
