@@ -222,6 +222,7 @@ pub fn routes() -> Vec<Route> {
 
         // (stage 3: supervision, lists, reports, exports)
         route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::supervision::page),
+        route(M::GET, "/supervision.xlsx", STAFF_OR_SUPERVISOR, followup::supervision::export),
         route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::supervision::urge),
         route(M::GET, "/supervision/lists", STAFF_OR_SUPERVISOR, followup::lists::page),
         route(M::GET, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::lists::export),

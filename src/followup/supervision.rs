@@ -12,11 +12,13 @@ use crate::error::AppError;
 use crate::followup::jobs::notify_department;
 use crate::followup::workdays::Calendar;
 use crate::web::form::Errors;
+use crate::reports::xlsx::{self, Cell, Sheet};
 use crate::web::page::{render_status, Layout, Page};
 use crate::web::{redirect_with_flash, Ctx};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 use serde::Deserialize;
 use serde_json::json;
@@ -449,39 +451,36 @@ struct SupervisionPage {
     form: FilterForm,
     errors: Errors,
     visits: Vec<Choice>,
+    dash: Dashboard,
+    charts: Vec<Chart>,
+    report_wd: u32,
+    can_urge: bool,
+    weights: Weights,
+}
+
+/// Everything the dashboard shows for a filter: the page and its export read the same figures.
+struct Dashboard {
     departments: Vec<Choice>,
     leaders: Vec<Choice>,
     total: Tally,
     period: String,
     depts: Vec<DeptLine>,
     leader_lines: Vec<LeaderLine>,
-    charts: Vec<Chart>,
     report: Vec<CaseLine>,
     report_total: i64,
-    report_wd: u32,
     overdue: Vec<CaseLine>,
-    can_urge: bool,
-    weights: Weights,
 }
 
-pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Page {
-    let mut errors = Errors::default();
-    let filter = parse_filter(&form, &mut errors);
+/// The dashboard with up to `rows` cases in each of its two case lists.
+async fn dashboard(state: &AppState, filter: &Filter, rows: i64) -> Result<Dashboard, AppError> {
     let today = china_date(state.clock.now());
     let w = &state.config.supervision;
-    let rows = tallies(&state.db, &filter, today).await?;
+    let tally_rows = tallies(&state.db, filter, today).await?;
     let departments = sqlx::query_as!(Choice, "SELECT id, name FROM departments ORDER BY active DESC, name").fetch_all(&state.db).await?;
     let leaders = sqlx::query_as!(Choice, "SELECT id, name FROM leaders ORDER BY active DESC, name").fetch_all(&state.db).await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        r#"SELECT id, to_char(visit_date, 'YYYY-MM-DD') || ' ' || title AS "name!" FROM visits
-           WHERE status <> 'cancelled' ORDER BY visit_date DESC, id DESC LIMIT 200"#
-    )
-    .fetch_all(&state.db)
-    .await?;
     let name_of = |list: &[Choice], id: i64| list.iter().find(|o| o.id == id).map_or_else(|| format!("#{id}"), |o| o.name.clone());
 
-    let (by_dept, by_leader, total) = roll_up(&rows);
+    let (by_dept, by_leader, total) = roll_up(&tally_rows);
     let scores: Vec<Option<f64>> = by_dept.iter().map(|(_, t)| score(t, w)).collect();
     let rank = ranks(&scores);
     let mut depts: Vec<(Option<usize>, DeptLine)> = by_dept
@@ -510,52 +509,103 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
     let depts: Vec<DeptLine> = depts.into_iter().map(|(_, d)| d).collect();
     let mut leader_lines: Vec<LeaderLine> = by_leader
         .into_iter()
-        .map(|(id, t)| {
-            LeaderLine {
-                name: name_of(&leaders, id),
-                closure: pct(t.closure_rate()),
-                on_time: pct(t.on_time_rate()),
-                satisfaction: pct(t.satisfaction_rate()),
-                satisfaction_low: highlighted(t.satisfaction_rate(), w),
-                t,
-            }
+        .map(|(id, t)| LeaderLine {
+            name: name_of(&leaders, id),
+            closure: pct(t.closure_rate()),
+            on_time: pct(t.on_time_rate()),
+            satisfaction: pct(t.satisfaction_rate()),
+            satisfaction_low: highlighted(t.satisfaction_rate(), w),
+            t,
         })
         .collect();
     leader_lines.sort_by(|a, b| b.t.assigned.cmp(&a.t.assigned).then_with(|| a.name.cmp(&b.name)));
 
-    let score_rows: Vec<(String, Option<f64>, bool)> = depts.iter().map(|d| (d.name.clone(), score(&d.t, w), false)).collect();
-    let sat_rows: Vec<(String, Option<f64>, bool)> = depts.iter().map(|d| (d.name.clone(), d.t.satisfaction_rate(), d.satisfaction_low)).collect();
-    let charts = vec![chart("综合得分", &score_rows), chart("满意率", &sat_rows)];
-
     let calendar = Calendar::load(&state.db, today - Duration::days(60)).await?;
     let cutoff = report_cutoff(&calendar, today, state.config.case_rules.report_after_urge_wd);
-    let (report, report_total) = report_list(&state.db, &filter, cutoff, 50).await?;
-    let overdue = overdue_list(&state.db, &filter, today, 20).await?;
+    let (report, report_total) = report_list(&state.db, filter, cutoff, rows).await?;
+    let overdue = overdue_list(&state.db, filter, today, rows).await?;
     let period = match filter.month {
         Some(m) => format!("{}年{}月", m.year(), m.month()),
         None => "本月".into(),
     };
+    Ok(Dashboard { departments, leaders, total, period, depts, leader_lines, report, report_total, overdue })
+}
+
+pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Page {
+    let mut errors = Errors::default();
+    let filter = parse_filter(&form, &mut errors);
+    let w = &state.config.supervision;
+    let mut dash = dashboard(&state, &filter, 50).await?;
+    dash.overdue.truncate(20);
+    let visits = sqlx::query_as!(
+        Choice,
+        r#"SELECT id, to_char(visit_date, 'YYYY-MM-DD') || ' ' || title AS "name!" FROM visits
+           WHERE status <> 'cancelled' ORDER BY visit_date DESC, id DESC LIMIT 200"#
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let score_rows: Vec<(String, Option<f64>, bool)> = dash.depts.iter().map(|l| (l.name.clone(), score(&l.t, w), false)).collect();
+    let sat_rows: Vec<(String, Option<f64>, bool)> = dash.depts.iter().map(|l| (l.name.clone(), l.t.satisfaction_rate(), l.satisfaction_low)).collect();
     let page = SupervisionPage {
         layout: ctx.layout("督查督办"),
         can_urge: ctx.user.as_ref().is_some_and(|u| u.role == crate::web::auth::Role::Supervisor),
         form,
         visits,
-        departments,
-        leaders,
-        total,
-        period,
-        depts,
-        leader_lines,
-        charts,
-        report,
-        report_total,
+        charts: vec![chart("综合得分", &score_rows), chart("满意率", &sat_rows)],
+        dash,
         report_wd: state.config.case_rules.report_after_urge_wd,
-        overdue,
         weights: w.clone(),
         errors,
     };
     let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(render_status(status, &page))
+}
+
+/// Cases per list in the export.
+const EXPORT_ROWS: i64 = 10_000;
+
+/// `GET /supervision.xlsx`: the dashboard with the same filters, one sheet per table, for the
+/// meeting where departments are ranked and 通报 read out; audited.
+pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Result<Response, AppError> {
+    let mut errors = Errors::default();
+    let filter = parse_filter(&form, &mut errors);
+    if let Some((_, message)) = errors.iter().next() {
+        return Err(AppError::BadRequest(message.to_owned()));
+    }
+    let d = dashboard(&state, &filter, EXPORT_ROWS).await?;
+    let closed = format!("{}办结", d.period);
+    let total = vec![vec![d.total.open.into(), d.total.due_soon.into(), d.total.overdue.into(), d.total.closed_in_period.into(), d.report_total.into()]];
+    let ranking = d
+        .depts
+        .iter()
+        .map(|l| {
+            let t = &l.t;
+            vec![l.rank.clone().into(), l.name.clone().into(), t.assigned.into(), t.open.into(), t.due_soon.into(), t.overdue.into(), t.closed_in_period.into(), l.response.clone().into(), l.resolution.clone().into(), l.satisfaction.clone().into(), l.score.clone().into()]
+        })
+        .collect();
+    let leaders = d
+        .leader_lines
+        .iter()
+        .map(|l| {
+            let t = &l.t;
+            vec![l.name.clone().into(), t.assigned.into(), t.open.into(), t.due_soon.into(), t.overdue.into(), t.closed_in_period.into(), l.closure.clone().into(), l.on_time.clone().into(), l.satisfaction.clone().into()]
+        })
+        .collect();
+    let cases = |lines: &[CaseLine]| -> Vec<Vec<Cell>> {
+        lines.iter().map(|c| vec![c.code.clone().into(), c.title.clone().into(), c.department.clone().into(), c.leader.clone().into(), c.due.clone().into(), c.urged.clone().into()]).collect()
+    };
+    let case_headers = ["编号", "事项", "承办单位", "包案领导", "办结时限", "首次催办/督办"];
+    let sheets = [
+        Sheet { name: "总体情况", headers: &["在办", "7 日内到期", "已逾期", &closed, "通报名单"], rows: total },
+        Sheet { name: "承办单位三率排名", headers: &["排名", "承办单位", "交办", "在办", "7 日内到期", "逾期", &closed, "响应率", "解决率", "满意率", "综合得分"], rows: ranking },
+        Sheet { name: "包案领导", headers: &["包案领导", "包案", "在办", "7 日内到期", "逾期", &closed, "办结率", "按期办结率", "满意率"], rows: leaders },
+        Sheet { name: "通报名单", headers: &case_headers, rows: cases(&d.report) },
+        Sheet { name: "逾期交办件", headers: &case_headers, rows: cases(&d.overdue) },
+    ];
+    let bytes = xlsx::workbook("督查督办", &sheets).map_err(xlsx::internal)?;
+    let detail = json!({"visit": form.visit, "month": form.month, "department": form.department, "leader": form.leader});
+    audit::record(&state.db, &ctx.actor(), Entry::ok("supervision.export").detail(detail)).await?;
+    Ok(xlsx::attachment("supervision.xlsx", bytes))
 }
 
 /// POST `/cases/{id}/urge` (督办, supervisors): an `urged` event, the first urge date if none,

@@ -312,6 +312,26 @@ async fn the_dashboard_counts_rates_ranks_and_highlights_a_hand_built_set() {
     assert_eq!(row(&r, "leaders", "李一"), ["李一", "4", "1", "1", "0", "3", "75.0%", "100.0%", "66.7%"]);
     assert!(r.body.contains("<svg"), "charts are drawn on the server");
 
+    // The export holds the page's figures, a sheet per table, and is audited.
+    assert!(r.body.contains("href=\"/supervision.xlsx?visit=&amp;month="), "the page links its export");
+    let sheet = |path: String, name: &'static str| {
+        let client = &client;
+        let app = &app;
+        async move { crate::fixtures::xlsx(app, client, &path, name).await }
+    };
+    let (status, totals) = sheet("/supervision.xlsx".into(), "总体情况").await;
+    assert_eq!(status, 200);
+    assert_eq!(totals[1][..4], ["2", "1", "1", "4"]);
+    let (_, ranking) = sheet("/supervision.xlsx".into(), "承办单位三率排名").await;
+    assert_eq!(ranking[1..], [row(&r, "departments", "乙单位"), row(&r, "departments", "甲单位")]);
+    let (_, leaders) = sheet("/supervision.xlsx".into(), "包案领导").await;
+    assert!(leaders.contains(&row(&r, "leaders", "李一")), "{leaders:?}");
+    let (_, filtered) = sheet(format!("/supervision.xlsx?department={a}"), "承办单位三率排名").await;
+    assert_eq!(filtered.len(), 2, "the filters apply: header and 甲 only");
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'supervision.export'").fetch_one(&w.owner).await.unwrap();
+    assert_eq!(audited, 4);
+    assert_eq!(client.get("/supervision.xlsx?month=2001-13").await.status, 400, "a bad filter is refused, not exported");
+
     // Filters change the numbers.
     let r = client.get(&format!("/supervision?department={a}")).await;
     assert_eq!([r.text("#t-open"), r.text("#t-overdue"), r.text("#t-closed")], ["1", "0", "3"]);
@@ -335,7 +355,9 @@ async fn the_dashboard_counts_rates_ranks_and_highlights_a_hand_built_set() {
     assert!(!r.field_error("month").is_empty() && !r.field_error("leader").is_empty());
     // Staff may read it; a handler may not.
     assert_eq!(app.signed_in("sv_desk", Role::Staff).await.get("/supervision").await.status, 200);
-    assert_eq!(app.signed_in("sv_h2", Role::Handler).await.get("/supervision").await.status, 403);
+    let handler = app.signed_in("sv_h2", Role::Handler).await;
+    assert_eq!(handler.get("/supervision").await.status, 403);
+    assert_eq!(handler.get("/supervision.xlsx").await.status, 403);
 }
 
 /// Every tally equals the same count made directly on the cases.
