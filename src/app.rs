@@ -10,7 +10,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
-use axum::extract::{MatchedPath, State};
+use axum::extract::State;
 use axum::{middleware, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -21,7 +21,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::csrf::CsrfLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -180,7 +179,7 @@ pub fn routes() -> Vec<Route> {
 
         // Public, stage 2 — the queue board (叫号屏) and its live events.
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
-        route(M::GET, BOARD_EVENTS, PUBLIC, consult::board::events),
+        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
         // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
         route(M::POST, "/staff/visits/{id}/schedule/publish", STAFF, consult::publish::publish),
         route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::checkin::page),
@@ -272,13 +271,16 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The boards' live streams: long-lived by design, so they do not count as requests in flight.
-const BOARD_EVENTS: &str = "/visits/{id}/board/events";
+/// The boards' live streams (`/visits/{id}/board/events`): long-lived by design, so they do not
+/// count as requests in flight.
+fn is_board_stream(path: &str) -> bool {
+    path.strip_prefix("/visits/").and_then(|rest| rest.strip_suffix("/board/events")).is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// Load shedding: beyond `max_in_flight` requests at once, answer 503 + Retry-After at once
 /// instead of queueing until clients time out silently.
 async fn shed(State(state): State<AppState>, req: axum::extract::Request, next: middleware::Next) -> Response {
-    if req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == BOARD_EVENTS) {
+    if is_board_stream(req.uri().path()) {
         return next.run(req).await;
     }
     match state.in_flight.clone().try_acquire_owned() {
@@ -297,7 +299,7 @@ async fn not_found() -> AppError {
     AppError::NotFound
 }
 
-/// Security headers on every response, error pages included (DESIGN §7).
+/// The security headers (DESIGN §7).
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     (
         "content-security-policy",
@@ -310,33 +312,41 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 ];
 
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
-    for r in routes() {
+    let mut routes = Router::new();
+    for r in self::routes() {
         let access = r.access;
         let guarded = r.endpoint.route_layer(middleware::from_fn(move |req, next| auth::guard(access, req, next)));
-        router = router.route(r.path, guarded);
+        routes = routes.route(r.path, guarded);
     }
-    let mut router = router
-        .route_layer(middleware::from_fn(ops::track))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), web::context))
-        .layer(CsrfLayer::new().with_rejection_response(csrf_refusal))
-        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
-        .layer(middleware::from_fn(crate::error::layer_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), shed));
-    for (name, value) in SECURITY_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::overriding(HeaderName::from_static(name), HeaderValue::from_static(value)));
-    }
-    router
-        .layer(PropagateRequestIdLayer::x_request_id())
+    let routes = routes.route_layer(middleware::from_fn(ops::track)).fallback(not_found).with_state(state.clone());
+    // Every request passes these, outermost first. They wrap the router once: `Router::layer` would
+    // wrap each route, cloning and boxing every layer again for every request.
+    let stack = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
         }))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .map_response(security_headers)
+        .layer(middleware::from_fn_with_state(state.clone(), shed))
+        .layer(middleware::from_fn(crate::error::layer_errors))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .map_request(|req: axum::http::Request<tower_http::body::Limited<axum::body::Body>>| req.map(axum::body::Body::new))
+        .layer(CsrfLayer::new().with_rejection_response(csrf_refusal))
+        .layer(middleware::from_fn_with_state(state, web::context))
+        .service(routes);
+    Router::new().fallback_service(stack)
+}
+
+/// Security headers on every response, error pages included (DESIGN §7).
+fn security_headers(mut response: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Serve until `shutdown` resolves, then finish the requests in flight.
@@ -470,3 +480,15 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_board_stream_is_exempt_from_shedding() {
+        assert!(is_board_stream("/visits/12/board/events"));
+        for path in ["/visits/12/board", "/visits//board/events", "/visits/12/x/board/events", "/visits/1/board/events/", "/api/visits/1/board/events"] {
+            assert!(!is_board_stream(path), "{path}");
+        }
+    }
+}
