@@ -24,8 +24,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+/// What every request shares. One `Arc`, so that the clones each request makes of it (extractors,
+/// middleware) cost one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub clock: SharedClock,
@@ -34,15 +38,22 @@ pub struct AppState {
     /// Queue changes announced by any instance (Postgres LISTEN/NOTIFY), for the boards' SSE clients.
     pub board: consult::board::Bus,
     /// Demo accounts exist: every page shows the 演示数据 banner.
-    demo: Arc<AtomicBool>,
+    demo: AtomicBool,
     /// Permits for requests in flight (`config.max_in_flight`); none left: shed (see `shed`).
     in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub async fn new(db: PgPool, config: Config, clock: SharedClock, keys: Arc<crate::privacy::Keys>) -> anyhow::Result<Self> {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
-        let state = Self { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, board: consult::board::bus(), demo: Arc::default(), in_flight };
+        let state = Self(Arc::new(Shared { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, board: consult::board::bus(), demo: AtomicBool::default(), in_flight }));
         state.refresh_demo_flag().await?;
         Ok(state)
     }
