@@ -471,8 +471,8 @@ struct Dashboard {
     overdue: Vec<CaseLine>,
 }
 
-/// The dashboard with up to `rows` cases in each of its two case lists.
-async fn dashboard(state: &AppState, filter: &Filter, rows: i64) -> Result<Dashboard, AppError> {
+/// The dashboard with up to `report_rows` cases of the 通报 list and `overdue_rows` overdue ones.
+async fn dashboard(state: &AppState, filter: &Filter, report_rows: i64, overdue_rows: i64) -> Result<Dashboard, AppError> {
     let today = china_date(state.clock.now());
     let w = &state.config.supervision;
     let tally_rows = tallies(&state.db, filter, today).await?;
@@ -522,8 +522,8 @@ async fn dashboard(state: &AppState, filter: &Filter, rows: i64) -> Result<Dashb
 
     let calendar = Calendar::load(&state.db, today - Duration::days(60)).await?;
     let cutoff = report_cutoff(&calendar, today, state.config.case_rules.report_after_urge_wd);
-    let (report, report_total) = report_list(&state.db, filter, cutoff, rows).await?;
-    let overdue = overdue_list(&state.db, filter, today, rows).await?;
+    let (report, report_total) = report_list(&state.db, filter, cutoff, report_rows).await?;
+    let overdue = overdue_list(&state.db, filter, today, overdue_rows).await?;
     let period = match filter.month {
         Some(m) => format!("{}年{}月", m.year(), m.month()),
         None => "本月".into(),
@@ -535,8 +535,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
     let mut errors = Errors::default();
     let filter = parse_filter(&form, &mut errors);
     let w = &state.config.supervision;
-    let mut dash = dashboard(&state, &filter, 50).await?;
-    dash.overdue.truncate(20);
+    let dash = dashboard(&state, &filter, 50, 20).await?;
     let visits = sqlx::query_as!(
         Choice,
         r#"SELECT id, to_char(visit_date, 'YYYY-MM-DD') || ' ' || title AS "name!" FROM visits
@@ -572,7 +571,7 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(form): Query<
     if let Some((_, message)) = errors.iter().next() {
         return Err(AppError::BadRequest(message.to_owned()));
     }
-    let d = dashboard(&state, &filter, EXPORT_ROWS).await?;
+    let d = dashboard(&state, &filter, EXPORT_ROWS, EXPORT_ROWS).await?;
     let closed = format!("{}办结", d.period);
     let total = vec![vec![d.total.open.into(), d.total.due_soon.into(), d.total.overdue.into(), d.total.closed_in_period.into(), d.report_total.into()]];
     let ranking = d
