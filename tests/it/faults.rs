@@ -202,8 +202,49 @@ struct Tally {
     bad_503: Vec<String>,
 }
 
-/// `clients` citizens register (and read pages) in a loop until `stop`; refused connections
-/// (the app is down) are retried after a pause.
+/// `xiafang serve` over a cluster of its own, with four citizens registering (and reading pages)
+/// in a loop until `finish`; refused connections (the app is down) are retried after a pause.
+struct UnderLoad {
+    pg: OwnCluster,
+    url: String,
+    data: PathBuf,
+    port: u16,
+    app: Server,
+    visit: Arc<Visit>,
+    category: i64,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl UnderLoad {
+    async fn start(name: &str) -> Self {
+        let pg = OwnCluster::start(name).await;
+        let (url, data, port) = (pg.url(), data_dir(name), free_port());
+        let app = serve(&url, &data, port, &[]);
+        wait_ready(port).await;
+        let visit = Arc::new(visit_on(&url, Utc::now(), &[400, 400], Some(Days::days(-1))).await);
+        let category = category(&url).await;
+        let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Tally::default())));
+        let clients = load(4, port, &visit, category, &stop, &tally);
+        UnderLoad { pg, url, data, port, app, visit, category, stop, tally, clients }
+    }
+
+    /// Stop the citizens; every answer they got.
+    async fn finish(&mut self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        futures_util::future::join_all(std::mem::take(&mut self.clients)).await;
+        std::mem::take(&mut *self.tally.lock().unwrap())
+    }
+
+    /// SIGTERM: the app must exit cleanly.
+    fn stop_app(mut self) {
+        signal(&self.app, SIGTERM);
+        assert!(self.app.wait().unwrap().success());
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
 fn load(clients: usize, port: u16, v: &Arc<Visit>, category: i64, stop: &Arc<AtomicBool>, tally: &Arc<Mutex<Tally>>) -> Vec<tokio::task::JoinHandle<()>> {
     (0..clients)
         .map(|i| {
@@ -293,58 +334,37 @@ fn alive(child: &mut Child) -> bool {
 
 #[tokio::test]
 async fn a_crash_of_the_app_and_of_postgres_loses_no_acknowledged_registration() {
-    let mut pg = OwnCluster::start("crash").await;
-    let (url, data, port) = (pg.url(), data_dir("crash"), free_port());
-    let mut app = serve(&url, &data, port, &[]);
-    wait_ready(port).await;
-    let v = Arc::new(visit_on(&url, Utc::now(), &[400, 400], Some(Days::days(-1))).await);
-    let cat = category(&url).await;
-    let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Tally::default())));
-    let clients = load(4, port, &v, cat, &stop, &tally);
-
+    let mut l = UnderLoad::start("crash").await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    signal(&app, SIGKILL);
-    app.wait().unwrap();
-    let before = tally.lock().unwrap().codes.len();
+    signal(&l.app, SIGKILL);
+    l.app.wait().unwrap();
+    let before = l.tally.lock().unwrap().codes.len();
     assert!(before > 0, "receipts were given before the crash");
     // Postgres crashes too (no shutdown checkpoint): what was acknowledged must come back from the WAL.
-    pg.stop("immediate");
-    pg.restart().await;
-    let mut app = serve(&url, &data, port, &[]);
-    wait_ready(port).await;
+    l.pg.stop("immediate");
+    l.pg.restart().await;
+    l.app = serve(&l.url, &l.data, l.port, &[]);
+    wait_ready(l.port).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    stop.store(true, Ordering::Relaxed);
-    futures_util::future::join_all(clients).await;
-    let t = std::mem::take(&mut *tally.lock().unwrap());
+    let t = l.finish().await;
     assert!(t.codes.len() > before, "receipts were given after the restart too");
     assert!(t.statuses.iter().all(|s| *s < 500 || *s == 503), "no 5xx but 503: {:?}", t.statuses);
-    assert_consistent(&url, &t.codes).await;
-
-    signal(&app, SIGTERM);
-    assert!(app.wait().unwrap().success());
-    let _ = std::fs::remove_dir_all(&data);
+    assert_consistent(&l.url, &t.codes).await;
+    l.stop_app();
 }
 
 #[tokio::test]
 async fn a_database_restart_under_load_gives_503_and_the_app_recovers_by_itself() {
-    let mut pg = OwnCluster::start("restart").await;
-    let (url, data, port) = (pg.url(), data_dir("restart"), free_port());
-    let mut app = serve(&url, &data, port, &[]);
-    wait_ready(port).await;
-    let v = Arc::new(visit_on(&url, Utc::now(), &[400, 400], Some(Days::days(-1))).await);
-    let cat = category(&url).await;
-    let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Tally::default())));
-    let clients = load(4, port, &v, cat, &stop, &tally);
-
+    let mut l = UnderLoad::start("restart").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // `pg_ctl restart -m fast`, with the server down for two seconds in between.
-    pg.stop("fast");
+    l.pg.stop("fast");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    pg.restart().await;
+    l.pg.restart().await;
     let restarted = Instant::now();
-    let http = browser(port);
+    let http = browser(l.port);
     loop {
-        let a = register(&http, port, &v, cat).await.unwrap();
+        let a = register(&http, l.port, &l.visit, l.category).await.unwrap();
         if a.status == 303 {
             break;
         }
@@ -352,21 +372,16 @@ async fn a_database_restart_under_load_gives_503_and_the_app_recovers_by_itself(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    futures_util::future::join_all(clients).await;
-    assert!(alive(&mut app), "the same process recovered");
+    let t = l.finish().await;
+    assert!(alive(&mut l.app), "the same process recovered");
 
-    let t = std::mem::take(&mut *tally.lock().unwrap());
     let unavailable = t.statuses.iter().filter(|s| **s == 503).count();
     assert!(unavailable > 0, "requests during the outage answered 503");
     let others: Vec<u16> = t.statuses.iter().copied().filter(|s| *s >= 500 && *s != 503).collect();
     assert!(others.is_empty(), "no 500 or other 5xx: {others:?}");
     assert!(t.bad_503.is_empty(), "every 503 is the Chinese page with Retry-After: {:?}", t.bad_503.first());
-    assert_consistent(&url, &t.codes).await;
-
-    signal(&app, SIGTERM);
-    assert!(app.wait().unwrap().success());
-    let _ = std::fs::remove_dir_all(&data);
+    assert_consistent(&l.url, &t.codes).await;
+    l.stop_app();
 }
 
 /// Lock the visit's window rows in a transaction of the test: registration POSTs block on
