@@ -16,7 +16,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let visit: i64 = visit.parse()?;
     let clients: usize = clients.parse()?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let url = format!("{base}/visits/{visit}/board/events");
 
     // Every client: connect, read the first state, wait for the others, then time the next event.
@@ -26,7 +28,13 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..clients {
         let (http, url, ready, done) = (http.clone(), url.clone(), ready.clone(), done_tx.clone());
         tokio::spawn(async move {
-            let mut response = http.get(&url).send().await.expect("connect").error_for_status().expect("board events");
+            let mut response = http
+                .get(&url)
+                .send()
+                .await
+                .expect("connect")
+                .error_for_status()
+                .expect("board events");
             let mut events = 0;
             let mut text = String::new();
             while let Some(chunk) = response.chunk().await.expect("read") {
@@ -63,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
     .fetch_optional(&mut *tx)
     .await?;
     anyhow::ensure!(called.is_some(), "no checked-in batch to call");
-    sqlx::query("SELECT pg_notify('xiafang_board', $1)").bind(visit.to_string()).execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_notify('xiafang_board', $1)")
+        .bind(visit.to_string())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     let committed = Instant::now();
 
@@ -75,7 +86,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "clients {clients} connected in {:.1} s; reached {} of {clients}; latency ms p50 {:.0} p99 {:.0} max {:.0}",
         connected.as_secs_f64(),

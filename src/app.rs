@@ -6,16 +6,16 @@ use crate::error::AppError;
 use crate::web::auth::{self, Access, Role};
 use crate::web::{account, ops, session};
 use crate::{admin, api, consult, db, followup, prepare, public, reports, web};
+use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
-use axum::extract::State;
-use axum::{middleware, Router};
+use axum::{Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::csrf::CsrfLayer;
@@ -51,15 +51,32 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub async fn new(db: PgPool, config: Config, clock: SharedClock, keys: Arc<crate::privacy::Keys>) -> anyhow::Result<Self> {
+    pub async fn new(
+        db: PgPool,
+        config: Config,
+        clock: SharedClock,
+        keys: Arc<crate::privacy::Keys>,
+    ) -> anyhow::Result<Self> {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
-        let state = Self(Arc::new(Shared { db, config: Arc::new(config), clock, metrics: ops::recorder(), keys, board: consult::board::bus(), demo: AtomicBool::default(), in_flight }));
+        let state = Self(Arc::new(Shared {
+            db,
+            config: Arc::new(config),
+            clock,
+            metrics: ops::recorder(),
+            keys,
+            board: consult::board::bus(),
+            demo: AtomicBool::default(),
+            in_flight,
+        }));
         state.refresh_demo_flag().await?;
         Ok(state)
     }
 
     pub fn timeouts(&self) -> session::Timeouts {
-        session::Timeouts { idle: self.config.session_idle, absolute: self.config.session_absolute }
+        session::Timeouts {
+            idle: self.config.session_idle,
+            absolute: self.config.session_absolute,
+        }
     }
 
     pub fn demo_present(&self) -> bool {
@@ -67,9 +84,11 @@ impl AppState {
     }
 
     pub async fn refresh_demo_flag(&self) -> sqlx::Result<()> {
-        let present = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE is_demo AND active) AS "e!""#)
-            .fetch_one(&self.db)
-            .await?;
+        let present = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE is_demo AND active) AS "e!""#
+        )
+        .fetch_one(&self.db)
+        .await?;
         self.demo.store(present, Ordering::Relaxed);
         Ok(())
     }
@@ -89,7 +108,12 @@ where
     T: 'static,
 {
     let filter = MethodFilter::try_from(method.clone()).expect("GET or POST");
-    Route { method, path, access, endpoint: axum::routing::on(filter, handler) }
+    Route {
+        method,
+        path,
+        access,
+        endpoint: axum::routing::on(filter, handler),
+    }
 }
 
 const PUBLIC: Access = Access::Public;
@@ -98,7 +122,8 @@ const STAFF: Access = Access::Roles(&[Role::Staff]);
 /// Reading registrations and dossiers, and unmasking (audited): staff and supervisors (DESIGN §2).
 const STAFF_OR_SUPERVISOR: Access = Access::Roles(&[Role::Staff, Role::Supervisor]);
 /// Cases: everyone who works them; object checks (own department, own cases) are in the handlers.
-const CASE_READERS: Access = Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
+const CASE_READERS: Access =
+    Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
 const HANDLER: Access = Access::Roles(&[Role::Handler]);
 const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
 /// The second signature on a closure: the owning leader or a supervisor.
@@ -107,7 +132,8 @@ const LEADER_OR_SUPERVISOR: Access = Access::Roles(&[Role::Leader, Role::Supervi
 const STAFF_OR_LEADER: Access = Access::Roles(&[Role::Staff, Role::Leader]);
 const LEADER: Access = Access::Roles(&[Role::Leader]);
 /// Own API tokens carry the user's own role (DESIGN §2): not the sysadmin nor the auditor.
-const TOKEN_HOLDERS: Access = Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
+const TOKEN_HOLDERS: Access =
+    Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
@@ -126,9 +152,24 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/notices/{id}", PUBLIC, public::visits::notice),
         route(M::GET, "/notices/{id}/print", PUBLIC, public::visits::print),
         // Public, stage 1 — registration, receipt, lookup.
-        route(M::GET, "/visits/{id}/register", PUBLIC, public::register::form_page),
-        route(M::POST, "/visits/{id}/register", PUBLIC, public::register::submit),
-        route(M::GET, "/registrations/{code}", PUBLIC, public::register::receipt),
+        route(
+            M::GET,
+            "/visits/{id}/register",
+            PUBLIC,
+            public::register::form_page,
+        ),
+        route(
+            M::POST,
+            "/visits/{id}/register",
+            PUBLIC,
+            public::register::submit,
+        ),
+        route(
+            M::GET,
+            "/registrations/{code}",
+            PUBLIC,
+            public::register::receipt,
+        ),
         route(M::GET, "/lookup", PUBLIC, public::lookup::page),
         route(M::POST, "/lookup", PUBLIC, public::lookup::lookup),
         route(M::POST, "/lookup/cancel", PUBLIC, public::lookup::cancel),
@@ -138,145 +179,589 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/metrics", PUBLIC, ops::metrics),
         // Any signed-in account.
         route(M::POST, "/logout", SIGNED_IN, account::logout),
-        route(M::GET, "/account/password", SIGNED_IN, account::password_page),
-        route(M::POST, "/account/password", SIGNED_IN, account::change_password),
+        route(
+            M::GET,
+            "/account/password",
+            SIGNED_IN,
+            account::password_page,
+        ),
+        route(
+            M::POST,
+            "/account/password",
+            SIGNED_IN,
+            account::change_password,
+        ),
         route(M::GET, "/api/v1/me", SIGNED_IN, web::api_me),
         // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
         route(M::GET, "/staff/visits", STAFF, prepare::visits::list),
-        route(M::GET, "/staff/visits/new", STAFF, prepare::visits::new_page),
+        route(
+            M::GET,
+            "/staff/visits/new",
+            STAFF,
+            prepare::visits::new_page,
+        ),
         route(M::POST, "/staff/visits/new", STAFF, prepare::visits::create),
         route(M::GET, "/staff/visits/{id}", STAFF, prepare::visits::show),
-        route(M::GET, "/staff/visits/{id}/edit", STAFF, prepare::visits::edit_page),
-        route(M::POST, "/staff/visits/{id}/edit", STAFF, prepare::visits::update),
-        route(M::POST, "/staff/visits/{id}/cancel", STAFF, prepare::visits::cancel),
-        route(M::GET, "/staff/visits/{id}/notices", STAFF, prepare::notices::page),
-        route(M::POST, "/staff/visits/{id}/notices", STAFF, prepare::notices::generate),
-        route(M::POST, "/staff/visits/{id}/notices/{notice}", STAFF, prepare::notices::update),
-        route(M::POST, "/staff/visits/{id}/notices/{notice}/publish", STAFF, prepare::notices::publish),
-        route(M::POST, "/staff/visits/{id}/correction", STAFF, prepare::notices::correct),
-        route(M::GET, "/staff/visits/{id}/rooms", STAFF, prepare::rooms::page),
-        route(M::POST, "/staff/visits/{id}/rooms", STAFF, prepare::rooms::create),
-        route(M::GET, "/staff/visits/{id}/rooms/{room}", STAFF, prepare::rooms::show),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}", STAFF, prepare::rooms::update),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/delete", STAFF, prepare::rooms::delete),
-        route(M::POST, "/staff/visits/{id}/windows", STAFF, prepare::rooms::generate_windows),
-        route(M::POST, "/staff/visits/{id}/windows/{window}", STAFF, prepare::rooms::set_capacity),
-
+        route(
+            M::GET,
+            "/staff/visits/{id}/edit",
+            STAFF,
+            prepare::visits::edit_page,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/edit",
+            STAFF,
+            prepare::visits::update,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/cancel",
+            STAFF,
+            prepare::visits::cancel,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/notices",
+            STAFF,
+            prepare::notices::page,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/notices",
+            STAFF,
+            prepare::notices::generate,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/notices/{notice}",
+            STAFF,
+            prepare::notices::update,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/notices/{notice}/publish",
+            STAFF,
+            prepare::notices::publish,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/correction",
+            STAFF,
+            prepare::notices::correct,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/rooms",
+            STAFF,
+            prepare::rooms::page,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms",
+            STAFF,
+            prepare::rooms::create,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/rooms/{room}",
+            STAFF,
+            prepare::rooms::show,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms/{room}",
+            STAFF,
+            prepare::rooms::update,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms/{room}/delete",
+            STAFF,
+            prepare::rooms::delete,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/windows",
+            STAFF,
+            prepare::rooms::generate_windows,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/windows/{window}",
+            STAFF,
+            prepare::rooms::set_capacity,
+        ),
         // Staff, stage 1 — registrations on a citizen's behalf.
-        route(M::GET, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_form),
-        route(M::POST, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_submit),
-
+        route(
+            M::GET,
+            "/staff/visits/{id}/registrations/new",
+            STAFF,
+            prepare::registration::staff_form,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/new",
+            STAFF,
+            prepare::registration::staff_submit,
+        ),
         // Staff, stage 1 — triage, screening decisions, export; survey items.
-        route(M::GET, "/staff/visits/{id}/registrations", STAFF_OR_SUPERVISOR, prepare::triage::list),
-        route(M::GET, "/staff/visits/{id}/registrations.xlsx", STAFF_OR_SUPERVISOR, prepare::triage_export::export),
-        route(M::GET, "/staff/visits/{id}/registrations/{reg}", STAFF_OR_SUPERVISOR, prepare::triage::show),
-        route(M::POST, "/staff/visits/{id}/registrations/{reg}/unmask", STAFF_OR_SUPERVISOR, prepare::triage::unmask),
-        route(M::POST, "/staff/visits/{id}/registrations/{reg}/category", STAFF, prepare::triage::change_category),
-        route(M::POST, "/staff/visits/{id}/registrations/{reg}/confirm", STAFF, prepare::triage::confirm),
-        route(M::POST, "/staff/visits/{id}/registrations/{reg}/reject", STAFF, prepare::triage::reject),
-        route(M::POST, "/staff/visits/{id}/registrations/{reg}/merge", STAFF, prepare::triage::merge),
-        route(M::POST, "/staff/visits/{id}/registrations/{reg}/flags/{flag}", STAFF, prepare::triage::decide_flag),
-        route(M::GET, "/staff/visits/{id}/survey", STAFF_OR_SUPERVISOR, prepare::survey::list),
-        route(M::POST, "/staff/visits/{id}/survey", STAFF, prepare::survey::create),
-        route(M::GET, "/staff/visits/{id}/survey/{item}", STAFF_OR_SUPERVISOR, prepare::survey::show),
-        route(M::POST, "/staff/visits/{id}/survey/{item}", STAFF, prepare::survey::update),
-        route(M::POST, "/staff/visits/{id}/survey/{item}/link", STAFF, prepare::survey::link),
-        route(M::POST, "/staff/visits/{id}/survey/{item}/unlink", STAFF, prepare::survey::unlink),
-
+        route(
+            M::GET,
+            "/staff/visits/{id}/registrations",
+            STAFF_OR_SUPERVISOR,
+            prepare::triage::list,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/registrations.xlsx",
+            STAFF_OR_SUPERVISOR,
+            prepare::triage_export::export,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/registrations/{reg}",
+            STAFF_OR_SUPERVISOR,
+            prepare::triage::show,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/{reg}/unmask",
+            STAFF_OR_SUPERVISOR,
+            prepare::triage::unmask,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/{reg}/category",
+            STAFF,
+            prepare::triage::change_category,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/{reg}/confirm",
+            STAFF,
+            prepare::triage::confirm,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/{reg}/reject",
+            STAFF,
+            prepare::triage::reject,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/{reg}/merge",
+            STAFF,
+            prepare::triage::merge,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/registrations/{reg}/flags/{flag}",
+            STAFF,
+            prepare::triage::decide_flag,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/survey",
+            STAFF_OR_SUPERVISOR,
+            prepare::survey::list,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/survey",
+            STAFF,
+            prepare::survey::create,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/survey/{item}",
+            STAFF_OR_SUPERVISOR,
+            prepare::survey::show,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/survey/{item}",
+            STAFF,
+            prepare::survey::update,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/survey/{item}/link",
+            STAFF,
+            prepare::survey::link,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/survey/{item}/unlink",
+            STAFF,
+            prepare::survey::unlink,
+        ),
         // Staff, stage 2 访中会商研究 — the schedule (排接).
-        route(M::GET, "/staff/visits/{id}/schedule", STAFF, consult::scheduling::page),
-        route(M::POST, "/staff/visits/{id}/schedule/run", STAFF, consult::scheduling::run),
-        route(M::POST, "/staff/visits/{id}/schedule/{reg}", STAFF, consult::scheduling::move_one),
-
+        route(
+            M::GET,
+            "/staff/visits/{id}/schedule",
+            STAFF,
+            consult::scheduling::page,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/schedule/run",
+            STAFF,
+            consult::scheduling::run,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/schedule/{reg}",
+            STAFF,
+            consult::scheduling::move_one,
+        ),
         // Public, stage 2 — the queue board (叫号屏) and its live events.
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
-        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
+        route(
+            M::GET,
+            "/visits/{id}/board/events",
+            PUBLIC,
+            consult::board::events,
+        ),
         // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
-        route(M::POST, "/staff/visits/{id}/schedule/publish", STAFF, consult::publish::publish),
-        route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::checkin::page),
-        route(M::POST, "/staff/visits/{id}/checkin", STAFF, consult::checkin::search),
-        route(M::POST, "/staff/visits/{id}/checkin/{reg}", STAFF, consult::checkin::check_in_one),
-        route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in_form),
-        route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in),
-        route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::day::page),
-
+        route(
+            M::POST,
+            "/staff/visits/{id}/schedule/publish",
+            STAFF,
+            consult::publish::publish,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/checkin",
+            STAFF,
+            consult::checkin::page,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/checkin",
+            STAFF,
+            consult::checkin::search,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/checkin/{reg}",
+            STAFF,
+            consult::checkin::check_in_one,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/walkin",
+            STAFF,
+            consult::checkin::walk_in_form,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/walkin",
+            STAFF,
+            consult::checkin::walk_in,
+        ),
+        route(
+            M::GET,
+            "/staff/visits/{id}/day",
+            STAFF_OR_SUPERVISOR,
+            consult::day::page,
+        ),
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
-        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::desk::page),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/call", STAFF_OR_LEADER, consult::desk::call),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::desk::no_shows),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::desk::record),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::desk::transfer),
+        route(
+            M::GET,
+            "/staff/visits/{id}/rooms/{room}/desk",
+            STAFF_OR_LEADER,
+            consult::desk::page,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms/{room}/desk/call",
+            STAFF_OR_LEADER,
+            consult::desk::call,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms/{room}/desk/no-shows",
+            STAFF_OR_LEADER,
+            consult::desk::no_shows,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms/{room}/desk/{reg}/record",
+            STAFF_OR_LEADER,
+            consult::desk::record,
+        ),
+        route(
+            M::POST,
+            "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer",
+            STAFF_OR_LEADER,
+            consult::desk::transfer,
+        ),
         route(M::GET, "/me/today", LEADER, consult::today::page),
-
         // (stage 3: cases, the department inbox, feedback, handover)
         route(M::GET, "/cases", CASE_READERS, followup::inbox::list),
         route(M::GET, "/cases/{id}", CASE_READERS, followup::cases::show),
-        route(M::POST, "/cases/{id}/accept", HANDLER, followup::cases::accept),
-        route(M::POST, "/cases/{id}/return", HANDLER, followup::cases::return_case),
-        route(M::POST, "/cases/{id}/progress", HANDLER, followup::cases::progress),
-        route(M::POST, "/cases/{id}/extend", HANDLER, followup::cases::extend),
-        route(M::POST, "/cases/{id}/notify-acceptance", HANDLER, followup::cases::notify_acceptance),
-        route(M::POST, "/cases/{id}/submit", HANDLER, followup::cases::submit),
-        route(M::POST, "/cases/{id}/approve-extension", SUPERVISOR, followup::cases::approve_extension),
-        route(M::POST, "/cases/{id}/refuse-extension", SUPERVISOR, followup::cases::refuse_extension),
-        route(M::POST, "/cases/{id}/approve", LEADER_OR_SUPERVISOR, followup::cases::approve),
-        route(M::POST, "/cases/{id}/reject", LEADER_OR_SUPERVISOR, followup::cases::reject),
-        route(M::POST, "/cases/{id}/reopen", SUPERVISOR, followup::cases::reopen),
-        route(M::POST, "/cases/{id}/review", SUPERVISOR, followup::cases::review),
-        route(M::POST, "/cases/{id}/decide-review", SUPERVISOR, followup::cases::decide_review_handler),
-        route(M::POST, "/cases/{id}/reassign", STAFF, followup::cases::reassign),
+        route(
+            M::POST,
+            "/cases/{id}/accept",
+            HANDLER,
+            followup::cases::accept,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/return",
+            HANDLER,
+            followup::cases::return_case,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/progress",
+            HANDLER,
+            followup::cases::progress,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/extend",
+            HANDLER,
+            followup::cases::extend,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/notify-acceptance",
+            HANDLER,
+            followup::cases::notify_acceptance,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/submit",
+            HANDLER,
+            followup::cases::submit,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/approve-extension",
+            SUPERVISOR,
+            followup::cases::approve_extension,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/refuse-extension",
+            SUPERVISOR,
+            followup::cases::refuse_extension,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/approve",
+            LEADER_OR_SUPERVISOR,
+            followup::cases::approve,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/reject",
+            LEADER_OR_SUPERVISOR,
+            followup::cases::reject,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/reopen",
+            SUPERVISOR,
+            followup::cases::reopen,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/review",
+            SUPERVISOR,
+            followup::cases::review,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/decide-review",
+            SUPERVISOR,
+            followup::cases::decide_review_handler,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/reassign",
+            STAFF,
+            followup::cases::reassign,
+        ),
         route(M::GET, "/dept/cases", HANDLER, followup::inbox::inbox),
-        route(M::POST, "/lookup/{code}/feedback", PUBLIC, followup::feedback::rate),
-        route(M::GET, "/leaders/{id}/handover", SUPERVISOR, followup::handover::show),
-        route(M::POST, "/leaders/{id}/handover", SUPERVISOR, followup::handover::perform),
-
+        route(
+            M::POST,
+            "/lookup/{code}/feedback",
+            PUBLIC,
+            followup::feedback::rate,
+        ),
+        route(
+            M::GET,
+            "/leaders/{id}/handover",
+            SUPERVISOR,
+            followup::handover::show,
+        ),
+        route(
+            M::POST,
+            "/leaders/{id}/handover",
+            SUPERVISOR,
+            followup::handover::perform,
+        ),
         // (stage 3: supervision, lists, reports, exports)
-        route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::supervision::page),
-        route(M::GET, "/supervision.xlsx", STAFF_OR_SUPERVISOR, followup::supervision::export),
-        route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::supervision::urge),
-        route(M::GET, "/supervision/lists", STAFF_OR_SUPERVISOR, followup::lists::page),
-        route(M::GET, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::lists::export),
-        route(M::GET, "/reports/visits/{id}", STAFF_OR_SUPERVISOR, reports::visit::show),
+        route(
+            M::GET,
+            "/supervision",
+            STAFF_OR_SUPERVISOR,
+            followup::supervision::page,
+        ),
+        route(
+            M::GET,
+            "/supervision.xlsx",
+            STAFF_OR_SUPERVISOR,
+            followup::supervision::export,
+        ),
+        route(
+            M::POST,
+            "/cases/{id}/urge",
+            SUPERVISOR,
+            followup::supervision::urge,
+        ),
+        route(
+            M::GET,
+            "/supervision/lists",
+            STAFF_OR_SUPERVISOR,
+            followup::lists::page,
+        ),
+        route(
+            M::GET,
+            "/supervision/lists.xlsx",
+            STAFF_OR_SUPERVISOR,
+            followup::lists::export,
+        ),
+        route(
+            M::GET,
+            "/reports/visits/{id}",
+            STAFF_OR_SUPERVISOR,
+            reports::visit::show,
+        ),
         route(M::GET, "/cases.xlsx", CASE_READERS, followup::inbox::export),
-
         // API v1 — integration (12345 hotline, SMS gateway, statistics); own tokens at /me/tokens.
         route(M::GET, "/me/tokens", TOKEN_HOLDERS, api::tokens::list),
         route(M::POST, "/me/tokens", TOKEN_HOLDERS, api::tokens::create),
-        route(M::POST, "/me/tokens/{id}/revoke", TOKEN_HOLDERS, api::tokens::revoke),
-        route(M::POST, "/admin/users/{id}/revoke-tokens", SYSADMIN, api::tokens::admin_revoke_all),
+        route(
+            M::POST,
+            "/me/tokens/{id}/revoke",
+            TOKEN_HOLDERS,
+            api::tokens::revoke,
+        ),
+        route(
+            M::POST,
+            "/admin/users/{id}/revoke-tokens",
+            SYSADMIN,
+            api::tokens::admin_revoke_all,
+        ),
         route(M::GET, "/api/v1/openapi.json", PUBLIC, api::openapi),
         route(M::GET, "/api/v1/visits", PUBLIC, api::v1::visits),
         route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::v1::visit),
         route(M::GET, "/api/v1/notices/{id}", PUBLIC, api::v1::notice),
-        route(M::POST, "/api/v1/visits/{id}/registrations", PUBLIC, api::v1::register),
+        route(
+            M::POST,
+            "/api/v1/visits/{id}/registrations",
+            PUBLIC,
+            api::v1::register,
+        ),
         route(M::POST, "/api/v1/lookup", PUBLIC, api::v1::lookup),
         route(M::GET, "/api/v1/cases/{code}", CASE_READERS, api::v1::case),
-
-
-
         // Administration: sysadmin only; it never reads petitions or the audit log.
         route(M::GET, "/admin/users", SYSADMIN, admin::users::list),
         route(M::POST, "/admin/users", SYSADMIN, admin::users::create),
         route(M::GET, "/admin/users/{id}", SYSADMIN, admin::users::show),
         route(M::POST, "/admin/users/{id}", SYSADMIN, admin::users::update),
-        route(M::POST, "/admin/users/{id}/deactivate", SYSADMIN, admin::users::deactivate),
-        route(M::POST, "/admin/users/{id}/activate", SYSADMIN, admin::users::activate),
-        route(M::POST, "/admin/users/{id}/reset-password", SYSADMIN, admin::users::reset_password),
-        route(M::GET, "/admin/departments", SYSADMIN, admin::departments::list),
-        route(M::POST, "/admin/departments", SYSADMIN, admin::departments::create),
-        route(M::GET, "/admin/departments/{id}", SYSADMIN, admin::departments::show),
-        route(M::POST, "/admin/departments/{id}", SYSADMIN, admin::departments::update),
+        route(
+            M::POST,
+            "/admin/users/{id}/deactivate",
+            SYSADMIN,
+            admin::users::deactivate,
+        ),
+        route(
+            M::POST,
+            "/admin/users/{id}/activate",
+            SYSADMIN,
+            admin::users::activate,
+        ),
+        route(
+            M::POST,
+            "/admin/users/{id}/reset-password",
+            SYSADMIN,
+            admin::users::reset_password,
+        ),
+        route(
+            M::GET,
+            "/admin/departments",
+            SYSADMIN,
+            admin::departments::list,
+        ),
+        route(
+            M::POST,
+            "/admin/departments",
+            SYSADMIN,
+            admin::departments::create,
+        ),
+        route(
+            M::GET,
+            "/admin/departments/{id}",
+            SYSADMIN,
+            admin::departments::show,
+        ),
+        route(
+            M::POST,
+            "/admin/departments/{id}",
+            SYSADMIN,
+            admin::departments::update,
+        ),
         route(M::GET, "/admin/leaders", SYSADMIN, admin::leaders::list),
         route(M::POST, "/admin/leaders", SYSADMIN, admin::leaders::create),
-        route(M::GET, "/admin/leaders/{id}", SYSADMIN, admin::leaders::show),
-        route(M::POST, "/admin/leaders/{id}", SYSADMIN, admin::leaders::update),
-        route(M::GET, "/admin/categories", SYSADMIN, admin::categories::list),
-        route(M::POST, "/admin/categories", SYSADMIN, admin::categories::create),
-        route(M::GET, "/admin/categories/{id}", SYSADMIN, admin::categories::show),
-        route(M::POST, "/admin/categories/{id}", SYSADMIN, admin::categories::update),
+        route(
+            M::GET,
+            "/admin/leaders/{id}",
+            SYSADMIN,
+            admin::leaders::show,
+        ),
+        route(
+            M::POST,
+            "/admin/leaders/{id}",
+            SYSADMIN,
+            admin::leaders::update,
+        ),
+        route(
+            M::GET,
+            "/admin/categories",
+            SYSADMIN,
+            admin::categories::list,
+        ),
+        route(
+            M::POST,
+            "/admin/categories",
+            SYSADMIN,
+            admin::categories::create,
+        ),
+        route(
+            M::GET,
+            "/admin/categories/{id}",
+            SYSADMIN,
+            admin::categories::show,
+        ),
+        route(
+            M::POST,
+            "/admin/categories/{id}",
+            SYSADMIN,
+            admin::categories::update,
+        ),
         route(M::GET, "/admin/calendar", SYSADMIN, admin::calendar::list),
         route(M::POST, "/admin/calendar", SYSADMIN, admin::calendar::set),
-        route(M::POST, "/admin/calendar/{day}/delete", SYSADMIN, admin::calendar::delete),
+        route(
+            M::POST,
+            "/admin/calendar/{day}/delete",
+            SYSADMIN,
+            admin::calendar::delete,
+        ),
         // Audit: the auditor only.
         route(M::GET, "/audit", AUDITOR, admin::audit::list),
     ]
@@ -285,18 +770,26 @@ pub fn routes() -> Vec<Route> {
 /// The boards' live streams (`/visits/{id}/board/events`): long-lived by design, so they do not
 /// count as requests in flight.
 fn is_board_stream(path: &str) -> bool {
-    path.strip_prefix("/visits/").and_then(|rest| rest.strip_suffix("/board/events")).is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    path.strip_prefix("/visits/")
+        .and_then(|rest| rest.strip_suffix("/board/events"))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Load shedding: beyond `max_in_flight` requests at once, answer 503 + Retry-After at once
 /// instead of queueing until clients time out silently.
-async fn shed(State(state): State<AppState>, req: axum::extract::Request, next: middleware::Next) -> Response {
+async fn shed(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
     if is_board_stream(req.uri().path()) {
         return next.run(req).await;
     }
     match state.in_flight.clone().try_acquire_owned() {
         Ok(_permit) => next.run(req).await,
-        Err(_) if api::is_api(req.uri().path()) => api::as_json(AppError::Overloaded.into_response()),
+        Err(_) if api::is_api(req.uri().path()) => {
+            api::as_json(AppError::Overloaded.into_response())
+        }
         Err(_) => AppError::Overloaded.into_response(),
     }
 }
@@ -319,17 +812,27 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
 ];
 
 pub fn router(state: AppState) -> Router {
     let mut routes = Router::new();
     for r in self::routes() {
         let access = r.access;
-        let guarded = r.endpoint.route_layer(middleware::from_fn(move |req, next| auth::guard(access, req, next)));
+        let guarded = r
+            .endpoint
+            .route_layer(middleware::from_fn(move |req, next| {
+                auth::guard(access, req, next)
+            }));
         routes = routes.route(r.path, guarded);
     }
-    let routes = routes.route_layer(middleware::from_fn(ops::track)).fallback(not_found).with_state(state.clone());
+    let routes = routes
+        .route_layer(middleware::from_fn(ops::track))
+        .fallback(not_found)
+        .with_state(state.clone());
     // Every request passes these, outermost first. They wrap the router once: `Router::layer` would
     // wrap each route, cloning and boxing every layer again for every request.
     let stack = tower::ServiceBuilder::new()
@@ -355,7 +858,10 @@ pub fn router(state: AppState) -> Router {
 /// Security headers on every response, error pages included (DESIGN §7).
 fn security_headers(mut response: Response) -> Response {
     for (name, value) in SECURITY_HEADERS {
-        response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
     response
 }
@@ -364,11 +870,16 @@ fn security_headers(mut response: Response) -> Response {
 ///
 /// HTTP/1.1 straight on hyper rather than `axum::serve`: its HTTP/2 sniffing leaves every connection
 /// a 16 KiB read buffer instead of 8 KiB, which 2,000 open hall boards would pay for nothing.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::rt::TokioIo;
     use tower::ServiceExt;
     // Every instance listens, so a call made on any instance reaches the boards this one serves.
-    let board_listener = consult::board::start_listener(state.db.clone(), state.board.clone()).await;
+    let board_listener =
+        consult::board::start_listener(state.db.clone(), state.board.clone()).await;
     let bus = state.board.clone();
     let app = router(state);
     // No header-read timer (every request would arm one): slow clients are the reverse proxy's to
@@ -389,11 +900,17 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown:
             },
             () = &mut shutdown => break,
         };
-        let service = app.clone().map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            req
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let service =
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                });
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -416,11 +933,18 @@ pub struct Database {
 
 pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     if let Some(url) = &config.database_url {
-        return Ok(Database { url: url.clone(), cluster: None });
+        return Ok(Database {
+            url: url.clone(),
+            cluster: None,
+        });
     }
-    let cluster = db::embedded::Cluster::start(&config.data_dir.join("postgres"), Default::default()).await?;
+    let cluster =
+        db::embedded::Cluster::start(&config.data_dir.join("postgres"), Default::default()).await?;
     db::ensure_database(&cluster.url("postgres"), "xiafang").await?;
-    Ok(Database { url: cluster.url("xiafang"), cluster: Some(cluster) })
+    Ok(Database {
+        url: cluster.url("xiafang"),
+        cluster: Some(cluster),
+    })
 }
 
 /// `xiafang serve`: database, migrations, optional demo data, then serve until SIGTERM/Ctrl-C.
@@ -441,7 +965,13 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         let mut jobs = vec![tokio::spawn(housekeeping(state.clone()))];
         if state.config.jobs {
             // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
-            jobs.push(tokio::spawn(crate::notify::run_delivery(pool.clone(), state.clock.clone(), crate::notify::LogSender, delivery, poll)));
+            jobs.push(tokio::spawn(crate::notify::run_delivery(
+                pool.clone(),
+                state.clock.clone(),
+                crate::notify::LogSender,
+                delivery,
+                poll,
+            )));
             // Reminders and 催办 run in every instance too; claims and a unique key keep each to one.
             jobs.push(tokio::spawn(crate::followup::jobs::run_loop(
                 pool.clone(),
@@ -452,7 +982,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
                 uuid::Uuid::new_v4().to_string(),
             )));
         } else {
-            tracing::warn!("XIAFANG_JOBS=off: no reminders, 催办 or outbox delivery in this instance");
+            tracing::warn!(
+                "XIAFANG_JOBS=off: no reminders, 催办 or outbox delivery in this instance"
+            );
         }
         serve(listener, state, shutdown_signal()).await?;
         jobs.iter().for_each(|j| j.abort());
@@ -483,7 +1015,8 @@ async fn housekeeping(state: AppState) {
 
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},
@@ -498,7 +1031,13 @@ mod tests {
     #[test]
     fn only_a_board_stream_is_exempt_from_shedding() {
         assert!(is_board_stream("/visits/12/board/events"));
-        for path in ["/visits/12/board", "/visits//board/events", "/visits/12/x/board/events", "/visits/1/board/events/", "/api/visits/1/board/events"] {
+        for path in [
+            "/visits/12/board",
+            "/visits//board/events",
+            "/visits/12/x/board/events",
+            "/visits/1/board/events/",
+            "/api/visits/1/board/events",
+        ] {
             assert!(!is_board_stream(path), "{path}");
         }
     }

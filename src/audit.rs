@@ -15,7 +15,12 @@ pub struct Actor {
 
 impl Actor {
     pub fn user(user: &CurrentUser, ip: IpAddr) -> Self {
-        Self { id: Some(user.id), name: user.username.clone(), role: Some(user.role.as_str()), ip: Some(ip) }
+        Self {
+            id: Some(user.id),
+            name: user.username.clone(),
+            role: Some(user.role.as_str()),
+            ip: Some(ip),
+        }
     }
 }
 
@@ -29,10 +34,19 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     pub fn ok(action: &'a str) -> Self {
-        Self { action, object_type: None, object_id: None, success: true, detail: Value::Object(Default::default()) }
+        Self {
+            action,
+            object_type: None,
+            object_id: None,
+            success: true,
+            detail: Value::Object(Default::default()),
+        }
     }
     pub fn failed(action: &'a str) -> Self {
-        Self { success: false, ..Self::ok(action) }
+        Self {
+            success: false,
+            ..Self::ok(action)
+        }
     }
     pub fn on(mut self, object_type: &'a str, object_id: impl ToString) -> Self {
         self.object_type = Some(object_type);

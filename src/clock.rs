@@ -43,7 +43,9 @@ pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
 
 /// "2026-11-22 09:05" in Asia/Shanghai, for pages.
 pub fn china_minute(at: DateTime<Utc>) -> String {
-    at.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
+    at.with_timezone(&Shanghai)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// "2026年12月2日"
@@ -61,7 +63,11 @@ pub fn cn_minute(at: DateTime<Utc>) -> String {
 pub fn china_instant(date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     let local = NaiveDateTime::new(date, time);
     // Shanghai has no DST: every local time exists exactly once.
-    Shanghai.from_local_datetime(&local).single().map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| Utc.from_utc_datetime(&local))
+    Shanghai
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&local))
 }
 
 #[cfg(test)]

@@ -62,7 +62,9 @@ pub struct Config {
 
 impl Config {
     pub fn keys_path(&self) -> PathBuf {
-        self.keys_file.clone().unwrap_or_else(|| self.data_dir.join("keys.json"))
+        self.keys_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys.json"))
     }
 }
 

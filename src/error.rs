@@ -1,8 +1,8 @@
 //! One error type for every handler. It renders a Chinese error page and never shows internals.
 
-use crate::web::page::{render_status, Layout};
+use crate::web::page::{Layout, render_status};
 use askama::Template;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug)]
@@ -76,11 +76,17 @@ impl IntoResponse for AppError {
         }
         let status = self.status();
         let message = self.message();
-        let page = ErrorPage { layout: Layout::bare("出错了"), code: status.as_u16(), message: message.clone() };
+        let page = ErrorPage {
+            layout: Layout::bare("出错了"),
+            code: status.as_u16(),
+            message: message.clone(),
+        };
         let mut response = render_status(status, &page);
         response.extensions_mut().insert(ErrorMessage(message));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, "5".parse().unwrap());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, "5".parse().unwrap());
         }
         response
     }
@@ -90,10 +96,14 @@ impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::Unavailable,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable
+            }
             // 57P01-57P03: the server is shutting down or starting; 08xxx: connection failures.
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
             {
                 Self::Unavailable
             }
@@ -127,7 +137,10 @@ pub async fn layer_errors(req: axum::extract::Request, next: axum::middleware::N
 }
 
 fn pages(response: Response) -> Response {
-    let kind = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").to_owned());
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("").to_owned());
     let is_page = kind.as_deref().is_some_and(|v| v.starts_with("text/html"));
     match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE if !is_page => AppError::TooLarge.into_response(),

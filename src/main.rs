@@ -18,7 +18,12 @@ struct Cli {
 #[derive(Args)]
 struct Common {
     /// Address to listen on.
-    #[arg(long, env = "XIAFANG_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "XIAFANG_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     bind: SocketAddr,
     /// Holds the embedded PostgreSQL cluster and generated keys.
     #[arg(long, env = "XIAFANG_DATA_DIR", default_value = "data", global = true)]
@@ -27,7 +32,12 @@ struct Common {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
     /// Peers whose X-Forwarded-For is trusted (comma-separated IPs).
-    #[arg(long, env = "XIAFANG_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "XIAFANG_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Mark cookies Secure (set when served over TLS).
     #[arg(long, env = "XIAFANG_SECURE_COOKIES", global = true)]
@@ -36,10 +46,20 @@ struct Common {
     #[arg(long, env = "XIAFANG_KEYS_FILE", global = true)]
     keys_file: Option<PathBuf>,
     /// Database connections per instance.
-    #[arg(long, env = "XIAFANG_DB_CONNECTIONS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "XIAFANG_DB_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
     db_connections: u32,
     /// Requests served at once; beyond it the server answers 503 at once (live board streams not counted).
-    #[arg(long, env = "XIAFANG_MAX_IN_FLIGHT", default_value_t = 512, global = true)]
+    #[arg(
+        long,
+        env = "XIAFANG_MAX_IN_FLIGHT",
+        default_value_t = 512,
+        global = true
+    )]
     max_in_flight: usize,
     /// The site's public address, used in notices and their QR codes (default: http://<Host header>).
     #[arg(long, env = "XIAFANG_PUBLIC_URL", global = true)]
@@ -121,7 +141,10 @@ impl Common {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     let config = cli.common.config();

@@ -17,7 +17,11 @@ pub struct Message<'a> {
 }
 
 pub async fn queue(db: impl PgExecutor<'_>, m: Message<'_>) -> sqlx::Result<i64> {
-    let channel = if m.registration_id.is_some() { "sms" } else { "log" };
+    let channel = if m.registration_id.is_some() {
+        "sms"
+    } else {
+        "log"
+    };
     sqlx::query_scalar!(
         "INSERT INTO notifications (channel, registration_id, user_id, recipient_mask, kind, params, body)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -71,7 +75,12 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn from_config(c: &crate::config::Config) -> Self {
-        Self { batch: c.notify_batch, max_attempts: c.notify_max_attempts, backoff_base: c.notify_backoff_base, backoff_max: c.notify_backoff_max }
+        Self {
+            batch: c.notify_batch,
+            max_attempts: c.notify_max_attempts,
+            backoff_base: c.notify_backoff_base,
+            backoff_max: c.notify_backoff_max,
+        }
     }
 }
 
@@ -86,7 +95,12 @@ const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Claim a batch of due messages (each once, across instances), send them, record the outcome.
 /// Returns how many were claimed.
-pub async fn deliver_batch<S: Sender>(db: &sqlx::PgPool, clock: &dyn crate::clock::Clock, sender: &S, d: &Delivery) -> sqlx::Result<usize> {
+pub async fn deliver_batch<S: Sender>(
+    db: &sqlx::PgPool,
+    clock: &dyn crate::clock::Clock,
+    sender: &S,
+    d: &Delivery,
+) -> sqlx::Result<usize> {
     let now = clock.now();
     let mut tx = db.begin().await?;
     let claimed = sqlx::query_as!(
@@ -99,7 +113,13 @@ pub async fn deliver_batch<S: Sender>(db: &sqlx::PgPool, clock: &dyn crate::cloc
     .fetch_all(&mut *tx)
     .await?;
     let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
-    sqlx::query!("UPDATE notifications SET next_attempt_at = $2 WHERE id = ANY($1)", &ids, now + LEASE).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE notifications SET next_attempt_at = $2 WHERE id = ANY($1)",
+        &ids,
+        now + LEASE
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     for m in &claimed {
         match sender.send(m).await {
@@ -115,8 +135,17 @@ pub async fn deliver_batch<S: Sender>(db: &sqlx::PgPool, clock: &dyn crate::cloc
             Err(e) => {
                 let error: String = format!("{e:#}").chars().take(2000).collect();
                 tracing::warn!(id = m.id, to = %m.recipient_mask, error = %error, "notification not delivered");
-                let attempts = sqlx::query_scalar!("SELECT attempts + 1 AS \"a!\" FROM notifications WHERE id = $1", m.id).fetch_one(db).await?;
-                let status = if attempts >= d.max_attempts { "failed" } else { "pending" };
+                let attempts = sqlx::query_scalar!(
+                    "SELECT attempts + 1 AS \"a!\" FROM notifications WHERE id = $1",
+                    m.id
+                )
+                .fetch_one(db)
+                .await?;
+                let status = if attempts >= d.max_attempts {
+                    "failed"
+                } else {
+                    "pending"
+                };
                 sqlx::query!(
                     "UPDATE notifications SET attempts = $2, status = $3, next_attempt_at = $4, last_error = $5 WHERE id = $1",
                     m.id,
@@ -134,7 +163,13 @@ pub async fn deliver_batch<S: Sender>(db: &sqlx::PgPool, clock: &dyn crate::cloc
 }
 
 /// The background loop every instance runs: deliver what is due, then wait a little.
-pub async fn run_delivery<S: Sender>(db: sqlx::PgPool, clock: crate::clock::SharedClock, sender: S, d: Delivery, poll: std::time::Duration) {
+pub async fn run_delivery<S: Sender>(
+    db: sqlx::PgPool,
+    clock: crate::clock::SharedClock,
+    sender: S,
+    d: Delivery,
+    poll: std::time::Duration,
+) {
     loop {
         match deliver_batch(&db, clock.as_ref(), &sender, &d).await {
             // A full batch: there may be more waiting.

@@ -4,7 +4,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use anyhow::{anyhow, bail, Context};
+use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -21,12 +21,17 @@ pub fn valid_id_number(id: &str) -> bool {
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     if b[17] != CHECK[(sum % 11) as usize] {
         return false;
     }
     // Positions 7–14 are the birth date: it must be a real day.
-    NaiveDate::parse_from_str(&id[6..14], "%Y%m%d").is_ok_and(|d| d.format("%Y").to_string().as_str() >= "1900")
+    NaiveDate::parse_from_str(&id[6..14], "%Y%m%d")
+        .is_ok_and(|d| d.format("%Y").to_string().as_str() >= "1900")
 }
 
 /// What people type: spaces trimmed, a lower-case x made upper-case.
@@ -42,7 +47,10 @@ pub fn mask_id_number(id: &str) -> String {
 /// A mainland mobile number: 1[3-9] and 9 more digits.
 pub fn valid_phone(phone: &str) -> bool {
     let b = phone.as_bytes();
-    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit)
+    b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
 }
 
 /// `138****5678`
@@ -102,20 +110,34 @@ impl Keys {
             if bytes.len() != 32 {
                 bail!("encryption key {id} must be 32 bytes (64 hex characters)");
             }
-            encryption.insert(*id, Aes256Gcm::new_from_slice(&bytes).map_err(|_| anyhow!("bad key {id}"))?);
+            encryption.insert(
+                *id,
+                Aes256Gcm::new_from_slice(&bytes).map_err(|_| anyhow!("bad key {id}"))?,
+            );
         }
         let index = hex::decode(&f.index).context("the index key is not hex")?;
         if index.len() < 32 {
             bail!("the index key must be at least 32 bytes");
         }
         if !encryption.contains_key(&f.current) {
-            bail!("the current encryption key {} is not in the keys file", f.current);
+            bail!(
+                "the current encryption key {} is not in the keys file",
+                f.current
+            );
         }
-        Ok(Keys { current: f.current, encryption, index })
+        Ok(Keys {
+            current: f.current,
+            encryption,
+            index,
+        })
     }
 
     fn new_file() -> KeysFile {
-        KeysFile { current: 1, encryption: BTreeMap::from([(1, hex::encode(random_key()))]), index: hex::encode(random_key()) }
+        KeysFile {
+            current: 1,
+            encryption: BTreeMap::from([(1, hex::encode(random_key()))]),
+            index: hex::encode(random_key()),
+        }
     }
 
     /// Fresh random keys (tests, and the first start of the embedded default).
@@ -127,7 +149,8 @@ impl Keys {
     pub fn load_or_create(path: &Path) -> anyhow::Result<Keys> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let file: KeysFile = serde_json::from_str(&text).with_context(|| format!("reading keys from {}", path.display()))?;
+                let file: KeysFile = serde_json::from_str(&text)
+                    .with_context(|| format!("reading keys from {}", path.display()))?;
                 Self::from_file(&file)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -137,7 +160,11 @@ impl Keys {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+                let mut out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)?;
                 out.write_all(serde_json::to_string_pretty(&file)?.as_bytes())?;
                 tracing::warn!(path = %path.display(), "generated new encryption keys: back this file up apart from the database");
                 Self::from_file(&file)
@@ -150,24 +177,35 @@ impl Keys {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let cipher = &self.encryption[&self.current];
-        let sealed = cipher.encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes()).expect("AES-GCM encryption cannot fail");
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .expect("AES-GCM encryption cannot fail");
         let mut bytes = nonce.to_vec();
         bytes.extend(sealed);
-        Sealed { key_id: self.current, bytes }
+        Sealed {
+            key_id: self.current,
+            bytes,
+        }
     }
 
     pub fn decrypt(&self, key_id: i16, bytes: &[u8]) -> anyhow::Result<String> {
-        let cipher = self.encryption.get(&key_id).ok_or_else(|| anyhow!("no key {key_id} to decrypt with"))?;
+        let cipher = self
+            .encryption
+            .get(&key_id)
+            .ok_or_else(|| anyhow!("no key {key_id} to decrypt with"))?;
         if bytes.len() < 12 + 16 {
             bail!("ciphertext too short");
         }
-        let plain = cipher.decrypt(Nonce::from_slice(&bytes[..12]), &bytes[12..]).map_err(|_| anyhow!("ciphertext does not verify"))?;
+        let plain = cipher
+            .decrypt(Nonce::from_slice(&bytes[..12]), &bytes[12..])
+            .map_err(|_| anyhow!("ciphertext does not verify"))?;
         Ok(String::from_utf8(plain)?)
     }
 
     /// HMAC-SHA256 of the normalised value: equal values match without decrypting anything.
     pub fn blind_index(&self, field: Field, value: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.index).expect("HMAC takes any key length");
         mac.update(field.tag());
         mac.update(value.as_bytes());
         mac.finalize().into_bytes().to_vec()
@@ -180,15 +218,35 @@ mod tests {
 
     #[test]
     fn id_numbers_need_the_right_check_digit_and_a_real_birth_date() {
-        assert!(valid_id_number("11010519491231002X"), "the standard's own example");
-        assert!(valid_id_number("440524188001010014") == false, "born before 1900");
-        assert!(valid_id_number("110105194912310021") == false, "wrong check digit");
-        assert!(valid_id_number("11010519491331002X") == false, "no 13th month");
-        assert!(valid_id_number("11010519491231002x") == false, "normalise first");
-        assert!(valid_id_number(&normalize_id_number(" 11010519491231002x ")));
+        assert!(
+            valid_id_number("11010519491231002X"),
+            "the standard's own example"
+        );
+        assert!(
+            valid_id_number("440524188001010014") == false,
+            "born before 1900"
+        );
+        assert!(
+            valid_id_number("110105194912310021") == false,
+            "wrong check digit"
+        );
+        assert!(
+            valid_id_number("11010519491331002X") == false,
+            "no 13th month"
+        );
+        assert!(
+            valid_id_number("11010519491231002x") == false,
+            "normalise first"
+        );
+        assert!(valid_id_number(&normalize_id_number(
+            " 11010519491231002x "
+        )));
         assert!(!valid_id_number("1101051949123100"), "too short");
         assert!(!valid_id_number("11010519491231002X1"));
-        assert!(!valid_id_number("１１０１０５１９４９１２３１００２Ｘ"), "full-width digits are not digits here");
+        assert!(
+            !valid_id_number("１１０１０５１９４９１２３１００２Ｘ"),
+            "full-width digits are not digits here"
+        );
     }
 
     #[test]
@@ -213,14 +271,29 @@ mod tests {
         let a = keys.encrypt("11010519491231002X");
         let b = keys.encrypt("11010519491231002X");
         assert_ne!(a.bytes, b.bytes, "random nonces");
-        assert!(!a.bytes.windows(6).any(|w| w == b"110105"), "no clear text inside");
-        assert_eq!(keys.decrypt(a.key_id, &a.bytes).unwrap(), "11010519491231002X");
-        assert_eq!(keys.blind_index(Field::IdNumber, "11010519491231002X"), keys.blind_index(Field::IdNumber, "11010519491231002X"));
-        assert_ne!(keys.blind_index(Field::IdNumber, "13812345678"), keys.blind_index(Field::Phone, "13812345678"));
+        assert!(
+            !a.bytes.windows(6).any(|w| w == b"110105"),
+            "no clear text inside"
+        );
+        assert_eq!(
+            keys.decrypt(a.key_id, &a.bytes).unwrap(),
+            "11010519491231002X"
+        );
+        assert_eq!(
+            keys.blind_index(Field::IdNumber, "11010519491231002X"),
+            keys.blind_index(Field::IdNumber, "11010519491231002X")
+        );
+        assert_ne!(
+            keys.blind_index(Field::IdNumber, "13812345678"),
+            keys.blind_index(Field::Phone, "13812345678")
+        );
         let mut tampered = a.bytes.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(keys.decrypt(a.key_id, &tampered).is_err());
-        assert!(Keys::generate().decrypt(a.key_id, &a.bytes).is_err(), "another key cannot read it");
+        assert!(
+            Keys::generate().decrypt(a.key_id, &a.bytes).is_err(),
+            "another key cannot read it"
+        );
     }
 
     #[test]
@@ -231,12 +304,20 @@ mod tests {
         let first = Keys::load_or_create(&path).unwrap();
         let old = first.encrypt("13812345678");
         let again = Keys::load_or_create(&path).unwrap();
-        assert_eq!(again.decrypt(old.key_id, &old.bytes).unwrap(), "13812345678", "the same keys after a restart");
+        assert_eq!(
+            again.decrypt(old.key_id, &old.bytes).unwrap(),
+            "13812345678",
+            "the same keys after a restart"
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         // Rotation: add key 2 and make it current; key 1 still decrypts old rows.
-        let mut file: KeysFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut file: KeysFile =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         file.encryption.insert(2, hex::encode(random_key()));
         file.current = 2;
         let rotated = Keys::from_file(&file).unwrap();

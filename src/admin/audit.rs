@@ -2,8 +2,8 @@
 
 use crate::app::AppState;
 use crate::clock::china_minute;
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Query, State};
 use chrono::{NaiveDate, TimeZone};
@@ -49,7 +49,10 @@ struct AuditPage {
 /// A Shanghai calendar date as the start of that day; bad dates are ignored, not errors.
 fn day_start(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    Shanghai.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single().map(|t| t.to_utc())
+    Shanghai
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+        .single()
+        .map(|t| t.to_utc())
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(mut f): Query<Filter>) -> Page {
@@ -119,5 +122,12 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(mut f): Query<F
     };
     let prev = (f.page > 0).then(|| link(f.page - 1));
     let next = ((f.page + 1) * PAGE_SIZE < total).then(|| link(f.page + 1));
-    render(&AuditPage { layout: ctx.layout("审计日志"), filter: f, rows, total, prev, next })
+    render(&AuditPage {
+        layout: ctx.layout("审计日志"),
+        filter: f,
+        rows,
+        total,
+        prev,
+        next,
+    })
 }

@@ -5,9 +5,9 @@ use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::error::AppError;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,7 +17,15 @@ use serde::Deserialize;
 /// Years the calendar can hold: wide enough for any real plan, narrow enough to catch typos.
 const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
 
-const WEEKDAYS: [&str; 7] = ["星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"];
+const WEEKDAYS: [&str; 7] = [
+    "星期一",
+    "星期二",
+    "星期三",
+    "星期四",
+    "星期五",
+    "星期六",
+    "星期日",
+];
 
 /// (form value, label, is_workday)
 const KINDS: [(&str, &str, bool); 2] = [("holiday", "放假", false), ("workday", "调休上班", true)];
@@ -32,7 +40,9 @@ fn is_weekend(day: NaiveDate) -> bool {
 
 /// A YYYY-MM-DD date within `YEARS`.
 fn parse_day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().filter(|d| YEARS.contains(&d.year()))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| YEARS.contains(&d.year()))
 }
 
 #[derive(Deserialize, Default)]
@@ -73,20 +83,33 @@ struct CalendarPage {
     errors: Errors,
 }
 
-async fn calendar_page(state: &AppState, ctx: &Ctx, year: i32, form: DayForm, errors: Errors) -> Result<CalendarPage, AppError> {
-    let (from, to) = (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31));
-    let days: Vec<DayRow> = sqlx::query!("SELECT day, is_workday, note FROM calendar_days WHERE day BETWEEN $1 AND $2 ORDER BY day", from, to)
-        .fetch_all(&state.db)
-        .await?
-        .into_iter()
-        .map(|r| DayRow {
-            day: r.day.format("%Y-%m-%d").to_string(),
-            weekday: weekday_label(r.day),
-            weekend: is_weekend(r.day),
-            is_workday: r.is_workday,
-            note: r.note,
-        })
-        .collect();
+async fn calendar_page(
+    state: &AppState,
+    ctx: &Ctx,
+    year: i32,
+    form: DayForm,
+    errors: Errors,
+) -> Result<CalendarPage, AppError> {
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(year, 1, 1),
+        NaiveDate::from_ymd_opt(year, 12, 31),
+    );
+    let days: Vec<DayRow> = sqlx::query!(
+        "SELECT day, is_workday, note FROM calendar_days WHERE day BETWEEN $1 AND $2 ORDER BY day",
+        from,
+        to
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|r| DayRow {
+        day: r.day.format("%Y-%m-%d").to_string(),
+        weekday: weekday_label(r.day),
+        weekend: is_weekend(r.day),
+        is_workday: r.is_workday,
+        note: r.note,
+    })
+    .collect();
     Ok(CalendarPage {
         layout: ctx.layout(&format!("工作日历：{year} 年")),
         year,
@@ -107,7 +130,13 @@ fn this_year(state: &AppState) -> i32 {
 
 /// `?year=YYYY`; missing or unusable → the current year in Asia/Shanghai.
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<YearQuery>) -> Page {
-    let year = q.year.trim().parse().ok().filter(|y| YEARS.contains(y)).unwrap_or_else(|| this_year(&state));
+    let year = q
+        .year
+        .trim()
+        .parse()
+        .ok()
+        .filter(|y| YEARS.contains(y))
+        .unwrap_or_else(|| this_year(&state));
     render(&calendar_page(&state, &ctx, year, DayForm::default(), Errors::default()).await?)
 }
 
@@ -118,10 +147,19 @@ pub async fn set(State(state): State<AppState>, ctx: Ctx, Form(f): Form<DayForm>
     if day.is_none() {
         errors.add("day", "请填写正确的日期，如 2026-10-01");
     }
-    let is_workday = KINDS.iter().find(|(v, _, _)| *v == f.kind).map(|(_, _, w)| *w);
+    let is_workday = KINDS
+        .iter()
+        .find(|(v, _, _)| *v == f.kind)
+        .map(|(_, _, w)| *w);
     match (is_workday, day) {
         (None, _) => errors.add("kind", "请选择类型"),
-        (Some(true), Some(d)) if !is_weekend(d) => errors.add("kind", format!("调休上班只能设在周六或周日（{d} 是{}，本来就是工作日）", weekday_label(d))),
+        (Some(true), Some(d)) if !is_weekend(d) => errors.add(
+            "kind",
+            format!(
+                "调休上班只能设在周六或周日（{d} 是{}，本来就是工作日）",
+                weekday_label(d)
+            ),
+        ),
         _ => {}
     }
     let note = text(&mut errors, "note", "说明", &f.note, 0, 40);
@@ -131,7 +169,12 @@ pub async fn set(State(state): State<AppState>, ctx: Ctx, Form(f): Form<DayForm>
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let mut tx = state.db.begin().await?;
-    let old = sqlx::query!("SELECT is_workday, note FROM calendar_days WHERE day = $1 FOR UPDATE", day).fetch_optional(&mut *tx).await?;
+    let old = sqlx::query!(
+        "SELECT is_workday, note FROM calendar_days WHERE day = $1 FOR UPDATE",
+        day
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     sqlx::query!(
         "INSERT INTO calendar_days (day, is_workday, note) VALUES ($1, $2, $3)
          ON CONFLICT (day) DO UPDATE SET is_workday = EXCLUDED.is_workday, note = EXCLUDED.note",
@@ -145,26 +188,52 @@ pub async fn set(State(state): State<AppState>, ctx: Ctx, Form(f): Form<DayForm>
         "day": day.to_string(), "is_workday": is_workday, "note": note,
         "from": old.map(|o| serde_json::json!({"is_workday": o.is_workday, "note": o.note})),
     });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("calendar.set").on("calendar_day", day).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("calendar.set")
+            .on("calendar_day", day)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
     let kind = if is_workday { "调休上班" } else { "放假" };
     let message = format!("已设置：{day}（{}）{kind}。", weekday_label(day));
-    Ok(redirect_with_flash(&state, &format!("/admin/calendar?year={}", day.year()), &message))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/calendar?year={}", day.year()),
+        &message,
+    ))
 }
 
 /// Remove one day's exception: it follows the weekend rule again.
 pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path(day): Path<String>) -> Page {
     let day = parse_day(&day).ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin().await?;
-    let old = sqlx::query!("DELETE FROM calendar_days WHERE day = $1 RETURNING is_workday, note", day)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let detail = serde_json::json!({"day": day.to_string(), "is_workday": old.is_workday, "note": old.note});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("calendar.delete").on("calendar_day", day).detail(detail)).await?;
+    let old = sqlx::query!(
+        "DELETE FROM calendar_days WHERE day = $1 RETURNING is_workday, note",
+        day
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let detail =
+        serde_json::json!({"day": day.to_string(), "is_workday": old.is_workday, "note": old.note});
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("calendar.delete")
+            .on("calendar_day", day)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
     let message = format!("已删除 {day} 的设置，该日恢复按周末规则计算。");
-    Ok(redirect_with_flash(&state, &format!("/admin/calendar?year={}", day.year()), &message))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/calendar?year={}", day.year()),
+        &message,
+    ))
 }
 
 #[cfg(test)]
@@ -177,7 +246,14 @@ mod tests {
         assert_eq!(weekday_label(d), "星期四");
         assert!(!is_weekend(d));
         assert!(is_weekend(parse_day("2026-09-27").unwrap()));
-        for bad in ["", "2026-02-30", "2026/10/01", "1899-01-01", "99999-01-01", "x"] {
+        for bad in [
+            "",
+            "2026-02-30",
+            "2026/10/01",
+            "1899-01-01",
+            "99999-01-01",
+            "x",
+        ] {
             assert!(parse_day(bad).is_none(), "{bad}");
         }
     }

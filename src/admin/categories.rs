@@ -1,13 +1,13 @@
 //! `/admin/categories`: the two-level tree of 问题类别 (statutory classes × subject areas), and the
 //! departments each category goes to by default.
 
-use crate::admin::{checked, ids, is_unique_violation, opt_id, Choice};
+use crate::admin::{Choice, checked, ids, is_unique_violation, opt_id};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -39,7 +39,9 @@ pub struct CategoryForm {
 
 impl CategoryForm {
     fn has_department(&self, id: &i64) -> bool {
-        self.department_ids.iter().any(|d| d.trim() == id.to_string())
+        self.department_ids
+            .iter()
+            .any(|d| d.trim() == id.to_string())
     }
     fn is_active(&self) -> bool {
         checked(&self.active)
@@ -72,7 +74,10 @@ impl Options {
         )
         .fetch_all(&state.db)
         .await?;
-        Ok(Self { parents, departments })
+        Ok(Self {
+            parents,
+            departments,
+        })
     }
 }
 
@@ -99,7 +104,13 @@ async fn tree(state: &AppState) -> sqlx::Result<Vec<Node>> {
     let mut top: Vec<Node> = Vec::new();
     let mut children = Vec::new();
     for r in rows {
-        let node = Node { id: r.id, name: r.name, active: r.active, departments: r.departments, children: Vec::new() };
+        let node = Node {
+            id: r.id,
+            name: r.name,
+            active: r.active,
+            departments: r.departments,
+            children: Vec::new(),
+        };
         match r.parent_id {
             None => top.push(node),
             Some(p) => children.push((p, node)),
@@ -113,8 +124,19 @@ async fn tree(state: &AppState) -> sqlx::Result<Vec<Node>> {
     Ok(top)
 }
 
-async fn categories_page(state: &AppState, ctx: &Ctx, form: CategoryForm, errors: Errors) -> Result<CategoriesPage, AppError> {
-    Ok(CategoriesPage { layout: ctx.layout("问题类别"), tree: tree(state).await?, form, errors, options: Options::load(state, None).await? })
+async fn categories_page(
+    state: &AppState,
+    ctx: &Ctx,
+    form: CategoryForm,
+    errors: Errors,
+) -> Result<CategoriesPage, AppError> {
+    Ok(CategoriesPage {
+        layout: ctx.layout("问题类别"),
+        tree: tree(state).await?,
+        form,
+        errors,
+        options: Options::load(state, None).await?,
+    })
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
@@ -131,7 +153,10 @@ async fn validate(
     errors: &mut Errors,
 ) -> sqlx::Result<(String, Vec<i64>)> {
     let name = text(errors, "name", "类别名称", &f.name, 1, 40);
-    let department_ids = ids(&f.department_ids).filter(|ids| ids.iter().all(|id| options.departments.iter().any(|d| d.id == *id)));
+    let department_ids = ids(&f.department_ids).filter(|ids| {
+        ids.iter()
+            .all(|id| options.departments.iter().any(|d| d.id == *id))
+    });
     if department_ids.is_none() {
         errors.add("department_ids", "所选责任单位不存在或已停用，请重新选择");
     }
@@ -162,7 +187,8 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Categ
         }
         id
     };
-    let (name, department_ids) = validate(&state.db, &f, parent_id, None, &options, &mut errors).await?;
+    let (name, department_ids) =
+        validate(&state.db, &f, parent_id, None, &options, &mut errors).await?;
     if errors.is_empty() {
         let mut tx = state.db.begin().await?;
         let inserted = sqlx::query_scalar!(
@@ -180,9 +206,20 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Categ
                     .execute(&mut *tx)
                     .await?;
                 let detail = serde_json::json!({"name": name, "parent_id": parent_id, "department_ids": department_ids});
-                audit::record(&mut *tx, &ctx.actor(), Entry::ok("category.create").on("category", id).detail(detail)).await?;
+                audit::record(
+                    &mut *tx,
+                    &ctx.actor(),
+                    Entry::ok("category.create")
+                        .on("category", id)
+                        .detail(detail),
+                )
+                .await?;
                 tx.commit().await?;
-                return Ok(redirect_with_flash(&state, "/admin/categories", &format!("已添加问题类别：{name}")));
+                return Ok(redirect_with_flash(
+                    &state,
+                    "/admin/categories",
+                    &format!("已添加问题类别：{name}"),
+                ));
             }
             Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
             Err(e) => return Err(e.into()),
@@ -228,7 +265,13 @@ async fn current(db: impl PgExecutor<'_>, id: i64) -> Result<Current, AppError> 
     .ok_or(AppError::NotFound)
 }
 
-async fn category_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<CategoryForm>, errors: Errors) -> Result<CategoryPage, AppError> {
+async fn category_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: Option<CategoryForm>,
+    errors: Errors,
+) -> Result<CategoryPage, AppError> {
     let c = current(&state.db, id).await?;
     let children = sqlx::query_scalar!(
         "SELECT name || CASE WHEN active THEN '' ELSE '（已停用）' END AS \"n!\" FROM categories WHERE parent_id = $1 ORDER BY sort_order, name",
@@ -250,7 +293,10 @@ async fn category_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<Catego
         layout: ctx.layout(&title),
         id: c.id,
         name: c.name,
-        parent: c.parent_id.zip(c.parent_name).map(|(id, label)| Choice { id, label }),
+        parent: c
+            .parent_id
+            .zip(c.parent_name)
+            .map(|(id, label)| Choice { id, label }),
         active: c.active,
         children,
         form,
@@ -264,18 +310,34 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
 }
 
 /// Rename, (de)activate and set the default departments; the level of a category does not change.
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<CategoryForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<CategoryForm>,
+) -> Page {
     let mut errors = Errors::default();
     // The parent never changes here, so it can be read before the transaction.
     let parent_id = current(&state.db, id).await?.parent_id;
     let options = Options::load(&state, Some(id)).await?;
     let active = f.is_active();
-    let (name, department_ids) = validate(&state.db, &f, parent_id, Some(id), &options, &mut errors).await?;
+    let (name, department_ids) =
+        validate(&state.db, &f, parent_id, Some(id), &options, &mut errors).await?;
     if errors.is_empty() {
         let mut tx = state.db.begin().await?;
-        sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+        sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 FOR UPDATE", id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(AppError::NotFound)?;
         let old = current(&mut *tx, id).await?;
-        let updated = sqlx::query!("UPDATE categories SET name = $2, active = $3 WHERE id = $1", id, name, active).execute(&mut *tx).await;
+        let updated = sqlx::query!(
+            "UPDATE categories SET name = $2, active = $3 WHERE id = $1",
+            id,
+            name,
+            active
+        )
+        .execute(&mut *tx)
+        .await;
         match updated {
             Ok(_) => {
                 sqlx::query!("DELETE FROM category_departments WHERE category_id = $1 AND department_id <> ALL($2)", id, &department_ids)
@@ -292,9 +354,20 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
                     "name": name, "active": active, "department_ids": department_ids,
                     "from": {"name": old.name, "active": old.active, "department_ids": old.department_ids},
                 });
-                audit::record(&mut *tx, &ctx.actor(), Entry::ok("category.update").on("category", id).detail(detail)).await?;
+                audit::record(
+                    &mut *tx,
+                    &ctx.actor(),
+                    Entry::ok("category.update")
+                        .on("category", id)
+                        .detail(detail),
+                )
+                .await?;
                 tx.commit().await?;
-                return Ok(redirect_with_flash(&state, &format!("/admin/categories/{id}"), "已保存。"));
+                return Ok(redirect_with_flash(
+                    &state,
+                    &format!("/admin/categories/{id}"),
+                    "已保存。",
+                ));
             }
             Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
             Err(e) => return Err(e.into()),

@@ -4,9 +4,9 @@ use crate::admin::{checked, is_unique_violation};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -47,7 +47,12 @@ struct DepartmentsPage {
     errors: Errors,
 }
 
-async fn departments_page(state: &AppState, ctx: &Ctx, form: DepartmentForm, errors: Errors) -> Result<DepartmentsPage, AppError> {
+async fn departments_page(
+    state: &AppState,
+    ctx: &Ctx,
+    form: DepartmentForm,
+    errors: Errors,
+) -> Result<DepartmentsPage, AppError> {
     let departments = sqlx::query_as!(
         DepartmentRow,
         r#"SELECT d.id, d.name, d.short_name, d.active,
@@ -56,7 +61,12 @@ async fn departments_page(state: &AppState, ctx: &Ctx, form: DepartmentForm, err
     )
     .fetch_all(&state.db)
     .await?;
-    Ok(DepartmentsPage { layout: ctx.layout("责任单位"), departments, form, errors })
+    Ok(DepartmentsPage {
+        layout: ctx.layout("责任单位"),
+        departments,
+        form,
+        errors,
+    })
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
@@ -64,7 +74,12 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
 }
 
 /// Check name and short name; the name must not be used by another department.
-async fn validate(db: impl PgExecutor<'_>, f: &DepartmentForm, id: Option<i64>, errors: &mut Errors) -> sqlx::Result<(String, String)> {
+async fn validate(
+    db: impl PgExecutor<'_>,
+    f: &DepartmentForm,
+    id: Option<i64>,
+    errors: &mut Errors,
+) -> sqlx::Result<(String, String)> {
     let name = text(errors, "name", "名称", &f.name, 1, 60);
     let short_name = text(errors, "short_name", "简称", &f.short_name, 1, 20);
     if errors.get("name").is_empty()
@@ -81,20 +96,39 @@ async fn validate(db: impl PgExecutor<'_>, f: &DepartmentForm, id: Option<i64>, 
     Ok((name, short_name))
 }
 
-pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<DepartmentForm>) -> Page {
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<DepartmentForm>,
+) -> Page {
     let mut errors = Errors::default();
     let (name, short_name) = validate(&state.db, &f, None, &mut errors).await?;
     if errors.is_empty() {
         let mut tx = state.db.begin().await?;
-        match sqlx::query_scalar!("INSERT INTO departments (name, short_name) VALUES ($1, $2) RETURNING id", name, short_name)
-            .fetch_one(&mut *tx)
-            .await
+        match sqlx::query_scalar!(
+            "INSERT INTO departments (name, short_name) VALUES ($1, $2) RETURNING id",
+            name,
+            short_name
+        )
+        .fetch_one(&mut *tx)
+        .await
         {
             Ok(id) => {
                 let detail = serde_json::json!({"name": name, "short_name": short_name});
-                audit::record(&mut *tx, &ctx.actor(), Entry::ok("department.create").on("department", id).detail(detail)).await?;
+                audit::record(
+                    &mut *tx,
+                    &ctx.actor(),
+                    Entry::ok("department.create")
+                        .on("department", id)
+                        .detail(detail),
+                )
+                .await?;
                 tx.commit().await?;
-                return Ok(redirect_with_flash(&state, "/admin/departments", &format!("已添加责任单位：{name}")));
+                return Ok(redirect_with_flash(
+                    &state,
+                    "/admin/departments",
+                    &format!("已添加责任单位：{name}"),
+                ));
             }
             Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
             Err(e) => return Err(e.into()),
@@ -117,7 +151,13 @@ struct DepartmentPage {
     errors: Errors,
 }
 
-async fn department_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<DepartmentForm>, errors: Errors) -> Result<DepartmentPage, AppError> {
+async fn department_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: Option<DepartmentForm>,
+    errors: Errors,
+) -> Result<DepartmentPage, AppError> {
     let d = sqlx::query_as!(
         DepartmentRow,
         r#"SELECT d.id, d.name, d.short_name, d.active,
@@ -137,36 +177,74 @@ async fn department_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<Depa
     )
     .fetch_all(&state.db)
     .await?;
-    let form = form.unwrap_or(DepartmentForm { name: d.name.clone(), short_name: d.short_name, active: if d.active { "1".into() } else { String::new() } });
-    Ok(DepartmentPage { layout: ctx.layout(&format!("责任单位：{}", d.name)), id: d.id, name: d.name, active: d.active, users: d.users, categories, form, errors })
+    let form = form.unwrap_or(DepartmentForm {
+        name: d.name.clone(),
+        short_name: d.short_name,
+        active: if d.active { "1".into() } else { String::new() },
+    });
+    Ok(DepartmentPage {
+        layout: ctx.layout(&format!("责任单位：{}", d.name)),
+        id: d.id,
+        name: d.name,
+        active: d.active,
+        users: d.users,
+        categories,
+        form,
+        errors,
+    })
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     render(&department_page(&state, &ctx, id, None, Errors::default()).await?)
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<DepartmentForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<DepartmentForm>,
+) -> Page {
     let mut errors = Errors::default();
     let (name, short_name) = validate(&state.db, &f, Some(id), &mut errors).await?;
     let active = f.is_active();
     if errors.is_empty() {
         let mut tx = state.db.begin().await?;
-        let old = sqlx::query!("SELECT name, short_name, active FROM departments WHERE id = $1 FOR UPDATE", id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        match sqlx::query!("UPDATE departments SET name = $2, short_name = $3, active = $4 WHERE id = $1", id, name, short_name, active)
-            .execute(&mut *tx)
-            .await
+        let old = sqlx::query!(
+            "SELECT name, short_name, active FROM departments WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+        match sqlx::query!(
+            "UPDATE departments SET name = $2, short_name = $3, active = $4 WHERE id = $1",
+            id,
+            name,
+            short_name,
+            active
+        )
+        .execute(&mut *tx)
+        .await
         {
             Ok(_) => {
                 let detail = serde_json::json!({
                     "name": name, "short_name": short_name, "active": active,
                     "from": {"name": old.name, "short_name": old.short_name, "active": old.active},
                 });
-                audit::record(&mut *tx, &ctx.actor(), Entry::ok("department.update").on("department", id).detail(detail)).await?;
+                audit::record(
+                    &mut *tx,
+                    &ctx.actor(),
+                    Entry::ok("department.update")
+                        .on("department", id)
+                        .detail(detail),
+                )
+                .await?;
                 tx.commit().await?;
-                return Ok(redirect_with_flash(&state, &format!("/admin/departments/{id}"), "已保存。"));
+                return Ok(redirect_with_flash(
+                    &state,
+                    &format!("/admin/departments/{id}"),
+                    "已保存。",
+                ));
             }
             Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
             Err(e) => return Err(e.into()),

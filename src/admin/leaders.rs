@@ -1,24 +1,32 @@
 //! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围) and categories.
 
-use crate::admin::{category_groups, checked, ids, opt_id, CategoryGroup, Choice};
+use crate::admin::{CategoryGroup, Choice, category_groups, checked, ids, opt_id};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 /// Levels of a leader (the `leaders.level` CHECK), with their labels.
-pub const LEVELS: [(&str, &str); 4] = [("province", "省级"), ("city", "市级"), ("county", "县级"), ("township", "乡镇级")];
+pub const LEVELS: [(&str, &str); 4] = [
+    ("province", "省级"),
+    ("city", "市级"),
+    ("county", "县级"),
+    ("township", "乡镇级"),
+];
 
 pub fn level_label(level: &str) -> &'static str {
-    LEVELS.iter().find(|(v, _)| *v == level).map(|(_, l)| *l).unwrap_or("未知")
+    LEVELS
+        .iter()
+        .find(|(v, _)| *v == level)
+        .map(|(_, l)| *l)
+        .unwrap_or("未知")
 }
-
 
 struct LeaderRow {
     id: i64,
@@ -69,16 +77,31 @@ struct Options {
 
 impl Options {
     async fn load(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Self> {
-        let counties = sqlx::query_as!(Choice, "SELECT id, name AS label FROM counties ORDER BY name").fetch_all(&state.db).await?;
-        let kept = sqlx::query_scalar!("SELECT category_id FROM leader_categories WHERE leader_id = $1", leader_id).fetch_all(&state.db).await?;
-        Ok(Self { levels: LEVELS.to_vec(), counties, groups: category_groups(&state.db, &kept).await? })
+        let counties = sqlx::query_as!(
+            Choice,
+            "SELECT id, name AS label FROM counties ORDER BY name"
+        )
+        .fetch_all(&state.db)
+        .await?;
+        let kept = sqlx::query_scalar!(
+            "SELECT category_id FROM leader_categories WHERE leader_id = $1",
+            leader_id
+        )
+        .fetch_all(&state.db)
+        .await?;
+        Ok(Self {
+            levels: LEVELS.to_vec(),
+            counties,
+            groups: category_groups(&state.db, &kept).await?,
+        })
     }
 
     fn offers_category(&self, id: i64) -> bool {
-        self.groups.iter().any(|g| g.options.iter().any(|c| c.id == id))
+        self.groups
+            .iter()
+            .any(|g| g.options.iter().any(|c| c.id == id))
     }
 }
-
 
 #[derive(Template)]
 #[template(path = "admin/leaders.html")]
@@ -90,7 +113,12 @@ struct LeadersPage {
     options: Options,
 }
 
-async fn leaders_page(state: &AppState, ctx: &Ctx, form: LeaderForm, errors: Errors) -> Result<LeadersPage, AppError> {
+async fn leaders_page(
+    state: &AppState,
+    ctx: &Ctx,
+    form: LeaderForm,
+    errors: Errors,
+) -> Result<LeadersPage, AppError> {
     let leaders = sqlx::query_as!(
         LeaderRow,
         r#"SELECT l.id, l.name, l.title, l.level, l.active,
@@ -104,7 +132,13 @@ async fn leaders_page(state: &AppState, ctx: &Ctx, form: LeaderForm, errors: Err
     )
     .fetch_all(&state.db)
     .await?;
-    Ok(LeadersPage { layout: ctx.layout("领导"), leaders, form, errors, options: Options::load(state, None).await? })
+    Ok(LeadersPage {
+        layout: ctx.layout("领导"),
+        leaders,
+        form,
+        errors,
+        options: Options::load(state, None).await?,
+    })
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
@@ -138,14 +172,22 @@ fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<Va
         }
         id
     };
-    let category_ids = ids(&f.category_ids).filter(|ids| ids.iter().all(|id| options.offers_category(*id)));
+    let category_ids =
+        ids(&f.category_ids).filter(|ids| ids.iter().all(|id| options.offers_category(*id)));
     if category_ids.is_none() {
         errors.add("category_ids", "所选问题类别不存在或已停用，请重新选择");
     }
     if !errors.is_empty() {
         return None;
     }
-    Some(Valid { name, title, level: level?, portfolio, county_id, category_ids: category_ids? })
+    Some(Valid {
+        name,
+        title,
+        level: level?,
+        portfolio,
+        county_id,
+        category_ids: category_ids?,
+    })
 }
 
 fn detail(v: &Valid, active: bool) -> serde_json::Value {
@@ -173,12 +215,27 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Leade
     )
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query!("INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[])", id, &v.category_ids)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("leader.create").on("leader", id).detail(detail(&v, true))).await?;
+    sqlx::query!(
+        "INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[])",
+        id,
+        &v.category_ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("leader.create")
+            .on("leader", id)
+            .detail(detail(&v, true)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/admin/leaders/{id}"), &format!("已添加领导：{}（{}）", v.name, v.title)))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/leaders/{id}"),
+        &format!("已添加领导：{}（{}）", v.name, v.title),
+    ))
 }
 
 #[derive(Template)]
@@ -195,7 +252,13 @@ struct LeaderPage {
     options: Options,
 }
 
-async fn leader_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<LeaderForm>, errors: Errors) -> Result<LeaderPage, AppError> {
+async fn leader_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: Option<LeaderForm>,
+    errors: Errors,
+) -> Result<LeaderPage, AppError> {
     let l = sqlx::query!(
         r#"SELECT l.id, l.name, l.title, l.level, l.portfolio, l.county_id, l.active,
                   COALESCE(ARRAY(SELECT category_id FROM leader_categories WHERE leader_id = l.id ORDER BY category_id), '{}') AS "category_ids!"
@@ -205,7 +268,12 @@ async fn leader_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<LeaderFo
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let account = sqlx::query!("SELECT id, username FROM users WHERE leader_id = $1 AND active", id).fetch_optional(&state.db).await?;
+    let account = sqlx::query!(
+        "SELECT id, username FROM users WHERE leader_id = $1 AND active",
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?;
     let form = form.unwrap_or(LeaderForm {
         name: l.name.clone(),
         title: l.title.clone(),
@@ -232,7 +300,12 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     render(&leader_page(&state, &ctx, id, None, Errors::default()).await?)
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<LeaderForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<LeaderForm>,
+) -> Page {
     let mut errors = Errors::default();
     let options = Options::load(&state, Some(id)).await?;
     let active = f.is_active();
@@ -262,7 +335,13 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("DELETE FROM leader_categories WHERE leader_id = $1 AND category_id <> ALL($2)", id, &v.category_ids).execute(&mut *tx).await?;
+    sqlx::query!(
+        "DELETE FROM leader_categories WHERE leader_id = $1 AND category_id <> ALL($2)",
+        id,
+        &v.category_ids
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!(
         "INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
         id,
@@ -275,7 +354,16 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
         "name": old.name, "title": old.title, "level": old.level, "county_id": old.county_id,
         "category_ids": old.category_ids, "active": old.active,
     });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("leader.update").on("leader", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("leader.update").on("leader", id).detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/admin/leaders/{id}"), "已保存。"))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/leaders/{id}"),
+        "已保存。",
+    ))
 }

@@ -48,7 +48,10 @@ pub struct CategoryGroup {
 
 /// The active second-level categories grouped by class, plus `keep` (ids already chosen, marked
 /// 已停用 when deactivated since) so that saving an edit never silently drops them.
-pub async fn category_groups(db: impl sqlx::PgExecutor<'_>, keep: &[i64]) -> sqlx::Result<Vec<CategoryGroup>> {
+pub async fn category_groups(
+    db: impl sqlx::PgExecutor<'_>,
+    keep: &[i64],
+) -> sqlx::Result<Vec<CategoryGroup>> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS "active!"
            FROM categories c JOIN categories p ON p.id = c.parent_id
@@ -60,10 +63,17 @@ pub async fn category_groups(db: impl sqlx::PgExecutor<'_>, keep: &[i64]) -> sql
     .await?;
     let mut groups: Vec<CategoryGroup> = Vec::new();
     for r in rows {
-        let label = if r.active { r.name } else { format!("{}（已停用）", r.name) };
+        let label = if r.active {
+            r.name
+        } else {
+            format!("{}（已停用）", r.name)
+        };
         match groups.last_mut() {
             Some(g) if g.label == r.parent => g.options.push(Choice { id: r.id, label }),
-            _ => groups.push(CategoryGroup { label: r.parent, options: vec![Choice { id: r.id, label }] }),
+            _ => groups.push(CategoryGroup {
+                label: r.parent,
+                options: vec![Choice { id: r.id, label }],
+            }),
         }
     }
     Ok(groups)

@@ -1,15 +1,15 @@
 //! `/admin/users`: accounts, one role each (三员分立), created with a one-time password.
 
-use crate::admin::{opt_id, Choice};
+use crate::admin::{Choice, opt_id};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::web::account::hash_password;
 use crate::web::auth::Role;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, session, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash, session};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -25,7 +25,9 @@ pub fn one_time_password() -> String {
     const DIGIT: &[u8] = b"23456789";
     let mut rng = rand::rng();
     let mut out = String::new();
-    for set in [UPPER, LOWER, DIGIT, LOWER, DIGIT, UPPER, LOWER, DIGIT, UPPER, LOWER, DIGIT, LOWER] {
+    for set in [
+        UPPER, LOWER, DIGIT, LOWER, DIGIT, UPPER, LOWER, DIGIT, UPPER, LOWER, DIGIT, LOWER,
+    ] {
         out.push(*set.choose(&mut rng).unwrap() as char);
     }
     out
@@ -41,7 +43,12 @@ pub struct NewAccount<'a> {
 }
 
 /// Insert an account with `password_hash`; `must_change` for one-time passwords.
-pub async fn insert_account(db: impl PgExecutor<'_>, a: &NewAccount<'_>, password_hash: &str, must_change: bool) -> sqlx::Result<i64> {
+pub async fn insert_account(
+    db: impl PgExecutor<'_>,
+    a: &NewAccount<'_>,
+    password_hash: &str,
+    must_change: bool,
+) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "INSERT INTO users (username, display_name, role, department_id, leader_id, password_hash, must_change_password, is_demo)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -59,13 +66,23 @@ pub async fn insert_account(db: impl PgExecutor<'_>, a: &NewAccount<'_>, passwor
 }
 
 /// Why a new username cannot be used, if it cannot.
-pub async fn check_new_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<&'static str>> {
-    if !username.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) || !(3..=32).contains(&username.len()) {
+pub async fn check_new_username(
+    db: impl PgExecutor<'_>,
+    username: &str,
+) -> sqlx::Result<Option<&'static str>> {
+    if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        || !(3..=32).contains(&username.len())
+    {
         return Ok(Some("用户名为 3–32 位字母、数字或 _ . -"));
     }
-    let taken = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1)) AS "e!""#, username)
-        .fetch_one(db)
-        .await?;
+    let taken = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1)) AS "e!""#,
+        username
+    )
+    .fetch_one(db)
+    .await?;
     Ok(taken.then_some("该用户名已被使用"))
 }
 
@@ -112,7 +129,12 @@ fn role_choices() -> Vec<(&'static str, &'static str)> {
 }
 
 async fn departments(state: &AppState) -> sqlx::Result<Vec<Choice>> {
-    sqlx::query_as!(Choice, r#"SELECT id, name AS label FROM departments WHERE active ORDER BY name"#).fetch_all(&state.db).await
+    sqlx::query_as!(
+        Choice,
+        r#"SELECT id, name AS label FROM departments WHERE active ORDER BY name"#
+    )
+    .fetch_all(&state.db)
+    .await
 }
 
 async fn leaders(state: &AppState) -> sqlx::Result<Vec<Choice>> {
@@ -121,7 +143,12 @@ async fn leaders(state: &AppState) -> sqlx::Result<Vec<Choice>> {
         .await
 }
 
-async fn users_page(state: &AppState, ctx: &Ctx, form: AccountForm, errors: Errors) -> Result<UsersPage, AppError> {
+async fn users_page(
+    state: &AppState,
+    ctx: &Ctx,
+    form: AccountForm,
+    errors: Errors,
+) -> Result<UsersPage, AppError> {
     let now = state.clock.now();
     let users = sqlx::query!(
         r#"SELECT u.id, u.username, u.display_name, u.role, u.active, u.locked_until,
@@ -158,7 +185,10 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
 }
 
 /// Check the role and its link: a handler needs a department, a leader account a leader, others neither.
-fn validate(f: &AccountForm, errors: &mut Errors) -> (String, Option<Role>, Option<i64>, Option<i64>) {
+fn validate(
+    f: &AccountForm,
+    errors: &mut Errors,
+) -> (String, Option<Role>, Option<i64>, Option<i64>) {
     let display_name = text(errors, "display_name", "姓名", &f.display_name, 1, 30);
     let role = Role::parse(&f.role);
     if role.is_none() {
@@ -183,9 +213,12 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Accou
     }
     let (display_name, role, department_id, leader_id) = validate(&f, &mut errors);
     if leader_id.is_some()
-        && sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE leader_id = $1 AND active) AS "e!""#, leader_id)
-            .fetch_one(&state.db)
-            .await?
+        && sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE leader_id = $1 AND active) AS "e!""#,
+            leader_id
+        )
+        .fetch_one(&state.db)
+        .await?
     {
         errors.add("leader_id", "这位领导已有账号");
     }
@@ -195,14 +228,33 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Accou
     };
     let password = one_time_password();
     let hash = hash_password(password.clone()).await?;
-    let account = NewAccount { username: &username, display_name: &display_name, role, department_id, leader_id, is_demo: false };
+    let account = NewAccount {
+        username: &username,
+        display_name: &display_name,
+        role,
+        department_id,
+        leader_id,
+        is_demo: false,
+    };
     let mut tx = state.db.begin().await?;
     let id = insert_account(&mut *tx, &account, &hash, true).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("user.create").on("user", id).detail(serde_json::json!({"username": username, "role": role.as_str()})))
-        .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("user.create")
+            .on("user", id)
+            .detail(serde_json::json!({"username": username, "role": role.as_str()})),
+    )
+    .await?;
     tx.commit().await?;
-    let message = format!("已创建用户 {username}。一次性密码：{password}（只显示这一次，请当面告知本人；首次登录须修改密码）");
-    Ok(redirect_with_flash(&state, &format!("/admin/users/{id}"), &message))
+    let message = format!(
+        "已创建用户 {username}。一次性密码：{password}（只显示这一次，请当面告知本人；首次登录须修改密码）"
+    );
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/users/{id}"),
+        &message,
+    ))
 }
 
 #[derive(Template)]
@@ -223,7 +275,13 @@ struct UserPage {
     tokens: i64,
 }
 
-async fn user_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<AccountForm>, errors: Errors) -> Result<UserPage, AppError> {
+async fn user_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: Option<AccountForm>,
+    errors: Errors,
+) -> Result<UserPage, AppError> {
     let u = sqlx::query!(
         "SELECT id, username, display_name, role, department_id, leader_id, active, locked_until, password_changed_at FROM users WHERE id = $1",
         id
@@ -244,7 +302,11 @@ async fn user_page(state: &AppState, ctx: &Ctx, id: i64, form: Option<AccountFor
         id: u.id,
         username: u.username,
         active: u.active,
-        locked_until: u.locked_until.filter(|t| *t > now).map(china_minute).unwrap_or_default(),
+        locked_until: u
+            .locked_until
+            .filter(|t| *t > now)
+            .map(china_minute)
+            .unwrap_or_default(),
         password_changed_at: china_minute(u.password_changed_at),
         form,
         errors,
@@ -259,7 +321,12 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     render(&user_page(&state, &ctx, id, None, Errors::default()).await?)
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<AccountForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<AccountForm>,
+) -> Page {
     let mut errors = Errors::default();
     let (display_name, role, department_id, leader_id) = validate(&f, &mut errors);
     let Some(role) = role.filter(|_| errors.is_empty()) else {
@@ -267,7 +334,10 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let mut tx = state.db.begin().await?;
-    let old_role = sqlx::query_scalar!("SELECT role FROM users WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    let old_role = sqlx::query_scalar!("SELECT role FROM users WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     sqlx::query!(
         "UPDATE users SET display_name = $2, role = $3, department_id = $4, leader_id = $5 WHERE id = $1",
         id,
@@ -278,11 +348,24 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
     )
     .execute(&mut *tx)
     .await?;
-    let action = if old_role != role.as_str() { "user.role_change" } else { "user.update" };
+    let action = if old_role != role.as_str() {
+        "user.role_change"
+    } else {
+        "user.update"
+    };
     let detail = serde_json::json!({"from_role": old_role, "role": role.as_str(), "department_id": department_id, "leader_id": leader_id});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok(action).on("user", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok(action).on("user", id).detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/admin/users/{id}"), "已保存。"))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/users/{id}"),
+        "已保存。",
+    ))
 }
 
 async fn set_active(state: &AppState, ctx: &Ctx, id: i64, active: bool) -> Page {
@@ -290,18 +373,33 @@ async fn set_active(state: &AppState, ctx: &Ctx, id: i64, active: bool) -> Page 
         return Err(AppError::BadRequest("不能停用自己的账号。".into()));
     }
     let mut tx = state.db.begin().await?;
-    let n = sqlx::query!("UPDATE users SET active = $2 WHERE id = $1", id, active).execute(&mut *tx).await?.rows_affected();
+    let n = sqlx::query!("UPDATE users SET active = $2 WHERE id = $1", id, active)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if n == 0 {
         return Err(AppError::NotFound);
     }
     if !active {
         session::end_all(&mut *tx, id).await?;
     }
-    let action = if active { "user.activate" } else { "user.deactivate" };
+    let action = if active {
+        "user.activate"
+    } else {
+        "user.deactivate"
+    };
     audit::record(&mut *tx, &ctx.actor(), Entry::ok(action).on("user", id)).await?;
     tx.commit().await?;
     state.refresh_demo_flag().await?;
-    Ok(redirect_with_flash(state, &format!("/admin/users/{id}"), if active { "账号已启用。" } else { "账号已停用，其登录已全部退出。" }))
+    Ok(redirect_with_flash(
+        state,
+        &format!("/admin/users/{id}"),
+        if active {
+            "账号已启用。"
+        } else {
+            "账号已停用，其登录已全部退出。"
+        },
+    ))
 }
 
 pub async fn deactivate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
@@ -328,10 +426,21 @@ pub async fn reset_password(State(state): State<AppState>, ctx: Ctx, Path(id): P
     .await?
     .ok_or(AppError::NotFound)?;
     session::end_all(&mut *tx, id).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("password.reset").on("user", id)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("password.reset").on("user", id),
+    )
+    .await?;
     tx.commit().await?;
-    let message = format!("已重置 {username} 的密码。一次性密码：{password}（只显示这一次；下次登录须修改密码）");
-    Ok(redirect_with_flash(&state, &format!("/admin/users/{id}"), &message))
+    let message = format!(
+        "已重置 {username} 的密码。一次性密码：{password}（只显示这一次；下次登录须修改密码）"
+    );
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/users/{id}"),
+        &message,
+    ))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ pub mod v1;
 use crate::error::{AppError, ErrorMessage};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -50,13 +50,24 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), fields: BTreeMap::new() }
+        ApiError {
+            status,
+            message: message.into(),
+            fields: BTreeMap::new(),
+        }
     }
 
     /// 422 with the messages beside each field, as the forms show them.
     pub fn invalid(errors: &crate::web::form::Errors) -> Self {
-        let fields = errors.iter().map(|(f, m)| (f.to_owned(), m.to_owned())).collect();
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, message: "请按提示修改后重新提交。".into(), fields }
+        let fields = errors
+            .iter()
+            .map(|(f, m)| (f.to_owned(), m.to_owned()))
+            .collect();
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: "请按提示修改后重新提交。".into(),
+            fields,
+        }
     }
 
     pub fn field(mut self, field: &str, message: &str) -> Self {
@@ -65,15 +76,25 @@ impl ApiError {
     }
 }
 
-pub fn error_body(status: StatusCode, message: &str, fields: &BTreeMap<String, String>) -> serde_json::Value {
+pub fn error_body(
+    status: StatusCode,
+    message: &str,
+    fields: &BTreeMap<String, String>,
+) -> serde_json::Value {
     serde_json::json!({"error": {"code": error_code(status), "message": message, "fields": fields}})
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(error_body(self.status, &self.message, &self.fields))).into_response();
+        let mut response = (
+            self.status,
+            axum::Json(error_body(self.status, &self.message, &self.fields)),
+        )
+            .into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }
@@ -101,7 +122,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// becomes the JSON error with the message it carried; its headers (Retry-After) stay.
 pub fn as_json(mut response: Response) -> Response {
     let status = response.status();
-    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -114,7 +138,11 @@ pub fn as_json(mut response: Response) -> Response {
     let mut headers = std::mem::take(response.headers_mut());
     headers.remove(header::CONTENT_TYPE);
     headers.remove(header::CONTENT_LENGTH);
-    let mut json = (status, axum::Json(error_body(status, &message, &BTreeMap::new()))).into_response();
+    let mut json = (
+        status,
+        axum::Json(error_body(status, &message, &BTreeMap::new())),
+    )
+        .into_response();
     json.headers_mut().extend(headers);
     json
 }
@@ -125,14 +153,21 @@ pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> ApiJson<T> {
     pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
-        serde_json::from_slice(bytes).map(ApiJson).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("请求体不是有效的 JSON：{e}")))
+        serde_json::from_slice(bytes).map(ApiJson).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("请求体不是有效的 JSON：{e}"),
+            )
+        })
     }
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Response;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         Self::parse(&bytes).map_err(IntoResponse::into_response)
     }
 }

@@ -6,12 +6,12 @@ use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::web::auth::{CurrentUser, Role};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, session, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash, session};
 use askama::Template;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::{PgExecutor, PgPool};
@@ -35,7 +35,11 @@ fn needs_touch(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool 
 }
 
 /// The user behind a live token of an active account, with that account's role.
-pub async fn lookup(db: &PgPool, token: &str, now: DateTime<Utc>) -> sqlx::Result<Option<CurrentUser>> {
+pub async fn lookup(
+    db: &PgPool,
+    token: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<CurrentUser>> {
     let hash = session::hash(token);
     let Some(row) = sqlx::query!(
         r#"SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id
@@ -53,7 +57,13 @@ pub async fn lookup(db: &PgPool, token: &str, now: DateTime<Utc>) -> sqlx::Resul
         return Ok(None);
     };
     if needs_touch(row.last_used_at, now) {
-        sqlx::query!("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1", row.token_id, now).execute(db).await?;
+        sqlx::query!(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1",
+            row.token_id,
+            now
+        )
+        .execute(db)
+        .await?;
     }
     Ok(Some(CurrentUser {
         id: row.id,
@@ -70,21 +80,35 @@ pub async fn lookup(db: &PgPool, token: &str, now: DateTime<Utc>) -> sqlx::Resul
 
 /// Roles with own API tokens (DESIGN §2): not the sysadmin nor the auditor.
 pub fn may_hold(role: Role) -> bool {
-    matches!(role, Role::Staff | Role::Leader | Role::Handler | Role::Supervisor)
+    matches!(
+        role,
+        Role::Staff | Role::Leader | Role::Handler | Role::Supervisor
+    )
 }
 
 /// Revoke every live token of a user; returns how many.
-pub async fn revoke_all(db: impl PgExecutor<'_>, user_id: i64, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    Ok(sqlx::query!("UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL", user_id, now)
-        .execute(db)
-        .await?
-        .rows_affected())
+pub async fn revoke_all(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        now
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 pub async fn active_count(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<i64> {
-    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL"#, user_id)
-        .fetch_one(db)
-        .await?)
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL"#,
+        user_id
+    )
+    .fetch_one(db)
+    .await?)
 }
 
 // ---- /me/tokens -----------------------------------------------------------------------------
@@ -112,7 +136,13 @@ pub struct TokenForm {
     name: String,
 }
 
-async fn tokens_page(state: &AppState, ctx: &Ctx, user: &CurrentUser, name: String, errors: Errors) -> Result<TokensPage, AppError> {
+async fn tokens_page(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &CurrentUser,
+    name: String,
+    errors: Errors,
+) -> Result<TokensPage, AppError> {
     let tokens = sqlx::query!(
         "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC",
         user.id
@@ -128,7 +158,12 @@ async fn tokens_page(state: &AppState, ctx: &Ctx, user: &CurrentUser, name: Stri
         revoked: t.revoked_at.map(china_minute).unwrap_or_default(),
     })
     .collect();
-    Ok(TokensPage { layout: ctx.layout("API 访问令牌"), tokens, name, errors })
+    Ok(TokensPage {
+        layout: ctx.layout("API 访问令牌"),
+        tokens,
+        name,
+        errors,
+    })
 }
 
 /// `GET /me/tokens`
@@ -137,7 +172,12 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
 }
 
 /// `POST /me/tokens`: a new token, shown once on the next page.
-pub async fn create(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Form(f): Form<TokenForm>) -> Page {
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Form(f): Form<TokenForm>,
+) -> Page {
     let mut errors = Errors::default();
     let name = text(&mut errors, "name", "令牌名称", &f.name, 1, 60);
     if !errors.is_empty() {
@@ -155,14 +195,28 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, 
     )
     .fetch_one(&mut *tx)
     .await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("api_token.create").on("api_token", id).detail(serde_json::json!({"name": name}))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("api_token.create")
+            .on("api_token", id)
+            .detail(serde_json::json!({"name": name})),
+    )
+    .await?;
     tx.commit().await?;
-    let message = format!("已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后）");
+    let message = format!(
+        "已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后）"
+    );
     Ok(redirect_with_flash(&state, "/me/tokens", &message))
 }
 
 /// `POST /me/tokens/{id}/revoke`: only one's own tokens (others' are unknown: 404).
-pub async fn revoke(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Path(id): Path<i64>) -> Page {
+pub async fn revoke(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     let done = sqlx::query_scalar!(
         "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND user_id = $2 RETURNING name",
@@ -173,19 +227,46 @@ pub async fn revoke(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, 
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("api_token.revoke").on("api_token", id)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("api_token.revoke").on("api_token", id),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, "/me/tokens", &format!("令牌「{done}」已吊销。")))
+    Ok(redirect_with_flash(
+        &state,
+        "/me/tokens",
+        &format!("令牌「{done}」已吊销。"),
+    ))
 }
 
 /// `POST /admin/users/{id}/revoke-tokens`: the sysadmin revokes every token of an account.
-pub async fn admin_revoke_all(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+pub async fn admin_revoke_all(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let n = revoke_all(&mut *tx, id, state.clock.now()).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("api_token.revoke_all").on("user", id).detail(serde_json::json!({"revoked": n}))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("api_token.revoke_all")
+            .on("user", id)
+            .detail(serde_json::json!({"revoked": n})),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/admin/users/{id}"), &format!("已吊销 {n} 个 API 访问令牌。")))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/admin/users/{id}"),
+        &format!("已吊销 {n} 个 API 访问令牌。"),
+    ))
 }
 
 #[cfg(test)]
@@ -195,7 +276,10 @@ mod tests {
     #[test]
     fn only_working_roles_hold_tokens() {
         let holders: Vec<Role> = Role::ALL.into_iter().filter(|r| may_hold(*r)).collect();
-        assert_eq!(holders, [Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
+        assert_eq!(
+            holders,
+            [Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]
+        );
     }
 
     #[test]

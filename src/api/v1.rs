@@ -8,14 +8,14 @@ use crate::prepare::registration::{self, Channel, Claim, Outcome, RegistrationFo
 use crate::public::lookup::{self, LookupForm};
 use crate::web::auth::CurrentUser;
 use crate::web::form::Errors;
-use crate::web::{rate_limit, Ctx};
+use crate::web::{Ctx, rate_limit};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// A visit is public once one of its notices is; others do not exist here.
@@ -63,7 +63,10 @@ pub async fn visits(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /api/v1/visits/{id}`: the visit, its windows with the places left, and the categories a
 /// registration may name.
 pub async fn visit(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    let mut visit = visits_json(&state, Some(id)).await?.pop().ok_or(ApiError::from(crate::error::AppError::NotFound))?;
+    let mut visit = visits_json(&state, Some(id))
+        .await?
+        .pop()
+        .ok_or(ApiError::from(crate::error::AppError::NotFound))?;
     let windows: Vec<Value> = sqlx::query!(
         "SELECT id, starts_at, ends_at, capacity_slots - booked_slots AS \"remaining!\" FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at, id",
         id
@@ -76,7 +79,11 @@ pub async fn visit(State(state): State<AppState>, Path(id): Path<i64>) -> ApiRes
     let categories: Vec<Value> = crate::admin::category_groups(&state.db, &[])
         .await?
         .into_iter()
-        .flat_map(|g| g.options.into_iter().map(move |c| json!({"id": c.id, "name": c.label, "group": g.label.clone()})))
+        .flat_map(|g| {
+            g.options
+                .into_iter()
+                .map(move |c| json!({"id": c.id, "name": c.label, "group": g.label.clone()}))
+        })
         .collect();
     let info = registration::load_visit(&state, id).await?;
     let closed = info.closed_message(state.clock.now());
@@ -129,7 +136,11 @@ impl NewRegistration {
             representatives: self.representatives.join("\n"),
             category_id: self.category_id.to_string(),
             grievance: self.grievance.clone(),
-            window_id: if self.join_waitlist { format!("{}:waitlist", self.window_id) } else { self.window_id.to_string() },
+            window_id: if self.join_waitlist {
+                format!("{}:waitlist", self.window_id)
+            } else {
+                self.window_id.to_string()
+            },
             consent: flag(self.consent),
             ..Default::default()
         }
@@ -139,9 +150,16 @@ impl NewRegistration {
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
-    let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
     if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "请在请求头 Idempotency-Key 中提供 1–255 个字符的唯一键（重试时使用同一个键）。"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "请在请求头 Idempotency-Key 中提供 1–255 个字符的唯一键（重试时使用同一个键）。",
+        ));
     }
     Ok(key.to_owned())
 }
@@ -149,19 +167,39 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 fn stored(answer: Outcome) -> ApiResult<Response> {
     match answer {
         Outcome::Stored(body) => Ok((StatusCode::CREATED, Json(body)).into_response()),
-        _ => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "该 Idempotency-Key 已用于另一个不同的请求，请为新的登记使用新的键。")
-            .field("idempotency_key", "该键已用于不同的请求内容")),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "该 Idempotency-Key 已用于另一个不同的请求，请为新的登记使用新的键。",
+        )
+        .field("idempotency_key", "该键已用于不同的请求内容")),
     }
 }
 
 /// `POST /api/v1/visits/{id}/registrations` → 201 with 登记编号; a retry with the same
 /// Idempotency-Key and body answers the same, without a second registration.
-pub async fn register(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, body: Bytes) -> ApiResult<Response> {
-    if let Err(too_many) = rate_limit::hit(&state.db, &format!("register:{}", ctx.ip), state.config.register_per_minute, state.clock.now()).await {
+pub async fn register(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    if let Err(too_many) = rate_limit::hit(
+        &state.db,
+        &format!("register:{}", ctx.ip),
+        state.config.register_per_minute,
+        state.clock.now(),
+    )
+    .await
+    {
         return Ok(too_many);
     }
     let key = idempotency_key(&headers)?;
-    let request_hash = Sha256::new().chain_update(id.to_be_bytes()).chain_update(&body).finalize().to_vec();
+    let request_hash = Sha256::new()
+        .chain_update(id.to_be_bytes())
+        .chain_update(&body)
+        .finalize()
+        .to_vec();
     // A replay answers as the first time, even once registration has closed since.
     if let Some(answer) = registration::earlier_answer(&state.db, &key, &request_hash).await? {
         return stored(answer);
@@ -174,7 +212,13 @@ pub async fn register(State(state): State<AppState>, ctx: Ctx, headers: HeaderMa
     }
     let (category_ids, window_ids) = registration::offered(&state, id, Channel::Online).await?;
     let mut errors = Errors::default();
-    let Some(valid) = registration::validate(&new.as_form(), Channel::Online, &category_ids, &window_ids, &mut errors) else {
+    let Some(valid) = registration::validate(
+        &new.as_form(),
+        Channel::Online,
+        &category_ids,
+        &window_ids,
+        &mut errors,
+    ) else {
         return Err(ApiError::invalid(&errors));
     };
     let actor = ctx.actor();
@@ -184,28 +228,51 @@ pub async fn register(State(state): State<AppState>, ctx: Ctx, headers: HeaderMa
         channel: Channel::Online,
         created_by: ctx.user.as_ref().map(|u| u.id),
         session_hash: None,
-        claim: Claim::Idempotency { key: &key, request_hash },
+        claim: Claim::Idempotency {
+            key: &key,
+            request_hash,
+        },
         actor: &actor,
     };
     match registration::submit(&state, submission).await? {
-        Outcome::Created { code, window, waitlisted, .. } => {
-            Ok((StatusCode::CREATED, Json(registration::receipt_json(&code, waitlisted, &window))).into_response())
-        }
-        Outcome::Full => Err(ApiError::new(StatusCode::CONFLICT, "所选接访时段已满，可设 join_waitlist 加入候补，或改选其他时段。")
-            .field("window_id", "该时段已满")),
+        Outcome::Created {
+            code,
+            window,
+            waitlisted,
+            ..
+        } => Ok((
+            StatusCode::CREATED,
+            Json(registration::receipt_json(&code, waitlisted, &window)),
+        )
+            .into_response()),
+        Outcome::Full => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "所选接访时段已满，可设 join_waitlist 加入候补，或改选其他时段。",
+        )
+        .field("window_id", "该时段已满")),
         other @ (Outcome::Stored(_) | Outcome::KeyReused) => stored(other),
         // Form tokens and walk-ins only.
-        Outcome::Replayed { .. } | Outcome::StaleToken | Outcome::NoRoom => Err(ApiError::new(StatusCode::CONFLICT, "请求无法完成，请稍后重试。")),
+        Outcome::Replayed { .. } | Outcome::StaleToken | Outcome::NoRoom => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "请求无法完成，请稍后重试。",
+        )),
     }
 }
 
 /// `POST /api/v1/lookup`: code + 手机号码后四位 → the status the citizen's page shows.
-pub async fn lookup(State(state): State<AppState>, ctx: Ctx, ApiJson(f): ApiJson<LookupForm>) -> ApiResult<Response> {
+pub async fn lookup(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(f): ApiJson<LookupForm>,
+) -> ApiResult<Response> {
     if let Err(too_many) = lookup::limited(&state, &ctx).await {
         return Ok(too_many);
     }
     let Some(id) = lookup::find(&state, &f).await? else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "未找到与该登记编号和手机号码后四位相符的登记，请核对后重试。"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "未找到与该登记编号和手机号码后四位相符的登记，请核对后重试。",
+        ));
     };
     let p = lookup::status_page(&state, &ctx, id, &f, None).await?;
     let cases: Vec<Value> = p
@@ -222,10 +289,22 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, ApiJson(f): ApiJson
 }
 
 /// `GET /api/v1/cases/{code}`: for whoever may open the case file (others: 404, as on the pages).
-pub async fn case(State(state): State<AppState>, user: CurrentUser, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn case(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
     let not_found = || ApiError::from(crate::error::AppError::NotFound);
-    let id = sqlx::query_scalar!("SELECT id FROM cases WHERE code = $1", code.trim().to_uppercase()).fetch_optional(&state.db).await?.ok_or_else(not_found)?;
-    let row = crate::followup::cases::load(&state.db, id).await?.ok_or_else(not_found)?;
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM cases WHERE code = $1",
+        code.trim().to_uppercase()
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(not_found)?;
+    let row = crate::followup::cases::load(&state.db, id)
+        .await?
+        .ok_or_else(not_found)?;
     row.side_of(&user).ok_or_else(not_found)?;
     let c = sqlx::query!(
         r#"SELECT c.title, c.deadline_days, c.accept_due_on, c.due_on, c.extended_due_on, c.effective_due_on, c.result, c.assigned_at, c.closed_at,

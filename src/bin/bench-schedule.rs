@@ -13,7 +13,16 @@ const RUNS: usize = 9;
 fn main() {
     println!(
         "{:<10} {:>13} {:>6} {:>11} {:>9} {:>11} {:>6} {:>8} {:>6} {:>10}",
-        "instance", "registrations", "rooms", "median ms", "makespan", "lower bound", "ratio", "matched", "late", "max wait"
+        "instance",
+        "registrations",
+        "rooms",
+        "median ms",
+        "makespan",
+        "lower bound",
+        "ratio",
+        "matched",
+        "late",
+        "max wait"
     );
     for scale in [1, 20] {
         let input = pujiang_instance(scale, SEED);
@@ -29,7 +38,9 @@ fn main() {
         let s = result.expect("at least one run");
         let q = quality(&input, &s);
         let hm = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map_or("—".to_string(), |t| t.with_timezone(&Shanghai).format("%H:%M").to_string())
+            t.map_or("—".to_string(), |t| {
+                t.with_timezone(&Shanghai).format("%H:%M").to_string()
+            })
         };
         println!(
             "{:<10} {:>13} {:>6} {:>11.2} {:>9} {:>11} {:>6.3} {:>7.1}% {:>6} {:>7} min",

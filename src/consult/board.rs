@@ -9,8 +9,8 @@ use crate::app::AppState;
 use crate::clock::cn_date;
 use crate::error::AppError;
 use crate::public::visits::is_public;
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -19,10 +19,10 @@ use futures_util::Stream;
 use serde::Serialize;
 use sqlx::postgres::PgListener;
 use sqlx::{PgExecutor, PgPool};
-use std::convert::Infallible;
-use std::time::Duration;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// The Postgres channel whose payload is a visit id.
@@ -60,13 +60,21 @@ pub struct Snapshot {
 impl Snapshot {
     fn of(board: Board) -> Self {
         let json = serde_json::to_string(&board).expect("board serialises");
-        Self { version: board.version, rooms: board.rooms, json }
+        Self {
+            version: board.version,
+            rooms: board.rooms,
+            json,
+        }
     }
 }
 
 pub fn bus() -> Bus {
     // Slow receivers lag and then simply reload.
-    Arc::new(Hub { signals: broadcast::channel(256).0, feeds: Mutex::default(), starting: Default::default() })
+    Arc::new(Hub {
+        signals: broadcast::channel(256).0,
+        feeds: Mutex::default(),
+        starting: Default::default(),
+    })
 }
 
 impl Hub {
@@ -79,8 +87,18 @@ impl Hub {
     }
 
     /// The live board of a visit: the current state now, then every change.
-    async fn watch(self: &Arc<Self>, db: &PgPool, visit_id: i64) -> sqlx::Result<watch::Receiver<Arc<Snapshot>>> {
-        let running = || self.feeds.lock().unwrap().get(&visit_id).map(|feed| feed.subscribe());
+    async fn watch(
+        self: &Arc<Self>,
+        db: &PgPool,
+        visit_id: i64,
+    ) -> sqlx::Result<watch::Receiver<Arc<Snapshot>>> {
+        let running = || {
+            self.feeds
+                .lock()
+                .unwrap()
+                .get(&visit_id)
+                .map(|feed| feed.subscribe())
+        };
         if let Some(rx) = running() {
             return Ok(rx);
         }
@@ -102,7 +120,13 @@ impl Hub {
 /// Reload a visit's board after each change while anyone watches it. When the last client is gone,
 /// the instance shuts down or a reload fails, the feed ends and its clients' streams end with it
 /// (a browser then reconnects and gets the full state).
-async fn feed(hub: Bus, db: PgPool, visit_id: i64, tx: Arc<watch::Sender<Arc<Snapshot>>>, mut signals: broadcast::Receiver<Signal>) {
+async fn feed(
+    hub: Bus,
+    db: PgPool,
+    visit_id: i64,
+    tx: Arc<watch::Sender<Arc<Snapshot>>>,
+    mut signals: broadcast::Receiver<Signal>,
+) {
     loop {
         tokio::select! {
             alive = changed(&mut signals, visit_id) => {
@@ -142,7 +166,11 @@ async fn feed(hub: Bus, db: PgPool, visit_id: i64, tx: Arc<watch::Sender<Arc<Sna
 /// transaction that changes the queue: Postgres delivers the notification on commit only.
 pub async fn announce<'e>(db: impl PgExecutor<'e>, visit_id: i64) -> sqlx::Result<()> {
     // Not `query!`: pg_notify returns void, which the macro cannot type.
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(visit_id.to_string()).execute(db).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(visit_id.to_string())
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -194,13 +222,17 @@ pub const NEXT_SHOWN: usize = 3;
 
 /// Surnames of two characters; every other name keeps its first character.
 const COMPOUND_SURNAMES: &[&str] = &[
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐", "端木", "西门", "南宫",
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "夏侯", "令狐", "端木", "西门", "南宫",
 ];
 
 /// 张三丰 → 张某某, 欧阳娜娜 → 欧阳某某.
 pub fn mask_name(name: &str) -> String {
     let name = name.trim();
-    let surname: String = match COMPOUND_SURNAMES.iter().find(|s| name.starts_with(**s) && name.chars().count() > 2) {
+    let surname: String = match COMPOUND_SURNAMES
+        .iter()
+        .find(|s| name.starts_with(**s) && name.chars().count() > 2)
+    {
         Some(s) => (*s).to_owned(),
         None => name.chars().take(1).collect(),
     };
@@ -218,8 +250,14 @@ pub fn build(rooms: &[RoomRow], queue: &[QueueRow]) -> Vec<Tile> {
                 .clone()
                 .filter(|q| q.status == "called")
                 .max_by_key(|q| (q.called_at, q.queue_number))
-                .map(|q| Receiving { number: q.queue_number, name: mask_name(&q.name) });
-            let mut waiting: Vec<i32> = mine.filter(|q| q.status == "checked_in").map(|q| q.queue_number).collect();
+                .map(|q| Receiving {
+                    number: q.queue_number,
+                    name: mask_name(&q.name),
+                });
+            let mut waiting: Vec<i32> = mine
+                .filter(|q| q.status == "checked_in")
+                .map(|q| q.queue_number)
+                .collect();
             waiting.sort_unstable();
             Tile {
                 room: room.name.clone(),
@@ -245,9 +283,13 @@ pub fn columns(rooms: usize) -> usize {
 
 /// The current board of a visit.
 pub async fn load(db: &PgPool, visit_id: i64) -> sqlx::Result<Board> {
-    let rooms = sqlx::query_as!(RoomRow, "SELECT id, name, location FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id", visit_id)
-        .fetch_all(db)
-        .await?;
+    let rooms = sqlx::query_as!(
+        RoomRow,
+        "SELECT id, name, location FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id",
+        visit_id
+    )
+    .fetch_all(db)
+    .await?;
     let queue = sqlx::query_as!(
         QueueRow,
         r#"SELECT room_id AS "room_id!", status, queue_number AS "queue_number!", name, called_at
@@ -266,7 +308,10 @@ pub async fn load(db: &PgPool, visit_id: i64) -> sqlx::Result<Board> {
     )
     .fetch_one(db)
     .await?;
-    Ok(Board { version, rooms: build(&rooms, &queue) })
+    Ok(Board {
+        version,
+        rooms: build(&rooms, &queue),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,7 +327,10 @@ async fn subscribe(pool: &PgPool) -> sqlx::Result<PgListener> {
 /// Start listening (awaited, so that a board served right after start-up misses nothing), then
 /// forward notifications into `bus` until the pool closes, re-subscribing after any failure.
 pub async fn start_listener(pool: PgPool, bus: Bus) -> tokio::task::JoinHandle<()> {
-    let first = subscribe(&pool).await.map_err(|e| tracing::warn!(error = %e, "board listener: not yet listening")).ok();
+    let first = subscribe(&pool)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "board listener: not yet listening"))
+        .ok();
     tokio::spawn(forward(pool, bus, first))
 }
 
@@ -309,7 +357,10 @@ async fn forward(pool: PgPool, bus: Bus, mut listener: Option<PgListener>) {
                 Ok(id) => {
                     bus.send(Signal::Visit(id));
                 }
-                Err(_) => tracing::warn!(payload = n.payload(), "board listener: payload is not a visit id"),
+                Err(_) => tracing::warn!(
+                    payload = n.payload(),
+                    "board listener: payload is not a visit id"
+                ),
             },
             // The connection dropped and PgListener reconnected: notifications in between are lost.
             Ok(None) => {
@@ -342,7 +393,12 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     if !is_public(&state, id).await? {
         return Err(AppError::NotFound);
     }
-    let v = sqlx::query!("SELECT title, visit_date, venue FROM visits WHERE id = $1", id).fetch_one(&state.db).await?;
+    let v = sqlx::query!(
+        "SELECT title, visit_date, venue FROM visits WHERE id = $1",
+        id
+    )
+    .fetch_one(&state.db)
+    .await?;
     let board = load(&state.db, id).await?;
     render(&BoardPage {
         layout: ctx.layout(&format!("{} · 叫号", v.title)),
@@ -374,7 +430,10 @@ async fn changed(rx: &mut broadcast::Receiver<Signal>, visit_id: i64) -> bool {
 
 /// The full current state first (so a reconnect, whatever its Last-Event-ID, resumes exactly),
 /// then a new state after every change.
-pub async fn events(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     if !is_public(&state, id).await? {
         return Err(AppError::NotFound);
     }
@@ -384,7 +443,11 @@ pub async fn events(State(state): State<AppState>, Path(id): Path<i64>) -> Resul
             return None;
         }
         let board = rx.borrow_and_update().clone();
-        let event = Event::default().event("board").id(board.version.to_string()).retry(Duration::from_secs(2)).data(board.json.as_str());
+        let event = Event::default()
+            .event("board")
+            .id(board.version.to_string())
+            .retry(Duration::from_secs(2))
+            .data(board.json.as_str());
         Some((Ok(event), (rx, false)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -396,7 +459,11 @@ mod tests {
     use chrono::TimeZone;
 
     fn room(id: i64, name: &str) -> RoomRow {
-        RoomRow { id, name: name.into(), location: String::new() }
+        RoomRow {
+            id,
+            name: name.into(),
+            location: String::new(),
+        }
     }
 
     fn q(room_id: i64, status: &str, n: i32, name: &str, called_min: Option<u32>) -> QueueRow {
@@ -421,7 +488,11 @@ mod tests {
 
     #[test]
     fn each_room_shows_its_called_batch_the_next_three_and_the_waiting_count() {
-        let rooms = [room(1, "第一接待室"), room(2, "第二接待室"), room(3, "第三接待室")];
+        let rooms = [
+            room(1, "第一接待室"),
+            room(2, "第二接待室"),
+            room(3, "第三接待室"),
+        ];
         let queue = [
             q(1, "checked_in", 7, "赵六", None),
             q(1, "called", 3, "张三丰", Some(5)),
@@ -433,20 +504,38 @@ mod tests {
         let tiles = build(&rooms, &queue);
         assert_eq!(tiles.len(), 3);
         assert_eq!(tiles[0].room, "第一接待室");
-        assert_eq!(tiles[0].now, Some(Receiving { number: 3, name: "张某某".into() }));
+        assert_eq!(
+            tiles[0].now,
+            Some(Receiving {
+                number: 3,
+                name: "张某某".into()
+            })
+        );
         assert_eq!(tiles[0].next, vec![4, 5, 7]);
         assert_eq!(tiles[0].waiting, 4);
         assert_eq!(tiles[1].now, None);
         assert_eq!(tiles[1].next, vec![2]);
         assert_eq!(tiles[1].waiting, 1);
-        assert_eq!((tiles[2].now.clone(), tiles[2].next.len(), tiles[2].waiting), (None, 0, 0));
+        assert_eq!(
+            (tiles[2].now.clone(), tiles[2].next.len(), tiles[2].waiting),
+            (None, 0, 0)
+        );
     }
 
     #[test]
     fn the_latest_call_is_the_one_being_received() {
-        let queue = [q(1, "called", 2, "张三", Some(1)), q(1, "called", 3, "李四", Some(9))];
+        let queue = [
+            q(1, "called", 2, "张三", Some(1)),
+            q(1, "called", 3, "李四", Some(9)),
+        ];
         let tiles = build(&[room(1, "甲")], &queue);
-        assert_eq!(tiles[0].now, Some(Receiving { number: 3, name: "李某某".into() }));
+        assert_eq!(
+            tiles[0].now,
+            Some(Receiving {
+                number: 3,
+                name: "李某某".into()
+            })
+        );
         assert_eq!(tiles[0].waiting, 0);
     }
 

@@ -10,8 +10,8 @@ use crate::prepare::registration::{self, Channel, Handled, PageInput, Registrati
 use crate::privacy::{self, Field};
 use crate::public::lookup::status_label;
 use crate::web::form::{Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,7 +30,10 @@ pub enum Query {
 }
 
 pub fn classify(q: &str) -> Option<Query> {
-    let compact: String = q.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let compact: String = q
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     if privacy::valid_phone(&compact) {
         return Some(Query::Phone(compact));
     }
@@ -40,7 +43,11 @@ pub fn classify(q: &str) -> Option<Query> {
     }
     let code = registration::normalize_code(&compact);
     let alphabet = registration::CODE_ALPHABET;
-    (8..=12).contains(&code.len()).then_some(()).filter(|_| code.bytes().all(|b| alphabet.contains(&b))).map(|_| Query::Code(code))
+    (8..=12)
+        .contains(&code.len())
+        .then_some(())
+        .filter(|_| code.bytes().all(|b| alphabet.contains(&b)))
+        .map(|_| Query::Code(code))
 }
 
 /// What 签到 does with a registration in this status.
@@ -83,7 +90,13 @@ pub struct Placed {
 /// Check in `reg` to `chosen` (staff's pick; must be a room of the visit) or to the best competent
 /// room, with the room's next queue number and an expected time. None: no competent room and no
 /// valid pick. The caller holds `scheduling::lock_visit`, so numbers are not handed out twice.
-pub async fn place(conn: &mut sqlx::PgConnection, visit_id: i64, reg: i64, chosen: Option<i64>, now: DateTime<Utc>) -> Result<Option<Placed>, AppError> {
+pub async fn place(
+    conn: &mut sqlx::PgConnection,
+    visit_id: i64,
+    reg: i64,
+    chosen: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Option<Placed>, AppError> {
     let r = sqlx::query!(
         "SELECT g.category_id, g.slots, v.slot_minutes FROM registrations g JOIN visits v ON v.id = g.visit_id WHERE g.id = $1 AND g.visit_id = $2",
         reg,
@@ -131,8 +144,16 @@ pub async fn place(conn: &mut sqlx::PgConnection, visit_id: i64, reg: i64, chose
     )
     .execute(&mut *conn)
     .await?;
-    let room_name = rooms.into_iter().find(|(r, _)| r.id == room_id).map(|(_, n)| n).unwrap_or_default();
-    Ok(Some(Placed { room_id, room_name, queue_number: q.next }))
+    let room_name = rooms
+        .into_iter()
+        .find(|(r, _)| r.id == room_id)
+        .map(|(_, n)| n)
+        .unwrap_or_default();
+    Ok(Some(Placed {
+        room_id,
+        room_name,
+        queue_number: q.next,
+    }))
 }
 
 // ---- the page -----------------------------------------------------------------------------
@@ -168,7 +189,14 @@ struct CheckinPage {
     checked_in: i64,
 }
 
-async fn checkin_page(state: &AppState, ctx: &Ctx, id: i64, q: String, errors: Errors, matches: Option<Vec<Match>>) -> Result<CheckinPage, AppError> {
+async fn checkin_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    q: String,
+    errors: Errors,
+    matches: Option<Vec<Match>>,
+) -> Result<CheckinPage, AppError> {
     let v = sqlx::query!(
         r#"SELECT title, (SELECT count(*) FROM registrations WHERE visit_id = $1 AND status = 'checked_in') AS "waiting!",
                   (SELECT count(*) FROM registrations WHERE visit_id = $1 AND checked_in_at IS NOT NULL) AS "checked_in!"
@@ -196,11 +224,19 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
 }
 
 /// `POST /staff/visits/{id}/checkin`: search this visit's registrations.
-pub async fn search(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<SearchForm>) -> Page {
+pub async fn search(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<SearchForm>,
+) -> Page {
     let mut errors = Errors::default();
     let Some(query) = classify(&f.q) else {
         errors.add("q", "请输入登记编号、11 位手机号码或 18 位身份证号");
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &checkin_page(&state, &ctx, id, f.q, errors, None).await?));
+        return Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &checkin_page(&state, &ctx, id, f.q, errors, None).await?,
+        ));
     };
     let (code, phone_index, id_index) = match &query {
         Query::Code(c) => (Some(c.clone()), None, None),
@@ -227,7 +263,10 @@ pub async fn search(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
             "本次接访活动中未找到该登记：它属于其他接访活动，请核对接访日期；如需今天接谈，请现场登记。"
         };
         errors.add("q", message);
-        return Ok(render_status(StatusCode::NOT_FOUND, &checkin_page(&state, &ctx, id, f.q, errors, None).await?));
+        return Ok(render_status(
+            StatusCode::NOT_FOUND,
+            &checkin_page(&state, &ctx, id, f.q, errors, None).await?,
+        ));
     }
     let matches = here
         .into_iter()
@@ -247,7 +286,11 @@ pub async fn search(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
 }
 
 /// `POST /staff/visits/{id}/checkin/{reg}`: 签到.
-pub async fn check_in_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg)): Path<(i64, i64)>) -> Page {
+pub async fn check_in_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, reg)): Path<(i64, i64)>,
+) -> Page {
     let back = format!("/staff/visits/{id}/checkin");
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -262,24 +305,54 @@ pub async fn check_in_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg
     .await?
     .ok_or(AppError::NotFound)?;
     let (room, number) = match check_in(&r.status) {
-        CheckIn::Refuse(why) => return Ok(redirect_with_flash(&state, &back, &format!("{}：{why}", r.code))),
+        CheckIn::Refuse(why) => {
+            return Ok(redirect_with_flash(
+                &state,
+                &back,
+                &format!("{}：{why}", r.code),
+            ));
+        }
         CheckIn::Queue => {
-            sqlx::query!("UPDATE registrations SET status = 'checked_in', checked_in_at = $2 WHERE id = $1", reg, now).execute(&mut *tx).await?;
-            (r.room.unwrap_or_default(), r.queue_number.unwrap_or_default())
+            sqlx::query!(
+                "UPDATE registrations SET status = 'checked_in', checked_in_at = $2 WHERE id = $1",
+                reg,
+                now
+            )
+            .execute(&mut *tx)
+            .await?;
+            (
+                r.room.unwrap_or_default(),
+                r.queue_number.unwrap_or_default(),
+            )
         }
         CheckIn::Place => match place(&mut tx, id, reg, None, now).await? {
             Some(p) => (p.room_name, p.queue_number),
             None => {
                 let why = "没有对口的接待室，请先在排接页面为其手动安排接待室后再签到。";
-                return Ok(redirect_with_flash(&state, &back, &format!("{}：{why}", r.code)));
+                return Ok(redirect_with_flash(
+                    &state,
+                    &back,
+                    &format!("{}：{why}", r.code),
+                ));
             }
         },
     };
     let detail = serde_json::json!({ "visit_id": id, "from": r.status, "room": room, "queue_number": number });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.checkin").on("registration", reg).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("registration.checkin")
+            .on("registration", reg)
+            .detail(detail),
+    )
+    .await?;
     board::announce(&mut *tx, id).await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &back, &format!("已签到：{}，请到{}等候，排号 {number}。", r.code, room)))
+    Ok(redirect_with_flash(
+        &state,
+        &back,
+        &format!("已签到：{}，请到{}等候，排号 {number}。", r.code, room),
+    ))
 }
 
 // ---- walk-ins -----------------------------------------------------------------------------
@@ -291,18 +364,37 @@ pub async fn walk_in_form(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
 }
 
 /// `POST /staff/visits/{id}/walkin`: the registration form's validation and transaction; checked in at once.
-pub async fn walk_in(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<RegistrationForm>) -> Page {
+pub async fn walk_in(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<RegistrationForm>,
+) -> Page {
     let visit = registration::load_visit(&state, id).await?;
     let created_by = ctx.user.as_ref().map(|u| u.id);
-    Ok(match registration::handle(&state, &ctx, visit, Channel::WalkIn, f, None, created_by).await? {
-        Handled::Page(r) => r,
-        Handled::Done { code, placed: Some((room, number)), .. } => redirect_with_flash(
-            &state,
-            &format!("/staff/visits/{id}/checkin"),
-            &format!("现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"),
-        ),
-        Handled::Done { code, .. } => redirect_with_flash(&state, &format!("/staff/visits/{id}/checkin"), &format!("该表单已提交过。登记编号：{code}")),
-    })
+    Ok(
+        match registration::handle(&state, &ctx, visit, Channel::WalkIn, f, None, created_by)
+            .await?
+        {
+            Handled::Page(r) => r,
+            Handled::Done {
+                code,
+                placed: Some((room, number)),
+                ..
+            } => redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}/checkin"),
+                &format!(
+                    "现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"
+                ),
+            ),
+            Handled::Done { code, .. } => redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}/checkin"),
+                &format!("该表单已提交过。登记编号：{code}"),
+            ),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -311,10 +403,20 @@ mod tests {
 
     #[test]
     fn what_the_desk_typed() {
-        assert_eq!(classify(" 138 1234 5678 "), Some(Query::Phone("13812345678".into())));
-        assert_eq!(classify("11010519491231002x"), Some(Query::IdNumber("11010519491231002X".into())));
+        assert_eq!(
+            classify(" 138 1234 5678 "),
+            Some(Query::Phone("13812345678".into()))
+        );
+        assert_eq!(
+            classify("11010519491231002x"),
+            Some(Query::IdNumber("11010519491231002X".into()))
+        );
         assert_eq!(classify("abcd 2345"), Some(Query::Code("ABCD2345".into())));
-        assert_eq!(classify("110105194912310021"), None, "a wrong check digit is neither an ID nor a code");
+        assert_eq!(
+            classify("110105194912310021"),
+            None,
+            "a wrong check digit is neither an ID nor a code"
+        );
         assert_eq!(classify(""), None);
         assert_eq!(classify("ABC"), None);
     }
@@ -324,9 +426,19 @@ mod tests {
         assert_eq!(check_in("scheduled"), CheckIn::Queue);
         assert_eq!(check_in("confirmed"), CheckIn::Place);
         for s in ["checked_in", "called", "received"] {
-            assert_eq!(check_in(s), CheckIn::Refuse("该登记已经签到，无需重复签到。"), "{s}");
+            assert_eq!(
+                check_in(s),
+                CheckIn::Refuse("该登记已经签到，无需重复签到。"),
+                "{s}"
+            );
         }
-        for s in ["cancelled", "rejected", "no_show", "submitted", "waitlisted"] {
+        for s in [
+            "cancelled",
+            "rejected",
+            "no_show",
+            "submitted",
+            "waitlisted",
+        ] {
             assert!(matches!(check_in(s), CheckIn::Refuse(_)), "{s}");
         }
     }
@@ -334,8 +446,17 @@ mod tests {
     #[test]
     fn a_late_joiner_waits_for_the_room_not_for_the_past() {
         let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        assert_eq!(expected_at(t("2026-12-04T02:00:00Z"), None), t("2026-12-04T02:00:00Z"));
-        assert_eq!(expected_at(t("2026-12-04T02:00:00Z"), Some(t("2026-12-04T01:00:00Z"))), t("2026-12-04T02:00:00Z"));
-        assert_eq!(expected_at(t("2026-12-04T02:00:00Z"), Some(t("2026-12-04T03:15:00Z"))), t("2026-12-04T03:15:00Z"));
+        assert_eq!(
+            expected_at(t("2026-12-04T02:00:00Z"), None),
+            t("2026-12-04T02:00:00Z")
+        );
+        assert_eq!(
+            expected_at(t("2026-12-04T02:00:00Z"), Some(t("2026-12-04T01:00:00Z"))),
+            t("2026-12-04T02:00:00Z")
+        );
+        assert_eq!(
+            expected_at(t("2026-12-04T02:00:00Z"), Some(t("2026-12-04T03:15:00Z"))),
+            t("2026-12-04T03:15:00Z")
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, State};
 
@@ -57,12 +57,26 @@ pub struct Line {
 
 /// Statuses that count as registered: everything still in the day's pipeline (not cancelled,
 /// rejected or only on a waiting list).
-const REGISTERED: [&str; 7] = ["submitted", "confirmed", "scheduled", "checked_in", "called", "received", "no_show"];
+const REGISTERED: [&str; 7] = [
+    "submitted",
+    "confirmed",
+    "scheduled",
+    "checked_in",
+    "called",
+    "received",
+    "no_show",
+];
 
 /// One line per room in the rooms' order, a 未分配接待室 line when some registrations have no
 /// room yet, and the total.
 pub fn tally(rooms: &[(i64, String)], regs: &[RegRow], issues: &[IssueRow]) -> (Vec<Line>, Counts) {
-    let mut lines: Vec<Line> = rooms.iter().map(|(_, name)| Line { room: name.clone(), counts: Counts::default() }).collect();
+    let mut lines: Vec<Line> = rooms
+        .iter()
+        .map(|(_, name)| Line {
+            room: name.clone(),
+            counts: Counts::default(),
+        })
+        .collect();
     let mut unassigned = Counts::default();
     let index = |room: Option<i64>| room.and_then(|r| rooms.iter().position(|(id, _)| *id == r));
     for r in regs {
@@ -90,7 +104,9 @@ pub fn tally(rooms: &[(i64, String)], regs: &[RegRow], issues: &[IssueRow]) -> (
         }
     }
     for i in issues {
-        let Some(idx) = index(Some(i.room_id)) else { continue };
+        let Some(idx) = index(Some(i.room_id)) else {
+            continue;
+        };
         match i.outcome.as_str() {
             "resolved_on_spot" => lines[idx].counts.resolved_on_spot += i.count,
             "assigned" => lines[idx].counts.assigned += i.count,
@@ -98,7 +114,10 @@ pub fn tally(rooms: &[(i64, String)], regs: &[RegRow], issues: &[IssueRow]) -> (
         }
     }
     if unassigned != Counts::default() {
-        lines.push(Line { room: "未分配接待室".into(), counts: unassigned });
+        lines.push(Line {
+            room: "未分配接待室".into(),
+            counts: unassigned,
+        });
     }
     let mut total = Counts::default();
     for l in &lines {
@@ -119,13 +138,19 @@ struct DayPage {
 /// `GET /staff/visits/{id}/day`
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let mut conn = state.db.acquire().await?;
-    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id).fetch_optional(&mut *conn).await?.ok_or(AppError::NotFound)?;
-    let rooms: Vec<(i64, String)> = sqlx::query!("SELECT id, name FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id", id)
-        .fetch_all(&mut *conn)
+    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id)
+        .fetch_optional(&mut *conn)
         .await?
-        .into_iter()
-        .map(|r| (r.id, r.name))
-        .collect();
+        .ok_or(AppError::NotFound)?;
+    let rooms: Vec<(i64, String)> = sqlx::query!(
+        "SELECT id, name FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id",
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.name))
+    .collect();
     let regs = sqlx::query_as!(
         RegRow,
         r#"SELECT room_id, status, count(*) AS "batches!", COALESCE(sum(persons), 0) AS "persons!"
@@ -143,7 +168,12 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     .fetch_all(&mut *conn)
     .await?;
     let (lines, total) = tally(&rooms, &regs, &issues);
-    render(&DayPage { layout: ctx.layout(&format!("当日统计：{title}")), id, lines, total })
+    render(&DayPage {
+        layout: ctx.layout(&format!("当日统计：{title}")),
+        id,
+        lines,
+        total,
+    })
 }
 
 #[cfg(test)]
@@ -151,7 +181,12 @@ mod tests {
     use super::*;
 
     fn reg(room_id: Option<i64>, status: &str, batches: i64, persons: i64) -> RegRow {
-        RegRow { room_id, status: status.into(), batches, persons }
+        RegRow {
+            room_id,
+            status: status.into(),
+            batches,
+            persons,
+        }
     }
 
     #[test]
@@ -169,22 +204,64 @@ mod tests {
             reg(None, "rejected", 1, 1),
         ];
         let issues = [
-            IssueRow { room_id: 1, outcome: "resolved_on_spot".into(), count: 2 },
-            IssueRow { room_id: 2, outcome: "assigned".into(), count: 3 },
-            IssueRow { room_id: 99, outcome: "assigned".into(), count: 9 },
+            IssueRow {
+                room_id: 1,
+                outcome: "resolved_on_spot".into(),
+                count: 2,
+            },
+            IssueRow {
+                room_id: 2,
+                outcome: "assigned".into(),
+                count: 3,
+            },
+            IssueRow {
+                room_id: 99,
+                outcome: "assigned".into(),
+                count: 9,
+            },
         ];
         let (lines, total) = tally(&rooms, &regs, &issues);
         assert_eq!(lines.len(), 3);
         let one = &lines[0].counts;
-        assert_eq!((one.registered, one.checked_in, one.waiting, one.received, one.received_persons), (10, 6, 2, 3, 9));
+        assert_eq!(
+            (
+                one.registered,
+                one.checked_in,
+                one.waiting,
+                one.received,
+                one.received_persons
+            ),
+            (10, 6, 2, 3, 9)
+        );
         assert_eq!((one.resolved_on_spot, one.assigned), (2, 0));
         let two = &lines[1].counts;
-        assert_eq!((two.registered, two.received, two.received_persons, two.no_show, two.assigned), (2, 1, 7, 1, 3));
+        assert_eq!(
+            (
+                two.registered,
+                two.received,
+                two.received_persons,
+                two.no_show,
+                two.assigned
+            ),
+            (2, 1, 7, 1, 3)
+        );
         assert_eq!(lines[2].room, "未分配接待室");
-        assert_eq!(lines[2].counts.registered, 2, "cancelled and rejected are not registered");
+        assert_eq!(
+            lines[2].counts.registered, 2,
+            "cancelled and rejected are not registered"
+        );
         assert_eq!(
             total,
-            Counts { registered: 14, checked_in: 7, waiting: 2, received: 4, received_persons: 16, resolved_on_spot: 2, assigned: 3, no_show: 1 }
+            Counts {
+                registered: 14,
+                checked_in: 7,
+                waiting: 2,
+                received: 4,
+                received_persons: 16,
+                resolved_on_spot: 2,
+                assigned: 3,
+                no_show: 1
+            }
         );
     }
 

@@ -4,20 +4,20 @@
 //!
 //! Staff may open any room's desk; a leader only the rooms where they sit. Any other room is a 404.
 
-use crate::admin::{category_groups, CategoryGroup, Choice};
+use crate::admin::{CategoryGroup, Choice, category_groups};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::consult::board;
-use crate::consult::reception::{self, Choices, IssueInput, RecordInput, OUTCOMES};
-use crate::consult::scheduling::{hm, LOCK_SPACE};
+use crate::consult::reception::{self, Choices, IssueInput, OUTCOMES, RecordInput};
+use crate::consult::scheduling::{LOCK_SPACE, hm};
 use crate::error::AppError;
 use crate::followup::assign::{self, NewCase, Source};
 use crate::prepare::triage::{channel_label, status_label};
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::{Errors, Form};
-use crate::web::page::{render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::page::{Layout, Page, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -51,7 +51,12 @@ pub struct DeskRoom {
 }
 
 /// The room of the visit if this user may work at its desk; unknown or not theirs → 404.
-pub async fn open_room(conn: &mut PgConnection, user: &CurrentUser, visit_id: i64, room_id: i64) -> Result<DeskRoom, AppError> {
+pub async fn open_room(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    visit_id: i64,
+    room_id: i64,
+) -> Result<DeskRoom, AppError> {
     let r = sqlx::query!(
         r#"SELECT r.name, r.location, v.title, v.deadline_days, v.slot_minutes,
                   EXISTS (SELECT 1 FROM room_leaders rl WHERE rl.room_id = r.id AND rl.leader_id = $3) AS "sits!"
@@ -92,8 +97,15 @@ pub fn transferable(status: &str) -> bool {
 
 /// When a batch that never checked in counts as absent: the end of its window, or for a batch
 /// without one (walk-ins), the end of its expected slot(s).
-pub fn no_show_from(expected_at: DateTime<Utc>, window_ends_at: Option<DateTime<Utc>>, slot_minutes: i32, slots: i16) -> DateTime<Utc> {
-    window_ends_at.unwrap_or_else(|| expected_at + Duration::minutes(i64::from(slot_minutes) * i64::from(slots.max(1))))
+pub fn no_show_from(
+    expected_at: DateTime<Utc>,
+    window_ends_at: Option<DateTime<Utc>>,
+    slot_minutes: i32,
+    slots: i16,
+) -> DateTime<Utc> {
+    window_ends_at.unwrap_or_else(|| {
+        expected_at + Duration::minutes(i64::from(slot_minutes) * i64::from(slots.max(1)))
+    })
 }
 
 /// Whether a registration is a no-show at `now`: never checked in, and its time is over.
@@ -229,7 +241,10 @@ struct FormState {
     invalid: reception::Invalid,
 }
 
-async fn load_current(conn: &mut PgConnection, room: &DeskRoom) -> Result<Option<(Current, i64)>, AppError> {
+async fn load_current(
+    conn: &mut PgConnection,
+    room: &DeskRoom,
+) -> Result<Option<(Current, i64)>, AppError> {
     let Some(g) = sqlx::query!(
         r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.channel, g.id_number_mask, g.phone_mask, g.persons,
                   g.representatives, g.grievance, g.township, g.village, g.address, g.called_at, g.category_id, g.id_number_index,
@@ -275,12 +290,33 @@ async fn load_current(conn: &mut PgConnection, room: &DeskRoom) -> Result<Option
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|r| EarlierCase { code: r.code, title: r.title, assigned: china_minute(r.assigned_at), status: crate::followup::state::State::parse(&r.status).map_or("未知", |s| s.label()) })
+    .map(|r| EarlierCase {
+        code: r.code,
+        title: r.title,
+        assigned: china_minute(r.assigned_at),
+        status: crate::followup::state::State::parse(&r.status).map_or("未知", |s| s.label()),
+    })
     .collect();
-    let survey = match (g.s_summary, g.s_background, g.s_policy, g.s_handling, g.s_brought) {
-        (Some(summary), Some(background), Some(policy_basis), Some(proposed_handling), Some(brought_by_leader)) => {
-            Some(Survey { summary, background, policy_basis, proposed_handling, brought_by_leader })
-        }
+    let survey = match (
+        g.s_summary,
+        g.s_background,
+        g.s_policy,
+        g.s_handling,
+        g.s_brought,
+    ) {
+        (
+            Some(summary),
+            Some(background),
+            Some(policy_basis),
+            Some(proposed_handling),
+            Some(brought_by_leader),
+        ) => Some(Survey {
+            summary,
+            background,
+            policy_basis,
+            proposed_handling,
+            brought_by_leader,
+        }),
         _ => None,
     };
     let current = Current {
@@ -331,33 +367,55 @@ async fn leader_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<V
 
 /// The room's leaders in a stable order; the first is the default 包案领导.
 async fn room_leader_ids(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar!("SELECT leader_id FROM room_leaders WHERE room_id = $1 ORDER BY leader_id", room_id).fetch_all(conn).await
+    sqlx::query_scalar!(
+        "SELECT leader_id FROM room_leaders WHERE room_id = $1 ORDER BY leader_id",
+        room_id
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// A block as a fresh form shows it: the batch's category in the first, the room's first leader,
 /// the visit's 限期.
-fn default_block(index: usize, category_id: i64, owner: Option<i64>, deadline_days: i32) -> IssueInput {
+fn default_block(
+    index: usize,
+    category_id: i64,
+    owner: Option<i64>,
+    deadline_days: i32,
+) -> IssueInput {
     IssueInput {
-        category: if index == 0 { category_id.to_string() } else { String::new() },
+        category: if index == 0 {
+            category_id.to_string()
+        } else {
+            String::new()
+        },
         owner: owner.map(|o| o.to_string()).unwrap_or_default(),
         deadline: deadline_days.to_string(),
         ..IssueInput::default()
     }
 }
 
-async fn record_form(conn: &mut PgConnection, room: &DeskRoom, category_id: i64, state: Option<FormState>) -> Result<RecordForm, AppError> {
+async fn record_form(
+    conn: &mut PgConnection,
+    room: &DeskRoom,
+    category_id: i64,
+    state: Option<FormState>,
+) -> Result<RecordForm, AppError> {
     let owner = room_leader_ids(&mut *conn, room.id).await?.first().copied();
     let (input, invalid) = match state {
         Some(s) => (s.input, s.invalid),
         None => (RecordInput::default(), reception::Invalid::default()),
     };
-    let shown = (input.issues.len().max(reception::BLOCKS_SHOWN) + usize::from(input.more)).min(reception::MAX_BLOCKS);
+    let shown = (input.issues.len().max(reception::BLOCKS_SHOWN) + usize::from(input.more))
+        .min(reception::MAX_BLOCKS);
     let mut typed = input.issues.into_iter();
     let mut block_errors = invalid.blocks.into_iter();
     let blocks = (0..shown)
         .map(|index| Block {
             index,
-            input: typed.next().unwrap_or_else(|| default_block(index, category_id, owner, room.deadline_days)),
+            input: typed
+                .next()
+                .unwrap_or_else(|| default_block(index, category_id, owner, room.deadline_days)),
             errors: block_errors.next().unwrap_or_default(),
         })
         .collect();
@@ -374,7 +432,11 @@ async fn record_form(conn: &mut PgConnection, room: &DeskRoom, category_id: i64,
     })
 }
 
-async fn queue_entries(conn: &mut PgConnection, room_id: i64, status: &str) -> sqlx::Result<Vec<QueueEntry>> {
+async fn queue_entries(
+    conn: &mut PgConnection,
+    room_id: i64,
+    status: &str,
+) -> sqlx::Result<Vec<QueueEntry>> {
     Ok(sqlx::query!(
         r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.persons, g.expected_at, g.checked_in_at,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!"
@@ -399,7 +461,14 @@ async fn queue_entries(conn: &mut PgConnection, room_id: i64, status: &str) -> s
     .collect())
 }
 
-async fn desk_page(state: &AppState, ctx: &Ctx, room: &DeskRoom, form: Option<FormState>, notice: String, transfer_error: Option<(i64, String)>) -> Result<DeskPage, AppError> {
+async fn desk_page(
+    state: &AppState,
+    ctx: &Ctx,
+    room: &DeskRoom,
+    form: Option<FormState>,
+    notice: String,
+    transfer_error: Option<(i64, String)>,
+) -> Result<DeskPage, AppError> {
     let mut conn = state.db.acquire().await?;
     let people = sqlx::query!(
         r#"SELECT ARRAY(SELECT l.name || '（' || l.title || '）' FROM room_leaders rl JOIN leaders l ON l.id = rl.leader_id
@@ -450,13 +519,30 @@ async fn desk_page(state: &AppState, ctx: &Ctx, room: &DeskRoom, form: Option<Fo
 }
 
 /// A refused action: the desk again, with the reason on top.
-async fn refused(state: &AppState, ctx: &Ctx, room: &DeskRoom, status: StatusCode, message: String) -> Page {
-    Ok(render_status(status, &desk_page(state, ctx, room, None, message, None).await?))
+async fn refused(
+    state: &AppState,
+    ctx: &Ctx,
+    room: &DeskRoom,
+    status: StatusCode,
+    message: String,
+) -> Page {
+    Ok(render_status(
+        status,
+        &desk_page(state, ctx, room, None, message, None).await?,
+    ))
 }
 
-pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Path((visit_id, room_id)): Path<(i64, i64)>) -> Page {
+pub async fn page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id)): Path<(i64, i64)>,
+) -> Page {
     let room = open_room(&mut *state.db.acquire().await?, &user, visit_id, room_id).await?;
-    Ok(render_status(StatusCode::OK, &desk_page(&state, &ctx, &room, None, String::new(), None).await?))
+    Ok(render_status(
+        StatusCode::OK,
+        &desk_page(&state, &ctx, &room, None, String::new(), None).await?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,17 +551,34 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Pa
 
 /// Call the next checked-in batch by queue number. Calls of one room are serialised on the room
 /// row, so two concurrent calls never call one batch, nor a second while one is at the table.
-pub async fn call(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Path((visit_id, room_id)): Path<(i64, i64)>) -> Page {
+pub async fn call(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id)): Path<(i64, i64)>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     let room = open_room(&mut tx, &user, visit_id, room_id).await?;
-    sqlx::query!("SELECT id FROM rooms WHERE id = $1 FOR UPDATE", room_id).fetch_one(&mut *tx).await?;
-    let at_table = sqlx::query_scalar!("SELECT queue_number FROM registrations WHERE room_id = $1 AND status = 'called' LIMIT 1", room_id)
-        .fetch_optional(&mut *tx)
+    sqlx::query!("SELECT id FROM rooms WHERE id = $1 FOR UPDATE", room_id)
+        .fetch_one(&mut *tx)
         .await?;
+    let at_table = sqlx::query_scalar!(
+        "SELECT queue_number FROM registrations WHERE room_id = $1 AND status = 'called' LIMIT 1",
+        room_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     if let Some(n) = at_table {
         drop(tx);
         let n = n.map(|n| n.to_string()).unwrap_or_default();
-        return refused(&state, &ctx, &room, StatusCode::CONFLICT, format!("第 {n} 号还在接待中：请先登记接谈情况，再叫下一位。")).await;
+        return refused(
+            &state,
+            &ctx,
+            &room,
+            StatusCode::CONFLICT,
+            format!("第 {n} 号还在接待中：请先登记接谈情况，再叫下一位。"),
+        )
+        .await;
     }
     let now = state.clock.now();
     let called = sqlx::query!(
@@ -491,13 +594,33 @@ pub async fn call(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Pa
     .await?;
     let Some(c) = called else {
         drop(tx);
-        return refused(&state, &ctx, &room, StatusCode::CONFLICT, "排队中没有已签到的来访群众，暂无可叫的号。".into()).await;
+        return refused(
+            &state,
+            &ctx,
+            &room,
+            StatusCode::CONFLICT,
+            "排队中没有已签到的来访群众，暂无可叫的号。".into(),
+        )
+        .await;
     };
     board::announce(&mut *tx, visit_id).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("desk.call").on("registration", c.id).detail(json!({ "room_id": room_id, "queue_number": c.queue_number })))
-        .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("desk.call")
+            .on("registration", c.id)
+            .detail(json!({ "room_id": room_id, "queue_number": c.queue_number })),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &desk_url(visit_id, room_id), &format!("已叫第 {} 号（{}），请到{}接谈。", c.queue_number, c.code, room.name)))
+    Ok(redirect_with_flash(
+        &state,
+        &desk_url(visit_id, room_id),
+        &format!(
+            "已叫第 {} 号（{}），请到{}接谈。",
+            c.queue_number, c.code, room.name
+        ),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,9 +628,18 @@ pub async fn call(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Pa
 // ---------------------------------------------------------------------------------------------
 
 async fn choices(conn: &mut PgConnection) -> sqlx::Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
-    let categories = category_groups(&mut *conn, &[]).await?.into_iter().flat_map(|g| g.options).map(|c| c.id).collect();
-    let departments = sqlx::query_scalar!("SELECT id FROM departments WHERE active").fetch_all(&mut *conn).await?;
-    let leaders = sqlx::query_scalar!("SELECT id FROM leaders WHERE active").fetch_all(&mut *conn).await?;
+    let categories = category_groups(&mut *conn, &[])
+        .await?
+        .into_iter()
+        .flat_map(|g| g.options)
+        .map(|c| c.id)
+        .collect();
+    let departments = sqlx::query_scalar!("SELECT id FROM departments WHERE active")
+        .fetch_all(&mut *conn)
+        .await?;
+    let leaders = sqlx::query_scalar!("SELECT id FROM leaders WHERE active")
+        .fetch_all(&mut *conn)
+        .await?;
     Ok((categories, departments, leaders))
 }
 
@@ -536,20 +668,51 @@ pub async fn record(
     .ok_or(AppError::NotFound)?;
     let Some(called_at) = g.called_at.filter(|_| g.status == "called") else {
         drop(tx);
-        return refused(&state, &ctx, &room, StatusCode::CONFLICT, format!("{} 不在接待中（可能已登记或已转办），请查看当前接待。", g.code)).await;
+        return refused(
+            &state,
+            &ctx,
+            &room,
+            StatusCode::CONFLICT,
+            format!(
+                "{} 不在接待中（可能已登记或已转办），请查看当前接待。",
+                g.code
+            ),
+        )
+        .await;
     };
     let input = reception::parse(&pairs);
     if input.more {
         drop(tx);
-        let form = FormState { input, invalid: reception::Invalid::default() };
-        return Ok(render_status(StatusCode::OK, &desk_page(&state, &ctx, &room, Some(form), String::new(), None).await?));
+        let form = FormState {
+            input,
+            invalid: reception::Invalid::default(),
+        };
+        return Ok(render_status(
+            StatusCode::OK,
+            &desk_page(&state, &ctx, &room, Some(form), String::new(), None).await?,
+        ));
     }
     let (categories, departments, leaders) = choices(&mut tx).await?;
-    let valid = match reception::validate(&input, &Choices { categories: &categories, departments: &departments, leaders: &leaders }) {
+    let valid = match reception::validate(
+        &input,
+        &Choices {
+            categories: &categories,
+            departments: &departments,
+            leaders: &leaders,
+        },
+    ) {
         Ok(v) => v,
         Err(invalid) => {
             drop(tx);
-            let page = desk_page(&state, &ctx, &room, Some(FormState { input, invalid }), String::new(), None).await?;
+            let page = desk_page(
+                &state,
+                &ctx,
+                &room,
+                Some(FormState { input, invalid }),
+                String::new(),
+                None,
+            )
+            .await?;
             return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
@@ -597,19 +760,44 @@ pub async fn record(
                 owner_leader_id: a.owner,
                 deadline_days: a.deadline_days,
             };
-            codes.push(assign::assign(&mut tx, &state.config.case_rules, &case, &actor, now).await?.code);
+            codes.push(
+                assign::assign(&mut tx, &state.config.case_rules, &case, &actor, now)
+                    .await?
+                    .code,
+            );
         }
     }
-    sqlx::query!("UPDATE registrations SET status = 'received' WHERE id = $1", reg).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'received' WHERE id = $1",
+        reg
+    )
+    .execute(&mut *tx)
+    .await?;
     board::announce(&mut *tx, visit_id).await?;
-    let detail = json!({ "reception_id": reception_id, "issues": valid.issues.len(), "cases": codes });
-    audit::record(&mut *tx, &actor, Entry::ok("desk.record").on("registration", reg).detail(detail)).await?;
+    let detail =
+        json!({ "reception_id": reception_id, "issues": valid.issues.len(), "cases": codes });
+    audit::record(
+        &mut *tx,
+        &actor,
+        Entry::ok("desk.record")
+            .on("registration", reg)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    let mut msg = format!("已登记 {} 的接谈情况（{} 项诉求）。", g.code, valid.issues.len());
+    let mut msg = format!(
+        "已登记 {} 的接谈情况（{} 项诉求）。",
+        g.code,
+        valid.issues.len()
+    );
     if !codes.is_empty() {
         msg.push_str(&format!("交办件：{}。", codes.join("、")));
     }
-    Ok(redirect_with_flash(&state, &desk_url(visit_id, room_id), &msg))
+    Ok(redirect_with_flash(
+        &state,
+        &desk_url(visit_id, room_id),
+        &msg,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,23 +820,55 @@ pub async fn transfer(
     let mut tx = state.db.begin().await?;
     let room = open_room(&mut tx, &user, visit_id, room_id).await?;
     // Queue numbers of the visit are handed out under the scheduler's lock.
-    sqlx::query!("SELECT pg_advisory_xact_lock($1, $2::bigint::int)", LOCK_SPACE, visit_id).execute(&mut *tx).await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1, $2::bigint::int)",
+        LOCK_SPACE,
+        visit_id
+    )
+    .execute(&mut *tx)
+    .await?;
     let g = sqlx::query!("SELECT code, status FROM registrations WHERE id = $1 AND visit_id = $2 AND room_id = $3 FOR UPDATE", reg, visit_id, room_id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(AppError::NotFound)?;
     if !transferable(&g.status) {
         drop(tx);
-        let msg = format!("{}（{}）已开始接待或已结束，不能再转办。", g.code, status_label(&g.status));
+        let msg = format!(
+            "{}（{}）已开始接待或已结束，不能再转办。",
+            g.code,
+            status_label(&g.status)
+        );
         return refused(&state, &ctx, &room, StatusCode::CONFLICT, msg).await;
     }
-    let target = match f.room_id.trim().parse::<i64>().ok().filter(|t| *t != room_id) {
-        Some(t) => sqlx::query!("SELECT id, name FROM rooms WHERE id = $1 AND visit_id = $2", t, visit_id).fetch_optional(&mut *tx).await?,
+    let target = match f
+        .room_id
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|t| *t != room_id)
+    {
+        Some(t) => {
+            sqlx::query!(
+                "SELECT id, name FROM rooms WHERE id = $1 AND visit_id = $2",
+                t,
+                visit_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
         None => None,
     };
     let Some(target) = target else {
         drop(tx);
-        let page = desk_page(&state, &ctx, &room, None, String::new(), Some((reg, "请选择本次活动的另一个接待室".into()))).await?;
+        let page = desk_page(
+            &state,
+            &ctx,
+            &room,
+            None,
+            String::new(),
+            Some((reg, "请选择本次活动的另一个接待室".into())),
+        )
+        .await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let number = sqlx::query_scalar!(r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "n!" FROM registrations WHERE room_id = $1"#, target.id)
@@ -661,16 +881,32 @@ pub async fn transfer(
     // One notification per visit refreshes both rooms' tiles.
     board::announce(&mut *tx, visit_id).await?;
     let detail = json!({ "from_room_id": room_id, "to_room_id": target.id, "queue_number": number, "status": g.status });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("desk.transfer").on("registration", reg).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("desk.transfer")
+            .on("registration", reg)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &desk_url(visit_id, room_id), &format!("已将 {} 转到{}，排第 {number} 号。", g.code, target.name)))
+    Ok(redirect_with_flash(
+        &state,
+        &desk_url(visit_id, room_id),
+        &format!("已将 {} 转到{}，排第 {number} 号。", g.code, target.name),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
 // 标记未到
 // ---------------------------------------------------------------------------------------------
 
-pub async fn no_shows(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Path((visit_id, room_id)): Path<(i64, i64)>) -> Page {
+pub async fn no_shows(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id)): Path<(i64, i64)>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     let room = open_room(&mut tx, &user, visit_id, room_id).await?;
     let rows = sqlx::query!(
@@ -682,25 +918,52 @@ pub async fn no_shows(State(state): State<AppState>, ctx: Ctx, user: CurrentUser
     .fetch_all(&mut *tx)
     .await?;
     let now = state.clock.now();
-    let (due, later): (Vec<_>, Vec<_>) =
-        rows.iter().partition(|r| is_no_show(&r.status, no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots), now));
+    let (due, later): (Vec<_>, Vec<_>) = rows.iter().partition(|r| {
+        is_no_show(
+            &r.status,
+            no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots),
+            now,
+        )
+    });
     let url = desk_url(visit_id, room_id);
     if due.is_empty() {
         drop(tx);
-        let msg = match later.iter().map(|r| no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots)).min() {
-            Some(first) => format!("尚未签到的登记还没到所选时段的结束时间，暂不标记未到（最早 {} 后可标记）。", hm(Some(first))),
+        let msg = match later
+            .iter()
+            .map(|r| no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots))
+            .min()
+        {
+            Some(first) => format!(
+                "尚未签到的登记还没到所选时段的结束时间，暂不标记未到（最早 {} 后可标记）。",
+                hm(Some(first))
+            ),
             None => "没有尚未签到的登记。".into(),
         };
         return Ok(redirect_with_flash(&state, &url, &msg));
     }
     let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
     let codes: Vec<&str> = due.iter().map(|r| r.code.as_str()).collect();
-    sqlx::query!("UPDATE registrations SET status = 'no_show' WHERE id = ANY($1) AND status = 'scheduled'", &ids).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'no_show' WHERE id = ANY($1) AND status = 'scheduled'",
+        &ids
+    )
+    .execute(&mut *tx)
+    .await?;
     board::announce(&mut *tx, visit_id).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("desk.no_show").on("room", room_id).detail(json!({ "registrations": ids, "codes": codes })))
-        .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("desk.no_show")
+            .on("room", room_id)
+            .detail(json!({ "registrations": ids, "codes": codes })),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &url, &format!("已将 {} 批标记为未到：{}。", ids.len(), codes.join("、"))))
+    Ok(redirect_with_flash(
+        &state,
+        &url,
+        &format!("已将 {} 批标记为未到：{}。", ids.len(), codes.join("、")),
+    ))
 }
 
 #[cfg(test)]
@@ -716,7 +979,12 @@ mod tests {
         assert!(may_open_desk(Role::Staff, false));
         assert!(may_open_desk(Role::Leader, true));
         assert!(!may_open_desk(Role::Leader, false));
-        for role in [Role::Handler, Role::Supervisor, Role::Sysadmin, Role::Auditor] {
+        for role in [
+            Role::Handler,
+            Role::Supervisor,
+            Role::Sysadmin,
+            Role::Auditor,
+        ] {
             assert!(!may_open_desk(role, true), "{role:?}");
         }
     }

@@ -7,7 +7,7 @@ use crate::consult::scheduling;
 use crate::error::AppError;
 use crate::notify;
 use crate::web::page::Page;
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::{Ctx, redirect_with_flash};
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
@@ -18,9 +18,19 @@ pub fn assignment_key(room_id: i64, queue_number: i32, expected_at: DateTime<Utc
 }
 
 /// "您已安排在第3接待室，排号12，预计接谈时间12月4日 09:45" (no ID or phone numbers).
-pub fn message(title: &str, code: &str, room: &str, queue_number: i32, expected_at: DateTime<Utc>) -> String {
-    let at = expected_at.with_timezone(&Shanghai).format("%-m月%-d日 %H:%M");
-    format!("{title}（登记编号 {code}）：您已安排在{room}，排号{queue_number}，预计接谈时间{at}。请携带身份证原件提前到场签到。")
+pub fn message(
+    title: &str,
+    code: &str,
+    room: &str,
+    queue_number: i32,
+    expected_at: DateTime<Utc>,
+) -> String {
+    let at = expected_at
+        .with_timezone(&Shanghai)
+        .format("%-m月%-d日 %H:%M");
+    format!(
+        "{title}（登记编号 {code}）：您已安排在{room}，排号{queue_number}，预计接谈时间{at}。请携带身份证原件提前到场签到。"
+    )
 }
 
 /// `POST /staff/visits/{id}/schedule/publish`
@@ -28,7 +38,10 @@ pub async fn publish(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     scheduling::lock_visit(&mut tx, id).await?;
-    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let rows = sqlx::query!(
         r#"SELECT g.id, g.code, g.phone_mask, g.notified_assignment, g.room_id AS "room_id!", g.queue_number AS "queue_number!",
                   g.expected_at AS "expected_at!", rm.name AS room
@@ -57,14 +70,41 @@ pub async fn publish(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64
             },
         )
         .await?;
-        sqlx::query!("UPDATE registrations SET notified_assignment = $2 WHERE id = $1", r.id, key).execute(&mut *tx).await?;
+        sqlx::query!(
+            "UPDATE registrations SET notified_assignment = $2 WHERE id = $1",
+            r.id,
+            key
+        )
+        .execute(&mut *tx)
+        .await?;
         told.push(r.id);
     }
-    sqlx::query!("UPDATE visits SET schedule_published_at = $2 WHERE id = $1", id, now).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("schedule.publish").on("visit", id).detail(serde_json::json!({ "notified": told }))).await?;
+    sqlx::query!(
+        "UPDATE visits SET schedule_published_at = $2 WHERE id = $1",
+        id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("schedule.publish")
+            .on("visit", id)
+            .detail(serde_json::json!({ "notified": told })),
+    )
+    .await?;
     tx.commit().await?;
-    let msg = if told.is_empty() { "排接已发布；没有需要重新通知的登记。".to_owned() } else { format!("排接已发布，已通知 {} 位登记人。", told.len()) };
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/schedule"), &msg))
+    let msg = if told.is_empty() {
+        "排接已发布；没有需要重新通知的登记。".to_owned()
+    } else {
+        format!("排接已发布，已通知 {} 位登记人。", told.len())
+    };
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/schedule"),
+        &msg,
+    ))
 }
 
 #[cfg(test)]
@@ -75,7 +115,10 @@ mod tests {
     fn the_message_names_room_number_and_time_in_china_time() {
         let at: DateTime<Utc> = "2026-12-04T01:45:00Z".parse().unwrap();
         let m = message("县领导接访日", "ABCD2345", "第3接待室", 12, at);
-        assert!(m.contains("您已安排在第3接待室，排号12，预计接谈时间12月4日 09:45"), "{m}");
+        assert!(
+            m.contains("您已安排在第3接待室，排号12，预计接谈时间12月4日 09:45"),
+            "{m}"
+        );
         assert_ne!(assignment_key(1, 12, at), assignment_key(1, 13, at));
         assert_ne!(assignment_key(1, 12, at), assignment_key(2, 12, at));
     }

@@ -1,7 +1,7 @@
 //! 接谈记录: the form that records a reception at the desk — what was said, 会商意见, and one or more
 //! 诉求事项, each with its own outcome (DESIGN §3, §6). Pure: parsing and validation; the desk saves it.
 
-use crate::web::form::{text, Errors};
+use crate::web::form::{Errors, text};
 
 /// Outcomes of an issue and their UI words (DESIGN §6), in the order the select offers them.
 pub const OUTCOMES: [(&str, &str); 5] = [
@@ -13,7 +13,11 @@ pub const OUTCOMES: [(&str, &str); 5] = [
 ];
 
 pub fn outcome_label(outcome: &str) -> &'static str {
-    OUTCOMES.iter().find(|(o, _)| *o == outcome).map(|(_, l)| *l).unwrap_or("")
+    OUTCOMES
+        .iter()
+        .find(|(o, _)| *o == outcome)
+        .map(|(_, l)| *l)
+        .unwrap_or("")
 }
 
 /// Issue blocks a fresh form shows (pages work without JS: 再加一项 re-renders with one more).
@@ -37,7 +41,9 @@ pub struct IssueInput {
 impl IssueInput {
     /// Nothing typed: category, owner and deadline come pre-filled, so they do not count.
     pub fn is_blank(&self) -> bool {
-        [&self.summary, &self.outcome, &self.reason, &self.lead].iter().all(|s| s.trim().is_empty())
+        [&self.summary, &self.outcome, &self.reason, &self.lead]
+            .iter()
+            .all(|s| s.trim().is_empty())
             && self.co.iter().all(|s| s.trim().is_empty())
     }
 }
@@ -60,8 +66,13 @@ pub fn parse(pairs: &[(String, String)]) -> RecordInput {
             "consultation" => input.consultation = value.clone(),
             "more" => input.more = true,
             _ => {
-                let Some((index, field)) = key.strip_prefix('i').and_then(|k| k.split_once('_')) else { continue };
-                let Some(index) = index.parse::<usize>().ok().filter(|i| *i < MAX_BLOCKS) else { continue };
+                let Some((index, field)) = key.strip_prefix('i').and_then(|k| k.split_once('_'))
+                else {
+                    continue;
+                };
+                let Some(index) = index.parse::<usize>().ok().filter(|i| *i < MAX_BLOCKS) else {
+                    continue;
+                };
                 if input.issues.len() <= index {
                     input.issues.resize_with(index + 1, IssueInput::default);
                 }
@@ -132,11 +143,15 @@ fn issue(i: &IssueInput, c: &Choices, e: &mut Errors) -> Option<ValidIssue> {
         e.add("category", "请选择问题类别");
     }
     let summary = text(e, "summary", "事项摘要", &i.summary, 1, 500);
-    let outcome = OUTCOMES.iter().map(|(o, _)| *o).find(|o| *o == i.outcome.trim());
+    let outcome = OUTCOMES
+        .iter()
+        .map(|(o, _)| *o)
+        .find(|o| *o == i.outcome.trim());
     if outcome.is_none() {
         e.add("outcome", "请选择处理结果");
     }
-    let reason = (outcome == Some("not_accepted")).then(|| text(e, "reason", "不予受理理由", &i.reason, 1, 500));
+    let reason = (outcome == Some("not_accepted"))
+        .then(|| text(e, "reason", "不予受理理由", &i.reason, 1, 500));
     let assignment = if outcome == Some("assigned") {
         let lead = pick(&i.lead, c.departments);
         if lead.is_none() {
@@ -150,7 +165,12 @@ fn issue(i: &IssueInput, c: &Choices, e: &mut Errors) -> Option<ValidIssue> {
         if owner.is_none() {
             e.add("owner", "交办须选择包案领导");
         }
-        let deadline = i.deadline.trim().parse::<i32>().ok().filter(|d| (1..=60).contains(d));
+        let deadline = i
+            .deadline
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|d| (1..=60).contains(d));
         if deadline.is_none() {
             e.add("deadline", "办结时限为 1 到 60 天");
         }
@@ -159,7 +179,12 @@ fn issue(i: &IssueInput, c: &Choices, e: &mut Errors) -> Option<ValidIssue> {
                 co.retain(|d| *d != lead);
                 co.sort_unstable();
                 co.dedup();
-                Some(Assignment { lead, co, owner, deadline_days })
+                Some(Assignment {
+                    lead,
+                    co,
+                    owner,
+                    deadline_days,
+                })
             }
             _ => None,
         }
@@ -169,14 +194,34 @@ fn issue(i: &IssueInput, c: &Choices, e: &mut Errors) -> Option<ValidIssue> {
     if !e.is_empty() {
         return None;
     }
-    Some(ValidIssue { category_id: category_id?, summary, outcome: outcome?, reason, assignment })
+    Some(ValidIssue {
+        category_id: category_id?,
+        summary,
+        outcome: outcome?,
+        reason,
+        assignment,
+    })
 }
 
 /// Blank blocks are ignored; at least one issue is required; every error is kept for its field.
 pub fn validate(input: &RecordInput, c: &Choices) -> Result<Valid, Invalid> {
     let mut invalid = Invalid::default();
-    let statement = text(&mut invalid.errors, "statement", "接谈情况", &input.statement, 1, 10000);
-    let consultation = text(&mut invalid.errors, "consultation", "会商意见", &input.consultation, 0, 5000);
+    let statement = text(
+        &mut invalid.errors,
+        "statement",
+        "接谈情况",
+        &input.statement,
+        1,
+        10000,
+    );
+    let consultation = text(
+        &mut invalid.errors,
+        "consultation",
+        "会商意见",
+        &input.consultation,
+        0,
+        5000,
+    );
     let mut issues = Vec::new();
     for i in &input.issues {
         let mut e = Errors::default();
@@ -192,7 +237,11 @@ pub fn validate(input: &RecordInput, c: &Choices) -> Result<Valid, Invalid> {
         invalid.errors.add("issues", "请至少填写一项诉求事项");
     }
     if invalid.errors.is_empty() && invalid.blocks.iter().all(Errors::is_empty) {
-        Ok(Valid { statement, consultation, issues })
+        Ok(Valid {
+            statement,
+            consultation,
+            issues,
+        })
     } else {
         Err(invalid)
     }
@@ -203,10 +252,16 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        list.iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
-    const CHOICES: Choices = Choices { categories: &[7, 8], departments: &[1, 2, 3], leaders: &[40, 41] };
+    const CHOICES: Choices = Choices {
+        categories: &[7, 8],
+        departments: &[1, 2, 3],
+        leaders: &[40, 41],
+    };
 
     #[test]
     fn indexed_fields_become_blocks_and_repeated_co_departments_a_list() {
@@ -253,7 +308,15 @@ mod tests {
         assert_eq!(v.issues.len(), 2, "the blank third block is ignored");
         assert_eq!(v.issues[0].outcome, "resolved_on_spot");
         assert_eq!(v.issues[0].assignment, None);
-        assert_eq!(v.issues[1].assignment, Some(Assignment { lead: 1, co: vec![3], owner: 41, deadline_days: 30 }));
+        assert_eq!(
+            v.issues[1].assignment,
+            Some(Assignment {
+                lead: 1,
+                co: vec![3],
+                owner: 41,
+                deadline_days: 30
+            })
+        );
     }
 
     #[test]
@@ -283,11 +346,18 @@ mod tests {
 
     #[test]
     fn at_least_one_issue_and_a_statement() {
-        let input = parse(&pairs(&[("i0_category", "7"), ("i0_owner", "40"), ("i0_deadline", "60")]));
+        let input = parse(&pairs(&[
+            ("i0_category", "7"),
+            ("i0_owner", "40"),
+            ("i0_deadline", "60"),
+        ]));
         let e = validate(&input, &CHOICES).unwrap_err();
         assert_eq!(e.errors.get("issues"), "请至少填写一项诉求事项");
         assert_eq!(e.errors.get("statement"), "请填写接谈情况");
-        assert!(e.blocks.iter().all(Errors::is_empty), "a blank block has no field errors");
+        assert!(
+            e.blocks.iter().all(Errors::is_empty),
+            "a blank block has no field errors"
+        );
     }
 
     #[test]

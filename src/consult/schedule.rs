@@ -95,7 +95,12 @@ pub fn schedule(input: &Input) -> Schedule {
     let slot = input.slot_minutes * 60;
     let regs: HashMap<i64, &Registration> = input.registrations.iter().map(|r| (r.id, r)).collect();
     let windows: HashMap<i64, &Window> = input.windows.iter().map(|w| (w.id, w)).collect();
-    let room_index: HashMap<i64, usize> = input.rooms.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+    let room_index: HashMap<i64, usize> = input
+        .rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id, i))
+        .collect();
     // Competent rooms per category, computed once.
     let mut competent: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, room) in input.rooms.iter().enumerate() {
@@ -109,7 +114,12 @@ pub fn schedule(input: &Input) -> Schedule {
         .filter(|l| regs.contains_key(&l.registration_id) && room_index.contains_key(&l.room_id))
         .map(|l| (l.registration_id, l))
         .collect();
-    let day_start = input.windows.iter().map(|w| secs(w.starts_at)).min().unwrap_or(0);
+    let day_start = input
+        .windows
+        .iter()
+        .map(|w| secs(w.starts_at))
+        .min()
+        .unwrap_or(0);
 
     let mut out = Schedule::default();
     // Group by window start (windows in time order; windowless registrations last).
@@ -121,17 +131,34 @@ pub fn schedule(input: &Input) -> Schedule {
         };
         groups.entry(key).or_default().push(r);
     }
-    let mut rooms: Vec<RoomState> = input.rooms.iter().map(|_| RoomState { free_at: day_start, assigned: 0 }).collect();
+    let mut rooms: Vec<RoomState> = input
+        .rooms
+        .iter()
+        .map(|_| RoomState {
+            free_at: day_start,
+            assigned: 0,
+        })
+        .collect();
     // (room index, start, end, registration id, locked queue number)
-    let mut placed: Vec<(usize, i64, i64, i64, Option<i32>)> = Vec::with_capacity(input.registrations.len());
+    let mut placed: Vec<(usize, i64, i64, i64, Option<i32>)> =
+        Vec::with_capacity(input.registrations.len());
 
     for ((wstart, wid), mut group) in groups {
         let window = windows.get(&wid).copied().filter(|_| wstart != i64::MAX);
-        let (ws, we) = window.map(|w| (secs(w.starts_at), secs(w.ends_at))).unwrap_or((day_start, i64::MAX));
+        let (ws, we) = window
+            .map(|w| (secs(w.starts_at), secs(w.ends_at)))
+            .unwrap_or((day_start, i64::MAX));
         let n_competent = |r: &Registration| competent.get(&r.category_id).map_or(0, Vec::len);
         group.sort_by_key(|r| {
             let lock = locked.get(&r.id).map(|l| (l.room_id, l.queue_number));
-            (lock.is_none(), lock, !r.priority, n_competent(r), -r.slots, r.id)
+            (
+                lock.is_none(),
+                lock,
+                !r.priority,
+                n_competent(r),
+                -r.slots,
+                r.id,
+            )
         });
         for r in group {
             let dur = slot * i64::from(r.slots.clamp(1, 2));
@@ -149,7 +176,13 @@ pub fn schedule(input: &Input) -> Schedule {
             };
             let best = *cands
                 .iter()
-                .min_by_key(|&&i| (rooms[i].free_at.max(ws), rooms[i].assigned, input.rooms[i].id))
+                .min_by_key(|&&i| {
+                    (
+                        rooms[i].free_at.max(ws),
+                        rooms[i].assigned,
+                        input.rooms[i].id,
+                    )
+                })
                 .expect("non-empty");
             let start = rooms[best].free_at.max(ws);
             if start >= we {
@@ -212,7 +245,11 @@ pub struct Quality {
 
 impl Quality {
     pub fn matched_share(&self) -> f64 {
-        if self.registrations == 0 { 1.0 } else { self.matched as f64 / self.registrations as f64 }
+        if self.registrations == 0 {
+            1.0
+        } else {
+            self.matched as f64 / self.registrations as f64
+        }
     }
 
     /// (makespan − day start) / (lower bound − day start); 1.0 is optimal.
@@ -240,7 +277,9 @@ pub fn quality(input: &Input, s: &Schedule) -> Quality {
         .iter()
         .filter(|a| {
             let cat = regs.get(&a.registration_id).map(|r| r.category_id);
-            rooms.get(&a.room_id).is_some_and(|room| cat.is_some_and(|c| room.categories.contains(&c)))
+            rooms
+                .get(&a.room_id)
+                .is_some_and(|room| cat.is_some_and(|c| room.categories.contains(&c)))
         })
         .count();
     let mut ends: HashMap<i64, i64> = HashMap::new();
@@ -248,7 +287,11 @@ pub fn quality(input: &Input, s: &Schedule) -> Quality {
         let e = ends.entry(a.room_id).or_insert(i64::MIN);
         *e = (*e).max(secs(a.ends_at));
     }
-    let room_ends = input.rooms.iter().map(|r| (r.id, ends.get(&r.id).map(|&e| at(e)))).collect();
+    let room_ends = input
+        .rooms
+        .iter()
+        .map(|r| (r.id, ends.get(&r.id).map(|&e| at(e))))
+        .collect();
     let makespan = ends.values().max().map(|&e| at(e));
     let longest_wait = s
         .assignments
@@ -270,9 +313,17 @@ pub fn quality(input: &Input, s: &Schedule) -> Quality {
     }
     let mut work: HashMap<&Vec<i64>, BTreeMap<i64, i64>> = HashMap::new();
     for r in &input.registrations {
-        let Some(set) = sets.get(&r.category_id) else { continue };
-        let start = r.window_id.and_then(|w| windows.get(&w)).map(|w| secs(w.starts_at)).or(day_start).unwrap_or(0);
-        *work.entry(set).or_default().entry(start).or_insert(0) += slot * i64::from(r.slots.clamp(1, 2));
+        let Some(set) = sets.get(&r.category_id) else {
+            continue;
+        };
+        let start = r
+            .window_id
+            .and_then(|w| windows.get(&w))
+            .map(|w| secs(w.starts_at))
+            .or(day_start)
+            .unwrap_or(0);
+        *work.entry(set).or_default().entry(start).or_insert(0) +=
+            slot * i64::from(r.slots.clamp(1, 2));
     }
     let mut bound: Option<i64> = None;
     for (set, per_start) in &work {
@@ -335,7 +386,10 @@ pub fn pujiang_instance(scale: usize, seed: u64) -> Input {
     for (count, cats) in PUJIANG_ROOMS {
         for _ in 0..count * scale {
             let id = rooms.len() as i64 + 1;
-            rooms.push(Room { id, categories: cats.iter().map(|c| c + 1).collect() });
+            rooms.push(Room {
+                id,
+                categories: cats.iter().map(|c| c + 1).collect(),
+            });
         }
     }
     let date = NaiveDate::from_ymd_opt(2003, 9, 18).expect("date");
@@ -343,8 +397,14 @@ pub fn pujiang_instance(scale: usize, seed: u64) -> Input {
     let windows: Vec<Window> = (8..17)
         .map(|h| Window {
             id: i64::from(h) - 7,
-            starts_at: crate::clock::china_instant(date, NaiveTime::from_hms_opt(h, 0, 0).expect("time")),
-            ends_at: crate::clock::china_instant(date, NaiveTime::from_hms_opt(h + 1, 0, 0).expect("time")),
+            starts_at: crate::clock::china_instant(
+                date,
+                NaiveTime::from_hms_opt(h, 0, 0).expect("time"),
+            ),
+            ends_at: crate::clock::china_instant(
+                date,
+                NaiveTime::from_hms_opt(h + 1, 0, 0).expect("time"),
+            ),
             capacity,
         })
         .collect();
@@ -370,7 +430,9 @@ pub fn pujiang_instance(scale: usize, seed: u64) -> Input {
         };
         let slots = if persons > 5 { 2 } else { 1 };
         let first = rng.random_range(0..windows.len());
-        let Some(w) = (0..windows.len()).map(|k| (first + k) % windows.len()).find(|&w| booked[w] + slots <= capacity)
+        let Some(w) = (0..windows.len())
+            .map(|k| (first + k) % windows.len())
+            .find(|&w| booked[w] + slots <= capacity)
         else {
             break;
         };
@@ -384,7 +446,13 @@ pub fn pujiang_instance(scale: usize, seed: u64) -> Input {
             priority: brought || persons > 5,
         });
     }
-    Input { rooms, windows, slot_minutes: 15, registrations, locked: Vec::new() }
+    Input {
+        rooms,
+        windows,
+        slot_minutes: 15,
+        registrations,
+        locked: Vec::new(),
+    }
 }
 
 /// The room a batch joins at once (a walk-in, or checking in a batch never scheduled): among the
@@ -404,13 +472,24 @@ mod tests {
 
     #[test]
     fn best_room_is_the_competent_one_with_the_shortest_queue() {
-        let room = |id, cats: &[i64]| Room { id, categories: cats.iter().copied().collect() };
+        let room = |id, cats: &[i64]| Room {
+            id,
+            categories: cats.iter().copied().collect(),
+        };
         let rooms = [room(1, &[7]), room(2, &[7, 8]), room(3, &[8])];
         let waiting: HashMap<i64, usize> = [(1, 3), (2, 1), (3, 0)].into();
-        assert_eq!(best_room(&rooms, 7, &waiting), Some(2), "room 3 is emptier but not competent");
+        assert_eq!(
+            best_room(&rooms, 7, &waiting),
+            Some(2),
+            "room 3 is emptier but not competent"
+        );
         assert_eq!(best_room(&rooms, 8, &waiting), Some(3));
         assert_eq!(best_room(&rooms, 9, &waiting), None);
-        assert_eq!(best_room(&rooms, 7, &HashMap::new()), Some(1), "a tie goes to the rooms' order");
+        assert_eq!(
+            best_room(&rooms, 7, &HashMap::new()),
+            Some(1),
+            "a tie goes to the rooms' order"
+        );
     }
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {
@@ -421,22 +500,44 @@ mod tests {
     }
 
     fn room(id: i64, cats: &[i64]) -> Room {
-        Room { id, categories: cats.iter().copied().collect() }
+        Room {
+            id,
+            categories: cats.iter().copied().collect(),
+        }
     }
 
     fn reg(id: i64, cat: i64, window: i64, slots: i32, priority: bool) -> Registration {
-        Registration { id, category_id: cat, window_id: Some(window), slots, priority }
+        Registration {
+            id,
+            category_id: cat,
+            window_id: Some(window),
+            slots,
+            priority,
+        }
     }
 
     fn two_windows() -> Vec<Window> {
         vec![
-            Window { id: 1, starts_at: t(9, 0), ends_at: t(10, 0), capacity: 8 },
-            Window { id: 2, starts_at: t(10, 0), ends_at: t(11, 0), capacity: 8 },
+            Window {
+                id: 1,
+                starts_at: t(9, 0),
+                ends_at: t(10, 0),
+                capacity: 8,
+            },
+            Window {
+                id: 2,
+                starts_at: t(10, 0),
+                ends_at: t(11, 0),
+                capacity: 8,
+            },
         ]
     }
 
     fn find(s: &Schedule, reg: i64) -> &Assignment {
-        s.assignments.iter().find(|a| a.registration_id == reg).unwrap()
+        s.assignments
+            .iter()
+            .find(|a| a.registration_id == reg)
+            .unwrap()
     }
 
     #[test]
@@ -465,7 +566,11 @@ mod tests {
             rooms: vec![room(10, &[1])],
             windows: two_windows(),
             slot_minutes: 15,
-            registrations: vec![reg(1, 1, 1, 1, false), reg(2, 1, 1, 2, true), reg(3, 1, 1, 1, false)],
+            registrations: vec![
+                reg(1, 1, 1, 1, false),
+                reg(2, 1, 1, 2, true),
+                reg(3, 1, 1, 1, false),
+            ],
             locked: vec![],
         };
         let s = schedule(&input);
@@ -487,7 +592,13 @@ mod tests {
                 reg(2, 1, 1, 1, false),
                 reg(3, 1, 1, 1, false),
                 reg(4, 2, 2, 1, false),
-                Registration { id: 5, category_id: 1, window_id: None, slots: 1, priority: false },
+                Registration {
+                    id: 5,
+                    category_id: 1,
+                    window_id: None,
+                    slots: 1,
+                    priority: false,
+                },
             ],
             locked: vec![],
         };
@@ -525,8 +636,16 @@ mod tests {
             rooms: vec![room(10, &[1]), room(11, &[2])],
             windows: two_windows(),
             slot_minutes: 15,
-            registrations: vec![reg(1, 1, 1, 1, false), reg(2, 1, 1, 1, false), reg(3, 1, 1, 1, true)],
-            locked: vec![Locked { registration_id: 2, room_id: 11, queue_number: 7 }],
+            registrations: vec![
+                reg(1, 1, 1, 1, false),
+                reg(2, 1, 1, 1, false),
+                reg(3, 1, 1, 1, true),
+            ],
+            locked: vec![Locked {
+                registration_id: 2,
+                room_id: 11,
+                queue_number: 7,
+            }],
         };
         let s = schedule(&input);
         let a = find(&s, 2);
@@ -564,7 +683,10 @@ mod tests {
         let rooms: Vec<Room> = (0..n_rooms)
             .map(|i| {
                 let cats = (1..=n_cats).filter(|_| rng.random_bool(0.4)).collect();
-                Room { id: 100 + i, categories: cats }
+                Room {
+                    id: 100 + i,
+                    categories: cats,
+                }
             })
             .collect();
         let slot_minutes = [10, 15, 20, 30][rng.random_range(0..4)];
@@ -582,7 +704,11 @@ mod tests {
             .map(|i| Registration {
                 id: i + 1,
                 category_id: rng.random_range(1..=n_cats),
-                window_id: if rng.random_bool(0.05) { None } else { Some(50 + rng.random_range(0..n_windows)) },
+                window_id: if rng.random_bool(0.05) {
+                    None
+                } else {
+                    Some(50 + rng.random_range(0..n_windows))
+                },
                 slots: if rng.random_bool(0.1) { 2 } else { 1 },
                 priority: rng.random_bool(0.1),
             })
@@ -597,13 +723,23 @@ mod tests {
                 });
             }
         }
-        Input { rooms, windows, slot_minutes, registrations, locked }
+        Input {
+            rooms,
+            windows,
+            slot_minutes,
+            registrations,
+            locked,
+        }
     }
 
     fn check_properties(input: &Input, s: &Schedule) {
         let windows: HashMap<i64, &Window> = input.windows.iter().map(|w| (w.id, w)).collect();
         let rooms: HashMap<i64, &Room> = input.rooms.iter().map(|r| (r.id, r)).collect();
-        let locked: HashMap<i64, &Locked> = input.locked.iter().map(|l| (l.registration_id, l)).collect();
+        let locked: HashMap<i64, &Locked> = input
+            .locked
+            .iter()
+            .map(|l| (l.registration_id, l))
+            .collect();
         // Every registration exactly once: assigned or unmatched; late ones are assigned.
         let mut seen: Vec<i64> = s.assignments.iter().map(|a| a.registration_id).collect();
         seen.extend(&s.unmatched);
@@ -615,36 +751,70 @@ mod tests {
             let a = s.assignments.iter().find(|a| a.registration_id == r.id);
             if let Some(l) = locked.get(&r.id) {
                 let a = a.expect("locked assignment kept");
-                assert_eq!((a.room_id, a.queue_number, a.locked), (l.room_id, l.queue_number, true));
+                assert_eq!(
+                    (a.room_id, a.queue_number, a.locked),
+                    (l.room_id, l.queue_number, true)
+                );
                 continue;
             }
-            let competent = input.rooms.iter().any(|room| room.categories.contains(&r.category_id));
+            let competent = input
+                .rooms
+                .iter()
+                .any(|room| room.categories.contains(&r.category_id));
             match a {
                 Some(a) => {
-                    assert!(rooms[&a.room_id].categories.contains(&r.category_id), "competent room");
+                    assert!(
+                        rooms[&a.room_id].categories.contains(&r.category_id),
+                        "competent room"
+                    );
                     if let Some(w) = r.window_id.map(|w| windows[&w]) {
                         assert!(a.starts_at >= w.starts_at, "not before its window");
-                        assert_eq!(a.starts_at >= w.ends_at, s.late.contains(&r.id), "inside its window unless late");
+                        assert_eq!(
+                            a.starts_at >= w.ends_at,
+                            s.late.contains(&r.id),
+                            "inside its window unless late"
+                        );
                     }
-                    assert_eq!((a.ends_at - a.starts_at).num_minutes(), input.slot_minutes * i64::from(r.slots));
+                    assert_eq!(
+                        (a.ends_at - a.starts_at).num_minutes(),
+                        input.slot_minutes * i64::from(r.slots)
+                    );
                     assert!(!a.locked);
                 }
-                None => assert!(!competent && s.unmatched.contains(&r.id), "unassigned only when no room is competent"),
+                None => assert!(
+                    !competent && s.unmatched.contains(&r.id),
+                    "unassigned only when no room is competent"
+                ),
             }
         }
         // No room double-booked; queue numbers unique per room, unlocked ones increasing with time.
         for room in &input.rooms {
-            let mut q: Vec<_> = s.assignments.iter().filter(|a| a.room_id == room.id).collect();
+            let mut q: Vec<_> = s
+                .assignments
+                .iter()
+                .filter(|a| a.room_id == room.id)
+                .collect();
             q.sort_by_key(|a| a.starts_at);
             for pair in q.windows(2) {
-                assert!(pair[0].ends_at <= pair[1].starts_at, "room {} double-booked", room.id);
+                assert!(
+                    pair[0].ends_at <= pair[1].starts_at,
+                    "room {} double-booked",
+                    room.id
+                );
             }
             let mut numbers: Vec<_> = q.iter().map(|a| a.queue_number).collect();
             numbers.sort_unstable();
             numbers.dedup();
             assert_eq!(numbers.len(), q.len(), "queue numbers unique");
-            let free: Vec<_> = q.iter().filter(|a| !a.locked).map(|a| a.queue_number).collect();
-            assert!(free.windows(2).all(|p| p[0] < p[1]), "queue increases with time");
+            let free: Vec<_> = q
+                .iter()
+                .filter(|a| !a.locked)
+                .map(|a| a.queue_number)
+                .collect();
+            assert!(
+                free.windows(2).all(|p| p[0] < p[1]),
+                "queue increases with time"
+            );
         }
     }
 
@@ -681,7 +851,13 @@ mod tests {
                     regs.push(reg(id, rng.random_range(1..=2), w, 1, rng.random_bool(0.2)));
                 }
             }
-            let input = Input { rooms, windows, slot_minutes: 15, registrations: regs, locked: vec![] };
+            let input = Input {
+                rooms,
+                windows,
+                slot_minutes: 15,
+                registrations: regs,
+                locked: vec![],
+            };
             let s = schedule(&input);
             check_properties(&input, &s);
             assert!(s.late.is_empty() && s.unmatched.is_empty());
@@ -692,16 +868,34 @@ mod tests {
     #[test]
     fn pujiang_instance_follows_its_distribution() {
         let one = pujiang_instance(1, 1);
-        assert_eq!((one.rooms.len(), one.windows.len(), one.registrations.len()), (14, 9, 429));
+        assert_eq!(
+            (one.rooms.len(), one.windows.len(), one.registrations.len()),
+            (14, 9, 429)
+        );
         let twenty = pujiang_instance(20, 1);
-        assert_eq!((twenty.rooms.len(), twenty.registrations.len()), (280, 8580));
-        let share = |cat| twenty.registrations.iter().filter(|r| r.category_id == cat).count() as f64 / 8580.0;
+        assert_eq!(
+            (twenty.rooms.len(), twenty.registrations.len()),
+            (280, 8580)
+        );
+        let share = |cat| {
+            twenty
+                .registrations
+                .iter()
+                .filter(|r| r.category_id == cat)
+                .count() as f64
+                / 8580.0
+        };
         assert!((share(1) - 0.25).abs() < 0.02 && (share(2) - 0.20).abs() < 0.02);
         let two = twenty.registrations.iter().filter(|r| r.slots == 2).count() as f64 / 8580.0;
         assert!((two - 0.05).abs() < 0.01);
         // Deterministic for a seed.
         let again = pujiang_instance(1, 1);
-        assert!(one.registrations.iter().zip(&again.registrations).all(|(a, b)| a.category_id == b.category_id));
+        assert!(
+            one.registrations
+                .iter()
+                .zip(&again.registrations)
+                .all(|(a, b)| a.category_id == b.category_id)
+        );
         let s = schedule(&one);
         check_properties(&one, &s);
         assert!(s.unmatched.is_empty());

@@ -5,12 +5,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::app::AppState;
 use crate::audit::{self, Entry};
-use crate::consult::schedule::{self, Assignment, Input, Locked, Registration, Room, Schedule, Window};
+use crate::consult::schedule::{
+    self, Assignment, Input, Locked, Registration, Room, Schedule, Window,
+};
 use crate::error::AppError;
 use crate::prepare::registration::window_label;
 use crate::web::form::{Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -69,23 +71,50 @@ async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppError
     .await?;
     let input = Input {
         rooms: rooms.iter().map(|(r, _)| r.clone()).collect(),
-        windows: windows.iter().map(|w| Window { id: w.id, starts_at: w.starts_at, ends_at: w.ends_at, capacity: w.capacity_slots }).collect(),
+        windows: windows
+            .iter()
+            .map(|w| Window {
+                id: w.id,
+                starts_at: w.starts_at,
+                ends_at: w.ends_at,
+                capacity: w.capacity_slots,
+            })
+            .collect(),
         slot_minutes: i64::from(slot_minutes),
         registrations: rows
             .iter()
-            .map(|r| Registration { id: r.id, category_id: r.category_id, window_id: r.window_id, slots: i32::from(r.slots), priority: r.priority })
+            .map(|r| Registration {
+                id: r.id,
+                category_id: r.category_id,
+                window_id: r.window_id,
+                slots: i32::from(r.slots),
+                priority: r.priority,
+            })
             .collect(),
         locked: rows
             .iter()
             .filter(|r| r.locked || !SCHEDULABLE.contains(&r.status.as_str()))
-            .filter_map(|r| Some(Locked { registration_id: r.id, room_id: r.room_id?, queue_number: r.queue_number? }))
+            .filter_map(|r| {
+                Some(Locked {
+                    registration_id: r.id,
+                    room_id: r.room_id?,
+                    queue_number: r.queue_number?,
+                })
+            })
             .collect(),
     };
-    Ok(Loaded { input, rows, room_names: rooms.into_iter().map(|(r, name)| (r.id, name)).collect() })
+    Ok(Loaded {
+        input,
+        rows,
+        room_names: rooms.into_iter().map(|(r, name)| (r.id, name)).collect(),
+    })
 }
 
 /// The visit's rooms in order, each with the categories it is competent for, and its name.
-pub async fn competent_rooms(conn: &mut sqlx::PgConnection, visit_id: i64) -> sqlx::Result<Vec<(Room, String)>> {
+pub async fn competent_rooms(
+    conn: &mut sqlx::PgConnection,
+    visit_id: i64,
+) -> sqlx::Result<Vec<(Room, String)>> {
     // A room is competent for its own categories and for those whose default departments sit in it.
     let rooms = sqlx::query!(
         r#"SELECT r.id, r.name,
@@ -97,12 +126,29 @@ pub async fn competent_rooms(conn: &mut sqlx::PgConnection, visit_id: i64) -> sq
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rooms.into_iter().map(|r| (Room { id: r.id, categories: r.categories.into_iter().collect() }, r.name)).collect())
+    Ok(rooms
+        .into_iter()
+        .map(|r| {
+            (
+                Room {
+                    id: r.id,
+                    categories: r.categories.into_iter().collect(),
+                },
+                r.name,
+            )
+        })
+        .collect())
 }
 
 /// Serialise changes to a visit's queues: automatic runs, moves, check-ins, walk-ins, publishing.
 pub async fn lock_visit(conn: &mut sqlx::PgConnection, visit_id: i64) -> sqlx::Result<()> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1, $2::bigint::int)", LOCK_SPACE, visit_id).execute(&mut *conn).await?;
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1, $2::bigint::int)",
+        LOCK_SPACE,
+        visit_id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -114,12 +160,29 @@ fn stored(l: &Loaded) -> Schedule {
     for r in &l.rows {
         match (r.room_id, r.queue_number, r.expected_at) {
             (Some(room_id), Some(queue_number), Some(at)) => {
-                if r.window_id.and_then(|w| windows.get(&w)).is_some_and(|w| at >= w.ends_at) {
+                if r.window_id
+                    .and_then(|w| windows.get(&w))
+                    .is_some_and(|w| at >= w.ends_at)
+                {
                     s.late.push(r.id);
                 }
-                s.assignments.push(Assignment { registration_id: r.id, room_id, queue_number, starts_at: at, ends_at: at + slot * i32::from(r.slots), locked: r.locked })
+                s.assignments.push(Assignment {
+                    registration_id: r.id,
+                    room_id,
+                    queue_number,
+                    starts_at: at,
+                    ends_at: at + slot * i32::from(r.slots),
+                    locked: r.locked,
+                })
             }
-            _ if !l.input.rooms.iter().any(|room| room.categories.contains(&r.category_id)) => s.unmatched.push(r.id),
+            _ if !l
+                .input
+                .rooms
+                .iter()
+                .any(|room| room.categories.contains(&r.category_id)) =>
+            {
+                s.unmatched.push(r.id)
+            }
             _ => {}
         }
     }
@@ -185,19 +248,36 @@ impl SchedulePage {
     }
     fn move_value(&self, reg: &i64, field: &str, stored: String) -> String {
         match &self.moving {
-            Some((r, f, _)) if r == reg => if field == "room_id" { f.room_id.clone() } else { f.queue_number.clone() },
+            Some((r, f, _)) if r == reg => {
+                if field == "room_id" {
+                    f.room_id.clone()
+                } else {
+                    f.queue_number.clone()
+                }
+            }
             _ => stored,
         }
     }
 }
 
 pub(crate) fn hm(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "—".into(), |t| t.with_timezone(&Shanghai).format("%H:%M").to_string())
+    t.map_or_else(
+        || "—".into(),
+        |t| t.with_timezone(&Shanghai).format("%H:%M").to_string(),
+    )
 }
 
-async fn schedule_page(state: &AppState, ctx: &Ctx, id: i64, moving: Option<(i64, MoveForm, Errors)>) -> Result<SchedulePage, AppError> {
+async fn schedule_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    moving: Option<(i64, MoveForm, Errors)>,
+) -> Result<SchedulePage, AppError> {
     let mut conn = state.db.acquire().await?;
-    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id).fetch_optional(&mut *conn).await?.ok_or(AppError::NotFound)?;
+    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let l = load(&mut conn, id).await?;
     let s = stored(&l);
     let q = schedule::quality(&l.input, &s);
@@ -223,17 +303,34 @@ async fn schedule_page(state: &AppState, ctx: &Ctx, id: i64, moving: Option<(i64
                 })
                 .collect();
             rows.sort_by_key(|r| r.queue_number);
-            let end = q.room_ends.iter().find(|(r, _)| r == rid).and_then(|(_, e)| *e);
-            RoomQueue { id: *rid, name: name.clone(), end: hm(end), rows }
+            let end = q
+                .room_ends
+                .iter()
+                .find(|(r, _)| r == rid)
+                .and_then(|(_, e)| *e);
+            RoomQueue {
+                id: *rid,
+                name: name.clone(),
+                end: hm(end),
+                rows,
+            }
         })
         .collect();
     let other = |r: &Row| Other {
         code: r.code.clone(),
         category: r.category.clone(),
-        window: r.window_id.and_then(|w| windows.get(&w)).map_or_else(|| "未选时段".into(), |w| window_label(w.starts_at, w.ends_at)),
+        window: r.window_id.and_then(|w| windows.get(&w)).map_or_else(
+            || "未选时段".into(),
+            |w| window_label(w.starts_at, w.ends_at),
+        ),
     };
     let unmatched: Vec<Other> = s.unmatched.iter().map(|r| other(by_id[r])).collect();
-    let unassigned: Vec<Other> = l.rows.iter().filter(|r| r.room_id.is_none() && !s.unmatched.contains(&r.id)).map(other).collect();
+    let unassigned: Vec<Other> = l
+        .rows
+        .iter()
+        .filter(|r| r.room_id.is_none() && !s.unmatched.contains(&r.id))
+        .map(other)
+        .collect();
     Ok(SchedulePage {
         layout: ctx.layout(&format!("排接：{title}")),
         id,
@@ -263,25 +360,45 @@ pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -
     tx.commit().await?;
     let mut msg = format!("已自动排接 {} 批。", s.assignments.len());
     if !s.unmatched.is_empty() {
-        msg.push_str(&format!("{} 批没有对口的接待室，请人工安排。", s.unmatched.len()));
+        msg.push_str(&format!(
+            "{} 批没有对口的接待室，请人工安排。",
+            s.unmatched.len()
+        ));
     }
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/schedule"), &msg))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/schedule"),
+        &msg,
+    ))
 }
 
 /// Schedule a visit's confirmed registrations in the caller's transaction (also used by the Pujiang demo seed).
-pub async fn auto_schedule(tx: &mut sqlx::PgConnection, id: i64, actor: &audit::Actor) -> Result<Schedule, AppError> {
+pub async fn auto_schedule(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    actor: &audit::Actor,
+) -> Result<Schedule, AppError> {
     lock_visit(&mut *tx, id).await?;
     let l = load(&mut *tx, id).await?;
     let s = schedule::schedule(&l.input);
     let keep: BTreeSet<i64> = l.input.locked.iter().map(|k| k.registration_id).collect();
-    let free: Vec<i64> = l.rows.iter().filter(|r| !keep.contains(&r.id)).map(|r| r.id).collect();
+    let free: Vec<i64> = l
+        .rows
+        .iter()
+        .filter(|r| !keep.contains(&r.id))
+        .map(|r| r.id)
+        .collect();
     sqlx::query!(
         "UPDATE registrations SET room_id = NULL, queue_number = NULL, expected_at = NULL, status = 'confirmed' WHERE id = ANY($1)",
         &free
     )
     .execute(&mut *tx)
     .await?;
-    let placed: Vec<&Assignment> = s.assignments.iter().filter(|a| !keep.contains(&a.registration_id)).collect();
+    let placed: Vec<&Assignment> = s
+        .assignments
+        .iter()
+        .filter(|a| !keep.contains(&a.registration_id))
+        .collect();
     sqlx::query!(
         "UPDATE registrations g SET room_id = a.room, queue_number = a.q, expected_at = a.at, status = 'scheduled'
          FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[]) AS a(reg, room, q, at) WHERE g.id = a.reg",
@@ -293,12 +410,22 @@ pub async fn auto_schedule(tx: &mut sqlx::PgConnection, id: i64, actor: &audit::
     .execute(&mut *tx)
     .await?;
     let detail = serde_json::json!({ "assigned": s.assignments.len(), "kept": keep.len(), "unmatched": s.unmatched, "late": s.late });
-    audit::record(&mut *tx, actor, Entry::ok("schedule.run").on("visit", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("schedule.run").on("visit", id).detail(detail),
+    )
+    .await?;
     Ok(s)
 }
 
 /// Move one registration by hand (room, queue number) and lock it so automatic runs keep it.
-pub async fn move_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg)): Path<(i64, i64)>, Form(f): Form<MoveForm>) -> Page {
+pub async fn move_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, reg)): Path<(i64, i64)>,
+    Form(f): Form<MoveForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     lock_visit(&mut tx, id).await?;
     let r = sqlx::query!(
@@ -316,13 +443,26 @@ pub async fn move_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg)): 
     let mut errors = Errors::default();
     let room = f.room_id.trim().parse::<i64>().ok();
     let room = match room {
-        Some(room) => sqlx::query_scalar!("SELECT id FROM rooms WHERE id = $1 AND visit_id = $2", room, id).fetch_optional(&mut *tx).await?,
+        Some(room) => {
+            sqlx::query_scalar!(
+                "SELECT id FROM rooms WHERE id = $1 AND visit_id = $2",
+                room,
+                id
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
         None => None,
     };
     if room.is_none() {
         errors.add("room_id", "请选择本次活动的接待室");
     }
-    let queue = f.queue_number.trim().parse::<i32>().ok().filter(|q| (1..=9999).contains(q));
+    let queue = f
+        .queue_number
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|q| (1..=9999).contains(q));
     if queue.is_none() {
         errors.add("queue_number", "请填写 1 到 9999 之间的排队号");
     }
@@ -336,13 +476,22 @@ pub async fn move_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg)): 
     }
     let (Some(room), Some(queue)) = (room, queue) else {
         drop(tx);
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?));
+        return Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?,
+        ));
     };
     if !errors.is_empty() {
         drop(tx);
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?));
+        return Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?,
+        ));
     }
-    let at = r.expected_at.or(r.window_start).unwrap_or_else(|| state.clock.now());
+    let at = r
+        .expected_at
+        .or(r.window_start)
+        .unwrap_or_else(|| state.clock.now());
     sqlx::query!(
         "UPDATE registrations SET room_id = $2, queue_number = $3, expected_at = $4, status = 'scheduled', schedule_locked = true WHERE id = $1",
         reg,
@@ -352,7 +501,18 @@ pub async fn move_one(State(state): State<AppState>, ctx: Ctx, Path((id, reg)): 
     )
     .execute(&mut *tx)
     .await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("schedule.move").on("registration", reg).detail(serde_json::json!({ "room_id": room, "queue_number": queue }))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("schedule.move")
+            .on("registration", reg)
+            .detail(serde_json::json!({ "room_id": room, "queue_number": queue })),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/schedule"), &format!("已调整 {} 的排接并锁定。", r.code)))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/schedule"),
+        &format!("已调整 {} 的排接并锁定。", r.code),
+    ))
 }

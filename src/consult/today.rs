@@ -4,9 +4,9 @@
 use crate::app::AppState;
 use crate::clock::{china_date, cn_date};
 use crate::consult::board::{self, QueueRow, RoomRow, Tile};
-use crate::web::auth::CurrentUser;
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::auth::CurrentUser;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::State;
 
@@ -58,7 +58,14 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
     .fetch_all(&state.db)
     .await?;
     // The same tiles as the public board: now receiving, next numbers, how many wait.
-    let room_rows: Vec<RoomRow> = rows.iter().map(|r| RoomRow { id: r.id, name: r.name.clone(), location: r.location.clone() }).collect();
+    let room_rows: Vec<RoomRow> = rows
+        .iter()
+        .map(|r| RoomRow {
+            id: r.id,
+            name: r.name.clone(),
+            location: r.location.clone(),
+        })
+        .collect();
     let tiles = board::build(&room_rows, &queue);
     let rooms = rows
         .into_iter()
@@ -68,12 +75,20 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
             room_id: r.id,
             visit_title: r.title,
             venue: r.venue,
-            hours: format!("{}–{}", r.starts_at.format("%H:%M"), r.ends_at.format("%H:%M")),
+            hours: format!(
+                "{}–{}",
+                r.starts_at.format("%H:%M"),
+                r.ends_at.format("%H:%M")
+            ),
             others: r.others.join("、"),
             departments: r.departments.join("、"),
             received: r.received,
             tile,
         })
         .collect();
-    render(&TodayPage { layout: ctx.layout("今日接访"), date: cn_date(today), rooms })
+    render(&TodayPage {
+        layout: ctx.layout("今日接访"),
+        date: cn_date(today),
+        rooms,
+    })
 }

@@ -30,14 +30,21 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM xiafang_app;
 /// Apply migrations as the owner named by `url`, then the app role's grants.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
     let opts = PgConnectOptions::from_str(url)?;
-    let owner = PgPoolOptions::new().max_connections(1).connect_with(opts).await.context("connecting to PostgreSQL")?;
+    let owner = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .context("connecting to PostgreSQL")?;
     MIGRATOR.run(&owner).await.context("running migrations")?;
     let mut tx = owner.begin().await?;
     // Concurrent GRANTs on one table fail with "tuple concurrently updated": serialise instances.
     tx.execute("SELECT pg_advisory_xact_lock(7263001)").await?;
     tx.execute(GRANTS).await?;
     // A non-superuser owner must be a member of the app role to SET ROLE to it.
-    let is_super: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetch_one(&mut *tx).await?;
+    let is_super: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut *tx)
+            .await?;
     if !is_super {
         tx.execute("GRANT xiafang_app TO CURRENT_USER").await?;
     }
@@ -54,7 +61,8 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
-                conn.execute("SET ROLE xiafang_app; SET TIME ZONE 'Asia/Shanghai'").await?;
+                conn.execute("SET ROLE xiafang_app; SET TIME ZONE 'Asia/Shanghai'")
+                    .await?;
                 Ok(())
             })
         })
@@ -76,16 +84,23 @@ pub async fn is_migrated(pool: &PgPool) -> bool {
 /// Create `dbname` on the server of `admin_url` if it is missing (the embedded cluster starts with `postgres` only).
 pub async fn ensure_database(admin_url: &str, dbname: &str) -> anyhow::Result<()> {
     let opts = PgConnectOptions::from_str(admin_url)?;
-    let admin = PgPoolOptions::new().max_connections(1).connect_with(opts).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(dbname)
-        .fetch_one(&admin)
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
         .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(dbname)
+            .fetch_one(&admin)
+            .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", dbname.replace('"', ""));
         if let Err(e) = admin.execute(sql.as_str()).await {
             // Another instance may have created it a moment ago.
-            if !e.as_database_error().is_some_and(|d| d.code().as_deref() == Some("42P04")) {
+            if !e
+                .as_database_error()
+                .is_some_and(|d| d.code().as_deref() == Some("42P04"))
+            {
                 return Err(e.into());
             }
         }

@@ -2,8 +2,8 @@
 //!
 //! Demo accounts exist only through this seed; while any is active every page shows the 演示数据 banner.
 
-use crate::admin::users::{insert_account, NewAccount};
-use crate::clock::{china_date, Clock};
+use crate::admin::users::{NewAccount, insert_account};
+use crate::clock::{Clock, china_date};
 use crate::web::auth::Role;
 use chrono::Duration;
 use sqlx::PgPool;
@@ -54,19 +54,44 @@ const COMPETENCE: [(&str, &[&str]); 8] = [
 /// (name, title, level, portfolio)
 const LEADERS: [(&str, &str, &str, &str); 7] = [
     ("陈建国", "县委书记", "county", "主持县委全面工作"),
-    ("林志强", "县委副书记、县长", "county", "主持县政府全面工作，分管审计、财政"),
-    ("周慧敏", "副县长", "county", "分管自然资源、住房和城乡建设、交通运输"),
+    (
+        "林志强",
+        "县委副书记、县长",
+        "county",
+        "主持县政府全面工作，分管审计、财政",
+    ),
+    (
+        "周慧敏",
+        "副县长",
+        "county",
+        "分管自然资源、住房和城乡建设、交通运输",
+    ),
     ("吴国平", "副县长", "county", "分管农业农村、水务、乡村振兴"),
-    ("黄振华", "市委常委、政法委书记", "city", "分管政法、信访工作"),
+    (
+        "黄振华",
+        "市委常委、政法委书记",
+        "city",
+        "分管政法、信访工作",
+    ),
     ("孙立军", "副省长", "province", "分管公安、司法、信访工作"),
-    ("郑小华", "仙华街道党工委书记", "township", "主持街道全面工作"),
+    (
+        "郑小华",
+        "仙华街道党工委书记",
+        "township",
+        "主持街道全面工作",
+    ),
 ];
 
 pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
     // One seed at a time, and only once: several instances may start with --demo together.
-    sqlx::query!("SELECT pg_advisory_xact_lock(7263002)").execute(&mut *tx).await?;
-    if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE is_demo) AS "e!""#).fetch_one(&mut *tx).await? {
+    sqlx::query!("SELECT pg_advisory_xact_lock(7263002)")
+        .execute(&mut *tx)
+        .await?;
+    if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE is_demo) AS "e!""#)
+        .fetch_one(&mut *tx)
+        .await?
+    {
         return Ok(());
     }
     let county_id = sqlx::query_scalar!(
@@ -109,7 +134,9 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
 
     let hash = crate::web::account::hash_password(DEMO_PASSWORD.into()).await?;
     let handler_department =
-        sqlx::query_scalar!("SELECT id FROM departments WHERE name = '县住房和城乡建设局'").fetch_one(&mut *tx).await?;
+        sqlx::query_scalar!("SELECT id FROM departments WHERE name = '县住房和城乡建设局'")
+            .fetch_one(&mut *tx)
+            .await?;
     let mut staff_id = 0;
     for (username, display_name, role) in DEMO_ACCOUNTS {
         let account = NewAccount {
@@ -144,12 +171,19 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
     )
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query!("INSERT INTO visit_leaders (visit_id, leader_id) SELECT $1, unnest($2::bigint[])", visit_id, &leader_ids[1..4])
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("INSERT INTO visit_departments (visit_id, department_id) SELECT $1, id FROM departments", visit_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO visit_leaders (visit_id, leader_id) SELECT $1, unnest($2::bigint[])",
+        visit_id,
+        &leader_ids[1..4]
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO visit_departments (visit_id, department_id) SELECT $1, id FROM departments",
+        visit_id
+    )
+    .execute(&mut *tx)
+    .await?;
     let body = format!(
         "为深入践行“浦江经验”，变群众上访为领导下访，县委、县政府定于{}（8:00—17:00）在仙华街道便民服务中心（浦阳县仙华街道人民路 88 号）开展县领导下访接访活动。\n\
          接访领导：县委书记陈建国，县委副书记、县长林志强，副县长周慧敏（分管自然资源、住房和城乡建设、交通运输），副县长吴国平（分管农业农村、水务、乡村振兴）。\n\

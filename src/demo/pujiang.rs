@@ -10,7 +10,7 @@
 //! 征地拆迁 and 农业农村 as in a rural county.
 
 use crate::audit::Actor;
-use crate::clock::{china_date, china_instant, Clock};
+use crate::clock::{Clock, china_date, china_instant};
 use crate::privacy::{self, Field, Keys};
 use chrono::{Duration, NaiveTime};
 use sqlx::PgPool;
@@ -26,12 +26,29 @@ pub const RESOLVED_ON_SPOT: usize = 91;
 const PER_WINDOW: [usize; 9] = [52, 50, 50, 48, 40, 48, 48, 47, 46];
 const GROUPS: [i32; 6] = [6, 7, 8, 6, 9, 7];
 /// Subject areas in the order registrations cycle through them (more weight, more entries).
-const AREAS: [&str; 12] = ["城乡建设", "征地拆迁", "农业农村", "劳动社保", "城乡建设", "征地拆迁", "生态环境", "教育医疗", "农业农村", "其他", "涉法涉诉", "劳动社保"];
+const AREAS: [&str; 12] = [
+    "城乡建设",
+    "征地拆迁",
+    "农业农村",
+    "劳动社保",
+    "城乡建设",
+    "征地拆迁",
+    "生态环境",
+    "教育医疗",
+    "农业农村",
+    "其他",
+    "涉法涉诉",
+    "劳动社保",
+];
 
 /// Persons of each registration: 263 × 1, 130 × 2, 30 × 3 and the six groups, spread through the
 /// day by a fixed permutation (k ↦ 7919·k mod 429; 7919 is prime to 429).
 pub fn persons_plan() -> Vec<i32> {
-    let sizes: Vec<i32> = [(1, 263), (2, 130), (3, 30)].iter().flat_map(|&(p, n)| std::iter::repeat_n(p, n)).chain(GROUPS).collect();
+    let sizes: Vec<i32> = [(1, 263), (2, 130), (3, 30)]
+        .iter()
+        .flat_map(|&(p, n)| std::iter::repeat_n(p, n))
+        .chain(GROUPS)
+        .collect();
     let mut plan = vec![0; REGISTRATIONS];
     for (k, p) in sizes.into_iter().enumerate() {
         plan[k * 7919 % REGISTRATIONS] = p;
@@ -54,19 +71,34 @@ pub fn outcome(i: usize) -> &'static str {
 
 const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴莫孔向汤";
 const GIVEN: [&str; 32] = [
-    "建国", "志强", "慧敏", "国平", "振华", "立军", "小华", "海燕", "立新", "晓梅", "伟", "芳", "秀兰", "敏", "静", "丽华", "强", "磊", "军", "洋",
-    "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英",
+    "建国", "志强", "慧敏", "国平", "振华", "立军", "小华", "海燕", "立新", "晓梅", "伟", "芳",
+    "秀兰", "敏", "静", "丽华", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超",
+    "秀英", "霞", "平", "刚", "桂英",
 ];
 
 fn name(i: usize) -> String {
     let surnames: Vec<char> = SURNAMES.chars().collect();
-    format!("{}{}", surnames[(i * 7) % surnames.len()], GIVEN[(i * 11 + i / surnames.len()) % GIVEN.len()])
+    format!(
+        "{}{}",
+        surnames[(i * 7) % surnames.len()],
+        GIVEN[(i * 11 + i / surnames.len()) % GIVEN.len()]
+    )
 }
 
 fn id_number(i: usize) -> String {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let first17 = format!("330726{:04}{:02}{:02}{:03}", 1940 + i % 60, 1 + i % 12, 1 + i % 28, i % 1000);
-    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let first17 = format!(
+        "330726{:04}{:02}{:02}{:03}",
+        1940 + i % 60,
+        1 + i % 12,
+        1 + i % 28,
+        i % 1000
+    );
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
@@ -89,23 +121,48 @@ const ROOM_PLAN: [(&[&str], &[&str]); ROOMS] = [
     (&["涉法涉诉", "其他"], &["县公安局"]),
 ];
 
-const TITLES: [&str; 7] = ["县委常委、副县长", "县人大常委会副主任", "县政协副主席", "县委常委", "副县长", "县人民法院副院长", "县人民检察院副检察长"];
+const TITLES: [&str; 7] = [
+    "县委常委、副县长",
+    "县人大常委会副主任",
+    "县政协副主席",
+    "县委常委",
+    "副县长",
+    "县人民法院副院长",
+    "县人民检察院副检察长",
+];
 
 /// Seed the day (after the demo county) and return the visit's id; a second run finds it.
 pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result<i64> {
     super::seed(db, clock).await?;
     let now = clock.now();
     let today = china_date(now);
-    let title = format!("{}县领导下访接访日（浦江 2003 全规模演示）", today.format("%Y年%-m月%-d日"));
+    let title = format!(
+        "{}县领导下访接访日（浦江 2003 全规模演示）",
+        today.format("%Y年%-m月%-d日")
+    );
     let mut tx = db.begin().await?;
-    sqlx::query!("SELECT pg_advisory_xact_lock(7263003)").execute(&mut *tx).await?;
-    if let Some(id) = sqlx::query_scalar!("SELECT id FROM visits WHERE title = $1", title).fetch_optional(&mut *tx).await? {
+    sqlx::query!("SELECT pg_advisory_xact_lock(7263003)")
+        .execute(&mut *tx)
+        .await?;
+    if let Some(id) = sqlx::query_scalar!("SELECT id FROM visits WHERE title = $1", title)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
         return Ok(id);
     }
-    let county = sqlx::query_scalar!("SELECT id FROM counties WHERE code = '330799'").fetch_one(&mut *tx).await?;
-    let staff = sqlx::query_scalar!("SELECT id FROM users WHERE username = 'xinfang'").fetch_one(&mut *tx).await?;
-    let secretary = sqlx::query_scalar!("SELECT leader_id AS \"id!\" FROM users WHERE username = 'lingdao'").fetch_one(&mut *tx).await?;
-    let departments = sqlx::query!("SELECT name, short_name FROM departments ORDER BY id").fetch_all(&mut *tx).await?;
+    let county = sqlx::query_scalar!("SELECT id FROM counties WHERE code = '330799'")
+        .fetch_one(&mut *tx)
+        .await?;
+    let staff = sqlx::query_scalar!("SELECT id FROM users WHERE username = 'xinfang'")
+        .fetch_one(&mut *tx)
+        .await?;
+    let secretary =
+        sqlx::query_scalar!("SELECT leader_id AS \"id!\" FROM users WHERE username = 'lingdao'")
+            .fetch_one(&mut *tx)
+            .await?;
+    let departments = sqlx::query!("SELECT name, short_name FROM departments ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await?;
 
     let visit = sqlx::query_scalar!(
         "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, venue, address, area_served, scope, status, created_by, is_demo)
@@ -161,8 +218,21 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
             let leader = if k == 0 && j == 0 {
                 secretary
             } else {
-                let short = departments.iter().find(|d| d.name == seated[0]).map_or(seated[0], |d| d.short_name.as_str());
-                let (title, level) = if j == 0 { (TITLES[k % TITLES.len()].to_string(), "county") } else { (format!("{short}{}", ["局长", "副局长", "副局长", "科长", "科长", "科员"][j - 1]), "county") };
+                let short = departments
+                    .iter()
+                    .find(|d| d.name == seated[0])
+                    .map_or(seated[0], |d| d.short_name.as_str());
+                let (title, level) = if j == 0 {
+                    (TITLES[k % TITLES.len()].to_string(), "county")
+                } else {
+                    (
+                        format!(
+                            "{short}{}",
+                            ["局长", "副局长", "副局长", "科长", "科长", "科员"][j - 1]
+                        ),
+                        "county",
+                    )
+                };
                 sqlx::query_scalar!(
                     "INSERT INTO leaders (name, title, level, portfolio, county_id) VALUES ($1, $2, $3, '', $4) RETURNING id",
                     name(1000 + k * 7 + j),
@@ -173,7 +243,13 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
                 .fetch_one(&mut *tx)
                 .await?
             };
-            sqlx::query!("INSERT INTO room_leaders (room_id, leader_id) VALUES ($1, $2)", room, leader).execute(&mut *tx).await?;
+            sqlx::query!(
+                "INSERT INTO room_leaders (room_id, leader_id) VALUES ($1, $2)",
+                room,
+                leader
+            )
+            .execute(&mut *tx)
+            .await?;
         }
     }
 
@@ -183,7 +259,8 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
     let plan = persons_plan();
     let mut i = 0;
     for (w, count) in PER_WINDOW.iter().enumerate() {
-        let starts = china_instant(today, NaiveTime::from_hms_opt(8, 0, 0).unwrap()) + Duration::hours(w as i64);
+        let starts = china_instant(today, NaiveTime::from_hms_opt(8, 0, 0).unwrap())
+            + Duration::hours(w as i64);
         let window = sqlx::query_scalar!(
             "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots) VALUES ($1, $2, $3, 56) RETURNING id",
             visit,
@@ -195,9 +272,17 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
         for _ in 0..*count {
             let persons = plan[i];
             let area = AREAS[i % AREAS.len()];
-            let matching: Vec<i64> = categories.iter().filter(|c| c.name == area).map(|c| c.id).collect();
+            let matching: Vec<i64> = categories
+                .iter()
+                .filter(|c| c.name == area)
+                .map(|c| c.id)
+                .collect();
             let category = matching[i % matching.len()];
-            let representatives: Vec<String> = if persons > 5 { (0..3).map(|r| name(i * 3 + r + 500)).collect() } else { vec![] };
+            let representatives: Vec<String> = if persons > 5 {
+                (0..3).map(|r| name(i * 3 + r + 500)).collect()
+            } else {
+                vec![]
+            };
             let id_number = id_number(i);
             let phone = format!("13{}{:08}", 5 + i % 5, 10_000_000 + i * 7919 % 89_999_999);
             let (id_sealed, phone_sealed) = (keys.encrypt(&id_number), keys.encrypt(&phone));
@@ -233,15 +318,29 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
             )
             .execute(&mut *tx)
             .await?;
-            sqlx::query!("UPDATE reception_windows SET booked_slots = booked_slots + $2 WHERE id = $1", window, i32::from(slots))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE reception_windows SET booked_slots = booked_slots + $2 WHERE id = $1",
+                window,
+                i32::from(slots)
+            )
+            .execute(&mut *tx)
+            .await?;
             i += 1;
         }
     }
-    let actor = Actor { id: Some(staff), name: "xinfang".into(), role: Some("staff"), ip: None };
-    let s = crate::consult::scheduling::auto_schedule(&mut tx, visit, &actor).await.map_err(|e| anyhow::anyhow!("scheduling the Pujiang day: {e:?}"))?;
-    anyhow::ensure!(s.unmatched.is_empty(), "every Pujiang registration has a competent room");
+    let actor = Actor {
+        id: Some(staff),
+        name: "xinfang".into(),
+        role: Some("staff"),
+        ip: None,
+    };
+    let s = crate::consult::scheduling::auto_schedule(&mut tx, visit, &actor)
+        .await
+        .map_err(|e| anyhow::anyhow!("scheduling the Pujiang day: {e:?}"))?;
+    anyhow::ensure!(
+        s.unmatched.is_empty(),
+        "every Pujiang registration has a competent room"
+    );
     tx.commit().await?;
     tracing::info!(visit, "Pujiang day seeded");
     Ok(visit)
@@ -260,7 +359,12 @@ mod tests {
         assert_eq!(REGISTRATIONS + WALK_IN_PERSONS.len(), BATCHES);
         assert_eq!(registered + WALK_IN_PERSONS.iter().sum::<i32>(), PERSONS);
         assert_eq!(plan.iter().filter(|p| **p > 5).count(), GROUPS.len());
-        assert_eq!((0..BATCHES).filter(|i| outcome(*i) == "resolved_on_spot").count(), RESOLVED_ON_SPOT);
+        assert_eq!(
+            (0..BATCHES)
+                .filter(|i| outcome(*i) == "resolved_on_spot")
+                .count(),
+            RESOLVED_ON_SPOT
+        );
     }
 
     #[test]
@@ -268,7 +372,10 @@ mod tests {
         let plan = persons_plan();
         let mut i = 0;
         for count in PER_WINDOW {
-            let slots: i32 = plan[i..i + count].iter().map(|p| i32::from(crate::prepare::registration::slots_for(*p))).sum();
+            let slots: i32 = plan[i..i + count]
+                .iter()
+                .map(|p| i32::from(crate::prepare::registration::slots_for(*p)))
+                .sum();
             assert!(slots <= 56, "{slots} slots");
             i += count;
         }

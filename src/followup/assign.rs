@@ -3,8 +3,8 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::clock::china_date;
-use crate::followup::workdays::Calendar;
 use crate::followup::CaseRules;
+use crate::followup::workdays::Calendar;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -43,12 +43,22 @@ pub fn new_code(rng: &mut impl rand::Rng) -> String {
 }
 
 /// The day by which the department must sign for or return the case.
-pub fn accept_due_on(calendar: &Calendar, rules: &CaseRules, assigned_at: DateTime<Utc>) -> NaiveDate {
+pub fn accept_due_on(
+    calendar: &Calendar,
+    rules: &CaseRules,
+    assigned_at: DateTime<Utc>,
+) -> NaiveDate {
     calendar.add(china_date(assigned_at), rules.accept_wd)
 }
 
 /// Create the case, its co-departments, its first event and the audit row, in the caller's transaction.
-pub async fn assign(conn: &mut PgConnection, rules: &CaseRules, c: &NewCase<'_>, actor: &Actor, now: DateTime<Utc>) -> sqlx::Result<Assigned> {
+pub async fn assign(
+    conn: &mut PgConnection,
+    rules: &CaseRules,
+    c: &NewCase<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Assigned> {
     let calendar = Calendar::load(&mut *conn, china_date(now)).await?;
     let due = accept_due_on(&calendar, rules, now);
     let code = new_code(&mut rand::rng());
@@ -76,7 +86,12 @@ pub async fn assign(conn: &mut PgConnection, rules: &CaseRules, c: &NewCase<'_>,
     )
     .fetch_one(&mut *conn)
     .await?;
-    let co: Vec<i64> = c.co_department_ids.iter().copied().filter(|d| *d != c.lead_department_id).collect();
+    let co: Vec<i64> = c
+        .co_department_ids
+        .iter()
+        .copied()
+        .filter(|d| *d != c.lead_department_id)
+        .collect();
     sqlx::query!(
         "INSERT INTO case_departments (case_id, department_id) SELECT $1, d FROM unnest($2::bigint[]) AS d ON CONFLICT DO NOTHING",
         id,
@@ -89,9 +104,19 @@ pub async fn assign(conn: &mut PgConnection, rules: &CaseRules, c: &NewCase<'_>,
     sqlx::query!("INSERT INTO case_events (case_id, kind, actor_id, at, data) VALUES ($1, 'assigned', $2, $3, $4)", id, actor_id, now, data)
         .execute(&mut *conn)
         .await?;
-    audit::record(&mut *conn, actor, Entry::ok("case.assign").on("case", id).detail(json!({ "code": code, "visit_id": c.visit_id })))
-        .await?;
-    Ok(Assigned { id, code, accept_due_on: due })
+    audit::record(
+        &mut *conn,
+        actor,
+        Entry::ok("case.assign")
+            .on("case", id)
+            .detail(json!({ "code": code, "visit_id": c.visit_id })),
+    )
+    .await?;
+    Ok(Assigned {
+        id,
+        code,
+        accept_due_on: due,
+    })
 }
 
 #[cfg(test)]
@@ -102,13 +127,19 @@ mod tests {
     fn codes_are_prefixed_and_fit_the_schema() {
         let code = new_code(&mut rand::rng());
         assert!(code.starts_with("JB") && code.len() == 12);
-        assert!(code.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert!(
+            code.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
     }
 
     #[test]
     fn signing_is_due_five_working_days_after_assignment() {
         // Assigned Friday 2026-11-20 10:00 in China → due Friday 27th.
         let at = "2026-11-20T02:00:00Z".parse().unwrap();
-        assert_eq!(accept_due_on(&Calendar::default(), &CaseRules::default(), at), "2026-11-27".parse().unwrap());
+        assert_eq!(
+            accept_due_on(&Calendar::default(), &CaseRules::default(), at),
+            "2026-11-27".parse().unwrap()
+        );
     }
 }

@@ -14,7 +14,12 @@ pub struct Cadence {
 
 impl Default for Cadence {
     fn default() -> Self {
-        Self { province_months: 6, city_months: 3, county_months: 1, township_months: 1 }
+        Self {
+            province_months: 6,
+            city_months: 3,
+            county_months: 1,
+            township_months: 1,
+        }
     }
 }
 
@@ -33,7 +38,8 @@ impl Cadence {
 /// The date by which the next visit was due: the same day `months` later (clamped to the month's
 /// end, so 31 January + 1 month = 28/29 February).
 pub fn next_due(last: NaiveDate, months: u32) -> NaiveDate {
-    last.checked_add_months(Months::new(months)).unwrap_or(NaiveDate::MAX)
+    last.checked_add_months(Months::new(months))
+        .unwrap_or(NaiveDate::MAX)
 }
 
 /// Behind: never on a visit, or today is past the date the next one was due.
@@ -79,8 +85,14 @@ pub fn lagging(rows: Vec<LeaderVisits>, today: NaiveDate, cadence: &Cadence) -> 
                 id: r.id,
                 level: level_label(&r.level),
                 months,
-                last_visit: r.last_visit.map(crate::clock::cn_date).unwrap_or_else(|| "从未下访".into()),
-                due: r.last_visit.map(|d| crate::clock::cn_date(next_due(d, months))).unwrap_or_default(),
+                last_visit: r
+                    .last_visit
+                    .map(crate::clock::cn_date)
+                    .unwrap_or_else(|| "从未下访".into()),
+                due: r
+                    .last_visit
+                    .map(|d| crate::clock::cn_date(next_due(d, months)))
+                    .unwrap_or_default(),
                 name: r.name,
                 title: r.title,
             })
@@ -114,7 +126,10 @@ mod tests {
     #[test]
     fn a_county_leader_is_behind_the_day_after_one_month() {
         let last = d(2026, 10, 22);
-        assert!(!behind(Some(last), d(2026, 11, 22), 1), "exactly one month: still in time");
+        assert!(
+            !behind(Some(last), d(2026, 11, 22), 1),
+            "exactly one month: still in time"
+        );
         assert!(behind(Some(last), d(2026, 11, 23), 1));
         assert!(!behind(Some(last), last + chrono::Duration::days(20), 1));
         assert!(behind(Some(last), last + chrono::Duration::days(40), 1));
@@ -134,7 +149,13 @@ mod tests {
     fn levels_have_their_own_cadence_and_never_is_behind() {
         let c = Cadence::default();
         let today = d(2026, 11, 22);
-        let rows = |level: &str, last| LeaderVisits { id: 1, name: "甲".into(), title: "职".into(), level: level.into(), last_visit: last };
+        let rows = |level: &str, last| LeaderVisits {
+            id: 1,
+            name: "甲".into(),
+            title: "职".into(),
+            level: level.into(),
+            last_visit: last,
+        };
         let four_months = Some(d(2026, 7, 20));
         assert!(lagging(vec![rows("province", four_months)], today, &c).is_empty());
         assert_eq!(lagging(vec![rows("city", four_months)], today, &c).len(), 1);

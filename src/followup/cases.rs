@@ -8,12 +8,12 @@ use crate::clock::{china_date, china_minute, cn_date};
 use crate::error::AppError;
 use crate::followup::state::{self, Action, Facts, Party, Side, State as CaseState};
 use crate::followup::workdays::Calendar;
-use crate::followup::{assign, CaseRules};
+use crate::followup::{CaseRules, assign};
 use crate::notify;
 use crate::web::auth::{CurrentUser, Role};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -76,7 +76,9 @@ impl CaseRow {
         match user.role {
             Role::Staff => Some(Side::Staff),
             Role::Supervisor => Some(Side::Supervisor),
-            Role::Leader => (user.leader_id == Some(self.owner_leader_id)).then_some(Side::OwnerLeader),
+            Role::Leader => {
+                (user.leader_id == Some(self.owner_leader_id)).then_some(Side::OwnerLeader)
+            }
             Role::Handler => match user.department_id {
                 Some(d) if d == self.lead_department_id => Some(Side::LeadHandler),
                 Some(d) if self.co_department_ids.contains(&d) => Some(Side::CoHandler),
@@ -87,7 +89,11 @@ impl CaseRow {
     }
 
     pub fn facts(&self, today: NaiveDate, rules: &CaseRules) -> Facts {
-        let review_from = if self.reviews == 0 { self.closed_at } else { self.last_review_decided_at };
+        let review_from = if self.reviews == 0 {
+            self.closed_at
+        } else {
+            self.last_review_decided_at
+        };
         Facts {
             within_accept: today <= self.accept_due_on,
             extension_requested: self.last_extension_event.is_some(),
@@ -96,7 +102,8 @@ impl CaseRow {
             dissatisfied: self.rating.as_deref() == Some("dissatisfied"),
             rated: self.rating.is_some(),
             reviews: self.reviews.clamp(0, 2) as u8,
-            within_review: review_from.is_some_and(|t| today <= china_date(t) + Duration::days(rules.review_d)),
+            within_review: review_from
+                .is_some_and(|t| today <= china_date(t) + Duration::days(rules.review_d)),
         }
     }
 }
@@ -132,7 +139,12 @@ pub fn result_label(r: &str) -> &'static str {
     }
 }
 
-pub const RESULTS: [(&str, &str); 4] = [("resolved", "已解决"), ("partly", "部分解决"), ("explained", "已解释说明"), ("unresolved", "未解决")];
+pub const RESULTS: [(&str, &str); 4] = [
+    ("resolved", "已解决"),
+    ("partly", "部分解决"),
+    ("explained", "已解释说明"),
+    ("unresolved", "未解决"),
+];
 
 pub fn rating_label(r: &str) -> &'static str {
     match r {
@@ -202,14 +214,42 @@ struct Input {
 fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Errors) -> Input {
     let mut i = Input::default();
     match action {
-        Action::Return => i.text = text(errors, "return_reason", "退回理由", &f.return_reason, 1, 1000),
-        Action::Progress => i.text = text(errors, "progress_text", "办理进展", &f.progress_text, 1, 2000),
+        Action::Return => {
+            i.text = text(
+                errors,
+                "return_reason",
+                "退回理由",
+                &f.return_reason,
+                1,
+                1000,
+            )
+        }
+        Action::Progress => {
+            i.text = text(
+                errors,
+                "progress_text",
+                "办理进展",
+                &f.progress_text,
+                1,
+                2000,
+            )
+        }
         Action::RequestExtension => {
             match f.extension_days.trim().parse::<i32>() {
                 Ok(d) if (1..=rules.max_extension_d).contains(&d) => i.days = d,
-                _ => errors.add("extension_days", format!("延期天数须为 1–{} 天", rules.max_extension_d)),
+                _ => errors.add(
+                    "extension_days",
+                    format!("延期天数须为 1–{} 天", rules.max_extension_d),
+                ),
             }
-            i.text = text(errors, "extension_reason", "延期理由", &f.extension_reason, 1, 1000);
+            i.text = text(
+                errors,
+                "extension_reason",
+                "延期理由",
+                &f.extension_reason,
+                1,
+                1000,
+            );
         }
         Action::Submit => {
             if RESULTS.iter().all(|(v, _)| *v != f.result) {
@@ -218,9 +258,29 @@ fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Erro
             i.result = f.result.clone();
             i.text = text(errors, "reply", "答复意见", &f.reply, 1, 5000);
         }
-        Action::Reject => i.text = text(errors, "reject_reason", "退回重办理由", &f.reject_reason, 1, 1000),
-        Action::Reopen => i.text = text(errors, "reopen_reason", "重办理由", &f.reopen_reason, 1, 1000),
-        Action::RequestReview => i.text = text(errors, "review_text", "复查请求", &f.review_text, 1, 2000),
+        Action::Reject => {
+            i.text = text(
+                errors,
+                "reject_reason",
+                "退回重办理由",
+                &f.reject_reason,
+                1,
+                1000,
+            )
+        }
+        Action::Reopen => {
+            i.text = text(
+                errors,
+                "reopen_reason",
+                "重办理由",
+                &f.reopen_reason,
+                1,
+                1000,
+            )
+        }
+        Action::RequestReview => {
+            i.text = text(errors, "review_text", "复查请求", &f.review_text, 1, 2000)
+        }
         Action::DecideReview(_) => {
             match f.decision.as_str() {
                 "upheld" => i.upheld = true,
@@ -252,9 +312,21 @@ async fn citizen_of(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<Optio
 }
 
 /// Queue a message to the citizen behind a case, if there is one with a phone.
-pub async fn tell_citizen(conn: &mut sqlx::PgConnection, case_id: i64, kind: &str, body: String) -> sqlx::Result<()> {
+pub async fn tell_citizen(
+    conn: &mut sqlx::PgConnection,
+    case_id: i64,
+    kind: &str,
+    body: String,
+) -> sqlx::Result<()> {
     if let Some((reg, mask)) = citizen_of(&mut *conn, case_id).await? {
-        let m = notify::Message { registration_id: Some(reg), user_id: None, recipient_mask: &mask, kind, params: json!({ "case_id": case_id }), body };
+        let m = notify::Message {
+            registration_id: Some(reg),
+            user_id: None,
+            recipient_mask: &mask,
+            kind,
+            params: json!({ "case_id": case_id }),
+            body,
+        };
         notify::queue(&mut *conn, m).await?;
     }
     Ok(())
@@ -291,7 +363,10 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     let now = state.clock.now();
     let today = china_date(now);
     let rules = &state.config.case_rules;
-    let party = Party { side, is_submitter: row.closure_submitted_by == Some(user.id) };
+    let party = Party {
+        side,
+        is_submitter: row.closure_submitted_by == Some(user.id),
+    };
     let mut errors = Errors::default();
     let action = match action {
         Action::DecideReview(_) => Action::DecideReview(f.decision == "upheld"),
@@ -307,9 +382,12 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     };
     let input = validate(action, &f, rules, &mut errors);
     if action == Action::Reassign && errors.is_empty() {
-        let ok = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1 AND active) AS "e!""#, input.department_id)
-            .fetch_one(&state.db)
-            .await?;
+        let ok = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1 AND active) AS "e!""#,
+            input.department_id
+        )
+        .fetch_one(&state.db)
+        .await?;
         if !ok {
             errors.add("department_id", "请选择新的主办单位");
         }
@@ -448,17 +526,47 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     if let Action::DecideReview(upheld) = action {
         data["result"] = json!(if upheld { "upheld" } else { "overturned" });
     }
-    event(&mut *tx, id, action.event(), Some(user.id), now, &input.text, data.clone()).await?;
+    event(
+        &mut *tx,
+        id,
+        action.event(),
+        Some(user.id),
+        now,
+        &input.text,
+        data.clone(),
+    )
+    .await?;
     if to == CaseState::Terminated {
-        event(&mut *tx, id, "terminated", Some(user.id), now, "", json!({})).await?;
+        event(
+            &mut *tx,
+            id,
+            "terminated",
+            Some(user.id),
+            now,
+            "",
+            json!({}),
+        )
+        .await?;
     }
     let audit_action = format!("case.{}", slug(action).replace('-', "_"));
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok(&audit_action).on("case", id).detail(data)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok(&audit_action).on("case", id).detail(data),
+    )
+    .await?;
     tx.commit().await?;
     Ok(redirect_with_flash(state, &format!("/cases/{id}"), &flash))
 }
 
-async fn decide_review(conn: &mut sqlx::PgConnection, case_id: i64, upheld: bool, text: &str, by: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+async fn decide_review(
+    conn: &mut sqlx::PgConnection,
+    case_id: i64,
+    upheld: bool,
+    text: &str,
+    by: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4, text = CASE WHEN $5 = '' THEN text ELSE $5 END
          WHERE case_id = $1 AND decided_at IS NULL",
@@ -581,7 +689,14 @@ struct Dossier {
     proposed_handling: String,
 }
 
-async fn case_page(state: &AppState, ctx: &Ctx, id: i64, form: ActionForm, errors: Errors, failed: &'static str) -> Result<CasePage, AppError> {
+async fn case_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: ActionForm,
+    errors: Errors,
+    failed: &'static str,
+) -> Result<CasePage, AppError> {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let row = load(&state.db, id).await?.ok_or(AppError::NotFound)?;
     let side = row.side_of(&user).ok_or(AppError::NotFound)?;
@@ -611,7 +726,10 @@ async fn case_page(state: &AppState, ctx: &Ctx, id: i64, form: ActionForm, error
     )
     .fetch_optional(&state.db)
     .await?;
-    let issue_summary = citizen.as_ref().and_then(|r| r.summary.clone()).unwrap_or_default();
+    let issue_summary = citizen
+        .as_ref()
+        .and_then(|r| r.summary.clone())
+        .unwrap_or_default();
     let citizen = citizen.map(|r| Citizen {
         name: r.name,
         id_mask: r.id_number_mask,
@@ -654,16 +772,46 @@ async fn case_page(state: &AppState, ctx: &Ctx, id: i64, form: ActionForm, error
     let mut line = |label, date: Option<NaiveDate>, live: bool| {
         if let Some(d) = date {
             let left = live.then(|| calendar.days_left(today, d));
-            deadlines.push(Deadline { label, date: cn_date(d), days_left: left, overdue: live && d < today });
+            deadlines.push(Deadline {
+                label,
+                date: cn_date(d),
+                days_left: left,
+                overdue: live && d < today,
+            });
         }
     };
-    line("签收期限", Some(c.accept_due_on), row.state() == CaseState::Assigned);
-    line("告知受理期限", Some(china_date(c.assigned_at) + Duration::days(state.config.case_rules.acceptance_notice_d)), running && c.acceptance_notified_at.is_none());
+    line(
+        "签收期限",
+        Some(c.accept_due_on),
+        row.state() == CaseState::Assigned,
+    );
+    line(
+        "告知受理期限",
+        Some(
+            china_date(c.assigned_at) + Duration::days(state.config.case_rules.acceptance_notice_d),
+        ),
+        running && c.acceptance_notified_at.is_none(),
+    );
     line("办结期限", c.due_on, running && c.extended_due_on.is_none());
     line("延期后办结期限", c.extended_due_on, running);
-    let party = Party { side, is_submitter: row.closure_submitted_by == Some(user.id) };
-    let actions = state::allowed(row.state(), &party, &row.facts(today, &state.config.case_rules)).into_iter().map(slug).collect();
-    let departments = sqlx::query_as!(crate::admin::Choice, "SELECT id, name AS label FROM departments WHERE active ORDER BY name").fetch_all(&state.db).await?;
+    let party = Party {
+        side,
+        is_submitter: row.closure_submitted_by == Some(user.id),
+    };
+    let actions = state::allowed(
+        row.state(),
+        &party,
+        &row.facts(today, &state.config.case_rules),
+    )
+    .into_iter()
+    .map(slug)
+    .collect();
+    let departments = sqlx::query_as!(
+        crate::admin::Choice,
+        "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
+    )
+    .fetch_all(&state.db)
+    .await?;
     Ok(CasePage {
         layout: ctx.layout(&format!("交办件 {}", row.code)),
         id,
@@ -697,5 +845,15 @@ async fn case_page(state: &AppState, ctx: &Ctx, id: i64, form: ActionForm, error
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    render(&case_page(&state, &ctx, id, ActionForm::default(), Errors::default(), "").await?)
+    render(
+        &case_page(
+            &state,
+            &ctx,
+            id,
+            ActionForm::default(),
+            Errors::default(),
+            "",
+        )
+        .await?,
+    )
 }

@@ -7,9 +7,9 @@ use crate::error::AppError;
 use crate::followup::cases::{self, STALE};
 use crate::followup::state::{self, Action, Party, Side};
 use crate::public::lookup::{self, LookupForm};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render_status, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Page, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -36,11 +36,19 @@ pub struct Draft {
 }
 
 /// `POST /lookup/{case}/feedback`.
-pub async fn rate(State(state): State<AppState>, ctx: Ctx, Path(case_code): Path<String>, Form(f): Form<FeedbackForm>) -> Page {
+pub async fn rate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(case_code): Path<String>,
+    Form(f): Form<FeedbackForm>,
+) -> Page {
     if let Err(too_many) = lookup::limited(&state, &ctx).await {
         return Ok(too_many);
     }
-    let proof = LookupForm { code: f.code.clone(), phone_last4: f.phone_last4.clone() };
+    let proof = LookupForm {
+        code: f.code.clone(),
+        phone_last4: f.phone_last4.clone(),
+    };
     let Some(reg) = lookup::find(&state, &proof).await? else {
         return Err(AppError::NotFound);
     };
@@ -54,7 +62,9 @@ pub async fn rate(State(state): State<AppState>, ctx: Ctx, Path(case_code): Path
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let row = cases::load(&state.db, case_id).await?.ok_or(AppError::NotFound)?;
+    let row = cases::load(&state.db, case_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let now = state.clock.now();
     let mut errors = Errors::default();
     if !RATINGS.contains(&f.rating.as_str()) {
@@ -62,27 +72,58 @@ pub async fn rate(State(state): State<AppState>, ctx: Ctx, Path(case_code): Path
     }
     let comment = text(&mut errors, "comment", "意见建议", &f.comment, 0, 1000);
     let facts = row.facts(crate::clock::china_date(now), &state.config.case_rules);
-    if let Err(refusal) = state::next(row.state(), Action::Rate, &Party::new(Side::Citizen), &facts) {
+    if let Err(refusal) = state::next(
+        row.state(),
+        Action::Rate,
+        &Party::new(Side::Citizen),
+        &facts,
+    ) {
         errors.add("rating", refusal.0);
     }
     if !errors.is_empty() {
-        let draft = Draft { case_code, rating: f.rating, comment: f.comment, errors };
+        let draft = Draft {
+            case_code,
+            rating: f.rating,
+            comment: f.comment,
+            errors,
+        };
         let page = lookup::status_page(&state, &ctx, reg, &proof, Some(draft)).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let mut tx = state.db.begin().await?;
-    let n = sqlx::query!("UPDATE cases SET status = 'rated', rating = $3 WHERE id = $1 AND version = $2", case_id, row.version, f.rating)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let n = sqlx::query!(
+        "UPDATE cases SET status = 'rated', rating = $3 WHERE id = $1 AND version = $2",
+        case_id,
+        row.version,
+        f.rating
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if n == 0 {
         return Err(AppError::Conflict(STALE.into()));
     }
     sqlx::query!("INSERT INTO feedback (case_id, rating, comment, channel, at) VALUES ($1, $2, $3, 'online', $4)", case_id, f.rating, comment, now)
         .execute(&mut *tx)
         .await?;
-    cases::event(&mut *tx, case_id, "rated", None, now, &comment, json!({ "rating": f.rating, "channel": "online" })).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("case.rate").on("case", case_id).detail(json!({ "rating": f.rating }))).await?;
+    cases::event(
+        &mut *tx,
+        case_id,
+        "rated",
+        None,
+        now,
+        &comment,
+        json!({ "rating": f.rating, "channel": "online" }),
+    )
+    .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("case.rate")
+            .on("case", case_id)
+            .detail(json!({ "rating": f.rating })),
+    )
+    .await?;
     tx.commit().await?;
     let message = if f.rating == "dissatisfied" {
         format!(

@@ -1,15 +1,15 @@
 //! 离任交接 `/leaders/{id}/handover`: every open case a departing leader owns moves to a successor
 //! in one transaction, with a record of exactly what moved (新官要理旧账).
 
-use crate::admin::{opt_id, Choice};
+use crate::admin::{Choice, opt_id};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::followup::cases;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,7 +17,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// Open cases (a handover moves these): the deadline states and a running 复查.
-const OPEN: [&str; 5] = ["assigned", "accepted", "returned", "closure_submitted", "in_review"];
+const OPEN: [&str; 5] = [
+    "assigned",
+    "accepted",
+    "returned",
+    "closure_submitted",
+    "in_review",
+];
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -35,7 +41,9 @@ struct OpenCase {
 
 impl OpenCase {
     fn status_label(&self) -> &'static str {
-        crate::followup::state::State::parse(&self.status).map(|s| s.label()).unwrap_or("")
+        crate::followup::state::State::parse(&self.status)
+            .map(|s| s.label())
+            .unwrap_or("")
     }
 }
 
@@ -62,11 +70,20 @@ struct HandoverPage {
     errors: Errors,
 }
 
-async fn page(state: &AppState, ctx: &Ctx, leader_id: i64, form: HandoverForm, errors: Errors) -> Result<HandoverPage, AppError> {
-    let leader = sqlx::query_scalar!(r#"SELECT name || '（' || title || '）' AS "n!" FROM leaders WHERE id = $1"#, leader_id)
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or(AppError::NotFound)?;
+async fn page(
+    state: &AppState,
+    ctx: &Ctx,
+    leader_id: i64,
+    form: HandoverForm,
+    errors: Errors,
+) -> Result<HandoverPage, AppError> {
+    let leader = sqlx::query_scalar!(
+        r#"SELECT name || '（' || title || '）' AS "n!" FROM leaders WHERE id = $1"#,
+        leader_id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let open_states: Vec<String> = OPEN.iter().map(|s| s.to_string()).collect();
     let open = sqlx::query_as!(
         OpenCase,
@@ -105,20 +122,43 @@ async fn page(state: &AppState, ctx: &Ctx, leader_id: i64, form: HandoverForm, e
             cases: r.case_ids.into_iter().zip(r.case_codes).collect(),
         })
         .collect();
-    Ok(HandoverPage { layout: ctx.layout(&format!("离任交接：{leader}")), leader_id, leader, open, successors, records, form, errors })
+    Ok(HandoverPage {
+        layout: ctx.layout(&format!("离任交接：{leader}")),
+        leader_id,
+        leader,
+        open,
+        successors,
+        records,
+        form,
+        errors,
+    })
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     render(&page(&state, &ctx, id, HandoverForm::default(), Errors::default()).await?)
 }
 
-pub async fn perform(State(state): State<AppState>, ctx: Ctx, Path(from): Path<i64>, Form(f): Form<HandoverForm>) -> Page {
+pub async fn perform(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(from): Path<i64>,
+    Form(f): Form<HandoverForm>,
+) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let mut errors = Errors::default();
     let note = text(&mut errors, "note", "交接说明", &f.note, 0, 1000);
     let to = opt_id(&f.successor_id).filter(|to| *to != from);
     let to = match to {
-        Some(to) if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM leaders WHERE id = $1 AND active) AS "e!""#, to).fetch_one(&state.db).await? => Some(to),
+        Some(to)
+            if sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM leaders WHERE id = $1 AND active) AS "e!""#,
+                to
+            )
+            .fetch_one(&state.db)
+            .await? =>
+        {
+            Some(to)
+        }
         _ => {
             errors.add("successor_id", "请选择接任领导（不能是本人）");
             None
@@ -131,7 +171,10 @@ pub async fn perform(State(state): State<AppState>, ctx: Ctx, Path(from): Path<i
     let now = state.clock.now();
     let open_states: Vec<String> = OPEN.iter().map(|s| s.to_string()).collect();
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM leaders WHERE id = $1", from).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    sqlx::query_scalar!("SELECT id FROM leaders WHERE id = $1", from)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     // The row locks hold off concurrent transitions; they then see a bumped version (409).
     let moved: Vec<i64> = sqlx::query_scalar!(
         "UPDATE cases SET owner_leader_id = $2 WHERE id IN (SELECT id FROM cases WHERE owner_leader_id = $1 AND status = ANY($3) FOR UPDATE)
@@ -152,13 +195,39 @@ pub async fn perform(State(state): State<AppState>, ctx: Ctx, Path(from): Path<i
     )
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query!("INSERT INTO handover_cases (handover_id, case_id) SELECT $1, unnest($2::bigint[])", handover, &moved).execute(&mut *tx).await?;
+    sqlx::query!(
+        "INSERT INTO handover_cases (handover_id, case_id) SELECT $1, unnest($2::bigint[])",
+        handover,
+        &moved
+    )
+    .execute(&mut *tx)
+    .await?;
     for id in &moved {
         let data = json!({ "from_leader_id": from, "to_leader_id": to, "handover_id": handover });
-        cases::event(&mut *tx, *id, "handed_over", Some(user.id), now, &note, data).await?;
+        cases::event(
+            &mut *tx,
+            *id,
+            "handed_over",
+            Some(user.id),
+            now,
+            &note,
+            data,
+        )
+        .await?;
     }
     let detail = json!({ "from_leader_id": from, "to_leader_id": to, "cases": moved });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("leader.handover").on("handover", handover).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("leader.handover")
+            .on("handover", handover)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/leaders/{from}/handover"), &format!("已完成离任交接，移交交办件 {} 件。", moved.len())))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/leaders/{from}/handover"),
+        &format!("已完成离任交接，移交交办件 {} 件。", moved.len()),
+    ))
 }

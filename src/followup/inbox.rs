@@ -1,16 +1,16 @@
 //! `/cases` (all cases the user may see, with filters) and `/dept/cases` (a handler's inbox).
 
-use crate::admin::{opt_id, Choice};
+use crate::admin::{Choice, opt_id};
 use crate::app::AppState;
+use crate::audit::{self, Entry};
 use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
-use crate::followup::state::{State as CaseState, RUNNING};
+use crate::followup::state::{RUNNING, State as CaseState};
 use crate::followup::workdays::Calendar;
-use crate::web::auth::{CurrentUser, Role};
-use crate::web::page::{render, Layout, Page};
-use crate::web::Ctx;
-use crate::audit::{self, Entry};
 use crate::reports::xlsx::{self, Cell, Sheet};
+use crate::web::Ctx;
+use crate::web::auth::{CurrentUser, Role};
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Query, State};
 use chrono::NaiveDate;
@@ -31,11 +31,25 @@ pub struct Line {
 
 /// Days left in working days on the date that counts now: the sign-for date while 待签收,
 /// the (extended) due date while handled; none once the clock stops.
-fn days_left(calendar: &Calendar, today: NaiveDate, status: &str, accept_due: NaiveDate, due: Option<NaiveDate>) -> (Option<NaiveDate>, Option<i64>, bool) {
+fn days_left(
+    calendar: &Calendar,
+    today: NaiveDate,
+    status: &str,
+    accept_due: NaiveDate,
+    due: Option<NaiveDate>,
+) -> (Option<NaiveDate>, Option<i64>, bool) {
     let state = CaseState::parse(status);
-    let date = if state == Some(CaseState::Assigned) { Some(accept_due) } else { due };
+    let date = if state == Some(CaseState::Assigned) {
+        Some(accept_due)
+    } else {
+        due
+    };
     let live = date.filter(|_| state.is_some_and(CaseState::deadline_runs));
-    (date, live.map(|d| calendar.days_left(today, d)), live.is_some_and(|d| d < today))
+    (
+        date,
+        live.map(|d| calendar.days_left(today, d)),
+        live.is_some_and(|d| d < today),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -69,7 +83,12 @@ const EXPORT_ROWS: i64 = 10_000;
 
 /// The newest `limit` cases for these filters, and whether there are more: a leader sees their
 /// own, a handler their department's.
-async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter, limit: i64) -> Result<(Vec<Line>, bool), AppError> {
+async fn fetch_lines(
+    state: &AppState,
+    user: &CurrentUser,
+    filter: &Filter,
+    limit: i64,
+) -> Result<(Vec<Line>, bool), AppError> {
     let scope_leader = (user.role == Role::Leader).then(|| user.leader_id.unwrap_or(-1));
     let scope_department = (user.role == Role::Handler).then(|| user.department_id.unwrap_or(-1));
     let status = CaseState::parse(&filter.status).map(CaseState::as_str);
@@ -109,12 +128,20 @@ async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter, limi
         .into_iter()
         .take(limit as usize)
         .map(|r| {
-            let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
+            let (date, left, overdue) = days_left(
+                &calendar,
+                today,
+                &r.status,
+                r.accept_due_on,
+                r.effective_due_on,
+            );
             Line {
                 id: r.id,
                 code: r.code,
                 title: r.title,
-                status: CaseState::parse(&r.status).map(CaseState::label).unwrap_or(""),
+                status: CaseState::parse(&r.status)
+                    .map(CaseState::label)
+                    .unwrap_or(""),
                 department: r.department,
                 leader: r.leader,
                 due: date.map(cn_date).unwrap_or_default(),
@@ -129,25 +156,55 @@ async fn fetch_lines(state: &AppState, user: &CurrentUser, filter: &Filter, limi
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let (lines, more) = fetch_lines(&state, &user, &filter, PAGE_ROWS).await?;
-    let departments = sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments ORDER BY name").fetch_all(&state.db).await?;
-    let leaders = sqlx::query_as!(Choice, "SELECT id, name AS label FROM leaders ORDER BY name").fetch_all(&state.db).await?;
-    let visits = sqlx::query_as!(Choice, "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100").fetch_all(&state.db).await?;
+    let departments = sqlx::query_as!(
+        Choice,
+        "SELECT id, name AS label FROM departments ORDER BY name"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let leaders = sqlx::query_as!(
+        Choice,
+        "SELECT id, name AS label FROM leaders ORDER BY name"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let visits = sqlx::query_as!(
+        Choice,
+        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
+    )
+    .fetch_all(&state.db)
+    .await?;
     render(&ListPage {
         layout: ctx.layout("交办件"),
         lines,
         more,
         filter,
-        statuses: CaseState::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
+        statuses: CaseState::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label()))
+            .collect(),
         departments,
         leaders,
         visits,
     })
 }
 
-pub const EXPORT_HEADERS: [&str; 7] = ["编号", "事项", "状态", "承办单位", "包案领导", "办结时限", "剩余工作日"];
+pub const EXPORT_HEADERS: [&str; 7] = [
+    "编号",
+    "事项",
+    "状态",
+    "承办单位",
+    "包案领导",
+    "办结时限",
+    "剩余工作日",
+];
 
 /// `GET /cases.xlsx`: the `/cases` list with the same filters and scope, as Excel; audited.
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<axum::response::Response, AppError> {
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(filter): Query<Filter>,
+) -> Result<axum::response::Response, AppError> {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let (lines, more) = fetch_lines(&state, &user, &filter, EXPORT_ROWS).await?;
     let mut rows: Vec<Vec<Cell>> = lines
@@ -158,15 +215,38 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(filter): Quer
                 Some(n) => n.to_string(),
                 None => String::new(),
             };
-            vec![l.code.clone().into(), l.title.clone().into(), l.status.into(), l.department.clone().into(), l.leader.clone().into(), l.due.clone().into(), left.into()]
+            vec![
+                l.code.clone().into(),
+                l.title.clone().into(),
+                l.status.into(),
+                l.department.clone().into(),
+                l.leader.clone().into(),
+                l.due.clone().into(),
+                left.into(),
+            ]
         })
         .collect();
     if more {
-        rows.push(vec![format!("仅导出最新 {EXPORT_ROWS} 件；请按条件筛选后分批导出。").into()]);
+        rows.push(vec![
+            format!("仅导出最新 {EXPORT_ROWS} 件；请按条件筛选后分批导出。").into(),
+        ]);
     }
-    let bytes = xlsx::workbook("交办件", &[Sheet { name: "交办件", headers: &EXPORT_HEADERS, rows }]).map_err(xlsx::internal)?;
+    let bytes = xlsx::workbook(
+        "交办件",
+        &[Sheet {
+            name: "交办件",
+            headers: &EXPORT_HEADERS,
+            rows,
+        }],
+    )
+    .map_err(xlsx::internal)?;
     let detail = serde_json::json!({"count": lines.len(), "status": filter.status, "department": filter.department, "leader": filter.leader, "visit": filter.visit});
-    audit::record(&state.db, &ctx.actor(), Entry::ok("case.export").detail(detail)).await?;
+    audit::record(
+        &state.db,
+        &ctx.actor(),
+        Entry::ok("case.export").detail(detail),
+    )
+    .await?;
     Ok(xlsx::attachment("cases.xlsx", bytes))
 }
 
@@ -193,7 +273,10 @@ const PER_SECTION: i64 = 100;
 pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let department_id = user.department_id.ok_or(AppError::NotFound)?;
-    let department = sqlx::query_scalar!("SELECT name FROM departments WHERE id = $1", department_id).fetch_one(&state.db).await?;
+    let department =
+        sqlx::query_scalar!("SELECT name FROM departments WHERE id = $1", department_id)
+            .fetch_one(&state.db)
+            .await?;
     let today = china_date(state.clock.now());
     let rows = sqlx::query!(
         r#"WITH mine AS (
@@ -233,17 +316,32 @@ pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
         ("open", "办理中"),
     ]
     .into_iter()
-    .map(|(id, title)| Section { id, title, total: 0, lines: vec![] })
+    .map(|(id, title)| Section {
+        id,
+        title,
+        total: 0,
+        lines: vec![],
+    })
     .collect();
     for r in rows {
-        let Some(section) = sections.iter_mut().find(|s| s.id == r.section) else { continue };
-        let (date, left, overdue) = days_left(&calendar, today, &r.status, r.accept_due_on, r.effective_due_on);
+        let Some(section) = sections.iter_mut().find(|s| s.id == r.section) else {
+            continue;
+        };
+        let (date, left, overdue) = days_left(
+            &calendar,
+            today,
+            &r.status,
+            r.accept_due_on,
+            r.effective_due_on,
+        );
         section.total = r.total;
         section.lines.push(Line {
             id: r.id,
             code: r.code,
             title: r.title,
-            status: CaseState::parse(&r.status).map(CaseState::label).unwrap_or(""),
+            status: CaseState::parse(&r.status)
+                .map(CaseState::label)
+                .unwrap_or(""),
             department: r.department,
             leader: r.leader,
             due: date.map(cn_date).unwrap_or_default(),
@@ -251,5 +349,9 @@ pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
             overdue,
         });
     }
-    render(&InboxPage { layout: ctx.layout("本单位交办件"), department, sections })
+    render(&InboxPage {
+        layout: ctx.layout("本单位交办件"),
+        department,
+        sections,
+    })
 }

@@ -6,7 +6,7 @@
 //! unique index (migration 0006), so even a claim made on a stale snapshot inserts nothing; the
 //! notifications are queued only for an event that was inserted, in the same transaction.
 
-use crate::clock::{china_date, Clock};
+use crate::clock::{Clock, china_date};
 use crate::followup::CaseRules;
 use crate::notify;
 use chrono::NaiveDate;
@@ -45,7 +45,13 @@ struct Due {
 }
 
 /// One pass: claim and process batches until nothing is due. `instance` is recorded in the events.
-pub async fn run_pass(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: i64, instance: &str) -> sqlx::Result<Pass> {
+pub async fn run_pass(
+    db: &PgPool,
+    clock: &dyn Clock,
+    rules: &CaseRules,
+    batch: i64,
+    instance: &str,
+) -> sqlx::Result<Pass> {
     let mut pass = Pass::default();
     loop {
         let (r, u) = claim_batch(db, clock, rules, batch, instance).await?;
@@ -58,7 +64,13 @@ pub async fn run_pass(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: 
 }
 
 /// One transaction: claim up to `batch` due cases, write their events and notifications.
-async fn claim_batch(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: i64, instance: &str) -> sqlx::Result<(usize, usize)> {
+async fn claim_batch(
+    db: &PgPool,
+    clock: &dyn Clock,
+    rules: &CaseRules,
+    batch: i64,
+    instance: &str,
+) -> sqlx::Result<(usize, usize)> {
     let now = clock.now();
     let today = china_date(now);
     let widest = rules.reminder_d.iter().copied().max().unwrap_or(0);
@@ -91,15 +103,41 @@ async fn claim_batch(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: i
     let (mut reminded, mut urged) = (0, 0);
     for c in &rows {
         if c.due < today {
-            if fire(&mut tx, c, "auto_urged", &job_key("urge", c.due), None, now, instance).await? {
-                sqlx::query!("UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL", c.id, now)
-                    .execute(&mut *tx)
-                    .await?;
+            if fire(
+                &mut tx,
+                c,
+                "auto_urged",
+                &job_key("urge", c.due),
+                None,
+                now,
+                instance,
+            )
+            .await?
+            {
+                sqlx::query!(
+                    "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
+                    c.id,
+                    now
+                )
+                .execute(&mut *tx)
+                .await?;
                 urged += 1;
             }
         } else if c.due > today {
-            let Some(d) = reminder_threshold(&rules.reminder_d, today, c.due) else { continue };
-            if fire(&mut tx, c, "reminded", &job_key(&format!("remind{d}d"), c.due), Some(d), now, instance).await? {
+            let Some(d) = reminder_threshold(&rules.reminder_d, today, c.due) else {
+                continue;
+            };
+            if fire(
+                &mut tx,
+                c,
+                "reminded",
+                &job_key(&format!("remind{d}d"), c.due),
+                Some(d),
+                now,
+                instance,
+            )
+            .await?
+            {
                 reminded += 1;
             }
         }
@@ -110,7 +148,15 @@ async fn claim_batch(db: &PgPool, clock: &dyn Clock, rules: &CaseRules, batch: i
 }
 
 /// Insert the event unless its key exists; on insert, notify the lead department's handlers.
-async fn fire(tx: &mut PgConnection, c: &Due, kind: &str, key: &str, days: Option<i64>, now: chrono::DateTime<chrono::Utc>, instance: &str) -> sqlx::Result<bool> {
+async fn fire(
+    tx: &mut PgConnection,
+    c: &Due,
+    kind: &str,
+    key: &str,
+    days: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+    instance: &str,
+) -> sqlx::Result<bool> {
     let data = json!({ "job_key": key, "due_on": c.due, "days": days, "by": instance });
     let inserted = sqlx::query_scalar!(
         "INSERT INTO case_events (case_id, kind, at, data) VALUES ($1, $2, $3, $4)
@@ -127,16 +173,37 @@ async fn fire(tx: &mut PgConnection, c: &Due, kind: &str, key: &str, days: Optio
         return Ok(false);
     }
     let body = match days {
-        Some(d) => format!("交办件 {}「{}」距办结时限（{}）还有 {} 天，请抓紧办理。", c.code, c.title, crate::clock::cn_date(c.due), d),
-        None => format!("催办：交办件 {}「{}」已超过办结时限（{}），请立即办理并报告。", c.code, c.title, crate::clock::cn_date(c.due)),
+        Some(d) => format!(
+            "交办件 {}「{}」距办结时限（{}）还有 {} 天，请抓紧办理。",
+            c.code,
+            c.title,
+            crate::clock::cn_date(c.due),
+            d
+        ),
+        None => format!(
+            "催办：交办件 {}「{}」已超过办结时限（{}），请立即办理并报告。",
+            c.code,
+            c.title,
+            crate::clock::cn_date(c.due)
+        ),
     };
-    let template = if days.is_some() { "case.reminder" } else { "case.auto_urge" };
+    let template = if days.is_some() {
+        "case.reminder"
+    } else {
+        "case.auto_urge"
+    };
     notify_department(tx, c.lead_department_id, c.id, template, &body).await?;
     Ok(true)
 }
 
 /// Queue `body` to every active handler of a department.
-pub async fn notify_department(tx: &mut PgConnection, department_id: i64, case_id: i64, template: &str, body: &str) -> sqlx::Result<()> {
+pub async fn notify_department(
+    tx: &mut PgConnection,
+    department_id: i64,
+    case_id: i64,
+    template: &str,
+    body: &str,
+) -> sqlx::Result<()> {
     let handlers = sqlx::query!("SELECT id, username FROM users WHERE department_id = $1 AND role = 'handler' AND active ORDER BY id", department_id)
         .fetch_all(&mut *tx)
         .await?;
@@ -155,7 +222,14 @@ pub async fn notify_department(tx: &mut PgConnection, department_id: i64, case_i
 }
 
 /// The loop every instance runs: a pass, then a pause. Passes on several instances split the work.
-pub async fn run_loop(db: PgPool, clock: crate::clock::SharedClock, rules: CaseRules, batch: i64, poll: std::time::Duration, instance: String) {
+pub async fn run_loop(
+    db: PgPool,
+    clock: crate::clock::SharedClock,
+    rules: CaseRules,
+    batch: i64,
+    poll: std::time::Duration,
+    instance: String,
+) {
     loop {
         if let Err(e) = run_pass(&db, clock.as_ref(), &rules, batch, &instance).await {
             tracing::warn!(error = %e, "case deadline jobs failed; retrying");
@@ -176,19 +250,34 @@ mod tests {
     fn each_reminder_has_its_window() {
         let t = [7, 3, 1];
         let due = d("2026-12-10");
-        assert_eq!(reminder_threshold(&t, d("2026-12-02"), due), None, "8 days before: nothing yet");
+        assert_eq!(
+            reminder_threshold(&t, d("2026-12-02"), due),
+            None,
+            "8 days before: nothing yet"
+        );
         assert_eq!(reminder_threshold(&t, d("2026-12-03"), due), Some(7));
-        assert_eq!(reminder_threshold(&t, d("2026-12-06"), due), Some(7), "4 days before: still the 7-day one");
+        assert_eq!(
+            reminder_threshold(&t, d("2026-12-06"), due),
+            Some(7),
+            "4 days before: still the 7-day one"
+        );
         assert_eq!(reminder_threshold(&t, d("2026-12-07"), due), Some(3));
         assert_eq!(reminder_threshold(&t, d("2026-12-08"), due), Some(3));
         assert_eq!(reminder_threshold(&t, d("2026-12-09"), due), Some(1));
-        assert_eq!(reminder_threshold(&t, d("2026-12-10"), due), None, "the due day itself: no reminder");
+        assert_eq!(
+            reminder_threshold(&t, d("2026-12-10"), due),
+            None,
+            "the due day itself: no reminder"
+        );
         assert_eq!(reminder_threshold(&t, d("2026-12-11"), due), None);
     }
 
     #[test]
     fn keys_differ_per_threshold_and_due_date() {
         assert_eq!(job_key("remind7d", d("2026-12-10")), "remind7d:2026-12-10");
-        assert_ne!(job_key("remind7d", d("2026-12-10")), job_key("remind7d", d("2027-01-09")));
+        assert_ne!(
+            job_key("remind7d", d("2026-12-10")),
+            job_key("remind7d", d("2027-01-09"))
+        );
     }
 }

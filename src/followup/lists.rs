@@ -2,7 +2,7 @@
 //! (动态销号: a closed item stays listed, struck through, with its date), and cadence compliance.
 //! Which row belongs where is decided by the pure functions below; the queries only fetch.
 
-use crate::admin::{opt_id, Choice};
+use crate::admin::{Choice, opt_id};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::{china_date, cn_date};
@@ -10,8 +10,8 @@ use crate::error::AppError;
 use crate::followup::cadence::{self, Lag};
 use crate::followup::state::State as CaseState;
 use crate::reports::xlsx::{self, Cell, Sheet};
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -33,25 +33,48 @@ pub struct ListRules {
 
 impl Default for ListRules {
     fn default() -> Self {
-        Self { group_persons_over: 5, repeat_registrations: 2, struck_days: 30, limit: 1000 }
+        Self {
+            group_persons_over: 5,
+            repeat_registrations: 2,
+            struck_days: 30,
+            limit: 1000,
+        }
     }
 }
 
 /// Open (with its date and whether it is past), or struck off on a date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mark {
-    Open { due: Option<NaiveDate>, overdue: bool },
+    Open {
+        due: Option<NaiveDate>,
+        overdue: bool,
+    },
     Closed(NaiveDate),
 }
 
 /// The date that counts: the sign-for date while 待签收, then the (extended) due date.
-pub fn case_due(status: &str, accept_due: NaiveDate, effective_due: Option<NaiveDate>) -> Option<NaiveDate> {
-    if CaseState::parse(status) == Some(CaseState::Assigned) { Some(accept_due) } else { effective_due }
+pub fn case_due(
+    status: &str,
+    accept_due: NaiveDate,
+    effective_due: Option<NaiveDate>,
+) -> Option<NaiveDate> {
+    if CaseState::parse(status) == Some(CaseState::Assigned) {
+        Some(accept_due)
+    } else {
+        effective_due
+    }
 }
 
 /// A case is struck off once closed, rated (unless 不满意: the supervisor still has to decide) or
 /// terminated; its date is the closing date (or the last change, for a termination without one).
-pub fn case_mark(status: &str, rating: Option<&str>, due: Option<NaiveDate>, closed_on: Option<NaiveDate>, changed_on: NaiveDate, today: NaiveDate) -> Mark {
+pub fn case_mark(
+    status: &str,
+    rating: Option<&str>,
+    due: Option<NaiveDate>,
+    closed_on: Option<NaiveDate>,
+    changed_on: NaiveDate,
+    today: NaiveDate,
+) -> Mark {
     let state = CaseState::parse(status);
     let done = match state {
         Some(CaseState::Rated) => rating != Some("dissatisfied"),
@@ -62,11 +85,19 @@ pub fn case_mark(status: &str, rating: Option<&str>, due: Option<NaiveDate>, clo
         return Mark::Closed(closed_on.unwrap_or(changed_on));
     }
     let runs = state.is_some_and(CaseState::deadline_runs);
-    Mark::Open { due, overdue: runs && due.is_some_and(|d| d < today) }
+    Mark::Open {
+        due,
+        overdue: runs && due.is_some_and(|d| d < today),
+    }
 }
 
 /// Why a case is on the risk list: 不满意, or past its date (still open, or closed late).
-pub fn case_risks(rating: Option<&str>, due: Option<NaiveDate>, mark: Mark, today: NaiveDate) -> Vec<&'static str> {
+pub fn case_risks(
+    rating: Option<&str>,
+    due: Option<NaiveDate>,
+    mark: Mark,
+    today: NaiveDate,
+) -> Vec<&'static str> {
     let mut out = Vec::new();
     if rating == Some("dissatisfied") {
         out.push("不满意");
@@ -95,10 +126,17 @@ pub fn registration_risks(persons: i32, same_id: i64, rules: &ListRules) -> Vec<
 
 /// A registration is struck off when its batch was received and every case from it is closed;
 /// dated by the later of the reception's end and the last closure.
-pub fn registration_mark(received_on: Option<NaiveDate>, open_cases: i64, last_closed_on: Option<NaiveDate>) -> Mark {
+pub fn registration_mark(
+    received_on: Option<NaiveDate>,
+    open_cases: i64,
+    last_closed_on: Option<NaiveDate>,
+) -> Mark {
     match received_on {
         Some(r) if open_cases == 0 => Mark::Closed(last_closed_on.map_or(r, |c| c.max(r))),
-        _ => Mark::Open { due: None, overdue: false },
+        _ => Mark::Open {
+            due: None,
+            overdue: false,
+        },
     }
 }
 
@@ -152,7 +190,11 @@ pub struct Filter {
 
 impl Filter {
     fn query(&self) -> String {
-        format!("visit={}&department={}", self.visit.trim(), self.department.trim())
+        format!(
+            "visit={}&department={}",
+            self.visit.trim(),
+            self.department.trim()
+        )
     }
 }
 
@@ -190,15 +232,27 @@ pub async fn build(state: &AppState, filter: &Filter) -> Result<Lists, AppError>
     let mut task = Vec::new();
     for c in cases {
         let due = case_due(&c.status, c.accept_due_on, c.effective_due_on);
-        let mark = case_mark(&c.status, c.rating.as_deref(), due, c.closed_at.map(china_date), china_date(c.updated_at), today);
-        let reasons: Vec<String> = case_risks(c.rating.as_deref(), due, mark, today).into_iter().map(String::from).collect();
+        let mark = case_mark(
+            &c.status,
+            c.rating.as_deref(),
+            due,
+            c.closed_at.map(china_date),
+            china_date(c.updated_at),
+            today,
+        );
+        let reasons: Vec<String> = case_risks(c.rating.as_deref(), due, mark, today)
+            .into_iter()
+            .map(String::from)
+            .collect();
         let item = Item {
             kind: "交办件",
             href: format!("/cases/{}", c.id),
             code: c.code,
             subject: c.title,
             visit: c.visit,
-            status: CaseState::parse(&c.status).map(CaseState::label).unwrap_or(""),
+            status: CaseState::parse(&c.status)
+                .map(CaseState::label)
+                .unwrap_or(""),
             department: c.department,
             co_departments: c.co_departments.unwrap_or_default(),
             leader: c.leader,
@@ -250,16 +304,36 @@ pub async fn build(state: &AppState, filter: &Filter) -> Result<Lists, AppError>
             leader: String::new(),
             due: None,
             reasons,
-            mark: registration_mark(r.ended_at.map(china_date), r.open_cases, r.last_closed.map(china_date)),
+            mark: registration_mark(
+                r.ended_at.map(china_date),
+                r.open_cases,
+                r.last_closed.map(china_date),
+            ),
         });
     }
     // Open items first, then the struck-off ones.
     risk.sort_by_key(|i| i.is_closed());
     task.sort_by_key(|i| i.is_closed());
     let mut responsibility = task.clone();
-    responsibility.sort_by(|a, b| (&a.department, &a.leader, a.is_closed(), a.due).cmp(&(&b.department, &b.leader, b.is_closed(), b.due)));
-    let cadence = cadence::lagging(cadence::leader_visits(&state.db, today).await?, today, &state.config.cadence);
-    Ok(Lists { risk, task, responsibility, cadence })
+    responsibility.sort_by(|a, b| {
+        (&a.department, &a.leader, a.is_closed(), a.due).cmp(&(
+            &b.department,
+            &b.leader,
+            b.is_closed(),
+            b.due,
+        ))
+    });
+    let cadence = cadence::lagging(
+        cadence::leader_visits(&state.db, today).await?,
+        today,
+        &state.config.cadence,
+    );
+    Ok(Lists {
+        risk,
+        task,
+        responsibility,
+        cadence,
+    })
 }
 
 #[derive(Template)]
@@ -275,38 +349,186 @@ struct ListsPage {
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
     let lists = build(&state, &filter).await?;
-    let departments = sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments ORDER BY name").fetch_all(&state.db).await?;
-    let visits = sqlx::query_as!(Choice, "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100").fetch_all(&state.db).await?;
-    render(&ListsPage { layout: ctx.layout("三张清单"), query: filter.query(), filter, lists, visits, departments })
+    let departments = sqlx::query_as!(
+        Choice,
+        "SELECT id, name AS label FROM departments ORDER BY name"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let visits = sqlx::query_as!(
+        Choice,
+        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    render(&ListsPage {
+        layout: ctx.layout("三张清单"),
+        query: filter.query(),
+        filter,
+        lists,
+        visits,
+        departments,
+    })
 }
 
-pub const RISK_HEADERS: [&str; 10] = ["类型", "编号", "对象", "下访活动", "风险", "承办单位", "包案领导", "办结时限", "状态", "销号日期"];
-pub const TASK_HEADERS: [&str; 7] = ["编号", "事项", "下访活动", "状态", "承办单位", "办结时限", "销号日期"];
-pub const RESPONSIBILITY_HEADERS: [&str; 7] = ["承办单位", "协办单位", "包案领导", "编号", "事项", "办结时限", "销号日期"];
-pub const CADENCE_HEADERS: [&str; 6] = ["领导", "职务", "级别", "下访频次（月）", "最近下访", "应下访日期"];
+pub const RISK_HEADERS: [&str; 10] = [
+    "类型",
+    "编号",
+    "对象",
+    "下访活动",
+    "风险",
+    "承办单位",
+    "包案领导",
+    "办结时限",
+    "状态",
+    "销号日期",
+];
+pub const TASK_HEADERS: [&str; 7] = [
+    "编号",
+    "事项",
+    "下访活动",
+    "状态",
+    "承办单位",
+    "办结时限",
+    "销号日期",
+];
+pub const RESPONSIBILITY_HEADERS: [&str; 7] = [
+    "承办单位",
+    "协办单位",
+    "包案领导",
+    "编号",
+    "事项",
+    "办结时限",
+    "销号日期",
+];
+pub const CADENCE_HEADERS: [&str; 6] = [
+    "领导",
+    "职务",
+    "级别",
+    "下访频次（月）",
+    "最近下访",
+    "应下访日期",
+];
 
 fn status_text(i: &Item) -> String {
-    if i.is_closed() { "已销号".into() } else if i.is_overdue() { format!("{}（逾期）", i.status) } else { i.status.to_owned() }
+    if i.is_closed() {
+        "已销号".into()
+    } else if i.is_overdue() {
+        format!("{}（逾期）", i.status)
+    } else {
+        i.status.to_owned()
+    }
 }
 
 /// `GET /supervision/lists.xlsx?list=risk|task|responsibility|cadence`: one list as Excel, audited
 /// (the risk list names petitioners, with masked ID numbers).
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<Response, AppError> {
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(filter): Query<Filter>,
+) -> Result<Response, AppError> {
     let which = filter.list.trim().to_owned();
     if !["risk", "task", "responsibility", "cadence"].contains(&which.as_str()) {
         return Err(AppError::BadRequest("请选择要导出的清单".into()));
     }
     let lists = build(&state, &filter).await?;
     let (name, headers, rows): (&str, &[&str], Vec<Vec<Cell>>) = match which.as_str() {
-        "risk" => ("风险清单", &RISK_HEADERS, lists.risk.iter().map(|i| vec![i.kind.into(), i.code.clone().into(), i.subject.clone().into(), i.visit.clone().into(), i.reasons_text().into(), i.department.clone().into(), i.leader.clone().into(), i.due_text().into(), status_text(i).into(), i.closed_text().into()]).collect()),
-        "task" => ("任务清单", &TASK_HEADERS, lists.task.iter().map(|i| vec![i.code.clone().into(), i.subject.clone().into(), i.visit.clone().into(), status_text(i).into(), i.department.clone().into(), i.due_text().into(), i.closed_text().into()]).collect()),
-        "responsibility" => ("责任清单", &RESPONSIBILITY_HEADERS, lists.responsibility.iter().map(|i| vec![i.department.clone().into(), i.co_departments.clone().into(), i.leader.clone().into(), i.code.clone().into(), i.subject.clone().into(), i.due_text().into(), i.closed_text().into()]).collect()),
-        _ => ("下访频次", &CADENCE_HEADERS, lists.cadence.iter().map(|l| vec![l.name.clone().into(), l.title.clone().into(), l.level.into(), i64::from(l.months).into(), l.last_visit.clone().into(), l.due.clone().into()]).collect()),
+        "risk" => (
+            "风险清单",
+            &RISK_HEADERS,
+            lists
+                .risk
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.kind.into(),
+                        i.code.clone().into(),
+                        i.subject.clone().into(),
+                        i.visit.clone().into(),
+                        i.reasons_text().into(),
+                        i.department.clone().into(),
+                        i.leader.clone().into(),
+                        i.due_text().into(),
+                        status_text(i).into(),
+                        i.closed_text().into(),
+                    ]
+                })
+                .collect(),
+        ),
+        "task" => (
+            "任务清单",
+            &TASK_HEADERS,
+            lists
+                .task
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.code.clone().into(),
+                        i.subject.clone().into(),
+                        i.visit.clone().into(),
+                        status_text(i).into(),
+                        i.department.clone().into(),
+                        i.due_text().into(),
+                        i.closed_text().into(),
+                    ]
+                })
+                .collect(),
+        ),
+        "responsibility" => (
+            "责任清单",
+            &RESPONSIBILITY_HEADERS,
+            lists
+                .responsibility
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.department.clone().into(),
+                        i.co_departments.clone().into(),
+                        i.leader.clone().into(),
+                        i.code.clone().into(),
+                        i.subject.clone().into(),
+                        i.due_text().into(),
+                        i.closed_text().into(),
+                    ]
+                })
+                .collect(),
+        ),
+        _ => (
+            "下访频次",
+            &CADENCE_HEADERS,
+            lists
+                .cadence
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.name.clone().into(),
+                        l.title.clone().into(),
+                        l.level.into(),
+                        i64::from(l.months).into(),
+                        l.last_visit.clone().into(),
+                        l.due.clone().into(),
+                    ]
+                })
+                .collect(),
+        ),
     };
     let count = rows.len();
-    let bytes = xlsx::workbook(name, &[Sheet { name, headers, rows }]).map_err(xlsx::internal)?;
+    let bytes = xlsx::workbook(
+        name,
+        &[Sheet {
+            name,
+            headers,
+            rows,
+        }],
+    )
+    .map_err(xlsx::internal)?;
     let detail = serde_json::json!({"list": which, "count": count, "filter": filter.query()});
-    audit::record(&state.db, &ctx.actor(), Entry::ok("supervision.list.export").detail(detail)).await?;
+    audit::record(
+        &state.db,
+        &ctx.actor(),
+        Entry::ok("supervision.list.export").detail(detail),
+    )
+    .await?;
     Ok(xlsx::attachment(&format!("{which}.xlsx"), bytes))
 }
 
@@ -321,32 +543,102 @@ mod tests {
     #[test]
     fn running_cases_are_open_and_overdue_after_their_date() {
         let today = d(11, 22);
-        assert_eq!(case_mark("accepted", None, Some(d(11, 21)), None, today, today), Mark::Open { due: Some(d(11, 21)), overdue: true });
-        assert_eq!(case_mark("accepted", None, Some(d(11, 22)), None, today, today), Mark::Open { due: Some(d(11, 22)), overdue: false });
+        assert_eq!(
+            case_mark("accepted", None, Some(d(11, 21)), None, today, today),
+            Mark::Open {
+                due: Some(d(11, 21)),
+                overdue: true
+            }
+        );
+        assert_eq!(
+            case_mark("accepted", None, Some(d(11, 22)), None, today, today),
+            Mark::Open {
+                due: Some(d(11, 22)),
+                overdue: false
+            }
+        );
         // the clock stops while a 复查 runs
-        assert_eq!(case_mark("in_review", None, Some(d(11, 1)), None, today, today), Mark::Open { due: Some(d(11, 1)), overdue: false });
+        assert_eq!(
+            case_mark("in_review", None, Some(d(11, 1)), None, today, today),
+            Mark::Open {
+                due: Some(d(11, 1)),
+                overdue: false
+            }
+        );
         assert_eq!(case_due("assigned", d(11, 5), None), Some(d(11, 5)));
-        assert_eq!(case_due("accepted", d(11, 5), Some(d(12, 30))), Some(d(12, 30)));
+        assert_eq!(
+            case_due("accepted", d(11, 5), Some(d(12, 30))),
+            Some(d(12, 30))
+        );
     }
 
     #[test]
     fn closed_cases_are_struck_off_with_their_date_unless_dissatisfied() {
         let today = d(11, 22);
-        assert_eq!(case_mark("closed", None, Some(d(11, 30)), Some(d(11, 10)), d(11, 12), today), Mark::Closed(d(11, 10)));
-        assert_eq!(case_mark("rated", Some("satisfied"), None, Some(d(11, 10)), d(11, 12), today), Mark::Closed(d(11, 10)));
-        assert!(matches!(case_mark("rated", Some("dissatisfied"), None, Some(d(11, 10)), d(11, 12), today), Mark::Open { .. }));
-        assert_eq!(case_mark("terminated", Some("dissatisfied"), None, None, d(11, 12), today), Mark::Closed(d(11, 12)));
+        assert_eq!(
+            case_mark(
+                "closed",
+                None,
+                Some(d(11, 30)),
+                Some(d(11, 10)),
+                d(11, 12),
+                today
+            ),
+            Mark::Closed(d(11, 10))
+        );
+        assert_eq!(
+            case_mark(
+                "rated",
+                Some("satisfied"),
+                None,
+                Some(d(11, 10)),
+                d(11, 12),
+                today
+            ),
+            Mark::Closed(d(11, 10))
+        );
+        assert!(matches!(
+            case_mark(
+                "rated",
+                Some("dissatisfied"),
+                None,
+                Some(d(11, 10)),
+                d(11, 12),
+                today
+            ),
+            Mark::Open { .. }
+        ));
+        assert_eq!(
+            case_mark(
+                "terminated",
+                Some("dissatisfied"),
+                None,
+                None,
+                d(11, 12),
+                today
+            ),
+            Mark::Closed(d(11, 12))
+        );
     }
 
     #[test]
     fn case_risks_are_dissatisfaction_and_lateness_also_when_closed_late() {
         let today = d(11, 22);
-        let open = Mark::Open { due: None, overdue: false };
+        let open = Mark::Open {
+            due: None,
+            overdue: false,
+        };
         assert_eq!(case_risks(None, Some(d(11, 21)), open, today), vec!["逾期"]);
         assert!(case_risks(None, Some(d(11, 22)), open, today).is_empty());
-        assert_eq!(case_risks(None, Some(d(11, 1)), Mark::Closed(d(11, 2)), today), vec!["逾期"]);
+        assert_eq!(
+            case_risks(None, Some(d(11, 1)), Mark::Closed(d(11, 2)), today),
+            vec!["逾期"]
+        );
         assert!(case_risks(None, Some(d(11, 1)), Mark::Closed(d(11, 1)), today).is_empty());
-        assert_eq!(case_risks(Some("dissatisfied"), None, open, today), vec!["不满意"]);
+        assert_eq!(
+            case_risks(Some("dissatisfied"), None, open, today),
+            vec!["不满意"]
+        );
     }
 
     #[test]
@@ -360,9 +652,21 @@ mod tests {
 
     #[test]
     fn a_registration_is_struck_when_received_and_its_cases_closed() {
-        assert!(matches!(registration_mark(None, 0, None), Mark::Open { .. }));
-        assert!(matches!(registration_mark(Some(d(11, 1)), 1, None), Mark::Open { .. }));
-        assert_eq!(registration_mark(Some(d(11, 1)), 0, None), Mark::Closed(d(11, 1)));
-        assert_eq!(registration_mark(Some(d(11, 1)), 0, Some(d(11, 9))), Mark::Closed(d(11, 9)));
+        assert!(matches!(
+            registration_mark(None, 0, None),
+            Mark::Open { .. }
+        ));
+        assert!(matches!(
+            registration_mark(Some(d(11, 1)), 1, None),
+            Mark::Open { .. }
+        ));
+        assert_eq!(
+            registration_mark(Some(d(11, 1)), 0, None),
+            Mark::Closed(d(11, 1))
+        );
+        assert_eq!(
+            registration_mark(Some(d(11, 1)), 0, Some(d(11, 9))),
+            Mark::Closed(d(11, 9))
+        );
     }
 }

@@ -34,6 +34,14 @@ pub struct CaseRules {
 
 impl Default for CaseRules {
     fn default() -> Self {
-        Self { accept_wd: 5, acceptance_notice_d: 15, deadline_d: 60, max_extension_d: 30, reminder_d: [7, 3, 1], report_after_urge_wd: 5, review_d: 30 }
+        Self {
+            accept_wd: 5,
+            acceptance_notice_d: 15,
+            deadline_d: 60,
+            max_extension_d: 30,
+            reminder_d: [7, 3, 1],
+            report_after_urge_wd: 5,
+            review_d: 30,
+        }
     }
 }

@@ -20,7 +20,7 @@
 //! The tally trigger is off during the bulk insert and the summaries (migration 0008) are rebuilt from the cases in
 //! the same transaction, so the summary is exact when it commits.
 
-use crate::admin::users::{insert_account, NewAccount};
+use crate::admin::users::{NewAccount, insert_account};
 use crate::web::auth::Role;
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::Instant;
@@ -36,9 +36,14 @@ const OPEN: &str = "('assigned', 'accepted', 'returned', 'closure_submitted')";
 /// Seed as the database owner named by `url` (the trigger is switched off for the bulk load).
 pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     let mut conn = PgConnection::connect(url).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM departments WHERE name = '规模测试单位01')").fetch_one(&mut conn).await?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM departments WHERE name = '规模测试单位01')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
     anyhow::ensure!(!exists, "规模测试数据已存在：请使用一个新的数据库");
-    conn.execute("SET synchronous_commit = off; SET TIME ZONE 'Asia/Shanghai'").await?;
+    conn.execute("SET synchronous_commit = off; SET TIME ZONE 'Asia/Shanghai'")
+        .await?;
     let hash = crate::web::account::hash_password(o.password.clone()).await?;
     let visits = (o.cases / 500).max(1);
     let mut tx = conn.begin().await?;
@@ -55,11 +60,65 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
              SELECT (row_number() OVER (ORDER BY id) - 1)::int AS k, id FROM leaders WHERE name LIKE '测试领导%';",
     )
     .await?;
-    let dept1: i64 = sqlx::query_scalar("SELECT id FROM seed_dept WHERE k = 0").fetch_one(&mut *tx).await?;
-    let staff = insert_account(&mut *tx, &NewAccount { username: "bench_staff", display_name: "测试工作人员", role: Role::Staff, department_id: None, leader_id: None, is_demo: false }, &hash, false).await?;
-    insert_account(&mut *tx, &NewAccount { username: "bench_supervisor", display_name: "测试督查员", role: Role::Supervisor, department_id: None, leader_id: None, is_demo: false }, &hash, false).await?;
-    let handler = insert_account(&mut *tx, &NewAccount { username: "bench_handler", display_name: "测试经办人", role: Role::Handler, department_id: Some(dept1), leader_id: None, is_demo: false }, &hash, false).await?;
-    let approver = insert_account(&mut *tx, &NewAccount { username: "bench_approver", display_name: "测试审核人", role: Role::Supervisor, department_id: None, leader_id: None, is_demo: false }, &hash, false).await?;
+    let dept1: i64 = sqlx::query_scalar("SELECT id FROM seed_dept WHERE k = 0")
+        .fetch_one(&mut *tx)
+        .await?;
+    let staff = insert_account(
+        &mut *tx,
+        &NewAccount {
+            username: "bench_staff",
+            display_name: "测试工作人员",
+            role: Role::Staff,
+            department_id: None,
+            leader_id: None,
+            is_demo: false,
+        },
+        &hash,
+        false,
+    )
+    .await?;
+    insert_account(
+        &mut *tx,
+        &NewAccount {
+            username: "bench_supervisor",
+            display_name: "测试督查员",
+            role: Role::Supervisor,
+            department_id: None,
+            leader_id: None,
+            is_demo: false,
+        },
+        &hash,
+        false,
+    )
+    .await?;
+    let handler = insert_account(
+        &mut *tx,
+        &NewAccount {
+            username: "bench_handler",
+            display_name: "测试经办人",
+            role: Role::Handler,
+            department_id: Some(dept1),
+            leader_id: None,
+            is_demo: false,
+        },
+        &hash,
+        false,
+    )
+    .await?;
+    let approver = insert_account(
+        &mut *tx,
+        &NewAccount {
+            username: "bench_approver",
+            display_name: "测试审核人",
+            role: Role::Supervisor,
+            department_id: None,
+            leader_id: None,
+            is_demo: false,
+        },
+        &hash,
+        false,
+    )
+    .await?;
     sqlx::query(
         "CREATE TEMP TABLE seed_visit ON COMMIT DROP AS
          SELECT k::int AS k, current_date - 730 + (k * 730 / $1)::int AS day FROM generate_series(0, $1 - 1) k",
@@ -82,7 +141,11 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
          CREATE INDEX ON seed_visit (k);",
     )
     .await?;
-    let category: i64 = sqlx::query_scalar("SELECT id FROM categories WHERE parent_id IS NOT NULL ORDER BY id LIMIT 1").fetch_one(&mut *tx).await?;
+    let category: i64 = sqlx::query_scalar(
+        "SELECT id FROM categories WHERE parent_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     step("departments, leaders, visits", t);
 
     let t = Instant::now();
@@ -123,7 +186,8 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     step("survey items", t);
 
     let t = Instant::now();
-    tx.execute("ALTER TABLE cases DISABLE TRIGGER case_tallies_apply").await?;
+    tx.execute("ALTER TABLE cases DISABLE TRIGGER case_tallies_apply")
+        .await?;
     sqlx::query(&format!(
         "WITH s AS (
              SELECT si.id AS survey_item_id, si.visit_id, row_number() OVER (ORDER BY si.id) AS i
@@ -192,6 +256,9 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     // VACUUM too: index-only scans (the 通报 count) need the visibility map a fresh load lacks.
     conn.execute("VACUUM (ANALYZE)").await?;
     step("analyze", t);
-    println!("已生成：{} 个下访活动，{} 条登记，{} 件交办件。测量账号 bench_supervisor / bench_handler。", visits, o.registrations, o.cases);
+    println!(
+        "已生成：{} 个下访活动，{} 条登记，{} 件交办件。测量账号 bench_supervisor / bench_handler。",
+        visits, o.registrations, o.cases
+    );
     Ok(())
 }

@@ -15,8 +15,16 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 8] =
-        [State::Assigned, State::Accepted, State::Returned, State::ClosureSubmitted, State::Closed, State::Rated, State::InReview, State::Terminated];
+    pub const ALL: [State; 8] = [
+        State::Assigned,
+        State::Accepted,
+        State::Returned,
+        State::ClosureSubmitted,
+        State::Closed,
+        State::Rated,
+        State::InReview,
+        State::Terminated,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,7 +63,10 @@ impl State {
 
     /// The deadline clock runs (the schema's open states).
     pub fn deadline_runs(self) -> bool {
-        matches!(self, State::Assigned | State::Accepted | State::Returned | State::ClosureSubmitted)
+        matches!(
+            self,
+            State::Assigned | State::Accepted | State::Returned | State::ClosureSubmitted
+        )
     }
 }
 
@@ -169,7 +180,10 @@ pub struct Party {
 
 impl Party {
     pub fn new(side: Side) -> Self {
-        Self { side, is_submitter: false }
+        Self {
+            side,
+            is_submitter: false,
+        }
     }
 }
 
@@ -197,11 +211,7 @@ pub struct Facts {
 pub struct Refusal(pub &'static str);
 
 fn need(ok: bool, why: &'static str) -> Result<(), Refusal> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Refusal(why))
-    }
+    if ok { Ok(()) } else { Err(Refusal(why)) }
 }
 
 /// The state after `action`, or why it may not be taken now by `who`.
@@ -216,7 +226,10 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
             need(side == LeadHandler, "只有主办单位可以签收或退回")?;
             need(state == S::Assigned, wrong_state.0)?;
             if action == A::Return {
-                need(f.within_accept, "已超过退回期限（交办后 5 个工作日内），不能退回")?;
+                need(
+                    f.within_accept,
+                    "已超过退回期限（交办后 5 个工作日内），不能退回",
+                )?;
                 return Ok(S::Returned);
             }
             Ok(S::Accepted)
@@ -227,8 +240,14 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
             Ok(S::Assigned)
         }
         A::Progress => {
-            need(matches!(side, LeadHandler | CoHandler), "只有承办单位可以填报办理进展")?;
-            need(matches!(state, S::Accepted | S::ClosureSubmitted), wrong_state.0)?;
+            need(
+                matches!(side, LeadHandler | CoHandler),
+                "只有承办单位可以填报办理进展",
+            )?;
+            need(
+                matches!(state, S::Accepted | S::ClosureSubmitted),
+                wrong_state.0,
+            )?;
             Ok(state)
         }
         A::RequestExtension => {
@@ -239,13 +258,19 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
         }
         A::ApproveExtension | A::RefuseExtension => {
             need(side == Supervisor, "只有督查人员可以审批延期")?;
-            need(matches!(state, S::Accepted | S::ClosureSubmitted), wrong_state.0)?;
+            need(
+                matches!(state, S::Accepted | S::ClosureSubmitted),
+                wrong_state.0,
+            )?;
             need(f.extension_pending, "没有待审批的延期申请")?;
             Ok(state)
         }
         A::NotifyAcceptance => {
             need(side == LeadHandler, "只有主办单位可以告知受理")?;
-            need(matches!(state, S::Accepted | S::ClosureSubmitted), wrong_state.0)?;
+            need(
+                matches!(state, S::Accepted | S::ClosureSubmitted),
+                wrong_state.0,
+            )?;
             need(!f.acceptance_notified, "已告知受理")?;
             Ok(state)
         }
@@ -255,10 +280,20 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
             Ok(S::ClosureSubmitted)
         }
         A::Approve | A::Reject => {
-            need(matches!(side, OwnerLeader | Supervisor), "只有包案领导或督查人员可以审核办结")?;
+            need(
+                matches!(side, OwnerLeader | Supervisor),
+                "只有包案领导或督查人员可以审核办结",
+            )?;
             need(state == S::ClosureSubmitted, wrong_state.0)?;
-            need(!who.is_submitter, "办结须由申请人以外的另一人审核（双签字）")?;
-            Ok(if action == A::Approve { S::Closed } else { S::Accepted })
+            need(
+                !who.is_submitter,
+                "办结须由申请人以外的另一人审核（双签字）",
+            )?;
+            Ok(if action == A::Approve {
+                S::Closed
+            } else {
+                S::Accepted
+            })
         }
         A::Rate => {
             need(side == Citizen, "只有来访群众可以评价")?;
@@ -267,11 +302,17 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
         }
         A::Reopen => {
             need(side == Supervisor, "只有督查人员可以决定重办")?;
-            need(state == S::Rated && f.dissatisfied, "只有群众不满意的交办件可以重办")?;
+            need(
+                state == S::Rated && f.dissatisfied,
+                "只有群众不满意的交办件可以重办",
+            )?;
             Ok(S::Accepted)
         }
         A::RequestReview => {
-            need(matches!(side, Supervisor | Citizen), "只有督查人员可以登记复查申请")?;
+            need(
+                matches!(side, Supervisor | Citizen),
+                "只有督查人员可以登记复查申请",
+            )?;
             need(matches!(state, S::Closed | S::Rated), wrong_state.0)?;
             need(f.reviews < 2, "复查、复核均已进行，不能再次申请")?;
             need(f.within_review, "已超过申请期限（答复意见送达后 30 日内）")?;
@@ -292,7 +333,10 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
 
 /// The actions `who` may take now: the forms a page shows.
 pub fn allowed(state: State, who: &Party, f: &Facts) -> Vec<Action> {
-    Action::ALL.into_iter().filter(|a| next(state, *a, who, f).is_ok()).collect()
+    Action::ALL
+        .into_iter()
+        .filter(|a| next(state, *a, who, f).is_ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -307,19 +351,42 @@ mod tests {
     }
 
     fn open() -> Facts {
-        Facts { within_accept: true, within_review: true, ..Facts::default() }
+        Facts {
+            within_accept: true,
+            within_review: true,
+            ..Facts::default()
+        }
     }
 
-    const SIDES: [Side; 6] = [LeadHandler, CoHandler, OwnerLeader, Supervisor, Staff, Citizen];
+    const SIDES: [Side; 6] = [
+        LeadHandler,
+        CoHandler,
+        OwnerLeader,
+        Supervisor,
+        Staff,
+        Citizen,
+    ];
 
     /// Every allowed transition (state, action, side, facts) → new state. Everything not listed
     /// here, for every state × action × side under the same facts, must be refused.
     fn allowed_table() -> Vec<(S, A, Side, Facts, S)> {
         let f = open();
-        let ext_pending = Facts { extension_requested: true, extension_pending: true, ..f };
-        let dissatisfied = Facts { rated: true, dissatisfied: true, ..f };
+        let ext_pending = Facts {
+            extension_requested: true,
+            extension_pending: true,
+            ..f
+        };
+        let dissatisfied = Facts {
+            rated: true,
+            dissatisfied: true,
+            ..f
+        };
         let one_review = Facts { reviews: 1, ..f };
-        let one_review_rated = Facts { reviews: 1, rated: true, ..f };
+        let one_review_rated = Facts {
+            reviews: 1,
+            rated: true,
+            ..f
+        };
         let two_reviews = Facts { reviews: 2, ..f };
         vec![
             (S::Assigned, A::Accept, LeadHandler, f, S::Accepted),
@@ -327,15 +394,69 @@ mod tests {
             (S::Returned, A::Reassign, Staff, f, S::Assigned),
             (S::Accepted, A::Progress, LeadHandler, f, S::Accepted),
             (S::Accepted, A::Progress, CoHandler, f, S::Accepted),
-            (S::ClosureSubmitted, A::Progress, LeadHandler, f, S::ClosureSubmitted),
-            (S::ClosureSubmitted, A::Progress, CoHandler, f, S::ClosureSubmitted),
-            (S::Accepted, A::RequestExtension, LeadHandler, f, S::Accepted),
-            (S::Accepted, A::NotifyAcceptance, LeadHandler, f, S::Accepted),
-            (S::ClosureSubmitted, A::NotifyAcceptance, LeadHandler, f, S::ClosureSubmitted),
-            (S::Accepted, A::ApproveExtension, Supervisor, ext_pending, S::Accepted),
-            (S::Accepted, A::RefuseExtension, Supervisor, ext_pending, S::Accepted),
-            (S::ClosureSubmitted, A::ApproveExtension, Supervisor, ext_pending, S::ClosureSubmitted),
-            (S::ClosureSubmitted, A::RefuseExtension, Supervisor, ext_pending, S::ClosureSubmitted),
+            (
+                S::ClosureSubmitted,
+                A::Progress,
+                LeadHandler,
+                f,
+                S::ClosureSubmitted,
+            ),
+            (
+                S::ClosureSubmitted,
+                A::Progress,
+                CoHandler,
+                f,
+                S::ClosureSubmitted,
+            ),
+            (
+                S::Accepted,
+                A::RequestExtension,
+                LeadHandler,
+                f,
+                S::Accepted,
+            ),
+            (
+                S::Accepted,
+                A::NotifyAcceptance,
+                LeadHandler,
+                f,
+                S::Accepted,
+            ),
+            (
+                S::ClosureSubmitted,
+                A::NotifyAcceptance,
+                LeadHandler,
+                f,
+                S::ClosureSubmitted,
+            ),
+            (
+                S::Accepted,
+                A::ApproveExtension,
+                Supervisor,
+                ext_pending,
+                S::Accepted,
+            ),
+            (
+                S::Accepted,
+                A::RefuseExtension,
+                Supervisor,
+                ext_pending,
+                S::Accepted,
+            ),
+            (
+                S::ClosureSubmitted,
+                A::ApproveExtension,
+                Supervisor,
+                ext_pending,
+                S::ClosureSubmitted,
+            ),
+            (
+                S::ClosureSubmitted,
+                A::RefuseExtension,
+                Supervisor,
+                ext_pending,
+                S::ClosureSubmitted,
+            ),
             (S::Accepted, A::Submit, LeadHandler, f, S::ClosureSubmitted),
             (S::ClosureSubmitted, A::Approve, OwnerLeader, f, S::Closed),
             (S::ClosureSubmitted, A::Approve, Supervisor, f, S::Closed),
@@ -347,14 +468,56 @@ mod tests {
             (S::Closed, A::RequestReview, Citizen, f, S::InReview),
             (S::Rated, A::RequestReview, Supervisor, f, S::InReview),
             (S::Rated, A::RequestReview, Citizen, f, S::InReview),
-            (S::Closed, A::RequestReview, Supervisor, one_review, S::InReview),
+            (
+                S::Closed,
+                A::RequestReview,
+                Supervisor,
+                one_review,
+                S::InReview,
+            ),
             (S::InReview, A::DecideReview(true), Supervisor, f, S::Closed),
-            (S::InReview, A::DecideReview(false), Supervisor, f, S::Accepted),
-            (S::InReview, A::DecideReview(true), Supervisor, one_review, S::Closed),
-            (S::InReview, A::DecideReview(true), Supervisor, one_review_rated, S::Rated),
-            (S::InReview, A::DecideReview(true), Supervisor, two_reviews, S::Terminated),
-            (S::InReview, A::DecideReview(false), Supervisor, one_review, S::Accepted),
-            (S::InReview, A::DecideReview(false), Supervisor, two_reviews, S::Accepted),
+            (
+                S::InReview,
+                A::DecideReview(false),
+                Supervisor,
+                f,
+                S::Accepted,
+            ),
+            (
+                S::InReview,
+                A::DecideReview(true),
+                Supervisor,
+                one_review,
+                S::Closed,
+            ),
+            (
+                S::InReview,
+                A::DecideReview(true),
+                Supervisor,
+                one_review_rated,
+                S::Rated,
+            ),
+            (
+                S::InReview,
+                A::DecideReview(true),
+                Supervisor,
+                two_reviews,
+                S::Terminated,
+            ),
+            (
+                S::InReview,
+                A::DecideReview(false),
+                Supervisor,
+                one_review,
+                S::Accepted,
+            ),
+            (
+                S::InReview,
+                A::DecideReview(false),
+                Supervisor,
+                two_reviews,
+                S::Accepted,
+            ),
         ]
     }
 
@@ -373,7 +536,9 @@ mod tests {
         for s in State::ALL {
             for a in Action::ALL {
                 for side in SIDES {
-                    let listed = table.iter().any(|t| t.0 == s && t.1 == a && t.2 == side && t.3 == f);
+                    let listed = table
+                        .iter()
+                        .any(|t| t.0 == s && t.1 == a && t.2 == side && t.3 == f);
                     match next(s, a, &p(side), &f) {
                         Ok(_) => assert!(listed, "{s:?} {a:?} by {side:?} should be refused"),
                         Err(r) => {
@@ -389,21 +554,51 @@ mod tests {
     #[test]
     fn refusals_that_depend_on_the_facts() {
         let f = open();
-        let late = Facts { within_accept: false, ..f };
-        assert_eq!(next(S::Assigned, A::Return, &p(LeadHandler), &late), Err(Refusal("已超过退回期限（交办后 5 个工作日内），不能退回")));
+        let late = Facts {
+            within_accept: false,
+            ..f
+        };
+        assert_eq!(
+            next(S::Assigned, A::Return, &p(LeadHandler), &late),
+            Err(Refusal("已超过退回期限（交办后 5 个工作日内），不能退回"))
+        );
         // Signing late is still possible: it only counts against the 响应率.
-        assert_eq!(next(S::Assigned, A::Accept, &p(LeadHandler), &late), Ok(S::Accepted));
-        let asked = Facts { extension_requested: true, ..f };
-        assert_eq!(next(S::Accepted, A::RequestExtension, &p(LeadHandler), &asked), Err(Refusal("每件只能申请延期一次")));
-        assert!(next(S::Accepted, A::ApproveExtension, &p(Supervisor), &asked).is_err(), "nothing pending");
-        let submitter = Party { side: Supervisor, is_submitter: true };
-        assert_eq!(next(S::ClosureSubmitted, A::Approve, &submitter, &f), Err(Refusal("办结须由申请人以外的另一人审核（双签字）")));
+        assert_eq!(
+            next(S::Assigned, A::Accept, &p(LeadHandler), &late),
+            Ok(S::Accepted)
+        );
+        let asked = Facts {
+            extension_requested: true,
+            ..f
+        };
+        assert_eq!(
+            next(S::Accepted, A::RequestExtension, &p(LeadHandler), &asked),
+            Err(Refusal("每件只能申请延期一次"))
+        );
+        assert!(
+            next(S::Accepted, A::ApproveExtension, &p(Supervisor), &asked).is_err(),
+            "nothing pending"
+        );
+        let submitter = Party {
+            side: Supervisor,
+            is_submitter: true,
+        };
+        assert_eq!(
+            next(S::ClosureSubmitted, A::Approve, &submitter, &f),
+            Err(Refusal("办结须由申请人以外的另一人审核（双签字）"))
+        );
         assert!(next(S::ClosureSubmitted, A::Reject, &submitter, &f).is_err());
         let satisfied = Facts { rated: true, ..f };
         assert!(next(S::Rated, A::Reopen, &p(Supervisor), &satisfied).is_err());
-        let notified = Facts { acceptance_notified: true, ..f };
+        let notified = Facts {
+            acceptance_notified: true,
+            ..f
+        };
         assert!(next(S::Accepted, A::NotifyAcceptance, &p(LeadHandler), &notified).is_err());
-        let too_late = Facts { within_review: false, ..f };
+        let too_late = Facts {
+            within_review: false,
+            ..f
+        };
         assert!(next(S::Closed, A::RequestReview, &p(Supervisor), &too_late).is_err());
         let both = Facts { reviews: 2, ..f };
         assert!(next(S::Rated, A::RequestReview, &p(Citizen), &both).is_err());
@@ -411,10 +606,19 @@ mod tests {
 
     #[test]
     fn allowed_lists_the_forms_to_show() {
-        assert_eq!(allowed(S::Assigned, &p(LeadHandler), &open()), vec![A::Accept, A::Return]);
+        assert_eq!(
+            allowed(S::Assigned, &p(LeadHandler), &open()),
+            vec![A::Accept, A::Return]
+        );
         assert_eq!(allowed(S::Assigned, &p(CoHandler), &open()), vec![]);
-        assert_eq!(allowed(S::Accepted, &p(CoHandler), &open()), vec![A::Progress]);
-        assert_eq!(allowed(S::ClosureSubmitted, &p(OwnerLeader), &open()), vec![A::Approve, A::Reject]);
+        assert_eq!(
+            allowed(S::Accepted, &p(CoHandler), &open()),
+            vec![A::Progress]
+        );
+        assert_eq!(
+            allowed(S::ClosureSubmitted, &p(OwnerLeader), &open()),
+            vec![A::Approve, A::Reject]
+        );
     }
 
     #[test]
@@ -422,7 +626,11 @@ mod tests {
         for s in State::ALL {
             assert_eq!(State::parse(s.as_str()), Some(s));
         }
-        let running: Vec<&str> = State::ALL.into_iter().filter(|s| s.deadline_runs()).map(State::as_str).collect();
+        let running: Vec<&str> = State::ALL
+            .into_iter()
+            .filter(|s| s.deadline_runs())
+            .map(State::as_str)
+            .collect();
         assert_eq!(running, RUNNING);
         assert!(State::InReview.is_open() && !State::Rated.is_open());
     }

@@ -11,10 +11,10 @@ use crate::clock::{china_date, china_instant, china_minute, cn_date};
 use crate::error::AppError;
 use crate::followup::jobs::notify_department;
 use crate::followup::workdays::Calendar;
-use crate::web::form::Errors;
 use crate::reports::xlsx::{self, Cell, Sheet};
-use crate::web::page::{render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::Errors;
+use crate::web::page::{Layout, Page, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -34,7 +34,12 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        Self { response: 30, resolution: 35, satisfaction: 35, highlight_below_pct: 85.0 }
+        Self {
+            response: 30,
+            resolution: 35,
+            satisfaction: 35,
+            highlight_below_pct: 85.0,
+        }
     }
 }
 
@@ -83,8 +88,15 @@ impl Tally {
 /// The weighted score over the rates that exist (weights of missing rates are left out); none
 /// without any rate.
 pub fn score(t: &Tally, w: &Weights) -> Option<f64> {
-    let parts = [(t.response_rate(), w.response), (t.resolution_rate(), w.resolution), (t.satisfaction_rate(), w.satisfaction)];
-    let (sum, weight) = parts.iter().filter_map(|(r, w)| r.map(|r| (r * *w as f64, *w as f64))).fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let parts = [
+        (t.response_rate(), w.response),
+        (t.resolution_rate(), w.resolution),
+        (t.satisfaction_rate(), w.satisfaction),
+    ];
+    let (sum, weight) = parts
+        .iter()
+        .filter_map(|(r, w)| r.map(|r| (r * *w as f64, *w as f64)))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     (weight > 0.0).then(|| sum / weight)
 }
 
@@ -92,7 +104,17 @@ pub fn score(t: &Tally, w: &Weights) -> Option<f64> {
 /// without a score come last, unranked. Returns the rank of each input row, in input order.
 pub fn ranks(scores: &[Option<f64>]) -> Vec<Option<usize>> {
     let key = |s: f64| (s * 100.0).round() as i64; // equal at the shown precision
-    scores.iter().map(|s| s.map(|s| 1 + scores.iter().filter(|o| o.is_some_and(|o| key(o) > key(s))).count())).collect()
+    scores
+        .iter()
+        .map(|s| {
+            s.map(|s| {
+                1 + scores
+                    .iter()
+                    .filter(|o| o.is_some_and(|o| key(o) > key(s)))
+                    .count()
+            })
+        })
+        .collect()
 }
 
 /// Below the bar (a rate that does not exist is not highlighted).
@@ -196,17 +218,29 @@ pub struct TallyRow {
 /// Totals by department, by leader, and overall (the pairs rolled up; ids in ascending order).
 pub fn roll_up(rows: &[TallyRow]) -> (Vec<(i64, Tally)>, Vec<(i64, Tally)>, Tally) {
     use std::collections::BTreeMap;
-    let (mut by_dept, mut by_leader, mut total) = (BTreeMap::<i64, Tally>::new(), BTreeMap::<i64, Tally>::new(), Tally::default());
+    let (mut by_dept, mut by_leader, mut total) = (
+        BTreeMap::<i64, Tally>::new(),
+        BTreeMap::<i64, Tally>::new(),
+        Tally::default(),
+    );
     for r in rows {
         *by_dept.entry(r.department_id).or_default() += &r.tally;
         *by_leader.entry(r.leader_id).or_default() += &r.tally;
         total += &r.tally;
     }
-    (by_dept.into_iter().collect(), by_leader.into_iter().collect(), total)
+    (
+        by_dept.into_iter().collect(),
+        by_leader.into_iter().collect(),
+        total,
+    )
 }
 
 /// The tallies under `filter` per (department, leader) pair, as of `today`.
-pub async fn tallies(db: &sqlx::PgPool, filter: &Filter, today: NaiveDate) -> sqlx::Result<Vec<TallyRow>> {
+pub async fn tallies(
+    db: &sqlx::PgPool,
+    filter: &Filter,
+    today: NaiveDate,
+) -> sqlx::Result<Vec<TallyRow>> {
     let period = filter.month.unwrap_or_else(|| month_start(today));
     // Without a visit the pivoted summaries (migration 0008); a visit's few hundred cases are
     // counted directly with the same key function. Due soon / overdue read only due days from
@@ -299,7 +333,12 @@ pub struct CaseLine {
 }
 
 /// Open cases first urged on or before `cutoff` (the 通报 list), oldest urge first, and how many.
-pub async fn report_list(db: &sqlx::PgPool, filter: &Filter, cutoff: NaiveDate, limit: i64) -> sqlx::Result<(Vec<CaseLine>, i64)> {
+pub async fn report_list(
+    db: &sqlx::PgPool,
+    filter: &Filter,
+    cutoff: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<(Vec<CaseLine>, i64)> {
     let before = china_instant(cutoff + Duration::days(1), NaiveTime::MIN);
     // Counted apart from the page of rows: the count reads only the covering index (migration
     // 0008), the rows walk it in order and join names for `limit` of them.
@@ -348,7 +387,12 @@ pub async fn report_list(db: &sqlx::PgPool, filter: &Filter, cutoff: NaiveDate, 
 }
 
 /// The most overdue open cases under the filter.
-async fn overdue_list(db: &sqlx::PgPool, filter: &Filter, today: NaiveDate, limit: i64) -> sqlx::Result<Vec<CaseLine>> {
+async fn overdue_list(
+    db: &sqlx::PgPool,
+    filter: &Filter,
+    today: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<Vec<CaseLine>> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.code, c.title, d.name AS department, l.name AS leader, c.effective_due_on AS "due!", c.first_urged_at
            FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
@@ -441,7 +485,11 @@ pub fn chart(title: &str, rows: &[(String, Option<f64>, bool)]) -> Chart {
             low: *low,
         })
         .collect::<Vec<_>>();
-    Chart { title: title.into(), height: bars.len() as u32 * 24 + 4, bars }
+    Chart {
+        title: title.into(),
+        height: bars.len() as u32 * 24 + 4,
+        bars,
+    }
 }
 
 #[derive(Template)]
@@ -472,13 +520,32 @@ struct Dashboard {
 }
 
 /// The dashboard with up to `report_rows` cases of the 通报 list and `overdue_rows` overdue ones.
-async fn dashboard(state: &AppState, filter: &Filter, report_rows: i64, overdue_rows: i64) -> Result<Dashboard, AppError> {
+async fn dashboard(
+    state: &AppState,
+    filter: &Filter,
+    report_rows: i64,
+    overdue_rows: i64,
+) -> Result<Dashboard, AppError> {
     let today = china_date(state.clock.now());
     let w = &state.config.supervision;
     let tally_rows = tallies(&state.db, filter, today).await?;
-    let departments = sqlx::query_as!(Choice, "SELECT id, name FROM departments ORDER BY active DESC, name").fetch_all(&state.db).await?;
-    let leaders = sqlx::query_as!(Choice, "SELECT id, name FROM leaders ORDER BY active DESC, name").fetch_all(&state.db).await?;
-    let name_of = |list: &[Choice], id: i64| list.iter().find(|o| o.id == id).map_or_else(|| format!("#{id}"), |o| o.name.clone());
+    let departments = sqlx::query_as!(
+        Choice,
+        "SELECT id, name FROM departments ORDER BY active DESC, name"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let leaders = sqlx::query_as!(
+        Choice,
+        "SELECT id, name FROM leaders ORDER BY active DESC, name"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let name_of = |list: &[Choice], id: i64| {
+        list.iter()
+            .find(|o| o.id == id)
+            .map_or_else(|| format!("#{id}"), |o| o.name.clone())
+    };
 
     let (by_dept, by_leader, total) = roll_up(&tally_rows);
     let scores: Vec<Option<f64>> = by_dept.iter().map(|(_, t)| score(t, w)).collect();
@@ -505,7 +572,11 @@ async fn dashboard(state: &AppState, filter: &Filter, report_rows: i64, overdue_
             )
         })
         .collect();
-    depts.sort_by(|a, b| a.0.unwrap_or(usize::MAX).cmp(&b.0.unwrap_or(usize::MAX)).then_with(|| a.1.name.cmp(&b.1.name)));
+    depts.sort_by(|a, b| {
+        a.0.unwrap_or(usize::MAX)
+            .cmp(&b.0.unwrap_or(usize::MAX))
+            .then_with(|| a.1.name.cmp(&b.1.name))
+    });
     let depts: Vec<DeptLine> = depts.into_iter().map(|(_, d)| d).collect();
     let mut leader_lines: Vec<LeaderLine> = by_leader
         .into_iter()
@@ -518,17 +589,35 @@ async fn dashboard(state: &AppState, filter: &Filter, report_rows: i64, overdue_
             t,
         })
         .collect();
-    leader_lines.sort_by(|a, b| b.t.assigned.cmp(&a.t.assigned).then_with(|| a.name.cmp(&b.name)));
+    leader_lines.sort_by(|a, b| {
+        b.t.assigned
+            .cmp(&a.t.assigned)
+            .then_with(|| a.name.cmp(&b.name))
+    });
 
     let calendar = Calendar::load(&state.db, today - Duration::days(60)).await?;
-    let cutoff = report_cutoff(&calendar, today, state.config.case_rules.report_after_urge_wd);
+    let cutoff = report_cutoff(
+        &calendar,
+        today,
+        state.config.case_rules.report_after_urge_wd,
+    );
     let (report, report_total) = report_list(&state.db, filter, cutoff, report_rows).await?;
     let overdue = overdue_list(&state.db, filter, today, overdue_rows).await?;
     let period = match filter.month {
         Some(m) => format!("{}年{}月", m.year(), m.month()),
         None => "本月".into(),
     };
-    Ok(Dashboard { departments, leaders, total, period, depts, leader_lines, report, report_total, overdue })
+    Ok(Dashboard {
+        departments,
+        leaders,
+        total,
+        period,
+        depts,
+        leader_lines,
+        report,
+        report_total,
+        overdue,
+    })
 }
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Page {
@@ -543,11 +632,22 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
     )
     .fetch_all(&state.db)
     .await?;
-    let score_rows: Vec<(String, Option<f64>, bool)> = dash.depts.iter().map(|l| (l.name.clone(), score(&l.t, w), false)).collect();
-    let sat_rows: Vec<(String, Option<f64>, bool)> = dash.depts.iter().map(|l| (l.name.clone(), l.t.satisfaction_rate(), l.satisfaction_low)).collect();
+    let score_rows: Vec<(String, Option<f64>, bool)> = dash
+        .depts
+        .iter()
+        .map(|l| (l.name.clone(), score(&l.t, w), false))
+        .collect();
+    let sat_rows: Vec<(String, Option<f64>, bool)> = dash
+        .depts
+        .iter()
+        .map(|l| (l.name.clone(), l.t.satisfaction_rate(), l.satisfaction_low))
+        .collect();
     let page = SupervisionPage {
         layout: ctx.layout("督查督办"),
-        can_urge: ctx.user.as_ref().is_some_and(|u| u.role == crate::web::auth::Role::Supervisor),
+        can_urge: ctx
+            .user
+            .as_ref()
+            .is_some_and(|u| u.role == crate::web::auth::Role::Supervisor),
         form,
         visits,
         charts: vec![chart("综合得分", &score_rows), chart("满意率", &sat_rows)],
@@ -556,7 +656,11 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
         weights: w.clone(),
         errors,
     };
-    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     Ok(render_status(status, &page))
 }
 
@@ -565,7 +669,11 @@ const EXPORT_ROWS: i64 = 10_000;
 
 /// `GET /supervision.xlsx`: the dashboard with the same filters, one sheet per table, for the
 /// meeting where departments are ranked and 通报 read out; audited.
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Result<Response, AppError> {
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(form): Query<FilterForm>,
+) -> Result<Response, AppError> {
     let mut errors = Errors::default();
     let filter = parse_filter(&form, &mut errors);
     if let Some((_, message)) = errors.iter().next() {
@@ -573,13 +681,31 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(form): Query<
     }
     let d = dashboard(&state, &filter, EXPORT_ROWS, EXPORT_ROWS).await?;
     let closed = format!("{}办结", d.period);
-    let total = vec![vec![d.total.open.into(), d.total.due_soon.into(), d.total.overdue.into(), d.total.closed_in_period.into(), d.report_total.into()]];
+    let total = vec![vec![
+        d.total.open.into(),
+        d.total.due_soon.into(),
+        d.total.overdue.into(),
+        d.total.closed_in_period.into(),
+        d.report_total.into(),
+    ]];
     let ranking = d
         .depts
         .iter()
         .map(|l| {
             let t = &l.t;
-            vec![l.rank.clone().into(), l.name.clone().into(), t.assigned.into(), t.open.into(), t.due_soon.into(), t.overdue.into(), t.closed_in_period.into(), l.response.clone().into(), l.resolution.clone().into(), l.satisfaction.clone().into(), l.score.clone().into()]
+            vec![
+                l.rank.clone().into(),
+                l.name.clone().into(),
+                t.assigned.into(),
+                t.open.into(),
+                t.due_soon.into(),
+                t.overdue.into(),
+                t.closed_in_period.into(),
+                l.response.clone().into(),
+                l.resolution.clone().into(),
+                l.satisfaction.clone().into(),
+                l.score.clone().into(),
+            ]
         })
         .collect();
     let leaders = d
@@ -587,23 +713,99 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Query(form): Query<
         .iter()
         .map(|l| {
             let t = &l.t;
-            vec![l.name.clone().into(), t.assigned.into(), t.open.into(), t.due_soon.into(), t.overdue.into(), t.closed_in_period.into(), l.closure.clone().into(), l.on_time.clone().into(), l.satisfaction.clone().into()]
+            vec![
+                l.name.clone().into(),
+                t.assigned.into(),
+                t.open.into(),
+                t.due_soon.into(),
+                t.overdue.into(),
+                t.closed_in_period.into(),
+                l.closure.clone().into(),
+                l.on_time.clone().into(),
+                l.satisfaction.clone().into(),
+            ]
         })
         .collect();
     let cases = |lines: &[CaseLine]| -> Vec<Vec<Cell>> {
-        lines.iter().map(|c| vec![c.code.clone().into(), c.title.clone().into(), c.department.clone().into(), c.leader.clone().into(), c.due.clone().into(), c.urged.clone().into()]).collect()
+        lines
+            .iter()
+            .map(|c| {
+                vec![
+                    c.code.clone().into(),
+                    c.title.clone().into(),
+                    c.department.clone().into(),
+                    c.leader.clone().into(),
+                    c.due.clone().into(),
+                    c.urged.clone().into(),
+                ]
+            })
+            .collect()
     };
-    let case_headers = ["编号", "事项", "承办单位", "包案领导", "办结时限", "首次催办/督办"];
+    let case_headers = [
+        "编号",
+        "事项",
+        "承办单位",
+        "包案领导",
+        "办结时限",
+        "首次催办/督办",
+    ];
     let sheets = [
-        Sheet { name: "总体情况", headers: &["在办", "7 日内到期", "已逾期", &closed, "通报名单"], rows: total },
-        Sheet { name: "承办单位三率排名", headers: &["排名", "承办单位", "交办", "在办", "7 日内到期", "逾期", &closed, "响应率", "解决率", "满意率", "综合得分"], rows: ranking },
-        Sheet { name: "包案领导", headers: &["包案领导", "包案", "在办", "7 日内到期", "逾期", &closed, "办结率", "按期办结率", "满意率"], rows: leaders },
-        Sheet { name: "通报名单", headers: &case_headers, rows: cases(&d.report) },
-        Sheet { name: "逾期交办件", headers: &case_headers, rows: cases(&d.overdue) },
+        Sheet {
+            name: "总体情况",
+            headers: &["在办", "7 日内到期", "已逾期", &closed, "通报名单"],
+            rows: total,
+        },
+        Sheet {
+            name: "承办单位三率排名",
+            headers: &[
+                "排名",
+                "承办单位",
+                "交办",
+                "在办",
+                "7 日内到期",
+                "逾期",
+                &closed,
+                "响应率",
+                "解决率",
+                "满意率",
+                "综合得分",
+            ],
+            rows: ranking,
+        },
+        Sheet {
+            name: "包案领导",
+            headers: &[
+                "包案领导",
+                "包案",
+                "在办",
+                "7 日内到期",
+                "逾期",
+                &closed,
+                "办结率",
+                "按期办结率",
+                "满意率",
+            ],
+            rows: leaders,
+        },
+        Sheet {
+            name: "通报名单",
+            headers: &case_headers,
+            rows: cases(&d.report),
+        },
+        Sheet {
+            name: "逾期交办件",
+            headers: &case_headers,
+            rows: cases(&d.overdue),
+        },
     ];
     let bytes = xlsx::workbook("督查督办", &sheets).map_err(xlsx::internal)?;
     let detail = json!({"visit": form.visit, "month": form.month, "department": form.department, "leader": form.leader});
-    audit::record(&state.db, &ctx.actor(), Entry::ok("supervision.export").detail(detail)).await?;
+    audit::record(
+        &state.db,
+        &ctx.actor(),
+        Entry::ok("supervision.export").detail(detail),
+    )
+    .await?;
     Ok(xlsx::attachment("supervision.xlsx", bytes))
 }
 
@@ -613,30 +815,76 @@ pub async fn urge(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     let now = state.clock.now();
     let actor = ctx.actor();
     let mut tx = state.db.begin().await?;
-    let case = sqlx::query!("SELECT code, title, status, lead_department_id FROM cases WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if !matches!(case.status.as_str(), "assigned" | "accepted" | "returned" | "closure_submitted") {
+    let case = sqlx::query!(
+        "SELECT code, title, status, lead_department_id FROM cases WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if !matches!(
+        case.status.as_str(),
+        "assigned" | "accepted" | "returned" | "closure_submitted"
+    ) {
         return Err(AppError::Conflict("该交办件已办结，无需督办。".into()));
     }
-    sqlx::query!("INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'urged', $2, $3)", id, actor.id, now)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL", id, now).execute(&mut *tx).await?;
-    let body = format!("督办：交办件 {}「{}」请加快办理，并及时报告办理进展。", case.code, case.title);
+    sqlx::query!(
+        "INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'urged', $2, $3)",
+        id,
+        actor.id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
+        id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let body = format!(
+        "督办：交办件 {}「{}」请加快办理，并及时报告办理进展。",
+        case.code, case.title
+    );
     notify_department(&mut tx, case.lead_department_id, id, "case.urge", &body).await?;
-    audit::record(&mut *tx, &actor, Entry::ok("case.urge").on("case", id).detail(json!({ "code": case.code }))).await?;
+    audit::record(
+        &mut *tx,
+        &actor,
+        Entry::ok("case.urge")
+            .on("case", id)
+            .detail(json!({ "code": case.code })),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, "/supervision", &format!("已督办：{}", case.code)))
+    Ok(redirect_with_flash(
+        &state,
+        "/supervision",
+        &format!("已督办：{}", case.code),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn t(assigned: i64, responsive: i64, closed: i64, resolved: i64, rated: i64, satisfied: i64) -> Tally {
-        Tally { assigned, responsive, closed, resolved, rated, satisfied, ..Default::default() }
+    fn t(
+        assigned: i64,
+        responsive: i64,
+        closed: i64,
+        resolved: i64,
+        rated: i64,
+        satisfied: i64,
+    ) -> Tally {
+        Tally {
+            assigned,
+            responsive,
+            closed,
+            resolved,
+            rated,
+            satisfied,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -660,13 +908,21 @@ mod tests {
         let s = score(&t(10, 9, 8, 6, 0, 0), &w).unwrap();
         assert!((s - (90.0 * 30.0 + 75.0 * 35.0) / 65.0).abs() < 1e-9);
         assert_eq!(score(&Tally::default(), &w), None);
-        let custom = Weights { response: 100, resolution: 0, satisfaction: 0, ..w };
+        let custom = Weights {
+            response: 100,
+            resolution: 0,
+            satisfaction: 0,
+            ..w
+        };
         assert_eq!(score(&t(10, 9, 8, 6, 4, 3), &custom), Some(90.0));
     }
 
     #[test]
     fn ranking_shares_ties_and_puts_unscored_last() {
-        assert_eq!(ranks(&[Some(70.0), Some(90.0), None, Some(90.0), Some(50.0)]), vec![Some(3), Some(1), None, Some(1), Some(4)]);
+        assert_eq!(
+            ranks(&[Some(70.0), Some(90.0), None, Some(90.0), Some(50.0)]),
+            vec![Some(3), Some(1), None, Some(1), Some(4)]
+        );
         assert_eq!(ranks(&[]), Vec::<Option<usize>>::new());
     }
 
@@ -682,37 +938,80 @@ mod tests {
     fn the_report_cutoff_is_five_working_days_back() {
         let cal = Calendar::default();
         // Monday 2026-11-30: urged on Monday 23rd or earlier → 5 working days have passed.
-        assert_eq!(report_cutoff(&cal, "2026-11-30".parse().unwrap(), 5), "2026-11-23".parse().unwrap());
+        assert_eq!(
+            report_cutoff(&cal, "2026-11-30".parse().unwrap(), 5),
+            "2026-11-23".parse().unwrap()
+        );
         // Sunday 29th: Mon 23 + 5 wd = Mon 30 > 29, so Friday 20th (Fri 20 + 5 = Fri 27 ≤ 29)... and Sat/Sun 21–22 too.
-        assert_eq!(report_cutoff(&cal, "2026-11-29".parse().unwrap(), 5), "2026-11-22".parse().unwrap());
+        assert_eq!(
+            report_cutoff(&cal, "2026-11-29".parse().unwrap(), 5),
+            "2026-11-22".parse().unwrap()
+        );
     }
 
     #[test]
     fn filters_parse_or_complain_beside_the_field() {
         let mut e = Errors::default();
-        let f = parse_filter(&FilterForm { visit: "3".into(), month: "2026-11".into(), department: "".into(), leader: "x".into() }, &mut e);
+        let f = parse_filter(
+            &FilterForm {
+                visit: "3".into(),
+                month: "2026-11".into(),
+                department: "".into(),
+                leader: "x".into(),
+            },
+            &mut e,
+        );
         assert_eq!(f.visit, Some(3));
         assert_eq!(f.month, Some("2026-11-01".parse().unwrap()));
         assert_eq!(f.department, None);
         assert_eq!(f.leader, None);
         assert_eq!(e.get("leader"), "请从列表中选择");
         let mut e = Errors::default();
-        parse_filter(&FilterForm { month: "2026-13".into(), ..Default::default() }, &mut e);
+        parse_filter(
+            &FilterForm {
+                month: "2026-13".into(),
+                ..Default::default()
+            },
+            &mut e,
+        );
         assert!(!e.get("month").is_empty());
     }
 
     #[test]
     fn pairs_roll_up_by_department_leader_and_total() {
-        let row = |d, l, assigned| TallyRow { department_id: d, leader_id: l, tally: Tally { assigned, ..Default::default() } };
+        let row = |d, l, assigned| TallyRow {
+            department_id: d,
+            leader_id: l,
+            tally: Tally {
+                assigned,
+                ..Default::default()
+            },
+        };
         let (d, l, total) = roll_up(&[row(1, 10, 2), row(1, 11, 3), row(2, 10, 4)]);
-        assert_eq!(d.iter().map(|(id, t)| (*id, t.assigned)).collect::<Vec<_>>(), [(1, 5), (2, 4)]);
-        assert_eq!(l.iter().map(|(id, t)| (*id, t.assigned)).collect::<Vec<_>>(), [(10, 6), (11, 3)]);
+        assert_eq!(
+            d.iter()
+                .map(|(id, t)| (*id, t.assigned))
+                .collect::<Vec<_>>(),
+            [(1, 5), (2, 4)]
+        );
+        assert_eq!(
+            l.iter()
+                .map(|(id, t)| (*id, t.assigned))
+                .collect::<Vec<_>>(),
+            [(10, 6), (11, 3)]
+        );
         assert_eq!(total.assigned, 9);
     }
 
     #[test]
     fn chart_bars_scale_to_200_px() {
-        let c = chart("满意率", &[("住建局".into(), Some(50.0), true), ("人社局".into(), None, false)]);
+        let c = chart(
+            "满意率",
+            &[
+                ("住建局".into(), Some(50.0), true),
+                ("人社局".into(), None, false),
+            ],
+        );
         assert_eq!(c.bars[0].width, 100);
         assert_eq!(c.bars[1].width, 0);
         assert_eq!(c.bars[1].y, 24);

@@ -13,21 +13,30 @@ pub struct Calendar {
 
 impl Calendar {
     pub fn new(overrides: impl IntoIterator<Item = (NaiveDate, bool)>) -> Self {
-        Self { overrides: overrides.into_iter().collect() }
+        Self {
+            overrides: overrides.into_iter().collect(),
+        }
     }
 
     /// The calendar rows from `from` on, far enough ahead for any deadline the rules set
     /// (60 d plus a 30 d extension, counted in working days across holidays).
     pub async fn load(db: impl PgExecutor<'_>, from: NaiveDate) -> sqlx::Result<Self> {
         let to = from + Duration::days(400);
-        let rows = sqlx::query!("SELECT day, is_workday FROM calendar_days WHERE day BETWEEN $1 AND $2", from - Duration::days(400), to)
-            .fetch_all(db)
-            .await?;
+        let rows = sqlx::query!(
+            "SELECT day, is_workday FROM calendar_days WHERE day BETWEEN $1 AND $2",
+            from - Duration::days(400),
+            to
+        )
+        .fetch_all(db)
+        .await?;
         Ok(Self::new(rows.into_iter().map(|r| (r.day, r.is_workday))))
     }
 
     pub fn is_workday(&self, day: NaiveDate) -> bool {
-        self.overrides.get(&day).copied().unwrap_or(!matches!(day.weekday(), Weekday::Sat | Weekday::Sun))
+        self.overrides
+            .get(&day)
+            .copied()
+            .unwrap_or(!matches!(day.weekday(), Weekday::Sat | Weekday::Sun))
     }
 
     /// The `n`th working day after `start` (the start day itself does not count): "within 5 working
@@ -47,7 +56,13 @@ impl Calendar {
     /// Working days from `today` up to and including `due`; negative when `due` has passed
     /// (then the working days after `due` up to and including `today`, as a negative number).
     pub fn days_left(&self, today: NaiveDate, due: NaiveDate) -> i64 {
-        let count = |from: NaiveDate, to: NaiveDate| from.iter_days().skip(1).take_while(|d| *d <= to).filter(|d| self.is_workday(*d)).count() as i64;
+        let count = |from: NaiveDate, to: NaiveDate| {
+            from.iter_days()
+                .skip(1)
+                .take_while(|d| *d <= to)
+                .filter(|d| self.is_workday(*d))
+                .count() as i64
+        };
         if due >= today {
             count(today, due)
         } else {
@@ -66,7 +81,11 @@ mod tests {
 
     /// 2026 Spring Festival as the State Council set it: 15–23 Feb off, Sat 14 Feb and Sat 28 Feb worked.
     fn spring_festival_2026() -> Calendar {
-        let mut days: Vec<(NaiveDate, bool)> = d("2026-02-15").iter_days().take(9).map(|x| (x, false)).collect();
+        let mut days: Vec<(NaiveDate, bool)> = d("2026-02-15")
+            .iter_days()
+            .take(9)
+            .map(|x| (x, false))
+            .collect();
         days.push((d("2026-02-14"), true));
         days.push((d("2026-02-28"), true));
         Calendar::new(days)
@@ -84,8 +103,14 @@ mod tests {
     #[test]
     fn spring_festival_is_skipped_and_the_tiaoxiu_saturday_counts() {
         let cal = spring_festival_2026();
-        assert!(cal.is_workday(d("2026-02-14")), "调休 Saturday is a working day");
-        assert!(!cal.is_workday(d("2026-02-16")), "a Monday in the holiday is off");
+        assert!(
+            cal.is_workday(d("2026-02-14")),
+            "调休 Saturday is a working day"
+        );
+        assert!(
+            !cal.is_workday(d("2026-02-16")),
+            "a Monday in the holiday is off"
+        );
         // Assigned Thursday 12 Feb: Fri 13, Sat 14 (调休), then the holiday, then Tue 24, Wed 25, Thu 26.
         assert_eq!(cal.add(d("2026-02-12"), 5), d("2026-02-26"));
         // Without the calendar it would have been Thursday 19th, in the middle of the holiday.
@@ -100,6 +125,9 @@ mod tests {
         assert_eq!(cal.days_left(d("2026-02-12"), d("2026-02-26")), 5);
         assert_eq!(cal.days_left(d("2026-02-26"), d("2026-02-26")), 0);
         assert_eq!(cal.days_left(d("2026-02-26"), d("2026-02-12")), -5);
-        assert_eq!(Calendar::default().days_left(d("2026-11-20"), d("2026-11-23")), 1);
+        assert_eq!(
+            Calendar::default().days_left(d("2026-11-20"), d("2026-11-23")),
+            1
+        );
     }
 }

@@ -4,13 +4,15 @@
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
-use crate::error::AppError;
 use crate::clock::{cn_date, cn_minute};
-use crate::prepare::plan::{self, hours, Change, CHANNELS};
-use crate::prepare::visits::{base_url, channels_of, facts, notify_registrants, parse_date, parse_time};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::error::AppError;
+use crate::prepare::plan::{self, CHANNELS, Change, hours};
+use crate::prepare::visits::{
+    base_url, channels_of, facts, notify_registrants, parse_date, parse_time,
+};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -45,7 +47,11 @@ impl NoticeView {
         plan::notice_kind_label(&self.kind)
     }
     pub fn paragraphs(&self) -> Vec<&str> {
-        self.body.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+        self.body
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
     pub fn channel_list(&self) -> String {
         self.channels.join("、")
@@ -122,9 +128,24 @@ struct Kept {
     correction: Option<CorrectionForm>,
 }
 
-async fn notices_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, kept: Kept, errors: Errors) -> Result<NoticesPage, AppError> {
-    let facts = facts(&mut *state.db.acquire().await?, state, id, &base_url(state, headers)).await?;
-    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id).fetch_one(&state.db).await?;
+async fn notices_page(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    id: i64,
+    kept: Kept,
+    errors: Errors,
+) -> Result<NoticesPage, AppError> {
+    let facts = facts(
+        &mut *state.db.acquire().await?,
+        state,
+        id,
+        &base_url(state, headers),
+    )
+    .await?;
+    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id)
+        .fetch_one(&state.db)
+        .await?;
     let rows = sqlx::query!(
         "SELECT id, kind, title, body, channels, status, published_at FROM notices WHERE visit_id = $1 ORDER BY created_at, id",
         id
@@ -153,17 +174,30 @@ async fn notices_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64,
         };
         match slots.iter_mut().find(|s| s.kind == r.kind) {
             Some(slot) if r.status == "published" => slot.published = Some(view),
-            Some(slot) => slot.draft = Some((r.id, DraftForm { title: r.title, body: r.body, channels: r.channels })),
+            Some(slot) => {
+                slot.draft = Some((
+                    r.id,
+                    DraftForm {
+                        title: r.title,
+                        body: r.body,
+                        channels: r.channels,
+                    },
+                ))
+            }
             None => others.push(view),
         }
     }
     if let Some((nid, form)) = kept.draft {
-        if let Some(slot) = slots.iter_mut().find(|s| s.draft.as_ref().is_some_and(|(d, _)| *d == nid)) {
+        if let Some(slot) = slots
+            .iter_mut()
+            .find(|s| s.draft.as_ref().is_some_and(|(d, _)| *d == nid))
+        {
             slot.draft = Some((nid, form));
         }
     }
     let today = china_date(state.clock.now());
-    let can_correct = matches!(status.as_str(), "announced" | "closed_for_registration") && today < facts.date;
+    let can_correct =
+        matches!(status.as_str(), "announced" | "closed_for_registration") && today < facts.date;
     let correction = kept.correction.unwrap_or(CorrectionForm {
         visit_date: facts.date.to_string(),
         starts_at: facts.starts.format("%H:%M").to_string(),
@@ -187,8 +221,23 @@ async fn notices_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64,
     })
 }
 
-pub async fn page(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>) -> Page {
-    render(&notices_page(&state, &ctx, &headers, id, Kept::default(), Errors::default()).await?)
+pub async fn page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Page {
+    render(
+        &notices_page(
+            &state,
+            &ctx,
+            &headers,
+            id,
+            Kept::default(),
+            Errors::default(),
+        )
+        .await?,
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -198,7 +247,13 @@ pub struct GenerateForm {
 }
 
 /// Generate the draft of a first or second notice from the visit as it stands (or regenerate it).
-pub async fn generate(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Form(f): Form<GenerateForm>) -> Page {
+pub async fn generate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<GenerateForm>,
+) -> Page {
     let kind = match f.kind.as_str() {
         "first" => "first",
         "second" => "second",
@@ -206,9 +261,17 @@ pub async fn generate(State(state): State<AppState>, ctx: Ctx, headers: HeaderMa
     };
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let v = sqlx::query!("SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    let v = sqlx::query!(
+        "SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     if v.status == "cancelled" {
-        return Err(AppError::Conflict("该下访活动已取消，不能再发公告。".into()));
+        return Err(AppError::Conflict(
+            "该下访活动已取消，不能再发公告。".into(),
+        ));
     }
     if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM notices WHERE visit_id = $1 AND kind = $2 AND status = 'published') AS "e!""#, id, kind)
         .fetch_one(&mut *tx)
@@ -245,15 +308,33 @@ pub async fn generate(State(state): State<AppState>, ctx: Ctx, headers: HeaderMa
             .await?
         }
     };
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("notice.generate").on("notice", notice_id).detail(serde_json::json!({"visit_id": id, "kind": kind})))
-        .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("notice.generate")
+            .on("notice", notice_id)
+            .detail(serde_json::json!({"visit_id": id, "kind": kind})),
+    )
+    .await?;
     tx.commit().await?;
-    let message = format!("已根据活动信息生成{}草稿，请核对后发布。", plan::notice_kind_label(kind));
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/notices#{kind}"), &message))
+    let message = format!(
+        "已根据活动信息生成{}草稿，请核对后发布。",
+        plan::notice_kind_label(kind)
+    );
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/notices#{kind}"),
+        &message,
+    ))
 }
 
 /// The checked fields of a draft.
-fn validate_draft(kind: &str, f: &DraftForm, errors: &mut Errors, publishing: bool) -> (String, String, Vec<String>) {
+fn validate_draft(
+    kind: &str,
+    f: &DraftForm,
+    errors: &mut Errors,
+    publishing: bool,
+) -> (String, String, Vec<String>) {
     let title = text(errors, key(kind, "title"), "公告标题", &f.title, 1, 100);
     let body = text(errors, key(kind, "body"), "公告正文", &f.body, 1, 20000);
     let channels = match channels_of(&f.channels) {
@@ -270,19 +351,41 @@ fn validate_draft(kind: &str, f: &DraftForm, errors: &mut Errors, publishing: bo
 }
 
 /// Save a draft's edits; with `publish`, also publish it if the dates allow.
-async fn save(state: AppState, ctx: Ctx, headers: HeaderMap, id: i64, notice: i64, f: DraftForm, publish: bool) -> Page {
+async fn save(
+    state: AppState,
+    ctx: Ctx,
+    headers: HeaderMap,
+    id: i64,
+    notice: i64,
+    f: DraftForm,
+    publish: bool,
+) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let v = sqlx::query!("SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
-    let n = sqlx::query!("SELECT kind, status FROM notices WHERE id = $1 AND visit_id = $2 FOR UPDATE", notice, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let v = sqlx::query!(
+        "SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let n = sqlx::query!(
+        "SELECT kind, status FROM notices WHERE id = $1 AND visit_id = $2 FOR UPDATE",
+        notice,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     if n.status == "published" {
-        return Err(AppError::Conflict("公告已发布，不能修改。如需更改接访日期、时间或地点，请发布更正公告。".into()));
+        return Err(AppError::Conflict(
+            "公告已发布，不能修改。如需更改接访日期、时间或地点，请发布更正公告。".into(),
+        ));
     }
     if v.status == "cancelled" {
-        return Err(AppError::Conflict("该下访活动已取消，不能再发公告。".into()));
+        return Err(AppError::Conflict(
+            "该下访活动已取消，不能再发公告。".into(),
+        ));
     }
     let kind = n.kind.as_str();
     let mut errors = Errors::default();
@@ -294,23 +397,42 @@ async fn save(state: AppState, ctx: Ctx, headers: HeaderMap, id: i64, notice: i6
             .await?
             .flatten()
             .map(china_date);
-        if let Err(message) = state.config.notice_days.check_publish(kind, v.visit_date, china_date(now), first_on) {
+        if let Err(message) =
+            state
+                .config
+                .notice_days
+                .check_publish(kind, v.visit_date, china_date(now), first_on)
+        {
             errors.add(key(kind, "publish"), message);
         }
     }
     if !errors.is_empty() {
         if publish {
             let detail = serde_json::json!({"visit_id": id, "kind": kind, "refused": errors.get(key(kind, "publish"))});
-            audit::record(&mut *tx, &ctx.actor(), Entry::failed("notice.publish").on("notice", notice).detail(detail)).await?;
+            audit::record(
+                &mut *tx,
+                &ctx.actor(),
+                Entry::failed("notice.publish")
+                    .on("notice", notice)
+                    .detail(detail),
+            )
+            .await?;
             tx.commit().await?;
         } else {
             drop(tx);
         }
-        let kept = Kept { draft: Some((notice, f)), correction: None };
+        let kept = Kept {
+            draft: Some((notice, f)),
+            correction: None,
+        };
         let page = notices_page(&state, &ctx, &headers, id, kept, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    let (published_at, published_by, status) = if publish { (Some(now), Some(user.id), "published") } else { (None, None, "draft") };
+    let (published_at, published_by, status) = if publish {
+        (Some(now), Some(user.id), "published")
+    } else {
+        (None, None, "draft")
+    };
     sqlx::query!(
         "UPDATE notices SET title = $2, body = $3, channels = $4, status = $5, published_at = $6, published_by = $7 WHERE id = $1",
         notice,
@@ -327,29 +449,74 @@ async fn save(state: AppState, ctx: Ctx, headers: HeaderMap, id: i64, notice: i6
     let message = if publish {
         if kind == "first" {
             // The first notice opens registration (DESIGN §3 visit states).
-            sqlx::query!("UPDATE visits SET status = 'announced' WHERE id = $1 AND status = 'draft'", id).execute(&mut *tx).await?;
+            sqlx::query!(
+                "UPDATE visits SET status = 'announced' WHERE id = $1 AND status = 'draft'",
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         let detail = serde_json::json!({"visit_id": id, "kind": kind, "channels": channels});
-        audit::record(&mut *tx, &ctx.actor(), Entry::ok("notice.publish").on("notice", notice).detail(detail)).await?;
-        if kind == "first" { format!("{label}已发布，群众登记已开放。") } else { format!("{label}已发布。") }
+        audit::record(
+            &mut *tx,
+            &ctx.actor(),
+            Entry::ok("notice.publish")
+                .on("notice", notice)
+                .detail(detail),
+        )
+        .await?;
+        if kind == "first" {
+            format!("{label}已发布，群众登记已开放。")
+        } else {
+            format!("{label}已发布。")
+        }
     } else {
-        audit::record(&mut *tx, &ctx.actor(), Entry::ok("notice.update").on("notice", notice).detail(serde_json::json!({"visit_id": id}))).await?;
+        audit::record(
+            &mut *tx,
+            &ctx.actor(),
+            Entry::ok("notice.update")
+                .on("notice", notice)
+                .detail(serde_json::json!({"visit_id": id})),
+        )
+        .await?;
         format!("{label}草稿已保存。")
     };
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/notices#{kind}"), &message))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/notices#{kind}"),
+        &message,
+    ))
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path((id, notice)): Path<(i64, i64)>, Form(f): Form<DraftForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path((id, notice)): Path<(i64, i64)>,
+    Form(f): Form<DraftForm>,
+) -> Page {
     save(state, ctx, headers, id, notice, f, false).await
 }
 
-pub async fn publish(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path((id, notice)): Path<(i64, i64)>, Form(f): Form<DraftForm>) -> Page {
+pub async fn publish(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path((id, notice)): Path<(i64, i64)>,
+    Form(f): Form<DraftForm>,
+) -> Page {
     save(state, ctx, headers, id, notice, f, true).await
 }
 
 /// 更正公告: change the date, time or venue of an announced visit, telling the public what changed.
-pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Form(f): Form<CorrectionForm>) -> Page {
+pub async fn correct(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<CorrectionForm>,
+) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
     let v = sqlx::query!("SELECT status, visit_date, starts_at, ends_at, venue, address FROM visits WHERE id = $1 FOR UPDATE", id)
@@ -358,8 +525,12 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
         .ok_or(AppError::NotFound)?;
     let now = state.clock.now();
     let today = china_date(now);
-    if !matches!(v.status.as_str(), "announced" | "closed_for_registration") || today >= v.visit_date {
-        return Err(AppError::Conflict("只有已公告、尚未到接访日的活动可以发布更正公告。".into()));
+    if !matches!(v.status.as_str(), "announced" | "closed_for_registration")
+        || today >= v.visit_date
+    {
+        return Err(AppError::Conflict(
+            "只有已公告、尚未到接访日的活动可以发布更正公告。".into(),
+        ));
     }
     let published = sqlx::query!(
         "SELECT id, kind, published_at AS \"published_at!\" FROM notices WHERE visit_id = $1 AND status = 'published' AND kind IN ('first', 'second', 'correction')
@@ -368,7 +539,12 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
     )
     .fetch_all(&mut *tx)
     .await?;
-    let published_on = |kind: &str| published.iter().find(|n| n.kind == kind).map(|n| china_date(n.published_at));
+    let published_on = |kind: &str| {
+        published
+            .iter()
+            .find(|n| n.kind == kind)
+            .map(|n| china_date(n.published_at))
+    };
     let mut errors = Errors::default();
     let new_date = parse_date(&f.visit_date);
     let starts = parse_time(&f.starts_at);
@@ -376,7 +552,12 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
     match new_date {
         None => errors.add("visit_date", "请填写接访日期，如 2026-12-12"),
         Some(d) if d != v.visit_date => {
-            if let Err(m) = state.config.notice_days.check_new_date(d, today, published_on("first"), published_on("second")) {
+            if let Err(m) = state.config.notice_days.check_new_date(
+                d,
+                today,
+                published_on("first"),
+                published_on("second"),
+            ) {
                 errors.add("visit_date", m);
             }
         }
@@ -400,10 +581,18 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
     let mut changes = Vec::new();
     if let (Some(d), Some(s), Some(e)) = (new_date, starts, ends) {
         if d != v.visit_date {
-            changes.push(Change { label: "接访日期", old: cn_date(v.visit_date), new: cn_date(d) });
+            changes.push(Change {
+                label: "接访日期",
+                old: cn_date(v.visit_date),
+                new: cn_date(d),
+            });
         }
         if (s, e) != (v.starts_at, v.ends_at) {
-            changes.push(Change { label: "接访时间", old: hours(v.starts_at, v.ends_at), new: hours(s, e) });
+            changes.push(Change {
+                label: "接访时间",
+                old: hours(v.starts_at, v.ends_at),
+                new: hours(s, e),
+            });
             let booked = sqlx::query_scalar!(
                 r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE visit_id = $1 AND window_id IS NOT NULL) AS "e!""#,
                 id
@@ -415,11 +604,25 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
             }
         }
         if venue != v.venue {
-            changes.push(Change { label: "接访地点", old: v.venue.clone(), new: venue.clone() });
+            changes.push(Change {
+                label: "接访地点",
+                old: v.venue.clone(),
+                new: venue.clone(),
+            });
         }
         if address != v.address {
-            let shown = |a: &str| if a.is_empty() { "（无）".to_owned() } else { a.to_owned() };
-            changes.push(Change { label: "详细地址", old: shown(&v.address), new: shown(&address) });
+            let shown = |a: &str| {
+                if a.is_empty() {
+                    "（无）".to_owned()
+                } else {
+                    a.to_owned()
+                }
+            };
+            changes.push(Change {
+                label: "详细地址",
+                old: shown(&v.address),
+                new: shown(&address),
+            });
         }
         if changes.is_empty() && errors.is_empty() {
             errors.add("visit_date", "接访日期、时间、地点均未改变，无需更正");
@@ -435,7 +638,11 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
     }
     let old_facts = facts(&mut tx, &state, id, &base_url(&state, &headers)).await?;
     let (title, body) = plan::compose_correction(&old_facts, &changes, &reason);
-    let corrects = published.iter().find(|n| n.kind != "correction").or(published.first()).map(|n| n.id);
+    let corrects = published
+        .iter()
+        .find(|n| n.kind != "correction")
+        .or(published.first())
+        .map(|n| n.id);
     let notice_id = sqlx::query_scalar!(
         "INSERT INTO notices (visit_id, kind, corrects_notice_id, title, body, channels, planned_date, status, published_at, published_by, created_by)
          VALUES ($1, 'correction', $2, $3, $4, $5, $6, 'published', $7, $8, $8) RETURNING id",
@@ -484,32 +691,81 @@ pub async fn correct(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
     }
     if (s, e) != (v.starts_at, v.ends_at) {
         // Nothing is booked (checked above): existing windows follow the new hours.
-        let has_windows = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM reception_windows WHERE visit_id = $1) AS "e!""#, id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let has_windows = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM reception_windows WHERE visit_id = $1) AS "e!""#,
+            id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if has_windows {
             let _ = crate::prepare::rooms::regenerate_windows(&mut tx, id, false).await?;
         }
     }
-    let what = changes.iter().map(|c| format!("{}：{} → {}", c.label, c.old, c.new)).collect::<Vec<_>>().join("；");
-    let message = format!("【下访接访】您登记的“{}”有变更：{what}。请按更正后的时间、地点到场。", old_facts.title);
-    let notified = notify_registrants(&mut tx, id, "visit.corrected", &message, serde_json::json!({"visit_id": id, "notice_id": notice_id})).await?;
+    let what = changes
+        .iter()
+        .map(|c| format!("{}：{} → {}", c.label, c.old, c.new))
+        .collect::<Vec<_>>()
+        .join("；");
+    let message = format!(
+        "【下访接访】您登记的“{}”有变更：{what}。请按更正后的时间、地点到场。",
+        old_facts.title
+    );
+    let notified = notify_registrants(
+        &mut tx,
+        id,
+        "visit.corrected",
+        &message,
+        serde_json::json!({"visit_id": id, "notice_id": notice_id}),
+    )
+    .await?;
     let detail = serde_json::json!({
         "visit_id": id, "corrects": corrects, "reason": reason, "notified": notified,
         "changes": changes.iter().map(|c| serde_json::json!({"field": c.label, "old": c.old, "new": c.new})).collect::<Vec<_>>(),
     });
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("notice.correct").on("notice", notice_id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("notice.correct")
+            .on("notice", notice_id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/notices"), &format!("更正公告已发布，活动信息已更新，已通知 {notified} 批登记群众。")))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/notices"),
+        &format!("更正公告已发布，活动信息已更新，已通知 {notified} 批登记群众。"),
+    ))
 }
 
-async fn correction_refused(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, f: CorrectionForm, errors: Errors) -> Page {
-    let page = notices_page(state, ctx, headers, id, Kept { draft: None, correction: Some(f) }, errors).await?;
+async fn correction_refused(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    id: i64,
+    f: CorrectionForm,
+    errors: Errors,
+) -> Page {
+    let page = notices_page(
+        state,
+        ctx,
+        headers,
+        id,
+        Kept {
+            draft: None,
+            correction: Some(f),
+        },
+        errors,
+    )
+    .await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 /// Published notices of a visit, newest first, for public pages.
-pub async fn published_for(state: &AppState, visit_id: i64) -> sqlx::Result<Vec<(i64, String, String, DateTime<Utc>)>> {
+pub async fn published_for(
+    state: &AppState,
+    visit_id: i64,
+) -> sqlx::Result<Vec<(i64, String, String, DateTime<Utc>)>> {
     Ok(sqlx::query!(
         r#"SELECT id, kind, title, published_at AS "published_at!" FROM notices WHERE visit_id = $1 AND status = 'published'
            ORDER BY published_at DESC, id DESC"#,

@@ -1,8 +1,8 @@
 //! The pure rules of planning and announcing a visit: notice dates, the notice texts, reception
 //! windows, the default registration close, the poster's layout and its QR code. No I/O here.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
 use crate::clock::{china_instant, cn_date, cn_minute};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
 
 /// Status values of a visit (the `visits.status` CHECK) with their labels.
 pub const VISIT_STATUSES: [(&str, &str); 7] = [
@@ -16,7 +16,11 @@ pub const VISIT_STATUSES: [(&str, &str); 7] = [
 ];
 
 pub fn status_label(status: &str) -> &'static str {
-    VISIT_STATUSES.iter().find(|(v, _)| *v == status).map(|(_, l)| *l).unwrap_or("未知")
+    VISIT_STATUSES
+        .iter()
+        .find(|(v, _)| *v == status)
+        .map(|(_, l)| *l)
+        .unwrap_or("未知")
 }
 
 /// The badge class a status is shown with.
@@ -31,7 +35,14 @@ pub fn status_badge(status: &str) -> &'static str {
 }
 
 /// The channels a notice may be published on (the `notices_channels_known` CHECK).
-pub const CHANNELS: [&str; 6] = ["广播", "电视", "报纸", "政府网站", "微信公众号", "村务公开栏"];
+pub const CHANNELS: [&str; 6] = [
+    "广播",
+    "电视",
+    "报纸",
+    "政府网站",
+    "微信公众号",
+    "村务公开栏",
+];
 
 pub fn notice_kind_label(kind: &str) -> &'static str {
     match kind {
@@ -43,9 +54,16 @@ pub fn notice_kind_label(kind: &str) -> &'static str {
     }
 }
 
-
 pub fn weekday(d: NaiveDate) -> &'static str {
-    ["星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"][d.weekday().num_days_from_monday() as usize]
+    [
+        "星期一",
+        "星期二",
+        "星期三",
+        "星期四",
+        "星期五",
+        "星期六",
+        "星期日",
+    ][d.weekday().num_days_from_monday() as usize]
 }
 
 /// "08:00—17:00"
@@ -53,10 +71,12 @@ pub fn hours(starts: NaiveTime, ends: NaiveTime) -> String {
     format!("{}—{}", starts.format("%H:%M"), ends.format("%H:%M"))
 }
 
-
-
 /// Registration closes at the visit's own time, or by default at `close_time` the day before.
-pub fn registration_closes_at(visit_date: NaiveDate, explicit: Option<DateTime<Utc>>, close_time: NaiveTime) -> DateTime<Utc> {
+pub fn registration_closes_at(
+    visit_date: NaiveDate,
+    explicit: Option<DateTime<Utc>>,
+    close_time: NaiveTime,
+) -> DateTime<Utc> {
     explicit.unwrap_or_else(|| {
         let day_before = visit_date.pred_opt().unwrap_or(visit_date);
         china_instant(day_before, close_time)
@@ -72,19 +92,34 @@ pub struct NoticeDays {
 
 impl Default for NoticeDays {
     fn default() -> Self {
-        Self { first: 10, second: 3 }
+        Self {
+            first: 10,
+            second: 3,
+        }
     }
 }
 
 impl NoticeDays {
     /// The last day a notice of `kind` may be published for a visit on `visit_date`.
     pub fn latest(&self, kind: &str, visit_date: NaiveDate) -> NaiveDate {
-        let days = if kind == "first" { self.first } else { self.second };
-        visit_date.checked_sub_days(Days::new(days)).unwrap_or(visit_date)
+        let days = if kind == "first" {
+            self.first
+        } else {
+            self.second
+        };
+        visit_date
+            .checked_sub_days(Days::new(days))
+            .unwrap_or(visit_date)
     }
 
     /// Whether a notice of `kind` (first or second) may go out `today`; the refusal names the date.
-    pub fn check_publish(&self, kind: &str, visit_date: NaiveDate, today: NaiveDate, first_published_on: Option<NaiveDate>) -> Result<(), String> {
+    pub fn check_publish(
+        &self,
+        kind: &str,
+        visit_date: NaiveDate,
+        today: NaiveDate,
+        first_published_on: Option<NaiveDate>,
+    ) -> Result<(), String> {
         let latest = self.latest(kind, visit_date);
         match kind {
             "first" => {
@@ -103,10 +138,18 @@ impl NoticeDays {
                 };
                 if today <= first {
                     let earliest = first.succ_opt().unwrap_or(first);
-                    return Err(format!("二次公告须在一次公告（{} 发布）之后发布，最早 {} 发布。", cn_date(first), cn_date(earliest)));
+                    return Err(format!(
+                        "二次公告须在一次公告（{} 发布）之后发布，最早 {} 发布。",
+                        cn_date(first),
+                        cn_date(earliest)
+                    ));
                 }
                 if today > latest {
-                    return Err(format!("二次公告最迟应于 {} 发布（接访日前 {} 天），现已错过，不能发布。", cn_date(latest), self.second));
+                    return Err(format!(
+                        "二次公告最迟应于 {} 发布（接访日前 {} 天），现已错过，不能发布。",
+                        cn_date(latest),
+                        self.second
+                    ));
                 }
                 Ok(())
             }
@@ -116,15 +159,28 @@ impl NoticeDays {
 
     /// Whether a correction may move the day to `new_date`: the published notices must still have
     /// gone out at least their lead time before it, and the day must not have come.
-    pub fn check_new_date(&self, new_date: NaiveDate, today: NaiveDate, first_on: Option<NaiveDate>, second_on: Option<NaiveDate>) -> Result<(), String> {
+    pub fn check_new_date(
+        &self,
+        new_date: NaiveDate,
+        today: NaiveDate,
+        first_on: Option<NaiveDate>,
+        second_on: Option<NaiveDate>,
+    ) -> Result<(), String> {
         if new_date <= today {
             return Err("更正后的接访日期须晚于今天".into());
         }
-        for (published, days, label) in [(first_on, self.first, "一次公告"), (second_on, self.second, "二次公告")] {
+        for (published, days, label) in [
+            (first_on, self.first, "一次公告"),
+            (second_on, self.second, "二次公告"),
+        ] {
             if let Some(p) = published {
                 let earliest = p.checked_add_days(Days::new(days)).unwrap_or(p);
                 if new_date < earliest {
-                    return Err(format!("{label}于 {} 发布，接访日期最早为 {}（须在公告后 {days} 天以上）", cn_date(p), cn_date(earliest)));
+                    return Err(format!(
+                        "{label}于 {} 发布，接访日期最早为 {}（须在公告后 {days} 天以上）",
+                        cn_date(p),
+                        cn_date(earliest)
+                    ));
                 }
             }
         }
@@ -169,10 +225,19 @@ pub struct Facts {
 
 impl Facts {
     pub fn place(&self) -> String {
-        if self.address.trim().is_empty() { self.venue.clone() } else { format!("{}（{}）", self.venue, self.address) }
+        if self.address.trim().is_empty() {
+            self.venue.clone()
+        } else {
+            format!("{}（{}）", self.venue, self.address)
+        }
     }
     pub fn when(&self) -> String {
-        format!("{}（{}）{}", cn_date(self.date), weekday(self.date), hours(self.starts, self.ends))
+        format!(
+            "{}（{}）{}",
+            cn_date(self.date),
+            weekday(self.date),
+            hours(self.starts, self.ends)
+        )
     }
 }
 
@@ -185,9 +250,17 @@ fn fit_title(s: String) -> String {
 /// Lines of the form "标签：内容" become the poster's list of facts.
 pub fn compose(kind: &str, f: &Facts) -> (String, String) {
     let second = kind == "second";
-    let title = fit_title(if second { format!("关于{}的二次公告", f.title) } else { format!("关于{}的公告", f.title) });
+    let title = fit_title(if second {
+        format!("关于{}的二次公告", f.title)
+    } else {
+        format!("关于{}的公告", f.title)
+    });
     let intro = if second {
-        format!("{}领导下访接访活动将于{}如期举行，现再次公告如下：", f.county, cn_date(f.date))
+        format!(
+            "{}领导下访接访活动将于{}如期举行，现再次公告如下：",
+            f.county,
+            cn_date(f.date)
+        )
     } else {
         format!(
             "为深入践行新时代“浦江经验”，变群众上访为领导下访，就地解决群众合理诉求，{}定于{}开展领导下访接访活动。现将有关事项公告如下：",
@@ -195,9 +268,20 @@ pub fn compose(kind: &str, f: &Facts) -> (String, String) {
             cn_date(f.date)
         )
     };
-    let mut lines = vec![intro, format!("接访时间：{}", f.when()), format!("接访地点：{}", f.place())];
+    let mut lines = vec![
+        intro,
+        format!("接访时间：{}", f.when()),
+        format!("接访地点：{}", f.place()),
+    ];
     if !f.leaders.is_empty() {
-        lines.push(format!("接访领导：{}", f.leaders.iter().map(LeaderLine::phrase).collect::<Vec<_>>().join("；")));
+        lines.push(format!(
+            "接访领导：{}",
+            f.leaders
+                .iter()
+                .map(LeaderLine::phrase)
+                .collect::<Vec<_>>()
+                .join("；")
+        ));
     }
     if !f.departments.is_empty() {
         lines.push(format!("参加部门：{}", f.departments.join("、")));
@@ -236,7 +320,9 @@ pub fn compose_correction(f_old: &Facts, changes: &[Change], reason: &str) -> (S
     if !reason.trim().is_empty() {
         lines.push(format!("更正原因：{}", reason.trim()));
     }
-    lines.push("其他事项不变。已登记的群众无需重新登记，请按更正后的时间、地点到场。特此公告。".into());
+    lines.push(
+        "其他事项不变。已登记的群众无需重新登记，请按更正后的时间、地点到场。特此公告。".into(),
+    );
     (title, lines.join("\n"))
 }
 
@@ -262,7 +348,10 @@ pub fn blocks(body: &str) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
         match line.split_once('：') {
-            Some((label, rest)) if (2..=6).contains(&label.chars().count()) && !label.contains(['，', '。', ' ']) => {
+            Some((label, rest))
+                if (2..=6).contains(&label.chars().count())
+                    && !label.contains(['，', '。', ' ']) =>
+            {
                 let fact = (format!("{label}："), rest.to_owned());
                 match out.last_mut() {
                     Some(Block::Facts(facts)) => facts.push(fact),
@@ -285,7 +374,12 @@ pub struct WindowPlan {
 
 /// Hourly windows from `starts` to `ends`; each holds `rooms` × the slots that fit in it, so a
 /// partial last hour is prorated (14 rooms × 4 per hour × 9 h = 504 at Pujiang).
-pub fn plan_windows(starts: NaiveTime, ends: NaiveTime, rooms: i64, slot_minutes: i64) -> Vec<WindowPlan> {
+pub fn plan_windows(
+    starts: NaiveTime,
+    ends: NaiveTime,
+    rooms: i64,
+    slot_minutes: i64,
+) -> Vec<WindowPlan> {
     let mut out = Vec::new();
     if slot_minutes <= 0 || ends <= starts {
         return out;
@@ -293,10 +387,18 @@ pub fn plan_windows(starts: NaiveTime, ends: NaiveTime, rooms: i64, slot_minutes
     let mut at = starts;
     while at < ends {
         let next = at.overflowing_add_signed(chrono::Duration::hours(1)).0;
-        let end = if next <= at || next > ends { ends } else { next };
+        let end = if next <= at || next > ends {
+            ends
+        } else {
+            next
+        };
         let minutes = (end - at).num_minutes();
         let capacity = rooms.max(0) * (minutes / slot_minutes);
-        out.push(WindowPlan { starts: at, ends: end, capacity: capacity.min(i32::MAX as i64) as i32 });
+        out.push(WindowPlan {
+            starts: at,
+            ends: end,
+            capacity: capacity.min(i32::MAX as i64) as i32,
+        });
         at = end;
     }
     out
@@ -312,8 +414,15 @@ pub fn qr_svg(url: &str) -> String {
     use qrcode::render::svg;
     match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
         Ok(code) => {
-            let svg = code.render::<svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
-            let svg = svg.split_once("?>").map(|(_, rest)| rest.to_owned()).unwrap_or(svg);
+            let svg = code
+                .render::<svg::Color>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build();
+            let svg = svg
+                .split_once("?>")
+                .map(|(_, rest)| rest.to_owned())
+                .unwrap_or(svg);
             svg.replacen("<svg ", "<svg role=\"img\" aria-label=\"登记二维码\" ", 1)
         }
         Err(_) => String::new(),
@@ -327,7 +436,12 @@ pub fn public_base(configured: Option<&str>, host: Option<&str>) -> String {
     }
     // Only a plausible host name and port: the Host header is the client's to choose.
     let host = host
-        .filter(|h| !h.is_empty() && h.len() <= 255 && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
         .unwrap_or("localhost");
     format!("http://{host}")
 }
@@ -343,11 +457,15 @@ pub fn parse_month(s: &str) -> Option<NaiveDate> {
 
 /// First day of the month after `first`.
 pub fn next_month(first: NaiveDate) -> NaiveDate {
-    first.checked_add_months(chrono::Months::new(1)).unwrap_or(first)
+    first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first)
 }
 
 pub fn prev_month(first: NaiveDate) -> NaiveDate {
-    first.checked_sub_months(chrono::Months::new(1)).unwrap_or(first)
+    first
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(first)
 }
 
 #[cfg(test)]
@@ -370,42 +488,102 @@ mod tests {
         let rules = NoticeDays::default();
         let visit = d("2026-12-12");
         assert_eq!(rules.latest("first", visit), d("2026-12-02"));
-        assert!(rules.check_publish("first", visit, d("2026-12-02"), None).is_ok());
-        assert!(rules.check_publish("first", visit, d("2026-11-20"), None).is_ok());
-        let late = rules.check_publish("first", visit, d("2026-12-03"), None).unwrap_err();
-        assert!(late.contains("一次公告最迟应于 2026年12月2日 发布"), "{late}");
+        assert!(
+            rules
+                .check_publish("first", visit, d("2026-12-02"), None)
+                .is_ok()
+        );
+        assert!(
+            rules
+                .check_publish("first", visit, d("2026-11-20"), None)
+                .is_ok()
+        );
+        let late = rules
+            .check_publish("first", visit, d("2026-12-03"), None)
+            .unwrap_err();
+        assert!(
+            late.contains("一次公告最迟应于 2026年12月2日 发布"),
+            "{late}"
+        );
     }
 
     #[test]
     fn second_notice_after_the_first_and_three_days_ahead() {
         let rules = NoticeDays::default();
         let visit = d("2026-12-12");
-        let no_first = rules.check_publish("second", visit, d("2026-12-05"), None).unwrap_err();
+        let no_first = rules
+            .check_publish("second", visit, d("2026-12-05"), None)
+            .unwrap_err();
         assert!(no_first.contains("请先发布一次公告"), "{no_first}");
-        let same_day = rules.check_publish("second", visit, d("2026-12-01"), Some(d("2026-12-01"))).unwrap_err();
+        let same_day = rules
+            .check_publish("second", visit, d("2026-12-01"), Some(d("2026-12-01")))
+            .unwrap_err();
         assert!(same_day.contains("最早 2026年12月2日"), "{same_day}");
-        assert!(rules.check_publish("second", visit, d("2026-12-02"), Some(d("2026-12-01"))).is_ok());
-        assert!(rules.check_publish("second", visit, d("2026-12-09"), Some(d("2026-12-01"))).is_ok());
-        let late = rules.check_publish("second", visit, d("2026-12-10"), Some(d("2026-12-01"))).unwrap_err();
-        assert!(late.contains("二次公告最迟应于 2026年12月9日 发布"), "{late}");
+        assert!(
+            rules
+                .check_publish("second", visit, d("2026-12-02"), Some(d("2026-12-01")))
+                .is_ok()
+        );
+        assert!(
+            rules
+                .check_publish("second", visit, d("2026-12-09"), Some(d("2026-12-01")))
+                .is_ok()
+        );
+        let late = rules
+            .check_publish("second", visit, d("2026-12-10"), Some(d("2026-12-01")))
+            .unwrap_err();
+        assert!(
+            late.contains("二次公告最迟应于 2026年12月9日 发布"),
+            "{late}"
+        );
     }
 
     #[test]
     fn lead_times_come_from_configuration() {
-        let rules = NoticeDays { first: 15, second: 5 };
-        assert!(rules.check_publish("first", d("2026-12-12"), d("2026-11-28"), None).is_err());
-        assert!(rules.check_publish("first", d("2026-12-12"), d("2026-11-27"), None).is_ok());
+        let rules = NoticeDays {
+            first: 15,
+            second: 5,
+        };
+        assert!(
+            rules
+                .check_publish("first", d("2026-12-12"), d("2026-11-28"), None)
+                .is_err()
+        );
+        assert!(
+            rules
+                .check_publish("first", d("2026-12-12"), d("2026-11-27"), None)
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_correction_keeps_the_notice_lead_times() {
         let rules = NoticeDays::default();
         let today = d("2026-12-05");
-        assert!(rules.check_new_date(d("2026-12-05"), today, None, None).is_err());
-        let early = rules.check_new_date(d("2026-12-08"), today, Some(d("2026-12-01")), None).unwrap_err();
+        assert!(
+            rules
+                .check_new_date(d("2026-12-05"), today, None, None)
+                .is_err()
+        );
+        let early = rules
+            .check_new_date(d("2026-12-08"), today, Some(d("2026-12-01")), None)
+            .unwrap_err();
         assert!(early.contains("2026年12月11日"), "{early}");
-        assert!(rules.check_new_date(d("2026-12-11"), today, Some(d("2026-12-01")), None).is_ok());
-        assert!(rules.check_new_date(d("2026-12-11"), today, Some(d("2026-12-01")), Some(d("2026-12-09"))).is_err());
+        assert!(
+            rules
+                .check_new_date(d("2026-12-11"), today, Some(d("2026-12-01")), None)
+                .is_ok()
+        );
+        assert!(
+            rules
+                .check_new_date(
+                    d("2026-12-11"),
+                    today,
+                    Some(d("2026-12-01")),
+                    Some(d("2026-12-09"))
+                )
+                .is_err()
+        );
     }
 
     #[test]
@@ -414,7 +592,10 @@ mod tests {
         assert_eq!(at, "2026-12-11T09:00:00Z".parse::<DateTime<Utc>>().unwrap());
         assert_eq!(cn_minute(at), "2026年12月11日 17:00");
         let explicit = "2026-12-10T02:00:00Z".parse().unwrap();
-        assert_eq!(registration_closes_at(d("2026-12-12"), Some(explicit), five()), explicit);
+        assert_eq!(
+            registration_closes_at(d("2026-12-12"), Some(explicit), five()),
+            explicit
+        );
     }
 
     #[test]
@@ -423,17 +604,39 @@ mod tests {
         assert_eq!(plan.len(), 9);
         assert!(plan.iter().all(|w| w.capacity == 56));
         assert_eq!(total_capacity(&plan), 504);
-        assert_eq!(plan[0], WindowPlan { starts: t("08:00"), ends: t("09:00"), capacity: 56 });
+        assert_eq!(
+            plan[0],
+            WindowPlan {
+                starts: t("08:00"),
+                ends: t("09:00"),
+                capacity: 56
+            }
+        );
     }
 
     #[test]
     fn a_partial_last_hour_is_prorated() {
         let plan = plan_windows(t("08:30"), t("11:00"), 2, 15);
         assert_eq!(plan.len(), 3);
-        assert_eq!(plan[2], WindowPlan { starts: t("10:30"), ends: t("11:00"), capacity: 4 });
+        assert_eq!(
+            plan[2],
+            WindowPlan {
+                starts: t("10:30"),
+                ends: t("11:00"),
+                capacity: 4
+            }
+        );
         assert_eq!(total_capacity(&plan), 8 + 8 + 4);
-        assert_eq!(total_capacity(&plan_windows(t("08:00"), t("09:00"), 3, 25)), 6, "slots that fit: 2 per hour");
-        assert!(plan_windows(t("08:00"), t("17:00"), 0, 15).iter().all(|w| w.capacity == 0));
+        assert_eq!(
+            total_capacity(&plan_windows(t("08:00"), t("09:00"), 3, 25)),
+            6,
+            "slots that fit: 2 per hour"
+        );
+        assert!(
+            plan_windows(t("08:00"), t("17:00"), 0, 15)
+                .iter()
+                .all(|w| w.capacity == 0)
+        );
         assert!(plan_windows(t("17:00"), t("08:00"), 4, 15).is_empty());
     }
 
@@ -448,8 +651,16 @@ mod tests {
             address: "人民路 88 号".into(),
             scope: "城乡建设、征地拆迁".into(),
             leaders: vec![
-                LeaderLine { name: "陈建国".into(), title: "县委书记".into(), portfolio: "主持县委全面工作".into() },
-                LeaderLine { name: "周慧敏".into(), title: "副县长".into(), portfolio: String::new() },
+                LeaderLine {
+                    name: "陈建国".into(),
+                    title: "县委书记".into(),
+                    portfolio: "主持县委全面工作".into(),
+                },
+                LeaderLine {
+                    name: "周慧敏".into(),
+                    title: "副县长".into(),
+                    portfolio: String::new(),
+                },
             ],
             departments: vec!["住建局".into(), "人社局".into()],
             closes_at: registration_closes_at(d("2026-12-12"), None, five()),
@@ -479,10 +690,17 @@ mod tests {
 
     #[test]
     fn corrections_say_old_and_new() {
-        let changes = [Change { label: "接访日期", old: "2026年12月12日".into(), new: "2026年12月15日".into() }];
+        let changes = [Change {
+            label: "接访日期",
+            old: "2026年12月12日".into(),
+            new: "2026年12月15日".into(),
+        }];
         let (title, body) = compose_correction(&facts(), &changes, "场地检修");
         assert!(title.contains("更正公告"));
-        assert!(body.contains("接访日期：2026年12月12日 → 2026年12月15日"), "{body}");
+        assert!(
+            body.contains("接访日期：2026年12月12日 → 2026年12月15日"),
+            "{body}"
+        );
         assert!(body.contains("更正原因：场地检修"));
     }
 
@@ -491,7 +709,10 @@ mod tests {
         let (_, body) = compose("first", &facts());
         let b = blocks(&body);
         assert!(matches!(&b[0], Block::Paragraph(p) if p.starts_with("为深入践行")));
-        assert!(matches!(&b[1], Block::Facts(f) if f[0].0 == "接访时间：" && f[0].1.contains("08:00") && f.len() == 6), "facts grouped");
+        assert!(
+            matches!(&b[1], Block::Facts(f) if f[0].0 == "接访时间：" && f[0].1.contains("08:00") && f.len() == 6),
+            "facts grouped"
+        );
         assert!(matches!(b.last(), Some(Block::Paragraph(p)) if p == "特此公告。"));
     }
 
@@ -505,8 +726,14 @@ mod tests {
 
     #[test]
     fn public_base_prefers_configuration_and_distrusts_odd_hosts() {
-        assert_eq!(public_base(Some("https://xf.gov.cn/"), Some("evil")), "https://xf.gov.cn");
-        assert_eq!(public_base(None, Some("127.0.0.1:8101")), "http://127.0.0.1:8101");
+        assert_eq!(
+            public_base(Some("https://xf.gov.cn/"), Some("evil")),
+            "https://xf.gov.cn"
+        );
+        assert_eq!(
+            public_base(None, Some("127.0.0.1:8101")),
+            "http://127.0.0.1:8101"
+        );
         assert_eq!(public_base(None, Some("a\"><script>")), "http://localhost");
     }
 

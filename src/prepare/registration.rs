@@ -8,9 +8,9 @@ use crate::error::AppError;
 use crate::notify;
 use crate::prepare::screening;
 use crate::privacy::{self, Field};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render_status, Layout, Page};
-use crate::web::{redirect_with_flash, session, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render_status};
+use crate::web::{Ctx, redirect_with_flash, session};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,12 +29,17 @@ pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 pub const CODE_LEN: usize = 10;
 
 pub fn new_code(rng: &mut impl rand::Rng) -> String {
-    (0..CODE_LEN).map(|_| *CODE_ALPHABET.choose(rng).unwrap() as char).collect()
+    (0..CODE_LEN)
+        .map(|_| *CODE_ALPHABET.choose(rng).unwrap() as char)
+        .collect()
 }
 
 /// What people type as a code: spaces dropped, upper-cased.
 pub fn normalize_code(code: &str) -> String {
-    code.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+    code.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase()
 }
 
 /// A batch of more than 5 persons takes two slots.
@@ -51,7 +56,12 @@ pub enum Closed {
 }
 
 /// Registration is open from the first notice's publication until the close time, while announced.
-pub fn open_period(status: &str, first_notice_at: Option<DateTime<Utc>>, closes: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Closed> {
+pub fn open_period(
+    status: &str,
+    first_notice_at: Option<DateTime<Utc>>,
+    closes: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), Closed> {
     match status {
         "cancelled" => return Err(Closed::Cancelled),
         "draft" => return Err(Closed::NotYet),
@@ -62,12 +72,20 @@ pub fn open_period(status: &str, first_notice_at: Option<DateTime<Utc>>, closes:
         Some(t) if t <= now => {}
         _ => return Err(Closed::NotYet),
     }
-    if now >= closes { Err(Closed::Over) } else { Ok(()) }
+    if now >= closes {
+        Err(Closed::Over)
+    } else {
+        Ok(())
+    }
 }
 
 /// 代表姓名: one per line, or separated by 、 ， or ,.
 pub fn parse_representatives(s: &str) -> Vec<String> {
-    s.split(['\n', '\r', '、', '，', ','].as_ref()).map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+    s.split(['\n', '\r', '、', '，', ','].as_ref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The window chosen: `123` books, `123:waitlist` (or the 加入候补 button) joins its waiting list
@@ -128,16 +146,29 @@ pub struct Valid {
 /// Check every field (lengths as the DB CHECKs in 0002), with Chinese messages beside each.
 /// `categories` and `windows` are the ids the form offered. A walk-in needs no window, and its
 /// phone is optional (the batch is at the desk; the schema allows it for staff channels).
-pub fn validate(f: &RegistrationForm, channel: Channel, categories: &[i64], windows: &[i64], errors: &mut Errors) -> Option<Valid> {
+pub fn validate(
+    f: &RegistrationForm,
+    channel: Channel,
+    categories: &[i64],
+    windows: &[i64],
+    errors: &mut Errors,
+) -> Option<Valid> {
     let walk_in = channel == Channel::WalkIn;
     let name = text(errors, "name", "姓名", &f.name, 1, 50);
     let id_number = privacy::normalize_id_number(&f.id_number);
     if id_number.is_empty() {
         errors.add("id_number", "请填写身份证号");
     } else if !privacy::valid_id_number(&id_number) {
-        errors.add("id_number", "身份证号不正确，请核对（18 位，最后一位可能是 X）");
+        errors.add(
+            "id_number",
+            "身份证号不正确，请核对（18 位，最后一位可能是 X）",
+        );
     }
-    let phone: String = f.phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let phone: String = f
+        .phone
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     if phone.is_empty() {
         if !walk_in {
             errors.add("phone", "请填写手机号码");
@@ -158,19 +189,28 @@ pub fn validate(f: &RegistrationForm, channel: Channel, categories: &[i64], wind
     if persons > 5 {
         representatives = parse_representatives(&f.representatives);
         if representatives.is_empty() {
-            errors.add("representatives", "来访人数超过 5 人的，请推选代表并填写代表姓名（1–5 名）");
+            errors.add(
+                "representatives",
+                "来访人数超过 5 人的，请推选代表并填写代表姓名（1–5 名）",
+            );
         } else if representatives.len() > 5 {
             errors.add("representatives", "代表不超过 5 人");
         } else if representatives.iter().any(|n| n.chars().count() > 50) {
             errors.add("representatives", "每位代表姓名不超过 50 个字");
         }
     }
-    let category_id = f.category_id.trim().parse().ok().filter(|id| categories.contains(id));
+    let category_id = f
+        .category_id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|id| categories.contains(id));
     if category_id.is_none() {
         errors.add("category_id", "请选择问题类别");
     }
     let grievance = text(errors, "grievance", "诉求内容", &f.grievance, 1, 2000);
-    let window = parse_window_choice(&f.window_id, &f.join_waitlist).filter(|(id, _)| windows.contains(id));
+    let window =
+        parse_window_choice(&f.window_id, &f.join_waitlist).filter(|(id, _)| windows.contains(id));
     if window.is_none() && !walk_in {
         errors.add("window_id", "请选择接访时段");
     }
@@ -200,7 +240,11 @@ pub fn validate(f: &RegistrationForm, channel: Channel, categories: &[i64], wind
         grievance,
         window_id,
         waitlist,
-        room_id: if walk_in { f.room_id.trim().parse().ok() } else { None },
+        room_id: if walk_in {
+            f.room_id.trim().parse().ok()
+        } else {
+            None
+        },
     })
 }
 
@@ -233,12 +277,19 @@ impl VisitInfo {
         match open_period(&self.status, self.first_notice_at, self.closes_at, now).err()? {
             Closed::Cancelled => Some(format!("本次接访活动已取消，不再接受登记。{when}")),
             Closed::NotYet => Some(match self.first_notice_at {
-                Some(t) => format!("登记尚未开始：登记时间为 {} 至 {close}。{when}", china_minute(t)),
-                None => format!("本次接访尚未发布公告，登记尚未开始；公告发布后即可登记，截止时间为 {close}。{when}"),
+                Some(t) => format!(
+                    "登记尚未开始：登记时间为 {} 至 {close}。{when}",
+                    china_minute(t)
+                ),
+                None => format!(
+                    "本次接访尚未发布公告，登记尚未开始；公告发布后即可登记，截止时间为 {close}。{when}"
+                ),
             }),
             Closed::Over => Some(format!(
                 "本次接访登记已于 {close} 截止{}。{when}接访当天可到现场登记。",
-                self.first_notice_at.map(|t| format!("（登记时间：{} 至 {close}）", china_minute(t))).unwrap_or_default()
+                self.first_notice_at
+                    .map(|t| format!("（登记时间：{} 至 {close}）", china_minute(t)))
+                    .unwrap_or_default()
             )),
         }
     }
@@ -259,17 +310,29 @@ pub async fn load_visit(state: &AppState, id: i64) -> Result<VisitInfo, AppError
         id: v.id,
         title: v.title,
         date: v.visit_date,
-        hours: format!("{}—{}", v.starts_at.format("%H:%M"), v.ends_at.format("%H:%M")),
+        hours: format!(
+            "{}—{}",
+            v.starts_at.format("%H:%M"),
+            v.ends_at.format("%H:%M")
+        ),
         venue: v.venue,
         address: v.address,
         status: v.status,
         first_notice_at: v.first_notice_at,
-        closes_at: crate::prepare::plan::registration_closes_at(v.visit_date, v.registration_closes_at, state.config.registration_close_time),
+        closes_at: crate::prepare::plan::registration_closes_at(
+            v.visit_date,
+            v.registration_closes_at,
+            state.config.registration_close_time,
+        ),
     })
 }
 
 pub fn window_label(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> String {
-    format!("{}—{}", starts_at.with_timezone(&Shanghai).format("%H:%M"), ends_at.with_timezone(&Shanghai).format("%H:%M"))
+    format!(
+        "{}—{}",
+        starts_at.with_timezone(&Shanghai).format("%H:%M"),
+        ends_at.with_timezone(&Shanghai).format("%H:%M")
+    )
 }
 
 pub struct WindowChoice {
@@ -280,10 +343,6 @@ pub struct WindowChoice {
     pub selected: bool,
     pub wait_selected: bool,
 }
-
-
-
-
 
 struct Window {
     id: i64,
@@ -362,7 +421,9 @@ impl Channel {
     /// a cancelled visit refuses them.
     pub fn closed(self, visit: &VisitInfo, now: DateTime<Utc>) -> Option<String> {
         match self {
-            Channel::WalkIn if visit.status == "cancelled" => Some("本次接访活动已取消，不再接受登记。".into()),
+            Channel::WalkIn if visit.status == "cancelled" => {
+                Some("本次接访活动已取消，不再接受登记。".into())
+            }
             Channel::WalkIn => None,
             _ => visit.closed_message(now),
         }
@@ -394,11 +455,26 @@ pub struct PageInput {
 
 impl PageInput {
     pub fn blank() -> Self {
-        PageInput { form: RegistrationForm { persons: "1".into(), ..Default::default() }, errors: Errors::default(), problem: String::new(), full_window: None, token: None }
+        PageInput {
+            form: RegistrationForm {
+                persons: "1".into(),
+                ..Default::default()
+            },
+            errors: Errors::default(),
+            problem: String::new(),
+            full_window: None,
+            token: None,
+        }
     }
 }
 
-pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channel, input: PageInput) -> Result<RegisterPage, AppError> {
+pub async fn page(
+    state: &AppState,
+    ctx: &Ctx,
+    visit: VisitInfo,
+    channel: Channel,
+    input: PageInput,
+) -> Result<RegisterPage, AppError> {
     let closed = channel.closed(&visit, state.clock.now());
     let title = match channel {
         Channel::Online => "来访登记",
@@ -414,7 +490,11 @@ pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channe
         };
         let groups = crate::admin::category_groups(&state.db, &[]).await?;
         let choice = parse_window_choice(&input.form.window_id, &input.form.join_waitlist);
-        let offered = if channel == Channel::WalkIn { Vec::new() } else { windows(state, visit.id).await? };
+        let offered = if channel == Channel::WalkIn {
+            Vec::new()
+        } else {
+            windows(state, visit.id).await?
+        };
         let windows = offered
             .into_iter()
             .map(|w| {
@@ -431,7 +511,12 @@ pub async fn page(state: &AppState, ctx: &Ctx, visit: VisitInfo, channel: Channe
             .collect();
         (token, groups, windows)
     };
-    let full_window = input.full_window.and_then(|id| windows.iter().find(|w: &&WindowChoice| w.id == id).map(|w| (w.id, w.label.clone())));
+    let full_window = input.full_window.and_then(|id| {
+        windows
+            .iter()
+            .find(|w: &&WindowChoice| w.id == id)
+            .map(|w| (w.id, w.label.clone()))
+    });
     Ok(RegisterPage {
         layout: ctx.layout(title),
         action: channel.action(visit.id),
@@ -467,7 +552,10 @@ pub struct Submission<'a> {
 pub enum Claim<'a> {
     FormToken(&'a str),
     /// `request_hash`: SHA-256 of what was sent under the key; the key with another body is refused.
-    Idempotency { key: &'a str, request_hash: Vec<u8> },
+    Idempotency {
+        key: &'a str,
+        request_hash: Vec<u8>,
+    },
 }
 
 /// The scope of registration keys in `idempotency_keys`.
@@ -481,7 +569,12 @@ pub fn receipt_json(code: &str, waitlisted: bool, window: &str) -> serde_json::V
 #[derive(Debug)]
 pub enum Outcome {
     /// `placed`: a walk-in's room and queue number.
-    Created { code: String, window: String, waitlisted: bool, placed: Option<(String, i32)> },
+    Created {
+        code: String,
+        window: String,
+        waitlisted: bool,
+        placed: Option<(String, i32)>,
+    },
     /// A walk-in for whose category no room is competent: staff pick a room.
     NoRoom,
     /// The same form was submitted before: its registration.
@@ -508,10 +601,23 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
     }
 
     let id_index = state.keys.blind_index(Field::IdNumber, &v.id_number);
-    let category_name = sqlx::query_scalar!("SELECT name FROM categories WHERE id = $1", v.category_id).fetch_one(&mut *tx).await?;
+    let category_name =
+        sqlx::query_scalar!("SELECT name FROM categories WHERE id = $1", v.category_id)
+            .fetch_one(&mut *tx)
+            .await?;
     let months = state.config.screening_lookback_months;
-    let since = now.checked_sub_months(chrono::Months::new(months)).unwrap_or(now);
-    let evidence = screening::gather(&mut tx, s.visit.id, &id_index, since, &category_name, months).await?;
+    let since = now
+        .checked_sub_months(chrono::Months::new(months))
+        .unwrap_or(now);
+    let evidence = screening::gather(
+        &mut tx,
+        s.visit.id,
+        &id_index,
+        since,
+        &category_name,
+        months,
+    )
+    .await?;
     let flags = screening::flags(&evidence);
 
     // Capacity: the conditional UPDATE takes the window's row lock, so concurrent bookings on any
@@ -548,7 +654,11 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
     let phone = Some(v.phone.as_str()).filter(|p| !p.is_empty());
     let phone_sealed = phone.map(|p| state.keys.encrypt(p));
     let phone_mask = phone.map(privacy::mask_phone);
-    let status = if waitlisted { "waitlisted" } else { "submitted" };
+    let status = if waitlisted {
+        "waitlisted"
+    } else {
+        "submitted"
+    };
     let mut attempt = 0;
     let (registration_id, code) = loop {
         let code = new_code(&mut rand::rng());
@@ -589,22 +699,34 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
         match inserted {
             Ok(id) => break (id, code),
             // A code already taken (one in 10^14): draw again.
-            Err(sqlx::Error::Database(e)) if e.constraint() == Some("registrations_code_key") && attempt < 5 => {
-                sqlx::query!("ROLLBACK TO SAVEPOINT new_code").execute(&mut *tx).await?;
+            Err(sqlx::Error::Database(e))
+                if e.constraint() == Some("registrations_code_key") && attempt < 5 =>
+            {
+                sqlx::query!("ROLLBACK TO SAVEPOINT new_code")
+                    .execute(&mut *tx)
+                    .await?;
                 attempt += 1;
             }
             Err(e) => return Err(e.into()),
         }
     };
     if let (true, Some(window_id)) = (waitlisted, v.window_id) {
-        sqlx::query!("INSERT INTO waitlist (registration_id, window_id, created_at) VALUES ($1, $2, $3)", registration_id, window_id, now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO waitlist (registration_id, window_id, created_at) VALUES ($1, $2, $3)",
+            registration_id,
+            window_id,
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     // A walk-in is checked in to the best competent room (or the one staff picked) at once.
     let placed = if s.channel == Channel::WalkIn {
         crate::consult::scheduling::lock_visit(&mut tx, s.visit.id).await?;
-        let Some(p) = crate::consult::checkin::place(&mut tx, s.visit.id, registration_id, v.room_id, now).await? else {
+        let Some(p) =
+            crate::consult::checkin::place(&mut tx, s.visit.id, registration_id, v.room_id, now)
+                .await?
+        else {
             return Ok(Outcome::NoRoom);
         };
         crate::consult::board::announce(&mut *tx, s.visit.id).await?;
@@ -615,9 +737,13 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
     screening::record(&mut tx, registration_id, &flags).await?;
     match &s.claim {
         Claim::FormToken(token) => {
-            sqlx::query!("UPDATE form_tokens SET registration_id = $2 WHERE token_hash = $1", session::hash(token), registration_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE form_tokens SET registration_id = $2 WHERE token_hash = $1",
+                session::hash(token),
+                registration_id
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         Claim::Idempotency { key, .. } => {
             sqlx::query!(
@@ -636,14 +762,39 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
         "waitlisted": waitlisted, "flags": flags.iter().map(|f| f.kind).collect::<Vec<_>>(),
         "room_id": placed.as_ref().map(|p| p.room_id), "queue_number": placed.as_ref().map(|p| p.queue_number),
     });
-    audit::record(&mut *tx, s.actor, Entry::ok("registration.create").on("registration", registration_id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        s.actor,
+        Entry::ok("registration.create")
+            .on("registration", registration_id)
+            .detail(detail),
+    )
+    .await?;
     let when = format!("{} {}", s.visit.date_label(), window);
     let (kind, body) = if let Some(p) = &placed {
-        ("registration.walk_in", format!("您已在{}现场登记，登记编号 {code}，{}，排号{}。请留意叫号。", s.visit.title, p.room_name, p.queue_number))
+        (
+            "registration.walk_in",
+            format!(
+                "您已在{}现场登记，登记编号 {code}，{}，排号{}。请留意叫号。",
+                s.visit.title, p.room_name, p.queue_number
+            ),
+        )
     } else if waitlisted {
-        ("registration.waitlisted", format!("您已登记{}，登记编号 {code}，已加入 {when} 时段候补；有名额时将通知您。", s.visit.title))
+        (
+            "registration.waitlisted",
+            format!(
+                "您已登记{}，登记编号 {code}，已加入 {when} 时段候补；有名额时将通知您。",
+                s.visit.title
+            ),
+        )
     } else {
-        ("registration.submitted", format!("您已登记{}，登记编号 {code}，接访时段 {when}。请携带身份证原件和相关材料按时到场。", s.visit.title))
+        (
+            "registration.submitted",
+            format!(
+                "您已登记{}，登记编号 {code}，接访时段 {when}。请携带身份证原件和相关材料按时到场。",
+                s.visit.title
+            ),
+        )
     };
     // Without a phone (walk-ins may have none) there is nobody to text.
     if let Some(mask) = &phone_mask {
@@ -658,13 +809,23 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
         notify::queue(&mut *tx, message).await?;
     }
     tx.commit().await?;
-    Ok(Outcome::Created { code, window, waitlisted, placed: placed.map(|p| (p.room_name, p.queue_number)) })
+    Ok(Outcome::Created {
+        code,
+        window,
+        waitlisted,
+        placed: placed.map(|p| (p.room_name, p.queue_number)),
+    })
 }
 
 /// Take the claim inside the booking transaction; Some: the submission ends here (replay, stale
 /// token, reused key). The row lock on the token or key serialises a double submit: the second
 /// waits for the first to commit, then sees it used.
-async fn claim(state: &AppState, tx: &mut PgConnection, visit_id: i64, claim: &Claim<'_>) -> Result<Option<Outcome>, AppError> {
+async fn claim(
+    state: &AppState,
+    tx: &mut PgConnection,
+    visit_id: i64,
+    claim: &Claim<'_>,
+) -> Result<Option<Outcome>, AppError> {
     let now = state.clock.now();
     match claim {
         Claim::FormToken(token) => {
@@ -715,11 +876,25 @@ async fn claim(state: &AppState, tx: &mut PgConnection, visit_id: i64, claim: &C
 
 /// What an Idempotency-Key answered before: the stored answer for the same request, `KeyReused`
 /// for another; None for a key not used yet.
-pub async fn earlier_answer(db: impl sqlx::PgExecutor<'_>, key: &str, request_hash: &[u8]) -> sqlx::Result<Option<Outcome>> {
-    let earlier = sqlx::query!("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2", IDEMPOTENCY_SCOPE, key)
-        .fetch_optional(db)
-        .await?;
-    Ok(earlier.map(|e| if e.request_hash == request_hash { Outcome::Stored(e.response) } else { Outcome::KeyReused }))
+pub async fn earlier_answer(
+    db: impl sqlx::PgExecutor<'_>,
+    key: &str,
+    request_hash: &[u8],
+) -> sqlx::Result<Option<Outcome>> {
+    let earlier = sqlx::query!(
+        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        IDEMPOTENCY_SCOPE,
+        key
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(earlier.map(|e| {
+        if e.request_hash == request_hash {
+            Outcome::Stored(e.response)
+        } else {
+            Outcome::KeyReused
+        }
+    }))
 }
 
 // ---- cancellation and the waiting list ----------------------------------------------------
@@ -729,7 +904,11 @@ pub const CANCELLABLE: [&str; 4] = ["submitted", "confirmed", "waitlisted", "sch
 
 /// Promote waiting registrations of `window_id`, first come first served, while their slots fit.
 /// Each promoted registration is notified. Returns how many were promoted.
-pub async fn promote_waiting(conn: &mut PgConnection, window_id: i64, now: DateTime<Utc>) -> sqlx::Result<usize> {
+pub async fn promote_waiting(
+    conn: &mut PgConnection,
+    window_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<usize> {
     let mut promoted = 0;
     loop {
         let Some(next) = sqlx::query!(
@@ -755,9 +934,24 @@ pub async fn promote_waiting(conn: &mut PgConnection, window_id: i64, now: DateT
         if fits.is_none() {
             return Ok(promoted);
         }
-        sqlx::query!("UPDATE waitlist SET promoted_at = $2 WHERE id = $1", next.id, now).execute(&mut *conn).await?;
-        sqlx::query!("UPDATE registrations SET status = 'submitted' WHERE id = $1", next.registration_id).execute(&mut *conn).await?;
-        let when = format!("{} {}", next.visit_date.format("%Y年%-m月%-d日"), window_label(next.starts_at, next.ends_at));
+        sqlx::query!(
+            "UPDATE waitlist SET promoted_at = $2 WHERE id = $1",
+            next.id,
+            now
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query!(
+            "UPDATE registrations SET status = 'submitted' WHERE id = $1",
+            next.registration_id
+        )
+        .execute(&mut *conn)
+        .await?;
+        let when = format!(
+            "{} {}",
+            next.visit_date.format("%Y年%-m月%-d日"),
+            window_label(next.starts_at, next.ends_at)
+        );
         let mask = next.phone_mask.unwrap_or_else(|| "（无手机号码）".into());
         notify::queue(
             &mut *conn,
@@ -777,7 +971,10 @@ pub async fn promote_waiting(conn: &mut PgConnection, window_id: i64, now: DateT
 
 /// Statuses in which a registration holds booked slots of its window.
 pub fn holds_slots(status: &str) -> bool {
-    matches!(status, "submitted" | "confirmed" | "scheduled" | "checked_in" | "called" | "received" | "no_show")
+    matches!(
+        status,
+        "submitted" | "confirmed" | "scheduled" | "checked_in" | "called" | "received" | "no_show"
+    )
 }
 
 /// Give back what a registration leaving the pipeline (cancelled, rejected, merged) held: its
@@ -792,19 +989,35 @@ pub async fn release_place(
     now: DateTime<Utc>,
 ) -> sqlx::Result<usize> {
     if status == "waitlisted" {
-        sqlx::query!("DELETE FROM waitlist WHERE registration_id = $1", registration_id).execute(&mut *conn).await?;
-        return Ok(0);
-    }
-    let Some(window_id) = window_id.filter(|_| holds_slots(status)) else { return Ok(0) };
-    sqlx::query!("UPDATE reception_windows SET booked_slots = booked_slots - $2 WHERE id = $1", window_id, i32::from(slots))
+        sqlx::query!(
+            "DELETE FROM waitlist WHERE registration_id = $1",
+            registration_id
+        )
         .execute(&mut *conn)
         .await?;
+        return Ok(0);
+    }
+    let Some(window_id) = window_id.filter(|_| holds_slots(status)) else {
+        return Ok(0);
+    };
+    sqlx::query!(
+        "UPDATE reception_windows SET booked_slots = booked_slots - $2 WHERE id = $1",
+        window_id,
+        i32::from(slots)
+    )
+    .execute(&mut *conn)
+    .await?;
     promote_waiting(conn, window_id, now).await
 }
 
 /// Cancel a registration: its slots go back to the window and the waiting list moves up, in the
 /// caller's transaction. False when it can no longer be cancelled.
-pub async fn cancel(conn: &mut PgConnection, registration_id: i64, actor: &Actor, now: DateTime<Utc>) -> sqlx::Result<bool> {
+pub async fn cancel(
+    conn: &mut PgConnection,
+    registration_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
     let Some(r) = sqlx::query!(
         "SELECT r.status, r.window_id, r.slots, r.visit_id FROM registrations r JOIN visits v ON v.id = r.visit_id
          WHERE r.id = $1 AND v.visit_date > $2 FOR UPDATE OF r",
@@ -819,10 +1032,24 @@ pub async fn cancel(conn: &mut PgConnection, registration_id: i64, actor: &Actor
     if !CANCELLABLE.contains(&r.status.as_str()) {
         return Ok(false);
     }
-    sqlx::query!("UPDATE registrations SET status = 'cancelled' WHERE id = $1", registration_id).execute(&mut *conn).await?;
-    let promoted = release_place(conn, registration_id, &r.status, r.window_id, r.slots, now).await?;
-    let detail = serde_json::json!({"visit_id": r.visit_id, "from": r.status, "promoted": promoted});
-    audit::record(&mut *conn, actor, Entry::ok("registration.cancel").on("registration", registration_id).detail(detail)).await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'cancelled' WHERE id = $1",
+        registration_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let promoted =
+        release_place(conn, registration_id, &r.status, r.window_id, r.slots, now).await?;
+    let detail =
+        serde_json::json!({"visit_id": r.visit_id, "from": r.status, "promoted": promoted});
+    audit::record(
+        &mut *conn,
+        actor,
+        Entry::ok("registration.cancel")
+            .on("registration", registration_id)
+            .detail(detail),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -831,17 +1058,30 @@ pub async fn cancel(conn: &mut PgConnection, registration_id: i64, actor: &Actor
 /// `GET /staff/visits/{id}/registrations/new`
 pub async fn staff_form(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let visit = load_visit(&state, id).await?;
-    Ok(render_status(StatusCode::OK, &page(&state, &ctx, visit, Channel::Phone, PageInput::blank()).await?))
+    Ok(render_status(
+        StatusCode::OK,
+        &page(&state, &ctx, visit, Channel::Phone, PageInput::blank()).await?,
+    ))
 }
 
 /// `POST /staff/visits/{id}/registrations/new`: the same validation and transaction as the public form.
-pub async fn staff_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<RegistrationForm>) -> Page {
+pub async fn staff_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<RegistrationForm>,
+) -> Page {
     let visit = load_visit(&state, id).await?;
     let created_by = ctx.user.as_ref().map(|u| u.id);
     let outcome = handle(&state, &ctx, visit, Channel::Phone, f, None, created_by).await?;
     Ok(match outcome {
         Handled::Page(r) => r,
-        Handled::Done { code, window, waitlisted, .. } => {
+        Handled::Done {
+            code,
+            window,
+            waitlisted,
+            ..
+        } => {
             let message = if window.is_empty() {
                 format!("该表单已提交过。登记编号：{code}")
             } else if waitlisted {
@@ -849,22 +1089,48 @@ pub async fn staff_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
             } else {
                 format!("已代为登记，接访时段 {window}。登记编号：{code}（请告知来访人）")
             };
-            redirect_with_flash(&state, &format!("/staff/visits/{id}/registrations/new"), &message)
+            redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}/registrations/new"),
+                &message,
+            )
         }
     })
 }
 
 /// The category and window ids a form of `channel` offers (what `validate` accepts).
-pub async fn offered(state: &AppState, visit_id: i64, channel: Channel) -> sqlx::Result<(Vec<i64>, Vec<i64>)> {
-    let category_ids = crate::admin::category_groups(&state.db, &[]).await?.into_iter().flat_map(|g| g.options).map(|c| c.id).collect();
-    let window_ids = if channel == Channel::WalkIn { Vec::new() } else { windows(state, visit_id).await?.iter().map(|w| w.id).collect() };
+pub async fn offered(
+    state: &AppState,
+    visit_id: i64,
+    channel: Channel,
+) -> sqlx::Result<(Vec<i64>, Vec<i64>)> {
+    let category_ids = crate::admin::category_groups(&state.db, &[])
+        .await?
+        .into_iter()
+        .flat_map(|g| g.options)
+        .map(|c| c.id)
+        .collect();
+    let window_ids = if channel == Channel::WalkIn {
+        Vec::new()
+    } else {
+        windows(state, visit_id)
+            .await?
+            .iter()
+            .map(|w| w.id)
+            .collect()
+    };
     Ok((category_ids, window_ids))
 }
 
 pub enum Handled {
     /// The form again (refused, invalid, full, stale), with its status.
     Page(Response),
-    Done { code: String, window: String, waitlisted: bool, placed: Option<(String, i32)> },
+    Done {
+        code: String,
+        window: String,
+        waitlisted: bool,
+        placed: Option<(String, i32)>,
+    },
 }
 
 /// The whole POST for either channel: open period, validation, the transaction, and the page
@@ -886,40 +1152,105 @@ pub async fn handle(
         token,
     };
     if channel.closed(&visit, state.clock.now()).is_some() {
-        let p = page(state, ctx, visit, channel, again(Errors::default(), "", None, None)).await?;
+        let p = page(
+            state,
+            ctx,
+            visit,
+            channel,
+            again(Errors::default(), "", None, None),
+        )
+        .await?;
         return Ok(Handled::Page(render_status(StatusCode::FORBIDDEN, &p)));
     }
     let (category_ids, window_ids) = offered(state, visit.id, channel).await?;
     let mut errors = Errors::default();
     let token = f.form_token.trim().to_owned();
     let Some(valid) = validate(&f, channel, &category_ids, &window_ids, &mut errors) else {
-        let p = page(state, ctx, visit, channel, again(errors, "请按提示修改后重新提交。", None, Some(token).filter(|t| !t.is_empty()))).await?;
-        return Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)));
+        let p = page(
+            state,
+            ctx,
+            visit,
+            channel,
+            again(
+                errors,
+                "请按提示修改后重新提交。",
+                None,
+                Some(token).filter(|t| !t.is_empty()),
+            ),
+        )
+        .await?;
+        return Ok(Handled::Page(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &p,
+        )));
     };
     let actor = ctx.actor();
-    let submission = Submission { visit: &visit, valid: &valid, channel, created_by, session_hash, claim: Claim::FormToken(&token), actor: &actor };
+    let submission = Submission {
+        visit: &visit,
+        valid: &valid,
+        channel,
+        created_by,
+        session_hash,
+        claim: Claim::FormToken(&token),
+        actor: &actor,
+    };
     match submit(state, submission).await? {
-        Outcome::Created { code, window, waitlisted, placed } => Ok(Handled::Done { code, window, waitlisted, placed }),
+        Outcome::Created {
+            code,
+            window,
+            waitlisted,
+            placed,
+        } => Ok(Handled::Done {
+            code,
+            window,
+            waitlisted,
+            placed,
+        }),
         Outcome::Replayed { code } => {
             let window = String::new();
-            Ok(Handled::Done { code, window, waitlisted: false, placed: None })
+            Ok(Handled::Done {
+                code,
+                window,
+                waitlisted: false,
+                placed: None,
+            })
         }
         Outcome::NoRoom => {
             let problem = "没有对口的接待室（问题类别不在任何接待室的受理范围内），请选择一个接待室后再次提交。";
-            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, None, Some(token))).await?;
+            let p = page(
+                state,
+                ctx,
+                visit,
+                channel,
+                again(Errors::default(), problem, None, Some(token)),
+            )
+            .await?;
             let mut errors = Errors::default();
             errors.add("room_id", "请选择接待室");
-            let rooms = sqlx::query!("SELECT id, name FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id", p.visit.id)
-                .fetch_all(&state.db)
-                .await?
-                .into_iter()
-                .map(|r| (r.id, r.name))
-                .collect();
-            Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &RegisterPage { errors, rooms, ..p })))
+            let rooms = sqlx::query!(
+                "SELECT id, name FROM rooms WHERE visit_id = $1 ORDER BY sort_order, id",
+                p.visit.id
+            )
+            .fetch_all(&state.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+            Ok(Handled::Page(render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &RegisterPage { errors, rooms, ..p },
+            )))
         }
         Outcome::Full => {
             let problem = "您选择的接访时段已满。可以加入该时段的候补（有人取消时按顺序递补并通知您），或改选其他尚有名额的时段。";
-            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, valid.window_id, Some(token))).await?;
+            let p = page(
+                state,
+                ctx,
+                visit,
+                channel,
+                again(Errors::default(), problem, valid.window_id, Some(token)),
+            )
+            .await?;
             let mut errors = Errors::default();
             errors.add("window_id", "该时段已满");
             let p = RegisterPage { errors, ..p };
@@ -928,8 +1259,18 @@ pub async fn handle(
         // Stored and KeyReused come from an Idempotency-Key, never from a form.
         Outcome::StaleToken | Outcome::Stored(_) | Outcome::KeyReused => {
             let problem = "页面已过期或已提交过，请核对填写的内容后再次提交。";
-            let p = page(state, ctx, visit, channel, again(Errors::default(), problem, None, None)).await?;
-            Ok(Handled::Page(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)))
+            let p = page(
+                state,
+                ctx,
+                visit,
+                channel,
+                again(Errors::default(), problem, None, None),
+            )
+            .await?;
+            Ok(Handled::Page(render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &p,
+            )))
         }
     }
 }
@@ -950,9 +1291,13 @@ mod tests {
         const { assert!(CODE_LEN >= 8) };
         assert!(a.bytes().all(|b| CODE_ALPHABET.contains(&b)));
         for c in ["0", "O", "1", "I", "L"] {
-            assert!(!std::str::from_utf8(CODE_ALPHABET).unwrap().contains(c), "{c} is a look-alike");
+            assert!(
+                !std::str::from_utf8(CODE_ALPHABET).unwrap().contains(c),
+                "{c} is a look-alike"
+            );
         }
-        let many: std::collections::HashSet<String> = (0..1000).map(|_| new_code(&mut rng)).collect();
+        let many: std::collections::HashSet<String> =
+            (0..1000).map(|_| new_code(&mut rng)).collect();
         assert_eq!(many.len(), 1000);
         assert_eq!(normalize_code(" abcd efgh "), "ABCDEFGH");
     }
@@ -961,18 +1306,47 @@ mod tests {
     fn open_from_the_first_notice_until_the_close() {
         let close = at("2026-12-02T09:00:00Z");
         let notice = Some(at("2026-11-20T02:00:00Z"));
-        assert_eq!(open_period("announced", notice, close, at("2026-11-25T00:00:00Z")), Ok(()));
-        assert_eq!(open_period("announced", notice, close, at("2026-12-02T09:00:00Z")), Err(Closed::Over));
-        assert_eq!(open_period("announced", notice, close, at("2026-11-20T01:59:00Z")), Err(Closed::NotYet));
-        assert_eq!(open_period("announced", None, close, at("2026-11-25T00:00:00Z")), Err(Closed::NotYet));
-        assert_eq!(open_period("draft", notice, close, at("2026-11-25T00:00:00Z")), Err(Closed::NotYet));
-        assert_eq!(open_period("closed_for_registration", notice, close, at("2026-11-25T00:00:00Z")), Err(Closed::Over));
-        assert_eq!(open_period("cancelled", notice, close, at("2026-11-25T00:00:00Z")), Err(Closed::Cancelled));
+        assert_eq!(
+            open_period("announced", notice, close, at("2026-11-25T00:00:00Z")),
+            Ok(())
+        );
+        assert_eq!(
+            open_period("announced", notice, close, at("2026-12-02T09:00:00Z")),
+            Err(Closed::Over)
+        );
+        assert_eq!(
+            open_period("announced", notice, close, at("2026-11-20T01:59:00Z")),
+            Err(Closed::NotYet)
+        );
+        assert_eq!(
+            open_period("announced", None, close, at("2026-11-25T00:00:00Z")),
+            Err(Closed::NotYet)
+        );
+        assert_eq!(
+            open_period("draft", notice, close, at("2026-11-25T00:00:00Z")),
+            Err(Closed::NotYet)
+        );
+        assert_eq!(
+            open_period(
+                "closed_for_registration",
+                notice,
+                close,
+                at("2026-11-25T00:00:00Z")
+            ),
+            Err(Closed::Over)
+        );
+        assert_eq!(
+            open_period("cancelled", notice, close, at("2026-11-25T00:00:00Z")),
+            Err(Closed::Cancelled)
+        );
     }
 
     #[test]
     fn representatives_split_on_lines_and_chinese_commas() {
-        assert_eq!(parse_representatives("张三、李四，王五,赵六\n钱七\r\n\n"), ["张三", "李四", "王五", "赵六", "钱七"]);
+        assert_eq!(
+            parse_representatives("张三、李四，王五,赵六\n钱七\r\n\n"),
+            ["张三", "李四", "王五", "赵六", "钱七"]
+        );
         assert!(parse_representatives(" 、 ").is_empty());
     }
 
@@ -980,7 +1354,11 @@ mod tests {
     fn window_choices() {
         assert_eq!(parse_window_choice("12", ""), Some((12, false)));
         assert_eq!(parse_window_choice("12:waitlist", ""), Some((12, true)));
-        assert_eq!(parse_window_choice("12", "13"), Some((13, true)), "the 加入候补 button wins");
+        assert_eq!(
+            parse_window_choice("12", "13"),
+            Some((13, true)),
+            "the 加入候补 button wins"
+        );
         assert_eq!(parse_window_choice("x", ""), None);
         assert_eq!(slots_for(5), 1);
         assert_eq!(slots_for(6), 2);
@@ -1026,38 +1404,99 @@ mod tests {
         assert!(e.get("id_number").contains("身份证号不正确"));
         assert!(e.get("phone").contains("11 位"));
         assert!(e.get("representatives").contains("代表"));
-        assert_eq!(e.get("window_id"), "请选择接访时段", "a window of another visit");
+        assert_eq!(
+            e.get("window_id"),
+            "请选择接访时段",
+            "a window of another visit"
+        );
         assert!(e.get("consent").contains("个人信息处理告知"));
         assert_eq!(e.get("name"), "");
 
         let mut e = Errors::default();
-        let six = RegistrationForm { persons: "8".into(), representatives: "甲、乙、丙、丁、戊、己".into(), ..good() };
+        let six = RegistrationForm {
+            persons: "8".into(),
+            representatives: "甲、乙、丙、丁、戊、己".into(),
+            ..good()
+        };
         assert!(validate(&six, Channel::Online, &[4], &[9], &mut e).is_none());
         assert_eq!(e.get("representatives"), "代表不超过 5 人");
         for persons in ["0", "201", "abc", ""] {
             let mut e = Errors::default();
-            validate(&RegistrationForm { persons: persons.into(), ..good() }, Channel::Online, &[4], &[9], &mut e);
-            assert_eq!(e.get("persons"), "来访人数应为 1–200 之间的整数", "{persons}");
+            validate(
+                &RegistrationForm {
+                    persons: persons.into(),
+                    ..good()
+                },
+                Channel::Online,
+                &[4],
+                &[9],
+                &mut e,
+            );
+            assert_eq!(
+                e.get("persons"),
+                "来访人数应为 1–200 之间的整数",
+                "{persons}"
+            );
         }
         let mut e = Errors::default();
-        let staff = RegistrationForm { consent: String::new(), ..good() };
+        let staff = RegistrationForm {
+            consent: String::new(),
+            ..good()
+        };
         assert!(validate(&staff, Channel::Phone, &[4], &[9], &mut e).is_none());
         assert!(e.get("informed").contains("告知"));
-        assert_eq!(e.get("consent"), "", "staff confirm 已告知 instead of the citizen's consent");
+        assert_eq!(
+            e.get("consent"),
+            "",
+            "staff confirm 已告知 instead of the citizen's consent"
+        );
     }
 
     #[test]
     fn a_walk_in_needs_no_window_and_may_come_without_a_phone() {
-        let walk_in = RegistrationForm { phone: String::new(), window_id: String::new(), consent: String::new(), informed: "1".into(), room_id: "5".into(), ..good() };
+        let walk_in = RegistrationForm {
+            phone: String::new(),
+            window_id: String::new(),
+            consent: String::new(),
+            informed: "1".into(),
+            room_id: "5".into(),
+            ..good()
+        };
         let mut e = Errors::default();
         let v = validate(&walk_in, Channel::WalkIn, &[4], &[], &mut e).expect("valid");
-        assert_eq!((v.window_id, v.phone.as_str(), v.room_id), (None, "", Some(5)));
+        assert_eq!(
+            (v.window_id, v.phone.as_str(), v.room_id),
+            (None, "", Some(5))
+        );
         let mut e = Errors::default();
-        assert!(validate(&RegistrationForm { phone: "123".into(), ..walk_in }, Channel::WalkIn, &[4], &[], &mut e).is_none());
-        assert!(e.get("phone").contains("11 位"), "a phone given is still checked");
+        assert!(
+            validate(
+                &RegistrationForm {
+                    phone: "123".into(),
+                    ..walk_in
+                },
+                Channel::WalkIn,
+                &[4],
+                &[],
+                &mut e
+            )
+            .is_none()
+        );
+        assert!(
+            e.get("phone").contains("11 位"),
+            "a phone given is still checked"
+        );
         let mut e = Errors::default();
-        let phone = RegistrationForm { phone: String::new(), window_id: String::new(), informed: "1".into(), ..good() };
+        let phone = RegistrationForm {
+            phone: String::new(),
+            window_id: String::new(),
+            informed: "1".into(),
+            ..good()
+        };
         assert!(validate(&phone, Channel::Phone, &[4], &[9], &mut e).is_none());
-        assert_eq!((e.get("phone"), e.get("window_id")), ("请填写手机号码", "请选择接访时段"));
+        assert_eq!(
+            (e.get("phone"), e.get("window_id")),
+            ("请填写手机号码", "请选择接访时段")
+        );
     }
 }

@@ -2,14 +2,14 @@
 //! categories — and the reception windows (接访时段) derived from the day's hours, the rooms and the slot length.
 
 use crate::admin::CategoryGroup;
-use crate::admin::{ids, Choice};
+use crate::admin::{Choice, ids};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::plan::{self, hours, WindowPlan};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::prepare::plan::{self, WindowPlan, hours};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -59,10 +59,18 @@ impl Options {
         )
         .fetch_all(&state.db)
         .await?;
-        let departments =
-            sqlx::query_as!(Choice, "SELECT id, name AS label FROM departments WHERE active ORDER BY name").fetch_all(&state.db).await?;
+        let departments = sqlx::query_as!(
+            Choice,
+            "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
+        )
+        .fetch_all(&state.db)
+        .await?;
         let groups = crate::admin::category_groups(&state.db, &[]).await?;
-        Ok(Self { leaders, departments, groups })
+        Ok(Self {
+            leaders,
+            departments,
+            groups,
+        })
     }
 }
 
@@ -77,23 +85,36 @@ struct Valid {
 fn validate(f: &RoomForm, o: &Options, errors: &mut Errors) -> Option<Valid> {
     let name = text(errors, "name", "接待室名称", &f.name, 1, 30);
     let location = text(errors, "location", "位置", &f.location, 0, 100);
-    let leader_ids = ids(&f.leader_ids).filter(|v| v.iter().all(|id| o.leaders.iter().any(|c| c.id == *id)));
+    let leader_ids =
+        ids(&f.leader_ids).filter(|v| v.iter().all(|id| o.leaders.iter().any(|c| c.id == *id)));
     if leader_ids.is_none() {
         errors.add("leader_ids", "所选接待领导不存在，请重新选择");
     }
-    let department_ids = ids(&f.department_ids).filter(|v| v.iter().all(|id| o.departments.iter().any(|c| c.id == *id)));
+    let department_ids = ids(&f.department_ids)
+        .filter(|v| v.iter().all(|id| o.departments.iter().any(|c| c.id == *id)));
     if department_ids.is_none() {
         errors.add("department_ids", "所选责任单位不存在，请重新选择");
     }
-    let category_ids =
-        ids(&f.category_ids).filter(|v| v.iter().all(|id| o.groups.iter().any(|g| g.options.iter().any(|c| c.id == *id))));
+    let category_ids = ids(&f.category_ids).filter(|v| {
+        v.iter().all(|id| {
+            o.groups
+                .iter()
+                .any(|g| g.options.iter().any(|c| c.id == *id))
+        })
+    });
     if category_ids.is_none() {
         errors.add("category_ids", "所选问题类别不存在或已停用，请重新选择");
     }
     if !errors.is_empty() {
         return None;
     }
-    Some(Valid { name, location, leader_ids: leader_ids?, department_ids: department_ids?, category_ids: category_ids? })
+    Some(Valid {
+        name,
+        location,
+        leader_ids: leader_ids?,
+        department_ids: department_ids?,
+        category_ids: category_ids?,
+    })
 }
 
 struct RoomRow {
@@ -117,7 +138,9 @@ struct WindowRow {
 
 impl WindowRow {
     fn value(&self) -> String {
-        self.typed.clone().unwrap_or_else(|| self.capacity.to_string())
+        self.typed
+            .clone()
+            .unwrap_or_else(|| self.capacity.to_string())
     }
 }
 
@@ -151,11 +174,21 @@ impl RoomsPage {
     }
 }
 
-async fn rooms_page(state: &AppState, ctx: &Ctx, id: i64, form: RoomForm, errors: Errors, window_error: Option<(i64, String, String)>) -> Result<RoomsPage, AppError> {
-    let v = sqlx::query!("SELECT title, status, starts_at, ends_at, slot_minutes FROM visits WHERE id = $1", id)
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or(AppError::NotFound)?;
+async fn rooms_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: RoomForm,
+    errors: Errors,
+    window_error: Option<(i64, String, String)>,
+) -> Result<RoomsPage, AppError> {
+    let v = sqlx::query!(
+        "SELECT title, status, starts_at, ends_at, slot_minutes FROM visits WHERE id = $1",
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let rooms = sqlx::query_as!(
         RoomRow,
         r#"SELECT r.id, r.name, r.location,
@@ -186,7 +219,12 @@ async fn rooms_page(state: &AppState, ctx: &Ctx, id: i64, form: RoomForm, errors
     let any_booked = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE visit_id = $1 AND window_id IS NOT NULL) AS "e!""#, id)
         .fetch_one(&state.db)
         .await?;
-    let planned = plan::total_capacity(&plan::plan_windows(v.starts_at, v.ends_at, rooms.len() as i64, v.slot_minutes as i64));
+    let planned = plan::total_capacity(&plan::plan_windows(
+        v.starts_at,
+        v.ends_at,
+        rooms.len() as i64,
+        v.slot_minutes as i64,
+    ));
     Ok(RoomsPage {
         layout: ctx.layout(&format!("接待室与接访时段：{}", v.title)),
         id,
@@ -207,29 +245,65 @@ async fn rooms_page(state: &AppState, ctx: &Ctx, id: i64, form: RoomForm, errors
 }
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    render(&rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), None).await?)
+    render(
+        &rooms_page(
+            &state,
+            &ctx,
+            id,
+            RoomForm::default(),
+            Errors::default(),
+            None,
+        )
+        .await?,
+    )
 }
 
 /// Lock the visit and refuse changes once it is past planning.
 async fn lock_plannable(tx: &mut sqlx::PgConnection, id: i64) -> Result<(), AppError> {
-    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound)?;
+    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if !PLANNABLE.contains(&status.as_str()) {
-        return Err(AppError::Conflict(format!("该下访活动{}，不能再修改接待室和接访时段。", plan::status_label(&status))));
+        return Err(AppError::Conflict(format!(
+            "该下访活动{}，不能再修改接待室和接访时段。",
+            plan::status_label(&status)
+        )));
     }
     Ok(())
 }
 
 async fn write_links(tx: &mut sqlx::PgConnection, room: i64, v: &Valid) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM room_leaders WHERE room_id = $1", room).execute(&mut *tx).await?;
-    sqlx::query!("DELETE FROM room_departments WHERE room_id = $1", room).execute(&mut *tx).await?;
-    sqlx::query!("DELETE FROM room_categories WHERE room_id = $1", room).execute(&mut *tx).await?;
-    sqlx::query!("INSERT INTO room_leaders (room_id, leader_id) SELECT $1, unnest($2::bigint[])", room, &v.leader_ids).execute(&mut *tx).await?;
-    sqlx::query!("INSERT INTO room_departments (room_id, department_id) SELECT $1, unnest($2::bigint[])", room, &v.department_ids)
+    sqlx::query!("DELETE FROM room_leaders WHERE room_id = $1", room)
         .execute(&mut *tx)
         .await?;
-    sqlx::query!("INSERT INTO room_categories (room_id, category_id) SELECT $1, unnest($2::bigint[])", room, &v.category_ids)
+    sqlx::query!("DELETE FROM room_departments WHERE room_id = $1", room)
         .execute(&mut *tx)
         .await?;
+    sqlx::query!("DELETE FROM room_categories WHERE room_id = $1", room)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!(
+        "INSERT INTO room_leaders (room_id, leader_id) SELECT $1, unnest($2::bigint[])",
+        room,
+        &v.leader_ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO room_departments (room_id, department_id) SELECT $1, unnest($2::bigint[])",
+        room,
+        &v.department_ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO room_categories (room_id, category_id) SELECT $1, unnest($2::bigint[])",
+        room,
+        &v.category_ids
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -242,14 +316,26 @@ fn detail(v: &Valid) -> serde_json::Value {
 
 const NAME_TAKEN: &str = "本次活动已有同名接待室";
 
-pub async fn create(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<RoomForm>) -> Page {
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<RoomForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
     let mut errors = Errors::default();
     let options = Options::load(&state).await?;
     let valid = validate(&f, &options, &mut errors);
     if let Some(v) = &valid {
-        if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2) AS "e!""#, id, v.name).fetch_one(&mut *tx).await? {
+        if sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2) AS "e!""#,
+            id,
+            v.name
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        {
             errors.add("name", NAME_TAKEN);
         }
     }
@@ -268,9 +354,18 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
     .fetch_one(&mut *tx)
     .await?;
     write_links(&mut tx, room, &v).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("room.create").on("room", room).detail(detail(&v))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("room.create").on("room", room).detail(detail(&v)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms"), &format!("已添加接待室：{}。", v.name)))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/rooms"),
+        &format!("已添加接待室：{}。", v.name),
+    ))
 }
 
 #[derive(Template)]
@@ -284,7 +379,14 @@ struct RoomPage {
     options: Options,
 }
 
-async fn room_page(state: &AppState, ctx: &Ctx, id: i64, room: i64, form: Option<RoomForm>, errors: Errors) -> Result<RoomPage, AppError> {
+async fn room_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    room: i64,
+    form: Option<RoomForm>,
+    errors: Errors,
+) -> Result<RoomPage, AppError> {
     let r = sqlx::query!(
         r#"SELECT name, location,
                   COALESCE(ARRAY(SELECT leader_id FROM room_leaders WHERE room_id = $1), '{}') AS "leader_ids!",
@@ -304,20 +406,40 @@ async fn room_page(state: &AppState, ctx: &Ctx, id: i64, room: i64, form: Option
         department_ids: r.department_ids.iter().map(i64::to_string).collect(),
         category_ids: r.category_ids.iter().map(i64::to_string).collect(),
     });
-    Ok(RoomPage { layout: ctx.layout(&format!("接待室：{}", r.name)), id, room, form, errors, options: Options::load(state).await? })
+    Ok(RoomPage {
+        layout: ctx.layout(&format!("接待室：{}", r.name)),
+        id,
+        room,
+        form,
+        errors,
+        options: Options::load(state).await?,
+    })
 }
 
-pub async fn show(State(state): State<AppState>, ctx: Ctx, Path((id, room)): Path<(i64, i64)>) -> Page {
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, room)): Path<(i64, i64)>,
+) -> Page {
     render(&room_page(&state, &ctx, id, room, None, Errors::default()).await?)
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path((id, room)): Path<(i64, i64)>, Form(f): Form<RoomForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, room)): Path<(i64, i64)>,
+    Form(f): Form<RoomForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
-    sqlx::query_scalar!("SELECT id FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE", room, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    sqlx::query_scalar!(
+        "SELECT id FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
+        room,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let mut errors = Errors::default();
     let options = Options::load(&state).await?;
     let valid = validate(&f, &options, &mut errors);
@@ -334,21 +456,45 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path((id, room)): P
         let page = room_page(&state, &ctx, id, room, Some(f), errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    sqlx::query!("UPDATE rooms SET name = $2, location = $3 WHERE id = $1", room, v.name, v.location).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE rooms SET name = $2, location = $3 WHERE id = $1",
+        room,
+        v.name,
+        v.location
+    )
+    .execute(&mut *tx)
+    .await?;
     write_links(&mut tx, room, &v).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("room.update").on("room", room).detail(detail(&v))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("room.update").on("room", room).detail(detail(&v)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms"), &format!("已保存接待室：{}。", v.name)))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/rooms"),
+        &format!("已保存接待室：{}。", v.name),
+    ))
 }
 
 /// Delete a room nobody has been scheduled into yet.
-pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path((id, room)): Path<(i64, i64)>) -> Page {
+pub async fn delete(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, room)): Path<(i64, i64)>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
-    let name = sqlx::query_scalar!("SELECT name FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE", room, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let name = sqlx::query_scalar!(
+        "SELECT name FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
+        room,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let in_use = sqlx::query_scalar!(
         r#"SELECT (EXISTS (SELECT 1 FROM registrations WHERE room_id = $1) OR EXISTS (SELECT 1 FROM receptions WHERE room_id = $1)) AS "e!""#,
         room
@@ -356,17 +502,36 @@ pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path((id, room)): P
     .fetch_one(&mut *tx)
     .await?;
     if in_use {
-        return Err(AppError::Conflict(format!("已有登记排入接待室“{name}”，不能删除；请先把这些登记改排到其他接待室。")));
+        return Err(AppError::Conflict(format!(
+            "已有登记排入接待室“{name}”，不能删除；请先把这些登记改排到其他接待室。"
+        )));
     }
-    sqlx::query!("DELETE FROM rooms WHERE id = $1", room).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("room.delete").on("room", room).detail(serde_json::json!({"visit_id": id, "name": name}))).await?;
+    sqlx::query!("DELETE FROM rooms WHERE id = $1", room)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("room.delete")
+            .on("room", room)
+            .detail(serde_json::json!({"visit_id": id, "name": name})),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms"), &format!("已删除接待室：{name}。")))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/rooms"),
+        &format!("已删除接待室：{name}。"),
+    ))
 }
 
 /// (Re)create the visit's windows from its hours, rooms and slot length. Refused (Err with the
 /// reason) once a registration holds a window; with `need_rooms`, also while there are no rooms.
-pub async fn regenerate_windows(tx: &mut sqlx::PgConnection, id: i64, need_rooms: bool) -> Result<Result<Vec<WindowPlan>, String>, AppError> {
+pub async fn regenerate_windows(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    need_rooms: bool,
+) -> Result<Result<Vec<WindowPlan>, String>, AppError> {
     let v = sqlx::query!(
         r#"SELECT visit_date, starts_at, ends_at, slot_minutes, (SELECT count(*) FROM rooms WHERE visit_id = $1) AS "rooms!"
            FROM visits WHERE id = $1"#,
@@ -381,10 +546,14 @@ pub async fn regenerate_windows(tx: &mut sqlx::PgConnection, id: i64, need_rooms
         return Ok(Err("已有群众登记了接访时段，不能重新生成；可逐个调整时段容量。".into()));
     }
     if need_rooms && v.rooms == 0 {
-        return Ok(Err("请先添加接待室：时段容量 = 接待室数 × 每小时可接号数。".into()));
+        return Ok(Err(
+            "请先添加接待室：时段容量 = 接待室数 × 每小时可接号数。".into(),
+        ));
     }
     let windows = plan::plan_windows(v.starts_at, v.ends_at, v.rooms, v.slot_minutes as i64);
-    sqlx::query!("DELETE FROM reception_windows WHERE visit_id = $1", id).execute(&mut *tx).await?;
+    sqlx::query!("DELETE FROM reception_windows WHERE visit_id = $1", id)
+        .execute(&mut *tx)
+        .await?;
     for w in &windows {
         sqlx::query!(
             "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots) VALUES ($1, $2, $3, $4)",
@@ -400,7 +569,11 @@ pub async fn regenerate_windows(tx: &mut sqlx::PgConnection, id: i64, need_rooms
 }
 
 /// 生成接访时段.
-pub async fn generate_windows(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+pub async fn generate_windows(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
     let windows = match regenerate_windows(&mut tx, id, true).await? {
@@ -409,9 +582,18 @@ pub async fn generate_windows(State(state): State<AppState>, ctx: Ctx, Path(id):
     };
     let total = plan::total_capacity(&windows);
     let detail = serde_json::json!({"visit_id": id, "windows": windows.len(), "capacity": total});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("windows.generate").on("visit", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("windows.generate").on("visit", id).detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms#windows"), &format!("已生成 {} 个接访时段，共 {total} 个号。", windows.len())))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/rooms#windows"),
+        &format!("已生成 {} 个接访时段，共 {total} 个号。", windows.len()),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -421,7 +603,12 @@ pub struct CapacityForm {
 }
 
 /// Adjust one window's capacity: never below what is already booked.
-pub async fn set_capacity(State(state): State<AppState>, ctx: Ctx, Path((id, window)): Path<(i64, i64)>, Form(f): Form<CapacityForm>) -> Page {
+pub async fn set_capacity(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, window)): Path<(i64, i64)>,
+    Form(f): Form<CapacityForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
     let w = sqlx::query!("SELECT capacity_slots, booked_slots FROM reception_windows WHERE id = $1 AND visit_id = $2 FOR UPDATE", window, id)
@@ -433,30 +620,78 @@ pub async fn set_capacity(State(state): State<AppState>, ctx: Ctx, Path((id, win
         Ok(n) if (0..=10_000).contains(&n) => n,
         _ => {
             drop(tx);
-            let page = rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), Some(refused("容量须为 0–10000 的整数".into()))).await?;
+            let page = rooms_page(
+                &state,
+                &ctx,
+                id,
+                RoomForm::default(),
+                Errors::default(),
+                Some(refused("容量须为 0–10000 的整数".into())),
+            )
+            .await?;
             return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
-    let below = format!("已有 {} 个号被登记占用，容量不能少于 {}", w.booked_slots, w.booked_slots);
+    let below = format!(
+        "已有 {} 个号被登记占用，容量不能少于 {}",
+        w.booked_slots, w.booked_slots
+    );
     if capacity < w.booked_slots {
         drop(tx);
-        let page = rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), Some(refused(below))).await?;
+        let page = rooms_page(
+            &state,
+            &ctx,
+            id,
+            RoomForm::default(),
+            Errors::default(),
+            Some(refused(below)),
+        )
+        .await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    match sqlx::query!("UPDATE reception_windows SET capacity_slots = $2 WHERE id = $1", window, capacity).execute(&mut *tx).await {
+    match sqlx::query!(
+        "UPDATE reception_windows SET capacity_slots = $2 WHERE id = $1",
+        window,
+        capacity
+    )
+    .execute(&mut *tx)
+    .await
+    {
         Ok(_) => {}
         // The CHECK is the last word (reception_windows_not_overbooked): same message as the pre-check.
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some("reception_windows_not_overbooked") => {
+        Err(sqlx::Error::Database(e))
+            if e.constraint() == Some("reception_windows_not_overbooked") =>
+        {
             drop(tx);
-            let page = rooms_page(&state, &ctx, id, RoomForm::default(), Errors::default(), Some(refused(below))).await?;
+            let page = rooms_page(
+                &state,
+                &ctx,
+                id,
+                RoomForm::default(),
+                Errors::default(),
+                Some(refused(below)),
+            )
+            .await?;
             return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
         Err(e) => return Err(e.into()),
     }
     // Added places go to the waiting list first, in the same transaction.
-    let promoted = crate::prepare::registration::promote_waiting(&mut tx, window, state.clock.now()).await?;
+    let promoted =
+        crate::prepare::registration::promote_waiting(&mut tx, window, state.clock.now()).await?;
     let detail = serde_json::json!({"visit_id": id, "from": w.capacity_slots, "to": capacity, "booked": w.booked_slots, "promoted": promoted});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("window.capacity").on("window", window).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("window.capacity")
+            .on("window", window)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}/rooms#windows"), &format!("时段容量已改为 {capacity}，候补递补 {promoted} 人。")))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/rooms#windows"),
+        &format!("时段容量已改为 {capacity}，候补递补 {promoted} 人。"),
+    ))
 }

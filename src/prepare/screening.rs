@@ -115,14 +115,37 @@ pub async fn gather(
     )
     .fetch_all(&mut *conn)
     .await?;
-    const OPEN: [&str; 5] = ["assigned", "accepted", "returned", "closure_submitted", "in_review"];
-    let open_case = cases.iter().find(|c| OPEN.contains(&c.status.as_str())).map(|c| (c.id, c.code.clone()));
-    let terminated_case = cases.iter().find(|c| c.status == "terminated" || c.upheld).map(|c| (c.id, c.code.clone()));
-    Ok(Evidence { same_visit, recent, open_case, terminated_case, category_name: category_name.into(), lookback_months })
+    const OPEN: [&str; 5] = [
+        "assigned",
+        "accepted",
+        "returned",
+        "closure_submitted",
+        "in_review",
+    ];
+    let open_case = cases
+        .iter()
+        .find(|c| OPEN.contains(&c.status.as_str()))
+        .map(|c| (c.id, c.code.clone()));
+    let terminated_case = cases
+        .iter()
+        .find(|c| c.status == "terminated" || c.upheld)
+        .map(|c| (c.id, c.code.clone()));
+    Ok(Evidence {
+        same_visit,
+        recent,
+        open_case,
+        terminated_case,
+        category_name: category_name.into(),
+        lookback_months,
+    })
 }
 
 /// Store the flags, pending a staff decision.
-pub async fn record(conn: &mut PgConnection, registration_id: i64, flags: &[Flag]) -> sqlx::Result<()> {
+pub async fn record(
+    conn: &mut PgConnection,
+    registration_id: i64,
+    flags: &[Flag],
+) -> sqlx::Result<()> {
     for f in flags {
         sqlx::query!(
             "INSERT INTO screening_flags (registration_id, kind, detail, related_registration_id, related_case_id)
@@ -149,25 +172,49 @@ mod tests {
 
     #[test]
     fn a_first_time_registration_has_no_flags() {
-        assert!(flags(&Evidence { category_name: "城乡建设".into(), lookback_months: 2, ..Default::default() }).is_empty());
+        assert!(
+            flags(&Evidence {
+                category_name: "城乡建设".into(),
+                lookback_months: 2,
+                ..Default::default()
+            })
+            .is_empty()
+        );
     }
 
     #[test]
     fn each_kind_of_evidence_raises_its_flag() {
-        let e = Evidence { same_visit: Some(7), ..Default::default() };
+        let e = Evidence {
+            same_visit: Some(7),
+            ..Default::default()
+        };
         assert_eq!(kinds(&e), ["duplicate_in_visit"]);
         assert_eq!(flags(&e)[0].related_registration_id, Some(7));
-        let e = Evidence { recent: Some(3), lookback_months: 2, ..Default::default() };
+        let e = Evidence {
+            recent: Some(3),
+            lookback_months: 2,
+            ..Default::default()
+        };
         assert_eq!(flags(&e)[0].detail, "同一身份证号近 2 个月内已有登记");
-        let e = Evidence { category_name: LEGAL_CATEGORY.into(), ..Default::default() };
+        let e = Evidence {
+            category_name: LEGAL_CATEGORY.into(),
+            ..Default::default()
+        };
         assert_eq!(kinds(&e), ["legal_channel"]);
-        let e = Evidence { terminated_case: Some((5, "AJ-1".into())), ..Default::default() };
+        let e = Evidence {
+            terminated_case: Some((5, "AJ-1".into())),
+            ..Default::default()
+        };
         assert_eq!(kinds(&e), ["review_terminated"]);
     }
 
     #[test]
     fn an_open_case_wins_over_a_recent_registration_in_one_flag() {
-        let e = Evidence { recent: Some(3), open_case: Some((9, "AJ-9".into())), ..Default::default() };
+        let e = Evidence {
+            recent: Some(3),
+            open_case: Some((9, "AJ-9".into())),
+            ..Default::default()
+        };
         let f = flags(&e);
         assert_eq!(f.len(), 1, "one flag per kind (unique per registration)");
         assert_eq!(f[0].related_case_id, Some(9));

@@ -2,15 +2,15 @@
 //! with its dossier (一事一档); 带案下访 marks those the leader brings. An item may be linked to
 //! one registration of the same visit.
 
-use crate::admin::{checked, Choice};
+use crate::admin::{Choice, checked};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::prepare::triage::{category_choices, visit_title};
 use crate::web::auth::Role;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -57,8 +57,20 @@ fn validate(f: &ItemForm, categories: &[Choice], errors: &mut Errors) -> Option<
     let summary = text(errors, "summary", "问题摘要", &f.summary, 1, 500);
     let background = text(errors, "background", "背景情况", &f.background, 0, 5000);
     let policy_basis = text(errors, "policy_basis", "政策依据", &f.policy_basis, 0, 5000);
-    let proposed_handling = text(errors, "proposed_handling", "拟处理意见", &f.proposed_handling, 0, 5000);
-    let category_id = f.category_id.trim().parse::<i64>().ok().filter(|id| categories.iter().any(|c| c.id == *id));
+    let proposed_handling = text(
+        errors,
+        "proposed_handling",
+        "拟处理意见",
+        &f.proposed_handling,
+        0,
+        5000,
+    );
+    let category_id = f
+        .category_id
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| categories.iter().any(|c| c.id == *id));
     if category_id.is_none() {
         errors.add("category_id", "请选择问题类别");
     }
@@ -103,12 +115,19 @@ fn group(rows: Vec<(String, ItemRow)>) -> Vec<Township> {
     let mut out: Vec<Township> = Vec::new();
     for (township, row) in rows {
         if out.last().is_none_or(|t| t.name != township) {
-            out.push(Township { name: township, count: 0, villages: Vec::new() });
+            out.push(Township {
+                name: township,
+                count: 0,
+                villages: Vec::new(),
+            });
         }
         let t = out.last_mut().unwrap();
         t.count += 1;
         if t.villages.last().is_none_or(|v| v.name != row.village) {
-            t.villages.push(Village { name: row.village.clone(), items: Vec::new() });
+            t.villages.push(Village {
+                name: row.village.clone(),
+                items: Vec::new(),
+            });
         }
         t.villages.last_mut().unwrap().items.push(row);
     }
@@ -135,7 +154,13 @@ fn can_edit(ctx: &Ctx) -> bool {
     ctx.user.as_ref().is_some_and(|u| u.role == Role::Staff)
 }
 
-async fn list_page(state: &AppState, ctx: &Ctx, visit_id: i64, form: ItemForm, errors: Errors) -> Result<ListPage, AppError> {
+async fn list_page(
+    state: &AppState,
+    ctx: &Ctx,
+    visit_id: i64,
+    form: ItemForm,
+    errors: Errors,
+) -> Result<ListPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let rows: Vec<(String, ItemRow)> = sqlx::query!(
         r#"SELECT s.id, s.township, s.village, s.reporter, s.summary, s.brought_by_leader,
@@ -169,7 +194,10 @@ async fn list_page(state: &AppState, ctx: &Ctx, visit_id: i64, form: ItemForm, e
     .collect();
     let total = rows.len();
     let brought = rows.iter().filter(|(_, r)| r.brought_by_leader).count();
-    let linked = rows.iter().filter(|(_, r)| r.registration_code.is_some()).count();
+    let linked = rows
+        .iter()
+        .filter(|(_, r)| r.registration_code.is_some())
+        .count();
     Ok(ListPage {
         layout: ctx.layout("访前调查"),
         visit_id,
@@ -186,10 +214,24 @@ async fn list_page(state: &AppState, ctx: &Ctx, visit_id: i64, form: ItemForm, e
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>) -> Page {
-    render(&list_page(&state, &ctx, visit_id, ItemForm::default(), Errors::default()).await?)
+    render(
+        &list_page(
+            &state,
+            &ctx,
+            visit_id,
+            ItemForm::default(),
+            Errors::default(),
+        )
+        .await?,
+    )
 }
 
-pub async fn create(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>, Form(f): Form<ItemForm>) -> Page {
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(visit_id): Path<i64>,
+    Form(f): Form<ItemForm>,
+) -> Page {
     visit_title(&state.db, visit_id).await?;
     let mut errors = Errors::default();
     let categories = category_choices(&state.db).await?;
@@ -217,9 +259,20 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Pat
     .fetch_one(&mut *tx)
     .await?;
     let detail = serde_json::json!({"visit_id": visit_id, "township": item.township, "brought_by_leader": item.brought_by_leader});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.create").on("survey_item", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("survey.create")
+            .on("survey_item", id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "已保存访前调查事项。"))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{visit_id}/survey/{id}"),
+        "已保存访前调查事项。",
+    ))
 }
 
 #[derive(Template)]
@@ -239,7 +292,15 @@ struct ItemPage {
     can_edit: bool,
 }
 
-async fn item_page(state: &AppState, ctx: &Ctx, visit_id: i64, id: i64, form: Option<ItemForm>, errors: Errors, code: String) -> Result<ItemPage, AppError> {
+async fn item_page(
+    state: &AppState,
+    ctx: &Ctx,
+    visit_id: i64,
+    id: i64,
+    form: Option<ItemForm>,
+    errors: Errors,
+    code: String,
+) -> Result<ItemPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let s = sqlx::query!(
         r#"SELECT s.township, s.village, s.reporter, s.category_id, s.summary, s.background, s.policy_basis,
@@ -262,7 +323,11 @@ async fn item_page(state: &AppState, ctx: &Ctx, visit_id: i64, id: i64, form: Op
         background: s.background,
         policy_basis: s.policy_basis,
         proposed_handling: s.proposed_handling,
-        brought_by_leader: if s.brought_by_leader { "1".into() } else { String::new() },
+        brought_by_leader: if s.brought_by_leader {
+            "1".into()
+        } else {
+            String::new()
+        },
     });
     Ok(ItemPage {
         layout: ctx.layout(&format!("访前调查：{}", s.township)),
@@ -282,19 +347,43 @@ async fn item_page(state: &AppState, ctx: &Ctx, visit_id: i64, id: i64, form: Op
     })
 }
 
-pub async fn show(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>) -> Page {
-    render(&item_page(&state, &ctx, visit_id, id, None, Errors::default(), String::new()).await?)
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, id)): Path<(i64, i64)>,
+) -> Page {
+    render(
+        &item_page(
+            &state,
+            &ctx,
+            visit_id,
+            id,
+            None,
+            Errors::default(),
+            String::new(),
+        )
+        .await?,
+    )
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>, Form(f): Form<ItemForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, id)): Path<(i64, i64)>,
+    Form(f): Form<ItemForm>,
+) -> Page {
     let mut errors = Errors::default();
     let categories = category_choices(&state.db).await?;
     let item = validate(&f, &categories, &mut errors);
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE", visit_id, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    sqlx::query_scalar!(
+        "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
+        visit_id,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let Some(item) = item else {
         drop(tx);
         let page = item_page(&state, &ctx, visit_id, id, Some(f), errors, String::new()).await?;
@@ -316,10 +405,22 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)
     )
     .execute(&mut *tx)
     .await?;
-    let detail = serde_json::json!({"visit_id": visit_id, "brought_by_leader": item.brought_by_leader});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.update").on("survey_item", id).detail(detail)).await?;
+    let detail =
+        serde_json::json!({"visit_id": visit_id, "brought_by_leader": item.brought_by_leader});
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("survey.update")
+            .on("survey_item", id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "已保存。"))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{visit_id}/survey/{id}"),
+        "已保存。",
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -329,14 +430,28 @@ pub struct LinkForm {
 }
 
 /// Link the item to an existing registration of the same visit, by 登记编号.
-pub async fn link(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>, Form(f): Form<LinkForm>) -> Page {
+pub async fn link(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, id)): Path<(i64, i64)>,
+    Form(f): Form<LinkForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE", visit_id, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    sqlx::query_scalar!(
+        "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
+        visit_id,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let code = f.code.trim().to_uppercase();
-    let already = sqlx::query_scalar!("SELECT code FROM registrations WHERE survey_item_id = $1", id).fetch_optional(&mut *tx).await?;
+    let already = sqlx::query_scalar!(
+        "SELECT code FROM registrations WHERE survey_item_id = $1",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     let target = if let Some(other) = already {
         Err(format!("本事项已关联登记 {other}，请先取消关联"))
     } else if code.is_empty() {
@@ -361,32 +476,84 @@ pub async fn link(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)):
             return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
-    sqlx::query!("UPDATE registrations SET survey_item_id = $2 WHERE id = $1", reg_id, id).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE registrations SET survey_item_id = $2 WHERE id = $1",
+        reg_id,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
     let detail = serde_json::json!({"registration_id": reg_id, "code": code});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.link").on("survey_item", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("survey.link")
+            .on("survey_item", id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), &format!("已关联登记 {code}。")))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{visit_id}/survey/{id}"),
+        &format!("已关联登记 {code}。"),
+    ))
 }
 
 /// Undo a link made by mistake (a registration made from the item keeps it: channel 访前调查).
-pub async fn unlink(State(state): State<AppState>, ctx: Ctx, Path((visit_id, id)): Path<(i64, i64)>) -> Page {
+pub async fn unlink(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, id)): Path<(i64, i64)>,
+) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE", visit_id, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let reg = sqlx::query!("SELECT id, code, channel FROM registrations WHERE survey_item_id = $1 FOR UPDATE", id).fetch_optional(&mut *tx).await?;
+    sqlx::query_scalar!(
+        "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
+        visit_id,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let reg = sqlx::query!(
+        "SELECT id, code, channel FROM registrations WHERE survey_item_id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(reg) = reg else {
-        return Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "本事项没有关联登记。"));
+        return Ok(redirect_with_flash(
+            &state,
+            &format!("/staff/visits/{visit_id}/survey/{id}"),
+            "本事项没有关联登记。",
+        ));
     };
     if reg.channel == "survey" {
-        return Err(AppError::Conflict("该登记由本访前调查事项生成，不能取消关联。".into()));
+        return Err(AppError::Conflict(
+            "该登记由本访前调查事项生成，不能取消关联。".into(),
+        ));
     }
-    sqlx::query!("UPDATE registrations SET survey_item_id = NULL WHERE id = $1", reg.id).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE registrations SET survey_item_id = NULL WHERE id = $1",
+        reg.id
+    )
+    .execute(&mut *tx)
+    .await?;
     let detail = serde_json::json!({"registration_id": reg.id, "code": reg.code});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("survey.unlink").on("survey_item", id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("survey.unlink")
+            .on("survey_item", id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{visit_id}/survey/{id}"), "已取消关联。"))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{visit_id}/survey/{id}"),
+        "已取消关联。",
+    ))
 }
 
 #[cfg(test)]
@@ -415,21 +582,44 @@ mod tests {
             ("黄宅镇".into(), row(4, "")),
         ]);
         assert_eq!(groups.len(), 2);
-        assert_eq!((groups[0].count, groups[0].villages.len(), groups[0].villages[0].items.len()), (3, 2, 2));
+        assert_eq!(
+            (
+                groups[0].count,
+                groups[0].villages.len(),
+                groups[0].villages[0].items.len()
+            ),
+            (3, 2, 2)
+        );
         assert_eq!((groups[1].name.as_str(), groups[1].count), ("黄宅镇", 1));
     }
 
     #[test]
     fn validation_names_each_field() {
-        let categories = vec![Choice { id: 5, label: "其他".into() }];
+        let categories = vec![Choice {
+            id: 5,
+            label: "其他".into(),
+        }];
         let mut errors = Errors::default();
-        let f = ItemForm { summary: "x".repeat(501), category_id: "6".into(), ..ItemForm::default() };
+        let f = ItemForm {
+            summary: "x".repeat(501),
+            category_id: "6".into(),
+            ..ItemForm::default()
+        };
         assert!(validate(&f, &categories, &mut errors).is_none());
         assert_eq!(errors.get("township"), "请填写所属乡镇");
         assert_eq!(errors.get("summary"), "问题摘要不能超过 500 个字");
         assert_eq!(errors.get("category_id"), "请选择问题类别");
-        let ok = ItemForm { township: "黄宅镇".into(), summary: "道路".into(), category_id: "5".into(), brought_by_leader: "1".into(), ..ItemForm::default() };
+        let ok = ItemForm {
+            township: "黄宅镇".into(),
+            summary: "道路".into(),
+            category_id: "5".into(),
+            brought_by_leader: "1".into(),
+            ..ItemForm::default()
+        };
         let mut errors = Errors::default();
-        assert!(validate(&ok, &categories, &mut errors).is_some_and(|i| i.brought_by_leader && i.category_id == 5));
+        assert!(
+            validate(&ok, &categories, &mut errors)
+                .is_some_and(|i| i.brought_by_leader && i.category_id == 5)
+        );
     }
 }

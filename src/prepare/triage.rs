@@ -3,18 +3,18 @@
 //! Personal numbers are shown by their stored masks; only the audited unmask decrypts.
 
 use crate::admin::Choice;
-use crate::prepare::registration::{holds_slots, release_place, window_label};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
+use crate::prepare::registration::{holds_slots, release_place, window_label};
 use crate::web::auth::Role;
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::{PgConnection, PgExecutor};
@@ -36,7 +36,11 @@ pub const STATUSES: [(&str, &str); 10] = [
 ];
 
 pub fn status_label(status: &str) -> &'static str {
-    STATUSES.iter().find(|(s, _)| *s == status).map(|(_, l)| *l).unwrap_or("未知")
+    STATUSES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, l)| *l)
+        .unwrap_or("未知")
 }
 
 pub fn flag_label(kind: &str) -> &'static str {
@@ -79,7 +83,10 @@ pub fn open_for_triage(status: &str) -> bool {
 
 /// The visit's title, or 404: every page here hangs under a visit.
 pub async fn visit_title(db: impl PgExecutor<'_>, visit_id: i64) -> Result<String, AppError> {
-    sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", visit_id).fetch_optional(db).await?.ok_or(AppError::NotFound)
+    sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", visit_id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// Active categories as "parent / child", for selects.
@@ -127,10 +134,21 @@ impl Filter {
         Parsed {
             window: self.window.trim().parse().ok(),
             category: self.category.trim().parse().ok(),
-            status: STATUSES.iter().map(|(s, _)| *s).find(|s| *s == self.status.trim()),
-            flags: ["pending", "any"].into_iter().find(|f| *f == self.flags.trim()),
+            status: STATUSES
+                .iter()
+                .map(|(s, _)| *s)
+                .find(|s| *s == self.status.trim()),
+            flags: ["pending", "any"]
+                .into_iter()
+                .find(|f| *f == self.flags.trim()),
             township: (!township.is_empty()).then(|| township.chars().take(30).collect()),
-            page: self.page.trim().parse::<i64>().ok().filter(|p| (0..1_000_000).contains(p)).unwrap_or(0),
+            page: self
+                .page
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|p| (0..1_000_000).contains(p))
+                .unwrap_or(0),
         }
     }
 
@@ -175,12 +193,22 @@ impl Row {
     }
     /// The flags in words, for the export's 筛查提示 column.
     pub fn flags_text(&self) -> String {
-        self.flags.iter().map(|(k, d)| format!("{}（{}）", flag_label(k), decision_label(d))).collect::<Vec<_>>().join("；")
+        self.flags
+            .iter()
+            .map(|(k, d)| format!("{}（{}）", flag_label(k), decision_label(d)))
+            .collect::<Vec<_>>()
+            .join("；")
     }
 }
 
 /// The filtered registrations of a visit; `limit` None = all (export).
-pub async fn fetch_rows(db: &sqlx::PgPool, visit_id: i64, p: &Parsed, limit: Option<i64>, offset: i64) -> sqlx::Result<Vec<Row>> {
+pub async fn fetch_rows(
+    db: &sqlx::PgPool,
+    visit_id: i64,
+    p: &Parsed,
+    limit: Option<i64>,
+    offset: i64,
+) -> sqlx::Result<Vec<Row>> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.code, r.name, r.id_number_mask, r.phone_mask, r.township, r.persons, r.status,
                   r.id_number_cipher, r.id_number_key_id, r.phone_cipher, r.phone_key_id,
@@ -227,7 +255,12 @@ pub async fn fetch_rows(db: &sqlx::PgPool, visit_id: i64, p: &Parsed, limit: Opt
                 _ => String::new(),
             },
             status: r.status,
-            flags: r.flags.iter().filter_map(|f| f.split_once(':')).map(|(k, d)| (k.to_owned(), d.to_owned())).collect(),
+            flags: r
+                .flags
+                .iter()
+                .filter_map(|f| f.split_once(':'))
+                .map(|(k, d)| (k.to_owned(), d.to_owned()))
+                .collect(),
             id_cipher: r.id_number_cipher,
             id_key: r.id_number_key_id,
             phone_cipher: r.phone_cipher,
@@ -237,7 +270,11 @@ pub async fn fetch_rows(db: &sqlx::PgPool, visit_id: i64, p: &Parsed, limit: Opt
 }
 
 /// Batches and persons: of the filtered set, and of the whole visit.
-async fn counts(db: &sqlx::PgPool, visit_id: i64, p: &Parsed) -> sqlx::Result<(i64, i64, i64, i64)> {
+async fn counts(
+    db: &sqlx::PgPool,
+    visit_id: i64,
+    p: &Parsed,
+) -> sqlx::Result<(i64, i64, i64, i64)> {
     let r = sqlx::query!(
         r#"SELECT count(*) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
                                    AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
@@ -290,7 +327,12 @@ struct ListPage {
     page_no: i64,
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>, Query(filter): Query<Filter>) -> Page {
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(visit_id): Path<i64>,
+    Query(filter): Query<Filter>,
+) -> Page {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let p = filter.parse();
     let rows = fetch_rows(&state.db, visit_id, &p, Some(PAGE_SIZE), p.page * PAGE_SIZE).await?;
@@ -456,7 +498,13 @@ fn minute(t: Option<DateTime<Utc>>) -> String {
     t.map(china_minute).unwrap_or_default()
 }
 
-async fn detail_page(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, extra: Extra) -> Result<DetailPage, AppError> {
+async fn detail_page(
+    state: &AppState,
+    ctx: &Ctx,
+    visit_id: i64,
+    reg_id: i64,
+    extra: Extra,
+) -> Result<DetailPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let r = sqlx::query!(
         r#"SELECT r.id, r.code, r.channel, r.name, r.id_number_mask, r.phone_mask, r.address, r.township, r.village,
@@ -509,9 +557,13 @@ async fn detail_page(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, ex
         related_id: f.related_id.unwrap_or_default(),
     })
     .collect();
-    let merged_from = sqlx::query_as!(Linked, "SELECT id, code FROM registrations WHERE merged_into_id = $1 ORDER BY id", reg_id)
-        .fetch_all(&state.db)
-        .await?;
+    let merged_from = sqlx::query_as!(
+        Linked,
+        "SELECT id, code FROM registrations WHERE merged_into_id = $1 ORDER BY id",
+        reg_id
+    )
+    .fetch_all(&state.db)
+    .await?;
     // Same ID number in this visit (blind index), still active: the likely merge targets.
     let candidates = sqlx::query_as!(
         Linked,
@@ -525,7 +577,10 @@ async fn detail_page(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, ex
     .await?;
     let role = ctx.user.as_ref().map(|u| u.role);
     let form = if extra.errors.is_empty() && extra.flag_error.is_none() {
-        ActionForm { category_id: r.category_id.to_string(), ..extra.form }
+        ActionForm {
+            category_id: r.category_id.to_string(),
+            ..extra.form
+        }
     } else {
         extra.form
     };
@@ -561,7 +616,10 @@ async fn detail_page(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, ex
         checked_in_at: minute(r.checked_in_at),
         called_at: minute(r.called_at),
         created_by: r.created_by.unwrap_or_default(),
-        merged_into: r.merged_id.zip(r.merged_code).map(|(id, code)| Linked { id, code }),
+        merged_into: r
+            .merged_id
+            .zip(r.merged_code)
+            .map(|(id, code)| Linked { id, code }),
         merged_from,
         survey_item: r.survey_id.zip(r.survey_summary),
         flags,
@@ -576,7 +634,11 @@ async fn detail_page(state: &AppState, ctx: &Ctx, visit_id: i64, reg_id: i64, ex
     })
 }
 
-pub async fn show(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>) -> Page {
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id)): Path<(i64, i64)>,
+) -> Page {
     let page = detail_page(&state, &ctx, visit_id, reg_id, Extra::default()).await?;
     Ok(render_status(StatusCode::OK, &page))
 }
@@ -614,7 +676,12 @@ async fn lock(tx: &mut PgConnection, visit_id: i64, reg_id: i64) -> Result<Locke
 }
 
 /// 查看完整身份证号 / 手机号: decrypt one field, audit it, and show it on this response only.
-pub async fn unmask(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>, Form(f): Form<ActionForm>) -> Page {
+pub async fn unmask(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id)): Path<(i64, i64)>,
+    Form(f): Form<ActionForm>,
+) -> Page {
     if !ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)) {
         return Err(AppError::Forbidden);
     }
@@ -627,7 +694,12 @@ pub async fn unmask(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg
     .await?
     .ok_or(AppError::NotFound)?;
     let (field, label, key, cipher) = match f.field.as_str() {
-        "id_number" => ("id_number", "身份证号", Some(r.id_number_key_id), Some(r.id_number_cipher)),
+        "id_number" => (
+            "id_number",
+            "身份证号",
+            Some(r.id_number_key_id),
+            Some(r.id_number_cipher),
+        ),
         "phone" => ("phone", "手机号码", r.phone_key_id, r.phone_cipher),
         _ => return Err(AppError::BadRequest("请选择要查看的项目。".into())),
     };
@@ -638,13 +710,28 @@ pub async fn unmask(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg
     audit::record(
         &state.db,
         &ctx.actor(),
-        Entry::ok("personal_data.unmask").on("registration", reg_id).detail(serde_json::json!({"field": field, "code": r.code})),
+        Entry::ok("personal_data.unmask")
+            .on("registration", reg_id)
+            .detail(serde_json::json!({"field": field, "code": r.code})),
     )
     .await?;
-    let page = detail_page(&state, &ctx, visit_id, reg_id, Extra { unmasked: Some((label, value)), ..Extra::default() }).await?;
+    let page = detail_page(
+        &state,
+        &ctx,
+        visit_id,
+        reg_id,
+        Extra {
+            unmasked: Some((label, value)),
+            ..Extra::default()
+        },
+    )
+    .await?;
     let mut response = render_status(StatusCode::OK, &page);
     // The clear value must not stay in a cache or come back with the back button.
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 
@@ -657,52 +744,143 @@ pub async fn change_category(
     let mut tx = state.db.begin().await?;
     let reg = lock(&mut tx, visit_id, reg_id).await?;
     let category = match f.category_id.trim().parse::<i64>() {
-        Ok(id) => sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 AND active", id).fetch_optional(&mut *tx).await?,
+        Ok(id) => {
+            sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 AND active", id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
         Err(_) => None,
     };
     let Some(category) = category else {
         drop(tx);
         let mut errors = Errors::default();
         errors.add("category_id", "请选择问题类别");
-        return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, errors, ..Extra::default() }).await;
+        return invalid(
+            &state,
+            &ctx,
+            visit_id,
+            reg_id,
+            Extra {
+                form: f,
+                errors,
+                ..Extra::default()
+            },
+        )
+        .await;
     };
     if category == reg.category_id {
-        return Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "问题类别未变化。"));
+        return Ok(redirect_with_flash(
+            &state,
+            &detail_url(visit_id, reg_id),
+            "问题类别未变化。",
+        ));
     }
-    sqlx::query!("UPDATE registrations SET category_id = $2 WHERE id = $1", reg_id, category).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE registrations SET category_id = $2 WHERE id = $1",
+        reg_id,
+        category
+    )
+    .execute(&mut *tx)
+    .await?;
     let detail = serde_json::json!({"code": reg.code, "from": reg.category_id, "to": category});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.category_change").on("registration", reg_id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("registration.category_change")
+            .on("registration", reg_id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "已修改问题类别。"))
+    Ok(redirect_with_flash(
+        &state,
+        &detail_url(visit_id, reg_id),
+        "已修改问题类别。",
+    ))
 }
 
-pub async fn confirm(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>) -> Page {
+pub async fn confirm(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id)): Path<(i64, i64)>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     let reg = lock(&mut tx, visit_id, reg_id).await?;
     if reg.status != "submitted" {
-        return Err(AppError::Conflict(format!("该登记当前为“{}”，只有待审核的登记可以确认。", status_label(&reg.status))));
+        return Err(AppError::Conflict(format!(
+            "该登记当前为“{}”，只有待审核的登记可以确认。",
+            status_label(&reg.status)
+        )));
     }
-    sqlx::query!("UPDATE registrations SET status = 'confirmed' WHERE id = $1", reg_id).execute(&mut *tx).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.confirm").on("registration", reg_id).detail(serde_json::json!({"code": reg.code})))
-        .await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'confirmed' WHERE id = $1",
+        reg_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("registration.confirm")
+            .on("registration", reg_id)
+            .detail(serde_json::json!({"code": reg.code})),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "已确认该登记。"))
+    Ok(redirect_with_flash(
+        &state,
+        &detail_url(visit_id, reg_id),
+        "已确认该登记。",
+    ))
 }
 
-pub async fn reject(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>, Form(f): Form<ActionForm>) -> Page {
+pub async fn reject(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id)): Path<(i64, i64)>,
+    Form(f): Form<ActionForm>,
+) -> Page {
     let mut errors = Errors::default();
     let reason = text(&mut errors, "reason", "驳回理由", &f.reason, 1, 500);
     let mut tx = state.db.begin().await?;
     let reg = lock(&mut tx, visit_id, reg_id).await?;
     if !errors.is_empty() {
         drop(tx);
-        return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, errors, ..Extra::default() }).await;
+        return invalid(
+            &state,
+            &ctx,
+            visit_id,
+            reg_id,
+            Extra {
+                form: f,
+                errors,
+                ..Extra::default()
+            },
+        )
+        .await;
     }
     if !open_for_triage(&reg.status) {
-        return Err(AppError::Conflict(format!("该登记当前为“{}”，不能驳回。", status_label(&reg.status))));
+        return Err(AppError::Conflict(format!(
+            "该登记当前为“{}”，不能驳回。",
+            status_label(&reg.status)
+        )));
     }
-    release_place(&mut tx, reg_id, &reg.status, reg.window_id, reg.slots, state.clock.now()).await?;
-    sqlx::query!("UPDATE registrations SET status = 'rejected', reject_reason = $2 WHERE id = $1", reg_id, reason).execute(&mut *tx).await?;
+    release_place(
+        &mut tx,
+        reg_id,
+        &reg.status,
+        reg.window_id,
+        reg.slots,
+        state.clock.now(),
+    )
+    .await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'rejected', reject_reason = $2 WHERE id = $1",
+        reg_id,
+        reason
+    )
+    .execute(&mut *tx)
+    .await?;
     if let Some(mask) = &reg.phone_mask {
         crate::notify::queue(
             &mut *tx,
@@ -712,23 +890,45 @@ pub async fn reject(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg
                 recipient_mask: mask,
                 kind: "registration.rejected",
                 params: serde_json::json!({"code": reg.code}),
-                body: format!("您的来访登记（登记编号 {}）未能安排接访。原因：{reason}", reg.code),
+                body: format!(
+                    "您的来访登记（登记编号 {}）未能安排接访。原因：{reason}",
+                    reg.code
+                ),
             },
         )
         .await?;
     }
     let detail = serde_json::json!({"code": reg.code, "from": reg.status, "reason": reason, "released_slots": holds_slots(&reg.status).then_some(reg.slots)});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.reject").on("registration", reg_id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("registration.reject")
+            .on("registration", reg_id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), "已驳回该登记，其占用的接访名额已释放。"))
+    Ok(redirect_with_flash(
+        &state,
+        &detail_url(visit_id, reg_id),
+        "已驳回该登记，其占用的接访名额已释放。",
+    ))
 }
 
 /// Merge a duplicate (this registration) into another registration of the same visit, by code.
-pub async fn merge(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_id)): Path<(i64, i64)>, Form(f): Form<ActionForm>) -> Page {
+pub async fn merge(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((visit_id, reg_id)): Path<(i64, i64)>,
+    Form(f): Form<ActionForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     let reg = lock(&mut tx, visit_id, reg_id).await?;
     if !open_for_triage(&reg.status) {
-        return Err(AppError::Conflict(format!("该登记当前为“{}”，不能合并。", status_label(&reg.status))));
+        return Err(AppError::Conflict(format!(
+            "该登记当前为“{}”，不能合并。",
+            status_label(&reg.status)
+        )));
     }
     let code = f.into.trim().to_uppercase();
     let target = if code.is_empty() {
@@ -744,7 +944,9 @@ pub async fn merge(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_
         {
             None => Err("本次活动中没有这个登记编号"),
             Some(t) if t.id == reg_id => Err("不能合并到自身"),
-            Some(t) if matches!(t.status.as_str(), "cancelled" | "rejected") => Err("目标登记已取消或已驳回，不能合并到它"),
+            Some(t) if matches!(t.status.as_str(), "cancelled" | "rejected") => {
+                Err("目标登记已取消或已驳回，不能合并到它")
+            }
             Some(t) => Ok(t.id),
         }
     };
@@ -754,17 +956,52 @@ pub async fn merge(State(state): State<AppState>, ctx: Ctx, Path((visit_id, reg_
             drop(tx);
             let mut errors = Errors::default();
             errors.add("into", message);
-            return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, errors, ..Extra::default() }).await;
+            return invalid(
+                &state,
+                &ctx,
+                visit_id,
+                reg_id,
+                Extra {
+                    form: f,
+                    errors,
+                    ..Extra::default()
+                },
+            )
+            .await;
         }
     };
-    release_place(&mut tx, reg_id, &reg.status, reg.window_id, reg.slots, state.clock.now()).await?;
-    sqlx::query!("UPDATE registrations SET status = 'cancelled', merged_into_id = $2 WHERE id = $1", reg_id, target)
-        .execute(&mut *tx)
-        .await?;
-    let detail = serde_json::json!({"code": reg.code, "into": code, "into_id": target, "from": reg.status});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("registration.merge").on("registration", reg_id).detail(detail)).await?;
+    release_place(
+        &mut tx,
+        reg_id,
+        &reg.status,
+        reg.window_id,
+        reg.slots,
+        state.clock.now(),
+    )
+    .await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'cancelled', merged_into_id = $2 WHERE id = $1",
+        reg_id,
+        target
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail =
+        serde_json::json!({"code": reg.code, "into": code, "into_id": target, "from": reg.status});
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("registration.merge")
+            .on("registration", reg_id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &detail_url(visit_id, target), &format!("已将重复登记 {} 合并到本登记。", reg.code)))
+    Ok(redirect_with_flash(
+        &state,
+        &detail_url(visit_id, target),
+        &format!("已将重复登记 {} 合并到本登记。", reg.code),
+    ))
 }
 
 /// 确认 or 排除 one screening flag; 排除 needs a note.
@@ -790,7 +1027,18 @@ pub async fn decide_flag(
     };
     if let Some(message) = problem {
         drop(tx);
-        return invalid(&state, &ctx, visit_id, reg_id, Extra { form: f, flag_error: Some((flag_id, message)), ..Extra::default() }).await;
+        return invalid(
+            &state,
+            &ctx,
+            visit_id,
+            reg_id,
+            Extra {
+                form: f,
+                flag_error: Some((flag_id, message)),
+                ..Extra::default()
+            },
+        )
+        .await;
     }
     sqlx::query!(
         "UPDATE screening_flags SET decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $1",
@@ -803,10 +1051,25 @@ pub async fn decide_flag(
     .execute(&mut *tx)
     .await?;
     let detail = serde_json::json!({"code": reg.code, "kind": flag.kind, "from": flag.decision, "decision": f.decision, "note": note});
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("screening.decide").on("screening_flag", flag_id).detail(detail)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("screening.decide")
+            .on("screening_flag", flag_id)
+            .detail(detail),
+    )
+    .await?;
     tx.commit().await?;
-    let message = if f.decision == "confirmed" { "已确认该筛查提示。" } else { "已排除该筛查提示。" };
-    Ok(redirect_with_flash(&state, &detail_url(visit_id, reg_id), message))
+    let message = if f.decision == "confirmed" {
+        "已确认该筛查提示。"
+    } else {
+        "已排除该筛查提示。"
+    };
+    Ok(redirect_with_flash(
+        &state,
+        &detail_url(visit_id, reg_id),
+        message,
+    ))
 }
 
 #[cfg(test)]
@@ -825,22 +1088,47 @@ mod tests {
             full: String::new(),
         };
         assert_eq!(f.parse(), Parsed::default());
-        let g = Filter { window: " 7 ".into(), status: "confirmed".into(), flags: "pending".into(), township: " 仙华街道 ".into(), page: "2".into(), ..Filter::default() };
+        let g = Filter {
+            window: " 7 ".into(),
+            status: "confirmed".into(),
+            flags: "pending".into(),
+            township: " 仙华街道 ".into(),
+            page: "2".into(),
+            ..Filter::default()
+        };
         let p = g.parse();
-        assert_eq!((p.window, p.status, p.flags, p.township.as_deref(), p.page), (Some(7), Some("confirmed"), Some("pending"), Some("仙华街道"), 2));
+        assert_eq!(
+            (p.window, p.status, p.flags, p.township.as_deref(), p.page),
+            (
+                Some(7),
+                Some("confirmed"),
+                Some("pending"),
+                Some("仙华街道"),
+                2
+            )
+        );
     }
 
     #[test]
     fn slots_are_held_until_a_registration_leaves_the_pipeline() {
         assert!(holds_slots("submitted") && holds_slots("confirmed") && holds_slots("scheduled"));
-        assert!(!holds_slots("waitlisted") && !holds_slots("rejected") && !holds_slots("cancelled"));
-        assert!(open_for_triage("waitlisted") && !open_for_triage("scheduled") && !open_for_triage("rejected"));
+        assert!(
+            !holds_slots("waitlisted") && !holds_slots("rejected") && !holds_slots("cancelled")
+        );
+        assert!(
+            open_for_triage("waitlisted")
+                && !open_for_triage("scheduled")
+                && !open_for_triage("rejected")
+        );
     }
 
     #[test]
     fn windows_read_in_shanghai_time() {
         let s: DateTime<Utc> = "2026-11-22T01:00:00Z".parse().unwrap();
-        assert_eq!(window_label(s, s + chrono::Duration::hours(1)), "09:00—10:00");
+        assert_eq!(
+            window_label(s, s + chrono::Duration::hours(1)),
+            "09:00—10:00"
+        );
     }
 
     #[test]

@@ -4,16 +4,31 @@
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::triage::{fetch_rows, may_unmask, visit_title, Filter, Row};
+use crate::prepare::triage::{Filter, Row, fetch_rows, may_unmask, visit_title};
 use crate::web::Ctx;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
-pub const HEADERS: [&str; 10] = ["登记编号", "姓名", "身份证号", "手机号码", "所属乡镇", "来访人数", "问题类别", "接访时段", "状态", "筛查提示"];
+pub const HEADERS: [&str; 10] = [
+    "登记编号",
+    "姓名",
+    "身份证号",
+    "手机号码",
+    "所属乡镇",
+    "来访人数",
+    "问题类别",
+    "接访时段",
+    "状态",
+    "筛查提示",
+];
 
 /// One sheet, headers in the first row; personal numbers as text (never numbers: Excel would round an 18-digit ID).
-pub fn workbook(title: &str, rows: &[Row], clear: &[(String, String)]) -> Result<Vec<u8>, XlsxError> {
+pub fn workbook(
+    title: &str,
+    rows: &[Row],
+    clear: &[(String, String)],
+) -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     ws.set_name("来访登记")?;
@@ -23,7 +38,10 @@ pub fn workbook(title: &str, rows: &[Row], clear: &[(String, String)]) -> Result
     }
     for (i, r) in rows.iter().enumerate() {
         let n = (i + 1) as u32;
-        let (id, phone) = clear.get(i).map(|(a, b)| (a.as_str(), b.as_str())).unwrap_or((&r.id_mask, &r.phone_mask));
+        let (id, phone) = clear
+            .get(i)
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .unwrap_or((&r.id_mask, &r.phone_mask));
         ws.write_string(n, 0, &r.code)?;
         ws.write_string(n, 1, &r.name)?;
         ws.write_string(n, 2, id)?;
@@ -35,7 +53,10 @@ pub fn workbook(title: &str, rows: &[Row], clear: &[(String, String)]) -> Result
         ws.write_string(n, 8, r.status_label())?;
         ws.write_string(n, 9, r.flags_text())?;
     }
-    for (c, width) in [12, 10, 22, 14, 12, 9, 24, 13, 9, 40].into_iter().enumerate() {
+    for (c, width) in [12, 10, 22, 14, 12, 9, 24, 13, 9, 40]
+        .into_iter()
+        .enumerate()
+    {
         ws.set_column_width(c as u16, width)?;
     }
     ws.set_freeze_panes(1, 0)?;
@@ -43,7 +64,12 @@ pub fn workbook(title: &str, rows: &[Row], clear: &[(String, String)]) -> Result
     wb.save_to_buffer()
 }
 
-pub async fn export(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Path<i64>, Query(filter): Query<Filter>) -> Result<Response, AppError> {
+pub async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(visit_id): Path<i64>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, AppError> {
     let title = visit_title(&state.db, visit_id).await?;
     let wants_full = filter.full.trim() == "1";
     if wants_full && !ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)) {
@@ -62,10 +88,24 @@ pub async fn export(State(state): State<AppState>, ctx: Ctx, Path(visit_id): Pat
             clear.push((id, phone));
         }
     }
-    let bytes = workbook(&title, &rows, &clear).map_err(|e| AppError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
-    let action = if wants_full { "personal_data.export" } else { "registration.export" };
+    let bytes = workbook(&title, &rows, &clear)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
+    let action = if wants_full {
+        "personal_data.export"
+    } else {
+        "registration.export"
+    };
     let detail = serde_json::json!({"visit_id": visit_id, "count": rows.len(), "full": wants_full, "filter": filter.query()});
-    audit::record(&state.db, &ctx.actor(), Entry::ok(action).on("visit", visit_id).detail(detail)).await?;
-    let name = if wants_full { format!("registrations-{visit_id}-full.xlsx") } else { format!("registrations-{visit_id}.xlsx") };
+    audit::record(
+        &state.db,
+        &ctx.actor(),
+        Entry::ok(action).on("visit", visit_id).detail(detail),
+    )
+    .await?;
+    let name = if wants_full {
+        format!("registrations-{visit_id}-full.xlsx")
+    } else {
+        format!("registrations-{visit_id}.xlsx")
+    };
     Ok(crate::reports::xlsx::attachment(&name, bytes))
 }

@@ -1,15 +1,15 @@
 //! `/staff/visits`: plan a visit (下访活动) and see, on its page, what is still missing before the day.
 
-use crate::admin::{ids, opt_id, Choice};
+use crate::admin::{Choice, ids, opt_id};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
-use crate::error::AppError;
 use crate::clock::{cn_date, cn_minute};
-use crate::prepare::plan::{self, hours, Facts, LeaderLine, CHANNELS};
-use crate::web::form::{text, Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, Ctx};
+use crate::error::AppError;
+use crate::prepare::plan::{self, CHANNELS, Facts, LeaderLine, hours};
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,12 +21,19 @@ const PLANNABLE: [&str; 3] = ["draft", "announced", "closed_for_registration"];
 
 /// The site's absolute base for links on notices and posters.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
     plan::public_base(state.config.public_url.as_deref(), host)
 }
 
 /// What a notice says about visit `id`, as the visit stands now.
-pub async fn facts(db: &mut sqlx::PgConnection, state: &AppState, id: i64, base: &str) -> Result<Facts, AppError> {
+pub async fn facts(
+    db: &mut sqlx::PgConnection,
+    state: &AppState,
+    id: i64,
+    base: &str,
+) -> Result<Facts, AppError> {
     let v = sqlx::query!(
         r#"SELECT v.title, c.name AS county, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.scope,
                   v.registration_closes_at,
@@ -61,7 +68,11 @@ pub async fn facts(db: &mut sqlx::PgConnection, state: &AppState, id: i64, base:
         scope: v.scope,
         leaders,
         departments: v.departments,
-        closes_at: plan::registration_closes_at(v.visit_date, v.registration_closes_at, state.config.registration_close_time),
+        closes_at: plan::registration_closes_at(
+            v.visit_date,
+            v.registration_closes_at,
+            state.config.registration_close_time,
+        ),
         register_url: format!("{base}/visits/{id}/register"),
     })
 }
@@ -114,16 +125,27 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
             id: r.id,
             title: r.title,
             county: r.county,
-            date: format!("{}（{}）", cn_date(r.visit_date), plan::weekday(r.visit_date)),
+            date: format!(
+                "{}（{}）",
+                cn_date(r.visit_date),
+                plan::weekday(r.visit_date)
+            ),
             hours: hours(r.starts_at, r.ends_at),
             leader: r.leader,
             status: r.status,
             registrations: r.registrations,
         };
-        if r.visit_date >= today { upcoming.push(row) } else { past.push(row) }
+        if r.visit_date >= today {
+            upcoming.push(row)
+        } else {
+            past.push(row)
+        }
     }
     upcoming.reverse(); // the next one first
-    render(&VisitsPage { layout: ctx.layout("下访活动"), sections: vec![("即将进行", upcoming), ("已经过去", past)] })
+    render(&VisitsPage {
+        layout: ctx.layout("下访活动"),
+        sections: vec![("即将进行", upcoming), ("已经过去", past)],
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,7 +176,9 @@ impl VisitForm {
         self.leader_ids.iter().any(|c| c.trim() == id.to_string())
     }
     fn has_department(&self, id: &i64) -> bool {
-        self.department_ids.iter().any(|c| c.trim() == id.to_string())
+        self.department_ids
+            .iter()
+            .any(|c| c.trim() == id.to_string())
     }
 }
 
@@ -167,7 +191,12 @@ struct Options {
 impl Options {
     /// Active leaders and departments, plus those the visit already has (so that an edit keeps them).
     async fn load(state: &AppState, visit_id: Option<i64>) -> sqlx::Result<Self> {
-        let counties = sqlx::query_as!(Choice, "SELECT id, name AS label FROM counties ORDER BY name").fetch_all(&state.db).await?;
+        let counties = sqlx::query_as!(
+            Choice,
+            "SELECT id, name AS label FROM counties ORDER BY name"
+        )
+        .fetch_all(&state.db)
+        .await?;
         let leaders = sqlx::query_as!(
             Choice,
             r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders
@@ -185,7 +214,11 @@ impl Options {
         )
         .fetch_all(&state.db)
         .await?;
-        Ok(Self { counties, leaders, departments })
+        Ok(Self {
+            counties,
+            leaders,
+            departments,
+        })
     }
 }
 
@@ -214,16 +247,27 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 /// `<input type=time>` sends HH:MM (or HH:MM:SS).
 pub fn parse_time(s: &str) -> Option<NaiveTime> {
     let s = s.trim();
-    NaiveTime::parse_from_str(s, "%H:%M").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S")).ok()
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
+        .ok()
 }
 
 fn parse_local_minute(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")).ok()?;
+    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
+        .ok()?;
     Some(crate::clock::china_instant(local.date(), local.time()))
 }
 
-fn number(errors: &mut Errors, field: &'static str, value: &str, default: i32, range: std::ops::RangeInclusive<i32>, message: &str) -> i32 {
+fn number(
+    errors: &mut Errors,
+    field: &'static str,
+    value: &str,
+    default: i32,
+    range: std::ops::RangeInclusive<i32>,
+    message: &str,
+) -> i32 {
     let v = value.trim();
     if v.is_empty() {
         return default;
@@ -239,26 +283,39 @@ fn number(errors: &mut Errors, field: &'static str, value: &str, default: i32, r
 
 /// Check a visit form. `earliest_date`: the first date that leaves time for the first notice
 /// (checked only when the date is new or changed).
-fn validate(f: &VisitForm, options: &Options, errors: &mut Errors, earliest_date: Option<NaiveDate>) -> Option<Valid> {
+fn validate(
+    f: &VisitForm,
+    options: &Options,
+    errors: &mut Errors,
+    earliest_date: Option<NaiveDate>,
+) -> Option<Valid> {
     let title = text(errors, "title", "活动名称", &f.title, 1, 100);
     let county_id = opt_id(&f.county_id).filter(|id| options.counties.iter().any(|c| c.id == *id));
     if county_id.is_none() {
         errors.add("county_id", "请选择区县");
     }
-    let lead_leader_id = opt_id(&f.lead_leader_id).filter(|id| options.leaders.iter().any(|c| c.id == *id));
+    let lead_leader_id =
+        opt_id(&f.lead_leader_id).filter(|id| options.leaders.iter().any(|c| c.id == *id));
     if lead_leader_id.is_none() {
         errors.add("lead_leader_id", "请选择接访领导");
     }
-    let leader_ids = ids(&f.leader_ids).filter(|v| v.iter().all(|id| options.leaders.iter().any(|c| c.id == *id)));
+    let leader_ids = ids(&f.leader_ids).filter(|v| {
+        v.iter()
+            .all(|id| options.leaders.iter().any(|c| c.id == *id))
+    });
     if leader_ids.is_none() {
         errors.add("leader_ids", "所选陪同领导不存在，请重新选择");
     }
     let visit_date = parse_date(&f.visit_date);
     match (visit_date, earliest_date) {
         (None, _) => errors.add("visit_date", "请填写接访日期，如 2026-12-12"),
-        (Some(d), Some(earliest)) if d < earliest => {
-            errors.add("visit_date", format!("接访日期最早为 {}：一次公告须在接访日前至少 10 天发布", cn_date(earliest)))
-        }
+        (Some(d), Some(earliest)) if d < earliest => errors.add(
+            "visit_date",
+            format!(
+                "接访日期最早为 {}：一次公告须在接访日前至少 10 天发布",
+                cn_date(earliest)
+            ),
+        ),
         _ => {}
     }
     let starts_at = parse_time(&f.starts_at);
@@ -274,18 +331,38 @@ fn validate(f: &VisitForm, options: &Options, errors: &mut Errors, earliest_date
     let venue = text(errors, "venue", "接访地点", &f.venue, 1, 100);
     let address = text(errors, "address", "详细地址", &f.address, 0, 200);
     let scope = text(errors, "scope", "受理范围", &f.scope, 0, 2000);
-    let department_ids = ids(&f.department_ids).filter(|v| v.iter().all(|id| options.departments.iter().any(|c| c.id == *id)));
+    let department_ids = ids(&f.department_ids).filter(|v| {
+        v.iter()
+            .all(|id| options.departments.iter().any(|c| c.id == *id))
+    });
     if department_ids.is_none() {
         errors.add("department_ids", "所选参加部门不存在，请重新选择");
     }
-    let slot_minutes = number(errors, "slot_minutes", &f.slot_minutes, 15, 5..=120, "每号接谈时长须为 5–120 分钟的整数");
-    let deadline_days = number(errors, "deadline_days", &f.deadline_days, 60, 1..=60, "办结限期须为 1–60 天的整数");
+    let slot_minutes = number(
+        errors,
+        "slot_minutes",
+        &f.slot_minutes,
+        15,
+        5..=120,
+        "每号接谈时长须为 5–120 分钟的整数",
+    );
+    let deadline_days = number(
+        errors,
+        "deadline_days",
+        &f.deadline_days,
+        60,
+        1..=60,
+        "办结限期须为 1–60 天的整数",
+    );
     let registration_closes_at = if f.registration_closes_at.trim().is_empty() {
         None
     } else {
         let at = parse_local_minute(&f.registration_closes_at);
         match (at, visit_date, starts_at) {
-            (None, _, _) => errors.add("registration_closes_at", "请按 2026-12-11 17:00 的格式填写，或留空使用默认"),
+            (None, _, _) => errors.add(
+                "registration_closes_at",
+                "请按 2026-12-11 17:00 的格式填写，或留空使用默认",
+            ),
             (Some(at), Some(d), Some(s)) if at > crate::clock::china_instant(d, s) => {
                 errors.add("registration_closes_at", "登记截止时间须早于接访开始时间")
             }
@@ -302,7 +379,10 @@ fn validate(f: &VisitForm, options: &Options, errors: &mut Errors, earliest_date
         county_id: county_id?,
         lead_leader_id,
         // The lead leader is not also an accompanying one.
-        leader_ids: leader_ids?.into_iter().filter(|id| *id != lead_leader_id).collect(),
+        leader_ids: leader_ids?
+            .into_iter()
+            .filter(|id| *id != lead_leader_id)
+            .collect(),
         visit_date: visit_date?,
         starts_at: starts_at?,
         ends_at: ends_at?,
@@ -350,23 +430,58 @@ impl FormPage {
 
 fn earliest_date(state: &AppState) -> NaiveDate {
     let today = china_date(state.clock.now());
-    today.checked_add_days(Days::new(state.config.notice_days.first)).unwrap_or(today)
+    today
+        .checked_add_days(Days::new(state.config.notice_days.first))
+        .unwrap_or(today)
 }
 
-async fn form_page(state: &AppState, ctx: &Ctx, id: Option<i64>, form: VisitForm, errors: Errors, announced: bool) -> Result<FormPage, AppError> {
-    let title = if id.is_some() { "修改下访活动" } else { "新建下访活动" };
-    let default_close = match parse_date(&form.visit_date) {
-        Some(d) => format!("留空则为 {}", cn_minute(plan::registration_closes_at(d, None, state.config.registration_close_time))),
-        None => format!("留空则为接访前一日 {}", state.config.registration_close_time.format("%H:%M")),
+async fn form_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: Option<i64>,
+    form: VisitForm,
+    errors: Errors,
+    announced: bool,
+) -> Result<FormPage, AppError> {
+    let title = if id.is_some() {
+        "修改下访活动"
+    } else {
+        "新建下访活动"
     };
-    Ok(FormPage { layout: ctx.layout(title), id, form, errors, options: Options::load(state, id).await?, announced, default_close })
+    let default_close = match parse_date(&form.visit_date) {
+        Some(d) => format!(
+            "留空则为 {}",
+            cn_minute(plan::registration_closes_at(
+                d,
+                None,
+                state.config.registration_close_time
+            ))
+        ),
+        None => format!(
+            "留空则为接访前一日 {}",
+            state.config.registration_close_time.format("%H:%M")
+        ),
+    };
+    Ok(FormPage {
+        layout: ctx.layout(title),
+        id,
+        form,
+        errors,
+        options: Options::load(state, id).await?,
+        announced,
+        default_close,
+    })
 }
 
 pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
     let options = Options::load(&state, None).await?;
     let form = VisitForm {
         // One county is the common case.
-        county_id: if options.counties.len() == 1 { options.counties[0].id.to_string() } else { String::new() },
+        county_id: if options.counties.len() == 1 {
+            options.counties[0].id.to_string()
+        } else {
+            String::new()
+        },
         visit_date: earliest_date(&state).to_string(),
         starts_at: "08:00".into(),
         ends_at: "17:00".into(),
@@ -378,13 +493,23 @@ pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
 }
 
 async fn replace_links(tx: &mut sqlx::PgConnection, id: i64, v: &Valid) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM visit_leaders WHERE visit_id = $1 AND leader_id <> ALL($2)", id, &v.leader_ids).execute(&mut *tx).await?;
+    sqlx::query!(
+        "DELETE FROM visit_leaders WHERE visit_id = $1 AND leader_id <> ALL($2)",
+        id,
+        &v.leader_ids
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!("INSERT INTO visit_leaders (visit_id, leader_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING", id, &v.leader_ids)
         .execute(&mut *tx)
         .await?;
-    sqlx::query!("DELETE FROM visit_departments WHERE visit_id = $1 AND department_id <> ALL($2)", id, &v.department_ids)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM visit_departments WHERE visit_id = $1 AND department_id <> ALL($2)",
+        id,
+        &v.department_ids
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!(
         "INSERT INTO visit_departments (visit_id, department_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
         id,
@@ -426,9 +551,18 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Visit
     .fetch_one(&mut *tx)
     .await?;
     replace_links(&mut tx, id, &v).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("visit.create").on("visit", id).detail(detail(&v))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("visit.create").on("visit", id).detail(detail(&v)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}"), &format!("已创建下访活动：{}。下一步：生成并发布一次公告。", v.title)))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}"),
+        &format!("已创建下访活动：{}。下一步：生成并发布一次公告。", v.title),
+    ))
 }
 
 pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
@@ -459,22 +593,44 @@ pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i
         slot_minutes: v.slot_minutes.to_string(),
         registration_closes_at: v
             .registration_closes_at
-            .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%dT%H:%M").to_string())
+            .map(|t| {
+                t.with_timezone(&chrono_tz::Asia::Shanghai)
+                    .format("%Y-%m-%dT%H:%M")
+                    .to_string()
+            })
             .unwrap_or_default(),
         deadline_days: v.deadline_days.to_string(),
     };
-    render(&form_page(&state, &ctx, Some(id), form, Errors::default(), v.status != "draft").await?)
+    render(
+        &form_page(
+            &state,
+            &ctx,
+            Some(id),
+            form,
+            Errors::default(),
+            v.status != "draft",
+        )
+        .await?,
+    )
 }
 
 fn refuse_unless_plannable(status: &str) -> Result<(), AppError> {
     if PLANNABLE.contains(&status) {
         Ok(())
     } else {
-        Err(AppError::Conflict(format!("该下访活动{}，不能再修改。", plan::status_label(status))))
+        Err(AppError::Conflict(format!(
+            "该下访活动{}，不能再修改。",
+            plan::status_label(status)
+        )))
     }
 }
 
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<VisitForm>) -> Page {
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<VisitForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
     let old = sqlx::query!(
         "SELECT status, visit_date, starts_at, ends_at, venue, address FROM visits WHERE id = $1 FOR UPDATE",
@@ -495,13 +651,22 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
         if announced {
             let hint = "一次公告已发布，更改须通过“更正公告”";
             if v.visit_date != old.visit_date {
-                errors.add("visit_date", format!("{hint}（原接访日期 {}）", cn_date(old.visit_date)));
+                errors.add(
+                    "visit_date",
+                    format!("{hint}（原接访日期 {}）", cn_date(old.visit_date)),
+                );
             }
             if v.starts_at != old.starts_at {
-                errors.add("starts_at", format!("{hint}（原开始时间 {}）", old.starts_at.format("%H:%M")));
+                errors.add(
+                    "starts_at",
+                    format!("{hint}（原开始时间 {}）", old.starts_at.format("%H:%M")),
+                );
             }
             if v.ends_at != old.ends_at {
-                errors.add("ends_at", format!("{hint}（原结束时间 {}）", old.ends_at.format("%H:%M")));
+                errors.add(
+                    "ends_at",
+                    format!("{hint}（原结束时间 {}）", old.ends_at.format("%H:%M")),
+                );
             }
             if v.venue != old.venue {
                 errors.add("venue", format!("{hint}（原接访地点 {}）", old.venue));
@@ -538,9 +703,18 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>
     .execute(&mut *tx)
     .await?;
     replace_links(&mut tx, id, &v).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("visit.update").on("visit", id).detail(detail(&v))).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("visit.update").on("visit", id).detail(detail(&v)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}"), "已保存。"))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}"),
+        "已保存。",
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,7 +770,14 @@ impl VisitPage {
     }
 }
 
-async fn visit_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, cancel: CancelForm, errors: Errors) -> Result<VisitPage, AppError> {
+async fn visit_page(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    id: i64,
+    cancel: CancelForm,
+    errors: Errors,
+) -> Result<VisitPage, AppError> {
     let base = base_url(state, headers);
     let facts = facts(&mut *state.db.acquire().await?, state, id, &base).await?;
     let c = sqlx::query!(
@@ -624,14 +805,22 @@ async fn visit_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, c
         done: at.is_some(),
         detail: match at {
             Some(t) => format!("已于 {} 发布", cn_minute(t)),
-            None => format!("未发布，最迟 {} 发布", cn_date(rules.latest(kind, c.visit_date))),
+            None => format!(
+                "未发布，最迟 {} 发布",
+                cn_date(rules.latest(kind, c.visit_date))
+            ),
         },
         href: notices.clone(),
     };
     let checklist = vec![
         notice_item("一次公告", c.first_at, "first"),
         notice_item("二次公告", c.second_at, "second"),
-        CheckItem { label: "接待室", done: c.rooms > 0, detail: format!("{} 间", c.rooms), href: rooms.clone() },
+        CheckItem {
+            label: "接待室",
+            done: c.rooms > 0,
+            detail: format!("{} 间", c.rooms),
+            href: rooms.clone(),
+        },
         CheckItem {
             label: "接访时段",
             done: c.windows > 0,
@@ -658,7 +847,12 @@ async fn visit_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, c
         },
     ];
     let today = china_date(state.clock.now());
-    let county_leaders = facts.leaders.iter().map(|l| format!("{}（{}）", l.name, l.title)).collect::<Vec<_>>().join("、");
+    let county_leaders = facts
+        .leaders
+        .iter()
+        .map(|l| format!("{}（{}）", l.name, l.title))
+        .collect::<Vec<_>>()
+        .join("、");
     Ok(VisitPage {
         layout: ctx.layout(&facts.title),
         id,
@@ -675,8 +869,23 @@ async fn visit_page(state: &AppState, ctx: &Ctx, headers: &HeaderMap, id: i64, c
     })
 }
 
-pub async fn show(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>) -> Page {
-    render(&visit_page(&state, &ctx, &headers, id, CancelForm::default(), Errors::default()).await?)
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Page {
+    render(
+        &visit_page(
+            &state,
+            &ctx,
+            &headers,
+            id,
+            CancelForm::default(),
+            Errors::default(),
+        )
+        .await?,
+    )
 }
 
 /// Checked channels of a form: only the known ones, in their canonical order.
@@ -684,22 +893,47 @@ pub fn channels_of(values: &[String]) -> Option<Vec<String>> {
     if values.iter().any(|v| !CHANNELS.contains(&v.as_str())) {
         return None;
     }
-    Some(CHANNELS.iter().filter(|c| values.iter().any(|v| v == *c)).map(|c| c.to_string()).collect())
+    Some(
+        CHANNELS
+            .iter()
+            .filter(|c| values.iter().any(|v| v == *c))
+            .map(|c| c.to_string())
+            .collect(),
+    )
 }
 
 /// Cancel the visit: the cancellation notice, the status and a message to every registrant, at once.
-pub async fn cancel(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>, Form(f): Form<CancelForm>) -> Page {
+pub async fn cancel(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<CancelForm>,
+) -> Page {
     let mut tx = state.db.begin().await?;
-    let v = sqlx::query!("SELECT status, visit_date, title FROM visits WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let v = sqlx::query!(
+        "SELECT status, visit_date, title FROM visits WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
     let now = state.clock.now();
     if !PLANNABLE.contains(&v.status.as_str()) || china_date(now) >= v.visit_date {
-        return Err(AppError::Conflict(format!("该下访活动{}，不能取消（取消须在接访日之前）。", plan::status_label(&v.status))));
+        return Err(AppError::Conflict(format!(
+            "该下访活动{}，不能取消（取消须在接访日之前）。",
+            plan::status_label(&v.status)
+        )));
     }
     let mut errors = Errors::default();
-    let reason = text(&mut errors, "cancel_reason", "取消原因", &f.cancel_reason, 1, 200);
+    let reason = text(
+        &mut errors,
+        "cancel_reason",
+        "取消原因",
+        &f.cancel_reason,
+        1,
+        200,
+    );
     let channels = channels_of(&f.cancel_channels).unwrap_or_default();
     let announced = v.status != "draft";
     if announced && channels.is_empty() {
@@ -734,7 +968,9 @@ pub async fn cancel(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap,
             .await?,
         );
     }
-    sqlx::query!("UPDATE visits SET status = 'cancelled' WHERE id = $1", id).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE visits SET status = 'cancelled' WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
     let message = format!(
         "【下访接访】您登记的“{}”（原定{}）已取消：{}。有关诉求可到{}信访局或所在乡镇（街道）信访办反映。",
         v.title,
@@ -742,19 +978,38 @@ pub async fn cancel(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap,
         reason,
         facts.county
     );
-    let notified = notify_registrants(&mut tx, id, "visit.cancelled", &message, serde_json::json!({"visit_id": id, "reason": reason})).await?;
+    let notified = notify_registrants(
+        &mut tx,
+        id,
+        "visit.cancelled",
+        &message,
+        serde_json::json!({"visit_id": id, "reason": reason}),
+    )
+    .await?;
     audit::record(
         &mut *tx,
         &ctx.actor(),
-        Entry::ok("visit.cancel").on("visit", id).detail(serde_json::json!({"reason": reason, "notice_id": notice_id, "notified": notified})),
+        Entry::ok("visit.cancel").on("visit", id).detail(
+            serde_json::json!({"reason": reason, "notice_id": notice_id, "notified": notified}),
+        ),
     )
     .await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, &format!("/staff/visits/{id}"), &format!("已取消该下访活动，已通知 {notified} 批登记群众。")))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}"),
+        &format!("已取消该下访活动，已通知 {notified} 批登记群众。"),
+    ))
 }
 
 /// Queue `kind` to every registrant still expecting the day (not cancelled or rejected); returns how many.
-pub async fn notify_registrants(tx: &mut sqlx::PgConnection, visit_id: i64, kind: &str, body: &str, params: serde_json::Value) -> sqlx::Result<usize> {
+pub async fn notify_registrants(
+    tx: &mut sqlx::PgConnection,
+    visit_id: i64,
+    kind: &str,
+    body: &str,
+    params: serde_json::Value,
+) -> sqlx::Result<usize> {
     let registrants = sqlx::query!(
         r#"SELECT id, COALESCE(phone_mask, name) AS "mask!" FROM registrations
            WHERE visit_id = $1 AND status NOT IN ('cancelled', 'rejected') ORDER BY id"#,

@@ -2,8 +2,8 @@
 
 use crate::app::AppState;
 use crate::clock::{china_date, china_minute};
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::State;
 
@@ -61,5 +61,9 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     .into_iter()
     .map(|n| LatestNotice { id: n.id, title: n.title, published: china_minute(n.published_at) })
     .collect();
-    render(&HomePage { layout: ctx.layout("领导下访接访"), visits, notices })
+    render(&HomePage {
+        layout: ctx.layout("领导下访接访"),
+        visits,
+        notices,
+    })
 }

@@ -6,8 +6,8 @@ use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::registration;
 use crate::web::form::{Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{rate_limit, redirect_with_flash, Ctx};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, rate_limit, redirect_with_flash};
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -95,14 +95,28 @@ pub(crate) fn case_status_label(status: &str) -> &'static str {
 }
 
 pub async fn page(ctx: Ctx) -> Page {
-    render(&LookupPage { layout: ctx.layout("登记查询"), form: LookupForm::default(), errors: Errors::default() })
+    render(&LookupPage {
+        layout: ctx.layout("登记查询"),
+        form: LookupForm::default(),
+        errors: Errors::default(),
+    })
 }
 
 /// The same words and status for an unknown code and a wrong phone: nothing says the code exists.
 fn not_found(ctx: &Ctx, form: LookupForm) -> Page {
     let mut errors = Errors::default();
-    errors.add("code", "未找到与该登记编号和手机号码后四位相符的登记，请核对后重试。");
-    Ok(render_status(StatusCode::NOT_FOUND, &LookupPage { layout: ctx.layout("登记查询"), form, errors }))
+    errors.add(
+        "code",
+        "未找到与该登记编号和手机号码后四位相符的登记，请核对后重试。",
+    );
+    Ok(render_status(
+        StatusCode::NOT_FOUND,
+        &LookupPage {
+            layout: ctx.layout("登记查询"),
+            form,
+            errors,
+        },
+    ))
 }
 
 /// The registration this proof opens, if it does.
@@ -112,14 +126,24 @@ pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppEr
     if code.is_empty() || last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(None);
     }
-    let id = sqlx::query_scalar!("SELECT id FROM registrations WHERE code = $1 AND right(phone_mask, 4) = $2", code, last4)
-        .fetch_optional(&state.db)
-        .await?;
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM registrations WHERE code = $1 AND right(phone_mask, 4) = $2",
+        code,
+        last4
+    )
+    .fetch_optional(&state.db)
+    .await?;
     Ok(id)
 }
 
 pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
-    rate_limit::hit(&state.db, &format!("lookup:{}", ctx.ip), state.config.lookup_per_minute, state.clock.now()).await
+    rate_limit::hit(
+        &state.db,
+        &format!("lookup:{}", ctx.ip),
+        state.config.lookup_per_minute,
+        state.clock.now(),
+    )
+    .await
 }
 
 /// `POST /lookup` → the status page.
@@ -192,7 +216,8 @@ pub async fn status_page(
         _ => String::new(),
     };
     // The assignment is the citizen's once it was published to them (发布排接) or they checked in.
-    let shown = r.notified_assignment.is_some() || matches!(r.status.as_str(), "checked_in" | "called" | "received");
+    let shown = r.notified_assignment.is_some()
+        || matches!(r.status.as_str(), "checked_in" | "called" | "received");
     let room = match (r.room.filter(|_| shown), r.room_location) {
         (Some(name), Some(loc)) if !loc.is_empty() => format!("{name}（{loc}）"),
         (Some(name), _) => name,
@@ -206,12 +231,24 @@ pub async fn status_page(
         reject_reason: r.reject_reason.unwrap_or_default(),
         visit_title: r.title,
         visit_date: crate::clock::cn_date(r.visit_date),
-        venue: if r.address.is_empty() { r.venue } else { format!("{}（{}）", r.venue, r.address) },
+        venue: if r.address.is_empty() {
+            r.venue
+        } else {
+            format!("{}（{}）", r.venue, r.address)
+        },
         window,
-        waitlist_position: if r.status == "waitlisted" { r.waitlist_position } else { None },
+        waitlist_position: if r.status == "waitlisted" {
+            r.waitlist_position
+        } else {
+            None
+        },
         room,
         queue_number: r.queue_number.filter(|_| shown),
-        expected_at: r.expected_at.filter(|_| shown).map(china_minute).unwrap_or_default(),
+        expected_at: r
+            .expected_at
+            .filter(|_| shown)
+            .map(china_minute)
+            .unwrap_or_default(),
         cancellable: registration::CANCELLABLE.contains(&r.status.as_str()) && r.visit_date > today,
         cases,
     })

@@ -5,8 +5,8 @@ use crate::app::AppState;
 use crate::clock::china_minute;
 use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
 use crate::web::form::Form;
-use crate::web::page::{render, Layout, Page};
-use crate::web::{rate_limit, session, Ctx};
+use crate::web::page::{Layout, Page, render};
+use crate::web::{Ctx, rate_limit, session};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::header::{HeaderValue, SET_COOKIE};
@@ -19,13 +19,22 @@ const RECEIPT_MAX_AGE_DAYS: i64 = 90;
 
 /// This browser's receipt token, and whether it is new (then it must be set on the response).
 fn receipt_token(jar: &CookieJar) -> (String, bool) {
-    match jar.get(RECEIPT_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() == 64) {
+    match jar
+        .get(RECEIPT_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 64)
+    {
         Some(v) => (v, false),
         None => (session::new_token(), true),
     }
 }
 
-fn with_receipt_cookie(state: &AppState, mut response: Response, token: &str, is_new: bool) -> Response {
+fn with_receipt_cookie(
+    state: &AppState,
+    mut response: Response,
+    token: &str,
+    is_new: bool,
+) -> Response {
     if is_new {
         let cookie = Cookie::build((RECEIPT_COOKIE, token.to_owned()))
             .path("/")
@@ -34,7 +43,10 @@ fn with_receipt_cookie(state: &AppState, mut response: Response, token: &str, is
             .secure(state.config.secure_cookies)
             .build();
         // Kept for a while, so that the citizen can reopen the receipt in the days before the visit.
-        if let Ok(v) = HeaderValue::from_str(&format!("{cookie}; Max-Age={}", RECEIPT_MAX_AGE_DAYS * 86_400)) {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{cookie}; Max-Age={}",
+            RECEIPT_MAX_AGE_DAYS * 86_400
+        )) {
             response.headers_mut().append(SET_COOKIE, v);
         }
     }
@@ -42,7 +54,12 @@ fn with_receipt_cookie(state: &AppState, mut response: Response, token: &str, is
 }
 
 /// `GET /visits/{id}/register`
-pub async fn form_page(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<i64>) -> Page {
+pub async fn form_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<i64>,
+) -> Page {
     let visit = registration::load_visit(&state, id).await?;
     let (token, is_new) = receipt_token(&jar);
     let page = registration::page(&state, &ctx, visit, Channel::Online, PageInput::blank()).await?;
@@ -50,15 +67,40 @@ pub async fn form_page(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, 
 }
 
 /// `POST /visits/{id}/register` → 303 to the receipt, or the form again with what went wrong.
-pub async fn submit(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(id): Path<i64>, Form(f): Form<RegistrationForm>) -> Page {
-    if let Err(too_many) = rate_limit::hit(&state.db, &format!("register:{}", ctx.ip), state.config.register_per_minute, state.clock.now()).await {
+pub async fn submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(id): Path<i64>,
+    Form(f): Form<RegistrationForm>,
+) -> Page {
+    if let Err(too_many) = rate_limit::hit(
+        &state.db,
+        &format!("register:{}", ctx.ip),
+        state.config.register_per_minute,
+        state.clock.now(),
+    )
+    .await
+    {
         return Ok(too_many);
     }
     let visit = registration::load_visit(&state, id).await?;
     let (token, is_new) = receipt_token(&jar);
-    let response = match registration::handle(&state, &ctx, visit, Channel::Online, f, Some(session::hash(&token)), None).await? {
+    let response = match registration::handle(
+        &state,
+        &ctx,
+        visit,
+        Channel::Online,
+        f,
+        Some(session::hash(&token)),
+        None,
+    )
+    .await?
+    {
         Handled::Page(page) => page,
-        Handled::Done { code, .. } => Redirect::to(&format!("/registrations/{code}")).into_response(),
+        Handled::Done { code, .. } => {
+            Redirect::to(&format!("/registrations/{code}")).into_response()
+        }
     };
     Ok(with_receipt_cookie(&state, response, &token, is_new))
 }
@@ -81,7 +123,12 @@ struct ReceiptPage {
 }
 
 /// `GET /registrations/{code}`: only for the browser that submitted it; anyone else looks it up.
-pub async fn receipt(State(state): State<AppState>, ctx: Ctx, jar: CookieJar, Path(code): Path<String>) -> Page {
+pub async fn receipt(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    jar: CookieJar,
+    Path(code): Path<String>,
+) -> Page {
     let to_lookup = || Ok(Redirect::to("/lookup").into_response());
     let Some(cookie) = jar.get(RECEIPT_COOKIE).map(|c| c.value().to_owned()) else {
         return to_lookup();

@@ -3,13 +3,13 @@
 
 use crate::app::AppState;
 use crate::clock::china_date;
-use crate::error::AppError;
-use crate::prepare::notices::{published_for, NoticeView};
 use crate::clock::{cn_date, cn_minute};
-use crate::prepare::plan::{self, hours, Block, Facts};
+use crate::error::AppError;
+use crate::prepare::notices::{NoticeView, published_for};
+use crate::prepare::plan::{self, Block, Facts, hours};
 use crate::prepare::visits::{base_url, facts};
-use crate::web::page::{render, Layout, Page};
 use crate::web::Ctx;
+use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -53,7 +53,12 @@ struct SchedulePage {
 pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): RawQuery) -> Page {
     let asked = query
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(&q).ok())
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "month").map(|(_, v)| v))
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == "month")
+                .map(|(_, v)| v)
+        })
         .and_then(|m| plan::parse_month(&m));
     // A bad or missing month shows the current one.
     let first = asked.unwrap_or_else(|| {
@@ -77,7 +82,11 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
     for r in rows {
         let row = ScheduleRow {
             id: r.id,
-            date: format!("{}（{}）", cn_date(r.visit_date), plan::weekday(r.visit_date)),
+            date: format!(
+                "{}（{}）",
+                cn_date(r.visit_date),
+                plan::weekday(r.visit_date)
+            ),
             hours: hours(r.starts_at, r.ends_at),
             title: r.title,
             leaders: r.leaders,
@@ -86,7 +95,10 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
         };
         match counties.last_mut() {
             Some(g) if g.name == r.county => g.rows.push(row),
-            _ => counties.push(CountyGroup { name: r.county, rows: vec![row] }),
+            _ => counties.push(CountyGroup {
+                name: r.county,
+                rows: vec![row],
+            }),
         }
     }
     let month_label = first.format("%Y年%-m月").to_string();
@@ -134,24 +146,53 @@ impl VisitPage {
         self.facts
             .leaders
             .iter()
-            .map(|l| if l.portfolio.is_empty() { format!("{}（{}）", l.name, l.title) } else { format!("{}（{}）：{}", l.name, l.title, l.portfolio) })
+            .map(|l| {
+                if l.portfolio.is_empty() {
+                    format!("{}（{}）", l.name, l.title)
+                } else {
+                    format!("{}（{}）：{}", l.name, l.title, l.portfolio)
+                }
+            })
             .collect()
     }
 }
 
-pub async fn visit(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>) -> Page {
+pub async fn visit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Page {
     if !is_public(&state, id).await? {
         return Err(AppError::NotFound);
     }
-    let facts = facts(&mut *state.db.acquire().await?, &state, id, &base_url(&state, &headers)).await?;
-    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id).fetch_one(&state.db).await?;
+    let facts = facts(
+        &mut *state.db.acquire().await?,
+        &state,
+        id,
+        &base_url(&state, &headers),
+    )
+    .await?;
+    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id)
+        .fetch_one(&state.db)
+        .await?;
     let published = published_for(&state, id).await?;
-    let opened_at = published.iter().filter(|n| n.1 == "first").map(|n| n.3).next();
+    let opened_at = published
+        .iter()
+        .filter(|n| n.1 == "first")
+        .map(|n| n.3)
+        .next();
     let now = state.clock.now();
-    let open = status == "announced" && opened_at.is_some_and(|t| t <= now) && now < facts.closes_at;
+    let open =
+        status == "announced" && opened_at.is_some_and(|t| t <= now) && now < facts.closes_at;
     let notices = published
         .into_iter()
-        .map(|(nid, kind, title, at)| NoticeLink { id: nid, label: plan::notice_kind_label(&kind), title, published: cn_minute(at) })
+        .map(|(nid, kind, title, at)| NoticeLink {
+            id: nid,
+            label: plan::notice_kind_label(&kind),
+            title,
+            published: cn_minute(at),
+        })
         .collect();
     render(&VisitPage {
         layout: ctx.layout(&facts.title),
@@ -186,7 +227,14 @@ pub(crate) async fn published_notice(state: &AppState, id: i64) -> Result<Publis
     Ok(Published {
         published_on: cn_date(china_date(n.published_at)),
         visit_id: n.visit_id,
-        view: NoticeView { id: n.id, kind: n.kind, title: n.title, body: n.body, channels: n.channels, published: Some(cn_minute(n.published_at)) },
+        view: NoticeView {
+            id: n.id,
+            kind: n.kind,
+            title: n.title,
+            body: n.body,
+            channels: n.channels,
+            published: Some(cn_minute(n.published_at)),
+        },
     })
 }
 
@@ -200,7 +248,11 @@ struct NoticePage {
 
 pub async fn notice(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let p = published_notice(&state, id).await?;
-    render(&NoticePage { layout: ctx.layout(&p.view.title), notice: p.view, visit_id: p.visit_id })
+    render(&NoticePage {
+        layout: ctx.layout(&p.view.title),
+        notice: p.view,
+        visit_id: p.visit_id,
+    })
 }
 
 #[derive(Template)]
@@ -234,19 +286,35 @@ impl PosterPage {
     }
 }
 
-pub async fn print(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<i64>) -> Page {
+pub async fn print(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Page {
     let p = published_notice(&state, id).await?;
-    let county = sqlx::query_scalar!("SELECT c.name FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1", p.visit_id)
-        .fetch_one(&state.db)
-        .await?;
-    let register_url = format!("{}/visits/{}/register", base_url(&state, &headers), p.visit_id);
+    let county = sqlx::query_scalar!(
+        "SELECT c.name FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1",
+        p.visit_id
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let register_url = format!(
+        "{}/visits/{}/register",
+        base_url(&state, &headers),
+        p.visit_id
+    );
     let heading = match p.view.kind.as_str() {
         "correction" => "领导下访接访更正公告",
         "cancellation" => "领导下访接访取消公告",
         _ => "领导下访接访公告",
     };
     // A cancelled day has nothing to register for.
-    let qr = if p.view.kind == "cancellation" { String::new() } else { plan::qr_svg(&register_url) };
+    let qr = if p.view.kind == "cancellation" {
+        String::new()
+    } else {
+        plan::qr_svg(&register_url)
+    };
     render(&PosterPage {
         layout: ctx.layout(&p.view.title),
         blocks: plan::blocks(&p.view.body),

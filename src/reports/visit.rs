@@ -8,8 +8,8 @@ use crate::clock::cn_date;
 use crate::error::AppError;
 use crate::followup::supervision::{pct, rate};
 use crate::reports::xlsx::{self, Cell, Sheet};
-use crate::web::page::{render, Layout};
 use crate::web::Ctx;
+use crate::web::page::{Layout, render};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -146,17 +146,41 @@ pub async fn load(db: &sqlx::PgPool, visit_id: i64) -> Result<Report, AppError> 
         .into_iter()
         .map(|d| Breakdown {
             name: d.name,
-            counts: Counts { assigned: d.assigned, closed: d.closed, on_time: d.on_time, rated: d.rated, satisfied: d.satisfied, ..Counts::default() },
+            counts: Counts {
+                assigned: d.assigned,
+                closed: d.closed,
+                on_time: d.on_time,
+                rated: d.rated,
+                satisfied: d.satisfied,
+                ..Counts::default()
+            },
         })
         .collect();
     let total = total(v.registered, v.walk_ins, &rooms, &departments);
-    Ok(Report { id: visit_id, title: v.title, date: cn_date(v.visit_date), venue: v.venue, total, rooms, departments })
+    Ok(Report {
+        id: visit_id,
+        title: v.title,
+        date: cn_date(v.visit_date),
+        venue: v.venue,
+        total,
+        rooms,
+        departments,
+    })
 }
 
 /// The visit's totals: reception counts add up over rooms, case counts over departments
 /// (every reception has one room, every case one lead department).
-pub fn total(registered: i64, walk_ins: i64, rooms: &[Breakdown], departments: &[Breakdown]) -> Counts {
-    let mut t = Counts { registered, walk_ins, ..Counts::default() };
+pub fn total(
+    registered: i64,
+    walk_ins: i64,
+    rooms: &[Breakdown],
+    departments: &[Breakdown],
+) -> Counts {
+    let mut t = Counts {
+        registered,
+        walk_ins,
+        ..Counts::default()
+    };
     for r in rooms.iter().map(|b| &b.counts) {
         t.received += r.received;
         t.persons += r.persons;
@@ -184,7 +208,11 @@ struct ReportPage {
 
 /// `GET /reports/visits/{id}` and `GET /reports/visits/{id}.xlsx` (one route: the router matches
 /// whole path segments only).
-pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let (id, excel) = match id.strip_suffix(".xlsx") {
         Some(n) => (n, true),
         None => (id.as_str(), false),
@@ -192,25 +220,71 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let r = load(&state.db, id).await?;
     if !excel {
-        return Ok(render(&ReportPage { layout: ctx.layout("下访活动报表"), r }).into_response());
+        return Ok(render(&ReportPage {
+            layout: ctx.layout("下访活动报表"),
+            r,
+        })
+        .into_response());
     }
-    let summary = Sheet { name: "汇总", headers: &["指标", "数值"], rows: r.total.lines().into_iter().map(|(k, v)| vec![Cell::from(k), Cell::from(v)]).collect() };
+    let summary = Sheet {
+        name: "汇总",
+        headers: &["指标", "数值"],
+        rows: r
+            .total
+            .lines()
+            .into_iter()
+            .map(|(k, v)| vec![Cell::from(k), Cell::from(v)])
+            .collect(),
+    };
     let rooms = Sheet {
         name: "按接待室",
         headers: &["接待室", "接待批次", "接待人次", "当场解决", "交办"],
-        rows: r.rooms.iter().map(|b| vec![b.name.clone().into(), b.counts.received.into(), b.counts.persons.into(), b.counts.resolved_on_spot.into(), b.counts.assigned.into()]).collect(),
+        rows: r
+            .rooms
+            .iter()
+            .map(|b| {
+                vec![
+                    b.name.clone().into(),
+                    b.counts.received.into(),
+                    b.counts.persons.into(),
+                    b.counts.resolved_on_spot.into(),
+                    b.counts.assigned.into(),
+                ]
+            })
+            .collect(),
     };
     let departments = Sheet {
         name: "按承办单位",
-        headers: &["承办单位", "交办", "已办结", "按期办结", "按期办结率", "满意率"],
+        headers: &[
+            "承办单位",
+            "交办",
+            "已办结",
+            "按期办结",
+            "按期办结率",
+            "满意率",
+        ],
         rows: r
             .departments
             .iter()
-            .map(|b| vec![b.name.clone().into(), b.counts.assigned.into(), b.counts.closed.into(), b.counts.on_time.into(), pct(b.counts.on_time_rate()).into(), pct(b.counts.satisfaction()).into()])
+            .map(|b| {
+                vec![
+                    b.name.clone().into(),
+                    b.counts.assigned.into(),
+                    b.counts.closed.into(),
+                    b.counts.on_time.into(),
+                    pct(b.counts.on_time_rate()).into(),
+                    pct(b.counts.satisfaction()).into(),
+                ]
+            })
             .collect(),
     };
     let bytes = xlsx::workbook(&r.title, &[summary, rooms, departments]).map_err(xlsx::internal)?;
-    audit::record(&state.db, &ctx.actor(), Entry::ok("report.export").on("visit", id)).await?;
+    audit::record(
+        &state.db,
+        &ctx.actor(),
+        Entry::ok("report.export").on("visit", id),
+    )
+    .await?;
     Ok(xlsx::attachment(&format!("visit-{id}-report.xlsx"), bytes))
 }
 
@@ -220,11 +294,47 @@ mod tests {
 
     #[test]
     fn totals_add_rooms_and_departments_and_rates_divide() {
-        let room = |received, persons, resolved, assigned| Breakdown { name: "一".into(), counts: Counts { received, persons, resolved_on_spot: resolved, assigned, ..Counts::default() } };
-        let dept = |assigned, closed, on_time, rated, satisfied| Breakdown { name: "甲".into(), counts: Counts { assigned, closed, on_time, rated, satisfied, ..Counts::default() } };
-        let t = total(429, 7, &[room(200, 300, 40, 100), room(236, 367, 51, 120)], &[dept(150, 100, 90, 80, 70), dept(70, 50, 50, 20, 18)]);
-        assert_eq!((t.registered, t.walk_ins, t.received, t.persons, t.resolved_on_spot), (429, 7, 436, 667, 91));
-        assert_eq!((t.assigned, t.closed, t.on_time, t.rated, t.satisfied), (220, 150, 140, 100, 88));
+        let room = |received, persons, resolved, assigned| Breakdown {
+            name: "一".into(),
+            counts: Counts {
+                received,
+                persons,
+                resolved_on_spot: resolved,
+                assigned,
+                ..Counts::default()
+            },
+        };
+        let dept = |assigned, closed, on_time, rated, satisfied| Breakdown {
+            name: "甲".into(),
+            counts: Counts {
+                assigned,
+                closed,
+                on_time,
+                rated,
+                satisfied,
+                ..Counts::default()
+            },
+        };
+        let t = total(
+            429,
+            7,
+            &[room(200, 300, 40, 100), room(236, 367, 51, 120)],
+            &[dept(150, 100, 90, 80, 70), dept(70, 50, 50, 20, 18)],
+        );
+        assert_eq!(
+            (
+                t.registered,
+                t.walk_ins,
+                t.received,
+                t.persons,
+                t.resolved_on_spot
+            ),
+            (429, 7, 436, 667, 91)
+        );
+        assert_eq!(
+            (t.assigned, t.closed, t.on_time, t.rated, t.satisfied),
+            (220, 150, 140, 100, 88)
+        );
         assert_eq!(pct(t.satisfaction()), "88.0%");
         let lines = t.lines();
         assert_eq!(lines[0], ("登记批次", "429".to_string()));

@@ -4,8 +4,8 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Entry};
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::{Errors, Form};
-use crate::web::page::{render, render_status, Layout, Page};
-use crate::web::{redirect_with_flash, session, Ctx};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash, session};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header::{HeaderValue, SET_COOKIE, USER_AGENT};
@@ -48,13 +48,16 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 }
 
 async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok()).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
+        .await
+        .unwrap_or(false)
 }
 
 /// A real hash to verify against for unknown users, so their answer takes as long as a wrong password.
 fn dummy_hash() -> String {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password_auth::generate_hash("xiafang-dummy-password")).clone()
+    HASH.get_or_init(|| password_auth::generate_hash("xiafang-dummy-password"))
+        .clone()
 }
 
 /// Where a role lands after signing in.
@@ -88,7 +91,12 @@ pub struct LoginQuery {
 }
 
 pub async fn login_page(ctx: Ctx, Query(q): Query<LoginQuery>) -> Page {
-    render(&LoginPage { layout: ctx.layout("登录"), username: String::new(), next: q.next, error: String::new() })
+    render(&LoginPage {
+        layout: ctx.layout("登录"),
+        username: String::new(),
+        next: q.next,
+        error: String::new(),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -99,7 +107,13 @@ pub struct LoginForm {
     next: String,
 }
 
-pub async fn login(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, jar: CookieJar, Form(f): Form<LoginForm>) -> Page {
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Page {
     let now = state.clock.now();
     let username = f.username.trim().chars().take(40).collect::<String>();
     let user = sqlx::query!(
@@ -109,18 +123,37 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, 
     )
     .fetch_optional(&state.db)
     .await?;
-    let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(dummy_hash);
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(dummy_hash);
     let password_ok = verify_password(f.password, hash).await && user.is_some();
-    let actor = |id, role| Actor { id, name: username.clone(), role, ip: Some(ctx.ip) };
+    let actor = |id, role| Actor {
+        id,
+        name: username.clone(),
+        role,
+        ip: Some(ctx.ip),
+    };
 
     let Some(user) = user else {
-        audit::record(&state.db, &actor(None, None), Entry::failed("login").detail(serde_json::json!({"reason": "unknown_user"}))).await?;
+        audit::record(
+            &state.db,
+            &actor(None, None),
+            Entry::failed("login").detail(serde_json::json!({"reason": "unknown_user"})),
+        )
+        .await?;
         return login_failed(&ctx, username, f.next);
     };
     let role = Role::parse(&user.role).map(Role::as_str);
     let locked = user.locked_until.is_some_and(|t| t > now);
     if !password_ok || !user.active || locked {
-        let reason = if !user.active { "inactive" } else if locked { "locked" } else { "wrong_password" };
+        let reason = if !user.active {
+            "inactive"
+        } else if locked {
+            "locked"
+        } else {
+            "wrong_password"
+        };
         let mut tx = state.db.begin().await?;
         if reason == "wrong_password" {
             // One statement: concurrent failures cannot lose a count.
@@ -136,16 +169,31 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, 
             .fetch_one(&mut *tx)
             .await?;
             if row.locked_until.is_some_and(|t| t > now) {
-                audit::record(&mut *tx, &actor(Some(user.id), role), Entry::ok("account.locked").on("user", user.id)).await?;
+                audit::record(
+                    &mut *tx,
+                    &actor(Some(user.id), role),
+                    Entry::ok("account.locked").on("user", user.id),
+                )
+                .await?;
             }
         }
-        audit::record(&mut *tx, &actor(Some(user.id), role), Entry::failed("login").detail(serde_json::json!({"reason": reason}))).await?;
+        audit::record(
+            &mut *tx,
+            &actor(Some(user.id), role),
+            Entry::failed("login").detail(serde_json::json!({"reason": reason})),
+        )
+        .await?;
         tx.commit().await?;
         return login_failed(&ctx, username, f.next);
     }
 
     let mut tx = state.db.begin().await?;
-    sqlx::query!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", user.id).execute(&mut *tx).await?;
+    sqlx::query!(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+        user.id
+    )
+    .execute(&mut *tx)
+    .await?;
     // A new session id at every login: whatever session the browser brought is ended.
     if let Some(old) = jar.get(session::COOKIE) {
         session::end(&mut *tx, &session::hash(old.value())).await?;
@@ -158,19 +206,32 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, 
     let to = if user.must_change_password {
         "/account/password".to_owned()
     } else {
-        safe_next(&f.next).map(str::to_owned).unwrap_or_else(|| home_for(Role::parse(&user.role).unwrap_or(Role::Staff)).to_owned())
+        safe_next(&f.next)
+            .map(str::to_owned)
+            .unwrap_or_else(|| home_for(Role::parse(&user.role).unwrap_or(Role::Staff)).to_owned())
     };
-    Ok(with_cookie(Redirect::to(&to).into_response(), session::cookie(token, state.config.secure_cookies)))
+    Ok(with_cookie(
+        Redirect::to(&to).into_response(),
+        session::cookie(token, state.config.secure_cookies),
+    ))
 }
 
 fn login_failed(ctx: &Ctx, username: String, next: String) -> Page {
     Ok(render_status(
         StatusCode::UNAUTHORIZED,
-        &LoginPage { layout: ctx.layout("登录"), username, next, error: LOGIN_FAILED.into() },
+        &LoginPage {
+            layout: ctx.layout("登录"),
+            username,
+            next,
+            error: LOGIN_FAILED.into(),
+        },
     ))
 }
 
-fn with_cookie(mut response: Response, cookie: axum_extra::extract::cookie::Cookie<'static>) -> Response {
+fn with_cookie(
+    mut response: Response,
+    cookie: axum_extra::extract::cookie::Cookie<'static>,
+) -> Response {
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         response.headers_mut().append(SET_COOKIE, v);
     }
@@ -182,7 +243,10 @@ pub async fn logout(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) 
         session::end(&state.db, h).await?;
     }
     audit::record(&state.db, &ctx.actor(), Entry::ok("logout")).await?;
-    Ok(with_cookie(Redirect::to("/").into_response(), session::removal(state.config.secure_cookies)))
+    Ok(with_cookie(
+        Redirect::to("/").into_response(),
+        session::removal(state.config.secure_cookies),
+    ))
 }
 
 #[derive(Template)]
@@ -194,7 +258,11 @@ struct PasswordPage {
 }
 
 pub async fn password_page(ctx: Ctx, user: CurrentUser) -> Page {
-    render(&PasswordPage { layout: ctx.layout("修改密码"), forced: user.must_change_password, errors: Errors::default() })
+    render(&PasswordPage {
+        layout: ctx.layout("修改密码"),
+        forced: user.must_change_password,
+        errors: Errors::default(),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -205,9 +273,17 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-pub async fn change_password(State(state): State<AppState>, ctx: Ctx, user: CurrentUser, Form(f): Form<PasswordForm>) -> Page {
+pub async fn change_password(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Form(f): Form<PasswordForm>,
+) -> Page {
     let mut errors = Errors::default();
-    let hash: String = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", user.id).fetch_one(&state.db).await?;
+    let hash: String =
+        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", user.id)
+            .fetch_one(&state.db)
+            .await?;
     if !verify_password(f.current.clone(), hash).await {
         errors.add("current", "当前密码不正确");
     }
@@ -220,7 +296,11 @@ pub async fn change_password(State(state): State<AppState>, ctx: Ctx, user: Curr
         errors.add("confirm", "两次输入的新密码不一致");
     }
     if !errors.is_empty() {
-        let page = PasswordPage { layout: ctx.layout("修改密码"), forced: user.must_change_password, errors };
+        let page = PasswordPage {
+            layout: ctx.layout("修改密码"),
+            forced: user.must_change_password,
+            errors,
+        };
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let new_hash = hash_password(f.new).await?;
@@ -237,10 +317,22 @@ pub async fn change_password(State(state): State<AppState>, ctx: Ctx, user: Curr
     // Every other browser signed in as this user is signed out; this one gets a fresh session.
     session::end_all(&mut *tx, user.id).await?;
     let token = session::create(&mut *tx, user.id, now, ctx.ip, None).await?;
-    audit::record(&mut *tx, &ctx.actor(), Entry::ok("password.change").on("user", user.id)).await?;
+    audit::record(
+        &mut *tx,
+        &ctx.actor(),
+        Entry::ok("password.change").on("user", user.id),
+    )
+    .await?;
     tx.commit().await?;
-    let response = redirect_with_flash(&state, home_for(user.role), "密码已修改，其他设备上的登录已全部退出。");
-    Ok(with_cookie(response, session::cookie(token, state.config.secure_cookies)))
+    let response = redirect_with_flash(
+        &state,
+        home_for(user.role),
+        "密码已修改，其他设备上的登录已全部退出。",
+    );
+    Ok(with_cookie(
+        response,
+        session::cookie(token, state.config.secure_cookies),
+    ))
 }
 
 #[cfg(test)]
@@ -250,11 +342,20 @@ mod tests {
     #[test]
     fn password_policy() {
         assert_eq!(check_password("zhang", "Ab1!"), Err("密码至少 8 位"));
-        assert!(check_password("zhang", "abcdefgh1").is_err(), "two classes only");
+        assert!(
+            check_password("zhang", "abcdefgh1").is_err(),
+            "two classes only"
+        );
         assert!(check_password("zhang", "abcdefG1").is_ok());
         assert!(check_password("zhang", "abcdef1!").is_ok());
-        assert_eq!(check_password("zhang", "Zhang123!"), Err("密码不能包含用户名"));
-        assert!(check_password("zhang", "密码很长很长Aa1").is_ok(), "counts characters, symbols include CJK");
+        assert_eq!(
+            check_password("zhang", "Zhang123!"),
+            Err("密码不能包含用户名")
+        );
+        assert!(
+            check_password("zhang", "密码很长很长Aa1").is_ok(),
+            "counts characters, symbols include CJK"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::error::AppError;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
@@ -20,7 +20,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Staff, Role::Leader, Role::Handler, Role::Supervisor, Role::Sysadmin, Role::Auditor];
+    pub const ALL: [Role; 6] = [
+        Role::Staff,
+        Role::Leader,
+        Role::Handler,
+        Role::Supervisor,
+        Role::Sysadmin,
+        Role::Auditor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,7 +93,11 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         // The route guard has run: a handler that asks for a user is never public.
-        parts.extensions.get::<CurrentUser>().cloned().ok_or(AppError::Forbidden)
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or(AppError::Forbidden)
     }
 }
 
@@ -101,10 +112,17 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let Some(user) = req.extensions().get::<CurrentUser>() else {
         if path.starts_with("/api/") {
-            let refusal = crate::api::ApiError::new(StatusCode::UNAUTHORIZED, "需要登录或有效的访问令牌（Authorization: Bearer …）。");
+            let refusal = crate::api::ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "需要登录或有效的访问令牌（Authorization: Bearer …）。",
+            );
             return ([(header::WWW_AUTHENTICATE, "Bearer")], refusal).into_response();
         }
-        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
         let query = serde_urlencoded::to_string([("next", target)]).unwrap_or_default();
         return Redirect::to(&format!("/login?{query}")).into_response();
     };

@@ -15,10 +15,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
             Err(e) => {
                 tracing::debug!(error = %e, "form rejected");
                 // A body cut off by the size limit (e.g. chunked, with no Content-Length to refuse up front).
-                if axum::response::IntoResponse::into_response(e).status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                if axum::response::IntoResponse::into_response(e).status()
+                    == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
                     return Err(AppError::TooLarge);
                 }
-                Err(AppError::BadRequest("提交的内容无法识别，请返回重新填写。".into()))
+                Err(AppError::BadRequest(
+                    "提交的内容无法识别，请返回重新填写。".into(),
+                ))
             }
         }
     }
@@ -35,7 +39,11 @@ impl Errors {
         }
     }
     pub fn get(&self, field: &str) -> &str {
-        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str()).unwrap_or("")
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or("")
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -46,7 +54,14 @@ impl Errors {
 }
 
 /// Trim a text field and check its length in characters (not bytes: Chinese is 3 bytes a character).
-pub fn text(errors: &mut Errors, field: &'static str, label: &str, value: &str, min: usize, max: usize) -> String {
+pub fn text(
+    errors: &mut Errors,
+    field: &'static str,
+    label: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> String {
     let v = value.trim().to_owned();
     let n = v.chars().count();
     if n < min {

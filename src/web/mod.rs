@@ -11,7 +11,7 @@ pub mod session;
 use crate::app::AppState;
 use crate::error::{ErrorMessage, ErrorPage};
 use crate::web::auth::CurrentUser;
-use crate::web::page::{nav_for, Layout, UserBox};
+use crate::web::page::{Layout, UserBox, nav_for};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{HeaderValue, SET_COOKIE};
 use axum::http::request::Parts;
@@ -74,7 +74,10 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
             Err(e) => return crate::error::AppError::from(e).into_response(),
         }
     }
-    let flash = jar.get(FLASH_COOKIE).and_then(|c| hex::decode(c.value()).ok()).and_then(|b| String::from_utf8(b).ok());
+    let flash = jar
+        .get(FLASH_COOKIE)
+        .and_then(|c| hex::decode(c.value()).ok())
+        .and_then(|b| String::from_utf8(b).ok());
     if let Some(message) = &flash {
         req.extensions_mut().insert(Flash(message.clone()));
     }
@@ -83,15 +86,32 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let mut response = next.run(req).await;
     // API errors keep their message for `api::as_json`; pages get the user's own layout.
     let api = crate::api::is_api(&path);
-    let carried = if api { None } else { response.extensions_mut().remove::<ErrorMessage>() };
+    let carried = if api {
+        None
+    } else {
+        response.extensions_mut().remove::<ErrorMessage>()
+    };
     if let Some(ErrorMessage(message)) = carried {
-        let ctx = Ctx { user, ip, path, flash: None, demo: state.demo_present() };
+        let ctx = Ctx {
+            user,
+            ip,
+            path,
+            flash: None,
+            demo: state.demo_present(),
+        };
         let status = response.status();
-        let page = ErrorPage { layout: ctx.layout("出错了"), code: status.as_u16(), message };
+        let page = ErrorPage {
+            layout: ctx.layout("出错了"),
+            code: status.as_u16(),
+            message,
+        };
         let headers = std::mem::take(response.headers_mut());
         response = page::render_status(status, &page);
         use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-        for (name, value) in headers.iter().filter(|(n, _)| *n != CONTENT_LENGTH && *n != CONTENT_TYPE) {
+        for (name, value) in headers
+            .iter()
+            .filter(|(n, _)| *n != CONTENT_LENGTH && *n != CONTENT_TYPE)
+        {
             response.headers_mut().append(name, value.clone());
         }
     }
@@ -107,7 +127,12 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 fn flash_cookie(value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((FLASH_COOKIE, value)).path("/").http_only(true).same_site(SameSite::Lax).secure(secure).build()
+    Cookie::build((FLASH_COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .build()
 }
 
 /// Post/Redirect/Get with a message for the next page.
@@ -133,7 +158,10 @@ impl Ctx {
     pub fn layout(&self, title: &str) -> Layout {
         Layout {
             title: title.into(),
-            user: self.user.as_ref().map(|u| UserBox { display_name: u.display_name.clone(), role_label: u.role.label().into() }),
+            user: self.user.as_ref().map(|u| UserBox {
+                display_name: u.display_name.clone(),
+                role_label: u.role.label().into(),
+            }),
             nav: nav_for(self.user.as_ref(), &self.path),
             demo: self.demo,
             flash: self.flash.clone(),
@@ -144,17 +172,29 @@ impl Ctx {
     pub fn actor(&self) -> crate::audit::Actor {
         match &self.user {
             Some(u) => crate::audit::Actor::user(u, self.ip),
-            None => crate::audit::Actor { id: None, name: "anonymous".into(), role: None, ip: Some(self.ip) },
+            None => crate::audit::Actor {
+                id: None,
+                name: "anonymous".into(),
+                role: None,
+                ip: Some(self.ip),
+            },
         }
     }
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Ctx {
             user: parts.extensions.get::<CurrentUser>().cloned(),
-            ip: parts.extensions.get::<ClientIp>().map(|c| c.0).unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            ip: parts
+                .extensions
+                .get::<ClientIp>()
+                .map(|c| c.0)
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
             path: parts.uri.path().to_owned(),
             flash: parts.extensions.get::<Flash>().map(|f| f.0.clone()),
             demo: state.demo_present(),

@@ -2,7 +2,7 @@
 
 use crate::web::auth::{CurrentUser, Role};
 use askama::Template;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 pub struct UserBox {
@@ -28,7 +28,13 @@ pub struct Layout {
 impl Layout {
     /// A layout without request context (error pages).
     pub fn bare(title: &str) -> Self {
-        Self { title: title.into(), user: None, nav: nav_for(None, ""), demo: false, flash: None }
+        Self {
+            title: title.into(),
+            user: None,
+            nav: nav_for(None, ""),
+            demo: false,
+            flash: None,
+        }
     }
 }
 
@@ -44,9 +50,21 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
             ("/admin/calendar", "工作日历"),
         ],
         Some(Role::Auditor) => &[("/audit", "审计日志")],
-        Some(Role::Staff) => &[("/", "首页"), ("/staff/visits", "下访活动"), ("/cases", "交办件")],
-        Some(Role::Supervisor) => &[("/", "首页"), ("/supervision", "督查督办"), ("/cases", "交办件")],
-        Some(Role::Leader) => &[("/me/today", "今日接访"), ("/cases", "包案件"), ("/", "首页")],
+        Some(Role::Staff) => &[
+            ("/", "首页"),
+            ("/staff/visits", "下访活动"),
+            ("/cases", "交办件"),
+        ],
+        Some(Role::Supervisor) => &[
+            ("/", "首页"),
+            ("/supervision", "督查督办"),
+            ("/cases", "交办件"),
+        ],
+        Some(Role::Leader) => &[
+            ("/me/today", "今日接访"),
+            ("/cases", "包案件"),
+            ("/", "首页"),
+        ],
         Some(Role::Handler) => &[("/dept/cases", "本单位交办件"), ("/", "首页")],
     };
     let mut links: Vec<NavLink> = entries
@@ -58,10 +76,18 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
         })
         .collect();
     if user.is_some_and(|u| crate::api::tokens::may_hold(u.role)) {
-        links.push(NavLink { href: "/me/tokens".into(), label: "API 令牌".into(), current: path == "/me/tokens" });
+        links.push(NavLink {
+            href: "/me/tokens".into(),
+            label: "API 令牌".into(),
+            current: path == "/me/tokens",
+        });
     }
     if user.is_some() {
-        links.push(NavLink { href: "/account/password".into(), label: "修改密码".into(), current: path == "/account/password" });
+        links.push(NavLink {
+            href: "/account/password".into(),
+            label: "修改密码".into(),
+            current: path == "/account/password",
+        });
     }
     links
 }

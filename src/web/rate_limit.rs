@@ -2,21 +2,30 @@
 //! (DESIGN §7–8): one row per bucket and minute, `count + 1` in a single statement.
 
 use crate::error::{ErrorMessage, ErrorPage};
-use crate::web::page::{render_status, Layout};
-use axum::http::{header, HeaderValue, StatusCode};
+use crate::web::page::{Layout, render_status};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, DurationRound, Utc};
 use sqlx::PgExecutor;
 
 /// The fixed one-minute window `now` falls in, and the seconds until the next one.
 pub fn window(now: DateTime<Utc>) -> (DateTime<Utc>, i64) {
-    let start = now.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(now);
-    let retry_after = (start + chrono::Duration::minutes(1) - now).num_seconds().max(1);
+    let start = now
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap_or(now);
+    let retry_after = (start + chrono::Duration::minutes(1) - now)
+        .num_seconds()
+        .max(1);
     (start, retry_after)
 }
 
 /// Count one request in `bucket`; over `per_minute` → a 429 page with Retry-After.
-pub async fn hit(db: impl PgExecutor<'_>, bucket: &str, per_minute: u32, now: DateTime<Utc>) -> Result<(), Response> {
+pub async fn hit(
+    db: impl PgExecutor<'_>,
+    bucket: &str,
+    per_minute: u32,
+    now: DateTime<Utc>,
+) -> Result<(), Response> {
     let (start, retry_after) = window(now);
     let count = sqlx::query_scalar!(
         "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
@@ -40,15 +49,26 @@ pub async fn hit(db: impl PgExecutor<'_>, bucket: &str, per_minute: u32, now: Da
 /// Drop the counters of windows that have ended (the housekeeping loop calls this every minute).
 pub async fn purge(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let (current, _) = window(now);
-    Ok(sqlx::query!("DELETE FROM rate_limits WHERE window_start < $1", current).execute(db).await?.rows_affected())
+    Ok(
+        sqlx::query!("DELETE FROM rate_limits WHERE window_start < $1", current)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
 
 fn too_many(retry_after: i64) -> Response {
     let message = format!("您的操作过于频繁，请 {retry_after} 秒后再试。");
-    let page = ErrorPage { layout: Layout::bare("操作过于频繁"), code: 429, message: message.clone() };
+    let page = ErrorPage {
+        layout: Layout::bare("操作过于频繁"),
+        code: 429,
+        message: message.clone(),
+    };
     let mut response = render_status(StatusCode::TOO_MANY_REQUESTS, &page);
     response.extensions_mut().insert(ErrorMessage(message));
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }
 
@@ -59,7 +79,10 @@ mod tests {
     #[test]
     fn windows_are_whole_minutes() {
         let (start, retry) = window("2026-11-22T01:02:45Z".parse().unwrap());
-        assert_eq!(start, "2026-11-22T01:02:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            start,
+            "2026-11-22T01:02:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         assert_eq!(retry, 15);
         let (_, retry) = window("2026-11-22T01:02:00Z".parse().unwrap());
         assert_eq!(retry, 60);

@@ -25,7 +25,13 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
-pub async fn create(db: impl PgExecutor<'_>, user_id: i64, now: DateTime<Utc>, ip: IpAddr, user_agent: Option<&str>) -> sqlx::Result<String> {
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    now: DateTime<Utc>,
+    ip: IpAddr,
+    user_agent: Option<&str>,
+) -> sqlx::Result<String> {
     let token = new_token();
     let ua = user_agent.map(|s| s.chars().take(300).collect::<String>());
     sqlx::query!(
@@ -42,13 +48,17 @@ pub async fn create(db: impl PgExecutor<'_>, user_id: i64, now: DateTime<Utc>, i
 }
 
 pub async fn end(db: impl PgExecutor<'_>, id_hash: &[u8]) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM sessions WHERE id_hash = $1", id_hash).execute(db).await?;
+    sqlx::query!("DELETE FROM sessions WHERE id_hash = $1", id_hash)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 /// Logout everywhere: password change, reset, deactivation.
 pub async fn end_all(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user_id).execute(db).await?;
+    sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user_id)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -58,7 +68,12 @@ pub struct Timeouts {
 }
 
 /// Why a stored session no longer counts (a pure rule, tested below).
-pub fn expired(created_at: DateTime<Utc>, last_seen_at: DateTime<Utc>, now: DateTime<Utc>, t: &Timeouts) -> bool {
+pub fn expired(
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    t: &Timeouts,
+) -> bool {
     now - last_seen_at > t.idle || now - created_at > t.absolute
 }
 
@@ -68,7 +83,12 @@ fn needs_touch(last_seen_at: DateTime<Utc>, now: DateTime<Utc>, t: &Timeouts) ->
 }
 
 /// The user behind a session cookie, if the session is alive; expired sessions are deleted.
-pub async fn lookup(db: &PgPool, token: &str, now: DateTime<Utc>, t: &Timeouts) -> sqlx::Result<Option<CurrentUser>> {
+pub async fn lookup(
+    db: &PgPool,
+    token: &str,
+    now: DateTime<Utc>,
+    t: &Timeouts,
+) -> sqlx::Result<Option<CurrentUser>> {
     let id_hash = hash(token);
     let Some(row) = sqlx::query!(
         r#"SELECT s.created_at, s.last_seen_at, u.id, u.username, u.display_name, u.role,
@@ -87,7 +107,13 @@ pub async fn lookup(db: &PgPool, token: &str, now: DateTime<Utc>, t: &Timeouts) 
         return Ok(None);
     }
     if needs_touch(row.last_seen_at, now, t) {
-        sqlx::query!("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1", id_hash, now).execute(db).await?;
+        sqlx::query!(
+            "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1",
+            id_hash,
+            now
+        )
+        .execute(db)
+        .await?;
     }
     Ok(Some(CurrentUser {
         id: row.id,
@@ -103,7 +129,12 @@ pub async fn lookup(db: &PgPool, token: &str, now: DateTime<Utc>, t: &Timeouts) 
 
 /// The session cookie: HttpOnly, SameSite=Lax, Secure when served over TLS (DESIGN §7).
 pub fn cookie(token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((COOKIE, token)).path("/").http_only(true).same_site(SameSite::Lax).secure(secure).build()
+    Cookie::build((COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .build()
 }
 
 pub fn removal(secure: bool) -> Cookie<'static> {
@@ -117,7 +148,10 @@ mod tests {
     use super::*;
 
     fn t() -> Timeouts {
-        Timeouts { idle: Duration::minutes(30), absolute: Duration::hours(12) }
+        Timeouts {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(12),
+        }
     }
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -2,8 +2,8 @@
 //! case status scoping, the one error shape, and the OpenAPI document against the route table.
 
 use crate::harness::{Client, TestApp};
-use crate::register::{id_number, visit_on, Visit};
-use serde_json::{json, Value};
+use crate::register::{Visit, id_number, visit_on};
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use xiafang::clock::Clock;
 use xiafang::web::auth::Role;
@@ -31,7 +31,11 @@ struct JsonResp {
 
 impl Api {
     fn new(app: &TestApp, token: Option<&str>) -> Api {
-        Api { http: reqwest::Client::new(), base: app.origin(), token: token.map(str::to_owned) }
+        Api {
+            http: reqwest::Client::new(),
+            base: app.origin(),
+            token: token.map(str::to_owned),
+        }
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> JsonResp {
@@ -43,12 +47,18 @@ impl Api {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        JsonResp { status, headers, body }
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        JsonResp {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn get(&self, path: &str) -> JsonResp {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> JsonResp {
@@ -64,7 +74,12 @@ fn assert_error(r: &JsonResp, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["error"]["code"], code, "{}", r.body);
     let message = r.body["error"]["message"].as_str().unwrap();
-    assert!(message.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "a Chinese message: {message}");
+    assert!(
+        message
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "a Chinese message: {message}"
+    );
     assert!(r.body["error"]["fields"].is_object());
 }
 
@@ -75,7 +90,10 @@ async fn create_token(client: &Client, name: &str) -> String {
     let page = client.get("/me/tokens").await;
     let start = page.body.find("xft_").expect("the new token is shown once");
     let token = page.body[start..start + 68].to_owned();
-    assert!(client.get("/me/tokens").await.body.find("xft_").is_none(), "shown only once");
+    assert!(
+        client.get("/me/tokens").await.body.find("xft_").is_none(),
+        "shown only once"
+    );
     token
 }
 
@@ -84,30 +102,69 @@ async fn a_token_carries_its_users_role_until_revoked() {
     let app = spawn().await;
     let staff = app.signed_in("xinfang", Role::Staff).await;
     let token = create_token(&staff, "12345 热线对接").await;
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_one(&app.db).await.unwrap();
-    assert_eq!(stored, xiafang::web::session::hash(&token), "only the hash is stored");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        xiafang::web::session::hash(&token),
+        "only the hash is stored"
+    );
     assert_eq!(app.audit_count("api_token.create").await, 1);
 
     let api = Api::new(&app, Some(&token));
     let me = api.get("/api/v1/me").await;
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.body["role"], "staff");
-    let used: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar("SELECT last_used_at FROM api_tokens").fetch_one(&app.db).await.unwrap();
+    let used: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT last_used_at FROM api_tokens")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert!(used.is_some());
     // The token is for the API only: the pages do not take it.
-    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = no_redirects.get(format!("{}/staff/visits", app.origin())).bearer_auth(&token).send().await.unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = no_redirects
+        .get(format!("{}/staff/visits", app.origin()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 303);
 
-    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(&app.db).await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     let other = app.signed_in("other", Role::Staff).await;
-    assert_eq!(other.post(&format!("/me/tokens/{id}/revoke"), &[]).await.status, 404, "not someone else's token");
-    assert_eq!(staff.post(&format!("/me/tokens/{id}/revoke"), &[]).await.status, 303);
+    assert_eq!(
+        other
+            .post(&format!("/me/tokens/{id}/revoke"), &[])
+            .await
+            .status,
+        404,
+        "not someone else's token"
+    );
+    assert_eq!(
+        staff
+            .post(&format!("/me/tokens/{id}/revoke"), &[])
+            .await
+            .status,
+        303
+    );
     assert_eq!(app.audit_count("api_token.revoke").await, 1);
     let refused = api.get("/api/v1/me").await;
     assert_error(&refused, 401, "unauthorized");
     assert_eq!(refused.headers["www-authenticate"], "Bearer");
-    assert_error(&Api::new(&app, Some("xft_nonsense")).get("/api/v1/me").await, 401, "unauthorized");
+    assert_error(
+        &Api::new(&app, Some("xft_nonsense")).get("/api/v1/me").await,
+        401,
+        "unauthorized",
+    );
 }
 
 #[tokio::test]
@@ -115,7 +172,11 @@ async fn sysadmin_and_auditor_hold_no_tokens_and_the_sysadmin_revokes_them_all()
     let app = spawn().await;
     for (name, role) in [("admin", Role::Sysadmin), ("auditor", Role::Auditor)] {
         let c = app.signed_in(name, role).await;
-        assert_eq!(c.post("/me/tokens", &[("name", "x")]).await.status, 403, "{name}");
+        assert_eq!(
+            c.post("/me/tokens", &[("name", "x")]).await.status,
+            403,
+            "{name}"
+        );
         assert_eq!(c.get("/me/tokens").await.status, 403, "{name}");
     }
     let handler = app.signed_in("jingban", Role::Handler).await;
@@ -125,18 +186,43 @@ async fn sysadmin_and_auditor_hold_no_tokens_and_the_sysadmin_revokes_them_all()
     let t1 = create_token(&handler, "统计").await;
     create_token(&handler, "短信").await;
     let admin = app.signed_in("admin2", Role::Sysadmin).await;
-    let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'jingban'").fetch_one(&app.db).await.unwrap();
+    let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'jingban'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     let page = admin.get(&format!("/admin/users/{uid}")).await;
     assert!(page.body.contains("有效令牌：2 个"), "{}", page.body);
     assert!(!page.body.contains("xft_"), "never the tokens themselves");
-    assert_eq!(admin.post(&format!("/admin/users/{uid}/revoke-tokens"), &[]).await.status, 303);
+    assert_eq!(
+        admin
+            .post(&format!("/admin/users/{uid}/revoke-tokens"), &[])
+            .await
+            .status,
+        303
+    );
     assert_eq!(app.audit_count("api_token.revoke_all").await, 1);
-    assert!(admin.get(&format!("/admin/users/{uid}")).await.body.contains("有效令牌：0 个"));
-    assert_error(&Api::new(&app, Some(&t1)).get("/api/v1/me").await, 401, "unauthorized");
+    assert!(
+        admin
+            .get(&format!("/admin/users/{uid}"))
+            .await
+            .body
+            .contains("有效令牌：0 个")
+    );
+    assert_error(
+        &Api::new(&app, Some(&t1)).get("/api/v1/me").await,
+        401,
+        "unauthorized",
+    );
 }
 
 async fn published_visit(app: &TestApp) -> Visit {
-    visit_on(&app.url, app.clock.now(), &[20, 1], Some(chrono::Duration::days(-1))).await
+    visit_on(
+        &app.url,
+        app.clock.now(),
+        &[20, 1],
+        Some(chrono::Duration::days(-1)),
+    )
+    .await
 }
 
 async fn category(app: &TestApp) -> i64 {
@@ -158,19 +244,34 @@ async fn public_visits_and_notices() {
     let api = Api::new(&app, None);
     let list = api.get("/api/v1/visits").await;
     assert_eq!(list.status, 200);
-    let ids: Vec<i64> = list.body["visits"].as_array().unwrap().iter().map(|v| v["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = list.body["visits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, [v.id], "only announced visits");
     let one = api.get(&format!("/api/v1/visits/{}", v.id)).await;
     assert_eq!(one.status, 200, "{}", one.body);
     assert_eq!(one.body["starts_at"], "08:00");
     assert_eq!(one.body["windows"].as_array().unwrap().len(), 2);
     assert_eq!(one.body["registration_open"], true);
-    assert!(one.body["categories"].as_array().unwrap().iter().any(|c| c["name"] == "城乡建设"));
+    assert!(
+        one.body["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "城乡建设")
+    );
     let notice_id = one.body["notices"][0]["id"].as_i64().unwrap();
     let notice = api.get(&format!("/api/v1/notices/{notice_id}")).await;
     assert_eq!(notice.status, 200);
     assert_eq!(notice.body["body"], "公告正文");
-    assert_error(&api.get(&format!("/api/v1/visits/{}", hidden.id)).await, 404, "not_found");
+    assert_error(
+        &api.get(&format!("/api/v1/visits/{}", hidden.id)).await,
+        404,
+        "not_found",
+    );
     assert_error(&api.get("/api/v1/notices/999999").await, 404, "not_found");
     assert_error(&api.get("/api/v1/visits/abc").await, 400, "bad_request");
     assert_error(&api.get("/api/v1/nothing/here").await, 404, "not_found");
@@ -192,7 +293,10 @@ async fn registration_with_an_idempotency_key_happens_once() {
     let again = api.post(&path, Some("k-1"), &body).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body, first.body, "the same answer replayed");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations").fetch_one(&app.db).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(rows, 1);
     assert_eq!(app.audit_count("registration.create").await, 1);
 
@@ -201,7 +305,14 @@ async fn registration_with_an_idempotency_key_happens_once() {
     let reused = api.post(&path, Some("k-1"), &other).await;
     assert_error(&reused, 422, "validation_failed");
     assert_error(&api.post(&path, None, &body).await, 400, "bad_request");
-    let bad_json = api.send(api.http.post(format!("{}{path}", api.base)).header("Idempotency-Key", "k-2").body("{not json")).await;
+    let bad_json = api
+        .send(
+            api.http
+                .post(format!("{}{path}", api.base))
+                .header("Idempotency-Key", "k-2")
+                .body("{not json"),
+        )
+        .await;
     assert_error(&bad_json, 400, "bad_request");
 
     // Validated like the form, with the same Chinese messages beside the fields.
@@ -210,26 +321,67 @@ async fn registration_with_an_idempotency_key_happens_once() {
     wrong["consent"] = json!(false);
     let invalid = api.post(&path, Some("k-3"), &wrong).await;
     assert_error(&invalid, 422, "validation_failed");
-    assert_eq!(invalid.body["error"]["fields"]["id_number"], "身份证号不正确，请核对（18 位，最后一位可能是 X）");
-    assert_eq!(invalid.body["error"]["fields"]["phone"], "手机号码应为 11 位数字，以 13–19 开头");
-    assert!(invalid.body["error"]["fields"]["consent"].as_str().unwrap().contains("同意"));
+    assert_eq!(
+        invalid.body["error"]["fields"]["id_number"],
+        "身份证号不正确，请核对（18 位，最后一位可能是 X）"
+    );
+    assert_eq!(
+        invalid.body["error"]["fields"]["phone"],
+        "手机号码应为 11 位数字，以 13–19 开头"
+    );
+    assert!(
+        invalid.body["error"]["fields"]["consent"]
+            .as_str()
+            .unwrap()
+            .contains("同意")
+    );
 
     // A full window: 409 naming the field; with join_waitlist: waitlisted.
-    let second = api.post(&path, Some("k-4"), &registration(&id_number(8), cat, v.windows[1])).await;
+    let second = api
+        .post(
+            &path,
+            Some("k-4"),
+            &registration(&id_number(8), cat, v.windows[1]),
+        )
+        .await;
     assert_eq!(second.status, 201);
-    let full = api.post(&path, Some("k-5"), &registration(&id_number(9), cat, v.windows[1])).await;
+    let full = api
+        .post(
+            &path,
+            Some("k-5"),
+            &registration(&id_number(9), cat, v.windows[1]),
+        )
+        .await;
     assert_error(&full, 409, "conflict");
     assert_eq!(full.body["error"]["fields"]["window_id"], "该时段已满");
     let mut wait = registration(&id_number(9), cat, v.windows[1]);
     wait["join_waitlist"] = json!(true);
-    assert_eq!(api.post(&path, Some("k-6"), &wait).await.body["status"], "waitlisted");
+    assert_eq!(
+        api.post(&path, Some("k-6"), &wait).await.body["status"],
+        "waitlisted"
+    );
 
     // Lookup: code + 手机号码后四位.
-    let found = api.post("/api/v1/lookup", None, &json!({"code": code, "phone_last4": "5678"})).await;
+    let found = api
+        .post(
+            "/api/v1/lookup",
+            None,
+            &json!({"code": code, "phone_last4": "5678"}),
+        )
+        .await;
     assert_eq!(found.status, 200, "{}", found.body);
     assert_eq!(found.body["status"], "已提交，待审核");
     assert_eq!(found.body["room"], "");
-    assert_error(&api.post("/api/v1/lookup", None, &json!({"code": code, "phone_last4": "0000"})).await, 404, "not_found");
+    assert_error(
+        &api.post(
+            "/api/v1/lookup",
+            None,
+            &json!({"code": code, "phone_last4": "0000"}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
 }
 
 #[tokio::test]
@@ -248,7 +400,11 @@ async fn too_many_and_too_large_answer_json() {
     assert_error(&limited, 429, "rate_limited");
     assert!(limited.headers.contains_key("retry-after"));
     let huge = json!({"code": "x".repeat(10_000), "phone_last4": "1234"});
-    assert_error(&api.post("/api/v1/lookup", None, &huge).await, 413, "payload_too_large");
+    assert_error(
+        &api.post("/api/v1/lookup", None, &huge).await,
+        413,
+        "payload_too_large",
+    );
 }
 
 #[tokio::test]
@@ -261,12 +417,21 @@ async fn case_status_follows_who_may_open_the_case() {
     let stranger = app.signed_in("shuili", Role::Handler).await;
     let leader = app.signed_in("lingdao", Role::Leader).await;
     let staff = app.signed_in("xinfang", Role::Staff).await;
-    let dept: i64 = sqlx::query_scalar("SELECT department_id FROM users WHERE username = 'zhujian'").fetch_one(&owner).await.unwrap();
-    let other_leader: i64 = sqlx::query_scalar("INSERT INTO leaders (name, title, level) VALUES ('王五', '副县长', 'county') RETURNING id")
+    let dept: i64 =
+        sqlx::query_scalar("SELECT department_id FROM users WHERE username = 'zhujian'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    let other_leader: i64 = sqlx::query_scalar(
+        "INSERT INTO leaders (name, title, level) VALUES ('王五', '副县长', 'county') RETURNING id",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    let staff_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'xinfang'")
         .fetch_one(&owner)
         .await
         .unwrap();
-    let staff_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'xinfang'").fetch_one(&owner).await.unwrap();
     let item: i64 = sqlx::query_scalar(
         "INSERT INTO survey_items (visit_id, township, category_id, summary, created_by) VALUES ($1, '仙华街道', $2, '道路维修', $3) RETURNING id",
     )
@@ -290,23 +455,53 @@ async fn case_status_follows_who_may_open_the_case() {
     .fetch_one(&owner)
     .await
     .unwrap();
-    sqlx::query("INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'assigned', $2, now())").bind(case).bind(staff_id).execute(&owner).await.unwrap();
+    sqlx::query(
+        "INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'assigned', $2, now())",
+    )
+    .bind(case)
+    .bind(staff_id)
+    .execute(&owner)
+    .await
+    .unwrap();
 
     let path = "/api/v1/cases/JB2026000001";
-    let mine = Api::new(&app, Some(&create_token(&handler, "本单位").await)).get(path).await;
+    let mine = Api::new(&app, Some(&create_token(&handler, "本单位").await))
+        .get(path)
+        .await;
     assert_eq!(mine.status, 200, "{}", mine.body);
     assert_eq!(mine.body["status"], "assigned");
     assert_eq!(mine.body["department"], "zhujian单位");
     assert_eq!(mine.body["events"][0]["label"], "交办");
-    assert_eq!(Api::new(&app, Some(&create_token(&staff, "全部").await)).get(path).await.status, 200);
-    assert_error(&Api::new(&app, Some(&create_token(&stranger, "他单位").await)).get(path).await, 404, "not_found");
-    assert_error(&Api::new(&app, Some(&create_token(&leader, "非本人包案").await)).get(path).await, 404, "not_found");
+    assert_eq!(
+        Api::new(&app, Some(&create_token(&staff, "全部").await))
+            .get(path)
+            .await
+            .status,
+        200
+    );
+    assert_error(
+        &Api::new(&app, Some(&create_token(&stranger, "他单位").await))
+            .get(path)
+            .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &Api::new(&app, Some(&create_token(&leader, "非本人包案").await))
+            .get(path)
+            .await,
+        404,
+        "not_found",
+    );
     assert_error(&Api::new(&app, None).get(path).await, 401, "unauthorized");
     // A signed-in role the route does not admit: 403, as JSON.
     let admin = app.signed_in("admin", Role::Sysadmin).await;
     let r = admin.get(path).await;
     assert_eq!(r.status, 403);
-    assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap()["error"]["code"], "forbidden");
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"]["code"],
+        "forbidden"
+    );
 }
 
 #[tokio::test]
@@ -319,12 +514,20 @@ async fn the_openapi_document_lists_exactly_the_api_routes() {
             documented.push(format!("{} {path}", method.to_uppercase()));
         }
     }
-    let mut routed: Vec<String> =
-        xiafang::app::routes().iter().filter(|r| r.path.starts_with("/api/v1/")).map(|r| format!("{} {}", r.method, r.path)).collect();
+    let mut routed: Vec<String> = xiafang::app::routes()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     documented.sort();
     routed.sort();
     assert_eq!(documented, routed);
     assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
-    let served = reqwest::get(format!("{}/api/v1/openapi.json", spawn().await.origin())).await.unwrap().json::<Value>().await.unwrap();
+    let served = reqwest::get(format!("{}/api/v1/openapi.json", spawn().await.origin()))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
     assert_eq!(served, doc);
 }

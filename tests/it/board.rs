@@ -1,12 +1,12 @@
 //! The public queue board (叫号屏): the page, its live events, and a call on one instance reaching a
 //! board served by another instance within a second (Postgres LISTEN/NOTIFY → SSE).
 
-use crate::harness::{test_keys, TestApp};
+use crate::harness::{TestApp, test_keys};
 use chrono::{Duration, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::time::Duration as StdDuration;
-use xiafang::clock::{china_date, Clock};
+use xiafang::clock::{Clock, china_date};
 use xiafang::consult::board;
 
 struct Fixture {
@@ -76,12 +76,21 @@ async fn visit(app: &TestApp, published: bool, rooms: &[&str]) -> Fixture {
 }
 
 /// A walk-in batch queued in `room` with `number` ('checked_in'), or being received ('called').
-async fn queued(app: &TestApp, f: &Fixture, room: i64, number: i32, name: &str, status: &str) -> i64 {
+async fn queued(
+    app: &TestApp,
+    f: &Fixture,
+    room: i64,
+    number: i32,
+    name: &str,
+    status: &str,
+) -> i64 {
     let keys = test_keys();
     let id_number = "33072619600101001X";
     let sealed = keys.encrypt(id_number);
     let alphabet: Vec<char> = "ABCDEFGHJKMNPQRSTUVWXYZ23456789".chars().collect();
-    let code: String = (0..10).map(|_| alphabet[rand::random_range(0..alphabet.len())]).collect();
+    let code: String = (0..10)
+        .map(|_| alphabet[rand::random_range(0..alphabet.len())])
+        .collect();
     sqlx::query_scalar(
         "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                                     category_id, grievance, status, room_id, queue_number, expected_at, checked_in_at, called_at,
@@ -125,14 +134,23 @@ struct EventStream {
 
 impl EventStream {
     async fn open(app: &TestApp, visit: i64, last_event_id: Option<&str>) -> EventStream {
-        let mut req = reqwest::Client::new().get(format!("{}/visits/{visit}/board/events", app.origin()));
+        let mut req =
+            reqwest::Client::new().get(format!("{}/visits/{visit}/board/events", app.origin()));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 200);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        EventStream { resp, buf: String::new() }
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        EventStream {
+            resp,
+            buf: String::new(),
+        }
     }
 
     /// The next `board` event: (id, JSON data).
@@ -140,19 +158,37 @@ impl EventStream {
         loop {
             while let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
-                let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start().to_owned());
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim_start().to_owned())
+                };
                 if field("event:").as_deref() == Some("board") {
-                    return (field("id:").unwrap_or_default(), serde_json::from_str(&field("data:").unwrap()).unwrap());
+                    return (
+                        field("id:").unwrap_or_default(),
+                        serde_json::from_str(&field("data:").unwrap()).unwrap(),
+                    );
                 }
             }
-            let chunk = self.resp.chunk().await.unwrap().expect("the stream stays open");
+            let chunk = self
+                .resp
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
 }
 
 fn tile<'a>(board: &'a Value, room: &str) -> &'a Value {
-    board["rooms"].as_array().unwrap().iter().find(|t| t["room"] == room).unwrap_or_else(|| panic!("no tile {room}: {board}"))
+    board["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["room"] == room)
+        .unwrap_or_else(|| panic!("no tile {room}: {board}"))
 }
 
 #[tokio::test]
@@ -167,11 +203,19 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
     // Received and not yet arrived batches are not on the board.
     queued(&app, &f, f.rooms[1], 2, "孙八", "received").await;
 
-    let r = app.client().get(&format!("/visits/{}/board", f.visit)).await;
+    let r = app
+        .client()
+        .get(&format!("/visits/{}/board", f.visit))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.texts(".board-room"), vec!["第一接待室教学楼1层", "第二接待室教学楼2层"]);
+    assert_eq!(
+        r.texts(".board-room"),
+        vec!["第一接待室教学楼1层", "第二接待室教学楼2层"]
+    );
     let first = r.html();
-    let tiles: Vec<_> = first.select(&scraper::Selector::parse(".board-tile").unwrap()).collect();
+    let tiles: Vec<_> = first
+        .select(&scraper::Selector::parse(".board-tile").unwrap())
+        .collect();
     let text = |i: usize| tiles[i].text().collect::<Vec<_>>().join(" ");
     let squash = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let one = squash(text(0));
@@ -180,20 +224,37 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
     assert!(one.contains("等候 4 人"), "{one}");
     assert!(!one.contains("9 号"), "only the next three: {one}");
     let two = squash(text(1));
-    assert!(two.contains("正在接待 —") && two.contains("下一位 1 号") && two.contains("等候 1 人"), "{two}");
+    assert!(
+        two.contains("正在接待 —") && two.contains("下一位 1 号") && two.contains("等候 1 人"),
+        "{two}"
+    );
     // A public hall screen: surnames only, never a full name.
     for full in ["张三丰", "李四", "王五", "欧阳娜娜", "孙八"] {
         assert!(!r.body.contains(full), "{full} on the board");
     }
     // Live with the external script, and a reload fallback without JavaScript.
     assert_eq!(r.text("#board").is_empty(), false);
-    assert!(r.body.contains(r#"<script src="/static/board.js" defer></script>"#));
-    assert!(r.body.contains(r#"<noscript><meta http-equiv="refresh" content="30"></noscript>"#));
-    assert!(r.body.contains(&format!(r#"data-events="/visits/{}/board/events""#, f.visit)));
+    assert!(
+        r.body
+            .contains(r#"<script src="/static/board.js" defer></script>"#)
+    );
+    assert!(
+        r.body
+            .contains(r#"<noscript><meta http-equiv="refresh" content="30"></noscript>"#)
+    );
+    assert!(r.body.contains(&format!(
+        r#"data-events="/visits/{}/board/events""#,
+        f.visit
+    )));
 
     let js = app.client().get("/static/board.js").await;
     assert_eq!(js.status, 200);
-    assert!(js.headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        js.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     assert!(js.body.contains("EventSource"));
 }
 
@@ -202,7 +263,12 @@ async fn a_draft_or_unknown_visit_has_no_board() {
     let app = TestApp::spawn().await;
     let draft = visit(&app, false, &["第一接待室"]).await;
     let client = app.client();
-    for path in [format!("/visits/{}/board", draft.visit), format!("/visits/{}/board/events", draft.visit), "/visits/999999/board".into(), "/visits/999999/board/events".into()] {
+    for path in [
+        format!("/visits/{}/board", draft.visit),
+        format!("/visits/{}/board/events", draft.visit),
+        "/visits/999999/board".into(),
+        "/visits/999999/board/events".into(),
+    ] {
         assert_eq!(client.get(&path).await.status, 404, "{path}");
     }
 }
@@ -218,7 +284,10 @@ async fn a_call_on_instance_a_reaches_a_board_client_of_instance_b_within_a_seco
     let mut events = EventStream::open(&b, f.visit, None).await;
     let (id0, initial) = events.next_board().await;
     assert!(tile(&initial, "第一接待室")["now"].is_null());
-    assert_eq!(tile(&initial, "第一接待室")["next"], serde_json::json!([1, 2]));
+    assert_eq!(
+        tile(&initial, "第一接待室")["next"],
+        serde_json::json!([1, 2])
+    );
     assert_eq!(tile(&initial, "第一接待室")["waiting"], 2);
 
     let started = std::time::Instant::now();
@@ -227,10 +296,17 @@ async fn a_call_on_instance_a_reaches_a_board_client_of_instance_b_within_a_seco
         .await
         .expect("instance B's board got the call of instance A within a second");
     let room = tile(&after, "第一接待室");
-    assert_eq!(room["now"], serde_json::json!({"number": 1, "name": "张某某"}), "{after}");
+    assert_eq!(
+        room["now"],
+        serde_json::json!({"number": 1, "name": "张某某"}),
+        "{after}"
+    );
     assert_eq!(room["next"], serde_json::json!([2]));
     assert_eq!(room["waiting"], 1);
-    assert!(id1.parse::<i64>().unwrap() >= id0.parse::<i64>().unwrap(), "event ids grow: {id0} → {id1}");
+    assert!(
+        id1.parse::<i64>().unwrap() >= id0.parse::<i64>().unwrap(),
+        "event ids grow: {id0} → {id1}"
+    );
     eprintln!("call on A seen by B's board after {:?}", started.elapsed());
 }
 
@@ -240,20 +316,33 @@ async fn a_reconnect_resumes_with_the_full_current_state() {
     let f = visit(&app, true, &["第一接待室"]).await;
     let first = queued(&app, &f, f.rooms[0], 1, "张三丰", "checked_in").await;
     let second = queued(&app, &f, f.rooms[0], 2, "李四", "checked_in").await;
-    let (last_id, _) = EventStream::open(&app, f.visit, None).await.next_board().await;
+    let (last_id, _) = EventStream::open(&app, f.visit, None)
+        .await
+        .next_board()
+        .await;
     // While the screen was offline, two calls happened (their notifications are gone for it).
     call(&app.db, f.visit, first).await;
-    sqlx::query("UPDATE registrations SET status = 'received' WHERE id = $1").bind(first).execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE registrations SET status = 'received' WHERE id = $1")
+        .bind(first)
+        .execute(&app.db)
+        .await
+        .unwrap();
     call(&app.db, f.visit, second).await;
     let mut again = EventStream::open(&app, f.visit, Some(&last_id)).await;
-    let (_, now) = tokio::time::timeout(StdDuration::from_secs(2), again.next_board()).await.unwrap();
+    let (_, now) = tokio::time::timeout(StdDuration::from_secs(2), again.next_board())
+        .await
+        .unwrap();
     let room = tile(&now, "第一接待室");
-    assert_eq!(room["now"], serde_json::json!({"number": 2, "name": "李某某"}));
+    assert_eq!(
+        room["now"],
+        serde_json::json!({"number": 2, "name": "李某某"})
+    );
     assert_eq!(room["waiting"], 0);
 }
 
 #[tokio::test]
-async fn a_burst_of_calls_for_other_visits_sends_nothing_and_a_burst_for_this_one_ends_in_its_last_state() {
+async fn a_burst_of_calls_for_other_visits_sends_nothing_and_a_burst_for_this_one_ends_in_its_last_state()
+ {
     let app = TestApp::spawn().await;
     let f = visit(&app, true, &["第一接待室"]).await;
     let other = visit(&app, true, &["甲室"]).await;
@@ -267,13 +356,20 @@ async fn a_burst_of_calls_for_other_visits_sends_nothing_and_a_burst_for_this_on
     for _ in 0..3 {
         board::announce(&app.db, other.visit).await.unwrap();
     }
-    assert!(tokio::time::timeout(StdDuration::from_millis(300), events.next_board()).await.is_err(), "no event for another visit");
+    assert!(
+        tokio::time::timeout(StdDuration::from_millis(300), events.next_board())
+            .await
+            .is_err(),
+        "no event for another visit"
+    );
     // Five calls in a row: whatever events come, the last one shows the last call.
     for r in &regs {
         call(&app.db, f.visit, *r).await;
     }
     let mut last = Value::Null;
-    while let Ok((_, b)) = tokio::time::timeout(StdDuration::from_millis(500), events.next_board()).await {
+    while let Ok((_, b)) =
+        tokio::time::timeout(StdDuration::from_millis(500), events.next_board()).await
+    {
         last = b;
     }
     assert_eq!(tile(&last, "第一接待室")["now"]["number"], 5, "{last}");
@@ -289,15 +385,30 @@ async fn in_a_browser_the_board_follows_calls_live_and_fits_a_phone() {
 
     let browser = crate::browser::Browser::start(true).await;
     let d = &browser.driver;
-    d.goto(format!("{}/visits/{}/board", b.origin(), f.visit)).await.unwrap();
-    let wide: i64 = d.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap().convert().unwrap();
+    d.goto(format!("{}/visits/{}/board", b.origin(), f.visit))
+        .await
+        .unwrap();
+    let wide: i64 = d
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
     assert!(wide <= 375, "no horizontal scroll on a phone: {wide}px");
     // Let the script open its event stream, then call on the other instance.
     tokio::time::sleep(StdDuration::from_millis(500)).await;
     call(&a.db, f.visit, first).await;
     let mut shown = String::new();
     for _ in 0..30 {
-        shown = d.execute("return document.querySelector('.board-tile').innerText", vec![]).await.unwrap().convert().unwrap();
+        shown = d
+            .execute(
+                "return document.querySelector('.board-tile').innerText",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .convert()
+            .unwrap();
         if shown.contains("欧阳某某") {
             break;
         }
@@ -305,5 +416,8 @@ async fn in_a_browser_the_board_follows_calls_live_and_fits_a_phone() {
     }
     browser.quit().await;
     let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(shown.contains("正在接待 1号 欧阳某某") && shown.contains("等候 1 人"), "{shown}");
+    assert!(
+        shown.contains("正在接待 1号 欧阳某某") && shown.contains("等候 1 人"),
+        "{shown}"
+    );
 }

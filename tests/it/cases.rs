@@ -1,12 +1,12 @@
 //! Stage 3 cases: every path of the state machine over HTTP with the roles that own each step,
 //! the refusals, the department inbox, the citizen's rating on /lookup, and 离任交接.
 
-use crate::fixtures::{fixture, register, Fx, Reg};
-use crate::harness::{Client, Resp, TestApp, PASSWORD};
+use crate::fixtures::{Fx, Reg, fixture, register};
+use crate::harness::{Client, PASSWORD, Resp, TestApp};
 use chrono::Duration;
 use xiafang::audit::Actor;
 use xiafang::clock::Clock;
-use xiafang::followup::assign::{assign, NewCase, Source};
+use xiafang::followup::assign::{NewCase, Source, assign};
 use xiafang::web::auth::Role;
 
 const PHONE: &str = "13812345678";
@@ -27,7 +27,11 @@ struct World {
 }
 
 async fn id(fx: &Fx, sql: &str, arg: &str) -> i64 {
-    sqlx::query_scalar(sql).bind(arg).fetch_one(&fx.owner).await.unwrap()
+    sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(&fx.owner)
+        .await
+        .unwrap()
 }
 
 async fn world() -> World {
@@ -38,21 +42,66 @@ async fn world() -> World {
     let other = app.signed_in("qita", Role::Handler).await;
     let supervisor = app.signed_in("ducha", Role::Supervisor).await;
     let owner = app.signed_in("baoan", Role::Leader).await;
-    let lead_dept = id(&fx, "SELECT department_id FROM users WHERE username = $1", "zhuban").await;
-    let other_dept = id(&fx, "SELECT department_id FROM users WHERE username = $1", "qita").await;
-    let owner_leader = id(&fx, "SELECT leader_id FROM users WHERE username = $1", "baoan").await;
-    let room: i64 = sqlx::query_scalar("INSERT INTO rooms (visit_id, name) VALUES ($1, '第一接待室') RETURNING id")
-        .bind(fx.visit)
-        .fetch_one(&fx.owner)
-        .await
-        .unwrap();
-    World { app, fx, staff, lead, co, other, supervisor, owner, lead_dept, other_dept, owner_leader, room }
+    let lead_dept = id(
+        &fx,
+        "SELECT department_id FROM users WHERE username = $1",
+        "zhuban",
+    )
+    .await;
+    let other_dept = id(
+        &fx,
+        "SELECT department_id FROM users WHERE username = $1",
+        "qita",
+    )
+    .await;
+    let owner_leader = id(
+        &fx,
+        "SELECT leader_id FROM users WHERE username = $1",
+        "baoan",
+    )
+    .await;
+    let room: i64 = sqlx::query_scalar(
+        "INSERT INTO rooms (visit_id, name) VALUES ($1, '第一接待室') RETURNING id",
+    )
+    .bind(fx.visit)
+    .fetch_one(&fx.owner)
+    .await
+    .unwrap();
+    World {
+        app,
+        fx,
+        staff,
+        lead,
+        co,
+        other,
+        supervisor,
+        owner,
+        lead_dept,
+        other_dept,
+        owner_leader,
+        room,
+    }
 }
 
 /// A received registration with one assigned issue, made into a case by `assign` (as the desk does).
 async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
     let fx = &w.fx;
-    let reg = register(fx, fx.visit, Reg { code: reg_code, name: "张三", id: "33072619800101123", phone: PHONE, township: "仙华街道", persons: 1, category: fx.cat_build, window: fx.windows[0], status: "confirmed" }).await;
+    let reg = register(
+        fx,
+        fx.visit,
+        Reg {
+            code: reg_code,
+            name: "张三",
+            id: "33072619800101123",
+            phone: PHONE,
+            township: "仙华街道",
+            persons: 1,
+            category: fx.cat_build,
+            window: fx.windows[0],
+            status: "confirmed",
+        },
+    )
+    .await;
     let reception: i64 = sqlx::query_scalar(
         "INSERT INTO receptions (visit_id, registration_id, room_id, started_at, consultation, recorded_by) VALUES ($1, $2, $3, now(), '交住建局限期修复', $4) RETURNING id",
     )
@@ -72,9 +121,19 @@ async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
     .fetch_one(&fx.owner)
     .await
     .unwrap();
-    let co_dept = id(fx, "SELECT department_id FROM users WHERE username = $1", "xieban").await;
+    let co_dept = id(
+        fx,
+        "SELECT department_id FROM users WHERE username = $1",
+        "xieban",
+    )
+    .await;
     let mut tx = fx.owner.begin().await.unwrap();
-    let actor = Actor { id: Some(fx.staff_id), name: "xinfang".into(), role: Some("staff"), ip: None };
+    let actor = Actor {
+        id: Some(fx.staff_id),
+        name: "xinfang".into(),
+        role: Some("staff"),
+        ip: None,
+    };
     let c = NewCase {
         visit_id: fx.visit,
         source: Source::Issue(issue),
@@ -85,7 +144,9 @@ async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
         owner_leader_id: owner_leader,
         deadline_days: 60,
     };
-    let done = assign(&mut tx, &Default::default(), &c, &actor, w.app.clock.now()).await.unwrap();
+    let done = assign(&mut tx, &Default::default(), &c, &actor, w.app.clock.now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     done.id
 }
@@ -107,33 +168,67 @@ async fn ok(who: &Client, case: i64, action: &str, fields: &[(&str, &str)]) {
 }
 
 async fn status(w: &World, case: i64) -> String {
-    sqlx::query_scalar("SELECT status FROM cases WHERE id = $1").bind(case).fetch_one(&w.fx.owner).await.unwrap()
+    sqlx::query_scalar("SELECT status FROM cases WHERE id = $1")
+        .bind(case)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
 }
 
 async fn events(w: &World, case: i64) -> Vec<String> {
-    sqlx::query_scalar("SELECT kind FROM case_events WHERE case_id = $1 ORDER BY at, id").bind(case).fetch_all(&w.fx.owner).await.unwrap()
+    sqlx::query_scalar("SELECT kind FROM case_events WHERE case_id = $1 ORDER BY at, id")
+        .bind(case)
+        .fetch_all(&w.fx.owner)
+        .await
+        .unwrap()
 }
 
 async fn notifications(w: &World, kind: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM notifications WHERE kind = $1").bind(kind).fetch_one(&w.fx.owner).await.unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM notifications WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
 }
 
 async fn close(w: &World, case: i64) {
     ok(&w.lead, case, "accept", &[]).await;
-    ok(&w.lead, case, "submit", &[("result", "resolved"), ("reply", "村道已于本月修复。")]).await;
+    ok(
+        &w.lead,
+        case,
+        "submit",
+        &[("result", "resolved"), ("reply", "村道已于本月修复。")],
+    )
+    .await;
     ok(&w.owner, case, "approve", &[]).await;
 }
 
 /// The citizen rates from the lookup page, as the form there posts it.
 async fn rate(w: &World, reg_code: &str, case_code: &str, rating: &str) -> Resp {
     let citizen = w.app.client();
-    let page = citizen.post("/lookup", &[("code", reg_code), ("phone_last4", "5678")]).await;
+    let page = citizen
+        .post("/lookup", &[("code", reg_code), ("phone_last4", "5678")])
+        .await;
     assert_eq!(page.status, 200);
-    citizen.post(&format!("/lookup/{case_code}/feedback"), &[("code", reg_code), ("phone_last4", "5678"), ("rating", rating), ("comment", "谢谢")]).await
+    citizen
+        .post(
+            &format!("/lookup/{case_code}/feedback"),
+            &[
+                ("code", reg_code),
+                ("phone_last4", "5678"),
+                ("rating", rating),
+                ("comment", "谢谢"),
+            ],
+        )
+        .await
 }
 
 async fn code_of(w: &World, case: i64) -> String {
-    sqlx::query_scalar("SELECT code FROM cases WHERE id = $1").bind(case).fetch_one(&w.fx.owner).await.unwrap()
+    sqlx::query_scalar("SELECT code FROM cases WHERE id = $1")
+        .bind(case)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -141,44 +236,107 @@ async fn accept_progress_extend_submit_approve_and_the_citizen_rates() {
     let w = world().await;
     let c = case(&w, "KQRS2345", w.owner_leader).await;
     // The lead department sees the sign-for form; the co-department does not.
-    assert!(w.lead.get(&format!("/cases/{c}")).await.body.contains(&format!("/cases/{c}/accept")));
-    assert!(!w.co.get(&format!("/cases/{c}")).await.body.contains(&format!("/cases/{c}/accept")));
+    assert!(
+        w.lead
+            .get(&format!("/cases/{c}"))
+            .await
+            .body
+            .contains(&format!("/cases/{c}/accept"))
+    );
+    assert!(
+        !w.co
+            .get(&format!("/cases/{c}"))
+            .await
+            .body
+            .contains(&format!("/cases/{c}/accept"))
+    );
     ok(&w.lead, c, "accept", &[]).await;
     let (due, accepted): (chrono::NaiveDate, chrono::DateTime<chrono::Utc>) =
-        sqlx::query_as("SELECT due_on, accepted_at FROM cases WHERE id = $1").bind(c).fetch_one(&w.fx.owner).await.unwrap();
-    assert_eq!(due, xiafang::clock::china_date(accepted) + Duration::days(60));
+        sqlx::query_as("SELECT due_on, accepted_at FROM cases WHERE id = $1")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        due,
+        xiafang::clock::china_date(accepted) + Duration::days(60)
+    );
     ok(&w.lead, c, "notify-acceptance", &[]).await;
     assert_eq!(notifications(&w, "case.accepted").await, 1);
     // 协办 adds progress only.
     ok(&w.co, c, "progress", &[("progress_text", "已现场勘查")]).await;
-    assert_eq!(act(&w.co, c, "submit", &[("result", "resolved"), ("reply", "x")]).await.status, 422);
+    assert_eq!(
+        act(
+            &w.co,
+            c,
+            "submit",
+            &[("result", "resolved"), ("reply", "x")]
+        )
+        .await
+        .status,
+        422
+    );
     // More than 30 days: the error is next to the field, the typed values kept.
-    let r = act(&w.lead, c, "extend", &[("extension_days", "45"), ("extension_reason", "需协调资金")]).await;
+    let r = act(
+        &w.lead,
+        c,
+        "extend",
+        &[("extension_days", "45"), ("extension_reason", "需协调资金")],
+    )
+    .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.field_error("extension_days"), "延期天数须为 1–30 天");
     assert_eq!(r.field_value("extension_reason"), "需协调资金");
-    ok(&w.lead, c, "extend", &[("extension_days", "20"), ("extension_reason", "需协调资金")]).await;
+    ok(
+        &w.lead,
+        c,
+        "extend",
+        &[("extension_days", "20"), ("extension_reason", "需协调资金")],
+    )
+    .await;
     ok(&w.supervisor, c, "approve-extension", &[]).await;
     let ext: (Option<i32>, Option<chrono::NaiveDate>) =
-        sqlx::query_as("SELECT extension_days, extended_due_on FROM cases WHERE id = $1").bind(c).fetch_one(&w.fx.owner).await.unwrap();
+        sqlx::query_as("SELECT extension_days, extended_due_on FROM cases WHERE id = $1")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
     assert_eq!(ext, (Some(20), Some(due + Duration::days(20))));
     assert_eq!(notifications(&w, "case.extended").await, 1);
     // A second extension is refused.
-    let r = act(&w.lead, c, "extend", &[("extension_days", "5"), ("extension_reason", "再延")]).await;
+    let r = act(
+        &w.lead,
+        c,
+        "extend",
+        &[("extension_days", "5"), ("extension_reason", "再延")],
+    )
+    .await;
     assert_eq!(r.status, 422);
-    assert!(r.text("#e-action").contains("只能申请延期一次"), "{}", r.text("#e-action"));
+    assert!(
+        r.text("#e-action").contains("只能申请延期一次"),
+        "{}",
+        r.text("#e-action")
+    );
     // Submit, then the owning leader signs the second signature.
     let r = act(&w.lead, c, "submit", &[("result", ""), ("reply", "")]).await;
     assert_eq!(r.status, 422);
     assert_eq!(r.field_error("result"), "请选择办理结果");
-    ok(&w.lead, c, "submit", &[("result", "resolved"), ("reply", "村道已于本月修复。")]).await;
+    ok(
+        &w.lead,
+        c,
+        "submit",
+        &[("result", "resolved"), ("reply", "村道已于本月修复。")],
+    )
+    .await;
     ok(&w.owner, c, "approve", &[]).await;
     assert_eq!(status(&w, c).await, "closed");
     assert_eq!(notifications(&w, "case.closed").await, 1);
     // The citizen sees the reply and rates it.
     let code = code_of(&w, c).await;
     let citizen = w.app.client();
-    let page = citizen.post("/lookup", &[("code", "KQRS2345"), ("phone_last4", "5678")]).await;
+    let page = citizen
+        .post("/lookup", &[("code", "KQRS2345"), ("phone_last4", "5678")])
+        .await;
     assert_eq!(page.text(".case-reply"), "村道已于本月修复。");
     assert!(page.body.contains(&format!("/lookup/{code}/feedback")));
     let r = rate(&w, "KQRS2345", &code, "nonsense").await;
@@ -191,13 +349,35 @@ async fn accept_progress_extend_submit_approve_and_the_citizen_rates() {
         sqlx::query_as("SELECT rating, (SELECT count(*) FROM feedback WHERE case_id = $1) FROM cases WHERE id = $1").bind(c).fetch_one(&w.fx.owner).await.unwrap();
     assert_eq!((rating.as_deref(), fb), (Some("satisfied"), 1));
     // A second rating is refused; a wrong phone opens nothing.
-    assert_eq!(rate(&w, "KQRS2345", &code, "dissatisfied").await.status, 422);
+    assert_eq!(
+        rate(&w, "KQRS2345", &code, "dissatisfied").await.status,
+        422
+    );
     let stranger = w.app.client();
-    let r = stranger.post(&format!("/lookup/{code}/feedback"), &[("code", "KQRS2345"), ("phone_last4", "0000"), ("rating", "satisfied")]).await;
+    let r = stranger
+        .post(
+            &format!("/lookup/{code}/feedback"),
+            &[
+                ("code", "KQRS2345"),
+                ("phone_last4", "0000"),
+                ("rating", "satisfied"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(
         events(&w, c).await,
-        ["assigned", "accepted", "acceptance_notified", "progress", "extension_requested", "extension_approved", "closure_submitted", "closure_approved", "rated"]
+        [
+            "assigned",
+            "accepted",
+            "acceptance_notified",
+            "progress",
+            "extension_requested",
+            "extension_approved",
+            "closure_submitted",
+            "closure_approved",
+            "rated"
+        ]
     );
     let page = w.supervisor.get(&format!("/cases/{c}")).await;
     assert_eq!(page.texts("#timeline li").len(), 9);
@@ -220,15 +400,30 @@ async fn return_and_reassign_and_late_returns_are_refused() {
     ok(&w.staff, c, "reassign", &[("department_id", &other)]).await;
     assert_eq!(status(&w, c).await, "assigned");
     assert_eq!(w.lead.get(&format!("/cases/{c}")).await.status, 404);
-    assert!(w.other.get("/dept/cases").await.texts("#sign td code").contains(&code_of(&w, c).await));
+    assert!(
+        w.other
+            .get("/dept/cases")
+            .await
+            .texts("#sign td code")
+            .contains(&code_of(&w, c).await)
+    );
     ok(&w.other, c, "accept", &[]).await;
-    assert_eq!(events(&w, c).await, ["assigned", "returned", "reassigned", "accepted"]);
+    assert_eq!(
+        events(&w, c).await,
+        ["assigned", "returned", "reassigned", "accepted"]
+    );
 
     // After 5 working days the department can no longer return a case (it can still sign).
     let late = case(&w, "KQRS2347", w.owner_leader).await;
     w.app.clock.advance(Duration::days(9));
     w.lead.login("zhuban", PASSWORD).await; // the session idled out meanwhile
-    let r = act(&w.lead, late, "return", &[("return_reason", "不属本单位职责")]).await;
+    let r = act(
+        &w.lead,
+        late,
+        "return",
+        &[("return_reason", "不属本单位职责")],
+    )
+    .await;
     assert_eq!(r.status, 422);
     assert!(r.text("#e-action").contains("已超过退回期限"));
     assert_eq!(status(&w, late).await, "assigned");
@@ -240,19 +435,51 @@ async fn rejected_closure_goes_back_and_two_people_sign() {
     let w = world().await;
     let c = case(&w, "KQRS2348", w.owner_leader).await;
     ok(&w.lead, c, "accept", &[]).await;
-    ok(&w.lead, c, "submit", &[("result", "partly"), ("reply", "已部分修复")]).await;
+    ok(
+        &w.lead,
+        c,
+        "submit",
+        &[("result", "partly"), ("reply", "已部分修复")],
+    )
+    .await;
     // The submitter cannot give the second signature.
     let r = act(&w.lead, c, "approve", &[]).await;
     assert_eq!(r.status, 403);
     assert_eq!(status(&w, c).await, "closure_submitted");
-    ok(&w.supervisor, c, "reject", &[("reject_reason", "答复不完整")]).await;
+    ok(
+        &w.supervisor,
+        c,
+        "reject",
+        &[("reject_reason", "答复不完整")],
+    )
+    .await;
     assert_eq!(status(&w, c).await, "accepted");
-    ok(&w.lead, c, "submit", &[("result", "resolved"), ("reply", "已全部修复")]).await;
+    ok(
+        &w.lead,
+        c,
+        "submit",
+        &[("result", "resolved"), ("reply", "已全部修复")],
+    )
+    .await;
     ok(&w.owner, c, "approve", &[]).await;
     let (submitted_by, closed_by): (i64, i64) =
-        sqlx::query_as("SELECT closure_submitted_by, closed_by FROM cases WHERE id = $1").bind(c).fetch_one(&w.fx.owner).await.unwrap();
+        sqlx::query_as("SELECT closure_submitted_by, closed_by FROM cases WHERE id = $1")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
     assert_ne!(submitted_by, closed_by);
-    assert_eq!(events(&w, c).await, ["assigned", "accepted", "closure_submitted", "closure_rejected", "closure_submitted", "closure_approved"]);
+    assert_eq!(
+        events(&w, c).await,
+        [
+            "assigned",
+            "accepted",
+            "closure_submitted",
+            "closure_rejected",
+            "closure_submitted",
+            "closure_approved"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -264,47 +491,120 @@ async fn dissatisfied_then_reopened_then_review_and_re_review_end_it() {
     let r = rate(&w, "KQRS2349", &code, "dissatisfied").await;
     assert_eq!(r.status, 303);
     let citizen = w.app.client();
-    let page = citizen.post("/lookup", &[("code", "KQRS2349"), ("phone_last4", "5678")]).await;
+    let page = citizen
+        .post("/lookup", &[("code", "KQRS2349"), ("phone_last4", "5678")])
+        .await;
     assert!(page.text(".review-right").contains("30 日内"));
     // On the supervisor's list for 重办.
     let list = w.supervisor.get("/cases?dissatisfied=1").await;
     assert_eq!(list.texts("table.cases td code"), [code.clone()]);
-    ok(&w.supervisor, c, "reopen", &[("reopen_reason", "群众不满意，重办")]).await;
+    ok(
+        &w.supervisor,
+        c,
+        "reopen",
+        &[("reopen_reason", "群众不满意，重办")],
+    )
+    .await;
     assert_eq!(status(&w, c).await, "accepted");
-    assert!(w.supervisor.get("/cases?dissatisfied=1").await.texts("table.cases td code").is_empty());
-    ok(&w.lead, c, "submit", &[("result", "explained"), ("reply", "已解释政策")]).await;
+    assert!(
+        w.supervisor
+            .get("/cases?dissatisfied=1")
+            .await
+            .texts("table.cases td code")
+            .is_empty()
+    );
+    ok(
+        &w.lead,
+        c,
+        "submit",
+        &[("result", "explained"), ("reply", "已解释政策")],
+    )
+    .await;
     ok(&w.supervisor, c, "approve", &[]).await;
     // 复查: overturned → 重办; then closed again, 复查 upheld, 复核 upheld → 终结.
     ok(&w.supervisor, c, "review", &[("review_text", "申请复查")]).await;
     assert_eq!(status(&w, c).await, "in_review");
-    ok(&w.supervisor, c, "decide-review", &[("decision", "upheld"), ("decision_note", "维持原答复")]).await;
+    ok(
+        &w.supervisor,
+        c,
+        "decide-review",
+        &[("decision", "upheld"), ("decision_note", "维持原答复")],
+    )
+    .await;
     assert_eq!(status(&w, c).await, "rated");
     ok(&w.supervisor, c, "review", &[("review_text", "申请复核")]).await;
     ok(&w.supervisor, c, "decide-review", &[("decision", "upheld")]).await;
     assert_eq!(status(&w, c).await, "terminated");
     // No form any more, and the server refuses a hand-made one too.
-    assert!(!w.supervisor.get(&format!("/cases/{c}")).await.body.contains(&format!("/cases/{c}/review")));
-    let version: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(c).fetch_one(&w.fx.owner).await.unwrap();
-    let r = w.supervisor.post(&format!("/cases/{c}/review"), &[("version", &version.to_string()), ("review_text", "再次申请")]).await;
+    assert!(
+        !w.supervisor
+            .get(&format!("/cases/{c}"))
+            .await
+            .body
+            .contains(&format!("/cases/{c}/review"))
+    );
+    let version: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
+        .bind(c)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    let r = w
+        .supervisor
+        .post(
+            &format!("/cases/{c}/review"),
+            &[
+                ("version", &version.to_string()),
+                ("review_text", "再次申请"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.text("#e-action").contains("当前状态下不能"));
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind || ':' || result FROM reviews WHERE case_id = $1 ORDER BY id").bind(c).fetch_all(&w.fx.owner).await.unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind || ':' || result FROM reviews WHERE case_id = $1 ORDER BY id",
+    )
+    .bind(c)
+    .fetch_all(&w.fx.owner)
+    .await
+    .unwrap();
     assert_eq!(kinds, ["review:upheld", "re_review:upheld"]);
 
     // 撤销 sends a case back to 办理中.
     let d = case(&w, "KQRS2362", w.owner_leader).await;
     close(&w, d).await;
     ok(&w.supervisor, d, "review", &[("review_text", "申请复查")]).await;
-    ok(&w.supervisor, d, "decide-review", &[("decision", "overturned")]).await;
+    ok(
+        &w.supervisor,
+        d,
+        "decide-review",
+        &[("decision", "overturned")],
+    )
+    .await;
     assert_eq!(status(&w, d).await, "accepted");
     // Review only within 30 days of the reply.
     let e = case(&w, "KQRS2352", w.owner_leader).await;
     close(&w, e).await;
     w.app.clock.advance(Duration::days(31));
     w.supervisor.login("ducha", PASSWORD).await;
-    assert!(!w.supervisor.get(&format!("/cases/{e}")).await.body.contains(&format!("/cases/{e}/review")));
-    let version: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(e).fetch_one(&w.fx.owner).await.unwrap();
-    let r = w.supervisor.post(&format!("/cases/{e}/review"), &[("version", &version.to_string()), ("review_text", "过期")]).await;
+    assert!(
+        !w.supervisor
+            .get(&format!("/cases/{e}"))
+            .await
+            .body
+            .contains(&format!("/cases/{e}/review"))
+    );
+    let version: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
+        .bind(e)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    let r = w
+        .supervisor
+        .post(
+            &format!("/cases/{e}/review"),
+            &[("version", &version.to_string()), ("review_text", "过期")],
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.text("#e-action").contains("已超过申请期限"));
 }
@@ -315,12 +615,38 @@ async fn who_may_see_and_stale_forms() {
     let c = case(&w, "KQRS2353", w.owner_leader).await;
     // Another department's handler and a leader who does not own it: 404, on pages and actions.
     assert_eq!(w.other.get(&format!("/cases/{c}")).await.status, 404);
-    assert_eq!(w.other.post(&format!("/cases/{c}/accept"), &[("version", "1")]).await.status, 404);
+    assert_eq!(
+        w.other
+            .post(&format!("/cases/{c}/accept"), &[("version", "1")])
+            .await
+            .status,
+        404
+    );
     let stranger = w.app.signed_in("lingdao2", Role::Leader).await;
     assert_eq!(stranger.get(&format!("/cases/{c}")).await.status, 404);
-    assert!(stranger.get("/cases").await.texts("table.cases td code").is_empty());
-    assert_eq!(w.owner.get("/cases").await.texts("table.cases td code").len(), 1);
-    assert_eq!(w.other.get("/cases").await.texts("table.cases td code").len(), 0);
+    assert!(
+        stranger
+            .get("/cases")
+            .await
+            .texts("table.cases td code")
+            .is_empty()
+    );
+    assert_eq!(
+        w.owner
+            .get("/cases")
+            .await
+            .texts("table.cases td code")
+            .len(),
+        1
+    );
+    assert_eq!(
+        w.other
+            .get("/cases")
+            .await
+            .texts("table.cases td code")
+            .len(),
+        0
+    );
     // The page shows masks only.
     let page = w.lead.get(&format!("/cases/{c}")).await;
     assert_eq!(page.text(".phone-mask"), "138****5678");
@@ -328,14 +654,26 @@ async fn who_may_see_and_stale_forms() {
     // A form read before someone else's change: 409, nothing written.
     let stale = page.field_value("version");
     ok(&w.lead, c, "accept", &[]).await;
-    let r = w.co.post(&format!("/cases/{c}/progress"), &[("version", &stale), ("progress_text", "进展")]).await;
+    let r =
+        w.co.post(
+            &format!("/cases/{c}/progress"),
+            &[("version", &stale), ("progress_text", "进展")],
+        )
+        .await;
     assert_eq!(r.status, 409);
     assert!(r.body.contains("该交办件已被他人更新，请刷新后重试"));
     assert_eq!(events(&w, c).await, ["assigned", "accepted"]);
     // Concurrent transitions on one version: exactly one wins.
-    let version = w.lead.get(&format!("/cases/{c}")).await.field_value("version");
+    let version = w
+        .lead
+        .get(&format!("/cases/{c}"))
+        .await
+        .field_value("version");
     let path = format!("/cases/{c}/progress");
-    let (form_a, form_b) = ([("version", version.as_str()), ("progress_text", "甲")], [("version", version.as_str()), ("progress_text", "乙")]);
+    let (form_a, form_b) = (
+        [("version", version.as_str()), ("progress_text", "甲")],
+        [("version", version.as_str()), ("progress_text", "乙")],
+    );
     let (a, b) = tokio::join!(w.lead.post(&path, &form_a), w.co.post(&path, &form_b));
     let mut codes = [a.status, b.status];
     codes.sort();
@@ -352,10 +690,24 @@ async fn the_inbox_sorts_the_department_cases_into_sections() {
     for c in [soon, late] {
         ok(&w.lead, c, "accept", &[]).await;
     }
-    ok(&w.lead, returned, "return", &[("return_reason", "不属本单位职责")]).await;
+    ok(
+        &w.lead,
+        returned,
+        "return",
+        &[("return_reason", "不属本单位职责")],
+    )
+    .await;
     let today = xiafang::clock::china_date(w.app.clock.now());
-    for (c, due) in [(soon, today + Duration::days(3)), (late, today - Duration::days(2))] {
-        sqlx::query("UPDATE cases SET due_on = $2 WHERE id = $1").bind(c).bind(due).execute(&w.fx.owner).await.unwrap();
+    for (c, due) in [
+        (soon, today + Duration::days(3)),
+        (late, today - Duration::days(2)),
+    ] {
+        sqlx::query("UPDATE cases SET due_on = $2 WHERE id = $1")
+            .bind(c)
+            .bind(due)
+            .execute(&w.fx.owner)
+            .await
+            .unwrap();
     }
     let inbox = w.lead.get("/dept/cases").await;
     assert_eq!(inbox.status, 200);
@@ -368,10 +720,19 @@ async fn the_inbox_sorts_the_department_cases_into_sections() {
     // The co-department sees the ones being handled, not the ones to sign for.
     let co = w.co.get("/dept/cases").await;
     assert!(co.texts("#sign td code").is_empty());
-    assert_eq!(co.texts("#soon td code").len() + co.texts("#overdue td code").len(), 2);
+    assert_eq!(
+        co.texts("#soon td code").len() + co.texts("#overdue td code").len(),
+        2
+    );
     assert!(w.other.get("/dept/cases").await.texts("td code").is_empty());
     // Overdue filter on /cases.
-    assert_eq!(w.supervisor.get("/cases?overdue=1").await.texts("table.cases td code"), [code_of(&w, late).await]);
+    assert_eq!(
+        w.supervisor
+            .get("/cases?overdue=1")
+            .await
+            .texts("table.cases td code"),
+        [code_of(&w, late).await]
+    );
 }
 
 #[tokio::test]
@@ -383,24 +744,58 @@ async fn handover_moves_exactly_the_open_cases_and_lists_them() {
     close(&w, closed).await;
     ok(&w.lead, open_b, "accept", &[]).await;
     w.app.user("jieren", Role::Leader).await;
-    let successor = id(&w.fx, "SELECT leader_id FROM users WHERE username = $1", "jieren").await;
+    let successor = id(
+        &w.fx,
+        "SELECT leader_id FROM users WHERE username = $1",
+        "jieren",
+    )
+    .await;
     let path = format!("/leaders/{}/handover", w.owner_leader);
     assert_eq!(w.staff.get(&path).await.status, 403);
     let page = w.supervisor.get(&path).await;
     assert_eq!(page.texts("table.open-cases td code").len(), 2);
-    let r = w.supervisor.post(&path, &[("successor_id", &w.owner_leader.to_string())]).await;
+    let r = w
+        .supervisor
+        .post(&path, &[("successor_id", &w.owner_leader.to_string())])
+        .await;
     assert_eq!(r.status, 422);
-    assert_eq!(r.field_error("successor_id"), "请选择接任领导（不能是本人）");
-    let r = w.supervisor.post(&path, &[("successor_id", &successor.to_string()), ("note", "调任")]).await;
+    assert_eq!(
+        r.field_error("successor_id"),
+        "请选择接任领导（不能是本人）"
+    );
+    let r = w
+        .supervisor
+        .post(
+            &path,
+            &[("successor_id", &successor.to_string()), ("note", "调任")],
+        )
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    let owners: Vec<(i64, i64)> = sqlx::query_as("SELECT id, owner_leader_id FROM cases ORDER BY id").fetch_all(&w.fx.owner).await.unwrap();
-    assert_eq!(owners, [(open_a, successor), (open_b, successor), (closed, w.owner_leader)]);
-    let moved: Vec<i64> = sqlx::query_scalar("SELECT case_id FROM handover_cases ORDER BY case_id").fetch_all(&w.fx.owner).await.unwrap();
+    let owners: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, owner_leader_id FROM cases ORDER BY id")
+            .fetch_all(&w.fx.owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        owners,
+        [
+            (open_a, successor),
+            (open_b, successor),
+            (closed, w.owner_leader)
+        ]
+    );
+    let moved: Vec<i64> = sqlx::query_scalar("SELECT case_id FROM handover_cases ORDER BY case_id")
+        .fetch_all(&w.fx.owner)
+        .await
+        .unwrap();
     assert_eq!(moved, [open_a, open_b]);
     assert_eq!(events(&w, open_a).await.last().unwrap(), "handed_over");
     let expected = [code_of(&w, open_a).await, code_of(&w, open_b).await];
     for leader in [w.owner_leader, successor] {
-        let page = w.supervisor.get(&format!("/leaders/{leader}/handover")).await;
+        let page = w
+            .supervisor
+            .get(&format!("/leaders/{leader}/handover"))
+            .await;
         assert_eq!(page.texts("#handovers code.moved"), expected);
     }
     assert_eq!(w.app.audit_count("leader.handover").await, 1);

@@ -1,7 +1,7 @@
 //! Stage 2, the day: 发布排接 (notified once, re-published only to the moved), the citizen's status
 //! page, check-in by code / phone / ID, walk-ins, and the day's counts.
 
-use crate::fixtures::{fixture, id_of, register, visit, Fx, Reg};
+use crate::fixtures::{Fx, Reg, fixture, id_of, register, visit};
 use crate::harness::{Client, TestApp};
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
@@ -23,8 +23,20 @@ async fn day(app: &TestApp) -> Day {
         let o = o.clone();
         let v = fx.visit;
         async move {
-            let id: i64 = sqlx::query_scalar("INSERT INTO rooms (visit_id, name) VALUES ($1, $2) RETURNING id").bind(v).bind(name).fetch_one(&o).await.unwrap();
-            sqlx::query("INSERT INTO room_categories (room_id, category_id) VALUES ($1, $2)").bind(id).bind(cat).execute(&o).await.unwrap();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO rooms (visit_id, name) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(v)
+            .bind(name)
+            .fetch_one(&o)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO room_categories (room_id, category_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(cat)
+                .execute(&o)
+                .await
+                .unwrap();
             id
         }
     };
@@ -41,13 +53,44 @@ async fn day(app: &TestApp) -> Day {
     .await
     .unwrap();
     let [w9, _] = fx.windows;
-    let r = |code, id, phone, category| Reg { code, name: "张三", id, phone, township: "仙华街道", persons: 2, category, window: w9, status: "confirmed" };
+    let r = |code, id, phone, category| Reg {
+        code,
+        name: "张三",
+        id,
+        phone,
+        township: "仙华街道",
+        persons: 2,
+        category,
+        window: w9,
+        status: "confirmed",
+    };
     let regs = [
-        register(&fx, fx.visit, r("AAAA2222", "33072619800101123", "13800000001", fx.cat_build)).await,
-        register(&fx, fx.visit, r("BBBB3333", "33072619751212456", "13800000002", fx.cat_build)).await,
-        register(&fx, fx.visit, r("CCCC4444", "33072619900505789", "13800000003", fx.cat_law)).await,
+        register(
+            &fx,
+            fx.visit,
+            r("AAAA2222", "33072619800101123", "13800000001", fx.cat_build),
+        )
+        .await,
+        register(
+            &fx,
+            fx.visit,
+            r("BBBB3333", "33072619751212456", "13800000002", fx.cat_build),
+        )
+        .await,
+        register(
+            &fx,
+            fx.visit,
+            r("CCCC4444", "33072619900505789", "13800000003", fx.cat_law),
+        )
+        .await,
     ];
-    Day { fx, staff, room_a, room_b, regs }
+    Day {
+        fx,
+        staff,
+        room_a,
+        room_b,
+        regs,
+    }
 }
 
 async fn scheduled_notices(o: &PgPool) -> Vec<(i64, String)> {
@@ -68,7 +111,9 @@ async fn publishing_notifies_each_once_and_a_republish_only_the_moved() {
 
     // Before publishing, the citizen sees no room yet.
     let citizen = app.client();
-    let look = citizen.post("/lookup", &[("code", "AAAA2222"), ("phone_last4", "0001")]).await;
+    let look = citizen
+        .post("/lookup", &[("code", "AAAA2222"), ("phone_last4", "0001")])
+        .await;
     assert_eq!(look.status, 200, "{}", look.body);
     assert!(look.texts("#room").is_empty(), "{}", look.body);
 
@@ -80,21 +125,41 @@ async fn publishing_notifies_each_once_and_a_republish_only_the_moved() {
     let (_, body) = sent.iter().find(|(r, _)| *r == d.regs[0]).unwrap();
     assert!(body.contains("您已安排在第一接待室，排号"), "{body}");
     assert!(body.contains("预计接谈时间"), "{body}");
-    assert!(!body.contains("13800000001") && !body.contains("330726198001011"), "no full numbers: {body}");
+    assert!(
+        !body.contains("13800000001") && !body.contains("330726198001011"),
+        "no full numbers: {body}"
+    );
 
-    let look = citizen.post("/lookup", &[("code", "AAAA2222"), ("phone_last4", "0001")]).await;
+    let look = citizen
+        .post("/lookup", &[("code", "AAAA2222"), ("phone_last4", "0001")])
+        .await;
     assert_eq!(look.text("#room"), "第一接待室");
     assert!(look.text("#queue").ends_with("号"));
     assert!(!look.text("#expected").is_empty());
 
     // Nothing changed: nobody is told twice.
-    assert_eq!(d.staff.post(&format!("{path}/publish"), &[]).await.status, 303);
+    assert_eq!(
+        d.staff.post(&format!("{path}/publish"), &[]).await.status,
+        303
+    );
     assert_eq!(scheduled_notices(o).await.len(), 3);
 
     // Move one by hand, publish again: only that one is told.
     let room_b = d.room_b.to_string();
-    assert_eq!(d.staff.post(&format!("{path}/{}", d.regs[1]), &[("room_id", &room_b), ("queue_number", "7")]).await.status, 303);
-    assert_eq!(d.staff.post(&format!("{path}/publish"), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(
+                &format!("{path}/{}", d.regs[1]),
+                &[("room_id", &room_b), ("queue_number", "7")]
+            )
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        d.staff.post(&format!("{path}/publish"), &[]).await.status,
+        303
+    );
     let sent = scheduled_notices(o).await;
     assert_eq!(sent.len(), 4);
     assert_eq!(sent[3].0, d.regs[1]);
@@ -107,33 +172,65 @@ async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
     let app = TestApp::spawn().await;
     let d = day(&app).await;
     let (o, v) = (&d.fx.owner, d.fx.visit);
-    assert_eq!(d.staff.post(&format!("/staff/visits/{v}/schedule/run"), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(&format!("/staff/visits/{v}/schedule/run"), &[])
+            .await
+            .status,
+        303
+    );
     let path = format!("/staff/visits/{v}/checkin");
     assert_eq!(d.staff.get(&path).await.status, 200);
 
-    for q in ["aaaa 2222", "138 0000 0001", &crate::fixtures::id_number("33072619800101123")] {
+    for q in [
+        "aaaa 2222",
+        "138 0000 0001",
+        &crate::fixtures::id_number("33072619800101123"),
+    ] {
         let found = d.staff.post(&path, &[("q", q)]).await;
         assert_eq!(found.status, 200, "{q}: {}", found.body);
         let row = found.text(&format!("#reg-{}", d.regs[0]));
-        assert!(row.contains("AAAA2222") && row.contains("已排定接访") && row.contains("第一接待室"), "{q}: {row}");
+        assert!(
+            row.contains("AAAA2222") && row.contains("已排定接访") && row.contains("第一接待室"),
+            "{q}: {row}"
+        );
         assert!(row.contains("330***********"), "masked: {row}");
         assert!(!found.body.contains("13800000001"), "phone masked");
     }
 
     let board_before = app.client().get(&format!("/visits/{v}/board")).await;
-    assert!(board_before.text(".board-waiting").contains("等候 0 人"), "{}", board_before.body);
+    assert!(
+        board_before.text(".board-waiting").contains("等候 0 人"),
+        "{}",
+        board_before.body
+    );
     let resp = d.staff.post(&format!("{path}/{}", d.regs[0]), &[]).await;
     assert_eq!(resp.status, 303, "{}", resp.body);
     let (status, room, number, at) = status_of(o, d.regs[0]).await;
-    assert_eq!((status.as_str(), room, at), ("checked_in", Some(d.room_a), true));
+    assert_eq!(
+        (status.as_str(), room, at),
+        ("checked_in", Some(d.room_a), true)
+    );
     assert!(d.staff.get(&path).await.body.contains("已签到：AAAA2222"));
     assert_eq!(app.audit_count("registration.checkin").await, 1);
     let board = app.client().get(&format!("/visits/{v}/board")).await;
-    assert!(board.text(".board-next-numbers").contains(&number.unwrap().to_string()), "{}", board.body);
+    assert!(
+        board
+            .text(".board-next-numbers")
+            .contains(&number.unwrap().to_string()),
+        "{}",
+        board.body
+    );
     assert!(board.body.contains("等候 <b>1</b> 人"), "{}", board.body);
 
     // Twice: a clear message, nothing changes.
-    assert_eq!(d.staff.post(&format!("{path}/{}", d.regs[0]), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(&format!("{path}/{}", d.regs[0]), &[])
+            .await
+            .status,
+        303
+    );
     assert!(d.staff.get(&path).await.body.contains("该登记已经签到"));
     assert_eq!(app.audit_count("registration.checkin").await, 1);
 
@@ -143,7 +240,13 @@ async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
         .execute(o)
         .await
         .unwrap();
-    assert_eq!(d.staff.post(&format!("{path}/{}", d.regs[2]), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(&format!("{path}/{}", d.regs[2]), &[])
+            .await
+            .status,
+        303
+    );
     assert!(d.staff.get(&path).await.body.contains("该登记已取消"));
 
     // Another visit's registration: not found here, by search or by id.
@@ -151,13 +254,30 @@ async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
     let foreign = register(
         &d.fx,
         other,
-        Reg { code: "ZZZZ9999", name: "李四", id: "33072619660606111", phone: "13900000009", township: "黄宅镇", persons: 1, category: d.fx.cat_build, window: w, status: "confirmed" },
+        Reg {
+            code: "ZZZZ9999",
+            name: "李四",
+            id: "33072619660606111",
+            phone: "13900000009",
+            township: "黄宅镇",
+            persons: 1,
+            category: d.fx.cat_build,
+            window: w,
+            status: "confirmed",
+        },
     )
     .await;
     let miss = d.staff.post(&path, &[("q", "ZZZZ9999")]).await;
     assert_eq!(miss.status, 404);
-    assert!(miss.field_error("q").contains("属于其他接访活动"), "{}", miss.body);
-    assert_eq!(d.staff.post(&format!("{path}/{foreign}"), &[]).await.status, 404);
+    assert!(
+        miss.field_error("q").contains("属于其他接访活动"),
+        "{}",
+        miss.body
+    );
+    assert_eq!(
+        d.staff.post(&format!("{path}/{foreign}"), &[]).await.status,
+        404
+    );
     let none = d.staff.post(&path, &[("q", "QQQQ7777")]).await;
     assert_eq!(none.status, 404);
     assert!(none.field_error("q").contains("未找到"));
@@ -169,13 +289,23 @@ async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
         .execute(o)
         .await
         .unwrap();
-    assert_eq!(d.staff.post(&format!("{path}/{}", d.regs[1]), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(&format!("{path}/{}", d.regs[1]), &[])
+            .await
+            .status,
+        303
+    );
     let (status, room, number, _) = status_of(o, d.regs[1]).await;
     assert_eq!((status.as_str(), room), ("checked_in", Some(d.room_a)));
     assert!(number > status_of(o, d.regs[0]).await.2);
 }
 
-async fn walk_in_fields<'a>(token: &'a str, id_number: &'a str, category: &'a str) -> Vec<(&'a str, &'a str)> {
+async fn walk_in_fields<'a>(
+    token: &'a str,
+    id_number: &'a str,
+    category: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("form_token", token),
         ("name", "王五"),
@@ -195,31 +325,60 @@ async fn a_walk_in_is_validated_screened_and_checked_in_to_a_competent_room() {
     let app = TestApp::spawn().await;
     let d = day(&app).await;
     let (o, v) = (&d.fx.owner, d.fx.visit);
-    assert_eq!(d.staff.post(&format!("/staff/visits/{v}/schedule/run"), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(&format!("/staff/visits/{v}/schedule/run"), &[])
+            .await
+            .status,
+        303
+    );
     let path = format!("/staff/visits/{v}/walkin");
     let form = d.staff.get(&path).await;
     assert_eq!(form.status, 200);
-    assert!(form.body.contains("现场登记") && !form.body.contains("接访时段"), "no windows for walk-ins");
+    assert!(
+        form.body.contains("现场登记") && !form.body.contains("接访时段"),
+        "no windows for walk-ins"
+    );
     let token = form.field_value("form_token");
     let cat = d.fx.cat_build.to_string();
 
-    let bad = d.staff.post(&path, &walk_in_fields(&token, "330726198001011230", &cat).await).await;
+    let bad = d
+        .staff
+        .post(
+            &path,
+            &walk_in_fields(&token, "330726198001011230", &cat).await,
+        )
+        .await;
     assert_eq!(bad.status, 422);
-    assert!(bad.field_error("id_number").contains("身份证号不正确"), "{}", bad.body);
+    assert!(
+        bad.field_error("id_number").contains("身份证号不正确"),
+        "{}",
+        bad.body
+    );
     assert_eq!(bad.field_value("name"), "王五");
     assert_eq!(bad.field_value("grievance"), "宅基地审批迟迟未办");
 
     let good_id = crate::fixtures::id_number("33072619800101123"); // the same person as AAAA2222
     let token = bad.field_value("form_token");
-    let ok = d.staff.post(&path, &walk_in_fields(&token, &good_id, &cat).await).await;
+    let ok = d
+        .staff
+        .post(&path, &walk_in_fields(&token, &good_id, &cat).await)
+        .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
     let (reg, channel, status, room, number): (i64, String, String, Option<i64>, Option<i32>) =
         sqlx::query_as("SELECT id, channel, status, room_id, queue_number FROM registrations WHERE name = '王五'").fetch_one(o).await.unwrap();
-    assert_eq!((channel.as_str(), status.as_str(), room), ("walk_in", "checked_in", Some(d.room_a)));
+    assert_eq!(
+        (channel.as_str(), status.as_str(), room),
+        ("walk_in", "checked_in", Some(d.room_a))
+    );
     // Room A had numbers 1 and 2 from the schedule.
     assert_eq!(number, Some(3));
     let flash = d.staff.get(&format!("/staff/visits/{v}/checkin")).await;
-    assert!(flash.body.contains("登记编号") && flash.body.contains("第一接待室，排号 3"), "{}", flash.body);
+    assert!(
+        flash.body.contains("登记编号") && flash.body.contains("第一接待室，排号 3"),
+        "{}",
+        flash.body
+    );
     // Screened like any registration: the same ID already registered for this visit.
     let flags: i64 = sqlx::query_scalar("SELECT count(*) FROM screening_flags WHERE registration_id = $1 AND kind = 'duplicate_in_visit'")
         .bind(reg)
@@ -229,7 +388,13 @@ async fn a_walk_in_is_validated_screened_and_checked_in_to_a_competent_room() {
     assert_eq!(flags, 1);
 
     // No competent room: said in Chinese, staff pick one.
-    let edu = id_of(o, "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1", "教育医疗").await.to_string();
+    let edu = id_of(
+        o,
+        "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1",
+        "教育医疗",
+    )
+    .await
+    .to_string();
     let token = d.staff.get(&path).await.field_value("form_token");
     let other_id = crate::fixtures::id_number("33072619920202222");
     let mut fields = walk_in_fields(&token, &other_id, &edu).await;
@@ -242,7 +407,11 @@ async fn a_walk_in_is_validated_screened_and_checked_in_to_a_competent_room() {
     let placed = d.staff.post(&path, &fields).await;
     assert_eq!(placed.status, 303, "{}", placed.body);
     let (status, room): (String, Option<i64>) =
-        sqlx::query_as("SELECT status, room_id FROM registrations WHERE category_id = $1::bigint").bind(&edu).fetch_one(o).await.unwrap();
+        sqlx::query_as("SELECT status, room_id FROM registrations WHERE category_id = $1::bigint")
+            .bind(&edu)
+            .fetch_one(o)
+            .await
+            .unwrap();
     assert_eq!((status.as_str(), room), ("checked_in", Some(d.room_b)));
 }
 
@@ -251,12 +420,34 @@ async fn the_day_page_counts_what_the_rows_say() {
     let app = TestApp::spawn().await;
     let d = day(&app).await;
     let (o, v) = (&d.fx.owner, d.fx.visit);
-    assert_eq!(d.staff.post(&format!("/staff/visits/{v}/schedule/run"), &[]).await.status, 303);
+    assert_eq!(
+        d.staff
+            .post(&format!("/staff/visits/{v}/schedule/run"), &[])
+            .await
+            .status,
+        303
+    );
     // regs[0] received (2 persons, two issues: one resolved on the spot, one assigned), regs[1]
     // waiting, regs[2] no-show.
-    sqlx::query("UPDATE registrations SET status = 'received', checked_in_at = now() WHERE id = $1").bind(d.regs[0]).execute(o).await.unwrap();
-    sqlx::query("UPDATE registrations SET status = 'checked_in', checked_in_at = now() WHERE id = $1").bind(d.regs[1]).execute(o).await.unwrap();
-    sqlx::query("UPDATE registrations SET status = 'no_show' WHERE id = $1").bind(d.regs[2]).execute(o).await.unwrap();
+    sqlx::query(
+        "UPDATE registrations SET status = 'received', checked_in_at = now() WHERE id = $1",
+    )
+    .bind(d.regs[0])
+    .execute(o)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE registrations SET status = 'checked_in', checked_in_at = now() WHERE id = $1",
+    )
+    .bind(d.regs[1])
+    .execute(o)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE registrations SET status = 'no_show' WHERE id = $1")
+        .bind(d.regs[2])
+        .execute(o)
+        .await
+        .unwrap();
     let reception: i64 = sqlx::query_scalar(
         "INSERT INTO receptions (visit_id, registration_id, room_id, started_at, ended_at, recorded_by) VALUES ($1, $2, $3, now(), now(), $4) RETURNING id",
     )
@@ -281,7 +472,16 @@ async fn the_day_page_counts_what_the_rows_say() {
     assert_eq!(page.status, 200, "{}", page.body);
     let t = |id: &str| page.text(&format!("#t-{id}"));
     assert_eq!(
-        [t("registered"), t("checked-in"), t("waiting"), t("received"), t("persons"), t("resolved"), t("assigned"), t("no-show")],
+        [
+            t("registered"),
+            t("checked-in"),
+            t("waiting"),
+            t("received"),
+            t("persons"),
+            t("resolved"),
+            t("assigned"),
+            t("no-show")
+        ],
         ["3", "2", "1", "1", "2", "1", "1", "1"]
     );
     let rows = page.texts("#day-rooms tbody tr");
@@ -290,5 +490,10 @@ async fn the_day_page_counts_what_the_rows_say() {
     assert_eq!(app.client().get("/static/day.js").await.status, 200);
     assert_eq!(d.staff.get("/staff/visits/999999/day").await.status, 404);
     let visit_page = d.staff.get(&format!("/staff/visits/{v}")).await;
-    assert!(visit_page.body.contains(&format!("/staff/visits/{v}/checkin")) && visit_page.body.contains(&format!("/staff/visits/{v}/day")));
+    assert!(
+        visit_page
+            .body
+            .contains(&format!("/staff/visits/{v}/checkin"))
+            && visit_page.body.contains(&format!("/staff/visits/{v}/day"))
+    );
 }

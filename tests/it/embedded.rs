@@ -7,17 +7,29 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_xiafang");
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn xiafang(data_dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).arg("--data-dir").arg(data_dir).env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    c.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
     c
 }
 
 fn serve(data_dir: &Path, port: u16) -> Child {
-    xiafang(data_dir, &["serve", "--bind", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap()
+    xiafang(data_dir, &["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
 }
 
 pub async fn wait_ready(port: u16) {
@@ -47,28 +59,70 @@ fn postmaster_running(cluster: &Path) -> bool {
 #[tokio::test]
 async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
     use nix::sys::signal::Signal::{SIGKILL, SIGTERM};
-    let data: PathBuf = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("embedded-{}", std::process::id()));
+    let data: PathBuf =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("embedded-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let cluster = data.join("postgres");
     let (port_a, port_b) = (free_port(), free_port());
 
     let mut a = serve(&data, port_a);
     wait_ready(port_a).await;
-    let home = reqwest::get(format!("http://127.0.0.1:{port_a}/")).await.unwrap().text().await.unwrap();
-    assert!(home.contains("领导下访接访"), "the Chinese home page is served");
+    let home = reqwest::get(format!("http://127.0.0.1:{port_a}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("领导下访接访"),
+        "the Chinese home page is served"
+    );
 
     // A one-shot command on the same data directory reuses the running cluster.
-    let add = xiafang(&data, &["user", "add", "--username", "keeper", "--name", "保管员", "--role", "staff"]).output().unwrap();
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let add = xiafang(
+        &data,
+        &[
+            "user",
+            "add",
+            "--username",
+            "keeper",
+            "--name",
+            "保管员",
+            "--role",
+            "staff",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
     let stdout = String::from_utf8(add.stdout).unwrap();
-    let password: String = stdout.split("一次性密码：").nth(1).unwrap().chars().take(12).collect();
-    assert!(postmaster_running(&cluster), "the one-shot command did not stop a cluster it did not start");
+    let password: String = stdout
+        .split("一次性密码：")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(12)
+        .collect();
+    assert!(
+        postmaster_running(&cluster),
+        "the one-shot command did not stop a cluster it did not start"
+    );
 
     let mut b = serve(&data, port_b);
     wait_ready(port_b).await;
     signal(&b, SIGTERM);
-    assert!(b.wait().unwrap().success(), "the second instance exits cleanly");
-    assert!(postmaster_running(&cluster), "stopping the second instance leaves the first one's cluster running");
+    assert!(
+        b.wait().unwrap().success(),
+        "the second instance exits cleanly"
+    );
+    assert!(
+        postmaster_running(&cluster),
+        "stopping the second instance leaves the first one's cluster running"
+    );
     wait_ready(port_a).await;
 
     // Crash the starter: the cluster outlives it; a restart takes it over with the data intact.
@@ -76,19 +130,29 @@ async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
     a.wait().unwrap();
     let mut a2 = serve(&data, port_a);
     wait_ready(port_a).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let login = client
         .post(format!("http://127.0.0.1:{port_a}/login"))
         .form(&[("username", "keeper"), ("password", password.as_str())])
         .send()
         .await
         .unwrap();
-    assert_eq!(login.status(), 303, "the account made before the crash still signs in");
+    assert_eq!(
+        login.status(),
+        303,
+        "the account made before the crash still signs in"
+    );
     assert_eq!(login.headers()["location"], "/account/password");
 
     // Ctrl-C in the terminal: the owner stops its cluster and leaves no Postgres behind.
     signal(&a2, nix::sys::signal::Signal::SIGINT);
     assert!(a2.wait().unwrap().success());
-    assert!(!postmaster_running(&cluster), "the instance that owns the cluster stops it on Ctrl-C");
+    assert!(
+        !postmaster_running(&cluster),
+        "the instance that owns the cluster stops it on Ctrl-C"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }

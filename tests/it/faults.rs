@@ -3,10 +3,9 @@
 //! Postgres run it on a cluster of their own (fsync on), never on the shared server.
 
 use crate::embedded::{free_port, signal, wait_ready};
-use crate::harness::{fresh_database, TestApp};
-use crate::register::{form, id_number, set, visit_on, Visit};
+use crate::harness::{TestApp, fresh_database};
+use crate::register::{Visit, form, id_number, set, visit_on};
 use chrono::{Duration as Days, Utc};
-use xiafang::clock::Clock;
 use nix::sys::signal::Signal::{SIGKILL, SIGTERM};
 use reqwest::redirect::Policy;
 use sqlx::PgPool;
@@ -16,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use xiafang::clock::Clock;
 use xiafang::db::embedded::{Cluster, ClusterOptions};
 
 /// A throwaway cluster of one test (fsync on: acknowledged commits must survive a crash),
@@ -27,10 +27,15 @@ struct OwnCluster {
 
 impl OwnCluster {
     async fn start(name: &str) -> OwnCluster {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-{name}-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("faults-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let cluster = Cluster::start(&dir.join("postgres"), ClusterOptions { fsync: true }).await.expect("start the test's own cluster");
-        xiafang::db::ensure_database(&cluster.url("postgres"), "xiafang").await.unwrap();
+        let cluster = Cluster::start(&dir.join("postgres"), ClusterOptions { fsync: true })
+            .await
+            .expect("start the test's own cluster");
+        xiafang::db::ensure_database(&cluster.url("postgres"), "xiafang")
+            .await
+            .unwrap();
         OwnCluster { cluster, dir }
     }
 
@@ -40,14 +45,21 @@ impl OwnCluster {
 
     /// `pg_ctl stop -m <mode>` as the user the server runs as (the cluster's own stop command, in another mode).
     fn stop(&self, mode: &str) {
-        let argv: Vec<String> = self.cluster.stop_command().into_iter().map(|a| if a == "immediate" { mode.to_owned() } else { a }).collect();
+        let argv: Vec<String> = self
+            .cluster
+            .stop_command()
+            .into_iter()
+            .map(|a| if a == "immediate" { mode.to_owned() } else { a })
+            .collect();
         let status = pg_command(&argv).arg("-w").status().unwrap();
         assert!(status.success(), "pg_ctl stop -m {mode}");
     }
 
     /// Start the stopped server again, through the product's own start-up code.
     async fn restart(&mut self) {
-        self.cluster = Cluster::start(&self.dir.join("postgres"), ClusterOptions { fsync: true }).await.expect("restart the cluster");
+        self.cluster = Cluster::start(&self.dir.join("postgres"), ClusterOptions { fsync: true })
+            .await
+            .expect("restart the cluster");
     }
 }
 
@@ -60,7 +72,10 @@ impl Drop for OwnCluster {
 
 fn pg_command(argv: &[String]) -> Command {
     let mut c = Command::new(&argv[0]);
-    c.args(&argv[1..]).current_dir("/").stdout(Stdio::null()).stderr(Stdio::null());
+    c.args(&argv[1..])
+        .current_dir("/")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     for var in ["PGDATA", "PGPORT", "PGHOST", "PGUSER", "PGDATABASE"] {
         c.env_remove(var);
     }
@@ -111,7 +126,8 @@ impl Drop for Server {
 }
 
 fn data_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-data-{name}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faults-data-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -120,7 +136,10 @@ fn data_dir(name: &str) -> PathBuf {
 /// A browser of one citizen: cookies, no redirects followed, this site's Origin.
 fn browser(port: u16) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("origin", format!("http://127.0.0.1:{port}").parse().unwrap());
+    headers.insert(
+        "origin",
+        format!("http://127.0.0.1:{port}").parse().unwrap(),
+    );
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -151,35 +170,76 @@ async fn answer(r: reqwest::Response) -> reqwest::Result<Answer> {
         .and_then(|l| l.strip_prefix("/registrations/"))
         .map(str::to_owned)
         .filter(|_| status == 303);
-    Ok(Answer { status, code, body: r.text().await?, retry_after })
+    Ok(Answer {
+        status,
+        code,
+        body: r.text().await?,
+        retry_after,
+    })
 }
 
 /// The registration form's one-time token.
-async fn form_token(http: &reqwest::Client, port: u16, visit: i64) -> reqwest::Result<Result<String, Answer>> {
-    let r = answer(http.get(format!("http://127.0.0.1:{port}/visits/{visit}/register")).send().await?).await?;
+async fn form_token(
+    http: &reqwest::Client,
+    port: u16,
+    visit: i64,
+) -> reqwest::Result<Result<String, Answer>> {
+    let r = answer(
+        http.get(format!("http://127.0.0.1:{port}/visits/{visit}/register"))
+            .send()
+            .await?,
+    )
+    .await?;
     if r.status != 200 {
         return Ok(Err(r));
     }
     let doc = scraper::Html::parse_document(&r.body);
     let sel = scraper::Selector::parse("input[name=form_token]").unwrap();
-    Ok(Ok(doc.select(&sel).next().and_then(|e| e.value().attr("value")).unwrap_or_default().to_owned()))
+    Ok(Ok(doc
+        .select(&sel)
+        .next()
+        .and_then(|e| e.value().attr("value"))
+        .unwrap_or_default()
+        .to_owned()))
 }
 
 /// POST a filled-in form (every other citizen a group of 8: two slots) from its own address.
-async fn post_form(http: &reqwest::Client, port: u16, v: &Visit, category: i64, token: &str) -> reqwest::Result<Answer> {
+async fn post_form(
+    http: &reqwest::Client,
+    port: u16,
+    v: &Visit,
+    category: i64,
+    token: &str,
+) -> reqwest::Result<Answer> {
     let n = NEXT_CITIZEN.fetch_add(1, Ordering::Relaxed);
-    let (id, c, w) = (id_number(n as i64), category.to_string(), v.windows[n as usize % v.windows.len()].to_string());
+    let (id, c, w) = (
+        id_number(n as i64),
+        category.to_string(),
+        v.windows[n as usize % v.windows.len()].to_string(),
+    );
     let mut f = form(token, &id, &c, &w);
     if n % 2 == 0 {
         set(&mut f, "persons", "8");
         set(&mut f, "representatives", "张三、李四");
     }
     let ip = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
-    answer(http.post(format!("http://127.0.0.1:{port}/visits/{}/register", v.id)).header("x-forwarded-for", ip).form(&f).send().await?).await
+    answer(
+        http.post(format!("http://127.0.0.1:{port}/visits/{}/register", v.id))
+            .header("x-forwarded-for", ip)
+            .form(&f)
+            .send()
+            .await?,
+    )
+    .await
 }
 
 /// Fetch the form and register, as a citizen does.
-async fn register(http: &reqwest::Client, port: u16, v: &Visit, category: i64) -> reqwest::Result<Answer> {
+async fn register(
+    http: &reqwest::Client,
+    port: u16,
+    v: &Visit,
+    category: i64,
+) -> reqwest::Result<Answer> {
     match form_token(http, port, v.id).await? {
         Ok(token) => post_form(http, port, v, category, &token).await,
         Err(refused) => Ok(refused),
@@ -225,9 +285,23 @@ impl UnderLoad {
         wait_ready(port).await;
         let visit = Arc::new(visit_on(&url, Utc::now(), &[400, 400], Some(Days::days(-1))).await);
         let category = category(&url).await;
-        let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Tally::default())));
+        let (stop, tally) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(Mutex::new(Tally::default())),
+        );
         let clients = load(4, port, &visit, category, &stop, &tally);
-        UnderLoad { pg, url, data, port, app, visit, category, stop, tally, clients }
+        UnderLoad {
+            pg,
+            url,
+            data,
+            port,
+            app,
+            visit,
+            category,
+            stop,
+            tally,
+            clients,
+        }
     }
 
     /// Stop the citizens; every answer they got.
@@ -245,7 +319,14 @@ impl UnderLoad {
     }
 }
 
-fn load(clients: usize, port: u16, v: &Arc<Visit>, category: i64, stop: &Arc<AtomicBool>, tally: &Arc<Mutex<Tally>>) -> Vec<tokio::task::JoinHandle<()>> {
+fn load(
+    clients: usize,
+    port: u16,
+    v: &Arc<Visit>,
+    category: i64,
+    stop: &Arc<AtomicBool>,
+    tally: &Arc<Mutex<Tally>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..clients)
         .map(|i| {
             let (v, stop, tally) = (v.clone(), stop.clone(), tally.clone());
@@ -255,8 +336,16 @@ fn load(clients: usize, port: u16, v: &Arc<Visit>, category: i64, stop: &Arc<Ato
                     round += 1;
                     let http = browser(port);
                     let result = if (i + round) % 3 == 0 {
-                        let page = if round % 2 == 0 { format!("/visits/{}", v.id) } else { "/".to_owned() };
-                        match http.get(format!("http://127.0.0.1:{port}{page}")).send().await {
+                        let page = if round % 2 == 0 {
+                            format!("/visits/{}", v.id)
+                        } else {
+                            "/".to_owned()
+                        };
+                        match http
+                            .get(format!("http://127.0.0.1:{port}{page}"))
+                            .send()
+                            .await
+                        {
                             Ok(r) => answer(r).await,
                             Err(e) => Err(e),
                         }
@@ -267,7 +356,8 @@ fn load(clients: usize, port: u16, v: &Arc<Visit>, category: i64, stop: &Arc<Ato
                         Ok(a) => {
                             let mut t = tally.lock().unwrap();
                             t.statuses.push(a.status);
-                            if a.status == 503 && !(a.retry_after && a.body.contains("请稍后再试")) {
+                            if a.status == 503 && !(a.retry_after && a.body.contains("请稍后再试"))
+                            {
                                 t.bad_503.push(a.body);
                             }
                             t.codes.extend(a.code);
@@ -295,7 +385,11 @@ async fn assert_consistent(url: &str, codes: &[String]) {
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!(found as usize, codes.len(), "every receipt a client got exists, complete");
+    assert_eq!(
+        found as usize,
+        codes.len(),
+        "every receipt a client got exists, complete"
+    );
     let half_written: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM registrations r
          WHERE NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.action = 'registration.create' AND a.object_id = r.id::text)
@@ -305,7 +399,10 @@ async fn assert_consistent(url: &str, codes: &[String]) {
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!(half_written, 0, "no registration without its audit row, notification and used token");
+    assert_eq!(
+        half_written, 0,
+        "no registration without its audit row, notification and used token"
+    );
     let orphans: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM audit_log WHERE action = 'registration.create' AND object_id::bigint NOT IN (SELECT id FROM registrations))
               + (SELECT count(*) FROM form_tokens WHERE used_at IS NOT NULL AND registration_id IS NULL)",
@@ -313,7 +410,10 @@ async fn assert_consistent(url: &str, codes: &[String]) {
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!(orphans, 0, "no audit row or used token without its registration");
+    assert_eq!(
+        orphans, 0,
+        "no audit row or used token without its registration"
+    );
     let off: Vec<(i64, i32, i64)> = sqlx::query_as(
         "SELECT w.id, w.booked_slots, coalesce((SELECT sum(slots) FROM registrations r WHERE r.window_id = w.id
              AND r.status IN ('submitted', 'confirmed', 'scheduled', 'checked_in', 'called', 'received', 'no_show')), 0)::bigint
@@ -323,7 +423,10 @@ async fn assert_consistent(url: &str, codes: &[String]) {
     .await
     .unwrap();
     for (window, booked, held) in off {
-        assert_eq!(booked as i64, held, "window {window}: booked slots = slots of the registrations holding them");
+        assert_eq!(
+            booked as i64, held,
+            "window {window}: booked slots = slots of the registrations holding them"
+        );
     }
     db.close().await;
 }
@@ -347,8 +450,15 @@ async fn a_crash_of_the_app_and_of_postgres_loses_no_acknowledged_registration()
     wait_ready(l.port).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let t = l.finish().await;
-    assert!(t.codes.len() > before, "receipts were given after the restart too");
-    assert!(t.statuses.iter().all(|s| *s < 500 || *s == 503), "no 5xx but 503: {:?}", t.statuses);
+    assert!(
+        t.codes.len() > before,
+        "receipts were given after the restart too"
+    );
+    assert!(
+        t.statuses.iter().all(|s| *s < 500 || *s == 503),
+        "no 5xx but 503: {:?}",
+        t.statuses
+    );
     assert_consistent(&l.url, &t.codes).await;
     l.stop_app();
 }
@@ -368,7 +478,11 @@ async fn a_database_restart_under_load_gives_503_and_the_app_recovers_by_itself(
         if a.status == 303 {
             break;
         }
-        assert!(restarted.elapsed() < Duration::from_secs(30), "the app recovers within 30 s by itself; last answer {}", a.status);
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "the app recovers within 30 s by itself; last answer {}",
+            a.status
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -377,9 +491,18 @@ async fn a_database_restart_under_load_gives_503_and_the_app_recovers_by_itself(
 
     let unavailable = t.statuses.iter().filter(|s| **s == 503).count();
     assert!(unavailable > 0, "requests during the outage answered 503");
-    let others: Vec<u16> = t.statuses.iter().copied().filter(|s| *s >= 500 && *s != 503).collect();
+    let others: Vec<u16> = t
+        .statuses
+        .iter()
+        .copied()
+        .filter(|s| *s >= 500 && *s != 503)
+        .collect();
     assert!(others.is_empty(), "no 500 or other 5xx: {others:?}");
-    assert!(t.bad_503.is_empty(), "every 503 is the Chinese page with Retry-After: {:?}", t.bad_503.first());
+    assert!(
+        t.bad_503.is_empty(),
+        "every 503 is the Chinese page with Retry-After: {:?}",
+        t.bad_503.first()
+    );
     assert_consistent(&l.url, &t.codes).await;
     l.stop_app();
 }
@@ -388,7 +511,11 @@ async fn a_database_restart_under_load_gives_503_and_the_app_recovers_by_itself(
 /// their capacity UPDATE until it ends.
 async fn lock_windows(owner: &PgPool, v: &Visit) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut tx = owner.begin().await.unwrap();
-    sqlx::query("SELECT id FROM reception_windows WHERE visit_id = $1 FOR UPDATE").bind(v.id).execute(&mut *tx).await.unwrap();
+    sqlx::query("SELECT id FROM reception_windows WHERE visit_id = $1 FOR UPDATE")
+        .bind(v.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx
 }
 
@@ -402,7 +529,10 @@ async fn wait_for_blocked(owner: &PgPool, waiting: i64) {
         if n >= waiting {
             return;
         }
-        assert!(Instant::now() < deadline, "registrations never blocked on the window lock");
+        assert!(
+            Instant::now() < deadline,
+            "registrations never blocked on the window lock"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -427,7 +557,10 @@ async fn sigterm_lets_an_in_flight_registration_commit_and_exits_zero() {
     wait_for_blocked(&owner, 1).await;
     signal(&app, SIGTERM);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(alive(&mut app), "the process waits for the registration in flight");
+    assert!(
+        alive(&mut app),
+        "the process waits for the registration in flight"
+    );
     lock.rollback().await.unwrap();
 
     let a = post.await.unwrap();
@@ -438,7 +571,10 @@ async fn sigterm_lets_an_in_flight_registration_commit_and_exits_zero() {
         if let Some(s) = app.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "the process exits after finishing");
+        assert!(
+            Instant::now() < deadline,
+            "the process exits after finishing"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "exit status {status}");
@@ -460,7 +596,14 @@ async fn beyond_its_capacity_the_server_sheds_at_once_with_503_and_retry_after()
         tokens.push(form_token(c, port, v.id).await.unwrap().ok().unwrap());
     }
     // A live board stream is open throughout: it does not take one of the two places.
-    let board = browser(port).get(format!("http://127.0.0.1:{port}/visits/{}/board/events", v.id)).send().await.unwrap();
+    let board = browser(port)
+        .get(format!(
+            "http://127.0.0.1:{port}/visits/{}/board/events",
+            v.id
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(board.status(), 200);
 
     let lock = lock_windows(&owner, &v).await;
@@ -475,27 +618,70 @@ async fn beyond_its_capacity_the_server_sheds_at_once_with_503_and_retry_after()
     wait_for_blocked(&owner, 2).await;
 
     let started = Instant::now();
-    for path in ["/".to_owned(), format!("/visits/{}", v.id), format!("/visits/{}/register", v.id)] {
-        let r = answer(browser(port).get(format!("http://127.0.0.1:{port}{path}")).send().await.unwrap()).await.unwrap();
-        assert_eq!(r.status, 503, "{path} is shed while two requests are in flight");
+    for path in [
+        "/".to_owned(),
+        format!("/visits/{}", v.id),
+        format!("/visits/{}/register", v.id),
+    ] {
+        let r = answer(
+            browser(port)
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            r.status, 503,
+            "{path} is shed while two requests are in flight"
+        );
         assert!(r.retry_after, "Retry-After on {path}");
-        assert!(r.body.contains("当前访问人数较多，请稍后再试。"), "{}", r.body);
+        assert!(
+            r.body.contains("当前访问人数较多，请稍后再试。"),
+            "{}",
+            r.body
+        );
     }
     // An integration is refused in the API's own JSON shape.
-    let r = answer(browser(port).get(format!("http://127.0.0.1:{port}/api/v1/openapi.json")).send().await.unwrap()).await.unwrap();
+    let r = answer(
+        browser(port)
+            .get(format!("http://127.0.0.1:{port}/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!((r.status, r.retry_after), (503, true));
-    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("JSON, not a page: {}", r.body));
+    let body: serde_json::Value =
+        serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("JSON, not a page: {}", r.body));
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     assert_eq!(body["error"]["message"], "当前访问人数较多，请稍后再试。");
-    assert!(started.elapsed() < Duration::from_secs(2), "shed at once, not queued: {:?}", started.elapsed());
-    let second_board = browser(port).get(format!("http://127.0.0.1:{port}/visits/{}/board/events", v.id)).send().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shed at once, not queued: {:?}",
+        started.elapsed()
+    );
+    let second_board = browser(port)
+        .get(format!(
+            "http://127.0.0.1:{port}/visits/{}/board/events",
+            v.id
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second_board.status(), 200, "board streams are not counted");
 
     lock.rollback().await.unwrap();
     for p in posts {
         assert_eq!(p.await.unwrap().status, 303);
     }
-    let r = browser(port).get(format!("http://127.0.0.1:{port}/")).send().await.unwrap();
+    let r = browser(port)
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "served again once the load is gone");
     drop((board, second_board));
     signal(&app, SIGTERM);
@@ -512,7 +698,11 @@ async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, Strin
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -544,8 +734,13 @@ async fn oversized_bodies_get_413_with_a_chinese_page_however_they_are_sent() {
     let r = client.post(&format!("/visits/{}/register", v.id), &f).await;
     assert_eq!(r.status, 413, "{}", r.body);
     assert!(r.body.contains(MESSAGE), "{}", r.body);
-    assert!(r.headers.contains_key("content-security-policy"), "security headers on the error page too");
-    let r = client.post("/login", &[("username", &big), ("password", "x")]).await;
+    assert!(
+        r.headers.contains_key("content-security-policy"),
+        "security headers on the error page too"
+    );
+    let r = client
+        .post("/login", &[("username", &big), ("password", "x")])
+        .await;
     assert_eq!(r.status, 413);
     assert!(r.body.contains(MESSAGE));
 
@@ -566,9 +761,22 @@ async fn oversized_bodies_get_413_with_a_chinese_page_however_they_are_sent() {
             assert!(status == 413 || status == 400, "{text}");
         }
     }
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations").fetch_one(&app.db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(n, 0, "nothing oversized was registered");
     // A body within the limit still goes through.
-    let r = client.post(&format!("/visits/{}/register", v.id), &form(&token, &id, &category(&app.url).await.to_string(), &v.windows[0].to_string())).await;
+    let r = client
+        .post(
+            &format!("/visits/{}/register", v.id),
+            &form(
+                &token,
+                &id,
+                &category(&app.url).await.to_string(),
+                &v.windows[0].to_string(),
+            ),
+        )
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
 }

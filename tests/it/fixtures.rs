@@ -1,7 +1,7 @@
 //! Fixtures shared by the staff-side tests: a visit with two windows, and registrations made
 //! the way the registration form makes them (encrypted with the app's keys, slots booked).
 
-use crate::harness::{test_keys, Client, TestApp};
+use crate::harness::{Client, TestApp, test_keys};
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
 use xiafang::privacy::{self, Field};
@@ -10,7 +10,11 @@ use xiafang::web::auth::Role;
 /// An 18-digit ID with the right GB 11643 check digit.
 pub fn id_number(first17: &str) -> String {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     let id = format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char);
     assert!(privacy::valid_id_number(&id));
     id
@@ -38,7 +42,11 @@ pub struct Reg<'a> {
 }
 
 pub async fn id_of(db: &PgPool, sql: &str, arg: &str) -> i64 {
-    sqlx::query_scalar(sql).bind(arg).fetch_one(db).await.unwrap()
+    sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(db)
+        .await
+        .unwrap()
 }
 
 /// A visit with two hourly windows of 20 slots, as the owner.
@@ -86,11 +94,36 @@ pub async fn visit(owner: &PgPool, staff_id: i64, title: &str) -> (i64, [i64; 2]
 pub async fn fixture(app: &TestApp) -> (Fx, Client) {
     let staff = app.signed_in("xinfang", Role::Staff).await;
     let owner = PgPool::connect(&app.url).await.unwrap();
-    let staff_id = id_of(&owner, "SELECT id FROM users WHERE username = $1", "xinfang").await;
+    let staff_id = id_of(
+        &owner,
+        "SELECT id FROM users WHERE username = $1",
+        "xinfang",
+    )
+    .await;
     let (visit, windows) = visit(&owner, staff_id, "县领导下访接访日").await;
-    let cat_build = id_of(&owner, "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1", "城乡建设").await;
-    let cat_law = id_of(&owner, "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1", "涉法涉诉").await;
-    (Fx { owner, visit, windows, cat_build, cat_law, staff_id }, staff)
+    let cat_build = id_of(
+        &owner,
+        "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1",
+        "城乡建设",
+    )
+    .await;
+    let cat_law = id_of(
+        &owner,
+        "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1",
+        "涉法涉诉",
+    )
+    .await;
+    (
+        Fx {
+            owner,
+            visit,
+            windows,
+            cat_build,
+            cat_law,
+            staff_id,
+        },
+        staff,
+    )
 }
 
 /// A registration as the registration form makes it: encrypted numbers with the app's keys,
@@ -101,7 +134,11 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
     let sealed_id = keys.encrypt(&id);
     let sealed_phone = keys.encrypt(r.phone);
     let slots: i16 = if r.persons > 5 { 2 } else { 1 };
-    let reps: Vec<String> = if r.persons > 5 { vec!["代表甲".into(), "代表乙".into()] } else { vec![] };
+    let reps: Vec<String> = if r.persons > 5 {
+        vec!["代表甲".into(), "代表乙".into()]
+    } else {
+        vec![]
+    };
     let reg: i64 = sqlx::query_scalar(
         "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                                     phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives,
@@ -140,16 +177,35 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
 }
 
 /// Download an .xlsx as `client` and read one sheet back: (status, rows of cell texts).
-pub async fn xlsx(app: &TestApp, client: &Client, path: &str, sheet: &str) -> (u16, Vec<Vec<String>>) {
+pub async fn xlsx(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    sheet: &str,
+) -> (u16, Vec<Vec<String>>) {
     use calamine::Reader;
-    let r = client.http.get(format!("{}{path}", app.origin())).send().await.unwrap();
+    let r = client
+        .http
+        .get(format!("{}{path}", app.origin()))
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     if status != 200 {
         return (status, vec![]);
     }
-    assert_eq!(r.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
     let bytes = r.bytes().await.unwrap();
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let range = book.worksheet_range(sheet).unwrap();
-    (status, range.rows().map(|row| row.iter().map(|c| c.to_string()).collect()).collect())
+    (
+        status,
+        range
+            .rows()
+            .map(|row| row.iter().map(|c| c.to_string()).collect())
+            .collect(),
+    )
 }

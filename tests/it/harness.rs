@@ -51,20 +51,31 @@ async fn server() -> &'static Server {
             let target = match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
                 Some(url) => Target::External(url),
                 None => {
-                    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("test-pg-{}", std::process::id()));
-                    let cluster = db::embedded::Cluster::start(&dir.join("postgres"), db::embedded::ClusterOptions { fsync: false })
-                        .await
-                        .expect("start the test cluster");
+                    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                        .join(format!("test-pg-{}", std::process::id()));
+                    let cluster = db::embedded::Cluster::start(
+                        &dir.join("postgres"),
+                        db::embedded::ClusterOptions { fsync: false },
+                    )
+                    .await
+                    .expect("start the test cluster");
                     guard_cluster(&cluster, &dir);
                     Target::Embedded(cluster)
                 }
             };
             let template = format!("xf_tpl_{}", std::process::id());
             let server = Server { target, template };
-            let admin = PgPool::connect(&server.url("postgres")).await.expect("connect to the test server");
+            let admin = PgPool::connect(&server.url("postgres"))
+                .await
+                .expect("connect to the test server");
             drop_stale_databases(&admin).await;
-            sqlx::query(&format!("CREATE DATABASE {}", server.template)).execute(&admin).await.expect("create template");
-            db::migrate(&server.url(&server.template)).await.expect("migrate template");
+            sqlx::query(&format!("CREATE DATABASE {}", server.template))
+                .execute(&admin)
+                .await
+                .expect("create template");
+            db::migrate(&server.url(&server.template))
+                .await
+                .expect("migrate template");
             admin.close().await;
             server
         })
@@ -73,7 +84,10 @@ async fn server() -> &'static Server {
 
 /// Replace the database name in a postgres URL.
 fn with_database_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let (base, query) = url
+        .split_once('?')
+        .map(|(b, q)| (b, Some(q)))
+        .unwrap_or((url, None));
     let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
     let base = match base[after_scheme..].find('/') {
         Some(slash) => &base[..after_scheme + slash],
@@ -87,12 +101,19 @@ fn with_database_name(url: &str, name: &str) -> String {
 
 /// Databases of earlier runs whose process is gone (names carry the pid).
 async fn drop_stale_databases(admin: &PgPool) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'xf\\_%'").fetch_all(admin).await.unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'xf\\_%'")
+            .fetch_all(admin)
+            .await
+            .unwrap();
     for name in names {
         let pid: Option<i32> = name.split('_').nth(2).and_then(|p| p.parse().ok());
-        let alive = pid.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        let alive = pid
+            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
         if !alive {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(admin).await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(admin)
+                .await;
         }
     }
 }
@@ -100,8 +121,16 @@ async fn drop_stale_databases(admin: &PgPool) {
 /// The guardian waits for this process's end (its stdin closes) and then stops and deletes the cluster.
 fn guard_cluster(cluster: &db::embedded::Cluster, dir: &std::path::Path) {
     use std::os::unix::process::CommandExt;
-    let stop = cluster.stop_command().iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
-    let script = format!("read _; {stop} >/dev/null 2>&1; rm -rf {}", shell_quote(&dir.to_string_lossy()));
+    let stop = cluster
+        .stop_command()
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let script = format!(
+        "read _; {stop} >/dev/null 2>&1; rm -rf {}",
+        shell_quote(&dir.to_string_lossy())
+    );
     let child = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -121,9 +150,19 @@ fn shell_quote(s: &str) -> String {
 /// A fresh database copied from the migrated template.
 pub async fn fresh_database() -> String {
     let server = server().await;
-    let name = format!("xf_t_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "xf_t_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
     let admin = PgPool::connect(&server.url("postgres")).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {}", server.template)).execute(&admin).await.unwrap();
+    sqlx::query(&format!(
+        "CREATE DATABASE {name} TEMPLATE {}",
+        server.template
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
     admin.close().await;
     let _ = GUARDIAN.get().map(|g| g.lock().unwrap().flush());
     server.url(&name)
@@ -153,15 +192,26 @@ impl TestApp {
 
     /// Another app instance on an existing database (several instances over one Postgres).
     pub async fn start_on(url: String, configure: impl FnOnce(&mut Config)) -> TestApp {
-        let mut config = Config { db_max_connections: 10, ..Config::default() };
+        let mut config = Config {
+            db_max_connections: 10,
+            ..Config::default()
+        };
         configure(&mut config);
         let pool = db::connect(&url, config.db_max_connections).await.unwrap();
         let clock = ManualClock::new(Utc::now());
-        let state = AppState::new(pool.clone(), config, clock.clone(), test_keys()).await.unwrap();
+        let state = AppState::new(pool.clone(), config, clock.clone(), test_keys())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
-        TestApp { addr, db: pool, url, clock, state }
+        TestApp {
+            addr,
+            db: pool,
+            url,
+            clock,
+            state,
+        }
     }
 
     pub fn origin(&self) -> String {
@@ -172,8 +222,16 @@ impl TestApp {
     pub fn client(&self) -> Client {
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN, HeaderValue::from_str(&self.origin()).unwrap());
-        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).default_headers(headers).build().unwrap();
-        Client { http, base: self.origin() }
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Client {
+            http,
+            base: self.origin(),
+        }
     }
 
     /// Create an account directly (password `PASSWORD`, no forced change) and return its id.
@@ -181,11 +239,13 @@ impl TestApp {
         let owner = PgPool::connect(&self.url).await.unwrap();
         let department_id: Option<i64> = match role {
             Role::Handler => Some(
-                sqlx::query_scalar("INSERT INTO departments (name, short_name) VALUES ($1, $1) RETURNING id")
-                    .bind(format!("{username}单位"))
-                    .fetch_one(&owner)
-                    .await
-                    .unwrap(),
+                sqlx::query_scalar(
+                    "INSERT INTO departments (name, short_name) VALUES ($1, $1) RETURNING id",
+                )
+                .bind(format!("{username}单位"))
+                .fetch_one(&owner)
+                .await
+                .unwrap(),
             ),
             _ => None,
         };
@@ -226,20 +286,26 @@ impl TestApp {
     }
 
     pub async fn audit_count(&self, action: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1").bind(action).fetch_one(&self.db).await.unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 }
 
 /// One set of keys per test process, so that several instances on one database agree.
 pub fn test_keys() -> Arc<xiafang::privacy::Keys> {
     static KEYS: OnceLock<Arc<xiafang::privacy::Keys>> = OnceLock::new();
-    KEYS.get_or_init(|| Arc::new(xiafang::privacy::Keys::generate())).clone()
+    KEYS.get_or_init(|| Arc::new(xiafang::privacy::Keys::generate()))
+        .clone()
 }
 
 /// argon2id of `PASSWORD`, computed once per test process.
 fn password_hash() -> String {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password_auth::generate_hash(PASSWORD)).clone()
+    HASH.get_or_init(|| password_auth::generate_hash(PASSWORD))
+        .clone()
 }
 
 pub struct Client {
@@ -255,7 +321,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn location(&self) -> &str {
-        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     pub fn html(&self) -> Html {
         Html::parse_document(&self.body)
@@ -263,7 +332,10 @@ impl Resp {
     /// Text of every element matching `css`, whitespace-trimmed.
     pub fn texts(&self, css: &str) -> Vec<String> {
         let sel = Selector::parse(css).unwrap();
-        self.html().select(&sel).map(|e| e.text().collect::<String>().trim().to_owned()).collect()
+        self.html()
+            .select(&sel)
+            .map(|e| e.text().collect::<String>().trim().to_owned())
+            .collect()
     }
     pub fn text(&self, css: &str) -> String {
         self.texts(css).into_iter().next().unwrap_or_default()
@@ -278,7 +350,12 @@ impl Resp {
         let doc = self.html();
         doc.select(&sel)
             .next()
-            .map(|e| e.value().attr("value").map(str::to_owned).unwrap_or_else(|| e.text().collect()))
+            .map(|e| {
+                e.value()
+                    .attr("value")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.text().collect())
+            })
             .unwrap_or_default()
     }
 }
@@ -288,18 +365,38 @@ impl Client {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let body = r.text().await.unwrap();
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        Self::wrap(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+        Self::wrap(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
-        Self::wrap(self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()).await
+        Self::wrap(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Resp {
-        self.post("/login", &[("username", username), ("password", password)]).await
+        self.post("/login", &[("username", username), ("password", password)])
+            .await
     }
 }

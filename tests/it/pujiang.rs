@@ -3,25 +3,39 @@
 //! room's desk calls and records each batch; the day page ends at 436 batches, 667 persons and 91
 //! issues resolved on the spot.
 
-use crate::harness::{test_keys, TestApp};
+use crate::harness::{TestApp, test_keys};
 use futures_util::stream::{self, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use xiafang::demo::pujiang::{self, BATCHES, PERSONS, RESOLVED_ON_SPOT, WALK_IN_PERSONS};
-use xiafang::demo::DEMO_PASSWORD;
 use thirtyfour::prelude::*;
+use xiafang::demo::DEMO_PASSWORD;
+use xiafang::demo::pujiang::{self, BATCHES, PERSONS, RESOLVED_ON_SPOT, WALK_IN_PERSONS};
 
 #[tokio::test]
 async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolved_on_the_spot() {
     let app = TestApp::spawn().await;
-    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys()).await.unwrap();
-    assert_eq!(pujiang::seed(&app.db, &*app.clock, &test_keys()).await.unwrap(), visit, "seeding twice finds the day");
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
+        .await
+        .unwrap();
+    assert_eq!(
+        pujiang::seed(&app.db, &*app.clock, &test_keys())
+            .await
+            .unwrap(),
+        visit,
+        "seeding twice finds the day"
+    );
     let staff = app.client();
     assert_eq!(staff.login("xinfang", DEMO_PASSWORD).await.status, 303);
     let leader = app.client();
     assert_eq!(leader.login("lingdao", DEMO_PASSWORD).await.status, 303);
 
     // 发布排接: every registrant is told room, number and time.
-    assert_eq!(staff.post(&format!("/staff/visits/{visit}/schedule/publish"), &[]).await.status, 303);
+    assert_eq!(
+        staff
+            .post(&format!("/staff/visits/{visit}/schedule/publish"), &[])
+            .await
+            .status,
+        303
+    );
     let told: i64 = sqlx::query_scalar("SELECT count(DISTINCT registration_id) FROM notifications WHERE kind = 'registration.scheduled'")
         .fetch_one(&app.db)
         .await
@@ -29,16 +43,23 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
     assert_eq!(told, pujiang::REGISTRATIONS as i64);
 
     // 签到: everyone registered comes (Pujiang had no no-shows to speak of).
-    let scheduled: Vec<i64> = sqlx::query_scalar("SELECT id FROM registrations WHERE visit_id = $1 AND status = 'scheduled' ORDER BY id")
-        .bind(visit)
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let scheduled: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM registrations WHERE visit_id = $1 AND status = 'scheduled' ORDER BY id",
+    )
+    .bind(visit)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert_eq!(scheduled.len(), pujiang::REGISTRATIONS);
     let statuses: Vec<u16> = stream::iter(scheduled)
         .map(|reg| {
             let staff = &staff;
-            async move { staff.post(&format!("/staff/visits/{visit}/checkin/{reg}"), &[]).await.status }
+            async move {
+                staff
+                    .post(&format!("/staff/visits/{visit}/checkin/{reg}"), &[])
+                    .await
+                    .status
+            }
         })
         .buffer_unordered(6)
         .collect()
@@ -53,7 +74,8 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
     for (i, persons) in WALK_IN_PERSONS.iter().enumerate() {
         let form = staff.get(&format!("/staff/visits/{visit}/walkin")).await;
         let token = form.field_value("form_token");
-        let id_number = crate::fixtures::id_number(&format!("3307261970011{}{:03}", i % 9 + 1, 100 + i));
+        let id_number =
+            crate::fixtures::id_number(&format!("3307261970011{}{:03}", i % 9 + 1, 100 + i));
         let persons = persons.to_string();
         let category = category.to_string();
         let r = staff
@@ -84,7 +106,11 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
     .fetch_all(&app.db)
     .await
     .unwrap();
-    let department: i64 = sqlx::query_scalar("SELECT id FROM departments WHERE name = '县住房和城乡建设局'").fetch_one(&app.db).await.unwrap();
+    let department: i64 =
+        sqlx::query_scalar("SELECT id FROM departments WHERE name = '县住房和城乡建设局'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     let next_batch = AtomicUsize::new(0);
     let received: Vec<usize> = stream::iter(rooms.iter().enumerate())
         .map(|(n, &(room, owner))| {
@@ -138,7 +164,11 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
     assert_eq!(day.text("#t-waiting"), "0");
     assert_eq!(day.text("#t-no-show"), "0");
     let assigned: i64 = day.text("#t-assigned").parse().unwrap();
-    let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE visit_id = $1").bind(visit).fetch_one(&app.db).await.unwrap();
+    let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases WHERE visit_id = $1")
+        .bind(visit)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(cases, assigned, "one case per 交办 issue");
     assert!(assigned > 0);
 }
@@ -148,7 +178,9 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
 #[tokio::test]
 async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a_laptop() {
     let app = TestApp::spawn().await;
-    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys()).await.unwrap();
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
+        .await
+        .unwrap();
     let owner = sqlx::PgPool::connect(&app.url).await.unwrap();
     // Mid-morning: the first 300 batches have come; one is at each table.
     sqlx::query(
@@ -161,9 +193,23 @@ async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a
     .unwrap();
     let staff = app.client();
     assert_eq!(staff.login("xinfang", DEMO_PASSWORD).await.status, 303);
-    let rooms: Vec<i64> = sqlx::query_scalar("SELECT id FROM rooms WHERE visit_id = $1 ORDER BY sort_order").bind(visit).fetch_all(&owner).await.unwrap();
+    let rooms: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM rooms WHERE visit_id = $1 ORDER BY sort_order")
+            .bind(visit)
+            .fetch_all(&owner)
+            .await
+            .unwrap();
     for room in &rooms[1..] {
-        assert_eq!(staff.post(&format!("/staff/visits/{visit}/rooms/{room}/desk/call"), &[]).await.status, 303);
+        assert_eq!(
+            staff
+                .post(
+                    &format!("/staff/visits/{visit}/rooms/{room}/desk/call"),
+                    &[]
+                )
+                .await
+                .status,
+            303
+        );
     }
 
     let b = crate::browser::Browser::start(false).await;
@@ -175,10 +221,19 @@ async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a
     b.press("登录").await;
     let landed = b.driver.current_url().await.unwrap();
     b.screenshot("pujiang-login-landing").await;
-    assert!(landed.path().ends_with("/me/today"), "a leader lands on 今日接访, not {landed}");
+    assert!(
+        landed.path().ends_with("/me/today"),
+        "a leader lands on 今日接访, not {landed}"
+    );
     assert!(b.body_text().await.contains("第1接待室"));
     b.screenshot("pujiang-me-today-laptop").await;
-    b.driver.find(By::LinkText("进入接待台")).await.unwrap().click().await.unwrap();
+    b.driver
+        .find(By::LinkText("进入接待台"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.press("叫号").await;
     let desk = b.body_text().await;
     assert!(desk.contains("已叫第"), "the call is confirmed: {desk}");
@@ -186,7 +241,10 @@ async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a
     assert!(b.scroll_width().await <= 1366);
 
     b.driver.set_window_rect(0, 0, 1920, 1080).await.unwrap();
-    b.driver.goto(format!("{base}/visits/{visit}/board")).await.unwrap();
+    b.driver
+        .goto(format!("{base}/visits/{visit}/board"))
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(b.body_text().await.contains("第14接待室"));
     b.screenshot("pujiang-board-1080p").await;
@@ -196,5 +254,8 @@ async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a
         .convert()
         .unwrap();
     b.quit().await;
-    assert!(fits, "all 14 rooms fit one 1080p hall screen without scrolling");
+    assert!(
+        fits,
+        "all 14 rooms fit one 1080p hall screen without scrolling"
+    );
 }

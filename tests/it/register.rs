@@ -5,9 +5,9 @@ use crate::harness::{Client, Resp, TestApp};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use xiafang::clock::{china_date, Clock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use xiafang::clock::{Clock, china_date};
 use xiafang::notify::{self, Delivery, Outgoing, Sender};
 use xiafang::web::auth::Role;
 
@@ -39,7 +39,12 @@ async fn visit_with(app: &TestApp, capacities: &[i32], notice_in: Option<Duratio
 }
 
 /// The same on the database of `url` (as its owner), at `now`: for tests that run the binary.
-pub async fn visit_on(url: &str, now: chrono::DateTime<Utc>, capacities: &[i32], notice_in: Option<Duration>) -> Visit {
+pub async fn visit_on(
+    url: &str,
+    now: chrono::DateTime<Utc>,
+    capacities: &[i32],
+    notice_in: Option<Duration>,
+) -> Visit {
     let owner = PgPool::connect(url).await.unwrap();
     let date = china_date(now) + Duration::days(12);
     let staff: i64 = sqlx::query_scalar(
@@ -85,7 +90,10 @@ pub async fn visit_on(url: &str, now: chrono::DateTime<Utc>, capacities: &[i32],
     }
     let mut windows = Vec::new();
     for (i, capacity) in capacities.iter().enumerate() {
-        let start = Shanghai.from_local_datetime(&date.and_hms_opt(9 + i as u32, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+        let start = Shanghai
+            .from_local_datetime(&date.and_hms_opt(9 + i as u32, 0, 0).unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
         let w: i64 = sqlx::query_scalar(
             "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -103,11 +111,13 @@ pub async fn visit_on(url: &str, now: chrono::DateTime<Utc>, capacities: &[i32],
 }
 
 async fn category(app: &TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1")
-        .bind(name)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT id FROM categories WHERE name = $1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .bind(name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
 }
 
 /// A valid ID number (GB 11643 check digit) for each n: the birth date varies with n.
@@ -115,11 +125,20 @@ pub fn id_number(n: i64) -> String {
     let birth = NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + Duration::days(n);
     let body = format!("330726{}{:03}", birth.format("%Y%m%d"), n % 1000);
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-pub fn form<'a>(token: &'a str, id: &'a str, category: &'a str, window: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn form<'a>(
+    token: &'a str,
+    id: &'a str,
+    category: &'a str,
+    window: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("form_token", token),
         ("name", "张三"),
@@ -151,12 +170,17 @@ async fn token(client: &Client, visit: i64) -> String {
 async fn register(client: &Client, v: &Visit, id: &str, category: i64, window: i64) -> Resp {
     let t = token(client, v.id).await;
     let (c, w) = (category.to_string(), window.to_string());
-    client.post(&format!("/visits/{}/register", v.id), &form(&t, id, &c, &w)).await
+    client
+        .post(&format!("/visits/{}/register", v.id), &form(&t, id, &c, &w))
+        .await
 }
 
 fn code_of(r: &Resp) -> String {
     assert_eq!(r.status, 303, "{}", r.body);
-    r.location().strip_prefix("/registrations/").expect("a receipt").to_owned()
+    r.location()
+        .strip_prefix("/registrations/")
+        .expect("a receipt")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -167,19 +191,45 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
     let citizen = app.client();
     let page = citizen.get(&format!("/visits/{}/register", v.id)).await;
     assert_eq!(page.status, 200);
-    for label in ["姓名", "身份证号", "手机号码", "现住址", "所属乡镇", "来访人数", "代表姓名", "问题类别", "诉求内容"] {
-        assert!(page.texts("label").iter().any(|l| l == label), "label {label}");
+    for label in [
+        "姓名",
+        "身份证号",
+        "手机号码",
+        "现住址",
+        "所属乡镇",
+        "来访人数",
+        "代表姓名",
+        "问题类别",
+        "诉求内容",
+    ] {
+        assert!(
+            page.texts("label").iter().any(|l| l == label),
+            "label {label}"
+        );
     }
     assert_eq!(page.text("legend"), "接访时段");
-    assert!(page.texts("label").iter().any(|l| l == "我已阅读并同意《个人信息处理告知》"));
+    assert!(
+        page.texts("label")
+            .iter()
+            .any(|l| l == "我已阅读并同意《个人信息处理告知》")
+    );
     assert!(page.text("details summary").contains("个人信息处理告知"));
     assert_eq!(page.text("form button[type=submit]"), "提交登记");
     assert!(page.body.contains("剩余 20 个名额"));
-    assert!(page.texts("optgroup").len() >= 3, "categories grouped by class");
+    assert!(
+        page.texts("optgroup").len() >= 3,
+        "categories grouped by class"
+    );
 
     let r = register(&citizen, &v, &id_number(1), cat, v.windows[1]).await;
     let code = code_of(&r);
-    assert!(code.len() >= 8 && code.chars().all(|c| "23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(c)), "{code}");
+    assert!(
+        code.len() >= 8
+            && code
+                .chars()
+                .all(|c| "23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(c)),
+        "{code}"
+    );
     let receipt = citizen.get(r.location()).await;
     assert_eq!(receipt.status, 200);
     assert_eq!(receipt.text("#code"), code);
@@ -191,8 +241,15 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
     let stranger = app.client();
     let other = stranger.get(r.location()).await;
     assert_eq!(other.status, 303);
-    assert_eq!(other.location(), "/lookup", "another browser is sent to the lookup");
-    assert_eq!(stranger.get("/registrations/ZZZZZZZZZZ").await.location(), "/lookup");
+    assert_eq!(
+        other.location(),
+        "/lookup",
+        "another browser is sent to the lookup"
+    );
+    assert_eq!(
+        stranger.get("/registrations/ZZZZZZZZZZ").await.location(),
+        "/lookup"
+    );
 
     let row: (String, String, i16, String, Option<Vec<u8>>) =
         sqlx::query_as("SELECT status, channel, slots, id_number_mask, submitted_session_hash FROM registrations WHERE code = $1")
@@ -200,14 +257,28 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!((row.0.as_str(), row.1.as_str(), row.2), ("submitted", "online", 1));
+    assert_eq!(
+        (row.0.as_str(), row.1.as_str(), row.2),
+        ("submitted", "online", 1)
+    );
     assert_eq!(row.3, format!("330***********{}", &id_number(1)[14..]));
     assert_eq!(row.4.map(|h| h.len()), Some(32));
-    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1").bind(v.windows[1]).fetch_one(&app.db).await.unwrap();
+    let booked: i32 =
+        sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1")
+            .bind(v.windows[1])
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(booked, 1);
     let (kind, mask, body): (String, String, String) =
-        sqlx::query_as("SELECT kind, recipient_mask, body FROM notifications").fetch_one(&app.db).await.unwrap();
-    assert_eq!((kind.as_str(), mask.as_str()), ("registration.submitted", "138****5678"));
+        sqlx::query_as("SELECT kind, recipient_mask, body FROM notifications")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (kind.as_str(), mask.as_str()),
+        ("registration.submitted", "138****5678")
+    );
     assert!(body.contains(&code) && body.contains("10:00—11:00"));
     assert_eq!(app.audit_count("registration.create").await, 1);
     let ip: String = sqlx::query_scalar("SELECT host(ip) FROM audit_log WHERE action = 'registration.create' AND actor_name = 'anonymous'")
@@ -232,7 +303,11 @@ async fn bad_fields_get_messages_beside_them_and_keep_what_was_typed() {
     set(&mut f, "consent", "");
     let r = client.post(&format!("/visits/{}/register", v.id), &f).await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert!(r.field_error("id_number").contains("身份证号不正确"), "{}", r.field_error("id_number"));
+    assert!(
+        r.field_error("id_number").contains("身份证号不正确"),
+        "{}",
+        r.field_error("id_number")
+    );
     assert!(r.field_error("phone").contains("11 位"));
     assert!(r.field_error("representatives").contains("超过 5 人"));
     assert!(r.field_error("consent").contains("个人信息处理告知"));
@@ -240,10 +315,25 @@ async fn bad_fields_get_messages_beside_them_and_keep_what_was_typed() {
     assert_eq!(r.field_value("phone"), "12812345678");
     assert_eq!(r.field_value("persons"), "8");
     assert_eq!(r.field_value("address"), "仙华街道<b>1</b>号");
-    assert_eq!(r.field_value("grievance"), "村口道路破损，雨天积水，希望尽快修复。");
-    assert_eq!(r.texts(&format!("input[name=window_id][value=\"{w}\"][checked]")).len(), 1, "the window stays chosen");
-    assert_eq!(r.texts(&format!("option[value=\"{cat}\"][selected]")).len(), 1);
-    assert_eq!(r.field_value("form_token"), t, "the same form token: nothing was used");
+    assert_eq!(
+        r.field_value("grievance"),
+        "村口道路破损，雨天积水，希望尽快修复。"
+    );
+    assert_eq!(
+        r.texts(&format!("input[name=window_id][value=\"{w}\"][checked]"))
+            .len(),
+        1,
+        "the window stays chosen"
+    );
+    assert_eq!(
+        r.texts(&format!("option[value=\"{cat}\"][selected]")).len(),
+        1
+    );
+    assert_eq!(
+        r.field_value("form_token"),
+        t,
+        "the same form token: nothing was used"
+    );
 
     // Representatives given, the rest fixed: it goes through with two slots.
     let id = id_number(5);
@@ -253,7 +343,11 @@ async fn bad_fields_get_messages_beside_them_and_keep_what_was_typed() {
     let r = client.post(&format!("/visits/{}/register", v.id), &f).await;
     let code = code_of(&r);
     let (slots, reps): (i16, Vec<String>) =
-        sqlx::query_as("SELECT slots, representatives FROM registrations WHERE code = $1").bind(&code).fetch_one(&app.db).await.unwrap();
+        sqlx::query_as("SELECT slots, representatives FROM registrations WHERE code = $1")
+            .bind(&code)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(slots, 2);
     assert_eq!(reps, ["张三", "李四", "王五"]);
     assert_eq!(app.audit_count("registration.create").await, 1);
@@ -268,32 +362,74 @@ async fn registration_outside_the_open_period_is_refused_with_the_dates() {
     let client = app.client();
     let page = client.get(&format!("/visits/{}/register", draft.id)).await;
     assert_eq!(page.status, 200);
-    assert!(page.text(".closed-message").contains("尚未发布公告"), "{}", page.body);
-    assert!(page.texts("form[method=post]").is_empty(), "no form to fill");
-    let close = format!("{} 17:00", xiafang::clock::cn_date(draft.date.pred_opt().unwrap()));
-    assert!(page.text(".closed-message").contains(&close), "the close time: {}", page.text(".closed-message"));
+    assert!(
+        page.text(".closed-message").contains("尚未发布公告"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.texts("form[method=post]").is_empty(),
+        "no form to fill"
+    );
+    let close = format!(
+        "{} 17:00",
+        xiafang::clock::cn_date(draft.date.pred_opt().unwrap())
+    );
+    assert!(
+        page.text(".closed-message").contains(&close),
+        "the close time: {}",
+        page.text(".closed-message")
+    );
     let c = cat.to_string();
     let w = draft.windows[0].to_string();
-    let r = client.post(&format!("/visits/{}/register", draft.id), &form("x", &id_number(1), &c, &w)).await;
+    let r = client
+        .post(
+            &format!("/visits/{}/register", draft.id),
+            &form("x", &id_number(1), &c, &w),
+        )
+        .await;
     assert_eq!(r.status, 403);
     assert!(r.text(".closed-message").contains("登记尚未开始"));
 
     // First notice due tomorrow: registration opens then.
     let later = visit_with(&app, &[20], Some(Duration::days(1))).await;
     let page = client.get(&format!("/visits/{}/register", later.id)).await;
-    assert!(page.text(".closed-message").contains("登记尚未开始"), "{}", page.text(".closed-message"));
+    assert!(
+        page.text(".closed-message").contains("登记尚未开始"),
+        "{}",
+        page.text(".closed-message")
+    );
 
     // Open now; after 17:00 the day before, closed.
     let v = visit(&app, &[20]).await;
     let t = token(&client, v.id).await;
-    let close_at = Shanghai.from_local_datetime(&v.date.pred_opt().unwrap().and_hms_opt(17, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
-    app.clock.advance(close_at - app.clock.now() + Duration::minutes(1));
+    let close_at = Shanghai
+        .from_local_datetime(&v.date.pred_opt().unwrap().and_hms_opt(17, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    app.clock
+        .advance(close_at - app.clock.now() + Duration::minutes(1));
     let w = v.windows[0].to_string();
-    let r = client.post(&format!("/visits/{}/register", v.id), &form(&t, &id_number(2), &c, &w)).await;
+    let r = client
+        .post(
+            &format!("/visits/{}/register", v.id),
+            &form(&t, &id_number(2), &c, &w),
+        )
+        .await;
     assert_eq!(r.status, 403);
     let message = r.text(".closed-message");
-    assert!(message.contains("已于") && message.contains(&format!("{} 17:00", xiafang::clock::cn_date(v.date.pred_opt().unwrap()))), "{message}");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations").fetch_one(&app.db).await.unwrap();
+    assert!(
+        message.contains("已于")
+            && message.contains(&format!(
+                "{} 17:00",
+                xiafang::clock::cn_date(v.date.pred_opt().unwrap())
+            )),
+        "{message}"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -314,14 +450,25 @@ async fn a_double_submit_makes_one_registration_and_the_same_receipt() {
     let code = code_of(&a);
     assert_eq!(code_of(&b), code);
     assert_eq!(code_of(&again), code);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations").fetch_one(&app.db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
-    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows").fetch_one(&app.db).await.unwrap();
+    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(booked, 1);
-    assert_eq!(client.get(&format!("/registrations/{code}")).await.status, 200);
+    assert_eq!(
+        client.get(&format!("/registrations/{code}")).await.status,
+        200
+    );
 
     // A token nobody issued: the form again with a fresh token, nothing stored.
-    let r = client.post(&path, &form("forged", &id_number(4), &c, &w)).await;
+    let r = client
+        .post(&path, &form("forged", &id_number(4), &c, &w))
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.text("#problem").contains("页面已过期"));
     assert_ne!(r.field_value("form_token"), "forged");
@@ -336,17 +483,35 @@ async fn lookup_says_the_same_for_a_wrong_phone_and_an_unknown_code() {
     let code = code_of(&register(&app.client(), &v, &id_number(7), cat, v.windows[0]).await);
     let anyone = app.client();
     let page = anyone.get("/lookup").await;
-    assert!(page.texts("label").contains(&"登记编号".to_string()) && page.texts("label").contains(&"手机号码后四位".to_string()));
+    assert!(
+        page.texts("label").contains(&"登记编号".to_string())
+            && page.texts("label").contains(&"手机号码后四位".to_string())
+    );
     assert_eq!(page.text("form button"), "查询");
 
-    let ok = anyone.post("/lookup", &[("code", &code.to_lowercase()), ("phone_last4", "5678")]).await;
+    let ok = anyone
+        .post(
+            "/lookup",
+            &[("code", &code.to_lowercase()), ("phone_last4", "5678")],
+        )
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.text("#status"), "已提交，待审核");
     assert!(ok.text("#window").contains("09:00—10:00"));
-    assert!(ok.texts("#cases").is_empty(), "no case section before any case");
+    assert!(
+        ok.texts("#cases").is_empty(),
+        "no case section before any case"
+    );
 
-    let wrong = anyone.post("/lookup", &[("code", &code), ("phone_last4", "0000")]).await;
-    let unknown = anyone.post("/lookup", &[("code", "ZZZZZZZZZZ"), ("phone_last4", "5678")]).await;
+    let wrong = anyone
+        .post("/lookup", &[("code", &code), ("phone_last4", "0000")])
+        .await;
+    let unknown = anyone
+        .post(
+            "/lookup",
+            &[("code", "ZZZZZZZZZZ"), ("phone_last4", "5678")],
+        )
+        .await;
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.field_error("code"), unknown.field_error("code"));
     assert!(!wrong.field_error("code").is_empty());
@@ -373,11 +538,19 @@ async fn a_full_window_offers_its_waiting_list_and_a_cancellation_promotes_the_f
     assert_eq!(full.status, 409, "{}", full.body);
     assert!(full.text("#problem").contains("已满"));
     assert_eq!(full.text("#full-offer button"), "加入候补");
-    assert!(full.body.contains("剩余 5 个名额"), "another window with places is offered");
+    assert!(
+        full.body.contains("剩余 5 个名额"),
+        "another window with places is offered"
+    );
     assert_eq!(full.field_value("name"), "张三");
     let page = second.get(&path).await;
     assert!(page.body.contains("已满"), "the full window is marked");
-    assert_eq!(page.texts(&format!("input[name=window_id][value=\"{w}\"]")).len(), 0, "and cannot be booked");
+    assert_eq!(
+        page.texts(&format!("input[name=window_id][value=\"{w}\"]"))
+            .len(),
+        0,
+        "and cannot be booked"
+    );
 
     let w_join = v.windows[0].to_string();
     set(&mut f, "join_waitlist", &w_join);
@@ -385,32 +558,81 @@ async fn a_full_window_offers_its_waiting_list_and_a_cancellation_promotes_the_f
     let code_b = code_of(&joined);
     let receipt = second.get(joined.location()).await;
     assert!(receipt.text("#window").contains("候补"));
-    let status: String = sqlx::query_scalar("SELECT status FROM registrations WHERE code = $1").bind(&code_b).fetch_one(&app.db).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM registrations WHERE code = $1")
+        .bind(&code_b)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(status, "waitlisted");
-    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1").bind(v.windows[0]).fetch_one(&app.db).await.unwrap();
+    let booked: i32 =
+        sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1")
+            .bind(v.windows[0])
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(booked, 1, "a waiting registration books nothing");
 
     // The first cancels from the status page: the waiting one moves up.
-    let status_page = first.post("/lookup", &[("code", &code_a), ("phone_last4", "5678")]).await;
+    let status_page = first
+        .post("/lookup", &[("code", &code_a), ("phone_last4", "5678")])
+        .await;
     assert_eq!(status_page.text("#status"), "已提交，待审核");
-    let cancel = first.post("/lookup/cancel", &[("code", &code_a), ("phone_last4", "5678")]).await;
+    let cancel = first
+        .post(
+            "/lookup/cancel",
+            &[("code", &code_a), ("phone_last4", "5678")],
+        )
+        .await;
     assert_eq!(cancel.status, 303);
     assert!(first.get("/lookup").await.body.contains("已取消"));
-    let forged = app.client().post("/lookup/cancel", &[("code", &code_b), ("phone_last4", "5678")]).await;
-    assert_eq!(forged.status, 404, "cancelling needs the right phone digits");
+    let forged = app
+        .client()
+        .post(
+            "/lookup/cancel",
+            &[("code", &code_b), ("phone_last4", "5678")],
+        )
+        .await;
+    assert_eq!(
+        forged.status, 404,
+        "cancelling needs the right phone digits"
+    );
 
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT code, status FROM registrations ORDER BY id").fetch_all(&app.db).await.unwrap();
-    assert_eq!(rows, [(code_a.clone(), "cancelled".to_string()), (code_b.clone(), "submitted".to_string())]);
-    let promoted: bool = sqlx::query_scalar("SELECT promoted_at IS NOT NULL FROM waitlist").fetch_one(&app.db).await.unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT code, status FROM registrations ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (code_a.clone(), "cancelled".to_string()),
+            (code_b.clone(), "submitted".to_string())
+        ]
+    );
+    let promoted: bool = sqlx::query_scalar("SELECT promoted_at IS NOT NULL FROM waitlist")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert!(promoted);
-    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1").bind(v.windows[0]).fetch_one(&app.db).await.unwrap();
+    let booked: i32 =
+        sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1")
+            .bind(v.windows[0])
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(booked, 1);
-    let (mask, body): (String, String) =
-        sqlx::query_as("SELECT recipient_mask, body FROM notifications WHERE kind = 'registration.promoted'").fetch_one(&app.db).await.unwrap();
+    let (mask, body): (String, String) = sqlx::query_as(
+        "SELECT recipient_mask, body FROM notifications WHERE kind = 'registration.promoted'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(mask, "139****1111");
     assert!(body.contains(&code_b));
     assert_eq!(app.audit_count("registration.cancel").await, 1);
-    let b_status = second.post("/lookup", &[("code", &code_b), ("phone_last4", "1111")]).await;
+    let b_status = second
+        .post("/lookup", &[("code", &code_b), ("phone_last4", "1111")])
+        .await;
     assert_eq!(b_status.text("#status"), "已提交，待审核");
 }
 
@@ -422,17 +644,32 @@ async fn id_numbers_are_stored_encrypted_with_one_blind_index_and_screened() {
     let id = id_number(42);
     let a = code_of(&register(&app.client(), &v, &id, legal, v.windows[0]).await);
     let b = code_of(&register(&app.client(), &v, &id, legal, v.windows[0]).await);
-    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT id_number_cipher, id_number_index, phone_cipher FROM registrations ORDER BY id").fetch_all(&app.db).await.unwrap();
+    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "SELECT id_number_cipher, id_number_index, phone_cipher FROM registrations ORDER BY id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert_ne!(rows[0].0, rows[1].0, "two different ciphertexts");
     assert_eq!(rows[0].1, rows[1].1, "one blind index");
     for (cipher, _, phone) in &rows {
         assert!(!cipher.windows(id.len()).any(|w| w == id.as_bytes()));
         assert!(!phone.windows(11).any(|w| w == b"13812345678"));
     }
-    let dump: String = sqlx::query_scalar("SELECT string_agg(r::text, ' ') FROM registrations r").fetch_one(&app.db).await.unwrap();
-    assert!(!dump.contains(&id) && !dump.contains(&id[6..14]), "no clear ID or birth date anywhere in the rows");
-    let logged: String = sqlx::query_scalar("SELECT string_agg(detail::text || body, ' ') FROM audit_log, notifications").fetch_one(&app.db).await.unwrap();
+    let dump: String = sqlx::query_scalar("SELECT string_agg(r::text, ' ') FROM registrations r")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        !dump.contains(&id) && !dump.contains(&id[6..14]),
+        "no clear ID or birth date anywhere in the rows"
+    );
+    let logged: String = sqlx::query_scalar(
+        "SELECT string_agg(detail::text || body, ' ') FROM audit_log, notifications",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert!(!logged.contains(&id));
 
     let flags = |code: String| {
@@ -466,7 +703,11 @@ async fn staff_register_on_a_citizens_behalf_with_the_same_rules() {
     let path = format!("/staff/visits/{}/registrations/new", v.id);
     let page = staff.get(&path).await;
     assert_eq!(page.status, 200);
-    assert!(page.texts("label").iter().any(|l| l == "已告知个人信息处理规则"));
+    assert!(
+        page.texts("label")
+            .iter()
+            .any(|l| l == "已告知个人信息处理规则")
+    );
     assert!(!page.body.contains("我已阅读并同意"));
     let t = page.field_value("form_token");
     let w = v.windows[0].to_string();
@@ -484,7 +725,10 @@ async fn staff_register_on_a_citizens_behalf_with_the_same_rules() {
     assert_eq!(ok.status, 303, "{}", ok.body);
     let flash = staff.get(ok.location()).await;
     let (code, channel, created_by): (String, String, Option<i64>) =
-        sqlx::query_as("SELECT code, channel, created_by FROM registrations").fetch_one(&app.db).await.unwrap();
+        sqlx::query_as("SELECT code, channel, created_by FROM registrations")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert!(flash.text(".flash").contains(&code));
     assert_eq!(channel, "phone");
     assert!(created_by.is_some());
@@ -495,7 +739,11 @@ async fn staff_register_on_a_citizens_behalf_with_the_same_rules() {
     let mut f = form(&t, &id2, &cat, &w);
     set(&mut f, "informed", "1");
     assert_eq!(staff.post(&path, &f).await.status, 409);
-    assert_eq!(app.client().get(&path).await.status, 303, "anonymous → login");
+    assert_eq!(
+        app.client().get(&path).await.status,
+        303,
+        "anonymous → login"
+    );
 }
 
 #[tokio::test]
@@ -513,20 +761,50 @@ async fn too_many_posts_from_one_address_get_429() {
     }
     let limited = client.post(&path, &[("name", "x")]).await;
     assert_eq!(limited.status, 429);
-    let retry: i64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: i64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     assert!(limited.body.contains("操作过于频繁"));
     for _ in 0..3 {
-        assert_eq!(client.post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")]).await.status, 404);
+        assert_eq!(
+            client
+                .post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")])
+                .await
+                .status,
+            404
+        );
     }
-    assert_eq!(client.post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")]).await.status, 429);
+    assert_eq!(
+        client
+            .post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")])
+            .await
+            .status,
+        429
+    );
     app.clock.advance(Duration::minutes(1));
-    assert_eq!(client.post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")]).await.status, 404, "a new minute");
+    assert_eq!(
+        client
+            .post("/lookup", &[("code", "AAAAAAAA"), ("phone_last4", "1234")])
+            .await
+            .status,
+        404,
+        "a new minute"
+    );
 
     // Ended windows are purged; the current one keeps counting.
-    let rows = || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rate_limits").fetch_one(&app.db).await.unwrap() };
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rate_limits")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
     let before = rows().await;
-    let purged = xiafang::web::rate_limit::purge(&app.db, app.clock.now()).await.unwrap() as i64;
+    let purged = xiafang::web::rate_limit::purge(&app.db, app.clock.now())
+        .await
+        .unwrap() as i64;
     assert!(purged >= 1);
     assert_eq!(rows().await, before - purged);
     assert_eq!(rows().await, 1, "only this minute's lookup counter is left");
@@ -543,14 +821,27 @@ async fn two_hundred_concurrent_registrations_never_overbook_a_window_of_twenty(
     // Each citizen opens the form first (own browser, own token).
     let mut prepared = Vec::new();
     for i in 0..200 {
-        let client = if i % 2 == 0 { one.client() } else { two.client() };
+        let client = if i % 2 == 0 {
+            one.client()
+        } else {
+            two.client()
+        };
         let t = token(&client, v.id).await;
         prepared.push((client, t, id_number(1000 + i)));
     }
     let w = v.windows[0].to_string();
     let c = cat.to_string();
-    let forms: Vec<_> = prepared.iter().map(|(_, t, id)| form(t, id, &c, &w)).collect();
-    let answers = futures_join_all(prepared.iter().zip(&forms).map(|((client, _, _), f)| client.post(&path, f))).await;
+    let forms: Vec<_> = prepared
+        .iter()
+        .map(|(_, t, id)| form(t, id, &c, &w))
+        .collect();
+    let answers = futures_join_all(
+        prepared
+            .iter()
+            .zip(&forms)
+            .map(|((client, _, _), f)| client.post(&path, f)),
+    )
+    .await;
     let mut receipts = 0;
     let mut full = 0;
     for r in &answers {
@@ -561,21 +852,34 @@ async fn two_hundred_concurrent_registrations_never_overbook_a_window_of_twenty(
                 receipts += 1;
             }
             409 => {
-                assert!(r.text("#full-offer button") == "加入候补" && r.body.contains("剩余 20 个名额"), "the waiting list and another window");
+                assert!(
+                    r.text("#full-offer button") == "加入候补" && r.body.contains("剩余 20 个名额"),
+                    "the waiting list and another window"
+                );
                 full += 1;
             }
             other => panic!("unexpected {other}: {}", r.body),
         }
     }
     assert_eq!((receipts, full), (20, 180));
-    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1").bind(v.windows[0]).fetch_one(&one.db).await.unwrap();
+    let booked: i32 =
+        sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1")
+            .bind(v.windows[0])
+            .fetch_one(&one.db)
+            .await
+            .unwrap();
     assert_eq!(booked, 20);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations").fetch_one(&one.db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&one.db)
+        .await
+        .unwrap();
     assert_eq!(n, 20);
 }
 
 /// Poll every future together (no extra dependency): all 200 requests are in flight at once.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futures {
         set.push(Box::pin(f));
@@ -591,7 +895,11 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().map(Option::unwrap).collect()
@@ -602,7 +910,11 @@ struct Counting(Arc<AtomicUsize>, bool);
 impl Sender for Counting {
     async fn send(&self, _: &Outgoing) -> anyhow::Result<()> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        if self.1 { anyhow::bail!("gateway down") } else { Ok(()) }
+        if self.1 {
+            anyhow::bail!("gateway down")
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -625,15 +937,29 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
     );
     assert_eq!(x.unwrap() + y.unwrap(), 3, "each claimed by one instance");
     assert_eq!(sent.load(Ordering::SeqCst), 3);
-    assert_eq!(notify::deliver_batch(&app.db, app.clock.as_ref(), &a, &d).await.unwrap(), 0, "nothing twice");
-    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM notifications").fetch_all(&app.db).await.unwrap();
+    assert_eq!(
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &a, &d)
+            .await
+            .unwrap(),
+        0,
+        "nothing twice"
+    );
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM notifications")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
     assert!(statuses.iter().all(|s| s == "sent"));
 
     // A failing gateway: retried later, then given up.
     code_of(&register(&app.client(), &v, &id_number(400), cat, v.windows[0]).await);
     app.clock.advance(Duration::minutes(1));
     let down = Counting(Arc::new(AtomicUsize::new(0)), true);
-    assert_eq!(notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d).await.unwrap(), 1);
+    assert_eq!(
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d)
+            .await
+            .unwrap(),
+        1
+    );
     let (attempts, wait): (i32, f64) = sqlx::query_as(
         "SELECT attempts, extract(epoch FROM next_attempt_at - $1)::float8 FROM notifications WHERE status = 'pending'",
     )
@@ -642,14 +968,28 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
     .await
     .unwrap();
     assert_eq!(attempts, 1);
-    assert!((wait - d.backoff_base.num_seconds() as f64).abs() < 1.0, "{wait}");
-    assert_eq!(notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d).await.unwrap(), 0, "not before its time");
+    assert!(
+        (wait - d.backoff_base.num_seconds() as f64).abs() < 1.0,
+        "{wait}"
+    );
+    assert_eq!(
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d)
+            .await
+            .unwrap(),
+        0,
+        "not before its time"
+    );
     for _ in 1..d.max_attempts {
         app.clock.advance(d.backoff_max + Duration::seconds(1));
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d).await.unwrap();
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d)
+            .await
+            .unwrap();
     }
     let (status, attempts): (String, i32) =
-        sqlx::query_as("SELECT status, attempts FROM notifications ORDER BY id DESC LIMIT 1").fetch_one(&app.db).await.unwrap();
+        sqlx::query_as("SELECT status, attempts FROM notifications ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!((status.as_str(), attempts), ("failed", d.max_attempts));
 }
 
@@ -665,13 +1005,36 @@ async fn added_capacity_goes_to_the_waiting_list_first() {
     let id = id_number(21);
     let mut f = form(&t, &id, &c, &w);
     set(&mut f, "join_waitlist", &w);
-    let code = code_of(&waiting.post(&format!("/visits/{}/register", v.id), &f).await);
+    let code = code_of(
+        &waiting
+            .post(&format!("/visits/{}/register", v.id), &f)
+            .await,
+    );
 
-    let staff = app.signed_in("xinfang", xiafang::web::auth::Role::Staff).await;
-    let raised = staff.post(&format!("/staff/visits/{}/windows/{}", v.id, v.windows[0]), &[("capacity", "2")]).await;
+    let staff = app
+        .signed_in("xinfang", xiafang::web::auth::Role::Staff)
+        .await;
+    let raised = staff
+        .post(
+            &format!("/staff/visits/{}/windows/{}", v.id, v.windows[0]),
+            &[("capacity", "2")],
+        )
+        .await;
     assert_eq!(raised.status, 303, "{}", raised.body);
-    let status: String = sqlx::query_scalar("SELECT status FROM registrations WHERE code = $1").bind(&code).fetch_one(&app.db).await.unwrap();
-    assert_eq!(status, "submitted", "the added place went to the waiting registration");
-    let booked: i32 = sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1").bind(v.windows[0]).fetch_one(&app.db).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM registrations WHERE code = $1")
+        .bind(&code)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "submitted",
+        "the added place went to the waiting registration"
+    );
+    let booked: i32 =
+        sqlx::query_scalar("SELECT booked_slots FROM reception_windows WHERE id = $1")
+            .bind(v.windows[0])
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(booked, 2);
 }

@@ -1,13 +1,13 @@
 //! Supervision lists and reports (issue 5): 三张清单 with strike-off, cadence compliance, the
 //! Pujiang table of a visit, and every .xlsx export read back (masking, rows, audit).
 
-use crate::fixtures::{fixture, id_number, register, visit as new_visit, xlsx, Fx, Reg};
+use crate::fixtures::{Fx, Reg, fixture, id_number, register, visit as new_visit, xlsx};
 use crate::harness::{Client, Resp, TestApp};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::PgPool;
 use xiafang::audit::Actor;
-use xiafang::clock::{china_date, Clock};
-use xiafang::followup::assign::{assign, NewCase, Source};
+use xiafang::clock::{Clock, china_date};
+use xiafang::followup::assign::{NewCase, Source, assign};
 use xiafang::web::auth::Role;
 
 /// Visit 1 (25 days ago, received): A group of 8 (one case open and overdue, one 不满意), B1 a
@@ -77,16 +77,52 @@ async fn issue(fx: &Fx, reception: i64, outcome: &str) -> i64 {
 
 /// 交办 through the app's own `assign`, then moved along by SQL: accepted with `due`, and
 /// optionally closed at `closed` with a rating.
-async fn case(app: &TestApp, fx: &Fx, issue_id: i64, dept: i64, leader: i64, due: NaiveDate, closed: Option<(DateTime<Utc>, &str)>) -> String {
+async fn case(
+    app: &TestApp,
+    fx: &Fx,
+    issue_id: i64,
+    dept: i64,
+    leader: i64,
+    due: NaiveDate,
+    closed: Option<(DateTime<Utc>, &str)>,
+) -> String {
     let mut tx = fx.owner.begin().await.unwrap();
-    let actor = Actor { id: Some(fx.staff_id), name: "xinfang".into(), role: Some("staff"), ip: None };
-    let nc = NewCase { visit_id: fx.visit, source: Source::Issue(issue_id), title: "道路维修", category_id: fx.cat_build, lead_department_id: dept, co_department_ids: &[], owner_leader_id: leader, deadline_days: 60 };
+    let actor = Actor {
+        id: Some(fx.staff_id),
+        name: "xinfang".into(),
+        role: Some("staff"),
+        ip: None,
+    };
+    let nc = NewCase {
+        visit_id: fx.visit,
+        source: Source::Issue(issue_id),
+        title: "道路维修",
+        category_id: fx.cat_build,
+        lead_department_id: dept,
+        co_department_ids: &[],
+        owner_leader_id: leader,
+        deadline_days: 60,
+    };
     let now = app.clock.now() - Duration::days(24);
-    let made = assign(&mut *tx, &app.state.config.case_rules, &nc, &actor, now).await.unwrap();
+    let made = assign(&mut *tx, &app.state.config.case_rules, &nc, &actor, now)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    sqlx::query("UPDATE cases SET status = 'accepted', accepted_at = $2, due_on = $3 WHERE id = $1").bind(made.id).bind(now).bind(due).execute(&fx.owner).await.unwrap();
+    sqlx::query(
+        "UPDATE cases SET status = 'accepted', accepted_at = $2, due_on = $3 WHERE id = $1",
+    )
+    .bind(made.id)
+    .bind(now)
+    .bind(due)
+    .execute(&fx.owner)
+    .await
+    .unwrap();
     if let Some((at, rating)) = closed {
-        let handler: i64 = one(&fx.owner, "SELECT id FROM users WHERE role = 'handler' ORDER BY id LIMIT 1").await;
+        let handler: i64 = one(
+            &fx.owner,
+            "SELECT id FROM users WHERE role = 'handler' ORDER BY id LIMIT 1",
+        )
+        .await;
         sqlx::query(
             "UPDATE cases SET status = 'rated', result = 'resolved', reply = '已答复', closure_submitted_by = $2, closure_submitted_at = $3,
                               closed_by = $4, closed_at = $3, rating = $5 WHERE id = $1",
@@ -103,8 +139,25 @@ async fn case(app: &TestApp, fx: &Fx, issue_id: i64, dept: i64, leader: i64, due
     made.code
 }
 
-fn reg<'a>(fx: &Fx, code: &'a str, name: &'a str, id: &'a str, persons: i32, status: &'a str) -> Reg<'a> {
-    Reg { code, name, id, phone: "13812345678", township: "仙华街道", persons, category: fx.cat_build, window: fx.windows[0], status }
+fn reg<'a>(
+    fx: &Fx,
+    code: &'a str,
+    name: &'a str,
+    id: &'a str,
+    persons: i32,
+    status: &'a str,
+) -> Reg<'a> {
+    Reg {
+        code,
+        name,
+        id,
+        phone: "13812345678",
+        township: "仙华街道",
+        persons,
+        category: fx.cat_build,
+        window: fx.windows[0],
+        status,
+    }
 }
 
 async fn world(app: &TestApp) -> World {
@@ -114,19 +167,72 @@ async fn world(app: &TestApp) -> World {
     let today = china_date(app.clock.now());
     let day = today - Duration::days(25);
     let at = xiafang::clock::china_instant(day, chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap());
-    sqlx::query("UPDATE visits SET visit_date = $2, status = 'following_up' WHERE id = $1").bind(fx.visit).bind(day).execute(&fx.owner).await.unwrap();
+    sqlx::query("UPDATE visits SET visit_date = $2, status = 'following_up' WHERE id = $1")
+        .bind(fx.visit)
+        .bind(day)
+        .execute(&fx.owner)
+        .await
+        .unwrap();
     let (visit2, windows2) = new_visit(&fx.owner, fx.staff_id, "十二月下访").await;
-    let room: i64 = sqlx::query_scalar("INSERT INTO rooms (visit_id, name) VALUES ($1, '第一接待室') RETURNING id").bind(fx.visit).fetch_one(&fx.owner).await.unwrap();
-    let dept_build: i64 = one(&fx.owner, "INSERT INTO departments (name, short_name) VALUES ('县住建局', '住建局') RETURNING id").await;
-    let dept_labour: i64 = one(&fx.owner, "INSERT INTO departments (name, short_name) VALUES ('县人社局', '人社局') RETURNING id").await;
-    let leader: i64 = one(&fx.owner, "SELECT lead_leader_id FROM visits ORDER BY id LIMIT 1").await;
+    let room: i64 = sqlx::query_scalar(
+        "INSERT INTO rooms (visit_id, name) VALUES ($1, '第一接待室') RETURNING id",
+    )
+    .bind(fx.visit)
+    .fetch_one(&fx.owner)
+    .await
+    .unwrap();
+    let dept_build: i64 = one(
+        &fx.owner,
+        "INSERT INTO departments (name, short_name) VALUES ('县住建局', '住建局') RETURNING id",
+    )
+    .await;
+    let dept_labour: i64 = one(
+        &fx.owner,
+        "INSERT INTO departments (name, short_name) VALUES ('县人社局', '人社局') RETURNING id",
+    )
+    .await;
+    let leader: i64 = one(
+        &fx.owner,
+        "SELECT lead_leader_id FROM visits ORDER BY id LIMIT 1",
+    )
+    .await;
 
-    let a = register(&fx, fx.visit, reg(&fx, A, "张群", "33072619800101001", 8, "confirmed")).await;
-    let b1 = register(&fx, fx.visit, reg(&fx, B1, "李重", "33072619700202002", 1, "confirmed")).await;
-    let c = register(&fx, fx.visit, reg(&fx, C, "王常", "33072619900303003", 1, "confirmed")).await;
-    register(&fx, fx.visit, reg(&fx, "DDDD2222", "赵撤", "33072619600404004", 1, "cancelled")).await;
-    let w = register(&fx, fx.visit, reg(&fx, "WWWW2222", "钱现", "33072619500505005", 1, "confirmed")).await;
-    sqlx::query("UPDATE registrations SET channel = 'walk_in', created_by = $2 WHERE id = $1").bind(w).bind(fx.staff_id).execute(&fx.owner).await.unwrap();
+    let a = register(
+        &fx,
+        fx.visit,
+        reg(&fx, A, "张群", "33072619800101001", 8, "confirmed"),
+    )
+    .await;
+    let b1 = register(
+        &fx,
+        fx.visit,
+        reg(&fx, B1, "李重", "33072619700202002", 1, "confirmed"),
+    )
+    .await;
+    let c = register(
+        &fx,
+        fx.visit,
+        reg(&fx, C, "王常", "33072619900303003", 1, "confirmed"),
+    )
+    .await;
+    register(
+        &fx,
+        fx.visit,
+        reg(&fx, "DDDD2222", "赵撤", "33072619600404004", 1, "cancelled"),
+    )
+    .await;
+    let w = register(
+        &fx,
+        fx.visit,
+        reg(&fx, "WWWW2222", "钱现", "33072619500505005", 1, "confirmed"),
+    )
+    .await;
+    sqlx::query("UPDATE registrations SET channel = 'walk_in', created_by = $2 WHERE id = $1")
+        .bind(w)
+        .bind(fx.staff_id)
+        .execute(&fx.owner)
+        .await
+        .unwrap();
     let mut in_visit2 = reg(&fx, B2, "李重", "33072619700202002", 1, "submitted");
     in_visit2.window = windows2[0];
     register(&fx, visit2, in_visit2).await;
@@ -144,12 +250,58 @@ async fn world(app: &TestApp) -> World {
 
     let now = app.clock.now();
     let codes = Codes {
-        k1_open_overdue: case(app, &fx, ia1, dept_build, leader, today - Duration::days(3), None).await,
-        k4_dissatisfied: case(app, &fx, ia2, dept_build, leader, today + Duration::days(5), Some((now - Duration::days(1), "dissatisfied"))).await,
-        k2_closed_on_time: case(app, &fx, ib, dept_labour, leader, today + Duration::days(20), Some((now - Duration::days(10), "satisfied"))).await,
-        k3_closed_late: case(app, &fx, ic, dept_labour, leader, today - Duration::days(8), Some((now - Duration::days(2), "basically_satisfied"))).await,
+        k1_open_overdue: case(
+            app,
+            &fx,
+            ia1,
+            dept_build,
+            leader,
+            today - Duration::days(3),
+            None,
+        )
+        .await,
+        k4_dissatisfied: case(
+            app,
+            &fx,
+            ia2,
+            dept_build,
+            leader,
+            today + Duration::days(5),
+            Some((now - Duration::days(1), "dissatisfied")),
+        )
+        .await,
+        k2_closed_on_time: case(
+            app,
+            &fx,
+            ib,
+            dept_labour,
+            leader,
+            today + Duration::days(20),
+            Some((now - Duration::days(10), "satisfied")),
+        )
+        .await,
+        k3_closed_late: case(
+            app,
+            &fx,
+            ic,
+            dept_labour,
+            leader,
+            today - Duration::days(8),
+            Some((now - Duration::days(2), "basically_satisfied")),
+        )
+        .await,
     };
-    World { fx, staff, supervisor, visit2, today, codes, id_b: id_number("33072619700202002"), dept_build, dept_labour }
+    World {
+        fx,
+        staff,
+        supervisor,
+        visit2,
+        today,
+        codes,
+        id_b: id_number("33072619700202002"),
+        dept_build,
+        dept_labour,
+    }
 }
 
 fn codes(r: &Resp, css: &str) -> Vec<String> {
@@ -173,40 +325,102 @@ async fn three_lists_hold_the_right_items_and_strike_off_closed_ones_with_their_
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Risk: the group, both registrations of the repeat petitioner, the overdue, the late, the 不满意.
-    assert_eq!(codes(&r, "#risk tbody tr code"), sorted(&[A, B1, B2, &k.k1_open_overdue, &k.k3_closed_late, &k.k4_dissatisfied]));
+    assert_eq!(
+        codes(&r, "#risk tbody tr code"),
+        sorted(&[
+            A,
+            B1,
+            B2,
+            &k.k1_open_overdue,
+            &k.k3_closed_late,
+            &k.k4_dissatisfied
+        ])
+    );
     // Struck off: B1 (received, its case closed) and the case closed late, each with its date.
-    assert_eq!(codes(&r, "#risk tbody tr.struck s code"), sorted(&[B1, &k.k3_closed_late]));
-    let late_row = r.texts("#risk tbody tr").into_iter().find(|t| t.contains(&k.k3_closed_late)).unwrap();
+    assert_eq!(
+        codes(&r, "#risk tbody tr.struck s code"),
+        sorted(&[B1, &k.k3_closed_late])
+    );
+    let late_row = r
+        .texts("#risk tbody tr")
+        .into_iter()
+        .find(|t| t.contains(&k.k3_closed_late))
+        .unwrap();
     assert!(late_row.contains("逾期"), "{late_row}");
     let closed_late_on = xiafang::clock::cn_date(w.today - Duration::days(2));
-    assert!(late_row.contains(&format!("已销号 {closed_late_on}")), "{late_row}");
-    let group_row = r.texts("#risk tbody tr").into_iter().find(|t| t.contains(A)).unwrap();
+    assert!(
+        late_row.contains(&format!("已销号 {closed_late_on}")),
+        "{late_row}"
+    );
+    let group_row = r
+        .texts("#risk tbody tr")
+        .into_iter()
+        .find(|t| t.contains(A))
+        .unwrap();
     assert!(group_row.contains("群体访（8人）"), "{group_row}");
-    assert!(r.texts("#risk tbody tr").into_iter().find(|t| t.contains(B2)).unwrap().contains("重复访（2次登记）"));
+    assert!(
+        r.texts("#risk tbody tr")
+            .into_iter()
+            .find(|t| t.contains(B2))
+            .unwrap()
+            .contains("重复访（2次登记）")
+    );
     // Personal numbers only masked.
     assert!(!r.body.contains(&w.id_b));
     assert!(r.body.contains(&xiafang::privacy::mask_id_number(&w.id_b)));
 
     // Task list: open cases by deadline first, closed ones struck.
     let task = r.texts("#task tbody tr code");
-    assert_eq!(task[..2], [k.k1_open_overdue.clone(), k.k4_dissatisfied.clone()]);
-    assert_eq!(codes(&r, "#task tbody tr.struck code"), sorted(&[&k.k2_closed_on_time, &k.k3_closed_late]));
-    assert_eq!(codes(&r, "#task tbody tr.overdue code"), sorted(&[&k.k1_open_overdue]));
+    assert_eq!(
+        task[..2],
+        [k.k1_open_overdue.clone(), k.k4_dissatisfied.clone()]
+    );
+    assert_eq!(
+        codes(&r, "#task tbody tr.struck code"),
+        sorted(&[&k.k2_closed_on_time, &k.k3_closed_late])
+    );
+    assert_eq!(
+        codes(&r, "#task tbody tr.overdue code"),
+        sorted(&[&k.k1_open_overdue])
+    );
 
     // Responsibility: department, leader, case.
     let resp_rows = r.texts("#responsibility tbody tr");
     assert_eq!(resp_rows.len(), 4);
-    assert!(resp_rows.iter().any(|t| t.contains("县人社局") && t.contains("陈建国") && t.contains(&k.k2_closed_on_time)));
+    assert!(resp_rows.iter().any(|t| t.contains("县人社局")
+        && t.contains("陈建国")
+        && t.contains(&k.k2_closed_on_time)));
 
     // Filters: a department, a visit.
-    let r = w.supervisor.get(&format!("/supervision/lists?department={}", w.dept_labour)).await;
-    assert_eq!(codes(&r, "#task tbody tr code"), sorted(&[&k.k2_closed_on_time, &k.k3_closed_late]));
-    assert_eq!(codes(&r, "#risk tbody tr code"), sorted(&[B1, &k.k3_closed_late]));
-    let r = w.supervisor.get(&format!("/supervision/lists?visit={}", w.visit2)).await;
+    let r = w
+        .supervisor
+        .get(&format!("/supervision/lists?department={}", w.dept_labour))
+        .await;
+    assert_eq!(
+        codes(&r, "#task tbody tr code"),
+        sorted(&[&k.k2_closed_on_time, &k.k3_closed_late])
+    );
+    assert_eq!(
+        codes(&r, "#risk tbody tr code"),
+        sorted(&[B1, &k.k3_closed_late])
+    );
+    let r = w
+        .supervisor
+        .get(&format!("/supervision/lists?visit={}", w.visit2))
+        .await;
     assert_eq!(codes(&r, "#risk tbody tr code"), sorted(&[B2]));
     assert!(r.texts("#task tbody tr").is_empty());
-    let r = w.staff.get(&format!("/supervision/lists?department={}&visit=x", w.dept_build)).await;
-    assert_eq!(codes(&r, "#task tbody tr code"), sorted(&[&k.k1_open_overdue, &k.k4_dissatisfied]));
+    let r = w
+        .staff
+        .get(&format!(
+            "/supervision/lists?department={}&visit=x",
+            w.dept_build
+        ))
+        .await;
+    assert_eq!(
+        codes(&r, "#task tbody tr code"),
+        sorted(&[&k.k1_open_overdue, &k.k4_dissatisfied])
+    );
 
     // Leaders and handlers: not theirs.
     let handler = app.signed_in("chengban2", Role::Handler).await;
@@ -228,7 +442,14 @@ async fn past_visit(owner: &PgPool, staff: i64, lead: i64, date: NaiveDate, stat
 }
 
 async fn leader(owner: &PgPool, name: &str, level: &str) -> i64 {
-    sqlx::query_scalar("INSERT INTO leaders (name, title, level) VALUES ($1, '领导', $2) RETURNING id").bind(name).bind(level).fetch_one(owner).await.unwrap()
+    sqlx::query_scalar(
+        "INSERT INTO leaders (name, title, level) VALUES ($1, '领导', $2) RETURNING id",
+    )
+    .bind(name)
+    .bind(level)
+    .fetch_one(owner)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -242,27 +463,91 @@ async fn cadence_lists_leaders_behind_their_level_and_never_on_a_visit() {
     let cancelled = leader(&fx.owner, "钱取消", "county").await;
     let province = leader(&fx.owner, "孙省长", "province").await;
     let future = leader(&fx.owner, "周将来", "county").await;
-    past_visit(&fx.owner, fx.staff_id, forty, today - Duration::days(40), "archived").await;
+    past_visit(
+        &fx.owner,
+        fx.staff_id,
+        forty,
+        today - Duration::days(40),
+        "archived",
+    )
+    .await;
     // a cancelled visit (钱取消 only ever accompanied this one); 李二十 accompanies a visit 20 days ago
-    let v = past_visit(&fx.owner, fx.staff_id, forty, today - Duration::days(20), "cancelled").await;
-    let v2 = past_visit(&fx.owner, fx.staff_id, province, today - Duration::days(20), "following_up").await;
-    sqlx::query("INSERT INTO visit_leaders (visit_id, leader_id) VALUES ($1, $2)").bind(v2).bind(twenty).execute(&fx.owner).await.unwrap();
-    sqlx::query("INSERT INTO visit_leaders (visit_id, leader_id) VALUES ($1, $2)").bind(v).bind(cancelled).execute(&fx.owner).await.unwrap();
-    past_visit(&fx.owner, fx.staff_id, future, today + Duration::days(3), "announced").await;
+    let v = past_visit(
+        &fx.owner,
+        fx.staff_id,
+        forty,
+        today - Duration::days(20),
+        "cancelled",
+    )
+    .await;
+    let v2 = past_visit(
+        &fx.owner,
+        fx.staff_id,
+        province,
+        today - Duration::days(20),
+        "following_up",
+    )
+    .await;
+    sqlx::query("INSERT INTO visit_leaders (visit_id, leader_id) VALUES ($1, $2)")
+        .bind(v2)
+        .bind(twenty)
+        .execute(&fx.owner)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO visit_leaders (visit_id, leader_id) VALUES ($1, $2)")
+        .bind(v)
+        .bind(cancelled)
+        .execute(&fx.owner)
+        .await
+        .unwrap();
+    past_visit(
+        &fx.owner,
+        fx.staff_id,
+        future,
+        today + Duration::days(3),
+        "announced",
+    )
+    .await;
 
     let r = staff.get("/supervision/lists").await;
     let rows = r.texts("#cadence tbody tr");
     let listed = |name: &str| rows.iter().any(|t| t.contains(name));
-    assert!(listed("王四十"), "40 days for a county leader: behind {rows:?}");
+    assert!(
+        listed("王四十"),
+        "40 days for a county leader: behind {rows:?}"
+    );
     assert!(!listed("李二十"), "20 days: in time");
-    assert!(listed("赵从未") && rows.iter().find(|t| t.contains("赵从未")).unwrap().contains("从未下访"));
+    assert!(
+        listed("赵从未")
+            && rows
+                .iter()
+                .find(|t| t.contains("赵从未"))
+                .unwrap()
+                .contains("从未下访")
+    );
     assert!(listed("钱取消"), "a cancelled visit does not count");
     assert!(!listed("孙省长"), "a provincial leader has six months");
-    assert!(rows.iter().find(|t| t.contains("周将来")).is_some_and(|t| t.contains("从未下访")), "a visit after today is not done yet");
+    assert!(
+        rows.iter()
+            .find(|t| t.contains("周将来"))
+            .is_some_and(|t| t.contains("从未下访")),
+        "a visit after today is not done yet"
+    );
 
-    let (status, sheet) = xlsx(&app, &staff, "/supervision/lists.xlsx?list=cadence", "下访频次").await;
+    let (status, sheet) = xlsx(
+        &app,
+        &staff,
+        "/supervision/lists.xlsx?list=cadence",
+        "下访频次",
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(sheet[0], xiafang::followup::lists::CADENCE_HEADERS.map(String::from).to_vec());
+    assert_eq!(
+        sheet[0],
+        xiafang::followup::lists::CADENCE_HEADERS
+            .map(String::from)
+            .to_vec()
+    );
     assert_eq!(sheet.len() - 1, rows.len());
 }
 
@@ -270,12 +555,25 @@ async fn cadence_lists_leaders_behind_their_level_and_never_on_a_visit() {
 async fn the_visit_report_counts_match_the_rows() {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
-    let r = w.supervisor.get(&format!("/reports/visits/{}", w.fx.visit)).await;
+    let r = w
+        .supervisor
+        .get(&format!("/reports/visits/{}", w.fx.visit))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let keys = r.texts("table.report-total tbody th");
     let values = r.texts("table.report-total tbody td");
-    let get = |k: &str| values[keys.iter().position(|x| x == k).unwrap_or_else(|| panic!("{k} in {keys:?}"))].clone();
-    assert_eq!(get("登记批次"), "3", "online A, B1, C; the cancelled one and the walk-in not");
+    let get = |k: &str| {
+        values[keys
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k} in {keys:?}"))]
+        .clone()
+    };
+    assert_eq!(
+        get("登记批次"),
+        "3",
+        "online A, B1, C; the cancelled one and the walk-in not"
+    );
     assert_eq!(get("现场登记批次"), "1");
     assert_eq!(get("接待批次"), "3");
     assert_eq!(get("接待人次"), "10");
@@ -283,23 +581,47 @@ async fn the_visit_report_counts_match_the_rows() {
     assert_eq!(get("解释说明（件）"), "1");
     assert_eq!(get("交办（件）"), "4");
     assert_eq!(get("已办结（件）"), "3");
-    assert_eq!(get("按期办结（件）"), "2", "the one closed after its date is not on time");
+    assert_eq!(
+        get("按期办结（件）"),
+        "2",
+        "the one closed after its date is not on time"
+    );
     assert_eq!(get("满意率"), "66.7%");
     assert_eq!(r.texts("table.report-rooms tbody tr").len(), 1);
     let depts = r.texts("table.report-departments tbody tr");
     assert_eq!(depts.len(), 2);
-    assert!(depts.iter().any(|t| t.contains("县人社局") && t.contains("50.0%")), "{depts:?}");
+    assert!(
+        depts
+            .iter()
+            .any(|t| t.contains("县人社局") && t.contains("50.0%")),
+        "{depts:?}"
+    );
 
     // Linked from the staff visit page; unknown visits are 404; handlers may not.
     let page = w.staff.get(&format!("/staff/visits/{}", w.fx.visit)).await;
-    assert!(page.body.contains(&format!("/reports/visits/{}", w.fx.visit)));
+    assert!(
+        page.body
+            .contains(&format!("/reports/visits/{}", w.fx.visit))
+    );
     assert_eq!(w.staff.get("/reports/visits/999999").await.status, 404);
     assert_eq!(w.staff.get("/reports/visits/abc.xlsx").await.status, 404);
     let handler = app.signed_in("chengban3", Role::Handler).await;
-    assert_eq!(handler.get(&format!("/reports/visits/{}", w.fx.visit)).await.status, 403);
+    assert_eq!(
+        handler
+            .get(&format!("/reports/visits/{}", w.fx.visit))
+            .await
+            .status,
+        403
+    );
 
     // The same numbers in Excel, audited.
-    let (status, sheet) = xlsx(&app, &w.supervisor, &format!("/reports/visits/{}.xlsx", w.fx.visit), "汇总").await;
+    let (status, sheet) = xlsx(
+        &app,
+        &w.supervisor,
+        &format!("/reports/visits/{}.xlsx", w.fx.visit),
+        "汇总",
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(sheet[0], vec!["指标", "数值"]);
     assert!(sheet.contains(&vec!["登记批次".to_string(), "3".to_string()]));
@@ -313,22 +635,60 @@ async fn every_export_reads_back_masked_with_its_rows_and_is_audited() {
     let w = world(&app).await;
     let k = &w.codes;
 
-    let (status, risk) = xlsx(&app, &w.supervisor, "/supervision/lists.xlsx?list=risk", "风险清单").await;
+    let (status, risk) = xlsx(
+        &app,
+        &w.supervisor,
+        "/supervision/lists.xlsx?list=risk",
+        "风险清单",
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(risk[0], xiafang::followup::lists::RISK_HEADERS.map(String::from).to_vec());
+    assert_eq!(
+        risk[0],
+        xiafang::followup::lists::RISK_HEADERS
+            .map(String::from)
+            .to_vec()
+    );
     assert_eq!(risk.len() - 1, 6);
     let all: String = risk.iter().flatten().cloned().collect::<Vec<_>>().join("|");
     assert!(!all.contains(&w.id_b), "no full ID number in the export");
     let b_row = risk.iter().find(|r| r[1] == B1).unwrap();
-    assert_eq!(b_row[2], format!("李重 {}", xiafang::privacy::mask_id_number(&w.id_b)));
+    assert_eq!(
+        b_row[2],
+        format!("李重 {}", xiafang::privacy::mask_id_number(&w.id_b))
+    );
     assert_eq!(b_row[8], "已销号");
     let late = risk.iter().find(|r| r[1] == k.k3_closed_late).unwrap();
-    assert_eq!(late[9], xiafang::clock::cn_date(w.today - Duration::days(2)));
+    assert_eq!(
+        late[9],
+        xiafang::clock::cn_date(w.today - Duration::days(2))
+    );
     assert_eq!(app.audit_count("supervision.list.export").await, 1);
 
-    let (_, task) = xlsx(&app, &w.staff, &format!("/supervision/lists.xlsx?list=task&department={}", w.dept_build), "任务清单").await;
-    assert_eq!(task.iter().skip(1).map(|r| r[0].clone()).collect::<Vec<_>>(), vec![k.k1_open_overdue.clone(), k.k4_dissatisfied.clone()]);
-    let (_, resp) = xlsx(&app, &w.staff, "/supervision/lists.xlsx?list=responsibility", "责任清单").await;
+    let (_, task) = xlsx(
+        &app,
+        &w.staff,
+        &format!(
+            "/supervision/lists.xlsx?list=task&department={}",
+            w.dept_build
+        ),
+        "任务清单",
+    )
+    .await;
+    assert_eq!(
+        task.iter()
+            .skip(1)
+            .map(|r| r[0].clone())
+            .collect::<Vec<_>>(),
+        vec![k.k1_open_overdue.clone(), k.k4_dissatisfied.clone()]
+    );
+    let (_, resp) = xlsx(
+        &app,
+        &w.staff,
+        "/supervision/lists.xlsx?list=responsibility",
+        "责任清单",
+    )
+    .await;
     assert_eq!(resp.len() - 1, 4);
     assert_eq!(app.audit_count("supervision.list.export").await, 3);
     let (status, _) = xlsx(&app, &w.staff, "/supervision/lists.xlsx?list=nope", "x").await;
@@ -337,10 +697,22 @@ async fn every_export_reads_back_masked_with_its_rows_and_is_audited() {
     // /cases.xlsx: the /cases list with its filters.
     let (status, cases) = xlsx(&app, &w.staff, "/cases.xlsx", "交办件").await;
     assert_eq!(status, 200);
-    assert_eq!(cases[0], xiafang::followup::inbox::EXPORT_HEADERS.map(String::from).to_vec());
+    assert_eq!(
+        cases[0],
+        xiafang::followup::inbox::EXPORT_HEADERS
+            .map(String::from)
+            .to_vec()
+    );
     assert_eq!(cases.len() - 1, 4);
     let (_, overdue) = xlsx(&app, &w.staff, "/cases.xlsx?overdue=1", "交办件").await;
-    assert_eq!(overdue.iter().skip(1).map(|r| r[0].clone()).collect::<Vec<_>>(), vec![k.k1_open_overdue.clone()]);
+    assert_eq!(
+        overdue
+            .iter()
+            .skip(1)
+            .map(|r| r[0].clone())
+            .collect::<Vec<_>>(),
+        vec![k.k1_open_overdue.clone()]
+    );
     assert!(overdue[1][6].starts_with("逾期"), "{:?}", overdue[1]);
     assert_eq!(app.audit_count("case.export").await, 2);
     let r = w.staff.get("/cases?overdue=1").await;
