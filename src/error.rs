@@ -1,7 +1,6 @@
-//! One error type for every handler. It renders a Chinese error page and never shows internals.
+//! One error type for every handler, with its Chinese message; it never shows internals. The web
+//! layer renders it as a page (`web::errors`) or as the API's JSON (`web::json`).
 
-use crate::web::page::{Layout, render_status};
-use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -25,14 +24,6 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
-
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub layout: Layout,
-    pub code: u16,
-    pub message: String,
-}
 
 /// Left on an error response so that the request-context middleware can render it again with
 /// the user's own layout (errors raised outside it keep the plain layout).
@@ -75,14 +66,11 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let status = self.status();
-        let message = self.message();
-        let page = ErrorPage {
-            layout: Layout::bare("出错了"),
-            code: status.as_u16(),
-            message: message.clone(),
-        };
-        let mut response = render_status(status, &page);
-        response.extensions_mut().insert(ErrorMessage(message));
+        // The message rides on the response; `web::errors` renders the page around it.
+        let mut response = status.into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorMessage(self.message()));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -119,36 +107,5 @@ impl From<anyhow::Error> for AppError {
             Ok(db) => db.into(),
             Err(e) => Self::Internal(e),
         }
-    }
-}
-
-/// Middleware: the bare 413 of the body limit, the bare 503 of the timeout layer and axum's
-/// plain-text 400 for a query or path it cannot parse (e.g. `?page=' OR 1=1`) become the Chinese
-/// error page (503 with Retry-After), like every error a handler returns.
-/// On /api paths every error then answers JSON instead (`api::as_json`).
-pub async fn layer_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let api = crate::api::is_api(req.uri().path());
-    let response = pages(next.run(req).await);
-    if api {
-        crate::api::as_json(response)
-    } else {
-        response
-    }
-}
-
-fn pages(response: Response) -> Response {
-    let kind = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap_or("").to_owned());
-    let is_page = kind.as_deref().is_some_and(|v| v.starts_with("text/html"));
-    match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE if !is_page => AppError::TooLarge.into_response(),
-        // The timeout's 503 has no body at all (readyz's plain-text 503 stays as it is).
-        StatusCode::SERVICE_UNAVAILABLE if kind.is_none() => AppError::Unavailable.into_response(),
-        StatusCode::BAD_REQUEST if kind.as_deref().is_some_and(|k| k.starts_with("text/plain")) => {
-            AppError::BadRequest("链接中的参数无法识别，请检查后重试。".into()).into_response()
-        }
-        _ => response,
     }
 }

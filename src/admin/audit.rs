@@ -1,7 +1,7 @@
 //! `/audit`: the auditor reads the log, with filters. Nobody can change it.
 
-use crate::app::AppState;
 use crate::clock::china_minute;
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;

@@ -1,10 +1,10 @@
 //! `/admin/calendar`: the exceptions to the weekend rule that working days are counted with (DESIGN §4):
 //! statutory holidays on weekdays (放假) and the weekend days worked in exchange (调休上班).
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -2,9 +2,9 @@
 //! departments each category goes to by default.
 
 use crate::admin::{Choice, checked, ids, is_unique_violation, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,9 +1,9 @@
 //! `/admin/departments`: the responsible departments (责任单位) that cases are assigned to.
 
 use crate::admin::{checked, is_unique_violation};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,9 +1,9 @@
 //! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围) and categories.
 
 use crate::admin::{CategoryGroup, Choice, category_groups, checked, ids, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

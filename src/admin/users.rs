@@ -1,10 +1,10 @@
 //! `/admin/users`: accounts, one role each (三员分立), created with a one-time password.
 
 use crate::admin::{Choice, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web::account::hash_password;
 use crate::web::auth::Role;
 use crate::web::form::{Errors, Form, text};
@@ -313,7 +313,7 @@ async fn user_page(
         roles: role_choices(),
         departments: departments(state).await?,
         leaders: leaders(state).await?,
-        tokens: crate::api::tokens::active_count(&state.db, id).await?,
+        tokens: crate::web::tokens::active_count(&state.db, id).await?,
     })
 }
 

@@ -1,115 +1,18 @@
-//! API tokens (DESIGN §2): a user's own bearer tokens carry the user's own role. Only a SHA-256
-//! of a token is stored; the token itself is shown once, at creation.
+//! `/me/tokens`: a user's own API tokens, each shown once at creation; the sysadmin's revoke-all.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
-use crate::web::auth::{CurrentUser, Role};
+use crate::state::AppState;
+use crate::web::auth::CurrentUser;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::tokens::{PREFIX, revoke_all};
 use crate::web::{Ctx, redirect_with_flash, session};
 use askama::Template;
-use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
-use chrono::{DateTime, Utc};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
-use sqlx::{PgExecutor, PgPool};
-
-/// Recognisable in logs and secret scanners; the rest is 256 random bits.
-const PREFIX: &str = "xft_";
-
-/// The bearer token of an /api request, if it carries one.
-pub fn bearer(req: &Request) -> Option<&str> {
-    if !crate::api::is_api(req.uri().path()) {
-        return None;
-    }
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// `last_used_at` is refreshed at most once a minute, so that calls are not all writes.
-fn needs_touch(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1))
-}
-
-/// The user behind a live token of an active account, with that account's role.
-pub async fn lookup(
-    db: &PgPool,
-    token: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<CurrentUser>> {
-    let hash = session::hash(token);
-    let Some(row) = sqlx::query!(
-        r#"SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id
-           FROM api_tokens t JOIN users u ON u.id = t.user_id
-           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active"#,
-        hash
-    )
-    .fetch_optional(db)
-    .await?
-    else {
-        return Ok(None);
-    };
-    // A role that may not hold tokens (it changed since) gets nothing from an old token.
-    let Some(role) = Role::parse(&row.role).filter(|r| may_hold(*r)) else {
-        return Ok(None);
-    };
-    if needs_touch(row.last_used_at, now) {
-        sqlx::query!(
-            "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1",
-            row.token_id,
-            now
-        )
-        .execute(db)
-        .await?;
-    }
-    Ok(Some(CurrentUser {
-        id: row.id,
-        username: row.username,
-        display_name: row.display_name,
-        role,
-        department_id: row.department_id,
-        leader_id: row.leader_id,
-        // The forced password change is a matter of the web sign-in; a token was made after it.
-        must_change_password: false,
-        session_hash: None,
-    }))
-}
-
-/// Roles with own API tokens (DESIGN §2): not the sysadmin nor the auditor.
-pub fn may_hold(role: Role) -> bool {
-    matches!(
-        role,
-        Role::Staff | Role::Leader | Role::Handler | Role::Supervisor
-    )
-}
-
-/// Revoke every live token of a user; returns how many.
-pub async fn revoke_all(
-    db: impl PgExecutor<'_>,
-    user_id: i64,
-    now: DateTime<Utc>,
-) -> sqlx::Result<u64> {
-    Ok(sqlx::query!(
-        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id,
-        now
-    )
-    .execute(db)
-    .await?
-    .rows_affected())
-}
-
-pub async fn active_count(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<i64> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL"#,
-        user_id
-    )
-    .fetch_one(db)
-    .await?)
-}
 
 // ---- /me/tokens -----------------------------------------------------------------------------
 
@@ -267,26 +170,4 @@ pub async fn admin_revoke_all(
         &format!("/admin/users/{id}"),
         &format!("已吊销 {n} 个 API 访问令牌。"),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_working_roles_hold_tokens() {
-        let holders: Vec<Role> = Role::ALL.into_iter().filter(|r| may_hold(*r)).collect();
-        assert_eq!(
-            holders,
-            [Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]
-        );
-    }
-
-    #[test]
-    fn last_use_is_written_at_most_once_a_minute() {
-        let now: DateTime<Utc> = "2026-11-22T01:00:00Z".parse().unwrap();
-        assert!(needs_touch(None, now));
-        assert!(!needs_touch(Some(now - chrono::Duration::seconds(30)), now));
-        assert!(needs_touch(Some(now - chrono::Duration::seconds(61)), now));
-    }
 }

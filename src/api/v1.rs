@@ -2,10 +2,10 @@
 //! the citizen channels, and case status for staff tokens. Same rules and messages as the forms.
 
 use super::{ApiError, ApiJson, ApiResult};
-use crate::app::AppState;
 use crate::clock::china_date;
 use crate::prepare::registration::{self, Channel, Claim, Outcome, RegistrationForm};
 use crate::public::lookup::{self, LookupForm};
+use crate::state::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::form::Errors;
 use crate::web::{Ctx, rate_limit};

@@ -1,14 +1,12 @@
-//! The public queue board (叫号屏): what each room's screen shows, and how a call made on any app
-//! instance reaches every board (DESIGN §8: Postgres LISTEN/NOTIFY fanned out to SSE clients).
-//!
-//! The desk calls `announce` in the transaction that calls a batch; the notification fires on commit.
-//! Every instance holds one `PgListener` and forwards visit ids into `AppState::board`; there one
-//! feed per watched visit reloads the board once per burst of notifications for all its SSE clients.
+//! The public queue board (叫号屏): what each room's screen shows. It reaches every instance's
+//! screens through `crate::live`: the desk calls `announce` in the transaction that calls a batch.
 
-use crate::app::AppState;
 use crate::clock::cn_date;
 use crate::error::AppError;
+use crate::live::Snapshot;
+pub use crate::live::announce;
 use crate::public::visits::is_public;
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;
@@ -16,163 +14,11 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
-use sqlx::postgres::PgListener;
-use sqlx::{PgExecutor, PgPool};
-use std::collections::HashMap;
+use sqlx::PgPool;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
-
-/// The Postgres channel whose payload is a visit id.
-pub const CHANNEL: &str = "xiafang_board";
-
-/// What the listener forwards to the SSE clients of this instance.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Signal {
-    /// A queue of this visit changed.
-    Visit(i64),
-    /// Notifications may have been lost (the listener reconnected): every board recomputes.
-    All,
-    /// The instance shuts down: end every stream, or graceful shutdown would wait for them forever.
-    Closing,
-}
-
-/// This instance's fan-out: the signals from the listener, and one shared feed per visit that has
-/// SSE clients, so that a change costs one reload per instance however many boards watch it.
-pub struct Hub {
-    signals: broadcast::Sender<Signal>,
-    feeds: Mutex<HashMap<i64, Arc<watch::Sender<Arc<Snapshot>>>>>,
-    /// Held while a feed starts: a hall of screens connecting at once loads the board once, not once each.
-    starting: tokio::sync::Mutex<()>,
-}
-
-pub type Bus = Arc<Hub>;
-
-/// A board as sent to the clients, serialised once.
-pub struct Snapshot {
-    version: i64,
-    rooms: Vec<Tile>,
-    json: String,
-}
-
-impl Snapshot {
-    fn of(board: Board) -> Self {
-        let json = serde_json::to_string(&board).expect("board serialises");
-        Self {
-            version: board.version,
-            rooms: board.rooms,
-            json,
-        }
-    }
-}
-
-pub fn bus() -> Bus {
-    // Slow receivers lag and then simply reload.
-    Arc::new(Hub {
-        signals: broadcast::channel(256).0,
-        feeds: Mutex::default(),
-        starting: Default::default(),
-    })
-}
-
-impl Hub {
-    pub fn send(&self, signal: Signal) {
-        let _ = self.signals.send(signal);
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.signals.subscribe()
-    }
-
-    /// The live board of a visit: the current state now, then every change.
-    async fn watch(
-        self: &Arc<Self>,
-        db: &PgPool,
-        visit_id: i64,
-    ) -> sqlx::Result<watch::Receiver<Arc<Snapshot>>> {
-        let running = || {
-            self.feeds
-                .lock()
-                .unwrap()
-                .get(&visit_id)
-                .map(|feed| feed.subscribe())
-        };
-        if let Some(rx) = running() {
-            return Ok(rx);
-        }
-        let _one_at_a_time = self.starting.lock().await;
-        if let Some(rx) = running() {
-            return Ok(rx);
-        }
-        // Subscribe before loading, so that no change falls between the first state and the feed.
-        let signals = self.subscribe();
-        let board = Snapshot::of(load(db, visit_id).await?);
-        let (tx, rx) = watch::channel(Arc::new(board));
-        let tx = Arc::new(tx);
-        self.feeds.lock().unwrap().insert(visit_id, tx.clone());
-        tokio::spawn(feed(self.clone(), db.clone(), visit_id, tx, signals));
-        Ok(rx)
-    }
-}
-
-/// Reload a visit's board after each change while anyone watches it. When the last client is gone,
-/// the instance shuts down or a reload fails, the feed ends and its clients' streams end with it
-/// (a browser then reconnects and gets the full state).
-async fn feed(
-    hub: Bus,
-    db: PgPool,
-    visit_id: i64,
-    tx: Arc<watch::Sender<Arc<Snapshot>>>,
-    mut signals: broadcast::Receiver<Signal>,
-) {
-    loop {
-        tokio::select! {
-            alive = changed(&mut signals, visit_id) => {
-                if !alive {
-                    break;
-                }
-                match load(&db, visit_id).await {
-                    Ok(board) => {
-                        tx.send_if_modified(|current| {
-                            let new = current.rooms != board.rooms;
-                            if new {
-                                *current = Arc::new(Snapshot::of(board));
-                            }
-                            new
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "board: reload failed");
-                        break;
-                    }
-                }
-            }
-            _ = tx.closed() => {
-                if tx.receiver_count() == 0 && hub.feeds.lock().unwrap().remove(&visit_id).is_some() {
-                    return;
-                }
-            }
-        }
-    }
-    let mut feeds = hub.feeds.lock().unwrap();
-    if feeds.get(&visit_id).is_some_and(|f| Arc::ptr_eq(f, &tx)) {
-        feeds.remove(&visit_id);
-    }
-}
-
-/// Tell every instance's boards that a queue of `visit_id` changed. Call it inside the
-/// transaction that changes the queue: Postgres delivers the notification on commit only.
-pub async fn announce<'e>(db: impl PgExecutor<'e>, visit_id: i64) -> sqlx::Result<()> {
-    // Not `query!`: pg_notify returns void, which the macro cannot type.
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(visit_id.to_string())
-        .execute(db)
-        .await?;
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------------------------
 // The board, a pure function of the rooms and their queues
@@ -314,65 +160,16 @@ pub async fn load(db: &PgPool, visit_id: i64) -> sqlx::Result<Board> {
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// The listener: one per instance
-// ---------------------------------------------------------------------------------------------
-
-async fn subscribe(pool: &PgPool) -> sqlx::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
-}
-
-/// Start listening (awaited, so that a board served right after start-up misses nothing), then
-/// forward notifications into `bus` until the pool closes, re-subscribing after any failure.
-pub async fn start_listener(pool: PgPool, bus: Bus) -> tokio::task::JoinHandle<()> {
-    let first = subscribe(&pool)
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "board listener: not yet listening"))
-        .ok();
-    tokio::spawn(forward(pool, bus, first))
-}
-
-async fn forward(pool: PgPool, bus: Bus, mut listener: Option<PgListener>) {
-    loop {
-        let Some(l) = listener.as_mut() else {
-            if pool.is_closed() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            match subscribe(&pool).await {
-                Ok(l) => {
-                    listener = Some(l);
-                    // Whatever was announced while we were deaf is shown now.
-                    bus.send(Signal::All);
-                }
-                Err(sqlx::Error::PoolClosed) => return,
-                Err(e) => tracing::warn!(error = %e, "board listener: reconnect failed"),
-            }
-            continue;
-        };
-        match l.try_recv().await {
-            Ok(Some(n)) => match n.payload().parse() {
-                Ok(id) => {
-                    bus.send(Signal::Visit(id));
-                }
-                Err(_) => tracing::warn!(
-                    payload = n.payload(),
-                    "board listener: payload is not a visit id"
-                ),
-            },
-            // The connection dropped and PgListener reconnected: notifications in between are lost.
-            Ok(None) => {
-                bus.send(Signal::All);
-            }
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "board listener failed; re-subscribing");
-                listener = None;
-            }
-        }
-    }
+/// The board as the live feed sends it (`crate::live`), serialised once for every client.
+pub fn snapshot(db: PgPool, visit_id: i64) -> BoxFuture<'static, sqlx::Result<Snapshot>> {
+    Box::pin(async move {
+        let board = load(&db, visit_id).await?;
+        Ok(Snapshot {
+            version: board.version,
+            key: serde_json::to_string(&board.rooms).expect("tiles serialise"),
+            json: serde_json::to_string(&board).expect("board serialises"),
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,25 +206,6 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     })
 }
 
-/// Wait for a change of `visit_id`; false when the bus is gone. Signals already queued behind it are
-/// drained, so a burst of calls costs one recomputation.
-async fn changed(rx: &mut broadcast::Receiver<Signal>, visit_id: i64) -> bool {
-    loop {
-        match rx.recv().await {
-            Ok(Signal::Visit(v)) if v != visit_id => continue,
-            Ok(Signal::Closing) | Err(broadcast::error::RecvError::Closed) => return false,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
-        }
-    }
-    loop {
-        match rx.try_recv() {
-            Ok(Signal::Closing) => return false,
-            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-            Err(_) => return true,
-        }
-    }
-}
-
 /// The full current state first (so a reconnect, whatever its Last-Event-ID, resumes exactly),
 /// then a new state after every change.
 pub async fn events(
@@ -437,7 +215,7 @@ pub async fn events(
     if !is_public(&state, id).await? {
         return Err(AppError::NotFound);
     }
-    let rx = state.board.watch(&state.db, id).await?;
+    let rx = state.board.watch(&state.db, id, snapshot).await?;
     let stream = futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
         if !first && rx.changed().await.is_err() {
             return None;

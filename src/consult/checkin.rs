@@ -2,13 +2,13 @@
 //! never decrypting), 签到 puts it in its room's queue; walk-ins (现场登记) are registered with the
 //! registration form's validation and transaction and queued at once (`place`).
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::consult::{board, schedule, scheduling};
 use crate::error::AppError;
 use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
 use crate::privacy::{self, Field};
 use crate::public::lookup::status_label;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

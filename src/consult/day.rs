@@ -2,8 +2,8 @@
 //! Two grouped queries; the table is a pure function of their rows. `static/day.js` reloads the
 //! counts when the visit's board announces a change; without JS the 刷新 link does it.
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;

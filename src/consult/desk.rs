@@ -5,7 +5,6 @@
 //! Staff may open any room's desk; a leader only the rooms where they sit. Any other room is a 404.
 
 use crate::admin::{CategoryGroup, Choice, category_groups};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::consult::board;
@@ -14,6 +13,7 @@ use crate::consult::scheduling::{LOCK_SPACE, hm};
 use crate::error::AppError;
 use crate::followup::assign::{self, NewCase, Source};
 use crate::prepare::triage::{channel_label, status_label};
+use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render_status};

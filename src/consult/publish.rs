@@ -1,11 +1,11 @@
 //! 发布排接: tell each scheduled registrant their room, queue number and expected time (outbox).
 //! A re-publish after moves or a new automatic run tells only those whose assignment changed.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::consult::scheduling;
 use crate::error::AppError;
 use crate::notify;
+use crate::state::AppState;
 use crate::web::page::Page;
 use crate::web::{Ctx, redirect_with_flash};
 use axum::extract::{Path, State};

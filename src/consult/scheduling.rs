@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::consult::schedule::{
     self, Assignment, Input, Locked, Registration, Room, Schedule, Window,
 };
 use crate::error::AppError;
 use crate::prepare::registration::window_label;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,9 +1,9 @@
 //! `/me/today`: a leader's rooms today (Asia/Shanghai), across visits — who else sits there, which
 //! departments, the queue — and one click to the desk. Only the rooms where the leader sits.
 
-use crate::app::AppState;
 use crate::clock::{china_date, cn_date};
 use crate::consult::board::{self, QueueRow, RoomRow, Tile};
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::auth::CurrentUser;
 use crate::web::page::{Layout, Page, render};

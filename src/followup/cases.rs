@@ -2,7 +2,6 @@
 //! transaction: a version-checked UPDATE (0 rows → 409), a case event, an audit row and, where
 //! the citizen is told, a queued notification. The rules are `state::next`.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::{china_date, china_minute, cn_date};
 use crate::error::AppError;
@@ -10,6 +9,7 @@ use crate::followup::state::{self, Action, Facts, Party, Side, State as CaseStat
 use crate::followup::workdays::Calendar;
 use crate::followup::{CaseRules, assign};
 use crate::notify;
+use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};

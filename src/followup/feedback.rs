@@ -1,12 +1,12 @@
 //! The citizen's rating (评价) of a closed case, from the `/lookup` status page: there is no
 //! session, so the form carries the registration code and the phone's last 4 digits again.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::followup::cases::{self, STALE};
 use crate::followup::state::{self, Action, Party, Side};
 use crate::public::lookup::{self, LookupForm};
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Page, render_status};
 use crate::web::{Ctx, redirect_with_flash};

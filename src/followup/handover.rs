@@ -2,11 +2,11 @@
 //! in one transaction, with a record of exactly what moved (新官要理旧账).
 
 use crate::admin::{Choice, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::followup::cases;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,13 +1,13 @@
 //! `/cases` (all cases the user may see, with filters) and `/dept/cases` (a handler's inbox).
 
 use crate::admin::{Choice, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
 use crate::followup::state::{RUNNING, State as CaseState};
 use crate::followup::workdays::Calendar;
 use crate::reports::xlsx::{self, Cell, Sheet};
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::page::{Layout, Page, render};

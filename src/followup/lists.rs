@@ -3,13 +3,13 @@
 //! Which row belongs where is decided by the pure functions below; the queries only fetch.
 
 use crate::admin::{Choice, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
 use crate::followup::cadence::{self, Lag};
 use crate::followup::state::State as CaseState;
 use crate::reports::xlsx::{self, Cell, Sheet};
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;

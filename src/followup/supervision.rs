@@ -5,13 +5,13 @@
 //! that visit's cases directly with the same key function. The rules (rates, score, ranking,
 //! highlight, the 通报 cut-off) are the pure functions below.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::{china_date, china_instant, china_minute, cn_date};
 use crate::error::AppError;
 use crate::followup::jobs::notify_department;
 use crate::followup::workdays::Calendar;
 use crate::reports::xlsx::{self, Cell, Sheet};
+use crate::state::AppState;
 use crate::web::form::Errors;
 use crate::web::page::{Layout, Page, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,7 +1,6 @@
 //! `/staff/visits/{id}/notices`: the 一次公告 and 二次公告, generated from the visit, edited as drafts and
 //! published on time; corrections (更正公告) of the date, time or venue once the public was told.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
@@ -10,6 +9,7 @@ use crate::prepare::plan::{self, CHANNELS, Change, hours};
 use crate::prepare::visits::{
     base_url, channels_of, facts, notify_registrants, parse_date, parse_time,
 };
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,13 +1,13 @@
 //! 来访登记: the one validation and the one booking transaction behind every channel (the public
 //! form, staff on a citizen's behalf), the open period, codes, cancellation and the waiting list.
 
-use crate::app::AppState;
 use crate::audit::{self, Actor, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::notify;
 use crate::prepare::screening;
 use crate::privacy::{self, Field};
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render_status};
 use crate::web::{Ctx, redirect_with_flash, session};

@@ -3,10 +3,10 @@
 
 use crate::admin::CategoryGroup;
 use crate::admin::{Choice, ids};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::prepare::plan::{self, WindowPlan, hours};
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

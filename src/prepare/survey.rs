@@ -3,10 +3,10 @@
 //! one registration of the same visit.
 
 use crate::admin::{Choice, checked};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::prepare::triage::{category_choices, visit_title};
+use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};

@@ -3,11 +3,11 @@
 //! Personal numbers are shown by their stored masks; only the audited unmask decrypts.
 
 use crate::admin::Choice;
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::registration::{holds_slots, release_place, window_label};
+use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render_status};

@@ -1,10 +1,10 @@
 //! `GET /staff/visits/{id}/registrations.xlsx`: the filtered list as Excel. Masked unless the
 //! user may unmask AND asks (`full=1`); every export is audited.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::prepare::triage::{Filter, Row, fetch_rows, may_unmask, visit_title};
+use crate::state::AppState;
 use crate::web::Ctx;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;

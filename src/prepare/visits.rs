@@ -1,12 +1,12 @@
 //! `/staff/visits`: plan a visit (下访活动) and see, on its page, what is still missing before the day.
 
 use crate::admin::{Choice, ids, opt_id};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
 use crate::prepare::plan::{self, CHANNELS, Facts, LeaderLine, hours};
+use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,7 +1,7 @@
 //! `/`: upcoming reception days and the latest notices — what a citizen looks for first.
 
-use crate::app::AppState;
 use crate::clock::{china_date, china_minute};
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;

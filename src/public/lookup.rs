@@ -1,10 +1,10 @@
 //! `/lookup`: a citizen finds their registration with 登记编号 + 手机号码后四位, sees its status,
 //! and may cancel it. A wrong pair and an unknown code get the very same answer.
 
-use crate::app::AppState;
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::registration;
+use crate::state::AppState;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, rate_limit, redirect_with_flash};

@@ -1,9 +1,9 @@
 //! `/visits/{id}/register` and the receipt `/registrations/{code}`: a citizen registers from a
 //! phone. The receipt is shown only to the browser that submitted (an anonymous receipt cookie).
 
-use crate::app::AppState;
 use crate::clock::china_minute;
 use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
+use crate::state::AppState;
 use crate::web::form::Form;
 use crate::web::page::{Layout, Page, render};
 use crate::web::{Ctx, rate_limit, session};

@@ -1,13 +1,13 @@
 //! Public pages of stage 1: the monthly schedule, a visit, a notice and its printable poster.
 //! Only what was announced is public: a visit without a published notice does not exist here.
 
-use crate::app::AppState;
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
 use crate::prepare::notices::{NoticeView, published_for};
 use crate::prepare::plan::{self, Block, Facts, hours};
 use crate::prepare::visits::{base_url, facts};
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;

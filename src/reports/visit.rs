@@ -2,12 +2,12 @@
 //! received batches and persons, resolved on the spot, assigned, closed, closed on time,
 //! satisfaction — with per-room and per-department breakdowns; `/reports/visits/{id}.xlsx` too.
 
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::clock::cn_date;
 use crate::error::AppError;
 use crate::followup::supervision::{pct, rate};
 use crate::reports::xlsx::{self, Cell, Sheet};
+use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, render};
 use askama::Template;

@@ -1,7 +1,7 @@
 //! Signing in and out, and changing one's own password (DESIGN §7).
 
-use crate::app::AppState;
 use crate::audit::{self, Actor, Entry};
+use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};

@@ -112,7 +112,7 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let Some(user) = req.extensions().get::<CurrentUser>() else {
         if path.starts_with("/api/") {
-            let refusal = crate::api::ApiError::new(
+            let refusal = crate::web::json::ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "需要登录或有效的访问令牌（Authorization: Bearer …）。",
             );

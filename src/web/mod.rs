@@ -2,14 +2,16 @@
 
 pub mod account;
 pub mod auth;
+pub mod errors;
 pub mod form;
+pub mod json;
 pub mod ops;
 pub mod page;
 pub mod rate_limit;
 pub mod session;
+pub mod tokens;
 
-use crate::app::AppState;
-use crate::error::{ErrorMessage, ErrorPage};
+use crate::state::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::page::{Layout, UserBox, nav_for};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -56,14 +58,14 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     let jar = CookieJar::from_headers(req.headers());
-    if let Some(user) = crate::api::tokens::bearer(&req) {
+    if let Some(user) = tokens::bearer(&req) {
         // An API token is tried on /api paths only; a bad one leaves the request anonymous (→ 401).
-        match crate::api::tokens::lookup(&state.db, user, state.clock.now()).await {
+        match tokens::lookup(&state.db, user, state.clock.now()).await {
             Ok(Some(user)) => {
                 req.extensions_mut().insert(user);
             }
             Ok(None) => {}
-            Err(e) => return crate::api::ApiError::from(e).into_response(),
+            Err(e) => return json::ApiError::from(e).into_response(),
         }
     } else if let Some(token) = jar.get(session::COOKIE).map(|c| c.value().to_owned()) {
         match session::lookup(&state.db, &token, state.clock.now(), &state.timeouts()).await {
@@ -84,36 +86,20 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let user = req.extensions().get::<CurrentUser>().cloned();
     let path = req.uri().path().to_owned();
     let mut response = next.run(req).await;
-    // API errors keep their message for `api::as_json`; pages get the user's own layout.
-    let api = crate::api::is_api(&path);
-    let carried = if api {
-        None
-    } else {
-        response.extensions_mut().remove::<ErrorMessage>()
-    };
-    if let Some(ErrorMessage(message)) = carried {
-        let ctx = Ctx {
-            user,
-            ip,
-            path,
-            flash: None,
-            demo: state.demo_present(),
-        };
-        let status = response.status();
-        let page = ErrorPage {
-            layout: ctx.layout("出错了"),
-            code: status.as_u16(),
-            message,
-        };
-        let headers = std::mem::take(response.headers_mut());
-        response = page::render_status(status, &page);
-        use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-        for (name, value) in headers
-            .iter()
-            .filter(|(n, _)| *n != CONTENT_LENGTH && *n != CONTENT_TYPE)
-        {
-            response.headers_mut().append(name, value.clone());
-        }
+    // API errors keep their message for `json::as_json`; pages get the user's own layout.
+    let api = json::is_api(&path);
+    if !api {
+        let demo = state.demo_present();
+        response = errors::render_carried(response, || {
+            let ctx = Ctx {
+                user,
+                ip,
+                path,
+                flash: None,
+                demo,
+            };
+            ctx.layout("出错了")
+        });
     }
     // Shown once: clear it as soon as a page (not a redirect) has carried it.
     if flash.is_some() && !response.status().is_redirection() {

@@ -1,6 +1,6 @@
 //! Operations: liveness, readiness, Prometheus metrics.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;

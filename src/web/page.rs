@@ -75,7 +75,7 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
             current: *href == path || (*href != "/" && path.starts_with(&format!("{href}/"))),
         })
         .collect();
-    if user.is_some_and(|u| crate::api::tokens::may_hold(u.role)) {
+    if user.is_some_and(|u| crate::web::tokens::may_hold(u.role)) {
         links.push(NavLink {
             href: "/me/tokens".into(),
             label: "API 令牌".into(),
@@ -90,6 +90,14 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
         });
     }
     links
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub code: u16,
+    pub message: String,
 }
 
 pub type Page = Result<Response, crate::error::AppError>;

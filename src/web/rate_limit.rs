@@ -1,8 +1,8 @@
 //! Per-IP limits on anonymous forms, counted in Postgres so that they hold across instances
 //! (DESIGN §7–8): one row per bucket and minute, `count + 1` in a single statement.
 
-use crate::error::{ErrorMessage, ErrorPage};
-use crate::web::page::{Layout, render_status};
+use crate::error::ErrorMessage;
+use crate::web::page::{ErrorPage, Layout, render_status};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, DurationRound, Utc};

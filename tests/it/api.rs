@@ -514,7 +514,7 @@ async fn the_openapi_document_lists_exactly_the_api_routes() {
             documented.push(format!("{} {path}", method.to_uppercase()));
         }
     }
-    let mut routed: Vec<String> = xiafang::app::routes()
+    let mut routed: Vec<String> = xiafang::routes::routes()
         .iter()
         .filter(|r| r.path.starts_with("/api/v1/"))
         .map(|r| format!("{} {}", r.method, r.path))

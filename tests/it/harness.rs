@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use xiafang::app::{self, AppState};
+use xiafang::app;
 use xiafang::clock::ManualClock;
 use xiafang::config::Config;
 use xiafang::db;
+use xiafang::state::AppState;
 use xiafang::web::auth::Role;
 
 /// The server every test database lives on, and the migrated template they are copied from.

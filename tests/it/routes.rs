@@ -2,8 +2,8 @@
 
 use crate::harness::TestApp;
 use axum::http::Method;
-use xiafang::app::routes;
 use xiafang::clock::Clock;
+use xiafang::routes::routes;
 use xiafang::web::auth::{Access, Role};
 use xiafang::web::session;
 

@@ -1,0 +1,225 @@
+//! The one route table (DESIGN §2 and §5): every path, who may call it, and its handler. The
+//! router (`app::router`) and the authorization tests read it; it is the only file naming handlers.
+
+use crate::state::AppState;
+use crate::web::auth::{Access, Role};
+use crate::web::{account, ops};
+use crate::{admin, api, consult, followup, prepare, public, reports, web};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
+
+/// One row of the route table.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub endpoint: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("GET or POST");
+    Route {
+        method,
+        path,
+        access,
+        endpoint: axum::routing::on(filter, handler),
+    }
+}
+
+const PUBLIC: Access = Access::Public;
+const SIGNED_IN: Access = Access::SignedIn;
+const STAFF: Access = Access::Roles(&[Role::Staff]);
+/// Reading registrations and dossiers, and unmasking (audited): staff and supervisors (DESIGN §2).
+const STAFF_OR_SUPERVISOR: Access = Access::Roles(&[Role::Staff, Role::Supervisor]);
+/// Cases: everyone who works them; object checks (own department, own cases) are in the handlers.
+const CASE_READERS: Access =
+    Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
+const HANDLER: Access = Access::Roles(&[Role::Handler]);
+const SUPERVISOR: Access = Access::Roles(&[Role::Supervisor]);
+/// The second signature on a closure: the owning leader or a supervisor.
+const LEADER_OR_SUPERVISOR: Access = Access::Roles(&[Role::Leader, Role::Supervisor]);
+/// The desk (接待台): staff, and leaders in their own rooms (checked in the handlers, DESIGN §2).
+const STAFF_OR_LEADER: Access = Access::Roles(&[Role::Staff, Role::Leader]);
+const LEADER: Access = Access::Roles(&[Role::Leader]);
+/// Own API tokens carry the user's own role (DESIGN §2): not the sysadmin nor the auditor.
+const TOKEN_HOLDERS: Access =
+    Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
+const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
+const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
+
+#[rustfmt::skip]
+/// Every route, who may call it, and its handler. The router and the authorization tests read this.
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        // Public: citizens, mostly on phones.
+        route(M::GET, "/", PUBLIC, public::home::page),
+        route(M::GET, "/static/{file}", PUBLIC, public::assets::file),
+        route(M::GET, "/login", PUBLIC, account::login_page),
+        route(M::POST, "/login", PUBLIC, account::login),
+        // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
+        route(M::GET, "/schedule", PUBLIC, public::visits::schedule),
+        route(M::GET, "/visits/{id}", PUBLIC, public::visits::visit),
+        route(M::GET, "/notices/{id}", PUBLIC, public::visits::notice),
+        route(M::GET, "/notices/{id}/print", PUBLIC, public::visits::print),
+        // Public, stage 1 — registration, receipt, lookup.
+        route(M::GET, "/visits/{id}/register", PUBLIC, public::register::form_page),
+        route(M::POST, "/visits/{id}/register", PUBLIC, public::register::submit),
+        route(M::GET, "/registrations/{code}", PUBLIC, public::register::receipt),
+        route(M::GET, "/lookup", PUBLIC, public::lookup::page),
+        route(M::POST, "/lookup", PUBLIC, public::lookup::lookup),
+        route(M::POST, "/lookup/cancel", PUBLIC, public::lookup::cancel),
+        // Operations.
+        route(M::GET, "/healthz", PUBLIC, ops::healthz),
+        route(M::GET, "/readyz", PUBLIC, ops::readyz),
+        route(M::GET, "/metrics", PUBLIC, ops::metrics),
+        // Any signed-in account.
+        route(M::POST, "/logout", SIGNED_IN, account::logout),
+        route(M::GET, "/account/password", SIGNED_IN, account::password_page),
+        route(M::POST, "/account/password", SIGNED_IN, account::change_password),
+        route(M::GET, "/api/v1/me", SIGNED_IN, web::api_me),
+        // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
+        route(M::GET, "/staff/visits", STAFF, prepare::visits::list),
+        route(M::GET, "/staff/visits/new", STAFF, prepare::visits::new_page),
+        route(M::POST, "/staff/visits/new", STAFF, prepare::visits::create),
+        route(M::GET, "/staff/visits/{id}", STAFF, prepare::visits::show),
+        route(M::GET, "/staff/visits/{id}/edit", STAFF, prepare::visits::edit_page),
+        route(M::POST, "/staff/visits/{id}/edit", STAFF, prepare::visits::update),
+        route(M::POST, "/staff/visits/{id}/cancel", STAFF, prepare::visits::cancel),
+        route(M::GET, "/staff/visits/{id}/notices", STAFF, prepare::notices::page),
+        route(M::POST, "/staff/visits/{id}/notices", STAFF, prepare::notices::generate),
+        route(M::POST, "/staff/visits/{id}/notices/{notice}", STAFF, prepare::notices::update),
+        route(M::POST, "/staff/visits/{id}/notices/{notice}/publish", STAFF, prepare::notices::publish),
+        route(M::POST, "/staff/visits/{id}/correction", STAFF, prepare::notices::correct),
+        route(M::GET, "/staff/visits/{id}/rooms", STAFF, prepare::rooms::page),
+        route(M::POST, "/staff/visits/{id}/rooms", STAFF, prepare::rooms::create),
+        route(M::GET, "/staff/visits/{id}/rooms/{room}", STAFF, prepare::rooms::show),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}", STAFF, prepare::rooms::update),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/delete", STAFF, prepare::rooms::delete),
+        route(M::POST, "/staff/visits/{id}/windows", STAFF, prepare::rooms::generate_windows),
+        route(M::POST, "/staff/visits/{id}/windows/{window}", STAFF, prepare::rooms::set_capacity),
+
+        // Staff, stage 1 — registrations on a citizen's behalf.
+        route(M::GET, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_form),
+        route(M::POST, "/staff/visits/{id}/registrations/new", STAFF, prepare::registration::staff_submit),
+
+        // Staff, stage 1 — triage, screening decisions, export; survey items.
+        route(M::GET, "/staff/visits/{id}/registrations", STAFF_OR_SUPERVISOR, prepare::triage::list),
+        route(M::GET, "/staff/visits/{id}/registrations.xlsx", STAFF_OR_SUPERVISOR, prepare::triage_export::export),
+        route(M::GET, "/staff/visits/{id}/registrations/{reg}", STAFF_OR_SUPERVISOR, prepare::triage::show),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/unmask", STAFF_OR_SUPERVISOR, prepare::triage::unmask),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/category", STAFF, prepare::triage::change_category),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/confirm", STAFF, prepare::triage::confirm),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/reject", STAFF, prepare::triage::reject),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/merge", STAFF, prepare::triage::merge),
+        route(M::POST, "/staff/visits/{id}/registrations/{reg}/flags/{flag}", STAFF, prepare::triage::decide_flag),
+        route(M::GET, "/staff/visits/{id}/survey", STAFF_OR_SUPERVISOR, prepare::survey::list),
+        route(M::POST, "/staff/visits/{id}/survey", STAFF, prepare::survey::create),
+        route(M::GET, "/staff/visits/{id}/survey/{item}", STAFF_OR_SUPERVISOR, prepare::survey::show),
+        route(M::POST, "/staff/visits/{id}/survey/{item}", STAFF, prepare::survey::update),
+        route(M::POST, "/staff/visits/{id}/survey/{item}/link", STAFF, prepare::survey::link),
+        route(M::POST, "/staff/visits/{id}/survey/{item}/unlink", STAFF, prepare::survey::unlink),
+
+        // Staff, stage 2 访中会商研究 — the schedule (排接).
+        route(M::GET, "/staff/visits/{id}/schedule", STAFF, consult::scheduling::page),
+        route(M::POST, "/staff/visits/{id}/schedule/run", STAFF, consult::scheduling::run),
+        route(M::POST, "/staff/visits/{id}/schedule/{reg}", STAFF, consult::scheduling::move_one),
+
+        // Public, stage 2 — the queue board (叫号屏) and its live events.
+        route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
+        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
+        // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
+        route(M::POST, "/staff/visits/{id}/schedule/publish", STAFF, consult::publish::publish),
+        route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::checkin::page),
+        route(M::POST, "/staff/visits/{id}/checkin", STAFF, consult::checkin::search),
+        route(M::POST, "/staff/visits/{id}/checkin/{reg}", STAFF, consult::checkin::check_in_one),
+        route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in_form),
+        route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in),
+        route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::day::page),
+
+        // (stage 2: the leader's desk, transfer, no-shows, /me/today)
+        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::desk::page),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/call", STAFF_OR_LEADER, consult::desk::call),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::desk::no_shows),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::desk::record),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::desk::transfer),
+        route(M::GET, "/me/today", LEADER, consult::today::page),
+
+        // (stage 3: cases, the department inbox, feedback, handover)
+        route(M::GET, "/cases", CASE_READERS, followup::inbox::list),
+        route(M::GET, "/cases/{id}", CASE_READERS, followup::cases::show),
+        route(M::POST, "/cases/{id}/accept", HANDLER, followup::cases::accept),
+        route(M::POST, "/cases/{id}/return", HANDLER, followup::cases::return_case),
+        route(M::POST, "/cases/{id}/progress", HANDLER, followup::cases::progress),
+        route(M::POST, "/cases/{id}/extend", HANDLER, followup::cases::extend),
+        route(M::POST, "/cases/{id}/notify-acceptance", HANDLER, followup::cases::notify_acceptance),
+        route(M::POST, "/cases/{id}/submit", HANDLER, followup::cases::submit),
+        route(M::POST, "/cases/{id}/approve-extension", SUPERVISOR, followup::cases::approve_extension),
+        route(M::POST, "/cases/{id}/refuse-extension", SUPERVISOR, followup::cases::refuse_extension),
+        route(M::POST, "/cases/{id}/approve", LEADER_OR_SUPERVISOR, followup::cases::approve),
+        route(M::POST, "/cases/{id}/reject", LEADER_OR_SUPERVISOR, followup::cases::reject),
+        route(M::POST, "/cases/{id}/reopen", SUPERVISOR, followup::cases::reopen),
+        route(M::POST, "/cases/{id}/review", SUPERVISOR, followup::cases::review),
+        route(M::POST, "/cases/{id}/decide-review", SUPERVISOR, followup::cases::decide_review_handler),
+        route(M::POST, "/cases/{id}/reassign", STAFF, followup::cases::reassign),
+        route(M::GET, "/dept/cases", HANDLER, followup::inbox::inbox),
+        route(M::POST, "/lookup/{code}/feedback", PUBLIC, followup::feedback::rate),
+        route(M::GET, "/leaders/{id}/handover", SUPERVISOR, followup::handover::show),
+        route(M::POST, "/leaders/{id}/handover", SUPERVISOR, followup::handover::perform),
+
+        // (stage 3: supervision, lists, reports, exports)
+        route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::supervision::page),
+        route(M::GET, "/supervision.xlsx", STAFF_OR_SUPERVISOR, followup::supervision::export),
+        route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::supervision::urge),
+        route(M::GET, "/supervision/lists", STAFF_OR_SUPERVISOR, followup::lists::page),
+        route(M::GET, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::lists::export),
+        route(M::GET, "/reports/visits/{id}", STAFF_OR_SUPERVISOR, reports::visit::show),
+        route(M::GET, "/cases.xlsx", CASE_READERS, followup::inbox::export),
+
+        // API v1 — integration (12345 hotline, SMS gateway, statistics); own tokens at /me/tokens.
+        route(M::GET, "/me/tokens", TOKEN_HOLDERS, api::tokens::list),
+        route(M::POST, "/me/tokens", TOKEN_HOLDERS, api::tokens::create),
+        route(M::POST, "/me/tokens/{id}/revoke", TOKEN_HOLDERS, api::tokens::revoke),
+        route(M::POST, "/admin/users/{id}/revoke-tokens", SYSADMIN, api::tokens::admin_revoke_all),
+        route(M::GET, "/api/v1/openapi.json", PUBLIC, api::openapi),
+        route(M::GET, "/api/v1/visits", PUBLIC, api::v1::visits),
+        route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::v1::visit),
+        route(M::GET, "/api/v1/notices/{id}", PUBLIC, api::v1::notice),
+        route(M::POST, "/api/v1/visits/{id}/registrations", PUBLIC, api::v1::register),
+        route(M::POST, "/api/v1/lookup", PUBLIC, api::v1::lookup),
+        route(M::GET, "/api/v1/cases/{code}", CASE_READERS, api::v1::case),
+
+
+
+        // Administration: sysadmin only; it never reads petitions or the audit log.
+        route(M::GET, "/admin/users", SYSADMIN, admin::users::list),
+        route(M::POST, "/admin/users", SYSADMIN, admin::users::create),
+        route(M::GET, "/admin/users/{id}", SYSADMIN, admin::users::show),
+        route(M::POST, "/admin/users/{id}", SYSADMIN, admin::users::update),
+        route(M::POST, "/admin/users/{id}/deactivate", SYSADMIN, admin::users::deactivate),
+        route(M::POST, "/admin/users/{id}/activate", SYSADMIN, admin::users::activate),
+        route(M::POST, "/admin/users/{id}/reset-password", SYSADMIN, admin::users::reset_password),
+        route(M::GET, "/admin/departments", SYSADMIN, admin::departments::list),
+        route(M::POST, "/admin/departments", SYSADMIN, admin::departments::create),
+        route(M::GET, "/admin/departments/{id}", SYSADMIN, admin::departments::show),
+        route(M::POST, "/admin/departments/{id}", SYSADMIN, admin::departments::update),
+        route(M::GET, "/admin/leaders", SYSADMIN, admin::leaders::list),
+        route(M::POST, "/admin/leaders", SYSADMIN, admin::leaders::create),
+        route(M::GET, "/admin/leaders/{id}", SYSADMIN, admin::leaders::show),
+        route(M::POST, "/admin/leaders/{id}", SYSADMIN, admin::leaders::update),
+        route(M::GET, "/admin/categories", SYSADMIN, admin::categories::list),
+        route(M::POST, "/admin/categories", SYSADMIN, admin::categories::create),
+        route(M::GET, "/admin/categories/{id}", SYSADMIN, admin::categories::show),
+        route(M::POST, "/admin/categories/{id}", SYSADMIN, admin::categories::update),
+        route(M::GET, "/admin/calendar", SYSADMIN, admin::calendar::list),
+        route(M::POST, "/admin/calendar", SYSADMIN, admin::calendar::set),
+        route(M::POST, "/admin/calendar/{day}/delete", SYSADMIN, admin::calendar::delete),
+        // Audit: the auditor only.
+        route(M::GET, "/audit", AUDITOR, admin::audit::list),
+    ]
+}
