@@ -1,6 +1,5 @@
 //! The append-only audit log (DESIGN §7): who did what, from where, and whether it worked.
 
-use crate::web::auth::CurrentUser;
 use serde_json::Value;
 use sqlx::PgExecutor;
 use std::net::IpAddr;
@@ -11,17 +10,6 @@ pub struct Actor {
     pub name: String,
     pub role: Option<&'static str>,
     pub ip: Option<IpAddr>,
-}
-
-impl Actor {
-    pub fn user(user: &CurrentUser, ip: IpAddr) -> Self {
-        Self {
-            id: Some(user.id),
-            name: user.username.clone(),
-            role: Some(user.role.as_str()),
-            ip: Some(ip),
-        }
-    }
 }
 
 pub struct Entry<'a> {

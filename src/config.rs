@@ -106,3 +106,21 @@ impl Default for Config {
         }
     }
 }
+
+/// Outbox delivery as configured (here, so that `notify` needs nothing of the configuration).
+impl crate::notify::Delivery {
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            batch: c.notify_batch,
+            max_attempts: c.notify_max_attempts,
+            backoff_base: c.notify_backoff_base,
+            backoff_max: c.notify_backoff_max,
+        }
+    }
+}
+
+/// How long a session lasts idle, and at most (DESIGN §7).
+pub struct Timeouts {
+    pub idle: Duration,
+    pub absolute: Duration,
+}

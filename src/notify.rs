@@ -73,17 +73,6 @@ pub struct Delivery {
     pub backoff_max: chrono::Duration,
 }
 
-impl Delivery {
-    pub fn from_config(c: &crate::config::Config) -> Self {
-        Self {
-            batch: c.notify_batch,
-            max_attempts: c.notify_max_attempts,
-            backoff_base: c.notify_backoff_base,
-            backoff_max: c.notify_backoff_max,
-        }
-    }
-}
-
 /// The wait before the next try after `attempts` failed ones: base, 2×base, 4×base... capped.
 pub fn backoff(attempts: i32, base: chrono::Duration, max: chrono::Duration) -> chrono::Duration {
     let doublings = attempts.saturating_sub(1).clamp(0, 20) as u32;

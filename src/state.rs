@@ -3,11 +3,11 @@
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::web::{ops, session};
-use metrics_exporter_prometheus::PrometheusHandle;
+use crate::config::Timeouts;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// What every request shares. One `Arc`, so that the clones each request makes of it (extractors,
 /// middleware) cost one reference count, not one per part.
@@ -47,7 +47,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             clock,
-            metrics: ops::recorder(),
+            metrics: recorder(),
             keys,
             board: crate::live::bus(),
             demo: AtomicBool::default(),
@@ -57,8 +57,8 @@ impl AppState {
         Ok(state)
     }
 
-    pub fn timeouts(&self) -> session::Timeouts {
-        session::Timeouts {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
             idle: self.config.session_idle,
             absolute: self.config.session_absolute,
         }
@@ -77,4 +77,23 @@ impl AppState {
         self.demo.store(present, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The process-wide recorder (installed once even when tests run several apps in one process).
+pub fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    ],
+                )
+                .expect("valid buckets")
+                .install_recorder()
+                .expect("one metrics recorder per process")
+        })
+        .clone()
 }

@@ -5,28 +5,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
 use std::time::Instant;
-
-/// The process-wide recorder (installed once even when tests run several apps in one process).
-pub fn recorder() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("http_request_duration_seconds".into()),
-                    &[
-                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    ],
-                )
-                .expect("valid buckets")
-                .install_recorder()
-                .expect("one metrics recorder per process")
-        })
-        .clone()
-}
 
 /// Count requests by route and status, and time them.
 pub async fn track(req: Request, next: Next) -> Response {

@@ -62,10 +62,7 @@ pub async fn end_all(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<()> 
     Ok(())
 }
 
-pub struct Timeouts {
-    pub idle: Duration,
-    pub absolute: Duration,
-}
+pub use crate::config::Timeouts;
 
 /// Why a stored session no longer counts (a pure rule, tested below).
 pub fn expired(

@@ -156,7 +156,13 @@ pub(super) async fn prepare_dir_as_root(dir: &Path, user: &str) -> Result<PathBu
     }
 }
 
-pub(super) async fn relocate(dir: &Path, canonical: &Path, uid: Uid, gid: Gid, user: &str) -> Result<PathBuf> {
+pub(super) async fn relocate(
+    dir: &Path,
+    canonical: &Path,
+    uid: Uid,
+    gid: Gid,
+    user: &str,
+) -> Result<PathBuf> {
     let root = Path::new(RELOCATE_ROOT);
     DirBuilder::new()
         .recursive(true)
