@@ -1,8 +1,8 @@
 //! `/staff/visits/{id}/checkin`: find a registration by 登记编号, phone or ID number (blind index,
 //! never decrypting), 签到 puts it in its room's queue; walk-ins (现场登记) are registered with the
-//! registration form's validation and transaction and queued at once (`consult::checkin::place`).
+//! registration form's validation and transaction and queued at once (`consult::arrival::place`).
 
-use crate::consult::checkin::{self, CheckedIn, Found};
+use crate::consult::arrival::{self, CheckedIn, Found};
 use crate::consult::checkin_rules::{CheckIn, check_in, classify};
 use crate::error::AppError;
 use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
@@ -97,13 +97,13 @@ pub async fn search(
         ));
     };
     let mut conn = state.db.acquire().await?;
-    let Found { here, elsewhere } = checkin::find(&mut conn, &state.keys, id, &query).await?;
+    let Found { here, elsewhere } = arrival::find(&mut conn, &state.keys, id, &query).await?;
     drop(conn);
     if here.is_empty() {
-        let message = if !elsewhere {
-            "未找到相符的登记，请核对后重试；未登记的来访人请现场登记。"
-        } else {
+        let message = if elsewhere {
             "本次接访活动中未找到该登记：它属于其他接访活动，请核对接访日期；如需今天接谈，请现场登记。"
+        } else {
+            "未找到相符的登记，请核对后重试；未登记的来访人请现场登记。"
         };
         errors.add("q", message);
         return Ok(render_status(
@@ -115,7 +115,7 @@ pub async fn search(
     render(&checkin_page(&state, &ctx, id, f.q, errors, Some(matches)).await?)
 }
 
-fn to_match(r: checkin::Candidate) -> Match {
+fn to_match(r: arrival::Candidate) -> Match {
     Match {
         can_check_in: matches!(check_in(&r.status), CheckIn::Queue | CheckIn::Place),
         status: status_label(&r.status),
@@ -138,7 +138,7 @@ pub async fn check_in_one(
     let back = format!("/staff/visits/{id}/checkin");
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let message = match checkin::check_in_registration(&mut tx, id, reg, now, &ctx.actor()).await? {
+    let message = match arrival::check_in(&mut tx, id, reg, now, &ctx.actor()).await? {
         CheckedIn::Refused { code, why } => format!("{code}：{why}"),
         CheckedIn::Queued {
             code,

@@ -1,9 +1,10 @@
-//! 签到 in a transaction: finding a visit's registrations by blind index (never decrypting),
-//! checking one in, and `place` — putting a batch in the best competent room's queue (also used by
-//! 现场登记 and by check-ins of confirmed but never scheduled registrations).
+//! Arrivals at the reception hall, each in the caller's transaction: finding a visit's registrations
+//! by blind index (签到 search, never decrypting), checking one in (签到), and `place` — putting a
+//! batch in the best competent room's queue (现场登记, and check-ins of confirmed but never
+//! scheduled registrations).
 
 use crate::audit::{self, Actor, Entry};
-use crate::consult::checkin_rules::{CheckIn, Query, check_in, expected_at};
+use crate::consult::checkin_rules::{self, CheckIn, Query, expected_at};
 use crate::consult::{board, scheduler, scheduling};
 use crate::error::AppError;
 use crate::privacy::{Field, Keys};
@@ -162,7 +163,7 @@ pub enum CheckedIn {
 
 /// 签到 of one registration of the visit, under the visit's lock: a scheduled batch joins its
 /// room's queue, a confirmed one is placed in the best room; audited and announced to the boards.
-pub async fn check_in_registration(
+pub async fn check_in(
     tx: &mut PgConnection,
     id: i64,
     reg: i64,
@@ -179,7 +180,7 @@ pub async fn check_in_registration(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    let (room, number) = match check_in(&r.status) {
+    let (room, number) = match checkin_rules::check_in(&r.status) {
         CheckIn::Refuse(why) => return Ok(CheckedIn::Refused { code: r.code, why }),
         CheckIn::Queue => {
             sqlx::query!(
