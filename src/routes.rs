@@ -126,29 +126,29 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/survey/{item}/unlink", STAFF, prepare::survey::unlink),
 
         // Staff, stage 2 访中会商研究 — the schedule (排接).
-        route(M::GET, "/staff/visits/{id}/schedule", STAFF, consult::scheduling::page),
-        route(M::POST, "/staff/visits/{id}/schedule/run", STAFF, consult::scheduling::run),
-        route(M::POST, "/staff/visits/{id}/schedule/{reg}", STAFF, consult::scheduling::move_one),
+        route(M::GET, "/staff/visits/{id}/schedule", STAFF, consult::pages::schedule::page),
+        route(M::POST, "/staff/visits/{id}/schedule/run", STAFF, consult::pages::schedule::run),
+        route(M::POST, "/staff/visits/{id}/schedule/{reg}", STAFF, consult::pages::schedule::move_one),
 
         // Public, stage 2 — the queue board (叫号屏) and its live events.
-        route(M::GET, "/visits/{id}/board", PUBLIC, consult::board::page),
-        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::board::events),
+        route(M::GET, "/visits/{id}/board", PUBLIC, consult::pages::board::page),
+        route(M::GET, "/visits/{id}/board/events", PUBLIC, consult::pages::board::events),
         // (stage 2: publish the schedule, check-in, walk-ins, the day's counts)
-        route(M::POST, "/staff/visits/{id}/schedule/publish", STAFF, consult::publish::publish),
-        route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::checkin::page),
-        route(M::POST, "/staff/visits/{id}/checkin", STAFF, consult::checkin::search),
-        route(M::POST, "/staff/visits/{id}/checkin/{reg}", STAFF, consult::checkin::check_in_one),
-        route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in_form),
-        route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::checkin::walk_in),
-        route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::day::page),
+        route(M::POST, "/staff/visits/{id}/schedule/publish", STAFF, consult::pages::schedule::publish),
+        route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::pages::checkin::page),
+        route(M::POST, "/staff/visits/{id}/checkin", STAFF, consult::pages::checkin::search),
+        route(M::POST, "/staff/visits/{id}/checkin/{reg}", STAFF, consult::pages::checkin::check_in_one),
+        route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::pages::checkin::walk_in_form),
+        route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::pages::checkin::walk_in),
+        route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::pages::day::page),
 
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
-        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::desk::page),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/call", STAFF_OR_LEADER, consult::desk::call),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::desk::no_shows),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::desk::record),
-        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::desk::transfer),
-        route(M::GET, "/me/today", LEADER, consult::today::page),
+        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::pages::desk::page),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/call", STAFF_OR_LEADER, consult::pages::desk::call),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::pages::desk::no_shows),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::pages::desk::record),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::pages::desk::transfer),
+        route(M::GET, "/me/today", LEADER, consult::pages::today::page),
 
         // (stage 3: cases, the department inbox, feedback, handover)
         route(M::GET, "/cases", CASE_READERS, followup::inbox::list),

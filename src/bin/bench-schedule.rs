@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use chrono_tz::Asia::Shanghai;
-use xiafang::consult::schedule::{pujiang_instance, quality, schedule};
+use xiafang::consult::scheduler::{pujiang_instance, quality, schedule};
 
 const SEED: u64 = 20030918;
 const RUNS: usize = 9;

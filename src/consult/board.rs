@@ -1,24 +1,12 @@
 //! The public queue board (叫号屏): what each room's screen shows. It reaches every instance's
 //! screens through `crate::live`: the desk calls `announce` in the transaction that calls a batch.
 
-use crate::clock::cn_date;
-use crate::error::AppError;
 use crate::live::Snapshot;
 pub use crate::live::announce;
-use crate::public::visits::is_public;
-use crate::state::AppState;
-use crate::web::Ctx;
-use crate::web::page::{Layout, Page, render};
-use askama::Template;
-use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
-use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use sqlx::PgPool;
-use std::convert::Infallible;
-use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
 // The board, a pure function of the rooms and their queues
@@ -170,65 +158,6 @@ pub fn snapshot(db: PgPool, visit_id: i64) -> BoxFuture<'static, sqlx::Result<Sn
             json: serde_json::to_string(&board).expect("board serialises"),
         })
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// GET /visits/{id}/board and /visits/{id}/board/events
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Template)]
-#[template(path = "consult/board.html")]
-struct BoardPage {
-    layout: Layout,
-    id: i64,
-    subtitle: String,
-    columns: usize,
-    board: Board,
-}
-
-pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    if !is_public(&state, id).await? {
-        return Err(AppError::NotFound);
-    }
-    let v = sqlx::query!(
-        "SELECT title, visit_date, venue FROM visits WHERE id = $1",
-        id
-    )
-    .fetch_one(&state.db)
-    .await?;
-    let board = load(&state.db, id).await?;
-    render(&BoardPage {
-        layout: ctx.layout(&format!("{} · 叫号", v.title)),
-        id,
-        subtitle: format!("{} · {}", cn_date(v.visit_date), v.venue),
-        columns: columns(board.rooms.len()),
-        board,
-    })
-}
-
-/// The full current state first (so a reconnect, whatever its Last-Event-ID, resumes exactly),
-/// then a new state after every change.
-pub async fn events(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    if !is_public(&state, id).await? {
-        return Err(AppError::NotFound);
-    }
-    let rx = state.board.watch(&state.db, id, snapshot).await?;
-    let stream = futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
-        if !first && rx.changed().await.is_err() {
-            return None;
-        }
-        let board = rx.borrow_and_update().clone();
-        let event = Event::default()
-            .event("board")
-            .id(board.version.to_string())
-            .retry(Duration::from_secs(2))
-            .data(board.json.as_str());
-        Some((Ok(event), (rx, false)))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 #[cfg(test)]

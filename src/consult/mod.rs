@@ -1,11 +1,16 @@
 //! Stage 2, 访中会商研究: the schedule, check-in, the queue per room, the leader's desk, the board.
+//!
+//! Rules (pure, unit-tested): `scheduler`, `checkin_rules`, `desk_rules`, `day`, `board` (with its
+//! loader). Domain modules (a transaction, no HTTP): `scheduling`, `publish`, `arrival`,
+//! `reception`. Pages: `pages`.
 
+pub mod arrival;
 pub mod board;
-pub mod checkin;
+pub mod checkin_rules;
 pub mod day;
-pub mod desk;
+pub mod desk_rules;
+pub mod pages;
 pub mod publish;
 pub mod reception;
-pub mod schedule;
+pub mod scheduler;
 pub mod scheduling;
-pub mod today;

@@ -1,16 +1,13 @@
 //! 发布排接: tell each scheduled registrant their room, queue number and expected time (outbox).
 //! A re-publish after moves or a new automatic run tells only those whose assignment changed.
 
-use crate::audit::{self, Entry};
+use crate::audit::{self, Actor, Entry};
 use crate::consult::scheduling;
 use crate::error::AppError;
 use crate::notify;
-use crate::state::AppState;
-use crate::web::page::Page;
-use crate::web::{Ctx, redirect_with_flash};
-use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
+use sqlx::PgConnection;
 
 /// What was sent, kept in `registrations.notified_assignment` to compare with on the next publish.
 pub fn assignment_key(room_id: i64, queue_number: i32, expected_at: DateTime<Utc>) -> String {
@@ -33,11 +30,15 @@ pub fn message(
     )
 }
 
-/// `POST /staff/visits/{id}/schedule/publish`
-pub async fn publish(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    scheduling::lock_visit(&mut tx, id).await?;
+/// Publish the visit's schedule in the caller's transaction: queue a message to every scheduled
+/// registrant whose assignment changed since the last publish. Returns the registrations told.
+pub async fn publish(
+    tx: &mut PgConnection,
+    id: i64,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<Vec<i64>, AppError> {
+    scheduling::lock_visit(&mut *tx, id).await?;
     let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id)
         .fetch_optional(&mut *tx)
         .await?
@@ -88,23 +89,13 @@ pub async fn publish(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64
     .await?;
     audit::record(
         &mut *tx,
-        &ctx.actor(),
+        actor,
         Entry::ok("schedule.publish")
             .on("visit", id)
             .detail(serde_json::json!({ "notified": told })),
     )
     .await?;
-    tx.commit().await?;
-    let msg = if told.is_empty() {
-        "排接已发布；没有需要重新通知的登记。".to_owned()
-    } else {
-        format!("排接已发布，已通知 {} 位登记人。", told.len())
-    };
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/schedule"),
-        &msg,
-    ))
+    Ok(told)
 }
 
 #[cfg(test)]

@@ -1,98 +1,168 @@
-//! 接谈记录: the form that records a reception at the desk — what was said, 会商意见, and one or more
-//! 诉求事项, each with its own outcome (DESIGN §3, §6). Pure: parsing and validation; the desk saves it.
+//! The reception store (接谈): what the leader's desk does to a room's queue, each in the caller's
+//! transaction — 叫号, recording a reception with its issues (交办 issues become cases through
+//! `followup::assign`), 转办 to another room before the reception starts, and 标记未到. Every
+//! change is audited and announced to the visit's boards (`crate::live`).
 
-use crate::web::form::{Errors, text};
+use crate::admin::category_groups;
+use crate::audit::{self, Actor, Entry};
+use crate::consult::board;
+use crate::consult::desk_rules::{case_title, is_no_show, no_show_from, transferable};
+use crate::consult::scheduling::lock_visit;
+use crate::error::AppError;
+use crate::followup::CaseRules;
+use crate::followup::assign::{self, NewCase, Source};
+use crate::prepare::triage::status_label;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+use std::convert::Infallible;
 
-/// Outcomes of an issue and their UI words (DESIGN §6), in the order the select offers them.
-pub const OUTCOMES: [(&str, &str); 5] = [
-    ("resolved_on_spot", "当场解决"),
-    ("assigned", "交办"),
-    ("explained", "解释说明"),
-    ("legal_channel", "导入法定途径"),
-    ("not_accepted", "不予受理"),
-];
-
-pub fn outcome_label(outcome: &str) -> &'static str {
-    OUTCOMES
-        .iter()
-        .find(|(o, _)| *o == outcome)
-        .map(|(_, l)| *l)
-        .unwrap_or("")
+/// The room of a desk, as its handlers need it.
+pub struct DeskRoom {
+    pub visit_id: i64,
+    pub id: i64,
+    pub name: String,
+    pub location: String,
+    pub visit_title: String,
+    pub deadline_days: i32,
+    pub slot_minutes: i32,
+    /// Whether the leader asking sits in this room.
+    pub sits: bool,
 }
 
-/// Issue blocks a fresh form shows (pages work without JS: 再加一项 re-renders with one more).
-pub const BLOCKS_SHOWN: usize = 3;
-/// Indexes beyond this are ignored, so a crafted body cannot make the page grow without bound.
-pub const MAX_BLOCKS: usize = 20;
-
-/// One issue block as typed (field names `i{n}_{field}`).
-#[derive(Default, Clone, Debug, PartialEq)]
-pub struct IssueInput {
-    pub category: String,
-    pub summary: String,
-    pub outcome: String,
-    pub reason: String,
-    pub lead: String,
-    pub co: Vec<String>,
-    pub owner: String,
-    pub deadline: String,
+/// The room of the visit (unknown → not found), and whether `leader_id` sits in it.
+pub async fn desk_room(
+    conn: &mut PgConnection,
+    visit_id: i64,
+    room_id: i64,
+    leader_id: Option<i64>,
+) -> Result<DeskRoom, AppError> {
+    let r = sqlx::query!(
+        r#"SELECT r.name, r.location, v.title, v.deadline_days, v.slot_minutes,
+                  EXISTS (SELECT 1 FROM room_leaders rl WHERE rl.room_id = r.id AND rl.leader_id = $3) AS "sits!"
+           FROM rooms r JOIN visits v ON v.id = r.visit_id WHERE r.id = $1 AND r.visit_id = $2"#,
+        room_id,
+        visit_id,
+        leader_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(DeskRoom {
+        visit_id,
+        id: room_id,
+        name: r.name,
+        location: r.location,
+        visit_title: r.title,
+        deadline_days: r.deadline_days,
+        slot_minutes: r.slot_minutes,
+        sits: r.sits,
+    })
 }
 
-impl IssueInput {
-    /// Nothing typed: category, owner and deadline come pre-filled, so they do not count.
-    pub fn is_blank(&self) -> bool {
-        [&self.summary, &self.outcome, &self.reason, &self.lead]
-            .iter()
-            .all(|s| s.trim().is_empty())
-            && self.co.iter().all(|s| s.trim().is_empty())
-    }
+/// Why the desk did not do what was asked; the transaction is to be rolled back.
+#[derive(Debug)]
+pub enum DeskError<E = Infallible> {
+    /// The queue is not in a state that allows it (shown on the desk, 409).
+    Refused(String),
+    /// 转办 of this registration without another room of the visit picked.
+    NoOtherRoom(i64),
+    /// The recorded reception did not validate against what the selects offer.
+    Invalid(E),
+    Failed(AppError),
 }
 
-#[derive(Default, Debug)]
-pub struct RecordInput {
-    pub statement: String,
-    pub consultation: String,
-    pub issues: Vec<IssueInput>,
-    /// 再加一项 was pressed: show the form again with one more block.
-    pub more: bool,
-}
-
-/// Read the submitted pairs; unknown keys and out-of-range indexes are ignored.
-pub fn parse(pairs: &[(String, String)]) -> RecordInput {
-    let mut input = RecordInput::default();
-    for (key, value) in pairs {
-        match key.as_str() {
-            "statement" => input.statement = value.clone(),
-            "consultation" => input.consultation = value.clone(),
-            "more" => input.more = true,
-            _ => {
-                let Some((index, field)) = key.strip_prefix('i').and_then(|k| k.split_once('_'))
-                else {
-                    continue;
-                };
-                let Some(index) = index.parse::<usize>().ok().filter(|i| *i < MAX_BLOCKS) else {
-                    continue;
-                };
-                if input.issues.len() <= index {
-                    input.issues.resize_with(index + 1, IssueInput::default);
-                }
-                let issue = &mut input.issues[index];
-                match field {
-                    "category" => issue.category = value.clone(),
-                    "summary" => issue.summary = value.clone(),
-                    "outcome" => issue.outcome = value.clone(),
-                    "reason" => issue.reason = value.clone(),
-                    "lead" => issue.lead = value.clone(),
-                    "co" => issue.co.push(value.clone()),
-                    "owner" => issue.owner = value.clone(),
-                    "deadline" => issue.deadline = value.clone(),
-                    _ => {}
-                }
-            }
+impl<E> DeskError<E> {
+    /// The same error with the invalid input turned into what the caller shows again.
+    pub fn map_invalid<F>(self, f: impl FnOnce(E) -> F) -> DeskError<F> {
+        match self {
+            Self::Refused(m) => DeskError::Refused(m),
+            Self::NoOtherRoom(reg) => DeskError::NoOtherRoom(reg),
+            Self::Invalid(e) => DeskError::Invalid(f(e)),
+            Self::Failed(e) => DeskError::Failed(e),
         }
     }
-    input
 }
+
+impl<E> From<AppError> for DeskError<E> {
+    fn from(e: AppError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl<E> From<sqlx::Error> for DeskError<E> {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 叫号
+// ---------------------------------------------------------------------------------------------
+
+pub struct Called {
+    pub code: String,
+    pub queue_number: i32,
+}
+
+/// Call the next checked-in batch by queue number. Calls of one room are serialised on the room
+/// row, so two concurrent calls never call one batch, nor a second while one is at the table.
+pub async fn call_next(
+    tx: &mut PgConnection,
+    room: &DeskRoom,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<Called, DeskError> {
+    let room_id = room.id;
+    sqlx::query!("SELECT id FROM rooms WHERE id = $1 FOR UPDATE", room_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let at_table = sqlx::query_scalar!(
+        "SELECT queue_number FROM registrations WHERE room_id = $1 AND status = 'called' LIMIT 1",
+        room_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(n) = at_table {
+        let n = n.map(|n| n.to_string()).unwrap_or_default();
+        return Err(DeskError::Refused(format!(
+            "第 {n} 号还在接待中：请先登记接谈情况，再叫下一位。"
+        )));
+    }
+    let called = sqlx::query!(
+        r#"UPDATE registrations SET status = 'called', called_at = $2
+           WHERE id = (SELECT id FROM registrations WHERE room_id = $1 AND status = 'checked_in'
+                       ORDER BY queue_number LIMIT 1 FOR UPDATE SKIP LOCKED)
+             AND status = 'checked_in'
+           RETURNING id, code, queue_number AS "queue_number!""#,
+        room_id,
+        now
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(c) = called else {
+        return Err(DeskError::Refused(
+            "排队中没有已签到的来访群众，暂无可叫的号。".into(),
+        ));
+    };
+    board::announce(&mut *tx, room.visit_id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("desk.call")
+            .on("registration", c.id)
+            .detail(json!({ "room_id": room_id, "queue_number": c.queue_number })),
+    )
+    .await?;
+    Ok(Called {
+        code: c.code,
+        queue_number: c.queue_number,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 登记接谈情况
+// ---------------------------------------------------------------------------------------------
 
 /// What the selects offer: anything else is refused.
 pub struct Choices<'a> {
@@ -110,8 +180,9 @@ pub struct Assignment {
     pub deadline_days: i32,
 }
 
+/// One validated 诉求事项; `outcome` is one of the outcome codes (DESIGN §6).
 #[derive(Debug, PartialEq)]
-pub struct ValidIssue {
+pub struct NewIssue {
     pub category_id: i64,
     pub summary: String,
     pub outcome: &'static str,
@@ -119,250 +190,305 @@ pub struct ValidIssue {
     pub assignment: Option<Assignment>,
 }
 
+/// A validated reception: what was said, 会商意见, and at least one issue.
 #[derive(Debug)]
-pub struct Valid {
+pub struct NewReception {
     pub statement: String,
     pub consultation: String,
-    pub issues: Vec<ValidIssue>,
+    pub issues: Vec<NewIssue>,
 }
 
-/// Errors of the whole form (statement, consultation, `issues`) and of each block (by field).
-#[derive(Default, Debug)]
-pub struct Invalid {
-    pub errors: Errors,
-    pub blocks: Vec<Errors>,
+/// What was recorded: the registration's code, how many issues, the codes of the cases made.
+pub struct Recorded {
+    pub code: String,
+    pub issues: usize,
+    pub cases: Vec<String>,
 }
 
-fn pick(s: &str, allowed: &[i64]) -> Option<i64> {
-    s.trim().parse().ok().filter(|id| allowed.contains(id))
+/// Who records, under which case rules, when.
+pub struct Recorder<'a> {
+    pub user_id: i64,
+    pub actor: &'a Actor,
+    pub rules: &'a CaseRules,
+    pub now: DateTime<Utc>,
 }
 
-fn issue(i: &IssueInput, c: &Choices, e: &mut Errors) -> Option<ValidIssue> {
-    let category_id = pick(&i.category, c.categories);
-    if category_id.is_none() {
-        e.add("category", "请选择问题类别");
-    }
-    let summary = text(e, "summary", "事项摘要", &i.summary, 1, 500);
-    let outcome = OUTCOMES
-        .iter()
-        .map(|(o, _)| *o)
-        .find(|o| *o == i.outcome.trim());
-    if outcome.is_none() {
-        e.add("outcome", "请选择处理结果");
-    }
-    let reason = (outcome == Some("not_accepted"))
-        .then(|| text(e, "reason", "不予受理理由", &i.reason, 1, 500));
-    let assignment = if outcome == Some("assigned") {
-        let lead = pick(&i.lead, c.departments);
-        if lead.is_none() {
-            e.add("lead", "交办须选择承办单位");
-        }
-        let co: Option<Vec<i64>> = i.co.iter().map(|s| pick(s, c.departments)).collect();
-        if co.is_none() {
-            e.add("co", "协办单位须从列表中选择");
-        }
-        let owner = pick(&i.owner, c.leaders);
-        if owner.is_none() {
-            e.add("owner", "交办须选择包案领导");
-        }
-        let deadline = i
-            .deadline
-            .trim()
-            .parse::<i32>()
-            .ok()
-            .filter(|d| (1..=60).contains(d));
-        if deadline.is_none() {
-            e.add("deadline", "办结时限为 1 到 60 天");
-        }
-        match (lead, co, owner, deadline) {
-            (Some(lead), Some(mut co), Some(owner), Some(deadline_days)) => {
-                co.retain(|d| *d != lead);
-                co.sort_unstable();
-                co.dedup();
-                Some(Assignment {
-                    lead,
-                    co,
-                    owner,
-                    deadline_days,
-                })
-            }
-            _ => None,
-        }
-    } else {
-        None
+async fn choice_ids(conn: &mut PgConnection) -> sqlx::Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
+    let categories = category_groups(&mut *conn, &[])
+        .await?
+        .into_iter()
+        .flat_map(|g| g.options)
+        .map(|c| c.id)
+        .collect();
+    let departments = sqlx::query_scalar!("SELECT id FROM departments WHERE active")
+        .fetch_all(&mut *conn)
+        .await?;
+    let leaders = sqlx::query_scalar!("SELECT id FROM leaders WHERE active")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((categories, departments, leaders))
+}
+
+/// Record the reception of the batch at the table: `check` validates the form against what the
+/// selects offer, then the reception, its leaders and issues are stored, a case is made for each
+/// 交办 issue, and the registration is marked received.
+pub async fn record<E>(
+    tx: &mut PgConnection,
+    room: &DeskRoom,
+    reg: i64,
+    check: impl FnOnce(&Choices) -> Result<NewReception, E>,
+    by: &Recorder<'_>,
+) -> Result<Recorded, DeskError<E>> {
+    let g = sqlx::query!(
+        "SELECT status, called_at, code FROM registrations WHERE id = $1 AND visit_id = $2 AND room_id = $3 FOR UPDATE",
+        reg,
+        room.visit_id,
+        room.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let Some(called_at) = g.called_at.filter(|_| g.status == "called") else {
+        return Err(DeskError::Refused(format!(
+            "{} 不在接待中（可能已登记或已转办），请查看当前接待。",
+            g.code
+        )));
     };
-    if !e.is_empty() {
-        return None;
-    }
-    Some(ValidIssue {
-        category_id: category_id?,
-        summary,
-        outcome: outcome?,
-        reason,
-        assignment,
+    let (categories, departments, leaders) = choice_ids(&mut *tx).await?;
+    let choices = Choices {
+        categories: &categories,
+        departments: &departments,
+        leaders: &leaders,
+    };
+    let valid = check(&choices).map_err(DeskError::Invalid)?;
+    let reception_id = insert_reception(&mut *tx, room, reg, called_at, &valid, by).await?;
+    let cases = insert_issues(&mut *tx, room.visit_id, reception_id, &valid.issues, by).await?;
+    sqlx::query!(
+        "UPDATE registrations SET status = 'received' WHERE id = $1",
+        reg
+    )
+    .execute(&mut *tx)
+    .await?;
+    board::announce(&mut *tx, room.visit_id).await?;
+    let detail =
+        json!({ "reception_id": reception_id, "issues": valid.issues.len(), "cases": cases });
+    audit::record(
+        &mut *tx,
+        by.actor,
+        Entry::ok("desk.record")
+            .on("registration", reg)
+            .detail(detail),
+    )
+    .await?;
+    Ok(Recorded {
+        code: g.code,
+        issues: valid.issues.len(),
+        cases,
     })
 }
 
-/// Blank blocks are ignored; at least one issue is required; every error is kept for its field.
-pub fn validate(input: &RecordInput, c: &Choices) -> Result<Valid, Invalid> {
-    let mut invalid = Invalid::default();
-    let statement = text(
-        &mut invalid.errors,
-        "statement",
-        "接谈情况",
-        &input.statement,
-        1,
-        10000,
-    );
-    let consultation = text(
-        &mut invalid.errors,
-        "consultation",
-        "会商意见",
-        &input.consultation,
-        0,
-        5000,
-    );
-    let mut issues = Vec::new();
-    for i in &input.issues {
-        let mut e = Errors::default();
-        if !i.is_blank() {
-            if let Some(v) = issue(i, c, &mut e) {
-                issues.push(v);
-            }
-        }
-        invalid.blocks.push(e);
-    }
-    let all_blank = input.issues.iter().all(IssueInput::is_blank);
-    if all_blank {
-        invalid.errors.add("issues", "请至少填写一项诉求事项");
-    }
-    if invalid.errors.is_empty() && invalid.blocks.iter().all(Errors::is_empty) {
-        Ok(Valid {
-            statement,
-            consultation,
-            issues,
-        })
-    } else {
-        Err(invalid)
-    }
+/// The reception row and the room's leaders as its leaders.
+async fn insert_reception(
+    tx: &mut PgConnection,
+    room: &DeskRoom,
+    reg: i64,
+    called_at: DateTime<Utc>,
+    valid: &NewReception,
+    by: &Recorder<'_>,
+) -> sqlx::Result<i64> {
+    let (visit_id, room_id) = (room.visit_id, room.id);
+    let reception_id = sqlx::query_scalar!(
+        "INSERT INTO receptions (visit_id, registration_id, room_id, started_at, ended_at, statement, consultation, recorded_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        visit_id,
+        reg,
+        room_id,
+        called_at,
+        by.now.max(called_at),
+        valid.statement,
+        valid.consultation,
+        by.user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!("INSERT INTO reception_leaders (reception_id, leader_id) SELECT $1, leader_id FROM room_leaders WHERE room_id = $2", reception_id, room_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(reception_id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect()
+/// The issues of a reception; each 交办 issue becomes a case. Returns the cases' codes.
+async fn insert_issues(
+    tx: &mut PgConnection,
+    visit_id: i64,
+    reception_id: i64,
+    issues: &[NewIssue],
+    by: &Recorder<'_>,
+) -> sqlx::Result<Vec<String>> {
+    let mut codes = Vec::new();
+    for issue in issues {
+        let issue_id = sqlx::query_scalar!(
+            "INSERT INTO issues (visit_id, reception_id, category_id, summary, outcome, not_accepted_reason) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            visit_id,
+            reception_id,
+            issue.category_id,
+            issue.summary,
+            issue.outcome,
+            issue.reason
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(a) = &issue.assignment {
+            let title = case_title(&issue.summary);
+            let case = NewCase {
+                visit_id,
+                source: Source::Issue(issue_id),
+                title: &title,
+                category_id: issue.category_id,
+                lead_department_id: a.lead,
+                co_department_ids: &a.co,
+                owner_leader_id: a.owner,
+                deadline_days: a.deadline_days,
+            };
+            codes.push(
+                assign::assign(&mut *tx, by.rules, &case, by.actor, by.now)
+                    .await?
+                    .code,
+            );
+        }
     }
+    Ok(codes)
+}
 
-    const CHOICES: Choices = Choices {
-        categories: &[7, 8],
-        departments: &[1, 2, 3],
-        leaders: &[40, 41],
+// ---------------------------------------------------------------------------------------------
+// 转办到其他接待室
+// ---------------------------------------------------------------------------------------------
+
+pub struct Transferred {
+    pub code: String,
+    pub room_name: String,
+    pub queue_number: i32,
+}
+
+/// Move a batch not yet called to `target` (another room of the visit), at the end of its queue.
+pub async fn transfer(
+    tx: &mut PgConnection,
+    room: &DeskRoom,
+    reg: i64,
+    target: Option<i64>,
+    actor: &Actor,
+) -> Result<Transferred, DeskError> {
+    let (visit_id, room_id) = (room.visit_id, room.id);
+    // Queue numbers of the visit are handed out under the scheduler's lock.
+    lock_visit(&mut *tx, visit_id).await?;
+    let g = sqlx::query!("SELECT code, status FROM registrations WHERE id = $1 AND visit_id = $2 AND room_id = $3 FOR UPDATE", reg, visit_id, room_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !transferable(&g.status) {
+        return Err(DeskError::Refused(format!(
+            "{}（{}）已开始接待或已结束，不能再转办。",
+            g.code,
+            status_label(&g.status)
+        )));
+    }
+    let target = match target.filter(|t| *t != room_id) {
+        Some(t) => {
+            sqlx::query!(
+                "SELECT id, name FROM rooms WHERE id = $1 AND visit_id = $2",
+                t,
+                visit_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        None => None,
     };
+    let target = target.ok_or(DeskError::NoOtherRoom(reg))?;
+    let number = sqlx::query_scalar!(r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "n!" FROM registrations WHERE room_id = $1"#, target.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    // Locked, so that a new automatic run of the scheduler keeps the move.
+    sqlx::query!("UPDATE registrations SET room_id = $2, queue_number = $3, schedule_locked = true WHERE id = $1", reg, target.id, number)
+        .execute(&mut *tx)
+        .await?;
+    // One notification per visit refreshes both rooms' tiles.
+    board::announce(&mut *tx, visit_id).await?;
+    let detail = json!({ "from_room_id": room_id, "to_room_id": target.id, "queue_number": number, "status": g.status });
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("desk.transfer")
+            .on("registration", reg)
+            .detail(detail),
+    )
+    .await?;
+    Ok(Transferred {
+        code: g.code,
+        room_name: target.name,
+        queue_number: number,
+    })
+}
 
-    #[test]
-    fn indexed_fields_become_blocks_and_repeated_co_departments_a_list() {
-        let input = parse(&pairs(&[
-            ("statement", "说了"),
-            ("i0_summary", "路"),
-            ("i0_outcome", "assigned"),
-            ("i0_co", "2"),
-            ("i0_co", "3"),
-            ("i2_summary", "桥"),
-            ("i99_summary", "ignored"),
-            ("ix_summary", "ignored"),
-            ("more", "1"),
-        ]));
-        assert_eq!(input.statement, "说了");
-        assert!(input.more);
-        assert_eq!(input.issues.len(), 3);
-        assert_eq!(input.issues[0].co, vec!["2", "3"]);
-        assert!(input.issues[1].is_blank());
-        assert_eq!(input.issues[2].summary, "桥");
-    }
+// ---------------------------------------------------------------------------------------------
+// 标记未到
+// ---------------------------------------------------------------------------------------------
 
-    #[test]
-    fn two_issues_one_assigned_with_co_departments() {
-        let input = parse(&pairs(&[
-            ("statement", "反映道路和低保问题"),
-            ("i0_category", "7"),
-            ("i0_summary", "路灯不亮"),
-            ("i0_outcome", "resolved_on_spot"),
-            ("i0_owner", "40"),
-            ("i0_deadline", "60"),
-            ("i1_category", "8"),
-            ("i1_summary", "低保"),
-            ("i1_outcome", "assigned"),
-            ("i1_lead", "1"),
-            ("i1_co", "1"),
-            ("i1_co", "3"),
-            ("i1_owner", "41"),
-            ("i1_deadline", "30"),
-            ("i2_owner", "40"),
-            ("i2_deadline", "60"),
-        ]));
-        let v = validate(&input, &CHOICES).unwrap();
-        assert_eq!(v.issues.len(), 2, "the blank third block is ignored");
-        assert_eq!(v.issues[0].outcome, "resolved_on_spot");
-        assert_eq!(v.issues[0].assignment, None);
-        assert_eq!(
-            v.issues[1].assignment,
-            Some(Assignment {
-                lead: 1,
-                co: vec![3],
-                owner: 41,
-                deadline_days: 30
-            })
-        );
-    }
+pub enum NoShows {
+    /// The batches marked absent, by code.
+    Marked(Vec<String>),
+    /// Nothing due yet: when the first not-yet-arrived batch becomes absent, if any.
+    NoneDue { first: Option<DateTime<Utc>> },
+}
 
-    #[test]
-    fn errors_are_kept_per_block_and_field() {
-        let input = parse(&pairs(&[
-            ("statement", "说了"),
-            ("i0_category", "7"),
-            ("i0_outcome", "explained"),
-            ("i1_category", "7"),
-            ("i1_summary", "不予受理的事"),
-            ("i1_outcome", "not_accepted"),
-            ("i2_summary", "交办"),
-            ("i2_category", "7"),
-            ("i2_outcome", "assigned"),
-            ("i2_lead", "9"),
-            ("i2_owner", "40"),
-            ("i2_deadline", "61"),
-        ]));
-        let e = validate(&input, &CHOICES).unwrap_err();
-        assert_eq!(e.blocks[0].get("summary"), "请填写事项摘要");
-        assert_eq!(e.blocks[1].get("reason"), "请填写不予受理理由");
-        assert_eq!(e.blocks[2].get("lead"), "交办须选择承办单位");
-        assert_eq!(e.blocks[2].get("deadline"), "办结时限为 1 到 60 天");
-        assert_eq!(e.blocks[2].get("owner"), "");
-        assert_eq!(e.errors.get("issues"), "");
+/// Mark the room's batches that never checked in and whose time is over as no-shows.
+pub async fn mark_no_shows(
+    tx: &mut PgConnection,
+    room: &DeskRoom,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<NoShows, AppError> {
+    let room_id = room.id;
+    let rows = sqlx::query!(
+        r#"SELECT g.id, g.code, g.status, g.expected_at AS "expected_at!", g.slots, w.ends_at AS "window_ends?"
+           FROM registrations g LEFT JOIN reception_windows w ON w.id = g.window_id
+           WHERE g.room_id = $1 AND g.status = 'scheduled' AND g.expected_at IS NOT NULL FOR UPDATE OF g"#,
+        room_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let (due, later): (Vec<_>, Vec<_>) = rows.iter().partition(|r| {
+        is_no_show(
+            &r.status,
+            no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots),
+            now,
+        )
+    });
+    if due.is_empty() {
+        let first = later
+            .iter()
+            .map(|r| no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots))
+            .min();
+        return Ok(NoShows::NoneDue { first });
     }
-
-    #[test]
-    fn at_least_one_issue_and_a_statement() {
-        let input = parse(&pairs(&[
-            ("i0_category", "7"),
-            ("i0_owner", "40"),
-            ("i0_deadline", "60"),
-        ]));
-        let e = validate(&input, &CHOICES).unwrap_err();
-        assert_eq!(e.errors.get("issues"), "请至少填写一项诉求事项");
-        assert_eq!(e.errors.get("statement"), "请填写接谈情况");
-        assert!(
-            e.blocks.iter().all(Errors::is_empty),
-            "a blank block has no field errors"
-        );
-    }
-
-    #[test]
-    fn outcomes_have_their_ui_words() {
-        assert_eq!(outcome_label("legal_channel"), "导入法定途径");
-        assert_eq!(outcome_label("x"), "");
-    }
+    let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
+    let codes: Vec<&str> = due.iter().map(|r| r.code.as_str()).collect();
+    sqlx::query!(
+        "UPDATE registrations SET status = 'no_show' WHERE id = ANY($1) AND status = 'scheduled'",
+        &ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    board::announce(&mut *tx, room.visit_id).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("desk.no_show")
+            .on("room", room_id)
+            .detail(json!({ "registrations": ids, "codes": codes })),
+    )
+    .await?;
+    Ok(NoShows::Marked(
+        codes.into_iter().map(str::to_owned).collect(),
+    ))
 }

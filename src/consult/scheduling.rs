@@ -1,52 +1,46 @@
-//! `/staff/visits/{id}/schedule`: 自动排接 over the pure scheduler (`consult::schedule`), the queues
-//! per room with the schedule's quality, and moving one registration by hand (which locks it).
+//! Saving the schedule: loading a visit's queues in the scheduler's terms, 自动排接 in one
+//! transaction, moving one registration by hand (which locks it), and the per-visit lock that
+//! serialises every change of a visit's queues (runs, moves, check-ins, walk-ins, publishing).
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::audit::{self, Entry};
-use crate::consult::schedule::{
+use crate::consult::scheduler::{
     self, Assignment, Input, Locked, Registration, Room, Schedule, Window,
 };
 use crate::error::AppError;
-use crate::prepare::registration::window_label;
-use crate::state::AppState;
-use crate::web::form::{Errors, Form};
-use crate::web::page::{Layout, Page, render, render_status};
-use crate::web::{Ctx, redirect_with_flash};
-use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Asia::Shanghai;
-use serde::Deserialize;
+use sqlx::PgConnection;
 
 /// Statuses the scheduler (re)assigns; later statuses keep their room and number as if locked.
-const SCHEDULABLE: [&str; 2] = ["confirmed", "scheduled"];
+pub const SCHEDULABLE: [&str; 2] = ["confirmed", "scheduled"];
 /// Namespace of the advisory lock that serialises runs of one visit.
 pub(crate) const LOCK_SPACE: i32 = 6;
 
-struct Row {
-    id: i64,
-    code: String,
-    category: String,
-    category_id: i64,
-    window_id: Option<i64>,
-    slots: i16,
-    priority: bool,
-    status: String,
-    room_id: Option<i64>,
-    queue_number: Option<i32>,
-    expected_at: Option<DateTime<Utc>>,
-    locked: bool,
+/// A registration of the visit as the schedule page lists it.
+pub struct Row {
+    pub id: i64,
+    pub code: String,
+    pub category: String,
+    pub category_id: i64,
+    pub window_id: Option<i64>,
+    pub slots: i16,
+    pub priority: bool,
+    pub status: String,
+    pub room_id: Option<i64>,
+    pub queue_number: Option<i32>,
+    pub expected_at: Option<DateTime<Utc>>,
+    pub locked: bool,
 }
 
-struct Loaded {
-    input: Input,
-    rows: Vec<Row>,
-    room_names: Vec<(i64, String)>,
+/// A visit's queues: the scheduler's input, the rows behind it, and the room names in order.
+pub struct Loaded {
+    pub input: Input,
+    pub rows: Vec<Row>,
+    pub room_names: Vec<(i64, String)>,
 }
 
-async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppError> {
+pub async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppError> {
     let slot_minutes = sqlx::query_scalar!("SELECT slot_minutes FROM visits WHERE id = $1", id)
         .fetch_optional(&mut *conn)
         .await?
@@ -153,7 +147,7 @@ pub async fn lock_visit(conn: &mut sqlx::PgConnection, visit_id: i64) -> sqlx::R
 }
 
 /// The schedule as stored, in the scheduler's terms, so its quality is measured the same way.
-fn stored(l: &Loaded) -> Schedule {
+pub fn stored(l: &Loaded) -> Schedule {
     let slot = Duration::minutes(l.input.slot_minutes);
     let windows: HashMap<i64, &Window> = l.input.windows.iter().map(|w| (w.id, w)).collect();
     let mut s = Schedule::default();
@@ -189,189 +183,6 @@ fn stored(l: &Loaded) -> Schedule {
     s
 }
 
-struct QueueRow {
-    reg: i64,
-    queue_number: i32,
-    code: String,
-    category: String,
-    at: String,
-    late: bool,
-    locked: bool,
-}
-
-struct RoomQueue {
-    id: i64,
-    name: String,
-    end: String,
-    rows: Vec<QueueRow>,
-}
-
-struct Other {
-    code: String,
-    category: String,
-    window: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct MoveForm {
-    pub room_id: String,
-    pub queue_number: String,
-}
-
-#[derive(Template)]
-#[template(path = "consult/schedule.html")]
-struct SchedulePage {
-    layout: Layout,
-    id: i64,
-    rooms: Vec<RoomQueue>,
-    room_names: Vec<(i64, String)>,
-    total: usize,
-    matched_pct: String,
-    makespan: String,
-    lower_bound: String,
-    ratio: String,
-    longest_wait: i64,
-    late: usize,
-    unmatched: Vec<Other>,
-    unassigned: Vec<Other>,
-    /// A refused move: (registration, form, errors).
-    moving: Option<(i64, MoveForm, Errors)>,
-}
-
-impl SchedulePage {
-    fn move_error(&self, reg: &i64, field: &str) -> String {
-        match &self.moving {
-            Some((r, _, e)) if r == reg => e.get(field).to_string(),
-            _ => String::new(),
-        }
-    }
-    fn move_value(&self, reg: &i64, field: &str, stored: String) -> String {
-        match &self.moving {
-            Some((r, f, _)) if r == reg => {
-                if field == "room_id" {
-                    f.room_id.clone()
-                } else {
-                    f.queue_number.clone()
-                }
-            }
-            _ => stored,
-        }
-    }
-}
-
-pub(crate) fn hm(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || "—".into(),
-        |t| t.with_timezone(&Shanghai).format("%H:%M").to_string(),
-    )
-}
-
-async fn schedule_page(
-    state: &AppState,
-    ctx: &Ctx,
-    id: i64,
-    moving: Option<(i64, MoveForm, Errors)>,
-) -> Result<SchedulePage, AppError> {
-    let mut conn = state.db.acquire().await?;
-    let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let l = load(&mut conn, id).await?;
-    let s = stored(&l);
-    let q = schedule::quality(&l.input, &s);
-    let by_id: HashMap<i64, &Row> = l.rows.iter().map(|r| (r.id, r)).collect();
-    let windows: HashMap<i64, &Window> = l.input.windows.iter().map(|w| (w.id, w)).collect();
-    let late: BTreeSet<i64> = s.late.iter().copied().collect();
-    let rooms = l
-        .room_names
-        .iter()
-        .map(|(rid, name)| {
-            let mut rows: Vec<QueueRow> = s
-                .assignments
-                .iter()
-                .filter(|a| a.room_id == *rid)
-                .map(|a| QueueRow {
-                    reg: a.registration_id,
-                    queue_number: a.queue_number,
-                    code: by_id[&a.registration_id].code.clone(),
-                    category: by_id[&a.registration_id].category.clone(),
-                    at: hm(Some(a.starts_at)),
-                    late: late.contains(&a.registration_id),
-                    locked: a.locked,
-                })
-                .collect();
-            rows.sort_by_key(|r| r.queue_number);
-            let end = q
-                .room_ends
-                .iter()
-                .find(|(r, _)| r == rid)
-                .and_then(|(_, e)| *e);
-            RoomQueue {
-                id: *rid,
-                name: name.clone(),
-                end: hm(end),
-                rows,
-            }
-        })
-        .collect();
-    let other = |r: &Row| Other {
-        code: r.code.clone(),
-        category: r.category.clone(),
-        window: r.window_id.and_then(|w| windows.get(&w)).map_or_else(
-            || "未选时段".into(),
-            |w| window_label(w.starts_at, w.ends_at),
-        ),
-    };
-    let unmatched: Vec<Other> = s.unmatched.iter().map(|r| other(by_id[r])).collect();
-    let unassigned: Vec<Other> = l
-        .rows
-        .iter()
-        .filter(|r| r.room_id.is_none() && !s.unmatched.contains(&r.id))
-        .map(other)
-        .collect();
-    Ok(SchedulePage {
-        layout: ctx.layout(&format!("排接：{title}")),
-        id,
-        rooms,
-        room_names: l.room_names,
-        total: q.registrations,
-        matched_pct: format!("{:.1}%", q.matched_share() * 100.0),
-        makespan: hm(q.makespan),
-        lower_bound: hm(q.lower_bound),
-        ratio: q.ratio().map_or_else(|| "—".into(), |r| format!("{r:.2}")),
-        longest_wait: q.longest_wait_minutes,
-        late: s.late.len(),
-        unmatched,
-        unassigned,
-        moving,
-    })
-}
-
-pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    render(&schedule_page(&state, &ctx, id, None).await?)
-}
-
-/// 自动排接: one transaction, serialised per visit; locked and already-started batches are kept.
-pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let mut tx = state.db.begin().await?;
-    let s = auto_schedule(&mut tx, id, &ctx.actor()).await?;
-    tx.commit().await?;
-    let mut msg = format!("已自动排接 {} 批。", s.assignments.len());
-    if !s.unmatched.is_empty() {
-        msg.push_str(&format!(
-            "{} 批没有对口的接待室，请人工安排。",
-            s.unmatched.len()
-        ));
-    }
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/schedule"),
-        &msg,
-    ))
-}
-
 /// Schedule a visit's confirmed registrations in the caller's transaction (also used by the Pujiang demo seed).
 pub async fn auto_schedule(
     tx: &mut sqlx::PgConnection,
@@ -380,7 +191,7 @@ pub async fn auto_schedule(
 ) -> Result<Schedule, AppError> {
     lock_visit(&mut *tx, id).await?;
     let l = load(&mut *tx, id).await?;
-    let s = schedule::schedule(&l.input);
+    let s = scheduler::schedule(&l.input);
     let keep: BTreeSet<i64> = l.input.locked.iter().map(|k| k.registration_id).collect();
     let free: Vec<i64> = l
         .rows
@@ -419,15 +230,34 @@ pub async fn auto_schedule(
     Ok(s)
 }
 
+/// A hand move as typed: the room picked and the queue number (1..=9999), None when unreadable.
+pub struct Move {
+    pub room_id: Option<i64>,
+    pub queue_number: Option<i32>,
+}
+
+/// Why a move was refused, by field.
+#[derive(Default)]
+pub struct MoveRefused {
+    /// No room of this visit was picked.
+    pub room: bool,
+    /// No number in range was typed.
+    pub number: bool,
+    /// The room already has this number.
+    pub number_taken: bool,
+}
+
 /// Move one registration by hand (room, queue number) and lock it so automatic runs keep it.
-pub async fn move_one(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((id, reg)): Path<(i64, i64)>,
-    Form(f): Form<MoveForm>,
-) -> Page {
-    let mut tx = state.db.begin().await?;
-    lock_visit(&mut tx, id).await?;
+/// Only confirmed or scheduled registrations move (others: not found). Returns its code.
+pub async fn move_registration(
+    tx: &mut PgConnection,
+    id: i64,
+    reg: i64,
+    m: &Move,
+    now: DateTime<Utc>,
+    actor: &audit::Actor,
+) -> Result<Result<String, MoveRefused>, AppError> {
+    lock_visit(&mut *tx, id).await?;
     let r = sqlx::query!(
         "SELECT g.code, g.status, g.expected_at, w.starts_at AS \"window_start?\" FROM registrations g
          LEFT JOIN reception_windows w ON w.id = g.window_id WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g",
@@ -440,9 +270,7 @@ pub async fn move_one(
     if !SCHEDULABLE.contains(&r.status.as_str()) {
         return Err(AppError::NotFound);
     }
-    let mut errors = Errors::default();
-    let room = f.room_id.trim().parse::<i64>().ok();
-    let room = match room {
+    let room = match m.room_id {
         Some(room) => {
             sqlx::query_scalar!(
                 "SELECT id FROM rooms WHERE id = $1 AND visit_id = $2",
@@ -454,44 +282,21 @@ pub async fn move_one(
         }
         None => None,
     };
-    if room.is_none() {
-        errors.add("room_id", "请选择本次活动的接待室");
-    }
-    let queue = f
-        .queue_number
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|q| (1..=9999).contains(q));
-    if queue.is_none() {
-        errors.add("queue_number", "请填写 1 到 9999 之间的排队号");
-    }
-    if let (Some(room), Some(queue)) = (room, queue) {
-        if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE room_id = $1 AND queue_number = $2 AND id <> $3) AS "e!""#, room, queue, reg)
-            .fetch_one(&mut *tx)
-            .await?
-        {
-            errors.add("queue_number", "该接待室已有这个排队号");
-        }
-    }
-    let (Some(room), Some(queue)) = (room, queue) else {
-        drop(tx);
-        return Ok(render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?,
-        ));
+    let queue = m.queue_number.filter(|q| (1..=9999).contains(q));
+    let mut refused = MoveRefused {
+        room: room.is_none(),
+        number: queue.is_none(),
+        number_taken: false,
     };
-    if !errors.is_empty() {
-        drop(tx);
-        return Ok(render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?,
-        ));
+    if let (Some(room), Some(queue)) = (room, queue) {
+        refused.number_taken = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE room_id = $1 AND queue_number = $2 AND id <> $3) AS "e!""#, room, queue, reg)
+            .fetch_one(&mut *tx)
+            .await?;
     }
-    let at = r
-        .expected_at
-        .or(r.window_start)
-        .unwrap_or_else(|| state.clock.now());
+    let (Some(room), Some(queue), false) = (room, queue, refused.number_taken) else {
+        return Ok(Err(refused));
+    };
+    let at = r.expected_at.or(r.window_start).unwrap_or(now);
     sqlx::query!(
         "UPDATE registrations SET room_id = $2, queue_number = $3, expected_at = $4, status = 'scheduled', schedule_locked = true WHERE id = $1",
         reg,
@@ -503,16 +308,11 @@ pub async fn move_one(
     .await?;
     audit::record(
         &mut *tx,
-        &ctx.actor(),
+        actor,
         Entry::ok("schedule.move")
             .on("registration", reg)
             .detail(serde_json::json!({ "room_id": room, "queue_number": queue })),
     )
     .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/schedule"),
-        &format!("已调整 {} 的排接并锁定。", r.code),
-    ))
+    Ok(Ok(r.code))
 }

@@ -724,7 +724,7 @@ pub async fn submit(state: &AppState, s: Submission<'_>) -> Result<Outcome, AppE
     let placed = if s.channel == Channel::WalkIn {
         crate::consult::scheduling::lock_visit(&mut tx, s.visit.id).await?;
         let Some(p) =
-            crate::consult::checkin::place(&mut tx, s.visit.id, registration_id, v.room_id, now)
+            crate::consult::arrival::place(&mut tx, s.visit.id, registration_id, v.room_id, now)
                 .await?
         else {
             return Ok(Outcome::NoRoom);

@@ -3,12 +3,15 @@
 
 use crate::clock::{china_date, cn_date};
 use crate::consult::board::{self, QueueRow, RoomRow, Tile};
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::auth::CurrentUser;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::State;
+use chrono::NaiveDate;
+use sqlx::PgPool;
 
 struct TodayRoom {
     visit_id: i64,
@@ -32,6 +35,19 @@ struct TodayPage {
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) -> Page {
     let today = china_date(state.clock.now());
+    render(&TodayPage {
+        layout: ctx.layout("今日接访"),
+        date: cn_date(today),
+        rooms: rooms(&state.db, user.leader_id, today).await?,
+    })
+}
+
+/// The leader's rooms on `today`, each with the same tile as the public board.
+async fn rooms(
+    db: &PgPool,
+    leader_id: Option<i64>,
+    today: NaiveDate,
+) -> Result<Vec<TodayRoom>, AppError> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.name, r.location, v.id AS visit_id, v.title, v.venue, v.starts_at, v.ends_at,
                   ARRAY(SELECT l.name || '（' || l.title || '）' FROM room_leaders rl JOIN leaders l ON l.id = rl.leader_id
@@ -43,10 +59,10 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
            JOIN room_leaders me ON me.room_id = r.id AND me.leader_id = $1
            WHERE v.visit_date = $2 AND v.status NOT IN ('draft', 'cancelled')
            ORDER BY v.starts_at, v.id, r.sort_order, r.id"#,
-        user.leader_id,
+        leader_id,
         today
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let queue = sqlx::query_as!(
@@ -55,7 +71,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
            FROM registrations WHERE room_id = ANY($1) AND status IN ('checked_in', 'called') AND queue_number IS NOT NULL"#,
         &ids
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     // The same tiles as the public board: now receiving, next numbers, how many wait.
     let room_rows: Vec<RoomRow> = rows
@@ -67,7 +83,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
         })
         .collect();
     let tiles = board::build(&room_rows, &queue);
-    let rooms = rows
+    Ok(rows
         .into_iter()
         .zip(tiles)
         .map(|(r, tile)| TodayRoom {
@@ -85,10 +101,5 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
             received: r.received,
             tile,
         })
-        .collect();
-    render(&TodayPage {
-        layout: ctx.layout("今日接访"),
-        date: cn_date(today),
-        rooms,
-    })
+        .collect())
 }

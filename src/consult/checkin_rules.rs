@@ -1,0 +1,128 @@
+//! 签到 rules: what the desk typed (code, phone or ID number), what 签到 does with a registration in
+//! each status, and the expected time of a batch joining a room's queue. Pure; unit-tested here.
+
+use crate::prepare::registration;
+use crate::privacy;
+use chrono::{DateTime, Utc};
+
+/// What the desk typed: a phone (11 digits), an ID number (18 characters, valid check digit) or a code.
+#[derive(Debug, PartialEq)]
+pub enum Query {
+    Code(String),
+    Phone(String),
+    IdNumber(String),
+}
+
+pub fn classify(q: &str) -> Option<Query> {
+    let compact: String = q
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    if privacy::valid_phone(&compact) {
+        return Some(Query::Phone(compact));
+    }
+    let id = privacy::normalize_id_number(&compact);
+    if privacy::valid_id_number(&id) {
+        return Some(Query::IdNumber(id));
+    }
+    let code = registration::normalize_code(&compact);
+    let alphabet = registration::CODE_ALPHABET;
+    (8..=12)
+        .contains(&code.len())
+        .then_some(())
+        .filter(|_| code.bytes().all(|b| alphabet.contains(&b)))
+        .map(|_| Query::Code(code))
+}
+
+/// What 签到 does with a registration in this status.
+#[derive(Debug, PartialEq)]
+pub enum CheckIn {
+    /// Scheduled: it already has its room and number.
+    Queue,
+    /// Confirmed but never scheduled: the best room at once, like a walk-in.
+    Place,
+    Refuse(&'static str),
+}
+
+pub fn check_in(status: &str) -> CheckIn {
+    match status {
+        "scheduled" => CheckIn::Queue,
+        "confirmed" => CheckIn::Place,
+        "checked_in" | "called" | "received" => CheckIn::Refuse("该登记已经签到，无需重复签到。"),
+        "cancelled" => CheckIn::Refuse("该登记已取消，不能签到。如仍需接谈，请现场登记。"),
+        "rejected" => CheckIn::Refuse("该登记未予受理，不能签到。"),
+        "no_show" => CheckIn::Refuse("该登记已标记为未到场，不能签到。如仍需接谈，请现场登记。"),
+        "submitted" => CheckIn::Refuse("该登记尚未审核确认，请先在登记审核中确认后再签到。"),
+        "waitlisted" => CheckIn::Refuse("该登记仍在候补中，不能签到。如需接谈，请现场登记。"),
+        _ => CheckIn::Refuse("该登记当前状态不能签到。"),
+    }
+}
+
+/// The expected time of a batch joining a room's queue now: after the room's last batch, not before now.
+pub fn expected_at(now: DateTime<Utc>, room_free_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    room_free_at.map_or(now, |t| t.max(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_desk_typed() {
+        assert_eq!(
+            classify(" 138 1234 5678 "),
+            Some(Query::Phone("13812345678".into()))
+        );
+        assert_eq!(
+            classify("11010519491231002x"),
+            Some(Query::IdNumber("11010519491231002X".into()))
+        );
+        assert_eq!(classify("abcd 2345"), Some(Query::Code("ABCD2345".into())));
+        assert_eq!(
+            classify("110105194912310021"),
+            None,
+            "a wrong check digit is neither an ID nor a code"
+        );
+        assert_eq!(classify(""), None);
+        assert_eq!(classify("ABC"), None);
+    }
+
+    #[test]
+    fn only_scheduled_or_confirmed_batches_check_in() {
+        assert_eq!(check_in("scheduled"), CheckIn::Queue);
+        assert_eq!(check_in("confirmed"), CheckIn::Place);
+        for s in ["checked_in", "called", "received"] {
+            assert_eq!(
+                check_in(s),
+                CheckIn::Refuse("该登记已经签到，无需重复签到。"),
+                "{s}"
+            );
+        }
+        for s in [
+            "cancelled",
+            "rejected",
+            "no_show",
+            "submitted",
+            "waitlisted",
+        ] {
+            assert!(matches!(check_in(s), CheckIn::Refuse(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_late_joiner_waits_for_the_room_not_for_the_past() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            expected_at(t("2026-12-04T02:00:00Z"), None),
+            t("2026-12-04T02:00:00Z")
+        );
+        assert_eq!(
+            expected_at(t("2026-12-04T02:00:00Z"), Some(t("2026-12-04T01:00:00Z"))),
+            t("2026-12-04T02:00:00Z")
+        );
+        assert_eq!(
+            expected_at(t("2026-12-04T02:00:00Z"), Some(t("2026-12-04T03:15:00Z"))),
+            t("2026-12-04T03:15:00Z")
+        );
+    }
+}

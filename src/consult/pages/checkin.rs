@@ -1,0 +1,195 @@
+//! `/staff/visits/{id}/checkin`: find a registration by 登记编号, phone or ID number (blind index,
+//! never decrypting), 签到 puts it in its room's queue; walk-ins (现场登记) are registered with the
+//! registration form's validation and transaction and queued at once (`consult::arrival::place`).
+
+use crate::consult::arrival::{self, CheckedIn, Found};
+use crate::consult::checkin_rules::{CheckIn, check_in, classify};
+use crate::error::AppError;
+use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
+use crate::public::lookup::status_label;
+use crate::state::AppState;
+use crate::web::form::{Errors, Form};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+struct Match {
+    id: i64,
+    code: String,
+    name: String,
+    id_mask: String,
+    phone_mask: String,
+    status: &'static str,
+    can_check_in: bool,
+    room: String,
+    queue_number: Option<i32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SearchForm {
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "consult/checkin.html")]
+struct CheckinPage {
+    layout: Layout,
+    id: i64,
+    q: String,
+    errors: Errors,
+    searched: bool,
+    matches: Vec<Match>,
+    waiting: i64,
+    checked_in: i64,
+}
+
+async fn checkin_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    q: String,
+    errors: Errors,
+    matches: Option<Vec<Match>>,
+) -> Result<CheckinPage, AppError> {
+    let v = sqlx::query!(
+        r#"SELECT title, (SELECT count(*) FROM registrations WHERE visit_id = $1 AND status = 'checked_in') AS "waiting!",
+                  (SELECT count(*) FROM registrations WHERE visit_id = $1 AND checked_in_at IS NOT NULL) AS "checked_in!"
+           FROM visits WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(CheckinPage {
+        layout: ctx.layout(&format!("签到：{}", v.title)),
+        id,
+        q,
+        errors,
+        searched: matches.is_some(),
+        matches: matches.unwrap_or_default(),
+        waiting: v.waiting,
+        checked_in: v.checked_in,
+    })
+}
+
+/// `GET /staff/visits/{id}/checkin`
+pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    render(&checkin_page(&state, &ctx, id, String::new(), Errors::default(), None).await?)
+}
+
+/// `POST /staff/visits/{id}/checkin`: search this visit's registrations.
+pub async fn search(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<SearchForm>,
+) -> Page {
+    let mut errors = Errors::default();
+    let Some(query) = classify(&f.q) else {
+        errors.add("q", "请输入登记编号、11 位手机号码或 18 位身份证号");
+        return Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &checkin_page(&state, &ctx, id, f.q, errors, None).await?,
+        ));
+    };
+    let mut conn = state.db.acquire().await?;
+    let Found { here, elsewhere } = arrival::find(&mut conn, &state.keys, id, &query).await?;
+    drop(conn);
+    if here.is_empty() {
+        let message = if elsewhere {
+            "本次接访活动中未找到该登记：它属于其他接访活动，请核对接访日期；如需今天接谈，请现场登记。"
+        } else {
+            "未找到相符的登记，请核对后重试；未登记的来访人请现场登记。"
+        };
+        errors.add("q", message);
+        return Ok(render_status(
+            StatusCode::NOT_FOUND,
+            &checkin_page(&state, &ctx, id, f.q, errors, None).await?,
+        ));
+    }
+    let matches = here.into_iter().map(to_match).collect();
+    render(&checkin_page(&state, &ctx, id, f.q, errors, Some(matches)).await?)
+}
+
+fn to_match(r: arrival::Candidate) -> Match {
+    Match {
+        can_check_in: matches!(check_in(&r.status), CheckIn::Queue | CheckIn::Place),
+        status: status_label(&r.status),
+        id: r.id,
+        code: r.code,
+        name: r.name,
+        id_mask: r.id_number_mask,
+        phone_mask: r.phone_mask.unwrap_or_default(),
+        room: r.room.unwrap_or_default(),
+        queue_number: r.queue_number,
+    }
+}
+
+/// `POST /staff/visits/{id}/checkin/{reg}`: 签到.
+pub async fn check_in_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, reg)): Path<(i64, i64)>,
+) -> Page {
+    let back = format!("/staff/visits/{id}/checkin");
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let message = match arrival::check_in(&mut tx, id, reg, now, &ctx.actor()).await? {
+        CheckedIn::Refused { code, why } => format!("{code}：{why}"),
+        CheckedIn::Queued {
+            code,
+            room,
+            queue_number,
+        } => {
+            tx.commit().await?;
+            format!("已签到：{code}，请到{room}等候，排号 {queue_number}。")
+        }
+    };
+    Ok(redirect_with_flash(&state, &back, &message))
+}
+
+// ---- walk-ins -----------------------------------------------------------------------------
+
+/// `GET /staff/visits/{id}/walkin`: the registration form without windows.
+pub async fn walk_in_form(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    let visit = registration::load_visit(&state, id).await?;
+    render(&registration::page(&state, &ctx, visit, Channel::WalkIn, PageInput::blank()).await?)
+}
+
+/// `POST /staff/visits/{id}/walkin`: the registration form's validation and transaction; checked in at once.
+pub async fn walk_in(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<RegistrationForm>,
+) -> Page {
+    let visit = registration::load_visit(&state, id).await?;
+    let created_by = ctx.user.as_ref().map(|u| u.id);
+    Ok(
+        match registration::handle(&state, &ctx, visit, Channel::WalkIn, f, None, created_by)
+            .await?
+        {
+            Handled::Page(r) => r,
+            Handled::Done {
+                code,
+                placed: Some((room, number)),
+                ..
+            } => redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}/checkin"),
+                &format!(
+                    "现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"
+                ),
+            ),
+            Handled::Done { code, .. } => redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}/checkin"),
+                &format!("该表单已提交过。登记编号：{code}"),
+            ),
+        },
+    )
+}

@@ -1,0 +1,533 @@
+//! `/staff/visits/{id}/rooms/{room}/desk` — the leader's desk (接待台): the room's queue, 叫号, the
+//! dossier of the batch at the table, recording the reception (issues, 交办 cases), 转办 to another
+//! room before the reception starts, and 标记未到 once a window has ended. What each action does
+//! to the queue is `consult::reception`; this file parses, renders and answers.
+//!
+//! Staff may open any room's desk; a leader only the rooms where they sit. Any other room is a 404.
+
+use crate::admin::{CategoryGroup, Choice, category_groups};
+use crate::consult::pages::desk_dossier::{Current, load_current};
+use crate::consult::pages::hm;
+use crate::consult::pages::reception_form::{
+    self, BLOCKS_SHOWN, Invalid, IssueInput, MAX_BLOCKS, OUTCOMES, RecordInput,
+};
+use crate::consult::reception::{self, Choices, DeskError, DeskRoom, NoShows, Recorded, Recorder};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::auth::{CurrentUser, Role};
+use crate::web::form::{Errors, Form};
+use crate::web::page::{Layout, Page, render_status};
+use crate::web::{Ctx, redirect_with_flash};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use sqlx::PgConnection;
+
+// ---------------------------------------------------------------------------------------------
+// Who may sit at which desk
+// ---------------------------------------------------------------------------------------------
+
+/// Staff open any room's desk; a leader only a room where they sit (DESIGN §2 "own rooms").
+pub fn may_open_desk(role: Role, sits_in_room: bool) -> bool {
+    match role {
+        Role::Staff => true,
+        Role::Leader => sits_in_room,
+        _ => false,
+    }
+}
+
+/// The room of the visit if this user may work at its desk; unknown or not theirs → 404.
+async fn open_room(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    visit_id: i64,
+    room_id: i64,
+) -> Result<DeskRoom, AppError> {
+    let room = reception::desk_room(conn, visit_id, room_id, user.leader_id).await?;
+    if !may_open_desk(user.role, room.sits) {
+        return Err(AppError::NotFound);
+    }
+    Ok(room)
+}
+
+fn desk_url(visit_id: i64, room_id: i64) -> String {
+    format!("/staff/visits/{visit_id}/rooms/{room_id}/desk")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page
+// ---------------------------------------------------------------------------------------------
+
+struct QueueEntry {
+    reg: i64,
+    number: i32,
+    code: String,
+    name: String,
+    category: String,
+    persons: i32,
+    expected: String,
+    checked_in: String,
+}
+
+/// One issue block of the record form.
+struct Block {
+    index: usize,
+    input: IssueInput,
+    errors: Errors,
+}
+
+impl Block {
+    fn name(&self, field: &str) -> String {
+        format!("i{}_{field}", self.index)
+    }
+    fn has_co(&self, id: &i64) -> bool {
+        self.input.co.iter().any(|c| c.trim() == id.to_string())
+    }
+}
+
+struct RecordForm {
+    statement: String,
+    consultation: String,
+    blocks: Vec<Block>,
+    errors: Errors,
+    categories: Vec<CategoryGroup>,
+    departments: Vec<Choice>,
+    leaders: Vec<Choice>,
+    outcomes: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "consult/desk.html")]
+struct DeskPage {
+    layout: Layout,
+    visit_id: i64,
+    room_id: i64,
+    room_name: String,
+    location: String,
+    visit_title: String,
+    leaders: String,
+    departments: String,
+    pending: usize,
+    waiting: usize,
+    received: usize,
+    no_show: usize,
+    current: Option<Current>,
+    form: Option<RecordForm>,
+    queue: Vec<QueueEntry>,
+    not_arrived: Vec<QueueEntry>,
+    other_rooms: Vec<Choice>,
+    /// A refused action, said at the top of the page.
+    notice: String,
+    /// A refused transfer: (registration, message) shown beside its room select.
+    transfer_error: Option<(i64, String)>,
+}
+
+impl DeskPage {
+    fn transfer_error_for(&self, reg: &i64) -> String {
+        match &self.transfer_error {
+            Some((r, m)) if r == reg => m.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// What the record form shows: typed input and errors, or the defaults for the batch.
+struct FormState {
+    input: RecordInput,
+    invalid: Invalid,
+}
+
+async fn department_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
+    // The departments at the table first.
+    sqlx::query_as!(
+        Choice,
+        r#"SELECT d.id, d.name AS label FROM departments d WHERE d.active
+           ORDER BY EXISTS (SELECT 1 FROM room_departments rd WHERE rd.room_id = $1 AND rd.department_id = d.id) DESC, d.name"#,
+        room_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+async fn leader_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l WHERE l.active
+           ORDER BY EXISTS (SELECT 1 FROM room_leaders rl WHERE rl.room_id = $1 AND rl.leader_id = l.id) DESC, l.name"#,
+        room_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The room's leaders in a stable order; the first is the default 包案领导.
+async fn room_leader_ids(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        "SELECT leader_id FROM room_leaders WHERE room_id = $1 ORDER BY leader_id",
+        room_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A block as a fresh form shows it: the batch's category in the first, the room's first leader,
+/// the visit's 限期.
+fn default_block(
+    index: usize,
+    category_id: i64,
+    owner: Option<i64>,
+    deadline_days: i32,
+) -> IssueInput {
+    IssueInput {
+        category: if index == 0 {
+            category_id.to_string()
+        } else {
+            String::new()
+        },
+        owner: owner.map(|o| o.to_string()).unwrap_or_default(),
+        deadline: deadline_days.to_string(),
+        ..IssueInput::default()
+    }
+}
+
+async fn record_form(
+    conn: &mut PgConnection,
+    room: &DeskRoom,
+    category_id: i64,
+    state: Option<FormState>,
+) -> Result<RecordForm, AppError> {
+    let owner = room_leader_ids(&mut *conn, room.id).await?.first().copied();
+    let (input, invalid) = match state {
+        Some(s) => (s.input, s.invalid),
+        None => (RecordInput::default(), Invalid::default()),
+    };
+    let shown = (input.issues.len().max(BLOCKS_SHOWN) + usize::from(input.more)).min(MAX_BLOCKS);
+    let mut typed = input.issues.into_iter();
+    let mut block_errors = invalid.blocks.into_iter();
+    let blocks = (0..shown)
+        .map(|index| Block {
+            index,
+            input: typed
+                .next()
+                .unwrap_or_else(|| default_block(index, category_id, owner, room.deadline_days)),
+            errors: block_errors.next().unwrap_or_default(),
+        })
+        .collect();
+    let kept: Vec<i64> = Vec::new();
+    Ok(RecordForm {
+        statement: input.statement,
+        consultation: input.consultation,
+        blocks,
+        errors: invalid.errors,
+        categories: category_groups(&mut *conn, &kept).await?,
+        departments: department_choices(&mut *conn, room.id).await?,
+        leaders: leader_choices(&mut *conn, room.id).await?,
+        outcomes: OUTCOMES.to_vec(),
+    })
+}
+
+async fn queue_entries(
+    conn: &mut PgConnection,
+    room_id: i64,
+    status: &str,
+) -> sqlx::Result<Vec<QueueEntry>> {
+    Ok(sqlx::query!(
+        r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.persons, g.expected_at, g.checked_in_at,
+                  COALESCE(p.name || ' / ', '') || c.name AS "category!"
+           FROM registrations g JOIN categories c ON c.id = g.category_id LEFT JOIN categories p ON p.id = c.parent_id
+           WHERE g.room_id = $1 AND g.status = $2 ORDER BY g.queue_number"#,
+        room_id,
+        status
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| QueueEntry {
+        reg: r.id,
+        number: r.queue_number,
+        code: r.code,
+        name: r.name,
+        category: r.category,
+        persons: r.persons,
+        expected: hm(r.expected_at),
+        checked_in: hm(r.checked_in_at),
+    })
+    .collect())
+}
+
+async fn desk_page(
+    state: &AppState,
+    ctx: &Ctx,
+    room: &DeskRoom,
+    form: Option<FormState>,
+    notice: String,
+    transfer_error: Option<(i64, String)>,
+) -> Result<DeskPage, AppError> {
+    let mut conn = state.db.acquire().await?;
+    let people = sqlx::query!(
+        r#"SELECT ARRAY(SELECT l.name || '（' || l.title || '）' FROM room_leaders rl JOIN leaders l ON l.id = rl.leader_id
+                        WHERE rl.room_id = $1 ORDER BY rl.leader_id) AS "leaders!",
+                  ARRAY(SELECT d.name FROM room_departments rd JOIN departments d ON d.id = rd.department_id
+                        WHERE rd.room_id = $1 ORDER BY d.name) AS "departments!""#,
+        room.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let counts = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE status = 'scheduled') AS "pending!", count(*) FILTER (WHERE status = 'checked_in') AS "waiting!",
+                  count(*) FILTER (WHERE status = 'received') AS "received!", count(*) FILTER (WHERE status = 'no_show') AS "no_show!"
+           FROM registrations WHERE room_id = $1"#,
+        room.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let current = load_current(&mut conn, room).await?;
+    let form = match &current {
+        Some((_, category_id)) => Some(record_form(&mut conn, room, *category_id, form).await?),
+        None => None,
+    };
+    let other_rooms = sqlx::query_as!(Choice, "SELECT id, name AS label FROM rooms WHERE visit_id = $1 AND id <> $2 ORDER BY sort_order, id", room.visit_id, room.id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(DeskPage {
+        layout: ctx.layout(&format!("接待台：{}", room.name)),
+        visit_id: room.visit_id,
+        room_id: room.id,
+        room_name: room.name.clone(),
+        location: room.location.clone(),
+        visit_title: room.visit_title.clone(),
+        leaders: people.leaders.join("、"),
+        departments: people.departments.join("、"),
+        pending: counts.pending as usize,
+        waiting: counts.waiting as usize,
+        received: counts.received as usize,
+        no_show: counts.no_show as usize,
+        current: current.map(|(c, _)| c),
+        form,
+        queue: queue_entries(&mut conn, room.id, "checked_in").await?,
+        not_arrived: queue_entries(&mut conn, room.id, "scheduled").await?,
+        other_rooms,
+        notice,
+        transfer_error,
+    })
+}
+
+/// A refused action: the desk again, with the reason on top.
+async fn refused(
+    state: &AppState,
+    ctx: &Ctx,
+    room: &DeskRoom,
+    status: StatusCode,
+    message: String,
+) -> Page {
+    Ok(render_status(
+        status,
+        &desk_page(state, ctx, room, None, message, None).await?,
+    ))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id)): Path<(i64, i64)>,
+) -> Page {
+    let room = open_room(&mut *state.db.acquire().await?, &user, visit_id, room_id).await?;
+    Ok(render_status(
+        StatusCode::OK,
+        &desk_page(&state, &ctx, &room, None, String::new(), None).await?,
+    ))
+}
+
+/// A refused or failed action: the desk again with the reason (409) or with the form as typed
+/// (422; 200 for 再加一项), or the error.
+async fn answer(state: &AppState, ctx: &Ctx, room: &DeskRoom, e: DeskError<FormState>) -> Page {
+    match e {
+        DeskError::Refused(message) => {
+            refused(state, ctx, room, StatusCode::CONFLICT, message).await
+        }
+        DeskError::Invalid(form) => {
+            let status = match form.input.more {
+                true => StatusCode::OK,
+                false => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let page = desk_page(state, ctx, room, Some(form), String::new(), None).await?;
+            Ok(render_status(status, &page))
+        }
+        DeskError::NoOtherRoom(reg) => {
+            let error = Some((reg, "请选择本次活动的另一个接待室".into()));
+            let page = desk_page(state, ctx, room, None, String::new(), error).await?;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        DeskError::Failed(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 叫号
+// ---------------------------------------------------------------------------------------------
+
+/// Call the next checked-in batch by queue number (`reception::call_next`).
+pub async fn call(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id)): Path<(i64, i64)>,
+) -> Page {
+    let mut tx = state.db.begin().await?;
+    let room = open_room(&mut tx, &user, visit_id, room_id).await?;
+    let c = match reception::call_next(&mut tx, &room, state.clock.now(), &ctx.actor()).await {
+        Ok(c) => c,
+        Err(e) => {
+            drop(tx);
+            return answer(&state, &ctx, &room, e.map_invalid(|never| match never {})).await;
+        }
+    };
+    tx.commit().await?;
+    Ok(redirect_with_flash(
+        &state,
+        &desk_url(visit_id, room_id),
+        &format!(
+            "已叫第 {} 号（{}），请到{}接谈。",
+            c.queue_number, c.code, room.name
+        ),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 登记接谈情况
+// ---------------------------------------------------------------------------------------------
+
+pub async fn record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id, reg)): Path<(i64, i64, i64)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Page {
+    let input = reception_form::parse(&pairs);
+    let actor = ctx.actor();
+    let by = Recorder {
+        user_id: user.id,
+        actor: &actor,
+        rules: &state.config.case_rules,
+        now: state.clock.now(),
+    };
+    // 再加一项 shows the form again with one more block: nothing to validate yet.
+    let check = |c: &Choices<'_>| match input.more {
+        true => Err(Invalid::default()),
+        false => reception_form::validate(&input, c),
+    };
+    let mut tx = state.db.begin().await?;
+    let room = open_room(&mut tx, &user, visit_id, room_id).await?;
+    match reception::record(&mut tx, &room, reg, check, &by).await {
+        Ok(r) => {
+            tx.commit().await?;
+            let url = desk_url(visit_id, room_id);
+            Ok(redirect_with_flash(&state, &url, &recorded_message(&r)))
+        }
+        Err(e) => {
+            drop(tx);
+            let e = e.map_invalid(|invalid| FormState { input, invalid });
+            answer(&state, &ctx, &room, e).await
+        }
+    }
+}
+
+fn recorded_message(r: &Recorded) -> String {
+    let mut msg = format!("已登记 {} 的接谈情况（{} 项诉求）。", r.code, r.issues);
+    if !r.cases.is_empty() {
+        msg.push_str(&format!("交办件：{}。", r.cases.join("、")));
+    }
+    msg
+}
+
+// ---------------------------------------------------------------------------------------------
+// 转办到其他接待室
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TransferForm {
+    room_id: String,
+}
+
+pub async fn transfer(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id, reg)): Path<(i64, i64, i64)>,
+    Form(f): Form<TransferForm>,
+) -> Page {
+    let target = f.room_id.trim().parse::<i64>().ok();
+    let mut tx = state.db.begin().await?;
+    let room = open_room(&mut tx, &user, visit_id, room_id).await?;
+    let t = match reception::transfer(&mut tx, &room, reg, target, &ctx.actor()).await {
+        Ok(t) => t,
+        Err(e) => {
+            drop(tx);
+            return answer(&state, &ctx, &room, e.map_invalid(|never| match never {})).await;
+        }
+    };
+    tx.commit().await?;
+    Ok(redirect_with_flash(
+        &state,
+        &desk_url(visit_id, room_id),
+        &format!(
+            "已将 {} 转到{}，排第 {} 号。",
+            t.code, t.room_name, t.queue_number
+        ),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 标记未到
+// ---------------------------------------------------------------------------------------------
+
+pub async fn no_shows(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    user: CurrentUser,
+    Path((visit_id, room_id)): Path<(i64, i64)>,
+) -> Page {
+    let mut tx = state.db.begin().await?;
+    let room = open_room(&mut tx, &user, visit_id, room_id).await?;
+    let now = state.clock.now();
+    let msg = match reception::mark_no_shows(&mut tx, &room, now, &ctx.actor()).await? {
+        NoShows::Marked(codes) => {
+            tx.commit().await?;
+            format!("已将 {} 批标记为未到：{}。", codes.len(), codes.join("、"))
+        }
+        NoShows::NoneDue { first: Some(first) } => format!(
+            "尚未签到的登记还没到所选时段的结束时间，暂不标记未到（最早 {} 后可标记）。",
+            hm(Some(first))
+        ),
+        NoShows::NoneDue { first: None } => "没有尚未签到的登记。".into(),
+    };
+    Ok(redirect_with_flash(
+        &state,
+        &desk_url(visit_id, room_id),
+        &msg,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_open_every_desk_leaders_only_their_rooms() {
+        assert!(may_open_desk(Role::Staff, false));
+        assert!(may_open_desk(Role::Leader, true));
+        assert!(!may_open_desk(Role::Leader, false));
+        for role in [
+            Role::Handler,
+            Role::Supervisor,
+            Role::Sysadmin,
+            Role::Auditor,
+        ] {
+            assert!(!may_open_desk(role, true), "{role:?}");
+        }
+    }
+}

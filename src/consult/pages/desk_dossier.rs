@@ -1,0 +1,156 @@
+//! The dossier of the batch at the leader's desk: who they are (masked), what they ask, the
+//! survey of their case, their earlier registrations and cases (by ID blind index).
+
+use crate::clock::china_minute;
+use crate::consult::pages::hm;
+use crate::consult::reception::DeskRoom;
+use crate::error::AppError;
+use crate::prepare::triage::{channel_label, status_label};
+use sqlx::PgConnection;
+
+pub(super) struct Survey {
+    pub(super) summary: String,
+    pub(super) background: String,
+    pub(super) policy_basis: String,
+    pub(super) proposed_handling: String,
+    pub(super) brought_by_leader: bool,
+}
+
+pub(super) struct Earlier {
+    pub(super) code: String,
+    pub(super) visit: String,
+    pub(super) date: String,
+    pub(super) category: String,
+    pub(super) status: &'static str,
+}
+
+pub(super) struct EarlierCase {
+    pub(super) code: String,
+    pub(super) title: String,
+    pub(super) assigned: String,
+    pub(super) status: &'static str,
+}
+
+/// The batch at the table and its dossier.
+pub(super) struct Current {
+    pub(super) reg: i64,
+    pub(super) number: i32,
+    pub(super) code: String,
+    pub(super) name: String,
+    pub(super) channel: &'static str,
+    pub(super) id_mask: String,
+    pub(super) phone_mask: String,
+    pub(super) category: String,
+    pub(super) persons: i32,
+    pub(super) representatives: String,
+    pub(super) grievance: String,
+    pub(super) township: String,
+    pub(super) village: String,
+    pub(super) address: String,
+    pub(super) called_at: String,
+    pub(super) survey: Option<Survey>,
+    pub(super) earlier: Vec<Earlier>,
+    pub(super) cases: Vec<EarlierCase>,
+}
+
+/// The batch at the table (the room's latest `called`), its dossier and its category.
+pub(super) async fn load_current(
+    conn: &mut PgConnection,
+    room: &DeskRoom,
+) -> Result<Option<(Current, i64)>, AppError> {
+    let Some(g) = sqlx::query!(
+        r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.channel, g.id_number_mask, g.phone_mask, g.persons,
+                  g.representatives, g.grievance, g.township, g.village, g.address, g.called_at, g.category_id, g.id_number_index,
+                  COALESCE(p.name || ' / ', '') || c.name AS "category!",
+                  s.summary AS "s_summary?", s.background AS "s_background?", s.policy_basis AS "s_policy?",
+                  s.proposed_handling AS "s_handling?", s.brought_by_leader AS "s_brought?"
+           FROM registrations g JOIN categories c ON c.id = g.category_id LEFT JOIN categories p ON p.id = c.parent_id
+           LEFT JOIN survey_items s ON s.id = g.survey_item_id
+           WHERE g.room_id = $1 AND g.status = 'called' ORDER BY g.called_at DESC LIMIT 1"#,
+        room.id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let earlier = sqlx::query!(
+        r#"SELECT g.code, g.status, g.created_at, v.title, v.visit_date, COALESCE(p.name || ' / ', '') || c.name AS "category!"
+           FROM registrations g JOIN visits v ON v.id = g.visit_id
+           JOIN categories c ON c.id = g.category_id LEFT JOIN categories p ON p.id = c.parent_id
+           WHERE g.id_number_index = $1 AND g.id <> $2 ORDER BY g.created_at DESC LIMIT 50"#,
+        g.id_number_index,
+        g.id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| Earlier {
+        code: r.code,
+        visit: r.title,
+        date: crate::clock::cn_date(r.visit_date),
+        category: r.category,
+        status: status_label(&r.status),
+    })
+    .collect();
+    let cases = sqlx::query!(
+        r#"SELECT k.code, k.title, k.status, k.assigned_at FROM cases k
+           JOIN issues i ON i.id = k.issue_id JOIN receptions r ON r.id = i.reception_id
+           JOIN registrations g ON g.id = r.registration_id
+           WHERE g.id_number_index = $1 ORDER BY k.assigned_at DESC LIMIT 50"#,
+        g.id_number_index
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| EarlierCase {
+        code: r.code,
+        title: r.title,
+        assigned: china_minute(r.assigned_at),
+        status: crate::followup::state::State::parse(&r.status).map_or("未知", |s| s.label()),
+    })
+    .collect();
+    let survey = match (
+        g.s_summary,
+        g.s_background,
+        g.s_policy,
+        g.s_handling,
+        g.s_brought,
+    ) {
+        (
+            Some(summary),
+            Some(background),
+            Some(policy_basis),
+            Some(proposed_handling),
+            Some(brought_by_leader),
+        ) => Some(Survey {
+            summary,
+            background,
+            policy_basis,
+            proposed_handling,
+            brought_by_leader,
+        }),
+        _ => None,
+    };
+    let current = Current {
+        reg: g.id,
+        number: g.queue_number,
+        code: g.code,
+        name: g.name,
+        channel: channel_label(&g.channel),
+        id_mask: g.id_number_mask,
+        phone_mask: g.phone_mask.unwrap_or_default(),
+        category: g.category,
+        persons: g.persons,
+        representatives: g.representatives.join("、"),
+        grievance: g.grievance,
+        township: g.township,
+        village: g.village,
+        address: g.address,
+        called_at: hm(g.called_at),
+        survey,
+        earlier,
+        cases,
+    };
+    Ok(Some((current, g.category_id)))
+}
