@@ -1,5 +1,6 @@
 //! `/audit`: the auditor reads the log, with filters. Nobody can change it.
 
+use crate::admin::audit_search::{self, AuditEntry, AuditQuery, PAGE_SIZE};
 use crate::clock::china_minute;
 use crate::state::AppState;
 use crate::web::Ctx;
@@ -9,8 +10,6 @@ use axum::extract::{Query, State};
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Asia::Shanghai;
 use serde::Deserialize;
-
-const PAGE_SIZE: i64 = 50;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -55,73 +54,66 @@ fn day_start(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.to_utc())
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(mut f): Query<Filter>) -> Page {
-    f.page = f.page.max(0);
-    let from = day_start(&f.from);
-    let to = day_start(&f.to).map(|t| t + chrono::Duration::days(1));
-    let success = match f.outcome.as_str() {
-        "ok" => Some(true),
-        "failed" => Some(false),
-        _ => None,
-    };
-    let action = Some(f.action.trim()).filter(|s| !s.is_empty());
-    let actor = Some(f.actor.trim()).filter(|s| !s.is_empty());
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM audit_log
-           WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
-             AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)"#,
-        action,
-        actor,
-        success,
-        from,
-        to
-    )
-    .fetch_one(&state.db)
-    .await?;
-    let rows = sqlx::query!(
-        r#"SELECT at, actor_name, role, host(ip) AS ip, action, object_type, object_id, success, detail FROM audit_log
-           WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
-             AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
-           ORDER BY at DESC, id DESC LIMIT $6 OFFSET $7"#,
-        action,
-        actor,
-        success,
-        from,
-        to,
-        PAGE_SIZE,
-        f.page * PAGE_SIZE
-    )
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|r| Row {
-        at: china_minute(r.at),
-        actor: r.actor_name,
-        role: r.role.and_then(|s| crate::web::auth::Role::parse(&s)).map(|r| r.label().to_owned()).unwrap_or_default(),
-        ip: r.ip.unwrap_or_default(),
-        action: r.action,
-        object: match (r.object_type, r.object_id) {
-            (Some(t), Some(id)) => format!("{t} #{id}"),
-            _ => String::new(),
-        },
-        success: r.success,
-        detail: if r.detail.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { r.detail.to_string() },
-    })
-    .collect();
-    let link = |page: i64| {
+impl Filter {
+    /// The query as the domain reads it: bad dates and unknown outcomes mean "any".
+    fn query(&self) -> AuditQuery<'_> {
+        AuditQuery {
+            action: Some(self.action.trim()).filter(|s| !s.is_empty()),
+            actor: Some(self.actor.trim()).filter(|s| !s.is_empty()),
+            success: match self.outcome.as_str() {
+                "ok" => Some(true),
+                "failed" => Some(false),
+                _ => None,
+            },
+            from: day_start(&self.from),
+            to: day_start(&self.to).map(|t| t + chrono::Duration::days(1)),
+            page: self.page,
+        }
+    }
+
+    /// The same filter at another page.
+    fn link(&self, page: i64) -> String {
         serde_urlencoded::to_string([
-            ("action", f.action.as_str()),
-            ("actor", f.actor.as_str()),
-            ("outcome", f.outcome.as_str()),
-            ("from", f.from.as_str()),
-            ("to", f.to.as_str()),
+            ("action", self.action.as_str()),
+            ("actor", self.actor.as_str()),
+            ("outcome", self.outcome.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
             ("page", &page.to_string()),
         ])
         .map(|q| format!("/audit?{q}"))
         .unwrap_or_default()
-    };
-    let prev = (f.page > 0).then(|| link(f.page - 1));
-    let next = ((f.page + 1) * PAGE_SIZE < total).then(|| link(f.page + 1));
+    }
+}
+
+impl From<AuditEntry> for Row {
+    fn from(e: AuditEntry) -> Self {
+        Row {
+            at: china_minute(e.at),
+            actor: e.actor_name,
+            role: e.role.map(|r| r.label().to_owned()).unwrap_or_default(),
+            ip: e.ip.unwrap_or_default(),
+            action: e.action,
+            object: match (e.object_type, e.object_id) {
+                (Some(t), Some(id)) => format!("{t} #{id}"),
+                _ => String::new(),
+            },
+            success: e.success,
+            detail: if e.detail.as_object().is_some_and(|o| o.is_empty()) {
+                String::new()
+            } else {
+                e.detail.to_string()
+            },
+        }
+    }
+}
+
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(mut f): Query<Filter>) -> Page {
+    f.page = f.page.max(0);
+    let (total, entries) = audit_search::search(&state.db, &f.query()).await?;
+    let rows = entries.into_iter().map(Row::from).collect();
+    let prev = (f.page > 0).then(|| f.link(f.page - 1));
+    let next = ((f.page + 1) * PAGE_SIZE < total).then(|| f.link(f.page + 1));
     render(&AuditPage {
         layout: ctx.layout("审计日志"),
         filter: f,
