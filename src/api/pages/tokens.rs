@@ -1,14 +1,14 @@
-//! `/me/tokens`: a user's own API tokens, each shown once at creation; the sysadmin's revoke-all.
+//! `/me/tokens`: a user's own API tokens, each shown once at creation; the sysadmin's revoke-all
+//! (the transactions are `api::tokens`).
 
-use crate::audit::{self, Entry};
+use crate::api::tokens;
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
-use crate::web::tokens::{PREFIX, revoke_all};
-use crate::web::{Ctx, redirect_with_flash, session};
+use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -87,26 +87,11 @@ pub async fn create(
         let page = tokens_page(&state, &ctx, &user, f.name, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    let token = format!("{PREFIX}{}", session::new_token());
     let mut tx = state.db.begin().await?;
-    let id = sqlx::query_scalar!(
-        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        user.id,
-        name,
-        session::hash(&token),
-        state.clock.now()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("api_token.create")
-            .on("api_token", id)
-            .detail(serde_json::json!({"name": name})),
-    )
-    .await?;
+    let now = state.clock.now();
+    let issued = tokens::issue(&mut tx, &ctx.actor(), user.id, &name, now).await?;
     tx.commit().await?;
+    let token = issued.token;
     let message = format!(
         "已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后）"
     );
@@ -121,21 +106,8 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    let done = sqlx::query_scalar!(
-        "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND user_id = $2 RETURNING name",
-        id,
-        user.id,
-        state.clock.now()
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("api_token.revoke").on("api_token", id),
-    )
-    .await?;
+    let now = state.clock.now();
+    let done = tokens::revoke(&mut tx, &ctx.actor(), user.id, id, now).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -151,19 +123,7 @@ pub async fn admin_revoke_all(
     Path(id): Path<i64>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let n = revoke_all(&mut *tx, id, state.clock.now()).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("api_token.revoke_all")
-            .on("user", id)
-            .detail(serde_json::json!({"revoked": n})),
-    )
-    .await?;
+    let n = tokens::revoke_all_of(&mut tx, &ctx.actor(), id, state.clock.now()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,

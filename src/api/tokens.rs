@@ -1,0 +1,82 @@
+//! API tokens held by users (DESIGN §2): issuing one (its secret returned once), revoking one's own,
+//! and the sysadmin's revoke-all. Each audited in its transaction; the store and the bearer check
+//! are `web::tokens`, the `/me/tokens` pages `api::pages::tokens`.
+
+use crate::audit::{self, Actor, Entry};
+use crate::error::{AppError, AppResult};
+use crate::web::session;
+use crate::web::tokens::{PREFIX, revoke_all};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+/// A token the user just created: the secret exists only here, the database keeps its hash.
+pub struct Issued {
+    pub id: i64,
+    pub token: String,
+}
+
+/// A new token for `user_id`, named `name` (already checked: 1–60 characters).
+pub async fn issue(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Issued> {
+    let token = format!("{PREFIX}{}", session::new_token());
+    let id = sqlx::query_scalar!(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        user_id,
+        name,
+        session::hash(&token),
+        now
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let entry = Entry::ok("api_token.create")
+        .on("api_token", id)
+        .detail(serde_json::json!({"name": name}));
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(Issued { id, token })
+}
+
+/// Revoke one of `user_id`'s own tokens (others' are unknown: not found); returns its name.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let name = sqlx::query_scalar!(
+        "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND user_id = $2 RETURNING name",
+        id,
+        user_id,
+        now
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let entry = Entry::ok("api_token.revoke").on("api_token", id);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(name)
+}
+
+/// The sysadmin revokes every live token of an account; returns how many.
+pub async fn revoke_all_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", user_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let n = revoke_all(&mut *conn, user_id, now).await?;
+    let entry = Entry::ok("api_token.revoke_all")
+        .on("user", user_id)
+        .detail(serde_json::json!({"revoked": n}));
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(n)
+}
