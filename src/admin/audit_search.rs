@@ -36,7 +36,11 @@ pub async fn search(
     db: impl PgExecutor<'_> + Copy,
     q: &AuditQuery<'_>,
 ) -> sqlx::Result<(i64, Vec<AuditEntry>)> {
-    let total = sqlx::query_scalar!(
+    Ok((count(db, q).await?, page(db, q).await?))
+}
+
+async fn count(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM audit_log
            WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
              AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)"#,
@@ -47,8 +51,11 @@ pub async fn search(
         q.to
     )
     .fetch_one(db)
-    .await?;
-    let rows = sqlx::query!(
+    .await
+}
+
+async fn page(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<Vec<AuditEntry>> {
+    Ok(sqlx::query!(
         r#"SELECT at, actor_name, role, host(ip) AS ip, action, object_type, object_id, success, detail FROM audit_log
            WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
              AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
@@ -75,6 +82,5 @@ pub async fn search(
         success: r.success,
         detail: r.detail,
     })
-    .collect();
-    Ok((total, rows))
+    .collect())
 }

@@ -45,6 +45,7 @@ pub enum LoginOutcome {
 struct Account {
     id: i64,
     role: String,
+    password_hash: String,
     active: bool,
     locked_until: Option<DateTime<Utc>>,
     must_change_password: bool,
@@ -57,8 +58,9 @@ pub async fn sign_in(
     now: DateTime<Utc>,
     lockout: &Lockout,
 ) -> AppResult<LoginOutcome> {
-    let user = sqlx::query!(
-        "SELECT id, username, role, password_hash, active, locked_until, must_change_password
+    let user = sqlx::query_as!(
+        Account,
+        "SELECT id, role, password_hash, active, locked_until, must_change_password
          FROM users WHERE lower(username) = lower($1)",
         attempt.username
     )
@@ -69,18 +71,11 @@ pub async fn sign_in(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(dummy_hash);
     let password_ok = verify_password(attempt.password.clone(), hash).await && user.is_some();
-    let Some(u) = user else {
+    let Some(account) = user else {
         let actor = typed_actor(&attempt, None, None);
         let entry = Entry::failed("login").detail(serde_json::json!({"reason": "unknown_user"}));
         audit::record(db, &actor, entry).await?;
         return Ok(LoginOutcome::Refused);
-    };
-    let account = Account {
-        id: u.id,
-        role: u.role,
-        active: u.active,
-        locked_until: u.locked_until,
-        must_change_password: u.must_change_password,
     };
     let locked = account.locked_until.is_some_and(|t| t > now);
     if !password_ok || !account.active || locked {
@@ -105,6 +100,17 @@ fn typed_actor(attempt: &Attempt<'_>, id: Option<i64>, role: Option<&'static str
     }
 }
 
+/// Why a sign-in was refused, as the audit log records it.
+fn refusal_reason(active: bool, locked: bool) -> &'static str {
+    if !active {
+        "inactive"
+    } else if locked {
+        "locked"
+    } else {
+        "wrong_password"
+    }
+}
+
 async fn count_failure(
     db: &PgPool,
     attempt: &Attempt<'_>,
@@ -113,13 +119,7 @@ async fn count_failure(
     now: DateTime<Utc>,
     lockout: &Lockout,
 ) -> AppResult<()> {
-    let reason = if !account.active {
-        "inactive"
-    } else if locked {
-        "locked"
-    } else {
-        "wrong_password"
-    };
+    let reason = refusal_reason(account.active, locked);
     let actor = typed_actor(
         attempt,
         Some(account.id),
