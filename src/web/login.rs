@@ -185,6 +185,18 @@ pub struct PasswordChange {
     pub confirm: String,
 }
 
+impl PasswordChange {
+    fn problems(&self, username: &str, current_ok: bool) -> Vec<ChangeProblem> {
+        change_problems(
+            username,
+            current_ok,
+            &self.current,
+            &self.new,
+            &self.confirm,
+        )
+    }
+}
+
 /// Change the signed-in user's password: every other session ends and this browser gets a fresh one
 /// (its token is returned); or every problem with the change, to show beside the fields.
 pub async fn change_password(
@@ -201,13 +213,7 @@ pub async fn change_password(
             .fetch_one(db)
             .await?;
     let current_ok = verify_password(change.current.clone(), hash).await;
-    let problems = change_problems(
-        username,
-        current_ok,
-        &change.current,
-        &change.new,
-        &change.confirm,
-    );
+    let problems = change.problems(username, current_ok);
     if !problems.is_empty() {
         return Ok(Err(problems));
     }

@@ -133,6 +133,19 @@ struct DepartmentPage {
     errors: Errors,
 }
 
+/// The categories that go to this department by default ("class › area").
+async fn default_categories(state: &AppState, id: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT COALESCE(p.name || ' › ', '') || c.name AS "label!"
+           FROM category_departments cd JOIN categories c ON c.id = cd.category_id LEFT JOIN categories p ON p.id = c.parent_id
+           WHERE cd.department_id = $1
+           ORDER BY COALESCE(p.sort_order, c.sort_order), COALESCE(p.name, c.name), p.id NULLS FIRST, c.sort_order, c.name"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await
+}
+
 async fn department_page(
     state: &AppState,
     ctx: &Ctx,
@@ -150,15 +163,7 @@ async fn department_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let categories = sqlx::query_scalar!(
-        r#"SELECT COALESCE(p.name || ' › ', '') || c.name AS "label!"
-           FROM category_departments cd JOIN categories c ON c.id = cd.category_id LEFT JOIN categories p ON p.id = c.parent_id
-           WHERE cd.department_id = $1
-           ORDER BY COALESCE(p.sort_order, c.sort_order), COALESCE(p.name, c.name), p.id NULLS FIRST, c.sort_order, c.name"#,
-        id
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let categories = default_categories(state, id).await?;
     let form = form.unwrap_or(DepartmentForm {
         name: d.name.clone(),
         short_name: d.short_name,

@@ -198,6 +198,17 @@ struct LeaderPage {
     options: Options,
 }
 
+/// The leader's active account, if any: (id, username).
+async fn account_of(state: &AppState, leader_id: i64) -> sqlx::Result<Option<(i64, String)>> {
+    Ok(sqlx::query!(
+        "SELECT id, username FROM users WHERE leader_id = $1 AND active",
+        leader_id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .map(|a| (a.id, a.username)))
+}
+
 async fn leader_page(
     state: &AppState,
     ctx: &Ctx,
@@ -214,12 +225,6 @@ async fn leader_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let account = sqlx::query!(
-        "SELECT id, username FROM users WHERE leader_id = $1 AND active",
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?;
     let form = form.unwrap_or(LeaderForm {
         name: l.name.clone(),
         title: l.title.clone(),
@@ -229,13 +234,14 @@ async fn leader_page(
         category_ids: l.category_ids.iter().map(i64::to_string).collect(),
         active: if l.active { "1".into() } else { String::new() },
     });
+    let account = account_of(state, id).await?;
     Ok(LeaderPage {
         layout: ctx.layout(&format!("领导：{}（{}）", l.name, l.title)),
         id: l.id,
         name: l.name,
         active: l.active,
-        username: account.as_ref().map(|a| a.username.clone()),
-        user_id: account.map(|a| a.id),
+        username: account.as_ref().map(|a| a.1.clone()),
+        user_id: account.map(|a| a.0),
         form,
         errors,
         options: Options::load(state, Some(id)).await?,

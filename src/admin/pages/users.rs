@@ -228,7 +228,7 @@ async fn user_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let now = state.clock.now();
+    let locked_until = u.locked_until.filter(|t| *t > state.clock.now());
     let form = form.unwrap_or(AccountForm {
         username: u.username.clone(),
         display_name: u.display_name,
@@ -241,11 +241,7 @@ async fn user_page(
         id: u.id,
         username: u.username,
         active: u.active,
-        locked_until: u
-            .locked_until
-            .filter(|t| *t > now)
-            .map(china_minute)
-            .unwrap_or_default(),
+        locked_until: locked_until.map(china_minute).unwrap_or_default(),
         password_changed_at: china_minute(u.password_changed_at),
         form,
         errors,
