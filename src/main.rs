@@ -177,12 +177,12 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
             }
             Command::User { command: UserCommand::Add { username, name, role, department_id, leader_id } } => {
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
-                if let Some(problem) = admin::users::check_new_username(&pool, &username).await? {
+                if let Some(problem) = admin::accounts::check_new_username(&pool, &username).await? {
                     anyhow::bail!("{problem}");
                 }
-                let password = admin::users::one_time_password();
-                let hash = web::account::hash_password(password.clone()).await?;
-                let account = admin::users::NewAccount {
+                let password = admin::accounts::one_time_password();
+                let hash = web::password::hash_password(password.clone()).await?;
+                let account = admin::accounts::NewAccount {
                     username: &username,
                     display_name: &name,
                     role,
@@ -190,7 +190,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                     leader_id,
                     is_demo: false,
                 };
-                admin::users::insert_account(&pool, &account, &hash, true).await?;
+                admin::accounts::insert_account(&pool, &account, &hash, true).await?;
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
             }
             Command::SeedScale { cases, registrations, password } => {

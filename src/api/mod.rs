@@ -1,6 +1,7 @@
 //! The JSON API for integration (12345 hotline, SMS gateway, statistics; DESIGN §5): bearer
 //! tokens, the `/api/v1` endpoints, errors as JSON of one stable shape, and the OpenAPI document.
 
+pub mod pages;
 pub mod tokens;
 pub mod v1;
 

@@ -1,173 +1,82 @@
-//! `/me/tokens`: a user's own API tokens, each shown once at creation; the sysadmin's revoke-all.
+//! API tokens held by users (DESIGN §2): issuing one (its secret returned once), revoking one's own,
+//! and the sysadmin's revoke-all. Each audited in its transaction; the store and the bearer check
+//! are `web::tokens`, the `/me/tokens` pages `api::pages::tokens`.
 
-use crate::audit::{self, Entry};
-use crate::clock::china_minute;
-use crate::error::AppError;
-use crate::state::AppState;
-use crate::web::auth::CurrentUser;
-use crate::web::form::{Errors, Form, text};
-use crate::web::page::{Layout, Page, render, render_status};
+use crate::audit::{self, Actor, Entry};
+use crate::error::{AppError, AppResult};
+use crate::web::session;
 use crate::web::tokens::{PREFIX, revoke_all};
-use crate::web::{Ctx, redirect_with_flash, session};
-use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 
-// ---- /me/tokens -----------------------------------------------------------------------------
-
-struct TokenRow {
-    id: i64,
-    name: String,
-    created: String,
-    last_used: String,
-    revoked: String,
+/// A token the user just created: the secret exists only here, the database keeps its hash.
+pub struct Issued {
+    pub id: i64,
+    pub token: String,
 }
 
-#[derive(Template)]
-#[template(path = "account/tokens.html")]
-struct TokensPage {
-    layout: Layout,
-    tokens: Vec<TokenRow>,
-    name: String,
-    errors: Errors,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct TokenForm {
-    name: String,
-}
-
-async fn tokens_page(
-    state: &AppState,
-    ctx: &Ctx,
-    user: &CurrentUser,
-    name: String,
-    errors: Errors,
-) -> Result<TokensPage, AppError> {
-    let tokens = sqlx::query!(
-        "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC",
-        user.id
-    )
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|t| TokenRow {
-        id: t.id,
-        name: t.name,
-        created: china_minute(t.created_at),
-        last_used: t.last_used_at.map(china_minute).unwrap_or_else(|| "未使用".into()),
-        revoked: t.revoked_at.map(china_minute).unwrap_or_default(),
-    })
-    .collect();
-    Ok(TokensPage {
-        layout: ctx.layout("API 访问令牌"),
-        tokens,
-        name,
-        errors,
-    })
-}
-
-/// `GET /me/tokens`
-pub async fn list(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) -> Page {
-    render(&tokens_page(&state, &ctx, &user, String::new(), Errors::default()).await?)
-}
-
-/// `POST /me/tokens`: a new token, shown once on the next page.
-pub async fn create(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    user: CurrentUser,
-    Form(f): Form<TokenForm>,
-) -> Page {
-    let mut errors = Errors::default();
-    let name = text(&mut errors, "name", "令牌名称", &f.name, 1, 60);
-    if !errors.is_empty() {
-        let page = tokens_page(&state, &ctx, &user, f.name, errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    }
+/// A new token for `user_id`, named `name` (already checked: 1–60 characters).
+pub async fn issue(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Issued> {
     let token = format!("{PREFIX}{}", session::new_token());
-    let mut tx = state.db.begin().await?;
     let id = sqlx::query_scalar!(
         "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        user.id,
+        user_id,
         name,
         session::hash(&token),
-        state.clock.now()
+        now
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("api_token.create")
-            .on("api_token", id)
-            .detail(serde_json::json!({"name": name})),
-    )
-    .await?;
-    tx.commit().await?;
-    let message = format!(
-        "已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后）"
-    );
-    Ok(redirect_with_flash(&state, "/me/tokens", &message))
+    let entry = Entry::ok("api_token.create")
+        .on("api_token", id)
+        .detail(serde_json::json!({"name": name}));
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(Issued { id, token })
 }
 
-/// `POST /me/tokens/{id}/revoke`: only one's own tokens (others' are unknown: 404).
+/// Revoke one of `user_id`'s own tokens (others' are unknown: not found); returns its name.
 pub async fn revoke(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    user: CurrentUser,
-    Path(id): Path<i64>,
-) -> Page {
-    let mut tx = state.db.begin().await?;
-    let done = sqlx::query_scalar!(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let name = sqlx::query_scalar!(
         "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND user_id = $2 RETURNING name",
         id,
-        user.id,
-        state.clock.now()
+        user_id,
+        now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound)?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("api_token.revoke").on("api_token", id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        "/me/tokens",
-        &format!("令牌「{done}」已吊销。"),
-    ))
+    let entry = Entry::ok("api_token.revoke").on("api_token", id);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(name)
 }
 
-/// `POST /admin/users/{id}/revoke-tokens`: the sysadmin revokes every token of an account.
-pub async fn admin_revoke_all(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<i64>,
-) -> Page {
-    let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
+/// The sysadmin revokes every live token of an account; returns how many.
+pub async fn revoke_all_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", user_id)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    let n = revoke_all(&mut *tx, id, state.clock.now()).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("api_token.revoke_all")
-            .on("user", id)
-            .detail(serde_json::json!({"revoked": n})),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/admin/users/{id}"),
-        &format!("已吊销 {n} 个 API 访问令牌。"),
-    ))
+    let n = revoke_all(&mut *conn, user_id, now).await?;
+    let entry = Entry::ok("api_token.revoke_all")
+        .on("user", user_id)
+        .detail(serde_json::json!({"revoked": n}));
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(n)
 }

@@ -2,7 +2,7 @@
 //!
 //! Demo accounts exist only through this seed; while any is active every page shows the 演示数据 banner.
 
-use crate::admin::users::{NewAccount, insert_account};
+use crate::admin::accounts::{NewAccount, insert_account};
 use crate::clock::{Clock, china_date};
 use crate::web::auth::Role;
 use chrono::Duration;
@@ -132,7 +132,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
         leader_ids.push(id);
     }
 
-    let hash = crate::web::account::hash_password(DEMO_PASSWORD.into()).await?;
+    let hash = crate::web::password::hash_password(DEMO_PASSWORD.into()).await?;
     let handler_department =
         sqlx::query_scalar!("SELECT id FROM departments WHERE name = '县住房和城乡建设局'")
             .fetch_one(&mut *tx)

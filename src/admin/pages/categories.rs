@@ -1,18 +1,17 @@
 //! `/admin/categories`: the two-level tree of 问题类别 (statutory classes × subject areas), and the
 //! departments each category goes to by default.
 
-use crate::admin::{Choice, checked, ids, is_unique_violation, opt_id};
-use crate::audit::{self, Entry};
+use crate::admin::reference::NameTaken;
+use crate::admin::reference::categories::{self, CategoryInput};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::form::{Errors, Form, text};
+use crate::web::form::{Choice, Errors, Form, checked, ids, opt_id, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use sqlx::PgExecutor;
 
 const NAME_TAKEN: &str = "同一上级类别下已有同名类别";
 
@@ -38,14 +37,66 @@ pub struct CategoryForm {
 }
 
 impl CategoryForm {
+    fn is_active(&self) -> bool {
+        checked(&self.active)
+    }
     fn has_department(&self, id: &i64) -> bool {
         self.department_ids
             .iter()
             .any(|d| d.trim() == id.to_string())
     }
-    fn is_active(&self) -> bool {
-        checked(&self.active)
+
+    /// The parent of a new category: "" for a statutory class, else one of the classes offered.
+    fn parent(&self, options: &Options, errors: &mut Errors) -> Option<i64> {
+        if self.parent_id.trim().is_empty() {
+            return None;
+        }
+        let id = opt_id(&self.parent_id).filter(|id| options.parents.iter().any(|p| p.id == *id));
+        if id.is_none() {
+            errors.add("parent_id", "所选上级类别不存在，请重新选择");
+        }
+        id
     }
+
+    /// Name and departments (ones the form offered); whether the name is free is for the domain.
+    fn validate(
+        &self,
+        parent_id: Option<i64>,
+        options: &Options,
+        errors: &mut Errors,
+    ) -> Option<CategoryInput> {
+        let name = text(errors, "name", "类别名称", &self.name, 1, 40);
+        let department_ids = ids(&self.department_ids).filter(|ids| {
+            ids.iter()
+                .all(|id| options.departments.iter().any(|d| d.id == *id))
+        });
+        if department_ids.is_none() {
+            errors.add("department_ids", "所选责任单位不存在或已停用，请重新选择");
+        }
+        Some(CategoryInput {
+            parent_id,
+            name,
+            department_ids: department_ids?,
+            active: self.is_active(),
+        })
+        .filter(|_| errors.is_empty())
+    }
+}
+
+/// Errors as the form showed them before: a taken name is shown with the other problems.
+async fn add_name_clash(
+    state: &AppState,
+    f: &CategoryForm,
+    parent_id: Option<i64>,
+    id: Option<i64>,
+    errors: &mut Errors,
+) -> sqlx::Result<()> {
+    if errors.get("name").is_empty()
+        && categories::name_taken(&state.db, parent_id, f.name.trim(), id).await?
+    {
+        errors.add("name", NAME_TAKEN);
+    }
+    Ok(())
 }
 
 /// Top-level classes (parent choices) and departments (multi-select choices).
@@ -143,88 +194,22 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
     render(&categories_page(&state, &ctx, CategoryForm::default(), Errors::default()).await?)
 }
 
-/// Name (unique among its siblings) and departments; `id` is the category being edited.
-async fn validate(
-    db: impl PgExecutor<'_>,
-    f: &CategoryForm,
-    parent_id: Option<i64>,
-    id: Option<i64>,
-    options: &Options,
-    errors: &mut Errors,
-) -> sqlx::Result<(String, Vec<i64>)> {
-    let name = text(errors, "name", "类别名称", &f.name, 1, 40);
-    let department_ids = ids(&f.department_ids).filter(|ids| {
-        ids.iter()
-            .all(|id| options.departments.iter().any(|d| d.id == *id))
-    });
-    if department_ids.is_none() {
-        errors.add("department_ids", "所选责任单位不存在或已停用，请重新选择");
-    }
-    if errors.get("name").is_empty()
-        && sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM categories WHERE parent_id IS NOT DISTINCT FROM $1 AND name = $2 AND id IS DISTINCT FROM $3) AS "e!""#,
-            parent_id,
-            name,
-            id
-        )
-        .fetch_one(db)
-        .await?
-    {
-        errors.add("name", NAME_TAKEN);
-    }
-    Ok((name, department_ids.unwrap_or_default()))
-}
-
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<CategoryForm>) -> Page {
     let mut errors = Errors::default();
     let options = Options::load(&state, None).await?;
-    let parent_id = if f.parent_id.trim().is_empty() {
-        None
-    } else {
-        let id = opt_id(&f.parent_id).filter(|id| options.parents.iter().any(|p| p.id == *id));
-        if id.is_none() {
-            errors.add("parent_id", "所选上级类别不存在，请重新选择");
-        }
-        id
-    };
-    let (name, department_ids) =
-        validate(&state.db, &f, parent_id, None, &options, &mut errors).await?;
-    if errors.is_empty() {
+    let parent_id = f.parent(&options, &mut errors);
+    if let Some(c) = f.validate(parent_id, &options, &mut errors) {
         let mut tx = state.db.begin().await?;
-        let inserted = sqlx::query_scalar!(
-            "INSERT INTO categories (parent_id, name, sort_order)
-             VALUES ($1, $2, (SELECT COALESCE(max(sort_order), 0) + 1 FROM categories WHERE parent_id IS NOT DISTINCT FROM $1))
-             RETURNING id",
-            parent_id,
-            name
-        )
-        .fetch_one(&mut *tx)
-        .await;
-        match inserted {
-            Ok(id) => {
-                sqlx::query!("INSERT INTO category_departments (category_id, department_id) SELECT $1, unnest($2::bigint[])", id, &department_ids)
-                    .execute(&mut *tx)
-                    .await?;
-                let detail = serde_json::json!({"name": name, "parent_id": parent_id, "department_ids": department_ids});
-                audit::record(
-                    &mut *tx,
-                    &ctx.actor(),
-                    Entry::ok("category.create")
-                        .on("category", id)
-                        .detail(detail),
-                )
-                .await?;
+        match categories::create(&mut tx, &ctx.actor(), &c).await? {
+            Ok(_) => {
                 tx.commit().await?;
-                return Ok(redirect_with_flash(
-                    &state,
-                    "/admin/categories",
-                    &format!("已添加问题类别：{name}"),
-                ));
+                let message = format!("已添加问题类别：{}", c.name);
+                return Ok(redirect_with_flash(&state, "/admin/categories", &message));
             }
-            Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
-            Err(e) => return Err(e.into()),
+            Err(NameTaken) => errors.add("name", NAME_TAKEN),
         }
     }
+    add_name_clash(&state, &f, parent_id, None, &mut errors).await?;
     let page = categories_page(&state, &ctx, f, errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
@@ -243,28 +228,6 @@ struct CategoryPage {
     options: Options,
 }
 
-struct Current {
-    id: i64,
-    parent_id: Option<i64>,
-    parent_name: Option<String>,
-    name: String,
-    active: bool,
-    department_ids: Vec<i64>,
-}
-
-async fn current(db: impl PgExecutor<'_>, id: i64) -> Result<Current, AppError> {
-    sqlx::query_as!(
-        Current,
-        r#"SELECT c.id, c.parent_id, p.name AS "parent_name?", c.name, c.active,
-                  COALESCE(ARRAY(SELECT department_id FROM category_departments WHERE category_id = c.id ORDER BY department_id), '{}') AS "department_ids!"
-           FROM categories c LEFT JOIN categories p ON p.id = c.parent_id WHERE c.id = $1"#,
-        id
-    )
-    .fetch_optional(db)
-    .await?
-    .ok_or(AppError::NotFound)
-}
-
 async fn category_page(
     state: &AppState,
     ctx: &Ctx,
@@ -272,7 +235,7 @@ async fn category_page(
     form: Option<CategoryForm>,
     errors: Errors,
 ) -> Result<CategoryPage, AppError> {
-    let c = current(&state.db, id).await?;
+    let c = categories::find(&state.db, id).await?;
     let children = sqlx::query_scalar!(
         "SELECT name || CASE WHEN active THEN '' ELSE '（已停用）' END AS \"n!\" FROM categories WHERE parent_id = $1 ORDER BY sort_order, name",
         id
@@ -317,62 +280,21 @@ pub async fn update(
     Form(f): Form<CategoryForm>,
 ) -> Page {
     let mut errors = Errors::default();
-    // The parent never changes here, so it can be read before the transaction.
-    let parent_id = current(&state.db, id).await?.parent_id;
     let options = Options::load(&state, Some(id)).await?;
-    let active = f.is_active();
-    let (name, department_ids) =
-        validate(&state.db, &f, parent_id, Some(id), &options, &mut errors).await?;
-    if errors.is_empty() {
+    if let Some(c) = f.validate(None, &options, &mut errors) {
         let mut tx = state.db.begin().await?;
-        sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 FOR UPDATE", id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let old = current(&mut *tx, id).await?;
-        let updated = sqlx::query!(
-            "UPDATE categories SET name = $2, active = $3 WHERE id = $1",
-            id,
-            name,
-            active
-        )
-        .execute(&mut *tx)
-        .await;
-        match updated {
-            Ok(_) => {
-                sqlx::query!("DELETE FROM category_departments WHERE category_id = $1 AND department_id <> ALL($2)", id, &department_ids)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query!(
-                    "INSERT INTO category_departments (category_id, department_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-                    id,
-                    &department_ids
-                )
-                .execute(&mut *tx)
-                .await?;
-                let detail = serde_json::json!({
-                    "name": name, "active": active, "department_ids": department_ids,
-                    "from": {"name": old.name, "active": old.active, "department_ids": old.department_ids},
-                });
-                audit::record(
-                    &mut *tx,
-                    &ctx.actor(),
-                    Entry::ok("category.update")
-                        .on("category", id)
-                        .detail(detail),
-                )
-                .await?;
+        match categories::update(&mut tx, &ctx.actor(), id, &c).await? {
+            Ok(()) => {
                 tx.commit().await?;
-                return Ok(redirect_with_flash(
-                    &state,
-                    &format!("/admin/categories/{id}"),
-                    "已保存。",
-                ));
+                let to = format!("/admin/categories/{id}");
+                return Ok(redirect_with_flash(&state, &to, "已保存。"));
             }
-            Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
-            Err(e) => return Err(e.into()),
+            Err(NameTaken) => errors.add("name", NAME_TAKEN),
         }
     }
+    // The parent never changes here, so it can be read outside the transaction.
+    let parent_id = categories::find(&state.db, id).await?.parent_id;
+    add_name_clash(&state, &f, parent_id, Some(id), &mut errors).await?;
     let page = category_page(&state, &ctx, id, Some(f), errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }

@@ -1,7 +1,7 @@
 //! `/admin/calendar`: the exceptions to the weekend rule that working days are counted with (DESIGN §4):
 //! statutory holidays on weekdays (放假) and the weekend days worked in exchange (调休上班).
 
-use crate::audit::{self, Entry};
+use crate::admin::reference::calendar::{self, YEARS, is_weekend, parse_day, weekday_label};
 use crate::clock::china_date;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -11,39 +11,11 @@ use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
-
-/// Years the calendar can hold: wide enough for any real plan, narrow enough to catch typos.
-const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
-
-const WEEKDAYS: [&str; 7] = [
-    "星期一",
-    "星期二",
-    "星期三",
-    "星期四",
-    "星期五",
-    "星期六",
-    "星期日",
-];
 
 /// (form value, label, is_workday)
 const KINDS: [(&str, &str, bool); 2] = [("holiday", "放假", false), ("workday", "调休上班", true)];
-
-pub fn weekday_label(day: NaiveDate) -> &'static str {
-    WEEKDAYS[day.weekday().num_days_from_monday() as usize]
-}
-
-fn is_weekend(day: NaiveDate) -> bool {
-    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
-}
-
-/// A YYYY-MM-DD date within `YEARS`.
-fn parse_day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .filter(|d| YEARS.contains(&d.year()))
-}
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -140,62 +112,45 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<YearQ
     render(&calendar_page(&state, &ctx, year, DayForm::default(), Errors::default()).await?)
 }
 
+impl DayForm {
+    /// The day and whether it is worked; a weekday cannot be made a 调休上班 day.
+    fn validate(&self, errors: &mut Errors) -> Option<(NaiveDate, bool, String)> {
+        let day = parse_day(&self.day);
+        if day.is_none() {
+            errors.add("day", "请填写正确的日期，如 2026-10-01");
+        }
+        let is_workday = KINDS
+            .iter()
+            .find(|(v, _, _)| *v == self.kind)
+            .map(|(_, _, w)| *w);
+        match (is_workday, day) {
+            (None, _) => errors.add("kind", "请选择类型"),
+            (Some(true), Some(d)) if !is_weekend(d) => errors.add(
+                "kind",
+                format!(
+                    "调休上班只能设在周六或周日（{d} 是{}，本来就是工作日）",
+                    weekday_label(d)
+                ),
+            ),
+            _ => {}
+        }
+        let note = text(errors, "note", "说明", &self.note, 0, 40);
+        Some((day?, is_workday?, note)).filter(|_| errors.is_empty())
+    }
+}
+
 /// Set (insert or replace) one day's exception.
 pub async fn set(State(state): State<AppState>, ctx: Ctx, Form(f): Form<DayForm>) -> Page {
     let mut errors = Errors::default();
-    let day = parse_day(&f.day);
-    if day.is_none() {
-        errors.add("day", "请填写正确的日期，如 2026-10-01");
-    }
-    let is_workday = KINDS
-        .iter()
-        .find(|(v, _, _)| *v == f.kind)
-        .map(|(_, _, w)| *w);
-    match (is_workday, day) {
-        (None, _) => errors.add("kind", "请选择类型"),
-        (Some(true), Some(d)) if !is_weekend(d) => errors.add(
-            "kind",
-            format!(
-                "调休上班只能设在周六或周日（{d} 是{}，本来就是工作日）",
-                weekday_label(d)
-            ),
-        ),
-        _ => {}
-    }
-    let note = text(&mut errors, "note", "说明", &f.note, 0, 40);
-    let (Some(day), Some(is_workday)) = (day.filter(|_| errors.is_empty()), is_workday) else {
-        let year = day.map(|d| d.year()).unwrap_or_else(|| this_year(&state));
+    let Some((day, is_workday, note)) = f.validate(&mut errors) else {
+        let year = parse_day(&f.day)
+            .map(|d| d.year())
+            .unwrap_or_else(|| this_year(&state));
         let page = calendar_page(&state, &ctx, year, f, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let mut tx = state.db.begin().await?;
-    let old = sqlx::query!(
-        "SELECT is_workday, note FROM calendar_days WHERE day = $1 FOR UPDATE",
-        day
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO calendar_days (day, is_workday, note) VALUES ($1, $2, $3)
-         ON CONFLICT (day) DO UPDATE SET is_workday = EXCLUDED.is_workday, note = EXCLUDED.note",
-        day,
-        is_workday,
-        note
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail = serde_json::json!({
-        "day": day.to_string(), "is_workday": is_workday, "note": note,
-        "from": old.map(|o| serde_json::json!({"is_workday": o.is_workday, "note": o.note})),
-    });
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("calendar.set")
-            .on("calendar_day", day)
-            .detail(detail),
-    )
-    .await?;
+    calendar::set(&mut tx, &ctx.actor(), day, is_workday, &note).await?;
     tx.commit().await?;
     let kind = if is_workday { "调休上班" } else { "放假" };
     let message = format!("已设置：{day}（{}）{kind}。", weekday_label(day));
@@ -210,23 +165,7 @@ pub async fn set(State(state): State<AppState>, ctx: Ctx, Form(f): Form<DayForm>
 pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path(day): Path<String>) -> Page {
     let day = parse_day(&day).ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin().await?;
-    let old = sqlx::query!(
-        "DELETE FROM calendar_days WHERE day = $1 RETURNING is_workday, note",
-        day
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let detail =
-        serde_json::json!({"day": day.to_string(), "is_workday": old.is_workday, "note": old.note});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("calendar.delete")
-            .on("calendar_day", day)
-            .detail(detail),
-    )
-    .await?;
+    calendar::delete(&mut tx, &ctx.actor(), day).await?;
     tx.commit().await?;
     let message = format!("已删除 {day} 的设置，该日恢复按周末规则计算。");
     Ok(redirect_with_flash(
@@ -234,27 +173,4 @@ pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path(day): Path<Str
         &format!("/admin/calendar?year={}", day.year()),
         &message,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_parse_strictly_and_name_their_weekday() {
-        let d = parse_day(" 2026-10-01 ").unwrap();
-        assert_eq!(weekday_label(d), "星期四");
-        assert!(!is_weekend(d));
-        assert!(is_weekend(parse_day("2026-09-27").unwrap()));
-        for bad in [
-            "",
-            "2026-02-30",
-            "2026/10/01",
-            "1899-01-01",
-            "99999-01-01",
-            "x",
-        ] {
-            assert!(parse_day(bad).is_none(), "{bad}");
-        }
-    }
 }

@@ -1,17 +1,16 @@
 //! `/admin/departments`: the responsible departments (责任单位) that cases are assigned to.
 
-use crate::admin::{checked, is_unique_violation};
-use crate::audit::{self, Entry};
+use crate::admin::reference::NameTaken;
+use crate::admin::reference::departments::{self, DepartmentInput};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::form::{Errors, Form, text};
+use crate::web::form::{Errors, Form, checked, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use sqlx::PgExecutor;
 
 const NAME_TAKEN: &str = "已有同名的责任单位";
 
@@ -36,6 +35,32 @@ impl DepartmentForm {
     fn is_active(&self) -> bool {
         checked(&self.active)
     }
+    /// Name and short name; whether the name is free is for the domain to say.
+    fn validate(&self, errors: &mut Errors) -> Option<DepartmentInput> {
+        let name = text(errors, "name", "名称", &self.name, 1, 60);
+        let short_name = text(errors, "short_name", "简称", &self.short_name, 1, 20);
+        let active = self.is_active();
+        errors.is_empty().then_some(DepartmentInput {
+            name,
+            short_name,
+            active,
+        })
+    }
+}
+
+/// Errors as the form showed them before: a taken name is shown with the other problems.
+async fn add_name_clash(
+    state: &AppState,
+    f: &DepartmentForm,
+    id: Option<i64>,
+    errors: &mut Errors,
+) -> sqlx::Result<()> {
+    if errors.get("name").is_empty()
+        && departments::name_taken(&state.db, f.name.trim(), id).await?
+    {
+        errors.add("name", NAME_TAKEN);
+    }
+    Ok(())
 }
 
 #[derive(Template)]
@@ -73,67 +98,24 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
     render(&departments_page(&state, &ctx, DepartmentForm::default(), Errors::default()).await?)
 }
 
-/// Check name and short name; the name must not be used by another department.
-async fn validate(
-    db: impl PgExecutor<'_>,
-    f: &DepartmentForm,
-    id: Option<i64>,
-    errors: &mut Errors,
-) -> sqlx::Result<(String, String)> {
-    let name = text(errors, "name", "名称", &f.name, 1, 60);
-    let short_name = text(errors, "short_name", "简称", &f.short_name, 1, 20);
-    if errors.get("name").is_empty()
-        && sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM departments WHERE name = $1 AND id IS DISTINCT FROM $2) AS "e!""#,
-            name,
-            id
-        )
-        .fetch_one(db)
-        .await?
-    {
-        errors.add("name", NAME_TAKEN);
-    }
-    Ok((name, short_name))
-}
-
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
     Form(f): Form<DepartmentForm>,
 ) -> Page {
     let mut errors = Errors::default();
-    let (name, short_name) = validate(&state.db, &f, None, &mut errors).await?;
-    if errors.is_empty() {
+    if let Some(d) = f.validate(&mut errors) {
         let mut tx = state.db.begin().await?;
-        match sqlx::query_scalar!(
-            "INSERT INTO departments (name, short_name) VALUES ($1, $2) RETURNING id",
-            name,
-            short_name
-        )
-        .fetch_one(&mut *tx)
-        .await
-        {
-            Ok(id) => {
-                let detail = serde_json::json!({"name": name, "short_name": short_name});
-                audit::record(
-                    &mut *tx,
-                    &ctx.actor(),
-                    Entry::ok("department.create")
-                        .on("department", id)
-                        .detail(detail),
-                )
-                .await?;
+        match departments::create(&mut tx, &ctx.actor(), &d).await? {
+            Ok(_) => {
                 tx.commit().await?;
-                return Ok(redirect_with_flash(
-                    &state,
-                    "/admin/departments",
-                    &format!("已添加责任单位：{name}"),
-                ));
+                let message = format!("已添加责任单位：{}", d.name);
+                return Ok(redirect_with_flash(&state, "/admin/departments", &message));
             }
-            Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
-            Err(e) => return Err(e.into()),
+            Err(NameTaken) => errors.add("name", NAME_TAKEN),
         }
     }
+    add_name_clash(&state, &f, None, &mut errors).await?;
     let page = departments_page(&state, &ctx, f, errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
@@ -149,6 +131,19 @@ struct DepartmentPage {
     categories: Vec<String>,
     form: DepartmentForm,
     errors: Errors,
+}
+
+/// The categories that go to this department by default ("class › area").
+async fn default_categories(state: &AppState, id: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT COALESCE(p.name || ' › ', '') || c.name AS "label!"
+           FROM category_departments cd JOIN categories c ON c.id = cd.category_id LEFT JOIN categories p ON p.id = c.parent_id
+           WHERE cd.department_id = $1
+           ORDER BY COALESCE(p.sort_order, c.sort_order), COALESCE(p.name, c.name), p.id NULLS FIRST, c.sort_order, c.name"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await
 }
 
 async fn department_page(
@@ -168,15 +163,7 @@ async fn department_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let categories = sqlx::query_scalar!(
-        r#"SELECT COALESCE(p.name || ' › ', '') || c.name AS "label!"
-           FROM category_departments cd JOIN categories c ON c.id = cd.category_id LEFT JOIN categories p ON p.id = c.parent_id
-           WHERE cd.department_id = $1
-           ORDER BY COALESCE(p.sort_order, c.sort_order), COALESCE(p.name, c.name), p.id NULLS FIRST, c.sort_order, c.name"#,
-        id
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let categories = default_categories(state, id).await?;
     let form = form.unwrap_or(DepartmentForm {
         name: d.name.clone(),
         short_name: d.short_name,
@@ -205,51 +192,18 @@ pub async fn update(
     Form(f): Form<DepartmentForm>,
 ) -> Page {
     let mut errors = Errors::default();
-    let (name, short_name) = validate(&state.db, &f, Some(id), &mut errors).await?;
-    let active = f.is_active();
-    if errors.is_empty() {
+    if let Some(d) = f.validate(&mut errors) {
         let mut tx = state.db.begin().await?;
-        let old = sqlx::query!(
-            "SELECT name, short_name, active FROM departments WHERE id = $1 FOR UPDATE",
-            id
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        match sqlx::query!(
-            "UPDATE departments SET name = $2, short_name = $3, active = $4 WHERE id = $1",
-            id,
-            name,
-            short_name,
-            active
-        )
-        .execute(&mut *tx)
-        .await
-        {
-            Ok(_) => {
-                let detail = serde_json::json!({
-                    "name": name, "short_name": short_name, "active": active,
-                    "from": {"name": old.name, "short_name": old.short_name, "active": old.active},
-                });
-                audit::record(
-                    &mut *tx,
-                    &ctx.actor(),
-                    Entry::ok("department.update")
-                        .on("department", id)
-                        .detail(detail),
-                )
-                .await?;
+        match departments::update(&mut tx, &ctx.actor(), id, &d).await? {
+            Ok(()) => {
                 tx.commit().await?;
-                return Ok(redirect_with_flash(
-                    &state,
-                    &format!("/admin/departments/{id}"),
-                    "已保存。",
-                ));
+                let to = format!("/admin/departments/{id}");
+                return Ok(redirect_with_flash(&state, &to, "已保存。"));
             }
-            Err(e) if is_unique_violation(&e) => errors.add("name", NAME_TAKEN),
-            Err(e) => return Err(e.into()),
+            Err(NameTaken) => errors.add("name", NAME_TAKEN),
         }
     }
+    add_name_clash(&state, &f, Some(id), &mut errors).await?;
     let page = department_page(&state, &ctx, id, Some(f), errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }

@@ -1,32 +1,16 @@
 //! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围) and categories.
 
-use crate::admin::{CategoryGroup, Choice, category_groups, checked, ids, opt_id};
-use crate::audit::{self, Entry};
+use crate::admin::reference::leaders::{self, LEVELS, LeaderInput, level_label};
+use crate::admin::{CategoryGroup, category_groups};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::form::{Errors, Form, text};
+use crate::web::form::{Choice, Errors, Form, checked, ids, opt_id, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-
-/// Levels of a leader (the `leaders.level` CHECK), with their labels.
-pub const LEVELS: [(&str, &str); 4] = [
-    ("province", "省级"),
-    ("city", "市级"),
-    ("county", "县级"),
-    ("township", "乡镇级"),
-];
-
-pub fn level_label(level: &str) -> &'static str {
-    LEVELS
-        .iter()
-        .find(|(v, _)| *v == level)
-        .map(|(_, l)| *l)
-        .unwrap_or("未知")
-}
 
 struct LeaderRow {
     id: i64,
@@ -60,11 +44,11 @@ pub struct LeaderForm {
 }
 
 impl LeaderForm {
-    fn has_category(&self, id: &i64) -> bool {
-        self.category_ids.iter().any(|c| c.trim() == id.to_string())
-    }
     fn is_active(&self) -> bool {
         checked(&self.active)
+    }
+    fn has_category(&self, id: &i64) -> bool {
+        self.category_ids.iter().any(|c| c.trim() == id.to_string())
     }
 }
 
@@ -145,17 +129,8 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
     render(&leaders_page(&state, &ctx, LeaderForm::default(), Errors::default()).await?)
 }
 
-/// The checked values of a leader form.
-struct Valid {
-    name: String,
-    title: String,
-    level: &'static str,
-    portfolio: String,
-    county_id: Option<i64>,
-    category_ids: Vec<i64>,
-}
-
-fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<Valid> {
+/// Check a leader form against what its selects offered.
+fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<LeaderInput> {
     let name = text(errors, "name", "姓名", &f.name, 1, 30);
     let title = text(errors, "title", "职务", &f.title, 1, 60);
     let level = LEVELS.iter().map(|(v, _)| *v).find(|v| *v == f.level);
@@ -180,56 +155,27 @@ fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<Va
     if !errors.is_empty() {
         return None;
     }
-    Some(Valid {
+    Some(LeaderInput {
         name,
         title,
         level: level?,
         portfolio,
         county_id,
         category_ids: category_ids?,
-    })
-}
-
-fn detail(v: &Valid, active: bool) -> serde_json::Value {
-    serde_json::json!({
-        "name": v.name, "title": v.title, "level": v.level, "county_id": v.county_id,
-        "category_ids": v.category_ids, "active": active,
+        active: f.is_active(),
     })
 }
 
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LeaderForm>) -> Page {
     let mut errors = Errors::default();
     let options = Options::load(&state, None).await?;
-    let Some(v) = validate(&f, &options, &mut errors) else {
+    let Some(v) = validate(&f, &options, &mut errors).map(|v| LeaderInput { active: true, ..v })
+    else {
         let page = leaders_page(&state, &ctx, f, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let mut tx = state.db.begin().await?;
-    let id = sqlx::query_scalar!(
-        "INSERT INTO leaders (name, title, level, portfolio, county_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        v.name,
-        v.title,
-        v.level,
-        v.portfolio,
-        v.county_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[])",
-        id,
-        &v.category_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("leader.create")
-            .on("leader", id)
-            .detail(detail(&v, true)),
-    )
-    .await?;
+    let id = leaders::create(&mut tx, &ctx.actor(), &v).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -252,6 +198,17 @@ struct LeaderPage {
     options: Options,
 }
 
+/// The leader's active account, if any: (id, username).
+async fn account_of(state: &AppState, leader_id: i64) -> sqlx::Result<Option<(i64, String)>> {
+    Ok(sqlx::query!(
+        "SELECT id, username FROM users WHERE leader_id = $1 AND active",
+        leader_id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .map(|a| (a.id, a.username)))
+}
+
 async fn leader_page(
     state: &AppState,
     ctx: &Ctx,
@@ -268,12 +225,6 @@ async fn leader_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let account = sqlx::query!(
-        "SELECT id, username FROM users WHERE leader_id = $1 AND active",
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?;
     let form = form.unwrap_or(LeaderForm {
         name: l.name.clone(),
         title: l.title.clone(),
@@ -283,13 +234,14 @@ async fn leader_page(
         category_ids: l.category_ids.iter().map(i64::to_string).collect(),
         active: if l.active { "1".into() } else { String::new() },
     });
+    let account = account_of(state, id).await?;
     Ok(LeaderPage {
         layout: ctx.layout(&format!("领导：{}（{}）", l.name, l.title)),
         id: l.id,
         name: l.name,
         active: l.active,
-        username: account.as_ref().map(|a| a.username.clone()),
-        user_id: account.map(|a| a.id),
+        username: account.as_ref().map(|a| a.1.clone()),
+        user_id: account.map(|a| a.0),
         form,
         errors,
         options: Options::load(state, Some(id)).await?,
@@ -308,58 +260,12 @@ pub async fn update(
 ) -> Page {
     let mut errors = Errors::default();
     let options = Options::load(&state, Some(id)).await?;
-    let active = f.is_active();
     let Some(v) = validate(&f, &options, &mut errors) else {
         let page = leader_page(&state, &ctx, id, Some(f), errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let mut tx = state.db.begin().await?;
-    let old = sqlx::query!(
-        r#"SELECT name, title, level, county_id, active,
-                  COALESCE(ARRAY(SELECT category_id FROM leader_categories WHERE leader_id = $1 ORDER BY category_id), '{}') AS "category_ids!"
-           FROM leaders WHERE id = $1 FOR UPDATE"#,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    sqlx::query!(
-        "UPDATE leaders SET name = $2, title = $3, level = $4, portfolio = $5, county_id = $6, active = $7 WHERE id = $1",
-        id,
-        v.name,
-        v.title,
-        v.level,
-        v.portfolio,
-        v.county_id,
-        active
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "DELETE FROM leader_categories WHERE leader_id = $1 AND category_id <> ALL($2)",
-        id,
-        &v.category_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO leader_categories (leader_id, category_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-        id,
-        &v.category_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    let mut detail = detail(&v, active);
-    detail["from"] = serde_json::json!({
-        "name": old.name, "title": old.title, "level": old.level, "county_id": old.county_id,
-        "category_ids": old.category_ids, "active": old.active,
-    });
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("leader.update").on("leader", id).detail(detail),
-    )
-    .await?;
+    leaders::update(&mut tx, &ctx.actor(), id, &v).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
