@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::AppError;
 pub use crate::state::AppState;
 use crate::web::json::{as_json, is_api};
-use crate::web::{auth, errors, ops};
+use crate::web::{auth, errors, metrics};
 use crate::{db, live};
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         routes = routes.route(r.path, guarded);
     }
     let routes = routes
-        .route_layer(middleware::from_fn(ops::track))
+        .route_layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .with_state(state.clone());
     // Every request passes these, outermost first. They wrap the router once: `Router::layer` would

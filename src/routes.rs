@@ -3,8 +3,8 @@
 
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
-use crate::web::{account, ops};
-use crate::{admin, api, consult, followup, prepare, public, reports, web};
+use crate::web::pages::{account, ops};
+use crate::{admin, api, consult, followup, prepare, public, reports};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter};
@@ -82,7 +82,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/logout", SIGNED_IN, account::logout),
         route(M::GET, "/account/password", SIGNED_IN, account::password_page),
         route(M::POST, "/account/password", SIGNED_IN, account::change_password),
-        route(M::GET, "/api/v1/me", SIGNED_IN, web::api_me),
+        route(M::GET, "/api/v1/me", SIGNED_IN, account::me),
         // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
         route(M::GET, "/staff/visits", STAFF, prepare::visits::list),
         route(M::GET, "/staff/visits/new", STAFF, prepare::visits::new_page),

@@ -44,7 +44,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     anyhow::ensure!(!exists, "规模测试数据已存在：请使用一个新的数据库");
     conn.execute("SET synchronous_commit = off; SET TIME ZONE 'Asia/Shanghai'")
         .await?;
-    let hash = crate::web::account::hash_password(o.password.clone()).await?;
+    let hash = crate::web::password::hash_password(o.password.clone()).await?;
     let visits = (o.cases / 500).max(1);
     let mut tx = conn.begin().await?;
     let step = |name: &str, t: Instant| println!("{name}: {:.1} s", t.elapsed().as_secs_f64());

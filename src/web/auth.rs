@@ -135,6 +135,16 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Where a role lands after signing in.
+pub fn home_for(role: Role) -> &'static str {
+    match role {
+        Role::Sysadmin => "/admin/users",
+        Role::Auditor => "/audit",
+        Role::Leader => "/me/today",
+        _ => "/",
+    }
+}
+
 /// The signed-in user as the actor of an audit entry (here, so that `audit` needs nothing of the web).
 impl crate::audit::Actor {
     pub fn user(user: &CurrentUser, ip: std::net::IpAddr) -> Self {

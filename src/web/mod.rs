@@ -1,13 +1,13 @@
 //! Cross-cutting HTTP: who is calling, from where, and what every page needs.
 
-pub mod account;
 pub mod auth;
 pub mod errors;
 pub mod form;
 pub mod json;
 pub mod login;
-pub mod ops;
+pub mod metrics;
 pub mod page;
+pub mod pages;
 pub mod password;
 pub mod rate_limit;
 pub mod session;
@@ -188,11 +188,4 @@ impl FromRequestParts<AppState> for Ctx {
             demo: state.demo_present(),
         })
     }
-}
-
-/// `GET /api/v1/me`: who the API caller is (the smallest API route; the API proper comes with stage 3).
-pub async fn api_me(user: CurrentUser) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
-    }))
 }

@@ -42,7 +42,7 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
         let client = app.client();
         let r = client.login(username, DEMO_PASSWORD).await;
         assert_eq!(r.status, 303, "{username}");
-        assert_eq!(r.location(), xiafang::web::account::home_for(role));
+        assert_eq!(r.location(), xiafang::web::auth::home_for(role));
         let landing = client.get(r.location()).await;
         assert_eq!(landing.status, 200, "{username} lands on a page");
         assert!(

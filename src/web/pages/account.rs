@@ -3,7 +3,7 @@
 
 use crate::audit::{self, Entry};
 use crate::state::AppState;
-use crate::web::auth::{CurrentUser, Role};
+use crate::web::auth::{CurrentUser, home_for};
 use crate::web::form::{Errors, Form};
 use crate::web::login::{self, Attempt, Lockout, LoginOutcome, PasswordChange};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -17,21 +17,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-// The old path of the hashing, kept until the followup branch (`seed_scale`) is merged.
-pub use crate::web::password::hash_password;
-
 /// The same words for an unknown user, a wrong password and a locked account: no hint which it was.
 const LOGIN_FAILED: &str = "用户名或密码错误。连续输错 5 次，账号将被锁定 30 分钟。";
-
-/// Where a role lands after signing in.
-pub fn home_for(role: Role) -> &'static str {
-    match role {
-        Role::Sysadmin => "/admin/users",
-        Role::Auditor => "/audit",
-        Role::Leader => "/me/today",
-        _ => "/",
-    }
-}
 
 /// Only local paths: never an open redirect to another site.
 fn safe_next(next: &str) -> Option<&str> {
@@ -225,4 +212,11 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/"), None);
         assert_eq!(safe_next("/\\evil.example"), None);
     }
+}
+
+/// `GET /api/v1/me`: who the API caller is (the smallest API route; the API proper comes with stage 3).
+pub async fn me(user: CurrentUser) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
+    }))
 }

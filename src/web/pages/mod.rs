@@ -1,0 +1,4 @@
+//! The handlers of web/: signing in and out, the password, who am I, and the operations endpoints.
+
+pub mod account;
+pub mod ops;
