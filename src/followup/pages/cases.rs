@@ -1,0 +1,458 @@
+//! `/cases/{id}`: the case file and the forms of its transitions (DESIGN §4, §5). A form is
+//! checked here into `transitions::Input`; `transitions::apply` does the rest in one transaction.
+
+use crate::clock::{china_date, china_minute, cn_date};
+use crate::error::AppError;
+use crate::followup::CaseRules;
+use crate::followup::case_row;
+use crate::followup::labels::{RESULTS, event_label, rating_label, result_label, slug};
+use crate::followup::state::{self, Action, Party, State as CaseState};
+use crate::followup::transitions::{self, By, CaseError, Input};
+use crate::followup::workdays::Calendar;
+use crate::state::AppState;
+use crate::web::form::{Errors, Form, text};
+use crate::web::page::{Layout, Page, render, render_status};
+use crate::web::{Ctx, redirect_with_flash};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate};
+use serde::Deserialize;
+
+/// Every field of every action form; each action reads its own (names are unique on the page).
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct ActionForm {
+    pub version: String,
+    pub return_reason: String,
+    pub progress_text: String,
+    pub extension_days: String,
+    pub extension_reason: String,
+    pub decision_note: String,
+    pub result: String,
+    pub reply: String,
+    pub reject_reason: String,
+    pub reopen_reason: String,
+    pub review_text: String,
+    pub decision: String,
+    pub department_id: String,
+}
+
+/// The form's fields for `action`, checked into the domain's input; problems go to `errors`.
+fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Errors) -> Input {
+    let mut i = Input::default();
+    match action {
+        Action::Return => {
+            i.text = text(
+                errors,
+                "return_reason",
+                "退回理由",
+                &f.return_reason,
+                1,
+                1000,
+            )
+        }
+        Action::Progress => {
+            i.text = text(
+                errors,
+                "progress_text",
+                "办理进展",
+                &f.progress_text,
+                1,
+                2000,
+            )
+        }
+        Action::RequestExtension => {
+            match f.extension_days.trim().parse::<i32>() {
+                Ok(d) if (1..=rules.max_extension_d).contains(&d) => i.days = d,
+                _ => errors.add(
+                    "extension_days",
+                    format!("延期天数须为 1–{} 天", rules.max_extension_d),
+                ),
+            }
+            i.text = text(
+                errors,
+                "extension_reason",
+                "延期理由",
+                &f.extension_reason,
+                1,
+                1000,
+            );
+        }
+        Action::Submit => {
+            if RESULTS.iter().all(|(v, _)| *v != f.result) {
+                errors.add("result", "请选择办理结果");
+            }
+            i.result = f.result.clone();
+            i.text = text(errors, "reply", "答复意见", &f.reply, 1, 5000);
+        }
+        Action::Reject => {
+            i.text = text(
+                errors,
+                "reject_reason",
+                "退回重办理由",
+                &f.reject_reason,
+                1,
+                1000,
+            )
+        }
+        Action::Reopen => {
+            i.text = text(
+                errors,
+                "reopen_reason",
+                "重办理由",
+                &f.reopen_reason,
+                1,
+                1000,
+            )
+        }
+        Action::RequestReview => {
+            i.text = text(errors, "review_text", "复查请求", &f.review_text, 1, 2000)
+        }
+        Action::DecideReview(_) => {
+            match f.decision.as_str() {
+                "upheld" => i.upheld = true,
+                "overturned" => i.upheld = false,
+                _ => errors.add("decision", "请选择复查结论"),
+            }
+            i.text = text(errors, "decision_note", "说明", &f.decision_note, 0, 2000);
+        }
+        Action::Reassign => match crate::admin::opt_id(&f.department_id) {
+            Some(d) => i.department_id = d,
+            None => errors.add("department_id", "请选择新的主办单位"),
+        },
+        _ => i.text = text(errors, "decision_note", "说明", &f.decision_note, 0, 2000),
+    }
+    i
+}
+
+/// One transition over HTTP: check the form, apply, redirect; or the case file again with why not.
+async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm) -> Page {
+    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let action = match action {
+        Action::DecideReview(_) => Action::DecideReview(f.decision == "upheld"),
+        a => a,
+    };
+    let (now, rules) = (state.clock.now(), &state.config.case_rules);
+    let mut errors = Errors::default();
+    let input = validate(action, &f, rules, &mut errors);
+    // No version in the form compares unequal to every version: 409.
+    let version = Some(f.version.trim().parse::<i32>().unwrap_or(i32::MIN));
+    let actor = ctx.actor();
+    let by = By {
+        user: &user,
+        actor: &actor,
+    };
+    let mut tx = state.db.begin().await?;
+    let done = if errors.is_empty() {
+        transitions::apply(&mut tx, id, action, version, &input, &by, now, rules)
+            .await
+            .map(Some)
+    } else {
+        // The rules speak first: a refused action is said so, whatever its fields.
+        let checked = transitions::check(&mut tx, id, action, version, &user, now, rules).await;
+        checked.map(|_| None)
+    };
+    let errors = match done {
+        Ok(Some(outcome)) => {
+            tx.commit().await?;
+            let to = format!("/cases/{id}");
+            return Ok(redirect_with_flash(state, &to, &outcome.message));
+        }
+        Ok(None) => errors,
+        Err(e) => refusal(e)?,
+    };
+    drop(tx);
+    let page = case_page(state, ctx, id, f, errors, slug(action)).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// A refusal or a field the database refused, as the form's errors; anything else is an error.
+fn refusal(e: CaseError) -> Result<Errors, AppError> {
+    let mut errors = Errors::default();
+    match e {
+        CaseError::Refused(why) => errors.add("action", why),
+        CaseError::Field(field, why) => errors.add(field, why),
+        CaseError::App(e) => return Err(e),
+    }
+    Ok(errors)
+}
+
+macro_rules! action_handlers {
+    ($($name:ident => $action:expr),* $(,)?) => {$(
+        pub async fn $name(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>, Form(f): Form<ActionForm>) -> Page {
+            act(&state, &ctx, id, $action, f).await
+        }
+    )*};
+}
+
+action_handlers! {
+    accept => Action::Accept,
+    return_case => Action::Return,
+    reassign => Action::Reassign,
+    progress => Action::Progress,
+    extend => Action::RequestExtension,
+    approve_extension => Action::ApproveExtension,
+    refuse_extension => Action::RefuseExtension,
+    notify_acceptance => Action::NotifyAcceptance,
+    submit => Action::Submit,
+    approve => Action::Approve,
+    reject => Action::Reject,
+    reopen => Action::Reopen,
+    review => Action::RequestReview,
+    decide_review_handler => Action::DecideReview(true),
+}
+
+// ---------------------------------------------------------------------------------------------
+// The case file page
+// ---------------------------------------------------------------------------------------------
+
+pub struct EventLine {
+    pub at: String,
+    pub who: String,
+    pub what: &'static str,
+    pub text: String,
+}
+
+pub struct Deadline {
+    pub label: &'static str,
+    pub date: String,
+    pub days_left: Option<i64>,
+    pub overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "followup/case.html")]
+struct CasePage {
+    layout: Layout,
+    id: i64,
+    code: String,
+    title: String,
+    status: &'static str,
+    category: String,
+    visit: String,
+    lead_department: String,
+    co_departments: String,
+    owner_leader: String,
+    deadline_days: i32,
+    deadlines: Vec<Deadline>,
+    citizen: Option<Citizen>,
+    dossier: Option<Dossier>,
+    issue_summary: String,
+    result: &'static str,
+    reply: String,
+    rating: &'static str,
+    rating_comment: String,
+    events: Vec<EventLine>,
+    actions: Vec<&'static str>,
+    version: i32,
+    form: ActionForm,
+    errors: Errors,
+    failed: &'static str,
+    departments: Vec<crate::admin::Choice>,
+    results: [(&'static str, &'static str); 4],
+    max_extension_d: i32,
+}
+
+impl CasePage {
+    fn can(&self, s: &str) -> bool {
+        self.actions.contains(&s)
+    }
+    fn err(&self, action: &str, field: &str) -> &str {
+        if self.failed == action {
+            self.errors.get(field)
+        } else {
+            ""
+        }
+    }
+}
+
+struct Citizen {
+    name: String,
+    id_mask: String,
+    phone_mask: String,
+    persons: i32,
+    address: String,
+    grievance: String,
+    registration_code: String,
+    reception: String,
+    consultation: String,
+}
+
+struct Dossier {
+    summary: String,
+    background: String,
+    policy_basis: String,
+    proposed_handling: String,
+}
+
+async fn case_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: ActionForm,
+    errors: Errors,
+    failed: &'static str,
+) -> Result<CasePage, AppError> {
+    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let row = case_row::load(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let side = row.side_of(&user).ok_or(AppError::NotFound)?;
+    let c = sqlx::query!(
+        r#"SELECT c.title, c.issue_id, c.survey_item_id, c.due_on, c.extended_due_on, c.accept_due_on, c.result, c.reply,
+                  c.rating, c.acceptance_notified_at, c.assigned_at,
+                  cat.name AS category, v.title AS visit_title, v.visit_date, d.name AS lead_department,
+                  l.name || '（' || l.title || '）' AS "owner!",
+                  COALESCE((SELECT string_agg(dd.name, '、' ORDER BY dd.name) FROM case_departments cd JOIN departments dd ON dd.id = cd.department_id
+                            WHERE cd.case_id = c.id), '') AS "co!",
+                  (SELECT f.comment FROM feedback f WHERE f.case_id = c.id ORDER BY f.at DESC, f.id DESC LIMIT 1) AS rating_comment
+           FROM cases c JOIN categories cat ON cat.id = c.category_id JOIN visits v ON v.id = c.visit_id
+           JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           WHERE c.id = $1"#,
+        id
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let citizen = sqlx::query!(
+        r#"SELECT r.name, r.id_number_mask, r.phone_mask, r.persons, r.address, r.township, r.grievance, r.code,
+                  rc.started_at AS "started_at?", rc.consultation AS "consultation?", rm.name AS "room?", i.summary AS "summary?"
+           FROM cases c
+           LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id LEFT JOIN rooms rm ON rm.id = rc.room_id
+           JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
+           WHERE c.id = $1 LIMIT 1"#,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let issue_summary = citizen
+        .as_ref()
+        .and_then(|r| r.summary.clone())
+        .unwrap_or_default();
+    let citizen = citizen.map(|r| Citizen {
+        name: r.name,
+        id_mask: r.id_number_mask,
+        phone_mask: r.phone_mask.unwrap_or_default(),
+        persons: r.persons,
+        address: format!("{}{}", r.township, r.address),
+        grievance: r.grievance,
+        registration_code: r.code,
+        reception: match (r.room, r.started_at) {
+            (Some(room), Some(at)) => format!("{room} · {}", china_minute(at)),
+            _ => String::new(),
+        },
+        consultation: r.consultation.unwrap_or_default(),
+    });
+    let dossier = sqlx::query_as!(
+        Dossier,
+        "SELECT s.summary, s.background, s.policy_basis, s.proposed_handling FROM survey_items s
+         WHERE s.id = (SELECT COALESCE(c.survey_item_id, r.survey_item_id) FROM cases c
+                       LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
+                       LEFT JOIN registrations r ON r.id = rc.registration_id WHERE c.id = $1)",
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?;
+    let events = sqlx::query!(
+        r#"SELECT e.kind, e.at, e.text, COALESCE(u.display_name, CASE WHEN e.kind IN ('rated', 'review_requested') THEN '来访群众' ELSE '系统' END) AS "who!"
+           FROM case_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.case_id = $1 ORDER BY e.at, e.id"#,
+        id
+    )
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|e| EventLine { at: china_minute(e.at), who: e.who, what: event_label(&e.kind), text: e.text })
+    .collect();
+    let now = state.clock.now();
+    let today = china_date(now);
+    let calendar = Calendar::load(&state.db, today.min(china_date(c.assigned_at))).await?;
+    let running = row.state().deadline_runs();
+    let mut deadlines = vec![];
+    let mut line = |label, date: Option<NaiveDate>, live: bool| {
+        if let Some(d) = date {
+            let left = live.then(|| calendar.days_left(today, d));
+            deadlines.push(Deadline {
+                label,
+                date: cn_date(d),
+                days_left: left,
+                overdue: live && d < today,
+            });
+        }
+    };
+    line(
+        "签收期限",
+        Some(c.accept_due_on),
+        row.state() == CaseState::Assigned,
+    );
+    line(
+        "告知受理期限",
+        Some(
+            china_date(c.assigned_at) + Duration::days(state.config.case_rules.acceptance_notice_d),
+        ),
+        running && c.acceptance_notified_at.is_none(),
+    );
+    line("办结期限", c.due_on, running && c.extended_due_on.is_none());
+    line("延期后办结期限", c.extended_due_on, running);
+    let party = Party {
+        side,
+        is_submitter: row.closure_submitted_by == Some(user.id),
+    };
+    let actions = state::allowed(
+        row.state(),
+        &party,
+        &row.facts(today, &state.config.case_rules),
+    )
+    .into_iter()
+    .map(slug)
+    .collect();
+    let departments = sqlx::query_as!(
+        crate::admin::Choice,
+        "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(CasePage {
+        layout: ctx.layout(&format!("交办件 {}", row.code)),
+        id,
+        code: row.code.clone(),
+        title: c.title,
+        status: row.state().label(),
+        category: c.category,
+        visit: format!("{}（{}）", c.visit_title, cn_date(c.visit_date)),
+        lead_department: c.lead_department,
+        co_departments: c.co,
+        owner_leader: c.owner,
+        deadline_days: row.deadline_days,
+        deadlines,
+        citizen,
+        dossier,
+        issue_summary,
+        result: c.result.as_deref().map(result_label).unwrap_or(""),
+        reply: c.reply.unwrap_or_default(),
+        rating: c.rating.as_deref().map(rating_label).unwrap_or(""),
+        rating_comment: c.rating_comment.unwrap_or_default(),
+        events,
+        actions,
+        version: row.version,
+        form,
+        errors,
+        failed,
+        departments,
+        results: RESULTS,
+        max_extension_d: state.config.case_rules.max_extension_d,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    render(
+        &case_page(
+            &state,
+            &ctx,
+            id,
+            ActionForm::default(),
+            Errors::default(),
+            "",
+        )
+        .await?,
+    )
+}

@@ -1,0 +1,627 @@
+//! Every write that moves a case (DESIGN §4, §5): the 14 transitions of the case file, the
+//! citizen's rating, 督办 and 离任交接. Each runs in the caller's transaction: the case row is
+//! locked (FOR UPDATE), its version checked, the pure state machine (`state::next`) asked, then
+//! the case, its event, the audit row and any outbox message are written. The pages and the JSON
+//! API call these; no other module writes `cases`.
+
+use crate::audit::{self, Actor, Entry};
+use crate::clock::{china_date, cn_date};
+use crate::error::AppError;
+use crate::followup::case_row::{self, CaseRow};
+use crate::followup::jobs::notify_department;
+use crate::followup::labels::slug;
+use crate::followup::state::{self, Action, Party, Side, State as CaseState};
+use crate::followup::workdays::Calendar;
+use crate::followup::{CaseRules, assign};
+use crate::notify;
+use crate::web::auth::CurrentUser;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::{PgConnection, PgExecutor};
+
+pub const STALE: &str = "该交办件已被他人更新，请刷新后重试";
+
+/// The ratings a citizen may give.
+pub const RATINGS: [&str; 3] = ["satisfied", "basically_satisfied", "dissatisfied"];
+
+/// Why a transition did not happen.
+#[derive(Debug)]
+pub enum CaseError {
+    /// The state machine refuses it now, for this person (shown beside the actions).
+    Refused(&'static str),
+    /// A value the form could not check alone: (field, message).
+    Field(&'static str, &'static str),
+    /// Not found / not visible, stale version (409), database.
+    App(AppError),
+}
+
+impl From<sqlx::Error> for CaseError {
+    fn from(e: sqlx::Error) -> Self {
+        CaseError::App(e.into())
+    }
+}
+
+impl From<AppError> for CaseError {
+    fn from(e: AppError) -> Self {
+        CaseError::App(e)
+    }
+}
+
+impl From<CaseError> for AppError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::Refused(m) => AppError::Conflict(m.into()),
+            CaseError::Field(_, m) => AppError::BadRequest(m.into()),
+            CaseError::App(e) => e,
+        }
+    }
+}
+
+/// The checked input of one action (each action reads its own fields).
+#[derive(Clone, Debug, Default)]
+pub struct Input {
+    pub text: String,
+    pub days: i32,
+    pub result: String,
+    pub upheld: bool,
+    pub department_id: i64,
+}
+
+/// Who acts: the signed-in user (for the rules) and the audit actor.
+pub struct By<'a> {
+    pub user: &'a CurrentUser,
+    pub actor: &'a Actor,
+}
+
+/// What a transition did: the new state and the message for the user.
+#[derive(Debug)]
+pub struct Outcome {
+    pub to: CaseState,
+    pub message: String,
+}
+
+/// A locked case the user may take `action` on now, and the state it leads to.
+pub struct Checked {
+    pub row: CaseRow,
+    pub to: CaseState,
+}
+
+/// Lock the case and ask the rules: not visible → NotFound, other version → 409, refused.
+/// `version` None: no form was sent (nothing to compare).
+pub async fn check(
+    conn: &mut PgConnection,
+    case_id: i64,
+    action: Action,
+    version: Option<i32>,
+    user: &CurrentUser,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+) -> Result<Checked, CaseError> {
+    lock(&mut *conn, case_id).await?;
+    let row = case_row::load(&mut *conn, case_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let side = row.side_of(user).ok_or(AppError::NotFound)?;
+    if version.is_some_and(|v| v != row.version) {
+        return Err(AppError::Conflict(STALE.into()).into());
+    }
+    let party = Party {
+        side,
+        is_submitter: row.closure_submitted_by == Some(user.id),
+    };
+    let facts = row.facts(china_date(now), rules);
+    let to =
+        state::next(row.state(), action, &party, &facts).map_err(|r| CaseError::Refused(r.0))?;
+    Ok(Checked { row, to })
+}
+
+async fn lock(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<()> {
+    sqlx::query_scalar!("SELECT id FROM cases WHERE id = $1 FOR UPDATE", case_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(())
+}
+
+/// One transition of the case file, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    conn: &mut PgConnection,
+    case_id: i64,
+    action: Action,
+    version: Option<i32>,
+    input: &Input,
+    by: &By<'_>,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+) -> Result<Outcome, CaseError> {
+    let Checked { row, to } = check(conn, case_id, action, version, by.user, now, rules).await?;
+    if action == Action::Reassign && !department_active(&mut *conn, input.department_id).await? {
+        return Err(CaseError::Field("department_id", "请选择新的主办单位"));
+    }
+    let mut data = json!({ "from": row.status, "to": to.as_str() });
+    let message = write(
+        conn, &row, action, to, input, by.user.id, now, rules, &mut data,
+    )
+    .await?;
+    if let Action::DecideReview(upheld) = action {
+        data["result"] = json!(if upheld { "upheld" } else { "overturned" });
+    }
+    let user = Some(by.user.id);
+    event(
+        &mut *conn,
+        case_id,
+        action.event(),
+        user,
+        now,
+        &input.text,
+        data.clone(),
+    )
+    .await?;
+    if to == CaseState::Terminated {
+        event(&mut *conn, case_id, "terminated", user, now, "", json!({})).await?;
+    }
+    let audit_action = format!("case.{}", slug(action).replace('-', "_"));
+    let entry = Entry::ok(&audit_action).on("case", case_id).detail(data);
+    audit::record(&mut *conn, by.actor, entry).await?;
+    Ok(Outcome { to, message })
+}
+
+async fn department_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1 AND active) AS "e!""#,
+        id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The version-checked UPDATE of one action (and its side rows); returns the flash message.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    tx: &mut PgConnection,
+    row: &CaseRow,
+    action: Action,
+    to: CaseState,
+    input: &Input,
+    user_id: i64,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+    data: &mut serde_json::Value,
+) -> Result<String, CaseError> {
+    let today = china_date(now);
+    let (id, v, to_s) = (row.id, row.version, to.as_str());
+    let mut flash = format!("已{}。", action.label());
+    let n = match action {
+        Action::Accept => {
+            let due = today + Duration::days(i64::from(row.deadline_days));
+            data["due_on"] = json!(due);
+            flash = format!("已签收，办结时限 {}。", cn_date(due));
+            sqlx::query!("UPDATE cases SET status = $3, accepted_at = $4, due_on = $5 WHERE id = $1 AND version = $2", id, v, to_s, now, due)
+                .execute(&mut *tx)
+                .await?
+        }
+        Action::Reassign => {
+            let calendar = Calendar::load(&mut *tx, today).await?;
+            let due = assign::accept_due_on(&calendar, rules, now);
+            data["lead_department_id"] = json!(input.department_id);
+            data["previous_department_id"] = json!(row.lead_department_id);
+            sqlx::query!("DELETE FROM case_departments WHERE case_id = $1 AND department_id = $2", id, input.department_id).execute(&mut *tx).await?;
+            sqlx::query!(
+                "UPDATE cases SET status = $3, lead_department_id = $4, assigned_at = $5, assigned_by = $6, accept_due_on = $7
+                 WHERE id = $1 AND version = $2",
+                id,
+                v,
+                to_s,
+                input.department_id,
+                now,
+                user_id,
+                due
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Action::RequestExtension => {
+            data["days"] = json!(input.days);
+            flash = "已申请延期，待督查人员审批。".into();
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
+        }
+        Action::ApproveExtension => {
+            let days = row.pending_extension_days.unwrap_or(1).clamp(1, rules.max_extension_d);
+            data["days"] = json!(days);
+            let n = sqlx::query!(
+                "UPDATE cases SET extension_days = $3, extended_due_on = due_on + $3::int WHERE id = $1 AND version = $2",
+                id,
+                v,
+                days
+            )
+            .execute(&mut *tx)
+            .await?;
+            let due = row.due_on.map(|d| d + Duration::days(i64::from(days)));
+            if let Some(due) = due {
+                let body = format!("您反映的问题（交办件 {}）办理期限延长 {} 天，至 {}。", row.code, days, cn_date(due));
+                tell_citizen(tx, id, "case.extended", body).await?;
+            }
+            n
+        }
+        Action::NotifyAcceptance => {
+            let body = format!("您反映的问题已受理（交办件 {}），将在办结时限内答复。可凭登记编号和手机号码后四位查询进展。", row.code);
+            tell_citizen(tx, id, "case.accepted", body).await?;
+            sqlx::query!("UPDATE cases SET acceptance_notified_at = $3 WHERE id = $1 AND version = $2", id, v, now).execute(&mut *tx).await?
+        }
+        Action::Submit => {
+            data["result"] = json!(input.result);
+            flash = "已申请办结，待包案领导或督查人员审核。".into();
+            sqlx::query!(
+                "UPDATE cases SET status = $3, result = $4, reply = $5, closure_submitted_by = $6, closure_submitted_at = $7
+                 WHERE id = $1 AND version = $2",
+                id,
+                v,
+                to_s,
+                input.result,
+                input.text,
+                user_id,
+                now
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Action::Approve => {
+            let body = format!("您反映的问题（交办件 {}）已办结。请凭登记编号和手机号码后四位查看答复意见并评价。", row.code);
+            tell_citizen(tx, id, "case.closed", body).await?;
+            sqlx::query!("UPDATE cases SET status = $3, closed_by = $4, closed_at = $5 WHERE id = $1 AND version = $2", id, v, to_s, user_id, now)
+                .execute(&mut *tx)
+                .await?
+        }
+        // Back to 办理中: the signatures of the last closure no longer stand.
+        Action::Reject | Action::Reopen | Action::DecideReview(false) => {
+            if let Action::DecideReview(_) = action {
+                decide_review(tx, id, false, &input.text, user_id, now).await?;
+            }
+            sqlx::query!(
+                "UPDATE cases SET status = $3, closure_submitted_by = NULL, closure_submitted_at = NULL, closed_by = NULL, closed_at = NULL
+                 WHERE id = $1 AND version = $2",
+                id,
+                v,
+                to_s
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Action::RequestReview => {
+            let kind = if row.reviews == 0 { "review" } else { "re_review" };
+            data["kind"] = json!(kind);
+            sqlx::query!(
+                "INSERT INTO reviews (case_id, kind, requested_at, due_on, text, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                id,
+                kind,
+                now,
+                today + Duration::days(rules.review_d),
+                input.text,
+                user_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
+        }
+        Action::DecideReview(true) => {
+            decide_review(tx, id, true, &input.text, user_id, now).await?;
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
+        }
+        // Return, progress, refused extension: the status (perhaps unchanged), version-checked.
+        _ => sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?,
+    }
+    .rows_affected();
+    if n == 0 {
+        return Err(AppError::Conflict(STALE.into()).into());
+    }
+    Ok(flash)
+}
+
+async fn decide_review(
+    conn: &mut PgConnection,
+    case_id: i64,
+    upheld: bool,
+    text: &str,
+    by: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4, text = CASE WHEN $5 = '' THEN text ELSE $5 END
+         WHERE case_id = $1 AND decided_at IS NULL",
+        case_id,
+        now,
+        if upheld { "upheld" } else { "overturned" },
+        by,
+        text
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A case event row.
+pub async fn event(
+    db: impl PgExecutor<'_>,
+    case_id: i64,
+    kind: &str,
+    actor: Option<i64>,
+    at: DateTime<Utc>,
+    text: &str,
+    data: serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query!("INSERT INTO case_events (case_id, kind, actor_id, at, text, data) VALUES ($1, $2, $3, $4, $5, $6)", case_id, kind, actor, at, text, data)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+async fn citizen_of(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<Option<(i64, String)>> {
+    let r = sqlx::query!(
+        r#"SELECT r.id, r.phone_mask FROM cases c
+           LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
+           JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
+           WHERE c.id = $1 LIMIT 1"#,
+        case_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(r.map(|r| (r.id, r.phone_mask.unwrap_or_else(|| "来访群众".into()))))
+}
+
+/// Queue a message to the citizen behind a case, if there is one with a phone.
+pub async fn tell_citizen(
+    conn: &mut PgConnection,
+    case_id: i64,
+    kind: &str,
+    body: String,
+) -> sqlx::Result<()> {
+    if let Some((reg, mask)) = citizen_of(&mut *conn, case_id).await? {
+        let m = notify::Message {
+            registration_id: Some(reg),
+            user_id: None,
+            recipient_mask: &mask,
+            kind,
+            params: json!({ "case_id": case_id }),
+            body,
+        };
+        notify::queue(&mut *conn, m).await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The citizen's rating (评价)
+// ---------------------------------------------------------------------------------------------
+
+/// A rating as the lookup page checked it: one of `RATINGS`, and a comment.
+pub struct Rating<'a> {
+    pub rating: &'a str,
+    pub comment: &'a str,
+}
+
+/// The id of case `case_code` if it comes from registration `registration_id` (the citizen's
+/// proof opens nothing else).
+pub async fn case_of_registration(
+    db: impl PgExecutor<'_>,
+    case_code: &str,
+    registration_id: i64,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "SELECT c.id FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
+         WHERE c.code = $1 AND rc.registration_id = $2",
+        case_code,
+        registration_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the citizen may rate case `case_id` now (the refusal to show beside the form).
+pub async fn may_rate(
+    db: impl PgExecutor<'_>,
+    case_id: i64,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+) -> Result<CaseRow, CaseError> {
+    let row = case_row::load(db, case_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let facts = row.facts(china_date(now), rules);
+    state::next(
+        row.state(),
+        Action::Rate,
+        &Party::new(Side::Citizen),
+        &facts,
+    )
+    .map_err(|r| CaseError::Refused(r.0))?;
+    Ok(row)
+}
+
+/// 评价: the case becomes 已评价, with a feedback row, an event and an audit row; returns the
+/// message for the citizen.
+pub async fn rate(
+    conn: &mut PgConnection,
+    case_id: i64,
+    r: &Rating<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+) -> Result<String, CaseError> {
+    lock(&mut *conn, case_id).await?;
+    let row = may_rate(&mut *conn, case_id, now, rules).await?;
+    let n = sqlx::query!(
+        "UPDATE cases SET status = 'rated', rating = $3 WHERE id = $1 AND version = $2",
+        case_id,
+        row.version,
+        r.rating
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(AppError::Conflict(STALE.into()).into());
+    }
+    sqlx::query!("INSERT INTO feedback (case_id, rating, comment, channel, at) VALUES ($1, $2, $3, 'online', $4)", case_id, r.rating, r.comment, now)
+        .execute(&mut *conn)
+        .await?;
+    let data = json!({ "rating": r.rating, "channel": "online" });
+    event(&mut *conn, case_id, "rated", None, now, r.comment, data).await?;
+    let detail = json!({ "rating": r.rating });
+    let entry = Entry::ok("case.rate").on("case", case_id).detail(detail);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(if r.rating == "dissatisfied" {
+        format!(
+            "已收到您的评价（不满意）。督查部门将研究是否重办；您也可以自收到答复意见之日起 {} 日内申请复查。",
+            rules.review_d
+        )
+    } else {
+        "感谢您的评价。".to_owned()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 督办 and 离任交接
+// ---------------------------------------------------------------------------------------------
+
+/// 督办 (supervisors): an `urged` event, the first urge date if none, a notification to the lead
+/// department, an audit row. Returns the case code.
+pub async fn urge(
+    tx: &mut PgConnection,
+    id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String, CaseError> {
+    let case = sqlx::query!(
+        "SELECT code, title, status, lead_department_id FROM cases WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if !matches!(
+        case.status.as_str(),
+        "assigned" | "accepted" | "returned" | "closure_submitted"
+    ) {
+        return Err(AppError::Conflict("该交办件已办结，无需督办。".into()).into());
+    }
+    sqlx::query!(
+        "INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'urged', $2, $3)",
+        id,
+        actor.id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
+        id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let body = format!(
+        "督办：交办件 {}「{}」请加快办理，并及时报告办理进展。",
+        case.code, case.title
+    );
+    notify_department(tx, case.lead_department_id, id, "case.urge", &body).await?;
+    let detail = json!({ "code": case.code });
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("case.urge").on("case", id).detail(detail),
+    )
+    .await?;
+    Ok(case.code)
+}
+
+/// Open cases (a handover moves these): the deadline states and a running 复查.
+pub const OPEN: [&str; 5] = [
+    "assigned",
+    "accepted",
+    "returned",
+    "closure_submitted",
+    "in_review",
+];
+
+/// A handover to perform: from a leader to an active successor (checked by `successor_ok`).
+pub struct Handover<'a> {
+    pub from: i64,
+    pub to: i64,
+    pub note: &'a str,
+}
+
+/// The successor is another, active leader.
+pub async fn successor_ok(db: impl PgExecutor<'_>, from: i64, to: i64) -> sqlx::Result<bool> {
+    if from == to {
+        return Ok(false);
+    }
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM leaders WHERE id = $1 AND active) AS "e!""#,
+        to
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// 离任交接: every open case of `from` moves to `to`, with a record of exactly what moved, an
+/// event per case and an audit row. Returns the ids moved.
+pub async fn hand_over(
+    tx: &mut PgConnection,
+    h: &Handover<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, CaseError> {
+    let (from, to) = (h.from, h.to);
+    let user_id = actor.id.ok_or(AppError::Forbidden)?;
+    let open_states: Vec<String> = OPEN.iter().map(|s| s.to_string()).collect();
+    sqlx::query_scalar!("SELECT id FROM leaders WHERE id = $1", from)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // The row locks hold off concurrent transitions; they then see a bumped version (409).
+    let moved: Vec<i64> = sqlx::query_scalar!(
+        "UPDATE cases SET owner_leader_id = $2 WHERE id IN (SELECT id FROM cases WHERE owner_leader_id = $1 AND status = ANY($3) FOR UPDATE)
+         RETURNING id",
+        from,
+        to,
+        &open_states
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let handover = sqlx::query_scalar!(
+        "INSERT INTO handovers (from_leader_id, to_leader_id, performed_by, at, note) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        from,
+        to,
+        user_id,
+        now,
+        h.note
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO handover_cases (handover_id, case_id) SELECT $1, unnest($2::bigint[])",
+        handover,
+        &moved
+    )
+    .execute(&mut *tx)
+    .await?;
+    for id in &moved {
+        let data = json!({ "from_leader_id": from, "to_leader_id": to, "handover_id": handover });
+        event(
+            &mut *tx,
+            *id,
+            "handed_over",
+            Some(user_id),
+            now,
+            h.note,
+            data,
+        )
+        .await?;
+    }
+    let detail = json!({ "from_leader_id": from, "to_leader_id": to, "cases": moved });
+    let entry = Entry::ok("leader.handover")
+        .on("handover", handover)
+        .detail(detail);
+    audit::record(&mut *tx, actor, entry).await?;
+    Ok(moved)
+}
