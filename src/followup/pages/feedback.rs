@@ -23,6 +23,26 @@ pub struct FeedbackForm {
     comment: String,
 }
 
+/// The rating and comment checked, and whether the case may be rated now (its refusal beside the
+/// rating).
+async fn validate(
+    state: &AppState,
+    case_id: i64,
+    f: &FeedbackForm,
+) -> Result<(String, Errors), AppError> {
+    let mut errors = Errors::default();
+    if !RATINGS.contains(&f.rating.as_str()) {
+        errors.add("rating", "请选择满意、基本满意或不满意");
+    }
+    let comment = text(&mut errors, "comment", "意见建议", &f.comment, 0, 1000);
+    let rules = &state.config.case_rules;
+    match transitions::may_rate(&state.db, case_id, state.clock.now(), rules).await {
+        Err(CaseError::Refused(why)) => errors.add("rating", why),
+        other => drop(other.map_err(AppError::from)?),
+    }
+    Ok((comment, errors))
+}
+
 /// `POST /lookup/{case}/feedback`.
 pub async fn rate(
     State(state): State<AppState>,
@@ -44,21 +64,12 @@ pub async fn rate(
         .await?
         .ok_or(AppError::NotFound)?;
     let (now, rules) = (state.clock.now(), &state.config.case_rules);
-    let mut errors = Errors::default();
-    if !RATINGS.contains(&f.rating.as_str()) {
-        errors.add("rating", "请选择满意、基本满意或不满意");
-    }
-    let comment = text(&mut errors, "comment", "意见建议", &f.comment, 0, 1000);
-    match transitions::may_rate(&state.db, case_id, now, rules).await {
-        Err(CaseError::Refused(why)) => errors.add("rating", why),
-        other => drop(other.map_err(AppError::from)?),
-    }
+    let (comment, errors) = validate(&state, case_id, &f).await?;
     if !errors.is_empty() {
-        let (rating, comment) = (f.rating, f.comment);
         let draft = Draft {
             case_code,
-            rating,
-            comment,
+            rating: f.rating,
+            comment: f.comment,
             errors,
         };
         let page = lookup::status_page(&state, &ctx, reg, &proof, Some(draft)).await?;

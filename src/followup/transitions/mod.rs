@@ -2,15 +2,15 @@
 //! citizen's rating, 督办 and 离任交接. Each runs in the caller's transaction: the case row is
 //! locked (FOR UPDATE), its version checked, the pure state machine (`state::next`) asked, then
 //! the case, its event, the audit row and any outbox message are written. The pages and the JSON
-//! API call these; no other module writes `cases`.
+//! API call these. (Creating a case is `assign`; the deadline jobs' reminders are `jobs`.)
+//! The rating is in `rating`, 督办 and 离任交接 in `oversight`.
 
 use crate::audit::{self, Actor, Entry};
 use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
 use crate::followup::case_row::{self, CaseRow};
-use crate::followup::jobs::notify_department;
 use crate::followup::labels::slug;
-use crate::followup::state::{self, Action, Party, Side, State as CaseState};
+use crate::followup::state::{self, Action, Party, State as CaseState};
 use crate::followup::workdays::Calendar;
 use crate::followup::{CaseRules, assign};
 use crate::notify;
@@ -18,6 +18,12 @@ use crate::web::auth::CurrentUser;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgExecutor};
+
+mod oversight;
+mod rating;
+
+pub use oversight::{Handover, OPEN, hand_over, successor_ok, urge};
+pub use rating::{Rating, case_of_registration, may_rate, rate};
 
 pub const STALE: &str = "该交办件已被他人更新，请刷新后重试";
 
@@ -387,241 +393,4 @@ pub async fn tell_citizen(
         notify::queue(&mut *conn, m).await?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The citizen's rating (评价)
-// ---------------------------------------------------------------------------------------------
-
-/// A rating as the lookup page checked it: one of `RATINGS`, and a comment.
-pub struct Rating<'a> {
-    pub rating: &'a str,
-    pub comment: &'a str,
-}
-
-/// The id of case `case_code` if it comes from registration `registration_id` (the citizen's
-/// proof opens nothing else).
-pub async fn case_of_registration(
-    db: impl PgExecutor<'_>,
-    case_code: &str,
-    registration_id: i64,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar!(
-        "SELECT c.id FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
-         WHERE c.code = $1 AND rc.registration_id = $2",
-        case_code,
-        registration_id
-    )
-    .fetch_optional(db)
-    .await
-}
-
-/// Whether the citizen may rate case `case_id` now (the refusal to show beside the form).
-pub async fn may_rate(
-    db: impl PgExecutor<'_>,
-    case_id: i64,
-    now: DateTime<Utc>,
-    rules: &CaseRules,
-) -> Result<CaseRow, CaseError> {
-    let row = case_row::load(db, case_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let facts = row.facts(china_date(now), rules);
-    state::next(
-        row.state(),
-        Action::Rate,
-        &Party::new(Side::Citizen),
-        &facts,
-    )
-    .map_err(|r| CaseError::Refused(r.0))?;
-    Ok(row)
-}
-
-/// 评价: the case becomes 已评价, with a feedback row, an event and an audit row; returns the
-/// message for the citizen.
-pub async fn rate(
-    conn: &mut PgConnection,
-    case_id: i64,
-    r: &Rating<'_>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-    rules: &CaseRules,
-) -> Result<String, CaseError> {
-    lock(&mut *conn, case_id).await?;
-    let row = may_rate(&mut *conn, case_id, now, rules).await?;
-    let n = sqlx::query!(
-        "UPDATE cases SET status = 'rated', rating = $3 WHERE id = $1 AND version = $2",
-        case_id,
-        row.version,
-        r.rating
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(AppError::Conflict(STALE.into()).into());
-    }
-    sqlx::query!("INSERT INTO feedback (case_id, rating, comment, channel, at) VALUES ($1, $2, $3, 'online', $4)", case_id, r.rating, r.comment, now)
-        .execute(&mut *conn)
-        .await?;
-    let data = json!({ "rating": r.rating, "channel": "online" });
-    event(&mut *conn, case_id, "rated", None, now, r.comment, data).await?;
-    let detail = json!({ "rating": r.rating });
-    let entry = Entry::ok("case.rate").on("case", case_id).detail(detail);
-    audit::record(&mut *conn, actor, entry).await?;
-    Ok(if r.rating == "dissatisfied" {
-        format!(
-            "已收到您的评价（不满意）。督查部门将研究是否重办；您也可以自收到答复意见之日起 {} 日内申请复查。",
-            rules.review_d
-        )
-    } else {
-        "感谢您的评价。".to_owned()
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// 督办 and 离任交接
-// ---------------------------------------------------------------------------------------------
-
-/// 督办 (supervisors): an `urged` event, the first urge date if none, a notification to the lead
-/// department, an audit row. Returns the case code.
-pub async fn urge(
-    tx: &mut PgConnection,
-    id: i64,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<String, CaseError> {
-    let case = sqlx::query!(
-        "SELECT code, title, status, lead_department_id FROM cases WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    if !matches!(
-        case.status.as_str(),
-        "assigned" | "accepted" | "returned" | "closure_submitted"
-    ) {
-        return Err(AppError::Conflict("该交办件已办结，无需督办。".into()).into());
-    }
-    sqlx::query!(
-        "INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'urged', $2, $3)",
-        id,
-        actor.id,
-        now
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
-        id,
-        now
-    )
-    .execute(&mut *tx)
-    .await?;
-    let body = format!(
-        "督办：交办件 {}「{}」请加快办理，并及时报告办理进展。",
-        case.code, case.title
-    );
-    notify_department(tx, case.lead_department_id, id, "case.urge", &body).await?;
-    let detail = json!({ "code": case.code });
-    audit::record(
-        &mut *tx,
-        actor,
-        Entry::ok("case.urge").on("case", id).detail(detail),
-    )
-    .await?;
-    Ok(case.code)
-}
-
-/// Open cases (a handover moves these): the deadline states and a running 复查.
-pub const OPEN: [&str; 5] = [
-    "assigned",
-    "accepted",
-    "returned",
-    "closure_submitted",
-    "in_review",
-];
-
-/// A handover to perform: from a leader to an active successor (checked by `successor_ok`).
-pub struct Handover<'a> {
-    pub from: i64,
-    pub to: i64,
-    pub note: &'a str,
-}
-
-/// The successor is another, active leader.
-pub async fn successor_ok(db: impl PgExecutor<'_>, from: i64, to: i64) -> sqlx::Result<bool> {
-    if from == to {
-        return Ok(false);
-    }
-    sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM leaders WHERE id = $1 AND active) AS "e!""#,
-        to
-    )
-    .fetch_one(db)
-    .await
-}
-
-/// 离任交接: every open case of `from` moves to `to`, with a record of exactly what moved, an
-/// event per case and an audit row. Returns the ids moved.
-pub async fn hand_over(
-    tx: &mut PgConnection,
-    h: &Handover<'_>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, CaseError> {
-    let (from, to) = (h.from, h.to);
-    let user_id = actor.id.ok_or(AppError::Forbidden)?;
-    let open_states: Vec<String> = OPEN.iter().map(|s| s.to_string()).collect();
-    sqlx::query_scalar!("SELECT id FROM leaders WHERE id = $1", from)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    // The row locks hold off concurrent transitions; they then see a bumped version (409).
-    let moved: Vec<i64> = sqlx::query_scalar!(
-        "UPDATE cases SET owner_leader_id = $2 WHERE id IN (SELECT id FROM cases WHERE owner_leader_id = $1 AND status = ANY($3) FOR UPDATE)
-         RETURNING id",
-        from,
-        to,
-        &open_states
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let handover = sqlx::query_scalar!(
-        "INSERT INTO handovers (from_leader_id, to_leader_id, performed_by, at, note) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        from,
-        to,
-        user_id,
-        now,
-        h.note
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO handover_cases (handover_id, case_id) SELECT $1, unnest($2::bigint[])",
-        handover,
-        &moved
-    )
-    .execute(&mut *tx)
-    .await?;
-    for id in &moved {
-        let data = json!({ "from_leader_id": from, "to_leader_id": to, "handover_id": handover });
-        event(
-            &mut *tx,
-            *id,
-            "handed_over",
-            Some(user_id),
-            now,
-            h.note,
-            data,
-        )
-        .await?;
-    }
-    let detail = json!({ "from_leader_id": from, "to_leader_id": to, "cases": moved });
-    let entry = Entry::ok("leader.handover")
-        .on("handover", handover)
-        .detail(detail);
-    audit::record(&mut *tx, actor, entry).await?;
-    Ok(moved)
 }
