@@ -7,6 +7,7 @@
 
 pub mod assign;
 pub mod cadence;
+pub mod case_file;
 pub mod case_row;
 pub mod case_view;
 pub mod dashboard;

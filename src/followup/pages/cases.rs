@@ -1,12 +1,13 @@
 //! `/cases/{id}`: the case file and the forms of its transitions (DESIGN §4, §5). A form is
 //! checked here into `transitions::Input`; `transitions::apply` does the rest in one transaction.
 
-use crate::clock::{china_date, china_minute, cn_date};
+use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
 use crate::followup::CaseRules;
+use crate::followup::case_file::{self, Citizen, Deadline, Dossier, EventLine};
 use crate::followup::case_row;
-use crate::followup::labels::{RESULTS, event_label, rating_label, result_label, slug};
-use crate::followup::state::{self, Action, Party, State as CaseState};
+use crate::followup::labels::{RESULTS, rating_label, result_label, slug};
+use crate::followup::state::{self, Action, Party};
 use crate::followup::transitions::{self, By, CaseError, Input};
 use crate::followup::workdays::Calendar;
 use crate::state::AppState;
@@ -16,7 +17,6 @@ use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
 /// Every field of every action form; each action reads its own (names are unique on the page).
@@ -207,20 +207,6 @@ action_handlers! {
 // The case file page
 // ---------------------------------------------------------------------------------------------
 
-pub struct EventLine {
-    pub at: String,
-    pub who: String,
-    pub what: &'static str,
-    pub text: String,
-}
-
-pub struct Deadline {
-    pub label: &'static str,
-    pub date: String,
-    pub days_left: Option<i64>,
-    pub overdue: bool,
-}
-
 #[derive(Template)]
 #[template(path = "followup/case.html")]
 struct CasePage {
@@ -267,25 +253,6 @@ impl CasePage {
     }
 }
 
-struct Citizen {
-    name: String,
-    id_mask: String,
-    phone_mask: String,
-    persons: i32,
-    address: String,
-    grievance: String,
-    registration_code: String,
-    reception: String,
-    consultation: String,
-}
-
-struct Dossier {
-    summary: String,
-    background: String,
-    policy_basis: String,
-    proposed_handling: String,
-}
-
 async fn case_page(
     state: &AppState,
     ctx: &Ctx,
@@ -299,112 +266,23 @@ async fn case_page(
         .await?
         .ok_or(AppError::NotFound)?;
     let side = row.side_of(&user).ok_or(AppError::NotFound)?;
-    let c = sqlx::query!(
-        r#"SELECT c.title, c.issue_id, c.survey_item_id, c.due_on, c.extended_due_on, c.accept_due_on, c.result, c.reply,
-                  c.rating, c.acceptance_notified_at, c.assigned_at,
-                  cat.name AS category, v.title AS visit_title, v.visit_date, d.name AS lead_department,
-                  l.name || '（' || l.title || '）' AS "owner!",
-                  COALESCE((SELECT string_agg(dd.name, '、' ORDER BY dd.name) FROM case_departments cd JOIN departments dd ON dd.id = cd.department_id
-                            WHERE cd.case_id = c.id), '') AS "co!",
-                  (SELECT f.comment FROM feedback f WHERE f.case_id = c.id ORDER BY f.at DESC, f.id DESC LIMIT 1) AS rating_comment
-           FROM cases c JOIN categories cat ON cat.id = c.category_id JOIN visits v ON v.id = c.visit_id
-           JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
-           WHERE c.id = $1"#,
-        id
-    )
-    .fetch_one(&state.db)
-    .await?;
-    let citizen = sqlx::query!(
-        r#"SELECT r.name, r.id_number_mask, r.phone_mask, r.persons, r.address, r.township, r.grievance, r.code,
-                  rc.started_at AS "started_at?", rc.consultation AS "consultation?", rm.name AS "room?", i.summary AS "summary?"
-           FROM cases c
-           LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id LEFT JOIN rooms rm ON rm.id = rc.room_id
-           JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
-           WHERE c.id = $1 LIMIT 1"#,
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    let issue_summary = citizen
-        .as_ref()
-        .and_then(|r| r.summary.clone())
-        .unwrap_or_default();
-    let citizen = citizen.map(|r| Citizen {
-        name: r.name,
-        id_mask: r.id_number_mask,
-        phone_mask: r.phone_mask.unwrap_or_default(),
-        persons: r.persons,
-        address: format!("{}{}", r.township, r.address),
-        grievance: r.grievance,
-        registration_code: r.code,
-        reception: match (r.room, r.started_at) {
-            (Some(room), Some(at)) => format!("{room} · {}", china_minute(at)),
-            _ => String::new(),
-        },
-        consultation: r.consultation.unwrap_or_default(),
-    });
-    let dossier = sqlx::query_as!(
-        Dossier,
-        "SELECT s.summary, s.background, s.policy_basis, s.proposed_handling FROM survey_items s
-         WHERE s.id = (SELECT COALESCE(c.survey_item_id, r.survey_item_id) FROM cases c
-                       LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
-                       LEFT JOIN registrations r ON r.id = rc.registration_id WHERE c.id = $1)",
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    let events = sqlx::query!(
-        r#"SELECT e.kind, e.at, e.text, COALESCE(u.display_name, CASE WHEN e.kind IN ('rated', 'review_requested') THEN '来访群众' ELSE '系统' END) AS "who!"
-           FROM case_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.case_id = $1 ORDER BY e.at, e.id"#,
-        id
-    )
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|e| EventLine { at: china_minute(e.at), who: e.who, what: event_label(&e.kind), text: e.text })
-    .collect();
-    let now = state.clock.now();
+    let (now, rules) = (state.clock.now(), &state.config.case_rules);
     let today = china_date(now);
-    let calendar = Calendar::load(&state.db, today.min(china_date(c.assigned_at))).await?;
-    let running = row.state().deadline_runs();
-    let mut deadlines = vec![];
-    let mut line = |label, date: Option<NaiveDate>, live: bool| {
-        if let Some(d) = date {
-            let left = live.then(|| calendar.days_left(today, d));
-            deadlines.push(Deadline {
-                label,
-                date: cn_date(d),
-                days_left: left,
-                overdue: live && d < today,
-            });
-        }
+    let c = case_file::details(&state.db, id).await?;
+    let (citizen, issue_summary) = match case_file::citizen(&state.db, id).await? {
+        Some((citizen, summary)) => (Some(citizen), summary),
+        None => (None, String::new()),
     };
-    line(
-        "签收期限",
-        Some(c.accept_due_on),
-        row.state() == CaseState::Assigned,
-    );
-    line(
-        "告知受理期限",
-        Some(
-            china_date(c.assigned_at) + Duration::days(state.config.case_rules.acceptance_notice_d),
-        ),
-        running && c.acceptance_notified_at.is_none(),
-    );
-    line("办结期限", c.due_on, running && c.extended_due_on.is_none());
-    line("延期后办结期限", c.extended_due_on, running);
+    let calendar = Calendar::load(&state.db, today.min(china_date(c.assigned_at))).await?;
+    let deadlines = case_file::deadlines(&calendar, today, row.state(), &c, rules);
     let party = Party {
         side,
         is_submitter: row.closure_submitted_by == Some(user.id),
     };
-    let actions = state::allowed(
-        row.state(),
-        &party,
-        &row.facts(today, &state.config.case_rules),
-    )
-    .into_iter()
-    .map(slug)
-    .collect();
+    let actions = state::allowed(row.state(), &party, &row.facts(today, rules))
+        .into_iter()
+        .map(slug)
+        .collect();
     let departments = sqlx::query_as!(
         crate::admin::Choice,
         "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
@@ -425,13 +303,13 @@ async fn case_page(
         deadline_days: row.deadline_days,
         deadlines,
         citizen,
-        dossier,
+        dossier: case_file::dossier(&state.db, id).await?,
         issue_summary,
         result: c.result.as_deref().map(result_label).unwrap_or(""),
         reply: c.reply.unwrap_or_default(),
         rating: c.rating.as_deref().map(rating_label).unwrap_or(""),
         rating_comment: c.rating_comment.unwrap_or_default(),
-        events,
+        events: case_file::events(&state.db, id).await?,
         actions,
         version: row.version,
         form,
@@ -439,7 +317,7 @@ async fn case_page(
         failed,
         departments,
         results: RESULTS,
-        max_extension_d: state.config.case_rules.max_extension_d,
+        max_extension_d: rules.max_extension_d,
     })
 }
 
