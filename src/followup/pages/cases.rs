@@ -38,90 +38,66 @@ pub struct ActionForm {
     pub department_id: String,
 }
 
+/// The text field an action reads: (field, label, min and max length); none for 重新交办.
+fn text_field(action: Action) -> Option<(&'static str, &'static str, usize, usize)> {
+    Some(match action {
+        Action::Return => ("return_reason", "退回理由", 1, 1000),
+        Action::Progress => ("progress_text", "办理进展", 1, 2000),
+        Action::RequestExtension => ("extension_reason", "延期理由", 1, 1000),
+        Action::Submit => ("reply", "答复意见", 1, 5000),
+        Action::Reject => ("reject_reason", "退回重办理由", 1, 1000),
+        Action::Reopen => ("reopen_reason", "重办理由", 1, 1000),
+        Action::RequestReview => ("review_text", "复查请求", 1, 2000),
+        Action::Reassign => return None,
+        _ => ("decision_note", "说明", 0, 2000),
+    })
+}
+
+impl ActionForm {
+    fn text_of(&self, field: &str) -> &str {
+        match field {
+            "return_reason" => &self.return_reason,
+            "progress_text" => &self.progress_text,
+            "extension_reason" => &self.extension_reason,
+            "reply" => &self.reply,
+            "reject_reason" => &self.reject_reason,
+            "reopen_reason" => &self.reopen_reason,
+            "review_text" => &self.review_text,
+            _ => &self.decision_note,
+        }
+    }
+}
+
 /// The form's fields for `action`, checked into the domain's input; problems go to `errors`.
 fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Errors) -> Input {
     let mut i = Input::default();
+    if let Some((field, label, min, max)) = text_field(action) {
+        i.text = text(errors, field, label, f.text_of(field), min, max);
+    }
     match action {
-        Action::Return => {
-            i.text = text(
-                errors,
-                "return_reason",
-                "退回理由",
-                &f.return_reason,
-                1,
-                1000,
-            )
-        }
-        Action::Progress => {
-            i.text = text(
-                errors,
-                "progress_text",
-                "办理进展",
-                &f.progress_text,
-                1,
-                2000,
-            )
-        }
-        Action::RequestExtension => {
-            match f.extension_days.trim().parse::<i32>() {
-                Ok(d) if (1..=rules.max_extension_d).contains(&d) => i.days = d,
-                _ => errors.add(
-                    "extension_days",
-                    format!("延期天数须为 1–{} 天", rules.max_extension_d),
-                ),
-            }
-            i.text = text(
-                errors,
-                "extension_reason",
-                "延期理由",
-                &f.extension_reason,
-                1,
-                1000,
-            );
-        }
+        Action::RequestExtension => match f.extension_days.trim().parse::<i32>() {
+            Ok(d) if (1..=rules.max_extension_d).contains(&d) => i.days = d,
+            _ => errors.add(
+                "extension_days",
+                format!("延期天数须为 1–{} 天", rules.max_extension_d),
+            ),
+        },
         Action::Submit => {
             if RESULTS.iter().all(|(v, _)| *v != f.result) {
                 errors.add("result", "请选择办理结果");
             }
             i.result = f.result.clone();
-            i.text = text(errors, "reply", "答复意见", &f.reply, 1, 5000);
         }
-        Action::Reject => {
-            i.text = text(
-                errors,
-                "reject_reason",
-                "退回重办理由",
-                &f.reject_reason,
-                1,
-                1000,
-            )
-        }
-        Action::Reopen => {
-            i.text = text(
-                errors,
-                "reopen_reason",
-                "重办理由",
-                &f.reopen_reason,
-                1,
-                1000,
-            )
-        }
-        Action::RequestReview => {
-            i.text = text(errors, "review_text", "复查请求", &f.review_text, 1, 2000)
-        }
-        Action::DecideReview(_) => {
-            match f.decision.as_str() {
-                "upheld" => i.upheld = true,
-                "overturned" => i.upheld = false,
-                _ => errors.add("decision", "请选择复查结论"),
-            }
-            i.text = text(errors, "decision_note", "说明", &f.decision_note, 0, 2000);
-        }
+        Action::DecideReview(_) => match f.decision.as_str() {
+            "upheld" => i.upheld = true,
+            "overturned" => i.upheld = false,
+            _ => errors.add("decision", "请选择复查结论"),
+        },
         Action::Reassign => match crate::admin::opt_id(&f.department_id) {
             Some(d) => i.department_id = d,
             None => errors.add("department_id", "请选择新的主办单位"),
         },
-        _ => i.text = text(errors, "decision_note", "说明", &f.decision_note, 0, 2000),
+        _ => {}
     }
     i
 }
