@@ -213,67 +213,7 @@ fn workbook(d: &Dashboard) -> Result<Vec<u8>, AppError> {
         d.total.closed_in_period.into(),
         d.report_total.into(),
     ]];
-    let ranking = d
-        .depts
-        .iter()
-        .map(|l| {
-            let t = &l.t;
-            vec![
-                l.rank.clone().into(),
-                l.name.clone().into(),
-                t.assigned.into(),
-                t.open.into(),
-                t.due_soon.into(),
-                t.overdue.into(),
-                t.closed_in_period.into(),
-                l.response.clone().into(),
-                l.resolution.clone().into(),
-                l.satisfaction.clone().into(),
-                l.score.clone().into(),
-            ]
-        })
-        .collect();
-    let leaders = d
-        .leader_lines
-        .iter()
-        .map(|l| {
-            let t = &l.t;
-            vec![
-                l.name.clone().into(),
-                t.assigned.into(),
-                t.open.into(),
-                t.due_soon.into(),
-                t.overdue.into(),
-                t.closed_in_period.into(),
-                l.closure.clone().into(),
-                l.on_time.clone().into(),
-                l.satisfaction.clone().into(),
-            ]
-        })
-        .collect();
-    let cases = |lines: &[CaseLine]| -> Vec<Vec<Cell>> {
-        lines
-            .iter()
-            .map(|c| {
-                vec![
-                    c.code.clone().into(),
-                    c.title.clone().into(),
-                    c.department.clone().into(),
-                    c.leader.clone().into(),
-                    c.due.clone().into(),
-                    c.urged.clone().into(),
-                ]
-            })
-            .collect()
-    };
-    let case_headers = [
-        "编号",
-        "事项",
-        "承办单位",
-        "包案领导",
-        "办结时限",
-        "首次催办/督办",
-    ];
+    let (ranking, leaders) = (ranking_rows(d), leader_rows(d));
     let sheets = [
         Sheet {
             name: "总体情况",
@@ -314,16 +254,86 @@ fn workbook(d: &Dashboard) -> Result<Vec<u8>, AppError> {
         },
         Sheet {
             name: "通报名单",
-            headers: &case_headers,
-            rows: cases(&d.report),
+            headers: &CASE_HEADERS,
+            rows: case_rows(&d.report),
         },
         Sheet {
             name: "逾期交办件",
-            headers: &case_headers,
-            rows: cases(&d.overdue),
+            headers: &CASE_HEADERS,
+            rows: case_rows(&d.overdue),
         },
     ];
     xlsx::workbook("督查督办", &sheets).map_err(xlsx::internal)
+}
+
+const CASE_HEADERS: [&str; 6] = [
+    "编号",
+    "事项",
+    "承办单位",
+    "包案领导",
+    "办结时限",
+    "首次催办/督办",
+];
+
+/// The department ranking as rows.
+fn ranking_rows(d: &Dashboard) -> Vec<Vec<Cell>> {
+    d.depts
+        .iter()
+        .map(|l| {
+            let t = &l.t;
+            vec![
+                l.rank.clone().into(),
+                l.name.clone().into(),
+                t.assigned.into(),
+                t.open.into(),
+                t.due_soon.into(),
+                t.overdue.into(),
+                t.closed_in_period.into(),
+                l.response.clone().into(),
+                l.resolution.clone().into(),
+                l.satisfaction.clone().into(),
+                l.score.clone().into(),
+            ]
+        })
+        .collect()
+}
+
+/// The 包案领导 table as rows.
+fn leader_rows(d: &Dashboard) -> Vec<Vec<Cell>> {
+    d.leader_lines
+        .iter()
+        .map(|l| {
+            let t = &l.t;
+            vec![
+                l.name.clone().into(),
+                t.assigned.into(),
+                t.open.into(),
+                t.due_soon.into(),
+                t.overdue.into(),
+                t.closed_in_period.into(),
+                l.closure.clone().into(),
+                l.on_time.clone().into(),
+                l.satisfaction.clone().into(),
+            ]
+        })
+        .collect()
+}
+
+/// A list of cases (通报, overdue) as rows.
+fn case_rows(lines: &[CaseLine]) -> Vec<Vec<Cell>> {
+    lines
+        .iter()
+        .map(|c| {
+            vec![
+                c.code.clone().into(),
+                c.title.clone().into(),
+                c.department.clone().into(),
+                c.leader.clone().into(),
+                c.due.clone().into(),
+                c.urged.clone().into(),
+            ]
+        })
+        .collect()
 }
 
 /// POST `/cases/{id}/urge` (督办, supervisors): `transitions::urge` in one transaction.
