@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use xiafang::audit::Actor;
 use xiafang::followup::assign::{Assigned, NewCase, assign};
 use xiafang::followup::state::Action;
-use xiafang::followup::transitions::{self, By, Input, Outcome, Rating};
+use xiafang::followup::transitions::{self, By, Input, Outcome, Rating, Request};
 use xiafang::privacy::{self, Field};
 use xiafang::web::auth::{CurrentUser, Role};
 
@@ -321,7 +321,12 @@ pub async fn step(
     };
     let rules = &app.state.config.case_rules;
     let mut tx = app.db.begin().await.unwrap();
-    let done = transitions::apply(&mut tx, case_id, action, None, &input, &by, at, rules)
+    let req = Request {
+        action,
+        version: None,
+        input,
+    };
+    let done = transitions::apply(&mut tx, case_id, &req, &by, at, rules)
         .await
         .unwrap_or_else(|e| panic!("{action:?} on case {case_id}: {e:?}"));
     tx.commit().await.unwrap();

@@ -8,7 +8,7 @@ use crate::followup::case_file::{self, Citizen, Deadline, Dossier, EventLine};
 use crate::followup::case_row;
 use crate::followup::labels::{RESULTS, rating_label, result_label, slug};
 use crate::followup::state::{self, Action, Party};
-use crate::followup::transitions::{self, By, CaseError, Input};
+use crate::followup::transitions::{self, By, CaseError, Input, Request};
 use crate::followup::workdays::Calendar;
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
@@ -102,18 +102,31 @@ fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Erro
     i
 }
 
-/// One transition over HTTP: check the form, apply, redirect; or the case file again with why not.
-async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm) -> Page {
-    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+/// The form as the domain's request (the 复查 decision read into the action), and its errors.
+fn request(action: Action, f: &ActionForm, rules: &CaseRules) -> (Request, Errors) {
     let action = match action {
         Action::DecideReview(_) => Action::DecideReview(f.decision == "upheld"),
         a => a,
     };
-    let (now, rules) = (state.clock.now(), &state.config.case_rules);
     let mut errors = Errors::default();
-    let input = validate(action, &f, rules, &mut errors);
+    let input = validate(action, f, rules, &mut errors);
     // No version in the form compares unequal to every version: 409.
     let version = Some(f.version.trim().parse::<i32>().unwrap_or(i32::MIN));
+    (
+        Request {
+            action,
+            version,
+            input,
+        },
+        errors,
+    )
+}
+
+/// One transition over HTTP: check the form, apply, redirect; or the case file again with why not.
+async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm) -> Page {
+    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let (now, rules) = (state.clock.now(), &state.config.case_rules);
+    let (req, errors) = request(action, &f, rules);
     let actor = ctx.actor();
     let by = By {
         user: &user,
@@ -121,11 +134,11 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     };
     let mut tx = state.db.begin().await?;
     let done = if errors.is_empty() {
-        transitions::apply(&mut tx, id, action, version, &input, &by, now, rules)
-            .await
-            .map(Some)
+        let applied = transitions::apply(&mut tx, id, &req, &by, now, rules).await;
+        applied.map(Some)
     } else {
         // The rules speak first: a refused action is said so, whatever its fields.
+        let (action, version) = (req.action, req.version);
         let checked = transitions::check(&mut tx, id, action, version, &user, now, rules).await;
         checked.map(|_| None)
     };
@@ -139,7 +152,7 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
         Err(e) => refusal(e)?,
     };
     drop(tx);
-    let page = case_page(state, ctx, id, f, errors, slug(action)).await?;
+    let page = case_page(state, ctx, id, f, errors, slug(req.action)).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 

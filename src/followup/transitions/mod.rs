@@ -73,6 +73,14 @@ pub struct Input {
     pub department_id: i64,
 }
 
+/// One action on a case as its form asks for it.
+pub struct Request {
+    pub action: Action,
+    /// The version the form was made from; None: no form (whatever the case's version now).
+    pub version: Option<i32>,
+    pub input: Input,
+}
+
 /// Who acts: the signed-in user (for the rules) and the audit actor.
 pub struct By<'a> {
     pub user: &'a CurrentUser,
@@ -129,18 +137,17 @@ async fn lock(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<()> {
 }
 
 /// One transition of the case file, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     conn: &mut PgConnection,
     case_id: i64,
-    action: Action,
-    version: Option<i32>,
-    input: &Input,
+    req: &Request,
     by: &By<'_>,
     now: DateTime<Utc>,
     rules: &CaseRules,
 ) -> Result<Outcome, CaseError> {
-    let Checked { row, to } = check(conn, case_id, action, version, by.user, now, rules).await?;
+    let (action, input) = (req.action, &req.input);
+    let Checked { row, to } =
+        check(conn, case_id, action, req.version, by.user, now, rules).await?;
     if action == Action::Reassign && !department_active(&mut *conn, input.department_id).await? {
         return Err(CaseError::Field("department_id", "请选择新的主办单位"));
     }
