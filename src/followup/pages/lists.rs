@@ -4,6 +4,7 @@
 use crate::admin::Choice;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
+use crate::followup::cadence::Lag;
 use crate::followup::lists::{
     self, CADENCE_HEADERS, Filter, Item, Lists, RESPONSIBILITY_HEADERS, RISK_HEADERS, TASK_HEADERS,
 };
@@ -100,84 +101,69 @@ pub async fn export(
 
 /// The name, headers and rows of list `which`.
 fn sheet(which: &str, lists: &Lists) -> (&'static str, &'static [&'static str], Vec<Vec<Cell>>) {
+    let rows = |items: &[Item], row: fn(&Item) -> Vec<Cell>| items.iter().map(row).collect();
     match which {
-        "risk" => (
-            "风险清单",
-            &RISK_HEADERS,
-            lists
-                .risk
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.kind.into(),
-                        i.code.clone().into(),
-                        i.subject.clone().into(),
-                        i.visit.clone().into(),
-                        i.reasons_text().into(),
-                        i.department.clone().into(),
-                        i.leader.clone().into(),
-                        i.due_text().into(),
-                        status_text(i).into(),
-                        i.closed_text().into(),
-                    ]
-                })
-                .collect(),
-        ),
-        "task" => (
-            "任务清单",
-            &TASK_HEADERS,
-            lists
-                .task
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.code.clone().into(),
-                        i.subject.clone().into(),
-                        i.visit.clone().into(),
-                        status_text(i).into(),
-                        i.department.clone().into(),
-                        i.due_text().into(),
-                        i.closed_text().into(),
-                    ]
-                })
-                .collect(),
-        ),
+        "risk" => ("风险清单", &RISK_HEADERS, rows(&lists.risk, risk_row)),
+        "task" => ("任务清单", &TASK_HEADERS, rows(&lists.task, task_row)),
         "responsibility" => (
             "责任清单",
             &RESPONSIBILITY_HEADERS,
-            lists
-                .responsibility
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.department.clone().into(),
-                        i.co_departments.clone().into(),
-                        i.leader.clone().into(),
-                        i.code.clone().into(),
-                        i.subject.clone().into(),
-                        i.due_text().into(),
-                        i.closed_text().into(),
-                    ]
-                })
-                .collect(),
+            rows(&lists.responsibility, responsibility_row),
         ),
         _ => (
             "下访频次",
             &CADENCE_HEADERS,
-            lists
-                .cadence
-                .iter()
-                .map(|l| {
-                    vec![
-                        l.name.clone().into(),
-                        l.title.clone().into(),
-                        l.level.into(),
-                        i64::from(l.months).into(),
-                        l.last_visit.clone().into(),
-                        l.due.clone().into(),
-                    ]
-                })
-                .collect(),
+            lists.cadence.iter().map(cadence_row).collect(),
         ),
     }
+}
+
+fn risk_row(i: &Item) -> Vec<Cell> {
+    vec![
+        i.kind.into(),
+        i.code.clone().into(),
+        i.subject.clone().into(),
+        i.visit.clone().into(),
+        i.reasons_text().into(),
+        i.department.clone().into(),
+        i.leader.clone().into(),
+        i.due_text().into(),
+        status_text(i).into(),
+        i.closed_text().into(),
+    ]
+}
+
+fn task_row(i: &Item) -> Vec<Cell> {
+    vec![
+        i.code.clone().into(),
+        i.subject.clone().into(),
+        i.visit.clone().into(),
+        status_text(i).into(),
+        i.department.clone().into(),
+        i.due_text().into(),
+        i.closed_text().into(),
+    ]
+}
+
+fn responsibility_row(i: &Item) -> Vec<Cell> {
+    vec![
+        i.department.clone().into(),
+        i.co_departments.clone().into(),
+        i.leader.clone().into(),
+        i.code.clone().into(),
+        i.subject.clone().into(),
+        i.due_text().into(),
+        i.closed_text().into(),
+    ]
+}
+
+fn cadence_row(l: &Lag) -> Vec<Cell> {
+    vec![
+        l.name.clone().into(),
+        l.title.clone().into(),
+        l.level.into(),
+        i64::from(l.months).into(),
+        l.last_visit.clone().into(),
+        l.due.clone().into(),
+    ]
 }
