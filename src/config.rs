@@ -46,18 +46,18 @@ pub struct Config {
     /// Lead times of the 一次公告 and 二次公告 (days before the visit date).
     pub notice_days: crate::prepare::plan::NoticeDays,
     /// Case deadlines (DESIGN §4).
-    pub case_rules: crate::followup::CaseRules,
+    pub case_rules: crate::followup::rules::CaseRules,
     /// Deadline jobs (reminders, 催办): cases claimed per transaction, pause between passes.
     pub job_batch: i64,
     pub job_poll: std::time::Duration,
     /// Run the background jobs (deadlines, outbox) in this instance; off only for measuring.
     pub jobs: bool,
     /// The dashboard's 三率 weights and the satisfaction bar (DESIGN §4 supervision).
-    pub supervision: crate::followup::supervision::Weights,
+    pub supervision: crate::followup::rules::Weights,
     /// Months between visits per leader level (6/3/1, DESIGN §1).
-    pub cadence: crate::followup::cadence::Cadence,
+    pub cadence: crate::followup::rules::Cadence,
     /// Which cases and registrations make the 风险清单, and how long struck-off items stay listed.
-    pub lists: crate::followup::lists::ListRules,
+    pub lists: crate::followup::rules::ListRules,
 }
 
 impl Config {

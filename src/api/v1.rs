@@ -289,39 +289,21 @@ pub async fn lookup(
 }
 
 /// `GET /api/v1/cases/{code}`: for whoever may open the case file (others: 404, as on the pages).
+/// Read through `followup::case_view`, as the citizen's lookup page reads it.
 pub async fn case(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(code): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let not_found = || ApiError::from(crate::error::AppError::NotFound);
-    let id = sqlx::query_scalar!(
-        "SELECT id FROM cases WHERE code = $1",
-        code.trim().to_uppercase()
-    )
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or_else(not_found)?;
-    let row = crate::followup::cases::load(&state.db, id)
+    let (c, events) = crate::followup::case_view::for_staff(&state.db, &code, &user)
         .await?
-        .ok_or_else(not_found)?;
-    row.side_of(&user).ok_or_else(not_found)?;
-    let c = sqlx::query!(
-        r#"SELECT c.title, c.deadline_days, c.accept_due_on, c.due_on, c.extended_due_on, c.effective_due_on, c.result, c.assigned_at, c.closed_at,
-                  d.name AS department, l.name || '（' || l.title || '）' AS "leader!"
-           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id WHERE c.id = $1"#,
-        id
-    )
-    .fetch_one(&state.db)
-    .await?;
-    let events: Vec<Value> = sqlx::query!("SELECT kind, at FROM case_events WHERE case_id = $1 ORDER BY at, id", id)
-        .fetch_all(&state.db)
-        .await?
+        .ok_or_else(|| ApiError::from(crate::error::AppError::NotFound))?;
+    let events: Vec<Value> = events
         .into_iter()
-        .map(|e| json!({"kind": e.kind, "label": crate::followup::cases::event_label(&e.kind), "at": e.at}))
+        .map(|e| json!({"kind": e.kind, "label": e.label, "at": e.at}))
         .collect();
     Ok(Json(json!({
-        "code": row.code, "title": c.title, "status": row.status, "status_label": lookup::case_status_label(&row.status),
+        "code": c.code, "title": c.title, "status": c.status, "status_label": c.status_label(),
         "department": c.department, "leader": c.leader, "deadline_days": c.deadline_days, "assigned_at": c.assigned_at,
         "accept_due_on": c.accept_due_on, "due_on": c.due_on, "extended_due_on": c.extended_due_on, "effective_due_on": c.effective_due_on,
         "closed_at": c.closed_at, "result": c.result, "events": events,

@@ -1,39 +1,8 @@
 //! Cadence compliance (制度化, DESIGN §1 and §4): provincial leaders go down every half year, city
 //! leaders every quarter, county leaders every month. Lists the leaders who are behind.
 
+pub use crate::followup::rules::Cadence;
 use chrono::{Months, NaiveDate};
-
-/// Months between visits per leader level (configuration).
-#[derive(Clone, Debug)]
-pub struct Cadence {
-    pub province_months: u32,
-    pub city_months: u32,
-    pub county_months: u32,
-    pub township_months: u32,
-}
-
-impl Default for Cadence {
-    fn default() -> Self {
-        Self {
-            province_months: 6,
-            city_months: 3,
-            county_months: 1,
-            township_months: 1,
-        }
-    }
-}
-
-impl Cadence {
-    pub fn months(&self, level: &str) -> Option<u32> {
-        match level {
-            "province" => Some(self.province_months),
-            "city" => Some(self.city_months),
-            "county" => Some(self.county_months),
-            "township" => Some(self.township_months),
-            _ => None,
-        }
-    }
-}
 
 /// The date by which the next visit was due: the same day `months` later (clamped to the month's
 /// end, so 31 January + 1 month = 28/29 February).

@@ -1,20 +1,14 @@
-//! `/cases` (all cases the user may see, with filters) and `/dept/cases` (a handler's inbox).
+//! The case lists: `/cases` (every case the user may see, with filters; and its export) and a
+//! department's inbox by section. Read-only; the pages are `pages::inbox`.
 
-use crate::admin::{Choice, opt_id};
-use crate::audit::{self, Entry};
-use crate::clock::{china_date, cn_date};
-use crate::error::AppError;
+use crate::admin::opt_id;
+use crate::clock::cn_date;
 use crate::followup::state::{RUNNING, State as CaseState};
 use crate::followup::workdays::Calendar;
-use crate::reports::xlsx::{self, Cell, Sheet};
-use crate::state::AppState;
-use crate::web::Ctx;
 use crate::web::auth::{CurrentUser, Role};
-use crate::web::page::{Layout, Page, render};
-use askama::Template;
-use axum::extract::{Query, State};
 use chrono::NaiveDate;
 use serde::Deserialize;
+use sqlx::PgPool;
 
 pub struct Line {
     pub id: i64,
@@ -55,45 +49,26 @@ fn days_left(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct Filter {
-    status: String,
-    department: String,
-    leader: String,
-    visit: String,
-    overdue: String,
-    dissatisfied: String,
+    pub status: String,
+    pub department: String,
+    pub leader: String,
+    pub visit: String,
+    pub overdue: String,
+    pub dissatisfied: String,
 }
-
-#[derive(Template)]
-#[template(path = "followup/cases.html")]
-struct ListPage {
-    layout: Layout,
-    lines: Vec<Line>,
-    /// More cases match than the page shows.
-    more: bool,
-    filter: Filter,
-    statuses: Vec<(&'static str, &'static str)>,
-    departments: Vec<Choice>,
-    leaders: Vec<Choice>,
-    visits: Vec<Choice>,
-}
-
-/// Rows on the `/cases` page (newest first) and in its export.
-const PAGE_ROWS: i64 = 200;
-const EXPORT_ROWS: i64 = 10_000;
 
 /// The newest `limit` cases for these filters, and whether there are more: a leader sees their
 /// own, a handler their department's.
-async fn fetch_lines(
-    state: &AppState,
+pub async fn lines(
+    db: &PgPool,
     user: &CurrentUser,
     filter: &Filter,
+    today: NaiveDate,
     limit: i64,
-) -> Result<(Vec<Line>, bool), AppError> {
+) -> sqlx::Result<(Vec<Line>, bool)> {
     let scope_leader = (user.role == Role::Leader).then(|| user.leader_id.unwrap_or(-1));
     let scope_department = (user.role == Role::Handler).then(|| user.department_id.unwrap_or(-1));
     let status = CaseState::parse(&filter.status).map(CaseState::as_str);
-    let now = state.clock.now();
-    let today = china_date(now);
     let running: Vec<String> = RUNNING.iter().map(|s| s.to_string()).collect();
     let rows = sqlx::query!(
         r#"SELECT c.id, c.code, c.title, c.status, c.accept_due_on, c.effective_due_on, d.name AS department, l.name AS leader
@@ -120,10 +95,10 @@ async fn fetch_lines(
         scope_department,
         limit + 1,
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let more = rows.len() as i64 > limit;
-    let calendar = Calendar::load(&state.db, today).await?;
+    let calendar = Calendar::load(db, today).await?;
     let lines = rows
         .into_iter()
         .take(limit as usize)
@@ -153,42 +128,6 @@ async fn fetch_lines(
     Ok((lines, more))
 }
 
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
-    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
-    let (lines, more) = fetch_lines(&state, &user, &filter, PAGE_ROWS).await?;
-    let departments = sqlx::query_as!(
-        Choice,
-        "SELECT id, name AS label FROM departments ORDER BY name"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let leaders = sqlx::query_as!(
-        Choice,
-        "SELECT id, name AS label FROM leaders ORDER BY name"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    render(&ListPage {
-        layout: ctx.layout("交办件"),
-        lines,
-        more,
-        filter,
-        statuses: CaseState::ALL
-            .iter()
-            .map(|s| (s.as_str(), s.label()))
-            .collect(),
-        departments,
-        leaders,
-        visits,
-    })
-}
-
 pub const EXPORT_HEADERS: [&str; 7] = [
     "编号",
     "事项",
@@ -199,57 +138,6 @@ pub const EXPORT_HEADERS: [&str; 7] = [
     "剩余工作日",
 ];
 
-/// `GET /cases.xlsx`: the `/cases` list with the same filters and scope, as Excel; audited.
-pub async fn export(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Query(filter): Query<Filter>,
-) -> Result<axum::response::Response, AppError> {
-    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
-    let (lines, more) = fetch_lines(&state, &user, &filter, EXPORT_ROWS).await?;
-    let mut rows: Vec<Vec<Cell>> = lines
-        .iter()
-        .map(|l| {
-            let left = match l.days_left {
-                Some(n) if l.overdue => format!("逾期 {}", -n),
-                Some(n) => n.to_string(),
-                None => String::new(),
-            };
-            vec![
-                l.code.clone().into(),
-                l.title.clone().into(),
-                l.status.into(),
-                l.department.clone().into(),
-                l.leader.clone().into(),
-                l.due.clone().into(),
-                left.into(),
-            ]
-        })
-        .collect();
-    if more {
-        rows.push(vec![
-            format!("仅导出最新 {EXPORT_ROWS} 件；请按条件筛选后分批导出。").into(),
-        ]);
-    }
-    let bytes = xlsx::workbook(
-        "交办件",
-        &[Sheet {
-            name: "交办件",
-            headers: &EXPORT_HEADERS,
-            rows,
-        }],
-    )
-    .map_err(xlsx::internal)?;
-    let detail = serde_json::json!({"count": lines.len(), "status": filter.status, "department": filter.department, "leader": filter.leader, "visit": filter.visit});
-    audit::record(
-        &state.db,
-        &ctx.actor(),
-        Entry::ok("case.export").detail(detail),
-    )
-    .await?;
-    Ok(xlsx::attachment("cases.xlsx", bytes))
-}
-
 pub struct Section {
     pub id: &'static str,
     pub title: &'static str,
@@ -257,27 +145,16 @@ pub struct Section {
     pub lines: Vec<Line>,
 }
 
-#[derive(Template)]
-#[template(path = "followup/inbox.html")]
-struct InboxPage {
-    layout: Layout,
-    department: String,
-    sections: Vec<Section>,
-}
-
 /// Rows shown per section; the count says how many there are in all.
 const PER_SECTION: i64 = 100;
 
-/// `/dept/cases`: the department's running cases (lead, and co for those being handled), by section.
-/// Both halves walk an index (cases(lead_department_id, status), case_departments(department_id)).
-pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
-    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
-    let department_id = user.department_id.ok_or(AppError::NotFound)?;
-    let department =
-        sqlx::query_scalar!("SELECT name FROM departments WHERE id = $1", department_id)
-            .fetch_one(&state.db)
-            .await?;
-    let today = china_date(state.clock.now());
+/// The department's running cases (lead, and co for those being handled), by section. Both
+/// halves walk an index (cases(lead_department_id, status), case_departments(department_id)).
+pub async fn sections(
+    db: &PgPool,
+    department_id: i64,
+    today: NaiveDate,
+) -> sqlx::Result<Vec<Section>> {
     let rows = sqlx::query!(
         r#"WITH mine AS (
                SELECT c.id, c.code, c.title, c.status, c.accept_due_on, c.effective_due_on, c.owner_leader_id, c.lead_department_id
@@ -305,9 +182,9 @@ pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
         today,
         PER_SECTION,
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
-    let calendar = Calendar::load(&state.db, today).await?;
+    let calendar = Calendar::load(db, today).await?;
     let mut sections: Vec<Section> = [
         ("sign", "待签收"),
         ("soon", "即将到期"),
@@ -349,9 +226,5 @@ pub async fn inbox(State(state): State<AppState>, ctx: Ctx) -> Page {
             overdue,
         });
     }
-    render(&InboxPage {
-        layout: ctx.layout("本单位交办件"),
-        department,
-        sections,
-    })
+    Ok(sections)
 }

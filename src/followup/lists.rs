@@ -1,46 +1,15 @@
-//! `/supervision/lists`: 三张清单 (DESIGN §4) — risk, task, responsibility — with strike-off
-//! (动态销号: a closed item stays listed, struck through, with its date), and cadence compliance.
-//! Which row belongs where is decided by the pure functions below; the queries only fetch.
+//! 三张清单 (DESIGN §4) — risk, task, responsibility — with strike-off (动态销号: a closed item
+//! stays listed, struck through, with its date), and cadence compliance. Which row belongs where
+//! is decided by the pure functions below; `build` only fetches. The page is `pages::lists`.
 
-use crate::admin::{Choice, opt_id};
-use crate::audit::{self, Entry};
+use crate::admin::opt_id;
 use crate::clock::{china_date, cn_date};
-use crate::error::AppError;
 use crate::followup::cadence::{self, Lag};
+use crate::followup::rules::{Cadence, ListRules};
 use crate::followup::state::State as CaseState;
-use crate::reports::xlsx::{self, Cell, Sheet};
-use crate::state::AppState;
-use crate::web::Ctx;
-use crate::web::page::{Layout, Page, render};
-use askama::Template;
-use axum::extract::{Query, State};
-use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
-
-/// The numbers behind the lists (configuration).
-#[derive(Clone, Debug)]
-pub struct ListRules {
-    /// A batch of more persons than this is a group visit (群体访).
-    pub group_persons_over: i32,
-    /// This many registrations with the same ID number make a repeat petitioner (重复访).
-    pub repeat_registrations: i64,
-    /// Struck-off items stay listed this many days after closing.
-    pub struck_days: i64,
-    /// Rows fetched per list at most.
-    pub limit: i64,
-}
-
-impl Default for ListRules {
-    fn default() -> Self {
-        Self {
-            group_persons_over: 5,
-            repeat_registrations: 2,
-            struck_days: 30,
-            limit: 1000,
-        }
-    }
-}
+use sqlx::PgPool;
 
 /// Open (with its date and whether it is past), or struck off on a date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,7 +158,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn query(&self) -> String {
+    /// The filter as a query string (the export links, the audit row).
+    pub fn query(&self) -> String {
         format!(
             "visit={}&department={}",
             self.visit.trim(),
@@ -205,11 +175,17 @@ pub struct Lists {
     pub cadence: Vec<Lag>,
 }
 
-pub async fn build(state: &AppState, filter: &Filter) -> Result<Lists, AppError> {
-    let rules = &state.config.lists;
-    let today = china_date(state.clock.now());
+/// The lists under `filter` as of `now`.
+pub async fn build(
+    db: &PgPool,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    rules: &ListRules,
+    cadence_rules: &Cadence,
+) -> sqlx::Result<Lists> {
+    let today = china_date(now);
     let (visit, department) = (opt_id(&filter.visit), opt_id(&filter.department));
-    let since: DateTime<Utc> = state.clock.now() - Duration::days(rules.struck_days);
+    let since: DateTime<Utc> = now - Duration::days(rules.struck_days);
     let cases = sqlx::query!(
         r#"SELECT c.id, c.code, c.title, c.status, c.rating, c.accept_due_on, c.effective_due_on, c.closed_at, c.updated_at,
                   v.title AS visit, d.name AS department, l.name AS leader,
@@ -226,7 +202,7 @@ pub async fn build(state: &AppState, filter: &Filter) -> Result<Lists, AppError>
         department,
         rules.limit,
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let mut risk = Vec::new();
     let mut task = Vec::new();
@@ -285,7 +261,7 @@ pub async fn build(state: &AppState, filter: &Filter) -> Result<Lists, AppError>
         department,
         rules.limit,
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     for r in regs {
         let reasons = registration_risks(r.persons, r.same_id, rules);
@@ -324,50 +300,15 @@ pub async fn build(state: &AppState, filter: &Filter) -> Result<Lists, AppError>
         ))
     });
     let cadence = cadence::lagging(
-        cadence::leader_visits(&state.db, today).await?,
+        cadence::leader_visits(db, today).await?,
         today,
-        &state.config.cadence,
+        cadence_rules,
     );
     Ok(Lists {
         risk,
         task,
         responsibility,
         cadence,
-    })
-}
-
-#[derive(Template)]
-#[template(path = "followup/lists.html")]
-struct ListsPage {
-    layout: Layout,
-    filter: Filter,
-    query: String,
-    lists: Lists,
-    visits: Vec<Choice>,
-    departments: Vec<Choice>,
-}
-
-pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
-    let lists = build(&state, &filter).await?;
-    let departments = sqlx::query_as!(
-        Choice,
-        "SELECT id, name AS label FROM departments ORDER BY name"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    render(&ListsPage {
-        layout: ctx.layout("三张清单"),
-        query: filter.query(),
-        filter,
-        lists,
-        visits,
-        departments,
     })
 }
 
@@ -409,128 +350,6 @@ pub const CADENCE_HEADERS: [&str; 6] = [
     "最近下访",
     "应下访日期",
 ];
-
-fn status_text(i: &Item) -> String {
-    if i.is_closed() {
-        "已销号".into()
-    } else if i.is_overdue() {
-        format!("{}（逾期）", i.status)
-    } else {
-        i.status.to_owned()
-    }
-}
-
-/// `GET /supervision/lists.xlsx?list=risk|task|responsibility|cadence`: one list as Excel, audited
-/// (the risk list names petitioners, with masked ID numbers).
-pub async fn export(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Query(filter): Query<Filter>,
-) -> Result<Response, AppError> {
-    let which = filter.list.trim().to_owned();
-    if !["risk", "task", "responsibility", "cadence"].contains(&which.as_str()) {
-        return Err(AppError::BadRequest("请选择要导出的清单".into()));
-    }
-    let lists = build(&state, &filter).await?;
-    let (name, headers, rows): (&str, &[&str], Vec<Vec<Cell>>) = match which.as_str() {
-        "risk" => (
-            "风险清单",
-            &RISK_HEADERS,
-            lists
-                .risk
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.kind.into(),
-                        i.code.clone().into(),
-                        i.subject.clone().into(),
-                        i.visit.clone().into(),
-                        i.reasons_text().into(),
-                        i.department.clone().into(),
-                        i.leader.clone().into(),
-                        i.due_text().into(),
-                        status_text(i).into(),
-                        i.closed_text().into(),
-                    ]
-                })
-                .collect(),
-        ),
-        "task" => (
-            "任务清单",
-            &TASK_HEADERS,
-            lists
-                .task
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.code.clone().into(),
-                        i.subject.clone().into(),
-                        i.visit.clone().into(),
-                        status_text(i).into(),
-                        i.department.clone().into(),
-                        i.due_text().into(),
-                        i.closed_text().into(),
-                    ]
-                })
-                .collect(),
-        ),
-        "responsibility" => (
-            "责任清单",
-            &RESPONSIBILITY_HEADERS,
-            lists
-                .responsibility
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.department.clone().into(),
-                        i.co_departments.clone().into(),
-                        i.leader.clone().into(),
-                        i.code.clone().into(),
-                        i.subject.clone().into(),
-                        i.due_text().into(),
-                        i.closed_text().into(),
-                    ]
-                })
-                .collect(),
-        ),
-        _ => (
-            "下访频次",
-            &CADENCE_HEADERS,
-            lists
-                .cadence
-                .iter()
-                .map(|l| {
-                    vec![
-                        l.name.clone().into(),
-                        l.title.clone().into(),
-                        l.level.into(),
-                        i64::from(l.months).into(),
-                        l.last_visit.clone().into(),
-                        l.due.clone().into(),
-                    ]
-                })
-                .collect(),
-        ),
-    };
-    let count = rows.len();
-    let bytes = xlsx::workbook(
-        name,
-        &[Sheet {
-            name,
-            headers,
-            rows,
-        }],
-    )
-    .map_err(xlsx::internal)?;
-    let detail = serde_json::json!({"list": which, "count": count, "filter": filter.query()});
-    audit::record(
-        &state.db,
-        &ctx.actor(),
-        Entry::ok("supervision.list.export").detail(detail),
-    )
-    .await?;
-    Ok(xlsx::attachment(&format!("{which}.xlsx"), bytes))
-}
 
 #[cfg(test)]
 mod tests {

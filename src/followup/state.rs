@@ -475,6 +475,21 @@ mod tests {
                 one_review,
                 S::InReview,
             ),
+            (
+                S::Closed,
+                A::RequestReview,
+                Citizen,
+                one_review,
+                S::InReview,
+            ),
+            (
+                S::Rated,
+                A::RequestReview,
+                Supervisor,
+                one_review,
+                S::InReview,
+            ),
+            (S::Rated, A::RequestReview, Citizen, one_review, S::InReview),
             (S::InReview, A::DecideReview(true), Supervisor, f, S::Closed),
             (
                 S::InReview,
@@ -515,6 +530,13 @@ mod tests {
                 S::InReview,
                 A::DecideReview(false),
                 Supervisor,
+                one_review_rated,
+                S::Accepted,
+            ),
+            (
+                S::InReview,
+                A::DecideReview(false),
+                Supervisor,
                 two_reviews,
                 S::Accepted,
             ),
@@ -546,6 +568,24 @@ mod tests {
                             assert!(r.0.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn actions_the_facts_enable_are_refused_in_every_other_state_and_to_everyone_else() {
+        // For each (action, facts) of the table: exhaustive over state × side, allowed exactly
+        // when listed with those facts.
+        let table = allowed_table();
+        for (_, a, _, f, _) in &table {
+            for s in State::ALL {
+                for side in SIDES {
+                    let listed = table
+                        .iter()
+                        .any(|t| t.0 == s && t.1 == *a && t.2 == side && t.3 == *f);
+                    let ok = next(s, *a, &p(side), f).is_ok();
+                    assert_eq!(ok, listed, "{s:?} {a:?} by {side:?} under {f:?}");
                 }
             }
         }

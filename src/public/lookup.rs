@@ -189,7 +189,7 @@ pub async fn status_page(
     .await?
     .into_iter()
     .map(|c| {
-        use crate::followup::cases::{rating_label, result_label};
+        use crate::followup::labels::{rating_label, result_label};
         // The reply is public once a second signature approved it.
         let replied = matches!(c.status.as_str(), "closed" | "rated" | "in_review" | "terminated");
         let draft = match draft.take_if(|d| d.case_code == c.code) {

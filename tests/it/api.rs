@@ -1,11 +1,13 @@
 //! The JSON API: bearer tokens, public endpoints, registration with an Idempotency-Key, lookup,
 //! case status scoping, the one error shape, and the OpenAPI document against the route table.
 
+use crate::fixtures::assign_case;
 use crate::harness::{Client, TestApp};
 use crate::register::{Visit, id_number, visit_on};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use xiafang::clock::Clock;
+use xiafang::followup::assign::{NewCase, Source};
 use xiafang::web::auth::Role;
 
 async fn spawn() -> TestApp {
@@ -441,30 +443,19 @@ async fn case_status_follows_who_may_open_the_case() {
     .fetch_one(&owner)
     .await
     .unwrap();
-    let case: i64 = sqlx::query_scalar(
-        "INSERT INTO cases (code, visit_id, survey_item_id, title, category_id, lead_department_id, owner_leader_id, deadline_days,
-                            assigned_at, assigned_by, accept_due_on, status)
-         VALUES ('JB2026000001', $1, $2, '道路维修', $3, $4, $5, 60, now(), $6, current_date + 7, 'assigned') RETURNING id",
-    )
-    .bind(v.id)
-    .bind(item)
-    .bind(cat)
-    .bind(dept)
-    .bind(other_leader)
-    .bind(staff_id)
-    .fetch_one(&owner)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'assigned', $2, now())",
-    )
-    .bind(case)
-    .bind(staff_id)
-    .execute(&owner)
-    .await
-    .unwrap();
+    let nc = NewCase {
+        visit_id: v.id,
+        source: Source::SurveyItem(item),
+        title: "道路维修",
+        category_id: cat,
+        lead_department_id: dept,
+        co_department_ids: &[],
+        owner_leader_id: other_leader,
+        deadline_days: 60,
+    };
+    let made = assign_case(&app, &nc, staff_id, app.clock.now()).await;
 
-    let path = "/api/v1/cases/JB2026000001";
+    let path = &format!("/api/v1/cases/{}", made.code);
     let mine = Api::new(&app, Some(&create_token(&handler, "本单位").await))
         .get(path)
         .await;

@@ -1,11 +1,16 @@
-//! Fixtures shared by the staff-side tests: a visit with two windows, and registrations made
-//! the way the registration form makes them (encrypted with the app's keys, slots booked).
+//! Fixtures shared by the staff-side tests: a visit with two windows, registrations made the way
+//! the registration form makes them (encrypted with the app's keys, slots booked), and cases made
+//! the way the app makes them (`assign`, then the transitions).
 
 use crate::harness::{Client, TestApp, test_keys};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::PgPool;
+use xiafang::audit::Actor;
+use xiafang::followup::assign::{Assigned, NewCase, assign};
+use xiafang::followup::state::Action;
+use xiafang::followup::transitions::{self, By, Input, Outcome, Rating, Request};
 use xiafang::privacy::{self, Field};
-use xiafang::web::auth::Role;
+use xiafang::web::auth::{CurrentUser, Role};
 
 /// An 18-digit ID with the right GB 11643 check digit.
 pub fn id_number(first17: &str) -> String {
@@ -208,4 +213,142 @@ pub async fn xlsx(
             .map(|row| row.iter().map(|c| c.to_string()).collect())
             .collect(),
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases, made the way the app makes them: `assign`, then `followup::transitions` (no INSERTs).
+// ---------------------------------------------------------------------------------------------
+
+/// User `user_id` as the domain sees them (role, department, leader from `users`).
+pub async fn acting(db: &PgPool, user_id: i64) -> CurrentUser {
+    let (username, role, department_id, leader_id): (String, String, Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT username, role, department_id, leader_id FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    let roles = [
+        Role::Sysadmin,
+        Role::Staff,
+        Role::Supervisor,
+        Role::Leader,
+        Role::Handler,
+        Role::Auditor,
+    ];
+    CurrentUser {
+        id: user_id,
+        display_name: username.clone(),
+        username,
+        role: roles.into_iter().find(|r| r.as_str() == role).unwrap(),
+        department_id,
+        leader_id,
+        must_change_password: false,
+        session_hash: None,
+    }
+}
+
+/// A user with `role` (and `department_id`, for handlers): the first there is, or a new one who
+/// cannot sign in.
+pub async fn user_with_role(db: &PgPool, role: Role, department_id: Option<i64>) -> i64 {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE role = $1 AND active AND department_id IS NOT DISTINCT FROM $2 ORDER BY id LIMIT 1",
+    )
+    .bind(role.as_str())
+    .bind(department_id)
+    .fetch_optional(db)
+    .await
+    .unwrap();
+    if let Some(id) = found {
+        return id;
+    }
+    sqlx::query_scalar(
+        "INSERT INTO users (username, display_name, role, department_id, password_hash, must_change_password)
+         VALUES ($1, $1, $2, $3, '!', false) RETURNING id",
+    )
+    .bind(format!("{}-{}", role.as_str(), department_id.unwrap_or(0)))
+    .bind(role.as_str())
+    .bind(department_id)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+fn audit_actor(user: &CurrentUser) -> Actor {
+    Actor {
+        id: Some(user.id),
+        name: user.username.clone(),
+        role: Some(user.role.as_str()),
+        ip: None,
+    }
+}
+
+/// 交办 by `staff_id` at `at`, through the app's own `assign`.
+pub async fn assign_case(
+    app: &TestApp,
+    c: &NewCase<'_>,
+    staff_id: i64,
+    at: DateTime<Utc>,
+) -> Assigned {
+    let staff = acting(&app.db, staff_id).await;
+    let mut tx = app.db.begin().await.unwrap();
+    let made = assign(
+        &mut tx,
+        &app.state.config.case_rules,
+        c,
+        &audit_actor(&staff),
+        at,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    made
+}
+
+/// One transition of case `case_id` by user `user_id` at `at`, as its form would take it.
+pub async fn step(
+    app: &TestApp,
+    case_id: i64,
+    action: Action,
+    input: Input,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> Outcome {
+    let user = acting(&app.db, user_id).await;
+    let actor = audit_actor(&user);
+    let by = By {
+        user: &user,
+        actor: &actor,
+    };
+    let rules = &app.state.config.case_rules;
+    let mut tx = app.db.begin().await.unwrap();
+    let req = Request {
+        action,
+        version: None,
+        input,
+    };
+    let done = transitions::apply(&mut tx, case_id, &req, &by, at, rules)
+        .await
+        .unwrap_or_else(|e| panic!("{action:?} on case {case_id}: {e:?}"));
+    tx.commit().await.unwrap();
+    done
+}
+
+/// The citizen rates case `case_id` at `at`.
+pub async fn rate_case(app: &TestApp, case_id: i64, rating: &str, at: DateTime<Utc>) {
+    let actor = Actor {
+        id: None,
+        name: "anonymous".into(),
+        role: None,
+        ip: None,
+    };
+    let r = Rating {
+        rating,
+        comment: "",
+    };
+    let rules = &app.state.config.case_rules;
+    let mut tx = app.db.begin().await.unwrap();
+    transitions::rate(&mut tx, case_id, &r, &actor, at, rules)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
 }

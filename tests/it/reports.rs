@@ -1,13 +1,17 @@
 //! Supervision lists and reports (issue 5): 三张清单 with strike-off, cadence compliance, the
 //! Pujiang table of a visit, and every .xlsx export read back (masking, rows, audit).
 
-use crate::fixtures::{Fx, Reg, fixture, id_number, register, visit as new_visit, xlsx};
+use crate::fixtures::{
+    Fx, Reg, assign_case, fixture, id_number, rate_case, register, step, user_with_role,
+    visit as new_visit, xlsx,
+};
 use crate::harness::{Client, Resp, TestApp};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::PgPool;
-use xiafang::audit::Actor;
 use xiafang::clock::{Clock, china_date};
-use xiafang::followup::assign::{NewCase, Source, assign};
+use xiafang::followup::assign::{NewCase, Source};
+use xiafang::followup::state::Action;
+use xiafang::followup::transitions::Input;
 use xiafang::web::auth::Role;
 
 /// Visit 1 (25 days ago, received): A group of 8 (one case open and overdue, one 不满意), B1 a
@@ -75,8 +79,8 @@ async fn issue(fx: &Fx, reception: i64, outcome: &str) -> i64 {
         .unwrap()
 }
 
-/// 交办 through the app's own `assign`, then moved along by SQL: accepted with `due`, and
-/// optionally closed at `closed` with a rating.
+/// 交办 through the app's own `assign` 24 days ago, signed for at once with a 限期 that ends on
+/// `due`, and optionally submitted, approved and rated at `closed` (all through the transitions).
 async fn case(
     app: &TestApp,
     fx: &Fx,
@@ -86,13 +90,7 @@ async fn case(
     due: NaiveDate,
     closed: Option<(DateTime<Utc>, &str)>,
 ) -> String {
-    let mut tx = fx.owner.begin().await.unwrap();
-    let actor = Actor {
-        id: Some(fx.staff_id),
-        name: "xinfang".into(),
-        role: Some("staff"),
-        ip: None,
-    };
+    let assigned_at = app.clock.now() - Duration::days(24);
     let nc = NewCase {
         visit_id: fx.visit,
         source: Source::Issue(issue_id),
@@ -101,40 +99,30 @@ async fn case(
         lead_department_id: dept,
         co_department_ids: &[],
         owner_leader_id: leader,
-        deadline_days: 60,
+        deadline_days: (due - china_date(assigned_at)).num_days() as i32,
     };
-    let now = app.clock.now() - Duration::days(24);
-    let made = assign(&mut *tx, &app.state.config.case_rules, &nc, &actor, now)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    sqlx::query(
-        "UPDATE cases SET status = 'accepted', accepted_at = $2, due_on = $3 WHERE id = $1",
+    let made = assign_case(app, &nc, fx.staff_id, assigned_at).await;
+    let handler = user_with_role(&fx.owner, Role::Handler, Some(dept)).await;
+    let id = made.id;
+    step(
+        app,
+        id,
+        Action::Accept,
+        Input::default(),
+        handler,
+        assigned_at,
     )
-    .bind(made.id)
-    .bind(now)
-    .bind(due)
-    .execute(&fx.owner)
-    .await
-    .unwrap();
+    .await;
     if let Some((at, rating)) = closed {
-        let handler: i64 = one(
-            &fx.owner,
-            "SELECT id FROM users WHERE role = 'handler' ORDER BY id LIMIT 1",
-        )
-        .await;
-        sqlx::query(
-            "UPDATE cases SET status = 'rated', result = 'resolved', reply = '已答复', closure_submitted_by = $2, closure_submitted_at = $3,
-                              closed_by = $4, closed_at = $3, rating = $5 WHERE id = $1",
-        )
-        .bind(made.id)
-        .bind(handler)
-        .bind(at)
-        .bind(fx.staff_id)
-        .bind(rating)
-        .execute(&fx.owner)
-        .await
-        .unwrap();
+        let reply = Input {
+            result: "resolved".into(),
+            text: "已答复".into(),
+            ..Input::default()
+        };
+        step(app, id, Action::Submit, reply, handler, at).await;
+        let supervisor = user_with_role(&fx.owner, Role::Supervisor, None).await;
+        step(app, id, Action::Approve, Input::default(), supervisor, at).await;
+        rate_case(app, id, rating, at).await;
     }
     made.code
 }

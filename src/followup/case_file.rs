@@ -1,0 +1,184 @@
+//! The case file as its page shows it, read-only: the case's details, the citizen and the
+//! dossier behind it, its timeline, and its deadlines with working days left.
+
+use crate::clock::{china_date, china_minute, cn_date};
+use crate::followup::CaseRules;
+use crate::followup::labels::event_label;
+use crate::followup::state::State as CaseState;
+use crate::followup::workdays::Calendar;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sqlx::PgPool;
+
+/// One line of the timeline.
+pub struct EventLine {
+    pub at: String,
+    pub who: String,
+    pub what: &'static str,
+    pub text: String,
+}
+
+/// A deadline of the case, and where the clock stands on it.
+pub struct Deadline {
+    pub label: &'static str,
+    pub date: String,
+    pub days_left: Option<i64>,
+    pub overdue: bool,
+}
+
+/// The case with its names (category, visit, departments, leader) and the citizen's last comment.
+pub struct Details {
+    pub title: String,
+    pub issue_id: Option<i64>,
+    pub survey_item_id: Option<i64>,
+    pub due_on: Option<NaiveDate>,
+    pub extended_due_on: Option<NaiveDate>,
+    pub accept_due_on: NaiveDate,
+    pub result: Option<String>,
+    pub reply: Option<String>,
+    pub rating: Option<String>,
+    pub acceptance_notified_at: Option<DateTime<Utc>>,
+    pub assigned_at: DateTime<Utc>,
+    pub category: String,
+    pub visit_title: String,
+    pub visit_date: NaiveDate,
+    pub lead_department: String,
+    pub owner: String,
+    pub co: String,
+    pub rating_comment: Option<String>,
+}
+
+pub async fn details(db: &PgPool, id: i64) -> sqlx::Result<Details> {
+    sqlx::query_as!(
+        Details,
+        r#"SELECT c.title, c.issue_id, c.survey_item_id, c.due_on, c.extended_due_on, c.accept_due_on, c.result, c.reply,
+                  c.rating, c.acceptance_notified_at, c.assigned_at,
+                  cat.name AS category, v.title AS visit_title, v.visit_date, d.name AS lead_department,
+                  l.name || '（' || l.title || '）' AS "owner!",
+                  COALESCE((SELECT string_agg(dd.name, '、' ORDER BY dd.name) FROM case_departments cd JOIN departments dd ON dd.id = cd.department_id
+                            WHERE cd.case_id = c.id), '') AS "co!",
+                  (SELECT f.comment FROM feedback f WHERE f.case_id = c.id ORDER BY f.at DESC, f.id DESC LIMIT 1) AS rating_comment
+           FROM cases c JOIN categories cat ON cat.id = c.category_id JOIN visits v ON v.id = c.visit_id
+           JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           WHERE c.id = $1"#,
+        id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The citizen behind the case (by their reception, or the survey item they brought).
+pub struct Citizen {
+    pub name: String,
+    pub id_mask: String,
+    pub phone_mask: String,
+    pub persons: i32,
+    pub address: String,
+    pub grievance: String,
+    pub registration_code: String,
+    pub reception: String,
+    pub consultation: String,
+}
+
+/// The citizen behind case `id`, if any, and the summary of the issue recorded at the desk.
+pub async fn citizen(db: &PgPool, id: i64) -> sqlx::Result<Option<(Citizen, String)>> {
+    let r = sqlx::query!(
+        r#"SELECT r.name, r.id_number_mask, r.phone_mask, r.persons, r.address, r.township, r.grievance, r.code,
+                  rc.started_at AS "started_at?", rc.consultation AS "consultation?", rm.name AS "room?", i.summary AS "summary?"
+           FROM cases c
+           LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id LEFT JOIN rooms rm ON rm.id = rc.room_id
+           JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
+           WHERE c.id = $1 LIMIT 1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(r.map(|r| {
+        let citizen = Citizen {
+            name: r.name,
+            id_mask: r.id_number_mask,
+            phone_mask: r.phone_mask.unwrap_or_default(),
+            persons: r.persons,
+            address: format!("{}{}", r.township, r.address),
+            grievance: r.grievance,
+            registration_code: r.code,
+            reception: match (r.room, r.started_at) {
+                (Some(room), Some(at)) => format!("{room} · {}", china_minute(at)),
+                _ => String::new(),
+            },
+            consultation: r.consultation.unwrap_or_default(),
+        };
+        (citizen, r.summary.unwrap_or_default())
+    }))
+}
+
+/// The survey item's dossier (带案下访), if the case has one.
+pub struct Dossier {
+    pub summary: String,
+    pub background: String,
+    pub policy_basis: String,
+    pub proposed_handling: String,
+}
+
+pub async fn dossier(db: &PgPool, id: i64) -> sqlx::Result<Option<Dossier>> {
+    sqlx::query_as!(
+        Dossier,
+        "SELECT s.summary, s.background, s.policy_basis, s.proposed_handling FROM survey_items s
+         WHERE s.id = (SELECT COALESCE(c.survey_item_id, r.survey_item_id) FROM cases c
+                       LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
+                       LEFT JOIN registrations r ON r.id = rc.registration_id WHERE c.id = $1)",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The case's events, oldest first.
+pub async fn events(db: &PgPool, id: i64) -> sqlx::Result<Vec<EventLine>> {
+    Ok(sqlx::query!(
+        r#"SELECT e.kind, e.at, e.text, COALESCE(u.display_name, CASE WHEN e.kind IN ('rated', 'review_requested') THEN '来访群众' ELSE '系统' END) AS "who!"
+           FROM case_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.case_id = $1 ORDER BY e.at, e.id"#,
+        id
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|e| EventLine { at: china_minute(e.at), who: e.who, what: event_label(&e.kind), text: e.text })
+    .collect())
+}
+
+/// The deadlines of a case in `state`; working days left on those whose clock runs.
+pub fn deadlines(
+    calendar: &Calendar,
+    today: NaiveDate,
+    state: CaseState,
+    c: &Details,
+    rules: &CaseRules,
+) -> Vec<Deadline> {
+    let running = state.deadline_runs();
+    let mut deadlines = vec![];
+    let mut line = |label, date: Option<NaiveDate>, live: bool| {
+        if let Some(d) = date {
+            let left = live.then(|| calendar.days_left(today, d));
+            deadlines.push(Deadline {
+                label,
+                date: cn_date(d),
+                days_left: left,
+                overdue: live && d < today,
+            });
+        }
+    };
+    line(
+        "签收期限",
+        Some(c.accept_due_on),
+        state == CaseState::Assigned,
+    );
+    let notice = china_date(c.assigned_at) + Duration::days(rules.acceptance_notice_d);
+    line(
+        "告知受理期限",
+        Some(notice),
+        running && c.acceptance_notified_at.is_none(),
+    );
+    line("办结期限", c.due_on, running && c.extended_due_on.is_none());
+    line("延期后办结期限", c.extended_due_on, running);
+    deadlines
+}

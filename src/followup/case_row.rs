@@ -1,0 +1,93 @@
+//! A case as the state machine sees it: the row, who the user is to it (`Side`), and the
+//! `Facts` the rules need, computed from the row and the clock.
+
+use crate::clock::china_date;
+use crate::followup::CaseRules;
+use crate::followup::state::{Facts, Side, State as CaseState};
+use crate::web::auth::{CurrentUser, Role};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sqlx::PgExecutor;
+
+/// What the rules need to know about a case.
+pub struct CaseRow {
+    pub id: i64,
+    pub code: String,
+    pub status: String,
+    pub lead_department_id: i64,
+    pub co_department_ids: Vec<i64>,
+    pub owner_leader_id: i64,
+    pub deadline_days: i32,
+    pub accept_due_on: NaiveDate,
+    pub acceptance_notified_at: Option<DateTime<Utc>>,
+    pub due_on: Option<NaiveDate>,
+    pub closure_submitted_by: Option<i64>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub rating: Option<String>,
+    pub version: i32,
+    pub last_extension_event: Option<String>,
+    pub pending_extension_days: Option<i32>,
+    pub reviews: i64,
+    pub last_review_decided_at: Option<DateTime<Utc>>,
+}
+
+pub async fn load(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<CaseRow>> {
+    sqlx::query_as!(
+        CaseRow,
+        r#"SELECT c.id, c.code, c.status, c.lead_department_id, c.owner_leader_id, c.deadline_days, c.accept_due_on,
+                  c.acceptance_notified_at, c.due_on, c.closure_submitted_by, c.closed_at, c.rating, c.version,
+                  ARRAY(SELECT department_id FROM case_departments WHERE case_id = c.id) AS "co_department_ids!",
+                  (SELECT e.kind FROM case_events e WHERE e.case_id = c.id
+                       AND e.kind IN ('extension_requested', 'extension_approved', 'extension_refused')
+                   ORDER BY e.at DESC, e.id DESC LIMIT 1) AS last_extension_event,
+                  (SELECT (e.data->>'days')::int FROM case_events e WHERE e.case_id = c.id AND e.kind = 'extension_requested'
+                   ORDER BY e.id DESC LIMIT 1) AS pending_extension_days,
+                  (SELECT count(*) FROM reviews r WHERE r.case_id = c.id) AS "reviews!",
+                  (SELECT max(r.decided_at) FROM reviews r WHERE r.case_id = c.id) AS last_review_decided_at
+           FROM cases c WHERE c.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+impl CaseRow {
+    pub fn state(&self) -> CaseState {
+        CaseState::parse(&self.status).unwrap_or(CaseState::Accepted)
+    }
+
+    /// How the user stands to the case; None: they may not see it (→ 404).
+    pub fn side_of(&self, user: &CurrentUser) -> Option<Side> {
+        match user.role {
+            Role::Staff => Some(Side::Staff),
+            Role::Supervisor => Some(Side::Supervisor),
+            Role::Leader => {
+                (user.leader_id == Some(self.owner_leader_id)).then_some(Side::OwnerLeader)
+            }
+            Role::Handler => match user.department_id {
+                Some(d) if d == self.lead_department_id => Some(Side::LeadHandler),
+                Some(d) if self.co_department_ids.contains(&d) => Some(Side::CoHandler),
+                _ => None,
+            },
+            Role::Sysadmin | Role::Auditor => None,
+        }
+    }
+
+    pub fn facts(&self, today: NaiveDate, rules: &CaseRules) -> Facts {
+        let review_from = if self.reviews == 0 {
+            self.closed_at
+        } else {
+            self.last_review_decided_at
+        };
+        Facts {
+            within_accept: today <= self.accept_due_on,
+            extension_requested: self.last_extension_event.is_some(),
+            extension_pending: self.last_extension_event.as_deref() == Some("extension_requested"),
+            acceptance_notified: self.acceptance_notified_at.is_some(),
+            dissatisfied: self.rating.as_deref() == Some("dissatisfied"),
+            rated: self.rating.is_some(),
+            reviews: self.reviews.clamp(0, 2) as u8,
+            within_review: review_from
+                .is_some_and(|t| today <= china_date(t) + Duration::days(rules.review_d)),
+        }
+    }
+}

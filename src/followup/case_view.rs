@@ -1,0 +1,139 @@
+//! How a case reads outside the case file: the citizen's lines on the lookup page and the JSON
+//! API's case status. One query serves both (`fetch`), so both show the same case the same way.
+
+use crate::followup::case_row;
+use crate::followup::labels::{citizen_status_label, event_label, rating_label, result_label};
+use crate::web::auth::CurrentUser;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+
+/// A case as others than its handlers read it.
+#[derive(Clone, Debug)]
+pub struct CaseView {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub status: String,
+    pub department: String,
+    /// The 包案领导 with title.
+    pub leader: String,
+    pub deadline_days: i32,
+    pub assigned_at: DateTime<Utc>,
+    pub accept_due_on: NaiveDate,
+    pub due_on: Option<NaiveDate>,
+    pub extended_due_on: Option<NaiveDate>,
+    pub effective_due_on: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub result: Option<String>,
+    pub reply: Option<String>,
+    pub rating: Option<String>,
+}
+
+impl CaseView {
+    /// The status in the citizen's words.
+    pub fn status_label(&self) -> &'static str {
+        citizen_status_label(&self.status)
+    }
+    /// The reply is public once a second signature approved it.
+    pub fn replied(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "closed" | "rated" | "in_review" | "terminated"
+        )
+    }
+    /// The result label, once replied.
+    pub fn public_result(&self) -> &'static str {
+        match (&self.result, self.replied()) {
+            (Some(r), true) => result_label(r),
+            _ => "",
+        }
+    }
+    /// The reply text, once replied.
+    pub fn public_reply(&self) -> String {
+        match (&self.reply, self.replied()) {
+            (Some(r), true) => r.clone(),
+            _ => String::new(),
+        }
+    }
+    pub fn rating_label(&self) -> &'static str {
+        self.rating.as_deref().map(rating_label).unwrap_or("")
+    }
+    /// The citizen may rate it now (a closed, unrated case).
+    pub fn can_rate(&self) -> bool {
+        self.status == "closed"
+    }
+    /// Rated 不满意 and not reopened.
+    pub fn dissatisfied(&self) -> bool {
+        self.rating.as_deref() == Some("dissatisfied") && self.status == "rated"
+    }
+}
+
+/// One event of a case's timeline, as the API shows it.
+#[derive(Clone, Debug)]
+pub struct EventView {
+    pub kind: String,
+    pub label: &'static str,
+    pub at: DateTime<Utc>,
+}
+
+/// The case with `code`, or those from registration `registration_id`, in id order.
+async fn fetch(
+    db: &PgPool,
+    code: Option<&str>,
+    registration_id: Option<i64>,
+) -> sqlx::Result<Vec<CaseView>> {
+    sqlx::query_as!(
+        CaseView,
+        r#"SELECT c.id, c.code, c.title, c.status, d.name AS department, l.name || '（' || l.title || '）' AS "leader!",
+                  c.deadline_days, c.assigned_at, c.accept_due_on, c.due_on, c.extended_due_on, c.effective_due_on, c.closed_at,
+                  c.result, c.reply, c.rating
+           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           WHERE ($1::text IS NULL OR c.code = $1)
+             AND ($2::bigint IS NULL OR c.issue_id IN (SELECT i.id FROM issues i JOIN receptions rc ON rc.id = i.reception_id
+                                                        WHERE rc.registration_id = $2))
+           ORDER BY c.id"#,
+        code,
+        registration_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The cases the citizen of registration `registration_id` may follow (those from their
+/// reception's issues), in id order. The caller has checked the citizen's proof.
+pub async fn for_citizen(db: &PgPool, registration_id: i64) -> sqlx::Result<Vec<CaseView>> {
+    fetch(db, None, Some(registration_id)).await
+}
+
+/// The case with `code` (any case; trimmed, upper-cased) and its events, if `user` may open its
+/// case file; None otherwise, as if it did not exist.
+pub async fn for_staff(
+    db: &PgPool,
+    code: &str,
+    user: &CurrentUser,
+) -> sqlx::Result<Option<(CaseView, Vec<EventView>)>> {
+    let code = code.trim().to_uppercase();
+    let Some(view) = fetch(db, Some(&code), None).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let Some(row) = case_row::load(db, view.id).await? else {
+        return Ok(None);
+    };
+    if row.side_of(user).is_none() {
+        return Ok(None);
+    }
+    let events = sqlx::query!(
+        "SELECT kind, at FROM case_events WHERE case_id = $1 ORDER BY at, id",
+        view.id
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|e| EventView {
+        label: event_label(&e.kind),
+        kind: e.kind,
+        at: e.at,
+    })
+    .collect();
+    Ok(Some((view, events)))
+}

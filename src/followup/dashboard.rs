@@ -1,0 +1,361 @@
+//! The supervisor's dashboard figures (DESIGN §4 supervision), read for a filter: tallies per
+//! department and leader, the 通报 list and the most overdue cases. The page and its .xlsx export
+//! read the same `Dashboard`.
+//!
+//! The numbers come from `case_tallies`, kept by a trigger in the same transaction as every case
+//! change (migration 0006), so they are exact and cheap over 10^6 cases; a visit filter counts
+//! that visit's cases directly with the same key function.
+
+use crate::clock::{china_instant, china_minute, cn_date};
+use crate::followup::rules::Weights;
+use crate::followup::scoring::{
+    Tally, TallyRow, highlighted, month_start, pct, ranks, report_cutoff, roll_up, score,
+};
+use crate::followup::workdays::Calendar;
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use sqlx::PgPool;
+
+/// The dashboard's filter, parsed (by the page) from its query string.
+#[derive(Default, Debug)]
+pub struct Filter {
+    pub visit: Option<i64>,
+    pub month: Option<NaiveDate>,
+    pub department: Option<i64>,
+    pub leader: Option<i64>,
+}
+
+/// The tallies under `filter` per (department, leader) pair, as of `today`.
+pub async fn tallies(
+    db: &PgPool,
+    filter: &Filter,
+    today: NaiveDate,
+) -> sqlx::Result<Vec<TallyRow>> {
+    let period = filter.month.unwrap_or_else(|| month_start(today));
+    // Without a visit the pivoted summaries (migration 0008); a visit's few hundred cases are
+    // counted directly with the same key function. Due soon / overdue read only due days from
+    // today on: overdue = open with a due date − not yet due.
+    let rows = sqlx::query!(
+        r#"WITH k AS (
+               SELECT c.lead_department_id AS department_id, c.owner_leader_id AS leader_id, k.month, k.bucket, k.day, 1::bigint AS n
+               FROM cases c
+               CROSS JOIN LATERAL case_tally_keys(c.status, c.assigned_at, c.accept_due_on, c.accepted_at, c.acceptance_notified_at,
+                                                  c.effective_due_on, c.closed_at, c.result, c.rating) k
+               WHERE c.visit_id = $1::bigint
+           ), m AS (
+               SELECT department_id, leader_id, month, assigned, responsive, open, open_dated, closed, resolved, on_time, rated,
+                      satisfied, closed_in
+               FROM case_month_tallies WHERE $1::bigint IS NULL
+               UNION ALL
+               SELECT department_id, leader_id, CASE WHEN bucket = 'closed_in' THEN day ELSE month END,
+                      (bucket = 'assigned')::int, (bucket = 'responsive')::int, (bucket = 'open')::int,
+                      (bucket = 'open' AND day <> 'infinity')::int, (bucket = 'closed')::int, (bucket = 'resolved')::int,
+                      (bucket = 'on_time')::int, (bucket = 'rated')::int, (bucket = 'satisfied')::int, (bucket = 'closed_in')::int
+               FROM k
+           ), d AS (
+               SELECT department_id, leader_id, month, day, n FROM case_open_due WHERE $1::bigint IS NULL AND day >= $5
+               UNION ALL
+               SELECT department_id, leader_id, month, day, n FROM k WHERE bucket = 'open' AND day >= $5 AND day <> 'infinity'
+           ), f AS (
+               SELECT department_id, leader_id, month = $6 AS in_period, ($4::date IS NULL OR month = $4) AS in_month,
+                      assigned, responsive, open, open_dated, closed, resolved, on_time, rated, satisfied, closed_in,
+                      0 AS not_due, 0 AS due_soon
+               FROM m WHERE ($2::bigint IS NULL OR department_id = $2) AND ($3::bigint IS NULL OR leader_id = $3)
+               UNION ALL
+               SELECT department_id, leader_id, false, true, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                      n, CASE WHEN day <= $5 + 7 THEN n ELSE 0 END
+               FROM d WHERE ($2::bigint IS NULL OR department_id = $2) AND ($3::bigint IS NULL OR leader_id = $3)
+                 AND ($4::date IS NULL OR month = $4)
+           )
+           SELECT department_id AS "department_id!", leader_id AS "leader_id!",
+                  COALESCE(sum(assigned) FILTER (WHERE in_month), 0)::bigint AS "assigned!",
+                  COALESCE(sum(responsive) FILTER (WHERE in_month), 0)::bigint AS "responsive!",
+                  COALESCE(sum(open) FILTER (WHERE in_month), 0)::bigint AS "open!",
+                  COALESCE(sum(due_soon) FILTER (WHERE in_month), 0)::bigint AS "due_soon!",
+                  COALESCE(sum(open_dated - not_due) FILTER (WHERE in_month), 0)::bigint AS "overdue!",
+                  COALESCE(sum(closed) FILTER (WHERE in_month), 0)::bigint AS "closed!",
+                  COALESCE(sum(closed_in) FILTER (WHERE in_period), 0)::bigint AS "closed_in_period!",
+                  COALESCE(sum(resolved) FILTER (WHERE in_month), 0)::bigint AS "resolved!",
+                  COALESCE(sum(on_time) FILTER (WHERE in_month), 0)::bigint AS "on_time!",
+                  COALESCE(sum(rated) FILTER (WHERE in_month), 0)::bigint AS "rated!",
+                  COALESCE(sum(satisfied) FILTER (WHERE in_month), 0)::bigint AS "satisfied!"
+           FROM f GROUP BY department_id, leader_id"#,
+        filter.visit,
+        filter.department,
+        filter.leader,
+        filter.month,
+        today,
+        period,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TallyRow {
+            department_id: r.department_id,
+            leader_id: r.leader_id,
+            tally: Tally {
+                assigned: r.assigned,
+                responsive: r.responsive,
+                open: r.open,
+                due_soon: r.due_soon,
+                overdue: r.overdue,
+                closed: r.closed,
+                closed_in_period: r.closed_in_period,
+                resolved: r.resolved,
+                on_time: r.on_time,
+                rated: r.rated,
+                satisfied: r.satisfied,
+            },
+        })
+        .collect())
+}
+
+/// A case row of the dashboard's lists (通报, overdue), with its 督办 button.
+pub struct CaseLine {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub department: String,
+    pub leader: String,
+    pub due: String,
+    pub urged: String,
+}
+
+/// Open cases first urged on or before `cutoff` (the 通报 list), oldest urge first, and how many.
+pub async fn report_list(
+    db: &PgPool,
+    filter: &Filter,
+    cutoff: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<(Vec<CaseLine>, i64)> {
+    let before = china_instant(cutoff + Duration::days(1), NaiveTime::MIN);
+    // Counted apart from the page of rows: the count reads only the covering index (migration
+    // 0008), the rows walk it in order and join names for `limit` of them.
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM cases c
+           WHERE c.first_urged_at IS NOT NULL AND c.first_urged_at < $1
+             AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
+             AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
+             AND ($4::bigint IS NULL OR c.owner_leader_id = $4)"#,
+        before,
+        filter.visit,
+        filter.department,
+        filter.leader,
+    )
+    .fetch_one(db)
+    .await?;
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.code, c.title, d.name AS department, l.name AS leader, c.effective_due_on, c.first_urged_at AS "first_urged_at!"
+           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           WHERE c.first_urged_at IS NOT NULL AND c.first_urged_at < $1
+             AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
+             AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
+             AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
+           ORDER BY c.first_urged_at, c.id LIMIT $5"#,
+        before,
+        filter.visit,
+        filter.department,
+        filter.leader,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    let lines = rows
+        .into_iter()
+        .map(|r| CaseLine {
+            id: r.id,
+            code: r.code,
+            title: r.title,
+            department: r.department,
+            leader: r.leader,
+            due: r.effective_due_on.map(cn_date).unwrap_or_default(),
+            urged: china_minute(r.first_urged_at),
+        })
+        .collect();
+    Ok((lines, total))
+}
+
+/// The most overdue open cases under the filter.
+async fn overdue_list(
+    db: &PgPool,
+    filter: &Filter,
+    today: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<Vec<CaseLine>> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.code, c.title, d.name AS department, l.name AS leader, c.effective_due_on AS "due!", c.first_urged_at
+           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           WHERE c.effective_due_on < $1 AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
+             AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
+             AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
+             AND ($5::date IS NULL OR c.assigned_at >= $6 AND c.assigned_at < $7)
+           ORDER BY c.effective_due_on, c.id LIMIT $8"#,
+        today,
+        filter.visit,
+        filter.department,
+        filter.leader,
+        filter.month,
+        filter.month.map(|m| china_instant(m, NaiveTime::MIN)),
+        filter.month.and_then(|m| m.checked_add_months(chrono::Months::new(1))).map(|m| china_instant(m, NaiveTime::MIN)),
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CaseLine {
+            id: r.id,
+            code: r.code,
+            title: r.title,
+            department: r.department,
+            leader: r.leader,
+            due: cn_date(r.due),
+            urged: r.first_urged_at.map(china_minute).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// A department or leader of the filter, by id.
+pub struct Choice {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A department's row of the ranking, with its rates shown and highlighted.
+pub struct DeptLine {
+    pub name: String,
+    pub t: Tally,
+    pub response: String,
+    pub resolution: String,
+    pub satisfaction: String,
+    pub score: String,
+    pub rank: String,
+    pub response_low: bool,
+    pub resolution_low: bool,
+    pub satisfaction_low: bool,
+}
+
+/// A 包案领导's row.
+pub struct LeaderLine {
+    pub name: String,
+    pub t: Tally,
+    pub closure: String,
+    pub on_time: String,
+    pub satisfaction: String,
+    pub satisfaction_low: bool,
+}
+
+/// Everything the dashboard shows for a filter: the page and its export read the same figures.
+pub struct Dashboard {
+    pub departments: Vec<Choice>,
+    pub leaders: Vec<Choice>,
+    pub total: Tally,
+    pub period: String,
+    pub depts: Vec<DeptLine>,
+    pub leader_lines: Vec<LeaderLine>,
+    pub report: Vec<CaseLine>,
+    pub report_total: i64,
+    pub overdue: Vec<CaseLine>,
+}
+
+/// How much of the lists to read, and the rules that shape the figures.
+pub struct Scope<'a> {
+    pub today: NaiveDate,
+    pub weights: &'a Weights,
+    /// 通报 after this many working days still open after the first urge.
+    pub report_after_urge_wd: u32,
+    pub report_rows: i64,
+    pub overdue_rows: i64,
+}
+
+/// The dashboard with up to `report_rows` cases of the 通报 list and `overdue_rows` overdue ones.
+pub async fn load(db: &PgPool, filter: &Filter, scope: &Scope<'_>) -> sqlx::Result<Dashboard> {
+    let (today, w) = (scope.today, scope.weights);
+    let (report_rows, overdue_rows) = (scope.report_rows, scope.overdue_rows);
+    let tally_rows = tallies(db, filter, today).await?;
+    let departments = sqlx::query_as!(
+        Choice,
+        "SELECT id, name FROM departments ORDER BY active DESC, name"
+    )
+    .fetch_all(db)
+    .await?;
+    let leaders = sqlx::query_as!(
+        Choice,
+        "SELECT id, name FROM leaders ORDER BY active DESC, name"
+    )
+    .fetch_all(db)
+    .await?;
+    let name_of = |list: &[Choice], id: i64| {
+        list.iter()
+            .find(|o| o.id == id)
+            .map_or_else(|| format!("#{id}"), |o| o.name.clone())
+    };
+
+    let (by_dept, by_leader, total) = roll_up(&tally_rows);
+    let scores: Vec<Option<f64>> = by_dept.iter().map(|(_, t)| score(t, w)).collect();
+    let rank = ranks(&scores);
+    let mut depts: Vec<(Option<usize>, DeptLine)> = by_dept
+        .iter()
+        .zip(scores.iter().zip(rank))
+        .map(|((id, t), (s, k))| {
+            let t = t.clone();
+            (
+                k,
+                DeptLine {
+                    name: name_of(&departments, *id),
+                    response: pct(t.response_rate()),
+                    resolution: pct(t.resolution_rate()),
+                    satisfaction: pct(t.satisfaction_rate()),
+                    score: s.map_or("—".into(), |s| format!("{s:.1}")),
+                    rank: k.map_or("—".into(), |k| k.to_string()),
+                    response_low: highlighted(t.response_rate(), w),
+                    resolution_low: highlighted(t.resolution_rate(), w),
+                    satisfaction_low: highlighted(t.satisfaction_rate(), w),
+                    t,
+                },
+            )
+        })
+        .collect();
+    depts.sort_by(|a, b| {
+        a.0.unwrap_or(usize::MAX)
+            .cmp(&b.0.unwrap_or(usize::MAX))
+            .then_with(|| a.1.name.cmp(&b.1.name))
+    });
+    let depts: Vec<DeptLine> = depts.into_iter().map(|(_, d)| d).collect();
+    let mut leader_lines: Vec<LeaderLine> = by_leader
+        .into_iter()
+        .map(|(id, t)| LeaderLine {
+            name: name_of(&leaders, id),
+            closure: pct(t.closure_rate()),
+            on_time: pct(t.on_time_rate()),
+            satisfaction: pct(t.satisfaction_rate()),
+            satisfaction_low: highlighted(t.satisfaction_rate(), w),
+            t,
+        })
+        .collect();
+    leader_lines.sort_by(|a, b| {
+        b.t.assigned
+            .cmp(&a.t.assigned)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+
+    let calendar = Calendar::load(db, today - Duration::days(60)).await?;
+    let cutoff = report_cutoff(&calendar, today, scope.report_after_urge_wd);
+    let (report, report_total) = report_list(db, filter, cutoff, report_rows).await?;
+    let overdue = overdue_list(db, filter, today, overdue_rows).await?;
+    let period = match filter.month {
+        Some(m) => format!("{}年{}月", m.year(), m.month()),
+        None => "本月".into(),
+    };
+    Ok(Dashboard {
+        departments,
+        leaders,
+        total,
+        period,
+        depts,
+        leader_lines,
+        report,
+        report_total,
+        overdue,
+    })
+}

@@ -1,0 +1,93 @@
+//! The words a case's codes are shown with: action slugs, results, ratings, events.
+
+use crate::followup::state::Action;
+
+/// The URL slug of each action (`POST /cases/{id}/{slug}`).
+pub fn slug(a: Action) -> &'static str {
+    match a {
+        Action::Accept => "accept",
+        Action::Return => "return",
+        Action::Reassign => "reassign",
+        Action::Progress => "progress",
+        Action::RequestExtension => "extend",
+        Action::ApproveExtension => "approve-extension",
+        Action::RefuseExtension => "refuse-extension",
+        Action::NotifyAcceptance => "notify-acceptance",
+        Action::Submit => "submit",
+        Action::Approve => "approve",
+        Action::Reject => "reject",
+        Action::Rate => "rate",
+        Action::Reopen => "reopen",
+        Action::RequestReview => "review",
+        Action::DecideReview(_) => "decide-review",
+    }
+}
+
+pub fn result_label(r: &str) -> &'static str {
+    match r {
+        "resolved" => "已解决",
+        "partly" => "部分解决",
+        "explained" => "已解释说明",
+        "unresolved" => "未解决",
+        _ => "",
+    }
+}
+
+pub const RESULTS: [(&str, &str); 4] = [
+    ("resolved", "已解决"),
+    ("partly", "部分解决"),
+    ("explained", "已解释说明"),
+    ("unresolved", "未解决"),
+];
+
+pub fn rating_label(r: &str) -> &'static str {
+    match r {
+        "satisfied" => "满意",
+        "basically_satisfied" => "基本满意",
+        "dissatisfied" => "不满意",
+        _ => "",
+    }
+}
+
+/// The label of a case event kind (the case file, the API).
+pub fn event_label(kind: &str) -> &'static str {
+    match kind {
+        "assigned" => "交办",
+        "accepted" => "签收",
+        "returned" => "退回",
+        "progress" => "办理进展",
+        "extension_requested" => "申请延期",
+        "extension_approved" => "批准延期",
+        "extension_refused" => "不予延期",
+        "acceptance_notified" => "告知受理",
+        "closure_submitted" => "申请办结",
+        "closure_approved" => "审核通过",
+        "closure_rejected" => "退回重办",
+        "reminded" => "到期提醒",
+        "auto_urged" => "催办",
+        "urged" => "督办",
+        "rated" => "群众评价",
+        "reopened" => "重办",
+        "review_requested" => "申请复查",
+        "review_decided" => "复查结论",
+        "terminated" => "终结",
+        "handed_over" => "离任交接",
+        "reassigned" => "重新交办",
+        _ => "记录",
+    }
+}
+
+/// A case's status in the citizen's words (the lookup page, the API).
+pub fn citizen_status_label(status: &str) -> &'static str {
+    match status {
+        "assigned" => "已交办",
+        "accepted" => "办理中",
+        "returned" => "重新交办中",
+        "closure_submitted" => "办结审核中",
+        "closed" => "已办结",
+        "rated" => "已评价",
+        "in_review" => "复查复核中",
+        "terminated" => "已终结",
+        _ => "办理中",
+    }
+}

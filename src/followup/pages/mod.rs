@@ -1,0 +1,8 @@
+//! The pages of stage 3: each handler checks its form, calls one domain function, renders.
+
+pub mod cases;
+pub mod feedback;
+pub mod handover;
+pub mod inbox;
+pub mod lists;
+pub mod supervision;

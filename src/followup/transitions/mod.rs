@@ -1,0 +1,403 @@
+//! Every write that moves a case (DESIGN §4, §5): the 14 transitions of the case file, the
+//! citizen's rating, 督办 and 离任交接. Each runs in the caller's transaction: the case row is
+//! locked (FOR UPDATE), its version checked, the pure state machine (`state::next`) asked, then
+//! the case, its event, the audit row and any outbox message are written. The pages and the JSON
+//! API call these. (Creating a case is `assign`; the deadline jobs' reminders are `jobs`.)
+//! The rating is in `rating`, 督办 and 离任交接 in `oversight`.
+
+use crate::audit::{self, Actor, Entry};
+use crate::clock::{china_date, cn_date};
+use crate::error::AppError;
+use crate::followup::case_row::{self, CaseRow};
+use crate::followup::labels::slug;
+use crate::followup::state::{self, Action, Party, State as CaseState};
+use crate::followup::workdays::Calendar;
+use crate::followup::{CaseRules, assign};
+use crate::notify;
+use crate::web::auth::CurrentUser;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::{PgConnection, PgExecutor};
+
+mod oversight;
+mod rating;
+
+pub use oversight::{Handover, OPEN, hand_over, successor_ok, urge};
+pub use rating::{Rating, case_of_registration, may_rate, rate};
+
+pub const STALE: &str = "该交办件已被他人更新，请刷新后重试";
+
+/// The ratings a citizen may give.
+pub const RATINGS: [&str; 3] = ["satisfied", "basically_satisfied", "dissatisfied"];
+
+/// Why a transition did not happen.
+#[derive(Debug)]
+pub enum CaseError {
+    /// The state machine refuses it now, for this person (shown beside the actions).
+    Refused(&'static str),
+    /// A value the form could not check alone: (field, message).
+    Field(&'static str, &'static str),
+    /// Not found / not visible, stale version (409), database.
+    App(AppError),
+}
+
+impl From<sqlx::Error> for CaseError {
+    fn from(e: sqlx::Error) -> Self {
+        CaseError::App(e.into())
+    }
+}
+
+impl From<AppError> for CaseError {
+    fn from(e: AppError) -> Self {
+        CaseError::App(e)
+    }
+}
+
+impl From<CaseError> for AppError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::Refused(m) => AppError::Conflict(m.into()),
+            CaseError::Field(_, m) => AppError::BadRequest(m.into()),
+            CaseError::App(e) => e,
+        }
+    }
+}
+
+/// The checked input of one action (each action reads its own fields).
+#[derive(Clone, Debug, Default)]
+pub struct Input {
+    pub text: String,
+    pub days: i32,
+    pub result: String,
+    pub upheld: bool,
+    pub department_id: i64,
+}
+
+/// One action on a case as its form asks for it.
+pub struct Request {
+    pub action: Action,
+    /// The version the form was made from; None: no form (whatever the case's version now).
+    pub version: Option<i32>,
+    pub input: Input,
+}
+
+/// Who acts: the signed-in user (for the rules) and the audit actor.
+pub struct By<'a> {
+    pub user: &'a CurrentUser,
+    pub actor: &'a Actor,
+}
+
+/// What a transition did: the new state and the message for the user.
+#[derive(Debug)]
+pub struct Outcome {
+    pub to: CaseState,
+    pub message: String,
+}
+
+/// A locked case the user may take `action` on now, and the state it leads to.
+pub struct Checked {
+    pub row: CaseRow,
+    pub to: CaseState,
+}
+
+/// Lock the case and ask the rules: not visible → NotFound, other version → 409, refused.
+/// `version` None: no form was sent (nothing to compare).
+pub async fn check(
+    conn: &mut PgConnection,
+    case_id: i64,
+    action: Action,
+    version: Option<i32>,
+    user: &CurrentUser,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+) -> Result<Checked, CaseError> {
+    lock(&mut *conn, case_id).await?;
+    let row = case_row::load(&mut *conn, case_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let side = row.side_of(user).ok_or(AppError::NotFound)?;
+    if version.is_some_and(|v| v != row.version) {
+        return Err(AppError::Conflict(STALE.into()).into());
+    }
+    let party = Party {
+        side,
+        is_submitter: row.closure_submitted_by == Some(user.id),
+    };
+    let facts = row.facts(china_date(now), rules);
+    let to =
+        state::next(row.state(), action, &party, &facts).map_err(|r| CaseError::Refused(r.0))?;
+    Ok(Checked { row, to })
+}
+
+async fn lock(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<()> {
+    sqlx::query_scalar!("SELECT id FROM cases WHERE id = $1 FOR UPDATE", case_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(())
+}
+
+/// One transition of the case file, in the caller's transaction.
+pub async fn apply(
+    conn: &mut PgConnection,
+    case_id: i64,
+    req: &Request,
+    by: &By<'_>,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+) -> Result<Outcome, CaseError> {
+    let (action, input) = (req.action, &req.input);
+    let Checked { row, to } =
+        check(conn, case_id, action, req.version, by.user, now, rules).await?;
+    if action == Action::Reassign && !department_active(&mut *conn, input.department_id).await? {
+        return Err(CaseError::Field("department_id", "请选择新的主办单位"));
+    }
+    let mut data = json!({ "from": row.status, "to": to.as_str() });
+    let message = write(
+        conn, &row, action, to, input, by.user.id, now, rules, &mut data,
+    )
+    .await?;
+    if let Action::DecideReview(upheld) = action {
+        data["result"] = json!(if upheld { "upheld" } else { "overturned" });
+    }
+    let user = Some(by.user.id);
+    event(
+        &mut *conn,
+        case_id,
+        action.event(),
+        user,
+        now,
+        &input.text,
+        data.clone(),
+    )
+    .await?;
+    if to == CaseState::Terminated {
+        event(&mut *conn, case_id, "terminated", user, now, "", json!({})).await?;
+    }
+    let audit_action = format!("case.{}", slug(action).replace('-', "_"));
+    let entry = Entry::ok(&audit_action).on("case", case_id).detail(data);
+    audit::record(&mut *conn, by.actor, entry).await?;
+    Ok(Outcome { to, message })
+}
+
+async fn department_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1 AND active) AS "e!""#,
+        id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The version-checked UPDATE of one action (and its side rows); returns the flash message.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    tx: &mut PgConnection,
+    row: &CaseRow,
+    action: Action,
+    to: CaseState,
+    input: &Input,
+    user_id: i64,
+    now: DateTime<Utc>,
+    rules: &CaseRules,
+    data: &mut serde_json::Value,
+) -> Result<String, CaseError> {
+    let today = china_date(now);
+    let (id, v, to_s) = (row.id, row.version, to.as_str());
+    let mut flash = format!("已{}。", action.label());
+    let n = match action {
+        Action::Accept => {
+            let due = today + Duration::days(i64::from(row.deadline_days));
+            data["due_on"] = json!(due);
+            flash = format!("已签收，办结时限 {}。", cn_date(due));
+            sqlx::query!("UPDATE cases SET status = $3, accepted_at = $4, due_on = $5 WHERE id = $1 AND version = $2", id, v, to_s, now, due)
+                .execute(&mut *tx)
+                .await?
+        }
+        Action::Reassign => {
+            let calendar = Calendar::load(&mut *tx, today).await?;
+            let due = assign::accept_due_on(&calendar, rules, now);
+            data["lead_department_id"] = json!(input.department_id);
+            data["previous_department_id"] = json!(row.lead_department_id);
+            sqlx::query!("DELETE FROM case_departments WHERE case_id = $1 AND department_id = $2", id, input.department_id).execute(&mut *tx).await?;
+            sqlx::query!(
+                "UPDATE cases SET status = $3, lead_department_id = $4, assigned_at = $5, assigned_by = $6, accept_due_on = $7
+                 WHERE id = $1 AND version = $2",
+                id,
+                v,
+                to_s,
+                input.department_id,
+                now,
+                user_id,
+                due
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Action::RequestExtension => {
+            data["days"] = json!(input.days);
+            flash = "已申请延期，待督查人员审批。".into();
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
+        }
+        Action::ApproveExtension => {
+            let days = row.pending_extension_days.unwrap_or(1).clamp(1, rules.max_extension_d);
+            data["days"] = json!(days);
+            let n = sqlx::query!(
+                "UPDATE cases SET extension_days = $3, extended_due_on = due_on + $3::int WHERE id = $1 AND version = $2",
+                id,
+                v,
+                days
+            )
+            .execute(&mut *tx)
+            .await?;
+            let due = row.due_on.map(|d| d + Duration::days(i64::from(days)));
+            if let Some(due) = due {
+                let body = format!("您反映的问题（交办件 {}）办理期限延长 {} 天，至 {}。", row.code, days, cn_date(due));
+                tell_citizen(tx, id, "case.extended", body).await?;
+            }
+            n
+        }
+        Action::NotifyAcceptance => {
+            let body = format!("您反映的问题已受理（交办件 {}），将在办结时限内答复。可凭登记编号和手机号码后四位查询进展。", row.code);
+            tell_citizen(tx, id, "case.accepted", body).await?;
+            sqlx::query!("UPDATE cases SET acceptance_notified_at = $3 WHERE id = $1 AND version = $2", id, v, now).execute(&mut *tx).await?
+        }
+        Action::Submit => {
+            data["result"] = json!(input.result);
+            flash = "已申请办结，待包案领导或督查人员审核。".into();
+            sqlx::query!(
+                "UPDATE cases SET status = $3, result = $4, reply = $5, closure_submitted_by = $6, closure_submitted_at = $7
+                 WHERE id = $1 AND version = $2",
+                id,
+                v,
+                to_s,
+                input.result,
+                input.text,
+                user_id,
+                now
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Action::Approve => {
+            let body = format!("您反映的问题（交办件 {}）已办结。请凭登记编号和手机号码后四位查看答复意见并评价。", row.code);
+            tell_citizen(tx, id, "case.closed", body).await?;
+            sqlx::query!("UPDATE cases SET status = $3, closed_by = $4, closed_at = $5 WHERE id = $1 AND version = $2", id, v, to_s, user_id, now)
+                .execute(&mut *tx)
+                .await?
+        }
+        // Back to 办理中: the signatures of the last closure no longer stand.
+        Action::Reject | Action::Reopen | Action::DecideReview(false) => {
+            if let Action::DecideReview(_) = action {
+                decide_review(tx, id, false, &input.text, user_id, now).await?;
+            }
+            sqlx::query!(
+                "UPDATE cases SET status = $3, closure_submitted_by = NULL, closure_submitted_at = NULL, closed_by = NULL, closed_at = NULL
+                 WHERE id = $1 AND version = $2",
+                id,
+                v,
+                to_s
+            )
+            .execute(&mut *tx)
+            .await?
+        }
+        Action::RequestReview => {
+            let kind = if row.reviews == 0 { "review" } else { "re_review" };
+            data["kind"] = json!(kind);
+            sqlx::query!(
+                "INSERT INTO reviews (case_id, kind, requested_at, due_on, text, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                id,
+                kind,
+                now,
+                today + Duration::days(rules.review_d),
+                input.text,
+                user_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
+        }
+        Action::DecideReview(true) => {
+            decide_review(tx, id, true, &input.text, user_id, now).await?;
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
+        }
+        // Return, progress, refused extension: the status (perhaps unchanged), version-checked.
+        _ => sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?,
+    }
+    .rows_affected();
+    if n == 0 {
+        return Err(AppError::Conflict(STALE.into()).into());
+    }
+    Ok(flash)
+}
+
+async fn decide_review(
+    conn: &mut PgConnection,
+    case_id: i64,
+    upheld: bool,
+    text: &str,
+    by: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4, text = CASE WHEN $5 = '' THEN text ELSE $5 END
+         WHERE case_id = $1 AND decided_at IS NULL",
+        case_id,
+        now,
+        if upheld { "upheld" } else { "overturned" },
+        by,
+        text
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A case event row.
+pub async fn event(
+    db: impl PgExecutor<'_>,
+    case_id: i64,
+    kind: &str,
+    actor: Option<i64>,
+    at: DateTime<Utc>,
+    text: &str,
+    data: serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query!("INSERT INTO case_events (case_id, kind, actor_id, at, text, data) VALUES ($1, $2, $3, $4, $5, $6)", case_id, kind, actor, at, text, data)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+async fn citizen_of(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<Option<(i64, String)>> {
+    let r = sqlx::query!(
+        r#"SELECT r.id, r.phone_mask FROM cases c
+           LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
+           JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
+           WHERE c.id = $1 LIMIT 1"#,
+        case_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(r.map(|r| (r.id, r.phone_mask.unwrap_or_else(|| "来访群众".into()))))
+}
+
+/// Queue a message to the citizen behind a case, if there is one with a phone.
+pub async fn tell_citizen(
+    conn: &mut PgConnection,
+    case_id: i64,
+    kind: &str,
+    body: String,
+) -> sqlx::Result<()> {
+    if let Some((reg, mask)) = citizen_of(&mut *conn, case_id).await? {
+        let m = notify::Message {
+            registration_id: Some(reg),
+            user_id: None,
+            recipient_mask: &mask,
+            kind,
+            params: json!({ "case_id": case_id }),
+            body,
+        };
+        notify::queue(&mut *conn, m).await?;
+    }
+    Ok(())
+}

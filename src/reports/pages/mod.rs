@@ -1,0 +1,3 @@
+//! The report pages: each reads one report module and renders it or its workbook.
+
+pub mod visit;
