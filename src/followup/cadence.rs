@@ -1,7 +1,7 @@
 //! Cadence compliance (制度化, DESIGN §1 and §4): provincial leaders go down every half year, city
 //! leaders every quarter, county leaders every month. Lists the leaders who are behind.
 
-pub use crate::followup::rules::Cadence;
+pub use crate::config::rules::Cadence;
 use chrono::{Months, NaiveDate};
 
 /// The date by which the next visit was due: the same day `months` later (clamped to the month's

@@ -7,7 +7,7 @@
 //! that visit's cases directly with the same key function.
 
 use crate::clock::{china_instant, china_minute, cn_date};
-use crate::followup::rules::Weights;
+use crate::config::rules::Weights;
 use crate::followup::scoring::{
     Tally, TallyRow, highlighted, month_start, pct, ranks, report_cutoff, roll_up, score,
 };

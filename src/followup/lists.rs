@@ -4,8 +4,8 @@
 
 use crate::admin::opt_id;
 use crate::clock::{china_date, cn_date};
+use crate::config::rules::{Cadence, ListRules};
 use crate::followup::cadence::{self, Lag};
-use crate::followup::rules::{Cadence, ListRules};
 use crate::followup::state::State as CaseState;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;

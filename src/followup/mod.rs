@@ -1,6 +1,6 @@
 //! Stage 3, 访后限期办结: cases and their deadlines, the working-day calendar, supervision.
 //!
-//! Rules (pure, unit-tested): `rules`, `state`, `workdays`, `scoring`, `cadence`, `labels`, and the
+//! Rules (pure, unit-tested; their numbers are `config::rules`): `state`, `workdays`, `scoring`, `cadence`, `labels`, and the
 //! pure halves of `lists` and `jobs`. Domain (a connection in, a typed outcome out): `assign`,
 //! `transitions` (every write that moves a case), `case_row`, `case_view`, `dashboard`, `inbox`,
 //! `lists`, `handover`, `jobs`. Pages: `pages`.
@@ -18,11 +18,11 @@ pub mod jobs;
 pub mod labels;
 pub mod lists;
 pub mod pages;
-pub mod rules;
+
 pub mod scoring;
 pub mod seed_scale;
 pub mod state;
 pub mod transitions;
 pub mod workdays;
 
-pub use rules::CaseRules;
+pub use crate::config::rules::CaseRules;

@@ -1,7 +1,7 @@
 //! The supervision rules (DESIGN §4), pure: the 三率 and the weighted score of a tally, the
 //! ranking, the highlight below the bar, the 通报 cut-off, and rolling pairs up.
 
-use crate::followup::rules::Weights;
+use crate::config::rules::Weights;
 use crate::followup::workdays::Calendar;
 use chrono::{Datelike, Duration, NaiveDate};
 

@@ -107,5 +107,5 @@ pub async fn export(
     } else {
         format!("registrations-{visit_id}.xlsx")
     };
-    Ok(crate::reports::xlsx::attachment(&name, bytes))
+    Ok(crate::web::xlsx::attachment(&name, bytes))
 }

@@ -1,6 +1,4 @@
-//! Reports and Excel exports: the per-visit Pujiang table, and the sheet/attachment helpers every
-//! export shares.
+//! Reports: the per-visit Pujiang table (`visit`, its read) and its page and export (`pages`).
 
 pub mod pages;
 pub mod visit;
-pub mod xlsx;

@@ -12,6 +12,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod session;
 pub mod tokens;
+pub mod xlsx;
 
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;

@@ -7,10 +7,10 @@ use crate::clock::china_date;
 use crate::error::AppError;
 use crate::followup::inbox::{self, EXPORT_HEADERS, Filter, Line, Section};
 use crate::followup::state::State as CaseState;
-use crate::reports::xlsx::{self, Cell, Sheet};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
+use crate::web::xlsx::{self, Cell, Sheet};
 use askama::Template;
 use axum::extract::{Query, State};
 

@@ -8,10 +8,10 @@ use crate::followup::cadence::Lag;
 use crate::followup::lists::{
     self, CADENCE_HEADERS, Filter, Item, Lists, RESPONSIBILITY_HEADERS, RISK_HEADERS, TASK_HEADERS,
 };
-use crate::reports::xlsx::{self, Cell, Sheet};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
+use crate::web::xlsx::{self, Cell, Sheet};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;

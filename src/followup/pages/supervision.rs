@@ -3,15 +3,15 @@
 
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
+use crate::config::rules::Weights;
 use crate::error::AppError;
 use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, Filter};
-use crate::followup::rules::Weights;
 use crate::followup::scoring::{pct, score};
 use crate::followup::transitions;
-use crate::reports::xlsx::{self, Cell, Sheet};
 use crate::state::AppState;
 use crate::web::form::Errors;
 use crate::web::page::{Layout, Page, render_status};
+use crate::web::xlsx::{self, Cell, Sheet};
 use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, Query, State};

@@ -1,5 +1,7 @@
 //! Configuration: every number a rule uses is here (or per visit), never a literal in a handler.
 
+pub mod rules;
+
 use chrono::Duration;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -46,18 +48,18 @@ pub struct Config {
     /// Lead times of the 一次公告 and 二次公告 (days before the visit date).
     pub notice_days: crate::prepare::plan::NoticeDays,
     /// Case deadlines (DESIGN §4).
-    pub case_rules: crate::followup::rules::CaseRules,
+    pub case_rules: crate::config::rules::CaseRules,
     /// Deadline jobs (reminders, 催办): cases claimed per transaction, pause between passes.
     pub job_batch: i64,
     pub job_poll: std::time::Duration,
     /// Run the background jobs (deadlines, outbox) in this instance; off only for measuring.
     pub jobs: bool,
     /// The dashboard's 三率 weights and the satisfaction bar (DESIGN §4 supervision).
-    pub supervision: crate::followup::rules::Weights,
+    pub supervision: crate::config::rules::Weights,
     /// Months between visits per leader level (6/3/1, DESIGN §1).
-    pub cadence: crate::followup::rules::Cadence,
+    pub cadence: crate::config::rules::Cadence,
     /// Which cases and registrations make the 风险清单, and how long struck-off items stay listed.
-    pub lists: crate::followup::rules::ListRules,
+    pub lists: crate::config::rules::ListRules,
 }
 
 impl Config {

@@ -1,4 +1,4 @@
-//! The configurable numbers of stage 3 (DESIGN §4), plain values that `Config` holds and the
+//! The configurable numbers of DESIGN §4, plain values that `Config` holds and the stages'
 //! rules and domain modules take: case deadlines, the 三率 weights, visit cadence, the lists.
 
 /// The numbers of DESIGN §4 for cases; units in the names (wd = working days, d = calendar days).
