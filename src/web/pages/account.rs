@@ -201,6 +201,13 @@ pub async fn change_password(
     ))
 }
 
+/// `GET /api/v1/me`: who the API caller is.
+pub async fn me(user: CurrentUser) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,11 +219,4 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/"), None);
         assert_eq!(safe_next("/\\evil.example"), None);
     }
-}
-
-/// `GET /api/v1/me`: who the API caller is (the smallest API route; the API proper comes with stage 3).
-pub async fn me(user: CurrentUser) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
-    }))
 }
