@@ -12,7 +12,7 @@ use crate::consult::reception::{self, Choices, IssueInput, OUTCOMES, RecordInput
 use crate::consult::scheduling::{LOCK_SPACE, hm};
 use crate::error::AppError;
 use crate::followup::assign::{self, NewCase, Source};
-use crate::prepare::triage::{channel_label, status_label};
+use crate::prepare::{lifecycle::staff_status_label as status_label, registration::channel_label};
 use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::{Errors, Form};

@@ -468,6 +468,15 @@ pub fn prev_month(first: NaiveDate) -> NaiveDate {
         .unwrap_or(first)
 }
 
+/// The site's absolute base for links on notices and posters: the configured public URL, or
+/// the host the request came to.
+pub fn base_url(config: &crate::config::Config, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    public_base(config.public_url.as_deref(), host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,11 @@ use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
+use crate::prepare::notice_store::NoticeView;
+use crate::prepare::pages::visits::{channels_of, parse_date, parse_time};
+use crate::prepare::plan::base_url;
 use crate::prepare::plan::{self, CHANNELS, Change, hours};
-use crate::prepare::visits::{
-    base_url, channels_of, facts, notify_registrants, parse_date, parse_time,
-};
+use crate::prepare::visit_store::{facts, notify_registrants};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -16,7 +17,7 @@ use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
+
 use serde::Deserialize;
 
 /// Error keys of a notice form, per kind (two forms may share the page).
@@ -30,31 +31,6 @@ fn key(kind: &str, field: &str) -> &'static str {
         (_, "body") => "second-body",
         (_, "channels") => "second-channels",
         _ => "second-publish",
-    }
-}
-
-pub struct NoticeView {
-    pub id: i64,
-    pub kind: String,
-    pub title: String,
-    pub body: String,
-    pub channels: Vec<String>,
-    pub published: Option<String>,
-}
-
-impl NoticeView {
-    pub fn kind_label(&self) -> &'static str {
-        plan::notice_kind_label(&self.kind)
-    }
-    pub fn paragraphs(&self) -> Vec<&str> {
-        self.body
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect()
-    }
-    pub fn channel_list(&self) -> String {
-        self.channels.join("、")
     }
 }
 
@@ -138,9 +114,9 @@ async fn notices_page(
 ) -> Result<NoticesPage, AppError> {
     let facts = facts(
         &mut *state.db.acquire().await?,
-        state,
+        state.config.registration_close_time,
         id,
-        &base_url(state, headers),
+        &base_url(&state.config, headers),
     )
     .await?;
     let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id)
@@ -279,7 +255,13 @@ pub async fn generate(
     {
         return Err(AppError::Conflict(format!("{}已发布，不能重新生成。", plan::notice_kind_label(kind))));
     }
-    let facts = facts(&mut tx, &state, id, &base_url(&state, &headers)).await?;
+    let facts = facts(
+        &mut tx,
+        state.config.registration_close_time,
+        id,
+        &base_url(&state.config, &headers),
+    )
+    .await?;
     let (title, body) = plan::compose(kind, &facts);
     let planned = state.config.notice_days.latest(kind, v.visit_date);
     let updated = sqlx::query_scalar!(
@@ -636,7 +618,13 @@ pub async fn correct(
         drop(tx);
         return correction_refused(&state, &ctx, &headers, id, f, errors).await;
     }
-    let old_facts = facts(&mut tx, &state, id, &base_url(&state, &headers)).await?;
+    let old_facts = facts(
+        &mut tx,
+        state.config.registration_close_time,
+        id,
+        &base_url(&state.config, &headers),
+    )
+    .await?;
     let (title, body) = plan::compose_correction(&old_facts, &changes, &reason);
     let corrects = published
         .iter()
@@ -698,7 +686,7 @@ pub async fn correct(
         .fetch_one(&mut *tx)
         .await?;
         if has_windows {
-            let _ = crate::prepare::rooms::regenerate_windows(&mut tx, id, false).await?;
+            let _ = crate::prepare::pages::rooms::regenerate_windows(&mut tx, id, false).await?;
         }
     }
     let what = changes
@@ -759,21 +747,4 @@ async fn correction_refused(
     )
     .await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-}
-
-/// Published notices of a visit, newest first, for public pages.
-pub async fn published_for(
-    state: &AppState,
-    visit_id: i64,
-) -> sqlx::Result<Vec<(i64, String, String, DateTime<Utc>)>> {
-    Ok(sqlx::query!(
-        r#"SELECT id, kind, title, published_at AS "published_at!" FROM notices WHERE visit_id = $1 AND status = 'published'
-           ORDER BY published_at DESC, id DESC"#,
-        visit_id
-    )
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|n| (n.id, n.kind, n.title, n.published_at))
-    .collect())
 }

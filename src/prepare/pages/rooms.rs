@@ -678,7 +678,7 @@ pub async fn set_capacity(
     }
     // Added places go to the waiting list first, in the same transaction.
     let promoted =
-        crate::prepare::registration::promote_waiting(&mut tx, window, state.clock.now()).await?;
+        crate::prepare::booking::promote_waiting(&mut tx, window, state.clock.now()).await?;
     let detail = serde_json::json!({"visit_id": id, "from": w.capacity_slots, "to": capacity, "booked": w.booked_slots, "promoted": promoted});
     audit::record(
         &mut *tx,

@@ -6,7 +6,9 @@ use crate::admin::Choice;
 use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
-use crate::prepare::registration::{holds_slots, release_place, window_label};
+use crate::prepare::lifecycle::{RegistrationStatus, staff_status_label as status_label};
+use crate::prepare::registration::{channel_label, window_label};
+use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefused};
 use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::form::{Errors, Form, text};
@@ -17,30 +19,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgExecutor;
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// Registration states as staff read them.
-pub const STATUSES: [(&str, &str); 10] = [
-    ("submitted", "待审核"),
-    ("confirmed", "已确认"),
-    ("rejected", "已驳回"),
-    ("waitlisted", "候补中"),
-    ("scheduled", "已排接"),
-    ("checked_in", "已签到"),
-    ("called", "已叫号"),
-    ("received", "已接谈"),
-    ("no_show", "未到场"),
-    ("cancelled", "已取消"),
-];
-
-pub fn status_label(status: &str) -> &'static str {
-    STATUSES
+/// Registration states as staff read them, for the filter.
+fn statuses() -> Vec<(&'static str, &'static str)> {
+    RegistrationStatus::ALL
         .iter()
-        .find(|(s, _)| *s == status)
-        .map(|(_, l)| *l)
-        .unwrap_or("未知")
+        .map(|s| (s.as_str(), s.staff_label()))
+        .collect()
 }
 
 pub fn flag_label(kind: &str) -> &'static str {
@@ -61,24 +49,14 @@ pub fn decision_label(decision: &str) -> &'static str {
     }
 }
 
-pub fn channel_label(channel: &str) -> &'static str {
-    match channel {
-        "online" => "网上登记",
-        "phone" => "电话登记",
-        "survey" => "访前调查",
-        "walk_in" => "现场登记",
-        _ => "",
-    }
-}
-
 /// Who may see a full ID number or phone (DESIGN §2: staff and supervisors, audited).
 pub fn may_unmask(role: Role) -> bool {
     matches!(role, Role::Staff | Role::Supervisor)
 }
 
-/// Statuses from which triage may still reject or merge a registration (before scheduling).
-pub fn open_for_triage(status: &str) -> bool {
-    matches!(status, "submitted" | "confirmed" | "waitlisted")
+/// Triage may still reject or merge it.
+fn open_for_triage(status: &str) -> bool {
+    RegistrationStatus::parse(status).is_some_and(RegistrationStatus::open_for_triage)
 }
 
 /// The visit's title, or 404: every page here hangs under a visit.
@@ -134,10 +112,7 @@ impl Filter {
         Parsed {
             window: self.window.trim().parse().ok(),
             category: self.category.trim().parse().ok(),
-            status: STATUSES
-                .iter()
-                .map(|(s, _)| *s)
-                .find(|s| *s == self.status.trim()),
+            status: RegistrationStatus::parse(self.status.trim()).map(RegistrationStatus::as_str),
             flags: ["pending", "any"]
                 .into_iter()
                 .find(|f| *f == self.flags.trim()),
@@ -319,7 +294,7 @@ struct ListPage {
     windows: Vec<Choice>,
     categories: Vec<Choice>,
     townships: Vec<String>,
-    statuses: &'static [(&'static str, &'static str)],
+    statuses: Vec<(&'static str, &'static str)>,
     export_query: String,
     can_full_export: bool,
     prev: Option<String>,
@@ -367,7 +342,7 @@ pub async fn list(
         windows,
         categories: category_choices(&state.db).await?,
         townships,
-        statuses: &STATUSES,
+        statuses: statuses(),
         can_full_export: ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)),
         prev,
         next,
@@ -492,6 +467,24 @@ struct Extra {
     errors: Errors,
     flag_error: Option<(i64, String)>,
     unmasked: Option<(&'static str, String)>,
+}
+
+/// One field's error.
+fn field_error(field: &'static str, message: &str) -> Errors {
+    let mut errors = Errors::default();
+    errors.add(field, message);
+    errors
+}
+
+impl Extra {
+    /// The action form refused, with its field errors.
+    fn refused(form: ActionForm, errors: Errors) -> Self {
+        Extra {
+            form,
+            errors,
+            ..Extra::default()
+        }
+    }
 }
 
 fn minute(t: Option<DateTime<Utc>>) -> String {
@@ -653,28 +646,6 @@ fn detail_url(visit_id: i64, reg_id: i64) -> String {
     format!("/staff/visits/{visit_id}/registrations/{reg_id}")
 }
 
-struct Locked {
-    code: String,
-    status: String,
-    window_id: Option<i64>,
-    slots: i16,
-    category_id: i64,
-    phone_mask: Option<String>,
-}
-
-/// The registration, locked for this transaction; another visit's or unknown → 404.
-async fn lock(tx: &mut PgConnection, visit_id: i64, reg_id: i64) -> Result<Locked, AppError> {
-    sqlx::query_as!(
-        Locked,
-        "SELECT code, status, window_id, slots, category_id, phone_mask FROM registrations WHERE visit_id = $1 AND id = $2 FOR UPDATE",
-        visit_id,
-        reg_id
-    )
-    .fetch_optional(tx)
-    .await?
-    .ok_or(AppError::NotFound)
-}
-
 /// 查看完整身份证号 / 手机号: decrypt one field, audit it, and show it on this response only.
 pub async fn unmask(
     State(state): State<AppState>,
@@ -741,61 +712,23 @@ pub async fn change_category(
     Path((visit_id, reg_id)): Path<(i64, i64)>,
     Form(f): Form<ActionForm>,
 ) -> Page {
+    let category = f.category_id.trim().parse::<i64>().ok();
     let mut tx = state.db.begin().await?;
-    let reg = lock(&mut tx, visit_id, reg_id).await?;
-    let category = match f.category_id.trim().parse::<i64>() {
-        Ok(id) => {
-            sqlx::query_scalar!("SELECT id FROM categories WHERE id = $1 AND active", id)
-                .fetch_optional(&mut *tx)
-                .await?
+    let done = actions::change_category(&mut tx, visit_id, reg_id, category, &ctx.actor()).await?;
+    let message = match done {
+        CategoryChange::Unknown => {
+            drop(tx);
+            let errors = field_error("category_id", "请选择问题类别");
+            return invalid(&state, &ctx, visit_id, reg_id, Extra::refused(f, errors)).await;
         }
-        Err(_) => None,
+        CategoryChange::Unchanged => "问题类别未变化。",
+        CategoryChange::Changed => "已修改问题类别。",
     };
-    let Some(category) = category else {
-        drop(tx);
-        let mut errors = Errors::default();
-        errors.add("category_id", "请选择问题类别");
-        return invalid(
-            &state,
-            &ctx,
-            visit_id,
-            reg_id,
-            Extra {
-                form: f,
-                errors,
-                ..Extra::default()
-            },
-        )
-        .await;
-    };
-    if category == reg.category_id {
-        return Ok(redirect_with_flash(
-            &state,
-            &detail_url(visit_id, reg_id),
-            "问题类别未变化。",
-        ));
-    }
-    sqlx::query!(
-        "UPDATE registrations SET category_id = $2 WHERE id = $1",
-        reg_id,
-        category
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail = serde_json::json!({"code": reg.code, "from": reg.category_id, "to": category});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("registration.category_change")
-            .on("registration", reg_id)
-            .detail(detail),
-    )
-    .await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
         &detail_url(visit_id, reg_id),
-        "已修改问题类别。",
+        message,
     ))
 }
 
@@ -805,27 +738,7 @@ pub async fn confirm(
     Path((visit_id, reg_id)): Path<(i64, i64)>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    let reg = lock(&mut tx, visit_id, reg_id).await?;
-    if reg.status != "submitted" {
-        return Err(AppError::Conflict(format!(
-            "该登记当前为“{}”，只有待审核的登记可以确认。",
-            status_label(&reg.status)
-        )));
-    }
-    sqlx::query!(
-        "UPDATE registrations SET status = 'confirmed' WHERE id = $1",
-        reg_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("registration.confirm")
-            .on("registration", reg_id)
-            .detail(serde_json::json!({"code": reg.code})),
-    )
-    .await?;
+    actions::confirm(&mut tx, visit_id, reg_id, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -842,71 +755,12 @@ pub async fn reject(
 ) -> Page {
     let mut errors = Errors::default();
     let reason = text(&mut errors, "reason", "驳回理由", &f.reason, 1, 500);
-    let mut tx = state.db.begin().await?;
-    let reg = lock(&mut tx, visit_id, reg_id).await?;
     if !errors.is_empty() {
-        drop(tx);
-        return invalid(
-            &state,
-            &ctx,
-            visit_id,
-            reg_id,
-            Extra {
-                form: f,
-                errors,
-                ..Extra::default()
-            },
-        )
-        .await;
+        return invalid(&state, &ctx, visit_id, reg_id, Extra::refused(f, errors)).await;
     }
-    if !open_for_triage(&reg.status) {
-        return Err(AppError::Conflict(format!(
-            "该登记当前为“{}”，不能驳回。",
-            status_label(&reg.status)
-        )));
-    }
-    release_place(
-        &mut tx,
-        reg_id,
-        &reg.status,
-        reg.window_id,
-        reg.slots,
-        state.clock.now(),
-    )
-    .await?;
-    sqlx::query!(
-        "UPDATE registrations SET status = 'rejected', reject_reason = $2 WHERE id = $1",
-        reg_id,
-        reason
-    )
-    .execute(&mut *tx)
-    .await?;
-    if let Some(mask) = &reg.phone_mask {
-        crate::notify::queue(
-            &mut *tx,
-            crate::notify::Message {
-                registration_id: Some(reg_id),
-                user_id: None,
-                recipient_mask: mask,
-                kind: "registration.rejected",
-                params: serde_json::json!({"code": reg.code}),
-                body: format!(
-                    "您的来访登记（登记编号 {}）未能安排接访。原因：{reason}",
-                    reg.code
-                ),
-            },
-        )
-        .await?;
-    }
-    let detail = serde_json::json!({"code": reg.code, "from": reg.status, "reason": reason, "released_slots": holds_slots(&reg.status).then_some(reg.slots)});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("registration.reject")
-            .on("registration", reg_id)
-            .detail(detail),
-    )
-    .await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    actions::reject(&mut tx, visit_id, reg_id, &reason, &ctx.actor(), now).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -922,86 +776,24 @@ pub async fn merge(
     Path((visit_id, reg_id)): Path<(i64, i64)>,
     Form(f): Form<ActionForm>,
 ) -> Page {
+    let (actor, now) = (ctx.actor(), state.clock.now());
     let mut tx = state.db.begin().await?;
-    let reg = lock(&mut tx, visit_id, reg_id).await?;
-    if !open_for_triage(&reg.status) {
-        return Err(AppError::Conflict(format!(
-            "该登记当前为“{}”，不能合并。",
-            status_label(&reg.status)
-        )));
-    }
-    let code = f.into.trim().to_uppercase();
-    let target = if code.is_empty() {
-        Err("请填写要合并到的登记编号")
-    } else {
-        match sqlx::query!(
-            "SELECT id, status FROM registrations WHERE visit_id = $1 AND code = $2 FOR UPDATE",
-            visit_id,
-            code
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        {
-            None => Err("本次活动中没有这个登记编号"),
-            Some(t) if t.id == reg_id => Err("不能合并到自身"),
-            Some(t) if matches!(t.status.as_str(), "cancelled" | "rejected") => {
-                Err("目标登记已取消或已驳回，不能合并到它")
-            }
-            Some(t) => Ok(t.id),
-        }
-    };
-    let target = match target {
-        Ok(id) => id,
-        Err(message) => {
-            drop(tx);
-            let mut errors = Errors::default();
-            errors.add("into", message);
-            return invalid(
+    match actions::merge(&mut tx, visit_id, reg_id, &f.into, &actor, now).await? {
+        Ok((code, target)) => {
+            tx.commit().await?;
+            let message = format!("已将重复登记 {code} 合并到本登记。");
+            Ok(redirect_with_flash(
                 &state,
-                &ctx,
-                visit_id,
-                reg_id,
-                Extra {
-                    form: f,
-                    errors,
-                    ..Extra::default()
-                },
-            )
-            .await;
+                &detail_url(visit_id, target),
+                &message,
+            ))
         }
-    };
-    release_place(
-        &mut tx,
-        reg_id,
-        &reg.status,
-        reg.window_id,
-        reg.slots,
-        state.clock.now(),
-    )
-    .await?;
-    sqlx::query!(
-        "UPDATE registrations SET status = 'cancelled', merged_into_id = $2 WHERE id = $1",
-        reg_id,
-        target
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail =
-        serde_json::json!({"code": reg.code, "into": code, "into_id": target, "from": reg.status});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("registration.merge")
-            .on("registration", reg_id)
-            .detail(detail),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &detail_url(visit_id, target),
-        &format!("已将重复登记 {} 合并到本登记。", reg.code),
-    ))
+        Err(MergeRefused(message)) => {
+            drop(tx);
+            let errors = field_error("into", message);
+            invalid(&state, &ctx, visit_id, reg_id, Extra::refused(f, errors)).await
+        }
+    }
 }
 
 /// 确认 or 排除 one screening flag; 排除 needs a note.
@@ -1012,7 +804,7 @@ pub async fn decide_flag(
     Form(f): Form<ActionForm>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    let reg = lock(&mut tx, visit_id, reg_id).await?;
+    let reg = actions::lock(&mut tx, visit_id, reg_id).await?;
     let flag = sqlx::query!("SELECT kind, decision FROM screening_flags WHERE id = $1 AND registration_id = $2 FOR UPDATE", flag_id, reg_id)
         .fetch_optional(&mut *tx)
         .await?
@@ -1110,11 +902,7 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_held_until_a_registration_leaves_the_pipeline() {
-        assert!(holds_slots("submitted") && holds_slots("confirmed") && holds_slots("scheduled"));
-        assert!(
-            !holds_slots("waitlisted") && !holds_slots("rejected") && !holds_slots("cancelled")
-        );
+    fn triage_is_open_until_scheduling() {
         assert!(
             open_for_triage("waitlisted")
                 && !open_for_triage("scheduled")

@@ -4,22 +4,16 @@
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
-use crate::prepare::notices::{NoticeView, published_for};
-use crate::prepare::plan::{self, Block, Facts, hours};
-use crate::prepare::visits::{base_url, facts};
+use crate::prepare::notice_store::{NoticeView, published_for};
+use crate::prepare::plan::{self, Block, Facts, base_url, hours};
+use crate::prepare::visit_store::facts;
+use crate::public::published::{is_public, published_notice};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-
-/// A visit is public once one of its notices is.
-pub(crate) async fn is_public(state: &AppState, id: i64) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM notices WHERE visit_id = $1 AND status = 'published') AS "e!""#, id)
-        .fetch_one(&state.db)
-        .await
-}
 
 // ---------------------------------------------------------------------------------------------
 // /schedule?month=YYYY-MM
@@ -163,20 +157,20 @@ pub async fn visit(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Page {
-    if !is_public(&state, id).await? {
+    if !is_public(&state.db, id).await? {
         return Err(AppError::NotFound);
     }
     let facts = facts(
         &mut *state.db.acquire().await?,
-        &state,
+        state.config.registration_close_time,
         id,
-        &base_url(&state, &headers),
+        &base_url(&state.config, &headers),
     )
     .await?;
     let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id)
         .fetch_one(&state.db)
         .await?;
-    let published = published_for(&state, id).await?;
+    let published = published_for(&state.db, id).await?;
     let opened_at = published
         .iter()
         .filter(|n| n.1 == "first")
@@ -210,34 +204,6 @@ pub async fn visit(
 // /notices/{id} and /notices/{id}/print
 // ---------------------------------------------------------------------------------------------
 
-pub(crate) struct Published {
-    pub(crate) view: NoticeView,
-    pub(crate) visit_id: i64,
-    published_on: String,
-}
-
-pub(crate) async fn published_notice(state: &AppState, id: i64) -> Result<Published, AppError> {
-    let n = sqlx::query!(
-        r#"SELECT id, visit_id, kind, title, body, channels, published_at AS "published_at!" FROM notices WHERE id = $1 AND status = 'published'"#,
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    Ok(Published {
-        published_on: cn_date(china_date(n.published_at)),
-        visit_id: n.visit_id,
-        view: NoticeView {
-            id: n.id,
-            kind: n.kind,
-            title: n.title,
-            body: n.body,
-            channels: n.channels,
-            published: Some(cn_minute(n.published_at)),
-        },
-    })
-}
-
 #[derive(Template)]
 #[template(path = "public/notice.html")]
 struct NoticePage {
@@ -247,7 +213,7 @@ struct NoticePage {
 }
 
 pub async fn notice(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let p = published_notice(&state, id).await?;
+    let p = published_notice(&state.db, id).await?;
     render(&NoticePage {
         layout: ctx.layout(&p.view.title),
         notice: p.view,
@@ -292,7 +258,7 @@ pub async fn print(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Page {
-    let p = published_notice(&state, id).await?;
+    let p = published_notice(&state.db, id).await?;
     let county = sqlx::query_scalar!(
         "SELECT c.name FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1",
         p.visit_id
@@ -301,7 +267,7 @@ pub async fn print(
     .await?;
     let register_url = format!(
         "{}/visits/{}/register",
-        base_url(&state, &headers),
+        base_url(&state.config, &headers),
         p.visit_id
     );
     let heading = match p.view.kind.as_str() {

@@ -5,7 +5,8 @@ use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
-use crate::prepare::plan::{self, CHANNELS, Facts, LeaderLine, hours};
+use crate::prepare::plan::{self, CHANNELS, Facts, base_url, hours};
+use crate::prepare::visit_store::{facts, notify_registrants};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -18,64 +19,6 @@ use serde::Deserialize;
 
 /// Statuses in which a visit can still be planned or changed.
 const PLANNABLE: [&str; 3] = ["draft", "announced", "closed_for_registration"];
-
-/// The site's absolute base for links on notices and posters.
-pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok());
-    plan::public_base(state.config.public_url.as_deref(), host)
-}
-
-/// What a notice says about visit `id`, as the visit stands now.
-pub async fn facts(
-    db: &mut sqlx::PgConnection,
-    state: &AppState,
-    id: i64,
-    base: &str,
-) -> Result<Facts, AppError> {
-    let v = sqlx::query!(
-        r#"SELECT v.title, c.name AS county, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.scope,
-                  v.registration_closes_at,
-                  COALESCE((SELECT array_agg(d.short_name ORDER BY d.name) FROM visit_departments vd
-                            JOIN departments d ON d.id = vd.department_id WHERE vd.visit_id = v.id), '{}') AS "departments!"
-           FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1"#,
-        id
-    )
-    .fetch_optional(&mut *db)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let leaders = sqlx::query!(
-        r#"SELECT l.name, l.title, l.portfolio FROM leaders l JOIN visits v ON v.id = $1
-           WHERE l.id = v.lead_leader_id OR l.id IN (SELECT leader_id FROM visit_leaders WHERE visit_id = $1)
-           ORDER BY (l.id = v.lead_leader_id) DESC,
-                    array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#,
-        id
-    )
-    .fetch_all(&mut *db)
-    .await?
-    .into_iter()
-    .map(|l| LeaderLine { name: l.name, title: l.title, portfolio: l.portfolio })
-    .collect();
-    Ok(Facts {
-        county: v.county,
-        title: v.title,
-        date: v.visit_date,
-        starts: v.starts_at,
-        ends: v.ends_at,
-        venue: v.venue,
-        address: v.address,
-        scope: v.scope,
-        leaders,
-        departments: v.departments,
-        closes_at: plan::registration_closes_at(
-            v.visit_date,
-            v.registration_closes_at,
-            state.config.registration_close_time,
-        ),
-        register_url: format!("{base}/visits/{id}/register"),
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // List
@@ -778,8 +721,14 @@ async fn visit_page(
     cancel: CancelForm,
     errors: Errors,
 ) -> Result<VisitPage, AppError> {
-    let base = base_url(state, headers);
-    let facts = facts(&mut *state.db.acquire().await?, state, id, &base).await?;
+    let base = base_url(&state.config, headers);
+    let facts = facts(
+        &mut *state.db.acquire().await?,
+        state.config.registration_close_time,
+        id,
+        &base,
+    )
+    .await?;
     let c = sqlx::query!(
         r#"SELECT v.status, v.slot_minutes, v.deadline_days, v.visit_date,
                   (SELECT published_at FROM notices WHERE visit_id = v.id AND kind = 'first' AND status = 'published') AS first_at,
@@ -945,7 +894,13 @@ pub async fn cancel(
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
-    let facts = facts(&mut *tx, &state, id, &base_url(&state, &headers)).await?;
+    let facts = facts(
+        &mut *tx,
+        state.config.registration_close_time,
+        id,
+        &base_url(&state.config, &headers),
+    )
+    .await?;
     // A draft was never announced: there is nobody to tell, so no notice.
     let mut notice_id = None;
     if announced {
@@ -1000,36 +955,4 @@ pub async fn cancel(
         &format!("/staff/visits/{id}"),
         &format!("已取消该下访活动，已通知 {notified} 批登记群众。"),
     ))
-}
-
-/// Queue `kind` to every registrant still expecting the day (not cancelled or rejected); returns how many.
-pub async fn notify_registrants(
-    tx: &mut sqlx::PgConnection,
-    visit_id: i64,
-    kind: &str,
-    body: &str,
-    params: serde_json::Value,
-) -> sqlx::Result<usize> {
-    let registrants = sqlx::query!(
-        r#"SELECT id, COALESCE(phone_mask, name) AS "mask!" FROM registrations
-           WHERE visit_id = $1 AND status NOT IN ('cancelled', 'rejected') ORDER BY id"#,
-        visit_id
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for r in &registrants {
-        crate::notify::queue(
-            &mut *tx,
-            crate::notify::Message {
-                registration_id: Some(r.id),
-                user_id: None,
-                recipient_mask: &r.mask,
-                kind,
-                params: params.clone(),
-                body: body.chars().take(2000).collect(),
-            },
-        )
-        .await?;
-    }
-    Ok(registrants.len())
 }
