@@ -3,6 +3,7 @@
 
 pub mod booking;
 pub mod lifecycle;
+pub mod notice_correction;
 pub mod notice_store;
 pub mod pages;
 pub mod plan;
@@ -12,3 +13,4 @@ pub mod registration_view;
 pub mod screening;
 pub mod triage_actions;
 pub mod visit_store;
+pub mod windows;

@@ -5,11 +5,12 @@ use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
+use crate::prepare::notice_correction::{self as correction, Corrected};
 use crate::prepare::notice_store::NoticeView;
 use crate::prepare::pages::visits::{channels_of, parse_date, parse_time};
 use crate::prepare::plan::base_url;
-use crate::prepare::plan::{self, CHANNELS, Change, hours};
-use crate::prepare::visit_store::{facts, notify_registrants};
+use crate::prepare::plan::{self, CHANNELS};
+use crate::prepare::visit_store::facts;
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -72,6 +73,44 @@ pub struct CorrectionForm {
 impl CorrectionForm {
     fn has_channel(&self, c: &&str) -> bool {
         self.channels.iter().any(|x| x == c)
+    }
+
+    /// The fields checked on their own; the rest is checked against the visit.
+    fn draft(&self) -> (Errors, correction::Draft) {
+        let mut errors = Errors::default();
+        let date = parse_date(&self.visit_date);
+        let starts = parse_time(&self.starts_at);
+        let ends = parse_time(&self.ends_at);
+        if date.is_none() {
+            errors.add("visit_date", "请填写接访日期，如 2026-12-12");
+        }
+        if starts.is_none() {
+            errors.add("starts_at", "请填写开始时间，如 08:00");
+        }
+        match (starts, ends) {
+            (_, None) => errors.add("ends_at", "请填写结束时间，如 17:00"),
+            (Some(s), Some(e)) if e <= s => errors.add("ends_at", "结束时间须晚于开始时间"),
+            _ => {}
+        }
+        let venue = text(&mut errors, "venue", "接访地点", &self.venue, 1, 100);
+        let address = text(&mut errors, "address", "详细地址", &self.address, 0, 200);
+        let reason = text(&mut errors, "reason", "更正原因", &self.reason, 1, 200);
+        let channels = channels_of(&self.channels).unwrap_or_default();
+        if channels.is_empty() {
+            errors.add("channels", "请至少选择一个发布渠道");
+        }
+        let fields_ok = errors.is_empty();
+        let draft = correction::Draft {
+            date,
+            starts,
+            ends,
+            venue,
+            address,
+            reason,
+            channels,
+            fields_ok,
+        };
+        (errors, draft)
     }
 }
 
@@ -500,230 +539,35 @@ pub async fn correct(
     Form(f): Form<CorrectionForm>,
 ) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let (mut errors, draft) = f.draft();
+    let (actor, base_url) = (ctx.actor(), base_url(&state.config, &headers));
+    let env = correction::Env {
+        now: state.clock.now(),
+        user_id: user.id,
+        actor: &actor,
+        base_url: &base_url,
+        close_time: state.config.registration_close_time,
+        notice_days: &state.config.notice_days,
+    };
     let mut tx = state.db.begin().await?;
-    let v = sqlx::query!("SELECT status, visit_date, starts_at, ends_at, venue, address FROM visits WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let now = state.clock.now();
-    let today = china_date(now);
-    if !matches!(v.status.as_str(), "announced" | "closed_for_registration")
-        || today >= v.visit_date
-    {
-        return Err(AppError::Conflict(
-            "只有已公告、尚未到接访日的活动可以发布更正公告。".into(),
-        ));
-    }
-    let published = sqlx::query!(
-        "SELECT id, kind, published_at AS \"published_at!\" FROM notices WHERE visit_id = $1 AND status = 'published' AND kind IN ('first', 'second', 'correction')
-         ORDER BY published_at DESC, id DESC",
-        id
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let published_on = |kind: &str| {
-        published
-            .iter()
-            .find(|n| n.kind == kind)
-            .map(|n| china_date(n.published_at))
-    };
-    let mut errors = Errors::default();
-    let new_date = parse_date(&f.visit_date);
-    let starts = parse_time(&f.starts_at);
-    let ends = parse_time(&f.ends_at);
-    match new_date {
-        None => errors.add("visit_date", "请填写接访日期，如 2026-12-12"),
-        Some(d) if d != v.visit_date => {
-            if let Err(m) = state.config.notice_days.check_new_date(
-                d,
-                today,
-                published_on("first"),
-                published_on("second"),
-            ) {
-                errors.add("visit_date", m);
+    match correction::publish(&mut tx, id, &draft, env).await? {
+        Corrected::Published { notified } => {
+            tx.commit().await?;
+            let message = format!("更正公告已发布，活动信息已更新，已通知 {notified} 批登记群众。");
+            Ok(redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}/notices"),
+                &message,
+            ))
+        }
+        Corrected::Refused(refusals) => {
+            drop(tx);
+            for (field, message) in refusals {
+                errors.add(field, message);
             }
-        }
-        _ => {}
-    }
-    if starts.is_none() {
-        errors.add("starts_at", "请填写开始时间，如 08:00");
-    }
-    match (starts, ends) {
-        (_, None) => errors.add("ends_at", "请填写结束时间，如 17:00"),
-        (Some(s), Some(e)) if e <= s => errors.add("ends_at", "结束时间须晚于开始时间"),
-        _ => {}
-    }
-    let venue = text(&mut errors, "venue", "接访地点", &f.venue, 1, 100);
-    let address = text(&mut errors, "address", "详细地址", &f.address, 0, 200);
-    let reason = text(&mut errors, "reason", "更正原因", &f.reason, 1, 200);
-    let channels = channels_of(&f.channels).unwrap_or_default();
-    if channels.is_empty() {
-        errors.add("channels", "请至少选择一个发布渠道");
-    }
-    let mut changes = Vec::new();
-    if let (Some(d), Some(s), Some(e)) = (new_date, starts, ends) {
-        if d != v.visit_date {
-            changes.push(Change {
-                label: "接访日期",
-                old: cn_date(v.visit_date),
-                new: cn_date(d),
-            });
-        }
-        if (s, e) != (v.starts_at, v.ends_at) {
-            changes.push(Change {
-                label: "接访时间",
-                old: hours(v.starts_at, v.ends_at),
-                new: hours(s, e),
-            });
-            let booked = sqlx::query_scalar!(
-                r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE visit_id = $1 AND window_id IS NOT NULL) AS "e!""#,
-                id
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            if booked {
-                errors.add("starts_at", "已有群众登记了接访时段，不能更改接访时间；如确需更改，请取消本次活动后重新安排");
-            }
-        }
-        if venue != v.venue {
-            changes.push(Change {
-                label: "接访地点",
-                old: v.venue.clone(),
-                new: venue.clone(),
-            });
-        }
-        if address != v.address {
-            let shown = |a: &str| {
-                if a.is_empty() {
-                    "（无）".to_owned()
-                } else {
-                    a.to_owned()
-                }
-            };
-            changes.push(Change {
-                label: "详细地址",
-                old: shown(&v.address),
-                new: shown(&address),
-            });
-        }
-        if changes.is_empty() && errors.is_empty() {
-            errors.add("visit_date", "接访日期、时间、地点均未改变，无需更正");
+            correction_refused(&state, &ctx, &headers, id, f, errors).await
         }
     }
-    let (Some(d), Some(s), Some(e)) = (new_date, starts, ends) else {
-        drop(tx);
-        return correction_refused(&state, &ctx, &headers, id, f, errors).await;
-    };
-    if !errors.is_empty() {
-        drop(tx);
-        return correction_refused(&state, &ctx, &headers, id, f, errors).await;
-    }
-    let old_facts = facts(
-        &mut tx,
-        state.config.registration_close_time,
-        id,
-        &base_url(&state.config, &headers),
-    )
-    .await?;
-    let (title, body) = plan::compose_correction(&old_facts, &changes, &reason);
-    let corrects = published
-        .iter()
-        .find(|n| n.kind != "correction")
-        .or(published.first())
-        .map(|n| n.id);
-    let notice_id = sqlx::query_scalar!(
-        "INSERT INTO notices (visit_id, kind, corrects_notice_id, title, body, channels, planned_date, status, published_at, published_by, created_by)
-         VALUES ($1, 'correction', $2, $3, $4, $5, $6, 'published', $7, $8, $8) RETURNING id",
-        id,
-        corrects,
-        title,
-        body,
-        &channels,
-        today,
-        now,
-        user.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let shift_days = (d - v.visit_date).num_days() as i32;
-    // An explicit registration close moves with the day.
-    sqlx::query!(
-        "UPDATE visits SET visit_date = $2, starts_at = $3, ends_at = $4, venue = $5, address = $6,
-                registration_closes_at = registration_closes_at + make_interval(days => $7)
-         WHERE id = $1",
-        id,
-        d,
-        s,
-        e,
-        venue,
-        address,
-        shift_days
-    )
-    .execute(&mut *tx)
-    .await?;
-    if shift_days != 0 {
-        sqlx::query!(
-            "UPDATE reception_windows SET starts_at = starts_at + make_interval(days => $2), ends_at = ends_at + make_interval(days => $2) WHERE visit_id = $1",
-            id,
-            shift_days
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "UPDATE registrations SET expected_at = expected_at + make_interval(days => $2) WHERE visit_id = $1 AND expected_at IS NOT NULL",
-            id,
-            shift_days
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    if (s, e) != (v.starts_at, v.ends_at) {
-        // Nothing is booked (checked above): existing windows follow the new hours.
-        let has_windows = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM reception_windows WHERE visit_id = $1) AS "e!""#,
-            id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if has_windows {
-            let _ = crate::prepare::pages::rooms::regenerate_windows(&mut tx, id, false).await?;
-        }
-    }
-    let what = changes
-        .iter()
-        .map(|c| format!("{}：{} → {}", c.label, c.old, c.new))
-        .collect::<Vec<_>>()
-        .join("；");
-    let message = format!(
-        "【下访接访】您登记的“{}”有变更：{what}。请按更正后的时间、地点到场。",
-        old_facts.title
-    );
-    let notified = notify_registrants(
-        &mut tx,
-        id,
-        "visit.corrected",
-        &message,
-        serde_json::json!({"visit_id": id, "notice_id": notice_id}),
-    )
-    .await?;
-    let detail = serde_json::json!({
-        "visit_id": id, "corrects": corrects, "reason": reason, "notified": notified,
-        "changes": changes.iter().map(|c| serde_json::json!({"field": c.label, "old": c.old, "new": c.new})).collect::<Vec<_>>(),
-    });
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("notice.correct")
-            .on("notice", notice_id)
-            .detail(detail),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/notices"),
-        &format!("更正公告已发布，活动信息已更新，已通知 {notified} 批登记群众。"),
-    ))
 }
 
 async fn correction_refused(
