@@ -1,12 +1,11 @@
 //! `/staff/visits`: plan a visit (下访活动) and see, on its page, what is still missing before the day.
 
 use crate::admin::{Choice, ids, opt_id};
-use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
 use crate::prepare::plan::{self, CHANNELS, Facts, base_url, hours};
-use crate::prepare::visit_store::{facts, notify_registrants};
+use crate::prepare::visit_store::{self, Valid, facts};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -18,7 +17,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::Deserialize;
 
 /// Statuses in which a visit can still be planned or changed.
-const PLANNABLE: [&str; 3] = ["draft", "announced", "closed_for_registration"];
+use crate::prepare::visit_store::PLANNABLE;
 
 // ---------------------------------------------------------------------------------------------
 // List
@@ -163,24 +162,6 @@ impl Options {
             departments,
         })
     }
-}
-
-/// A visit's checked values.
-pub struct Valid {
-    title: String,
-    county_id: i64,
-    lead_leader_id: i64,
-    leader_ids: Vec<i64>,
-    pub visit_date: NaiveDate,
-    pub starts_at: NaiveTime,
-    pub ends_at: NaiveTime,
-    pub venue: String,
-    pub address: String,
-    scope: String,
-    department_ids: Vec<i64>,
-    slot_minutes: i32,
-    registration_closes_at: Option<DateTime<Utc>>,
-    deadline_days: i32,
 }
 
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
@@ -339,15 +320,6 @@ fn validate(
     })
 }
 
-fn detail(v: &Valid) -> serde_json::Value {
-    serde_json::json!({
-        "title": v.title, "county_id": v.county_id, "lead_leader_id": v.lead_leader_id, "leader_ids": v.leader_ids,
-        "visit_date": v.visit_date, "starts_at": v.starts_at, "ends_at": v.ends_at, "venue": v.venue, "address": v.address,
-        "department_ids": v.department_ids, "slot_minutes": v.slot_minutes,
-        "registration_closes_at": v.registration_closes_at, "deadline_days": v.deadline_days,
-    })
-}
-
 #[derive(Template)]
 #[template(path = "prepare/visit_form.html")]
 struct FormPage {
@@ -435,34 +407,6 @@ pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
     render(&form_page(&state, &ctx, None, form, Errors::default(), false).await?)
 }
 
-async fn replace_links(tx: &mut sqlx::PgConnection, id: i64, v: &Valid) -> sqlx::Result<()> {
-    sqlx::query!(
-        "DELETE FROM visit_leaders WHERE visit_id = $1 AND leader_id <> ALL($2)",
-        id,
-        &v.leader_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!("INSERT INTO visit_leaders (visit_id, leader_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING", id, &v.leader_ids)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!(
-        "DELETE FROM visit_departments WHERE visit_id = $1 AND department_id <> ALL($2)",
-        id,
-        &v.department_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO visit_departments (visit_id, department_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-        id,
-        &v.department_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<VisitForm>) -> Page {
     let mut errors = Errors::default();
     let options = Options::load(&state, None).await?;
@@ -472,34 +416,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Visit
     };
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let id = sqlx::query_scalar!(
-        "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope,
-                             slot_minutes, registration_closes_at, deadline_days, created_by)
-         SELECT $1, $2, l.level, l.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM leaders l WHERE l.id = $3
-         RETURNING id",
-        v.county_id,
-        v.title,
-        v.lead_leader_id,
-        v.visit_date,
-        v.starts_at,
-        v.ends_at,
-        v.venue,
-        v.address,
-        v.scope,
-        v.slot_minutes,
-        v.registration_closes_at,
-        v.deadline_days,
-        user.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    replace_links(&mut tx, id, &v).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("visit.create").on("visit", id).detail(detail(&v)),
-    )
-    .await?;
+    let id = visit_store::create(&mut tx, &v, user.id, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -568,6 +485,35 @@ fn refuse_unless_plannable(status: &str) -> Result<(), AppError> {
     }
 }
 
+/// After the first notice the public was told a time and a place: only a correction changes them.
+fn needs_correction(old: &visit_store::Locked, v: &Valid, errors: &mut Errors) {
+    let hint = "一次公告已发布，更改须通过“更正公告”";
+    if v.visit_date != old.visit_date {
+        errors.add(
+            "visit_date",
+            format!("{hint}（原接访日期 {}）", cn_date(old.visit_date)),
+        );
+    }
+    if v.starts_at != old.starts_at {
+        errors.add(
+            "starts_at",
+            format!("{hint}（原开始时间 {}）", old.starts_at.format("%H:%M")),
+        );
+    }
+    if v.ends_at != old.ends_at {
+        errors.add(
+            "ends_at",
+            format!("{hint}（原结束时间 {}）", old.ends_at.format("%H:%M")),
+        );
+    }
+    if v.venue != old.venue {
+        errors.add("venue", format!("{hint}（原接访地点 {}）", old.venue));
+    }
+    if v.address != old.address {
+        errors.add("address", format!("{hint}（原详细地址 {}）", old.address));
+    }
+}
+
 pub async fn update(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -575,13 +521,7 @@ pub async fn update(
     Form(f): Form<VisitForm>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    let old = sqlx::query!(
-        "SELECT status, visit_date, starts_at, ends_at, venue, address FROM visits WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let old = visit_store::lock(&mut tx, id).await?;
     refuse_unless_plannable(&old.status)?;
     let announced = old.status != "draft";
     let mut errors = Errors::default();
@@ -589,69 +529,15 @@ pub async fn update(
     let date_changed = parse_date(&f.visit_date) != Some(old.visit_date);
     let earliest = (date_changed && !announced).then(|| earliest_date(&state));
     let valid = validate(&f, &options, &mut errors, earliest);
-    if let Some(v) = &valid {
-        // After the first notice the public was told a time and a place: only a correction changes them.
-        if announced {
-            let hint = "一次公告已发布，更改须通过“更正公告”";
-            if v.visit_date != old.visit_date {
-                errors.add(
-                    "visit_date",
-                    format!("{hint}（原接访日期 {}）", cn_date(old.visit_date)),
-                );
-            }
-            if v.starts_at != old.starts_at {
-                errors.add(
-                    "starts_at",
-                    format!("{hint}（原开始时间 {}）", old.starts_at.format("%H:%M")),
-                );
-            }
-            if v.ends_at != old.ends_at {
-                errors.add(
-                    "ends_at",
-                    format!("{hint}（原结束时间 {}）", old.ends_at.format("%H:%M")),
-                );
-            }
-            if v.venue != old.venue {
-                errors.add("venue", format!("{hint}（原接访地点 {}）", old.venue));
-            }
-            if v.address != old.address {
-                errors.add("address", format!("{hint}（原详细地址 {}）", old.address));
-            }
-        }
+    if let Some(v) = valid.as_ref().filter(|_| announced) {
+        needs_correction(&old, v, &mut errors);
     }
     let Some(v) = valid.filter(|_| errors.is_empty()) else {
         drop(tx);
         let page = form_page(&state, &ctx, Some(id), f, errors, announced).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    sqlx::query!(
-        "UPDATE visits SET county_id = $2, title = $3, lead_leader_id = $4, level = (SELECT level FROM leaders WHERE id = $4),
-                visit_date = $5, starts_at = $6, ends_at = $7, venue = $8, address = $9, scope = $10, slot_minutes = $11,
-                registration_closes_at = $12, deadline_days = $13
-         WHERE id = $1",
-        id,
-        v.county_id,
-        v.title,
-        v.lead_leader_id,
-        v.visit_date,
-        v.starts_at,
-        v.ends_at,
-        v.venue,
-        v.address,
-        v.scope,
-        v.slot_minutes,
-        v.registration_closes_at,
-        v.deadline_days
-    )
-    .execute(&mut *tx)
-    .await?;
-    replace_links(&mut tx, id, &v).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("visit.update").on("visit", id).detail(detail(&v)),
-    )
-    .await?;
+    visit_store::update(&mut tx, id, &v, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -859,21 +745,6 @@ pub async fn cancel(
     Path(id): Path<i64>,
     Form(f): Form<CancelForm>,
 ) -> Page {
-    let mut tx = state.db.begin().await?;
-    let v = sqlx::query!(
-        "SELECT status, visit_date, title FROM visits WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let now = state.clock.now();
-    if !PLANNABLE.contains(&v.status.as_str()) || china_date(now) >= v.visit_date {
-        return Err(AppError::Conflict(format!(
-            "该下访活动{}，不能取消（取消须在接访日之前）。",
-            plan::status_label(&v.status)
-        )));
-    }
     let mut errors = Errors::default();
     let reason = text(
         &mut errors,
@@ -884,75 +755,38 @@ pub async fn cancel(
         200,
     );
     let channels = channels_of(&f.cancel_channels).unwrap_or_default();
-    let announced = v.status != "draft";
-    if announced && channels.is_empty() {
-        errors.add("cancel_channels", "请至少选择一个发布渠道");
-    }
-    if !errors.is_empty() {
-        drop(tx);
-        let page = visit_page(&state, &ctx, &headers, id, f, errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    }
-    let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
-    let facts = facts(
-        &mut *tx,
-        state.config.registration_close_time,
-        id,
-        &base_url(&state.config, &headers),
-    )
-    .await?;
-    // A draft was never announced: there is nobody to tell, so no notice.
-    let mut notice_id = None;
-    if announced {
-        let (title, body) = plan::compose_cancellation(&facts, &reason);
-        notice_id = Some(
-            sqlx::query_scalar!(
-                "INSERT INTO notices (visit_id, kind, corrects_notice_id, title, body, channels, planned_date, status, published_at, published_by, created_by)
-                 VALUES ($1, 'cancellation', (SELECT id FROM notices WHERE visit_id = $1 AND kind = 'first' AND status = 'published'),
-                         $2, $3, $4, $5, 'published', $6, $7, $7)
-                 RETURNING id",
-                id,
-                title,
-                body,
-                &channels,
-                china_date(now),
-                now,
-                user.id
-            )
-            .fetch_one(&mut *tx)
-            .await?,
-        );
-    }
-    sqlx::query!("UPDATE visits SET status = 'cancelled' WHERE id = $1", id)
-        .execute(&mut *tx)
-        .await?;
-    let message = format!(
-        "【下访接访】您登记的“{}”（原定{}）已取消：{}。有关诉求可到{}信访局或所在乡镇（街道）信访办反映。",
-        v.title,
-        cn_date(v.visit_date),
+    let request = visit_store::Cancellation {
         reason,
-        facts.county
-    );
-    let notified = notify_registrants(
-        &mut tx,
-        id,
-        "visit.cancelled",
-        &message,
-        serde_json::json!({"visit_id": id, "reason": reason}),
-    )
-    .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("visit.cancel").on("visit", id).detail(
-            serde_json::json!({"reason": reason, "notice_id": notice_id, "notified": notified}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}"),
-        &format!("已取消该下访活动，已通知 {notified} 批登记群众。"),
-    ))
+        channels,
+        fields_ok: errors.is_empty(),
+    };
+    let (actor, base_url) = (ctx.actor(), base_url(&state.config, &headers));
+    let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
+    let env = visit_store::CancelEnv {
+        now: state.clock.now(),
+        user_id: user.id,
+        actor: &actor,
+        base_url: &base_url,
+        close_time: state.config.registration_close_time,
+    };
+    let mut tx = state.db.begin().await?;
+    match visit_store::cancel(&mut tx, id, &request, env).await? {
+        Ok(notified) => {
+            tx.commit().await?;
+            let message = format!("已取消该下访活动，已通知 {notified} 批登记群众。");
+            Ok(redirect_with_flash(
+                &state,
+                &format!("/staff/visits/{id}"),
+                &message,
+            ))
+        }
+        Err(refusals) => {
+            drop(tx);
+            for (field, message) in refusals {
+                errors.add(field, message);
+            }
+            let page = visit_page(&state, &ctx, &headers, id, f, errors).await?;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+    }
 }
