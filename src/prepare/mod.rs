@@ -12,5 +12,6 @@ pub mod registration_offer;
 pub mod registration_view;
 pub mod screening;
 pub mod triage_actions;
+pub mod triage_list;
 pub mod visit_store;
 pub mod windows;

@@ -5,7 +5,7 @@
 use crate::admin::{Choice, checked};
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::pages::triage::{category_choices, visit_title};
+use crate::prepare::triage_list::{category_choices, visit_title};
 use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::form::{Errors, Form, text};

@@ -3,7 +3,7 @@
 
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::pages::triage::{Filter, Row, fetch_rows, may_unmask, visit_title};
+use crate::prepare::triage_list::{Filter, Row, fetch_rows, may_unmask, visit_title};
 use crate::state::AppState;
 use crate::web::Ctx;
 use axum::extract::{Path, Query, State};
