@@ -11,6 +11,7 @@ pub mod registration;
 pub mod registration_offer;
 pub mod registration_view;
 pub mod screening;
+pub mod survey_store;
 pub mod triage_actions;
 pub mod triage_list;
 pub mod visit_store;
