@@ -5,9 +5,9 @@
 use crate::audit::{self, Entry};
 use crate::consult::{board, schedule, scheduling};
 use crate::error::AppError;
-use crate::prepare::booking::{self, Booking, Claim, Submission, WalkInPlace};
+use crate::prepare::booking::{self, Booking, WalkInPlace};
 use crate::prepare::lifecycle::citizen_status_label as status_label;
-use crate::prepare::registration::{self, Channel, RegistrationForm};
+use crate::prepare::registration::{self, Channel, Channel::WalkIn as WALK_IN, RegistrationForm};
 use crate::prepare::registration_view::{self, Handled, PageInput};
 use crate::privacy::{self, Field};
 use crate::state::AppState;
@@ -367,8 +367,8 @@ pub async fn walk_in_form(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
     )
 }
 
-/// `POST /staff/visits/{id}/walkin`: the registration form's validation; booked and queued in a
-/// room (the best competent one, or staff's pick) in one transaction.
+/// `POST /staff/visits/{id}/walkin`: the registration form's validation; booked (prepare) and
+/// queued in a room (the best competent one, or staff's pick) in one transaction.
 pub async fn walk_in(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -380,19 +380,11 @@ pub async fn walk_in(
         Ok(valid) => valid,
         Err(again) => return Ok(again),
     };
-    let actor = ctx.actor();
-    let submission = Submission {
-        visit: &visit,
-        valid: &valid,
-        channel: Channel::WalkIn,
-        created_by: ctx.user.as_ref().map(|u| u.id),
-        session_hash: None,
-        claim: Claim::FormToken(f.form_token.trim()),
-        actor: &actor,
-    };
+    let (actor, by) = (ctx.actor(), ctx.user.as_ref().map(|u| u.id));
+    let s = registration_view::form_submission(&visit, &valid, WALK_IN, &f, &actor, by, None);
     let (now, rules) = (state.clock.now(), registration_view::booking_rules(&state));
     let mut tx = state.db.begin().await?;
-    let outcome = match booking::book(&mut tx, &submission, now, &state.keys, rules).await? {
+    let outcome = match booking::book(&mut tx, &s, now, &state.keys, rules).await? {
         Booking::Done(outcome) => outcome,
         Booking::Booked(b) => {
             scheduling::lock_visit(&mut tx, id).await?;
@@ -400,30 +392,33 @@ pub async fn walk_in(
                 return Ok(registration_view::no_room(&state, &ctx, visit, &f).await?);
             };
             crate::live::announce(&mut *tx, id).await?;
+            let (room_id, room_name, queue_number) = (p.room_id, p.room_name, p.queue_number);
             let placed = WalkInPlace {
-                room_id: p.room_id,
-                room_name: p.room_name,
-                queue_number: p.queue_number,
+                room_id,
+                room_name,
+                queue_number,
             };
-            booking::finish(&mut tx, &submission, b, Some(placed)).await?
+            booking::finish(&mut tx, &s, b, Some(placed)).await?
         }
     };
     tx.commit().await?;
-    let to = format!("/staff/visits/{id}/checkin");
-    let message = match registration_view::answer(&state, &ctx, visit, Channel::WalkIn, &f, outcome)
-        .await?
-    {
+    let answer = registration_view::answer(&state, &ctx, visit, WALK_IN, &f, outcome).await?;
+    let message = match answer {
         Handled::Page(again) => return Ok(again),
         Handled::Done {
             code,
-            placed: Some((room, number)),
+            placed: Some((room, n)),
             ..
         } => {
-            format!("现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）")
+            format!("现场登记完成并已签到。登记编号：{code}，{room}，排号 {n}（请告知来访人）")
         }
         Handled::Done { code, .. } => format!("该表单已提交过。登记编号：{code}"),
     };
-    Ok(redirect_with_flash(&state, &to, &message))
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/staff/visits/{id}/checkin"),
+        &message,
+    ))
 }
 
 #[cfg(test)]

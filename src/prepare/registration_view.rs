@@ -2,6 +2,7 @@
 //! (public), staff on a citizen's behalf (prepare) and the walk-in desk (consult). It builds the
 //! page, turns a refused submission into the form again, and runs the booking for a form POST.
 
+use crate::audit::Actor;
 use crate::error::AppError;
 use crate::prepare::booking::{self, BookingRules, Claim, Outcome, Submission};
 use crate::prepare::registration::{
@@ -303,6 +304,27 @@ pub async fn no_room(
     ))
 }
 
+/// A form's submission, counted once by its one-time token.
+pub fn form_submission<'a>(
+    visit: &'a VisitInfo,
+    valid: &'a Valid,
+    channel: Channel,
+    f: &'a RegistrationForm,
+    actor: &'a Actor,
+    created_by: Option<i64>,
+    session_hash: Option<Vec<u8>>,
+) -> Submission<'a> {
+    Submission {
+        visit,
+        valid,
+        channel,
+        created_by,
+        session_hash,
+        claim: Claim::FormToken(f.form_token.trim()),
+        actor,
+    }
+}
+
 /// The whole POST of the public and the staff form: open period, validation, the booking in
 /// one transaction, and the page to show again when it does not go through.
 pub async fn handle(
@@ -319,15 +341,15 @@ pub async fn handle(
         Err(again) => return Ok(Handled::Page(again)),
     };
     let actor = ctx.actor();
-    let submission = Submission {
-        visit: &visit,
-        valid: &valid,
+    let submission = form_submission(
+        &visit,
+        &valid,
         channel,
+        &f,
+        &actor,
         created_by,
         session_hash,
-        claim: Claim::FormToken(f.form_token.trim()),
-        actor: &actor,
-    };
+    );
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let rules = booking_rules(state);

@@ -233,3 +233,63 @@ async fn merge_target(
         Some(t) => Ok(t.id),
     })
 }
+
+/// A screening flag of a registration, locked for its decision.
+pub struct LockedFlag {
+    pub id: i64,
+    pub code: String,
+    pub kind: String,
+    pub decision: String,
+}
+
+/// The flag `flag_id` of registration `reg_id` of the visit, both locked; 404 otherwise.
+pub async fn lock_flag(
+    tx: &mut PgConnection,
+    visit_id: i64,
+    reg_id: i64,
+    flag_id: i64,
+) -> Result<LockedFlag, AppError> {
+    let reg = lock(tx, visit_id, reg_id).await?;
+    let flag = sqlx::query!("SELECT kind, decision FROM screening_flags WHERE id = $1 AND registration_id = $2 FOR UPDATE", flag_id, reg_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(LockedFlag {
+        id: flag_id,
+        code: reg.code,
+        kind: flag.kind,
+        decision: flag.decision,
+    })
+}
+
+/// 确认 or 排除 (`decision`) a locked flag, with its note; audited.
+pub async fn decide_flag(
+    tx: &mut PgConnection,
+    flag: &LockedFlag,
+    decision: &str,
+    note: &str,
+    user_id: Option<i64>,
+    now: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "UPDATE screening_flags SET decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $1",
+        flag.id,
+        decision,
+        note,
+        user_id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({"code": flag.code, "kind": flag.kind, "from": flag.decision, "decision": decision, "note": note});
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("screening.decide")
+            .on("screening_flag", flag.id)
+            .detail(detail),
+    )
+    .await?;
+    Ok(())
+}

@@ -6,7 +6,7 @@ use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
 use crate::prepare::notice_correction::{self as correction, Corrected};
-use crate::prepare::notice_store::NoticeView;
+use crate::prepare::notice_store::{self, NoticeView};
 use crate::prepare::pages::visits::{channels_of, parse_date, parse_time};
 use crate::prepare::plan::base_url;
 use crate::prepare::plan::{self, CHANNELS};
@@ -275,68 +275,15 @@ pub async fn generate(
         _ => return Err(AppError::BadRequest("请选择一次公告或二次公告。".into())),
     };
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
-    let mut tx = state.db.begin().await?;
-    let v = sqlx::query!(
-        "SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    if v.status == "cancelled" {
-        return Err(AppError::Conflict(
-            "该下访活动已取消，不能再发公告。".into(),
-        ));
-    }
-    if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM notices WHERE visit_id = $1 AND kind = $2 AND status = 'published') AS "e!""#, id, kind)
-        .fetch_one(&mut *tx)
-        .await?
-    {
-        return Err(AppError::Conflict(format!("{}已发布，不能重新生成。", plan::notice_kind_label(kind))));
-    }
-    let facts = facts(
-        &mut tx,
-        state.config.registration_close_time,
-        id,
-        &base_url(&state.config, &headers),
-    )
-    .await?;
-    let (title, body) = plan::compose(kind, &facts);
-    let planned = state.config.notice_days.latest(kind, v.visit_date);
-    let updated = sqlx::query_scalar!(
-        "UPDATE notices SET title = $3, body = $4, planned_date = $5 WHERE visit_id = $1 AND kind = $2 AND status = 'draft' RETURNING id",
-        id,
-        kind,
-        title,
-        body,
-        planned
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let notice_id = match updated {
-        Some(n) => n,
-        None => {
-            sqlx::query_scalar!(
-                "INSERT INTO notices (visit_id, kind, title, body, planned_date, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                id,
-                kind,
-                title,
-                body,
-                planned,
-                user.id
-            )
-            .fetch_one(&mut *tx)
-            .await?
-        }
+    let draft = notice_store::Drafting {
+        user_id: user.id,
+        actor: &ctx.actor(),
+        base_url: &base_url(&state.config, &headers),
+        close_time: state.config.registration_close_time,
+        notice_days: &state.config.notice_days,
     };
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("notice.generate")
-            .on("notice", notice_id)
-            .detail(serde_json::json!({"visit_id": id, "kind": kind})),
-    )
-    .await?;
+    let mut tx = state.db.begin().await?;
+    notice_store::generate_draft(&mut tx, id, kind, draft).await?;
     tx.commit().await?;
     let message = format!(
         "已根据活动信息生成{}草稿，请核对后发布。",

@@ -3,9 +3,9 @@
 
 use crate::admin::CategoryGroup;
 use crate::admin::{Choice, ids};
-use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::prepare::plan::{self, hours};
+use crate::prepare::room_store::{self, Valid};
 use crate::prepare::windows::{self, lock_plannable};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
@@ -73,14 +73,6 @@ impl Options {
             groups,
         })
     }
-}
-
-struct Valid {
-    name: String,
-    location: String,
-    leader_ids: Vec<i64>,
-    department_ids: Vec<i64>,
-    category_ids: Vec<i64>,
 }
 
 fn validate(f: &RoomForm, o: &Options, errors: &mut Errors) -> Option<Valid> {
@@ -259,49 +251,6 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     )
 }
 
-async fn write_links(tx: &mut sqlx::PgConnection, room: i64, v: &Valid) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM room_leaders WHERE room_id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("DELETE FROM room_departments WHERE room_id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("DELETE FROM room_categories WHERE room_id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!(
-        "INSERT INTO room_leaders (room_id, leader_id) SELECT $1, unnest($2::bigint[])",
-        room,
-        &v.leader_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO room_departments (room_id, department_id) SELECT $1, unnest($2::bigint[])",
-        room,
-        &v.department_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO room_categories (room_id, category_id) SELECT $1, unnest($2::bigint[])",
-        room,
-        &v.category_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-fn detail(v: &Valid) -> serde_json::Value {
-    serde_json::json!({
-        "name": v.name, "location": v.location, "leader_ids": v.leader_ids,
-        "department_ids": v.department_ids, "category_ids": v.category_ids,
-    })
-}
-
-const NAME_TAKEN: &str = "本次活动已有同名接待室";
-
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -312,46 +261,20 @@ pub async fn create(
     lock_plannable(&mut tx, id).await?;
     let mut errors = Errors::default();
     let options = Options::load(&state).await?;
-    let valid = validate(&f, &options, &mut errors);
-    if let Some(v) = &valid {
-        if sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2) AS "e!""#,
-            id,
-            v.name
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        {
-            errors.add("name", NAME_TAKEN);
+    if let Some(v) = validate(&f, &options, &mut errors) {
+        match room_store::create(&mut tx, id, &v, &ctx.actor()).await? {
+            Ok(_) => {
+                tx.commit().await?;
+                let message = format!("已添加接待室：{}。", v.name);
+                let to = format!("/staff/visits/{id}/rooms");
+                return Ok(redirect_with_flash(&state, &to, &message));
+            }
+            Err(taken) => errors.add("name", taken),
         }
     }
-    let Some(v) = valid.filter(|_| errors.is_empty()) else {
-        drop(tx);
-        let page = rooms_page(&state, &ctx, id, f, errors, None).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    };
-    let room = sqlx::query_scalar!(
-        "INSERT INTO rooms (visit_id, name, location, sort_order)
-         VALUES ($1, $2, $3, (SELECT COALESCE(max(sort_order), 0) + 1 FROM rooms WHERE visit_id = $1)) RETURNING id",
-        id,
-        v.name,
-        v.location
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    write_links(&mut tx, room, &v).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("room.create").on("room", room).detail(detail(&v)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/rooms"),
-        &format!("已添加接待室：{}。", v.name),
-    ))
+    drop(tx);
+    let page = rooms_page(&state, &ctx, id, f, errors, None).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 #[derive(Template)]
@@ -418,51 +341,23 @@ pub async fn update(
 ) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
-    sqlx::query_scalar!(
-        "SELECT id FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
-        room,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    room_store::lock(&mut tx, id, room).await?;
     let mut errors = Errors::default();
     let options = Options::load(&state).await?;
-    let valid = validate(&f, &options, &mut errors);
-    if let Some(v) = &valid {
-        if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2 AND id <> $3) AS "e!""#, id, v.name, room)
-            .fetch_one(&mut *tx)
-            .await?
-        {
-            errors.add("name", NAME_TAKEN);
+    if let Some(v) = validate(&f, &options, &mut errors) {
+        match room_store::update(&mut tx, id, room, &v, &ctx.actor()).await? {
+            Ok(()) => {
+                tx.commit().await?;
+                let message = format!("已保存接待室：{}。", v.name);
+                let to = format!("/staff/visits/{id}/rooms");
+                return Ok(redirect_with_flash(&state, &to, &message));
+            }
+            Err(taken) => errors.add("name", taken),
         }
     }
-    let Some(v) = valid.filter(|_| errors.is_empty()) else {
-        drop(tx);
-        let page = room_page(&state, &ctx, id, room, Some(f), errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    };
-    sqlx::query!(
-        "UPDATE rooms SET name = $2, location = $3 WHERE id = $1",
-        room,
-        v.name,
-        v.location
-    )
-    .execute(&mut *tx)
-    .await?;
-    write_links(&mut tx, room, &v).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("room.update").on("room", room).detail(detail(&v)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/rooms"),
-        &format!("已保存接待室：{}。", v.name),
-    ))
+    drop(tx);
+    let page = room_page(&state, &ctx, id, room, Some(f), errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 /// Delete a room nobody has been scheduled into yet.
@@ -473,36 +368,7 @@ pub async fn delete(
 ) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
-    let name = sqlx::query_scalar!(
-        "SELECT name FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
-        room,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let in_use = sqlx::query_scalar!(
-        r#"SELECT (EXISTS (SELECT 1 FROM registrations WHERE room_id = $1) OR EXISTS (SELECT 1 FROM receptions WHERE room_id = $1)) AS "e!""#,
-        room
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if in_use {
-        return Err(AppError::Conflict(format!(
-            "已有登记排入接待室“{name}”，不能删除；请先把这些登记改排到其他接待室。"
-        )));
-    }
-    sqlx::query!("DELETE FROM rooms WHERE id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("room.delete")
-            .on("room", room)
-            .detail(serde_json::json!({"visit_id": id, "name": name})),
-    )
-    .await?;
+    let name = room_store::delete(&mut tx, id, room, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,

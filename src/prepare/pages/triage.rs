@@ -546,53 +546,19 @@ pub async fn decide_flag(
     Form(f): Form<ActionForm>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    let reg = actions::lock(&mut tx, visit_id, reg_id).await?;
-    let flag = sqlx::query!("SELECT kind, decision FROM screening_flags WHERE id = $1 AND registration_id = $2 FOR UPDATE", flag_id, reg_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let mut errors = Errors::default();
-    let note = text(&mut errors, "note", "说明", &f.note, 0, 500);
-    let problem = match f.decision.as_str() {
-        "confirmed" | "overridden" if !errors.is_empty() => Some(errors.get("note").to_owned()),
-        "overridden" if note.is_empty() => Some("排除须填写理由".to_owned()),
-        "confirmed" | "overridden" => None,
-        _ => Some("请选择确认或排除".to_owned()),
-    };
+    let flag = actions::lock_flag(&mut tx, visit_id, reg_id, flag_id).await?;
+    let (note, problem) = flag_decision(&f);
     if let Some(message) = problem {
         drop(tx);
-        return invalid(
-            &state,
-            &ctx,
-            visit_id,
-            reg_id,
-            Extra {
-                form: f,
-                flag_error: Some((flag_id, message)),
-                ..Extra::default()
-            },
-        )
-        .await;
+        let extra = Extra {
+            form: f,
+            flag_error: Some((flag_id, message)),
+            ..Extra::default()
+        };
+        return invalid(&state, &ctx, visit_id, reg_id, extra).await;
     }
-    sqlx::query!(
-        "UPDATE screening_flags SET decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $1",
-        flag_id,
-        f.decision,
-        note,
-        ctx.user.as_ref().map(|u| u.id),
-        state.clock.now()
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail = serde_json::json!({"code": reg.code, "kind": flag.kind, "from": flag.decision, "decision": f.decision, "note": note});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("screening.decide")
-            .on("screening_flag", flag_id)
-            .detail(detail),
-    )
-    .await?;
+    let (user, now) = (ctx.user.as_ref().map(|u| u.id), state.clock.now());
+    actions::decide_flag(&mut tx, &flag, &f.decision, &note, user, now, &ctx.actor()).await?;
     tx.commit().await?;
     let message = if f.decision == "confirmed" {
         "已确认该筛查提示。"
@@ -604,6 +570,19 @@ pub async fn decide_flag(
         &detail_url(visit_id, reg_id),
         message,
     ))
+}
+
+/// The note of a 确认/排除, and what is wrong with the form (排除 needs a note).
+fn flag_decision(f: &ActionForm) -> (String, Option<String>) {
+    let mut errors = Errors::default();
+    let note = text(&mut errors, "note", "说明", &f.note, 0, 500);
+    let problem = match f.decision.as_str() {
+        "confirmed" | "overridden" if !errors.is_empty() => Some(errors.get("note").to_owned()),
+        "overridden" if note.is_empty() => Some("排除须填写理由".to_owned()),
+        "confirmed" | "overridden" => None,
+        _ => Some("请选择确认或排除".to_owned()),
+    };
+    (note, problem)
 }
 
 #[cfg(test)]
