@@ -2,6 +2,7 @@
 //! first and second notice generated from the visit as it stands.
 
 use crate::audit::{self, Actor, Entry};
+use crate::clock::china_date;
 use crate::error::AppError;
 use crate::prepare::plan::{self, NoticeDays};
 use crate::prepare::visit_store::facts;
@@ -124,4 +125,141 @@ pub async fn generate_draft(
     )
     .await?;
     Ok(notice_id)
+}
+
+/// A draft notice of a visit, both locked for an edit or its publication.
+pub struct LockedDraft {
+    pub visit_id: i64,
+    pub id: i64,
+    pub kind: String,
+    pub visit_date: chrono::NaiveDate,
+}
+
+/// The draft `notice` of visit `id`; refused once published or when the visit is cancelled.
+pub async fn lock_draft(
+    tx: &mut PgConnection,
+    id: i64,
+    notice: i64,
+) -> Result<LockedDraft, AppError> {
+    let v = sqlx::query!(
+        "SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let n = sqlx::query!(
+        "SELECT kind, status FROM notices WHERE id = $1 AND visit_id = $2 FOR UPDATE",
+        notice,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if n.status == "published" {
+        return Err(AppError::Conflict(
+            "公告已发布，不能修改。如需更改接访日期、时间或地点，请发布更正公告。".into(),
+        ));
+    }
+    if v.status == "cancelled" {
+        return Err(AppError::Conflict(
+            "该下访活动已取消，不能再发公告。".into(),
+        ));
+    }
+    Ok(LockedDraft {
+        visit_id: id,
+        id: notice,
+        kind: n.kind,
+        visit_date: v.visit_date,
+    })
+}
+
+/// Why the draft may not be published today (the notice periods), if it may not.
+pub async fn publish_refusal(
+    tx: &mut PgConnection,
+    d: &LockedDraft,
+    now: DateTime<Utc>,
+    notice_days: &NoticeDays,
+) -> Result<Option<String>, AppError> {
+    let first_on = sqlx::query_scalar!("SELECT published_at FROM notices WHERE visit_id = $1 AND kind = 'first' AND status = 'published'", d.visit_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten()
+        .map(china_date);
+    Ok(notice_days
+        .check_publish(&d.kind, d.visit_date, china_date(now), first_on)
+        .err())
+}
+
+/// A refused publication is audited too.
+pub async fn record_refused_publish(
+    tx: &mut PgConnection,
+    d: &LockedDraft,
+    refused: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let detail = serde_json::json!({"visit_id": d.visit_id, "kind": d.kind, "refused": refused});
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::failed("notice.publish")
+            .on("notice", d.id)
+            .detail(detail),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a notice says, as checked.
+pub struct Content {
+    pub title: String,
+    pub body: String,
+    pub channels: Vec<String>,
+}
+
+/// Save the draft; with `published` (when, by whom) publish it — the first notice opens
+/// registration (DESIGN §3 visit states). Audited.
+pub async fn save_draft(
+    tx: &mut PgConnection,
+    d: &LockedDraft,
+    c: &Content,
+    published: Option<(DateTime<Utc>, i64)>,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let (published_at, published_by, status) = match published {
+        Some((at, by)) => (Some(at), Some(by), "published"),
+        None => (None, None, "draft"),
+    };
+    sqlx::query!(
+        "UPDATE notices SET title = $2, body = $3, channels = $4, status = $5, published_at = $6, published_by = $7 WHERE id = $1",
+        d.id,
+        c.title,
+        c.body,
+        &c.channels,
+        status,
+        published_at,
+        published_by
+    )
+    .execute(&mut *tx)
+    .await?;
+    let (id, kind) = (d.visit_id, d.kind.as_str());
+    let entry = if published.is_some() {
+        if kind == "first" {
+            sqlx::query!(
+                "UPDATE visits SET status = 'announced' WHERE id = $1 AND status = 'draft'",
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let detail = serde_json::json!({"visit_id": id, "kind": kind, "channels": c.channels});
+        Entry::ok("notice.publish")
+            .on("notice", d.id)
+            .detail(detail)
+    } else {
+        let detail = serde_json::json!({"visit_id": id});
+        Entry::ok("notice.update").on("notice", d.id).detail(detail)
+    };
+    audit::record(&mut *tx, actor, entry).await?;
+    Ok(())
 }

@@ -1,7 +1,6 @@
 //! `/staff/visits/{id}/notices`: the 一次公告 and 二次公告, generated from the visit, edited as drafts and
 //! published on time; corrections (更正公告) of the date, time or venue once the public was told.
 
-use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
@@ -329,65 +328,23 @@ async fn save(
     publish: bool,
 ) -> Page {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let (now, actor) = (state.clock.now(), ctx.actor());
     let mut tx = state.db.begin().await?;
-    let v = sqlx::query!(
-        "SELECT status, visit_date FROM visits WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let n = sqlx::query!(
-        "SELECT kind, status FROM notices WHERE id = $1 AND visit_id = $2 FOR UPDATE",
-        notice,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    if n.status == "published" {
-        return Err(AppError::Conflict(
-            "公告已发布，不能修改。如需更改接访日期、时间或地点，请发布更正公告。".into(),
-        ));
-    }
-    if v.status == "cancelled" {
-        return Err(AppError::Conflict(
-            "该下访活动已取消，不能再发公告。".into(),
-        ));
-    }
-    let kind = n.kind.as_str();
+    let draft = notice_store::lock_draft(&mut tx, id, notice).await?;
+    let kind = draft.kind.as_str();
     let mut errors = Errors::default();
     let (title, body, channels) = validate_draft(kind, &f, &mut errors, publish);
-    let now = state.clock.now();
     if publish && errors.is_empty() {
-        let first_on = sqlx::query_scalar!("SELECT published_at FROM notices WHERE visit_id = $1 AND kind = 'first' AND status = 'published'", id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten()
-            .map(china_date);
-        if let Err(message) =
-            state
-                .config
-                .notice_days
-                .check_publish(kind, v.visit_date, china_date(now), first_on)
-        {
+        let days = &state.config.notice_days;
+        if let Some(message) = notice_store::publish_refusal(&mut tx, &draft, now, days).await? {
             errors.add(key(kind, "publish"), message);
         }
     }
     if !errors.is_empty() {
         if publish {
-            let detail = serde_json::json!({"visit_id": id, "kind": kind, "refused": errors.get(key(kind, "publish"))});
-            audit::record(
-                &mut *tx,
-                &ctx.actor(),
-                Entry::failed("notice.publish")
-                    .on("notice", notice)
-                    .detail(detail),
-            )
-            .await?;
+            let refused = errors.get(key(kind, "publish"));
+            notice_store::record_refused_publish(&mut tx, &draft, refused, &actor).await?;
             tx.commit().await?;
-        } else {
-            drop(tx);
         }
         let kept = Kept {
             draft: Some((notice, f)),
@@ -396,65 +353,22 @@ async fn save(
         let page = notices_page(&state, &ctx, &headers, id, kept, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    let (published_at, published_by, status) = if publish {
-        (Some(now), Some(user.id), "published")
-    } else {
-        (None, None, "draft")
-    };
-    sqlx::query!(
-        "UPDATE notices SET title = $2, body = $3, channels = $4, status = $5, published_at = $6, published_by = $7 WHERE id = $1",
-        notice,
+    let content = notice_store::Content {
         title,
         body,
-        &channels,
-        status,
-        published_at,
-        published_by
-    )
-    .execute(&mut *tx)
-    .await?;
-    let label = plan::notice_kind_label(kind);
-    let message = if publish {
-        if kind == "first" {
-            // The first notice opens registration (DESIGN §3 visit states).
-            sqlx::query!(
-                "UPDATE visits SET status = 'announced' WHERE id = $1 AND status = 'draft'",
-                id
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        let detail = serde_json::json!({"visit_id": id, "kind": kind, "channels": channels});
-        audit::record(
-            &mut *tx,
-            &ctx.actor(),
-            Entry::ok("notice.publish")
-                .on("notice", notice)
-                .detail(detail),
-        )
-        .await?;
-        if kind == "first" {
-            format!("{label}已发布，群众登记已开放。")
-        } else {
-            format!("{label}已发布。")
-        }
-    } else {
-        audit::record(
-            &mut *tx,
-            &ctx.actor(),
-            Entry::ok("notice.update")
-                .on("notice", notice)
-                .detail(serde_json::json!({"visit_id": id})),
-        )
-        .await?;
-        format!("{label}草稿已保存。")
+        channels,
     };
+    let published = publish.then_some((now, user.id));
+    notice_store::save_draft(&mut tx, &draft, &content, published, &actor).await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/notices#{kind}"),
-        &message,
-    ))
+    let label = plan::notice_kind_label(kind);
+    let message = match (publish, kind) {
+        (true, "first") => format!("{label}已发布，群众登记已开放。"),
+        (true, _) => format!("{label}已发布。"),
+        (false, _) => format!("{label}草稿已保存。"),
+    };
+    let to = format!("/staff/visits/{id}/notices#{kind}");
+    Ok(redirect_with_flash(&state, &to, &message))
 }
 
 pub async fn update(
