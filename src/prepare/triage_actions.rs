@@ -293,3 +293,46 @@ pub async fn decide_flag(
     .await?;
     Ok(())
 }
+
+/// 查看完整身份证号 / 手机号: decrypt one field (`id_number` or `phone`) and audit it; returns
+/// (its label, the clear value) for this response only.
+pub async fn unmask(
+    db: &sqlx::PgPool,
+    keys: &crate::privacy::Keys,
+    visit_id: i64,
+    reg_id: i64,
+    field: &str,
+    actor: &Actor,
+) -> Result<(&'static str, String), AppError> {
+    let r = sqlx::query!(
+        "SELECT code, id_number_cipher, id_number_key_id, phone_cipher, phone_key_id FROM registrations WHERE visit_id = $1 AND id = $2",
+        visit_id,
+        reg_id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (field, label, key, cipher) = match field {
+        "id_number" => (
+            "id_number",
+            "身份证号",
+            Some(r.id_number_key_id),
+            Some(r.id_number_cipher),
+        ),
+        "phone" => ("phone", "手机号码", r.phone_key_id, r.phone_cipher),
+        _ => return Err(AppError::BadRequest("请选择要查看的项目。".into())),
+    };
+    let (Some(key), Some(cipher)) = (key, cipher) else {
+        return Err(AppError::BadRequest("该登记没有手机号码。".into()));
+    };
+    let value = keys.decrypt(key, &cipher)?;
+    audit::record(
+        db,
+        actor,
+        Entry::ok("personal_data.unmask")
+            .on("registration", reg_id)
+            .detail(serde_json::json!({"field": field, "code": r.code})),
+    )
+    .await?;
+    Ok((label, value))
+}

@@ -266,3 +266,23 @@ pub async fn counts(
     .await?;
     Ok((r.batches, r.persons, r.all_batches, r.all_persons))
 }
+
+/// The visit's windows, for the filter.
+pub async fn window_choices(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<Vec<Choice>> {
+    Ok(sqlx::query!("SELECT id, starts_at, ends_at FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at", visit_id)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|w| Choice { id: w.id, label: window_label(w.starts_at, w.ends_at) })
+        .collect())
+}
+
+/// The townships registrations of the visit came from, for the filter.
+pub async fn townships(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT DISTINCT township FROM registrations WHERE visit_id = $1 AND township <> '' ORDER BY township",
+        visit_id
+    )
+    .fetch_all(db)
+    .await
+}

@@ -3,7 +3,6 @@
 //! Personal numbers are shown by their stored masks; only the audited unmask decrypts.
 
 use crate::admin::Choice;
-use crate::audit::{self, Entry};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::lifecycle::staff_status_label as status_label;
@@ -54,18 +53,8 @@ pub async fn list(
     let p = filter.parse();
     let rows = fetch_rows(&state.db, visit_id, &p, Some(PAGE_SIZE), p.page * PAGE_SIZE).await?;
     let (batches, persons, all_batches, all_persons) = counts(&state.db, visit_id, &p).await?;
-    let windows = sqlx::query!("SELECT id, starts_at, ends_at FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at", visit_id)
-        .fetch_all(&state.db)
-        .await?
-        .into_iter()
-        .map(|w| Choice { id: w.id, label: window_label(w.starts_at, w.ends_at) })
-        .collect();
-    let townships = sqlx::query_scalar!(
-        "SELECT DISTINCT township FROM registrations WHERE visit_id = $1 AND township <> '' ORDER BY township",
-        visit_id
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let windows = window_choices(&state.db, visit_id).await?;
+    let townships = townships(&state.db, visit_id).await?;
     let base = filter.query();
     let link = |page: i64| format!("/staff/visits/{visit_id}/registrations?{base}&page={page}");
     let prev = (p.page > 0).then(|| link(p.page - 1));
@@ -398,34 +387,13 @@ pub async fn unmask(
     if !ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)) {
         return Err(AppError::Forbidden);
     }
-    let r = sqlx::query!(
-        "SELECT code, id_number_cipher, id_number_key_id, phone_cipher, phone_key_id FROM registrations WHERE visit_id = $1 AND id = $2",
-        visit_id,
-        reg_id
-    )
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let (field, label, key, cipher) = match f.field.as_str() {
-        "id_number" => (
-            "id_number",
-            "身份证号",
-            Some(r.id_number_key_id),
-            Some(r.id_number_cipher),
-        ),
-        "phone" => ("phone", "手机号码", r.phone_key_id, r.phone_cipher),
-        _ => return Err(AppError::BadRequest("请选择要查看的项目。".into())),
-    };
-    let (Some(key), Some(cipher)) = (key, cipher) else {
-        return Err(AppError::BadRequest("该登记没有手机号码。".into()));
-    };
-    let value = state.keys.decrypt(key, &cipher)?;
-    audit::record(
+    let (label, value) = actions::unmask(
         &state.db,
+        &state.keys,
+        visit_id,
+        reg_id,
+        &f.field,
         &ctx.actor(),
-        Entry::ok("personal_data.unmask")
-            .on("registration", reg_id)
-            .detail(serde_json::json!({"field": field, "code": r.code})),
     )
     .await?;
     let page = detail_page(

@@ -568,6 +568,27 @@ impl CancelForm {
     fn has_channel(&self, c: &&str) -> bool {
         self.cancel_channels.iter().any(|x| x == c)
     }
+
+    /// The fields checked on their own; the channels are required once the visit was announced.
+    fn cancellation(&self) -> (Errors, visit_store::Cancellation) {
+        let mut errors = Errors::default();
+        let reason = text(
+            &mut errors,
+            "cancel_reason",
+            "取消原因",
+            &self.cancel_reason,
+            1,
+            200,
+        );
+        let channels = channels_of(&self.cancel_channels).unwrap_or_default();
+        let fields_ok = errors.is_empty();
+        let request = visit_store::Cancellation {
+            reason,
+            channels,
+            fields_ok,
+        };
+        (errors, request)
+    }
 }
 
 #[derive(Template)]
@@ -745,21 +766,7 @@ pub async fn cancel(
     Path(id): Path<i64>,
     Form(f): Form<CancelForm>,
 ) -> Page {
-    let mut errors = Errors::default();
-    let reason = text(
-        &mut errors,
-        "cancel_reason",
-        "取消原因",
-        &f.cancel_reason,
-        1,
-        200,
-    );
-    let channels = channels_of(&f.cancel_channels).unwrap_or_default();
-    let request = visit_store::Cancellation {
-        reason,
-        channels,
-        fields_ok: errors.is_empty(),
-    };
+    let (mut errors, request) = f.cancellation();
     let (actor, base_url) = (ctx.actor(), base_url(&state.config, &headers));
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
     let env = visit_store::CancelEnv {
@@ -774,11 +781,8 @@ pub async fn cancel(
         Ok(notified) => {
             tx.commit().await?;
             let message = format!("已取消该下访活动，已通知 {notified} 批登记群众。");
-            Ok(redirect_with_flash(
-                &state,
-                &format!("/staff/visits/{id}"),
-                &message,
-            ))
+            let to = format!("/staff/visits/{id}");
+            Ok(redirect_with_flash(&state, &to, &message))
         }
         Err(refusals) => {
             drop(tx);
