@@ -187,22 +187,13 @@ pub async fn register(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    if let Err(too_many) = rate_limit::hit(
-        &state.db,
-        &format!("register:{}", ctx.ip),
-        state.config.register_per_minute,
-        state.clock.now(),
-    )
-    .await
-    {
+    let limit = state.config.register_per_minute;
+    let ip_key = format!("register:{}", ctx.ip);
+    if let Err(too_many) = rate_limit::hit(&state.db, &ip_key, limit, state.clock.now()).await {
         return Ok(too_many);
     }
     let key = idempotency_key(&headers)?;
-    let request_hash = Sha256::new()
-        .chain_update(id.to_be_bytes())
-        .chain_update(&body)
-        .finalize()
-        .to_vec();
+    let request_hash = request_hash(id, &body);
     // A replay answers as the first time, even once registration has closed since.
     if let Some(answer) = booking::earlier_answer(&state.db, &key, &request_hash).await? {
         return stored(answer);
@@ -210,23 +201,29 @@ pub async fn register(
     let ApiJson(new) = ApiJson::<NewRegistration>::parse(&body)?;
     let (visit, valid) = validated(&state, id, &new).await?;
     let actor = ctx.actor();
+    let claim = Claim::Idempotency {
+        key: &key,
+        request_hash,
+    };
+    let created_by = ctx.user.as_ref().map(|u| u.id);
     let submission = Submission {
-        visit: &visit,
-        valid: &valid,
-        channel: Channel::Online,
-        created_by: ctx.user.as_ref().map(|u| u.id),
-        session_hash: None,
-        claim: Claim::Idempotency {
-            key: &key,
-            request_hash,
-        },
-        actor: &actor,
+        created_by,
+        ..Submission::online(&visit, &valid, claim, &actor)
     };
     let (now, rules) = (state.clock.now(), booking_rules(&state));
     let mut tx = state.db.begin().await?;
     let outcome = booking::submit(&mut tx, &submission, now, &state.keys, rules).await?;
     tx.commit().await?;
     created(outcome)
+}
+
+/// What a key's request is: the visit and the exact body (the same key with another body is refused).
+fn request_hash(visit_id: i64, body: &[u8]) -> Vec<u8> {
+    Sha256::new()
+        .chain_update(visit_id.to_be_bytes())
+        .chain_update(body)
+        .finalize()
+        .to_vec()
 }
 
 /// The visit (public, open for registration) and the registration as the form validates it.

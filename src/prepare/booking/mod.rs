@@ -35,6 +35,26 @@ pub struct Submission<'a> {
     pub actor: &'a Actor,
 }
 
+impl<'a> Submission<'a> {
+    /// A citizen's own registration (no staff member, no receipt cookie).
+    pub fn online(
+        visit: &'a VisitInfo,
+        valid: &'a Valid,
+        claim: Claim<'a>,
+        actor: &'a Actor,
+    ) -> Self {
+        Submission {
+            visit,
+            valid,
+            channel: Channel::Online,
+            created_by: None,
+            session_hash: None,
+            claim,
+            actor,
+        }
+    }
+}
+
 /// What makes a submission count once: the form's one-time token, or the API's Idempotency-Key.
 pub enum Claim<'a> {
     FormToken(&'a str),

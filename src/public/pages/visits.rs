@@ -14,6 +14,7 @@ use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
+use chrono::{DateTime, NaiveDate, Utc};
 
 // ---------------------------------------------------------------------------------------------
 // /schedule?month=YYYY-MM
@@ -44,8 +45,9 @@ struct SchedulePage {
     counties: Vec<CountyGroup>,
 }
 
-pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): RawQuery) -> Page {
-    let asked = query
+/// The month asked for (`?month=YYYY-MM`); a bad or missing month is the current one.
+fn asked_month(query: Option<String>, today: NaiveDate) -> NaiveDate {
+    query
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(&q).ok())
         .and_then(|pairs| {
             pairs
@@ -53,12 +55,12 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
                 .find(|(k, _)| k == "month")
                 .map(|(_, v)| v)
         })
-        .and_then(|m| plan::parse_month(&m));
-    // A bad or missing month shows the current one.
-    let first = asked.unwrap_or_else(|| {
-        let today = china_date(state.clock.now());
-        plan::parse_month(&today.format("%Y-%m").to_string()).unwrap_or(today)
-    });
+        .and_then(|m| plan::parse_month(&m))
+        .unwrap_or_else(|| plan::parse_month(&today.format("%Y-%m").to_string()).unwrap_or(today))
+}
+
+/// The public visits of the month starting `first`, by county.
+async fn month_by_county(db: &sqlx::PgPool, first: NaiveDate) -> sqlx::Result<Vec<CountyGroup>> {
     let rows = sqlx::query!(
         r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.status, c.name AS county,
                   (SELECT string_agg(l.name || '（' || l.title || '）', '、' ORDER BY (l.id = v.lead_leader_id) DESC, l.name)
@@ -70,7 +72,7 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
         first,
         plan::next_month(first)
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let mut counties: Vec<CountyGroup> = Vec::new();
     for r in rows {
@@ -95,6 +97,12 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
             }),
         }
     }
+    Ok(counties)
+}
+
+pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): RawQuery) -> Page {
+    let first = asked_month(query, china_date(state.clock.now()));
+    let counties = month_by_county(&state.db, first).await?;
     let month_label = first.format("%Y年%-m月").to_string();
     render(&SchedulePage {
         layout: ctx.layout(&format!("{month_label}领导接访安排")),
@@ -114,6 +122,17 @@ struct NoticeLink {
     label: &'static str,
     title: String,
     published: String,
+}
+
+impl From<(i64, String, String, DateTime<Utc>)> for NoticeLink {
+    fn from((id, kind, title, at): (i64, String, String, DateTime<Utc>)) -> Self {
+        NoticeLink {
+            id,
+            label: plan::notice_kind_label(&kind),
+            title,
+            published: cn_minute(at),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -179,15 +198,7 @@ pub async fn visit(
     let now = state.clock.now();
     let open =
         status == "announced" && opened_at.is_some_and(|t| t <= now) && now < facts.closes_at;
-    let notices = published
-        .into_iter()
-        .map(|(nid, kind, title, at)| NoticeLink {
-            id: nid,
-            label: plan::notice_kind_label(&kind),
-            title,
-            published: cn_minute(at),
-        })
-        .collect();
+    let notices = published.into_iter().map(NoticeLink::from).collect();
     render(&VisitPage {
         layout: ctx.layout(&facts.title),
         id,
