@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::prepare::booking::{self, Booking, WalkInPlace};
 use crate::prepare::lifecycle::citizen_status_label as status_label;
 use crate::prepare::registration::{self, Channel, Channel::WalkIn as WALK_IN, RegistrationForm};
-use crate::prepare::registration_view::{self, Handled, PageInput};
+use crate::prepare::registration_view::{self, PageInput};
 use crate::privacy::{self, Field};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form};
@@ -376,7 +376,7 @@ pub async fn walk_in(
     Form(f): Form<RegistrationForm>,
 ) -> Page {
     let visit = registration_view::load_visit(&state, id).await?;
-    let valid = match registration_view::parse(&state, &ctx, &visit, Channel::WalkIn, &f).await? {
+    let valid = match registration_view::parse(&state, &ctx, &visit, WALK_IN, &f).await? {
         Ok(valid) => valid,
         Err(again) => return Ok(again),
     };
@@ -392,33 +392,18 @@ pub async fn walk_in(
                 return Ok(registration_view::no_room(&state, &ctx, visit, &f).await?);
             };
             crate::live::announce(&mut *tx, id).await?;
-            let (room_id, room_name, queue_number) = (p.room_id, p.room_name, p.queue_number);
-            let placed = WalkInPlace {
-                room_id,
-                room_name,
-                queue_number,
-            };
+            let placed = WalkInPlace::new(p.room_id, p.room_name, p.queue_number);
             booking::finish(&mut tx, &s, b, Some(placed)).await?
         }
     };
     tx.commit().await?;
     let answer = registration_view::answer(&state, &ctx, visit, WALK_IN, &f, outcome).await?;
-    let message = match answer {
-        Handled::Page(again) => return Ok(again),
-        Handled::Done {
-            code,
-            placed: Some((room, n)),
-            ..
-        } => {
-            format!("现场登记完成并已签到。登记编号：{code}，{room}，排号 {n}（请告知来访人）")
-        }
-        Handled::Done { code, .. } => format!("该表单已提交过。登记编号：{code}"),
+    let message = match answer.walk_in_flash() {
+        Ok(message) => message,
+        Err(again) => return Ok(again),
     };
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/checkin"),
-        &message,
-    ))
+    let to = format!("/staff/visits/{id}/checkin");
+    Ok(redirect_with_flash(&state, &to, &message))
 }
 
 #[cfg(test)]

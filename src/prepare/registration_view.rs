@@ -194,6 +194,23 @@ pub enum Handled {
     },
 }
 
+impl Handled {
+    /// The walk-in desk's flash message, or the form again when it did not go through.
+    pub fn walk_in_flash(self) -> Result<String, Response> {
+        match self {
+            Handled::Page(again) => Err(again),
+            Handled::Done {
+                code,
+                placed: Some((room, number)),
+                ..
+            } => Ok(format!(
+                "现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"
+            )),
+            Handled::Done { code, .. } => Ok(format!("该表单已提交过。登记编号：{code}")),
+        }
+    }
+}
+
 /// The open period and the one validation: the typed value, or the form again (403 when
 /// closed, 422 when invalid).
 pub async fn parse(

@@ -143,6 +143,16 @@ pub struct WalkInPlace {
     pub queue_number: i32,
 }
 
+impl WalkInPlace {
+    pub fn new(room_id: i64, room_name: String, queue_number: i32) -> Self {
+        WalkInPlace {
+            room_id,
+            room_name,
+            queue_number,
+        }
+    }
+}
+
 /// Claim, screen, book the window (never beyond its capacity) and insert the registration.
 /// Anything but `Booked` is rolled back to where it started.
 pub async fn book(

@@ -425,7 +425,8 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Visit
     ))
 }
 
-pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+/// The visit as stored, as its edit form shows it, with its status.
+async fn stored_form(db: &sqlx::PgPool, id: i64) -> Result<(VisitForm, String), AppError> {
     let v = sqlx::query!(
         r#"SELECT title, county_id, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope, slot_minutes,
                   registration_closes_at, deadline_days, status,
@@ -434,10 +435,9 @@ pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i
            FROM visits WHERE id = $1"#,
         id
     )
-    .fetch_optional(&state.db)
+    .fetch_optional(db)
     .await?
     .ok_or(AppError::NotFound)?;
-    refuse_unless_plannable(&v.status)?;
     let form = VisitForm {
         title: v.title,
         county_id: v.county_id.to_string(),
@@ -461,17 +461,15 @@ pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i
             .unwrap_or_default(),
         deadline_days: v.deadline_days.to_string(),
     };
-    render(
-        &form_page(
-            &state,
-            &ctx,
-            Some(id),
-            form,
-            Errors::default(),
-            v.status != "draft",
-        )
-        .await?,
-    )
+    Ok((form, v.status))
+}
+
+pub async fn edit_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
+    let (form, status) = stored_form(&state.db, id).await?;
+    refuse_unless_plannable(&status)?;
+    let announced = status != "draft";
+    let errors = Errors::default();
+    render(&form_page(&state, &ctx, Some(id), form, errors, announced).await?)
 }
 
 fn refuse_unless_plannable(status: &str) -> Result<(), AppError> {

@@ -149,10 +149,7 @@ pub async fn receipt(
     let Some(r) = r else {
         return to_lookup();
     };
-    let window = match (r.window_starts, r.window_ends) {
-        (Some(s), Some(e)) => registration::window_label(s, e),
-        _ => String::new(),
-    };
+    let window = r.window_starts.zip(r.window_ends);
     render(&ReceiptPage {
         layout: ctx.layout("登记回执"),
         code: r.code,
@@ -164,7 +161,7 @@ pub async fn receipt(
         visit_date: crate::clock::cn_date(r.visit_date),
         venue: r.venue,
         address: r.address,
-        window,
+        window: window.map_or_else(String::new, |(s, e)| registration::window_label(s, e)),
         submitted_at: china_minute(r.created_at),
     })
 }
