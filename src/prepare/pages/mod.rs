@@ -6,4 +6,5 @@ pub mod rooms;
 pub mod survey;
 pub mod triage;
 pub mod triage_export;
+pub mod visit_form;
 pub mod visits;

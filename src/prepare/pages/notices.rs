@@ -6,7 +6,7 @@ use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
 use crate::prepare::notice_correction::{self as correction, Corrected};
 use crate::prepare::notice_store::{self, NoticeView};
-use crate::prepare::pages::visits::{channels_of, parse_date, parse_time};
+use crate::prepare::pages::visit_form::{channels_of, parse_date, parse_time};
 use crate::prepare::plan::base_url;
 use crate::prepare::plan::{self, CHANNELS};
 use crate::prepare::visit_store::facts;
