@@ -5,6 +5,7 @@ pub mod booking;
 pub mod lifecycle;
 pub mod notice_correction;
 pub mod notice_store;
+pub mod notice_text;
 pub mod pages;
 pub mod plan;
 pub mod registration;

@@ -286,3 +286,66 @@ pub async fn townships(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<V
     .fetch_all(db)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn bad_filter_values_are_ignored() {
+        let f = Filter {
+            window: "abc".into(),
+            category: "1 OR 1=1".into(),
+            status: "submitted'; DROP TABLE registrations;--".into(),
+            flags: "all".into(),
+            township: "  ".into(),
+            page: "-3".into(),
+            full: String::new(),
+        };
+        assert_eq!(f.parse(), Parsed::default());
+        let g = Filter {
+            window: " 7 ".into(),
+            status: "confirmed".into(),
+            flags: "pending".into(),
+            township: " 仙华街道 ".into(),
+            page: "2".into(),
+            ..Filter::default()
+        };
+        let p = g.parse();
+        assert_eq!(
+            (p.window, p.status, p.flags, p.township.as_deref(), p.page),
+            (
+                Some(7),
+                Some("confirmed"),
+                Some("pending"),
+                Some("仙华街道"),
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn triage_is_open_until_scheduling() {
+        assert!(
+            open_for_triage("waitlisted")
+                && !open_for_triage("scheduled")
+                && !open_for_triage("rejected")
+        );
+    }
+
+    #[test]
+    fn windows_read_in_shanghai_time() {
+        let s: DateTime<Utc> = "2026-11-22T01:00:00Z".parse().unwrap();
+        assert_eq!(
+            window_label(s, s + chrono::Duration::hours(1)),
+            "09:00—10:00"
+        );
+    }
+
+    #[test]
+    fn only_staff_and_supervisors_unmask() {
+        assert!(may_unmask(Role::Staff) && may_unmask(Role::Supervisor));
+        assert!(Role::ALL.iter().filter(|r| may_unmask(**r)).count() == 2);
+    }
+}
