@@ -3,8 +3,11 @@
 
 use super::{ApiError, ApiJson, ApiResult};
 use crate::clock::china_date;
-use crate::prepare::registration::{self, Channel, Claim, Outcome, RegistrationForm};
-use crate::public::lookup::{self, LookupForm};
+use crate::prepare::booking::{self, Claim, Outcome, Submission};
+use crate::prepare::registration::{self, Channel, RegistrationForm, Valid};
+use crate::prepare::registration_offer::offered;
+use crate::prepare::registration_view::{booking_rules, load_visit};
+use crate::public::registration_status::{self as lookup, LookupForm};
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::form::Errors;
@@ -20,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 /// A visit is public once one of its notices is; others do not exist here.
 async fn public_visit(state: &AppState, id: i64) -> ApiResult<()> {
-    if crate::public::visits::is_public(state, id).await? {
+    if crate::public::published::is_public(&state.db, id).await? {
         Ok(())
     } else {
         Err(ApiError::from(crate::error::AppError::NotFound))
@@ -85,7 +88,7 @@ pub async fn visit(State(state): State<AppState>, Path(id): Path<i64>) -> ApiRes
                 .map(move |c| json!({"id": c.id, "name": c.label, "group": g.label.clone()}))
         })
         .collect();
-    let info = registration::load_visit(&state, id).await?;
+    let info = load_visit(&state, id).await?;
     let closed = info.closed_message(state.clock.now());
     visit["registration_open"] = json!(closed.is_none());
     visit["registration_closes_at"] = json!(info.closes_at);
@@ -96,7 +99,7 @@ pub async fn visit(State(state): State<AppState>, Path(id): Path<i64>) -> ApiRes
 
 /// `GET /api/v1/notices/{id}`
 pub async fn notice(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    let p = crate::public::visits::published_notice(&state, id).await?;
+    let p = crate::public::published::published_notice(&state.db, id).await?;
     let n = p.view;
     Ok(Json(json!({
         "id": n.id, "visit_id": p.visit_id, "kind": n.kind, "title": n.title, "body": n.body, "channels": n.channels,
@@ -184,57 +187,74 @@ pub async fn register(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    if let Err(too_many) = rate_limit::hit(
-        &state.db,
-        &format!("register:{}", ctx.ip),
-        state.config.register_per_minute,
-        state.clock.now(),
-    )
-    .await
-    {
+    let limit = state.config.register_per_minute;
+    let ip_key = format!("register:{}", ctx.ip);
+    if let Err(too_many) = rate_limit::hit(&state.db, &ip_key, limit, state.clock.now()).await {
         return Ok(too_many);
     }
     let key = idempotency_key(&headers)?;
-    let request_hash = Sha256::new()
-        .chain_update(id.to_be_bytes())
-        .chain_update(&body)
-        .finalize()
-        .to_vec();
+    let request_hash = request_hash(id, &body);
     // A replay answers as the first time, even once registration has closed since.
-    if let Some(answer) = registration::earlier_answer(&state.db, &key, &request_hash).await? {
+    if let Some(answer) = booking::earlier_answer(&state.db, &key, &request_hash).await? {
         return stored(answer);
     }
     let ApiJson(new) = ApiJson::<NewRegistration>::parse(&body)?;
-    public_visit(&state, id).await?;
-    let visit = registration::load_visit(&state, id).await?;
+    let (visit, valid) = validated(&state, id, &new).await?;
+    let actor = ctx.actor();
+    let claim = Claim::Idempotency {
+        key: &key,
+        request_hash,
+    };
+    let created_by = ctx.user.as_ref().map(|u| u.id);
+    let submission = Submission {
+        created_by,
+        ..Submission::online(&visit, &valid, claim, &actor)
+    };
+    let (now, rules) = (state.clock.now(), booking_rules(&state));
+    let mut tx = state.db.begin().await?;
+    let outcome = booking::submit(&mut tx, &submission, now, &state.keys, rules).await?;
+    tx.commit().await?;
+    created(outcome)
+}
+
+/// What a key's request is: the visit and the exact body (the same key with another body is refused).
+fn request_hash(visit_id: i64, body: &[u8]) -> Vec<u8> {
+    Sha256::new()
+        .chain_update(visit_id.to_be_bytes())
+        .chain_update(body)
+        .finalize()
+        .to_vec()
+}
+
+/// The visit (public, open for registration) and the registration as the form validates it.
+async fn validated(
+    state: &AppState,
+    id: i64,
+    new: &NewRegistration,
+) -> ApiResult<(registration::VisitInfo, Valid)> {
+    public_visit(state, id).await?;
+    let visit = load_visit(state, id).await?;
     if let Some(message) = Channel::Online.closed(&visit, state.clock.now()) {
         return Err(ApiError::new(StatusCode::CONFLICT, message));
     }
-    let (category_ids, window_ids) = registration::offered(&state, id, Channel::Online).await?;
+    let (category_ids, window_ids) = offered(&state.db, id, Channel::Online).await?;
     let mut errors = Errors::default();
-    let Some(valid) = registration::validate(
-        &new.as_form(),
+    let form = new.as_form();
+    match registration::validate(
+        &form,
         Channel::Online,
         &category_ids,
         &window_ids,
         &mut errors,
-    ) else {
-        return Err(ApiError::invalid(&errors));
-    };
-    let actor = ctx.actor();
-    let submission = registration::Submission {
-        visit: &visit,
-        valid: &valid,
-        channel: Channel::Online,
-        created_by: ctx.user.as_ref().map(|u| u.id),
-        session_hash: None,
-        claim: Claim::Idempotency {
-            key: &key,
-            request_hash,
-        },
-        actor: &actor,
-    };
-    match registration::submit(&state, submission).await? {
+    ) {
+        Some(valid) => Ok((visit, valid)),
+        None => Err(ApiError::invalid(&errors)),
+    }
+}
+
+/// The booking's outcome as the API answers it.
+fn created(outcome: Outcome) -> ApiResult<Response> {
+    match outcome {
         Outcome::Created {
             code,
             window,
@@ -242,7 +262,7 @@ pub async fn register(
             ..
         } => Ok((
             StatusCode::CREATED,
-            Json(registration::receipt_json(&code, waitlisted, &window)),
+            Json(booking::receipt_json(&code, waitlisted, &window)),
         )
             .into_response()),
         Outcome::Full => Err(ApiError::new(
@@ -251,8 +271,8 @@ pub async fn register(
         )
         .field("window_id", "该时段已满")),
         other @ (Outcome::Stored(_) | Outcome::KeyReused) => stored(other),
-        // Form tokens and walk-ins only.
-        Outcome::Replayed { .. } | Outcome::StaleToken | Outcome::NoRoom => Err(ApiError::new(
+        // Form tokens only.
+        Outcome::Replayed { .. } | Outcome::StaleToken => Err(ApiError::new(
             StatusCode::CONFLICT,
             "请求无法完成，请稍后重试。",
         )),

@@ -11,7 +11,7 @@ use crate::consult::scheduling::lock_visit;
 use crate::error::AppError;
 use crate::followup::CaseRules;
 use crate::followup::assign::{self, NewCase, Source};
-use crate::prepare::triage::status_label;
+use crate::prepare::lifecycle::staff_status_label as status_label;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;

@@ -1,12 +1,20 @@
 //! Stage 1, 访前调查准备: plan the day, publish the two notices, survey villages, take and triage
 //! registrations.
 
-pub mod notices;
+pub mod booking;
+pub mod lifecycle;
+pub mod notice_correction;
+pub mod notice_store;
+pub mod notice_text;
+pub mod pages;
 pub mod plan;
 pub mod registration;
-pub mod rooms;
+pub mod registration_offer;
+pub mod registration_view;
+pub mod room_store;
 pub mod screening;
-pub mod survey;
-pub mod triage;
-pub mod triage_export;
-pub mod visits;
+pub mod survey_store;
+pub mod triage_actions;
+pub mod triage_list;
+pub mod visit_store;
+pub mod windows;

@@ -1,7 +1,5 @@
 //! Citizens' pages: no login, mostly on phones.
 
-pub mod assets;
-pub mod home;
-pub mod lookup;
-pub mod register;
-pub mod visits;
+pub mod pages;
+pub mod published;
+pub mod registration_status;

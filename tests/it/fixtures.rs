@@ -3,13 +3,16 @@
 //! the way the app makes them (`assign`, then the transitions).
 
 use crate::harness::{Client, TestApp, test_keys};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use sqlx::PgPool;
 use xiafang::audit::Actor;
 use xiafang::followup::assign::{Assigned, NewCase, assign};
 use xiafang::followup::state::Action;
 use xiafang::followup::transitions::{self, By, Input, Outcome, Rating, Request};
-use xiafang::privacy::{self, Field};
+use xiafang::prepare::booking::{self, BookingRules, Claim, Submission};
+use xiafang::prepare::registration::{Channel, Valid};
+use xiafang::prepare::registration_offer;
+use xiafang::privacy;
 use xiafang::web::auth::{CurrentUser, Role};
 
 /// An 18-digit ID with the right GB 11643 check digit.
@@ -131,54 +134,84 @@ pub async fn fixture(app: &TestApp) -> (Fx, Client) {
     )
 }
 
-/// A registration as the registration form makes it: encrypted numbers with the app's keys,
-/// masks, blind index, and its slots booked in its window.
+/// A registration booked by the same domain function as the registration form (encrypted with
+/// the app's keys, masks, blind index, its slots booked in its window, audited, confirmation
+/// queued), then given the test's code and status. Its screening flags are dropped: each test
+/// sets up the flags it is about.
 pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
     let keys = test_keys();
-    let id = id_number(r.id);
-    let sealed_id = keys.encrypt(&id);
-    let sealed_phone = keys.encrypt(r.phone);
-    let slots: i16 = if r.persons > 5 { 2 } else { 1 };
-    let reps: Vec<String> = if r.persons > 5 {
-        vec!["代表甲".into(), "代表乙".into()]
-    } else {
-        vec![]
-    };
-    let reg: i64 = sqlx::query_scalar(
-        "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
-                                    phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives,
-                                    category_id, grievance, window_id, slots, status, consent_at)
-         VALUES ($1, $2, 'online', $3, $4, $5, $6, $7, $8, $9, $10, $11, '人民路 1 号', $12, $13, $14, $15, '道路损坏多年未修', $16, $17, $18, now())
-         RETURNING id",
-    )
-    .bind(visit)
-    .bind(r.code)
-    .bind(r.name)
-    .bind(&sealed_id.bytes)
-    .bind(sealed_id.key_id)
-    .bind(keys.blind_index(Field::IdNumber, &id))
-    .bind(privacy::mask_id_number(&id))
-    .bind(&sealed_phone.bytes)
-    .bind(sealed_phone.key_id)
-    .bind(keys.blind_index(Field::Phone, r.phone))
-    .bind(privacy::mask_phone(r.phone))
-    .bind(r.township)
-    .bind(r.persons)
-    .bind(reps)
-    .bind(r.category)
-    .bind(r.window)
-    .bind(slots)
-    .bind(r.status)
-    .fetch_one(&fx.owner)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE reception_windows SET booked_slots = booked_slots + $2 WHERE id = $1")
-        .bind(r.window)
-        .bind(i32::from(slots))
-        .execute(&fx.owner)
+    let now = Utc::now();
+    let mut tx = fx.owner.begin().await.unwrap();
+    let close = NaiveTime::from_hms_opt(17, 0, 0).unwrap();
+    let info = registration_offer::load_visit(&mut *tx, visit, close)
         .await
         .unwrap();
-    reg
+    let token = registration_offer::new_form_token(&mut *tx, visit, now)
+        .await
+        .unwrap();
+    let valid = Valid {
+        name: r.name.into(),
+        id_number: id_number(r.id),
+        phone: r.phone.into(),
+        address: "人民路 1 号".into(),
+        township: r.township.into(),
+        persons: r.persons,
+        representatives: if r.persons > 5 {
+            vec!["代表甲".into(), "代表乙".into()]
+        } else {
+            vec![]
+        },
+        category_id: r.category,
+        grievance: "道路损坏多年未修".into(),
+        window_id: Some(r.window),
+        waitlist: false,
+        room_id: None,
+    };
+    let actor = Actor {
+        id: Some(fx.staff_id),
+        name: "xinfang".into(),
+        role: Some("staff"),
+        ip: None,
+    };
+    let submission = Submission {
+        visit: &info,
+        valid: &valid,
+        channel: Channel::Online,
+        created_by: None,
+        session_hash: None,
+        claim: Claim::FormToken(&token),
+        actor: &actor,
+    };
+    let rules = BookingRules {
+        screening_lookback_months: 2,
+        form_token_ttl: Duration::hours(24),
+    };
+    let outcome = booking::submit(&mut tx, &submission, now, &keys, rules)
+        .await
+        .unwrap();
+    let booking::Outcome::Created {
+        registration_id, ..
+    } = outcome
+    else {
+        panic!(
+            "the fixture's registration {} was not booked: {outcome:?}",
+            r.code
+        );
+    };
+    sqlx::query("UPDATE registrations SET code = $2, status = $3 WHERE id = $1")
+        .bind(registration_id)
+        .bind(r.code)
+        .bind(r.status)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM screening_flags WHERE registration_id = $1")
+        .bind(registration_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    registration_id
 }
 
 /// Download an .xlsx as `client` and read one sheet back: (status, rows of cell texts).

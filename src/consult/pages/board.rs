@@ -4,7 +4,7 @@
 use crate::clock::cn_date;
 use crate::consult::board::{Board, columns, load, snapshot};
 use crate::error::AppError;
-use crate::public::visits::is_public;
+use crate::public::published::is_public;
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
@@ -26,7 +26,7 @@ struct BoardPage {
 }
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    if !is_public(&state, id).await? {
+    if !is_public(&state.db, id).await? {
         return Err(AppError::NotFound);
     }
     let v = sqlx::query!(
@@ -51,7 +51,7 @@ pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    if !is_public(&state, id).await? {
+    if !is_public(&state.db, id).await? {
         return Err(AppError::NotFound);
     }
     let rx = state.board.watch(&state.db, id, snapshot).await?;

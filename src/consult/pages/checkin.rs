@@ -4,9 +4,12 @@
 
 use crate::consult::arrival::{self, CheckedIn, Found};
 use crate::consult::checkin_rules::{CheckIn, check_in, classify};
+use crate::consult::{arrival::place, scheduling};
 use crate::error::AppError;
-use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
-use crate::public::lookup::status_label;
+use crate::prepare::booking::{self, Booking, WalkInPlace};
+use crate::prepare::lifecycle::citizen_status_label as status_label;
+use crate::prepare::registration::{Channel, Channel::WalkIn as WALK_IN, RegistrationForm};
+use crate::prepare::registration_view::{self, PageInput};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -156,40 +159,47 @@ pub async fn check_in_one(
 
 /// `GET /staff/visits/{id}/walkin`: the registration form without windows.
 pub async fn walk_in_form(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let visit = registration::load_visit(&state, id).await?;
-    render(&registration::page(&state, &ctx, visit, Channel::WalkIn, PageInput::blank()).await?)
+    let visit = registration_view::load_visit(&state, id).await?;
+    render(
+        &registration_view::page(&state, &ctx, visit, Channel::WalkIn, PageInput::blank()).await?,
+    )
 }
 
-/// `POST /staff/visits/{id}/walkin`: the registration form's validation and transaction; checked in at once.
+/// `POST /staff/visits/{id}/walkin`: the registration form's validation; booked (prepare) and
+/// queued in a room (the best competent one, or staff's pick) in one transaction.
 pub async fn walk_in(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
     Form(f): Form<RegistrationForm>,
 ) -> Page {
-    let visit = registration::load_visit(&state, id).await?;
-    let created_by = ctx.user.as_ref().map(|u| u.id);
-    Ok(
-        match registration::handle(&state, &ctx, visit, Channel::WalkIn, f, None, created_by)
-            .await?
-        {
-            Handled::Page(r) => r,
-            Handled::Done {
-                code,
-                placed: Some((room, number)),
-                ..
-            } => redirect_with_flash(
-                &state,
-                &format!("/staff/visits/{id}/checkin"),
-                &format!(
-                    "现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"
-                ),
-            ),
-            Handled::Done { code, .. } => redirect_with_flash(
-                &state,
-                &format!("/staff/visits/{id}/checkin"),
-                &format!("该表单已提交过。登记编号：{code}"),
-            ),
-        },
-    )
+    let visit = registration_view::load_visit(&state, id).await?;
+    let valid = match registration_view::parse(&state, &ctx, &visit, WALK_IN, &f).await? {
+        Ok(valid) => valid,
+        Err(again) => return Ok(again),
+    };
+    let (actor, by) = (ctx.actor(), ctx.user.as_ref().map(|u| u.id));
+    let s = registration_view::form_submission(&visit, &valid, WALK_IN, &f, &actor, by, None);
+    let (now, rules) = (state.clock.now(), registration_view::booking_rules(&state));
+    let mut tx = state.db.begin().await?;
+    let outcome = match booking::book(&mut tx, &s, now, &state.keys, rules).await? {
+        Booking::Done(outcome) => outcome,
+        Booking::Booked(b) => {
+            scheduling::lock_visit(&mut tx, id).await?;
+            let Some(p) = place(&mut tx, id, b.registration_id, valid.room_id, now).await? else {
+                return Ok(registration_view::no_room(&state, &ctx, visit, &f).await?);
+            };
+            crate::live::announce(&mut *tx, id).await?;
+            let placed = WalkInPlace::new(p.room_id, p.room_name, p.queue_number);
+            booking::finish(&mut tx, &s, b, Some(placed)).await?
+        }
+    };
+    tx.commit().await?;
+    let answer = registration_view::answer(&state, &ctx, visit, WALK_IN, &f, outcome).await?;
+    let message = match answer.walk_in_flash() {
+        Ok(message) => message,
+        Err(again) => return Ok(again),
+    };
+    let to = format!("/staff/visits/{id}/checkin");
+    Ok(redirect_with_flash(&state, &to, &message))
 }

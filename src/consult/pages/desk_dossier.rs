@@ -5,7 +5,7 @@ use crate::clock::china_minute;
 use crate::consult::pages::hm;
 use crate::consult::reception::DeskRoom;
 use crate::error::AppError;
-use crate::prepare::triage::{channel_label, status_label};
+use crate::prepare::{lifecycle::staff_status_label as status_label, registration::channel_label};
 use sqlx::PgConnection;
 
 pub(super) struct Survey {

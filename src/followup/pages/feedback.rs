@@ -5,7 +5,7 @@
 use crate::error::AppError;
 use crate::followup::feedback::{Draft, RATINGS};
 use crate::followup::transitions::{self, CaseError, Rating};
-use crate::public::lookup::{self, LookupForm};
+use crate::public::registration_status::{self as lookup, LookupForm};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Page, render_status};

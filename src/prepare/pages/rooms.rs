@@ -3,9 +3,10 @@
 
 use crate::admin::CategoryGroup;
 use crate::admin::{Choice, ids};
-use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::plan::{self, WindowPlan, hours};
+use crate::prepare::plan::{self, hours};
+use crate::prepare::room_store::{self, Valid};
+use crate::prepare::windows::{self, lock_plannable};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -72,14 +73,6 @@ impl Options {
             groups,
         })
     }
-}
-
-struct Valid {
-    name: String,
-    location: String,
-    leader_ids: Vec<i64>,
-    department_ids: Vec<i64>,
-    category_ids: Vec<i64>,
 }
 
 fn validate(f: &RoomForm, o: &Options, errors: &mut Errors) -> Option<Valid> {
@@ -258,64 +251,6 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
     )
 }
 
-/// Lock the visit and refuse changes once it is past planning.
-async fn lock_plannable(tx: &mut sqlx::PgConnection, id: i64) -> Result<(), AppError> {
-    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if !PLANNABLE.contains(&status.as_str()) {
-        return Err(AppError::Conflict(format!(
-            "该下访活动{}，不能再修改接待室和接访时段。",
-            plan::status_label(&status)
-        )));
-    }
-    Ok(())
-}
-
-async fn write_links(tx: &mut sqlx::PgConnection, room: i64, v: &Valid) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM room_leaders WHERE room_id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("DELETE FROM room_departments WHERE room_id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!("DELETE FROM room_categories WHERE room_id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!(
-        "INSERT INTO room_leaders (room_id, leader_id) SELECT $1, unnest($2::bigint[])",
-        room,
-        &v.leader_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO room_departments (room_id, department_id) SELECT $1, unnest($2::bigint[])",
-        room,
-        &v.department_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO room_categories (room_id, category_id) SELECT $1, unnest($2::bigint[])",
-        room,
-        &v.category_ids
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-fn detail(v: &Valid) -> serde_json::Value {
-    serde_json::json!({
-        "name": v.name, "location": v.location, "leader_ids": v.leader_ids,
-        "department_ids": v.department_ids, "category_ids": v.category_ids,
-    })
-}
-
-const NAME_TAKEN: &str = "本次活动已有同名接待室";
-
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -326,46 +261,20 @@ pub async fn create(
     lock_plannable(&mut tx, id).await?;
     let mut errors = Errors::default();
     let options = Options::load(&state).await?;
-    let valid = validate(&f, &options, &mut errors);
-    if let Some(v) = &valid {
-        if sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2) AS "e!""#,
-            id,
-            v.name
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        {
-            errors.add("name", NAME_TAKEN);
+    if let Some(v) = validate(&f, &options, &mut errors) {
+        match room_store::create(&mut tx, id, &v, &ctx.actor()).await? {
+            Ok(_) => {
+                tx.commit().await?;
+                let message = format!("已添加接待室：{}。", v.name);
+                let to = format!("/staff/visits/{id}/rooms");
+                return Ok(redirect_with_flash(&state, &to, &message));
+            }
+            Err(taken) => errors.add("name", taken),
         }
     }
-    let Some(v) = valid.filter(|_| errors.is_empty()) else {
-        drop(tx);
-        let page = rooms_page(&state, &ctx, id, f, errors, None).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    };
-    let room = sqlx::query_scalar!(
-        "INSERT INTO rooms (visit_id, name, location, sort_order)
-         VALUES ($1, $2, $3, (SELECT COALESCE(max(sort_order), 0) + 1 FROM rooms WHERE visit_id = $1)) RETURNING id",
-        id,
-        v.name,
-        v.location
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    write_links(&mut tx, room, &v).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("room.create").on("room", room).detail(detail(&v)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/rooms"),
-        &format!("已添加接待室：{}。", v.name),
-    ))
+    drop(tx);
+    let page = rooms_page(&state, &ctx, id, f, errors, None).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 #[derive(Template)]
@@ -432,51 +341,23 @@ pub async fn update(
 ) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
-    sqlx::query_scalar!(
-        "SELECT id FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
-        room,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    room_store::lock(&mut tx, id, room).await?;
     let mut errors = Errors::default();
     let options = Options::load(&state).await?;
-    let valid = validate(&f, &options, &mut errors);
-    if let Some(v) = &valid {
-        if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM rooms WHERE visit_id = $1 AND name = $2 AND id <> $3) AS "e!""#, id, v.name, room)
-            .fetch_one(&mut *tx)
-            .await?
-        {
-            errors.add("name", NAME_TAKEN);
+    if let Some(v) = validate(&f, &options, &mut errors) {
+        match room_store::update(&mut tx, id, room, &v, &ctx.actor()).await? {
+            Ok(()) => {
+                tx.commit().await?;
+                let message = format!("已保存接待室：{}。", v.name);
+                let to = format!("/staff/visits/{id}/rooms");
+                return Ok(redirect_with_flash(&state, &to, &message));
+            }
+            Err(taken) => errors.add("name", taken),
         }
     }
-    let Some(v) = valid.filter(|_| errors.is_empty()) else {
-        drop(tx);
-        let page = room_page(&state, &ctx, id, room, Some(f), errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    };
-    sqlx::query!(
-        "UPDATE rooms SET name = $2, location = $3 WHERE id = $1",
-        room,
-        v.name,
-        v.location
-    )
-    .execute(&mut *tx)
-    .await?;
-    write_links(&mut tx, room, &v).await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("room.update").on("room", room).detail(detail(&v)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/rooms"),
-        &format!("已保存接待室：{}。", v.name),
-    ))
+    drop(tx);
+    let page = room_page(&state, &ctx, id, room, Some(f), errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 /// Delete a room nobody has been scheduled into yet.
@@ -487,85 +368,13 @@ pub async fn delete(
 ) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
-    let name = sqlx::query_scalar!(
-        "SELECT name FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
-        room,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let in_use = sqlx::query_scalar!(
-        r#"SELECT (EXISTS (SELECT 1 FROM registrations WHERE room_id = $1) OR EXISTS (SELECT 1 FROM receptions WHERE room_id = $1)) AS "e!""#,
-        room
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if in_use {
-        return Err(AppError::Conflict(format!(
-            "已有登记排入接待室“{name}”，不能删除；请先把这些登记改排到其他接待室。"
-        )));
-    }
-    sqlx::query!("DELETE FROM rooms WHERE id = $1", room)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("room.delete")
-            .on("room", room)
-            .detail(serde_json::json!({"visit_id": id, "name": name})),
-    )
-    .await?;
+    let name = room_store::delete(&mut tx, id, room, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
         &format!("/staff/visits/{id}/rooms"),
         &format!("已删除接待室：{name}。"),
     ))
-}
-
-/// (Re)create the visit's windows from its hours, rooms and slot length. Refused (Err with the
-/// reason) once a registration holds a window; with `need_rooms`, also while there are no rooms.
-pub async fn regenerate_windows(
-    tx: &mut sqlx::PgConnection,
-    id: i64,
-    need_rooms: bool,
-) -> Result<Result<Vec<WindowPlan>, String>, AppError> {
-    let v = sqlx::query!(
-        r#"SELECT visit_date, starts_at, ends_at, slot_minutes, (SELECT count(*) FROM rooms WHERE visit_id = $1) AS "rooms!"
-           FROM visits WHERE id = $1"#,
-        id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM registrations WHERE visit_id = $1 AND window_id IS NOT NULL) AS "e!""#, id)
-        .fetch_one(&mut *tx)
-        .await?
-    {
-        return Ok(Err("已有群众登记了接访时段，不能重新生成；可逐个调整时段容量。".into()));
-    }
-    if need_rooms && v.rooms == 0 {
-        return Ok(Err(
-            "请先添加接待室：时段容量 = 接待室数 × 每小时可接号数。".into(),
-        ));
-    }
-    let windows = plan::plan_windows(v.starts_at, v.ends_at, v.rooms, v.slot_minutes as i64);
-    sqlx::query!("DELETE FROM reception_windows WHERE visit_id = $1", id)
-        .execute(&mut *tx)
-        .await?;
-    for w in &windows {
-        sqlx::query!(
-            "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots) VALUES ($1, $2, $3, $4)",
-            id,
-            crate::clock::china_instant(v.visit_date, w.starts),
-            crate::clock::china_instant(v.visit_date, w.ends),
-            w.capacity
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(Ok(windows))
 }
 
 /// 生成接访时段.
@@ -575,24 +384,12 @@ pub async fn generate_windows(
     Path(id): Path<i64>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    lock_plannable(&mut tx, id).await?;
-    let windows = match regenerate_windows(&mut tx, id, true).await? {
-        Ok(w) => w,
-        Err(message) => return Err(AppError::Conflict(message)),
-    };
-    let total = plan::total_capacity(&windows);
-    let detail = serde_json::json!({"visit_id": id, "windows": windows.len(), "capacity": total});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("windows.generate").on("visit", id).detail(detail),
-    )
-    .await?;
+    let (count, total) = windows::generate(&mut tx, id, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
         &format!("/staff/visits/{id}/rooms#windows"),
-        &format!("已生成 {} 个接访时段，共 {total} 个号。", windows.len()),
+        &format!("已生成 {count} 个接访时段，共 {total} 个号。"),
     ))
 }
 
@@ -609,89 +406,32 @@ pub async fn set_capacity(
     Path((id, window)): Path<(i64, i64)>,
     Form(f): Form<CapacityForm>,
 ) -> Page {
-    let mut tx = state.db.begin().await?;
-    lock_plannable(&mut tx, id).await?;
-    let w = sqlx::query!("SELECT capacity_slots, booked_slots FROM reception_windows WHERE id = $1 AND visit_id = $2 FOR UPDATE", window, id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let refused = |message: String| (window, message, f.capacity.clone());
     let capacity = match f.capacity.trim().parse::<i32>() {
-        Ok(n) if (0..=10_000).contains(&n) => n,
-        _ => {
-            drop(tx);
-            let page = rooms_page(
-                &state,
-                &ctx,
-                id,
-                RoomForm::default(),
-                Errors::default(),
-                Some(refused("容量须为 0–10000 的整数".into())),
-            )
-            .await?;
-            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-        }
+        Ok(n) if (0..=10_000).contains(&n) => Ok(n),
+        _ => Err("容量须为 0–10000 的整数".to_owned()),
     };
-    let below = format!(
-        "已有 {} 个号被登记占用，容量不能少于 {}",
-        w.booked_slots, w.booked_slots
-    );
-    if capacity < w.booked_slots {
-        drop(tx);
-        let page = rooms_page(
-            &state,
-            &ctx,
-            id,
-            RoomForm::default(),
-            Errors::default(),
-            Some(refused(below)),
-        )
-        .await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    }
-    match sqlx::query!(
-        "UPDATE reception_windows SET capacity_slots = $2 WHERE id = $1",
-        window,
-        capacity
-    )
-    .execute(&mut *tx)
-    .await
-    {
-        Ok(_) => {}
-        // The CHECK is the last word (reception_windows_not_overbooked): same message as the pre-check.
-        Err(sqlx::Error::Database(e))
-            if e.constraint() == Some("reception_windows_not_overbooked") =>
-        {
-            drop(tx);
-            let page = rooms_page(
-                &state,
-                &ctx,
-                id,
-                RoomForm::default(),
-                Errors::default(),
-                Some(refused(below)),
-            )
-            .await?;
-            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    let (actor, now) = (ctx.actor(), state.clock.now());
+    let n = capacity.clone().unwrap_or_default();
+    let mut tx = state.db.begin().await?;
+    let set = match capacity {
+        Ok(capacity) => windows::set_capacity(&mut tx, id, window, capacity, &actor, now).await?,
+        Err(message) => windows::check_window(&mut tx, id, window)
+            .await
+            .map(|_| Err(message))?,
+    };
+    match set {
+        Ok(promoted) => {
+            tx.commit().await?;
+            let message = format!("时段容量已改为 {n}，候补递补 {promoted} 人。");
+            let to = format!("/staff/visits/{id}/rooms#windows");
+            Ok(redirect_with_flash(&state, &to, &message))
         }
-        Err(e) => return Err(e.into()),
+        Err(message) => {
+            drop(tx);
+            let refused = Some((window, message, f.capacity.clone()));
+            let (form, errors) = (RoomForm::default(), Errors::default());
+            let page = rooms_page(&state, &ctx, id, form, errors, refused).await?;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
     }
-    // Added places go to the waiting list first, in the same transaction.
-    let promoted =
-        crate::prepare::registration::promote_waiting(&mut tx, window, state.clock.now()).await?;
-    let detail = serde_json::json!({"visit_id": id, "from": w.capacity_slots, "to": capacity, "booked": w.booked_slots, "promoted": promoted});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("window.capacity")
-            .on("window", window)
-            .detail(detail),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{id}/rooms#windows"),
-        &format!("时段容量已改为 {capacity}，候补递补 {promoted} 人。"),
-    ))
 }

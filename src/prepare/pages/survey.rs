@@ -3,9 +3,9 @@
 //! one registration of the same visit.
 
 use crate::admin::{Choice, checked};
-use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::triage::{category_choices, visit_title};
+use crate::prepare::survey_store::{self, Item};
+use crate::prepare::triage_list::{category_choices, visit_title};
 use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::form::{Errors, Form, text};
@@ -34,19 +34,6 @@ impl ItemForm {
     fn brought(&self) -> bool {
         checked(&self.brought_by_leader)
     }
-}
-
-/// A survey item as validated.
-struct Item {
-    township: String,
-    village: String,
-    reporter: String,
-    category_id: i64,
-    summary: String,
-    background: String,
-    policy_basis: String,
-    proposed_handling: String,
-    brought_by_leader: bool,
 }
 
 /// Lengths as the schema caps them; the category must be one of the active choices.
@@ -239,34 +226,9 @@ pub async fn create(
         let page = list_page(&state, &ctx, visit_id, f, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
+    let user_id = ctx.user.as_ref().map(|u| u.id).ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let id = sqlx::query_scalar!(
-        "INSERT INTO survey_items (visit_id, township, village, reporter, category_id, summary, background, policy_basis,
-                                   proposed_handling, brought_by_leader, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        visit_id,
-        item.township,
-        item.village,
-        item.reporter,
-        item.category_id,
-        item.summary,
-        item.background,
-        item.policy_basis,
-        item.proposed_handling,
-        item.brought_by_leader,
-        ctx.user.as_ref().map(|u| u.id).ok_or(AppError::Forbidden)?
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let detail = serde_json::json!({"visit_id": visit_id, "township": item.township, "brought_by_leader": item.brought_by_leader});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("survey.create")
-            .on("survey_item", id)
-            .detail(detail),
-    )
-    .await?;
+    let id = survey_store::create(&mut tx, visit_id, &item, user_id, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -376,45 +338,13 @@ pub async fn update(
     let categories = category_choices(&state.db).await?;
     let item = validate(&f, &categories, &mut errors);
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!(
-        "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
-        visit_id,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    survey_store::lock(&mut tx, visit_id, id).await?;
     let Some(item) = item else {
         drop(tx);
         let page = item_page(&state, &ctx, visit_id, id, Some(f), errors, String::new()).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    sqlx::query!(
-        "UPDATE survey_items SET township = $2, village = $3, reporter = $4, category_id = $5, summary = $6, background = $7,
-                policy_basis = $8, proposed_handling = $9, brought_by_leader = $10 WHERE id = $1",
-        id,
-        item.township,
-        item.village,
-        item.reporter,
-        item.category_id,
-        item.summary,
-        item.background,
-        item.policy_basis,
-        item.proposed_handling,
-        item.brought_by_leader
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail =
-        serde_json::json!({"visit_id": visit_id, "brought_by_leader": item.brought_by_leader});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("survey.update")
-            .on("survey_item", id)
-            .detail(detail),
-    )
-    .await?;
+    survey_store::update(&mut tx, visit_id, id, &item, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -437,67 +367,24 @@ pub async fn link(
     Form(f): Form<LinkForm>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!(
-        "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
-        visit_id,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let code = f.code.trim().to_uppercase();
-    let already = sqlx::query_scalar!(
-        "SELECT code FROM registrations WHERE survey_item_id = $1",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let target = if let Some(other) = already {
-        Err(format!("本事项已关联登记 {other}，请先取消关联"))
-    } else if code.is_empty() {
-        Err("请填写登记编号".to_owned())
-    } else {
-        match sqlx::query!("SELECT id, survey_item_id FROM registrations WHERE visit_id = $1 AND code = $2 FOR UPDATE", visit_id, code)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            None => Err("本次活动中没有这个登记编号".to_owned()),
-            Some(r) if r.survey_item_id.is_some() => Err("该登记已关联其他访前调查事项".to_owned()),
-            Some(r) => Ok(r.id),
+    match survey_store::link(&mut tx, visit_id, id, &f.code, &ctx.actor()).await? {
+        Ok(code) => {
+            tx.commit().await?;
+            let to = format!("/staff/visits/{visit_id}/survey/{id}");
+            Ok(redirect_with_flash(
+                &state,
+                &to,
+                &format!("已关联登记 {code}。"),
+            ))
         }
-    };
-    let reg_id = match target {
-        Ok(reg_id) => reg_id,
         Err(message) => {
             drop(tx);
             let mut errors = Errors::default();
             errors.add("code", message);
             let page = item_page(&state, &ctx, visit_id, id, None, errors, f.code).await?;
-            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-    };
-    sqlx::query!(
-        "UPDATE registrations SET survey_item_id = $2 WHERE id = $1",
-        reg_id,
-        id
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail = serde_json::json!({"registration_id": reg_id, "code": code});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("survey.link")
-            .on("survey_item", id)
-            .detail(detail),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{visit_id}/survey/{id}"),
-        &format!("已关联登记 {code}。"),
-    ))
+    }
 }
 
 /// Undo a link made by mistake (a registration made from the item keeps it: channel 访前调查).
@@ -507,53 +394,15 @@ pub async fn unlink(
     Path((visit_id, id)): Path<(i64, i64)>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    sqlx::query_scalar!(
-        "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
-        visit_id,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let reg = sqlx::query!(
-        "SELECT id, code, channel FROM registrations WHERE survey_item_id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(reg) = reg else {
-        return Ok(redirect_with_flash(
-            &state,
-            &format!("/staff/visits/{visit_id}/survey/{id}"),
-            "本事项没有关联登记。",
-        ));
-    };
-    if reg.channel == "survey" {
-        return Err(AppError::Conflict(
-            "该登记由本访前调查事项生成，不能取消关联。".into(),
-        ));
-    }
-    sqlx::query!(
-        "UPDATE registrations SET survey_item_id = NULL WHERE id = $1",
-        reg.id
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail = serde_json::json!({"registration_id": reg.id, "code": reg.code});
-    audit::record(
-        &mut *tx,
-        &ctx.actor(),
-        Entry::ok("survey.unlink")
-            .on("survey_item", id)
-            .detail(detail),
-    )
-    .await?;
+    let unlinked = survey_store::unlink(&mut tx, visit_id, id, &ctx.actor()).await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/staff/visits/{visit_id}/survey/{id}"),
-        "已取消关联。",
-    ))
+    let message = if unlinked {
+        "已取消关联。"
+    } else {
+        "本事项没有关联登记。"
+    };
+    let to = format!("/staff/visits/{visit_id}/survey/{id}");
+    Ok(redirect_with_flash(&state, &to, message))
 }
 
 #[cfg(test)]

@@ -1,33 +1,17 @@
-//! `/lookup`: a citizen finds their registration with 登记编号 + 手机号码后四位, sees its status,
-//! and may cancel it. A wrong pair and an unknown code get the very same answer.
+//! A registration's status as its citizen sees it (the `/lookup` page, the API's lookup, the
+//! rating form of followup): the proof (登记编号 + 手机号码后四位), the rate limit, and the status
+//! page with the cases that came of it.
 
 use crate::clock::china_minute;
 use crate::error::AppError;
+use crate::prepare::booking;
+use crate::prepare::lifecycle::{RegistrationStatus as Status, citizen_status_label};
 use crate::prepare::registration;
 use crate::state::AppState;
-use crate::web::form::{Errors, Form};
-use crate::web::page::{Layout, Page, render, render_status};
-use crate::web::{Ctx, rate_limit, redirect_with_flash};
+use crate::web::page::Layout;
+use crate::web::{Ctx, rate_limit};
 use askama::Template;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
-
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "submitted" => "已提交，待审核",
-        "confirmed" => "已确认",
-        "rejected" => "未予受理",
-        "waitlisted" => "候补中",
-        "scheduled" => "已排定接访",
-        "checked_in" => "已签到",
-        "called" => "已叫号",
-        "received" => "已接谈",
-        "no_show" => "未到场",
-        "cancelled" => "已取消",
-        _ => "未知",
-    }
-}
 
 /// The proof a citizen gives: code + the last 4 digits of the phone they registered with.
 #[derive(Deserialize, Default)]
@@ -35,14 +19,6 @@ pub fn status_label(status: &str) -> &'static str {
 pub struct LookupForm {
     pub code: String,
     pub phone_last4: String,
-}
-
-#[derive(Template)]
-#[template(path = "public/lookup.html")]
-struct LookupPage {
-    layout: Layout,
-    form: LookupForm,
-    errors: Errors,
 }
 
 #[derive(Template)]
@@ -94,46 +70,9 @@ pub(crate) fn case_status_label(status: &str) -> &'static str {
     }
 }
 
-pub async fn page(ctx: Ctx) -> Page {
-    render(&LookupPage {
-        layout: ctx.layout("登记查询"),
-        form: LookupForm::default(),
-        errors: Errors::default(),
-    })
-}
-
-/// The same words and status for an unknown code and a wrong phone: nothing says the code exists.
-fn not_found(ctx: &Ctx, form: LookupForm) -> Page {
-    let mut errors = Errors::default();
-    errors.add(
-        "code",
-        "未找到与该登记编号和手机号码后四位相符的登记，请核对后重试。",
-    );
-    Ok(render_status(
-        StatusCode::NOT_FOUND,
-        &LookupPage {
-            layout: ctx.layout("登记查询"),
-            form,
-            errors,
-        },
-    ))
-}
-
 /// The registration this proof opens, if it does.
 pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
-    let code = registration::normalize_code(&f.code);
-    let last4 = f.phone_last4.trim();
-    if code.is_empty() || last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(None);
-    }
-    let id = sqlx::query_scalar!(
-        "SELECT id FROM registrations WHERE code = $1 AND right(phone_mask, 4) = $2",
-        code,
-        last4
-    )
-    .fetch_optional(&state.db)
-    .await?;
-    Ok(id)
+    Ok(booking::find_by_code_and_phone(&state.db, &f.code, &f.phone_last4).await?)
 }
 
 pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
@@ -144,17 +83,6 @@ pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::
         state.clock.now(),
     )
     .await
-}
-
-/// `POST /lookup` → the status page.
-pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LookupForm>) -> Page {
-    if let Err(too_many) = limited(&state, &ctx).await {
-        return Ok(too_many);
-    }
-    let Some(id) = find(&state, &f).await? else {
-        return not_found(&ctx, f);
-    };
-    render(&status_page(&state, &ctx, id, &f, None).await?)
 }
 
 /// The status page of registration `id`; `draft`: a refused rating form to show again.
@@ -216,8 +144,12 @@ pub async fn status_page(
         _ => String::new(),
     };
     // The assignment is the citizen's once it was published to them (发布排接) or they checked in.
+    let status = Status::parse(&r.status);
     let shown = r.notified_assignment.is_some()
-        || matches!(r.status.as_str(), "checked_in" | "called" | "received");
+        || matches!(
+            status,
+            Some(Status::CheckedIn | Status::Called | Status::Received)
+        );
     let room = match (r.room.filter(|_| shown), r.room_location) {
         (Some(name), Some(loc)) if !loc.is_empty() => format!("{name}（{loc}）"),
         (Some(name), _) => name,
@@ -227,7 +159,7 @@ pub async fn status_page(
         layout: ctx.layout("登记状态"),
         code: r.code,
         phone_last4: f.phone_last4.trim().to_owned(),
-        status: status_label(&r.status),
+        status: citizen_status_label(&r.status),
         reject_reason: r.reject_reason.unwrap_or_default(),
         visit_title: r.title,
         visit_date: crate::clock::cn_date(r.visit_date),
@@ -237,7 +169,7 @@ pub async fn status_page(
             format!("{}（{}）", r.venue, r.address)
         },
         window,
-        waitlist_position: if r.status == "waitlisted" {
+        waitlist_position: if status == Some(Status::Waitlisted) {
             r.waitlist_position
         } else {
             None
@@ -249,26 +181,7 @@ pub async fn status_page(
             .filter(|_| shown)
             .map(china_minute)
             .unwrap_or_default(),
-        cancellable: registration::CANCELLABLE.contains(&r.status.as_str()) && r.visit_date > today,
+        cancellable: status.is_some_and(Status::cancellable) && r.visit_date > today,
         cases,
     })
-}
-
-/// `POST /lookup/cancel`: the same proof again (carried by the status page), then cancel.
-pub async fn cancel(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LookupForm>) -> Page {
-    if let Err(too_many) = limited(&state, &ctx).await {
-        return Ok(too_many);
-    }
-    let Some(id) = find(&state, &f).await? else {
-        return not_found(&ctx, f);
-    };
-    let mut tx = state.db.begin().await?;
-    let done = registration::cancel(&mut tx, id, &ctx.actor(), state.clock.now()).await?;
-    tx.commit().await?;
-    let message = if done {
-        format!("登记 {} 已取消。", registration::normalize_code(&f.code))
-    } else {
-        "该登记已无法取消（已取消、已接谈或接访日已到）。".to_owned()
-    };
-    Ok(redirect_with_flash(&state, "/lookup", &message))
 }

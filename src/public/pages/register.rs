@@ -2,7 +2,9 @@
 //! phone. The receipt is shown only to the browser that submitted (an anonymous receipt cookie).
 
 use crate::clock::china_minute;
-use crate::prepare::registration::{self, Channel, Handled, PageInput, RegistrationForm};
+use crate::prepare::lifecycle::{RegistrationStatus, citizen_status_label};
+use crate::prepare::registration::{self, Channel, RegistrationForm};
+use crate::prepare::registration_view::{self, Handled, PageInput};
 use crate::state::AppState;
 use crate::web::form::Form;
 use crate::web::page::{Layout, Page, render};
@@ -60,9 +62,10 @@ pub async fn form_page(
     jar: CookieJar,
     Path(id): Path<i64>,
 ) -> Page {
-    let visit = registration::load_visit(&state, id).await?;
+    let visit = registration_view::load_visit(&state, id).await?;
     let (token, is_new) = receipt_token(&jar);
-    let page = registration::page(&state, &ctx, visit, Channel::Online, PageInput::blank()).await?;
+    let page =
+        registration_view::page(&state, &ctx, visit, Channel::Online, PageInput::blank()).await?;
     Ok(with_receipt_cookie(&state, render(&page)?, &token, is_new))
 }
 
@@ -84,9 +87,9 @@ pub async fn submit(
     {
         return Ok(too_many);
     }
-    let visit = registration::load_visit(&state, id).await?;
+    let visit = registration_view::load_visit(&state, id).await?;
     let (token, is_new) = receipt_token(&jar);
-    let response = match registration::handle(
+    let response = match registration_view::handle(
         &state,
         &ctx,
         visit,
@@ -146,22 +149,19 @@ pub async fn receipt(
     let Some(r) = r else {
         return to_lookup();
     };
-    let window = match (r.window_starts, r.window_ends) {
-        (Some(s), Some(e)) => registration::window_label(s, e),
-        _ => String::new(),
-    };
+    let window = r.window_starts.zip(r.window_ends);
     render(&ReceiptPage {
         layout: ctx.layout("登记回执"),
         code: r.code,
-        status: crate::public::lookup::status_label(&r.status),
-        waitlisted: r.status == "waitlisted",
+        status: citizen_status_label(&r.status),
+        waitlisted: RegistrationStatus::parse(&r.status) == Some(RegistrationStatus::Waitlisted),
         name: r.name,
         phone_mask: r.phone_mask.unwrap_or_default(),
         visit_title: r.title,
         visit_date: crate::clock::cn_date(r.visit_date),
         venue: r.venue,
         address: r.address,
-        window,
+        window: window.map_or_else(String::new, |(s, e)| registration::window_label(s, e)),
         submitted_at: china_minute(r.created_at),
     })
 }

@@ -4,22 +4,17 @@
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
-use crate::prepare::notices::{NoticeView, published_for};
-use crate::prepare::plan::{self, Block, Facts, hours};
-use crate::prepare::visits::{base_url, facts};
+use crate::prepare::notice_store::{NoticeView, published_for};
+use crate::prepare::plan::{self, Block, Facts, base_url, hours};
+use crate::prepare::visit_store::facts;
+use crate::public::published::{is_public, published_notice};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-
-/// A visit is public once one of its notices is.
-pub(crate) async fn is_public(state: &AppState, id: i64) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM notices WHERE visit_id = $1 AND status = 'published') AS "e!""#, id)
-        .fetch_one(&state.db)
-        .await
-}
+use chrono::{DateTime, NaiveDate, Utc};
 
 // ---------------------------------------------------------------------------------------------
 // /schedule?month=YYYY-MM
@@ -50,8 +45,9 @@ struct SchedulePage {
     counties: Vec<CountyGroup>,
 }
 
-pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): RawQuery) -> Page {
-    let asked = query
+/// The month asked for (`?month=YYYY-MM`); a bad or missing month is the current one.
+fn asked_month(query: Option<String>, today: NaiveDate) -> NaiveDate {
+    query
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(&q).ok())
         .and_then(|pairs| {
             pairs
@@ -59,12 +55,12 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
                 .find(|(k, _)| k == "month")
                 .map(|(_, v)| v)
         })
-        .and_then(|m| plan::parse_month(&m));
-    // A bad or missing month shows the current one.
-    let first = asked.unwrap_or_else(|| {
-        let today = china_date(state.clock.now());
-        plan::parse_month(&today.format("%Y-%m").to_string()).unwrap_or(today)
-    });
+        .and_then(|m| plan::parse_month(&m))
+        .unwrap_or_else(|| plan::parse_month(&today.format("%Y-%m").to_string()).unwrap_or(today))
+}
+
+/// The public visits of the month starting `first`, by county.
+async fn month_by_county(db: &sqlx::PgPool, first: NaiveDate) -> sqlx::Result<Vec<CountyGroup>> {
     let rows = sqlx::query!(
         r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.status, c.name AS county,
                   (SELECT string_agg(l.name || '（' || l.title || '）', '、' ORDER BY (l.id = v.lead_leader_id) DESC, l.name)
@@ -76,7 +72,7 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
         first,
         plan::next_month(first)
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let mut counties: Vec<CountyGroup> = Vec::new();
     for r in rows {
@@ -101,6 +97,12 @@ pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): 
             }),
         }
     }
+    Ok(counties)
+}
+
+pub async fn schedule(State(state): State<AppState>, ctx: Ctx, RawQuery(query): RawQuery) -> Page {
+    let first = asked_month(query, china_date(state.clock.now()));
+    let counties = month_by_county(&state.db, first).await?;
     let month_label = first.format("%Y年%-m月").to_string();
     render(&SchedulePage {
         layout: ctx.layout(&format!("{month_label}领导接访安排")),
@@ -120,6 +122,17 @@ struct NoticeLink {
     label: &'static str,
     title: String,
     published: String,
+}
+
+impl From<(i64, String, String, DateTime<Utc>)> for NoticeLink {
+    fn from((id, kind, title, at): (i64, String, String, DateTime<Utc>)) -> Self {
+        NoticeLink {
+            id,
+            label: plan::notice_kind_label(&kind),
+            title,
+            published: cn_minute(at),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -163,20 +176,20 @@ pub async fn visit(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Page {
-    if !is_public(&state, id).await? {
+    if !is_public(&state.db, id).await? {
         return Err(AppError::NotFound);
     }
     let facts = facts(
         &mut *state.db.acquire().await?,
-        &state,
+        state.config.registration_close_time,
         id,
-        &base_url(&state, &headers),
+        &base_url(&state.config, &headers),
     )
     .await?;
     let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id)
         .fetch_one(&state.db)
         .await?;
-    let published = published_for(&state, id).await?;
+    let published = published_for(&state.db, id).await?;
     let opened_at = published
         .iter()
         .filter(|n| n.1 == "first")
@@ -185,15 +198,7 @@ pub async fn visit(
     let now = state.clock.now();
     let open =
         status == "announced" && opened_at.is_some_and(|t| t <= now) && now < facts.closes_at;
-    let notices = published
-        .into_iter()
-        .map(|(nid, kind, title, at)| NoticeLink {
-            id: nid,
-            label: plan::notice_kind_label(&kind),
-            title,
-            published: cn_minute(at),
-        })
-        .collect();
+    let notices = published.into_iter().map(NoticeLink::from).collect();
     render(&VisitPage {
         layout: ctx.layout(&facts.title),
         id,
@@ -210,34 +215,6 @@ pub async fn visit(
 // /notices/{id} and /notices/{id}/print
 // ---------------------------------------------------------------------------------------------
 
-pub(crate) struct Published {
-    pub(crate) view: NoticeView,
-    pub(crate) visit_id: i64,
-    published_on: String,
-}
-
-pub(crate) async fn published_notice(state: &AppState, id: i64) -> Result<Published, AppError> {
-    let n = sqlx::query!(
-        r#"SELECT id, visit_id, kind, title, body, channels, published_at AS "published_at!" FROM notices WHERE id = $1 AND status = 'published'"#,
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    Ok(Published {
-        published_on: cn_date(china_date(n.published_at)),
-        visit_id: n.visit_id,
-        view: NoticeView {
-            id: n.id,
-            kind: n.kind,
-            title: n.title,
-            body: n.body,
-            channels: n.channels,
-            published: Some(cn_minute(n.published_at)),
-        },
-    })
-}
-
 #[derive(Template)]
 #[template(path = "public/notice.html")]
 struct NoticePage {
@@ -247,7 +224,7 @@ struct NoticePage {
 }
 
 pub async fn notice(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let p = published_notice(&state, id).await?;
+    let p = published_notice(&state.db, id).await?;
     render(&NoticePage {
         layout: ctx.layout(&p.view.title),
         notice: p.view,
@@ -292,7 +269,7 @@ pub async fn print(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Page {
-    let p = published_notice(&state, id).await?;
+    let p = published_notice(&state.db, id).await?;
     let county = sqlx::query_scalar!(
         "SELECT c.name FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1",
         p.visit_id
@@ -301,7 +278,7 @@ pub async fn print(
     .await?;
     let register_url = format!(
         "{}/visits/{}/register",
-        base_url(&state, &headers),
+        base_url(&state.config, &headers),
         p.visit_id
     );
     let heading = match p.view.kind.as_str() {

@@ -9,17 +9,17 @@ const FILES: &[(&str, &str, &[u8])] = &[
     (
         "app.css",
         "text/css; charset=utf-8",
-        include_bytes!("../../static/app.css"),
+        include_bytes!("../../../static/app.css"),
     ),
     (
         "board.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../static/board.js"),
+        include_bytes!("../../../static/board.js"),
     ),
     (
         "day.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../static/day.js"),
+        include_bytes!("../../../static/day.js"),
     ),
 ];
 

@@ -3,7 +3,7 @@
 
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::triage::{Filter, Row, fetch_rows, may_unmask, visit_title};
+use crate::prepare::triage_list::{Filter, Row, fetch_rows, may_unmask, visit_title};
 use crate::state::AppState;
 use crate::web::Ctx;
 use axum::extract::{Path, Query, State};
@@ -64,6 +64,23 @@ pub fn workbook(
     wb.save_to_buffer()
 }
 
+/// The ID numbers and phones in clear, for the full export (audited by the caller).
+fn clear_numbers(
+    keys: &crate::privacy::Keys,
+    rows: &[Row],
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut clear = Vec::new();
+    for r in rows {
+        let id = keys.decrypt(r.id_key, &r.id_cipher)?;
+        let phone = match (r.phone_key, &r.phone_cipher) {
+            (Some(k), Some(c)) => keys.decrypt(k, c)?,
+            _ => String::new(),
+        };
+        clear.push((id, phone));
+    }
+    Ok(clear)
+}
+
 pub async fn export(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -77,17 +94,11 @@ pub async fn export(
     }
     let p = filter.parse();
     let rows = fetch_rows(&state.db, visit_id, &p, None, 0).await?;
-    let mut clear = Vec::new();
-    if wants_full {
-        for r in &rows {
-            let id = state.keys.decrypt(r.id_key, &r.id_cipher)?;
-            let phone = match (r.phone_key, &r.phone_cipher) {
-                (Some(k), Some(c)) => state.keys.decrypt(k, c)?,
-                _ => String::new(),
-            };
-            clear.push((id, phone));
-        }
-    }
+    let clear = if wants_full {
+        clear_numbers(&state.keys, &rows)?
+    } else {
+        Vec::new()
+    };
     let bytes = workbook(&title, &rows, &clear)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
     let action = if wants_full {
@@ -102,10 +113,7 @@ pub async fn export(
         Entry::ok(action).on("visit", visit_id).detail(detail),
     )
     .await?;
-    let name = if wants_full {
-        format!("registrations-{visit_id}-full.xlsx")
-    } else {
-        format!("registrations-{visit_id}.xlsx")
-    };
+    let full = if wants_full { "-full" } else { "" };
+    let name = format!("registrations-{visit_id}{full}.xlsx");
     Ok(crate::web::xlsx::attachment(&name, bytes))
 }

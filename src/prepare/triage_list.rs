@@ -1,0 +1,351 @@
+//! Triage, the reads and rules: registration states and flags in staff's words, who may unmask,
+//! the list's filter and its rows and counts (the page and the Excel export show the same).
+
+use crate::admin::Choice;
+use crate::error::AppError;
+use crate::prepare::lifecycle::{RegistrationStatus, staff_status_label as status_label};
+use crate::prepare::registration::window_label;
+use crate::web::auth::Role;
+use serde::Deserialize;
+use sqlx::PgExecutor;
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// Registration states as staff read them, for the filter.
+pub fn statuses() -> Vec<(&'static str, &'static str)> {
+    RegistrationStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), s.staff_label()))
+        .collect()
+}
+
+pub fn flag_label(kind: &str) -> &'static str {
+    match kind {
+        "duplicate_in_visit" => "本次活动已有同一身份证号的登记",
+        "recent_or_open_case" => "近两个月内有登记或有未办结交办件",
+        "legal_channel" => "涉法涉诉，建议导入法定途径",
+        "review_terminated" => "该事项已复核终结",
+        _ => "筛查提示",
+    }
+}
+
+pub fn decision_label(decision: &str) -> &'static str {
+    match decision {
+        "confirmed" => "已确认",
+        "overridden" => "已排除",
+        _ => "待处理",
+    }
+}
+
+/// Who may see a full ID number or phone (DESIGN §2: staff and supervisors, audited).
+pub fn may_unmask(role: Role) -> bool {
+    matches!(role, Role::Staff | Role::Supervisor)
+}
+
+/// Triage may still reject or merge it.
+pub fn open_for_triage(status: &str) -> bool {
+    RegistrationStatus::parse(status).is_some_and(RegistrationStatus::open_for_triage)
+}
+
+/// The visit's title, or 404: every page here hangs under a visit.
+pub async fn visit_title(db: impl PgExecutor<'_>, visit_id: i64) -> Result<String, AppError> {
+    sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", visit_id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Active categories as "parent / child", for selects.
+pub async fn category_choices(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        r#"SELECT c.id, COALESCE(p.name || ' / ', '') || c.name AS "label!"
+           FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+           WHERE c.active AND (p.id IS NULL OR p.active)
+           ORDER BY COALESCE(p.sort_order, c.sort_order), COALESCE(p.name, c.name), c.parent_id NULLS FIRST, c.sort_order, c.name"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The query string as typed; every value is optional and a bad one is ignored.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct Filter {
+    pub window: String,
+    pub category: String,
+    pub status: String,
+    /// "pending": with undecided flags; "any": with any flag.
+    pub flags: String,
+    pub township: String,
+    pub page: String,
+    /// Export only: "1" asks for full numbers.
+    pub full: String,
+}
+
+/// What the filter means once parsed.
+#[derive(Debug, PartialEq, Default)]
+pub struct Parsed {
+    pub window: Option<i64>,
+    pub category: Option<i64>,
+    pub status: Option<&'static str>,
+    pub flags: Option<&'static str>,
+    pub township: Option<String>,
+    pub page: i64,
+}
+
+impl Filter {
+    pub fn parse(&self) -> Parsed {
+        let township = self.township.trim();
+        Parsed {
+            window: self.window.trim().parse().ok(),
+            category: self.category.trim().parse().ok(),
+            status: RegistrationStatus::parse(self.status.trim()).map(RegistrationStatus::as_str),
+            flags: ["pending", "any"]
+                .into_iter()
+                .find(|f| *f == self.flags.trim()),
+            township: (!township.is_empty()).then(|| township.chars().take(30).collect()),
+            page: self
+                .page
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|p| (0..1_000_000).contains(p))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The filter as a query string (without page/full), for links.
+    pub fn query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("window", self.window.as_str()),
+            ("category", self.category.as_str()),
+            ("status", self.status.as_str()),
+            ("flags", self.flags.as_str()),
+            ("township", self.township.as_str()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+/// One registration as listed and exported.
+pub struct Row {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub id_mask: String,
+    pub phone_mask: String,
+    pub township: String,
+    pub persons: i32,
+    pub category: String,
+    pub window: String,
+    pub status: String,
+    pub flags: Vec<(String, String)>,
+    pub id_cipher: Vec<u8>,
+    pub id_key: i16,
+    pub phone_cipher: Option<Vec<u8>>,
+    pub phone_key: Option<i16>,
+}
+
+impl Row {
+    pub fn status_label(&self) -> &'static str {
+        status_label(&self.status)
+    }
+    pub fn pending_flags(&self) -> usize {
+        self.flags.iter().filter(|(_, d)| d == "pending").count()
+    }
+    /// The flags in words, for the export's 筛查提示 column.
+    pub fn flags_text(&self) -> String {
+        self.flags
+            .iter()
+            .map(|(k, d)| format!("{}（{}）", flag_label(k), decision_label(d)))
+            .collect::<Vec<_>>()
+            .join("；")
+    }
+}
+
+/// The filtered registrations of a visit; `limit` None = all (export).
+pub async fn fetch_rows(
+    db: &sqlx::PgPool,
+    visit_id: i64,
+    p: &Parsed,
+    limit: Option<i64>,
+    offset: i64,
+) -> sqlx::Result<Vec<Row>> {
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.code, r.name, r.id_number_mask, r.phone_mask, r.township, r.persons, r.status,
+                  r.id_number_cipher, r.id_number_key_id, r.phone_cipher, r.phone_key_id,
+                  COALESCE(p.name || ' / ', '') || c.name AS "category!",
+                  w.starts_at AS "w_start?", w.ends_at AS "w_end?",
+                  ARRAY(SELECT f.kind || ':' || f.decision FROM screening_flags f WHERE f.registration_id = r.id ORDER BY f.id) AS "flags!"
+           FROM registrations r
+           JOIN categories c ON c.id = r.category_id
+           LEFT JOIN categories p ON p.id = c.parent_id
+           LEFT JOIN reception_windows w ON w.id = r.window_id
+           WHERE r.visit_id = $1
+             AND ($2::bigint IS NULL OR r.window_id = $2)
+             AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+             AND ($4::text IS NULL OR r.status = $4)
+             AND ($5::text IS NULL OR r.township = $5)
+             AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                              WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
+           ORDER BY r.created_at, r.id
+           LIMIT $7 OFFSET $8"#,
+        visit_id,
+        p.window,
+        p.category,
+        p.status,
+        p.township,
+        p.flags,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Row {
+            id: r.id,
+            code: r.code,
+            name: r.name,
+            id_mask: r.id_number_mask,
+            phone_mask: r.phone_mask.unwrap_or_default(),
+            township: r.township,
+            persons: r.persons,
+            category: r.category,
+            window: match (r.w_start, r.w_end) {
+                (Some(s), Some(e)) => window_label(s, e),
+                _ => String::new(),
+            },
+            status: r.status,
+            flags: r
+                .flags
+                .iter()
+                .filter_map(|f| f.split_once(':'))
+                .map(|(k, d)| (k.to_owned(), d.to_owned()))
+                .collect(),
+            id_cipher: r.id_number_cipher,
+            id_key: r.id_number_key_id,
+            phone_cipher: r.phone_cipher,
+            phone_key: r.phone_key_id,
+        })
+        .collect())
+}
+
+/// Batches and persons: of the filtered set, and of the whole visit.
+pub async fn counts(
+    db: &sqlx::PgPool,
+    visit_id: i64,
+    p: &Parsed,
+) -> sqlx::Result<(i64, i64, i64, i64)> {
+    let r = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
+                                   AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+                                   AND ($4::text IS NULL OR r.status = $4)
+                                   AND ($5::text IS NULL OR r.township = $5)
+                                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))) AS "batches!",
+                  COALESCE(sum(r.persons) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
+                                   AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+                                   AND ($4::text IS NULL OR r.status = $4)
+                                   AND ($5::text IS NULL OR r.township = $5)
+                                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))), 0)::bigint AS "persons!",
+                  count(*) AS "all_batches!",
+                  COALESCE(sum(r.persons), 0)::bigint AS "all_persons!"
+           FROM registrations r JOIN categories c ON c.id = r.category_id
+           WHERE r.visit_id = $1"#,
+        visit_id,
+        p.window,
+        p.category,
+        p.status,
+        p.township,
+        p.flags
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((r.batches, r.persons, r.all_batches, r.all_persons))
+}
+
+/// The visit's windows, for the filter.
+pub async fn window_choices(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<Vec<Choice>> {
+    Ok(sqlx::query!("SELECT id, starts_at, ends_at FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at", visit_id)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|w| Choice { id: w.id, label: window_label(w.starts_at, w.ends_at) })
+        .collect())
+}
+
+/// The townships registrations of the visit came from, for the filter.
+pub async fn townships(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT DISTINCT township FROM registrations WHERE visit_id = $1 AND township <> '' ORDER BY township",
+        visit_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn bad_filter_values_are_ignored() {
+        let f = Filter {
+            window: "abc".into(),
+            category: "1 OR 1=1".into(),
+            status: "submitted'; DROP TABLE registrations;--".into(),
+            flags: "all".into(),
+            township: "  ".into(),
+            page: "-3".into(),
+            full: String::new(),
+        };
+        assert_eq!(f.parse(), Parsed::default());
+        let g = Filter {
+            window: " 7 ".into(),
+            status: "confirmed".into(),
+            flags: "pending".into(),
+            township: " 仙华街道 ".into(),
+            page: "2".into(),
+            ..Filter::default()
+        };
+        let p = g.parse();
+        assert_eq!(
+            (p.window, p.status, p.flags, p.township.as_deref(), p.page),
+            (
+                Some(7),
+                Some("confirmed"),
+                Some("pending"),
+                Some("仙华街道"),
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn triage_is_open_until_scheduling() {
+        assert!(
+            open_for_triage("waitlisted")
+                && !open_for_triage("scheduled")
+                && !open_for_triage("rejected")
+        );
+    }
+
+    #[test]
+    fn windows_read_in_shanghai_time() {
+        let s: DateTime<Utc> = "2026-11-22T01:00:00Z".parse().unwrap();
+        assert_eq!(
+            window_label(s, s + chrono::Duration::hours(1)),
+            "09:00—10:00"
+        );
+    }
+
+    #[test]
+    fn only_staff_and_supervisors_unmask() {
+        assert!(may_unmask(Role::Staff) && may_unmask(Role::Supervisor));
+        assert!(Role::ALL.iter().filter(|r| may_unmask(**r)).count() == 2);
+    }
+}

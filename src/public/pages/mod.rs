@@ -1,0 +1,7 @@
+//! The citizens' pages: handlers only.
+
+pub mod assets;
+pub mod home;
+pub mod lookup;
+pub mod register;
+pub mod visits;
