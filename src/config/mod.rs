@@ -46,20 +46,20 @@ pub struct Config {
     /// unset: `http://{Host header}`.
     pub public_url: Option<String>,
     /// Lead times of the 一次公告 and 二次公告 (days before the visit date).
-    pub notice_days: crate::prepare::plan::NoticeDays,
+    pub notice_days: rules::NoticeDays,
     /// Case deadlines (DESIGN §4).
-    pub case_rules: crate::config::rules::CaseRules,
+    pub case_rules: rules::CaseRules,
     /// Deadline jobs (reminders, 催办): cases claimed per transaction, pause between passes.
     pub job_batch: i64,
     pub job_poll: std::time::Duration,
     /// Run the background jobs (deadlines, outbox) in this instance; off only for measuring.
     pub jobs: bool,
     /// The dashboard's 三率 weights and the satisfaction bar (DESIGN §4 supervision).
-    pub supervision: crate::config::rules::Weights,
+    pub supervision: rules::Weights,
     /// Months between visits per leader level (6/3/1, DESIGN §1).
-    pub cadence: crate::config::rules::Cadence,
+    pub cadence: rules::Cadence,
     /// Which cases and registrations make the 风险清单, and how long struck-off items stay listed.
-    pub lists: crate::config::rules::ListRules,
+    pub lists: rules::ListRules,
 }
 
 impl Config {

@@ -1,5 +1,22 @@
 //! The configurable numbers of DESIGN §4, plain values that `Config` holds and the stages'
-//! rules and domain modules take: case deadlines, the 三率 weights, visit cadence, the lists.
+//! rules and domain modules take: notice lead times, case deadlines, the 三率 weights, visit
+//! cadence, the lists.
+
+/// Lead times of the two notices (DESIGN §4), from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct NoticeDays {
+    pub first: u64,
+    pub second: u64,
+}
+
+impl Default for NoticeDays {
+    fn default() -> Self {
+        Self {
+            first: 10,
+            second: 3,
+        }
+    }
+}
 
 /// The numbers of DESIGN §4 for cases; units in the names (wd = working days, d = calendar days).
 #[derive(Clone, Debug)]

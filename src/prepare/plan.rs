@@ -2,6 +2,7 @@
 //! windows, the default registration close, the poster's layout and its QR code. No I/O here.
 
 use crate::clock::{china_instant, cn_date};
+pub use crate::config::rules::NoticeDays;
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
 
 pub use crate::prepare::notice_text::{
@@ -87,22 +88,7 @@ pub fn registration_closes_at(
     })
 }
 
-/// Lead times of the two notices (DESIGN §4), from configuration.
-#[derive(Clone, Copy, Debug)]
-pub struct NoticeDays {
-    pub first: u64,
-    pub second: u64,
-}
-
-impl Default for NoticeDays {
-    fn default() -> Self {
-        Self {
-            first: 10,
-            second: 3,
-        }
-    }
-}
-
+/// The notice lead times (`config::rules::NoticeDays`) applied to dates.
 impl NoticeDays {
     /// The last day a notice of `kind` may be published for a visit on `visit_date`.
     pub fn latest(&self, kind: &str, visit_date: NaiveDate) -> NaiveDate {
@@ -257,23 +243,6 @@ pub fn qr_svg(url: &str) -> String {
     }
 }
 
-/// The site's absolute base: the configured public URL, or `http://{Host}`.
-pub fn public_base(configured: Option<&str>, host: Option<&str>) -> String {
-    if let Some(url) = configured.map(str::trim).filter(|u| !u.is_empty()) {
-        return url.trim_end_matches('/').to_owned();
-    }
-    // Only a plausible host name and port: the Host header is the client's to choose.
-    let host = host
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
-
 /// `YYYY-MM` → the first of that month; anything else → `None`.
 pub fn parse_month(s: &str) -> Option<NaiveDate> {
     let (y, m) = s.trim().split_once('-')?;
@@ -294,15 +263,6 @@ pub fn prev_month(first: NaiveDate) -> NaiveDate {
     first
         .checked_sub_months(chrono::Months::new(1))
         .unwrap_or(first)
-}
-
-/// The site's absolute base for links on notices and posters: the configured public URL, or
-/// the host the request came to.
-pub fn base_url(config: &crate::config::Config, headers: &axum::http::HeaderMap) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok());
-    public_base(config.public_url.as_deref(), host)
 }
 
 #[cfg(test)]
@@ -560,19 +520,6 @@ mod tests {
         assert!(svg.starts_with("<svg "), "{}", &svg[..40]);
         assert!(!svg.contains("style="));
         assert!(!svg.contains("<?xml"));
-    }
-
-    #[test]
-    fn public_base_prefers_configuration_and_distrusts_odd_hosts() {
-        assert_eq!(
-            public_base(Some("https://xf.gov.cn/"), Some("evil")),
-            "https://xf.gov.cn"
-        );
-        assert_eq!(
-            public_base(None, Some("127.0.0.1:8101")),
-            "http://127.0.0.1:8101"
-        );
-        assert_eq!(public_base(None, Some("a\"><script>")), "http://localhost");
     }
 
     #[test]
