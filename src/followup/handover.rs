@@ -1,9 +1,9 @@
 //! 离任交接, what the page shows: a departing leader's open cases, the possible successors and
 //! the handovers done (新官要理旧账). The handover itself is `transitions::hand_over`.
 
-use crate::admin::Choice;
 use crate::clock::china_minute;
 use crate::followup::transitions::OPEN;
+use crate::web::form::Choice;
 use sqlx::PgPool;
 
 /// A leader's name with title, if the leader exists.

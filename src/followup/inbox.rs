@@ -1,11 +1,11 @@
 //! The case lists: `/cases` (every case the user may see, with filters; and its export) and a
 //! department's inbox by section. Read-only; the pages are `pages::inbox`.
 
-use crate::admin::opt_id;
 use crate::clock::cn_date;
 use crate::followup::state::{RUNNING, State as CaseState};
 use crate::followup::workdays::Calendar;
 use crate::web::auth::{CurrentUser, Role};
+use crate::web::form::opt_id;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use sqlx::PgPool;

@@ -2,11 +2,11 @@
 //! stays listed, struck through, with its date), and cadence compliance. Which row belongs where
 //! is decided by the pure functions below; `build` only fetches. The page is `pages::lists`.
 
-use crate::admin::opt_id;
 use crate::clock::{china_date, cn_date};
 use crate::config::rules::{Cadence, ListRules};
 use crate::followup::cadence::{self, Lag};
 use crate::followup::state::State as CaseState;
+use crate::web::form::opt_id;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use sqlx::PgPool;

@@ -11,7 +11,6 @@ pub mod case_file;
 pub mod case_row;
 pub mod case_view;
 pub mod dashboard;
-pub mod feedback;
 pub mod handover;
 pub mod inbox;
 pub mod jobs;

@@ -124,8 +124,11 @@ pub struct TallyRow {
     pub tally: Tally,
 }
 
+/// Tallies by department or leader id, ids in ascending order.
+pub type ById = Vec<(i64, Tally)>;
+
 /// Totals by department, by leader, and overall (the pairs rolled up; ids in ascending order).
-pub fn roll_up(rows: &[TallyRow]) -> (Vec<(i64, Tally)>, Vec<(i64, Tally)>, Tally) {
+pub fn roll_up(rows: &[TallyRow]) -> (ById, ById, Tally) {
     use std::collections::BTreeMap;
     let (mut by_dept, mut by_leader, mut total) = (
         BTreeMap::<i64, Tally>::new(),

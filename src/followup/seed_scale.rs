@@ -20,7 +20,7 @@
 //! The tally trigger is off during the bulk insert and the summaries (migration 0008) are rebuilt from the cases in
 //! the same transaction, so the summary is exact when it commits.
 
-use crate::admin::users::{NewAccount, insert_account};
+use crate::admin::accounts::{NewAccount, insert_account};
 use crate::web::auth::Role;
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::Instant;

@@ -1,5 +1,5 @@
 //! A registration's status as its citizen sees it (the `/lookup` page, the API's lookup, the
-//! rating form of followup): the proof (登记编号 + 手机号码后四位), the rate limit, and the status
+//! rating form): the proof (登记编号 + 手机号码后四位), the rate limit, and the status
 //! page with the cases that came of it.
 
 use crate::clock::china_minute;
@@ -8,10 +8,20 @@ use crate::prepare::booking;
 use crate::prepare::lifecycle::{RegistrationStatus as Status, citizen_status_label};
 use crate::prepare::registration;
 use crate::state::AppState;
+use crate::web::form::Errors;
 use crate::web::page::Layout;
 use crate::web::{Ctx, rate_limit};
 use askama::Template;
 use serde::Deserialize;
+
+/// A refused rating form, shown again under its case.
+#[derive(Default)]
+pub struct Draft {
+    pub case_code: String,
+    pub rating: String,
+    pub comment: String,
+    pub errors: Errors,
+}
 
 /// The proof a citizen gives: code + the last 4 digits of the phone they registered with.
 #[derive(Deserialize, Default)]
@@ -53,7 +63,7 @@ pub(crate) struct CaseLine {
     pub(crate) can_rate: bool,
     pub(crate) dissatisfied: bool,
     /// The rating form as typed and its errors, when this case's form was refused.
-    pub(crate) draft: crate::followup::feedback::Draft,
+    pub(crate) draft: Draft,
 }
 
 pub(crate) fn case_status_label(status: &str) -> &'static str {
@@ -91,7 +101,7 @@ pub async fn status_page(
     ctx: &Ctx,
     id: i64,
     f: &LookupForm,
-    mut draft: Option<crate::followup::feedback::Draft>,
+    mut draft: Option<Draft>,
 ) -> Result<StatusPage, AppError> {
     let r = sqlx::query!(
         r#"SELECT r.code, r.status, r.reject_reason, r.queue_number, r.expected_at, r.notified_assignment, v.title, v.visit_date, v.venue, v.address,
@@ -120,10 +130,7 @@ pub async fn status_page(
         use crate::followup::labels::{rating_label, result_label};
         // The reply is public once a second signature approved it.
         let replied = matches!(c.status.as_str(), "closed" | "rated" | "in_review" | "terminated");
-        let draft = match draft.take_if(|d| d.case_code == c.code) {
-            Some(d) => d,
-            None => Default::default(),
-        };
+        let draft = draft.take_if(|d| d.case_code == c.code).unwrap_or_default();
         CaseLine {
             due: c.effective_due_on.map(crate::clock::cn_date).unwrap_or_default(),
             result: if replied { c.result.as_deref().map(result_label).unwrap_or("") } else { "" },

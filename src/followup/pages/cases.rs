@@ -93,7 +93,7 @@ fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Erro
             "overturned" => i.upheld = false,
             _ => errors.add("decision", "请选择复查结论"),
         },
-        Action::Reassign => match crate::admin::opt_id(&f.department_id) {
+        Action::Reassign => match crate::web::form::opt_id(&f.department_id) {
             Some(d) => i.department_id = d,
             None => errors.add("department_id", "请选择新的主办单位"),
         },
@@ -224,7 +224,7 @@ struct CasePage {
     form: ActionForm,
     errors: Errors,
     failed: &'static str,
-    departments: Vec<crate::admin::Choice>,
+    departments: Vec<crate::web::form::Choice>,
     results: [(&'static str, &'static str); 4],
     max_extension_d: i32,
 }
@@ -273,7 +273,7 @@ async fn case_page(
         .map(slug)
         .collect();
     let departments = sqlx::query_as!(
-        crate::admin::Choice,
+        crate::web::form::Choice,
         "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
     )
     .fetch_all(&state.db)

@@ -1,11 +1,11 @@
 //! 离任交接 `/leaders/{id}/handover`: every open case a departing leader owns moves to a successor
 //! in one transaction (`transitions::hand_over`), with a record of exactly what moved.
 
-use crate::admin::{Choice, opt_id};
 use crate::error::AppError;
 use crate::followup::handover::{self, OpenCase, Record};
 use crate::followup::transitions::{self, Handover};
 use crate::state::AppState;
+use crate::web::form::{Choice, opt_id};
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -1,7 +1,6 @@
 //! `/cases` (all cases the user may see, with filters), its .xlsx export, and `/dept/cases` (a
 //! handler's inbox by section). The rows are `inbox::lines` and `inbox::sections`.
 
-use crate::admin::Choice;
 use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::error::AppError;
@@ -9,6 +8,7 @@ use crate::followup::inbox::{self, EXPORT_HEADERS, Filter, Line, Section};
 use crate::followup::state::State as CaseState;
 use crate::state::AppState;
 use crate::web::Ctx;
+use crate::web::form::Choice;
 use crate::web::page::{Layout, Page, render};
 use crate::web::xlsx::{self, Cell, Sheet};
 use askama::Template;

@@ -1,7 +1,6 @@
 //! `/supervision/lists`: 三张清单 and cadence compliance (`lists::build`), on a page and one list
 //! at a time as Excel.
 
-use crate::admin::Choice;
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::followup::cadence::Lag;
@@ -10,6 +9,7 @@ use crate::followup::lists::{
 };
 use crate::state::AppState;
 use crate::web::Ctx;
+use crate::web::form::Choice;
 use crate::web::page::{Layout, Page, render};
 use crate::web::xlsx::{self, Cell, Sheet};
 use askama::Template;

@@ -1,7 +1,6 @@
 //! The pages of stage 3: each handler checks its form, calls one domain function, renders.
 
 pub mod cases;
-pub mod feedback;
 pub mod handover;
 pub mod inbox;
 pub mod lists;

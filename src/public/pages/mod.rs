@@ -1,6 +1,7 @@
 //! The citizens' pages: handlers only.
 
 pub mod assets;
+pub mod feedback;
 pub mod home;
 pub mod lookup;
 pub mod register;
