@@ -168,7 +168,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/cases/{id}/decide-review", SUPERVISOR, followup::pages::cases::decide_review_handler),
         route(M::POST, "/cases/{id}/reassign", STAFF, followup::pages::cases::reassign),
         route(M::GET, "/dept/cases", HANDLER, followup::pages::inbox::inbox),
-        route(M::POST, "/lookup/{code}/feedback", PUBLIC, followup::pages::feedback::rate),
+        route(M::POST, "/lookup/{code}/feedback", PUBLIC, public::pages::feedback::rate),
         route(M::GET, "/leaders/{id}/handover", SUPERVISOR, followup::pages::handover::show),
         route(M::POST, "/leaders/{id}/handover", SUPERVISOR, followup::pages::handover::perform),
 
@@ -186,13 +186,13 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/me/tokens", TOKEN_HOLDERS, api::pages::tokens::create),
         route(M::POST, "/me/tokens/{id}/revoke", TOKEN_HOLDERS, api::pages::tokens::revoke),
         route(M::POST, "/admin/users/{id}/revoke-tokens", SYSADMIN, api::pages::tokens::admin_revoke_all),
-        route(M::GET, "/api/v1/openapi.json", PUBLIC, api::openapi),
-        route(M::GET, "/api/v1/visits", PUBLIC, api::v1::visits),
-        route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::v1::visit),
-        route(M::GET, "/api/v1/notices/{id}", PUBLIC, api::v1::notice),
-        route(M::POST, "/api/v1/visits/{id}/registrations", PUBLIC, api::v1::register),
-        route(M::POST, "/api/v1/lookup", PUBLIC, api::v1::lookup),
-        route(M::GET, "/api/v1/cases/{code}", CASE_READERS, api::v1::case),
+        route(M::GET, "/api/v1/openapi.json", PUBLIC, api::endpoints::v1::openapi),
+        route(M::GET, "/api/v1/visits", PUBLIC, api::endpoints::v1::visits),
+        route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::endpoints::v1::visit),
+        route(M::GET, "/api/v1/notices/{id}", PUBLIC, api::endpoints::v1::notice),
+        route(M::POST, "/api/v1/visits/{id}/registrations", PUBLIC, api::endpoints::v1::register),
+        route(M::POST, "/api/v1/lookup", PUBLIC, api::endpoints::v1::lookup),
+        route(M::GET, "/api/v1/cases/{code}", CASE_READERS, api::endpoints::v1::case),
 
 
 

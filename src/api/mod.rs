@@ -1,14 +1,15 @@
-//! The JSON API for integration (12345 hotline, SMS gateway, statistics; DESIGN §5): bearer
-//! tokens, the `/api/v1` endpoints, errors as JSON of one stable shape, and the OpenAPI document.
+//! The JSON API for integration (12345 hotline, SMS gateway, statistics; DESIGN §5): its handlers
+//! in `endpoints`, the token pages in `pages`, the token store in `tokens`; here the JSON body
+//! extractor and the OpenAPI document. Errors are JSON of one stable shape (`web::json`).
 
+pub mod endpoints;
 pub mod pages;
 pub mod tokens;
-pub mod v1;
 
 pub use crate::web::json::{ApiError, ApiResult, as_json, error_body, error_code, is_api};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
@@ -35,11 +36,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(IntoResponse::into_response)?;
         Self::parse(&bytes).map_err(IntoResponse::into_response)
     }
-}
-
-/// `GET /api/v1/openapi.json`
-pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 pub const OPENAPI: &str = include_str!("openapi.json");

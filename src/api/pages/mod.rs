@@ -1,3 +1,3 @@
-//! The API's HTML pages (the JSON endpoints are `api::v1`).
+//! The API's HTML pages (the JSON endpoints are `api::endpoints`).
 
 pub mod tokens;
