@@ -196,6 +196,7 @@ pub enum Handled {
 
 impl Handled {
     /// The walk-in desk's flash message, or the form again when it did not go through.
+    #[allow(clippy::result_large_err)] // the page is the handler's answer as it stands
     pub fn walk_in_flash(self) -> Result<String, Response> {
         match self {
             Handled::Page(again) => Err(again),

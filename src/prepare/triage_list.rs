@@ -1,11 +1,11 @@
 //! Triage, the reads and rules: registration states and flags in staff's words, who may unmask,
 //! the list's filter and its rows and counts (the page and the Excel export show the same).
 
-use crate::admin::Choice;
 use crate::error::AppError;
 use crate::prepare::lifecycle::{RegistrationStatus, staff_status_label as status_label};
 use crate::prepare::registration::window_label;
 use crate::web::auth::Role;
+use crate::web::form::Choice;
 use serde::Deserialize;
 use sqlx::PgExecutor;
 

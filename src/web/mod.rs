@@ -190,3 +190,47 @@ impl FromRequestParts<AppState> for Ctx {
         })
     }
 }
+
+/// The site's absolute base for links on notices and posters: the configured public URL, or
+/// the host the request came to.
+pub fn base_url(config: &crate::config::Config, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    public_base(config.public_url.as_deref(), host)
+}
+
+/// The site's absolute base: the configured public URL, or `http://{Host}`.
+pub fn public_base(configured: Option<&str>, host: Option<&str>) -> String {
+    if let Some(url) = configured.map(str::trim).filter(|u| !u.is_empty()) {
+        return url.trim_end_matches('/').to_owned();
+    }
+    // Only a plausible host name and port: the Host header is the client's to choose.
+    let host = host
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_base_prefers_configuration_and_distrusts_odd_hosts() {
+        assert_eq!(
+            public_base(Some("https://xf.gov.cn/"), Some("evil")),
+            "https://xf.gov.cn"
+        );
+        assert_eq!(
+            public_base(None, Some("127.0.0.1:8101")),
+            "http://127.0.0.1:8101"
+        );
+        assert_eq!(public_base(None, Some("a\"><script>")), "http://localhost");
+    }
+}

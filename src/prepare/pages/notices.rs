@@ -7,10 +7,10 @@ use crate::error::AppError;
 use crate::prepare::notice_correction::{self as correction, Corrected};
 use crate::prepare::notice_store::{self, NoticeView};
 use crate::prepare::pages::visit_form::{channels_of, parse_date, parse_time};
-use crate::prepare::plan::base_url;
 use crate::prepare::plan::{self, CHANNELS};
 use crate::prepare::visit_store::facts;
 use crate::state::AppState;
+use crate::web::base_url;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};
@@ -201,13 +201,12 @@ async fn notices_page(
             None => others.push(view),
         }
     }
-    if let Some((nid, form)) = kept.draft {
-        if let Some(slot) = slots
+    if let Some((nid, form)) = kept.draft
+        && let Some(slot) = slots
             .iter_mut()
             .find(|s| s.draft.as_ref().is_some_and(|(d, _)| *d == nid))
-        {
-            slot.draft = Some((nid, form));
-        }
+    {
+        slot.draft = Some((nid, form));
     }
     let today = china_date(state.clock.now());
     let can_correct =

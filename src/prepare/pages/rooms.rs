@@ -2,12 +2,12 @@
 //! categories — and the reception windows (接访时段) derived from the day's hours, the rooms and the slot length.
 
 use crate::admin::CategoryGroup;
-use crate::admin::{Choice, ids};
 use crate::error::AppError;
 use crate::prepare::plan::{self, hours};
 use crate::prepare::room_store::{self, Valid};
 use crate::prepare::windows::{self, lock_plannable};
 use crate::state::AppState;
+use crate::web::form::{Choice, ids};
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

@@ -2,12 +2,12 @@
 //! with its dossier (一事一档); 带案下访 marks those the leader brings. An item may be linked to
 //! one registration of the same visit.
 
-use crate::admin::{Choice, checked};
 use crate::error::AppError;
 use crate::prepare::survey_store::{self, Item};
 use crate::prepare::triage_list::{category_choices, visit_title};
 use crate::state::AppState;
 use crate::web::auth::Role;
+use crate::web::form::{Choice, checked};
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};

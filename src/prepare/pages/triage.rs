@@ -2,7 +2,6 @@
 //! with its actions (unmask, category, confirm, reject, merge, screening decisions).
 //! Personal numbers are shown by their stored masks; only the audited unmask decrypts.
 
-use crate::admin::Choice;
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::lifecycle::staff_status_label as status_label;
@@ -11,6 +10,7 @@ use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefus
 use crate::prepare::triage_list::*;
 use crate::state::AppState;
 use crate::web::auth::Role;
+use crate::web::form::Choice;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render_status};
 use crate::web::{Ctx, redirect_with_flash};

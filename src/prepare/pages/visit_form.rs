@@ -1,11 +1,11 @@
 //! The visit form (create and edit): its fields as typed, the choices it offers, and its one
 //! validation into `visit_store::Valid`.
 
-use crate::admin::{Choice, ids, opt_id};
 use crate::clock::cn_date;
 use crate::prepare::plan::CHANNELS;
 use crate::prepare::visit_store::Valid;
 use crate::state::AppState;
+use crate::web::form::{Choice, ids, opt_id};
 use crate::web::form::{Errors, text};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::Deserialize;
