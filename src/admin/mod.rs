@@ -7,13 +7,7 @@ pub mod audit_search;
 pub mod pages;
 pub mod reference;
 
-// Kept until every stage imports these from `web::form` (the lead removes it after merging).
-pub use crate::web::form::{Choice, checked, ids, is_unique_violation, opt_id};
-
-/// The old path of the account insert, kept until the followup branch (`seed_scale`) is merged.
-pub mod users {
-    pub use super::accounts::{NewAccount, insert_account};
-}
+use crate::web::form::Choice;
 
 /// Second-level categories under their statutory class, for a select.
 pub struct CategoryGroup {

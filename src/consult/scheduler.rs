@@ -91,6 +91,9 @@ fn at(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).expect("timestamp in range")
 }
 
+/// A placed batch: (room index, start, end (epoch seconds), registration id, locked queue number).
+type Placement = (usize, i64, i64, i64, Option<i32>);
+
 pub fn schedule(input: &Input) -> Schedule {
     let slot = input.slot_minutes * 60;
     let regs: HashMap<i64, &Registration> = input.registrations.iter().map(|r| (r.id, r)).collect();
@@ -197,7 +200,7 @@ pub fn schedule(input: &Input) -> Schedule {
     // Queue numbers per room: locked ones keep theirs; the others take the smallest unused numbers
     // in time order.
     placed.sort_by_key(|p| (p.0, p.1, p.3));
-    let mut by_room: BTreeMap<usize, Vec<(usize, i64, i64, i64, Option<i32>)>> = BTreeMap::new();
+    let mut by_room: BTreeMap<usize, Vec<Placement>> = BTreeMap::new();
     for p in placed {
         by_room.entry(p.0).or_default().push(p);
     }
@@ -826,10 +829,11 @@ mod tests {
             let s = schedule(&input);
             check_properties(&input, &s);
             let q = quality(&input, &s);
-            if let (Some(m), Some(b)) = (q.makespan, q.lower_bound) {
-                if s.unmatched.is_empty() && input.locked.is_empty() {
-                    assert!(m >= b, "the bound is a lower bound");
-                }
+            if let (Some(m), Some(b)) = (q.makespan, q.lower_bound)
+                && s.unmatched.is_empty()
+                && input.locked.is_empty()
+            {
+                assert!(m >= b, "the bound is a lower bound");
             }
         }
     }

@@ -187,7 +187,7 @@ pub async fn walk_in(
         Booking::Booked(b) => {
             scheduling::lock_visit(&mut tx, id).await?;
             let Some(p) = place(&mut tx, id, b.registration_id, valid.room_id, now).await? else {
-                return Ok(registration_view::no_room(&state, &ctx, visit, &f).await?);
+                return registration_view::no_room(&state, &ctx, visit, &f).await;
             };
             crate::live::announce(&mut *tx, id).await?;
             let placed = WalkInPlace::new(p.room_id, p.room_name, p.queue_number);

@@ -5,7 +5,7 @@
 //!
 //! Staff may open any room's desk; a leader only the rooms where they sit. Any other room is a 404.
 
-use crate::admin::{CategoryGroup, Choice, category_groups};
+use crate::admin::{CategoryGroup, category_groups};
 use crate::consult::pages::desk_dossier::{Current, load_current};
 use crate::consult::pages::hm;
 use crate::consult::pages::reception_form::{
@@ -15,6 +15,7 @@ use crate::consult::reception::{self, Choices, DeskError, DeskRoom, NoShows, Rec
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
+use crate::web::form::Choice;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render_status};
 use crate::web::{Ctx, redirect_with_flash};

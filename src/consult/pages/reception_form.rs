@@ -195,10 +195,10 @@ pub fn validate(input: &RecordInput, c: &Choices) -> Result<NewReception, Invali
     let mut issues = Vec::new();
     for i in &input.issues {
         let mut e = Errors::default();
-        if !i.is_blank() {
-            if let Some(v) = issue(i, c, &mut e) {
-                issues.push(v);
-            }
+        if !i.is_blank()
+            && let Some(v) = issue(i, c, &mut e)
+        {
+            issues.push(v);
         }
         invalid.blocks.push(e);
     }
