@@ -3,7 +3,7 @@
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::AppError;
-pub use crate::state::AppState;
+use crate::state::AppState;
 use crate::web::json::{as_json, is_api};
 use crate::web::{auth, errors, metrics};
 use crate::{db, live};

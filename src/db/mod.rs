@@ -97,9 +97,8 @@ pub async fn ensure_database(admin_url: &str, dbname: &str) -> anyhow::Result<()
         let sql = format!("CREATE DATABASE \"{}\"", dbname.replace('"', ""));
         if let Err(e) = admin.execute(sql.as_str()).await {
             // Another instance may have created it a moment ago.
-            if !e
-                .as_database_error()
-                .is_some_and(|d| d.code().as_deref() == Some("42P04"))
+            if e.as_database_error()
+                .is_none_or(|d| d.code().as_deref() != Some("42P04"))
             {
                 return Err(e.into());
             }

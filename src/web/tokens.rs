@@ -95,12 +95,12 @@ pub async fn revoke_all(
 }
 
 pub async fn active_count(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<i64> {
-    Ok(sqlx::query_scalar!(
+    sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL"#,
         user_id
     )
     .fetch_one(db)
-    .await?)
+    .await
 }
 
 #[cfg(test)]

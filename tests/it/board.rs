@@ -233,7 +233,7 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
         assert!(!r.body.contains(full), "{full} on the board");
     }
     // Live with the external script, and a reload fallback without JavaScript.
-    assert_eq!(r.text("#board").is_empty(), false);
+    assert!(!r.text("#board").is_empty());
     assert!(
         r.body
             .contains(r#"<script src="/static/board.js" defer></script>"#)

@@ -497,7 +497,10 @@ async fn dissatisfied_then_reopened_then_review_and_re_review_end_it() {
     assert!(page.text(".review-right").contains("30 日内"));
     // On the supervisor's list for 重办.
     let list = w.supervisor.get("/cases?dissatisfied=1").await;
-    assert_eq!(list.texts("table.cases td code"), [code.clone()]);
+    assert_eq!(
+        list.texts("table.cases td code"),
+        std::slice::from_ref(&code)
+    );
     ok(
         &w.supervisor,
         c,

@@ -218,7 +218,7 @@ async fn post_form(
         v.windows[n as usize % v.windows.len()].to_string(),
     );
     let mut f = form(token, &id, &c, &w);
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         set(&mut f, "persons", "8");
         set(&mut f, "representatives", "张三、李四");
     }

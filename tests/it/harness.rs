@@ -132,6 +132,8 @@ fn guard_cluster(cluster: &db::embedded::Cluster, dir: &std::path::Path) {
         "read _; {stop} >/dev/null 2>&1; rm -rf {}",
         shell_quote(&dir.to_string_lossy())
     );
+    // Never waited for: it outlives this process on purpose, to clean up after it.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new("sh")
         .arg("-c")
         .arg(script)
