@@ -16,6 +16,7 @@ mod embedded;
 mod faults;
 mod hostile;
 mod journeys;
+mod layers;
 mod plan;
 mod pujiang;
 mod register;
