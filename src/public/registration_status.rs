@@ -66,20 +66,6 @@ pub(crate) struct CaseLine {
     pub(crate) draft: Draft,
 }
 
-pub(crate) fn case_status_label(status: &str) -> &'static str {
-    match status {
-        "assigned" => "已交办",
-        "accepted" => "办理中",
-        "returned" => "重新交办中",
-        "closure_submitted" => "办结审核中",
-        "closed" => "已办结",
-        "rated" => "已评价",
-        "in_review" => "复查复核中",
-        "terminated" => "已终结",
-        _ => "办理中",
-    }
-}
-
 /// The registration this proof opens, if it does.
 pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
     Ok(booking::find_by_code_and_phone(&state.db, &f.code, &f.phone_last4).await?)
@@ -117,34 +103,25 @@ pub async fn status_page(
     )
     .fetch_one(&state.db)
     .await?;
-    let cases = sqlx::query!(
-        "SELECT c.code, c.title, c.status, c.effective_due_on, c.result, c.reply, c.rating
-         FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
-         WHERE rc.registration_id = $1 ORDER BY c.id",
-        id
-    )
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|c| {
-        use crate::followup::labels::{rating_label, result_label};
-        // The reply is public once a second signature approved it.
-        let replied = matches!(c.status.as_str(), "closed" | "rated" | "in_review" | "terminated");
-        let draft = draft.take_if(|d| d.case_code == c.code).unwrap_or_default();
-        CaseLine {
-            due: c.effective_due_on.map(crate::clock::cn_date).unwrap_or_default(),
-            result: if replied { c.result.as_deref().map(result_label).unwrap_or("") } else { "" },
-            reply: if replied { c.reply.unwrap_or_default() } else { String::new() },
-            rating: c.rating.as_deref().map(rating_label).unwrap_or(""),
-            can_rate: c.status == "closed",
-            dissatisfied: c.rating.as_deref() == Some("dissatisfied") && c.status == "rated",
-            status: case_status_label(&c.status),
+    let cases = crate::followup::case_view::for_citizen(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|c| CaseLine {
+            due: c
+                .effective_due_on
+                .map(crate::clock::cn_date)
+                .unwrap_or_default(),
+            result: c.public_result(),
+            reply: c.public_reply(),
+            rating: c.rating_label(),
+            can_rate: c.can_rate(),
+            dissatisfied: c.dissatisfied(),
+            status: c.status_label(),
+            draft: draft.take_if(|d| d.case_code == c.code).unwrap_or_default(),
             code: c.code,
             title: c.title,
-            draft,
-        }
-    })
-    .collect();
+        })
+        .collect();
     let today = crate::clock::china_date(state.clock.now());
     let window = match (r.window_starts, r.window_ends) {
         (Some(s), Some(e)) => registration::window_label(s, e),
