@@ -5,8 +5,10 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::consult::checkin_rules::{self, CheckIn, Query, expected_at};
+use crate::consult::queue_moves::{self, QueuePlace, stored_status};
 use crate::consult::{board, scheduler, scheduling};
 use crate::error::AppError;
+use crate::prepare::lifecycle::Event;
 use crate::privacy::{Field, Keys};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -19,17 +21,19 @@ pub struct Placed {
 }
 
 /// Check in `reg` to `chosen` (staff's pick; must be a room of the visit) or to the best competent
-/// room, with the room's next queue number and an expected time. None: no competent room and no
-/// valid pick. The caller holds `scheduling::lock_visit`, so numbers are not handed out twice.
+/// room, with the room's next queue number and an expected time: `event` is `CheckIn` of a
+/// confirmed registration or `PlaceWalkIn` of a walk-in. None: no competent room and no valid
+/// pick. The caller holds `scheduling::lock_visit`, so numbers are not handed out twice.
 pub async fn place(
     conn: &mut sqlx::PgConnection,
     visit_id: i64,
     reg: i64,
+    event: Event,
     chosen: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Option<Placed>, AppError> {
     let r = sqlx::query!(
-        "SELECT g.category_id, g.slots, v.slot_minutes FROM registrations g JOIN visits v ON v.id = g.visit_id WHERE g.id = $1 AND g.visit_id = $2",
+        "SELECT g.category_id, g.slots, g.status, v.slot_minutes FROM registrations g JOIN visits v ON v.id = g.visit_id WHERE g.id = $1 AND g.visit_id = $2",
         reg,
         visit_id
     )
@@ -65,16 +69,13 @@ pub async fn place(
     )
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query!(
-        "UPDATE registrations SET room_id = $2, queue_number = $3, expected_at = $4, status = 'checked_in', checked_in_at = $5 WHERE id = $1",
-        reg,
+    let at = QueuePlace {
         room_id,
-        q.next,
-        expected_at(now, q.free_at),
-        now
-    )
-    .execute(&mut *conn)
-    .await?;
+        queue_number: q.next,
+        expected_at: expected_at(now, q.free_at),
+    };
+    queue_moves::place_in_queue(&mut *conn, reg, stored_status(&r.status)?, event, &at, now)
+        .await?;
     let room_name = rooms
         .into_iter()
         .find(|(r, _)| r.id == room_id)
@@ -180,22 +181,17 @@ pub async fn check_in(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    let (room, number) = match checkin_rules::check_in(&r.status) {
+    let from = stored_status(&r.status)?;
+    let (room, number) = match checkin_rules::check_in(from) {
         CheckIn::Refuse(why) => return Ok(CheckedIn::Refused { code: r.code, why }),
         CheckIn::Queue => {
-            sqlx::query!(
-                "UPDATE registrations SET status = 'checked_in', checked_in_at = $2 WHERE id = $1",
-                reg,
-                now
-            )
-            .execute(&mut *tx)
-            .await?;
+            queue_moves::check_in_scheduled(&mut *tx, reg, from, now).await?;
             (
                 r.room.unwrap_or_default(),
                 r.queue_number.unwrap_or_default(),
             )
         }
-        CheckIn::Place => match place(&mut *tx, id, reg, None, now).await? {
+        CheckIn::Place => match place(&mut *tx, id, reg, Event::CheckIn, None, now).await? {
             Some(p) => (p.room_name, p.queue_number),
             None => {
                 let why = "没有对口的接待室，请先在排接页面为其手动安排接待室后再签到。";

@@ -3,6 +3,7 @@
 
 use crate::live::Snapshot;
 pub use crate::live::announce;
+use crate::prepare::lifecycle::RegistrationStatus as Status;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -82,14 +83,14 @@ pub fn build(rooms: &[RoomRow], queue: &[QueueRow]) -> Vec<Tile> {
             let mine = queue.iter().filter(|q| q.room_id == room.id);
             let now = mine
                 .clone()
-                .filter(|q| q.status == "called")
+                .filter(|q| Status::parse(&q.status) == Some(Status::Called))
                 .max_by_key(|q| (q.called_at, q.queue_number))
                 .map(|q| Receiving {
                     number: q.queue_number,
                     name: mask_name(&q.name),
                 });
             let mut waiting: Vec<i32> = mine
-                .filter(|q| q.status == "checked_in")
+                .filter(|q| Status::parse(&q.status) == Some(Status::CheckedIn))
                 .map(|q| q.queue_number)
                 .collect();
             waiting.sort_unstable();

@@ -1,6 +1,7 @@
 //! 签到 rules: what the desk typed (code, phone or ID number), what 签到 does with a registration in
 //! each status, and the expected time of a batch joining a room's queue. Pure; unit-tested here.
 
+use crate::prepare::lifecycle::RegistrationStatus as Status;
 use crate::prepare::registration;
 use crate::privacy;
 use chrono::{DateTime, Utc};
@@ -44,17 +45,20 @@ pub enum CheckIn {
     Refuse(&'static str),
 }
 
-pub fn check_in(status: &str) -> CheckIn {
+pub fn check_in(status: Status) -> CheckIn {
     match status {
-        "scheduled" => CheckIn::Queue,
-        "confirmed" => CheckIn::Place,
-        "checked_in" | "called" | "received" => CheckIn::Refuse("该登记已经签到，无需重复签到。"),
-        "cancelled" => CheckIn::Refuse("该登记已取消，不能签到。如仍需接谈，请现场登记。"),
-        "rejected" => CheckIn::Refuse("该登记未予受理，不能签到。"),
-        "no_show" => CheckIn::Refuse("该登记已标记为未到场，不能签到。如仍需接谈，请现场登记。"),
-        "submitted" => CheckIn::Refuse("该登记尚未审核确认，请先在登记审核中确认后再签到。"),
-        "waitlisted" => CheckIn::Refuse("该登记仍在候补中，不能签到。如需接谈，请现场登记。"),
-        _ => CheckIn::Refuse("该登记当前状态不能签到。"),
+        Status::Scheduled => CheckIn::Queue,
+        Status::Confirmed => CheckIn::Place,
+        Status::CheckedIn | Status::Called | Status::Received => {
+            CheckIn::Refuse("该登记已经签到，无需重复签到。")
+        }
+        Status::Cancelled => CheckIn::Refuse("该登记已取消，不能签到。如仍需接谈，请现场登记。"),
+        Status::Rejected => CheckIn::Refuse("该登记未予受理，不能签到。"),
+        Status::NoShow => {
+            CheckIn::Refuse("该登记已标记为未到场，不能签到。如仍需接谈，请现场登记。")
+        }
+        Status::Submitted => CheckIn::Refuse("该登记尚未审核确认，请先在登记审核中确认后再签到。"),
+        Status::Waitlisted => CheckIn::Refuse("该登记仍在候补中，不能签到。如需接谈，请现场登记。"),
     }
 }
 
@@ -89,9 +93,9 @@ mod tests {
 
     #[test]
     fn only_scheduled_or_confirmed_batches_check_in() {
-        assert_eq!(check_in("scheduled"), CheckIn::Queue);
-        assert_eq!(check_in("confirmed"), CheckIn::Place);
-        for s in ["checked_in", "called", "received"] {
+        assert_eq!(check_in(Status::Scheduled), CheckIn::Queue);
+        assert_eq!(check_in(Status::Confirmed), CheckIn::Place);
+        for s in [Status::CheckedIn, Status::Called, Status::Received] {
             assert_eq!(
                 check_in(s),
                 CheckIn::Refuse("该登记已经签到，无需重复签到。"),
@@ -99,11 +103,11 @@ mod tests {
             );
         }
         for s in [
-            "cancelled",
-            "rejected",
-            "no_show",
-            "submitted",
-            "waitlisted",
+            Status::Cancelled,
+            Status::Rejected,
+            Status::NoShow,
+            Status::Submitted,
+            Status::Waitlisted,
         ] {
             assert!(matches!(check_in(s), CheckIn::Refuse(_)), "{s}");
         }

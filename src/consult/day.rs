@@ -1,6 +1,8 @@
 //! The day's counts (DESIGN §4 "the day"), by room and in total: a pure function of the grouped
 //! rows that `consult::pages::day` loads.
 
+use crate::prepare::lifecycle::RegistrationStatus as Status;
+
 /// Registrations of one room (None: not in a room) and status.
 pub struct RegRow {
     pub room_id: Option<i64>,
@@ -49,14 +51,14 @@ pub struct Line {
 
 /// Statuses that count as registered: everything still in the day's pipeline (not cancelled,
 /// rejected or only on a waiting list).
-const REGISTERED: [&str; 7] = [
-    "submitted",
-    "confirmed",
-    "scheduled",
-    "checked_in",
-    "called",
-    "received",
-    "no_show",
+const REGISTERED: [Status; 7] = [
+    Status::Submitted,
+    Status::Confirmed,
+    Status::Scheduled,
+    Status::CheckedIn,
+    Status::Called,
+    Status::Received,
+    Status::NoShow,
 ];
 
 /// One line per room in the rooms' order, a 未分配接待室 line when some registrations have no
@@ -76,22 +78,24 @@ pub fn tally(rooms: &[(i64, String)], regs: &[RegRow], issues: &[IssueRow]) -> (
             Some(i) => &mut lines[i].counts,
             None => &mut unassigned,
         };
-        let s = r.status.as_str();
+        let Some(s) = Status::parse(&r.status) else {
+            continue;
+        };
         if REGISTERED.contains(&s) {
             c.registered += r.batches;
         }
         match s {
-            "checked_in" => {
+            Status::CheckedIn => {
                 c.checked_in += r.batches;
                 c.waiting += r.batches;
             }
-            "called" => c.checked_in += r.batches,
-            "received" => {
+            Status::Called => c.checked_in += r.batches,
+            Status::Received => {
                 c.checked_in += r.batches;
                 c.received += r.batches;
                 c.received_persons += r.persons;
             }
-            "no_show" => c.no_show += r.batches,
+            Status::NoShow => c.no_show += r.batches,
             _ => {}
         }
     }

@@ -1,11 +1,12 @@
 //! Rules of the leader's desk: 转办 only before the reception starts, when a batch that never
 //! checked in counts as absent (标记未到), and case titles cut to fit. Pure; unit-tested here.
 
+use crate::prepare::lifecycle::RegistrationStatus as Status;
 use chrono::{DateTime, Duration, Utc};
 
 /// 转办 only before the reception starts: scheduled or checked in, never once called.
-pub fn transferable(status: &str) -> bool {
-    matches!(status, "scheduled" | "checked_in")
+pub fn transferable(status: Status) -> bool {
+    matches!(status, Status::Scheduled | Status::CheckedIn)
 }
 
 /// When a batch that never checked in counts as absent: the end of its window, or for a batch
@@ -22,8 +23,8 @@ pub fn no_show_from(
 }
 
 /// Whether a registration is a no-show at `now`: never checked in, and its time is over.
-pub fn is_no_show(status: &str, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    status == "scheduled" && now >= from
+pub fn is_no_show(status: Status, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    status == Status::Scheduled && now >= from
 }
 
 /// Titles of cases are at most 100 characters: the summary, cut.
@@ -41,9 +42,15 @@ mod tests {
 
     #[test]
     fn only_batches_not_yet_called_are_transferred() {
-        assert!(transferable("scheduled"));
-        assert!(transferable("checked_in"));
-        for s in ["called", "received", "no_show", "confirmed", "cancelled"] {
+        assert!(transferable(Status::Scheduled));
+        assert!(transferable(Status::CheckedIn));
+        for s in [
+            Status::Called,
+            Status::Received,
+            Status::NoShow,
+            Status::Confirmed,
+            Status::Cancelled,
+        ] {
             assert!(!transferable(s), "{s}");
         }
     }
@@ -54,10 +61,18 @@ mod tests {
         let window_end = at("2026-12-12T02:00:00Z");
         let from = no_show_from(expected, Some(window_end), 15, 1);
         assert_eq!(from, window_end);
-        assert!(!is_no_show("scheduled", from, at("2026-12-12T01:59:59Z")));
-        assert!(is_no_show("scheduled", from, window_end));
+        assert!(!is_no_show(
+            Status::Scheduled,
+            from,
+            at("2026-12-12T01:59:59Z")
+        ));
+        assert!(is_no_show(Status::Scheduled, from, window_end));
         // Checked in, called or received: never a no-show, however late.
-        assert!(!is_no_show("checked_in", from, at("2026-12-12T09:00:00Z")));
+        assert!(!is_no_show(
+            Status::CheckedIn,
+            from,
+            at("2026-12-12T09:00:00Z")
+        ));
         // A walk-in of 7 persons (two slots) without a window: 30 minutes after its expected time.
         let walk_in = no_show_from(expected, None, 15, 2);
         assert_eq!(walk_in, at("2026-12-12T01:45:00Z"));

@@ -2,7 +2,7 @@
 //!
 //! Rules (pure, unit-tested): `scheduler`, `checkin_rules`, `desk_rules`, `day`, `board` (with its
 //! loader). Domain modules (a transaction, no HTTP): `scheduling`, `publish`, `arrival`,
-//! `reception`. Pages: `pages`.
+//! `reception`, and `queue_moves` (every status write of the stage, decided by the lifecycle). Pages: `pages`.
 
 pub mod arrival;
 pub mod board;
@@ -11,6 +11,7 @@ pub mod day;
 pub mod desk_rules;
 pub mod pages;
 pub mod publish;
+pub mod queue_moves;
 pub mod reception;
 pub mod scheduler;
 pub mod scheduling;

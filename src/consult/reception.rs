@@ -7,11 +7,12 @@ use crate::admin::category_groups;
 use crate::audit::{self, Actor, Entry};
 use crate::consult::board;
 use crate::consult::desk_rules::{case_title, is_no_show, no_show_from, transferable};
+use crate::consult::queue_moves::{self, stored_status};
 use crate::consult::scheduling::lock_visit;
 use crate::error::AppError;
 use crate::followup::CaseRules;
 use crate::followup::assign::{self, NewCase, Source};
-use crate::prepare::lifecycle::staff_status_label as status_label;
+use crate::prepare::lifecycle::{RegistrationStatus as Status, staff_status_label as status_label};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -129,17 +130,7 @@ pub async fn call_next(
             "第 {n} 号还在接待中：请先登记接谈情况，再叫下一位。"
         )));
     }
-    let called = sqlx::query!(
-        r#"UPDATE registrations SET status = 'called', called_at = $2
-           WHERE id = (SELECT id FROM registrations WHERE room_id = $1 AND status = 'checked_in'
-                       ORDER BY queue_number LIMIT 1 FOR UPDATE SKIP LOCKED)
-             AND status = 'checked_in'
-           RETURNING id, code, queue_number AS "queue_number!""#,
-        room_id,
-        now
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let called = queue_moves::call_next(&mut *tx, room_id, now).await?;
     let Some(c) = called else {
         return Err(DeskError::Refused(
             "排队中没有已签到的来访群众，暂无可叫的号。".into(),
@@ -248,7 +239,8 @@ pub async fn record<E>(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    let Some(called_at) = g.called_at.filter(|_| g.status == "called") else {
+    let from = stored_status(&g.status)?;
+    let Some(called_at) = g.called_at.filter(|_| from == Status::Called) else {
         return Err(DeskError::Refused(format!(
             "{} 不在接待中（可能已登记或已转办），请查看当前接待。",
             g.code
@@ -263,12 +255,7 @@ pub async fn record<E>(
     let valid = check(&choices).map_err(DeskError::Invalid)?;
     let reception_id = insert_reception(&mut *tx, room, reg, called_at, &valid, by).await?;
     let cases = insert_issues(&mut *tx, room.visit_id, reception_id, &valid.issues, by).await?;
-    sqlx::query!(
-        "UPDATE registrations SET status = 'received' WHERE id = $1",
-        reg
-    )
-    .execute(&mut *tx)
-    .await?;
+    queue_moves::receive(&mut *tx, reg, from).await?;
     board::announce(&mut *tx, room.visit_id).await?;
     let detail =
         json!({ "reception_id": reception_id, "issues": valid.issues.len(), "cases": cases });
@@ -385,7 +372,7 @@ pub async fn transfer(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(AppError::NotFound)?;
-    if !transferable(&g.status) {
+    if !transferable(stored_status(&g.status)?) {
         return Err(DeskError::Refused(format!(
             "{}（{}）已开始接待或已结束，不能再转办。",
             g.code,
@@ -458,11 +445,8 @@ pub async fn mark_no_shows(
     .fetch_all(&mut *tx)
     .await?;
     let (due, later): (Vec<_>, Vec<_>) = rows.iter().partition(|r| {
-        is_no_show(
-            &r.status,
-            no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots),
-            now,
-        )
+        let from = no_show_from(r.expected_at, r.window_ends, room.slot_minutes, r.slots);
+        Status::parse(&r.status).is_some_and(|s| is_no_show(s, from, now))
     });
     if due.is_empty() {
         let first = later
@@ -473,12 +457,7 @@ pub async fn mark_no_shows(
     }
     let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
     let codes: Vec<&str> = due.iter().map(|r| r.code.as_str()).collect();
-    sqlx::query!(
-        "UPDATE registrations SET status = 'no_show' WHERE id = ANY($1) AND status = 'scheduled'",
-        &ids
-    )
-    .execute(&mut *tx)
-    .await?;
+    queue_moves::mark_no_shows(&mut *tx, &ids).await?;
     board::announce(&mut *tx, room.visit_id).await?;
     audit::record(
         &mut *tx,

@@ -5,15 +5,21 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::audit::{self, Entry};
+use crate::consult::queue_moves::{self, QueuePlace, stored_status};
 use crate::consult::scheduler::{
     self, Assignment, Input, Locked, Registration, Room, Schedule, Window,
 };
 use crate::error::AppError;
+use crate::prepare::lifecycle::RegistrationStatus as Status;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 
 /// Statuses the scheduler (re)assigns; later statuses keep their room and number as if locked.
-pub const SCHEDULABLE: [&str; 2] = ["confirmed", "scheduled"];
+pub const SCHEDULABLE: [Status; 2] = [Status::Confirmed, Status::Scheduled];
+/// Whether a stored status is one the scheduler (re)assigns.
+pub fn schedulable(status: &str) -> bool {
+    Status::parse(status).is_some_and(|s| SCHEDULABLE.contains(&s))
+}
 /// Namespace of the advisory lock that serialises runs of one visit.
 pub(crate) const LOCK_SPACE: i32 = 6;
 
@@ -59,7 +65,7 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppE
            WHERE g.visit_id = $1 AND (g.status = ANY($2) OR (g.room_id IS NOT NULL AND g.status IN ('checked_in', 'called', 'received', 'no_show')))
            ORDER BY g.id"#,
         id,
-        &SCHEDULABLE.map(String::from)[..]
+        &SCHEDULABLE.map(|s| s.as_str().to_owned())[..]
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -87,7 +93,7 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppE
             .collect(),
         locked: rows
             .iter()
-            .filter(|r| r.locked || !SCHEDULABLE.contains(&r.status.as_str()))
+            .filter(|r| r.locked || !schedulable(&r.status))
             .filter_map(|r| {
                 Some(Locked {
                     registration_id: r.id,
@@ -199,27 +205,13 @@ pub async fn auto_schedule(
         .filter(|r| !keep.contains(&r.id))
         .map(|r| r.id)
         .collect();
-    sqlx::query!(
-        "UPDATE registrations SET room_id = NULL, queue_number = NULL, expected_at = NULL, status = 'confirmed' WHERE id = ANY($1)",
-        &free
-    )
-    .execute(&mut *tx)
-    .await?;
+    queue_moves::unschedule(&mut *tx, &free).await?;
     let placed: Vec<&Assignment> = s
         .assignments
         .iter()
         .filter(|a| !keep.contains(&a.registration_id))
         .collect();
-    sqlx::query!(
-        "UPDATE registrations g SET room_id = a.room, queue_number = a.q, expected_at = a.at, status = 'scheduled'
-         FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[]) AS a(reg, room, q, at) WHERE g.id = a.reg",
-        &placed.iter().map(|a| a.registration_id).collect::<Vec<_>>(),
-        &placed.iter().map(|a| a.room_id).collect::<Vec<_>>(),
-        &placed.iter().map(|a| a.queue_number).collect::<Vec<_>>(),
-        &placed.iter().map(|a| a.starts_at).collect::<Vec<_>>()
-    )
-    .execute(&mut *tx)
-    .await?;
+    queue_moves::schedule_all(&mut *tx, &placed).await?;
     let detail = serde_json::json!({ "assigned": s.assignments.len(), "kept": keep.len(), "unmatched": s.unmatched, "late": s.late });
     audit::record(
         &mut *tx,
@@ -267,7 +259,8 @@ pub async fn move_registration(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    if !SCHEDULABLE.contains(&r.status.as_str()) {
+    let from = stored_status(&r.status)?;
+    if !SCHEDULABLE.contains(&from) {
         return Err(AppError::NotFound);
     }
     let room = match m.room_id {
@@ -297,15 +290,12 @@ pub async fn move_registration(
         return Ok(Err(refused));
     };
     let at = r.expected_at.or(r.window_start).unwrap_or(now);
-    sqlx::query!(
-        "UPDATE registrations SET room_id = $2, queue_number = $3, expected_at = $4, status = 'scheduled', schedule_locked = true WHERE id = $1",
-        reg,
-        room,
-        queue,
-        at
-    )
-    .execute(&mut *tx)
-    .await?;
+    let place = QueuePlace {
+        room_id: room,
+        queue_number: queue,
+        expected_at: at,
+    };
+    queue_moves::schedule_by_hand(&mut *tx, reg, from, &place).await?;
     audit::record(
         &mut *tx,
         actor,

@@ -7,7 +7,8 @@ use crate::consult::checkin_rules::{CheckIn, check_in, classify};
 use crate::consult::{arrival::place, scheduling};
 use crate::error::AppError;
 use crate::prepare::booking::{self, Booking, WalkInPlace};
-use crate::prepare::lifecycle::citizen_status_label as status_label;
+use crate::prepare::lifecycle::Event::PlaceWalkIn;
+use crate::prepare::lifecycle::{RegistrationStatus, citizen_status_label as status_label};
 use crate::prepare::registration::{Channel, Channel::WalkIn as WALK_IN, RegistrationForm};
 use crate::prepare::registration_view::{self, PageInput};
 use crate::state::AppState;
@@ -120,7 +121,8 @@ pub async fn search(
 
 fn to_match(r: arrival::Candidate) -> Match {
     Match {
-        can_check_in: matches!(check_in(&r.status), CheckIn::Queue | CheckIn::Place),
+        can_check_in: RegistrationStatus::parse(&r.status)
+            .is_some_and(|s| matches!(check_in(s), CheckIn::Queue | CheckIn::Place)),
         status: status_label(&r.status),
         id: r.id,
         code: r.code,
@@ -186,7 +188,8 @@ pub async fn walk_in(
         Booking::Done(outcome) => outcome,
         Booking::Booked(b) => {
             scheduling::lock_visit(&mut tx, id).await?;
-            let Some(p) = place(&mut tx, id, b.registration_id, valid.room_id, now).await? else {
+            let reg = b.registration_id;
+            let Some(p) = place(&mut tx, id, reg, PlaceWalkIn, valid.room_id, now).await? else {
                 return registration_view::no_room(&state, &ctx, visit, &f).await;
             };
             crate::live::announce(&mut *tx, id).await?;

@@ -13,6 +13,7 @@ use crate::consult::pages::reception_form::{
 };
 use crate::consult::reception::{self, Choices, DeskError, DeskRoom, NoShows, Recorded, Recorder};
 use crate::error::AppError;
+use crate::prepare::lifecycle::RegistrationStatus as Status;
 use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::Choice;
@@ -231,7 +232,7 @@ async fn record_form(
 async fn queue_entries(
     conn: &mut PgConnection,
     room_id: i64,
-    status: &str,
+    status: Status,
 ) -> sqlx::Result<Vec<QueueEntry>> {
     Ok(sqlx::query!(
         r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.persons, g.expected_at, g.checked_in_at,
@@ -239,7 +240,7 @@ async fn queue_entries(
            FROM registrations g JOIN categories c ON c.id = g.category_id LEFT JOIN categories p ON p.id = c.parent_id
            WHERE g.room_id = $1 AND g.status = $2 ORDER BY g.queue_number"#,
         room_id,
-        status
+        status.as_str()
     )
     .fetch_all(conn)
     .await?
@@ -306,8 +307,8 @@ async fn desk_page(
         no_show: counts.no_show as usize,
         current: current.map(|(c, _)| c),
         form,
-        queue: queue_entries(&mut conn, room.id, "checked_in").await?,
-        not_arrived: queue_entries(&mut conn, room.id, "scheduled").await?,
+        queue: queue_entries(&mut conn, room.id, Status::CheckedIn).await?,
+        not_arrived: queue_entries(&mut conn, room.id, Status::Scheduled).await?,
         other_rooms,
         notice,
         transfer_error,
