@@ -6,7 +6,7 @@
 use crate::audit::{self, Actor, Entry};
 use crate::consult::checkin_rules::{self, CheckIn, Query, expected_at};
 use crate::consult::queue_moves::{self, QueuePlace, stored_status};
-use crate::consult::{board, scheduler, scheduling};
+use crate::consult::{board, schedule_store, scheduler};
 use crate::error::AppError;
 use crate::prepare::lifecycle::Event;
 use crate::privacy::{Field, Keys};
@@ -23,7 +23,7 @@ pub struct Placed {
 /// Check in `reg` to `chosen` (staff's pick; must be a room of the visit) or to the best competent
 /// room, with the room's next queue number and an expected time: `event` is `CheckIn` of a
 /// confirmed registration or `PlaceWalkIn` of a walk-in. None: no competent room and no valid
-/// pick. The caller holds `scheduling::lock_visit`, so numbers are not handed out twice.
+/// pick. The caller holds `schedule_store::lock_visit`, so numbers are not handed out twice.
 pub async fn place(
     conn: &mut sqlx::PgConnection,
     visit_id: i64,
@@ -39,7 +39,7 @@ pub async fn place(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let rooms = scheduling::competent_rooms(&mut *conn, visit_id).await?;
+    let rooms = schedule_store::competent_rooms(&mut *conn, visit_id).await?;
     let room_id = match chosen.filter(|c| rooms.iter().any(|(r, _)| r.id == *c)) {
         Some(c) => c,
         None => {
@@ -171,7 +171,7 @@ pub async fn check_in(
     now: DateTime<Utc>,
     actor: &Actor,
 ) -> Result<CheckedIn, AppError> {
-    scheduling::lock_visit(&mut *tx, id).await?;
+    schedule_store::lock_visit(&mut *tx, id).await?;
     let r = sqlx::query!(
         r#"SELECT g.code, g.status, g.queue_number, rm.name AS "room?" FROM registrations g LEFT JOIN rooms rm ON rm.id = g.room_id
            WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g"#,

@@ -1,7 +1,7 @@
 //! Stage 2, 访中会商研究: the schedule, check-in, the queue per room, the leader's desk, the board.
 //!
 //! Rules (pure, unit-tested): `scheduler`, `checkin_rules`, `desk_rules`, `day`, `board` (with its
-//! loader). Domain modules (a transaction, no HTTP): `scheduling`, `publish`, `arrival`,
+//! loader). Domain modules (a transaction, no HTTP): `schedule_store`, `publish`, `arrival`,
 //! `reception`, and `queue_moves` (every status write of the stage, decided by the lifecycle). Pages: `pages`.
 
 pub mod arrival;
@@ -13,5 +13,5 @@ pub mod pages;
 pub mod publish;
 pub mod queue_moves;
 pub mod reception;
+pub mod schedule_store;
 pub mod scheduler;
-pub mod scheduling;

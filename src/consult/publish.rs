@@ -2,7 +2,7 @@
 //! A re-publish after moves or a new automatic run tells only those whose assignment changed.
 
 use crate::audit::{self, Actor, Entry};
-use crate::consult::scheduling;
+use crate::consult::schedule_store;
 use crate::error::AppError;
 use crate::notify;
 use chrono::{DateTime, Utc};
@@ -38,7 +38,7 @@ pub async fn publish(
     now: DateTime<Utc>,
     actor: &Actor,
 ) -> Result<Vec<i64>, AppError> {
-    scheduling::lock_visit(&mut *tx, id).await?;
+    schedule_store::lock_visit(&mut *tx, id).await?;
     let title = sqlx::query_scalar!("SELECT title FROM visits WHERE id = $1", id)
         .fetch_optional(&mut *tx)
         .await?

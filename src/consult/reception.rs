@@ -8,7 +8,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::consult::board;
 use crate::consult::desk_rules::{case_title, is_no_show, no_show_from, transferable};
 use crate::consult::queue_moves::{self, stored_status};
-use crate::consult::scheduling::lock_visit;
+use crate::consult::schedule_store::lock_visit;
 use crate::error::AppError;
 use crate::followup::CaseRules;
 use crate::followup::assign::{self, NewCase, Source};

@@ -334,7 +334,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
         role: Some("staff"),
         ip: None,
     };
-    let s = crate::consult::scheduling::auto_schedule(&mut tx, visit, &actor)
+    let s = crate::consult::schedule_store::auto_schedule(&mut tx, visit, &actor)
         .await
         .map_err(|e| anyhow::anyhow!("scheduling the Pujiang day: {e:?}"))?;
     anyhow::ensure!(

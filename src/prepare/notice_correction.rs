@@ -5,7 +5,8 @@
 use crate::audit::{self, Actor, Entry};
 use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
-use crate::prepare::plan::{self, Change, NoticeDays, hours};
+use crate::prepare::notice_text::{self, Change};
+use crate::prepare::plan::{NoticeDays, hours};
 use crate::prepare::visit_store::{facts, notify_registrants};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sqlx::PgConnection;
@@ -202,7 +203,7 @@ async fn apply(
     env: &Env<'_>,
 ) -> Result<usize, AppError> {
     let old_facts = facts(tx, env.close_time, id, env.base_url).await?;
-    let (title, body) = plan::compose_correction(&old_facts, changes, &d.reason);
+    let (title, body) = notice_text::compose_correction(&old_facts, changes, &d.reason);
     let corrects = published
         .iter()
         .find(|n| n.kind != "correction")

@@ -88,7 +88,7 @@ pub async fn generate_draft(
         return Err(AppError::Conflict(format!("{}已发布，不能重新生成。", plan::notice_kind_label(kind))));
     }
     let facts = facts(tx, d.close_time, id, d.base_url).await?;
-    let (title, body) = plan::compose(kind, &facts);
+    let (title, body) = crate::prepare::notice_text::compose(kind, &facts);
     let planned = d.notice_days.latest(kind, v.visit_date);
     let updated = sqlx::query_scalar!(
         "UPDATE notices SET title = $3, body = $4, planned_date = $5 WHERE visit_id = $1 AND kind = $2 AND status = 'draft' RETURNING id",

@@ -1,13 +1,9 @@
-//! The pure rules of planning and announcing a visit: notice dates, the notice texts, reception
-//! windows, the default registration close, the poster's layout and its QR code. No I/O here.
+//! The pure rules of planning and announcing a visit: notice dates (the texts are `notice_text`),
+//! reception windows, the default registration close, the poster's layout and its QR code. No I/O here.
 
 use crate::clock::{china_instant, cn_date};
 pub use crate::config::rules::NoticeDays;
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc};
-
-pub use crate::prepare::notice_text::{
-    Block, Change, Facts, LeaderLine, blocks, compose, compose_cancellation, compose_correction,
-};
 
 /// Status values of a visit (the `visits.status` CHECK) with their labels.
 pub const VISIT_STATUSES: [(&str, &str); 7] = [
@@ -269,6 +265,7 @@ pub fn prev_month(first: NaiveDate) -> NaiveDate {
 mod tests {
     use super::*;
     use crate::clock::cn_minute;
+    use crate::prepare::notice_text::*;
 
     fn five() -> NaiveTime {
         NaiveTime::from_hms_opt(17, 0, 0).unwrap()

@@ -4,7 +4,8 @@
 use crate::audit::{self, Actor, Entry};
 use crate::clock::{china_date, cn_date};
 use crate::error::AppError;
-use crate::prepare::plan::{self, Facts, LeaderLine};
+use crate::prepare::notice_text::{self, Facts, LeaderLine};
+use crate::prepare::plan;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sqlx::PgConnection;
 
@@ -292,7 +293,7 @@ pub async fn cancel(
     // A draft was never announced: there is nobody to tell, so no notice.
     let mut notice_id = None;
     if announced {
-        let (title, body) = plan::compose_cancellation(&facts, &c.reason);
+        let (title, body) = notice_text::compose_cancellation(&facts, &c.reason);
         notice_id = Some(
             sqlx::query_scalar!(
                 "INSERT INTO notices (visit_id, kind, corrects_notice_id, title, body, channels, planned_date, status, published_at, published_by, created_by)

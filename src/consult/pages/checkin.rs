@@ -4,7 +4,7 @@
 
 use crate::consult::arrival::{self, CheckedIn, Found};
 use crate::consult::checkin_rules::{CheckIn, check_in, classify};
-use crate::consult::{arrival::place, scheduling};
+use crate::consult::{arrival::place, schedule_store};
 use crate::error::AppError;
 use crate::prepare::booking::{self, Booking, WalkInPlace};
 use crate::prepare::lifecycle::Event::PlaceWalkIn;
@@ -187,7 +187,7 @@ pub async fn walk_in(
     let outcome = match booking::book(&mut tx, &s, now, &state.keys, rules).await? {
         Booking::Done(outcome) => outcome,
         Booking::Booked(b) => {
-            scheduling::lock_visit(&mut tx, id).await?;
+            schedule_store::lock_visit(&mut tx, id).await?;
             let reg = b.registration_id;
             let Some(p) = place(&mut tx, id, reg, PlaceWalkIn, valid.room_id, now).await? else {
                 return registration_view::no_room(&state, &ctx, visit, &f).await;

@@ -1,5 +1,5 @@
 //! Stage 2's pages: each handler parses its input, calls one function of a consult domain module
-//! (`scheduling`, `publish`, `arrival`, `reception`) and renders or redirects. Only `routes.rs`
+//! (`schedule_store`, `publish`, `arrival`, `reception`) and renders or redirects. Only `routes.rs`
 //! names these handlers.
 
 pub mod board;

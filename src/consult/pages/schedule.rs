@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::consult::pages::hm;
 use crate::consult::publish;
+use crate::consult::schedule_store::{self, Move, Row};
 use crate::consult::scheduler::{self, Window};
-use crate::consult::scheduling::{self, Move, Row};
 use crate::error::AppError;
 use crate::prepare::registration::window_label;
 use crate::state::AppState;
@@ -101,8 +101,8 @@ async fn schedule_page(
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    let l = scheduling::load(&mut conn, id).await?;
-    let s = scheduling::stored(&l);
+    let l = schedule_store::load(&mut conn, id).await?;
+    let s = schedule_store::stored(&l);
     let q = scheduler::quality(&l.input, &s);
     let by_id: HashMap<i64, &Row> = l.rows.iter().map(|r| (r.id, r)).collect();
     let windows: HashMap<i64, &Window> = l.input.windows.iter().map(|w| (w.id, w)).collect();
@@ -179,7 +179,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) 
 /// 自动排接: one transaction, serialised per visit; locked and already-started batches are kept.
 pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let mut tx = state.db.begin().await?;
-    let s = scheduling::auto_schedule(&mut tx, id, &ctx.actor()).await?;
+    let s = schedule_store::auto_schedule(&mut tx, id, &ctx.actor()).await?;
     tx.commit().await?;
     let mut msg = format!("已自动排接 {} 批。", s.assignments.len());
     if !s.unmatched.is_empty() {
@@ -208,7 +208,7 @@ pub async fn move_one(
     };
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    match scheduling::move_registration(&mut tx, id, reg, &m, now, &ctx.actor()).await? {
+    match schedule_store::move_registration(&mut tx, id, reg, &m, now, &ctx.actor()).await? {
         Ok(code) => {
             tx.commit().await?;
             Ok(redirect_with_flash(

@@ -3,8 +3,9 @@
 use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
+use crate::prepare::notice_text::Facts;
 use crate::prepare::pages::visit_form::{Options, VisitForm, channels_of, parse_date, validate};
-use crate::prepare::plan::{self, CHANNELS, Facts, hours};
+use crate::prepare::plan::{self, CHANNELS, hours};
 use crate::prepare::visit_store::{self, Valid, facts};
 use crate::state::AppState;
 use crate::web::base_url;

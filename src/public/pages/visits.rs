@@ -5,7 +5,8 @@ use crate::clock::china_date;
 use crate::clock::{cn_date, cn_minute};
 use crate::error::AppError;
 use crate::prepare::notice_store::{NoticeView, published_for};
-use crate::prepare::plan::{self, Block, Facts, hours};
+use crate::prepare::notice_text::{self, Block, Facts};
+use crate::prepare::plan::{self, hours};
 use crate::prepare::visit_store::facts;
 use crate::public::published::{is_public, published_notice};
 use crate::state::AppState;
@@ -295,7 +296,7 @@ pub async fn print(
     };
     render(&PosterPage {
         layout: ctx.layout(&p.view.title),
-        blocks: plan::blocks(&p.view.body),
+        blocks: notice_text::blocks(&p.view.body),
         notice: p.view,
         county,
         heading,
