@@ -67,6 +67,9 @@ struct Common {
     /// Background jobs in this instance (reminders, 催办, outbox delivery): on or off (e.g. while benchmarking).
     #[arg(long, env = "XIAFANG_JOBS", default_value = "on", value_parser = ["on", "off"], global = true)]
     jobs: String,
+    /// Days an API token works after it is issued.
+    #[arg(long, env = "XIAFANG_API_TOKEN_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    api_token_days: u16,
 }
 
 #[derive(Subcommand)]
@@ -133,6 +136,7 @@ impl Common {
             keys_file: self.keys_file,
             public_url: self.public_url.filter(|s| !s.is_empty()),
             jobs: self.jobs == "on",
+            api_token_ttl: chrono::Duration::days(self.api_token_days.into()),
             ..Config::default()
         }
     }

@@ -7,6 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::web::auth::Role;
 use crate::web::password::hash_password;
 use crate::web::session;
+use crate::web::tokens::revoke_all;
 use chrono::{DateTime, Utc};
 use rand::seq::IndexedRandom;
 use sqlx::{PgConnection, PgExecutor};
@@ -156,12 +157,14 @@ pub async fn create(
     Ok(Ok(Created { id, password }))
 }
 
-/// Change name, role and link; a change of role is audited as such.
+/// Change name, role and link; a change of role is audited as such and revokes the account's API
+/// tokens (DESIGN §7: a token does not outlive the authority it was issued under).
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,
     id: i64,
     input: &AccountInput,
+    now: DateTime<Utc>,
 ) -> AppResult<()> {
     let old_role = sqlx::query_scalar!("SELECT role FROM users WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *conn)
@@ -179,23 +182,29 @@ pub async fn update(
     )
     .execute(&mut *conn)
     .await?;
-    let action = if old_role != role {
+    let role_changed = old_role != role;
+    let action = if role_changed {
         "user.role_change"
     } else {
         "user.update"
     };
-    let detail = serde_json::json!({"from_role": old_role, "role": role, "department_id": department_id, "leader_id": leader_id});
+    let mut detail = serde_json::json!({"from_role": old_role, "role": role, "department_id": department_id, "leader_id": leader_id});
+    if role_changed {
+        detail["tokens_revoked"] = revoke_all(&mut *conn, id, now).await?.into();
+    }
     let entry = Entry::ok(action).on("user", id).detail(detail);
     audit::record(&mut *conn, actor, entry).await?;
     Ok(())
 }
 
-/// (De)activate an account; deactivation ends its sessions. Nobody deactivates themselves.
+/// (De)activate an account; deactivation ends its sessions and revokes its API tokens. Nobody
+/// deactivates themselves.
 pub async fn set_active(
     conn: &mut PgConnection,
     actor: &Actor,
     id: i64,
     active: bool,
+    now: DateTime<Utc>,
 ) -> AppResult<()> {
     if actor.id == Some(id) {
         return Err(AppError::BadRequest("不能停用自己的账号。".into()));
@@ -207,20 +216,20 @@ pub async fn set_active(
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    if !active {
-        session::end_all(&mut *conn, id).await?;
-    }
-    let action = if active {
-        "user.activate"
+    let entry = if active {
+        Entry::ok("user.activate").on("user", id)
     } else {
-        "user.deactivate"
+        session::end_all(&mut *conn, id).await?;
+        let revoked = revoke_all(&mut *conn, id, now).await?;
+        let detail = serde_json::json!({"tokens_revoked": revoked});
+        Entry::ok("user.deactivate").on("user", id).detail(detail)
     };
-    audit::record(&mut *conn, actor, Entry::ok(action).on("user", id)).await?;
+    audit::record(&mut *conn, actor, entry).await?;
     Ok(())
 }
 
-/// A new one-time password (returned with the username); the account's sessions end and its
-/// lockout is lifted. The sysadmin learns the password but gains no access to what the account sees.
+/// A new one-time password (returned with the username); the account's sessions end, its API
+/// tokens are revoked and its lockout is lifted. The sysadmin learns the password but gains no access to what the account sees.
 pub async fn reset_password(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -240,7 +249,9 @@ pub async fn reset_password(
     .await?
     .ok_or(AppError::NotFound)?;
     session::end_all(&mut *conn, id).await?;
-    let entry = Entry::ok("password.reset").on("user", id);
+    let revoked = revoke_all(&mut *conn, id, now).await?;
+    let detail = serde_json::json!({"tokens_revoked": revoked});
+    let entry = Entry::ok("password.reset").on("user", id).detail(detail);
     audit::record(&mut *conn, actor, entry).await?;
     Ok((username, password))
 }

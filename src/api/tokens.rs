@@ -6,38 +6,46 @@ use crate::audit::{self, Actor, Entry};
 use crate::error::{AppError, AppResult};
 use crate::web::session;
 use crate::web::tokens::{PREFIX, revoke_all};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 
 /// A token the user just created: the secret exists only here, the database keeps its hash.
 pub struct Issued {
     pub id: i64,
     pub token: String,
+    pub expires_at: DateTime<Utc>,
 }
 
-/// A new token for `user_id`, named `name` (already checked: 1–60 characters).
+/// A new token for `user_id`, named `name` (already checked: 1–60 characters), working for `ttl`.
 pub async fn issue(
     conn: &mut PgConnection,
     actor: &Actor,
     user_id: i64,
     name: &str,
     now: DateTime<Utc>,
+    ttl: Duration,
 ) -> AppResult<Issued> {
     let token = format!("{PREFIX}{}", session::new_token());
+    let expires_at = now + ttl;
     let id = sqlx::query_scalar!(
-        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         user_id,
         name,
         session::hash(&token),
-        now
+        now,
+        expires_at
     )
     .fetch_one(&mut *conn)
     .await?;
     let entry = Entry::ok("api_token.create")
         .on("api_token", id)
-        .detail(serde_json::json!({"name": name}));
+        .detail(serde_json::json!({"name": name, "expires_at": expires_at}));
     audit::record(&mut *conn, actor, entry).await?;
-    Ok(Issued { id, token })
+    Ok(Issued {
+        id,
+        token,
+        expires_at,
+    })
 }
 
 /// Revoke one of `user_id`'s own tokens (others' are unknown: not found); returns its name.

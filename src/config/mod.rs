@@ -18,6 +18,8 @@ pub struct Config {
     pub session_absolute: Duration,
     pub lockout_failures: i32,
     pub lockout_duration: Duration,
+    /// How long an API token works after it is issued (DESIGN §7: 90 days by default).
+    pub api_token_ttl: Duration,
     /// Peers whose X-Forwarded-For is believed (DESIGN §7).
     pub trusted_proxies: Vec<IpAddr>,
     /// Mark cookies `Secure`: set when served over TLS (directly or behind a TLS proxy).
@@ -81,6 +83,7 @@ impl Default for Config {
             session_absolute: Duration::hours(12),
             lockout_failures: 5,
             lockout_duration: Duration::minutes(30),
+            api_token_ttl: Duration::days(90),
             trusted_proxies: Vec::new(),
             secure_cookies: false,
             max_body_bytes: 1024 * 1024,

@@ -230,7 +230,11 @@ pub async fn change_password(
     // Every other browser signed in as this user is signed out; this one gets a fresh session.
     session::end_all(&mut *tx, user_id).await?;
     let token = session::create(&mut *tx, user_id, now, ip, None).await?;
-    let entry = Entry::ok("password.change").on("user", user_id);
+    let revoked = crate::web::tokens::revoke_all(&mut *tx, user_id, now).await?;
+    let detail = serde_json::json!({"tokens_revoked": revoked});
+    let entry = Entry::ok("password.change")
+        .on("user", user_id)
+        .detail(detail);
     audit::record(&mut *tx, actor, entry).await?;
     tx.commit().await?;
     Ok(Ok(token))

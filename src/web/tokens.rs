@@ -26,7 +26,7 @@ fn needs_touch(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool 
     last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1))
 }
 
-/// The user behind a live token of an active account, with that account's role.
+/// The user behind a live (unrevoked, unexpired) token of an active account, with its role.
 pub async fn lookup(
     db: &PgPool,
     token: &str,
@@ -36,8 +36,9 @@ pub async fn lookup(
     let Some(row) = sqlx::query!(
         r#"SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id
            FROM api_tokens t JOIN users u ON u.id = t.user_id
-           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active"#,
-        hash
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.active"#,
+        hash,
+        now
     )
     .fetch_optional(db)
     .await?
@@ -78,14 +79,14 @@ pub fn may_hold(role: Role) -> bool {
     )
 }
 
-/// Revoke every live token of a user; returns how many.
+/// Revoke every live token of a user; returns how many. Expired ones stay shown as expired.
 pub async fn revoke_all(
     db: impl PgExecutor<'_>,
     user_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     Ok(sqlx::query!(
-        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
         user_id,
         now
     )
@@ -94,10 +95,16 @@ pub async fn revoke_all(
     .rows_affected())
 }
 
-pub async fn active_count(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<i64> {
+/// How many of a user's tokens still work at `now`.
+pub async fn active_count(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL"#,
-        user_id
+        r#"SELECT count(*) AS "n!" FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2"#,
+        user_id,
+        now
     )
     .fetch_one(db)
     .await

@@ -2,7 +2,7 @@
 //! case status scoping, the one error shape, and the OpenAPI document against the route table.
 
 use crate::fixtures::assign_case;
-use crate::harness::{Client, TestApp};
+use crate::harness::{Client, PASSWORD, TestApp};
 use crate::register::{Visit, id_number, visit_on};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -215,6 +215,129 @@ async fn sysadmin_and_auditor_hold_no_tokens_and_the_sysadmin_revokes_them_all()
         401,
         "unauthorized",
     );
+}
+
+/// The status of `GET /api/v1/me` with `token`.
+async fn me_with(app: &TestApp, token: &str) -> u16 {
+    Api::new(app, Some(token)).get("/api/v1/me").await.status
+}
+
+async fn user_id(app: &TestApp, username: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// `tokens_revoked` of the last audit entry `action`.
+async fn tokens_revoked(app: &TestApp, action: &str) -> Value {
+    let detail: Value = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(action)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    detail["tokens_revoked"].clone()
+}
+
+#[tokio::test]
+async fn a_token_dies_with_its_owners_password_change() {
+    let app = spawn().await;
+    let staff = app.signed_in("xinfang", Role::Staff).await;
+    let token = create_token(&staff, "热线").await;
+    assert_eq!(me_with(&app, &token).await, 200);
+    let change = staff
+        .post(
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("new", "Another-Pass-2026"),
+                ("confirm", "Another-Pass-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(change.status, 303, "{}", change.body);
+    assert_eq!(me_with(&app, &token).await, 401, "the change revokes it");
+    assert_eq!(tokens_revoked(&app, "password.change").await, 1);
+    let fresh = create_token(&staff, "新的").await;
+    assert_eq!(me_with(&app, &fresh).await, 200, "a new one works");
+}
+
+#[tokio::test]
+async fn a_token_dies_with_a_reset_a_role_change_and_a_deactivation() {
+    let app = spawn().await;
+    let admin = app.signed_in("root1", Role::Sysadmin).await;
+    let staff = app.signed_in("zhou", Role::Staff).await;
+    let zhou = user_id(&app, "zhou").await;
+
+    // A role change to another token-holding role: the old token would still carry a role.
+    let token = create_token(&staff, "统计").await;
+    assert_eq!(me_with(&app, &token).await, 200);
+    let change = admin
+        .post(
+            &format!("/admin/users/{zhou}"),
+            &[("display_name", "周洁"), ("role", "supervisor")],
+        )
+        .await;
+    assert_eq!(change.status, 303);
+    assert_eq!(me_with(&app, &token).await, 401, "a role change revokes it");
+    assert_eq!(tokens_revoked(&app, "user.role_change").await, 1);
+
+    // A deactivation: the token stays dead after the account is active again.
+    let token = create_token(&staff, "短信").await;
+    assert_eq!(me_with(&app, &token).await, 200);
+    for step in ["deactivate", "activate"] {
+        let r = admin
+            .post(&format!("/admin/users/{zhou}/{step}"), &[])
+            .await;
+        assert_eq!(r.status, 303, "{step}");
+    }
+    assert_eq!(
+        me_with(&app, &token).await,
+        401,
+        "a deactivation revokes it"
+    );
+    assert_eq!(tokens_revoked(&app, "user.deactivate").await, 1);
+
+    // A reset by the sysadmin.
+    let staff = app.client();
+    assert_eq!(staff.login("zhou", PASSWORD).await.status, 303);
+    let token = create_token(&staff, "对接").await;
+    assert_eq!(me_with(&app, &token).await, 200);
+    let reset = admin
+        .post(&format!("/admin/users/{zhou}/reset-password"), &[])
+        .await;
+    assert_eq!(reset.status, 303);
+    assert_eq!(me_with(&app, &token).await, 401, "a reset revokes it");
+    assert_eq!(tokens_revoked(&app, "password.reset").await, 1);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_while_a_fresh_one_works() {
+    let app = spawn().await;
+    let staff = app.signed_in("xinfang", Role::Staff).await;
+    let old = create_token(&staff, "旧令牌").await;
+    let page = staff.get("/me/tokens").await;
+    assert!(page.body.contains("有效期至"), "{}", page.body);
+    app.clock.advance(chrono::Duration::days(89));
+    assert_eq!(me_with(&app, &old).await, 200, "within 90 days");
+    app.clock
+        .advance(chrono::Duration::days(1) + chrono::Duration::minutes(1));
+    assert_error(
+        &Api::new(&app, Some(&old)).get("/api/v1/me").await,
+        401,
+        "unauthorized",
+    );
+
+    let staff = app.client();
+    assert_eq!(staff.login("xinfang", PASSWORD).await.status, 303);
+    let fresh = create_token(&staff, "新令牌").await;
+    assert_eq!(me_with(&app, &fresh).await, 200);
+    assert_eq!(me_with(&app, &old).await, 401);
+    let page = staff.get("/me/tokens").await;
+    assert!(page.body.contains("已过期"), "{}", page.body);
 }
 
 async fn published_visit(app: &TestApp) -> Visit {

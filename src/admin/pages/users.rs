@@ -248,7 +248,7 @@ async fn user_page(
         roles: role_choices(),
         departments: departments(state).await?,
         leaders: leaders(state).await?,
-        tokens: crate::web::tokens::active_count(&state.db, id).await?,
+        tokens: crate::web::tokens::active_count(&state.db, id, state.clock.now()).await?,
     })
 }
 
@@ -268,7 +268,7 @@ pub async fn update(
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let mut tx = state.db.begin().await?;
-    accounts::update(&mut tx, &ctx.actor(), id, &input).await?;
+    accounts::update(&mut tx, &ctx.actor(), id, &input, state.clock.now()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -279,7 +279,7 @@ pub async fn update(
 
 async fn set_active(state: &AppState, ctx: &Ctx, id: i64, active: bool) -> Page {
     let mut tx = state.db.begin().await?;
-    accounts::set_active(&mut tx, &ctx.actor(), id, active).await?;
+    accounts::set_active(&mut tx, &ctx.actor(), id, active, state.clock.now()).await?;
     tx.commit().await?;
     state.refresh_demo_flag().await?;
     Ok(redirect_with_flash(

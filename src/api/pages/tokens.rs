@@ -21,6 +21,9 @@ struct TokenRow {
     name: String,
     created: String,
     last_used: String,
+    /// 有效期至: the instant the token stops working.
+    expires: String,
+    expired: bool,
     revoked: String,
 }
 
@@ -46,8 +49,9 @@ async fn tokens_page(
     name: String,
     errors: Errors,
 ) -> Result<TokensPage, AppError> {
+    let now = state.clock.now();
     let tokens = sqlx::query!(
-        "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC",
+        "SELECT id, name, created_at, last_used_at, expires_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC",
         user.id
     )
     .fetch_all(&state.db)
@@ -58,6 +62,8 @@ async fn tokens_page(
         name: t.name,
         created: china_minute(t.created_at),
         last_used: t.last_used_at.map(china_minute).unwrap_or_else(|| "未使用".into()),
+        expires: china_minute(t.expires_at),
+        expired: t.expires_at <= now,
         revoked: t.revoked_at.map(china_minute).unwrap_or_default(),
     })
     .collect();
@@ -89,11 +95,12 @@ pub async fn create(
     }
     let mut tx = state.db.begin().await?;
     let now = state.clock.now();
-    let issued = tokens::issue(&mut tx, &ctx.actor(), user.id, &name, now).await?;
+    let ttl = state.config.api_token_ttl;
+    let issued = tokens::issue(&mut tx, &ctx.actor(), user.id, &name, now, ttl).await?;
     tx.commit().await?;
-    let token = issued.token;
+    let (token, until) = (issued.token, china_minute(issued.expires_at));
     let message = format!(
-        "已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后）"
+        "已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后；有效期至 {until}）"
     );
     Ok(redirect_with_flash(&state, "/me/tokens", &message))
 }
