@@ -67,6 +67,22 @@ struct Common {
     /// Background jobs in this instance (reminders, 催办, outbox delivery): on or off (e.g. while benchmarking).
     #[arg(long, env = "XIAFANG_JOBS", default_value = "on", value_parser = ["on", "off"], global = true)]
     jobs: String,
+    /// Sign-in attempts per client IP and minute; beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_LOGIN_PER_IP_PER_MINUTE",
+        default_value_t = 20,
+        global = true
+    )]
+    login_per_ip_per_minute: u32,
+    /// Sign-in attempts per minute from all clients together; beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_LOGIN_PER_MINUTE",
+        default_value_t = 300,
+        global = true
+    )]
+    login_per_minute: u32,
 }
 
 #[derive(Subcommand)]
@@ -133,6 +149,8 @@ impl Common {
             keys_file: self.keys_file,
             public_url: self.public_url.filter(|s| !s.is_empty()),
             jobs: self.jobs == "on",
+            login_per_ip_per_minute: self.login_per_ip_per_minute,
+            login_per_minute: self.login_per_minute,
             ..Config::default()
         }
     }
