@@ -70,6 +70,22 @@ struct Common {
     /// Days an API token works after it is issued.
     #[arg(long, env = "XIAFANG_API_TOKEN_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     api_token_days: u16,
+    /// Sign-in attempts per client IP and minute; beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_LOGIN_PER_IP_PER_MINUTE",
+        default_value_t = 20,
+        global = true
+    )]
+    login_per_ip_per_minute: u32,
+    /// Sign-in attempts per minute from all clients together; beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_LOGIN_PER_MINUTE",
+        default_value_t = 300,
+        global = true
+    )]
+    login_per_minute: u32,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +153,8 @@ impl Common {
             public_url: self.public_url.filter(|s| !s.is_empty()),
             jobs: self.jobs == "on",
             api_token_ttl: chrono::Duration::days(self.api_token_days.into()),
+            login_per_ip_per_minute: self.login_per_ip_per_minute,
+            login_per_minute: self.login_per_minute,
             ..Config::default()
         }
     }

@@ -36,6 +36,10 @@ pub struct Config {
     /// Per client IP and minute, counted in Postgres so that the limit holds across instances.
     pub register_per_minute: u32,
     pub lookup_per_minute: u32,
+    /// Sign-in attempts per client IP and minute, and from everywhere together (DESIGN §7): checked
+    /// before the password hash runs, so that guessing cannot exhaust the memory argon2 needs.
+    pub login_per_ip_per_minute: u32,
+    pub login_per_minute: u32,
     /// Screening: an earlier registration of the same ID within this many months is flagged.
     pub screening_lookback_months: u32,
     /// Outbox delivery: batch size, poll interval, attempts before `failed`, backoff base and cap.
@@ -93,6 +97,8 @@ impl Default for Config {
             form_token_ttl: Duration::hours(24),
             register_per_minute: 10,
             lookup_per_minute: 10,
+            login_per_ip_per_minute: 20,
+            login_per_minute: 300,
             screening_lookback_months: 2,
             notify_batch: 50,
             notify_poll: std::time::Duration::from_secs(5),

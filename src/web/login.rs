@@ -47,11 +47,13 @@ struct Account {
     role: String,
     password_hash: String,
     active: bool,
-    locked_until: Option<DateTime<Utc>>,
-    must_change_password: bool,
 }
 
 /// Check the password, count a failure (locking at `lockout.failures`) or open a new session.
+///
+/// Every path runs one argon2id verification (against a dummy hash for an unknown name), and the
+/// lock is decided in the statements that write it, never from a value read before the hash ran:
+/// parallel guesses cannot slip past it.
 pub async fn sign_in(
     db: &PgPool,
     attempt: Attempt<'_>,
@@ -60,8 +62,7 @@ pub async fn sign_in(
 ) -> AppResult<LoginOutcome> {
     let user = sqlx::query_as!(
         Account,
-        "SELECT id, role, password_hash, active, locked_until, must_change_password
-         FROM users WHERE lower(username) = lower($1)",
+        "SELECT id, role, password_hash, active FROM users WHERE lower(username) = lower($1)",
         attempt.username
     )
     .fetch_optional(db)
@@ -70,24 +71,28 @@ pub async fn sign_in(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(dummy_hash);
-    let password_ok = verify_password(attempt.password.clone(), hash).await && user.is_some();
+    let password_ok = verify_password(attempt.password.clone(), hash).await;
     let Some(account) = user else {
         let actor = typed_actor(&attempt, None, None);
         let entry = Entry::failed("login").detail(serde_json::json!({"reason": "unknown_user"}));
         audit::record(db, &actor, entry).await?;
         return Ok(LoginOutcome::Refused);
     };
-    let locked = account.locked_until.is_some_and(|t| t > now);
-    if !password_ok || !account.active || locked {
-        count_failure(db, &attempt, &account, locked, now, lockout).await?;
+    if !account.active {
+        refuse(db, &attempt, &account, "inactive").await?;
         return Ok(LoginOutcome::Refused);
     }
-    let token = open_session(db, &attempt, &account, now).await?;
-    Ok(LoginOutcome::SignedIn {
-        token,
-        role: Role::parse(&account.role).unwrap_or(Role::Staff),
-        must_change_password: account.must_change_password,
-    })
+    if !password_ok {
+        count_failure(db, &attempt, &account, now, lockout).await?;
+        return Ok(LoginOutcome::Refused);
+    }
+    match open_session(db, &attempt, &account, now).await? {
+        Some(signed_in) => Ok(signed_in),
+        None => {
+            refuse(db, &attempt, &account, "locked").await?;
+            Ok(LoginOutcome::Refused)
+        }
+    }
 }
 
 /// The actor of a sign-in: only the name that was typed, and the account once it is known.
@@ -100,82 +105,128 @@ fn typed_actor(attempt: &Attempt<'_>, id: Option<i64>, role: Option<&'static str
     }
 }
 
-/// Why a sign-in was refused, as the audit log records it.
-fn refusal_reason(active: bool, locked: bool) -> &'static str {
-    if !active {
-        "inactive"
-    } else if locked {
-        "locked"
-    } else {
-        "wrong_password"
+fn account_actor(attempt: &Attempt<'_>, account: &Account) -> Actor {
+    let role = Role::parse(&account.role).map(Role::as_str);
+    typed_actor(attempt, Some(account.id), role)
+}
+
+/// A refusal that counts nothing (inactive account, or the right password while locked).
+async fn refuse(
+    db: &PgPool,
+    attempt: &Attempt<'_>,
+    account: &Account,
+    reason: &str,
+) -> AppResult<()> {
+    let entry = Entry::failed("login").detail(serde_json::json!({"reason": reason}));
+    audit::record(db, &account_actor(attempt, account), entry).await?;
+    Ok(())
+}
+
+/// What one counted failure did to the account's lock.
+#[derive(Debug, PartialEq, Eq)]
+enum FailureEffect {
+    /// Not (yet) locked.
+    Counted,
+    /// This failure reached the limit and set the lock.
+    Locked,
+    /// The account was locked already (the count goes on, the lock's end does not move).
+    AlreadyLocked,
+}
+
+/// From the row as the counting statement left it: a lock in force with the count exactly at the
+/// limit was set by this failure (a count restarts at 1 once a lock has ended).
+fn failure_effect(
+    failed_logins: i32,
+    locked_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    limit: i32,
+) -> FailureEffect {
+    match locked_until {
+        Some(t) if t > now && failed_logins == limit => FailureEffect::Locked,
+        Some(t) if t > now => FailureEffect::AlreadyLocked,
+        _ => FailureEffect::Counted,
     }
 }
 
+/// Count a wrong password and lock at the limit, in ONE statement: concurrent failures neither
+/// lose a count nor miss the lock.
 async fn count_failure(
     db: &PgPool,
     attempt: &Attempt<'_>,
     account: &Account,
-    locked: bool,
     now: DateTime<Utc>,
     lockout: &Lockout,
 ) -> AppResult<()> {
-    let reason = refusal_reason(account.active, locked);
-    let actor = typed_actor(
-        attempt,
-        Some(account.id),
-        Role::parse(&account.role).map(Role::as_str),
-    );
+    let actor = account_actor(attempt, account);
     let mut tx = db.begin().await?;
-    if reason == "wrong_password" {
-        // One statement: concurrent failures cannot lose a count.
-        let row = sqlx::query!(
-            "UPDATE users SET
-                    failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-                    locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
-                 WHERE id = $1 RETURNING locked_until",
-            account.id,
-            lockout.failures,
-            now + lockout.duration
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if row.locked_until.is_some_and(|t| t > now) {
-            let entry = Entry::ok("account.locked").on("user", account.id);
-            audit::record(&mut *tx, &actor, entry).await?;
-        }
+    let row = sqlx::query!(
+        "UPDATE users SET
+            failed_logins = CASE WHEN locked_until <= $3 THEN 1 ELSE failed_logins + 1 END,
+            locked_until = CASE
+                WHEN locked_until > $3 THEN locked_until
+                WHEN (CASE WHEN locked_until <= $3 THEN 1 ELSE failed_logins + 1 END) >= $2 THEN $4
+                ELSE NULL END
+         WHERE id = $1 RETURNING failed_logins, locked_until",
+        account.id,
+        lockout.failures,
+        now,
+        now + lockout.duration
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let effect = failure_effect(row.failed_logins, row.locked_until, now, lockout.failures);
+    if effect == FailureEffect::Locked {
+        let entry = Entry::ok("account.locked").on("user", account.id);
+        audit::record(&mut *tx, &actor, entry).await?;
     }
+    let reason = match effect {
+        FailureEffect::AlreadyLocked => "locked",
+        _ => "wrong_password",
+    };
     let entry = Entry::failed("login").detail(serde_json::json!({"reason": reason}));
     audit::record(&mut *tx, &actor, entry).await?;
     tx.commit().await?;
     Ok(())
 }
 
+/// The right password: reset the count and open a session, but only if no lock is in force at
+/// this moment (checked in the statement that resets it); `None` when it is.
 async fn open_session(
     db: &PgPool,
     attempt: &Attempt<'_>,
     account: &Account,
     now: DateTime<Utc>,
-) -> AppResult<String> {
-    let actor = typed_actor(
-        attempt,
-        Some(account.id),
-        Role::parse(&account.role).map(Role::as_str),
-    );
+) -> AppResult<Option<LoginOutcome>> {
     let mut tx = db.begin().await?;
-    sqlx::query!(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
-        account.id
+    let opened = sqlx::query!(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL
+         WHERE id = $1 AND active AND (locked_until IS NULL OR locked_until <= $2)
+         RETURNING role, must_change_password",
+        account.id,
+        now
     )
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    let Some(opened) = opened else {
+        return Ok(None);
+    };
     // A new session id at every login: whatever session the browser brought is ended.
     if let Some(old) = attempt.old_session {
         session::end(&mut *tx, &session::hash(old)).await?;
     }
     let token = session::create(&mut *tx, account.id, now, attempt.ip, attempt.user_agent).await?;
-    audit::record(&mut *tx, &actor, Entry::ok("login")).await?;
+    audit::record(
+        &mut *tx,
+        &account_actor(attempt, account),
+        Entry::ok("login"),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(token)
+    Ok(Some(LoginOutcome::SignedIn {
+        token,
+        role: Role::parse(&opened.role).unwrap_or(Role::Staff),
+        must_change_password: opened.must_change_password,
+    }))
 }
 
 /// A password change as typed.
@@ -238,4 +289,23 @@ pub async fn change_password(
     audit::record(&mut *tx, actor, entry).await?;
     tx.commit().await?;
     Ok(Ok(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_failure_that_reaches_the_limit_sets_the_lock() {
+        let now: DateTime<Utc> = "2026-11-22T01:02:45Z".parse().unwrap();
+        let later = Some(now + Duration::minutes(30));
+        assert_eq!(failure_effect(4, None, now, 5), FailureEffect::Counted);
+        assert_eq!(failure_effect(5, later, now, 5), FailureEffect::Locked);
+        assert_eq!(
+            failure_effect(6, later, now, 5),
+            FailureEffect::AlreadyLocked
+        );
+        let ended = Some(now - Duration::seconds(1));
+        assert_eq!(failure_effect(1, ended, now, 5), FailureEffect::Counted);
+    }
 }

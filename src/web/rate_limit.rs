@@ -46,6 +46,24 @@ pub async fn hit(
     }
 }
 
+/// The limits on `/login`: one client IP, and every client together.
+pub struct LoginLimits {
+    pub per_ip: u32,
+    pub global: u32,
+}
+
+/// Count one sign-in attempt from `ip`; over either limit → a 429 page with Retry-After. The
+/// per-IP bucket is counted first, so one client held at its limit stops adding to the global one.
+pub async fn login(
+    db: &sqlx::PgPool,
+    ip: std::net::IpAddr,
+    limits: &LoginLimits,
+    now: DateTime<Utc>,
+) -> Result<(), Response> {
+    hit(db, &format!("login:{ip}"), limits.per_ip, now).await?;
+    hit(db, "login", limits.global, now).await
+}
+
 /// Drop the counters of windows that have ended (the housekeeping loop calls this every minute).
 pub async fn purge(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let (current, _) = window(now);

@@ -197,6 +197,9 @@ impl TestApp {
     pub async fn start_on(url: String, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config {
             db_max_connections: 10,
+            // Tests sign in often on a frozen clock; `login` tests set the limits they prove.
+            login_per_ip_per_minute: 100_000,
+            login_per_minute: 100_000,
             ..Config::default()
         };
         configure(&mut config);

@@ -17,6 +17,7 @@ mod faults;
 mod hostile;
 mod journeys;
 mod layers;
+mod login;
 mod plan;
 mod pujiang;
 mod register;

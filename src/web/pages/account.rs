@@ -8,6 +8,7 @@ use crate::web::form::{Errors, Form};
 use crate::web::login::{self, Attempt, Lockout, LoginOutcome, PasswordChange};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::password::ChangeProblem;
+use crate::web::rate_limit::{self, LoginLimits};
 use crate::web::{Ctx, redirect_with_flash, session};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -64,6 +65,11 @@ pub async fn login(
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> Page {
+    let now = state.clock.now();
+    // Before the hash: a refused attempt costs no argon2 memory.
+    if let Err(too_many) = rate_limit::login(&state.db, ctx.ip, &login_limits(&state), now).await {
+        return Ok(too_many);
+    }
     let username = f.username.trim().chars().take(40).collect::<String>();
     let attempt = Attempt {
         username: &username,
@@ -72,11 +78,7 @@ pub async fn login(
         user_agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()),
         old_session: jar.get(session::COOKIE).map(|c| c.value()),
     };
-    let lockout = Lockout {
-        failures: state.config.lockout_failures,
-        duration: state.config.lockout_duration,
-    };
-    let outcome = login::sign_in(&state.db, attempt, state.clock.now(), &lockout).await?;
+    let outcome = login::sign_in(&state.db, attempt, now, &lockout(&state)).await?;
     let LoginOutcome::SignedIn {
         token,
         role,
@@ -94,6 +96,20 @@ pub async fn login(
         Redirect::to(to).into_response(),
         session::cookie(token, state.config.secure_cookies),
     ))
+}
+
+fn login_limits(state: &AppState) -> LoginLimits {
+    LoginLimits {
+        per_ip: state.config.login_per_ip_per_minute,
+        global: state.config.login_per_minute,
+    }
+}
+
+fn lockout(state: &AppState) -> Lockout {
+    Lockout {
+        failures: state.config.lockout_failures,
+        duration: state.config.lockout_duration,
+    }
 }
 
 fn login_failed(ctx: &Ctx, username: String, next: String) -> Page {
