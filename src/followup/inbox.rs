@@ -5,7 +5,7 @@ use crate::clock::cn_date;
 use crate::followup::state::{RUNNING, State as CaseState};
 use crate::followup::workdays::Calendar;
 use crate::web::auth::{CurrentUser, Role};
-use crate::web::form::opt_id;
+use crate::web::form::{Choice, opt_id};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -227,4 +227,34 @@ pub async fn sections(
         });
     }
     Ok(sections)
+}
+
+/// The case filters' departments (every one, retired ones too: old cases keep them).
+pub async fn department_choices(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        "SELECT id, name AS label FROM departments ORDER BY name"
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The case filters' owning leaders.
+pub async fn leader_choices(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        "SELECT id, name AS label FROM leaders ORDER BY name"
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The case filters' visits: the latest hundred.
+pub async fn visit_choices(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
+    )
+    .fetch_all(db)
+    .await
 }

@@ -46,24 +46,9 @@ async fn fetch_lines(
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
     let (lines, more) = fetch_lines(&state, &ctx, &filter, PAGE_ROWS).await?;
-    let departments = sqlx::query_as!(
-        Choice,
-        "SELECT id, name AS label FROM departments ORDER BY name"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let leaders = sqlx::query_as!(
-        Choice,
-        "SELECT id, name AS label FROM leaders ORDER BY name"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let departments = inbox::department_choices(&state.db).await?;
+    let leaders = inbox::leader_choices(&state.db).await?;
+    let visits = inbox::visit_choices(&state.db).await?;
     render(&ListPage {
         layout: ctx.layout("交办件"),
         lines,

@@ -4,6 +4,7 @@
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::followup::cadence::Lag;
+use crate::followup::inbox;
 use crate::followup::lists::{
     self, CADENCE_HEADERS, Filter, Item, Lists, RESPONSIBILITY_HEADERS, RISK_HEADERS, TASK_HEADERS,
 };
@@ -34,18 +35,8 @@ async fn build(state: &AppState, filter: &Filter) -> sqlx::Result<Lists> {
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
     let lists = build(&state, &filter).await?;
-    let departments = sqlx::query_as!(
-        Choice,
-        "SELECT id, name AS label FROM departments ORDER BY name"
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let departments = inbox::department_choices(&state.db).await?;
+    let visits = inbox::visit_choices(&state.db).await?;
     render(&ListsPage {
         layout: ctx.layout("三张清单"),
         query: filter.query(),
