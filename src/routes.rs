@@ -50,6 +50,8 @@ const LEADER: Access = Access::Roles(&[Role::Leader]);
 const TOKEN_HOLDERS: Access =
     Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
+/// Both administrators see accounts: the sysadmin edits them, the secadmin sets their authority.
+const ACCOUNT_ADMINS: Access = Access::Roles(&[Role::Sysadmin, Role::Secadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
 #[rustfmt::skip]
@@ -197,9 +199,9 @@ pub fn routes() -> Vec<Route> {
 
 
         // Administration: sysadmin only; it never reads petitions or the audit log.
-        route(M::GET, "/admin/users", SYSADMIN, admin::pages::users::list),
+        route(M::GET, "/admin/users", ACCOUNT_ADMINS, admin::pages::users::list),
         route(M::POST, "/admin/users", SYSADMIN, admin::pages::users::create),
-        route(M::GET, "/admin/users/{id}", SYSADMIN, admin::pages::users::show),
+        route(M::GET, "/admin/users/{id}", ACCOUNT_ADMINS, admin::pages::users::show),
         route(M::POST, "/admin/users/{id}", SYSADMIN, admin::pages::users::update),
         route(M::POST, "/admin/users/{id}/deactivate", SYSADMIN, admin::pages::users::deactivate),
         route(M::POST, "/admin/users/{id}/activate", SYSADMIN, admin::pages::users::activate),

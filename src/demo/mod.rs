@@ -12,12 +12,13 @@ use sqlx::PgPool;
 pub const DEMO_PASSWORD: &str = "Demo-2026!";
 
 /// (username, display name, role): one account per role.
-pub const DEMO_ACCOUNTS: [(&str, &str, Role); 6] = [
+pub const DEMO_ACCOUNTS: [(&str, &str, Role); 7] = [
     ("xinfang", "王晓梅", Role::Staff),
     ("lingdao", "陈建国", Role::Leader),
     ("chengban", "刘海燕", Role::Handler),
     ("ducha", "赵立新", Role::Supervisor),
     ("admin", "系统管理员", Role::Sysadmin),
+    ("anquan", "安全管理员", Role::Secadmin),
     ("shenji", "安全审计员", Role::Auditor),
 ];
 

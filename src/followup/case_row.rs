@@ -68,7 +68,7 @@ impl CaseRow {
                 Some(d) if self.co_department_ids.contains(&d) => Some(Side::CoHandler),
                 _ => None,
             },
-            Role::Sysadmin | Role::Auditor => None,
+            Role::Sysadmin | Role::Secadmin | Role::Auditor => None,
         }
     }
 

@@ -16,16 +16,18 @@ pub enum Role {
     Handler,
     Supervisor,
     Sysadmin,
+    Secadmin,
     Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Staff,
         Role::Leader,
         Role::Handler,
         Role::Supervisor,
         Role::Sysadmin,
+        Role::Secadmin,
         Role::Auditor,
     ];
 
@@ -36,6 +38,7 @@ impl Role {
             Role::Handler => "handler",
             Role::Supervisor => "supervisor",
             Role::Sysadmin => "sysadmin",
+            Role::Secadmin => "secadmin",
             Role::Auditor => "auditor",
         }
     }
@@ -47,6 +50,7 @@ impl Role {
             Role::Handler => "承办单位经办人",
             Role::Supervisor => "督查人员",
             Role::Sysadmin => "系统管理员",
+            Role::Secadmin => "安全管理员",
             Role::Auditor => "安全审计员",
         }
     }
@@ -138,7 +142,7 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
 /// Where a role lands after signing in.
 pub fn home_for(role: Role) -> &'static str {
     match role {
-        Role::Sysadmin => "/admin/users",
+        Role::Sysadmin | Role::Secadmin => "/admin/users",
         Role::Auditor => "/audit",
         Role::Leader => "/me/today",
         _ => "/",

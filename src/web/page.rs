@@ -49,6 +49,7 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
             ("/admin/categories", "问题类别"),
             ("/admin/calendar", "工作日历"),
         ],
+        Some(Role::Secadmin) => &[("/admin/users", "用户")],
         Some(Role::Auditor) => &[("/audit", "审计日志")],
         Some(Role::Staff) => &[
             ("/", "首页"),

@@ -527,6 +527,7 @@ mod tests {
             Role::Handler,
             Role::Supervisor,
             Role::Sysadmin,
+            Role::Secadmin,
             Role::Auditor,
         ] {
             assert!(!may_open_desk(role, true), "{role:?}");
