@@ -50,6 +50,8 @@ const LEADER: Access = Access::Roles(&[Role::Leader]);
 const TOKEN_HOLDERS: Access =
     Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
+/// An account's authority (role, link), unlocking, reset links, revoking tokens (DESIGN §2).
+const SECADMIN: Access = Access::Roles(&[Role::Secadmin]);
 /// Both administrators see accounts: the sysadmin edits them, the secadmin sets their authority.
 const ACCOUNT_ADMINS: Access = Access::Roles(&[Role::Sysadmin, Role::Secadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
@@ -84,6 +86,9 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/logout", SIGNED_IN, account::logout),
         route(M::GET, "/account/password", SIGNED_IN, account::password_page),
         route(M::POST, "/account/password", SIGNED_IN, account::change_password),
+        // A reset link (issued by the security administrator): its holder sets a new password.
+        route(M::GET, "/reset/{token}", PUBLIC, admin::pages::reset::form_page),
+        route(M::POST, "/reset/{token}", PUBLIC, admin::pages::reset::submit),
         route(M::GET, "/api/v1/me", SIGNED_IN, account::me),
         // Staff, stage 1 访前调查准备 — visits, rooms and windows, notices.
         route(M::GET, "/staff/visits", STAFF, prepare::pages::visits::list),
@@ -187,7 +192,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/me/tokens", TOKEN_HOLDERS, api::pages::tokens::list),
         route(M::POST, "/me/tokens", TOKEN_HOLDERS, api::pages::tokens::create),
         route(M::POST, "/me/tokens/{id}/revoke", TOKEN_HOLDERS, api::pages::tokens::revoke),
-        route(M::POST, "/admin/users/{id}/revoke-tokens", SYSADMIN, api::pages::tokens::admin_revoke_all),
+        route(M::POST, "/admin/users/{id}/revoke-tokens", SECADMIN, api::pages::tokens::admin_revoke_all),
         route(M::GET, "/api/v1/openapi.json", PUBLIC, api::endpoints::v1::openapi),
         route(M::GET, "/api/v1/visits", PUBLIC, api::endpoints::v1::visits),
         route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::endpoints::v1::visit),
@@ -198,14 +203,17 @@ pub fn routes() -> Vec<Route> {
 
 
 
-        // Administration: sysadmin only; it never reads petitions or the audit log.
+        // Administration (三员分立): the sysadmin keeps accounts (never their authority) and the
+        // reference data; the security administrator sets authority. Neither reads petitions.
         route(M::GET, "/admin/users", ACCOUNT_ADMINS, admin::pages::users::list),
         route(M::POST, "/admin/users", SYSADMIN, admin::pages::users::create),
         route(M::GET, "/admin/users/{id}", ACCOUNT_ADMINS, admin::pages::users::show),
         route(M::POST, "/admin/users/{id}", SYSADMIN, admin::pages::users::update),
         route(M::POST, "/admin/users/{id}/deactivate", SYSADMIN, admin::pages::users::deactivate),
         route(M::POST, "/admin/users/{id}/activate", SYSADMIN, admin::pages::users::activate),
-        route(M::POST, "/admin/users/{id}/reset-password", SYSADMIN, admin::pages::users::reset_password),
+        route(M::POST, "/admin/users/{id}/authority", SECADMIN, admin::pages::authority::update),
+        route(M::POST, "/admin/users/{id}/unlock", SECADMIN, admin::pages::authority::unlock),
+        route(M::POST, "/admin/users/{id}/reset-link", SECADMIN, admin::pages::authority::reset_link),
         route(M::GET, "/admin/departments", SYSADMIN, admin::pages::departments::list),
         route(M::POST, "/admin/departments", SYSADMIN, admin::pages::departments::create),
         route(M::GET, "/admin/departments/{id}", SYSADMIN, admin::pages::departments::show),

@@ -1,6 +1,7 @@
-//! Accounts, one role each (三员分立): creating them with a one-time password, changing their role
-//! and link, (de)activating them, resetting their password. Every change is audited in its
-//! transaction; the `/admin/users` pages and `xiafang user add` call these.
+//! Accounts, one role each (三员分立, DESIGN §2): the sysadmin creates them (with no role and no
+//! usable password), edits who they are and (de)activates them; the security administrator sets
+//! their authority (role and link) and unlocks them; nobody changes their own. Every change is
+//! audited in its transaction; the `/admin/users` pages and `xiafang user add` call these.
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::{AppError, AppResult};
@@ -12,7 +13,8 @@ use chrono::{DateTime, Utc};
 use rand::seq::IndexedRandom;
 use sqlx::{PgConnection, PgExecutor};
 
-/// A one-time password that satisfies the policy; the user must change it at first login.
+/// A one-time password that satisfies the policy, for `xiafang user add` (the operator's first
+/// administrators, printed on the host's terminal); the user must change it at first login.
 pub fn one_time_password() -> String {
     // No look-alikes (0/O, 1/l/I), so it can be read out or copied by hand.
     const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz";
@@ -104,95 +106,181 @@ pub async fn leader_has_account(db: impl PgExecutor<'_>, leader_id: i64) -> sqlx
     .await
 }
 
-/// The checked fields of an account: a handler has a department, a leader account a leader.
-pub struct AccountInput {
+/// Who an account is: what the sysadmin may set (never what the account may do).
+pub struct Profile {
+    pub username: String,
     pub display_name: String,
-    pub role: Role,
-    pub department_id: Option<i64>,
-    pub leader_id: Option<i64>,
 }
 
-/// Why an account cannot be created as asked.
+/// Why an account cannot be created or changed as asked.
 #[derive(Debug, PartialEq)]
 pub enum AccountRefusal {
     UsernameTaken,
     LeaderHasAccount,
 }
 
-pub struct Created {
-    pub id: i64,
-    /// The one-time password, shown once to the sysadmin.
-    pub password: String,
-}
-
-/// Create an account with a one-time password (`username` already well-formed).
+/// Create an account with no role and no usable password (`username` already well-formed): it gets
+/// a role from the security administrator and its first password through a reset link.
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
-    username: &str,
-    input: &AccountInput,
-) -> AppResult<Result<Created, AccountRefusal>> {
-    if username_taken(&mut *conn, username).await? {
+    profile: &Profile,
+) -> AppResult<Result<i64, AccountRefusal>> {
+    if username_taken(&mut *conn, &profile.username).await? {
         return Ok(Err(AccountRefusal::UsernameTaken));
     }
-    if let Some(leader) = input.leader_id
+    // The hash of a random secret nobody keeps: no password opens the account.
+    let hash = hash_password(session::new_token()).await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO users (username, display_name, role, password_hash, must_change_password)
+         VALUES ($1, $2, NULL, $3, false) RETURNING id",
+        profile.username,
+        profile.display_name,
+        hash
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let detail =
+        serde_json::json!({"username": profile.username, "display_name": profile.display_name});
+    let entry = Entry::ok("user.create").on("user", id).detail(detail);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(Ok(id))
+}
+
+/// Change an account's username and name (the sysadmin's edit); its authority is untouched.
+pub async fn update_profile(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: i64,
+    profile: &Profile,
+) -> AppResult<Result<(), AccountRefusal>> {
+    let old = sqlx::query!(
+        "SELECT username, display_name FROM users WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let taken = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1) AND id <> $2) AS "e!""#,
+        profile.username,
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if taken {
+        return Ok(Err(AccountRefusal::UsernameTaken));
+    }
+    sqlx::query!(
+        "UPDATE users SET username = $2, display_name = $3 WHERE id = $1",
+        id,
+        profile.username,
+        profile.display_name
+    )
+    .execute(&mut *conn)
+    .await?;
+    let detail = serde_json::json!({
+        "from": {"username": old.username, "display_name": old.display_name},
+        "username": profile.username, "display_name": profile.display_name,
+    });
+    let entry = Entry::ok("user.update").on("user", id).detail(detail);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(Ok(()))
+}
+
+/// What an account may do: its role (none until granted) and the link the role needs — a handler's
+/// department, a leader account's leader (checked by the page; the database holds it too).
+#[derive(Debug, PartialEq)]
+pub struct Authority {
+    pub role: Option<Role>,
+    pub department_id: Option<i64>,
+    pub leader_id: Option<i64>,
+}
+
+/// The audited name of an authority change.
+fn authority_action(from: Option<&str>, to: Option<Role>) -> &'static str {
+    match (from, to) {
+        (_, None) => "user.role_revoke",
+        (None, Some(_)) => "user.role_grant",
+        (Some(old), Some(new)) if old != new.as_str() => "user.role_change",
+        _ => "user.link_change",
+    }
+}
+
+/// Set an account's authority (the security administrator's act). Nobody sets their own: refused
+/// here, whatever page or command asks. A change of role revokes the account's API tokens (a token
+/// does not outlive the authority it was issued under); a revoked role also ends its sessions.
+pub async fn set_authority(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: i64,
+    new: &Authority,
+    now: DateTime<Utc>,
+) -> AppResult<Result<(), AccountRefusal>> {
+    if actor.id == Some(id) {
+        return Err(AppError::Forbidden);
+    }
+    let old = sqlx::query!(
+        "SELECT role, department_id, leader_id FROM users WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let role = new.role.map(Role::as_str);
+    if (old.role.as_deref(), old.department_id, old.leader_id)
+        == (role, new.department_id, new.leader_id)
+    {
+        return Ok(Ok(()));
+    }
+    if let Some(leader) = new.leader_id.filter(|l| old.leader_id != Some(*l))
         && leader_has_account(&mut *conn, leader).await?
     {
         return Ok(Err(AccountRefusal::LeaderHasAccount));
     }
-    let password = one_time_password();
-    let hash = hash_password(password.clone()).await?;
-    let account = NewAccount {
-        username,
-        display_name: &input.display_name,
-        role: input.role,
-        department_id: input.department_id,
-        leader_id: input.leader_id,
-        is_demo: false,
-    };
-    let id = insert_account(&mut *conn, &account, &hash, true).await?;
-    let detail = serde_json::json!({"username": username, "role": input.role.as_str()});
-    let entry = Entry::ok("user.create").on("user", id).detail(detail);
-    audit::record(&mut *conn, actor, entry).await?;
-    Ok(Ok(Created { id, password }))
-}
-
-/// Change name, role and link; a change of role is audited as such and revokes the account's API
-/// tokens (DESIGN §7: a token does not outlive the authority it was issued under).
-pub async fn update(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    id: i64,
-    input: &AccountInput,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    let old_role = sqlx::query_scalar!("SELECT role FROM users WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let role = input.role.as_str();
-    let (department_id, leader_id) = (input.department_id, input.leader_id);
     sqlx::query!(
-        "UPDATE users SET display_name = $2, role = $3, department_id = $4, leader_id = $5 WHERE id = $1",
+        "UPDATE users SET role = $2, department_id = $3, leader_id = $4 WHERE id = $1",
         id,
-        input.display_name,
         role,
-        department_id,
-        leader_id
+        new.department_id,
+        new.leader_id
     )
     .execute(&mut *conn)
     .await?;
-    let role_changed = old_role != role;
-    let action = if role_changed {
-        "user.role_change"
-    } else {
-        "user.update"
-    };
-    let mut detail = serde_json::json!({"from_role": old_role, "role": role, "department_id": department_id, "leader_id": leader_id});
-    if role_changed {
+    let action = authority_action(old.role.as_deref(), new.role);
+    let mut detail = serde_json::json!({
+        "from_role": old.role, "role": role,
+        "from": {"department_id": old.department_id, "leader_id": old.leader_id},
+        "department_id": new.department_id, "leader_id": new.leader_id,
+    });
+    if old.role.as_deref() != role {
         detail["tokens_revoked"] = revoke_all(&mut *conn, id, now).await?.into();
     }
+    if role.is_none() {
+        session::end_all(&mut *conn, id).await?;
+    }
     let entry = Entry::ok(action).on("user", id).detail(detail);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(Ok(()))
+}
+
+/// Lift a lockout before it ends (the security administrator, after checking who asks).
+pub async fn unlock(conn: &mut PgConnection, actor: &Actor, id: i64) -> AppResult<()> {
+    let was = sqlx::query_scalar!(
+        "SELECT locked_until FROM users WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    sqlx::query!(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let detail = serde_json::json!({"locked_until": was});
+    let entry = Entry::ok("user.unlock").on("user", id).detail(detail);
     audit::record(&mut *conn, actor, entry).await?;
     Ok(())
 }
@@ -228,34 +316,6 @@ pub async fn set_active(
     Ok(())
 }
 
-/// A new one-time password (returned with the username); the account's sessions end, its API
-/// tokens are revoked and its lockout is lifted. The sysadmin learns the password but gains no access to what the account sees.
-pub async fn reset_password(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    id: i64,
-    now: DateTime<Utc>,
-) -> AppResult<(String, String)> {
-    let password = one_time_password();
-    let hash = hash_password(password.clone()).await?;
-    let username = sqlx::query_scalar!(
-        "UPDATE users SET password_hash = $2, must_change_password = true, failed_logins = 0, locked_until = NULL,
-                password_changed_at = $3 WHERE id = $1 RETURNING username",
-        id,
-        hash,
-        now
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    session::end_all(&mut *conn, id).await?;
-    let revoked = revoke_all(&mut *conn, id, now).await?;
-    let detail = serde_json::json!({"tokens_revoked": revoked});
-    let entry = Entry::ok("password.reset").on("user", id).detail(detail);
-    audit::record(&mut *conn, actor, entry).await?;
-    Ok((username, password))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +327,20 @@ mod tests {
         assert_eq!(a.len(), 12);
         assert!(check_password("someone", &a).is_ok());
         assert_ne!(a, one_time_password());
+    }
+
+    #[test]
+    fn an_authority_change_is_named_by_what_it_does_to_the_role() {
+        assert_eq!(authority_action(None, Some(Role::Staff)), "user.role_grant");
+        assert_eq!(authority_action(Some("staff"), None), "user.role_revoke");
+        assert_eq!(
+            authority_action(Some("staff"), Some(Role::Supervisor)),
+            "user.role_change"
+        );
+        assert_eq!(
+            authority_action(Some("handler"), Some(Role::Handler)),
+            "user.link_change"
+        );
     }
 
     #[test]

@@ -40,11 +40,14 @@ pub enum LoginOutcome {
     },
     /// Unknown user, wrong password, inactive or locked: the page does not say which.
     Refused,
+    /// The right password, but the security administrator has not assigned a role yet: no session
+    /// (nothing in the system is open to an account without a role).
+    AwaitingRole,
 }
 
 struct Account {
     id: i64,
-    role: String,
+    role: Option<String>,
     password_hash: String,
     active: bool,
 }
@@ -106,7 +109,11 @@ fn typed_actor(attempt: &Attempt<'_>, id: Option<i64>, role: Option<&'static str
 }
 
 fn account_actor(attempt: &Attempt<'_>, account: &Account) -> Actor {
-    let role = Role::parse(&account.role).map(Role::as_str);
+    let role = account
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .map(Role::as_str);
     typed_actor(attempt, Some(account.id), role)
 }
 
@@ -210,6 +217,11 @@ async fn open_session(
     let Some(opened) = opened else {
         return Ok(None);
     };
+    let Some(role) = opened.role.as_deref().and_then(Role::parse) else {
+        drop(tx);
+        refuse(db, attempt, account, "no_role").await?;
+        return Ok(Some(LoginOutcome::AwaitingRole));
+    };
     // A new session id at every login: whatever session the browser brought is ended.
     if let Some(old) = attempt.old_session {
         session::end(&mut *tx, &session::hash(old)).await?;
@@ -224,7 +236,7 @@ async fn open_session(
     tx.commit().await?;
     Ok(Some(LoginOutcome::SignedIn {
         token,
-        role: Role::parse(&opened.role).unwrap_or(Role::Staff),
+        role,
         must_change_password: opened.must_change_password,
     }))
 }

@@ -98,7 +98,8 @@ pub async fn lookup(
     else {
         return Ok(None);
     };
-    let role = Role::parse(&row.role);
+    // An account without a role (revoked since) has no session.
+    let role = row.role.as_deref().and_then(Role::parse);
     if !row.active || role.is_none() || expired(row.created_at, row.last_seen_at, now, t) {
         end(db, &id_hash).await?;
         return Ok(None);

@@ -46,7 +46,12 @@ pub async fn lookup(
         return Ok(None);
     };
     // A role that may not hold tokens (it changed since) gets nothing from an old token.
-    let Some(role) = Role::parse(&row.role).filter(|r| may_hold(*r)) else {
+    let Some(role) = row
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .filter(|r| may_hold(*r))
+    else {
         return Ok(None);
     };
     if needs_touch(row.last_used_at, now) {

@@ -1,4 +1,4 @@
-//! Administration by the sysadmin, and the auditor's log.
+//! Administration by the sysadmin and the security administrator, and the auditor's log.
 
 use crate::harness::{PASSWORD, TestApp};
 use xiafang::web::auth::Role;
@@ -10,22 +10,13 @@ async fn bad_input_is_shown_next_to_the_field_and_kept() {
     let r = admin
         .post(
             "/admin/users",
-            &[
-                ("username", "x"),
-                ("display_name", "张<b>三</b>"),
-                ("role", "handler"),
-                ("department_id", ""),
-            ],
+            &[("username", "x"), ("display_name", "张<b>三</b>")],
         )
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(
         r.field_error("username"),
         "用户名为 3–32 位字母、数字或 _ . -"
-    );
-    assert_eq!(
-        r.field_error("department_id"),
-        "承办单位经办人须选择所属责任单位"
     );
     assert_eq!(
         r.field_value("display_name"),
@@ -40,11 +31,7 @@ async fn bad_input_is_shown_next_to_the_field_and_kept() {
     let taken = admin
         .post(
             "/admin/users",
-            &[
-                ("username", "ROOT1"),
-                ("display_name", "x"),
-                ("role", "staff"),
-            ],
+            &[("username", "ROOT1"), ("display_name", "x")],
         )
         .await;
     assert_eq!(
@@ -52,28 +39,43 @@ async fn bad_input_is_shown_next_to_the_field_and_kept() {
         "该用户名已被使用",
         "usernames are unique regardless of case"
     );
-    let no_role = admin
-        .post(
-            "/admin/users",
-            &[
-                ("username", "newbie"),
-                ("display_name", "新人"),
-                ("role", "root"),
-            ],
-        )
-        .await;
-    assert_eq!(no_role.field_error("role"), "请选择角色");
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(users, 1, "nothing half-created");
+
+    // The authority form is the security administrator's (三员分立): a handler needs its
+    // department, and an unknown role is refused, beside the fields.
+    let sec = app.signed_in("anquan2", Role::Secadmin).await;
+    let root1: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'root1'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let path = format!("/admin/users/{root1}/authority");
+    let r = sec
+        .post(&path, &[("role", "handler"), ("department_id", "")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.field_error("department_id"),
+        "承办单位经办人须选择所属单位"
+    );
+    let no_role = sec.post(&path, &[("role", "root")]).await;
+    assert_eq!(no_role.field_error("role"), "请选择角色");
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+        .bind(root1)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "sysadmin", "nothing half-changed");
 }
 
 #[tokio::test]
 async fn deactivation_and_reset_end_sessions_and_are_audited() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root1", Role::Sysadmin).await;
+    let sec = app.signed_in("anquan2", Role::Secadmin).await;
     let staff = app.signed_in("zhou", Role::Staff).await;
     let zhou: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'zhou'")
         .fetch_one(&app.db)
@@ -102,12 +104,18 @@ async fn deactivation_and_reset_end_sessions_and_are_audited() {
         303
     );
 
+    // A reset is a link the security administrator issues; using it ends the sessions.
     let staff = app.client();
     assert_eq!(staff.login("zhou", PASSWORD).await.status, 303);
-    let reset = admin
-        .post(&format!("/admin/users/{zhou}/reset-password"), &[])
+    let link = crate::sanyuan::issue_reset_link(&sec, zhou).await;
+    let used = app
+        .client()
+        .post(
+            &link,
+            &[("new", "Reset-Pass-2026"), ("confirm", "Reset-Pass-2026")],
+        )
         .await;
-    assert_eq!(reset.status, 303);
+    assert_eq!(used.status, 303);
     assert_eq!(
         staff.get("/api/v1/me").await.status,
         401,
@@ -119,16 +127,17 @@ async fn deactivation_and_reset_end_sessions_and_are_audited() {
         "the old password is gone"
     );
 
-    let change = admin
+    let change = sec
         .post(
-            &format!("/admin/users/{zhou}"),
-            &[("display_name", "周洁"), ("role", "supervisor")],
+            &format!("/admin/users/{zhou}/authority"),
+            &[("role", "supervisor")],
         )
         .await;
     assert_eq!(change.status, 303);
     for action in [
         "user.deactivate",
         "user.activate",
+        "password.reset_link",
         "password.reset",
         "user.role_change",
     ] {

@@ -86,7 +86,7 @@ fn assert_error(r: &JsonResp, status: u16, code: &str) {
 }
 
 /// Create a token at /me/tokens as `client`; returns it (shown once, in the flash).
-async fn create_token(client: &Client, name: &str) -> String {
+pub(crate) async fn create_token(client: &Client, name: &str) -> String {
     let r = client.post("/me/tokens", &[("name", name)]).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let page = client.get("/me/tokens").await;
@@ -187,7 +187,7 @@ async fn sysadmin_and_auditor_hold_no_tokens_and_the_sysadmin_revokes_them_all()
     assert!(!empty.field_error("name").is_empty());
     let t1 = create_token(&handler, "统计").await;
     create_token(&handler, "短信").await;
-    let admin = app.signed_in("admin2", Role::Sysadmin).await;
+    let admin = app.signed_in("admin2", Role::Secadmin).await;
     let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'jingban'")
         .fetch_one(&app.db)
         .await
@@ -269,16 +269,17 @@ async fn a_token_dies_with_its_owners_password_change() {
 async fn a_token_dies_with_a_reset_a_role_change_and_a_deactivation() {
     let app = spawn().await;
     let admin = app.signed_in("root1", Role::Sysadmin).await;
+    let sec = app.signed_in("anquan2", Role::Secadmin).await;
     let staff = app.signed_in("zhou", Role::Staff).await;
     let zhou = user_id(&app, "zhou").await;
 
     // A role change to another token-holding role: the old token would still carry a role.
     let token = create_token(&staff, "统计").await;
     assert_eq!(me_with(&app, &token).await, 200);
-    let change = admin
+    let change = sec
         .post(
-            &format!("/admin/users/{zhou}"),
-            &[("display_name", "周洁"), ("role", "supervisor")],
+            &format!("/admin/users/{zhou}/authority"),
+            &[("role", "supervisor")],
         )
         .await;
     assert_eq!(change.status, 303);
@@ -301,13 +302,18 @@ async fn a_token_dies_with_a_reset_a_role_change_and_a_deactivation() {
     );
     assert_eq!(tokens_revoked(&app, "user.deactivate").await, 1);
 
-    // A reset by the sysadmin.
+    // A reset link, issued by the security administrator and used by the holder.
     let staff = app.client();
     assert_eq!(staff.login("zhou", PASSWORD).await.status, 303);
     let token = create_token(&staff, "对接").await;
     assert_eq!(me_with(&app, &token).await, 200);
-    let reset = admin
-        .post(&format!("/admin/users/{zhou}/reset-password"), &[])
+    let link = crate::sanyuan::issue_reset_link(&sec, zhou).await;
+    let reset = app
+        .client()
+        .post(
+            &link,
+            &[("new", "Reset-Pass-2026"), ("confirm", "Reset-Pass-2026")],
+        )
         .await;
     assert_eq!(reset.status, 303);
     assert_eq!(me_with(&app, &token).await, 401, "a reset revokes it");

@@ -23,6 +23,7 @@ mod pujiang;
 mod register;
 mod reports;
 mod routes;
+mod sanyuan;
 mod schedule;
 mod supervision;
 mod triage;

@@ -1,11 +1,14 @@
-//! `/admin/users`: accounts, one role each (三员分立), created with a one-time password.
+//! `/admin/users`: accounts (三员分立). Both administrators see them; the sysadmin creates them
+//! (no role, no password) and edits who they are; the security administrator's authority form and
+//! actions are in `authority`, rendered on the same detail page.
 
-use crate::admin::accounts::{self, AccountInput, AccountRefusal};
+use super::authority::AuthorityForm;
+use crate::admin::accounts::{self, AccountRefusal, Profile};
 use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::auth::Role;
-use crate::web::form::{Choice, Errors, Form, opt_id, text};
+use crate::web::form::{Choice, Errors, Form, text};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
@@ -13,30 +16,44 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+/// A role's label, or 未分配 for an account still waiting for one.
+fn role_label(role: Option<&str>) -> &'static str {
+    match role {
+        None => "未分配",
+        Some(r) => Role::parse(r).map(Role::label).unwrap_or("未知"),
+    }
+}
+
 struct UserRow {
     id: i64,
     username: String,
     display_name: String,
-    role: String,
+    role_label: &'static str,
     link: String,
     active: bool,
     locked: bool,
 }
 
-impl UserRow {
-    fn role_label(&self) -> &'static str {
-        Role::parse(&self.role).map(Role::label).unwrap_or("未知")
-    }
-}
-
+/// The sysadmin's form: who the account is. Any other field posted (role, links) is not read.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-pub struct AccountForm {
+pub struct ProfileForm {
     username: String,
     display_name: String,
-    role: String,
-    department_id: String,
-    leader_id: String,
+}
+
+impl ProfileForm {
+    fn validate(&self, errors: &mut Errors) -> Option<Profile> {
+        let username = self.username.trim().to_owned();
+        if !accounts::username_well_formed(&username) {
+            errors.add("username", accounts::USERNAME_SHAPE);
+        }
+        let display_name = text(errors, "display_name", "姓名", &self.display_name, 1, 30);
+        errors.is_empty().then_some(Profile {
+            username,
+            display_name,
+        })
+    }
 }
 
 #[derive(Template)]
@@ -44,36 +61,20 @@ pub struct AccountForm {
 struct UsersPage {
     layout: Layout,
     users: Vec<UserRow>,
-    form: AccountForm,
+    form: ProfileForm,
     errors: Errors,
-    roles: Vec<(&'static str, &'static str)>,
-    departments: Vec<Choice>,
-    leaders: Vec<Choice>,
+    /// Only the sysadmin creates accounts.
+    can_create: bool,
 }
 
-fn role_choices() -> Vec<(&'static str, &'static str)> {
-    Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect()
-}
-
-async fn departments(state: &AppState) -> sqlx::Result<Vec<Choice>> {
-    sqlx::query_as!(
-        Choice,
-        r#"SELECT id, name AS label FROM departments WHERE active ORDER BY name"#
-    )
-    .fetch_all(&state.db)
-    .await
-}
-
-async fn leaders(state: &AppState) -> sqlx::Result<Vec<Choice>> {
-    sqlx::query_as!(Choice, r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders WHERE active ORDER BY name"#)
-        .fetch_all(&state.db)
-        .await
+fn has_role(ctx: &Ctx, role: Role) -> bool {
+    ctx.user.as_ref().is_some_and(|u| u.role == role)
 }
 
 async fn users_page(
     state: &AppState,
     ctx: &Ctx,
-    form: AccountForm,
+    form: ProfileForm,
     errors: Errors,
 ) -> Result<UsersPage, AppError> {
     let now = state.clock.now();
@@ -81,7 +82,7 @@ async fn users_page(
         r#"SELECT u.id, u.username, u.display_name, u.role, u.active, u.locked_until,
                   COALESCE(d.name, l.name || '（' || l.title || '）', '') AS "link!"
            FROM users u LEFT JOIN departments d ON d.id = u.department_id LEFT JOIN leaders l ON l.id = u.leader_id
-           ORDER BY u.active DESC, u.role, u.username"#
+           ORDER BY u.active DESC, u.role NULLS FIRST, u.username"#
     )
     .fetch_all(&state.db)
     .await?
@@ -90,7 +91,7 @@ async fn users_page(
         id: r.id,
         username: r.username,
         display_name: r.display_name,
-        role: r.role,
+        role_label: role_label(r.role.as_deref()),
         link: r.link,
         active: r.active,
         locked: r.locked_until.is_some_and(|t| t > now),
@@ -101,49 +102,12 @@ async fn users_page(
         users,
         form,
         errors,
-        roles: role_choices(),
-        departments: departments(state).await?,
-        leaders: leaders(state).await?,
+        can_create: has_role(ctx, Role::Sysadmin),
     })
 }
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
-    render(&users_page(&state, &ctx, AccountForm::default(), Errors::default()).await?)
-}
-
-impl AccountForm {
-    /// The username of a new account; only its shape is checked here (uniqueness in the domain).
-    fn username(&self, errors: &mut Errors) -> String {
-        let username = self.username.trim().to_owned();
-        if !accounts::username_well_formed(&username) {
-            errors.add("username", accounts::USERNAME_SHAPE);
-        }
-        username
-    }
-
-    /// Check the role and its link: a handler needs a department, a leader account a leader, others neither.
-    fn validate(&self, errors: &mut Errors) -> Option<AccountInput> {
-        let display_name = text(errors, "display_name", "姓名", &self.display_name, 1, 30);
-        let role = Role::parse(&self.role);
-        if role.is_none() {
-            errors.add("role", "请选择角色");
-        }
-        let department_id = opt_id(&self.department_id).filter(|_| role == Some(Role::Handler));
-        let leader_id = opt_id(&self.leader_id).filter(|_| role == Some(Role::Leader));
-        if role == Some(Role::Handler) && department_id.is_none() {
-            errors.add("department_id", "承办单位经办人须选择所属责任单位");
-        }
-        if role == Some(Role::Leader) && leader_id.is_none() {
-            errors.add("leader_id", "领导账号须关联一位领导");
-        }
-        Some(AccountInput {
-            display_name,
-            role: role?,
-            department_id,
-            leader_id,
-        })
-        .filter(|_| errors.is_empty())
-    }
+    render(&users_page(&state, &ctx, ProfileForm::default(), Errors::default()).await?)
 }
 
 fn refusal_error(refusal: AccountRefusal, errors: &mut Errors) {
@@ -153,31 +117,26 @@ fn refusal_error(refusal: AccountRefusal, errors: &mut Errors) {
     }
 }
 
-/// The list page again with the form as typed, its errors, and the clashes the database knows of.
-async fn refuse_create(state: &AppState, ctx: &Ctx, f: AccountForm, mut errors: Errors) -> Page {
+/// The list page again with the form as typed and its errors.
+async fn refuse_create(state: &AppState, ctx: &Ctx, f: ProfileForm, mut errors: Errors) -> Page {
     let username = f.username.trim();
     if errors.get("username").is_empty() && accounts::username_taken(&state.db, username).await? {
         refusal_error(AccountRefusal::UsernameTaken, &mut errors);
-    }
-    let leader = opt_id(&f.leader_id).filter(|_| f.role == Role::Leader.as_str());
-    if let Some(leader) = leader
-        && accounts::leader_has_account(&state.db, leader).await?
-    {
-        refusal_error(AccountRefusal::LeaderHasAccount, &mut errors);
     }
     let page = users_page(state, ctx, f, errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<AccountForm>) -> Page {
+/// A new account without a role or a password: the security administrator assigns the role and
+/// issues the reset link through which the holder sets their first password.
+pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<ProfileForm>) -> Page {
     let mut errors = Errors::default();
-    let username = f.username(&mut errors);
-    let Some(input) = f.validate(&mut errors) else {
+    let Some(profile) = f.validate(&mut errors) else {
         return refuse_create(&state, &ctx, f, errors).await;
     };
     let mut tx = state.db.begin().await?;
-    let created = match accounts::create(&mut tx, &ctx.actor(), &username, &input).await? {
-        Ok(created) => created,
+    let id = match accounts::create(&mut tx, &ctx.actor(), &profile).await? {
+        Ok(id) => id,
         Err(refusal) => {
             drop(tx);
             refusal_error(refusal, &mut errors);
@@ -185,9 +144,9 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Accou
         }
     };
     tx.commit().await?;
-    let (id, password) = (created.id, created.password);
     let message = format!(
-        "已创建用户 {username}。一次性密码：{password}（只显示这一次，请当面告知本人；首次登录须修改密码）"
+        "已创建用户 {}。该账号尚无角色和密码：请安全管理员分配角色并签发重置密码链接。",
+        profile.username
     );
     Ok(redirect_with_flash(
         &state,
@@ -196,85 +155,143 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Accou
     ))
 }
 
+/// A reset link just issued, shown once in the response of the POST that made it.
+pub struct ResetLink {
+    pub url: String,
+    pub expires_at: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/user.html")]
-struct UserPage {
+pub struct UserPage {
     layout: Layout,
     id: i64,
     username: String,
+    role_label: &'static str,
+    link: String,
     active: bool,
     locked_until: String,
     password_changed_at: String,
-    form: AccountForm,
+    /// Live API tokens (created by the user at /me/tokens; the secadmin can only revoke them).
+    tokens: i64,
+    profile: ProfileForm,
+    authority: AuthorityForm,
     errors: Errors,
     roles: Vec<(&'static str, &'static str)>,
     departments: Vec<Choice>,
     leaders: Vec<Choice>,
-    /// Live API tokens (created by the user at /me/tokens; the sysadmin can only revoke them).
-    tokens: i64,
+    is_sysadmin: bool,
+    is_secadmin: bool,
+    /// The viewer's own account: no authority form (nobody sets their own).
+    is_self: bool,
+    reset_link: Option<ResetLink>,
 }
 
-async fn user_page(
+/// What a detail page shows besides the stored account: forms as typed, errors, a new link.
+#[derive(Default)]
+pub struct Shown {
+    pub profile: Option<ProfileForm>,
+    pub authority: Option<AuthorityForm>,
+    pub errors: Errors,
+    pub reset_link: Option<ResetLink>,
+}
+
+async fn choices(state: &AppState) -> sqlx::Result<(Vec<Choice>, Vec<Choice>)> {
+    let departments = sqlx::query_as!(
+        Choice,
+        r#"SELECT id, name AS label FROM departments WHERE active ORDER BY name"#
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let leaders = sqlx::query_as!(Choice, r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders WHERE active ORDER BY name"#)
+        .fetch_all(&state.db)
+        .await?;
+    Ok((departments, leaders))
+}
+
+pub async fn user_page(
     state: &AppState,
     ctx: &Ctx,
     id: i64,
-    form: Option<AccountForm>,
-    errors: Errors,
+    shown: Shown,
 ) -> Result<UserPage, AppError> {
+    let now = state.clock.now();
     let u = sqlx::query!(
-        "SELECT id, username, display_name, role, department_id, leader_id, active, locked_until, password_changed_at FROM users WHERE id = $1",
+        r#"SELECT u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id, u.active,
+                  u.locked_until, u.password_changed_at,
+                  COALESCE(d.name, l.name || '（' || l.title || '）', '') AS "link!"
+           FROM users u LEFT JOIN departments d ON d.id = u.department_id LEFT JOIN leaders l ON l.id = u.leader_id
+           WHERE u.id = $1"#,
         id
     )
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let locked_until = u.locked_until.filter(|t| *t > state.clock.now());
-    let form = form.unwrap_or(AccountForm {
-        username: u.username.clone(),
-        display_name: u.display_name,
-        role: u.role,
-        department_id: u.department_id.map(|i| i.to_string()).unwrap_or_default(),
-        leader_id: u.leader_id.map(|i| i.to_string()).unwrap_or_default(),
-    });
+    let (departments, leaders) = choices(state).await?;
+    let authority = shown
+        .authority
+        .unwrap_or_else(|| AuthorityForm::of(u.role.as_deref(), u.department_id, u.leader_id));
     Ok(UserPage {
         layout: ctx.layout(&format!("用户：{}", u.username)),
         id: u.id,
+        profile: shown.profile.unwrap_or(ProfileForm {
+            username: u.username.clone(),
+            display_name: u.display_name,
+        }),
         username: u.username,
+        role_label: role_label(u.role.as_deref()),
+        link: u.link,
         active: u.active,
-        locked_until: locked_until.map(china_minute).unwrap_or_default(),
+        locked_until: u
+            .locked_until
+            .filter(|t| *t > now)
+            .map(china_minute)
+            .unwrap_or_default(),
         password_changed_at: china_minute(u.password_changed_at),
-        form,
-        errors,
-        roles: role_choices(),
-        departments: departments(state).await?,
-        leaders: leaders(state).await?,
-        tokens: crate::web::tokens::active_count(&state.db, id, state.clock.now()).await?,
+        tokens: crate::web::tokens::active_count(&state.db, id, now).await?,
+        authority,
+        errors: shown.errors,
+        roles: Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
+        departments,
+        leaders,
+        is_sysadmin: has_role(ctx, Role::Sysadmin),
+        is_secadmin: has_role(ctx, Role::Secadmin),
+        is_self: ctx.user.as_ref().is_some_and(|me| me.id == id),
+        reset_link: shown.reset_link,
     })
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    render(&user_page(&state, &ctx, id, None, Errors::default()).await?)
+    render(&user_page(&state, &ctx, id, Shown::default()).await?)
 }
 
+/// The sysadmin's edit: username and name only.
 pub async fn update(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
-    Form(f): Form<AccountForm>,
+    Form(f): Form<ProfileForm>,
 ) -> Page {
     let mut errors = Errors::default();
-    let Some(input) = f.validate(&mut errors) else {
-        let page = user_page(&state, &ctx, id, Some(f), errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
-    };
     let mut tx = state.db.begin().await?;
-    accounts::update(&mut tx, &ctx.actor(), id, &input, state.clock.now()).await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/admin/users/{id}"),
-        "已保存。",
-    ))
+    if let Some(profile) = f.validate(&mut errors) {
+        match accounts::update_profile(&mut tx, &ctx.actor(), id, &profile).await? {
+            Ok(()) => {
+                tx.commit().await?;
+                let to = format!("/admin/users/{id}");
+                return Ok(redirect_with_flash(&state, &to, "已保存。"));
+            }
+            Err(refusal) => refusal_error(refusal, &mut errors),
+        }
+    }
+    drop(tx);
+    let shown = Shown {
+        profile: Some(f),
+        errors,
+        ..Shown::default()
+    };
+    let page = user_page(&state, &ctx, id, shown).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 async fn set_active(state: &AppState, ctx: &Ctx, id: i64, active: bool) -> Page {
@@ -299,20 +316,4 @@ pub async fn deactivate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<
 
 pub async fn activate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     set_active(&state, &ctx, id, true).await
-}
-
-/// A new one-time password; the sysadmin learns it but gains no access to what the account sees.
-pub async fn reset_password(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let mut tx = state.db.begin().await?;
-    let now = state.clock.now();
-    let (username, password) = accounts::reset_password(&mut tx, &ctx.actor(), id, now).await?;
-    tx.commit().await?;
-    let message = format!(
-        "已重置 {username} 的密码。一次性密码：{password}（只显示这一次；下次登录须修改密码）"
-    );
-    Ok(redirect_with_flash(
-        &state,
-        &format!("/admin/users/{id}"),
-        &message,
-    ))
 }

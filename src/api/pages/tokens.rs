@@ -123,7 +123,7 @@ pub async fn revoke(
     ))
 }
 
-/// `POST /admin/users/{id}/revoke-tokens`: the sysadmin revokes every token of an account.
+/// `POST /admin/users/{id}/revoke-tokens`: the security administrator revokes every token of an account.
 pub async fn admin_revoke_all(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -21,6 +21,10 @@ use serde::Deserialize;
 /// The same words for an unknown user, a wrong password and a locked account: no hint which it was.
 const LOGIN_FAILED: &str = "用户名或密码错误。连续输错 5 次，账号将被锁定 30 分钟。";
 
+/// The right password of an account that has no role yet (DESIGN §2): it is told so, and gets no
+/// session — a county office's new colleague waits for the security administrator.
+const AWAITING_ROLE: &str = "账号尚未分配角色，暂不能登录。请联系安全管理员分配角色。";
+
 /// Only local paths: never an open redirect to another site.
 fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\")).then_some(next)
@@ -79,13 +83,14 @@ pub async fn login(
         old_session: jar.get(session::COOKIE).map(|c| c.value()),
     };
     let outcome = login::sign_in(&state.db, attempt, now, &lockout(&state)).await?;
-    let LoginOutcome::SignedIn {
-        token,
-        role,
-        must_change_password,
-    } = outcome
-    else {
-        return login_failed(&ctx, username, f.next);
+    let (token, role, must_change_password) = match outcome {
+        LoginOutcome::SignedIn {
+            token,
+            role,
+            must_change_password,
+        } => (token, role, must_change_password),
+        LoginOutcome::Refused => return login_failed(&ctx, username, f.next, LOGIN_FAILED),
+        LoginOutcome::AwaitingRole => return login_failed(&ctx, username, f.next, AWAITING_ROLE),
     };
     let to = if must_change_password {
         "/account/password"
@@ -112,14 +117,14 @@ fn lockout(state: &AppState) -> Lockout {
     }
 }
 
-fn login_failed(ctx: &Ctx, username: String, next: String) -> Page {
+fn login_failed(ctx: &Ctx, username: String, next: String, error: &str) -> Page {
     Ok(render_status(
         StatusCode::UNAUTHORIZED,
         &LoginPage {
             layout: ctx.layout("登录"),
             username,
             next,
-            error: LOGIN_FAILED.into(),
+            error: error.into(),
         },
     ))
 }
