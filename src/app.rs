@@ -90,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %log_path(req.uri().path()))
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .map_response(security_headers)
@@ -104,6 +104,15 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state, crate::web::context))
         .service(routes);
     Router::new().fallback_service(stack)
+}
+
+/// The path as logged: a reset link's token is a live credential and stays out of the logs.
+fn log_path(path: &str) -> &str {
+    if path.starts_with("/reset/") {
+        "/reset/{token}"
+    } else {
+        path
+    }
 }
 
 /// Security headers on every response, error pages included (DESIGN §7).
@@ -277,6 +286,12 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_token_is_not_logged() {
+        assert_eq!(log_path("/reset/abc123"), "/reset/{token}");
+        assert_eq!(log_path("/cases/7"), "/cases/7");
+    }
 
     #[test]
     fn only_a_board_stream_is_exempt_from_shedding() {
