@@ -72,10 +72,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
             Ok(None) => {}
             Err(e) => return json::ApiError::from(e).into_response(),
         }
-    } else if let Some(token) = jar
-        .get(&session::cookie_name(session::COOKIE, secure))
-        .map(|c| c.value().to_owned())
-    {
+    } else if let Some(token) = session::from_jar(&jar, secure).map(str::to_owned) {
         match session::lookup(&state.db, &token, state.clock.now(), &state.timeouts()).await {
             Ok(Some(user)) => {
                 req.extensions_mut().insert(user);

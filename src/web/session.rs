@@ -134,6 +134,11 @@ pub async fn lookup(
     }))
 }
 
+/// The session token a request's cookies carry, under the name `secure` gives it.
+pub fn from_jar(jar: &axum_extra::extract::cookie::CookieJar, secure: bool) -> Option<&str> {
+    jar.get(&cookie_name(COOKIE, secure)).map(|c| c.value())
+}
+
 /// The session cookie: HttpOnly, SameSite=Lax, Secure when served over TLS (DESIGN §7).
 pub fn cookie(token: String, secure: bool) -> Cookie<'static> {
     Cookie::build((cookie_name(COOKIE, secure), token))

@@ -219,7 +219,6 @@ pub async fn xlsx(
     path: &str,
     sheet: &str,
 ) -> (u16, Vec<Vec<String>>) {
-    use calamine::Reader;
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let r = client
         .http
@@ -229,6 +228,27 @@ pub async fn xlsx(
         .send()
         .await
         .unwrap();
+    read_sheet(r, sheet).await
+}
+
+/// Like `xlsx`, for an export without personal data (a GET link: the visit report).
+pub async fn xlsx_get(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    sheet: &str,
+) -> (u16, Vec<Vec<String>>) {
+    let r = client
+        .http
+        .get(format!("{}{path}", app.origin()))
+        .send()
+        .await
+        .unwrap();
+    read_sheet(r, sheet).await
+}
+
+async fn read_sheet(r: reqwest::Response, sheet: &str) -> (u16, Vec<Vec<String>>) {
+    use calamine::Reader;
     let status = r.status().as_u16();
     if status != 200 {
         return (status, vec![]);

@@ -23,13 +23,15 @@ fn receipt_cookie_name(state: &AppState) -> String {
     session::cookie_name(RECEIPT_COOKIE, state.config.secure_cookies)
 }
 
+/// The receipt cookie's value, if the browser sent one.
+fn receipt_cookie(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(&receipt_cookie_name(state))
+        .map(|c| c.value().to_owned())
+}
+
 /// This browser's receipt token, and whether it is new (then it must be set on the response).
 fn receipt_token(state: &AppState, jar: &CookieJar) -> (String, bool) {
-    match jar
-        .get(&receipt_cookie_name(state))
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() == 64)
-    {
+    match receipt_cookie(state, jar).filter(|v| v.len() == 64) {
         Some(v) => (v, false),
         None => (session::new_token(), true),
     }
@@ -137,10 +139,7 @@ pub async fn receipt(
     Path(code): Path<String>,
 ) -> Page {
     let to_lookup = || Ok(Redirect::to("/lookup").into_response());
-    let Some(cookie) = jar
-        .get(&receipt_cookie_name(&state))
-        .map(|c| c.value().to_owned())
-    else {
+    let Some(cookie) = receipt_cookie(&state, &jar) else {
         return to_lookup();
     };
     let r = sqlx::query!(
