@@ -70,6 +70,7 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 ];
 
 pub fn router(state: AppState) -> Router {
+    let tls = state.config.secure_cookies;
     let mut routes = Router::new();
     for r in crate::routes::routes() {
         let access = r.access;
@@ -93,7 +94,7 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", request_id = %id, method = %req.method(), path = %log_path(req.uri().path()))
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .map_response(security_headers)
+        .map_response(move |r| security_headers(r, tls))
         .layer(middleware::from_fn_with_state(state.clone(), shed))
         .layer(middleware::from_fn(errors::layer_errors))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
@@ -115,12 +116,19 @@ fn log_path(path: &str) -> &str {
     }
 }
 
-/// Security headers on every response, error pages included (DESIGN §7).
-fn security_headers(mut response: Response) -> Response {
+/// Security headers on every response, error pages included (DESIGN §7); over TLS also HSTS, so
+/// that a browser never again tries the site over plain HTTP.
+fn security_headers(mut response: Response, tls: bool) -> Response {
     for (name, value) in SECURITY_HEADERS {
         response.headers_mut().insert(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
+        );
+    }
+    if tls {
+        response.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
         );
     }
     response
@@ -257,14 +265,20 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     result
 }
 
-/// Once a minute in every instance: ended rate-limit windows go, and the demo banner follows
+/// Once a minute in every instance: the purge (one instance at a time), and the demo banner follows
 /// whether demo accounts still exist (another instance may have seeded or deactivated them).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(e) = crate::web::rate_limit::purge(&state.db, state.clock.now()).await {
-            tracing::warn!(error = %e, "purging rate-limit counters failed");
+        let windows = crate::purge::Windows {
+            sessions: state.timeouts(),
+            idempotency: state.config.idempotency_key_ttl,
+        };
+        match crate::purge::run(&state.db, state.clock.now(), &windows).await {
+            Ok(Some(p)) => tracing::debug!(?p, "purged"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
         if let Err(e) = state.refresh_demo_flag().await {
             tracing::warn!(error = %e, "refreshing the demo flag failed");

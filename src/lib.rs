@@ -17,6 +17,7 @@ pub mod notify;
 pub mod prepare;
 pub mod privacy;
 pub mod public;
+pub mod purge;
 pub mod reports;
 pub mod routes;
 pub mod state;

@@ -86,6 +86,14 @@ struct Common {
         global = true
     )]
     login_per_minute: u32,
+    /// Bearer token that opens /metrics to the monitoring system; unset: /metrics answers 404.
+    #[arg(
+        long,
+        env = "XIAFANG_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    metrics_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +163,7 @@ impl Common {
             api_token_ttl: chrono::Duration::days(self.api_token_days.into()),
             login_per_ip_per_minute: self.login_per_ip_per_minute,
             login_per_minute: self.login_per_minute,
+            metrics_token: self.metrics_token.filter(|s| !s.is_empty()),
             ..Config::default()
         }
     }

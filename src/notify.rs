@@ -54,12 +54,14 @@ pub trait Sender: Send + Sync + 'static {
     fn send(&self, message: &Outgoing) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// The default sender: writes the message to the log, with the masked recipient only.
+/// The default sender: notes in the log that a message went out. Neither the body (it holds the
+/// registration code) nor the recipient's digits (with the code, a lookup credential): the
+/// message itself stays in the outbox table (DESIGN §7).
 pub struct LogSender;
 
 impl Sender for LogSender {
     async fn send(&self, m: &Outgoing) -> anyhow::Result<()> {
-        tracing::info!(id = m.id, channel = %m.channel, to = %m.recipient_mask, kind = %m.kind, body = %m.body, "notification");
+        tracing::info!(id = m.id, channel = %m.channel, kind = %m.kind, chars = m.body.chars().count(), "notification");
         Ok(())
     }
 }
@@ -123,7 +125,7 @@ pub async fn deliver_batch<S: Sender>(
             }
             Err(e) => {
                 let error: String = format!("{e:#}").chars().take(2000).collect();
-                tracing::warn!(id = m.id, to = %m.recipient_mask, error = %error, "notification not delivered");
+                tracing::warn!(id = m.id, error = %error, "notification not delivered");
                 let attempts = sqlx::query_scalar!(
                     "SELECT attempts + 1 AS \"a!\" FROM notifications WHERE id = $1",
                     m.id
@@ -185,5 +187,51 @@ mod tests {
         assert_eq!(backoff(8, base, max), Duration::hours(1), "capped");
         assert_eq!(backoff(1000, base, max), Duration::hours(1), "no overflow");
         assert_eq!(backoff(0, base, max), base);
+    }
+
+    /// A log written to memory.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_sender_writes_neither_the_code_nor_the_phone_digits() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let m = Outgoing {
+            id: 41,
+            channel: "sms".into(),
+            registration_id: Some(9),
+            user_id: None,
+            recipient_mask: "138****5678".into(),
+            kind: "registration.confirmed".into(),
+            body: "【下访接访】您的登记编号 K7QX9M2P 已受理，请凭编号与手机后四位 5678 查询。"
+                .into(),
+        };
+        LogSender.send(&m).await.unwrap();
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("notification") && text.contains("id=41"),
+            "{text}"
+        );
+        for secret in ["K7QX9M2P", "5678", "138****"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
 }

@@ -117,7 +117,7 @@ pub fn routes() -> Vec<Route> {
 
         // Staff, stage 1 — triage, screening decisions, export; survey items.
         route(M::GET, "/staff/visits/{id}/registrations", STAFF_OR_SUPERVISOR, prepare::pages::triage::list),
-        route(M::GET, "/staff/visits/{id}/registrations.xlsx", STAFF_OR_SUPERVISOR, prepare::pages::triage_export::export),
+        route(M::POST, "/staff/visits/{id}/registrations.xlsx", STAFF_OR_SUPERVISOR, prepare::pages::triage_export::export),
         route(M::GET, "/staff/visits/{id}/registrations/{reg}", STAFF_OR_SUPERVISOR, prepare::pages::triage::show),
         route(M::POST, "/staff/visits/{id}/registrations/{reg}/unmask", STAFF_OR_SUPERVISOR, prepare::pages::triage::unmask),
         route(M::POST, "/staff/visits/{id}/registrations/{reg}/category", STAFF, prepare::pages::triage::change_category),
@@ -181,12 +181,12 @@ pub fn routes() -> Vec<Route> {
 
         // (stage 3: supervision, lists, reports, exports)
         route(M::GET, "/supervision", STAFF_OR_SUPERVISOR, followup::pages::supervision::page),
-        route(M::GET, "/supervision.xlsx", STAFF_OR_SUPERVISOR, followup::pages::supervision::export),
+        route(M::POST, "/supervision.xlsx", STAFF_OR_SUPERVISOR, followup::pages::supervision::export),
         route(M::POST, "/cases/{id}/urge", SUPERVISOR, followup::pages::supervision::urge),
         route(M::GET, "/supervision/lists", STAFF_OR_SUPERVISOR, followup::pages::lists::page),
-        route(M::GET, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::pages::lists::export),
+        route(M::POST, "/supervision/lists.xlsx", STAFF_OR_SUPERVISOR, followup::pages::lists::export),
         route(M::GET, "/reports/visits/{id}", STAFF_OR_SUPERVISOR, reports::pages::visit::show),
-        route(M::GET, "/cases.xlsx", CASE_READERS, followup::pages::inbox::export),
+        route(M::POST, "/cases.xlsx", CASE_READERS, followup::pages::inbox::export),
 
         // API v1 — integration (12345 hotline, SMS gateway, statistics); own tokens at /me/tokens.
         route(M::GET, "/me/tokens", TOKEN_HOLDERS, api::pages::tokens::list),

@@ -42,6 +42,9 @@ impl AppState {
         clock: SharedClock,
         keys: Arc<crate::privacy::Keys>,
     ) -> anyhow::Result<Self> {
+        let mut config = config;
+        // An https public URL means TLS: Secure, __Host- cookies and HSTS (DESIGN §7).
+        config.secure_cookies = config.tls();
         let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
         let state = Self(Arc::new(Shared {
             db,

@@ -31,8 +31,12 @@ pub struct Config {
     pub keys_file: Option<PathBuf>,
     /// Registration closes at this local time on the day before the visit, unless the visit says otherwise.
     pub registration_close_time: chrono::NaiveTime,
-    /// How long a registration form's one-time token stays valid.
+    /// How long a registration form's signed token stays valid (DESIGN §7: 2 hours).
     pub form_token_ttl: Duration,
+    /// An API Idempotency-Key answers retries this long; then the purge removes it.
+    pub idempotency_key_ttl: Duration,
+    /// Bearer token that opens `/metrics`; unset: `/metrics` is not served (404).
+    pub metrics_token: Option<String>,
     /// Per client IP and minute, counted in Postgres so that the limit holds across instances.
     pub register_per_minute: u32,
     pub lookup_per_minute: u32,
@@ -69,6 +73,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Served over TLS (an https public URL, or `--secure-cookies` behind a TLS proxy): cookies
+    /// are `Secure` with the `__Host-` prefix and every response carries HSTS.
+    pub fn tls(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
+    }
+
     pub fn keys_path(&self) -> PathBuf {
         self.keys_file
             .clone()
@@ -94,7 +108,9 @@ impl Default for Config {
             max_in_flight: 512,
             keys_file: None,
             registration_close_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
-            form_token_ttl: Duration::hours(24),
+            form_token_ttl: Duration::hours(2),
+            idempotency_key_ttl: Duration::hours(24),
+            metrics_token: None,
             register_per_minute: 10,
             lookup_per_minute: 10,
             login_per_ip_per_minute: 20,

@@ -2,6 +2,7 @@
 //! registrations.
 
 pub mod booking;
+pub mod form_token;
 pub mod lifecycle;
 pub mod notice_correction;
 pub mod notice_store;

@@ -1,9 +1,8 @@
 //! What a registration form offers and needs before booking: the visit with its open period, its
-//! windows, the categories and window ids a channel accepts, and one-time form tokens.
+//! windows, and the categories and window ids a channel accepts.
 
 use crate::error::AppError;
 use crate::prepare::registration::{Channel, VisitInfo};
-use crate::web::session;
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
@@ -63,24 +62,6 @@ pub async fn windows(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<Vec
     )
     .fetch_all(db)
     .await
-}
-
-/// A fresh one-time token for a form; only its hash is stored.
-pub async fn new_form_token(
-    db: impl PgExecutor<'_>,
-    visit_id: i64,
-    now: DateTime<Utc>,
-) -> sqlx::Result<String> {
-    let token = session::new_token();
-    sqlx::query!(
-        "INSERT INTO form_tokens (token_hash, visit_id, created_at) VALUES ($1, $2, $3)",
-        session::hash(&token),
-        visit_id,
-        now
-    )
-    .execute(db)
-    .await?;
-    Ok(token)
 }
 
 /// The category and window ids a form of `channel` offers (what `validate` accepts).

@@ -5,10 +5,11 @@
 use crate::audit::Actor;
 use crate::error::AppError;
 use crate::prepare::booking::{self, BookingRules, Claim, Outcome, Submission};
+use crate::prepare::form_token;
 use crate::prepare::registration::{
     Channel, RegistrationForm, Valid, VisitInfo, parse_window_choice, validate, window_label,
 };
-use crate::prepare::registration_offer::{self, new_form_token, offered};
+use crate::prepare::registration_offer::{self, offered};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::form::Errors;
@@ -93,7 +94,6 @@ impl PageInput {
 pub fn booking_rules(state: &AppState) -> BookingRules {
     BookingRules {
         screening_lookback_months: state.config.screening_lookback_months,
-        form_token_ttl: state.config.form_token_ttl,
     }
 }
 
@@ -152,7 +152,8 @@ pub async fn page(
     } else {
         let token = match input.token {
             Some(t) => t,
-            None => new_form_token(&state.db, visit.id, now).await?,
+            // Signed, not stored: showing a form writes nothing (DESIGN §7).
+            None => form_token::issue(&state.keys, visit.id, now, state.config.form_token_ttl),
         };
         let groups = crate::admin::category_groups(&state.db, &[]).await?;
         let windows = window_choices(state, visit.id, channel, &input.form).await?;
@@ -289,8 +290,11 @@ pub async fn answer(
         }
         // Stored and KeyReused come from an Idempotency-Key, never from a form.
         Outcome::StaleToken | Outcome::Stored(_) | Outcome::KeyReused => {
-            let problem = "页面已过期或已提交过，请核对填写的内容后再次提交。";
-            let input = PageInput::again(f, problem, None);
+            let hours = state.config.form_token_ttl.num_hours();
+            let problem = format!(
+                "页面已过期（表单打开超过 {hours} 小时）或无法识别。您填写的内容已保留，请核对后再次提交。"
+            );
+            let input = PageInput::again(f, &problem, None);
             (StatusCode::UNPROCESSABLE_ENTITY, input, None)
         }
     };

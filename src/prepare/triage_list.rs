@@ -79,8 +79,9 @@ pub struct Filter {
     pub flags: String,
     pub township: String,
     pub page: String,
-    /// Export only: "1" asks for full numbers.
+    /// Export only: "1" asks for full numbers, with the reason that goes into the audit entry.
     pub full: String,
+    pub reason: String,
 }
 
 /// What the filter means once parsed.
@@ -302,6 +303,7 @@ mod tests {
             township: "  ".into(),
             page: "-3".into(),
             full: String::new(),
+            reason: String::new(),
         };
         assert_eq!(f.parse(), Parsed::default());
         let g = Filter {

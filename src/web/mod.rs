@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod export;
 pub mod form;
 pub mod json;
 pub mod login;
@@ -61,6 +62,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let ip = client_ip(&req, &state.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     let jar = CookieJar::from_headers(req.headers());
+    let secure = state.config.secure_cookies;
     if let Some(user) = tokens::bearer(&req) {
         // An API token is tried on /api paths only; a bad one leaves the request anonymous (→ 401).
         match tokens::lookup(&state.db, user, state.clock.now()).await {
@@ -70,7 +72,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
             Ok(None) => {}
             Err(e) => return json::ApiError::from(e).into_response(),
         }
-    } else if let Some(token) = jar.get(session::COOKIE).map(|c| c.value().to_owned()) {
+    } else if let Some(token) = session::from_jar(&jar, secure).map(str::to_owned) {
         match session::lookup(&state.db, &token, state.clock.now(), &state.timeouts()).await {
             Ok(Some(user)) => {
                 req.extensions_mut().insert(user);
@@ -80,7 +82,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
         }
     }
     let flash = jar
-        .get(FLASH_COOKIE)
+        .get(&session::cookie_name(FLASH_COOKIE, secure))
         .and_then(|c| hex::decode(c.value()).ok())
         .and_then(|b| String::from_utf8(b).ok());
     if let Some(message) = &flash {
@@ -116,7 +118,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 fn flash_cookie(value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((FLASH_COOKIE, value))
+    Cookie::build((session::cookie_name(FLASH_COOKIE, secure), value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

@@ -14,6 +14,16 @@ use std::net::IpAddr;
 
 pub const COOKIE: &str = "xf_session";
 
+/// A cookie's name: over TLS with the `__Host-` prefix, which browsers accept only with
+/// `Secure`, `Path=/` and no `Domain`, so that no other host or plain-HTTP page can set it.
+pub fn cookie_name(name: &'static str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
 pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -125,9 +135,14 @@ pub async fn lookup(
     }))
 }
 
+/// The session token a request's cookies carry, under the name `secure` gives it.
+pub fn from_jar(jar: &axum_extra::extract::cookie::CookieJar, secure: bool) -> Option<&str> {
+    jar.get(&cookie_name(COOKIE, secure)).map(|c| c.value())
+}
+
 /// The session cookie: HttpOnly, SameSite=Lax, Secure when served over TLS (DESIGN §7).
 pub fn cookie(token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((COOKIE, token))
+    Cookie::build((cookie_name(COOKIE, secure), token))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

@@ -322,12 +322,21 @@ async fn the_app_role_cannot_rewrite_the_audit_log_or_the_schema() {
 
 #[tokio::test]
 async fn operations_endpoints_answer() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| c.metrics_token = Some("m-token".into())).await;
     let client = app.client();
     assert_eq!(client.get("/healthz").await.body, "ok");
     assert_eq!(client.get("/readyz").await.body, "ok");
     client.get("/").await;
-    let metrics = client.get("/metrics").await.body;
+    let metrics = client
+        .http
+        .get(format!("{}/metrics", app.origin()))
+        .bearer_auth("m-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(r#"http_requests_total{route="/",method="GET",status="200"}"#),
         "{metrics}"

@@ -85,13 +85,24 @@ fn assert_error(r: &JsonResp, status: u16, code: &str) {
     assert!(r.body["error"]["fields"].is_object());
 }
 
-/// Create a token at /me/tokens as `client`; returns it (shown once, in the flash).
+/// Create a token at /me/tokens as `client`; returns it (shown once, in the POST's own response,
+/// never in a cookie: DESIGN §7).
 pub(crate) async fn create_token(client: &Client, name: &str) -> String {
     let r = client.post("/me/tokens", &[("name", name)]).await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    let page = client.get("/me/tokens").await;
-    let start = page.body.find("xft_").expect("the new token is shown once");
-    let token = page.body[start..start + 68].to_owned();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let start = r.body.find("xft_").expect("the new token is shown once");
+    let token = r.body[start..start + 68].to_owned();
+    for cookie in r.headers.get_all("set-cookie") {
+        let cookie = cookie.to_str().unwrap();
+        assert!(
+            !cookie.contains(&token[4..]),
+            "no secret in a cookie: {cookie}"
+        );
+        assert!(
+            !cookie.contains(&hex::encode(&token)[..40]),
+            "not even hex-encoded"
+        );
+    }
     assert!(
         client.get("/me/tokens").await.body.find("xft_").is_none(),
         "shown only once"

@@ -146,9 +146,7 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
     let info = registration_offer::load_visit(&mut *tx, visit, close)
         .await
         .unwrap();
-    let token = registration_offer::new_form_token(&mut *tx, visit, now)
-        .await
-        .unwrap();
+    let token = xiafang::prepare::form_token::issue(&keys, visit, now, Duration::hours(2));
     let valid = Valid {
         name: r.name.into(),
         id_number: id_number(r.id),
@@ -184,7 +182,6 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
     };
     let rules = BookingRules {
         screening_lookback_months: 2,
-        form_token_ttl: Duration::hours(24),
     };
     let outcome = booking::submit(&mut tx, &submission, now, &keys, rules)
         .await
@@ -214,20 +211,44 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
     registration_id
 }
 
-/// Download an .xlsx as `client` and read one sheet back: (status, rows of cell texts).
+/// Download an .xlsx as `client` and read one sheet back: (status, rows of cell texts). Exports
+/// are POSTs from the site's own page: `path`'s query goes as the form body.
 pub async fn xlsx(
     app: &TestApp,
     client: &Client,
     path: &str,
     sheet: &str,
 ) -> (u16, Vec<Vec<String>>) {
-    use calamine::Reader;
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let r = client
+        .http
+        .post(format!("{}{path}", app.origin()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    read_sheet(r, sheet).await
+}
+
+/// Like `xlsx`, for an export without personal data (a GET link: the visit report).
+pub async fn xlsx_get(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    sheet: &str,
+) -> (u16, Vec<Vec<String>>) {
     let r = client
         .http
         .get(format!("{}{path}", app.origin()))
         .send()
         .await
         .unwrap();
+    read_sheet(r, sheet).await
+}
+
+async fn read_sheet(r: reqwest::Response, sheet: &str) -> (u16, Vec<Vec<String>>) {
+    use calamine::Reader;
     let status = r.status().as_u16();
     if status != 200 {
         return (status, vec![]);

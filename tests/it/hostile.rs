@@ -352,7 +352,9 @@ async fn sql_metacharacters_in_every_filter_change_nothing() {
             );
             let x = staff
                 .http
-                .get(format!("{}{triage}.xlsx?{q}", app.origin()))
+                .post(format!("{}{triage}.xlsx", app.origin()))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(q.clone())
                 .send()
                 .await
                 .unwrap();

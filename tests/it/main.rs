@@ -14,6 +14,7 @@ mod demo;
 mod desk;
 mod embedded;
 mod faults;
+mod hardening;
 mod hostile;
 mod journeys;
 mod layers;

@@ -603,7 +603,7 @@ async fn the_visit_report_counts_match_the_rows() {
     );
 
     // The same numbers in Excel, audited.
-    let (status, sheet) = xlsx(
+    let (status, sheet) = crate::fixtures::xlsx_get(
         &app,
         &w.supervisor,
         &format!("/reports/visits/{}.xlsx", w.fx.visit),
@@ -704,6 +704,11 @@ async fn every_export_reads_back_masked_with_its_rows_and_is_audited() {
     assert!(overdue[1][6].starts_with("逾期"), "{:?}", overdue[1]);
     assert_eq!(app.audit_count("case.export").await, 2);
     let r = w.staff.get("/cases?overdue=1").await;
-    assert!(r.body.contains("/cases.xlsx?"), "the list links its export");
+    assert!(
+        r.body.contains("action=\"/cases.xlsx\"")
+            && r.body
+                .contains("<input type=\"hidden\" name=\"overdue\" value=\"1\">"),
+        "the list posts its filters to its export"
+    );
     let _ = w.dept_labour;
 }

@@ -560,8 +560,8 @@ async fn the_dashboard_counts_rates_ranks_and_highlights_a_hand_built_set() {
     // The export holds the page's figures, a sheet per table, and is audited.
     assert!(
         r.body
-            .contains("href=\"/supervision.xlsx?visit=&amp;month="),
-        "the page links its export"
+            .contains("<form method=\"post\" action=\"/supervision.xlsx\""),
+        "the page posts to its export"
     );
     let sheet = |path: String, name: &'static str| {
         let client = &client;
@@ -594,7 +594,10 @@ async fn the_dashboard_counts_rates_ranks_and_highlights_a_hand_built_set() {
             .unwrap();
     assert_eq!(audited, 4);
     assert_eq!(
-        client.get("/supervision.xlsx?month=2001-13").await.status,
+        client
+            .post("/supervision.xlsx", &[("month", "2001-13")])
+            .await
+            .status,
         400,
         "a bad filter is refused, not exported"
     );
@@ -638,7 +641,7 @@ async fn the_dashboard_counts_rates_ranks_and_highlights_a_hand_built_set() {
     );
     let handler = app.signed_in("sv_h2", Role::Handler).await;
     assert_eq!(handler.get("/supervision").await.status, 403);
-    assert_eq!(handler.get("/supervision.xlsx").await.status, 403);
+    assert_eq!(handler.post("/supervision.xlsx", &[]).await.status, 403);
 }
 
 /// Every tally equals the same count made directly on the cases.

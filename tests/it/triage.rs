@@ -651,7 +651,7 @@ async fn the_export_is_masked_unless_asked_and_always_audited() {
     let (status, full) = xlsx(
         &app,
         &staff,
-        &format!("{path}?full=1&status=submitted"),
+        &format!("{path}?full=1&status=submitted&reason=%E6%A0%B8%E5%AF%B9"),
         "来访登记",
     )
     .await;
@@ -665,6 +665,10 @@ async fn the_export_is_masked_unless_asked_and_always_audited() {
             .await
             .unwrap();
     assert_eq!(detail["count"], 2);
+    assert_eq!(
+        detail["reason"], "核对",
+        "the full export's reason is audited"
+    );
 
     let supervisor = app.signed_in("ducha", Role::Supervisor).await;
     assert_eq!(xlsx(&app, &supervisor, &path, "来访登记").await.0, 200);

@@ -1,4 +1,4 @@
-//! `/me/tokens`: a user's own API tokens, each shown once at creation; the sysadmin's revoke-all
+//! `/me/tokens`: a user's own API tokens, each shown once in the response that creates it; the sysadmin's revoke-all
 //! (the transactions are `api::tokens`).
 
 use crate::api::tokens;
@@ -34,6 +34,14 @@ struct TokensPage {
     tokens: Vec<TokenRow>,
     name: String,
     errors: Errors,
+    /// The token just created: shown in this one response and nowhere else (never in a cookie).
+    created: Option<Created>,
+}
+
+struct Created {
+    name: String,
+    token: String,
+    until: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +80,7 @@ async fn tokens_page(
         tokens,
         name,
         errors,
+        created: None,
     })
 }
 
@@ -80,7 +89,8 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
     render(&tokens_page(&state, &ctx, &user, String::new(), Errors::default()).await?)
 }
 
-/// `POST /me/tokens`: a new token, shown once on the next page.
+/// `POST /me/tokens`: a new token, shown once in this very response (DESIGN §7: no secret in a
+/// cookie, so not through the flash).
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -98,11 +108,16 @@ pub async fn create(
     let ttl = state.config.api_token_ttl;
     let issued = tokens::issue(&mut tx, &ctx.actor(), user.id, &name, now, ttl).await?;
     tx.commit().await?;
-    let (token, until) = (issued.token, china_minute(issued.expires_at));
-    let message = format!(
-        "已创建令牌「{name}」：{token}（只显示这一次，请立即复制保存；调用时放在请求头 Authorization: Bearer 之后；有效期至 {until}）"
-    );
-    Ok(redirect_with_flash(&state, "/me/tokens", &message))
+    let created = Created {
+        name,
+        token: issued.token,
+        until: china_minute(issued.expires_at),
+    };
+    let page = tokens_page(&state, &ctx, &user, String::new(), Errors::default()).await?;
+    render(&TokensPage {
+        created: Some(created),
+        ..page
+    })
 }
 
 /// `POST /me/tokens/{id}/revoke`: only one's own tokens (others' are unknown: 404).

@@ -8,7 +8,8 @@ use crate::followup::inbox::{self, EXPORT_HEADERS, Filter, Line, Section};
 use crate::followup::state::State as CaseState;
 use crate::state::AppState;
 use crate::web::Ctx;
-use crate::web::form::Choice;
+use crate::web::export::{SameOrigin, fields};
+use crate::web::form::{Choice, Form};
 use crate::web::page::{Layout, Page, render};
 use crate::web::xlsx::{self, Cell, Sheet};
 use askama::Template;
@@ -22,6 +23,8 @@ struct ListPage {
     /// More cases match than the page shows.
     more: bool,
     filter: Filter,
+    /// The filters as hidden fields of the export form (exports are POSTs, DESIGN §7).
+    export_fields: Vec<(String, String)>,
     statuses: Vec<(&'static str, &'static str)>,
     departments: Vec<Choice>,
     leaders: Vec<Choice>,
@@ -53,6 +56,14 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
         layout: ctx.layout("交办件"),
         lines,
         more,
+        export_fields: fields(&[
+            ("status", &filter.status),
+            ("department", &filter.department),
+            ("leader", &filter.leader),
+            ("visit", &filter.visit),
+            ("overdue", &filter.overdue),
+            ("dissatisfied", &filter.dissatisfied),
+        ]),
         filter,
         statuses: CaseState::ALL
             .iter()
@@ -82,11 +93,13 @@ fn export_row(l: &Line) -> Vec<Cell> {
     ]
 }
 
-/// `GET /cases.xlsx`: the `/cases` list with the same filters and scope, as Excel; audited.
+/// `POST /cases.xlsx`: the `/cases` list with the same filters and scope, as Excel; audited; a
+/// POST from this site's page (DESIGN §7).
 pub async fn export(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(filter): Query<Filter>,
+    _: SameOrigin,
+    Form(filter): Form<Filter>,
 ) -> Result<axum::response::Response, AppError> {
     let (lines, more) = fetch_lines(&state, &ctx, &filter, EXPORT_ROWS).await?;
     let mut rows: Vec<Vec<Cell>> = lines.iter().map(export_row).collect();

@@ -10,7 +10,8 @@ use crate::followup::lists::{
 };
 use crate::state::AppState;
 use crate::web::Ctx;
-use crate::web::form::Choice;
+use crate::web::export::{SameOrigin, hidden_fields};
+use crate::web::form::{Choice, Form};
 use crate::web::page::{Layout, Page, render};
 use crate::web::xlsx::{self, Cell, Sheet};
 use askama::Template;
@@ -22,7 +23,8 @@ use axum::response::Response;
 struct ListsPage {
     layout: Layout,
     filter: Filter,
-    query: String,
+    /// The filters as hidden fields of the export forms.
+    export_fields: Vec<(String, String)>,
     lists: Lists,
     visits: Vec<Choice>,
     departments: Vec<Choice>,
@@ -39,7 +41,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
     let visits = inbox::visit_choices(&state.db).await?;
     render(&ListsPage {
         layout: ctx.layout("三张清单"),
-        query: filter.query(),
+        export_fields: hidden_fields(&filter.query()),
         filter,
         lists,
         visits,
@@ -57,12 +59,13 @@ fn status_text(i: &Item) -> String {
     }
 }
 
-/// `GET /supervision/lists.xlsx?list=risk|task|responsibility|cadence`: one list as Excel, audited
-/// (the risk list names petitioners, with masked ID numbers).
+/// `POST /supervision/lists.xlsx` (`list=risk|task|responsibility|cadence`): one list as Excel,
+/// audited; a POST from this site's page (DESIGN §7: the risk list names petitioners).
 pub async fn export(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(filter): Query<Filter>,
+    _: SameOrigin,
+    Form(filter): Form<Filter>,
 ) -> Result<Response, AppError> {
     let which = filter.list.trim().to_owned();
     if !["risk", "task", "responsibility", "cadence"].contains(&which.as_str()) {

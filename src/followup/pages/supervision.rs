@@ -9,7 +9,8 @@ use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, Filter};
 use crate::followup::scoring::{pct, score};
 use crate::followup::transitions;
 use crate::state::AppState;
-use crate::web::form::Errors;
+use crate::web::export::{SameOrigin, fields};
+use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render_status};
 use crate::web::xlsx::{self, Cell, Sheet};
 use crate::web::{Ctx, redirect_with_flash};
@@ -101,6 +102,8 @@ pub fn chart(title: &str, rows: &[(String, Option<f64>, bool)]) -> Chart {
 struct SupervisionPage {
     layout: Layout,
     form: FilterForm,
+    /// The filters as hidden fields of the export form (exports are POSTs, DESIGN §7).
+    export_fields: Vec<(String, String)>,
     errors: Errors,
     visits: Vec<Choice>,
     dash: Dashboard,
@@ -165,6 +168,12 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
             .user
             .as_ref()
             .is_some_and(|u| u.role == crate::web::auth::Role::Supervisor),
+        export_fields: fields(&[
+            ("visit", &form.visit),
+            ("month", &form.month),
+            ("department", &form.department),
+            ("leader", &form.leader),
+        ]),
         form,
         visits,
         charts: charts(&dash, w),
@@ -179,12 +188,13 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
 /// Cases per list in the export.
 const EXPORT_ROWS: i64 = 10_000;
 
-/// `GET /supervision.xlsx`: the dashboard with the same filters, one sheet per table, for the
-/// meeting where departments are ranked and 通报 read out; audited.
+/// `POST /supervision.xlsx`: the dashboard with the same filters, one sheet per table, for the
+/// meeting where departments are ranked and 通报 read out (cases by title: POST, DESIGN §7); audited.
 pub async fn export(
     State(state): State<AppState>,
     ctx: Ctx,
-    Query(form): Query<FilterForm>,
+    _: SameOrigin,
+    Form(form): Form<FilterForm>,
 ) -> Result<Response, AppError> {
     let mut errors = Errors::default();
     let filter = parse_filter(&form, &mut errors);

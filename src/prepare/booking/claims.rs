@@ -1,36 +1,45 @@
-//! Claims: what makes a submission count once — the form's one-time token (a replay shows the
-//! first receipt) or the API's Idempotency-Key (a retry gets the stored answer).
+//! Claims: what makes a submission count once — the form's signed token, stored when used (a
+//! replay shows the first receipt) or the API's Idempotency-Key (a retry gets the stored answer).
 
 use super::{Claim, IDEMPOTENCY_SCOPE, Outcome};
 use crate::error::AppError;
+use crate::prepare::form_token::{self, Check};
+use crate::privacy::Keys;
 use crate::web::session;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 /// Take the claim inside the booking transaction; Some: the submission ends here (replay, stale
-/// token, reused key). The row lock on the token or key serialises a double submit: the second
-/// waits for the first to commit, then sees it used.
+/// or forged token, reused key). A form token is stored only now: its hash goes in under the
+/// primary key, so a double submit's second INSERT waits for the first to commit, then finds it.
 pub(super) async fn claim(
     tx: &mut PgConnection,
     visit_id: i64,
     claim: &Claim<'_>,
     now: DateTime<Utc>,
-    form_token_ttl: Duration,
+    keys: &Keys,
 ) -> Result<Option<Outcome>, AppError> {
     match claim {
         Claim::FormToken(token) => {
+            let (expires_at, expired) = match form_token::check(keys, token, visit_id, now) {
+                Check::Forged => return Ok(Some(Outcome::StaleToken)),
+                Check::Valid { expires_at } => (expires_at, false),
+                Check::Expired { expires_at } => (expires_at, true),
+            };
             let token_hash = session::hash(token);
-            let claimed = sqlx::query_scalar!(
-                "UPDATE form_tokens SET used_at = $3 WHERE token_hash = $1 AND visit_id = $2 AND used_at IS NULL AND created_at > $4 RETURNING visit_id",
+            let inserted = sqlx::query_scalar!(
+                "INSERT INTO form_tokens (token_hash, visit_id, created_at, used_at, expires_at) VALUES ($1, $2, $3, $3, $4)
+                 ON CONFLICT (token_hash) DO NOTHING RETURNING visit_id",
                 &token_hash,
                 visit_id,
                 now,
-                now - form_token_ttl
+                expires_at
             )
             .fetch_optional(&mut *tx)
             .await?;
-            if claimed.is_some() {
-                return Ok(None);
+            if inserted.is_some() {
+                // An expired token used for the first time: refused (the caller rolls it back).
+                return Ok(expired.then_some(Outcome::StaleToken));
             }
             let earlier = sqlx::query_scalar!(
                 "SELECT r.code FROM form_tokens t JOIN registrations r ON r.id = t.registration_id WHERE t.token_hash = $1 AND t.visit_id = $2",

@@ -12,7 +12,7 @@ use crate::prepare::registration::{
 use crate::prepare::screening;
 use crate::privacy::{self, Field, Keys};
 use crate::web::session;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 mod claims;
@@ -99,7 +99,6 @@ pub enum Outcome {
 #[derive(Clone, Copy)]
 pub struct BookingRules {
     pub screening_lookback_months: u32,
-    pub form_token_ttl: Duration,
 }
 
 /// Book and finish in one go (every channel but the walk-in, which is placed in a room between
@@ -179,8 +178,7 @@ async fn book_in_savepoint(
     keys: &Keys,
     rules: BookingRules,
 ) -> Result<Booking, AppError> {
-    let ttl = rules.form_token_ttl;
-    if let Some(done) = claim(conn, s.visit.id, &s.claim, now, ttl).await? {
+    if let Some(done) = claim(conn, s.visit.id, &s.claim, now, keys).await? {
         return Ok(Booking::Done(done));
     }
     let v = s.valid;

@@ -10,6 +10,7 @@ use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefus
 use crate::prepare::triage_list::*;
 use crate::state::AppState;
 use crate::web::auth::Role;
+use crate::web::export::hidden_fields;
 use crate::web::form::Choice;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render_status};
@@ -36,8 +37,12 @@ struct ListPage {
     categories: Vec<Choice>,
     townships: Vec<String>,
     statuses: Vec<(&'static str, &'static str)>,
-    export_query: String,
+    /// The filters as hidden fields of the export forms (exports are POSTs, DESIGN §7).
+    export_fields: Vec<(String, String)>,
     can_full_export: bool,
+    /// The full export's reason as typed, and its error.
+    reason: String,
+    errors: Errors,
     prev: Option<String>,
     next: Option<String>,
     page_no: i64,
@@ -49,37 +54,58 @@ pub async fn list(
     Path(visit_id): Path<i64>,
     Query(filter): Query<Filter>,
 ) -> Page {
+    let page = list_page(&state, &ctx, visit_id, filter, Errors::default()).await?;
+    Ok(render_status(StatusCode::OK, &page))
+}
+
+/// The list again after a full export asked without a reason: the error beside the field, the
+/// filters and what was typed kept (422).
+pub async fn full_export_refused(
+    state: &AppState,
+    ctx: &Ctx,
+    visit_id: i64,
+    filter: Filter,
+    errors: Errors,
+) -> Page {
+    let page = list_page(state, ctx, visit_id, filter, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+async fn list_page(
+    state: &AppState,
+    ctx: &Ctx,
+    visit_id: i64,
+    filter: Filter,
+    errors: Errors,
+) -> Result<ListPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let p = filter.parse();
     let rows = fetch_rows(&state.db, visit_id, &p, Some(PAGE_SIZE), p.page * PAGE_SIZE).await?;
     let (batches, persons, all_batches, all_persons) = counts(&state.db, visit_id, &p).await?;
-    let windows = window_choices(&state.db, visit_id).await?;
-    let townships = townships(&state.db, visit_id).await?;
     let base = filter.query();
     let link = |page: i64| format!("/staff/visits/{visit_id}/registrations?{base}&page={page}");
-    let prev = (p.page > 0).then(|| link(p.page - 1));
-    let next = ((p.page + 1) * PAGE_SIZE < batches).then(|| link(p.page + 1));
-    let page = ListPage {
+    Ok(ListPage {
         layout: ctx.layout("来访登记"),
         visit_id,
         visit_title,
-        export_query: base.clone(),
+        export_fields: hidden_fields(&base),
+        reason: filter.reason.clone(),
+        prev: (p.page > 0).then(|| link(p.page - 1)),
+        next: ((p.page + 1) * PAGE_SIZE < batches).then(|| link(p.page + 1)),
         filter,
         rows,
         batches,
         persons,
         all_batches,
         all_persons,
-        windows,
+        windows: window_choices(&state.db, visit_id).await?,
         categories: category_choices(&state.db).await?,
-        townships,
+        townships: townships(&state.db, visit_id).await?,
         statuses: statuses(),
         can_full_export: ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)),
-        prev,
-        next,
+        errors,
         page_no: p.page + 1,
-    };
-    Ok(render_status(StatusCode::OK, &page))
+    })
 }
 
 // ---- the detail page -------------------------------------------------------------------------

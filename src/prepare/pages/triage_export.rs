@@ -1,12 +1,15 @@
-//! `GET /staff/visits/{id}/registrations.xlsx`: the filtered list as Excel. Masked unless the
-//! user may unmask AND asks (`full=1`); every export is audited.
+//! `POST /staff/visits/{id}/registrations.xlsx`: the filtered list as Excel. Masked unless the
+//! user may unmask AND asks (`full=1`, with a reason); every export is audited.
 
 use crate::audit::{self, Entry};
 use crate::error::AppError;
+use crate::prepare::pages::triage;
 use crate::prepare::triage_list::{Filter, Row, fetch_rows, may_unmask, visit_title};
 use crate::state::AppState;
 use crate::web::Ctx;
-use axum::extract::{Path, Query, State};
+use crate::web::export::SameOrigin;
+use crate::web::form::{Errors, Form, text};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
@@ -81,19 +84,26 @@ fn clear_numbers(
     Ok(clear)
 }
 
+/// `POST /staff/visits/{id}/registrations.xlsx` (DESIGN §7: a POST from this site's own page).
+/// `full=1` needs the unmask permission and a reason, which goes into the audit entry.
 pub async fn export(
     State(state): State<AppState>,
     ctx: Ctx,
+    _: SameOrigin,
     Path(visit_id): Path<i64>,
-    Query(filter): Query<Filter>,
+    Form(filter): Form<Filter>,
 ) -> Result<Response, AppError> {
     let title = visit_title(&state.db, visit_id).await?;
     let wants_full = filter.full.trim() == "1";
     if wants_full && !ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)) {
         return Err(AppError::Forbidden);
     }
-    let p = filter.parse();
-    let rows = fetch_rows(&state.db, visit_id, &p, None, 0).await?;
+    let mut errors = Errors::default();
+    let reason = text(&mut errors, "reason", "导出事由", &filter.reason, 1, 200);
+    if wants_full && !errors.is_empty() {
+        return triage::full_export_refused(&state, &ctx, visit_id, filter, errors).await;
+    }
+    let rows = fetch_rows(&state.db, visit_id, &filter.parse(), None, 0).await?;
     let clear = if wants_full {
         clear_numbers(&state.keys, &rows)?
     } else {
@@ -101,18 +111,13 @@ pub async fn export(
     };
     let bytes = workbook(&title, &rows, &clear)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
-    let action = if wants_full {
-        "personal_data.export"
-    } else {
-        "registration.export"
+    let (action, reason) = match wants_full {
+        true => ("personal_data.export", Some(reason)),
+        false => ("registration.export", None),
     };
-    let detail = serde_json::json!({"visit_id": visit_id, "count": rows.len(), "full": wants_full, "filter": filter.query()});
-    audit::record(
-        &state.db,
-        &ctx.actor(),
-        Entry::ok(action).on("visit", visit_id).detail(detail),
-    )
-    .await?;
+    let detail = serde_json::json!({"visit_id": visit_id, "count": rows.len(), "full": wants_full, "reason": reason, "filter": filter.query()});
+    let entry = Entry::ok(action).on("visit", visit_id).detail(detail);
+    audit::record(&state.db, &ctx.actor(), entry).await?;
     let full = if wants_full { "-full" } else { "" };
     let name = format!("registrations-{visit_id}{full}.xlsx");
     Ok(crate::web::xlsx::attachment(&name, bytes))

@@ -19,13 +19,19 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 pub const RECEIPT_COOKIE: &str = "xf_receipt";
 const RECEIPT_MAX_AGE_DAYS: i64 = 90;
 
-/// This browser's receipt token, and whether it is new (then it must be set on the response).
-fn receipt_token(jar: &CookieJar) -> (String, bool) {
-    match jar
-        .get(RECEIPT_COOKIE)
+fn receipt_cookie_name(state: &AppState) -> String {
+    session::cookie_name(RECEIPT_COOKIE, state.config.secure_cookies)
+}
+
+/// The receipt cookie's value, if the browser sent one.
+fn receipt_cookie(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(&receipt_cookie_name(state))
         .map(|c| c.value().to_owned())
-        .filter(|v| v.len() == 64)
-    {
+}
+
+/// This browser's receipt token, and whether it is new (then it must be set on the response).
+fn receipt_token(state: &AppState, jar: &CookieJar) -> (String, bool) {
+    match receipt_cookie(state, jar).filter(|v| v.len() == 64) {
         Some(v) => (v, false),
         None => (session::new_token(), true),
     }
@@ -38,7 +44,7 @@ fn with_receipt_cookie(
     is_new: bool,
 ) -> Response {
     if is_new {
-        let cookie = Cookie::build((RECEIPT_COOKIE, token.to_owned()))
+        let cookie = Cookie::build((receipt_cookie_name(state), token.to_owned()))
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -63,7 +69,7 @@ pub async fn form_page(
     Path(id): Path<i64>,
 ) -> Page {
     let visit = registration_view::load_visit(&state, id).await?;
-    let (token, is_new) = receipt_token(&jar);
+    let (token, is_new) = receipt_token(&state, &jar);
     let page =
         registration_view::page(&state, &ctx, visit, Channel::Online, PageInput::blank()).await?;
     Ok(with_receipt_cookie(&state, render(&page)?, &token, is_new))
@@ -88,7 +94,7 @@ pub async fn submit(
         return Ok(too_many);
     }
     let visit = registration_view::load_visit(&state, id).await?;
-    let (token, is_new) = receipt_token(&jar);
+    let (token, is_new) = receipt_token(&state, &jar);
     let response = match registration_view::handle(
         &state,
         &ctx,
@@ -133,7 +139,7 @@ pub async fn receipt(
     Path(code): Path<String>,
 ) -> Page {
     let to_lookup = || Ok(Redirect::to("/lookup").into_response());
-    let Some(cookie) = jar.get(RECEIPT_COOKIE).map(|c| c.value().to_owned()) else {
+    let Some(cookie) = receipt_cookie(&state, &jar) else {
         return to_lookup();
     };
     let r = sqlx::query!(

@@ -80,7 +80,7 @@ pub async fn login(
         password: f.password,
         ip: ctx.ip,
         user_agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()),
-        old_session: jar.get(session::COOKIE).map(|c| c.value()),
+        old_session: session::from_jar(&jar, state.config.secure_cookies),
     };
     let outcome = login::sign_in(&state.db, attempt, now, &lockout(&state)).await?;
     let (token, role, must_change_password) = match outcome {
