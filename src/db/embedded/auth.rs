@@ -9,16 +9,16 @@ use std::os::unix::fs::OpenOptionsExt;
 
 /// The only authentication the cluster accepts; `listen_addresses = ''` leaves the socket only,
 /// the host lines keep a later TCP listener from falling back to anything weaker.
-pub(super) const HBA: &str = "# Managed by xiafang, rewritten on every start: a password for every role.\n\
+const HBA: &str = "# Managed by xiafang, rewritten on every start: a password for every role.\n\
 local   all   all                 scram-sha-256\n\
 host    all   all   127.0.0.1/32  scram-sha-256\n\
 host    all   all   ::1/128       scram-sha-256\n";
 
-pub(super) const OWNER_PASSWORD: &str = "owner-password";
-pub(super) const APP_PASSWORD: &str = "app-password";
+const OWNER_PASSWORD: &str = "owner-password";
+const APP_PASSWORD: &str = "app-password";
 
 /// The first line of a password file, its mode tightened to 0600 if it was looser.
-pub(super) fn read_secret(path: &Path) -> Result<Option<String>> {
+fn read_secret(path: &Path) -> Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(text) => {
             if fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
@@ -36,7 +36,7 @@ pub(super) fn read_secret(path: &Path) -> Result<Option<String>> {
 }
 
 /// Write a password file 0600 from the start, atomically (a crash leaves the old file or the new).
-pub(super) fn write_secret(path: &Path, secret: &str) -> Result<()> {
+fn write_secret(path: &Path, secret: &str) -> Result<()> {
     let tmp = sibling(path, "tmp");
     let _ = fs::remove_file(&tmp);
     let mut f = OpenOptions::new()

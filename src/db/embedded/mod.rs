@@ -9,7 +9,6 @@ mod auth;
 mod host;
 
 use as_root::*;
-use auth::*;
 use host::*;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
