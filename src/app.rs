@@ -193,15 +193,40 @@ pub async fn serve(
 }
 
 /// Where the database is: the configured server, or the embedded cluster this process may own.
+/// Two identities: the owner (migrations only) and the app role (the pool, DESIGN §7).
 pub struct Database {
-    pub url: String,
+    /// The app role's URL; None when only the owner's was configured (`migrate`).
+    pub url: Option<String>,
+    /// The owner's URL: the embedded cluster's superuser, or XIAFANG_OWNER_DATABASE_URL.
+    pub owner_url: Option<String>,
     pub cluster: Option<db::embedded::Cluster>,
 }
 
+impl Database {
+    /// The app role's URL, the only one a pool may use.
+    pub fn app_url(&self) -> anyhow::Result<&str> {
+        self.url.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "请设置 DATABASE_URL：应用角色 {} 的连接地址（`xiafang migrate` 创建该角色）",
+                db::APP_ROLE
+            )
+        })
+    }
+
+    /// The password `migrate` gives the app role: the embedded cluster's own, or the configured one.
+    pub fn app_password(&self, config: &Config) -> Option<String> {
+        match &self.cluster {
+            Some(cluster) => Some(cluster.app_password().to_owned()),
+            None => config.app_password.clone(),
+        }
+    }
+}
+
 pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
-    if let Some(url) = &config.database_url {
+    if config.database_url.is_some() || config.owner_database_url.is_some() {
         return Ok(Database {
-            url: url.clone(),
+            url: config.database_url.clone(),
+            owner_url: config.owner_database_url.clone(),
             cluster: None,
         });
     }
@@ -209,17 +234,22 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
         db::embedded::Cluster::start(&config.data_dir.join("postgres"), Default::default()).await?;
     db::ensure_database(&cluster.url("postgres"), "xiafang").await?;
     Ok(Database {
-        url: cluster.url("xiafang"),
+        url: Some(cluster.app_url("xiafang")),
+        owner_url: Some(cluster.url("xiafang")),
         cluster: Some(cluster),
     })
 }
 
-/// `xiafang serve`: database, migrations, optional demo data, then serve until SIGTERM/Ctrl-C.
+/// `xiafang serve`: database, migrations (embedded only: an external server is migrated by its
+/// owner with `xiafang migrate`), optional demo data, then serve until SIGTERM/Ctrl-C.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let database = open_database(&config).await?;
     let result = async {
-        db::migrate(&database.url).await?;
-        let pool = db::connect(&database.url, config.db_max_connections).await?;
+        if let (Some(cluster), Some(owner)) = (&database.cluster, &database.owner_url) {
+            db::migrate(owner, Some(cluster.app_password())).await?;
+        }
+        let pool = db::connect(database.app_url()?, config.db_max_connections).await?;
+        db::check_serving(&pool).await?;
         if demo {
             crate::demo::seed(&pool, &SystemClock).await?;
         }

@@ -28,9 +28,25 @@ struct Common {
     /// Holds the embedded PostgreSQL cluster and generated keys.
     #[arg(long, env = "XIAFANG_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
-    /// Use this PostgreSQL server instead of the embedded cluster.
+    /// Use this PostgreSQL server instead of the embedded cluster: the app role (xiafang_app), the only identity `serve` uses.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// The schema owner on that server, for `migrate` and `seed-scale` (never used by `serve`).
+    #[arg(
+        long,
+        env = "XIAFANG_OWNER_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    owner_database_url: Option<String>,
+    /// The password `migrate` sets for the app role (default: generated when the role is created, printed once).
+    #[arg(
+        long,
+        env = "XIAFANG_APP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    app_password: Option<String>,
     /// Peers whose X-Forwarded-For is trusted (comma-separated IPs).
     #[arg(
         long,
@@ -153,6 +169,8 @@ impl Common {
             bind: self.bind,
             data_dir: self.data_dir,
             database_url: self.database_url.filter(|s| !s.is_empty()),
+            owner_database_url: self.owner_database_url.filter(|s| !s.is_empty()),
+            app_password: self.app_password.filter(|s| !s.is_empty()),
             trusted_proxies: self.trusted_proxies,
             secure_cookies: self.secure_cookies,
             db_max_connections: self.db_connections,
@@ -193,10 +211,22 @@ async fn main() {
 async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> {
     let database = app::open_database(config).await?;
     let result = async {
-        db::migrate(&database.url).await?;
-        let pool = db::connect(&database.url, 2).await?;
+        if let Some(owner) = &database.owner_url {
+            let password = database.app_password(config);
+            if let Some(generated) = db::migrate(owner, password.as_deref()).await? {
+                println!("已创建应用角色 {}，密码（只显示这一次，写进 DATABASE_URL）：{generated}", db::APP_ROLE);
+            }
+        } else if matches!(command, Command::Migrate | Command::SeedScale { .. }) {
+            anyhow::bail!("这个命令以数据库所有者身份运行：请设置 XIAFANG_OWNER_DATABASE_URL（或 --owner-database-url）");
+        }
+        if let Command::Migrate = command {
+            println!("数据库已迁移到最新版本。");
+            return anyhow::Ok(());
+        }
+        let pool = db::connect(database.app_url()?, 2).await?;
+        db::check_serving(&pool).await?;
         match command {
-            Command::Migrate => println!("数据库已迁移到最新版本。"),
+            Command::Migrate => unreachable!(),
             Command::Demo { pujiang: false } => {
                 demo::seed(&pool, &xiafang::clock::SystemClock).await?;
                 println!("演示数据已就绪。");
@@ -225,7 +255,8 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
             }
             Command::SeedScale { cases, registrations, password } => {
-                xiafang::followup::seed_scale::seed(&database.url, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
+                let owner = database.owner_url.as_deref().expect("checked above");
+                xiafang::followup::seed_scale::seed(owner, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
             }
             Command::Serve { .. } => unreachable!(),
         }

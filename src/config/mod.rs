@@ -11,8 +11,12 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Holds the embedded cluster (`postgres/`) and generated keys.
     pub data_dir: PathBuf,
-    /// Use this server instead of the embedded cluster.
+    /// Use this server instead of the embedded cluster: the app role's URL, all `serve` uses.
     pub database_url: Option<String>,
+    /// The owner's URL on that server, for `migrate` (and `seed-scale`) only.
+    pub owner_database_url: Option<String>,
+    /// The password `migrate` gives the app role; unset: generated when the role is made, and printed once.
+    pub app_password: Option<String>,
     pub db_max_connections: u32,
     pub session_idle: Duration,
     pub session_absolute: Duration,
@@ -96,6 +100,8 @@ impl Default for Config {
             bind: "127.0.0.1:8080".parse().unwrap(),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            owner_database_url: None,
+            app_password: None,
             db_max_connections: 20,
             session_idle: Duration::minutes(30),
             session_absolute: Duration::hours(12),

@@ -2,67 +2,107 @@
 
 pub mod embedded;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The role every pooled connection switches to: no DDL, and only INSERT/SELECT on the audit log.
+/// The login role every pooled connection uses: no DDL, and only INSERT/SELECT on what must stay.
 pub const APP_ROLE: &str = "xiafang_app";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// Grants re-applied after every migration run, so each new table is covered without repeating them.
+/// Grants re-applied after every migration run, so each new table is covered without repeating
+/// them; the owner's default privileges cover a table created some other way. `audit_log`,
+/// `case_events` and `feedback` are history: the app role may add rows and read them, never
+/// change or remove one (DESIGN §7).
 const GRANTS: &str = r#"
-DO $$ BEGIN
-    CREATE ROLE xiafang_app NOLOGIN;
-EXCEPTION WHEN duplicate_object THEN NULL;
-END $$;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO xiafang_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO xiafang_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO xiafang_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM xiafang_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, case_events, feedback FROM xiafang_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM xiafang_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO xiafang_app;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO xiafang_app;
 "#;
 
-/// Apply migrations as the owner named by `url`, then the app role's grants.
-pub async fn migrate(url: &str) -> anyhow::Result<()> {
-    let opts = PgConnectOptions::from_str(url)?;
+/// A new random password (hex: safe in a URL and in a shell).
+pub fn generate_password() -> String {
+    hex::encode(rand::random::<[u8; 24]>())
+}
+
+/// Apply migrations as the owner named by `owner_url`, make sure the app role can log in, then
+/// apply its grants. The app role gets `app_password` when one is given; when the role is missing
+/// (or cannot log in yet) and none is given, a generated password is set and returned, to be
+/// shown once.
+pub async fn migrate(
+    owner_url: &str,
+    app_password: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let opts = PgConnectOptions::from_str(owner_url)?;
     let owner = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(opts)
         .await
-        .context("connecting to PostgreSQL")?;
+        .context("connecting to PostgreSQL as the owner")?;
     MIGRATOR.run(&owner).await.context("running migrations")?;
     let mut tx = owner.begin().await?;
     // Concurrent GRANTs on one table fail with "tuple concurrently updated": serialise instances.
     tx.execute("SELECT pg_advisory_xact_lock(7263001)").await?;
+    let generated = ensure_app_role(&mut tx, app_password).await?;
     tx.execute(GRANTS).await?;
-    // A non-superuser owner must be a member of the app role to SET ROLE to it.
-    let is_super: bool =
-        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            .fetch_one(&mut *tx)
-            .await?;
-    if !is_super {
-        tx.execute("GRANT xiafang_app TO CURRENT_USER").await?;
-    }
     tx.commit().await?;
     owner.close().await;
-    Ok(())
+    Ok(generated)
 }
 
-/// The application pool: every connection runs as the app role, even when `url` names a superuser.
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    let opts = PgConnectOptions::from_str(url)?.application_name("xiafang");
+/// Create the app role, or let it log in, with the given or a generated password.
+async fn ensure_app_role(
+    conn: &mut sqlx::PgConnection,
+    password: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let can_login: Option<bool> =
+        sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1")
+            .bind(APP_ROLE)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (verb, password, generated) = match (can_login, password) {
+        (Some(true), None) => return Ok(None),
+        (None, Some(p)) => ("CREATE", p.to_owned(), None),
+        (Some(_), Some(p)) => ("ALTER", p.to_owned(), None),
+        (None, None) => ("CREATE", generate_password(), Some(())),
+        (Some(false), None) => ("ALTER", generate_password(), Some(())),
+    };
+    conn.execute("SET LOCAL password_encryption = 'scram-sha-256'")
+        .await?;
+    let sql: String = sqlx::query_scalar(
+        "SELECT format('%s ROLE %I LOGIN PASSWORD %L', $1::text, $2::text, $3::text)",
+    )
+    .bind(verb)
+    .bind(APP_ROLE)
+    .bind(&password)
+    .fetch_one(&mut *conn)
+    .await?;
+    conn.execute(sql.as_str()).await.with_context(|| {
+        format!(
+            "could not {} the role {APP_ROLE}: the owner needs CREATEROLE (or create it yourself)",
+            verb.to_lowercase()
+        )
+    })?;
+    Ok(generated.map(|()| password))
+}
+
+/// The application pool. `app_url` names the app role; nothing here changes identity.
+pub async fn connect(app_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let opts = PgConnectOptions::from_str(app_url)?.application_name("xiafang");
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
-                conn.execute("SET ROLE xiafang_app; SET TIME ZONE 'Asia/Shanghai'")
-                    .await?;
+                conn.execute("SET TIME ZONE 'Asia/Shanghai'").await?;
                 Ok(())
             })
         })
@@ -70,6 +110,59 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .await
         .context("connecting to PostgreSQL")?;
     Ok(pool)
+}
+
+/// What `serve` checks before it serves: the schema holds every migration this binary knows, and
+/// the pool's role cannot rewrite the audit log (so it is the app role, not the owner).
+pub async fn check_serving(pool: &PgPool) -> anyhow::Result<()> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    if MIGRATOR.iter().any(|m| !applied.contains(&m.version)) {
+        bail!(
+            "数据库结构落后于本程序（缺少迁移）：请先以所有者身份运行 `xiafang migrate`（XIAFANG_OWNER_DATABASE_URL），再启动服务"
+        );
+    }
+    let (user, owner_like): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, has_table_privilege('audit_log', 'UPDATE') OR has_table_privilege('audit_log', 'TRUNCATE')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if owner_like {
+        bail!(
+            "DATABASE_URL 指向的角色 {user} 可以改写审计日志：它必须是应用角色 {APP_ROLE}（由 `xiafang migrate` 创建），所有者只用于迁移"
+        );
+    }
+    Ok(())
+}
+
+/// `url` with its user and password replaced (for the app role's URL on the owner's server).
+pub fn url_as(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host = match rest[..end].rsplit_once('@') {
+        Some((_, host)) => host,
+        None => &rest[..end],
+    };
+    format!(
+        "{scheme}://{}:{}@{host}{}",
+        userinfo_encode(user),
+        userinfo_encode(password),
+        &rest[end..]
+    )
+}
+
+fn userinfo_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// True when the database answers and holds every migration this binary knows.
@@ -106,4 +199,33 @@ pub async fn ensure_database(admin_url: &str, dbname: &str) -> anyhow::Result<()
     }
     admin.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_as_replaces_the_user_and_password_only() {
+        assert_eq!(
+            url_as(
+                "postgres://owner:s3cret@db.example:5432/xf?sslmode=require",
+                "xiafang_app",
+                "a b@c"
+            ),
+            "postgres://xiafang_app:a%20b%40c@db.example:5432/xf?sslmode=require"
+        );
+        assert_eq!(
+            url_as(
+                "postgres://xiafang@localhost/x?host=/d/pg",
+                "xiafang_app",
+                "p"
+            ),
+            "postgres://xiafang_app:p@localhost/x?host=/d/pg"
+        );
+        assert_eq!(
+            url_as("postgresql://h/db", "u", "p"),
+            "postgresql://u:p@h/db"
+        );
+    }
 }

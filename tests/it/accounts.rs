@@ -298,7 +298,7 @@ async fn the_app_role_cannot_rewrite_the_audit_log_or_the_schema() {
         .unwrap();
     assert_eq!(
         role, "xiafang_app",
-        "pooled connections run as the app role, whoever the URL names"
+        "pooled connections log in as the app role"
     );
     for sql in [
         "UPDATE audit_log SET success = true",

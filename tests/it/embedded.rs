@@ -56,6 +56,27 @@ fn postmaster_running(cluster: &Path) -> bool {
         .is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
 }
 
+/// The start-up migrated as the owner and closed that connection: what stays connected to the
+/// app's database is the pool, logged in as the app role (the owner's password is in the data dir).
+async fn assert_only_the_app_role_is_connected(data: &Path) {
+    use sqlx::Connection;
+    let password = std::fs::read_to_string(data.join("postgres.owner-password")).unwrap();
+    let url = format!(
+        "postgres://xiafang:{}@localhost/postgres?host={}",
+        password.trim(),
+        data.join("postgres").canonicalize().unwrap().display()
+    );
+    let mut owner = sqlx::PgConnection::connect(&url).await.unwrap();
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT usename::text FROM pg_stat_activity WHERE datname = 'xiafang'",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(users, ["xiafang_app"], "the pool's only identity");
+    owner.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
     use nix::sys::signal::Signal::{SIGKILL, SIGTERM};
@@ -67,6 +88,7 @@ async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
 
     let mut a = serve(&data, port_a);
     wait_ready(port_a).await;
+    assert_only_the_app_role_is_connected(&data).await;
     let home = reqwest::get(format!("http://127.0.0.1:{port_a}/"))
         .await
         .unwrap()

@@ -3,7 +3,7 @@
 //! Postgres run it on a cluster of their own (fsync on), never on the shared server.
 
 use crate::embedded::{free_port, signal, wait_ready};
-use crate::harness::{TestApp, fresh_database};
+use crate::harness::{TestApp, app_url, fresh_database};
 use crate::register::{Visit, form, id_number, set, visit_on};
 use chrono::{Duration as Days, Utc};
 use nix::sys::signal::Signal::{SIGKILL, SIGTERM};
@@ -36,11 +36,20 @@ impl OwnCluster {
         xiafang::db::ensure_database(&cluster.url("postgres"), "xiafang")
             .await
             .unwrap();
+        xiafang::db::migrate(&cluster.url("xiafang"), Some(cluster.app_password()))
+            .await
+            .unwrap();
         OwnCluster { cluster, dir }
     }
 
+    /// The owner's URL (test setup and checks).
     fn url(&self) -> String {
         self.cluster.url("xiafang")
+    }
+
+    /// The app role's URL (what `xiafang serve` gets as DATABASE_URL).
+    fn app_url(&self) -> String {
+        self.cluster.app_url("xiafang")
     }
 
     /// `pg_ctl stop -m <mode>` as the user the server runs as (the cluster's own stop command, in another mode).
@@ -84,10 +93,12 @@ fn pg_command(argv: &[String]) -> Command {
 
 /// `xiafang serve` on `port` over `url`, keys generated in `data`. The client IP comes from
 /// X-Forwarded-For (each simulated citizen has its own), so the per-IP limit does not interfere.
-fn serve(url: &str, data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
+/// `xiafang serve` on `app_url` (the app role's; the schema is migrated already).
+fn serve(app_url: &str, data: &Path, port: u16, env: &[(&str, &str)]) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_xiafang"))
         .arg("serve")
-        .env("DATABASE_URL", url)
+        .env("DATABASE_URL", app_url)
+        .env_remove("XIAFANG_OWNER_DATABASE_URL")
         .env("XIAFANG_BIND", format!("127.0.0.1:{port}"))
         .env("XIAFANG_DATA_DIR", data)
         .env("XIAFANG_TRUSTED_PROXIES", "127.0.0.1")
@@ -281,7 +292,7 @@ impl UnderLoad {
     async fn start(name: &str) -> Self {
         let pg = OwnCluster::start(name).await;
         let (url, data, port) = (pg.url(), data_dir(name), free_port());
-        let app = serve(&url, &data, port, &[]);
+        let app = serve(&pg.app_url(), &data, port, &[]);
         wait_ready(port).await;
         let visit = Arc::new(visit_on(&url, Utc::now(), &[400, 400], Some(Days::days(-1))).await);
         let category = category(&url).await;
@@ -446,7 +457,7 @@ async fn a_crash_of_the_app_and_of_postgres_loses_no_acknowledged_registration()
     // Postgres crashes too (no shutdown checkpoint): what was acknowledged must come back from the WAL.
     l.pg.stop("immediate");
     l.pg.restart().await;
-    l.app = serve(&l.url, &l.data, l.port, &[]);
+    l.app = serve(&l.pg.app_url(), &l.data, l.port, &[]);
     wait_ready(l.port).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let t = l.finish().await;
@@ -540,7 +551,7 @@ async fn wait_for_blocked(owner: &PgPool, waiting: i64) {
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_registration_commit_and_exits_zero() {
     let (url, data, port) = (fresh_database().await, data_dir("term"), free_port());
-    let mut app = serve(&url, &data, port, &[]);
+    let mut app = serve(&app_url(&url).await, &data, port, &[]);
     wait_ready(port).await;
     let v = visit_on(&url, Utc::now(), &[20], Some(Days::days(-1))).await;
     let cat = category(&url).await;
@@ -585,7 +596,12 @@ async fn sigterm_lets_an_in_flight_registration_commit_and_exits_zero() {
 #[tokio::test]
 async fn beyond_its_capacity_the_server_sheds_at_once_with_503_and_retry_after() {
     let (url, data, port) = (fresh_database().await, data_dir("shed"), free_port());
-    let mut app = serve(&url, &data, port, &[("XIAFANG_MAX_IN_FLIGHT", "2")]);
+    let mut app = serve(
+        &app_url(&url).await,
+        &data,
+        port,
+        &[("XIAFANG_MAX_IN_FLIGHT", "2")],
+    );
     wait_ready(port).await;
     let v = Arc::new(visit_on(&url, Utc::now(), &[20], Some(Days::days(-1))).await);
     let cat = category(&url).await;

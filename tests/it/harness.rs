@@ -1,5 +1,6 @@
 //! Test harness: a shared throwaway cluster per run, a migrated template database copied per test,
-//! the real app on a random port with a manual clock, and a browser-like client.
+//! the real app on a random port with a manual clock, and a browser-like client. Two identities,
+//! as in production: the owner migrates and writes test setup, the app's pool is the app role.
 
 use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderValue, LOCATION, ORIGIN};
@@ -23,10 +24,15 @@ use xiafang::web::auth::Role;
 struct Server {
     target: Target,
     template: String,
+    /// The password the template's migration gave the app role (roles are server-wide).
+    app_password: String,
 }
 
+/// The app role's password on an external server unless XIAFANG_APP_PASSWORD says otherwise.
+const EXTERNAL_APP_PASSWORD: &str = "xiafang-test-app";
+
 enum Target {
-    /// DATABASE_URL, whose database name is replaced per test.
+    /// XIAFANG_OWNER_DATABASE_URL (the owner), whose database name is replaced per test.
     External(String),
     Embedded(db::embedded::Cluster),
 }
@@ -44,12 +50,14 @@ static SERVER: tokio::sync::OnceCell<Server> = tokio::sync::OnceCell::const_new(
 static GUARDIAN: OnceLock<Mutex<std::process::ChildStdin>> = OnceLock::new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
-/// With DATABASE_URL: that server. Without: one throwaway cluster for this run, through the same
-/// embedded code the product uses, stopped and deleted by a guardian process when this process exits.
+/// With XIAFANG_OWNER_DATABASE_URL: that server, as its owner. Without: one throwaway cluster for
+/// this run, through the same embedded code the product uses, stopped and deleted by a guardian
+/// process when this process exits.
 async fn server() -> &'static Server {
     SERVER
         .get_or_init(|| async {
-            let target = match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
+            let owner = std::env::var("XIAFANG_OWNER_DATABASE_URL").ok();
+            let target = match owner.filter(|s| !s.is_empty()) {
                 Some(url) => Target::External(url),
                 None => {
                     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -65,7 +73,18 @@ async fn server() -> &'static Server {
                 }
             };
             let template = format!("xf_tpl_{}", std::process::id());
-            let server = Server { target, template };
+            let app_password = match &target {
+                Target::Embedded(cluster) => cluster.app_password().to_owned(),
+                Target::External(_) => std::env::var("XIAFANG_APP_PASSWORD")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| EXTERNAL_APP_PASSWORD.to_owned()),
+            };
+            let server = Server {
+                target,
+                template,
+                app_password,
+            };
             let admin = PgPool::connect(&server.url("postgres"))
                 .await
                 .expect("connect to the test server");
@@ -74,7 +93,7 @@ async fn server() -> &'static Server {
                 .execute(&admin)
                 .await
                 .expect("create template");
-            db::migrate(&server.url(&server.template))
+            db::migrate(&server.url(&server.template), Some(&server.app_password))
                 .await
                 .expect("migrate template");
             admin.close().await;
@@ -150,7 +169,12 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// A fresh database copied from the migrated template.
+/// The app role's URL of the database that `owner_url` (from `fresh_database`) names.
+pub async fn app_url(owner_url: &str) -> String {
+    db::url_as(owner_url, db::APP_ROLE, &server().await.app_password)
+}
+
+/// A fresh database copied from the migrated template; the owner's URL.
 pub async fn fresh_database() -> String {
     let server = server().await;
     let name = format!(
@@ -175,9 +199,9 @@ pub const PASSWORD: &str = "Test-Passw0rd";
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The app's own pool (runs as the app role).
+    /// The app's own pool (logs in as the app role): what the app may do, and no more.
     pub db: PgPool,
-    /// The owner's URL of this test's database.
+    /// The owner's URL of this test's database (for setup the app role may not write).
     pub url: String,
     pub clock: Arc<ManualClock>,
     pub state: AppState,
@@ -193,7 +217,8 @@ impl TestApp {
         Self::start_on(url, configure).await
     }
 
-    /// Another app instance on an existing database (several instances over one Postgres).
+    /// Another app instance on an existing database (several instances over one Postgres);
+    /// `url` is the owner's, the instance's pool logs in as the app role.
     pub async fn start_on(url: String, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config {
             db_max_connections: 10,
@@ -203,7 +228,9 @@ impl TestApp {
             ..Config::default()
         };
         configure(&mut config);
-        let pool = db::connect(&url, config.db_max_connections).await.unwrap();
+        let pool = db::connect(&app_url(&url).await, config.db_max_connections)
+            .await
+            .unwrap();
         let clock = ManualClock::new(Utc::now());
         let state = AppState::new(pool.clone(), config, clock.clone(), test_keys())
             .await

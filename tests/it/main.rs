@@ -10,6 +10,7 @@ mod board;
 mod browser;
 mod cases;
 mod checkin;
+mod dbroles;
 mod demo;
 mod desk;
 mod embedded;

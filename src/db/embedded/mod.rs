@@ -1,9 +1,11 @@
 //! The embedded PostgreSQL cluster (DESIGN §8): with no `DATABASE_URL`, xiafang runs its own
 //! server from the PostgreSQL binaries installed on the machine, listening only on a Unix socket
 //! inside the cluster directory. A sibling lock file records which process started the cluster,
-//! so a second instance reuses it and only the starter stops it.
+//! so a second instance reuses it and only the starter stops it. Every role needs its password
+//! (see `auth`), the owner's included.
 
 mod as_root;
+mod auth;
 mod host;
 
 use as_root::*;
@@ -30,7 +32,7 @@ const RELOCATE_ROOT: &str = "/var/lib/xiafang/clusters";
 const SOCKET_NAME: &str = ".s.PGSQL.5432";
 /// `sun_path` is 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
-/// The cluster's superuser; connections over the private socket are trusted.
+/// The cluster's superuser, the owner that migrates; the app role is `db::APP_ROLE`.
 const SUPERUSER: &str = "xiafang";
 /// Written on every start so that a moved checkout or a changed `fsync` option takes effect.
 const SETTINGS_FILE: &str = "xiafang.conf";
@@ -65,6 +67,9 @@ pub struct Cluster {
     /// `<dir>.startlock`: flock'ed around check-and-start and stop.
     start_lock: PathBuf,
     owner: bool,
+    /// Read from (or generated into) the password files beside `dir`.
+    owner_password: String,
+    app_password: String,
 }
 
 impl Cluster {
@@ -104,6 +109,8 @@ impl Cluster {
             lock,
             start_lock,
             owner: false,
+            owner_password: String::new(),
+            app_password: String::new(),
         };
         let me = std::process::id();
 
@@ -120,6 +127,7 @@ impl Cluster {
                             cluster.owner = true;
                         }
                     }
+                    cluster.ensure_passwords().await?;
                     return Ok(cluster);
                 }
                 // It was dying (e.g. just SIGKILLed): start a fresh one below.
@@ -132,24 +140,34 @@ impl Cluster {
         // as a zombie or have been recycled; Postgres refuses to start over either.
         cluster.clear_stale_locks();
         if !cluster.data.join("PG_VERSION").exists() {
-            cluster.initdb(opts).await?;
+            let password = cluster.new_owner_password()?;
+            cluster.initdb(opts, &password).await?;
         }
         cluster.write_settings(opts)?;
+        cluster.write_hba_if_converted()?;
         cluster.pg_ctl_start().await?;
         cluster.wait_for_socket().await?;
         write_pid(&cluster.lock, me)?;
         cluster.owner = true;
+        cluster.ensure_passwords().await?;
         tracing::info!(cluster = %cluster.data.display(), "started the embedded PostgreSQL cluster");
         Ok(cluster)
     }
 
-    /// Connection URL for sqlx over the Unix socket.
+    /// The owner's (superuser's) URL over the Unix socket, password included: for migrations
+    /// and administration, never for the app's pool.
     pub fn url(&self, dbname: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}@localhost/{}?host={}",
-            percent_encode(dbname, false),
-            percent_encode(&self.data.to_string_lossy(), true)
-        )
+        self.url_with(SUPERUSER, Some(&self.owner_password), dbname)
+    }
+
+    /// The app role's URL over the Unix socket (the role itself is made by `db::migrate`).
+    pub fn app_url(&self, dbname: &str) -> String {
+        self.url_with(crate::db::APP_ROLE, Some(&self.app_password), dbname)
+    }
+
+    /// The password `db::migrate` gives the app role on this cluster.
+    pub fn app_password(&self) -> &str {
+        &self.app_password
     }
 
     /// True if this process started the cluster (and so must stop it).
@@ -253,8 +271,9 @@ impl Cluster {
         }
     }
 
-    async fn initdb(&self, opts: ClusterOptions) -> Result<()> {
+    async fn initdb(&self, opts: ClusterOptions, password: &str) -> Result<()> {
         tracing::info!(cluster = %self.data.display(), "creating the embedded PostgreSQL cluster (initdb)");
+        let pwfile = self.initdb_pwfile(password)?;
         let mut last_err = None;
         for locale in ["C.UTF-8", "C"] {
             let mut cmd = self.command(&self.bin.join("initdb"));
@@ -262,12 +281,13 @@ impl Cluster {
             cmd.args([
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                "--auth=scram-sha-256",
                 "-E",
                 "UTF8",
                 "--no-instructions",
             ]);
             cmd.arg(format!("--locale={locale}"));
+            cmd.arg("--pwfile").arg(&pwfile.0);
             if !opts.fsync {
                 cmd.arg("--no-sync");
             }
@@ -512,10 +532,16 @@ mod tests {
             lock: "/a b/data/postgres.lock".into(),
             start_lock: "/a b/data/postgres.startlock".into(),
             owner: false,
+            owner_password: "o/p".into(),
+            app_password: "apw".into(),
         };
         assert_eq!(
             c.url("xiafang"),
-            "postgres://xiafang@localhost/xiafang?host=/a%20b/data/postgres"
+            "postgres://xiafang:o%2Fp@localhost/xiafang?host=/a%20b/data/postgres"
+        );
+        assert_eq!(
+            c.app_url("x y"),
+            "postgres://xiafang_app:apw@localhost/x%20y?host=/a%20b/data/postgres"
         );
         let argv = c.stop_command();
         assert_eq!(argv[1..4], ["-u", "postgres", "--"]);
