@@ -153,7 +153,7 @@ enum UserCommand {
         username: String,
         #[arg(long)]
         name: String,
-        /// staff, leader, handler, supervisor, sysadmin or auditor
+        /// staff, leader, handler, supervisor, sysadmin, secadmin or auditor
         #[arg(long, default_value = "sysadmin")]
         role: String,
         #[arg(long)]
