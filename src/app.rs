@@ -198,7 +198,9 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
 }
 
 /// `xiafang serve`: database, migrations, optional demo data, then serve until SIGTERM/Ctrl-C.
-pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    // Only here do demo accounts skip the second factor.
+    config.demo_mode = demo;
     let database = open_database(&config).await?;
     let result = async {
         db::migrate(&database.url).await?;

@@ -3,7 +3,7 @@
 
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
-use crate::web::pages::{account, ops};
+use crate::web::pages::{account, ops, second_factor};
 use crate::{admin, api, consult, followup, prepare, public, reports};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -52,6 +52,8 @@ const TOKEN_HOLDERS: Access =
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
 /// Both administrators see accounts: the sysadmin edits them, the secadmin sets their authority.
 const ACCOUNT_ADMINS: Access = Access::Roles(&[Role::Sysadmin, Role::Secadmin]);
+/// The security administrator (安全管理员): authority and the second factor of accounts.
+const SECADMIN: Access = Access::Roles(&[Role::Secadmin]);
 const AUDITOR: Access = Access::Roles(&[Role::Auditor]);
 
 #[rustfmt::skip]
@@ -64,6 +66,11 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/static/{file}", PUBLIC, public::pages::assets::file),
         route(M::GET, "/login", PUBLIC, account::login_page),
         route(M::POST, "/login", PUBLIC, account::login),
+        // The second factor: the challenge cookie of a right password, not a session, reaches these.
+        route(M::GET, "/login/enrol", PUBLIC, second_factor::enrol_page),
+        route(M::POST, "/login/enrol", PUBLIC, second_factor::answer),
+        route(M::GET, "/login/second-factor", PUBLIC, second_factor::code_page),
+        route(M::POST, "/login/second-factor", PUBLIC, second_factor::answer),
         // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
         route(M::GET, "/schedule", PUBLIC, public::pages::visits::schedule),
         route(M::GET, "/visits/{id}", PUBLIC, public::pages::visits::visit),
@@ -82,6 +89,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/metrics", PUBLIC, ops::metrics),
         // Any signed-in account.
         route(M::POST, "/logout", SIGNED_IN, account::logout),
+        route(M::POST, "/login/continue", SIGNED_IN, second_factor::finish),
         route(M::GET, "/account/password", SIGNED_IN, account::password_page),
         route(M::POST, "/account/password", SIGNED_IN, account::change_password),
         route(M::GET, "/api/v1/me", SIGNED_IN, account::me),
@@ -206,6 +214,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/admin/users/{id}/deactivate", SYSADMIN, admin::pages::users::deactivate),
         route(M::POST, "/admin/users/{id}/activate", SYSADMIN, admin::pages::users::activate),
         route(M::POST, "/admin/users/{id}/reset-password", SYSADMIN, admin::pages::users::reset_password),
+        route(M::POST, "/admin/users/{id}/reset-second-factor", SECADMIN, admin::pages::second_factor::reset),
         route(M::GET, "/admin/departments", SYSADMIN, admin::pages::departments::list),
         route(M::POST, "/admin/departments", SYSADMIN, admin::pages::departments::create),
         route(M::GET, "/admin/departments/{id}", SYSADMIN, admin::pages::departments::show),

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit_search;
 pub mod pages;
 pub mod reference;
+pub mod second_factor;
 
 use crate::web::form::Choice;
 

@@ -24,5 +24,6 @@ mod register;
 mod reports;
 mod routes;
 mod schedule;
+mod second_factor;
 mod supervision;
 mod triage;

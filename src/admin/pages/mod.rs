@@ -6,4 +6,5 @@ pub mod calendar;
 pub mod categories;
 pub mod departments;
 pub mod leaders;
+pub mod second_factor;
 pub mod users;

@@ -212,6 +212,7 @@ struct UserPage {
     leaders: Vec<Choice>,
     /// Live API tokens (created by the user at /me/tokens; the sysadmin can only revoke them).
     tokens: i64,
+    second_factor: super::second_factor::SecondFactorBox,
 }
 
 async fn user_page(
@@ -249,6 +250,7 @@ async fn user_page(
         departments: departments(state).await?,
         leaders: leaders(state).await?,
         tokens: crate::web::tokens::active_count(&state.db, id, state.clock.now()).await?,
+        second_factor: super::second_factor::block(state, ctx, id).await?,
     })
 }
 
