@@ -169,17 +169,7 @@ pub async fn answer(
         return Ok(Outcome::Expired);
     };
     let actor = p.actor(answer.ip);
-    let (factor, reason) = match totp::parse(answer.code) {
-        Typed::Totp(code) => (
-            totp::check(&p.secret, &code, now).map(Factor::Totp),
-            "wrong_code",
-        ),
-        Typed::Recovery(code) if !p.enrolling => (
-            Some(Factor::Recovery(totp::recovery_hash(&code))),
-            "wrong_recovery_code",
-        ),
-        _ => (None, "wrong_code"),
-    };
+    let (factor, reason) = typed_factor(&p, answer.code, now);
     let Some(factor) = factor else {
         login::count_failure(db, &actor, p.user_id, now, lockout, reason).await?;
         return Ok(Outcome::Refused);
@@ -194,20 +184,7 @@ pub async fn answer(
     } else {
         Vec::new()
     };
-    sqlx::query!(
-        "DELETE FROM login_challenges WHERE id_hash = $1",
-        session::hash(answer.challenge)
-    )
-    .execute(&mut *tx)
-    .await?;
-    let detail = factor_detail(&mut tx, p.user_id, &factor, p.enrolling).await?;
-    let start = login::SessionStart {
-        user_id: p.user_id,
-        old_session: answer.old_session,
-        ip: answer.ip,
-        user_agent: answer.user_agent,
-    };
-    let token = login::start_session(&mut tx, &start, &actor, detail, now).await?;
+    let token = open_session(&mut tx, &p, &answer, &actor, &factor, now).await?;
     tx.commit().await?;
     Ok(Outcome::SignedIn(SignedIn {
         token,
@@ -216,6 +193,46 @@ pub async fn answer(
         next: p.next,
         recovery_codes,
     }))
+}
+
+/// What was typed, checked against the challenge's secret; and the reason to audit if it is wrong.
+fn typed_factor(p: &Pending, code: &str, now: DateTime<Utc>) -> (Option<Factor>, &'static str) {
+    match totp::parse(code) {
+        Typed::Totp(code) => (
+            totp::check(&p.secret, &code, now).map(Factor::Totp),
+            "wrong_code",
+        ),
+        Typed::Recovery(code) if !p.enrolling => (
+            Some(Factor::Recovery(totp::recovery_hash(&code))),
+            "wrong_recovery_code",
+        ),
+        _ => (None, "wrong_code"),
+    }
+}
+
+/// The challenge is answered: it goes, and a new session comes with its audit entry.
+async fn open_session(
+    tx: &mut PgConnection,
+    p: &Pending,
+    answer: &Answer<'_>,
+    actor: &Actor,
+    factor: &Factor,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    sqlx::query!(
+        "DELETE FROM login_challenges WHERE id_hash = $1",
+        session::hash(answer.challenge)
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = factor_detail(&mut *tx, p.user_id, factor, p.enrolling).await?;
+    let start = login::SessionStart {
+        user_id: p.user_id,
+        old_session: answer.old_session,
+        ip: answer.ip,
+        user_agent: answer.user_agent,
+    };
+    Ok(login::start_session(&mut *tx, &start, actor, detail, now).await?)
 }
 
 /// Take the factor and reset the failure count, unless the account is locked, the step was used

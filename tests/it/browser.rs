@@ -140,14 +140,14 @@ impl Browser {
                     .await
                     .unwrap();
                 let secret = secret_from_text(&text);
-                let code = next_code(&app.clock, &app.url, username, Some(secret));
+                let code = next_code(&app.clock, &app.url, username, Some(secret)).await;
                 self.fill("动态验证码", &code).await;
                 self.press("确认绑定").await;
                 self.screenshot(&format!("recovery-codes-{username}")).await;
                 self.press("我已保存恢复码，继续").await;
             }
             "/login/second-factor" => {
-                let code = next_code(&app.clock, &app.url, username, None);
+                let code = next_code(&app.clock, &app.url, username, None).await;
                 self.fill("动态验证码或恢复码", &code).await;
                 self.press("验证").await;
             }

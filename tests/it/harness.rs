@@ -246,8 +246,8 @@ impl TestApp {
 
     /// The authenticator app of `username` (enrolled through the pages): its code for a step no
     /// login of this account has used yet, the clock stepped 30 s when needed.
-    pub fn next_code(&self, username: &str) -> String {
-        next_code(&self.clock, &self.url, username, None)
+    pub async fn next_code(&self, username: &str) -> String {
+        next_code(&self.clock, &self.url, username, None).await
     }
 
     /// The recovery codes shown to `username` at its last enrolment (through `Client::login`).
@@ -360,27 +360,46 @@ fn authenticators() -> &'static Authenticators {
 
 /// The code `username`'s authenticator shows now (after enrolling with `secret`, when given). The
 /// manual clock moves on by 30 s when this step was used already, so two logins never share one.
-pub fn next_code(
+/// A test that turned the clock back (before steps already used) gets them forgotten, here and on
+/// the server, as if the authenticator were bound afresh: the server never accepts a step twice.
+pub async fn next_code(
     clock: &ManualClock,
     database: &str,
     username: &str,
     secret: Option<Vec<u8>>,
 ) -> String {
-    let mut map = authenticators().lock().unwrap();
     let key = (database.to_owned(), username.to_owned());
     if let Some(secret) = secret {
-        map.insert(
-            key.clone(),
-            Authenticator {
-                secret,
-                last_step: i64::MIN,
-                recovery_codes: Vec::new(),
-            },
-        );
+        let fresh = Authenticator {
+            secret,
+            last_step: i64::MIN,
+            recovery_codes: Vec::new(),
+        };
+        authenticators().lock().unwrap().insert(key.clone(), fresh);
     }
-    let a = map
-        .get_mut(&key)
-        .unwrap_or_else(|| panic!("{username} has not enrolled through the harness"));
+    let last = authenticators()
+        .lock()
+        .unwrap()
+        .get(&key)
+        .unwrap_or_else(|| panic!("{username} has not enrolled through the harness"))
+        .last_step;
+    if totp::step_of(clock.now()) + 1 < last {
+        let owner = PgPool::connect(database).await.unwrap();
+        sqlx::query("UPDATE users SET totp_last_step = NULL WHERE lower(username) = lower($1)")
+            .bind(username)
+            .execute(&owner)
+            .await
+            .unwrap();
+        owner.close().await;
+        authenticators()
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .unwrap()
+            .last_step = i64::MIN;
+    }
+    let mut map = authenticators().lock().unwrap();
+    let a = map.get_mut(&key).unwrap();
     while totp::step_of(clock.now()) <= a.last_step {
         clock.advance(chrono::Duration::seconds(totp::STEP));
     }
@@ -489,7 +508,7 @@ impl Client {
         match r.location() {
             "/login/enrol" => self.enrol(username).await,
             "/login/second-factor" => {
-                let code = next_code(&self.clock, &self.database, username, None);
+                let code = next_code(&self.clock, &self.database, username, None).await;
                 self.post("/login/second-factor", &[("code", &code)]).await
             }
             _ => r,
@@ -500,7 +519,7 @@ impl Client {
         let page = self.get("/login/enrol").await;
         assert_eq!(page.status, 200, "enrolment page: {}", page.body);
         let secret = secret_from_text(&page.text("#totp-secret"));
-        let code = next_code(&self.clock, &self.database, username, Some(secret));
+        let code = next_code(&self.clock, &self.database, username, Some(secret)).await;
         let done = self.post("/login/enrol", &[("code", &code)]).await;
         if done.status != 200 {
             return done;

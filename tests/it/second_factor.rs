@@ -46,8 +46,8 @@ async fn failed_logins(app: &TestApp, id: i64) -> i32 {
 }
 
 /// A six-digit code that is not the one the authenticator shows now (nor one step either side).
-fn wrong_code(app: &TestApp, username: &str) -> String {
-    let right = app.next_code(username);
+async fn wrong_code(app: &TestApp, username: &str) -> String {
+    let right = app.next_code(username).await;
     let n: u32 = right.parse().unwrap();
     format!("{:06}", (n + 500_000) % 1_000_000)
 }
@@ -95,7 +95,7 @@ async fn the_password_alone_opens_no_session() {
     // The challenge lasts 5 minutes.
     app.clock
         .advance(Duration::minutes(5) + Duration::seconds(1));
-    let code = app.next_code("zhang");
+    let code = app.next_code("zhang").await;
     let late = other.post("/login/second-factor", &[("code", &code)]).await;
     assert_eq!(late.location(), "/login", "expired");
     assert_eq!(other.get("/account/password").await.status, 303);
@@ -127,7 +127,7 @@ async fn wrong_codes_are_refused_and_lock_the_account_like_wrong_passwords() {
     let other = app.client();
     for n in 0..5 {
         assert_eq!(password_only(&other, "zhang").await.status, 303, "{n}");
-        let code = wrong_code(&app, "zhang");
+        let code = wrong_code(&app, "zhang").await;
         let r = other.post("/login/second-factor", &[("code", &code)]).await;
         assert_eq!(r.status, 401);
         assert!(r.field_error("code").contains("验证码不正确"));
@@ -156,7 +156,7 @@ async fn a_code_is_accepted_once_and_a_replay_in_the_same_step_is_refused() {
     let (a, b) = (app.client(), app.client());
     password_only(&a, "zhang").await;
     password_only(&b, "zhang").await;
-    let code = app.next_code("zhang");
+    let code = app.next_code("zhang").await;
     let first = a.post("/login/second-factor", &[("code", &code)]).await;
     assert_eq!(first.status, 303);
     assert_eq!(first.location(), home_for(Role::Staff));
@@ -168,7 +168,7 @@ async fn a_code_is_accepted_once_and_a_replay_in_the_same_step_is_refused() {
     );
     assert_eq!(b.get("/account/password").await.status, 303);
     // The next step's code works.
-    let next = app.next_code("zhang");
+    let next = app.next_code("zhang").await;
     let ok = b.post("/login/second-factor", &[("code", &next)]).await;
     assert_eq!(ok.status, 303);
     let detail = last_detail(&app, "login", true).await;
