@@ -59,6 +59,7 @@ pub async fn open(
 pub struct Pending {
     pub user_id: i64,
     pub username: String,
+    display_name: String,
     role: Option<Role>,
     /// The account's secret, or (while enrolling) the candidate one.
     pub secret: Vec<u8>,
@@ -87,7 +88,7 @@ pub async fn pending(
     now: DateTime<Utc>,
 ) -> AppResult<Option<Pending>> {
     let Some(row) = sqlx::query!(
-        r#"SELECT c.user_id, c.next, c.enrol_secret, c.enrol_key_id, u.username, u.role,
+        r#"SELECT c.user_id, c.next, c.enrol_secret, c.enrol_key_id, u.username, u.display_name, u.role,
                   u.totp_secret, u.totp_key_id
            FROM login_challenges c JOIN users u ON u.id = c.user_id
            WHERE c.id_hash = $1 AND c.expires_at > $2 AND u.active"#,
@@ -114,6 +115,7 @@ pub async fn pending(
     Ok(Some(Pending {
         user_id: row.user_id,
         username: row.username,
+        display_name: row.display_name,
         role: Role::parse(&row.role),
         secret,
         enrolling,
@@ -134,6 +136,7 @@ pub struct Answer<'a> {
 
 pub struct SignedIn {
     pub token: String,
+    pub display_name: String,
     pub role: Role,
     pub must_change_password: bool,
     pub next: String,
@@ -188,6 +191,7 @@ pub async fn answer(
     tx.commit().await?;
     Ok(Outcome::SignedIn(SignedIn {
         token,
+        display_name: p.display_name,
         role: Role::parse(&role).unwrap_or(Role::Staff),
         must_change_password,
         next: p.next,

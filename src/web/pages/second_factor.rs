@@ -6,7 +6,7 @@
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;
 use crate::web::form::Form;
-use crate::web::page::{Layout, Page, render_status};
+use crate::web::page::{Layout, Page, UserBox, render_status};
 use crate::web::pages::account::{landing, lockout, login_limits, with_cookie};
 use crate::web::second_factor::{self, Answer, Outcome, Pending, SignedIn};
 use crate::web::{Ctx, rate_limit, redirect_with_flash, session, totp};
@@ -159,8 +159,15 @@ fn signed_in_answer(state: &AppState, ctx: &Ctx, s: SignedIn) -> Response {
     let response = if s.recovery_codes.is_empty() {
         Redirect::to(landing(s.must_change_password, &s.next, s.role)).into_response()
     } else {
+        // Signed in by this very response: the header shows who, as on the next page.
+        let mut layout = ctx.layout("保存恢复码");
+        layout.user = Some(UserBox {
+            display_name: s.display_name,
+            role_label: s.role.label().into(),
+        });
+        layout.nav = Vec::new();
         let page = RecoveryPage {
-            layout: ctx.layout("保存恢复码"),
+            layout,
             codes: s.recovery_codes,
             next: s.next,
         };
