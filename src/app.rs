@@ -242,7 +242,9 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
 
 /// `xiafang serve`: database, migrations (embedded only: an external server is migrated by its
 /// owner with `xiafang migrate`), optional demo data, then serve until SIGTERM/Ctrl-C.
-pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    // Only here do demo accounts skip the second factor.
+    config.demo_mode = demo;
     let database = open_database(&config).await?;
     let result = async {
         if let (Some(cluster), Some(owner)) = (&database.cluster, &database.owner_url) {

@@ -3,7 +3,7 @@
 
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
-use crate::web::pages::{account, ops};
+use crate::web::pages::{account, ops, second_factor};
 use crate::{admin, api, consult, followup, prepare, public, reports};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -50,7 +50,7 @@ const LEADER: Access = Access::Roles(&[Role::Leader]);
 const TOKEN_HOLDERS: Access =
     Access::Roles(&[Role::Staff, Role::Leader, Role::Handler, Role::Supervisor]);
 const SYSADMIN: Access = Access::Roles(&[Role::Sysadmin]);
-/// An account's authority (role, link), unlocking, reset links, revoking tokens (DESIGN §2).
+/// An account's authority (role, link), unlocking, reset links, second factors, tokens (DESIGN §2).
 const SECADMIN: Access = Access::Roles(&[Role::Secadmin]);
 /// Both administrators see accounts: the sysadmin edits them, the secadmin sets their authority.
 const ACCOUNT_ADMINS: Access = Access::Roles(&[Role::Sysadmin, Role::Secadmin]);
@@ -66,6 +66,11 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/static/{file}", PUBLIC, public::pages::assets::file),
         route(M::GET, "/login", PUBLIC, account::login_page),
         route(M::POST, "/login", PUBLIC, account::login),
+        // The second factor: the challenge cookie of a right password, not a session, reaches these.
+        route(M::GET, "/login/enrol", PUBLIC, second_factor::enrol_page),
+        route(M::POST, "/login/enrol", PUBLIC, second_factor::answer),
+        route(M::GET, "/login/second-factor", PUBLIC, second_factor::code_page),
+        route(M::POST, "/login/second-factor", PUBLIC, second_factor::answer),
         // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
         route(M::GET, "/schedule", PUBLIC, public::pages::visits::schedule),
         route(M::GET, "/visits/{id}", PUBLIC, public::pages::visits::visit),
@@ -84,6 +89,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/metrics", PUBLIC, ops::metrics),
         // Any signed-in account.
         route(M::POST, "/logout", SIGNED_IN, account::logout),
+        route(M::POST, "/login/continue", SIGNED_IN, second_factor::finish),
         route(M::GET, "/account/password", SIGNED_IN, account::password_page),
         route(M::POST, "/account/password", SIGNED_IN, account::change_password),
         // A reset link (issued by the security administrator): its holder sets a new password.
@@ -214,6 +220,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/admin/users/{id}/authority", SECADMIN, admin::pages::authority::update),
         route(M::POST, "/admin/users/{id}/unlock", SECADMIN, admin::pages::authority::unlock),
         route(M::POST, "/admin/users/{id}/reset-link", SECADMIN, admin::pages::authority::reset_link),
+        route(M::POST, "/admin/users/{id}/reset-second-factor", SECADMIN, admin::pages::second_factor::reset),
         route(M::GET, "/admin/departments", SYSADMIN, admin::pages::departments::list),
         route(M::POST, "/admin/departments", SYSADMIN, admin::pages::departments::create),
         route(M::GET, "/admin/departments/{id}", SYSADMIN, admin::pages::departments::show),

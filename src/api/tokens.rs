@@ -16,15 +16,37 @@ pub struct Issued {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A new token for `user_id`, named `name` (already checked: 1–60 characters), working for `ttl`.
+/// What a new token is: whose, its name (already checked: 1–60 characters), how long it works.
+pub struct TokenRequest<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub ttl: Duration,
+    /// `serve --demo`: a demo account needs no second factor for a token either.
+    pub demo_mode: bool,
+}
+
+/// A new token: only for an account that has its second factor (DESIGN §7), since a token
+/// signs in without one.
 pub async fn issue(
     conn: &mut PgConnection,
     actor: &Actor,
-    user_id: i64,
-    name: &str,
+    request: TokenRequest<'_>,
     now: DateTime<Utc>,
-    ttl: Duration,
 ) -> AppResult<Issued> {
+    let (user_id, name, ttl) = (request.user_id, request.name, request.ttl);
+    let enrolled = sqlx::query_scalar!(
+        r#"SELECT (totp_secret IS NOT NULL OR (is_demo AND $2)) AS "ok!" FROM users WHERE id = $1 FOR UPDATE"#,
+        user_id,
+        request.demo_mode
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if !enrolled {
+        return Err(AppError::BadRequest(
+            "账号尚未绑定双因素认证，不能创建 API 令牌。请先退出并重新登录完成绑定。".into(),
+        ));
+    }
     let token = format!("{PREFIX}{}", session::new_token());
     let expires_at = now + ttl;
     let id = sqlx::query_scalar!(

@@ -74,6 +74,9 @@ pub struct Config {
     pub cadence: rules::Cadence,
     /// Which cases and registrations make the 风险清单, and how long struck-off items stay listed.
     pub lists: rules::ListRules,
+    /// `serve --demo`: demo accounts (users.is_demo) sign in without the second factor. Never
+    /// set otherwise: the flag on an account alone skips nothing (DESIGN §7).
+    pub demo_mode: bool,
 }
 
 impl Config {
@@ -136,6 +139,7 @@ impl Default for Config {
             supervision: Default::default(),
             cadence: Default::default(),
             lists: Default::default(),
+            demo_mode: false,
         }
     }
 }

@@ -1,18 +1,20 @@
-//! Signing in (lockout counting, a fresh session, the audit trail) and changing one's own password:
-//! the transactions behind the pages of `web::account`, with no HTTP in them (DESIGN §7).
+//! Signing in (the password step, lockout counting, a fresh session, the audit trail) and changing
+//! one's own password: the transactions behind the pages of `web::account`, with no HTTP in them
+//! (DESIGN §7). The second step of signing in is `web::second_factor`.
 //!
 //! They take the pool rather than a connection: the argon2id check runs on a blocking thread and
 //! should not hold a connection meanwhile.
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::AppResult;
+use crate::privacy::Keys;
 use crate::web::auth::Role;
 use crate::web::password::{
     ChangeProblem, change_problems, dummy_hash, hash_password, verify_password,
 };
-use crate::web::session;
+use crate::web::{second_factor, session};
 use chrono::{DateTime, Duration, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::net::IpAddr;
 
 /// How many wrong passwords in a row lock an account, and for how long.
@@ -30,14 +32,26 @@ pub struct Attempt<'a> {
     pub user_agent: Option<&'a str>,
     /// The session cookie the browser brought, if any: it is ended at sign-in.
     pub old_session: Option<&'a str>,
+    /// Where to go once signed in (kept with the challenge of the second factor).
+    pub next: &'a str,
+}
+
+/// What the password step needs to know of the second factor.
+pub struct FactorSetup<'a> {
+    pub keys: &'a Keys,
+    /// `serve --demo`: demo accounts skip the second factor (never by their flag alone).
+    pub demo_mode: bool,
 }
 
 pub enum LoginOutcome {
+    /// A demo account while the server runs in demo mode: no second factor.
     SignedIn {
         token: String,
         role: Role,
         must_change_password: bool,
     },
+    /// The right password: a challenge for the second factor (`enrol`: the account has none yet).
+    SecondFactor { challenge: String, enrol: bool },
     /// Unknown user, wrong password, inactive or locked: the page does not say which.
     Refused,
     /// The right password, but the security administrator has not assigned a role yet: no session
@@ -50,22 +64,28 @@ struct Account {
     role: Option<String>,
     password_hash: String,
     active: bool,
+    is_demo: bool,
+    enrolled: bool,
 }
 
-/// Check the password, count a failure (locking at `lockout.failures`) or open a new session.
+/// Check the password, count a failure (locking at `lockout.failures`) or open the challenge of
+/// the second factor (a session at once only for a demo account in demo mode).
 ///
 /// Every path runs one argon2id verification (against a dummy hash for an unknown name), and the
 /// lock is decided in the statements that write it, never from a value read before the hash ran:
-/// parallel guesses cannot slip past it.
+/// parallel guesses cannot slip past it. The failure count is reset only when the second factor
+/// is answered, so a known password gives no fresh run of code guesses.
 pub async fn sign_in(
     db: &PgPool,
     attempt: Attempt<'_>,
     now: DateTime<Utc>,
     lockout: &Lockout,
+    factor: &FactorSetup<'_>,
 ) -> AppResult<LoginOutcome> {
     let user = sqlx::query_as!(
         Account,
-        "SELECT id, role, password_hash, active FROM users WHERE lower(username) = lower($1)",
+        r#"SELECT id, role, password_hash, active, is_demo, totp_secret IS NOT NULL AS "enrolled!"
+           FROM users WHERE lower(username) = lower($1)"#,
         attempt.username
     )
     .fetch_optional(db)
@@ -86,16 +106,68 @@ pub async fn sign_in(
         return Ok(LoginOutcome::Refused);
     }
     if !password_ok {
-        count_failure(db, &attempt, &account, now, lockout).await?;
+        let actor = account_actor(&attempt, &account);
+        count_failure(db, &actor, account.id, now, lockout, "wrong_password").await?;
         return Ok(LoginOutcome::Refused);
     }
-    match open_session(db, &attempt, &account, now).await? {
-        Some(signed_in) => Ok(signed_in),
+    let outcome = if account.is_demo && factor.demo_mode {
+        open_session(db, &attempt, &account, now).await?
+    } else {
+        open_challenge(db, &attempt, &account, now, factor.keys).await?
+    };
+    match outcome {
+        Some(outcome) => Ok(outcome),
         None => {
             refuse(db, &attempt, &account, "locked").await?;
             Ok(LoginOutcome::Refused)
         }
     }
+}
+
+/// The right password of an account not locked at this moment: a challenge for the second
+/// factor; `None` when a lock is in force.
+async fn open_challenge(
+    db: &PgPool,
+    attempt: &Attempt<'_>,
+    account: &Account,
+    now: DateTime<Utc>,
+    keys: &Keys,
+) -> AppResult<Option<LoginOutcome>> {
+    let mut tx = db.begin().await?;
+    let open = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND active
+                  AND (locked_until IS NULL OR locked_until <= $2)) AS "open!""#,
+        account.id,
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !open {
+        return Ok(None);
+    }
+    if account.role.as_deref().and_then(Role::parse).is_none() {
+        drop(tx);
+        refuse(db, attempt, account, "no_role").await?;
+        return Ok(Some(LoginOutcome::AwaitingRole));
+    }
+    // Challenges left behind by abandoned sign-ins go here rather than in a job.
+    sqlx::query!("DELETE FROM login_challenges WHERE expires_at <= $1", now)
+        .execute(&mut *tx)
+        .await?;
+    let challenge = second_factor::open(
+        &mut *tx,
+        keys,
+        account.id,
+        account.enrolled,
+        attempt.next,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(LoginOutcome::SecondFactor {
+        challenge,
+        enrol: !account.enrolled,
+    }))
 }
 
 /// The actor of a sign-in: only the name that was typed, and the account once it is known.
@@ -155,16 +227,25 @@ fn failure_effect(
     }
 }
 
-/// Count a wrong password and lock at the limit, in ONE statement: concurrent failures neither
-/// lose a count nor miss the lock.
-async fn count_failure(
+/// Which factor a counted failure was of, for the audit.
+fn factor_of(reason: &str) -> &'static str {
+    match reason {
+        "wrong_password" => "password",
+        "wrong_recovery_code" => "recovery_code",
+        _ => "totp",
+    }
+}
+
+/// Count a wrong password or second-factor code and lock at the limit, in ONE statement:
+/// concurrent failures neither lose a count nor miss the lock.
+pub(crate) async fn count_failure(
     db: &PgPool,
-    attempt: &Attempt<'_>,
-    account: &Account,
+    actor: &Actor,
+    user_id: i64,
     now: DateTime<Utc>,
     lockout: &Lockout,
+    reason: &str,
 ) -> AppResult<()> {
-    let actor = account_actor(attempt, account);
     let mut tx = db.begin().await?;
     let row = sqlx::query!(
         "UPDATE users SET
@@ -174,7 +255,7 @@ async fn count_failure(
                 WHEN (CASE WHEN locked_until <= $3 THEN 1 ELSE failed_logins + 1 END) >= $2 THEN $4
                 ELSE NULL END
          WHERE id = $1 RETURNING failed_logins, locked_until",
-        account.id,
+        user_id,
         lockout.failures,
         now,
         now + lockout.duration
@@ -183,21 +264,46 @@ async fn count_failure(
     .await?;
     let effect = failure_effect(row.failed_logins, row.locked_until, now, lockout.failures);
     if effect == FailureEffect::Locked {
-        let entry = Entry::ok("account.locked").on("user", account.id);
-        audit::record(&mut *tx, &actor, entry).await?;
+        let entry = Entry::ok("account.locked").on("user", user_id);
+        audit::record(&mut *tx, actor, entry).await?;
     }
-    let reason = match effect {
+    let counted = match effect {
         FailureEffect::AlreadyLocked => "locked",
-        _ => "wrong_password",
+        _ => reason,
     };
-    let entry = Entry::failed("login").detail(serde_json::json!({"reason": reason}));
-    audit::record(&mut *tx, &actor, entry).await?;
+    let detail = serde_json::json!({"reason": counted, "factor": factor_of(reason)});
+    audit::record(&mut *tx, actor, Entry::failed("login").detail(detail)).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// The right password: reset the count and open a session, but only if no lock is in force at
-/// this moment (checked in the statement that resets it); `None` when it is.
+/// Where a new session comes from.
+pub(crate) struct SessionStart<'a> {
+    pub user_id: i64,
+    pub old_session: Option<&'a str>,
+    pub ip: IpAddr,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A new session id at every login (whatever session the browser brought is ended), and the
+/// `login` audit entry with how the account proved itself.
+pub(crate) async fn start_session(
+    tx: &mut PgConnection,
+    start: &SessionStart<'_>,
+    actor: &Actor,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> sqlx::Result<String> {
+    if let Some(old) = start.old_session {
+        session::end(&mut *tx, &session::hash(old)).await?;
+    }
+    let token = session::create(&mut *tx, start.user_id, now, start.ip, start.user_agent).await?;
+    audit::record(&mut *tx, actor, Entry::ok("login").detail(detail)).await?;
+    Ok(token)
+}
+
+/// A demo account in demo mode: reset the count and open a session at once, but only if no lock
+/// is in force at this moment (checked in the statement that resets it); `None` when it is.
 async fn open_session(
     db: &PgPool,
     attempt: &Attempt<'_>,
@@ -222,17 +328,15 @@ async fn open_session(
         refuse(db, attempt, account, "no_role").await?;
         return Ok(Some(LoginOutcome::AwaitingRole));
     };
-    // A new session id at every login: whatever session the browser brought is ended.
-    if let Some(old) = attempt.old_session {
-        session::end(&mut *tx, &session::hash(old)).await?;
-    }
-    let token = session::create(&mut *tx, account.id, now, attempt.ip, attempt.user_agent).await?;
-    audit::record(
-        &mut *tx,
-        &account_actor(attempt, account),
-        Entry::ok("login"),
-    )
-    .await?;
+    let start = SessionStart {
+        user_id: account.id,
+        old_session: attempt.old_session,
+        ip: attempt.ip,
+        user_agent: attempt.user_agent,
+    };
+    let detail = serde_json::json!({"factor": "password", "second_factor": "demo_mode"});
+    let actor = account_actor(attempt, account);
+    let token = start_session(&mut tx, &start, &actor, detail, now).await?;
     tx.commit().await?;
     Ok(Some(LoginOutcome::SignedIn {
         token,

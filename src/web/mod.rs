@@ -11,8 +11,10 @@ pub mod page;
 pub mod pages;
 pub mod password;
 pub mod rate_limit;
+pub mod second_factor;
 pub mod session;
 pub mod tokens;
+pub mod totp;
 pub mod xlsx;
 
 use crate::state::AppState;
@@ -65,7 +67,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let secure = state.config.secure_cookies;
     if let Some(user) = tokens::bearer(&req) {
         // An API token is tried on /api paths only; a bad one leaves the request anonymous (→ 401).
-        match tokens::lookup(&state.db, user, state.clock.now()).await {
+        match tokens::lookup(&state.db, user, state.clock.now(), state.config.demo_mode).await {
             Ok(Some(user)) => {
                 req.extensions_mut().insert(user);
             }

@@ -26,19 +26,23 @@ fn needs_touch(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool 
     last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1))
 }
 
-/// The user behind a live (unrevoked, unexpired) token of an active account, with its role.
+/// The user behind a live (unrevoked, unexpired) token of an active account that has its second
+/// factor (or is a demo account while the server runs in demo mode), with its role.
 pub async fn lookup(
     db: &PgPool,
     token: &str,
     now: DateTime<Utc>,
+    demo_mode: bool,
 ) -> sqlx::Result<Option<CurrentUser>> {
     let hash = session::hash(token);
     let Some(row) = sqlx::query!(
         r#"SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id
            FROM api_tokens t JOIN users u ON u.id = t.user_id
-           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.active"#,
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.active
+             AND (u.totp_secret IS NOT NULL OR (u.is_demo AND $3))"#,
         hash,
-        now
+        now,
+        demo_mode
     )
     .fetch_optional(db)
     .await?

@@ -1,7 +1,7 @@
 //! Journeys in a real browser (headless Chromium through chromedriver), driven by the visible
 //! labels of DESIGN §6. Each step leaves a screenshot under target/screenshots/.
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, next_code, secret_from_text};
 use std::path::PathBuf;
 use std::time::Duration;
 use thirtyfour::ChromeCapabilities;
@@ -123,6 +123,38 @@ impl Browser {
             .unwrap_or_else(|_| panic!("pressing {text} did not load a page"));
     }
 
+    /// After the password: the second factor as a user answers it — the first time the secret is
+    /// read off the enrolment page (as typed into an authenticator app by hand) and the recovery
+    /// codes are acknowledged; later the app's code. A demo account in demo mode sees neither.
+    pub async fn pass_second_factor(&self, app: &TestApp, username: &str) {
+        let path = self.driver.current_url().await.unwrap().path().to_owned();
+        match path.as_str() {
+            "/login/enrol" => {
+                self.screenshot(&format!("enrol-{username}")).await;
+                let text = self
+                    .driver
+                    .find(By::Id("totp-secret"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let secret = secret_from_text(&text);
+                let code = next_code(&app.clock, &app.url, username, Some(secret)).await;
+                self.fill("动态验证码", &code).await;
+                self.press("确认绑定").await;
+                self.screenshot(&format!("recovery-codes-{username}")).await;
+                self.press("我已保存恢复码，继续").await;
+            }
+            "/login/second-factor" => {
+                let code = next_code(&app.clock, &app.url, username, None).await;
+                self.fill("动态验证码或恢复码", &code).await;
+                self.press("验证").await;
+            }
+            _ => {}
+        }
+    }
+
     pub async fn scroll_width(&self) -> i64 {
         self.driver
             .execute("return document.documentElement.scrollWidth", vec![])
@@ -179,7 +211,7 @@ fn pdf_page_count(pdf: &[u8]) -> usize {
 }
 
 /// Every QR code readable in a PNG screenshot.
-fn decode_qr(png: &[u8]) -> Vec<String> {
+pub fn decode_qr(png: &[u8]) -> Vec<String> {
     let img = image::load_from_memory(png).unwrap().to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(img);
     prepared

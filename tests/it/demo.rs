@@ -6,7 +6,8 @@ use xiafang::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD, seed};
 
 #[tokio::test]
 async fn the_demo_seeds_once_and_every_page_says_so() {
-    let app = TestApp::spawn().await;
+    // `serve --demo`: demo accounts sign in with the password alone.
+    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
     assert!(
         !app.client().get("/").await.body.contains("演示数据"),
         "no banner without demo accounts"
@@ -40,7 +41,12 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
 
     for (username, _, role) in DEMO_ACCOUNTS {
         let client = app.client();
-        let r = client.login(username, DEMO_PASSWORD).await;
+        let r = client
+            .post(
+                "/login",
+                &[("username", username), ("password", DEMO_PASSWORD)],
+            )
+            .await;
         assert_eq!(r.status, 303, "{username}");
         assert_eq!(r.location(), xiafang::web::auth::home_for(role));
         let landing = client.get(r.location()).await;

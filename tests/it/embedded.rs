@@ -154,10 +154,12 @@ async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
     wait_ready(port_a).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .unwrap();
+    let base = format!("http://127.0.0.1:{port_a}");
     let login = client
-        .post(format!("http://127.0.0.1:{port_a}/login"))
+        .post(format!("{base}/login"))
         .form(&[("username", "keeper"), ("password", password.as_str())])
         .send()
         .await
@@ -167,7 +169,32 @@ async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
         303,
         "the account made before the crash still signs in"
     );
-    assert_eq!(login.headers()["location"], "/account/password");
+    // Its first sign-in binds the second factor (on the real clock), then the forced change.
+    assert_eq!(login.headers()["location"], "/login/enrol");
+    let page = client.get(format!("{base}/login/enrol")).send().await;
+    let page = page.unwrap().text().await.unwrap();
+    let shown = page
+        .split("id=\"totp-secret\" class=\"totp-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or_else(|| panic!("the secret as text: {page}"));
+    let secret = crate::harness::secret_from_text(shown);
+    let code = xiafang::web::totp::code_at(&secret, chrono::Utc::now());
+    let enrolled = client
+        .post(format!("{base}/login/enrol"))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 200, "the recovery codes");
+    let done = client
+        .post(format!("{base}/login/continue"))
+        .form(&[("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/account/password");
 
     // Ctrl-C in the terminal: the owner stops its cluster and leaves no Postgres behind.
     signal(&a2, nix::sys::signal::Signal::SIGINT);

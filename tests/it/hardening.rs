@@ -341,6 +341,8 @@ async fn over_https_cookies_are_secure_and_host_prefixed_and_hsts_is_sent() {
         missing.headers["strict-transport-security"],
         "max-age=31536000"
     );
+    // The first sign-in binds the second factor; the second ends in the code step's response.
+    client.login("xinfang", crate::harness::PASSWORD).await;
     let login = client.login("xinfang", crate::harness::PASSWORD).await;
     let form = client.get(&format!("/visits/{}/register", v.id)).await;
     let cookies = [set_cookies(&login), set_cookies(&form)].concat();
@@ -372,6 +374,7 @@ async fn over_plain_http_there_is_no_hsts_and_no_secure_cookie() {
             .get("strict-transport-security")
             .is_none()
     );
+    client.login("xinfang", crate::harness::PASSWORD).await;
     let login = client.login("xinfang", crate::harness::PASSWORD).await;
     let cookies = set_cookies(&login);
     assert!(

@@ -7,6 +7,7 @@ use reqwest::header::{HeaderMap, HeaderValue, LOCATION, ORIGIN};
 use reqwest::redirect::Policy;
 use scraper::{Html, Selector};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,11 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use xiafang::app;
-use xiafang::clock::ManualClock;
+use xiafang::clock::{Clock, ManualClock};
 use xiafang::config::Config;
 use xiafang::db;
 use xiafang::state::AppState;
 use xiafang::web::auth::Role;
+use xiafang::web::totp;
 
 /// The server every test database lives on, and the migrated template they are copied from.
 struct Server {
@@ -264,7 +266,25 @@ impl TestApp {
         Client {
             http,
             base: self.origin(),
+            clock: self.clock.clone(),
+            database: self.url.clone(),
         }
+    }
+
+    /// The authenticator app of `username` (enrolled through the pages): its code for a step no
+    /// login of this account has used yet, the clock stepped 30 s when needed.
+    pub async fn next_code(&self, username: &str) -> String {
+        next_code(&self.clock, &self.url, username, None).await
+    }
+
+    /// The recovery codes shown to `username` at its last enrolment (through `Client::login`).
+    pub fn recovery_codes(&self, username: &str) -> Vec<String> {
+        authenticators()
+            .lock()
+            .unwrap()
+            .get(&(self.url.clone(), username.to_owned()))
+            .map(|a| a.recovery_codes.clone())
+            .unwrap_or_default()
     }
 
     /// Create an account directly (password `PASSWORD`, no forced change) and return its id.
@@ -344,6 +364,83 @@ fn password_hash() -> String {
 pub struct Client {
     pub http: reqwest::Client,
     base: String,
+    clock: Arc<ManualClock>,
+    /// The test database: accounts (and their authenticators) are per database.
+    database: String,
+}
+
+/// What a user's authenticator app holds, as the harness learnt it from the enrolment page.
+struct Authenticator {
+    secret: Vec<u8>,
+    /// The last time step a code was made for: the server accepts each step once.
+    last_step: i64,
+    recovery_codes: Vec<String>,
+}
+
+type Authenticators = Mutex<HashMap<(String, String), Authenticator>>;
+
+/// Shared by every client (and browser) of every app in this process, keyed by database and user.
+fn authenticators() -> &'static Authenticators {
+    static MAP: OnceLock<Authenticators> = OnceLock::new();
+    MAP.get_or_init(Default::default)
+}
+
+/// The code `username`'s authenticator shows now (after enrolling with `secret`, when given). The
+/// manual clock moves on by 30 s when this step was used already, so two logins never share one.
+/// A test that turned the clock back (before steps already used) gets them forgotten, here and on
+/// the server, as if the authenticator were bound afresh: the server never accepts a step twice.
+pub async fn next_code(
+    clock: &ManualClock,
+    database: &str,
+    username: &str,
+    secret: Option<Vec<u8>>,
+) -> String {
+    let key = (database.to_owned(), username.to_owned());
+    if let Some(secret) = secret {
+        let fresh = Authenticator {
+            secret,
+            last_step: i64::MIN,
+            recovery_codes: Vec::new(),
+        };
+        authenticators().lock().unwrap().insert(key.clone(), fresh);
+    }
+    let last = authenticators()
+        .lock()
+        .unwrap()
+        .get(&key)
+        .unwrap_or_else(|| panic!("{username} has not enrolled through the harness"))
+        .last_step;
+    if totp::step_of(clock.now()) + 1 < last {
+        let owner = PgPool::connect(database).await.unwrap();
+        sqlx::query("UPDATE users SET totp_last_step = NULL WHERE lower(username) = lower($1)")
+            .bind(username)
+            .execute(&owner)
+            .await
+            .unwrap();
+        owner.close().await;
+        authenticators()
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .unwrap()
+            .last_step = i64::MIN;
+    }
+    let mut map = authenticators().lock().unwrap();
+    let a = map.get_mut(&key).unwrap();
+    while totp::step_of(clock.now()) <= a.last_step {
+        clock.advance(chrono::Duration::seconds(totp::STEP));
+    }
+    a.last_step = totp::step_of(clock.now());
+    totp::code_at(&a.secret, clock.now())
+}
+
+/// The secret as the enrolment page shows it for manual entry (Base32 in groups).
+pub fn secret_from_text(text: &str) -> Vec<u8> {
+    let b32: String = text.split_whitespace().collect();
+    totp_rs::Secret::try_from_base32(&b32)
+        .unwrap_or_else(|_| panic!("not a Base32 secret: {text}"))
+        .as_bytes()
+        .to_vec()
 }
 
 pub struct Resp {
@@ -428,8 +525,39 @@ impl Client {
         .await
     }
 
+    /// The whole sign-in as a user does it: the password, then enrolment (first time: the secret
+    /// read off the page, the recovery codes kept, 继续) or the code of the authenticator app.
+    /// Returns the last answer: 303 means signed in; a refused password gives its 401 page.
     pub async fn login(&self, username: &str, password: &str) -> Resp {
-        self.post("/login", &[("username", username), ("password", password)])
-            .await
+        let r = self
+            .post("/login", &[("username", username), ("password", password)])
+            .await;
+        match r.location() {
+            "/login/enrol" => self.enrol(username).await,
+            "/login/second-factor" => {
+                let code = next_code(&self.clock, &self.database, username, None).await;
+                self.post("/login/second-factor", &[("code", &code)]).await
+            }
+            _ => r,
+        }
+    }
+
+    async fn enrol(&self, username: &str) -> Resp {
+        let page = self.get("/login/enrol").await;
+        assert_eq!(page.status, 200, "enrolment page: {}", page.body);
+        let secret = secret_from_text(&page.text("#totp-secret"));
+        let code = next_code(&self.clock, &self.database, username, Some(secret)).await;
+        let done = self.post("/login/enrol", &[("code", &code)]).await;
+        if done.status != 200 {
+            return done;
+        }
+        let codes = done.texts(".recovery-codes li");
+        assert_eq!(codes.len(), 10, "ten recovery codes: {}", done.body);
+        let key = (self.database.clone(), username.to_owned());
+        if let Some(a) = authenticators().lock().unwrap().get_mut(&key) {
+            a.recovery_codes = codes;
+        }
+        let next = done.field_value("next");
+        self.post("/login/continue", &[("next", &next)]).await
     }
 }

@@ -28,6 +28,7 @@ async fn log_in(b: &Browser, app: &TestApp, username: &str) {
         .unwrap();
     button.click().await.unwrap();
     button.wait_until().stale().await.unwrap();
+    b.pass_second_factor(app, username).await;
     assert!(
         !b.driver
             .current_url()

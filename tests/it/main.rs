@@ -27,5 +27,6 @@ mod reports;
 mod routes;
 mod sanyuan;
 mod schedule;
+mod second_factor;
 mod supervision;
 mod triage;

@@ -12,7 +12,8 @@ use xiafang::demo::pujiang::{self, BATCHES, PERSONS, RESOLVED_ON_SPOT, WALK_IN_P
 
 #[tokio::test]
 async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolved_on_the_spot() {
-    let app = TestApp::spawn().await;
+    // `serve --demo`: the demo accounts sign in without the second factor.
+    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
     let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
         .await
         .unwrap();
@@ -177,6 +178,7 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
 /// /me/today and desk on a laptop (1366×768).
 #[tokio::test]
 async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a_laptop() {
+    // Not in demo mode: the demo accounts go through the second factor like any other.
     let app = TestApp::spawn().await;
     let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
         .await
@@ -219,6 +221,7 @@ async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a
     b.fill("用户名", "lingdao").await;
     b.fill("密码", DEMO_PASSWORD).await;
     b.press("登录").await;
+    b.pass_second_factor(&app, "lingdao").await;
     let landed = b.driver.current_url().await.unwrap();
     b.screenshot("pujiang-login-landing").await;
     assert!(

@@ -461,6 +461,7 @@ async fn browser_log_in(b: &Browser, app: &TestApp, username: &str, password: &s
         .unwrap();
     button.click().await.unwrap();
     button.wait_until().stale().await.unwrap();
+    b.pass_second_factor(app, username).await;
 }
 
 /// The journey in a browser: the sysadmin creates an account, the security administrator grants

@@ -9,4 +9,5 @@ pub mod categories;
 pub mod departments;
 pub mod leaders;
 pub mod reset;
+pub mod second_factor;
 pub mod users;

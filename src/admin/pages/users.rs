@@ -185,6 +185,7 @@ pub struct UserPage {
     /// The viewer's own account: no authority form (nobody sets their own).
     is_self: bool,
     reset_link: Option<ResetLink>,
+    second_factor: super::second_factor::SecondFactorBox,
 }
 
 /// What a detail page shows besides the stored account: forms as typed, errors, a new link.
@@ -258,6 +259,7 @@ pub async fn user_page(
         is_secadmin: has_role(ctx, Role::Secadmin),
         is_self: ctx.user.as_ref().is_some_and(|me| me.id == id),
         reset_link: shown.reset_link,
+        second_factor: super::second_factor::block(state, ctx, id).await?,
     })
 }
 

@@ -105,8 +105,13 @@ pub async fn create(
     }
     let mut tx = state.db.begin().await?;
     let now = state.clock.now();
-    let ttl = state.config.api_token_ttl;
-    let issued = tokens::issue(&mut tx, &ctx.actor(), user.id, &name, now, ttl).await?;
+    let request = tokens::TokenRequest {
+        user_id: user.id,
+        name: &name,
+        ttl: state.config.api_token_ttl,
+        demo_mode: state.config.demo_mode,
+    };
+    let issued = tokens::issue(&mut tx, &ctx.actor(), request, now).await?;
     tx.commit().await?;
     let created = Created {
         name,

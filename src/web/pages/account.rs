@@ -3,13 +3,13 @@
 
 use crate::audit::{self, Entry};
 use crate::state::AppState;
-use crate::web::auth::{CurrentUser, home_for};
+use crate::web::auth::{CurrentUser, Role, home_for};
 use crate::web::form::{Errors, Form};
-use crate::web::login::{self, Attempt, Lockout, LoginOutcome, PasswordChange};
+use crate::web::login::{self, Attempt, FactorSetup, Lockout, LoginOutcome, PasswordChange};
 use crate::web::page::{Layout, Page, render, render_status};
 use crate::web::password::ChangeProblem;
 use crate::web::rate_limit::{self, LoginLimits};
-use crate::web::{Ctx, redirect_with_flash, session};
+use crate::web::{Ctx, redirect_with_flash, second_factor, session};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header::{HeaderValue, SET_COOKIE, USER_AGENT};
@@ -26,7 +26,7 @@ const LOGIN_FAILED: &str = "用户名或密码错误。连续输错 5 次，账�
 const AWAITING_ROLE: &str = "账号尚未分配角色，暂不能登录。请联系安全管理员分配角色。";
 
 /// Only local paths: never an open redirect to another site.
-fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\")).then_some(next)
 }
 
@@ -81,36 +81,70 @@ pub async fn login(
         ip: ctx.ip,
         user_agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()),
         old_session: session::from_jar(&jar, state.config.secure_cookies),
+        next: safe_next(&f.next).unwrap_or(""),
     };
-    let outcome = login::sign_in(&state.db, attempt, now, &lockout(&state)).await?;
-    let (token, role, must_change_password) = match outcome {
+    let setup = factor_setup(&state);
+    let outcome = login::sign_in(&state.db, attempt, now, &lockout(&state), &setup).await?;
+    password_step_answer(&state, &ctx, outcome, username, f.next)
+}
+
+/// After the password: the page again, the second factor's page, or (demo mode) signed in.
+fn password_step_answer(
+    state: &AppState,
+    ctx: &Ctx,
+    outcome: LoginOutcome,
+    username: String,
+    next: String,
+) -> Page {
+    let secure = state.config.secure_cookies;
+    match outcome {
+        LoginOutcome::Refused => login_failed(ctx, username, next, LOGIN_FAILED),
+        LoginOutcome::AwaitingRole => login_failed(ctx, username, next, AWAITING_ROLE),
+        LoginOutcome::SecondFactor { challenge, enrol } => {
+            let to = if enrol {
+                "/login/enrol"
+            } else {
+                "/login/second-factor"
+            };
+            let cookie = second_factor::cookie(challenge, secure);
+            Ok(with_cookie(Redirect::to(to).into_response(), cookie))
+        }
         LoginOutcome::SignedIn {
             token,
             role,
             must_change_password,
-        } => (token, role, must_change_password),
-        LoginOutcome::Refused => return login_failed(&ctx, username, f.next, LOGIN_FAILED),
-        LoginOutcome::AwaitingRole => return login_failed(&ctx, username, f.next, AWAITING_ROLE),
-    };
-    let to = if must_change_password {
-        "/account/password"
-    } else {
-        safe_next(&f.next).unwrap_or_else(|| home_for(role))
-    };
-    Ok(with_cookie(
-        Redirect::to(to).into_response(),
-        session::cookie(token, state.config.secure_cookies),
-    ))
+        } => {
+            let to = landing(must_change_password, &next, role);
+            let cookie = session::cookie(token, secure);
+            Ok(with_cookie(Redirect::to(to).into_response(), cookie))
+        }
+    }
 }
 
-fn login_limits(state: &AppState) -> LoginLimits {
+/// Where a signed-in user goes: the forced password change first, else `next` or the role's home.
+pub(crate) fn landing(must_change_password: bool, next: &str, role: Role) -> &str {
+    if must_change_password {
+        "/account/password"
+    } else {
+        safe_next(next).unwrap_or_else(|| home_for(role))
+    }
+}
+
+pub(crate) fn factor_setup(state: &AppState) -> FactorSetup<'_> {
+    FactorSetup {
+        keys: &state.keys,
+        demo_mode: state.config.demo_mode,
+    }
+}
+
+pub(crate) fn login_limits(state: &AppState) -> LoginLimits {
     LoginLimits {
         per_ip: state.config.login_per_ip_per_minute,
         global: state.config.login_per_minute,
     }
 }
 
-fn lockout(state: &AppState) -> Lockout {
+pub(crate) fn lockout(state: &AppState) -> Lockout {
     Lockout {
         failures: state.config.lockout_failures,
         duration: state.config.lockout_duration,
@@ -129,7 +163,7 @@ fn login_failed(ctx: &Ctx, username: String, next: String, error: &str) -> Page 
     ))
 }
 
-fn with_cookie(
+pub(crate) fn with_cookie(
     mut response: Response,
     cookie: axum_extra::extract::cookie::Cookie<'static>,
 ) -> Response {

@@ -2,3 +2,4 @@
 
 pub mod account;
 pub mod ops;
+pub mod second_factor;
