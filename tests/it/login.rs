@@ -148,3 +148,36 @@ async fn every_refusal_gives_the_same_page() {
     assert_eq!(page("wang", &off.body), page("nobody", &unknown.body));
     assert_eq!(wrong.text("[role=alert]"), unknown.text("[role=alert]"));
 }
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    // No trusted proxy: every request comes from the peer, whatever X-Forwarded-For says, so a
+    // client cannot dodge the per-address limit by inventing addresses.
+    let app = TestApp::spawn_with(|c| {
+        c.login_per_ip_per_minute = 3;
+    })
+    .await;
+    let client = app.client();
+    let from = |n: u8| {
+        client
+            .http
+            .post(format!("{}/login", app.origin()))
+            .header("x-forwarded-for", format!("10.0.0.{n}"))
+            .form(&[("username", "nobody"), ("password", "Wrong-pass1")])
+            .send()
+    };
+    for n in 1..=3 {
+        assert_eq!(from(n).await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        from(4).await.unwrap().status(),
+        429,
+        "one address: the peer's"
+    );
+    let ips: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT host(ip) FROM audit_log WHERE action = 'login'")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(ips, ["127.0.0.1"], "the audit records the peer");
+}

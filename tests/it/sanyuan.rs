@@ -465,12 +465,14 @@ async fn browser_log_in(b: &Browser, app: &TestApp, username: &str, password: &s
 }
 
 /// The journey in a browser: the sysadmin creates an account, the security administrator grants
-/// its role and issues a link, the new colleague sets a password with it and signs in.
+/// its role and issues a link, the new colleague sets a password with it and signs in; the auditor
+/// reads both administrators' acts.
 #[tokio::test]
 async fn in_a_browser_an_account_is_created_granted_and_given_a_password_by_link() {
     let app = TestApp::spawn().await;
     app.user("root1", Role::Sysadmin).await;
     app.user("anquan2", Role::Secadmin).await;
+    app.user("shenji2", Role::Auditor).await;
     let b = Browser::start(false).await;
 
     browser_log_in(&b, &app, "root1", PASSWORD).await;
@@ -514,5 +516,17 @@ async fn in_a_browser_an_account_is_created_granted_and_given_a_password_by_link
     browser_log_in(&b, &app, "chen", NEW_PASSWORD).await;
     let path = b.driver.current_url().await.unwrap().path().to_owned();
     assert_eq!(path, "/", "chen works as staff now");
+
+    // The auditor, through its own second factor, reads what both administrators did.
+    browser_log_in(&b, &app, "shenji2", PASSWORD).await;
+    let text = b.body_text().await;
+    for (actor, action) in [("root1", "user.create"), ("anquan2", "user.role_grant")] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(actor) && l.contains(action)),
+            "{actor} {action} in the audit log: {text}"
+        );
+    }
+    b.screenshot("sanyuan-03-auditor-log").await;
     b.quit().await;
 }
