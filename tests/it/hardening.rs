@@ -502,3 +502,21 @@ async fn the_log_holds_no_typed_username_registration_code_or_phone_digits() {
         "no phone, not even masked (its last digits)"
     );
 }
+
+#[tokio::test]
+async fn a_server_fault_gives_a_generic_page_with_no_internals() {
+    let app = TestApp::spawn().await;
+    // Break the database under the app: the next read of visits fails inside sqlx.
+    let owner = sqlx::PgPool::connect(&app.url).await.unwrap();
+    sqlx::query("ALTER TABLE visits RENAME TO visits_gone")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let r = app.client().get("/schedule").await;
+    assert_eq!(r.status, 500);
+    assert!(r.body.contains("系统"), "a Chinese page: {}", r.body);
+    for internal in ["visits", "relation", "sqlx", "error returned", "panicked", "src/"] {
+        assert!(!r.body.contains(internal), "{internal} leaked: {}", r.body);
+    }
+    assert!(r.headers.contains_key("content-security-policy"));
+}
