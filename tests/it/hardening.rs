@@ -515,7 +515,14 @@ async fn a_server_fault_gives_a_generic_page_with_no_internals() {
     let r = app.client().get("/schedule").await;
     assert_eq!(r.status, 500);
     assert!(r.body.contains("系统"), "a Chinese page: {}", r.body);
-    for internal in ["visits", "relation", "sqlx", "error returned", "panicked", "src/"] {
+    for internal in [
+        "visits",
+        "relation",
+        "sqlx",
+        "error returned",
+        "panicked",
+        "src/",
+    ] {
         assert!(!r.body.contains(internal), "{internal} leaked: {}", r.body);
     }
     assert!(r.headers.contains_key("content-security-policy"));
