@@ -220,6 +220,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let result = async {
         db::migrate(&database.url).await?;
         let pool = db::connect(&database.url, config.db_max_connections).await?;
+        crate::admin::reference::regions::ensure_shipped(&pool).await?;
         if demo {
             crate::demo::seed(&pool, &SystemClock).await?;
         }

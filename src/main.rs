@@ -111,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The jurisdiction tree.
+    Regions {
+        #[command(subcommand)]
+        command: RegionsCommand,
+    },
     /// Seed the demo county and exit.
     Demo {
         /// Also seed the 2003 Pujiang day at full size, today: 14 rooms, 429 registrations scheduled.
@@ -126,6 +131,15 @@ enum Command {
         /// Password of the bench_* accounts it creates.
         #[arg(long, default_value = "Bench-Passw0rd")]
         password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegionsCommand {
+    /// Load townships (统计用区划代码) from a CSV of code,name,county_code; idempotent.
+    ImportTownships {
+        /// The CSV file (UTF-8; an optional header line; 12-digit codes are cut to 9 digits).
+        file: PathBuf,
     },
 }
 
@@ -195,6 +209,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
     let result = async {
         db::migrate(&database.url).await?;
         let pool = db::connect(&database.url, 2).await?;
+        admin::reference::regions::ensure_shipped(&pool).await?;
         match command {
             Command::Migrate => println!("数据库已迁移到最新版本。"),
             Command::Demo { pujiang: false } => {
@@ -223,6 +238,14 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 };
                 admin::accounts::insert_account(&pool, &account, &hash, true).await?;
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
+            }
+            Command::Regions { command: RegionsCommand::ImportTownships { file } } => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("无法读取 {} (cannot read it): {e}", file.display()))?;
+                let mut tx = pool.begin().await?;
+                let n = admin::reference::regions::import_townships(&mut tx, &text).await?;
+                tx.commit().await?;
+                println!("已导入 {n} 个乡镇（街道）。Imported {n} townships.");
             }
             Command::SeedScale { cases, registrations, password } => {
                 xiafang::followup::seed_scale::seed(&database.url, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;

@@ -365,7 +365,7 @@ async fn leaders_have_a_level_a_portfolio_and_categories() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root1", Role::Sysadmin).await;
     let county: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330799') RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799') RETURNING id",
     )
     .fetch_one(&app.db)
     .await
