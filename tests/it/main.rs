@@ -21,6 +21,7 @@ mod layers;
 mod login;
 mod plan;
 mod pujiang;
+mod regions;
 mod register;
 mod reports;
 mod routes;
