@@ -203,6 +203,17 @@ async fn main() {
     }
 }
 
+/// `regions import-townships FILE`: all lines or none.
+async fn import_townships(pool: &sqlx::PgPool, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("无法读取 {} (cannot read it): {e}", file.display()))?;
+    let mut tx = pool.begin().await?;
+    let n = admin::reference::regions::import_townships(&mut tx, &text).await?;
+    tx.commit().await?;
+    println!("已导入 {n} 个乡镇（街道）。Imported {n} townships.");
+    Ok(())
+}
+
 /// One-shot commands: open the database (starting the embedded cluster if needed), act, stop what we started.
 async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> {
     let database = app::open_database(config).await?;
@@ -239,14 +250,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 admin::accounts::insert_account(&pool, &account, &hash, true).await?;
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
             }
-            Command::Regions { command: RegionsCommand::ImportTownships { file } } => {
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| anyhow::anyhow!("无法读取 {} (cannot read it): {e}", file.display()))?;
-                let mut tx = pool.begin().await?;
-                let n = admin::reference::regions::import_townships(&mut tx, &text).await?;
-                tx.commit().await?;
-                println!("已导入 {n} 个乡镇（街道）。Imported {n} townships.");
-            }
+            Command::Regions { command: RegionsCommand::ImportTownships { file } } => import_townships(&pool, &file).await?,
             Command::SeedScale { cases, registrations, password } => {
                 xiafang::followup::seed_scale::seed(&database.url, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
             }

@@ -110,7 +110,7 @@ fn digits(s: &str, n: usize) -> bool {
 /// skipped. A 12-digit 统计用区划代码 is cut to its first 9 digits (its last 3 are 000 for a
 /// township; otherwise it names a village and is refused).
 pub fn parse_townships(text: &str) -> Result<Vec<Township>, LineError> {
-    let mut out = Vec::new();
+    let mut out: Vec<Township> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
@@ -119,53 +119,48 @@ pub fn parse_townships(text: &str) -> Result<Vec<Township>, LineError> {
         if raw.is_empty() || (line == 1 && raw.starts_with("code")) {
             continue;
         }
-        let err = |message| LineError { line, message };
-        let fields: Vec<&str> = raw.split(',').map(|f| f.trim().trim_matches('"')).collect();
-        let [code, name, county] = fields[..] else {
-            return Err(err(
-                "须为 3 列：乡镇代码,名称,区县代码 (expected 3 fields: code,name,county_code)",
-            ));
-        };
-        let code = match code.len() {
-            12 if digits(code, 12) && code.ends_with("000") => &code[..9],
-            12 if digits(code, 12) => {
-                return Err(err(
-                    "这是村级代码，不是乡镇代码 (a village code, not a township code)",
-                ));
-            }
-            _ if digits(code, 9) => code,
-            _ => {
-                return Err(err(
-                    "乡镇代码须为 9 位或 12 位数字 (township code must have 9 or 12 digits)",
-                ));
-            }
-        };
-        if !digits(county, 6) {
-            return Err(err(
-                "区县代码须为 6 位数字 (county code must have 6 digits)",
-            ));
+        let row = parse_line(raw).map_err(|message| LineError { line, message })?;
+        if !seen.insert(row.0.clone()) {
+            return Err(LineError {
+                line,
+                message: "乡镇代码重复 (the township code appears twice)",
+            });
         }
-        if !code.starts_with(county) {
-            return Err(err(
-                "乡镇代码不属于该区县 (the township code does not begin with the county code)",
-            ));
-        }
-        if name.is_empty() || name.chars().count() > 50 {
-            return Err(err(
-                "名称须为 1 至 50 个字 (name must have 1 to 50 characters)",
-            ));
-        }
-        if !seen.insert(code.to_string()) {
-            return Err(err("乡镇代码重复 (the township code appears twice)"));
-        }
+        let (code, name, county_code) = row;
         out.push(Township {
             line,
-            code: code.into(),
-            name: name.into(),
-            county_code: county.into(),
+            code,
+            name,
+            county_code,
         });
     }
     Ok(out)
+}
+
+/// One line: (9-digit code, name, county code), or what is wrong with it.
+fn parse_line(raw: &str) -> Result<(String, String, String), &'static str> {
+    let fields: Vec<&str> = raw.split(',').map(|f| f.trim().trim_matches('"')).collect();
+    let [code, name, county] = fields[..] else {
+        return Err("须为 3 列：乡镇代码,名称,区县代码 (expected 3 fields: code,name,county_code)");
+    };
+    let code = match code.len() {
+        12 if digits(code, 12) && code.ends_with("000") => &code[..9],
+        12 if digits(code, 12) => {
+            return Err("这是村级代码，不是乡镇代码 (a village code, not a township code)");
+        }
+        _ if digits(code, 9) => code,
+        _ => return Err("乡镇代码须为 9 位或 12 位数字 (township code must have 9 or 12 digits)"),
+    };
+    if !digits(county, 6) {
+        return Err("区县代码须为 6 位数字 (county code must have 6 digits)");
+    }
+    if !code.starts_with(county) {
+        return Err("乡镇代码不属于该区县 (the township code does not begin with the county code)");
+    }
+    if name.is_empty() || name.chars().count() > 50 {
+        return Err("名称须为 1 至 50 个字 (name must have 1 to 50 characters)");
+    }
+    Ok((code.into(), name.into(), county.into()))
 }
 
 #[cfg(test)]

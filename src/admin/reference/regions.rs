@@ -19,6 +19,16 @@ pub async fn ensure_shipped(db: &PgPool) -> sqlx::Result<usize> {
     if present == codes.len() as i64 {
         return Ok(0);
     }
+    upsert_shipped(db, &rows, &codes).await?;
+    Ok(rows.len())
+}
+
+/// One upsert of every row, then each row's parent by code.
+async fn upsert_shipped(
+    db: &PgPool,
+    rows: &[region_rules::Region],
+    codes: &[String],
+) -> sqlx::Result<()> {
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     let levels: Vec<String> = rows.iter().map(|r| r.level.to_string()).collect();
     let parents: Vec<String> = rows.iter().map(|r| r.parent_code.clone()).collect();
@@ -32,7 +42,7 @@ pub async fn ensure_shipped(db: &PgPool) -> sqlx::Result<usize> {
         "INSERT INTO jurisdictions (code, name, level, government)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
          ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level",
-        &codes,
+        codes,
         &names,
         &levels,
         &governments
@@ -44,13 +54,12 @@ pub async fn ensure_shipped(db: &PgPool) -> sqlx::Result<usize> {
          FROM unnest($1::text[], $2::text[]) f(code, parent_code)
          JOIN jurisdictions p ON p.code = f.parent_code
          WHERE j.code = f.code AND j.parent_id IS DISTINCT FROM p.id",
-        &codes,
+        codes,
         &parents
     )
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(rows.len())
+    tx.commit().await
 }
 
 /// Why a township file was refused.
