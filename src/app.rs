@@ -252,6 +252,7 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         }
         let pool = db::connect(database.app_url()?, config.db_max_connections).await?;
         db::check_serving(&pool).await?;
+        crate::admin::reference::regions::ensure_shipped(&pool).await?;
         if demo {
             crate::demo::seed(&pool, &SystemClock).await?;
         }

@@ -127,6 +127,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The jurisdiction tree.
+    Regions {
+        #[command(subcommand)]
+        command: RegionsCommand,
+    },
     /// Seed the demo county and exit.
     Demo {
         /// Also seed the 2003 Pujiang day at full size, today: 14 rooms, 429 registrations scheduled.
@@ -142,6 +147,15 @@ enum Command {
         /// Password of the bench_* accounts it creates.
         #[arg(long, default_value = "Bench-Passw0rd")]
         password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegionsCommand {
+    /// Load townships (统计用区划代码) from a CSV of code,name,county_code; idempotent.
+    ImportTownships {
+        /// The CSV file (UTF-8; an optional header line; 12-digit codes are cut to 9 digits).
+        file: PathBuf,
     },
 }
 
@@ -207,6 +221,17 @@ async fn main() {
     }
 }
 
+/// `regions import-townships FILE`: all lines or none.
+async fn import_townships(pool: &sqlx::PgPool, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("无法读取 {} (cannot read it): {e}", file.display()))?;
+    let mut tx = pool.begin().await?;
+    let n = admin::reference::regions::import_townships(&mut tx, &text).await?;
+    tx.commit().await?;
+    println!("已导入 {n} 个乡镇（街道）。Imported {n} townships.");
+    Ok(())
+}
+
 /// One-shot commands: open the database (starting the embedded cluster if needed), act, stop what we started.
 async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> {
     let database = app::open_database(config).await?;
@@ -225,6 +250,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
         }
         let pool = db::connect(database.app_url()?, 2).await?;
         db::check_serving(&pool).await?;
+        admin::reference::regions::ensure_shipped(&pool).await?;
         match command {
             Command::Migrate => unreachable!(),
             Command::Demo { pujiang: false } => {
@@ -254,6 +280,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 admin::accounts::insert_account(&pool, &account, &hash, true).await?;
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
             }
+            Command::Regions { command: RegionsCommand::ImportTownships { file } } => import_townships(&pool, &file).await?,
             Command::SeedScale { cases, registrations, password } => {
                 let owner = database.owner_url.as_deref().expect("checked above");
                 xiafang::followup::seed_scale::seed(owner, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;

@@ -71,13 +71,13 @@ impl Default for Weights {
     }
 }
 
-/// Months between visits per leader level (configuration).
+/// Months between visits per leader level (configuration, DESIGN §11). Township leaders go down at
+/// any time: their visits are counted, they are never behind.
 #[derive(Clone, Debug)]
 pub struct Cadence {
     pub province_months: u32,
     pub city_months: u32,
     pub county_months: u32,
-    pub township_months: u32,
 }
 
 impl Default for Cadence {
@@ -86,7 +86,6 @@ impl Default for Cadence {
             province_months: 6,
             city_months: 3,
             county_months: 1,
-            township_months: 1,
         }
     }
 }
@@ -97,7 +96,6 @@ impl Cadence {
             "province" => Some(self.province_months),
             "city" => Some(self.city_months),
             "county" => Some(self.county_months),
-            "township" => Some(self.township_months),
             _ => None,
         }
     }

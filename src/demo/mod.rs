@@ -3,6 +3,7 @@
 //! Demo accounts exist only through this seed; while any is active every page shows the 演示数据 banner.
 
 use crate::admin::accounts::{NewAccount, insert_account};
+use crate::admin::reference::{region_rules, regions};
 use crate::clock::{Clock, china_date};
 use crate::web::auth::Role;
 use chrono::Duration;
@@ -84,6 +85,7 @@ const LEADERS: [(&str, &str, &str, &str); 7] = [
 ];
 
 pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
+    regions::ensure_shipped(db).await?;
     let mut tx = db.begin().await?;
     // One seed at a time, and only once: several instances may start with --demo together.
     sqlx::query!("SELECT pg_advisory_xact_lock(7263002)")
@@ -95,12 +97,14 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
     {
         return Ok(());
     }
+    // The demo county is fictional, under the real 金华市; the real 浦江县 and 义乌市 get their townships.
     let county_id = sqlx::query_scalar!(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330799')
+        "INSERT INTO jurisdictions (name, code, parent_id) VALUES ('浦阳县', '330799', (SELECT id FROM jurisdictions WHERE code = '330700'))
          ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"
     )
     .fetch_one(&mut *tx)
     .await?;
+    regions::import_townships(&mut tx, region_rules::DEMO_TOWNSHIPS).await?;
     for (name, short) in DEPARTMENTS {
         sqlx::query!("INSERT INTO departments (name, short_name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, short)
             .execute(&mut *tx)

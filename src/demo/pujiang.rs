@@ -150,7 +150,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
     {
         return Ok(id);
     }
-    let county = sqlx::query_scalar!("SELECT id FROM counties WHERE code = '330799'")
+    let county = sqlx::query_scalar!("SELECT id FROM jurisdictions WHERE code = '330799'")
         .fetch_one(&mut *tx)
         .await?;
     let staff = sqlx::query_scalar!("SELECT id FROM users WHERE username = 'xinfang'")

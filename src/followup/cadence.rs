@@ -1,5 +1,6 @@
-//! Cadence compliance (制度化, DESIGN §1 and §4): provincial leaders go down every half year, city
-//! leaders every quarter, county leaders every month. Lists the leaders who are behind.
+//! Cadence compliance (制度化, DESIGN §1, §4 and §11): provincial leaders go down every half year,
+//! city leaders every quarter, county leaders every month; township leaders at any time (counted,
+//! never behind). Lists the leaders who are behind.
 
 pub use crate::config::rules::Cadence;
 use chrono::{Months, NaiveDate};
@@ -69,14 +70,20 @@ pub fn lagging(rows: Vec<LeaderVisits>, today: NaiveDate, cadence: &Cadence) -> 
         .collect()
 }
 
-/// Active leaders with their last visit as lead or accompanying leader (not cancelled, not after today).
+/// Active leaders with the last day they received people (not cancelled, not after today): as the
+/// visit's lead or accompanying leader, seated in one of its rooms, or at one of its receptions.
 pub async fn leader_visits(db: &sqlx::PgPool, today: NaiveDate) -> sqlx::Result<Vec<LeaderVisits>> {
     sqlx::query_as!(
         LeaderVisits,
         r#"SELECT l.id, l.name, l.title, l.level,
                   (SELECT max(v.visit_date) FROM visits v
                    WHERE v.status <> 'cancelled' AND v.visit_date <= $1
-                     AND (v.lead_leader_id = l.id OR EXISTS (SELECT 1 FROM visit_leaders vl WHERE vl.visit_id = v.id AND vl.leader_id = l.id))) AS last_visit
+                     AND v.id IN (SELECT id FROM visits WHERE lead_leader_id = l.id
+                                  UNION ALL SELECT visit_id FROM visit_leaders WHERE leader_id = l.id
+                                  UNION ALL SELECT r.visit_id FROM room_leaders rl JOIN rooms r ON r.id = rl.room_id
+                                            WHERE rl.leader_id = l.id
+                                  UNION ALL SELECT rc.visit_id FROM reception_leaders rl
+                                            JOIN receptions rc ON rc.id = rl.reception_id WHERE rl.leader_id = l.id)) AS last_visit
            FROM leaders l WHERE l.active ORDER BY l.level, l.name, l.id"#,
         today
     )
@@ -131,5 +138,9 @@ mod tests {
         let never = lagging(vec![rows("province", None)], today, &c);
         assert_eq!(never[0].last_visit, "从未下访");
         assert_eq!(never[0].level, "省级");
+        assert!(
+            lagging(vec![rows("township", None)], today, &c).is_empty(),
+            "township leaders are counted, never behind"
+        );
     }
 }

@@ -51,7 +51,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
 
     let t = Instant::now();
     tx.execute(
-        "INSERT INTO counties (name, code) VALUES ('规模测试县', '339999') ON CONFLICT DO NOTHING;
+        "INSERT INTO jurisdictions (name, code) VALUES ('规模测试县', '339999') ON CONFLICT DO NOTHING;
          INSERT INTO departments (name, short_name) SELECT '规模测试单位' || lpad(d::text, 2, '0'), '测试' || d FROM generate_series(1, 40) d;
          INSERT INTO leaders (name, title, level) SELECT '测试领导' || l, '副县长', 'county' FROM generate_series(1, 120) l;
          CREATE TEMP TABLE seed_dept ON COMMIT DROP AS
@@ -128,7 +128,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     .await?;
     sqlx::query(
         "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, venue, status, created_by)
-         SELECT (SELECT id FROM counties WHERE code = '339999'), '规模测试下访' || (v.k + 1), 'county', l.id, v.day, '测试会场',
+         SELECT (SELECT id FROM jurisdictions WHERE code = '339999'), '规模测试下访' || (v.k + 1), 'county', l.id, v.day, '测试会场',
                 'following_up', $1
          FROM seed_visit v JOIN seed_leader l ON l.k = v.k % 120 ORDER BY v.k",
     )

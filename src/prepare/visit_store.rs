@@ -176,7 +176,7 @@ pub async fn facts(
                   v.registration_closes_at,
                   COALESCE((SELECT array_agg(d.short_name ORDER BY d.name) FROM visit_departments vd
                             JOIN departments d ON d.id = vd.department_id WHERE vd.visit_id = v.id), '{}') AS "departments!"
-           FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1"#,
+           FROM visits v JOIN jurisdictions c ON c.id = v.county_id WHERE v.id = $1"#,
         id
     )
     .fetch_optional(&mut *db)

@@ -365,7 +365,7 @@ async fn leaders_have_a_level_a_portfolio_and_categories() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root1", Role::Sysadmin).await;
     let county: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330799') RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799') RETURNING id",
     )
     .fetch_one(&app.db)
     .await
@@ -799,6 +799,11 @@ async fn the_calendar_holds_holidays_and_weekend_workdays() {
         );
     }
 
+    // The State Council's 2026 arrangements ship (migration 0016); this test starts from an empty year.
+    sqlx::query("DELETE FROM calendar_days WHERE day >= '2026-01-01'")
+        .execute(&app.db)
+        .await
+        .unwrap();
     let set = admin
         .post(
             "/admin/calendar",

@@ -24,7 +24,7 @@ async fn visit(app: &TestApp, published: bool, rooms: &[&str]) -> Fixture {
     .await
     .unwrap();
     let county: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330799') ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799') ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
     )
     .fetch_one(&owner)
     .await

@@ -60,7 +60,7 @@ pub async fn id_of(db: &PgPool, sql: &str, arg: &str) -> i64 {
 /// A visit with two hourly windows of 20 slots, as the owner.
 pub async fn visit(owner: &PgPool, staff_id: i64, title: &str) -> (i64, [i64; 2]) {
     let county: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330726') ON CONFLICT (code) DO UPDATE SET name = excluded.name RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330726') ON CONFLICT (code) DO UPDATE SET name = excluded.name RETURNING id",
     )
     .fetch_one(owner)
     .await

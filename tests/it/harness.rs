@@ -98,6 +98,13 @@ async fn server() -> &'static Server {
             db::migrate(&server.url(&server.template), Some(&server.app_password))
                 .await
                 .expect("migrate template");
+            let pool = db::connect(&server.url(&server.template), 1)
+                .await
+                .expect("connect template");
+            xiafang::admin::reference::regions::ensure_shipped(&pool)
+                .await
+                .expect("load the shipped regions");
+            pool.close().await;
             admin.close().await;
             server
         })

@@ -94,7 +94,7 @@ async fn journey_1_staff_plan_a_visit_publish_the_first_notice_and_print_it() {
     let app = TestApp::spawn().await;
     // What the sysadmin has set up: the county, leaders and departments.
     let o = owner(&app).await;
-    sqlx::query("INSERT INTO counties (name, code) VALUES ('浦阳县', '330726')")
+    sqlx::query("INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799')")
         .execute(&o)
         .await
         .unwrap();

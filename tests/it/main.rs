@@ -22,6 +22,7 @@ mod layers;
 mod login;
 mod plan;
 mod pujiang;
+mod regions;
 mod register;
 mod reports;
 mod routes;

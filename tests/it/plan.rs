@@ -24,7 +24,7 @@ async fn owner(app: &TestApp) -> PgPool {
 async fn fixture(app: &TestApp) -> Fixture {
     let db = owner(app).await;
     let county: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330799') RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799') RETURNING id",
     )
     .fetch_one(&db)
     .await
@@ -834,7 +834,7 @@ async fn the_monthly_schedule_goes_county_by_county() {
     let staff = app.signed_in("xinfang", Role::Staff).await;
     let db = owner(&app).await;
     let other: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('安和县', '330800') RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('安和县', '330798') RETURNING id",
     )
     .fetch_one(&db)
     .await

@@ -29,6 +29,23 @@ async fn the_pujiang_day_replayed_ends_at_436_batches_667_persons_and_91_resolve
     let leader = app.client();
     assert_eq!(leader.login("lingdao", DEMO_PASSWORD).await.status, 303);
 
+    // Cadence (issue 12): every leader seated in a room has gone down today, not only the lead.
+    let seated: Vec<String> = sqlx::query_scalar(
+        "WITH seated AS (SELECT rl.leader_id FROM room_leaders rl JOIN rooms r ON r.id = rl.room_id WHERE r.visit_id = $1)
+         SELECT DISTINCT l.name FROM leaders l WHERE l.id IN (SELECT leader_id FROM seated)
+           AND NOT EXISTS (SELECT 1 FROM leaders o WHERE o.name = l.name AND o.id NOT IN (SELECT leader_id FROM seated))",
+    )
+    .bind(visit)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(seated.len() > 50, "{}", seated.len());
+    let behind = staff
+        .get("/supervision/lists")
+        .await
+        .texts("#cadence tbody tr td:first-child");
+    assert!(!behind.iter().any(|n| seated.contains(n)), "{behind:?}");
+
     // 发布排接: every registrant is told room, number and time.
     assert_eq!(
         staff

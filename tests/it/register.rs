@@ -54,7 +54,7 @@ pub async fn visit_on(
     .await
     .unwrap();
     let county: i64 = sqlx::query_scalar(
-        "INSERT INTO counties (name, code) VALUES ('浦阳县', '330799') ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799') ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
     )
     .fetch_one(&owner)
     .await

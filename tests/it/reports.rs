@@ -418,7 +418,7 @@ async fn three_lists_hold_the_right_items_and_strike_off_closed_ones_with_their_
 async fn past_visit(owner: &PgPool, staff: i64, lead: i64, date: NaiveDate, status: &str) -> i64 {
     sqlx::query_scalar(
         "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, venue, status, created_by)
-         VALUES ((SELECT id FROM counties LIMIT 1), '下访', 'county', $1, $2, '便民服务中心', $3, $4) RETURNING id",
+         VALUES ((SELECT id FROM jurisdictions LIMIT 1), '下访', 'county', $1, $2, '便民服务中心', $3, $4) RETURNING id",
     )
     .bind(lead)
     .bind(date)

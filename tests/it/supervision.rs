@@ -69,7 +69,7 @@ impl World {
         let handler = app.user("sv_handler", Role::Handler).await;
         let leader = leader(&owner, "陈建国").await;
         let county: i64 = sqlx::query_scalar(
-            "INSERT INTO counties (name, code) VALUES ('浦阳县', '330726') RETURNING id",
+            "INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799') RETURNING id",
         )
         .fetch_one(&owner)
         .await

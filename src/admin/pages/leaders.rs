@@ -61,12 +61,7 @@ struct Options {
 
 impl Options {
     async fn load(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Self> {
-        let counties = sqlx::query_as!(
-            Choice,
-            "SELECT id, name AS label FROM counties ORDER BY name"
-        )
-        .fetch_all(&state.db)
-        .await?;
+        let counties = crate::admin::reference::regions::working_counties(&state.db).await?;
         let kept = sqlx::query_scalar!(
             "SELECT category_id FROM leader_categories WHERE leader_id = $1",
             leader_id
@@ -111,7 +106,7 @@ async fn leaders_page(
                             FROM leader_categories lc JOIN categories c ON c.id = lc.category_id JOIN categories p ON p.id = c.parent_id
                             WHERE lc.leader_id = l.id), '') AS "categories!",
                   (SELECT u.username FROM users u WHERE u.leader_id = l.id AND u.active LIMIT 1) AS username
-           FROM leaders l LEFT JOIN counties co ON co.id = l.county_id
+           FROM leaders l LEFT JOIN jurisdictions co ON co.id = l.county_id
            ORDER BY l.active DESC, array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#
     )
     .fetch_all(&state.db)

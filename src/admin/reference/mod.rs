@@ -1,10 +1,13 @@
 //! Reference data the sysadmin keeps (DESIGN §2): departments, leaders, categories and the
-//! working-day calendar. Each change is audited in its transaction; the `admin::pages` call these.
+//! working-day calendar, and the jurisdiction tree. Each change is audited in its transaction;
+//! the `admin::pages` call these.
 
 pub mod calendar;
 pub mod categories;
 pub mod departments;
 pub mod leaders;
+pub mod region_rules;
+pub mod regions;
 
 /// The name is already used: by another department, or by a sibling category.
 #[derive(Debug, PartialEq)]

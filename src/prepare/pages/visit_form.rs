@@ -49,12 +49,7 @@ pub struct Options {
 impl Options {
     /// Active leaders and departments, plus those the visit already has (so that an edit keeps them).
     pub(super) async fn load(state: &AppState, visit_id: Option<i64>) -> sqlx::Result<Self> {
-        let counties = sqlx::query_as!(
-            Choice,
-            "SELECT id, name AS label FROM counties ORDER BY name"
-        )
-        .fetch_all(&state.db)
-        .await?;
+        let counties = crate::admin::reference::regions::working_counties(&state.db).await?;
         let leaders = sqlx::query_as!(
             Choice,
             r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders

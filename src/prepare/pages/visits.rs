@@ -57,7 +57,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
         r#"SELECT v.id, v.title, c.name AS county, v.visit_date, v.starts_at, v.ends_at, v.status,
                   l.name || '（' || l.title || '）' AS "leader!",
                   (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.status NOT IN ('cancelled', 'rejected')) AS "registrations!"
-           FROM visits v JOIN counties c ON c.id = v.county_id JOIN leaders l ON l.id = v.lead_leader_id
+           FROM visits v JOIN jurisdictions c ON c.id = v.county_id JOIN leaders l ON l.id = v.lead_leader_id
            ORDER BY v.visit_date DESC, v.id DESC LIMIT 500"#
     )
     .fetch_all(&state.db)

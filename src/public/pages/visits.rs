@@ -67,7 +67,7 @@ async fn month_by_county(db: &sqlx::PgPool, first: NaiveDate) -> sqlx::Result<Ve
         r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.status, c.name AS county,
                   (SELECT string_agg(l.name || '（' || l.title || '）', '、' ORDER BY (l.id = v.lead_leader_id) DESC, l.name)
                    FROM leaders l WHERE l.id = v.lead_leader_id OR l.id IN (SELECT leader_id FROM visit_leaders WHERE visit_id = v.id)) AS "leaders!"
-           FROM visits v JOIN counties c ON c.id = v.county_id
+           FROM visits v JOIN jurisdictions c ON c.id = v.county_id
            WHERE v.visit_date >= $1 AND v.visit_date < $2
              AND EXISTS (SELECT 1 FROM notices n WHERE n.visit_id = v.id AND n.status = 'published')
            ORDER BY c.name, v.visit_date, v.starts_at, v.id"#,
@@ -273,7 +273,7 @@ pub async fn print(
 ) -> Page {
     let p = published_notice(&state.db, id).await?;
     let county = sqlx::query_scalar!(
-        "SELECT c.name FROM visits v JOIN counties c ON c.id = v.county_id WHERE v.id = $1",
+        "SELECT c.name FROM visits v JOIN jurisdictions c ON c.id = v.county_id WHERE v.id = $1",
         p.visit_id
     )
     .fetch_one(&state.db)

@@ -1,0 +1,161 @@
+//! The jurisdiction tree in the database (DESIGN §11): the shipped provinces, cities and counties
+//! upserted by code at start-up (skipped when all are there), and townships imported per county.
+
+use super::region_rules::{self, LineError};
+use crate::web::form::Choice;
+use sqlx::{PgConnection, PgPool};
+
+/// Upsert the shipped list unless every code is already there. Returns the rows written.
+/// Names and parents follow the file; a government body the sysadmin renamed is kept.
+pub async fn ensure_shipped(db: &PgPool) -> sqlx::Result<usize> {
+    let rows = region_rules::shipped();
+    let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
+    let present = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM jurisdictions WHERE code = ANY($1)"#,
+        &codes
+    )
+    .fetch_one(db)
+    .await?;
+    if present == codes.len() as i64 {
+        return Ok(0);
+    }
+    upsert_shipped(db, &rows, &codes).await?;
+    Ok(rows.len())
+}
+
+/// One upsert of every row, then each row's parent by code.
+async fn upsert_shipped(
+    db: &PgPool,
+    rows: &[region_rules::Region],
+    codes: &[String],
+) -> sqlx::Result<()> {
+    let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    let levels: Vec<String> = rows.iter().map(|r| r.level.to_string()).collect();
+    let parents: Vec<String> = rows.iter().map(|r| r.parent_code.clone()).collect();
+    let governments: Vec<String> = rows.iter().map(|r| r.government.clone()).collect();
+    let mut tx = db.begin().await?;
+    // Several instances may start together.
+    sqlx::query!("SELECT pg_advisory_xact_lock(7263003)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!(
+        "INSERT INTO jurisdictions (code, name, level, government)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level",
+        codes,
+        &names,
+        &levels,
+        &governments
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE jurisdictions j SET parent_id = p.id
+         FROM unnest($1::text[], $2::text[]) f(code, parent_code)
+         JOIN jurisdictions p ON p.code = f.parent_code
+         WHERE j.code = f.code AND j.parent_id IS DISTINCT FROM p.id",
+        codes,
+        &parents
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Why a township file was refused.
+#[derive(Debug)]
+pub enum ImportError {
+    Line(LineError),
+    UnknownCounty { line: usize, code: String },
+    Db(sqlx::Error),
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Line(e) => e.fmt(f),
+            Self::UnknownCounty { line, code } => write!(
+                f,
+                "第 {line} 行 (line {line})：区县代码 {code} 不存在 (no county with code {code})"
+            ),
+            Self::Db(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+impl From<LineError> for ImportError {
+    fn from(e: LineError) -> Self {
+        Self::Line(e)
+    }
+}
+
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// Load a township CSV (`code,name,county_code`) into the tree: all lines or none, upserted by
+/// code, so that importing the same file again changes nothing. Returns the townships in the file.
+pub async fn import_townships(conn: &mut PgConnection, text: &str) -> Result<usize, ImportError> {
+    let rows = region_rules::parse_townships(text)?;
+    let wanted: Vec<String> = rows.iter().map(|r| r.county_code.clone()).collect();
+    let known: std::collections::HashSet<String> = sqlx::query_scalar!(
+        "SELECT code FROM jurisdictions WHERE code = ANY($1) AND level IN ('city', 'county')",
+        &wanted
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    if let Some(r) = rows.iter().find(|r| !known.contains(&r.county_code)) {
+        return Err(ImportError::UnknownCounty {
+            line: r.line,
+            code: r.county_code.clone(),
+        });
+    }
+    let codes: Vec<String> = rows.iter().map(|r| r.code.clone()).collect();
+    let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    let counties: Vec<String> = rows.iter().map(|r| r.county_code.clone()).collect();
+    let governments: Vec<String> = rows
+        .iter()
+        .map(|r| region_rules::government(&r.name, "township"))
+        .collect();
+    sqlx::query!(
+        "INSERT INTO jurisdictions (code, name, level, parent_id, government)
+         SELECT f.code, f.name, 'township', c.id, f.government
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) f(code, name, county, government)
+         JOIN jurisdictions c ON c.code = f.county
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = 'township', parent_id = EXCLUDED.parent_id",
+        &codes,
+        &names,
+        &counties,
+        &governments
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(rows.len())
+}
+
+/// The counties a select offers until accounts are scoped (issue 12): those the deployment works in
+/// (townships imported, a visit or a leader there, or added by hand outside the shipped tree), or
+/// every county while there is none. Labelled with their city.
+pub async fn working_counties(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+    sqlx::query_as!(
+        Choice,
+        r#"WITH counties AS (
+               SELECT j.id, concat_ws(' ', p.name, j.name) AS label, j.code,
+                      (j.parent_id IS NULL OR EXISTS (SELECT 1 FROM jurisdictions t WHERE t.parent_id = j.id)
+                       OR EXISTS (SELECT 1 FROM visits v WHERE v.county_id = j.id)
+                       OR EXISTS (SELECT 1 FROM leaders l WHERE l.county_id = j.id)) AS used
+               FROM jurisdictions j LEFT JOIN jurisdictions p ON p.id = j.parent_id
+               WHERE j.level = 'county')
+           SELECT id AS "id!", label AS "label!" FROM counties
+           WHERE used OR NOT EXISTS (SELECT 1 FROM counties WHERE used)
+           ORDER BY code"#
+    )
+    .fetch_all(db)
+    .await
+}
