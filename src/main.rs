@@ -174,6 +174,9 @@ enum UserCommand {
         department_id: Option<i64>,
         #[arg(long)]
         leader_id: Option<i64>,
+        /// The GB/T 2260 code of the jurisdiction it belongs to (it sees that and what is below).
+        #[arg(long)]
+        jurisdiction: String,
     },
 }
 
@@ -262,7 +265,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 let visit = demo::pujiang::seed(&pool, &xiafang::clock::SystemClock, &keys).await?;
                 println!("演示数据已就绪：浦江 2003 全规模接访日（活动 {visit}），14 个接待室，429 批登记已排接。");
             }
-            Command::User { command: UserCommand::Add { username, name, role, department_id, leader_id } } => {
+            Command::User { command: UserCommand::Add { username, name, role, department_id, leader_id, jurisdiction } } => {
                 let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
                 if let Some(problem) = admin::accounts::check_new_username(&pool, &username).await? {
                     anyhow::bail!("{problem}");
@@ -275,6 +278,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                     role,
                     department_id,
                     leader_id,
+                    jurisdiction_id: Some(jurisdiction_id(&pool, &jurisdiction).await?),
                     is_demo: false,
                 };
                 admin::accounts::insert_account(&pool, &account, &hash, true).await?;
@@ -295,4 +299,14 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
         cluster.stop().await?;
     }
     result
+}
+
+/// The id of the jurisdiction with GB/T 2260 code `code`, or a clear refusal.
+async fn jurisdiction_id(pool: &sqlx::PgPool, code: &str) -> anyhow::Result<i64> {
+    sqlx::query_scalar!("SELECT id FROM jurisdictions WHERE code = $1", code)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!("没有行政区划代码为 {code} 的辖区（省、市、县为 6 位，乡镇为 9 位）")
+        })
 }

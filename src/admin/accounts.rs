@@ -36,6 +36,7 @@ pub struct NewAccount<'a> {
     pub role: Role,
     pub department_id: Option<i64>,
     pub leader_id: Option<i64>,
+    pub jurisdiction_id: Option<i64>,
     pub is_demo: bool,
 }
 
@@ -47,8 +48,8 @@ pub async fn insert_account(
     must_change: bool,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        "INSERT INTO users (username, display_name, role, department_id, leader_id, password_hash, must_change_password, is_demo)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO users (username, display_name, role, department_id, leader_id, password_hash, must_change_password, is_demo, jurisdiction_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         a.username,
         a.display_name,
         a.role.as_str(),
@@ -56,7 +57,8 @@ pub async fn insert_account(
         a.leader_id,
         password_hash,
         must_change,
-        a.is_demo
+        a.is_demo,
+        a.jurisdiction_id
     )
     .fetch_one(db)
     .await

@@ -106,7 +106,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
     .await?;
     regions::import_townships(&mut tx, region_rules::DEMO_TOWNSHIPS).await?;
     for (name, short) in DEPARTMENTS {
-        sqlx::query!("INSERT INTO departments (name, short_name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, short)
+        sqlx::query!("INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", name, short, county_id)
             .execute(&mut *tx)
             .await?;
     }
@@ -150,6 +150,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
             role,
             department_id: (role == Role::Handler).then_some(handler_department),
             leader_id: (role == Role::Leader).then_some(leader_ids[0]),
+            jurisdiction_id: Some(county_id),
             is_demo: true,
         };
         let id = insert_account(&mut *tx, &account, &hash, false).await?;

@@ -52,7 +52,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     let t = Instant::now();
     tx.execute(
         "INSERT INTO jurisdictions (name, code) VALUES ('规模测试县', '339999') ON CONFLICT DO NOTHING;
-         INSERT INTO departments (name, short_name) SELECT '规模测试单位' || lpad(d::text, 2, '0'), '测试' || d FROM generate_series(1, 40) d;
+         INSERT INTO departments (name, short_name, jurisdiction_id) SELECT '规模测试单位' || lpad(d::text, 2, '0'), '测试' || d, (SELECT id FROM jurisdictions WHERE code = '339999') FROM generate_series(1, 40) d;
          INSERT INTO leaders (name, title, level) SELECT '测试领导' || l, '副县长', 'county' FROM generate_series(1, 120) l;
          CREATE TEMP TABLE seed_dept ON COMMIT DROP AS
              SELECT (row_number() OVER (ORDER BY id) - 1)::int AS k, id FROM departments WHERE name LIKE '规模测试单位%';
@@ -63,6 +63,9 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
     let dept1: i64 = sqlx::query_scalar("SELECT id FROM seed_dept WHERE k = 0")
         .fetch_one(&mut *tx)
         .await?;
+    let county: i64 = sqlx::query_scalar("SELECT id FROM jurisdictions WHERE code = '339999'")
+        .fetch_one(&mut *tx)
+        .await?;
     let staff = insert_account(
         &mut *tx,
         &NewAccount {
@@ -71,6 +74,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
             role: Role::Staff,
             department_id: None,
             leader_id: None,
+            jurisdiction_id: Some(county),
             is_demo: false,
         },
         &hash,
@@ -85,6 +89,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
             role: Role::Supervisor,
             department_id: None,
             leader_id: None,
+            jurisdiction_id: Some(county),
             is_demo: false,
         },
         &hash,
@@ -99,6 +104,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
             role: Role::Handler,
             department_id: Some(dept1),
             leader_id: None,
+            jurisdiction_id: Some(county),
             is_demo: false,
         },
         &hash,
@@ -113,6 +119,7 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
             role: Role::Supervisor,
             department_id: None,
             leader_id: None,
+            jurisdiction_id: Some(county),
             is_demo: false,
         },
         &hash,

@@ -88,6 +88,8 @@ pub struct CurrentUser {
     pub role: Role,
     pub department_id: Option<i64>,
     pub leader_id: Option<i64>,
+    /// Where the account belongs: it sees this jurisdiction and everything below it (None: nothing).
+    pub jurisdiction_id: Option<i64>,
     pub must_change_password: bool,
     /// The session this request came with (None for API tokens).
     pub session_hash: Option<Vec<u8>>,

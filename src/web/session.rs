@@ -99,7 +99,7 @@ pub async fn lookup(
     let id_hash = hash(token);
     let Some(row) = sqlx::query!(
         r#"SELECT s.created_at, s.last_seen_at, u.id, u.username, u.display_name, u.role,
-                  u.department_id, u.leader_id, u.must_change_password, u.active
+                  u.department_id, u.leader_id, u.jurisdiction_id, u.must_change_password, u.active
            FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"#,
         id_hash
     )
@@ -130,6 +130,7 @@ pub async fn lookup(
         role: role.unwrap(),
         department_id: row.department_id,
         leader_id: row.leader_id,
+        jurisdiction_id: row.jurisdiction_id,
         must_change_password: row.must_change_password,
         session_hash: Some(id_hash),
     }))

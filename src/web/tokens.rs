@@ -36,7 +36,8 @@ pub async fn lookup(
 ) -> sqlx::Result<Option<CurrentUser>> {
     let hash = session::hash(token);
     let Some(row) = sqlx::query!(
-        r#"SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id
+        r#"SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id,
+                  u.jurisdiction_id
            FROM api_tokens t JOIN users u ON u.id = t.user_id
            WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.active
              AND (u.totp_secret IS NOT NULL OR (u.is_demo AND $3))"#,
@@ -74,6 +75,7 @@ pub async fn lookup(
         role,
         department_id: row.department_id,
         leader_id: row.leader_id,
+        jurisdiction_id: row.jurisdiction_id,
         // The forced password change is a matter of the web sign-in; a token was made after it.
         must_change_password: false,
         session_hash: None,

@@ -112,6 +112,8 @@ async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
             "保管员",
             "--role",
             "staff",
+            "--jurisdiction",
+            "330726",
         ],
     )
     .output()

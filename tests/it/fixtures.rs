@@ -275,12 +275,19 @@ async fn read_sheet(r: reqwest::Response, sheet: &str) -> (u16, Vec<Vec<String>>
 
 /// User `user_id` as the domain sees them (role, department, leader from `users`).
 pub async fn acting(db: &PgPool, user_id: i64) -> CurrentUser {
-    let (username, role, department_id, leader_id): (String, String, Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT username, role, department_id, leader_id FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_one(db)
-            .await
-            .unwrap();
+    let (username, role, department_id, leader_id, jurisdiction_id): (
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    ) = sqlx::query_as(
+        "SELECT username, role, department_id, leader_id, jurisdiction_id FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+    .unwrap();
     let roles = [
         Role::Sysadmin,
         Role::Staff,
@@ -296,6 +303,7 @@ pub async fn acting(db: &PgPool, user_id: i64) -> CurrentUser {
         role: roles.into_iter().find(|r| r.as_str() == role).unwrap(),
         department_id,
         leader_id,
+        jurisdiction_id,
         must_change_password: false,
         session_hash: None,
     }
@@ -316,8 +324,8 @@ pub async fn user_with_role(db: &PgPool, role: Role, department_id: Option<i64>)
         return id;
     }
     sqlx::query_scalar(
-        "INSERT INTO users (username, display_name, role, department_id, password_hash, must_change_password)
-         VALUES ($1, $1, $2, $3, '!', false) RETURNING id",
+        "INSERT INTO users (username, display_name, role, department_id, password_hash, must_change_password, jurisdiction_id)
+         VALUES ($1, $1, $2, $3, '!', false, (SELECT id FROM jurisdictions WHERE code = '330000')) RETURNING id",
     )
     .bind(format!("{}-{}", role.as_str(), department_id.unwrap_or(0)))
     .bind(role.as_str())

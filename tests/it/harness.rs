@@ -206,6 +206,10 @@ pub async fn fresh_database() -> String {
 
 pub const PASSWORD: &str = "Test-Passw0rd";
 
+/// Where `TestApp::user` accounts belong: 浙江省, above every county the tests create (their codes
+/// start with 33, so each lands under it), so that scoping leaves the tests' own data in view.
+pub const HOME_JURISDICTION: &str = "330000";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     /// The app's own pool (logs in as the app role): what the app may do, and no more.
@@ -321,14 +325,15 @@ impl TestApp {
         };
         let hash = password_hash();
         let id = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, role, department_id, leader_id, password_hash, must_change_password)
-             VALUES ($1, $1, $2, $3, $4, $5, false) RETURNING id",
+            "INSERT INTO users (username, display_name, role, department_id, leader_id, password_hash, must_change_password, jurisdiction_id)
+             VALUES ($1, $1, $2, $3, $4, $5, false, (SELECT id FROM jurisdictions WHERE code = $6)) RETURNING id",
         )
         .bind(username)
         .bind(role.as_str())
         .bind(department_id)
         .bind(leader_id)
         .bind(hash)
+        .bind(HOME_JURISDICTION)
         .fetch_one(&owner)
         .await
         .unwrap();

@@ -236,3 +236,52 @@ async fn cadence_counts_the_lead_and_the_leaders_seated_in_rooms() {
         "{rows:?}"
     );
 }
+
+#[tokio::test]
+async fn a_jurisdiction_finds_its_parent_by_code_and_the_subtree_holds_what_is_below() {
+    let app = TestApp::spawn().await;
+    let owner = PgPool::connect(&app.url).await.unwrap();
+    let id = |code: &'static str| {
+        let owner = owner.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM jurisdictions WHERE code = $1")
+                .bind(code)
+                .fetch_one(&owner)
+                .await
+                .unwrap()
+        }
+    };
+    sqlx::query("INSERT INTO jurisdictions (name, code) VALUES ('浦阳县', '330799')")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let parent: Option<i64> =
+        sqlx::query_scalar("SELECT parent_id FROM jurisdictions WHERE code = '330799'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(parent, Some(id("330700").await), "under 金华市");
+    let below = |root: i64| {
+        let owner = owner.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT jurisdiction_subtree($1)")
+                .bind(root)
+                .fetch_all(&owner)
+                .await
+                .unwrap()
+        }
+    };
+    let zhejiang = below(id("330000").await).await;
+    assert!(zhejiang.contains(&id("330799").await) && zhejiang.contains(&id("330726").await));
+    assert!(
+        !below(id("320000").await)
+            .await
+            .contains(&id("330799").await),
+        "not in 江苏省"
+    );
+    assert_eq!(
+        below(id("330799").await).await,
+        [id("330799").await],
+        "a county alone"
+    );
+}

@@ -140,17 +140,16 @@ pub async fn import_townships(conn: &mut PgConnection, text: &str) -> Result<usi
 }
 
 /// The counties a select offers until accounts are scoped (issue 12): those the deployment works in
-/// (townships imported, a visit or a leader there, or added by hand outside the shipped tree), or
-/// every county while there is none. Labelled with their city.
+/// (townships imported, a visit or a leader there), or every county while there is none.
 pub async fn working_counties(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
         r#"WITH counties AS (
-               SELECT j.id, concat_ws(' ', p.name, j.name) AS label, j.code,
-                      (j.parent_id IS NULL OR EXISTS (SELECT 1 FROM jurisdictions t WHERE t.parent_id = j.id)
+               SELECT j.id, j.name AS label, j.code,
+                      (EXISTS (SELECT 1 FROM jurisdictions t WHERE t.parent_id = j.id)
                        OR EXISTS (SELECT 1 FROM visits v WHERE v.county_id = j.id)
                        OR EXISTS (SELECT 1 FROM leaders l WHERE l.county_id = j.id)) AS used
-               FROM jurisdictions j LEFT JOIN jurisdictions p ON p.id = j.parent_id
+               FROM jurisdictions j
                WHERE j.level = 'county')
            SELECT id AS "id!", label AS "label!" FROM counties
            WHERE used OR NOT EXISTS (SELECT 1 FROM counties WHERE used)
