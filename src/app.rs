@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::web::json::{as_json, is_api};
 use crate::web::{auth, errors, metrics};
 use crate::{db, live};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
@@ -50,6 +50,36 @@ fn csrf_refusal(_: tower_http::csrf::ProtectionError) -> Response {
     AppError::CrossSite.into_response()
 }
 
+/// Every staff route of one visit (its registrations, rooms, notices, survey, schedule, check-in,
+/// desk, day) starts so: a new route under it cannot escape the scope check.
+const VISIT_SCOPED: &str = "/staff/visits/{id}";
+
+/// A visit outside the signed-in account's jurisdiction answers 404, like an unknown id (§11).
+async fn visit_scope(
+    State(state): State<AppState>,
+    Path(params): Path<Vec<(String, String)>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Result<Response, AppError> {
+    let id = params
+        .iter()
+        .find(|(k, _)| k == "id")
+        .and_then(|(_, v)| v.parse::<i64>().ok());
+    let root = req
+        .extensions()
+        .get::<auth::CurrentUser>()
+        .and_then(|u| u.jurisdiction_id);
+    let Some(id) = id else {
+        return Err(AppError::NotFound);
+    };
+    let mut conn = state.db.acquire().await?;
+    if !crate::prepare::scope::visit_visible(&mut conn, id, root).await? {
+        return Err(AppError::NotFound);
+    }
+    drop(conn);
+    Ok(next.run(req).await)
+}
+
 async fn not_found() -> AppError {
     AppError::NotFound
 }
@@ -74,11 +104,15 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new();
     for r in crate::routes::routes() {
         let access = r.access;
-        let guarded = r
-            .endpoint
-            .route_layer(middleware::from_fn(move |req, next| {
-                auth::guard(access, req, next)
-            }));
+        let mut endpoint = r.endpoint;
+        if r.path.starts_with(VISIT_SCOPED) {
+            // Inside the role guard: a role refused answers 403, a visit out of reach 404.
+            endpoint =
+                endpoint.route_layer(middleware::from_fn_with_state(state.clone(), visit_scope));
+        }
+        let guarded = endpoint.route_layer(middleware::from_fn(move |req, next| {
+            auth::guard(access, req, next)
+        }));
         routes = routes.route(r.path, guarded);
     }
     let routes = routes

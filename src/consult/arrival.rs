@@ -100,13 +100,14 @@ pub struct Candidate {
     pub room: Option<String>,
 }
 
-/// What a search found: this visit's matches, and whether other visits had some.
+/// What a search found: this visit's matches, and whether other visits of its host had some.
 pub struct Found {
     pub here: Vec<Candidate>,
     pub elsewhere: bool,
 }
 
-/// Registrations matching the query, this visit's first (at most 20, merged ones left out).
+/// Registrations matching the query, this visit's first (at most 20, merged ones left out). Only
+/// the host's own visits are searched: another jurisdiction's registrations stay unseen (§11).
 pub async fn find(
     conn: &mut PgConnection,
     keys: &Keys,
@@ -120,8 +121,9 @@ pub async fn find(
     };
     let rows = sqlx::query!(
         r#"SELECT g.id, g.visit_id, g.code, g.name, g.id_number_mask, g.phone_mask, g.status, g.queue_number, rm.name AS "room?"
-           FROM registrations g LEFT JOIN rooms rm ON rm.id = g.room_id
+           FROM registrations g LEFT JOIN rooms rm ON rm.id = g.room_id JOIN visits gv ON gv.id = g.visit_id
            WHERE (g.code = $1 OR g.phone_index = $2 OR g.id_number_index = $3) AND g.merged_into_id IS NULL
+             AND gv.county_id = (SELECT county_id FROM visits WHERE id = $4)
            ORDER BY g.visit_id = $4 DESC, g.id DESC LIMIT 20"#,
         code,
         phone_index,

@@ -13,6 +13,7 @@ pub mod registration;
 pub mod registration_offer;
 pub mod registration_view;
 pub mod room_store;
+pub mod scope;
 pub mod screening;
 pub mod survey_store;
 pub mod triage_actions;

@@ -20,6 +20,27 @@ pub struct Evidence {
     pub terminated_case: Option<(i64, String)>,
     pub category_name: String,
     pub lookback_months: u32,
+    /// Which of the above lie in another jurisdiction than the visit's host: their flags say so,
+    /// masked — no code, no link, no name (DESIGN §11).
+    pub elsewhere: Elsewhere,
+}
+
+/// Evidence found outside the host's jurisdiction.
+#[derive(Default, Debug)]
+pub struct Elsewhere {
+    pub recent: bool,
+    pub open_case: bool,
+    pub terminated_case: bool,
+}
+
+/// A flag's wording for a matter in another jurisdiction: no code, no link.
+fn masked(kind: &'static str, detail: String) -> Flag {
+    Flag {
+        kind,
+        detail,
+        related_registration_id: None,
+        related_case_id: None,
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -41,13 +62,24 @@ pub fn flags(e: &Evidence) -> Vec<Flag> {
             related_case_id: None,
         });
     }
-    if let Some((id, code)) = &e.open_case {
+    if e.open_case.is_some() && e.elsewhere.open_case {
+        out.push(masked(
+            "recent_or_open_case",
+            "同一身份证号在其他辖区有未办结的交办件（详情不予显示）".into(),
+        ));
+    } else if let Some((id, code)) = &e.open_case {
         out.push(Flag {
             kind: "recent_or_open_case",
             detail: format!("同一身份证号有未办结的交办件 {code}"),
             related_registration_id: None,
             related_case_id: Some(*id),
         });
+    } else if e.recent.is_some() && e.elsewhere.recent {
+        let detail = format!(
+            "同一身份证号近 {} 个月内在其他辖区已有登记（详情不予显示）",
+            e.lookback_months
+        );
+        out.push(masked("recent_or_open_case", detail));
     } else if let Some(id) = e.recent {
         out.push(Flag {
             kind: "recent_or_open_case",
@@ -64,7 +96,12 @@ pub fn flags(e: &Evidence) -> Vec<Flag> {
             related_case_id: None,
         });
     }
-    if let Some((id, code)) = &e.terminated_case {
+    if e.terminated_case.is_some() && e.elsewhere.terminated_case {
+        out.push(masked(
+            "review_terminated",
+            "同一身份证号在其他辖区有已经复核终结的事项（详情不予显示）".into(),
+        ));
+    } else if let Some((id, code)) = &e.terminated_case {
         out.push(Flag {
             kind: "review_terminated",
             detail: format!("同一身份证号的交办件 {code} 已经复核终结"),
@@ -92,9 +129,12 @@ pub async fn gather(
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let recent = sqlx::query_scalar!(
-        "SELECT id FROM registrations WHERE id_number_index = $1 AND visit_id <> $2 AND created_at >= $3
-         ORDER BY created_at DESC LIMIT 1",
+    // The host's own first: a match there may be named; one elsewhere only flagged, masked.
+    let recent = sqlx::query!(
+        r#"SELECT r.id, rv.county_id <> v.county_id AS "elsewhere!"
+           FROM registrations r JOIN visits rv ON rv.id = r.visit_id JOIN visits v ON v.id = $2
+           WHERE r.id_number_index = $1 AND r.visit_id <> $2 AND r.created_at >= $3
+           ORDER BY rv.county_id <> v.county_id, r.created_at DESC LIMIT 1"#,
         id_index,
         visit_id,
         since
@@ -104,14 +144,17 @@ pub async fn gather(
     // A registration reaches a case through its reception's issue, or through its survey item.
     let cases = sqlx::query!(
         r#"SELECT c.id, c.code, c.status,
-                  EXISTS (SELECT 1 FROM reviews v WHERE v.case_id = c.id AND v.kind = 're_review' AND v.result = 'upheld') AS "upheld!"
+                  EXISTS (SELECT 1 FROM reviews v WHERE v.case_id = c.id AND v.kind = 're_review' AND v.result = 'upheld') AS "upheld!",
+                  rv.county_id <> host.county_id AS "elsewhere!"
            FROM registrations r
+           JOIN visits rv ON rv.id = r.visit_id JOIN visits host ON host.id = $2
            LEFT JOIN receptions rc ON rc.registration_id = r.id
            LEFT JOIN issues i ON i.reception_id = rc.id
            JOIN cases c ON c.issue_id = i.id OR (r.survey_item_id IS NOT NULL AND c.survey_item_id = r.survey_item_id)
            WHERE r.id_number_index = $1
-           ORDER BY c.id DESC"#,
-        id_index
+           ORDER BY rv.county_id <> host.county_id, c.id DESC"#,
+        id_index,
+        visit_id
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -122,21 +165,20 @@ pub async fn gather(
         "closure_submitted",
         "in_review",
     ];
-    let open_case = cases
-        .iter()
-        .find(|c| OPEN.contains(&c.status.as_str()))
-        .map(|c| (c.id, c.code.clone()));
-    let terminated_case = cases
-        .iter()
-        .find(|c| c.status == "terminated" || c.upheld)
-        .map(|c| (c.id, c.code.clone()));
+    let open = cases.iter().find(|c| OPEN.contains(&c.status.as_str()));
+    let terminated = cases.iter().find(|c| c.status == "terminated" || c.upheld);
     Ok(Evidence {
         same_visit,
-        recent,
-        open_case,
-        terminated_case,
+        recent: recent.as_ref().map(|r| r.id),
+        open_case: open.map(|c| (c.id, c.code.clone())),
+        terminated_case: terminated.map(|c| (c.id, c.code.clone())),
         category_name: category_name.into(),
         lookback_months,
+        elsewhere: Elsewhere {
+            recent: recent.is_some_and(|r| r.elsewhere),
+            open_case: open.is_some_and(|c| c.elsewhere),
+            terminated_case: terminated.is_some_and(|c| c.elsewhere),
+        },
     })
 }
 
@@ -219,5 +261,30 @@ mod tests {
         assert_eq!(f.len(), 1, "one flag per kind (unique per registration)");
         assert_eq!(f[0].related_case_id, Some(9));
         assert!(f[0].detail.contains("AJ-9"));
+    }
+
+    #[test]
+    fn evidence_in_another_jurisdiction_is_flagged_masked() {
+        let e = Evidence {
+            recent: Some(3),
+            terminated_case: Some((5, "AJ-5".into())),
+            lookback_months: 2,
+            elsewhere: Elsewhere {
+                recent: true,
+                open_case: false,
+                terminated_case: true,
+            },
+            ..Default::default()
+        };
+        let f = flags(&e);
+        assert_eq!(kinds(&e), ["recent_or_open_case", "review_terminated"]);
+        assert!(
+            f.iter()
+                .all(|f| f.related_registration_id.is_none() && f.related_case_id.is_none())
+        );
+        assert!(
+            f.iter()
+                .all(|f| f.detail.contains("其他辖区") && !f.detail.contains("AJ-5"))
+        );
     }
 }

@@ -71,13 +71,14 @@ async fn replace_links(tx: &mut PgConnection, id: i64, v: &Valid) -> sqlx::Resul
 pub async fn create(
     tx: &mut PgConnection,
     v: &Valid,
+    organiser_id: i64,
     user_id: i64,
     actor: &Actor,
 ) -> Result<i64, AppError> {
     let id = sqlx::query_scalar!(
         "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope,
-                             slot_minutes, registration_closes_at, deadline_days, created_by)
-         SELECT $1, $2, l.level, l.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM leaders l WHERE l.id = $3
+                             slot_minutes, registration_closes_at, deadline_days, created_by, organiser_id)
+         SELECT $1, $2, l.level, l.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM leaders l WHERE l.id = $3
          RETURNING id",
         v.county_id,
         v.title,
@@ -91,7 +92,8 @@ pub async fn create(
         v.slot_minutes,
         v.registration_closes_at,
         v.deadline_days,
-        user_id
+        user_id,
+        organiser_id
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -134,7 +136,8 @@ pub async fn update(
     actor: &Actor,
 ) -> Result<(), AppError> {
     sqlx::query!(
-        "UPDATE visits SET county_id = $2, title = $3, lead_leader_id = $4, level = (SELECT level FROM leaders WHERE id = $4),
+        // A visit organised by its host moves with it; one organised above stays so.
+        "UPDATE visits SET county_id = $2, organiser_id = CASE WHEN organiser_id = county_id THEN $2 ELSE organiser_id END, title = $3, lead_leader_id = $4, level = (SELECT level FROM leaders WHERE id = $4),
                 visit_date = $5, starts_at = $6, ends_at = $7, venue = $8, address = $9, scope = $10, slot_minutes = $11,
                 registration_closes_at = $12, deadline_days = $13
          WHERE id = $1",

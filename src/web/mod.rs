@@ -161,6 +161,11 @@ impl Ctx {
         }
     }
 
+    /// The signed-in account's jurisdiction: it sees this and everything below (None: nothing).
+    pub fn root(&self) -> Option<i64> {
+        self.user.as_ref().and_then(|u| u.jurisdiction_id)
+    }
+
     /// The audit actor for this request; pages behind the guard always have a user.
     pub fn actor(&self) -> crate::audit::Actor {
         match &self.user {

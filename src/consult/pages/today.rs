@@ -38,7 +38,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
     render(&TodayPage {
         layout: ctx.layout("今日接访"),
         date: cn_date(today),
-        rooms: rooms(&state.db, user.leader_id, today).await?,
+        rooms: rooms(&state.db, user.leader_id, user.jurisdiction_id, today).await?,
     })
 }
 
@@ -46,6 +46,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
 async fn rooms(
     db: &PgPool,
     leader_id: Option<i64>,
+    root: Option<i64>,
     today: NaiveDate,
 ) -> Result<Vec<TodayRoom>, AppError> {
     let rows = sqlx::query!(
@@ -58,9 +59,11 @@ async fn rooms(
            FROM rooms r JOIN visits v ON v.id = r.visit_id
            JOIN room_leaders me ON me.room_id = r.id AND me.leader_id = $1
            WHERE v.visit_date = $2 AND v.status NOT IN ('draft', 'cancelled')
+             AND visit_in_scope(v.county_id, v.organiser_id, $3)
            ORDER BY v.starts_at, v.id, r.sort_order, r.id"#,
         leader_id,
-        today
+        today,
+        root
     )
     .fetch_all(db)
     .await?;

@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::prepare::notice_text::Facts;
 use crate::prepare::pages::visit_form::{Options, VisitForm, channels_of, parse_date, validate};
 use crate::prepare::plan::{self, CHANNELS, hours};
+use crate::prepare::scope;
 use crate::prepare::visit_store::{self, Valid, facts};
 use crate::state::AppState;
 use crate::web::base_url;
@@ -58,7 +59,9 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
                   l.name || '（' || l.title || '）' AS "leader!",
                   (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.status NOT IN ('cancelled', 'rejected')) AS "registrations!"
            FROM visits v JOIN jurisdictions c ON c.id = v.county_id JOIN leaders l ON l.id = v.lead_leader_id
-           ORDER BY v.visit_date DESC, v.id DESC LIMIT 500"#
+           WHERE visit_in_scope(v.county_id, v.organiser_id, $1)
+           ORDER BY v.visit_date DESC, v.id DESC LIMIT 500"#,
+        ctx.root()
     )
     .fetch_all(&state.db)
     .await?;
@@ -157,14 +160,14 @@ async fn form_page(
         id,
         form,
         errors,
-        options: Options::load(state, id).await?,
+        options: Options::load(state, id, ctx.root()).await?,
         announced,
         default_close,
     })
 }
 
 pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
-    let options = Options::load(&state, None).await?;
+    let options = Options::load(&state, None, ctx.root()).await?;
     let form = VisitForm {
         // One county is the common case.
         county_id: if options.counties.len() == 1 {
@@ -184,14 +187,15 @@ pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
 
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<VisitForm>) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, None).await?;
+    let options = Options::load(&state, None, ctx.root()).await?;
     let Some(v) = validate(&f, &options, &mut errors, Some(earliest_date(&state))) else {
         let page = form_page(&state, &ctx, None, f, errors, false).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let id = visit_store::create(&mut tx, &v, user.id, &ctx.actor()).await?;
+    let organiser = scope::organiser(user.jurisdiction_id, v.county_id);
+    let id = visit_store::create(&mut tx, &v, organiser, user.id, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -298,7 +302,7 @@ pub async fn update(
     refuse_unless_plannable(&old.status)?;
     let announced = old.status != "draft";
     let mut errors = Errors::default();
-    let options = Options::load(&state, Some(id)).await?;
+    let options = Options::load(&state, Some(id), ctx.root()).await?;
     let date_changed = parse_date(&f.visit_date) != Some(old.visit_date);
     let earliest = (date_changed && !announced).then(|| earliest_date(&state));
     let valid = validate(&f, &options, &mut errors, earliest);
