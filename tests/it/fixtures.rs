@@ -139,6 +139,15 @@ pub async fn fixture(app: &TestApp) -> (Fx, Client) {
 /// queued), then given the test's code and status. Its screening flags are dropped: each test
 /// sets up the flags it is about.
 pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
+    book(fx, visit, r, false).await
+}
+
+/// As `register`, keeping the flags the booking's screening raised.
+pub async fn register_keeping_flags(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
+    book(fx, visit, r, true).await
+}
+
+async fn book(fx: &Fx, visit: i64, r: Reg<'_>, keep_flags: bool) -> i64 {
     let keys = test_keys();
     let now = Utc::now();
     let mut tx = fx.owner.begin().await.unwrap();
@@ -202,8 +211,9 @@ pub async fn register(fx: &Fx, visit: i64, r: Reg<'_>) -> i64 {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM screening_flags WHERE registration_id = $1")
+    sqlx::query("DELETE FROM screening_flags WHERE registration_id = $1 AND NOT $2")
         .bind(registration_id)
+        .bind(keep_flags)
         .execute(&mut *tx)
         .await
         .unwrap();
