@@ -54,6 +54,27 @@ struct VisitsPage {
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
     let today = china_date(state.clock.now());
+    let (mut upcoming, mut past) = (Vec::new(), Vec::new());
+    for (date, row) in visit_rows(&state.db, ctx.root()).await? {
+        let section = if date >= today {
+            &mut upcoming
+        } else {
+            &mut past
+        };
+        section.push(row);
+    }
+    upcoming.reverse(); // the next one first
+    render(&VisitsPage {
+        layout: ctx.layout("下访活动"),
+        sections: vec![("即将进行", upcoming), ("已经过去", past)],
+    })
+}
+
+/// The visits within `root`'s reach (DESIGN §11), latest first, each with its date.
+async fn visit_rows(
+    db: &sqlx::PgPool,
+    root: Option<i64>,
+) -> sqlx::Result<Vec<(NaiveDate, VisitRow)>> {
     let rows = sqlx::query!(
         r#"SELECT v.id, v.title, c.name AS county, v.visit_date, v.starts_at, v.ends_at, v.status,
                   l.name || '（' || l.title || '）' AS "leader!",
@@ -61,37 +82,30 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
            FROM visits v JOIN jurisdictions c ON c.id = v.county_id JOIN leaders l ON l.id = v.lead_leader_id
            WHERE visit_in_scope(v.county_id, v.organiser_id, $1)
            ORDER BY v.visit_date DESC, v.id DESC LIMIT 500"#,
-        ctx.root()
+        root
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
-    let (mut upcoming, mut past) = (Vec::new(), Vec::new());
-    for r in rows {
-        let row = VisitRow {
-            id: r.id,
-            title: r.title,
-            county: r.county,
-            date: format!(
-                "{}（{}）",
-                cn_date(r.visit_date),
-                plan::weekday(r.visit_date)
-            ),
-            hours: hours(r.starts_at, r.ends_at),
-            leader: r.leader,
-            status: r.status,
-            registrations: r.registrations,
-        };
-        if r.visit_date >= today {
-            upcoming.push(row)
-        } else {
-            past.push(row)
-        }
-    }
-    upcoming.reverse(); // the next one first
-    render(&VisitsPage {
-        layout: ctx.layout("下访活动"),
-        sections: vec![("即将进行", upcoming), ("已经过去", past)],
-    })
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let row = VisitRow {
+                id: r.id,
+                title: r.title,
+                county: r.county,
+                date: format!(
+                    "{}（{}）",
+                    cn_date(r.visit_date),
+                    plan::weekday(r.visit_date)
+                ),
+                hours: hours(r.starts_at, r.ends_at),
+                leader: r.leader,
+                status: r.status,
+                registrations: r.registrations,
+            };
+            (r.visit_date, row)
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------------
