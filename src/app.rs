@@ -80,6 +80,20 @@ async fn visit_scope(
     Ok(next.run(req).await)
 }
 
+/// A visit's staff routes get the scope check, inside the role guard: a role refused answers
+/// 403, a visit out of reach 404.
+fn scoped(
+    state: &AppState,
+    path: &str,
+    endpoint: axum::routing::MethodRouter<AppState>,
+) -> axum::routing::MethodRouter<AppState> {
+    if path.starts_with(VISIT_SCOPED) {
+        endpoint.route_layer(middleware::from_fn_with_state(state.clone(), visit_scope))
+    } else {
+        endpoint
+    }
+}
+
 async fn not_found() -> AppError {
     AppError::NotFound
 }
@@ -104,15 +118,9 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new();
     for r in crate::routes::routes() {
         let access = r.access;
-        let mut endpoint = r.endpoint;
-        if r.path.starts_with(VISIT_SCOPED) {
-            // Inside the role guard: a role refused answers 403, a visit out of reach 404.
-            endpoint =
-                endpoint.route_layer(middleware::from_fn_with_state(state.clone(), visit_scope));
-        }
-        let guarded = endpoint.route_layer(middleware::from_fn(move |req, next| {
-            auth::guard(access, req, next)
-        }));
+        let guarded = scoped(&state, r.path, r.endpoint).route_layer(middleware::from_fn(
+            move |req, next| auth::guard(access, req, next),
+        ));
         routes = routes.route(r.path, guarded);
     }
     let routes = routes

@@ -497,3 +497,62 @@ fn every_route_of_a_visit_is_behind_the_scope_guard() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_dossier_at_county_bs_desk_shows_county_as_history_only_as_a_masked_count() {
+    let app = TestApp::spawn().await;
+    let a = county_a(&app).await;
+    let (visit_b, window_b, b_staff) = county_b_visit(&app, &a).await;
+    let o = &a.fx.owner;
+    let room_b: i64 = sqlx::query_scalar(
+        "INSERT INTO rooms (visit_id, name) VALUES ($1, '第一接待室') RETURNING id",
+    )
+    .bind(visit_b)
+    .fetch_one(o)
+    .await
+    .unwrap();
+    let reg_b = register(
+        &a.fx,
+        visit_b,
+        Reg {
+            code: "BJVK2345",
+            name: "甲某某",
+            id: ID_A,
+            phone: "13800000001",
+            township: "稠城街道",
+            persons: 1,
+            category: a.fx.cat_build,
+            window: window_b,
+            status: "confirmed",
+        },
+    )
+    .await;
+    sqlx::query(
+        "UPDATE registrations SET status = 'called', room_id = $2, queue_number = 1, expected_at = now(),
+                checked_in_at = now(), called_at = now() WHERE id = $1",
+    )
+    .bind(reg_b)
+    .bind(room_b)
+    .execute(o)
+    .await
+    .unwrap();
+    let desk = b_staff
+        .get(&format!("/staff/visits/{visit_b}/rooms/{room_b}/desk"))
+        .await;
+    assert_eq!(desk.status, 200, "{}", desk.body);
+    assert!(
+        desk.body.contains("BJVK2345"),
+        "the batch at the table: {}",
+        desk.body
+    );
+    assert!(
+        desk.text("#elsewhere").contains("其他辖区另有 1 条登记"),
+        "{}",
+        desk.body
+    );
+    assert!(
+        !desk.body.contains(CODE_A) && !desk.body.contains(TITLE_A),
+        "{}",
+        desk.body
+    );
+}

@@ -51,6 +51,8 @@ pub(super) struct Current {
     pub(super) survey: Option<Survey>,
     pub(super) earlier: Vec<Earlier>,
     pub(super) cases: Vec<EarlierCase>,
+    /// Registrations of the same ID in another jurisdiction: counted, never shown (DESIGN §11).
+    pub(super) elsewhere: i64,
 }
 
 /// The batch at the table (the room's latest `called`), its dossier and its category.
@@ -78,9 +80,12 @@ pub(super) async fn load_current(
         r#"SELECT g.code, g.status, g.created_at, v.title, v.visit_date, COALESCE(p.name || ' / ', '') || c.name AS "category!"
            FROM registrations g JOIN visits v ON v.id = g.visit_id
            JOIN categories c ON c.id = g.category_id LEFT JOIN categories p ON p.id = c.parent_id
-           WHERE g.id_number_index = $1 AND g.id <> $2 ORDER BY g.created_at DESC LIMIT 50"#,
+           WHERE g.id_number_index = $1 AND g.id <> $2
+             AND v.county_id = (SELECT county_id FROM visits WHERE id = $3)
+           ORDER BY g.created_at DESC LIMIT 50"#,
         g.id_number_index,
-        g.id
+        g.id,
+        room.visit_id
     )
     .fetch_all(&mut *conn)
     .await?
@@ -96,9 +101,11 @@ pub(super) async fn load_current(
     let cases = sqlx::query!(
         r#"SELECT k.code, k.title, k.status, k.assigned_at FROM cases k
            JOIN issues i ON i.id = k.issue_id JOIN receptions r ON r.id = i.reception_id
-           JOIN registrations g ON g.id = r.registration_id
-           WHERE g.id_number_index = $1 ORDER BY k.assigned_at DESC LIMIT 50"#,
-        g.id_number_index
+           JOIN registrations g ON g.id = r.registration_id JOIN visits kv ON kv.id = k.visit_id
+           WHERE g.id_number_index = $1 AND kv.county_id = (SELECT county_id FROM visits WHERE id = $2)
+           ORDER BY k.assigned_at DESC LIMIT 50"#,
+        g.id_number_index,
+        room.visit_id
     )
     .fetch_all(&mut *conn)
     .await?
@@ -110,6 +117,14 @@ pub(super) async fn load_current(
         status: crate::followup::state::State::parse(&r.status).map_or("未知", |s| s.label()),
     })
     .collect();
+    let elsewhere = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM registrations g JOIN visits v ON v.id = g.visit_id
+           WHERE g.id_number_index = $1 AND v.county_id <> (SELECT county_id FROM visits WHERE id = $2)"#,
+        g.id_number_index,
+        room.visit_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let survey = match (
         g.s_summary,
         g.s_background,
@@ -151,6 +166,7 @@ pub(super) async fn load_current(
         survey,
         earlier,
         cases,
+        elsewhere,
     };
     Ok(Some((current, g.category_id)))
 }
