@@ -170,6 +170,7 @@ impl Ctx {
                 name: "anonymous".into(),
                 role: None,
                 ip: Some(self.ip),
+                jurisdiction_id: None,
             },
         }
     }

@@ -48,8 +48,13 @@ pub struct Options {
 
 impl Options {
     /// Active leaders and departments, plus those the visit already has (so that an edit keeps them).
-    pub(super) async fn load(state: &AppState, visit_id: Option<i64>) -> sqlx::Result<Self> {
-        let counties = crate::admin::reference::regions::working_counties(&state.db).await?;
+    /// The counties offered are those within `root` (the user's jurisdiction).
+    pub(super) async fn load(
+        state: &AppState,
+        root: Option<i64>,
+        visit_id: Option<i64>,
+    ) -> sqlx::Result<Self> {
+        let counties = crate::admin::reference::regions::working_counties(&state.db, root).await?;
         let leaders = sqlx::query_as!(
             Choice,
             r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders

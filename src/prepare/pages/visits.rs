@@ -157,14 +157,14 @@ async fn form_page(
         id,
         form,
         errors,
-        options: Options::load(state, id).await?,
+        options: Options::load(state, jurisdiction(ctx), id).await?,
         announced,
         default_close,
     })
 }
 
 pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
-    let options = Options::load(&state, None).await?;
+    let options = Options::load(&state, jurisdiction(&ctx), None).await?;
     let form = VisitForm {
         // One county is the common case.
         county_id: if options.counties.len() == 1 {
@@ -184,7 +184,7 @@ pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
 
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<VisitForm>) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, None).await?;
+    let options = Options::load(&state, jurisdiction(&ctx), None).await?;
     let Some(v) = validate(&f, &options, &mut errors, Some(earliest_date(&state))) else {
         let page = form_page(&state, &ctx, None, f, errors, false).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
@@ -298,7 +298,7 @@ pub async fn update(
     refuse_unless_plannable(&old.status)?;
     let announced = old.status != "draft";
     let mut errors = Errors::default();
-    let options = Options::load(&state, Some(id)).await?;
+    let options = Options::load(&state, jurisdiction(&ctx), Some(id)).await?;
     let date_changed = parse_date(&f.visit_date) != Some(old.visit_date);
     let earliest = (date_changed && !announced).then(|| earliest_date(&state));
     let valid = validate(&f, &options, &mut errors, earliest);
@@ -552,4 +552,9 @@ pub async fn cancel(
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
     }
+}
+
+/// The user's jurisdiction: the counties a visit may be hosted in are below it.
+fn jurisdiction(ctx: &Ctx) -> Option<i64> {
+    ctx.user.as_ref().and_then(|u| u.jurisdiction_id)
 }
