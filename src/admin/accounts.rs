@@ -207,7 +207,8 @@ pub async fn update_profile(
 #[derive(Debug, PartialEq)]
 pub struct Authority {
     pub role: Option<Role>,
-    pub jurisdiction_id: i64,
+    /// `None`: the account stays where it is.
+    pub jurisdiction_id: Option<i64>,
     pub department_id: Option<i64>,
     pub leader_id: Option<i64>,
 }
@@ -245,17 +246,14 @@ pub async fn set_authority(
     .await?
     .ok_or(AppError::NotFound)?;
     let role = new.role.map(Role::as_str);
+    let jurisdiction_id = new.jurisdiction_id.or(old.jurisdiction_id);
     if (
         old.role.as_deref(),
         old.department_id,
         old.leader_id,
         old.jurisdiction_id,
-    ) == (
-        role,
-        new.department_id,
-        new.leader_id,
-        Some(new.jurisdiction_id),
-    ) {
+    ) == (role, new.department_id, new.leader_id, jurisdiction_id)
+    {
         return Ok(Ok(()));
     }
     if let Some(refusal) = outside(conn, actor, new).await? {
@@ -272,7 +270,7 @@ pub async fn set_authority(
         role,
         new.department_id,
         new.leader_id,
-        new.jurisdiction_id
+        jurisdiction_id
     )
     .execute(&mut *conn)
     .await?;
@@ -282,7 +280,7 @@ pub async fn set_authority(
         "from": {"department_id": old.department_id, "leader_id": old.leader_id,
                  "jurisdiction_id": old.jurisdiction_id},
         "department_id": new.department_id, "leader_id": new.leader_id,
-        "jurisdiction_id": new.jurisdiction_id,
+        "jurisdiction_id": jurisdiction_id,
     });
     if old.role.as_deref() != role {
         detail["tokens_revoked"] = revoke_all(&mut *conn, id, now).await?.into();
@@ -302,7 +300,9 @@ async fn outside(
     new: &Authority,
 ) -> sqlx::Result<Option<AccountRefusal>> {
     let viewer = actor.jurisdiction_id;
-    if !scope::contains(&mut *conn, viewer, Some(new.jurisdiction_id)).await? {
+    if let Some(j) = new.jurisdiction_id
+        && !scope::contains(&mut *conn, viewer, Some(j)).await?
+    {
         return Ok(Some(AccountRefusal::JurisdictionOutside));
     }
     if let Some(d) = new.department_id {

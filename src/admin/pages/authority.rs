@@ -55,10 +55,17 @@ impl AuthorityForm {
         };
         let department_id = opt_id(&self.department_id).filter(|_| role == Some(Role::Handler));
         let leader_id = opt_id(&self.leader_id).filter(|_| role == Some(Role::Leader));
-        let jurisdiction_id = opt_id(&self.jurisdiction_id);
-        if jurisdiction_id.is_none() {
-            errors.add("jurisdiction_id", "请选择所属辖区");
-        }
+        // Empty: the account stays where it is (the form always shows its jurisdiction chosen).
+        let jurisdiction_id = match self.jurisdiction_id.trim() {
+            "" => None,
+            j => {
+                let id = opt_id(j);
+                if id.is_none() {
+                    errors.add("jurisdiction_id", "请选择所属辖区");
+                }
+                Some(id?)
+            }
+        };
         if role == Some(Role::Handler) && department_id.is_none() {
             errors.add("department_id", "承办单位经办人须选择所属单位");
         }
@@ -67,7 +74,7 @@ impl AuthorityForm {
         }
         errors.is_empty().then_some(Authority {
             role,
-            jurisdiction_id: jurisdiction_id?,
+            jurisdiction_id,
             department_id,
             leader_id,
         })
