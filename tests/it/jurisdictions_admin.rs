@@ -148,10 +148,22 @@ async fn county_b_administrators_reach_nothing_of_county_a() {
         ("short_name", "改名"),
         ("active", "1"),
     ];
-    all_404(&sys, "sysadmin of B", &[d.clone()], &[(d, dept_form)]).await;
+    all_404(
+        &sys,
+        "sysadmin of B",
+        std::slice::from_ref(&d),
+        &[(d.clone(), dept_form)],
+    )
+    .await;
     let l = format!("/admin/leaders/{a_leader}");
     let leader_form = vec![("name", "改名"), ("title", "县长"), ("level", "county")];
-    all_404(&sys, "sysadmin of B", &[l.clone()], &[(l, leader_form)]).await;
+    all_404(
+        &sys,
+        "sysadmin of B",
+        std::slice::from_ref(&l),
+        &[(l.clone(), leader_form)],
+    )
+    .await;
 
     for (client, who) in [(&sys, "sysadmin"), (&sec, "secadmin")] {
         let list = client.get("/admin/users").await;
