@@ -10,6 +10,9 @@ pub struct Actor {
     pub name: String,
     pub role: Option<&'static str>,
     pub ip: Option<IpAddr>,
+    /// Where the actor belongs (DESIGN §2): the entry belongs there. `None` with an `id` is looked
+    /// up from the account; without an `id` (anonymous), see `Entry::within`.
+    pub jurisdiction_id: Option<i64>,
 }
 
 pub struct Entry<'a> {
@@ -18,6 +21,8 @@ pub struct Entry<'a> {
     pub object_id: Option<String>,
     pub success: bool,
     pub detail: Value,
+    /// The object's jurisdiction, for an anonymous actor's entry (a citizen's registration).
+    pub jurisdiction_id: Option<i64>,
 }
 
 impl<'a> Entry<'a> {
@@ -28,6 +33,7 @@ impl<'a> Entry<'a> {
             object_id: None,
             success: true,
             detail: Value::Object(Default::default()),
+            jurisdiction_id: None,
         }
     }
     pub fn failed(action: &'a str) -> Self {
@@ -45,13 +51,21 @@ impl<'a> Entry<'a> {
         self.detail = detail;
         self
     }
+    /// The jurisdiction of the object, used when the actor has none (anonymous).
+    pub fn within(mut self, jurisdiction_id: Option<i64>) -> Self {
+        self.jurisdiction_id = jurisdiction_id;
+        self
+    }
 }
 
-/// Write one audit row, inside the caller's transaction when given one.
+/// Write one audit row, inside the caller's transaction when given one. It belongs to the actor's
+/// jurisdiction, else the object's, else (an unknown name at the login form) to none: only the
+/// auditor of a root jurisdiction sees those (`admin::audit_search`).
 pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail, jurisdiction_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                 COALESCE($10, (SELECT jurisdiction_id FROM users WHERE id = $1), $11))",
         actor.id,
         actor.name,
         actor.role,
@@ -61,6 +75,8 @@ pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) ->
         entry.object_id,
         entry.success,
         entry.detail,
+        actor.jurisdiction_id,
+        entry.jurisdiction_id,
     )
     .execute(db)
     .await?;

@@ -1,8 +1,10 @@
 //! Accounts, one role each (三员分立, DESIGN §2): the sysadmin creates them (with no role and no
 //! usable password), edits who they are and (de)activates them; the security administrator sets
-//! their authority (role and link) and unlocks them; nobody changes their own. Every change is
-//! audited in its transaction; the `/admin/users` pages and `xiafang user add` call these.
+//! their authority (role, jurisdiction and link) and unlocks them; nobody changes their own. Both
+//! act only on accounts within their jurisdiction's subtree (any other id is not found). Every
+//! change is audited in its transaction; the `/admin/users` pages and `xiafang user add` call these.
 
+use super::scope;
 use crate::audit::{self, Actor, Entry};
 use crate::error::{AppError, AppResult};
 use crate::web::auth::Role;
@@ -119,10 +121,15 @@ pub struct Profile {
 pub enum AccountRefusal {
     UsernameTaken,
     LeaderHasAccount,
+    /// The jurisdiction, department or leader is outside the actor's subtree.
+    JurisdictionOutside,
+    DepartmentOutside,
+    LeaderOutside,
 }
 
-/// Create an account with no role and no usable password (`username` already well-formed): it gets
-/// a role from the security administrator and its first password through a reset link.
+/// Create an account with no role and no usable password (`username` already well-formed), in the
+/// actor's own jurisdiction: it gets a role (and, from the security administrator, perhaps a
+/// jurisdiction lower down) and its first password through a reset link.
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -134,16 +141,19 @@ pub async fn create(
     // The hash of a random secret nobody keeps: no password opens the account.
     let hash = hash_password(session::new_token()).await?;
     let id = sqlx::query_scalar!(
-        "INSERT INTO users (username, display_name, role, password_hash, must_change_password)
-         VALUES ($1, $2, NULL, $3, false) RETURNING id",
+        "INSERT INTO users (username, display_name, role, password_hash, must_change_password, jurisdiction_id)
+         VALUES ($1, $2, NULL, $3, false, $4) RETURNING id",
         profile.username,
         profile.display_name,
-        hash
+        hash,
+        actor.jurisdiction_id
     )
     .fetch_one(&mut *conn)
     .await?;
-    let detail =
-        serde_json::json!({"username": profile.username, "display_name": profile.display_name});
+    let detail = serde_json::json!({
+        "username": profile.username, "display_name": profile.display_name,
+        "jurisdiction_id": actor.jurisdiction_id,
+    });
     let entry = Entry::ok("user.create").on("user", id).detail(detail);
     audit::record(&mut *conn, actor, entry).await?;
     Ok(Ok(id))
@@ -156,6 +166,7 @@ pub async fn update_profile(
     id: i64,
     profile: &Profile,
 ) -> AppResult<Result<(), AccountRefusal>> {
+    scope::account(&mut *conn, actor.jurisdiction_id, id).await?;
     let old = sqlx::query!(
         "SELECT username, display_name FROM users WHERE id = $1 FOR UPDATE",
         id
@@ -190,11 +201,14 @@ pub async fn update_profile(
     Ok(Ok(()))
 }
 
-/// What an account may do: its role (none until granted) and the link the role needs — a handler's
-/// department, a leader account's leader (checked by the page; the database holds it too).
+/// What an account may do: its role (none until granted), where it belongs and the link the role
+/// needs — a handler's department, a leader account's leader (checked by the page; the database
+/// holds it too).
 #[derive(Debug, PartialEq)]
 pub struct Authority {
     pub role: Option<Role>,
+    /// `None`: the account stays where it is.
+    pub jurisdiction_id: Option<i64>,
     pub department_id: Option<i64>,
     pub leader_id: Option<i64>,
 }
@@ -209,8 +223,9 @@ fn authority_action(from: Option<&str>, to: Option<Role>) -> &'static str {
     }
 }
 
-/// Set an account's authority (the security administrator's act). Nobody sets their own: refused
-/// here, whatever page or command asks. A change of role revokes the account's API tokens (a token
+/// Set an account's authority (the security administrator's act), within the actor's subtree: the
+/// account, its new jurisdiction, department and leader. Nobody sets their own: refused here,
+/// whatever page or command asks. A change of role revokes the account's API tokens (a token
 /// does not outlive the authority it was issued under); a revoked role also ends its sessions.
 pub async fn set_authority(
     conn: &mut PgConnection,
@@ -219,21 +234,30 @@ pub async fn set_authority(
     new: &Authority,
     now: DateTime<Utc>,
 ) -> AppResult<Result<(), AccountRefusal>> {
+    scope::account(&mut *conn, actor.jurisdiction_id, id).await?;
     if actor.id == Some(id) {
         return Err(AppError::Forbidden);
     }
     let old = sqlx::query!(
-        "SELECT role, department_id, leader_id FROM users WHERE id = $1 FOR UPDATE",
+        "SELECT role, department_id, leader_id, jurisdiction_id FROM users WHERE id = $1 FOR UPDATE",
         id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound)?;
     let role = new.role.map(Role::as_str);
-    if (old.role.as_deref(), old.department_id, old.leader_id)
-        == (role, new.department_id, new.leader_id)
+    let jurisdiction_id = new.jurisdiction_id.or(old.jurisdiction_id);
+    if (
+        old.role.as_deref(),
+        old.department_id,
+        old.leader_id,
+        old.jurisdiction_id,
+    ) == (role, new.department_id, new.leader_id, jurisdiction_id)
     {
         return Ok(Ok(()));
+    }
+    if let Some(refusal) = outside(conn, actor, new).await? {
+        return Ok(Err(refusal));
     }
     if let Some(leader) = new.leader_id.filter(|l| old.leader_id != Some(*l))
         && leader_has_account(&mut *conn, leader).await?
@@ -241,19 +265,22 @@ pub async fn set_authority(
         return Ok(Err(AccountRefusal::LeaderHasAccount));
     }
     sqlx::query!(
-        "UPDATE users SET role = $2, department_id = $3, leader_id = $4 WHERE id = $1",
+        "UPDATE users SET role = $2, department_id = $3, leader_id = $4, jurisdiction_id = $5 WHERE id = $1",
         id,
         role,
         new.department_id,
-        new.leader_id
+        new.leader_id,
+        jurisdiction_id
     )
     .execute(&mut *conn)
     .await?;
     let action = authority_action(old.role.as_deref(), new.role);
     let mut detail = serde_json::json!({
         "from_role": old.role, "role": role,
-        "from": {"department_id": old.department_id, "leader_id": old.leader_id},
+        "from": {"department_id": old.department_id, "leader_id": old.leader_id,
+                 "jurisdiction_id": old.jurisdiction_id},
         "department_id": new.department_id, "leader_id": new.leader_id,
+        "jurisdiction_id": jurisdiction_id,
     });
     if old.role.as_deref() != role {
         detail["tokens_revoked"] = revoke_all(&mut *conn, id, now).await?.into();
@@ -266,8 +293,40 @@ pub async fn set_authority(
     Ok(Ok(()))
 }
 
+/// Why the new authority reaches outside the actor's subtree, if it does.
+async fn outside(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: &Authority,
+) -> sqlx::Result<Option<AccountRefusal>> {
+    let viewer = actor.jurisdiction_id;
+    if let Some(j) = new.jurisdiction_id
+        && !scope::contains(&mut *conn, viewer, Some(j)).await?
+    {
+        return Ok(Some(AccountRefusal::JurisdictionOutside));
+    }
+    if let Some(d) = new.department_id {
+        let j = sqlx::query_scalar!("SELECT jurisdiction_id FROM departments WHERE id = $1", d)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if !scope::contains(&mut *conn, viewer, j.flatten()).await? {
+            return Ok(Some(AccountRefusal::DepartmentOutside));
+        }
+    }
+    if let Some(l) = new.leader_id {
+        let j = sqlx::query_scalar!("SELECT county_id FROM leaders WHERE id = $1", l)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if !scope::contains(&mut *conn, viewer, j.flatten()).await? {
+            return Ok(Some(AccountRefusal::LeaderOutside));
+        }
+    }
+    Ok(None)
+}
+
 /// Lift a lockout before it ends (the security administrator, after checking who asks).
 pub async fn unlock(conn: &mut PgConnection, actor: &Actor, id: i64) -> AppResult<()> {
+    scope::account(&mut *conn, actor.jurisdiction_id, id).await?;
     let was = sqlx::query_scalar!(
         "SELECT locked_until FROM users WHERE id = $1 FOR UPDATE",
         id
@@ -299,6 +358,7 @@ pub async fn set_active(
     if actor.id == Some(id) {
         return Err(AppError::BadRequest("不能停用自己的账号。".into()));
     }
+    scope::account(&mut *conn, actor.jurisdiction_id, id).await?;
     let n = sqlx::query!("UPDATE users SET active = $2 WHERE id = $1", id, active)
         .execute(&mut *conn)
         .await?

@@ -1,4 +1,7 @@
 //! The auditor's filtered read of the audit log, newest first, a page at a time. Nobody can change it.
+//! An auditor reads the entries of their jurisdiction's subtree (DESIGN §2); entries of no
+//! jurisdiction (an unknown name typed at the login form, anonymous acts on nothing known) belong
+//! to the deployment and only the auditor of a root jurisdiction (a province) reads them.
 
 use crate::web::auth::Role;
 use chrono::{DateTime, Utc};
@@ -17,6 +20,8 @@ pub struct AuditQuery<'a> {
     pub to: Option<DateTime<Utc>>,
     /// From 0, `PAGE_SIZE` entries a page.
     pub page: i64,
+    /// The auditor's jurisdiction (`None`: nothing).
+    pub within: Option<i64>,
 }
 
 pub struct AuditEntry {
@@ -43,12 +48,15 @@ async fn count(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<i64>
     sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM audit_log
            WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
-             AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)"#,
+             AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
+             AND (jurisdiction_id IN (SELECT jurisdiction_subtree($6))
+                  OR (jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $6 AND parent_id IS NULL)))"#,
         q.action,
         q.actor,
         q.success,
         q.from,
-        q.to
+        q.to,
+        q.within
     )
     .fetch_one(db)
     .await
@@ -59,6 +67,8 @@ async fn page(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<Vec<A
         r#"SELECT at, actor_name, role, host(ip) AS ip, action, object_type, object_id, success, detail FROM audit_log
            WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
              AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
+             AND (jurisdiction_id IN (SELECT jurisdiction_subtree($8))
+                  OR (jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $8 AND parent_id IS NULL)))
            ORDER BY at DESC, id DESC LIMIT $6 OFFSET $7"#,
         q.action,
         q.actor,
@@ -66,7 +76,8 @@ async fn page(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<Vec<A
         q.from,
         q.to,
         PAGE_SIZE,
-        q.page * PAGE_SIZE
+        q.page * PAGE_SIZE,
+        q.within
     )
     .fetch_all(db)
     .await?

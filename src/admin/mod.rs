@@ -7,6 +7,7 @@ pub mod audit_search;
 pub mod pages;
 pub mod reference;
 pub mod resets;
+pub mod scope;
 pub mod second_factor;
 
 use crate::web::form::Choice;

@@ -30,6 +30,7 @@ pub async fn issue(
     user_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Issued> {
+    super::scope::account(&mut *conn, actor.jurisdiction_id, user_id).await?;
     let username = sqlx::query_scalar!(
         "SELECT username FROM users WHERE id = $1 FOR UPDATE",
         user_id
@@ -84,6 +85,7 @@ impl Holder {
             name: self.username.clone(),
             role: self.role.as_deref().and_then(Role::parse).map(Role::as_str),
             ip: Some(ip),
+            jurisdiction_id: None,
         }
     }
 }

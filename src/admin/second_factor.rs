@@ -30,6 +30,7 @@ pub async fn reset(
     id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
+    super::scope::account(&mut *conn, actor.jurisdiction_id, id).await?;
     if actor.id == Some(id) {
         return Err(AppError::BadRequest(
             "不能重置自己的双因素认证，请由另一位安全管理员操作。".into(),

@@ -99,6 +99,8 @@ pub async fn revoke_all_of(
     user_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
+    // Only an account within the security administrator's subtree (DESIGN §2); else 404.
+    crate::admin::scope::account(&mut *conn, actor.jurisdiction_id, user_id).await?;
     sqlx::query_scalar!("SELECT id FROM users WHERE id = $1 FOR UPDATE", user_id)
         .fetch_optional(&mut *conn)
         .await?

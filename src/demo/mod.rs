@@ -106,7 +106,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
     .await?;
     regions::import_townships(&mut tx, region_rules::DEMO_TOWNSHIPS).await?;
     for (name, short) in DEPARTMENTS {
-        sqlx::query!("INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", name, short, county_id)
+        sqlx::query!("INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ($1, $2, $3) ON CONFLICT (jurisdiction_id, name) DO NOTHING", name, short, county_id)
             .execute(&mut *tx)
             .await?;
     }

@@ -333,6 +333,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
         name: "xinfang".into(),
         role: Some("staff"),
         ip: None,
+        jurisdiction_id: None,
     };
     let s = crate::consult::schedule_store::auto_schedule(&mut tx, visit, &actor)
         .await

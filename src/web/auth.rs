@@ -159,6 +159,7 @@ impl crate::audit::Actor {
             name: user.username.clone(),
             role: Some(user.role.as_str()),
             ip: Some(ip),
+            jurisdiction_id: user.jurisdiction_id,
         }
     }
 }

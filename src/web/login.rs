@@ -177,6 +177,7 @@ fn typed_actor(attempt: &Attempt<'_>, id: Option<i64>, role: Option<&'static str
         name: attempt.username.to_owned(),
         role,
         ip: Some(attempt.ip),
+        jurisdiction_id: None,
     }
 }
 

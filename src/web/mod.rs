@@ -175,6 +175,7 @@ impl Ctx {
                 name: "anonymous".into(),
                 role: None,
                 ip: Some(self.ip),
+                jurisdiction_id: None,
             },
         }
     }

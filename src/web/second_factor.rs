@@ -75,6 +75,7 @@ impl Pending {
             name: self.username.clone(),
             role: self.role.map(Role::as_str),
             ip: Some(ip),
+            jurisdiction_id: None,
         }
     }
 }

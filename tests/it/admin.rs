@@ -507,7 +507,7 @@ async fn leaders_have_a_level_a_portfolio_and_categories() {
         .unwrap();
     assert_eq!(leaders, 1);
 
-    // One category instead of two, no county, left office.
+    // One category instead of two, no jurisdiction chosen, left office.
     let edit = admin
         .post(
             &format!("/admin/leaders/{id}"),
@@ -526,9 +526,10 @@ async fn leaders_have_a_level_a_portfolio_and_categories() {
         ["征地拆迁"]
     );
     assert_eq!(page.texts("select[name=level] option[selected]"), ["市级"]);
-    assert!(
-        page.texts("select[name=county_id] option[selected]")
-            .is_empty()
+    // No jurisdiction chosen: the leader belongs to the sysadmin's own (issue 12), never to none.
+    assert_eq!(
+        page.texts("select[name=county_id] option[selected]"),
+        ["浙江省"]
     );
     assert!(page.texts("#f-active[checked]").is_empty());
     assert!(page.texts(".badge-danger").contains(&"已停用".to_string()));

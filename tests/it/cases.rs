@@ -133,6 +133,7 @@ async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
         name: "xinfang".into(),
         role: Some("staff"),
         ip: None,
+        jurisdiction_id: None,
     };
     let c = NewCase {
         visit_id: fx.visit,

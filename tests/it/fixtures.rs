@@ -179,6 +179,7 @@ async fn book(fx: &Fx, visit: i64, r: Reg<'_>, keep_flags: bool) -> i64 {
         name: "xinfang".into(),
         role: Some("staff"),
         ip: None,
+        jurisdiction_id: None,
     };
     let submission = Submission {
         visit: &info,
@@ -351,6 +352,7 @@ fn audit_actor(user: &CurrentUser) -> Actor {
         name: user.username.clone(),
         role: Some(user.role.as_str()),
         ip: None,
+        jurisdiction_id: user.jurisdiction_id,
     }
 }
 
@@ -412,6 +414,7 @@ pub async fn rate_case(app: &TestApp, case_id: i64, rating: &str, at: DateTime<U
         name: "anonymous".into(),
         role: None,
         ip: None,
+        jurisdiction_id: None,
     };
     let r = Rating {
         rating,

@@ -457,7 +457,12 @@ async fn the_log_holds_no_typed_username_registration_code_or_phone_digits() {
         .with_ansi(false)
         .without_time()
         .finish();
+    // tracing caches each callsite's interest process-wide, computed on whichever thread first
+    // reaches it: a sibling test without a subscriber would cache "never" and blind this capture.
+    // A bare global registry is interested in everything, so no thread caches "never".
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let typed = "Wrong-Field-Pa55word";
     let r = app.client().login(typed, "whatever-1").await;

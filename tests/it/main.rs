@@ -18,6 +18,7 @@ mod faults;
 mod hardening;
 mod hostile;
 mod journeys;
+mod jurisdictions_admin;
 mod jurisdictions_visits;
 mod layers;
 mod login;

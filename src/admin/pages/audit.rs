@@ -56,8 +56,9 @@ fn day_start(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 
 impl Filter {
     /// The query as the domain reads it: bad dates and unknown outcomes mean "any".
-    fn query(&self) -> AuditQuery<'_> {
+    fn query(&self, within: Option<i64>) -> AuditQuery<'_> {
         AuditQuery {
+            within,
             action: Some(self.action.trim()).filter(|s| !s.is_empty()),
             actor: Some(self.actor.trim()).filter(|s| !s.is_empty()),
             success: match self.outcome.as_str() {
@@ -110,7 +111,8 @@ impl From<AuditEntry> for Row {
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(mut f): Query<Filter>) -> Page {
     f.page = f.page.max(0);
-    let (total, entries) = audit_search::search(&state.db, &f.query()).await?;
+    let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    let (total, entries) = audit_search::search(&state.db, &f.query(within)).await?;
     let rows = entries.into_iter().map(Row::from).collect();
     let prev = (f.page > 0).then(|| f.link(f.page - 1));
     let next = ((f.page + 1) * PAGE_SIZE < total).then(|| f.link(f.page + 1));

@@ -1,8 +1,8 @@
 //! The security administrator's actions on `/admin/users/{id}` (三员分立): an account's authority
-//! (role and link), unlocking it, and a password reset link shown once in the response.
+//! (role, jurisdiction and link), unlocking it, and a password reset link shown once in the response.
 
-use super::users::{ResetLink, Shown, user_page};
-use crate::admin::accounts::{self, AccountRefusal, Authority};
+use super::users::{ResetLink, Shown, refusal_error, user_page};
+use crate::admin::accounts::{self, Authority};
 use crate::admin::resets;
 use crate::clock::china_minute;
 use crate::state::AppState;
@@ -14,21 +14,28 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-/// The authority form: a role (empty: none) and the link it needs.
+/// The authority form: a role (empty: none), the jurisdiction and the link the role needs.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct AuthorityForm {
     pub role: String,
+    pub jurisdiction_id: String,
     pub department_id: String,
     pub leader_id: String,
 }
 
 impl AuthorityForm {
     /// The form as the account stands.
-    pub fn of(role: Option<&str>, department_id: Option<i64>, leader_id: Option<i64>) -> Self {
+    pub fn of(
+        role: Option<&str>,
+        jurisdiction_id: Option<i64>,
+        department_id: Option<i64>,
+        leader_id: Option<i64>,
+    ) -> Self {
         let id = |i: Option<i64>| i.map(|i| i.to_string()).unwrap_or_default();
         AuthorityForm {
             role: role.unwrap_or_default().to_owned(),
+            jurisdiction_id: id(jurisdiction_id),
             department_id: id(department_id),
             leader_id: id(leader_id),
         }
@@ -48,6 +55,17 @@ impl AuthorityForm {
         };
         let department_id = opt_id(&self.department_id).filter(|_| role == Some(Role::Handler));
         let leader_id = opt_id(&self.leader_id).filter(|_| role == Some(Role::Leader));
+        // Empty: the account stays where it is (the form always shows its jurisdiction chosen).
+        let jurisdiction_id = match self.jurisdiction_id.trim() {
+            "" => None,
+            j => {
+                let id = opt_id(j);
+                if id.is_none() {
+                    errors.add("jurisdiction_id", "请选择所属辖区");
+                }
+                Some(id?)
+            }
+        };
         if role == Some(Role::Handler) && department_id.is_none() {
             errors.add("department_id", "承办单位经办人须选择所属单位");
         }
@@ -56,6 +74,7 @@ impl AuthorityForm {
         }
         errors.is_empty().then_some(Authority {
             role,
+            jurisdiction_id,
             department_id,
             leader_id,
         })
@@ -79,10 +98,7 @@ pub async fn update(
                 let to = format!("/admin/users/{id}");
                 return Ok(redirect_with_flash(&state, &to, "权限已保存。"));
             }
-            // The only refusal of an authority change (it changes no username).
-            Err(AccountRefusal::LeaderHasAccount | AccountRefusal::UsernameTaken) => {
-                errors.add("leader_id", "这位领导已有账号")
-            }
+            Err(refusal) => refusal_error(refusal, &mut errors),
         }
     }
     drop(tx);

@@ -51,12 +51,13 @@ impl DepartmentForm {
 /// Errors as the form showed them before: a taken name is shown with the other problems.
 async fn add_name_clash(
     state: &AppState,
+    ctx: &Ctx,
     f: &DepartmentForm,
     id: Option<i64>,
     errors: &mut Errors,
 ) -> sqlx::Result<()> {
     if errors.get("name").is_empty()
-        && departments::name_taken(&state.db, f.name.trim(), id).await?
+        && departments::name_taken(&state.db, f.name.trim(), id, viewer(ctx)).await?
     {
         errors.add("name", NAME_TAKEN);
     }
@@ -72,6 +73,11 @@ struct DepartmentsPage {
     errors: Errors,
 }
 
+/// The sysadmin's jurisdiction: the departments within it are theirs to keep.
+fn viewer(ctx: &Ctx) -> Option<i64> {
+    ctx.user.as_ref().and_then(|u| u.jurisdiction_id)
+}
+
 async fn departments_page(
     state: &AppState,
     ctx: &Ctx,
@@ -82,7 +88,11 @@ async fn departments_page(
         DepartmentRow,
         r#"SELECT d.id, d.name, d.short_name, d.active,
                   (SELECT count(*) FROM users u WHERE u.department_id = d.id AND u.active) AS "users!"
-           FROM departments d ORDER BY d.active DESC, d.name"#
+           FROM departments d
+           WHERE d.jurisdiction_id IN (SELECT jurisdiction_subtree($1))
+              OR (d.jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL))
+           ORDER BY d.active DESC, d.name"#,
+        viewer(ctx)
     )
     .fetch_all(&state.db)
     .await?;
@@ -115,7 +125,7 @@ pub async fn create(
             Err(NameTaken) => errors.add("name", NAME_TAKEN),
         }
     }
-    add_name_clash(&state, &f, None, &mut errors).await?;
+    add_name_clash(&state, &ctx, &f, None, &mut errors).await?;
     let page = departments_page(&state, &ctx, f, errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
@@ -153,6 +163,7 @@ async fn department_page(
     form: Option<DepartmentForm>,
     errors: Errors,
 ) -> Result<DepartmentPage, AppError> {
+    crate::admin::scope::department(&state.db, viewer(ctx), id).await?;
     let d = sqlx::query_as!(
         DepartmentRow,
         r#"SELECT d.id, d.name, d.short_name, d.active,
@@ -203,7 +214,7 @@ pub async fn update(
             Err(NameTaken) => errors.add("name", NAME_TAKEN),
         }
     }
-    add_name_clash(&state, &f, Some(id), &mut errors).await?;
+    add_name_clash(&state, &ctx, &f, Some(id), &mut errors).await?;
     let page = department_page(&state, &ctx, id, Some(f), errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }

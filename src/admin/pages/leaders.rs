@@ -1,4 +1,5 @@
-//! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围) and categories.
+//! `/admin/leaders`: the leaders who receive citizens, with their level, portfolio (分管范围),
+//! jurisdiction and categories; the sysadmin sees and adds those within their subtree.
 
 use crate::admin::reference::leaders::{self, LEVELS, LeaderInput, level_label};
 use crate::admin::{CategoryGroup, category_groups};
@@ -52,7 +53,7 @@ impl LeaderForm {
     }
 }
 
-/// What the select boxes offer: levels, counties, categories.
+/// What the select boxes offer: levels, the jurisdictions in the sysadmin's subtree, categories.
 struct Options {
     levels: Vec<(&'static str, &'static str)>,
     counties: Vec<Choice>,
@@ -60,8 +61,8 @@ struct Options {
 }
 
 impl Options {
-    async fn load(state: &AppState, leader_id: Option<i64>) -> sqlx::Result<Self> {
-        let counties = crate::admin::reference::regions::working_counties(&state.db).await?;
+    async fn load(state: &AppState, ctx: &Ctx, leader_id: Option<i64>) -> sqlx::Result<Self> {
+        let counties = crate::admin::scope::choices(&state.db, viewer(ctx)).await?;
         let kept = sqlx::query_scalar!(
             "SELECT category_id FROM leader_categories WHERE leader_id = $1",
             leader_id
@@ -92,6 +93,11 @@ struct LeadersPage {
     options: Options,
 }
 
+/// The sysadmin's jurisdiction.
+fn viewer(ctx: &Ctx) -> Option<i64> {
+    ctx.user.as_ref().and_then(|u| u.jurisdiction_id)
+}
+
 async fn leaders_page(
     state: &AppState,
     ctx: &Ctx,
@@ -107,7 +113,10 @@ async fn leaders_page(
                             WHERE lc.leader_id = l.id), '') AS "categories!",
                   (SELECT u.username FROM users u WHERE u.leader_id = l.id AND u.active LIMIT 1) AS username
            FROM leaders l LEFT JOIN jurisdictions co ON co.id = l.county_id
-           ORDER BY l.active DESC, array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#
+           WHERE l.county_id IN (SELECT jurisdiction_subtree($1))
+              OR (l.county_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL))
+           ORDER BY l.active DESC, array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#,
+        viewer(ctx)
     )
     .fetch_all(&state.db)
     .await?;
@@ -116,7 +125,7 @@ async fn leaders_page(
         leaders,
         form,
         errors,
-        options: Options::load(state, None).await?,
+        options: Options::load(state, ctx, None).await?,
     })
 }
 
@@ -124,8 +133,14 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
     render(&leaders_page(&state, &ctx, LeaderForm::default(), Errors::default()).await?)
 }
 
-/// Check a leader form against what its selects offered.
-fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<LeaderInput> {
+/// Check a leader form against what its selects offered; no jurisdiction chosen means the
+/// sysadmin's own (`own`).
+fn validate(
+    f: &LeaderForm,
+    options: &Options,
+    own: Option<i64>,
+    errors: &mut Errors,
+) -> Option<LeaderInput> {
     let name = text(errors, "name", "姓名", &f.name, 1, 30);
     let title = text(errors, "title", "职务", &f.title, 1, 60);
     let level = LEVELS.iter().map(|(v, _)| *v).find(|v| *v == f.level);
@@ -134,7 +149,7 @@ fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<Le
     }
     let portfolio = text(errors, "portfolio", "分管范围", &f.portfolio, 0, 500);
     let county_id = if f.county_id.trim().is_empty() {
-        None
+        own
     } else {
         let id = opt_id(&f.county_id).filter(|id| options.counties.iter().any(|c| c.id == *id));
         if id.is_none() {
@@ -163,8 +178,9 @@ fn validate(f: &LeaderForm, options: &Options, errors: &mut Errors) -> Option<Le
 
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LeaderForm>) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, None).await?;
-    let Some(v) = validate(&f, &options, &mut errors).map(|v| LeaderInput { active: true, ..v })
+    let options = Options::load(&state, &ctx, None).await?;
+    let Some(v) = validate(&f, &options, viewer(&ctx), &mut errors)
+        .map(|v| LeaderInput { active: true, ..v })
     else {
         let page = leaders_page(&state, &ctx, f, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
@@ -211,6 +227,7 @@ async fn leader_page(
     form: Option<LeaderForm>,
     errors: Errors,
 ) -> Result<LeaderPage, AppError> {
+    crate::admin::scope::leader(&state.db, viewer(ctx), id).await?;
     let l = sqlx::query!(
         r#"SELECT l.id, l.name, l.title, l.level, l.portfolio, l.county_id, l.active,
                   COALESCE(ARRAY(SELECT category_id FROM leader_categories WHERE leader_id = l.id ORDER BY category_id), '{}') AS "category_ids!"
@@ -239,7 +256,7 @@ async fn leader_page(
         user_id: account.map(|a| a.0),
         form,
         errors,
-        options: Options::load(state, Some(id)).await?,
+        options: Options::load(state, ctx, Some(id)).await?,
     })
 }
 
@@ -254,8 +271,9 @@ pub async fn update(
     Form(f): Form<LeaderForm>,
 ) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, Some(id)).await?;
-    let Some(v) = validate(&f, &options, &mut errors) else {
+    crate::admin::scope::leader(&state.db, viewer(&ctx), id).await?;
+    let options = Options::load(&state, &ctx, Some(id)).await?;
+    let Some(v) = validate(&f, &options, viewer(&ctx), &mut errors) else {
         let page = leader_page(&state, &ctx, id, Some(f), errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };

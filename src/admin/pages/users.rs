@@ -1,5 +1,6 @@
-//! `/admin/users`: accounts (三员分立). Both administrators see them; the sysadmin creates them
-//! (no role, no password) and edits who they are; the security administrator's authority form and
+//! `/admin/users`: accounts (三员分立). Both administrators see those within their jurisdiction's
+//! subtree (any other id is not found); the sysadmin creates them (no role, no password, in the
+//! sysadmin's jurisdiction) and edits who they are; the security administrator's authority form and
 //! actions are in `authority`, rendered on the same detail page.
 
 use super::authority::AuthorityForm;
@@ -29,6 +30,7 @@ struct UserRow {
     username: String,
     display_name: String,
     role_label: &'static str,
+    jurisdiction: String,
     link: String,
     active: bool,
     locked: bool,
@@ -78,11 +80,17 @@ async fn users_page(
     errors: Errors,
 ) -> Result<UsersPage, AppError> {
     let now = state.clock.now();
+    let viewer = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
     let users = sqlx::query!(
         r#"SELECT u.id, u.username, u.display_name, u.role, u.active, u.locked_until,
-                  COALESCE(d.name, l.name || '（' || l.title || '）', '') AS "link!"
+                  COALESCE(d.name, l.name || '（' || l.title || '）', '') AS "link!",
+                  COALESCE(j.name, '') AS "jurisdiction!"
            FROM users u LEFT JOIN departments d ON d.id = u.department_id LEFT JOIN leaders l ON l.id = u.leader_id
-           ORDER BY u.active DESC, u.role NULLS FIRST, u.username"#
+                LEFT JOIN jurisdictions j ON j.id = u.jurisdiction_id
+           WHERE u.jurisdiction_id IN (SELECT jurisdiction_subtree($1))
+              OR (u.jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL))
+           ORDER BY u.active DESC, u.role NULLS FIRST, u.username"#,
+        viewer
     )
     .fetch_all(&state.db)
     .await?
@@ -92,6 +100,7 @@ async fn users_page(
         username: r.username,
         display_name: r.display_name,
         role_label: role_label(r.role.as_deref()),
+        jurisdiction: r.jurisdiction,
         link: r.link,
         active: r.active,
         locked: r.locked_until.is_some_and(|t| t > now),
@@ -110,10 +119,17 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
     render(&users_page(&state, &ctx, ProfileForm::default(), Errors::default()).await?)
 }
 
-fn refusal_error(refusal: AccountRefusal, errors: &mut Errors) {
+pub(super) fn refusal_error(refusal: AccountRefusal, errors: &mut Errors) {
     match refusal {
         AccountRefusal::UsernameTaken => errors.add("username", accounts::USERNAME_TAKEN),
         AccountRefusal::LeaderHasAccount => errors.add("leader_id", "这位领导已有账号"),
+        AccountRefusal::JurisdictionOutside => {
+            errors.add("jurisdiction_id", "只能选择本辖区或下级辖区")
+        }
+        AccountRefusal::DepartmentOutside => {
+            errors.add("department_id", "只能选择本辖区或下级辖区的单位")
+        }
+        AccountRefusal::LeaderOutside => errors.add("leader_id", "只能选择本辖区或下级辖区的领导"),
     }
 }
 
@@ -168,6 +184,7 @@ pub struct UserPage {
     id: i64,
     username: String,
     role_label: &'static str,
+    jurisdiction: String,
     link: String,
     active: bool,
     locked_until: String,
@@ -180,6 +197,8 @@ pub struct UserPage {
     roles: Vec<(&'static str, &'static str)>,
     departments: Vec<Choice>,
     leaders: Vec<Choice>,
+    /// The jurisdictions the security administrator may place the account in.
+    jurisdictions: Vec<Choice>,
     is_sysadmin: bool,
     is_secadmin: bool,
     /// The viewer's own account: no authority form (nobody sets their own).
@@ -197,16 +216,33 @@ pub struct Shown {
     pub reset_link: Option<ResetLink>,
 }
 
-async fn choices(state: &AppState) -> sqlx::Result<(Vec<Choice>, Vec<Choice>)> {
+/// The active departments and leaders within the viewer's subtree, labelled with their jurisdiction.
+async fn choices(
+    state: &AppState,
+    viewer: Option<i64>,
+) -> sqlx::Result<(Vec<Choice>, Vec<Choice>)> {
     let departments = sqlx::query_as!(
         Choice,
-        r#"SELECT id, name AS label FROM departments WHERE active ORDER BY name"#
+        r#"SELECT d.id, d.name || COALESCE('（' || j.name || '）', '') AS "label!"
+           FROM departments d LEFT JOIN jurisdictions j ON j.id = d.jurisdiction_id
+           WHERE d.active AND (d.jurisdiction_id IN (SELECT jurisdiction_subtree($1))
+              OR (d.jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)))
+           ORDER BY j.code NULLS FIRST, d.name"#,
+        viewer
     )
     .fetch_all(&state.db)
     .await?;
-    let leaders = sqlx::query_as!(Choice, r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders WHERE active ORDER BY name"#)
-        .fetch_all(&state.db)
-        .await?;
+    let leaders = sqlx::query_as!(
+        Choice,
+        r#"SELECT l.id, l.name || '（' || COALESCE(j.name, '') || l.title || '）' AS "label!"
+           FROM leaders l LEFT JOIN jurisdictions j ON j.id = l.county_id
+           WHERE l.active AND (l.county_id IN (SELECT jurisdiction_subtree($1))
+              OR (l.county_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)))
+           ORDER BY l.name"#,
+        viewer
+    )
+    .fetch_all(&state.db)
+    .await?;
     Ok((departments, leaders))
 }
 
@@ -217,21 +253,30 @@ pub async fn user_page(
     shown: Shown,
 ) -> Result<UserPage, AppError> {
     let now = state.clock.now();
+    let viewer = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    crate::admin::scope::account(&state.db, viewer, id).await?;
     let u = sqlx::query!(
         r#"SELECT u.id, u.username, u.display_name, u.role, u.department_id, u.leader_id, u.active,
-                  u.locked_until, u.password_changed_at,
-                  COALESCE(d.name, l.name || '（' || l.title || '）', '') AS "link!"
+                  u.locked_until, u.password_changed_at, u.jurisdiction_id,
+                  COALESCE(d.name, l.name || '（' || l.title || '）', '') AS "link!",
+                  COALESCE(j.name, '') AS "jurisdiction!"
            FROM users u LEFT JOIN departments d ON d.id = u.department_id LEFT JOIN leaders l ON l.id = u.leader_id
+                LEFT JOIN jurisdictions j ON j.id = u.jurisdiction_id
            WHERE u.id = $1"#,
         id
     )
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let (departments, leaders) = choices(state).await?;
-    let authority = shown
-        .authority
-        .unwrap_or_else(|| AuthorityForm::of(u.role.as_deref(), u.department_id, u.leader_id));
+    let (departments, leaders) = choices(state, viewer).await?;
+    let authority = shown.authority.unwrap_or_else(|| {
+        AuthorityForm::of(
+            u.role.as_deref(),
+            u.jurisdiction_id,
+            u.department_id,
+            u.leader_id,
+        )
+    });
     Ok(UserPage {
         layout: ctx.layout(&format!("用户：{}", u.username)),
         id: u.id,
@@ -241,6 +286,7 @@ pub async fn user_page(
         }),
         username: u.username,
         role_label: role_label(u.role.as_deref()),
+        jurisdiction: u.jurisdiction,
         link: u.link,
         active: u.active,
         locked_until: u
@@ -255,6 +301,7 @@ pub async fn user_page(
         roles: Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
         departments,
         leaders,
+        jurisdictions: crate::admin::scope::choices(&state.db, viewer).await?,
         is_sysadmin: has_role(ctx, Role::Sysadmin),
         is_secadmin: has_role(ctx, Role::Secadmin),
         is_self: ctx.user.as_ref().is_some_and(|me| me.id == id),

@@ -1,4 +1,6 @@
-//! The responsible departments (责任单位) that cases are assigned to: names are unique.
+//! The responsible departments (责任单位) that cases are assigned to: each belongs to a
+//! jurisdiction (a new one to the sysadmin's), where its name is unique; the sysadmin reaches only
+//! those within their subtree.
 
 use super::{NameTaken, unique_violation};
 use crate::audit::{self, Actor, Entry};
@@ -13,16 +15,21 @@ pub struct DepartmentInput {
     pub active: bool,
 }
 
-/// Another department (not `id`) already has this name.
+/// Another department (not `id`) of the same jurisdiction (`id`'s, or `jurisdiction_id` for a new
+/// one) already has this name.
 pub async fn name_taken(
     db: impl PgExecutor<'_>,
     name: &str,
     id: Option<i64>,
+    jurisdiction_id: Option<i64>,
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM departments WHERE name = $1 AND id IS DISTINCT FROM $2) AS "e!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM departments WHERE name = $1 AND id IS DISTINCT FROM $2
+                  AND jurisdiction_id IS NOT DISTINCT FROM
+                      (CASE WHEN $2::bigint IS NULL THEN $3 ELSE (SELECT jurisdiction_id FROM departments WHERE id = $2) END)) AS "e!""#,
         name,
-        id
+        id,
+        jurisdiction_id
     )
     .fetch_one(db)
     .await
@@ -33,13 +40,14 @@ pub async fn create(
     actor: &Actor,
     d: &DepartmentInput,
 ) -> AppResult<Result<i64, NameTaken>> {
-    if name_taken(&mut *conn, &d.name, None).await? {
+    if name_taken(&mut *conn, &d.name, None, actor.jurisdiction_id).await? {
         return Ok(Err(NameTaken));
     }
     let inserted = sqlx::query_scalar!(
-        "INSERT INTO departments (name, short_name) VALUES ($1, $2) RETURNING id",
+        "INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ($1, $2, $3) RETURNING id",
         d.name,
-        d.short_name
+        d.short_name,
+        actor.jurisdiction_id
     )
     .fetch_one(&mut *conn)
     .await;
@@ -48,7 +56,9 @@ pub async fn create(
         Err(e) if unique_violation(&e) => return Ok(Err(NameTaken)),
         Err(e) => return Err(e.into()),
     };
-    let detail = serde_json::json!({"name": d.name, "short_name": d.short_name});
+    let detail = serde_json::json!({
+        "name": d.name, "short_name": d.short_name, "jurisdiction_id": actor.jurisdiction_id,
+    });
     let entry = Entry::ok("department.create")
         .on("department", id)
         .detail(detail);
@@ -63,6 +73,7 @@ pub async fn update(
     id: i64,
     d: &DepartmentInput,
 ) -> AppResult<Result<(), NameTaken>> {
+    crate::admin::scope::department(&mut *conn, actor.jurisdiction_id, id).await?;
     let old = sqlx::query!(
         "SELECT name, short_name, active FROM departments WHERE id = $1 FOR UPDATE",
         id
@@ -70,7 +81,7 @@ pub async fn update(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound)?;
-    if name_taken(&mut *conn, &d.name, Some(id)).await? {
+    if name_taken(&mut *conn, &d.name, Some(id), None).await? {
         return Ok(Err(NameTaken));
     }
     let updated = sqlx::query!(

@@ -1,4 +1,5 @@
-//! The leaders who receive citizens: level, portfolio (分管范围), county and categories.
+//! The leaders who receive citizens: level, portfolio (分管范围), jurisdiction (`county_id`) and
+//! categories. The sysadmin reaches only the leaders within their subtree.
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::{AppError, AppResult};
@@ -72,6 +73,7 @@ pub async fn update(
     id: i64,
     v: &LeaderInput,
 ) -> AppResult<()> {
+    crate::admin::scope::leader(&mut *conn, actor.jurisdiction_id, id).await?;
     let old = sqlx::query!(
         r#"SELECT name, title, level, county_id, active,
                   COALESCE(ARRAY(SELECT category_id FROM leader_categories WHERE leader_id = $1 ORDER BY category_id), '{}') AS "category_ids!"

@@ -139,21 +139,14 @@ pub async fn import_townships(conn: &mut PgConnection, text: &str) -> Result<usi
     Ok(rows.len())
 }
 
-/// The counties a select offers until accounts are scoped (issue 12): those the deployment works in
-/// (townships imported, a visit or a leader there), or every county while there is none.
-pub async fn working_counties(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+/// The counties within `root`'s subtree (`None`: none) for a select, labelled by name in code order.
+pub async fn working_counties(db: &PgPool, root: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
-        r#"WITH counties AS (
-               SELECT j.id, j.name AS label, j.code,
-                      (EXISTS (SELECT 1 FROM jurisdictions t WHERE t.parent_id = j.id)
-                       OR EXISTS (SELECT 1 FROM visits v WHERE v.county_id = j.id)
-                       OR EXISTS (SELECT 1 FROM leaders l WHERE l.county_id = j.id)) AS used
-               FROM jurisdictions j
-               WHERE j.level = 'county')
-           SELECT id AS "id!", label AS "label!" FROM counties
-           WHERE used OR NOT EXISTS (SELECT 1 FROM counties WHERE used)
-           ORDER BY code"#
+        r#"SELECT j.id, j.name AS label FROM jurisdictions j
+           WHERE j.level = 'county' AND j.id IN (SELECT jurisdiction_subtree($1))
+           ORDER BY j.code"#,
+        root
     )
     .fetch_all(db)
     .await

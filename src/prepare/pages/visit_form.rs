@@ -48,15 +48,13 @@ pub struct Options {
 
 impl Options {
     /// Active leaders and departments, plus those the visit already has (so that an edit keeps them).
-    /// `root`: the planner's jurisdiction; only counties within it may host (DESIGN §11).
+    /// The counties offered are those within `root` (the user's jurisdiction).
     pub(super) async fn load(
         state: &AppState,
-        visit_id: Option<i64>,
         root: Option<i64>,
+        visit_id: Option<i64>,
     ) -> sqlx::Result<Self> {
-        let mut counties = crate::admin::reference::regions::working_counties(&state.db).await?;
-        let reach = crate::prepare::scope::subtree(&mut *state.db.acquire().await?, root).await?;
-        counties.retain(|c| reach.contains(&c.id));
+        let counties = crate::admin::reference::regions::working_counties(&state.db, root).await?;
         let leaders = sqlx::query_as!(
             Choice,
             r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders

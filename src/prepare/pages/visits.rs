@@ -174,14 +174,14 @@ async fn form_page(
         id,
         form,
         errors,
-        options: Options::load(state, id, ctx.root()).await?,
+        options: Options::load(state, ctx.root(), id).await?,
         announced,
         default_close,
     })
 }
 
 pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
-    let options = Options::load(&state, None, ctx.root()).await?;
+    let options = Options::load(&state, ctx.root(), None).await?;
     let form = VisitForm {
         // One county is the common case.
         county_id: if options.counties.len() == 1 {
@@ -201,7 +201,7 @@ pub async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Page {
 
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<VisitForm>) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, None, ctx.root()).await?;
+    let options = Options::load(&state, ctx.root(), None).await?;
     let Some(v) = validate(&f, &options, &mut errors, Some(earliest_date(&state))) else {
         let page = form_page(&state, &ctx, None, f, errors, false).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
@@ -316,7 +316,7 @@ pub async fn update(
     refuse_unless_plannable(&old.status)?;
     let announced = old.status != "draft";
     let mut errors = Errors::default();
-    let options = Options::load(&state, Some(id), ctx.root()).await?;
+    let options = Options::load(&state, ctx.root(), Some(id)).await?;
     let date_changed = parse_date(&f.visit_date) != Some(old.visit_date);
     let earliest = (date_changed && !announced).then(|| earliest_date(&state));
     let valid = validate(&f, &options, &mut errors, earliest);
