@@ -4,7 +4,8 @@
 //!
 //! The numbers come from `case_tallies`, kept by a trigger in the same transaction as every case
 //! change (migration 0006), so they are exact and cheap over 10^6 cases; a visit filter counts
-//! that visit's cases directly with the same key function.
+//! that visit's cases directly with the same key function. Everything is scoped to the cases whose
+//! visit's host or organiser lies in `Filter::within`'s subtree (the tallies carry both, 0020).
 
 use crate::clock::{china_instant, china_minute, cn_date};
 use crate::config::rules::Weights;
@@ -22,6 +23,8 @@ pub struct Filter {
     pub month: Option<NaiveDate>,
     pub department: Option<i64>,
     pub leader: Option<i64>,
+    /// The user's jurisdiction: only its subtree's cases count (None: nothing).
+    pub within: Option<i64>,
 }
 
 /// The tallies under `filter` per (department, leader) pair, as of `today`.
@@ -40,11 +43,12 @@ pub async fn tallies(
                FROM cases c
                CROSS JOIN LATERAL case_tally_keys(c.status, c.assigned_at, c.accept_due_on, c.accepted_at, c.acceptance_notified_at,
                                                   c.effective_due_on, c.closed_at, c.result, c.rating) k
-               WHERE c.visit_id = $1::bigint
+               WHERE c.visit_id = $1::bigint AND c.visit_id IN (SELECT v.id FROM visits v
+                     WHERE v.county_id IN (SELECT jurisdiction_subtree($7)) OR v.organiser_id IN (SELECT jurisdiction_subtree($7)))
            ), m AS (
                SELECT department_id, leader_id, month, assigned, responsive, open, open_dated, closed, resolved, on_time, rated,
                       satisfied, closed_in
-               FROM case_month_tallies WHERE $1::bigint IS NULL
+               FROM case_month_tallies WHERE $1::bigint IS NULL AND (host_id IN (SELECT jurisdiction_subtree($7)) OR organiser_id IN (SELECT jurisdiction_subtree($7)))
                UNION ALL
                SELECT department_id, leader_id, CASE WHEN bucket = 'closed_in' THEN day ELSE month END,
                       (bucket = 'assigned')::int, (bucket = 'responsive')::int, (bucket = 'open')::int,
@@ -53,6 +57,7 @@ pub async fn tallies(
                FROM k
            ), d AS (
                SELECT department_id, leader_id, month, day, n FROM case_open_due WHERE $1::bigint IS NULL AND day >= $5
+                 AND (host_id IN (SELECT jurisdiction_subtree($7)) OR organiser_id IN (SELECT jurisdiction_subtree($7)))
                UNION ALL
                SELECT department_id, leader_id, month, day, n FROM k WHERE bucket = 'open' AND day >= $5 AND day <> 'infinity'
            ), f AS (
@@ -85,6 +90,7 @@ pub async fn tallies(
         filter.month,
         today,
         period,
+        filter.within,
     )
     .fetch_all(db)
     .await?;
@@ -136,11 +142,14 @@ pub async fn report_list(
            WHERE c.first_urged_at IS NOT NULL AND c.first_urged_at < $1
              AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
              AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
-             AND ($4::bigint IS NULL OR c.owner_leader_id = $4)"#,
+             AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
+             AND c.visit_id IN (SELECT v.id FROM visits v
+                  WHERE v.county_id IN (SELECT jurisdiction_subtree($5)) OR v.organiser_id IN (SELECT jurisdiction_subtree($5)))"#,
         before,
         filter.visit,
         filter.department,
         filter.leader,
+        filter.within,
     )
     .fetch_one(db)
     .await?;
@@ -151,12 +160,15 @@ pub async fn report_list(
              AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
              AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
              AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
+             AND c.visit_id IN (SELECT v.id FROM visits v
+                  WHERE v.county_id IN (SELECT jurisdiction_subtree($6)) OR v.organiser_id IN (SELECT jurisdiction_subtree($6)))
            ORDER BY c.first_urged_at, c.id LIMIT $5"#,
         before,
         filter.visit,
         filter.department,
         filter.leader,
-        limit
+        limit,
+        filter.within,
     )
     .fetch_all(db)
     .await?;
@@ -189,6 +201,8 @@ async fn overdue_list(
              AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
              AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
              AND ($5::date IS NULL OR c.assigned_at >= $6 AND c.assigned_at < $7)
+             AND c.visit_id IN (SELECT v.id FROM visits v
+                  WHERE v.county_id IN (SELECT jurisdiction_subtree($9)) OR v.organiser_id IN (SELECT jurisdiction_subtree($9)))
            ORDER BY c.effective_due_on, c.id LIMIT $8"#,
         today,
         filter.visit,
@@ -197,7 +211,8 @@ async fn overdue_list(
         filter.month,
         filter.month.map(|m| china_instant(m, NaiveTime::MIN)),
         filter.month.and_then(|m| m.checked_add_months(chrono::Months::new(1))).map(|m| china_instant(m, NaiveTime::MIN)),
-        limit
+        limit,
+        filter.within,
     )
     .fetch_all(db)
     .await?;
@@ -273,15 +288,27 @@ pub async fn load(db: &PgPool, filter: &Filter, scope: &Scope<'_>) -> sqlx::Resu
     let (today, w) = (scope.today, scope.weights);
     let (report_rows, overdue_rows) = (scope.report_rows, scope.overdue_rows);
     let tally_rows = tallies(db, filter, today).await?;
+    // Names for the filters and rows: the subtree's, and those of the rows' departments and
+    // leaders (a provincial department handling a county's case), never another county's.
+    let row_departments: Vec<i64> = tally_rows.iter().map(|r| r.department_id).collect();
+    let row_leaders: Vec<i64> = tally_rows.iter().map(|r| r.leader_id).collect();
     let departments = sqlx::query_as!(
         Choice,
-        "SELECT id, name FROM departments ORDER BY active DESC, name"
+        "SELECT id, name FROM departments
+         WHERE COALESCE(jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1)) OR id = ANY($2)
+         ORDER BY active DESC, name",
+        filter.within,
+        &row_departments
     )
     .fetch_all(db)
     .await?;
     let leaders = sqlx::query_as!(
         Choice,
-        "SELECT id, name FROM leaders ORDER BY active DESC, name"
+        "SELECT id, name FROM leaders
+         WHERE COALESCE(county_id, $1) IN (SELECT jurisdiction_subtree($1)) OR id = ANY($2)
+         ORDER BY active DESC, name",
+        filter.within,
+        &row_leaders
     )
     .fetch_all(db)
     .await?;

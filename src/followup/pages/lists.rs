@@ -30,15 +30,28 @@ struct ListsPage {
     departments: Vec<Choice>,
 }
 
-async fn build(state: &AppState, filter: &Filter) -> sqlx::Result<Lists> {
-    let c = &state.config;
-    lists::build(&state.db, filter, state.clock.now(), &c.lists, &c.cadence).await
+async fn build(state: &AppState, ctx: &Ctx, filter: &Filter) -> sqlx::Result<Lists> {
+    let (c, within) = (&state.config, within(ctx));
+    lists::build(
+        &state.db,
+        within,
+        filter,
+        state.clock.now(),
+        &c.lists,
+        &c.cadence,
+    )
+    .await
+}
+
+/// The user's jurisdiction: what the lists cover.
+fn within(ctx: &Ctx) -> Option<i64> {
+    ctx.user.as_ref().and_then(|u| u.jurisdiction_id)
 }
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
-    let lists = build(&state, &filter).await?;
-    let departments = inbox::department_choices(&state.db).await?;
-    let visits = inbox::visit_choices(&state.db).await?;
+    let lists = build(&state, &ctx, &filter).await?;
+    let departments = inbox::department_choices(&state.db, within(&ctx)).await?;
+    let visits = inbox::visit_choices(&state.db, within(&ctx)).await?;
     render(&ListsPage {
         layout: ctx.layout("三张清单"),
         export_fields: hidden_fields(&filter.query()),
@@ -71,7 +84,7 @@ pub async fn export(
     if !["risk", "task", "responsibility", "cadence"].contains(&which.as_str()) {
         return Err(AppError::BadRequest("请选择要导出的清单".into()));
     }
-    let lists = build(&state, &filter).await?;
+    let lists = build(&state, &ctx, &filter).await?;
     let (name, headers, rows) = sheet(&which, &lists);
     let count = rows.len();
     let bytes = xlsx::workbook(

@@ -59,6 +59,15 @@ pub fn parse_filter(f: &FilterForm, errors: &mut Errors) -> Filter {
         month,
         department: id(errors, "department", &f.department),
         leader: id(errors, "leader", &f.leader),
+        within: None,
+    }
+}
+
+/// The filter for the user: only their jurisdiction's subtree counts.
+fn filter_for(ctx: &Ctx, form: &FilterForm, errors: &mut Errors) -> Filter {
+    Filter {
+        within: ctx.user.as_ref().and_then(|u| u.jurisdiction_id),
+        ..parse_filter(form, errors)
     }
 }
 
@@ -147,13 +156,16 @@ fn charts(dash: &Dashboard, w: &Weights) -> Vec<Chart> {
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Page {
     let mut errors = Errors::default();
-    let filter = parse_filter(&form, &mut errors);
+    let filter = filter_for(&ctx, &form, &mut errors);
     let w = &state.config.supervision;
     let dash = figures(&state, &filter, 50, 20).await?;
     let visits = sqlx::query_as!(
         Choice,
         r#"SELECT id, to_char(visit_date, 'YYYY-MM-DD') || ' ' || title AS "name!" FROM visits
-           WHERE status <> 'cancelled' ORDER BY visit_date DESC, id DESC LIMIT 200"#
+           WHERE status <> 'cancelled'
+             AND (county_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
+           ORDER BY visit_date DESC, id DESC LIMIT 200"#,
+        filter.within
     )
     .fetch_all(&state.db)
     .await?;
@@ -197,7 +209,7 @@ pub async fn export(
     Form(form): Form<FilterForm>,
 ) -> Result<Response, AppError> {
     let mut errors = Errors::default();
-    let filter = parse_filter(&form, &mut errors);
+    let filter = filter_for(&ctx, &form, &mut errors);
     if let Some((_, message)) = errors.iter().next() {
         return Err(AppError::BadRequest(message.to_owned()));
     }
@@ -349,7 +361,8 @@ fn case_rows(lines: &[CaseLine]) -> Vec<Vec<Cell>> {
 /// POST `/cases/{id}/urge` (督办, supervisors): `transitions::urge` in one transaction.
 pub async fn urge(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let mut tx = state.db.begin().await?;
-    let code = transitions::urge(&mut tx, id, &ctx.actor(), state.clock.now()).await?;
+    let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    let code = transitions::urge(&mut tx, id, within, &ctx.actor(), state.clock.now()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
