@@ -18,6 +18,7 @@ mod faults;
 mod hardening;
 mod hostile;
 mod journeys;
+mod jurisdictions_cases;
 mod layers;
 mod login;
 mod plan;
