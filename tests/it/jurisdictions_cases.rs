@@ -381,6 +381,29 @@ async fn each_county_sees_its_own_and_the_city_sees_both_counties() {
     for (id, _) in [&w.case_a, &w.case_b] {
         assert_eq!(city.get(&format!("/cases/{id}")).await.status, 200);
     }
+    // The rollup: the city ranks its counties and drills into one.
+    let page = city.get("/supervision").await;
+    let ranked = page.texts("#counties tbody td:nth-child(2)");
+    assert_eq!(ranked.len(), 2, "{ranked:?}");
+    assert!(ranked.contains(&"宁和县".to_owned()) && ranked.contains(&"浦阳县".to_owned()));
+    let drilled = city.get(&format!("/supervision?county={}", w.b)).await.body;
+    assert!(
+        drilled.contains(DEPT_B) && !drilled.contains(DEPT_A),
+        "drilled into B"
+    );
+    // A county outside the subtree is drilled into by nobody: B's supervisor asking for A's
+    // county gets nothing of A (and B's own page has no county ranking).
+    let a = jurisdiction(owner, "330726").await;
+    let probe = b_sup.get(&format!("/supervision?county={a}")).await.body;
+    assert_eq!(leaks(&w, &probe), Vec::<String>::new());
+    assert!(!probe.contains(DEPT_B), "nothing counted");
+    assert!(
+        !b_sup
+            .get("/supervision")
+            .await
+            .body
+            .contains("id=\"counties\"")
+    );
     // The tallies: the city counts three cases, B one (summed over its subtree's rows).
     let counted = |root: i64| async move {
         sqlx::query_scalar::<_, i64>(

@@ -5,7 +5,7 @@ use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::config::rules::Weights;
 use crate::error::AppError;
-use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, Filter};
+use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, DeptLine, Filter};
 use crate::followup::scoring::{pct, score};
 use crate::followup::transitions;
 use crate::state::AppState;
@@ -29,6 +29,8 @@ pub struct FilterForm {
     pub month: String,
     pub department: String,
     pub leader: String,
+    /// Drill into one county (a city's or province's supervisor).
+    pub county: String,
 }
 
 /// Parse the filter; a malformed value gets a message beside its field and is ignored.
@@ -60,6 +62,7 @@ pub fn parse_filter(f: &FilterForm, errors: &mut Errors) -> Filter {
         department: id(errors, "department", &f.department),
         leader: id(errors, "leader", &f.leader),
         within: None,
+        county: id(errors, "county", &f.county),
     }
 }
 
@@ -159,16 +162,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
     let filter = filter_for(&ctx, &form, &mut errors);
     let w = &state.config.supervision;
     let dash = figures(&state, &filter, 50, 20).await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        r#"SELECT id, to_char(visit_date, 'YYYY-MM-DD') || ' ' || title AS "name!" FROM visits
-           WHERE status <> 'cancelled'
-             AND (county_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
-           ORDER BY visit_date DESC, id DESC LIMIT 200"#,
-        filter.within
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let visits = dashboard::visit_choices(&state.db, filter.within).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -185,6 +179,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
             ("month", &form.month),
             ("department", &form.department),
             ("leader", &form.leader),
+            ("county", &form.county),
         ]),
         form,
         visits,
@@ -215,7 +210,7 @@ pub async fn export(
     }
     let d = figures(&state, &filter, EXPORT_ROWS, EXPORT_ROWS).await?;
     let bytes = workbook(&d)?;
-    let detail = json!({"visit": form.visit, "month": form.month, "department": form.department, "leader": form.leader});
+    let detail = json!({"visit": form.visit, "month": form.month, "department": form.department, "leader": form.leader, "county": form.county});
     audit::record(
         &state.db,
         &ctx.actor(),
@@ -235,7 +230,7 @@ fn workbook(d: &Dashboard) -> Result<Vec<u8>, AppError> {
         d.total.closed_in_period.into(),
         d.report_total.into(),
     ]];
-    let (ranking, leaders) = (ranking_rows(d), leader_rows(d));
+    let (ranking, leaders) = (ranking_rows(&d.depts), leader_rows(d));
     let sheets = [
         Sheet {
             name: "总体情况",
@@ -258,6 +253,23 @@ fn workbook(d: &Dashboard) -> Result<Vec<u8>, AppError> {
                 "综合得分",
             ],
             rows: ranking,
+        },
+        Sheet {
+            name: "区县排名",
+            headers: &[
+                "排名",
+                "区县",
+                "交办",
+                "在办",
+                "7 日内到期",
+                "逾期",
+                &closed,
+                "响应率",
+                "解决率",
+                "满意率",
+                "综合得分",
+            ],
+            rows: ranking_rows(&d.counties),
         },
         Sheet {
             name: "包案领导",
@@ -298,8 +310,8 @@ const CASE_HEADERS: [&str; 6] = [
 ];
 
 /// The department ranking as rows.
-fn ranking_rows(d: &Dashboard) -> Vec<Vec<Cell>> {
-    d.depts
+fn ranking_rows(lines: &[DeptLine]) -> Vec<Vec<Cell>> {
+    lines
         .iter()
         .map(|l| {
             let t = &l.t;
@@ -384,6 +396,7 @@ mod tests {
                 month: "2026-11".into(),
                 department: "".into(),
                 leader: "x".into(),
+                county: "".into(),
             },
             &mut e,
         );
