@@ -417,6 +417,35 @@ async fn each_county_sees_its_own_and_the_city_sees_both_counties() {
     };
     assert_eq!(counted(w.b).await, 1);
     assert_eq!(counted(jurisdiction(owner, "330700").await).await, 3);
+    // A visit moved to another host takes its cases' tallies along (and they stay exact).
+    sqlx::query("UPDATE visits SET county_id = $2, organiser_id = $2 WHERE id = $1")
+        .bind(w.fx.visit)
+        .bind(w.b)
+        .execute(owner)
+        .await
+        .unwrap();
+    assert_eq!(counted(w.b).await, 3);
+    assert_eq!(counted(a).await, 0);
+    for (kept, direct) in [
+        (
+            "(SELECT * FROM case_month_tallies WHERE (assigned, responsive, open, open_dated, closed, resolved, on_time, rated, satisfied, closed_in) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0))",
+            "case_tallies_direct_month",
+        ),
+        (
+            "(SELECT * FROM case_open_due WHERE n <> 0)",
+            "case_open_due_direct",
+        ),
+    ] {
+        let diff: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM ((SELECT * FROM {kept} k EXCEPT SELECT * FROM {direct})
+                                   UNION ALL (SELECT * FROM {direct} EXCEPT SELECT * FROM {kept} k)) d"
+        ))
+        .fetch_one(owner)
+        .await
+        .unwrap();
+        assert_eq!(diff, 0, "{direct} equals its summary after the move");
+    }
+    assert!(b_sup.get("/supervision").await.body.contains(DEPT_A));
 }
 
 #[tokio::test]
