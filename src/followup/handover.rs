@@ -6,7 +6,8 @@ use crate::followup::transitions::OPEN;
 use crate::web::form::Choice;
 use sqlx::PgPool;
 
-/// A leader's name with title, if the leader exists within `within`'s subtree.
+/// A leader's name with title, if the leader exists within `within`'s subtree (a leader not yet
+/// placed in any jurisdiction counts as within every one, as before jurisdictions).
 pub async fn leader_name(
     db: &PgPool,
     leader_id: i64,
