@@ -235,12 +235,16 @@ pub async fn sections(
     Ok(sections)
 }
 
-/// The case filters' departments within `within`'s subtree (retired ones too: old cases keep them).
+/// The case filters' departments: those of `within`'s subtree and those leading its cases (a
+/// provincial department at a county's visit, found in the tallies); retired ones too.
 pub async fn department_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
         "SELECT id, name AS label FROM departments
-         WHERE COALESCE(jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1)) ORDER BY name",
+         WHERE COALESCE(jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1))
+            OR id IN (SELECT department_id FROM case_month_tallies
+                      WHERE host_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
+         ORDER BY name",
         within
     )
     .fetch_all(db)

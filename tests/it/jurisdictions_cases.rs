@@ -362,6 +362,13 @@ async fn each_county_sees_its_own_and_the_city_sees_both_counties() {
         a_staff.get(&format!("/cases/{}", w.case_b.0)).await.status,
         404
     );
+    // Its department filter offers A's and the provincial department leading one of its cases.
+    let offered = a_staff
+        .get("/cases")
+        .await
+        .texts("select[name=department] option");
+    assert!(offered.contains(&DEPT_A.to_owned()) && offered.contains(&"p_handler单位".to_owned()));
+    assert!(!offered.contains(&DEPT_B.to_owned()), "{offered:?}");
     // The city's supervisor: both counties, everywhere.
     let city = member(app, owner, "city_sup", Role::Supervisor, "330700").await;
     for p in ["/cases", "/supervision/lists"] {
