@@ -33,19 +33,28 @@ impl Filter {
     /// The filter narrowed to its county, if that county lies within the user's subtree;
     /// a county elsewhere leaves nothing to count (as if it did not exist).
     async fn narrowed(&self, db: &PgPool) -> sqlx::Result<Filter> {
-        let within = match self.county {
-            None => self.within,
-            Some(c) => sqlx::query_scalar!(
-                r#"SELECT $1::bigint IN (SELECT jurisdiction_subtree($2)) AS "inside!""#,
-                c,
-                self.within
-            )
-            .fetch_one(db)
-            .await?
-            .then_some(c),
-        };
+        let within = narrow(db, self.within, self.county).await?;
         Ok(Filter { within, ..*self })
     }
+}
+
+/// The scope drilled into `county` if it lies within `within`'s subtree (None, nothing, if not).
+pub async fn narrow(
+    db: &PgPool,
+    within: Option<i64>,
+    county: Option<i64>,
+) -> sqlx::Result<Option<i64>> {
+    let Some(c) = county else {
+        return Ok(within);
+    };
+    let inside = sqlx::query_scalar!(
+        r#"SELECT $1::bigint IN (SELECT jurisdiction_subtree($2)) AS "inside!""#,
+        c,
+        within
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(inside.then_some(c))
 }
 
 /// The tallies under `filter` per (department, leader) pair, as of `today`.
@@ -451,7 +460,7 @@ async fn county_lines(db: &PgPool, rows: &[TallyRow], w: &Weights) -> sqlx::Resu
 }
 
 /// The counties below `within` (none when it is a county or below).
-async fn county_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
+pub async fn county_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
         "SELECT id, name FROM jurisdictions

@@ -153,6 +153,8 @@ impl Item {
 pub struct Filter {
     pub visit: String,
     pub department: String,
+    /// Drill into one county of the subtree (a city's or province's supervisor).
+    pub county: String,
     /// Export only: which list.
     pub list: String,
 }
@@ -161,9 +163,10 @@ impl Filter {
     /// The filter as a query string (the export links, the audit row).
     pub fn query(&self) -> String {
         format!(
-            "visit={}&department={}",
+            "visit={}&department={}&county={}",
             self.visit.trim(),
-            self.department.trim()
+            self.department.trim(),
+            self.county.trim()
         )
     }
 }
@@ -186,6 +189,7 @@ pub async fn build(
     cadence_rules: &Cadence,
 ) -> sqlx::Result<Lists> {
     let today = china_date(now);
+    let within = crate::followup::dashboard::narrow(db, within, opt_id(&filter.county)).await?;
     let (visit, department) = (opt_id(&filter.visit), opt_id(&filter.department));
     let since: DateTime<Utc> = now - Duration::days(rules.struck_days);
     let cases = sqlx::query!(

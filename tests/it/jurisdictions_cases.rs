@@ -382,6 +382,21 @@ async fn each_county_sees_its_own_and_the_city_sees_both_counties() {
         dash.contains(DEPT_A) && dash.contains(DEPT_B),
         "the city's dashboard"
     );
+    // 三张清单 drills into one county; B's supervisor cannot drill into A.
+    let lists = city
+        .get(&format!("/supervision/lists?county={}", w.b))
+        .await
+        .body;
+    assert!(
+        lists.contains(TITLE_B) && !lists.contains(TITLE_A),
+        "the city's lists of B"
+    );
+    let a = jurisdiction(owner, "330726").await;
+    let probe = b_sup
+        .get(&format!("/supervision/lists?county={a}"))
+        .await
+        .body;
+    assert_eq!(leaks(&w, &probe), Vec::<String>::new());
     let (status, text) = export_text(app, &city, "/supervision.xlsx", "").await;
     assert_eq!(status, 200);
     assert!(text.contains(DEPT_A) && text.contains(DEPT_B));
@@ -400,7 +415,6 @@ async fn each_county_sees_its_own_and_the_city_sees_both_counties() {
     );
     // A county outside the subtree is drilled into by nobody: B's supervisor asking for A's
     // county gets nothing of A (and B's own page has no county ranking).
-    let a = jurisdiction(owner, "330726").await;
     let probe = b_sup.get(&format!("/supervision?county={a}")).await.body;
     assert_eq!(leaks(&w, &probe), Vec::<String>::new());
     assert!(!probe.contains(DEPT_B), "nothing counted");

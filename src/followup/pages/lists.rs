@@ -4,10 +4,10 @@
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::followup::cadence::Lag;
-use crate::followup::inbox;
 use crate::followup::lists::{
     self, CADENCE_HEADERS, Filter, Item, Lists, RESPONSIBILITY_HEADERS, RISK_HEADERS, TASK_HEADERS,
 };
+use crate::followup::{dashboard, inbox};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::export::{SameOrigin, hidden_fields};
@@ -28,6 +28,8 @@ struct ListsPage {
     lists: Lists,
     visits: Vec<Choice>,
     departments: Vec<Choice>,
+    /// The counties to drill into (a city's or province's account).
+    counties: Vec<dashboard::Choice>,
 }
 
 async fn build(state: &AppState, ctx: &Ctx, filter: &Filter) -> sqlx::Result<Lists> {
@@ -52,6 +54,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
     let lists = build(&state, &ctx, &filter).await?;
     let departments = inbox::department_choices(&state.db, within(&ctx)).await?;
     let visits = inbox::visit_choices(&state.db, within(&ctx)).await?;
+    let counties = dashboard::county_choices(&state.db, within(&ctx)).await?;
     render(&ListsPage {
         layout: ctx.layout("三张清单"),
         export_fields: hidden_fields(&filter.query()),
@@ -59,6 +62,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
         lists,
         visits,
         departments,
+        counties,
     })
 }
 
