@@ -72,7 +72,12 @@ pub fn lagging(rows: Vec<LeaderVisits>, today: NaiveDate, cadence: &Cadence) -> 
 
 /// Active leaders with the last day they received people (not cancelled, not after today): as the
 /// visit's lead or accompanying leader, seated in one of its rooms, or at one of its receptions.
-pub async fn leader_visits(db: &sqlx::PgPool, today: NaiveDate) -> sqlx::Result<Vec<LeaderVisits>> {
+/// Only the leaders of `within`'s subtree (and those of no jurisdiction yet).
+pub async fn leader_visits(
+    db: &sqlx::PgPool,
+    today: NaiveDate,
+    within: Option<i64>,
+) -> sqlx::Result<Vec<LeaderVisits>> {
     sqlx::query_as!(
         LeaderVisits,
         r#"SELECT l.id, l.name, l.title, l.level,
@@ -84,8 +89,10 @@ pub async fn leader_visits(db: &sqlx::PgPool, today: NaiveDate) -> sqlx::Result<
                                             WHERE rl.leader_id = l.id
                                   UNION ALL SELECT rc.visit_id FROM reception_leaders rl
                                             JOIN receptions rc ON rc.id = rl.reception_id WHERE rl.leader_id = l.id)) AS last_visit
-           FROM leaders l WHERE l.active ORDER BY l.level, l.name, l.id"#,
-        today
+           FROM leaders l WHERE l.active AND COALESCE(l.county_id, $2) IN (SELECT jurisdiction_subtree($2))
+           ORDER BY l.level, l.name, l.id"#,
+        today,
+        within
     )
     .fetch_all(db)
     .await

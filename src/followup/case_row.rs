@@ -28,9 +28,16 @@ pub struct CaseRow {
     pub pending_extension_days: Option<i32>,
     pub reviews: i64,
     pub last_review_decided_at: Option<DateTime<Utc>>,
+    /// Its visit's host or organiser lies in the jurisdiction `load` was given (DESIGN §11).
+    pub in_scope: bool,
 }
 
-pub async fn load(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<CaseRow>> {
+/// The case `id`, with whether it lies within `jurisdiction`'s subtree (None: within nothing).
+pub async fn load(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    jurisdiction: Option<i64>,
+) -> sqlx::Result<Option<CaseRow>> {
     sqlx::query_as!(
         CaseRow,
         r#"SELECT c.id, c.code, c.status, c.lead_department_id, c.owner_leader_id, c.deadline_days, c.accept_due_on,
@@ -42,9 +49,12 @@ pub async fn load(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<CaseR
                   (SELECT (e.data->>'days')::int FROM case_events e WHERE e.case_id = c.id AND e.kind = 'extension_requested'
                    ORDER BY e.id DESC LIMIT 1) AS pending_extension_days,
                   (SELECT count(*) FROM reviews r WHERE r.case_id = c.id) AS "reviews!",
-                  (SELECT max(r.decided_at) FROM reviews r WHERE r.case_id = c.id) AS last_review_decided_at
-           FROM cases c WHERE c.id = $1"#,
-        id
+                  (SELECT max(r.decided_at) FROM reviews r WHERE r.case_id = c.id) AS last_review_decided_at,
+                  (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))
+                      AS "in_scope!"
+           FROM cases c JOIN visits v ON v.id = c.visit_id WHERE c.id = $1"#,
+        id,
+        jurisdiction
     )
     .fetch_optional(db)
     .await
@@ -55,11 +65,13 @@ impl CaseRow {
         CaseState::parse(&self.status).unwrap_or(CaseState::Accepted)
     }
 
-    /// How the user stands to the case; None: they may not see it (→ 404).
+    /// How the user stands to the case; None: they may not see it (→ 404). Staff and supervisors
+    /// see their jurisdiction's cases (`in_scope`: the row was loaded for `user`); leaders their
+    /// own, handlers their departments', whatever the level.
     pub fn side_of(&self, user: &CurrentUser) -> Option<Side> {
         match user.role {
-            Role::Staff => Some(Side::Staff),
-            Role::Supervisor => Some(Side::Supervisor),
+            Role::Staff => self.in_scope.then_some(Side::Staff),
+            Role::Supervisor => self.in_scope.then_some(Side::Supervisor),
             Role::Leader => {
                 (user.leader_id == Some(self.owner_leader_id)).then_some(Side::OwnerLeader)
             }

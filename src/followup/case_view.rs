@@ -116,7 +116,7 @@ pub async fn for_staff(
     let Some(view) = fetch(db, Some(&code), None).await?.into_iter().next() else {
         return Ok(None);
     };
-    let Some(row) = case_row::load(db, view.id).await? else {
+    let Some(row) = case_row::load(db, view.id, user.jurisdiction_id).await? else {
         return Ok(None);
     };
     if row.side_of(user).is_none() {

@@ -6,11 +6,18 @@ use crate::followup::transitions::OPEN;
 use crate::web::form::Choice;
 use sqlx::PgPool;
 
-/// A leader's name with title, if the leader exists.
-pub async fn leader_name(db: &PgPool, leader_id: i64) -> sqlx::Result<Option<String>> {
+/// A leader's name with title, if the leader exists within `within`'s subtree (a leader not yet
+/// placed in any jurisdiction counts as within every one, as before jurisdictions).
+pub async fn leader_name(
+    db: &PgPool,
+    leader_id: i64,
+    within: Option<i64>,
+) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
-        r#"SELECT name || '（' || title || '）' AS "n!" FROM leaders WHERE id = $1"#,
-        leader_id
+        r#"SELECT name || '（' || title || '）' AS "n!" FROM leaders
+           WHERE id = $1 AND COALESCE(county_id, $2) IN (SELECT jurisdiction_subtree($2))"#,
+        leader_id,
+        within
     )
     .fetch_optional(db)
     .await
@@ -29,12 +36,18 @@ pub async fn open_cases(db: &PgPool, leader_id: i64) -> sqlx::Result<Vec<OpenCas
     .await
 }
 
-/// Active leaders other than `leader_id`.
-pub async fn successors(db: &PgPool, leader_id: i64) -> sqlx::Result<Vec<Choice>> {
+/// Active leaders other than `leader_id` within `within`'s subtree.
+pub async fn successors(
+    db: &PgPool,
+    leader_id: i64,
+    within: Option<i64>,
+) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
-        r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders WHERE active AND id <> $1 ORDER BY name"#,
-        leader_id
+        r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders
+           WHERE active AND id <> $1 AND COALESCE(county_id, $2) IN (SELECT jurisdiction_subtree($2)) ORDER BY name"#,
+        leader_id,
+        within
     )
     .fetch_all(db)
     .await

@@ -58,7 +58,8 @@ pub struct Filter {
 }
 
 /// The newest `limit` cases for these filters, and whether there are more: a leader sees their
-/// own, a handler their department's.
+/// own, a handler their department's, staff and supervisors those whose visit's host or organiser
+/// lies in their jurisdiction's subtree (DESIGN §11).
 pub async fn lines(
     db: &PgPool,
     user: &CurrentUser,
@@ -68,6 +69,8 @@ pub async fn lines(
 ) -> sqlx::Result<(Vec<Line>, bool)> {
     let scope_leader = (user.role == Role::Leader).then(|| user.leader_id.unwrap_or(-1));
     let scope_department = (user.role == Role::Handler).then(|| user.department_id.unwrap_or(-1));
+    let scope_jurisdiction = matches!(user.role, Role::Staff | Role::Supervisor)
+        .then(|| user.jurisdiction_id.unwrap_or(-1));
     let status = CaseState::parse(&filter.status).map(CaseState::as_str);
     let running: Vec<String> = RUNNING.iter().map(|s| s.to_string()).collect();
     let rows = sqlx::query!(
@@ -82,6 +85,8 @@ pub async fn lines(
              AND ($9::bigint IS NULL OR c.owner_leader_id = $9)
              AND ($10::bigint IS NULL OR c.lead_department_id = $10
                   OR c.id IN (SELECT case_id FROM case_departments WHERE department_id = $10))
+             AND ($12::bigint IS NULL OR c.visit_id IN (SELECT v.id FROM visits v
+                  WHERE v.county_id IN (SELECT jurisdiction_subtree($12)) OR v.organiser_id IN (SELECT jurisdiction_subtree($12))))
            ORDER BY c.id DESC LIMIT $11"#,
         status,
         opt_id(&filter.department),
@@ -94,6 +99,7 @@ pub async fn lines(
         scope_leader,
         scope_department,
         limit + 1,
+        scope_jurisdiction,
     )
     .fetch_all(db)
     .await?;
@@ -229,31 +235,42 @@ pub async fn sections(
     Ok(sections)
 }
 
-/// The case filters' departments (every one, retired ones too: old cases keep them).
-pub async fn department_choices(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+/// The case filters' departments: those of `within`'s subtree and those leading its cases (a
+/// provincial department at a county's visit, found in the tallies); retired ones too.
+pub async fn department_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
-        "SELECT id, name AS label FROM departments ORDER BY name"
+        "SELECT id, name AS label FROM departments
+         WHERE COALESCE(jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1))
+            OR id IN (SELECT department_id FROM case_month_tallies
+                      WHERE host_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
+         ORDER BY name",
+        within
     )
     .fetch_all(db)
     .await
 }
 
-/// The case filters' owning leaders.
-pub async fn leader_choices(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+/// The case filters' owning leaders within `within`'s subtree (or of no jurisdiction yet).
+pub async fn leader_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
-        "SELECT id, name AS label FROM leaders ORDER BY name"
+        "SELECT id, name AS label FROM leaders
+         WHERE COALESCE(county_id, $1) IN (SELECT jurisdiction_subtree($1)) ORDER BY name",
+        within
     )
     .fetch_all(db)
     .await
 }
 
-/// The case filters' visits: the latest hundred.
-pub async fn visit_choices(db: &PgPool) -> sqlx::Result<Vec<Choice>> {
+/// The case filters' visits: the latest hundred hosted or organised within `within`'s subtree.
+pub async fn visit_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
-        "SELECT id, title AS label FROM visits ORDER BY visit_date DESC LIMIT 100"
+        "SELECT id, title AS label FROM visits
+         WHERE county_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1))
+         ORDER BY visit_date DESC LIMIT 100",
+        within
     )
     .fetch_all(db)
     .await

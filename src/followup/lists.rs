@@ -153,6 +153,8 @@ impl Item {
 pub struct Filter {
     pub visit: String,
     pub department: String,
+    /// Drill into one county of the subtree (a city's or province's supervisor).
+    pub county: String,
     /// Export only: which list.
     pub list: String,
 }
@@ -161,9 +163,10 @@ impl Filter {
     /// The filter as a query string (the export links, the audit row).
     pub fn query(&self) -> String {
         format!(
-            "visit={}&department={}",
+            "visit={}&department={}&county={}",
             self.visit.trim(),
-            self.department.trim()
+            self.department.trim(),
+            self.county.trim()
         )
     }
 }
@@ -175,15 +178,18 @@ pub struct Lists {
     pub cadence: Vec<Lag>,
 }
 
-/// The lists under `filter` as of `now`.
+/// The lists under `filter` as of `now`, of the visits hosted or organised within `within`'s
+/// subtree and its leaders (DESIGN §11).
 pub async fn build(
     db: &PgPool,
+    within: Option<i64>,
     filter: &Filter,
     now: DateTime<Utc>,
     rules: &ListRules,
     cadence_rules: &Cadence,
 ) -> sqlx::Result<Lists> {
     let today = china_date(now);
+    let within = crate::followup::dashboard::narrow(db, within, opt_id(&filter.county)).await?;
     let (visit, department) = (opt_id(&filter.visit), opt_id(&filter.department));
     let since: DateTime<Utc> = now - Duration::days(rules.struck_days);
     let cases = sqlx::query!(
@@ -196,11 +202,14 @@ pub async fn build(
                   OR COALESCE(c.closed_at, c.updated_at) >= $1)
              AND ($2::bigint IS NULL OR c.visit_id = $2)
              AND ($3::bigint IS NULL OR c.lead_department_id = $3 OR c.id IN (SELECT case_id FROM case_departments WHERE department_id = $3))
+             AND c.visit_id IN (SELECT v.id FROM visits v
+                  WHERE v.county_id IN (SELECT jurisdiction_subtree($5)) OR v.organiser_id IN (SELECT jurisdiction_subtree($5)))
            ORDER BY COALESCE(c.effective_due_on, c.accept_due_on), c.id LIMIT $4"#,
         since,
         visit,
         department,
         rules.limit,
+        within,
     )
     .fetch_all(db)
     .await?;
@@ -255,11 +264,13 @@ pub async fn build(
              AND ($2::bigint IS NULL OR r.visit_id = $2)
              AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM issues i JOIN cases c ON c.issue_id = i.id
                       WHERE i.reception_id = rc.id AND c.lead_department_id = $3))
+             AND (v.county_id IN (SELECT jurisdiction_subtree($5)) OR v.organiser_id IN (SELECT jurisdiction_subtree($5)))
            ORDER BY v.visit_date DESC, r.id LIMIT $4"#,
         rules.group_persons_over,
         visit,
         department,
         rules.limit,
+        within,
     )
     .fetch_all(db)
     .await?;
@@ -300,7 +311,7 @@ pub async fn build(
         ))
     });
     let cadence = cadence::lagging(
-        cadence::leader_visits(db, today).await?,
+        cadence::leader_visits(db, today, within).await?,
         today,
         cadence_rules,
     );

@@ -121,6 +121,8 @@ impl std::ops::AddAssign<&Tally> for Tally {
 pub struct TallyRow {
     pub department_id: i64,
     pub leader_id: i64,
+    /// The host jurisdiction of the cases' visits (a city or province ranks its counties).
+    pub host_id: i64,
     pub tally: Tally,
 }
 
@@ -237,6 +239,7 @@ mod tests {
         let row = |d, l, assigned| TallyRow {
             department_id: d,
             leader_id: l,
+            host_id: 0,
             tally: Tally {
                 assigned,
                 ..Default::default()

@@ -75,15 +75,23 @@ pub struct Report {
     pub departments: Vec<Breakdown>,
 }
 
-pub async fn load(db: &sqlx::PgPool, visit_id: i64) -> Result<Report, AppError> {
+/// The report of visit `visit_id`; NotFound unless its host or organiser lies in `within`'s
+/// subtree (DESIGN §11).
+pub async fn load(
+    db: &sqlx::PgPool,
+    visit_id: i64,
+    within: Option<i64>,
+) -> Result<Report, AppError> {
     let v = sqlx::query!(
         r#"SELECT v.title, v.visit_date, v.venue,
               (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.channel <> 'walk_in'
                   AND r.merged_into_id IS NULL AND r.status <> 'cancelled') AS "registered!",
               (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.channel = 'walk_in'
                   AND r.merged_into_id IS NULL AND r.status <> 'cancelled') AS "walk_ins!"
-           FROM visits v WHERE v.id = $1"#,
-        visit_id
+           FROM visits v WHERE v.id = $1
+             AND (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))"#,
+        visit_id,
+        within
     )
     .fetch_optional(db)
     .await?

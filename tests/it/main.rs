@@ -19,6 +19,7 @@ mod hardening;
 mod hostile;
 mod journeys;
 mod jurisdictions_admin;
+mod jurisdictions_cases;
 mod jurisdictions_visits;
 mod layers;
 mod login;

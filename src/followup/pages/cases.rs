@@ -251,7 +251,7 @@ async fn case_page(
     failed: &'static str,
 ) -> Result<CasePage, AppError> {
     let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
-    let row = case_row::load(&state.db, id)
+    let row = case_row::load(&state.db, id, user.jurisdiction_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let side = row.side_of(&user).ok_or(AppError::NotFound)?;

@@ -41,7 +41,8 @@ async fn page(
     form: HandoverForm,
     errors: Errors,
 ) -> Result<HandoverPage, AppError> {
-    let leader = handover::leader_name(&state.db, leader_id)
+    let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    let leader = handover::leader_name(&state.db, leader_id, within)
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(HandoverPage {
@@ -49,7 +50,7 @@ async fn page(
         leader_id,
         leader,
         open: handover::open_cases(&state.db, leader_id).await?,
-        successors: handover::successors(&state.db, leader_id).await?,
+        successors: handover::successors(&state.db, leader_id, within).await?,
         records: handover::records(&state.db, leader_id).await?,
         form,
         errors,
@@ -66,11 +67,15 @@ pub async fn perform(
     Path(from): Path<i64>,
     Form(f): Form<HandoverForm>,
 ) -> Page {
-    ctx.user.as_ref().ok_or(AppError::Forbidden)?;
+    let within = ctx
+        .user
+        .as_ref()
+        .ok_or(AppError::Forbidden)?
+        .jurisdiction_id;
     let mut errors = Errors::default();
     let note = text(&mut errors, "note", "交接说明", &f.note, 0, 1000);
     let to = match opt_id(&f.successor_id) {
-        Some(to) if transitions::successor_ok(&state.db, from, to).await? => Some(to),
+        Some(to) if transitions::successor_ok(&state.db, from, to, within).await? => Some(to),
         _ => {
             errors.add("successor_id", "请选择接任领导（不能是本人）");
             None
@@ -84,6 +89,7 @@ pub async fn perform(
         from,
         to,
         note: &note,
+        within,
     };
     let mut tx = state.db.begin().await?;
     let moved = transitions::hand_over(&mut tx, &h, &ctx.actor(), state.clock.now()).await?;

@@ -49,9 +49,10 @@ async fn fetch_lines(
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
     let (lines, more) = fetch_lines(&state, &ctx, &filter, PAGE_ROWS).await?;
-    let departments = inbox::department_choices(&state.db).await?;
-    let leaders = inbox::leader_choices(&state.db).await?;
-    let visits = inbox::visit_choices(&state.db).await?;
+    let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    let departments = inbox::department_choices(&state.db, within).await?;
+    let leaders = inbox::leader_choices(&state.db, within).await?;
+    let visits = inbox::visit_choices(&state.db, within).await?;
     render(&ListPage {
         layout: ctx.layout("交办件"),
         lines,

@@ -4,10 +4,10 @@
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::followup::cadence::Lag;
-use crate::followup::inbox;
 use crate::followup::lists::{
     self, CADENCE_HEADERS, Filter, Item, Lists, RESPONSIBILITY_HEADERS, RISK_HEADERS, TASK_HEADERS,
 };
+use crate::followup::{dashboard, inbox};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::export::{SameOrigin, hidden_fields};
@@ -28,17 +28,33 @@ struct ListsPage {
     lists: Lists,
     visits: Vec<Choice>,
     departments: Vec<Choice>,
+    /// The counties to drill into (a city's or province's account).
+    counties: Vec<dashboard::Choice>,
 }
 
-async fn build(state: &AppState, filter: &Filter) -> sqlx::Result<Lists> {
-    let c = &state.config;
-    lists::build(&state.db, filter, state.clock.now(), &c.lists, &c.cadence).await
+async fn build(state: &AppState, ctx: &Ctx, filter: &Filter) -> sqlx::Result<Lists> {
+    let (c, within) = (&state.config, within(ctx));
+    lists::build(
+        &state.db,
+        within,
+        filter,
+        state.clock.now(),
+        &c.lists,
+        &c.cadence,
+    )
+    .await
+}
+
+/// The user's jurisdiction: what the lists cover.
+fn within(ctx: &Ctx) -> Option<i64> {
+    ctx.user.as_ref().and_then(|u| u.jurisdiction_id)
 }
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Page {
-    let lists = build(&state, &filter).await?;
-    let departments = inbox::department_choices(&state.db).await?;
-    let visits = inbox::visit_choices(&state.db).await?;
+    let lists = build(&state, &ctx, &filter).await?;
+    let departments = inbox::department_choices(&state.db, within(&ctx)).await?;
+    let visits = inbox::visit_choices(&state.db, within(&ctx)).await?;
+    let counties = dashboard::county_choices(&state.db, within(&ctx)).await?;
     render(&ListsPage {
         layout: ctx.layout("三张清单"),
         export_fields: hidden_fields(&filter.query()),
@@ -46,6 +62,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<
         lists,
         visits,
         departments,
+        counties,
     })
 }
 
@@ -71,7 +88,7 @@ pub async fn export(
     if !["risk", "task", "responsibility", "cadence"].contains(&which.as_str()) {
         return Err(AppError::BadRequest("请选择要导出的清单".into()));
     }
-    let lists = build(&state, &filter).await?;
+    let lists = build(&state, &ctx, &filter).await?;
     let (name, headers, rows) = sheet(&which, &lists);
     let count = rows.len();
     let bytes = xlsx::workbook(

@@ -5,7 +5,7 @@ use crate::audit::{self, Entry};
 use crate::clock::china_date;
 use crate::config::rules::Weights;
 use crate::error::AppError;
-use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, Filter};
+use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, DeptLine, Filter};
 use crate::followup::scoring::{pct, score};
 use crate::followup::transitions;
 use crate::state::AppState;
@@ -29,6 +29,8 @@ pub struct FilterForm {
     pub month: String,
     pub department: String,
     pub leader: String,
+    /// Drill into one county (a city's or province's supervisor).
+    pub county: String,
 }
 
 /// Parse the filter; a malformed value gets a message beside its field and is ignored.
@@ -59,6 +61,16 @@ pub fn parse_filter(f: &FilterForm, errors: &mut Errors) -> Filter {
         month,
         department: id(errors, "department", &f.department),
         leader: id(errors, "leader", &f.leader),
+        within: None,
+        county: id(errors, "county", &f.county),
+    }
+}
+
+/// The filter for the user: only their jurisdiction's subtree counts.
+fn filter_for(ctx: &Ctx, form: &FilterForm, errors: &mut Errors) -> Filter {
+    Filter {
+        within: ctx.user.as_ref().and_then(|u| u.jurisdiction_id),
+        ..parse_filter(form, errors)
     }
 }
 
@@ -147,16 +159,10 @@ fn charts(dash: &Dashboard, w: &Weights) -> Vec<Chart> {
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<FilterForm>) -> Page {
     let mut errors = Errors::default();
-    let filter = parse_filter(&form, &mut errors);
+    let filter = filter_for(&ctx, &form, &mut errors);
     let w = &state.config.supervision;
     let dash = figures(&state, &filter, 50, 20).await?;
-    let visits = sqlx::query_as!(
-        Choice,
-        r#"SELECT id, to_char(visit_date, 'YYYY-MM-DD') || ' ' || title AS "name!" FROM visits
-           WHERE status <> 'cancelled' ORDER BY visit_date DESC, id DESC LIMIT 200"#
-    )
-    .fetch_all(&state.db)
-    .await?;
+    let visits = dashboard::visit_choices(&state.db, filter.within).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -173,6 +179,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, Query(form): Query<Fi
             ("month", &form.month),
             ("department", &form.department),
             ("leader", &form.leader),
+            ("county", &form.county),
         ]),
         form,
         visits,
@@ -197,13 +204,13 @@ pub async fn export(
     Form(form): Form<FilterForm>,
 ) -> Result<Response, AppError> {
     let mut errors = Errors::default();
-    let filter = parse_filter(&form, &mut errors);
+    let filter = filter_for(&ctx, &form, &mut errors);
     if let Some((_, message)) = errors.iter().next() {
         return Err(AppError::BadRequest(message.to_owned()));
     }
     let d = figures(&state, &filter, EXPORT_ROWS, EXPORT_ROWS).await?;
     let bytes = workbook(&d)?;
-    let detail = json!({"visit": form.visit, "month": form.month, "department": form.department, "leader": form.leader});
+    let detail = json!({"visit": form.visit, "month": form.month, "department": form.department, "leader": form.leader, "county": form.county});
     audit::record(
         &state.db,
         &ctx.actor(),
@@ -223,7 +230,7 @@ fn workbook(d: &Dashboard) -> Result<Vec<u8>, AppError> {
         d.total.closed_in_period.into(),
         d.report_total.into(),
     ]];
-    let (ranking, leaders) = (ranking_rows(d), leader_rows(d));
+    let (ranking, leaders) = (ranking_rows(&d.depts), leader_rows(d));
     let sheets = [
         Sheet {
             name: "总体情况",
@@ -246,6 +253,23 @@ fn workbook(d: &Dashboard) -> Result<Vec<u8>, AppError> {
                 "综合得分",
             ],
             rows: ranking,
+        },
+        Sheet {
+            name: "区县排名",
+            headers: &[
+                "排名",
+                "区县",
+                "交办",
+                "在办",
+                "7 日内到期",
+                "逾期",
+                &closed,
+                "响应率",
+                "解决率",
+                "满意率",
+                "综合得分",
+            ],
+            rows: ranking_rows(&d.counties),
         },
         Sheet {
             name: "包案领导",
@@ -286,8 +310,8 @@ const CASE_HEADERS: [&str; 6] = [
 ];
 
 /// The department ranking as rows.
-fn ranking_rows(d: &Dashboard) -> Vec<Vec<Cell>> {
-    d.depts
+fn ranking_rows(lines: &[DeptLine]) -> Vec<Vec<Cell>> {
+    lines
         .iter()
         .map(|l| {
             let t = &l.t;
@@ -349,7 +373,8 @@ fn case_rows(lines: &[CaseLine]) -> Vec<Vec<Cell>> {
 /// POST `/cases/{id}/urge` (督办, supervisors): `transitions::urge` in one transaction.
 pub async fn urge(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
     let mut tx = state.db.begin().await?;
-    let code = transitions::urge(&mut tx, id, &ctx.actor(), state.clock.now()).await?;
+    let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    let code = transitions::urge(&mut tx, id, within, &ctx.actor(), state.clock.now()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -371,6 +396,7 @@ mod tests {
                 month: "2026-11".into(),
                 department: "".into(),
                 leader: "x".into(),
+                county: "".into(),
             },
             &mut e,
         );

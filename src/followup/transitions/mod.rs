@@ -112,7 +112,7 @@ pub async fn check(
     rules: &CaseRules,
 ) -> Result<Checked, CaseError> {
     lock(&mut *conn, case_id).await?;
-    let row = case_row::load(&mut *conn, case_id)
+    let row = case_row::load(&mut *conn, case_id, user.jurisdiction_id)
         .await?
         .ok_or(AppError::NotFound)?;
     let side = row.side_of(user).ok_or(AppError::NotFound)?;

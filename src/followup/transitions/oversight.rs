@@ -10,16 +10,21 @@ use serde_json::json;
 use sqlx::{PgConnection, PgExecutor};
 
 /// 督办 (supervisors): an `urged` event, the first urge date if none, a notification to the lead
-/// department, an audit row. Returns the case code.
+/// department, an audit row. Returns the case code. A case outside `within`'s subtree (its
+/// visit's host and organiser) is not found.
 pub async fn urge(
     tx: &mut PgConnection,
     id: i64,
+    within: Option<i64>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
     let case = sqlx::query!(
-        "SELECT code, title, status, lead_department_id FROM cases WHERE id = $1 FOR UPDATE",
-        id
+        "SELECT c.code, c.title, c.status, c.lead_department_id FROM cases c JOIN visits v ON v.id = c.visit_id
+         WHERE c.id = $1 AND (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))
+         FOR UPDATE OF c",
+        id,
+        within
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -74,16 +79,25 @@ pub struct Handover<'a> {
     pub from: i64,
     pub to: i64,
     pub note: &'a str,
+    /// The acting supervisor's jurisdiction: both leaders lie within its subtree.
+    pub within: Option<i64>,
 }
 
-/// The successor is another, active leader.
-pub async fn successor_ok(db: impl PgExecutor<'_>, from: i64, to: i64) -> sqlx::Result<bool> {
+/// The successor is another, active leader within `within`'s subtree.
+pub async fn successor_ok(
+    db: impl PgExecutor<'_>,
+    from: i64,
+    to: i64,
+    within: Option<i64>,
+) -> sqlx::Result<bool> {
     if from == to {
         return Ok(false);
     }
     sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM leaders WHERE id = $1 AND active) AS "e!""#,
-        to
+        r#"SELECT EXISTS (SELECT 1 FROM leaders WHERE id = $1 AND active
+                          AND COALESCE(county_id, $2) IN (SELECT jurisdiction_subtree($2))) AS "e!""#,
+        to,
+        within
     )
     .fetch_one(db)
     .await
@@ -100,8 +114,12 @@ pub async fn hand_over(
     let (from, to) = (h.from, h.to);
     let user_id = actor.id.ok_or(AppError::Forbidden)?;
     let open_states: Vec<String> = OPEN.iter().map(|s| s.to_string()).collect();
-    sqlx::query_scalar!("SELECT id FROM leaders WHERE id = $1", from)
-        .fetch_optional(&mut *tx)
+    sqlx::query_scalar!(
+        "SELECT id FROM leaders WHERE id = $1 AND COALESCE(county_id, $2) IN (SELECT jurisdiction_subtree($2))",
+        from,
+        h.within
+    )
+    .fetch_optional(&mut *tx)
         .await?
         .ok_or(AppError::NotFound)?;
     // The row locks hold off concurrent transitions; they then see a bumped version (409).

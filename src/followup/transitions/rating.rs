@@ -41,7 +41,7 @@ pub async fn may_rate(
     now: DateTime<Utc>,
     rules: &CaseRules,
 ) -> Result<CaseRow, CaseError> {
-    let row = case_row::load(db, case_id)
+    let row = case_row::load(db, case_id, None)
         .await?
         .ok_or(AppError::NotFound)?;
     let facts = row.facts(china_date(now), rules);

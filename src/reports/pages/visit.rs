@@ -31,7 +31,8 @@ pub async fn show(
         None => (id.as_str(), false),
     };
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let r = load(&state.db, id).await?;
+    let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
+    let r = load(&state.db, id, within).await?;
     if !excel {
         return Ok(render(&ReportPage {
             layout: ctx.layout("下访活动报表"),
