@@ -171,9 +171,50 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
         days: 19,
     };
     upcoming_visit(&mut tx, &b, now).await?;
+    let history = [
+        (
+            county_a,
+            "浦阳县",
+            ["xinfang", "chengban", "ducha"],
+            &leaders_a[..4],
+            8,
+        ),
+        (
+            county_b,
+            "安和县",
+            ["xinfang_b", "chengban_b", "ducha_shi"],
+            &leaders_b[..],
+            4,
+        ),
+    ];
+    for (id, name, [staff, handler, supervisor], leaders, every) in history {
+        let handler = user_id(&mut tx, handler).await?;
+        let c = history::County {
+            id,
+            name,
+            staff: user_id(&mut tx, staff).await?,
+            handler,
+            supervisor: user_id(&mut tx, supervisor).await?,
+            lead_department: sqlx::query_scalar!(
+                r#"SELECT department_id AS "d!" FROM users WHERE id = $1"#,
+                handler
+            )
+            .fetch_one(&mut *tx)
+            .await?,
+            leaders,
+            dissatisfied_every: every,
+        };
+        history::seed(&mut tx, &c, now).await?;
+    }
     tx.commit().await?;
     tracing::info!("demo counties seeded");
     Ok(())
+}
+
+async fn user_id(tx: &mut Tx, username: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE username = $1", username)
+        .fetch_one(&mut **tx)
+        .await
 }
 
 /// A county under 金华市, by its (fictional) code.
@@ -375,4 +416,5 @@ async fn rooms_and_windows(tx: &mut Tx, u: &Upcoming<'_>, visit_id: i64) -> anyh
     Ok(())
 }
 
+pub mod history;
 pub mod pujiang;

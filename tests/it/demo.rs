@@ -29,7 +29,7 @@ async fn demo_client(app: &TestApp, username: &str) -> Client {
 /// The upcoming visit of the county with this code: (id, title).
 async fn upcoming(owner: &PgPool, code: &str) -> (i64, String) {
     sqlx::query_as(
-        "SELECT v.id, v.title FROM visits v JOIN jurisdictions j ON j.id = v.county_id WHERE j.code = $1",
+        "SELECT v.id, v.title FROM visits v JOIN jurisdictions j ON j.id = v.county_id WHERE j.code = $1 AND v.status = 'announced'",
     )
     .bind(code)
     .fetch_one(owner)
@@ -54,11 +54,16 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
         .await
         .unwrap();
     assert_eq!(users, DEMO_ACCOUNTS.len() as i64, "idempotent");
-    let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits")
+    let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits WHERE status = 'announced'")
         .fetch_one(&owner)
         .await
         .unwrap();
     assert_eq!(visits, 2, "one upcoming visit in each county, once");
+    let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(cases, 72, "a year of history, once");
     app.state.refresh_demo_flag().await.unwrap();
 
     let home = app.client().get("/").await;
@@ -167,11 +172,54 @@ async fn the_second_county_sees_its_own_visits_and_the_city_sees_both_counties()
     let city = demo_client(&app, "ducha_shi").await;
     let page = city.get("/supervision").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let main = page.text("main");
-    assert!(main.contains("浦阳县") && main.contains("安和县"), "{main}");
+    let ranking = page.text("#counties");
+    assert!(
+        ranking.contains("浦阳县") && ranking.contains("安和县"),
+        "both counties ranked: {ranking}"
+    );
     let county = demo_client(&app, "ducha").await.get("/supervision").await;
     assert!(
         !county.text("main").contains("安和县"),
         "a county's supervisor sees no other county"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_has_a_year_of_cases_in_every_state() {
+    let (app, owner) = seeded().await;
+    let states: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM cases GROUP BY status ORDER BY status")
+            .fetch_all(&owner)
+            .await
+            .unwrap();
+    let names: Vec<&str> = states.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "accepted",
+            "assigned",
+            "closed",
+            "closure_submitted",
+            "rated"
+        ],
+        "{states:?}"
+    );
+    let (urged, dissatisfied, past): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM cases WHERE first_urged_at IS NOT NULL),
+                (SELECT count(*) FROM cases WHERE rating = 'dissatisfied'),
+                (SELECT count(DISTINCT visit_date) FROM visits WHERE visit_date < current_date)",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert!(urged >= 2, "some overdue cases are urged");
+    assert!(dissatisfied >= 2, "some ratings are 不满意");
+    assert_eq!(past, 12, "a visit every month for a year");
+
+    let county = demo_client(&app, "ducha").await.get("/supervision").await;
+    assert_eq!(county.status, 200);
+    assert!(
+        county.text("main").contains("县住房和城乡建设局"),
+        "the county's dashboard ranks its departments"
     );
 }
