@@ -405,12 +405,12 @@ async fn rooms_and_windows(tx: &mut Tx, u: &Upcoming<'_>, visit_id: i64) -> anyh
             department_ids: departments.to_vec(),
             category_ids: vec![],
         };
-        room_store::create(&mut **tx, visit_id, &room, &actor)
+        room_store::create(tx, visit_id, &room, &actor)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?
             .map_err(anyhow::Error::msg)?;
     }
-    windows::generate(&mut **tx, visit_id, &actor)
+    windows::generate(tx, visit_id, &actor)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(())
