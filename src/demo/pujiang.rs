@@ -160,9 +160,12 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
         sqlx::query_scalar!("SELECT leader_id AS \"id!\" FROM users WHERE username = 'lingdao'")
             .fetch_one(&mut *tx)
             .await?;
-    let departments = sqlx::query!("SELECT name, short_name FROM departments ORDER BY id")
-        .fetch_all(&mut *tx)
-        .await?;
+    let departments = sqlx::query!(
+        "SELECT name, short_name FROM departments WHERE jurisdiction_id = $1 ORDER BY id",
+        county
+    )
+    .fetch_all(&mut *tx)
+    .await?;
 
     let visit = sqlx::query_scalar!(
         "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, venue, address, area_served, scope, status, created_by, is_demo)
@@ -204,7 +207,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
         )
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query!("INSERT INTO room_departments (room_id, department_id) SELECT $1, id FROM departments WHERE name = ANY($2)", room, seated as &[&str])
+        sqlx::query!("INSERT INTO room_departments (room_id, department_id) SELECT $1, id FROM departments WHERE name = ANY($2) AND jurisdiction_id = $3", room, seated as &[&str], county)
             .execute(&mut *tx)
             .await?;
         sqlx::query!(

@@ -1,8 +1,41 @@
 //! The demo county: seeded once however often it is asked for, and flagged on every page.
 
-use crate::harness::TestApp;
+use crate::harness::{Client, TestApp};
+use crate::register::{form, id_number};
 use sqlx::PgPool;
-use xiafang::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD, seed};
+use xiafang::demo::{COUNTY_A, COUNTY_B, DEMO_ACCOUNTS, DEMO_PASSWORD, seed};
+
+/// The app in demo mode with the demo seeded: (app, owner pool).
+async fn seeded() -> (TestApp, PgPool) {
+    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
+    let owner = PgPool::connect(&app.url).await.unwrap();
+    seed(&owner, app.clock.as_ref()).await.unwrap();
+    app.state.refresh_demo_flag().await.unwrap();
+    (app, owner)
+}
+
+async fn demo_client(app: &TestApp, username: &str) -> Client {
+    let client = app.client();
+    let r = client
+        .post(
+            "/login",
+            &[("username", username), ("password", DEMO_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{username} signs in");
+    client
+}
+
+/// The upcoming visit of the county with this code: (id, title).
+async fn upcoming(owner: &PgPool, code: &str) -> (i64, String) {
+    sqlx::query_as(
+        "SELECT v.id, v.title FROM visits v JOIN jurisdictions j ON j.id = v.county_id WHERE j.code = $1 AND v.status = 'announced'",
+    )
+    .bind(code)
+    .fetch_one(owner)
+    .await
+    .unwrap()
+}
 
 #[tokio::test]
 async fn the_demo_seeds_once_and_every_page_says_so() {
@@ -21,11 +54,16 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
         .await
         .unwrap();
     assert_eq!(users, DEMO_ACCOUNTS.len() as i64, "idempotent");
-    let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits")
+    let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits WHERE status = 'announced'")
         .fetch_one(&owner)
         .await
         .unwrap();
-    assert_eq!(visits, 1);
+    assert_eq!(visits, 2, "one upcoming visit in each county, once");
+    let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(cases, 72, "a year of history, once");
     app.state.refresh_demo_flag().await.unwrap();
 
     let home = app.client().get("/").await;
@@ -39,7 +77,7 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
         "its first notice is listed"
     );
 
-    for (username, _, role) in DEMO_ACCOUNTS {
+    for (username, _, role, _) in DEMO_ACCOUNTS {
         let client = app.client();
         let r = client
             .post(
@@ -56,4 +94,132 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
             "{username}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_citizen_registers_for_the_demo_visit_the_moment_it_is_seeded() {
+    let (app, owner) = seeded().await;
+    let (visit, _) = upcoming(&owner, COUNTY_A).await;
+    let rooms: i64 = sqlx::query_scalar("SELECT count(*) FROM rooms WHERE visit_id = $1")
+        .bind(visit)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(rooms, 2, "the visit has its rooms");
+    let window: i64 = sqlx::query_scalar(
+        "SELECT id FROM reception_windows WHERE visit_id = $1 AND capacity_slots > 0 ORDER BY starts_at LIMIT 1",
+    )
+    .bind(visit)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    let category: i64 = sqlx::query_scalar(
+        "SELECT id FROM categories WHERE name = '城乡建设' AND parent_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+
+    let citizen = app.client();
+    let page = citizen.get(&format!("/visits/{visit}/register")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.field_value("form_token");
+    let (id, c, w) = (id_number(7), category.to_string(), window.to_string());
+    let r = citizen
+        .post(
+            &format!("/visits/{visit}/register"),
+            &form(&token, &id, &c, &w),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location().starts_with("/registrations/"), "a receipt");
+    let booked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM registrations WHERE visit_id = $1 AND window_id = $2",
+    )
+    .bind(visit)
+    .bind(window)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(booked, 1);
+}
+
+#[tokio::test]
+async fn the_second_county_sees_its_own_visits_and_the_city_sees_both_counties() {
+    let (app, owner) = seeded().await;
+    let (a, title_a) = upcoming(&owner, COUNTY_A).await;
+    let (b, title_b) = upcoming(&owner, COUNTY_B).await;
+
+    let staff_b = demo_client(&app, "xinfang_b").await;
+    let list = staff_b.get("/staff/visits").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.text("main").contains(&title_b),
+        "its own county's visit"
+    );
+    assert!(
+        !list.text("main").contains(&title_a),
+        "not the other county's"
+    );
+    assert_eq!(staff_b.get(&format!("/staff/visits/{b}")).await.status, 200);
+    assert_eq!(staff_b.get(&format!("/staff/visits/{a}")).await.status, 404);
+
+    let staff_a = demo_client(&app, "xinfang").await;
+    let list = staff_a.get("/staff/visits").await;
+    assert!(list.text("main").contains(&title_a));
+    assert!(!list.text("main").contains(&title_b));
+
+    let city = demo_client(&app, "ducha_shi").await;
+    let page = city.get("/supervision").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let ranking = page.text("#counties");
+    assert!(
+        ranking.contains("浦阳县") && ranking.contains("安和县"),
+        "both counties ranked: {ranking}"
+    );
+    let county = demo_client(&app, "ducha").await.get("/supervision").await;
+    assert!(
+        !county.text("main").contains("安和县"),
+        "a county's supervisor sees no other county"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_has_a_year_of_cases_in_every_state() {
+    let (app, owner) = seeded().await;
+    let states: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM cases GROUP BY status ORDER BY status")
+            .fetch_all(&owner)
+            .await
+            .unwrap();
+    let names: Vec<&str> = states.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "accepted",
+            "assigned",
+            "closed",
+            "closure_submitted",
+            "rated"
+        ],
+        "{states:?}"
+    );
+    let (urged, dissatisfied, past): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM cases WHERE first_urged_at IS NOT NULL),
+                (SELECT count(*) FROM cases WHERE rating = 'dissatisfied'),
+                (SELECT count(DISTINCT visit_date) FROM visits WHERE visit_date < current_date)",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert!(urged >= 2, "some overdue cases are urged");
+    assert!(dissatisfied >= 2, "some ratings are 不满意");
+    assert_eq!(past, 12, "a visit every month for a year");
+
+    let county = demo_client(&app, "ducha").await.get("/supervision").await;
+    assert_eq!(county.status, 200);
+    assert!(
+        county.text("main").contains("县住房和城乡建设局"),
+        "the county's dashboard ranks its departments"
+    );
 }
