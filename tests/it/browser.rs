@@ -228,18 +228,14 @@ async fn announced_visit(app: &TestApp) -> (i64, i64) {
         .await
         .unwrap();
     app.state.refresh_demo_flag().await.unwrap();
-    let (visit, notice): (i64, i64) =
-        sqlx::query_as("SELECT v.id, n.id FROM visits v JOIN notices n ON n.visit_id = v.id")
-            .fetch_one(&owner)
-            .await
-            .unwrap();
-    sqlx::query(
-        "INSERT INTO reception_windows (visit_id, starts_at, ends_at, capacity_slots)
-         SELECT v.id, (v.visit_date + make_time(h, 0, 0)) AT TIME ZONE 'Asia/Shanghai', (v.visit_date + make_time(h + 1, 0, 0)) AT TIME ZONE 'Asia/Shanghai', 8
-         FROM visits v, generate_series(8, 16) AS h WHERE v.id = $1",
+    // The demo's upcoming visit in its first county: announced, with rooms and windows.
+    let (visit, notice): (i64, i64) = sqlx::query_as(
+        "SELECT v.id, n.id FROM visits v JOIN notices n ON n.visit_id = v.id
+         JOIN jurisdictions j ON j.id = v.county_id
+         WHERE v.status = 'announced' AND j.code = $1 ORDER BY n.id LIMIT 1",
     )
-    .bind(visit)
-    .execute(&owner)
+    .bind(xiafang::demo::COUNTY_A)
+    .fetch_one(&owner)
     .await
     .unwrap();
     owner.close().await;
