@@ -219,24 +219,9 @@ pub fn total_capacity(plan: &[WindowPlan]) -> i64 {
     plan.iter().map(|w| w.capacity as i64).sum()
 }
 
-/// The registration URL as an inline SVG QR code (attributes only: the CSP forbids inline styles).
+/// The registration URL as an inline SVG QR code.
 pub fn qr_svg(url: &str) -> String {
-    use qrcode::render::svg;
-    match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
-        Ok(code) => {
-            let svg = code
-                .render::<svg::Color>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build();
-            let svg = svg
-                .split_once("?>")
-                .map(|(_, rest)| rest.to_owned())
-                .unwrap_or(svg);
-            svg.replacen("<svg ", "<svg role=\"img\" aria-label=\"登记二维码\" ", 1)
-        }
-        Err(_) => String::new(),
-    }
+    crate::web::qr::svg(url, "登记二维码")
 }
 
 /// `YYYY-MM` → the first of that month; anything else → `None`.

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod page;
 pub mod pages;
 pub mod password;
+pub mod qr;
 pub mod rate_limit;
 pub mod second_factor;
 pub mod session;

@@ -76,23 +76,9 @@ pub fn otpauth_url(secret: &[u8], account: &str) -> String {
         .unwrap_or_default()
 }
 
-/// An inline SVG QR code (attributes only: the CSP forbids inline styles).
-pub fn qr_svg(data: &str) -> String {
-    use qrcode::render::svg;
-    let Ok(code) = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M)
-    else {
-        return String::new();
-    };
-    let svg = code
-        .render::<svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build();
-    let svg = svg
-        .split_once("?>")
-        .map(|(_, rest)| rest.to_owned())
-        .unwrap_or(svg);
-    svg.replacen("<svg ", "<svg role=\"img\" aria-label=\"绑定二维码\" ", 1)
+/// The enrolment QR code of an `otpauth://` URL.
+pub fn qr_svg(url: &str) -> String {
+    crate::web::qr::svg(url, "绑定二维码")
 }
 
 /// Ten fresh recovery codes, shown as `abcde-fghjk`.
