@@ -123,6 +123,33 @@ impl Browser {
             .unwrap_or_else(|_| panic!("pressing {text} did not load a page"));
     }
 
+    /// Sign in on the login page as a user does, second factor included (a fresh cookie jar first:
+    /// one browser serves several people), and check that it worked.
+    pub async fn log_in(&self, app: &TestApp, username: &str, password: &str) {
+        self.driver.delete_all_cookies().await.unwrap();
+        self.driver
+            .goto(format!("{}/login", app.origin()))
+            .await
+            .unwrap();
+        self.fill("用户名", username).await;
+        self.fill("密码", password).await;
+        // The submit button, not the 登录 link in the header.
+        let button = self
+            .driver
+            .find(By::XPath("//form//button[normalize-space()='登录']"))
+            .await
+            .unwrap();
+        button.click().await.unwrap();
+        button.wait_until().stale().await.unwrap();
+        self.pass_second_factor(app, username).await;
+        let path = self.driver.current_url().await.unwrap().path().to_owned();
+        assert!(
+            !path.starts_with("/login"),
+            "{username} is signed in: {}",
+            self.body_text().await
+        );
+    }
+
     /// After the password: the second factor as a user answers it — the first time the secret is
     /// read off the enrolment page (as typed into an authenticator app by hand) and the recovery
     /// codes are acknowledged; later the app's code. A demo account in demo mode sees neither.

@@ -11,36 +11,6 @@ use thirtyfour::prelude::*;
 use xiafang::clock::{Clock, china_date, china_instant};
 use xiafang::web::auth::Role;
 
-/// Sign in on the login page (a fresh cookie jar first: one browser serves several people).
-async fn log_in(b: &Browser, app: &TestApp, username: &str) {
-    b.driver.delete_all_cookies().await.unwrap();
-    b.driver
-        .goto(format!("{}/login", app.origin()))
-        .await
-        .unwrap();
-    b.fill("用户名", username).await;
-    b.fill("密码", PASSWORD).await;
-    // The submit button, not the 登录 link in the header.
-    let button = b
-        .driver
-        .find(By::XPath("//form//button[normalize-space()='登录']"))
-        .await
-        .unwrap();
-    button.click().await.unwrap();
-    button.wait_until().stale().await.unwrap();
-    b.pass_second_factor(app, username).await;
-    assert!(
-        !b.driver
-            .current_url()
-            .await
-            .unwrap()
-            .path()
-            .starts_with("/login"),
-        "{username} is signed in: {}",
-        b.body_text().await
-    );
-}
-
 /// Pick the option shown as `text` in the select labelled `label` (adds to a multiple select).
 async fn choose(b: &Browser, label: &str, text: &str) {
     let select = b.field(label).await;
@@ -104,7 +74,7 @@ async fn journey_1_staff_plan_a_visit_publish_the_first_notice_and_print_it() {
     let day = china_date(app.clock.now()) + chrono::Duration::days(12);
 
     let b = Browser::start(false).await;
-    log_in(&b, &app, "xinfang").await;
+    b.log_in(&app, "xinfang", PASSWORD).await;
     b.screenshot("journey1-01-signed-in").await;
 
     goto(&b, &app, "/staff/visits/new").await;
@@ -257,7 +227,7 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
 
     // Journey 3: the leader on a phone.
     let phone = Browser::start(true).await;
-    log_in(&phone, &app, "wangjh").await;
+    phone.log_in(&app, "wangjh", PASSWORD).await;
     goto(&phone, &app, "/me/today").await;
     let today = phone.body_text().await;
     assert!(
@@ -318,7 +288,7 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
 
     // Journey 4: the 住建局 signs for it and submits closure; a supervisor approves.
     let desk = Browser::start(false).await;
-    log_in(&desk, &app, "zhujian").await;
+    desk.log_in(&app, "zhujian", PASSWORD).await;
     goto(&desk, &app, "/dept/cases").await;
     assert!(desk.body_text().await.contains(&case_code));
     desk.screenshot("journey4-01-inbox").await;
@@ -337,7 +307,7 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
     desk.press("申请办结").await;
     desk.screenshot("journey4-04-closure-submitted").await;
 
-    log_in(&desk, &app, "ducha").await;
+    desk.log_in(&app, "ducha", PASSWORD).await;
     goto(&desk, &app, &format!("/cases/{case}")).await;
     desk.press("审核通过").await;
     desk.screenshot("journey4-05-approved").await;

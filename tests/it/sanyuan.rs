@@ -445,25 +445,6 @@ async fn the_secadmin_unlocks_a_locked_account() {
     assert_eq!(app.audit_count("user.unlock").await, 1);
 }
 
-/// Sign in on the login page with a fresh cookie jar.
-async fn browser_log_in(b: &Browser, app: &TestApp, username: &str, password: &str) {
-    b.driver.delete_all_cookies().await.unwrap();
-    b.driver
-        .goto(format!("{}/login", app.origin()))
-        .await
-        .unwrap();
-    b.fill("用户名", username).await;
-    b.fill("密码", password).await;
-    let button = b
-        .driver
-        .find(By::XPath("//form//button[normalize-space()='登录']"))
-        .await
-        .unwrap();
-    button.click().await.unwrap();
-    button.wait_until().stale().await.unwrap();
-    b.pass_second_factor(app, username).await;
-}
-
 /// The journey in a browser: the sysadmin creates an account, the security administrator grants
 /// its role and issues a link, the new colleague sets a password with it and signs in; the auditor
 /// reads both administrators' acts.
@@ -475,14 +456,14 @@ async fn in_a_browser_an_account_is_created_granted_and_given_a_password_by_link
     app.user("shenji2", Role::Auditor).await;
     let b = Browser::start(false).await;
 
-    browser_log_in(&b, &app, "root1", PASSWORD).await;
+    b.log_in(&app, "root1", PASSWORD).await;
     b.fill("用户名", "chen").await;
     b.fill("姓名", "陈明").await;
     b.press("创建用户").await;
     assert!(b.body_text().await.contains("尚无角色"));
     b.screenshot("sanyuan-01-sysadmin-user").await;
 
-    browser_log_in(&b, &app, "anquan2", PASSWORD).await;
+    b.log_in(&app, "anquan2", PASSWORD).await;
     let chen = id_of(&app, "chen").await;
     b.driver
         .goto(format!("{}/admin/users/{chen}", app.origin()))
@@ -513,12 +494,12 @@ async fn in_a_browser_an_account_is_created_granted_and_given_a_password_by_link
     b.fill("再次输入新密码", NEW_PASSWORD).await;
     b.press("设置新密码").await;
     assert!(b.body_text().await.contains("新密码已设置"));
-    browser_log_in(&b, &app, "chen", NEW_PASSWORD).await;
+    b.log_in(&app, "chen", NEW_PASSWORD).await;
     let path = b.driver.current_url().await.unwrap().path().to_owned();
     assert_eq!(path, "/", "chen works as staff now");
 
     // The auditor, through its own second factor, reads what both administrators did.
-    browser_log_in(&b, &app, "shenji2", PASSWORD).await;
+    b.log_in(&app, "shenji2", PASSWORD).await;
     let text = b.body_text().await;
     for (actor, action) in [("root1", "user.create"), ("anquan2", "user.role_grant")] {
         assert!(
