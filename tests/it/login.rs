@@ -99,6 +99,20 @@ async fn the_21st_attempt_from_one_address_within_a_minute_is_refused() {
     );
 }
 
+/// A wrong password whose X-Forwarded-For names 10.0.0.`n`.
+fn wrong_password_from(
+    client: &crate::harness::Client,
+    app: &TestApp,
+    n: u8,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    client
+        .http
+        .post(format!("{}/login", app.origin()))
+        .header("x-forwarded-for", format!("10.0.0.{n}"))
+        .form(&[("username", "nobody"), ("password", "Wrong-pass1")])
+        .send()
+}
+
 #[tokio::test]
 async fn attempts_from_every_address_together_have_a_limit_too() {
     let app = TestApp::spawn_with(|c| {
@@ -108,14 +122,7 @@ async fn attempts_from_every_address_together_have_a_limit_too() {
     })
     .await;
     let client = app.client();
-    let from = |n: u8| {
-        client
-            .http
-            .post(format!("{}/login", app.origin()))
-            .header("x-forwarded-for", format!("10.0.0.{n}"))
-            .form(&[("username", "nobody"), ("password", "Wrong-pass1")])
-            .send()
-    };
+    let from = |n: u8| wrong_password_from(&client, &app, n);
     for n in 1..=5 {
         assert_eq!(from(n).await.unwrap().status(), 401);
     }
@@ -158,14 +165,7 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     })
     .await;
     let client = app.client();
-    let from = |n: u8| {
-        client
-            .http
-            .post(format!("{}/login", app.origin()))
-            .header("x-forwarded-for", format!("10.0.0.{n}"))
-            .form(&[("username", "nobody"), ("password", "Wrong-pass1")])
-            .send()
-    };
+    let from = |n: u8| wrong_password_from(&client, &app, n);
     for n in 1..=3 {
         assert_eq!(from(n).await.unwrap().status(), 401);
     }
