@@ -11,7 +11,7 @@ pub struct Actor {
     pub role: Option<&'static str>,
     pub ip: Option<IpAddr>,
     /// Where the actor belongs (DESIGN §2): the entry belongs there. `None` with an `id` is looked
-    /// up from the account; without an `id` (anonymous), see `Entry::within`.
+    /// up from the account; without an `id` (anonymous), the entry belongs to its object's.
     pub jurisdiction_id: Option<i64>,
 }
 
@@ -21,8 +21,6 @@ pub struct Entry<'a> {
     pub object_id: Option<String>,
     pub success: bool,
     pub detail: Value,
-    /// The object's jurisdiction, for an anonymous actor's entry (a citizen's registration).
-    pub jurisdiction_id: Option<i64>,
 }
 
 impl<'a> Entry<'a> {
@@ -33,7 +31,6 @@ impl<'a> Entry<'a> {
             object_id: None,
             success: true,
             detail: Value::Object(Default::default()),
-            jurisdiction_id: None,
         }
     }
     pub fn failed(action: &'a str) -> Self {
@@ -51,21 +48,20 @@ impl<'a> Entry<'a> {
         self.detail = detail;
         self
     }
-    /// The jurisdiction of the object, used when the actor has none (anonymous).
-    pub fn within(mut self, jurisdiction_id: Option<i64>) -> Self {
-        self.jurisdiction_id = jurisdiction_id;
-        self
-    }
 }
 
 /// Write one audit row, inside the caller's transaction when given one. It belongs to the actor's
-/// jurisdiction, else the object's, else (an unknown name at the login form) to none: only the
-/// auditor of a root jurisdiction sees those (`admin::audit_search`).
+/// jurisdiction (else, for an anonymous act, the object's) and to its object's (migration 0024);
+/// an entry of neither (an unknown name at the login form) only the auditor of a root
+/// jurisdiction sees (`admin::audit_search`).
 pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail, jurisdiction_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                 COALESCE($10, (SELECT jurisdiction_id FROM users WHERE id = $1), $11))",
+        "WITH object AS (SELECT audit_object_jurisdiction($6, $7) AS j)
+         INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail,
+                                jurisdiction_id, object_jurisdiction_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9,
+                COALESCE($10, (SELECT jurisdiction_id FROM users WHERE id = $1), object.j), object.j
+         FROM object",
         actor.id,
         actor.name,
         actor.role,
@@ -76,7 +72,6 @@ pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) ->
         entry.success,
         entry.detail,
         actor.jurisdiction_id,
-        entry.jurisdiction_id,
     )
     .execute(db)
     .await?;

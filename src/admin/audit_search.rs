@@ -50,6 +50,7 @@ async fn count(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<i64>
            WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
              AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
              AND (jurisdiction_id IN (SELECT jurisdiction_subtree($6))
+                  OR object_jurisdiction_id IN (SELECT jurisdiction_subtree($6))
                   OR (jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $6 AND parent_id IS NULL)))"#,
         q.action,
         q.actor,
@@ -68,6 +69,7 @@ async fn page(db: impl PgExecutor<'_>, q: &AuditQuery<'_>) -> sqlx::Result<Vec<A
            WHERE ($1::text IS NULL OR action LIKE $1 || '%') AND ($2::text IS NULL OR actor_name = $2)
              AND ($3::bool IS NULL OR success = $3) AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
              AND (jurisdiction_id IN (SELECT jurisdiction_subtree($8))
+                  OR object_jurisdiction_id IN (SELECT jurisdiction_subtree($8))
                   OR (jurisdiction_id IS NULL AND EXISTS (SELECT 1 FROM jurisdictions WHERE id = $8 AND parent_id IS NULL)))
            ORDER BY at DESC, id DESC LIMIT $6 OFFSET $7"#,
         q.action,

@@ -13,24 +13,16 @@ pub async fn contains(
     viewer: Option<i64>,
     j: Option<i64>,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(
-        r#"SELECT CASE WHEN $2::bigint IS NULL
-                       THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)
-                       ELSE $2 IN (SELECT jurisdiction_subtree($1)) END AS "e!""#,
-        viewer,
-        j
-    )
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar!(r#"SELECT jurisdiction_reaches($1, $2) AS "e!""#, viewer, j)
+        .fetch_one(db)
+        .await
 }
 
 /// `Ok` when the account `id` exists and is within `viewer`'s subtree; otherwise 404, exactly like
 /// an unknown id.
 pub async fn account(db: impl PgExecutor<'_>, viewer: Option<i64>, id: i64) -> AppResult<()> {
     let reached = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND CASE WHEN u.jurisdiction_id IS NULL
-                  THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)
-                  ELSE u.jurisdiction_id IN (SELECT jurisdiction_subtree($1)) END) AS "e!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND jurisdiction_reaches($1, u.jurisdiction_id)) AS "e!""#,
         viewer,
         id
     )
@@ -57,9 +49,7 @@ pub async fn choices(db: impl PgExecutor<'_>, viewer: Option<i64>) -> sqlx::Resu
 /// `Ok` when department `id` exists and is within `viewer`'s subtree; otherwise 404.
 pub async fn department(db: impl PgExecutor<'_>, viewer: Option<i64>, id: i64) -> AppResult<()> {
     let reached = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM departments d WHERE d.id = $2 AND CASE WHEN d.jurisdiction_id IS NULL
-                  THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)
-                  ELSE d.jurisdiction_id IN (SELECT jurisdiction_subtree($1)) END) AS "e!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM departments d WHERE d.id = $2 AND jurisdiction_reaches($1, d.jurisdiction_id)) AS "e!""#,
         viewer,
         id
     )
@@ -72,9 +62,7 @@ pub async fn department(db: impl PgExecutor<'_>, viewer: Option<i64>, id: i64) -
 /// subtree; otherwise 404.
 pub async fn leader(db: impl PgExecutor<'_>, viewer: Option<i64>, id: i64) -> AppResult<()> {
     let reached = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM leaders l WHERE l.id = $2 AND CASE WHEN l.county_id IS NULL
-                  THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)
-                  ELSE l.county_id IN (SELECT jurisdiction_subtree($1)) END) AS "e!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM leaders l WHERE l.id = $2 AND jurisdiction_reaches($1, l.county_id)) AS "e!""#,
         viewer,
         id
     )

@@ -332,9 +332,12 @@ pub async fn load(db: &PgPool, filter: &Filter, scope: &Scope<'_>) -> sqlx::Resu
     let row_leaders: Vec<i64> = tally_rows.iter().map(|r| r.leader_id).collect();
     let departments = sqlx::query_as!(
         Choice,
-        "SELECT id, name FROM departments
-         WHERE COALESCE(jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1)) OR id = ANY($2)
-         ORDER BY active DESC, name",
+        // Outside the viewer's own jurisdiction a department is named with its own: a city's
+        // ranking lists two counties' 住建局.
+        r#"SELECT d.id, d.name || COALESCE('（' || j.name || '）', '') AS "name!" FROM departments d
+           LEFT JOIN jurisdictions j ON j.id = d.jurisdiction_id AND d.jurisdiction_id <> $1
+           WHERE COALESCE(d.jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1)) OR d.id = ANY($2)
+           ORDER BY d.active DESC, d.name, j.code"#,
         filter.within,
         &row_departments
     )

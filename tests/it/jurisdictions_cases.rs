@@ -382,6 +382,10 @@ async fn each_county_sees_its_own_and_the_city_sees_both_counties() {
         dash.contains(DEPT_A) && dash.contains(DEPT_B),
         "the city's dashboard"
     );
+    // Two counties' departments are told apart by their county; a county's own are not.
+    assert!(dash.contains(&format!("{DEPT_B}（宁和县）")), "{dash}");
+    let own = b_sup.get("/supervision").await.body;
+    assert!(own.contains(DEPT_B) && !own.contains(&format!("{DEPT_B}（")));
     // 三张清单 drills into one county; B's supervisor cannot drill into A.
     let lists = city
         .get(&format!("/supervision/lists?county={}", w.b))
@@ -511,4 +515,59 @@ async fn a_provincial_departments_handler_sees_its_case_in_county_a_and_no_other
         .await
         .unwrap();
     assert_eq!(status, "accepted");
+    // The step is in the audit of the case's county (its object's) and of the province (its
+    // actor's), not in the other county's.
+    let seen = |username: &'static str, code: &'static str| async move {
+        let auditor = member(app, owner, username, Role::Auditor, code).await;
+        auditor.get("/audit?action=case.accept").await.body
+    };
+    assert!(seen("a_audit", "330726").await.contains("p_handler"));
+    assert!(seen("p_audit", "330000").await.contains("p_handler"));
+    let b_view = seen("b_audit", "330797").await;
+    assert!(!b_view.contains("p_handler"), "{b_view}");
+}
+
+#[tokio::test]
+async fn the_room_and_visit_forms_offer_the_hosts_line_and_never_a_sibling_county() {
+    let w = world().await;
+    let (app, owner) = (&w.app, &w.fx.owner);
+    let a_staff = member(app, owner, "a_staff", Role::Staff, "330726").await;
+    let rooms = format!("/staff/visits/{}/rooms", w.fx.visit);
+    let offered = a_staff
+        .get(&rooms)
+        .await
+        .texts("select[name=leader_ids] option");
+    assert!(
+        offered.iter().any(|o| o.starts_with("甲县长")),
+        "{offered:?}"
+    );
+    assert!(
+        !offered.iter().any(|o| o.starts_with("乙县长")),
+        "{offered:?}"
+    );
+    let departments = a_staff
+        .get(&rooms)
+        .await
+        .texts("select[name=department_ids] option");
+    assert!(
+        departments.contains(&"p_handler单位".to_owned()),
+        "the province above: {departments:?}"
+    );
+    assert!(!departments.contains(&DEPT_B.to_owned()), "{departments:?}");
+    // B's leader posted anyway is refused next to the field, and the room is not made.
+    let leader_b: i64 = id(owner, "SELECT id FROM leaders WHERE name = $1", "乙县长").await;
+    let r = a_staff
+        .post(
+            &rooms,
+            &[
+                ("name", "第九接待室"),
+                ("leader_ids", &leader_b.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(!r.field_error("leader_ids").is_empty());
+    assert_eq!(r.field_value("name"), "第九接待室");
+    let visit_form = a_staff.get("/staff/visits/new").await.body;
+    assert!(visit_form.contains("甲县长") && !visit_form.contains("乙县长"));
 }

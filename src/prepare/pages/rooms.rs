@@ -51,18 +51,24 @@ struct Options {
 }
 
 impl Options {
-    /// The visit's own leaders and departments first is what staff expect; all active ones are offered.
-    async fn load(state: &AppState) -> sqlx::Result<Self> {
+    /// The active leaders and departments of the host's line: its own, those below and those above
+    /// it (a provincial visit seats provincial and county departments), never a sibling county's.
+    async fn load(state: &AppState, visit_id: i64) -> sqlx::Result<Self> {
         let leaders = sqlx::query_as!(
             Choice,
-            r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders WHERE active
-               ORDER BY array_position(ARRAY['province', 'city', 'county', 'township'], level), name"#
+            r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l JOIN visits v ON v.id = $1
+               WHERE l.active AND COALESCE(l.county_id, v.county_id) IN (SELECT jurisdiction_line(v.county_id))
+               ORDER BY array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#,
+            visit_id
         )
         .fetch_all(&state.db)
         .await?;
         let departments = sqlx::query_as!(
             Choice,
-            "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
+            "SELECT d.id, d.name AS label FROM departments d JOIN visits v ON v.id = $1
+             WHERE d.active AND COALESCE(d.jurisdiction_id, v.county_id) IN (SELECT jurisdiction_line(v.county_id))
+             ORDER BY d.name",
+            visit_id
         )
         .fetch_all(&state.db)
         .await?;
@@ -232,7 +238,7 @@ async fn rooms_page(
         windows,
         form,
         errors,
-        options: Options::load(state).await?,
+        options: Options::load(state, id).await?,
         window_error: window_error.map(|(w, m, _)| (w, m)),
     })
 }
@@ -260,7 +266,7 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
     let mut errors = Errors::default();
-    let options = Options::load(&state).await?;
+    let options = Options::load(&state, id).await?;
     if let Some(v) = validate(&f, &options, &mut errors) {
         match room_store::create(&mut tx, id, &v, &ctx.actor()).await? {
             Ok(_) => {
@@ -321,7 +327,7 @@ async fn room_page(
         room,
         form,
         errors,
-        options: Options::load(state).await?,
+        options: Options::load(state, id).await?,
     })
 }
 
@@ -343,7 +349,7 @@ pub async fn update(
     lock_plannable(&mut tx, id).await?;
     room_store::lock(&mut tx, id, room).await?;
     let mut errors = Errors::default();
-    let options = Options::load(&state).await?;
+    let options = Options::load(&state, id).await?;
     if let Some(v) = validate(&f, &options, &mut errors) {
         match room_store::update(&mut tx, id, room, &v, &ctx.actor()).await? {
             Ok(()) => {
