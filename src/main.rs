@@ -132,6 +132,11 @@ enum Command {
         #[command(subcommand)]
         command: RegionsCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Seed the demo county and exit.
     Demo {
         /// Also seed the 2003 Pujiang day at full size, today: 14 rooms, 429 registrations scheduled.
@@ -157,6 +162,12 @@ enum RegionsCommand {
         /// The CSV file (UTF-8; an optional header line; 12-digit codes are cut to 9 digits).
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the SM3 chain of every entry; exit non-zero at the first that does not match.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -285,6 +296,12 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 println!("已创建用户 {username}（{}）。一次性密码：{password}\n首次登录后必须修改密码。", role.label());
             }
             Command::Regions { command: RegionsCommand::ImportTownships { file } } => import_townships(&pool, &file).await?,
+            Command::Audit { command: AuditCommand::Verify } => match xiafang::audit::verify(&pool).await? {
+                xiafang::audit::Verdict::Intact { entries } => println!("审计日志完整：{entries} 条，哈希链逐条核对无误。"),
+                xiafang::audit::Verdict::Broken { id, at, why } => {
+                    anyhow::bail!("审计日志在第 {id} 条（{}）处断开：{why}。The audit chain breaks at entry {id}.", xiafang::clock::cn_minute(at))
+                }
+            },
             Command::SeedScale { cases, registrations, password } => {
                 let owner = database.owner_url.as_deref().expect("checked above");
                 xiafang::followup::seed_scale::seed(owner, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;

@@ -49,9 +49,14 @@ INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_n
     (:w)::bigint, 1, 'submitted', now(), sha256(convert_to('s-' || (:n)::int, 'UTF8')), NULL, now())
   RETURNING id AS registration_id \gset
 UPDATE form_tokens SET registration_id = (:registration_id)::bigint WHERE token_hash = sha256(convert_to('pgbench-' || (:n)::int, 'UTF8'));
-INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail)
-  VALUES (NULL, 'anonymous', NULL, ('10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int)::inet, 'registration.create', 'registration', (:registration_id)::bigint, true,
-          jsonb_build_object('visit_id', (:visit)::bigint, 'code', 'X', 'channel', 'online', 'window_id', (:w)::bigint, 'waitlisted', false, 'flags', '[]'::jsonb));
+-- The audit chain (src/audit.rs): the app takes the chain's lock to the end of the transaction and
+-- links to the last hash; sha256 stands in for SM3, which PostgreSQL lacks (the app hashes in Rust).
+SELECT pg_advisory_xact_lock(7263002);
+INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail, prev_hash, hash)
+  SELECT NULL, 'anonymous', NULL, ('10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int)::inet, 'registration.create', 'registration', (:registration_id)::bigint, true,
+          jsonb_build_object('visit_id', (:visit)::bigint, 'code', 'X', 'channel', 'online', 'window_id', (:w)::bigint, 'waitlisted', false, 'flags', '[]'::jsonb),
+          p.hash, sha256(COALESCE(p.hash, '') || convert_to((:registration_id)::text, 'UTF8'))
+  FROM (SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash) p;
 INSERT INTO notifications (channel, registration_id, user_id, recipient_mask, kind, params, body)
   VALUES ('sms', (:registration_id)::bigint, NULL, '138****5678', 'registration.submitted', jsonb_build_object('code', 'X', 'window', '12月4日 09:00—10:00'),
           '您已登记浦阳县领导下访接访，登记编号 X，接访时段 12月4日 09:00—10:00。请携带身份证原件和相关材料按时到场。')

@@ -48,6 +48,9 @@ pub async fn migrate(
         .await
         .context("connecting to PostgreSQL as the owner")?;
     MIGRATOR.run(&owner).await.context("running migrations")?;
+    crate::audit::chain_unchained(&owner)
+        .await
+        .context("chaining the audit log's earlier entries")?;
     let mut tx = owner.begin().await?;
     // Concurrent GRANTs on one table fail with "tuple concurrently updated": serialise instances.
     tx.execute("SELECT pg_advisory_xact_lock(7263001)").await?;

@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod api;
+mod audit_chain;
 mod board;
 mod browser;
 mod cases;
