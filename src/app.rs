@@ -305,6 +305,13 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         let poll = config.notify_poll;
         let state = AppState::new(pool.clone(), config, Arc::new(SystemClock), keys).await?;
         let mut jobs = vec![tokio::spawn(housekeeping(state.clone()))];
+        if let Some(target) = state.config.audit_syslog.clone() {
+            // In every instance; the cursor's lock keeps each entry to one sender.
+            jobs.push(tokio::spawn(crate::audit::forward::run(
+                pool.clone(),
+                target,
+            )));
+        }
         if state.config.jobs {
             // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
             jobs.push(tokio::spawn(crate::notify::run_delivery(

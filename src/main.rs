@@ -110,6 +110,10 @@ struct Common {
         hide_env_values = true
     )]
     metrics_token: Option<String>,
+    /// Forward every audit entry, as it is committed, to syslog off the host: udp://HOST:PORT,
+    /// tcp://HOST:PORT or unix:/dev/log (the local daemon, which forwards it on).
+    #[arg(long, env = "XIAFANG_AUDIT_SYSLOG", global = true, value_parser = xiafang::audit::forward::Target::parse)]
+    audit_syslog: Option<xiafang::audit::forward::Target>,
 }
 
 #[derive(Subcommand)]
@@ -210,6 +214,7 @@ impl Common {
             login_per_ip_per_minute: self.login_per_ip_per_minute,
             login_per_minute: self.login_per_minute,
             metrics_token: self.metrics_token.filter(|s| !s.is_empty()),
+            audit_syslog: self.audit_syslog,
             ..Config::default()
         }
     }

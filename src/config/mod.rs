@@ -41,6 +41,8 @@ pub struct Config {
     pub idempotency_key_ttl: Duration,
     /// Bearer token that opens `/metrics`; unset: `/metrics` is not served (404).
     pub metrics_token: Option<String>,
+    /// Where the audit log is forwarded as it is written (`src/audit/forward.rs`); `None`: nowhere.
+    pub audit_syslog: Option<crate::audit::forward::Target>,
     /// Per client IP and minute, counted in Postgres so that the limit holds across instances.
     pub register_per_minute: u32,
     pub lookup_per_minute: u32,
@@ -120,6 +122,7 @@ impl Default for Config {
             form_token_ttl: Duration::hours(2),
             idempotency_key_ttl: Duration::hours(24),
             metrics_token: None,
+            audit_syslog: None,
             register_per_minute: 10,
             lookup_per_minute: 10,
             login_per_ip_per_minute: 20,

@@ -4,6 +4,7 @@
 
 use crate::harness::{PASSWORD, TestApp};
 use std::process::{Command, Output};
+use xiafang::audit::forward;
 use xiafang::web::auth::Role;
 
 /// `xiafang audit verify` on this test's database, as the app role.
@@ -144,4 +145,41 @@ async fn migrate_chains_a_log_from_before_the_chain_and_never_an_entry_slipped_i
         text(&out)
     );
     owner.close().await;
+}
+
+#[tokio::test]
+async fn committed_entries_are_forwarded_to_syslog_once_in_chain_order_with_their_hashes() {
+    let app = TestApp::spawn().await;
+    app.user("xinfang", Role::Staff).await;
+    for _ in 0..2 {
+        assert_eq!(app.client().login("xinfang", PASSWORD).await.status, 303);
+    }
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    collector
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let target =
+        forward::Target::parse(&format!("udp://{}", collector.local_addr().unwrap())).unwrap();
+    let stored: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        forward::pass(&app.db, &target, 100).await.unwrap(),
+        stored.len()
+    );
+    let mut buf = [0u8; 8192];
+    for (id, hash) in &stored {
+        let n = collector.recv(&mut buf).unwrap();
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(line.contains("xiafang"), "{line}");
+        assert!(line.contains(&format!("\"id\":{id},")), "{line}");
+        assert!(line.contains(&hex::encode(hash)), "{line}");
+    }
+    // Nothing again; a new act is sent next time, alone.
+    assert_eq!(forward::pass(&app.db, &target, 100).await.unwrap(), 0);
+    assert_eq!(app.client().login("xinfang", PASSWORD).await.status, 303);
+    assert!(forward::pass(&app.db, &target, 100).await.unwrap() >= 1);
+    let n = collector.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("\"action\":\"login\""));
 }

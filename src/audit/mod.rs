@@ -1,6 +1,8 @@
 //! The append-only audit log (DESIGN §7): who did what, from where, and whether it worked; each
 //! entry chained to the one before by an SM3 hash, so that an altered or removed entry shows.
 
+pub mod forward;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sm3::{Digest, Sm3};
