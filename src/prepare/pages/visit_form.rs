@@ -47,8 +47,9 @@ pub struct Options {
 }
 
 impl Options {
-    /// Active leaders and departments, plus those the visit already has (so that an edit keeps them).
-    /// The counties offered are those within `root` (the user's jurisdiction).
+    /// Active leaders and departments within `root` (the user's jurisdiction, as the administrators
+    /// place them: DESIGN §2), plus those the visit already has (so that an edit keeps them). The
+    /// counties offered are those within `root`.
     pub(super) async fn load(
         state: &AppState,
         root: Option<i64>,
@@ -58,17 +59,25 @@ impl Options {
         let leaders = sqlx::query_as!(
             Choice,
             r#"SELECT id, name || '（' || title || '）' AS "label!" FROM leaders
-               WHERE active OR id IN (SELECT lead_leader_id FROM visits WHERE id = $1 UNION SELECT leader_id FROM visit_leaders WHERE visit_id = $1)
+               WHERE active AND CASE WHEN county_id IS NULL
+                                     THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $2 AND parent_id IS NULL)
+                                     ELSE county_id IN (SELECT jurisdiction_subtree($2)) END
+                  OR id IN (SELECT lead_leader_id FROM visits WHERE id = $1 UNION SELECT leader_id FROM visit_leaders WHERE visit_id = $1)
                ORDER BY array_position(ARRAY['province', 'city', 'county', 'township'], level), name"#,
-            visit_id
+            visit_id,
+            root
         )
         .fetch_all(&state.db)
         .await?;
         let departments = sqlx::query_as!(
             Choice,
             r#"SELECT id, name AS label FROM departments
-               WHERE active OR id IN (SELECT department_id FROM visit_departments WHERE visit_id = $1) ORDER BY name"#,
-            visit_id
+               WHERE active AND CASE WHEN jurisdiction_id IS NULL
+                                     THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $2 AND parent_id IS NULL)
+                                     ELSE jurisdiction_id IN (SELECT jurisdiction_subtree($2)) END
+                  OR id IN (SELECT department_id FROM visit_departments WHERE visit_id = $1) ORDER BY name"#,
+            visit_id,
+            root
         )
         .fetch_all(&state.db)
         .await?;
