@@ -2,7 +2,7 @@
 //! the registration form makes them (encrypted with the app's keys, slots booked), and cases made
 //! the way the app makes them (`assign`, then the transitions).
 
-use crate::harness::{Client, TestApp, test_keys};
+use crate::harness::{Client, PASSWORD, TestApp, test_keys};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use sqlx::PgPool;
 use xiafang::audit::Actor;
@@ -220,6 +220,85 @@ async fn book(fx: &Fx, visit: i64, r: Reg<'_>, keep_flags: bool) -> i64 {
         .unwrap();
     tx.commit().await.unwrap();
     registration_id
+}
+
+/// Move an account (and a handler's department, a leader's leader) to jurisdiction `j`.
+pub async fn place(owner: &PgPool, username: &str, j: i64) {
+    sqlx::query("UPDATE users SET jurisdiction_id = $2 WHERE username = $1")
+        .bind(username)
+        .bind(j)
+        .execute(owner)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE departments SET jurisdiction_id = $2 WHERE id = (SELECT department_id FROM users WHERE username = $1)",
+    )
+    .bind(username)
+    .bind(j)
+    .execute(owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE leaders SET county_id = $2 WHERE id = (SELECT leader_id FROM users WHERE username = $1)",
+    )
+    .bind(username)
+    .bind(j)
+    .execute(owner)
+    .await
+    .unwrap();
+}
+
+/// An account of `role` in the jurisdiction with `code` (its department or leader there too),
+/// signed in through the login form.
+pub async fn member(
+    app: &TestApp,
+    owner: &PgPool,
+    username: &str,
+    role: Role,
+    code: &str,
+) -> Client {
+    app.user(username, role).await;
+    let j = id_of(owner, "SELECT id FROM jurisdictions WHERE code = $1", code).await;
+    place(owner, username, j).await;
+    let client = app.client();
+    let r = client.login(username, PASSWORD).await;
+    assert_eq!(r.status, 303, "{username} signs in: {}", r.body);
+    client
+}
+
+/// Every sheet of an .xlsx export (a POST with form `body`) as text; empty unless 200.
+pub async fn export_text(app: &TestApp, client: &Client, path: &str, body: &str) -> (u16, String) {
+    let r = client
+        .http
+        .post(format!("{}{path}", app.origin()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    workbook_text(r).await
+}
+
+/// Every sheet of a workbook answer as text, one line per row; empty unless 200.
+pub async fn workbook_text(r: reqwest::Response) -> (u16, String) {
+    use calamine::Reader;
+    let status = r.status().as_u16();
+    if status != 200 {
+        return (status, String::new());
+    }
+    let bytes = r.bytes().await.unwrap();
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut text = String::new();
+    for name in book.sheet_names() {
+        for row in book.worksheet_range(&name).unwrap().rows() {
+            for c in row {
+                text.push_str(&c.to_string());
+                text.push('\t');
+            }
+            text.push('\n');
+        }
+    }
+    (status, text)
 }
 
 /// Download an .xlsx as `client` and read one sheet back: (status, rows of cell texts). Exports

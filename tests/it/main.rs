@@ -21,6 +21,7 @@ mod hostile;
 mod journeys;
 mod jurisdictions_admin;
 mod jurisdictions_cases;
+mod jurisdictions_routes;
 mod jurisdictions_visits;
 mod layers;
 mod login;

@@ -15,6 +15,10 @@ use serde::Deserialize;
 
 const NAME_TAKEN: &str = "同一上级类别下已有同名类别";
 
+fn viewer(ctx: &Ctx) -> Option<i64> {
+    ctx.user.as_ref().and_then(|u| u.jurisdiction_id)
+}
+
 /// A category in the tree, with its default departments (short names) and, for a class, its areas.
 pub struct Node {
     pub id: i64,
@@ -106,8 +110,14 @@ struct Options {
 }
 
 impl Options {
-    /// Active departments, plus those `category_id` already has (so that an edit keeps them).
-    async fn load(state: &AppState, category_id: Option<i64>) -> sqlx::Result<Self> {
+    /// Active departments within `viewer`'s reach (a category is the whole tree's, its departments
+    /// each their jurisdiction's: DESIGN §2), plus those of them `category_id` already has (so that
+    /// an edit keeps them).
+    async fn load(
+        state: &AppState,
+        viewer: Option<i64>,
+        category_id: Option<i64>,
+    ) -> sqlx::Result<Self> {
         let parents = sqlx::query_as!(
             Choice,
             r#"SELECT id, name || CASE WHEN active THEN '' ELSE '（已停用）' END AS "label!"
@@ -117,11 +127,15 @@ impl Options {
         .await?;
         let departments = sqlx::query_as!(
             Choice,
-            r#"SELECT id, name || CASE WHEN active THEN '' ELSE '（已停用）' END AS "label!"
-               FROM departments
-               WHERE active OR id IN (SELECT department_id FROM category_departments WHERE category_id = $1)
-               ORDER BY name"#,
-            category_id
+            r#"SELECT d.id, d.name || CASE WHEN d.active THEN '' ELSE '（已停用）' END AS "label!"
+               FROM departments d
+               WHERE (d.active OR d.id IN (SELECT department_id FROM category_departments WHERE category_id = $1))
+                 AND CASE WHEN d.jurisdiction_id IS NULL
+                                     THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $2 AND parent_id IS NULL)
+                                     ELSE d.jurisdiction_id IN (SELECT jurisdiction_subtree($2)) END
+               ORDER BY d.name"#,
+            category_id,
+            viewer
         )
         .fetch_all(&state.db)
         .await?;
@@ -142,13 +156,18 @@ struct CategoriesPage {
     options: Options,
 }
 
-async fn tree(state: &AppState) -> sqlx::Result<Vec<Node>> {
+/// The categories, each with its default departments within `viewer`'s reach.
+async fn tree(state: &AppState, viewer: Option<i64>) -> sqlx::Result<Vec<Node>> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.parent_id, c.name, c.active,
                   COALESCE((SELECT string_agg(d.short_name, '、' ORDER BY d.name)
                             FROM category_departments cd JOIN departments d ON d.id = cd.department_id
-                            WHERE cd.category_id = c.id), '') AS "departments!"
-           FROM categories c ORDER BY c.sort_order, c.name, c.id"#
+                            WHERE cd.category_id = c.id
+                              AND CASE WHEN d.jurisdiction_id IS NULL
+                                       THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $1 AND parent_id IS NULL)
+                                       ELSE d.jurisdiction_id IN (SELECT jurisdiction_subtree($1)) END), '') AS "departments!"
+           FROM categories c ORDER BY c.sort_order, c.name, c.id"#,
+        viewer
     )
     .fetch_all(&state.db)
     .await?;
@@ -183,10 +202,10 @@ async fn categories_page(
 ) -> Result<CategoriesPage, AppError> {
     Ok(CategoriesPage {
         layout: ctx.layout("问题类别"),
-        tree: tree(state).await?,
+        tree: tree(state, viewer(ctx)).await?,
         form,
         errors,
-        options: Options::load(state, None).await?,
+        options: Options::load(state, viewer(ctx), None).await?,
     })
 }
 
@@ -196,7 +215,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Page {
 
 pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<CategoryForm>) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, None).await?;
+    let options = Options::load(&state, viewer(&ctx), None).await?;
     let parent_id = f.parent(&options, &mut errors);
     if let Some(c) = f.validate(parent_id, &options, &mut errors) {
         let mut tx = state.db.begin().await?;
@@ -264,7 +283,7 @@ async fn category_page(
         children,
         form,
         errors,
-        options: Options::load(state, Some(id)).await?,
+        options: Options::load(state, viewer(ctx), Some(id)).await?,
     })
 }
 
@@ -280,7 +299,7 @@ pub async fn update(
     Form(f): Form<CategoryForm>,
 ) -> Page {
     let mut errors = Errors::default();
-    let options = Options::load(&state, Some(id)).await?;
+    let options = Options::load(&state, viewer(&ctx), Some(id)).await?;
     if let Some(c) = f.validate(None, &options, &mut errors) {
         let mut tx = state.db.begin().await?;
         match categories::update(&mut tx, &ctx.actor(), id, &c).await? {

@@ -119,7 +119,7 @@ pub async fn update(
         Err(e) if unique_violation(&e) => return Ok(Err(NameTaken)),
         Err(e) => return Err(e.into()),
     }
-    set_departments(&mut *conn, id, &c.department_ids).await?;
+    set_departments(&mut *conn, id, &c.department_ids, actor.jurisdiction_id).await?;
     let detail = serde_json::json!({
         "name": c.name, "active": c.active, "department_ids": c.department_ids,
         "from": {"name": old.name, "active": old.active, "department_ids": old.department_ids},
@@ -131,15 +131,23 @@ pub async fn update(
     Ok(Ok(()))
 }
 
+/// The category's departments within `reach` (the editor's jurisdiction) become `department_ids`;
+/// those of other jurisdictions stay, as their administrators set them.
 async fn set_departments(
     conn: &mut PgConnection,
     id: i64,
     department_ids: &[i64],
+    reach: Option<i64>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "DELETE FROM category_departments WHERE category_id = $1 AND department_id <> ALL($2)",
+        r#"DELETE FROM category_departments cd USING departments d
+           WHERE cd.category_id = $1 AND cd.department_id <> ALL($2) AND d.id = cd.department_id
+             AND CASE WHEN d.jurisdiction_id IS NULL
+                      THEN EXISTS (SELECT 1 FROM jurisdictions WHERE id = $3 AND parent_id IS NULL)
+                      ELSE d.jurisdiction_id IN (SELECT jurisdiction_subtree($3)) END"#,
         id,
-        department_ids
+        department_ids,
+        reach
     )
     .execute(&mut *conn)
     .await?;
