@@ -181,13 +181,8 @@ async fn a_months_rota_is_generated_in_turn_on_working_days_set_by_hand_publishe
     .await
     .unwrap();
     assert_eq!((seated, corrections), (r.leaders[2], 1));
-    assert!(
-        r.staff
-            .get(res.location())
-            .await
-            .body
-            .contains("李华（常务副县长）")
-    );
+    let shown = r.staff.get(res.location()).await;
+    assert!(shown.body.contains("李华（常务副县长）"));
 
     // The public monthly schedule (每月领导接访安排) shows the days, labelled, with their leader.
     let citizen = app.client();
