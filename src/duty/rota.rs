@@ -126,6 +126,13 @@ pub fn field_day(key: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(key.strip_prefix("day_")?, "%Y-%m-%d").ok()
 }
 
+/// The days a posted form sets, each with the leader id as typed ("" for nobody).
+pub fn picks(form: &[(String, String)]) -> Vec<(NaiveDate, String)> {
+    form.iter()
+        .filter_map(|(k, v)| Some((field_day(k)?, v.clone())))
+        .collect()
+}
+
 /// Title and body of a duty day's notice (its part of the 每月领导接访安排).
 pub fn notice(f: &Facts) -> (String, String) {
     let title = format!(
@@ -270,5 +277,18 @@ mod tests {
         assert_eq!(field_day("day_2026-12-03"), Some(d("2026-12-03")));
         assert_eq!(field_day("day_2026-13-03"), None);
         assert_eq!(field_day("county"), None);
+        let form = [
+            ("county", "3"),
+            ("day_2026-12-03", "7"),
+            ("day_2026-12-04", ""),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            picks(&form),
+            [
+                (d("2026-12-03"), "7".to_owned()),
+                (d("2026-12-04"), String::new())
+            ]
+        );
     }
 }

@@ -259,21 +259,11 @@ pub async fn save(
             return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
-    let picks: Vec<(NaiveDate, String)> = f
-        .iter()
-        .filter_map(|(k, v)| Some((rota::field_day(k)?, v.clone())))
-        .collect();
+    let picks = rota::picks(&f);
     let (actor, base) = (ctx.actor(), base_url(&state.config, &headers));
+    let env = env(&state, &ctx, &actor, &base)?;
     let mut tx = state.db.begin().await?;
-    match store::set_days(
-        &mut tx,
-        &county,
-        first,
-        &picks,
-        &env(&state, &ctx, &actor, &base)?,
-    )
-    .await?
-    {
+    match store::set_days(&mut tx, &county, first, &picks, &env).await? {
         Ok(changed) => {
             tx.commit().await?;
             let message =
