@@ -10,6 +10,7 @@ pub mod config;
 pub mod consult;
 pub mod db;
 pub mod demo;
+pub mod duty;
 pub mod error;
 pub mod followup;
 pub mod live;

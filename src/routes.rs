@@ -4,7 +4,7 @@
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
 use crate::web::pages::{account, ops, second_factor};
-use crate::{admin, api, consult, followup, prepare, public, reports};
+use crate::{admin, api, consult, duty, followup, prepare, public, reports};
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter};
@@ -116,6 +116,11 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/rooms/{room}/delete", STAFF, prepare::pages::rooms::delete),
         route(M::POST, "/staff/visits/{id}/windows", STAFF, prepare::pages::rooms::generate_windows),
         route(M::POST, "/staff/visits/{id}/windows/{window}", STAFF, prepare::pages::rooms::set_capacity),
+
+        // Staff, stage 1 — the county's duty rota (值守接访): each duty day is a visit of its own.
+        route(M::GET, "/staff/duty", STAFF, duty::pages::rota::page),
+        route(M::POST, "/staff/duty", STAFF, duty::pages::rota::save),
+        route(M::POST, "/staff/duty/generate", STAFF, duty::pages::rota::generate),
 
         // Staff, stage 1 — registrations on a citizen's behalf.
         route(M::GET, "/staff/visits/{id}/registrations/new", STAFF, prepare::pages::registration::staff_form),

@@ -54,6 +54,7 @@ pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
         Some(Role::Staff) => &[
             ("/", "首页"),
             ("/staff/visits", "下访活动"),
+            ("/staff/duty", "值守接访"),
             ("/cases", "交办件"),
         ],
         Some(Role::Supervisor) => &[

@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const STAGES: [&str; 8] = [
-    "prepare", "consult", "followup", "public", "admin", "api", "reports", "demo",
+const STAGES: [&str; 9] = [
+    "prepare", "consult", "followup", "public", "admin", "api", "reports", "demo", "duty",
 ];
 const HANDLER_FOLDERS: [&str; 2] = ["pages", "endpoints"];
 const MAX_HANDLER_LINES: usize = 40;
