@@ -74,9 +74,10 @@ fn clear_numbers(
 ) -> Result<Vec<(String, String)>, AppError> {
     let mut clear = Vec::new();
     for r in rows {
-        let id = keys.decrypt(r.id_key, &r.id_cipher)?;
+        use crate::privacy::Column;
+        let id = keys.decrypt(Column::REGISTRATION_ID_NUMBER, r.id, r.id_key, &r.id_cipher)?;
         let phone = match (r.phone_key, &r.phone_cipher) {
-            (Some(k), Some(c)) => keys.decrypt(k, c)?,
+            (Some(k), Some(c)) => keys.decrypt(Column::REGISTRATION_PHONE, r.id, k, c)?,
             _ => String::new(),
         };
         clear.push((id, phone));
