@@ -21,6 +21,7 @@ mod journeys;
 mod jurisdictions_admin;
 mod jurisdictions_cases;
 mod jurisdictions_visits;
+mod keys;
 mod layers;
 mod login;
 mod plan;
