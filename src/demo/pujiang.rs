@@ -288,7 +288,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
             };
             let id_number = id_number(i);
             let phone = format!("13{}{:08}", 5 + i % 5, 10_000_000 + i * 7919 % 89_999_999);
-            let id = crate::prepare::booking::next_registration_id(&mut *tx).await?;
+            let id = crate::prepare::booking::next_registration_id(&mut tx).await?;
             let id_sealed = keys.encrypt(Column::REGISTRATION_ID_NUMBER, id, &id_number)?;
             let phone_sealed = keys.encrypt(Column::REGISTRATION_PHONE, id, &phone)?;
             let channel = if i % 6 == 5 { "phone" } else { "online" };
