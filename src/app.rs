@@ -294,13 +294,15 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         }
         let pool = db::connect(database.app_url()?, config.db_max_connections).await?;
         db::check_serving(&pool).await?;
+        // Before anything is written: the key file must decrypt what the database holds.
+        let keys =
+            Arc::new(crate::crypto::store::keys_for_serving(&pool, &config.keys_path()).await?);
         crate::admin::reference::regions::ensure_shipped(&pool).await?;
         if demo {
             crate::demo::seed(&pool, &SystemClock).await?;
         }
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         tracing::info!(address = %config.bind, "xiafang 已启动：http://{}", config.bind);
-        let keys = Arc::new(crate::privacy::Keys::load_or_create(&config.keys_path())?);
         let delivery = crate::notify::Delivery::from_config(&config);
         let poll = config.notify_poll;
         let state = AppState::new(pool.clone(), config, Arc::new(SystemClock), keys).await?;

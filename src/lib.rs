@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod consult;
+pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod duty;

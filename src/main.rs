@@ -58,7 +58,7 @@ struct Common {
     /// Mark cookies Secure (set when served over TLS).
     #[arg(long, env = "XIAFANG_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
-    /// Encryption and blind-index keys (JSON); default <data-dir>/keys.json, generated on first start.
+    /// Encryption and blind-index keys (JSON); default <data-dir>/keys.json. Generated only while the database holds no ciphertext: back it up apart from the database.
     #[arg(long, env = "XIAFANG_KEYS_FILE", global = true)]
     keys_file: Option<PathBuf>,
     /// Database connections per instance.
@@ -131,6 +131,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The field encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The jurisdiction tree.
     Regions {
         #[command(subcommand)]
@@ -172,6 +177,17 @@ enum RegionsCommand {
 enum AuditCommand {
     /// Recompute the SM3 chain of every entry; exit non-zero at the first that does not match.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// As the owner: add a new SM4 key (and an HMAC-SM3 index key if needed) as current, then
+    /// re-encrypt every ciphertext under it in batches; rerun to continue an interrupted rotation.
+    Rotate {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..))]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +256,31 @@ async fn main() {
     }
 }
 
+/// `keys rotate`: what it did, per column.
+async fn rotate_keys(owner: &str, keys_path: &std::path::Path, batch: i64) -> anyhow::Result<()> {
+    let pool = db::connect(owner, 2).await?;
+    let done = xiafang::crypto::store::rotate(&pool, keys_path, batch).await?;
+    pool.close().await;
+    if done.new_key {
+        println!(
+            "已在 {} 中加入 SM4 密钥 {} 并设为当前密钥。",
+            keys_path.display(),
+            done.key_id
+        );
+        println!("请立即把这个密钥文件另行备份（与数据库备份分开存放）。");
+    } else {
+        println!("继续上次未完成的轮换：当前密钥 {}。", done.key_id);
+    }
+    if done.new_index_key {
+        println!("盲索引密钥已换为 HMAC-SM3，盲索引随密文一并重算。");
+    }
+    for (column, rows) in &done.rows {
+        println!("{column}: {rows} 行已重新加密");
+    }
+    println!("轮换完成：全部密文都在密钥 {} 之下。", done.key_id);
+    Ok(())
+}
+
 /// `regions import-townships FILE`: all lines or none.
 async fn import_townships(pool: &sqlx::PgPool, file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file)
@@ -260,12 +301,16 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
             if let Some(generated) = db::migrate(owner, password.as_deref()).await? {
                 println!("已创建应用角色 {}，密码（只显示这一次，写进 DATABASE_URL）：{generated}", db::APP_ROLE);
             }
-        } else if matches!(command, Command::Migrate | Command::SeedScale { .. }) {
+        } else if matches!(command, Command::Migrate | Command::SeedScale { .. } | Command::Keys { .. }) {
             anyhow::bail!("这个命令以数据库所有者身份运行：请设置 XIAFANG_OWNER_DATABASE_URL（或 --owner-database-url）");
         }
         if let Command::Migrate = command {
             println!("数据库已迁移到最新版本。");
             return anyhow::Ok(());
+        }
+        if let Command::Keys { command: KeysCommand::Rotate { batch } } = command {
+            let owner = database.owner_url.as_deref().expect("checked above");
+            return rotate_keys(owner, &config.keys_path(), batch).await;
         }
         let pool = db::connect(database.app_url()?, 2).await?;
         db::check_serving(&pool).await?;
@@ -277,7 +322,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 println!("演示数据已就绪。");
             }
             Command::Demo { pujiang: true } => {
-                let keys = xiafang::privacy::Keys::load_or_create(&config.keys_path())?;
+                let keys = xiafang::crypto::store::keys_for_serving(&pool, &config.keys_path()).await?;
                 let visit = demo::pujiang::seed(&pool, &xiafang::clock::SystemClock, &keys).await?;
                 println!("演示数据已就绪：浦江 2003 全规模接访日（活动 {visit}），14 个接待室，429 批登记已排接。");
             }
@@ -311,7 +356,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 let owner = database.owner_url.as_deref().expect("checked above");
                 xiafang::followup::seed_scale::seed(owner, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
             }
-            Command::Serve { .. } => unreachable!(),
+            Command::Serve { .. } | Command::Keys { .. } => unreachable!(),
         }
         pool.close().await;
         anyhow::Ok(())

@@ -31,7 +31,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Requests served at once per instance; beyond it 503 + Retry-After (SSE streams not counted).
     pub max_in_flight: usize,
-    /// Encryption and index keys; default `<data_dir>/keys.json`, generated on first start.
+    /// Encryption and index keys; default `<data_dir>/keys.json`, generated only while the database holds no ciphertext.
     pub keys_file: Option<PathBuf>,
     /// Registration closes at this local time on the day before the visit, unless the visit says otherwise.
     pub registration_close_time: chrono::NaiveTime,

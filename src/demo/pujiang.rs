@@ -11,7 +11,7 @@
 
 use crate::audit::Actor;
 use crate::clock::{Clock, china_date, china_instant};
-use crate::privacy::{self, Field, Keys};
+use crate::privacy::{self, Column, Field, Keys};
 use chrono::{Duration, NaiveTime};
 use sqlx::PgPool;
 
@@ -288,14 +288,17 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
             };
             let id_number = id_number(i);
             let phone = format!("13{}{:08}", 5 + i % 5, 10_000_000 + i * 7919 % 89_999_999);
-            let (id_sealed, phone_sealed) = (keys.encrypt(&id_number), keys.encrypt(&phone));
+            let id = crate::prepare::booking::next_registration_id(&mut tx).await?;
+            let id_sealed = keys.encrypt(Column::REGISTRATION_ID_NUMBER, id, &id_number)?;
+            let phone_sealed = keys.encrypt(Column::REGISTRATION_PHONE, id, &phone)?;
             let channel = if i % 6 == 5 { "phone" } else { "online" };
             let slots = crate::prepare::registration::slots_for(persons);
             sqlx::query!(
                 "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                     phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives, category_id, grievance,
-                    window_id, slots, status, consent_at, created_by, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'confirmed', $21, $22, $21)",
+                    window_id, slots, status, consent_at, created_by, created_at, id)
+                 OVERRIDING SYSTEM VALUE
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'confirmed', $21, $22, $21, $23)",
                 visit,
                 crate::prepare::registration::new_code(&mut rand::rng()),
                 channel,
@@ -318,6 +321,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
                 slots,
                 now - Duration::days(3),
                 (channel == "phone").then_some(staff),
+                id,
             )
             .execute(&mut *tx)
             .await?;

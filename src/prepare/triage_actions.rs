@@ -6,6 +6,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::error::AppError;
 use crate::prepare::booking::{release_place, set_status};
 use crate::prepare::lifecycle::{Event, RegistrationStatus as Status};
+use crate::privacy::Column;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
@@ -312,20 +313,27 @@ pub async fn unmask(
     .fetch_optional(db)
     .await?
     .ok_or(AppError::NotFound)?;
-    let (field, label, key, cipher) = match field {
+    let (field, column, label, key, cipher) = match field {
         "id_number" => (
             "id_number",
+            Column::REGISTRATION_ID_NUMBER,
             "身份证号",
             Some(r.id_number_key_id),
             Some(r.id_number_cipher),
         ),
-        "phone" => ("phone", "手机号码", r.phone_key_id, r.phone_cipher),
+        "phone" => (
+            "phone",
+            Column::REGISTRATION_PHONE,
+            "手机号码",
+            r.phone_key_id,
+            r.phone_cipher,
+        ),
         _ => return Err(AppError::BadRequest("请选择要查看的项目。".into())),
     };
     let (Some(key), Some(cipher)) = (key, cipher) else {
         return Err(AppError::BadRequest("该登记没有手机号码。".into()));
     };
-    let value = keys.decrypt(key, &cipher)?;
+    let value = keys.decrypt(column, reg_id, key, &cipher)?;
     audit::record(
         db,
         actor,

@@ -7,7 +7,7 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::AppResult;
-use crate::privacy::Keys;
+use crate::privacy::{Column, Keys};
 use crate::web::auth::Role;
 use crate::web::login::{self, Lockout};
 use crate::web::session;
@@ -34,14 +34,24 @@ pub async fn open(
     enrolled: bool,
     next: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<String> {
+) -> AppResult<String> {
     let token = session::new_token();
-    let sealed = (!enrolled).then(|| keys.encrypt(&hex::encode(totp::new_secret())));
+    let id_hash = session::hash(&token);
+    let sealed = (!enrolled)
+        .then(|| {
+            let secret = hex::encode(totp::new_secret());
+            keys.encrypt(
+                Column::CHALLENGE_ENROL_SECRET,
+                hex::encode(&id_hash),
+                &secret,
+            )
+        })
+        .transpose()?;
     let next: String = next.chars().take(2000).collect();
     sqlx::query!(
         "INSERT INTO login_challenges (id_hash, user_id, created_at, expires_at, next, enrol_secret, enrol_key_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        session::hash(&token),
+        id_hash,
         user_id,
         now,
         now + ttl(),
@@ -63,8 +73,6 @@ pub struct Pending {
     /// The account's secret, or (while enrolling) the candidate one.
     pub secret: Vec<u8>,
     pub enrolling: bool,
-    /// The candidate secret as stored in the challenge, moved as is into the account at enrolment.
-    sealed: Option<(Vec<u8>, i16)>,
     pub next: String,
 }
 
@@ -100,14 +108,19 @@ pub async fn pending(
     else {
         return Ok(None);
     };
-    let open = |bytes: &[u8], key: i16| -> AppResult<Vec<u8>> {
-        let text = keys.decrypt(key, bytes)?;
+    let open = |column: Column, row: String, bytes: &[u8], key: i16| -> AppResult<Vec<u8>> {
+        let text = keys.decrypt(column, row, key, bytes)?;
         Ok(hex::decode(text).map_err(anyhow::Error::from)?)
     };
-    let (secret, enrolling, sealed) = match (row.totp_secret, row.totp_key_id) {
-        (Some(s), Some(k)) => (open(&s, k)?, false, None),
+    let user = row.user_id.to_string();
+    let challenge = hex::encode(session::hash(token));
+    let (secret, enrolling) = match (row.totp_secret, row.totp_key_id) {
+        (Some(s), Some(k)) => (open(Column::USER_TOTP_SECRET, user, &s, k)?, false),
         _ => match (row.enrol_secret, row.enrol_key_id) {
-            (Some(s), Some(k)) => (open(&s, k)?, true, Some((s, k))),
+            (Some(s), Some(k)) => (
+                open(Column::CHALLENGE_ENROL_SECRET, challenge, &s, k)?,
+                true,
+            ),
             // Reset since the password step: start again.
             _ => return Ok(None),
         },
@@ -119,7 +132,6 @@ pub async fn pending(
         role: row.role.as_deref().and_then(Role::parse),
         secret,
         enrolling,
-        sealed,
         next: row.next,
     }))
 }
@@ -178,7 +190,7 @@ pub async fn answer(
         return Ok(Outcome::Refused);
     };
     let mut tx = db.begin().await?;
-    let Some((role, must_change_password)) = accept(&mut tx, &p, &factor, now).await? else {
+    let Some((role, must_change_password)) = accept(&mut tx, keys, &p, &factor, now).await? else {
         tx.rollback().await?;
         return refuse(db, &actor, &p, &factor, now, lockout).await;
     };
@@ -248,6 +260,7 @@ async fn open_session(
 /// already, or the recovery code is unknown or used: `None` then.
 async fn accept(
     tx: &mut PgConnection,
+    keys: &Keys,
     p: &Pending,
     factor: &Factor,
     now: DateTime<Utc>,
@@ -256,13 +269,18 @@ async fn accept(
         Factor::Totp(step) => Some(*step),
         Factor::Recovery(_) => None,
     };
-    let row = match &p.sealed {
-        Some((secret, key_id)) => sqlx::query!(
+    // Enrolment: the candidate secret is encrypted anew for the account's row.
+    let sealed = p
+        .enrolling
+        .then(|| keys.encrypt(Column::USER_TOTP_SECRET, p.user_id, &hex::encode(&p.secret)))
+        .transpose()?;
+    let row = match &sealed {
+        Some(sealed) => sqlx::query!(
             "UPDATE users SET failed_logins = 0, locked_until = NULL, totp_secret = $3, totp_key_id = $4,
                     totp_enrolled_at = $2, totp_last_step = $5
              WHERE id = $1 AND active AND (locked_until IS NULL OR locked_until <= $2) AND totp_secret IS NULL
              RETURNING role, must_change_password",
-            p.user_id, now, secret, key_id, step
+            p.user_id, now, sealed.bytes, sealed.key_id, step
         )
         .fetch_optional(&mut *tx)
         .await?

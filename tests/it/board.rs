@@ -86,7 +86,18 @@ async fn queued(
 ) -> i64 {
     let keys = test_keys();
     let id_number = "33072619600101001X";
-    let sealed = keys.encrypt(id_number);
+    let id: i64 =
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('registrations', 'id'))")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let sealed = keys
+        .encrypt(
+            xiafang::privacy::Column::REGISTRATION_ID_NUMBER,
+            id,
+            id_number,
+        )
+        .unwrap();
     let alphabet: Vec<char> = "ABCDEFGHJKMNPQRSTUVWXYZ23456789".chars().collect();
     let code: String = (0..10)
         .map(|_| alphabet[rand::random_range(0..alphabet.len())])
@@ -94,10 +105,10 @@ async fn queued(
     sqlx::query_scalar(
         "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                                     category_id, grievance, status, room_id, queue_number, expected_at, checked_in_at, called_at,
-                                    consent_at, created_by)
+                                    consent_at, created_by, id) OVERRIDING SYSTEM VALUE
          VALUES ($1, $2, 'walk_in', $3, $4, $5, $6, '330***********001X',
                  (SELECT id FROM categories WHERE parent_id IS NOT NULL ORDER BY id LIMIT 1), '道路破损', $7, $8, $9, now(), now(),
-                 CASE WHEN $7 = 'called' THEN now() END, now(), (SELECT created_by FROM visits WHERE id = $1))
+                 CASE WHEN $7 = 'called' THEN now() END, now(), (SELECT created_by FROM visits WHERE id = $1), $10)
          RETURNING id",
     )
     .bind(f.visit)
@@ -109,6 +120,7 @@ async fn queued(
     .bind(status)
     .bind(room)
     .bind(number)
+    .bind(id)
     .fetch_one(&app.db)
     .await
     .unwrap()

@@ -24,6 +24,7 @@ mod jurisdictions_admin;
 mod jurisdictions_cases;
 mod jurisdictions_routes;
 mod jurisdictions_visits;
+mod keys;
 mod layers;
 mod login;
 mod plan;

@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDate};
 use sqlx::PgPool;
 use xiafang::clock::cn_date;
 use xiafang::clock::{Clock, china_date};
-use xiafang::privacy::Field;
+use xiafang::privacy::{Column, Field};
 use xiafang::web::auth::Role;
 
 struct Fixture {
@@ -514,8 +514,15 @@ async fn registration(
 ) {
     let keys = &app.state.keys;
     let id_number = "11010519491231002X";
-    let id_sealed = keys.encrypt(id_number);
-    let phone_sealed = keys.encrypt(phone);
+    let id: i64 =
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('registrations', 'id'))")
+            .fetch_one(db)
+            .await
+            .unwrap();
+    let id_sealed = keys
+        .encrypt(Column::REGISTRATION_ID_NUMBER, id, id_number)
+        .unwrap();
+    let phone_sealed = keys.encrypt(Column::REGISTRATION_PHONE, id, phone).unwrap();
     let category: i64 =
         sqlx::query_scalar("SELECT id FROM categories WHERE name = '城乡建设' LIMIT 1")
             .fetch_one(db)
@@ -524,8 +531,8 @@ async fn registration(
     sqlx::query(
         "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                                     phone_cipher, phone_key_id, phone_index, phone_mask, category_id, grievance, status, consent_at, created_by,
-                                    reject_reason)
-         VALUES ($1, $2, 'phone', '张三', $3, $4, $5, $6, $7, $8, $9, $10, $11, '房屋漏水', $12, now(), $13, $14)",
+                                    reject_reason, id) OVERRIDING SYSTEM VALUE
+         VALUES ($1, $2, 'phone', '张三', $3, $4, $5, $6, $7, $8, $9, $10, $11, '房屋漏水', $12, now(), $13, $14, $15)",
     )
     .bind(visit)
     .bind(code)
@@ -541,6 +548,7 @@ async fn registration(
     .bind(status)
     .bind(staff_id)
     .bind((status == "rejected").then_some("重复登记"))
+    .bind(id)
     .execute(db)
     .await
     .unwrap();

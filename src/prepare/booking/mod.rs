@@ -10,7 +10,7 @@ use crate::prepare::registration::{
     Channel, Valid, VisitInfo, new_code, normalize_code, slots_for, window_label,
 };
 use crate::prepare::screening;
-use crate::privacy::{self, Field, Keys};
+use crate::privacy::{self, Column, Field, Keys};
 use crate::web::session;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
@@ -279,10 +279,14 @@ async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(i64, String), AppError> {
     let v = s.valid;
-    let id_sealed = keys.encrypt(&v.id_number);
+    // The row's id first: its ciphertexts are bound to it.
+    let id = next_registration_id(&mut *conn).await?;
+    let id_sealed = keys.encrypt(Column::REGISTRATION_ID_NUMBER, id, &v.id_number)?;
     // A walk-in may come without a phone: all four phone columns stay NULL then.
     let phone = Some(v.phone.as_str()).filter(|p| !p.is_empty());
-    let phone_sealed = phone.map(|p| keys.encrypt(p));
+    let phone_sealed = phone
+        .map(|p| keys.encrypt(Column::REGISTRATION_PHONE, id, p))
+        .transpose()?;
     let phone_mask = phone.map(privacy::mask_phone);
     let mut attempt = 0;
     loop {
@@ -293,8 +297,9 @@ async fn insert(
         let inserted = sqlx::query_scalar!(
             "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                 phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives, category_id, grievance,
-                window_id, slots, status, consent_at, submitted_session_hash, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $22)
+                window_id, slots, status, consent_at, submitted_session_hash, created_by, created_at, id)
+             OVERRIDING SYSTEM VALUE
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $22, $25)
              RETURNING id",
             s.visit.id,
             code,
@@ -320,6 +325,7 @@ async fn insert(
             now,
             s.session_hash,
             s.created_by,
+            id,
         )
         .fetch_one(&mut *conn)
         .await;
@@ -485,4 +491,11 @@ pub async fn find_by_code_and_phone(
     )
     .fetch_optional(db)
     .await
+}
+
+/// A registration's id before its row exists, so that its ciphertexts can be bound to it.
+pub async fn next_registration_id(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT nextval(pg_get_serial_sequence('registrations', 'id')) AS "id!""#)
+        .fetch_one(conn)
+        .await
 }

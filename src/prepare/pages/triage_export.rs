@@ -5,6 +5,7 @@ use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::prepare::pages::triage;
 use crate::prepare::triage_list::{Filter, Row, fetch_rows, may_unmask, visit_title};
+use crate::privacy::Column;
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::export::SameOrigin;
@@ -74,9 +75,9 @@ fn clear_numbers(
 ) -> Result<Vec<(String, String)>, AppError> {
     let mut clear = Vec::new();
     for r in rows {
-        let id = keys.decrypt(r.id_key, &r.id_cipher)?;
+        let id = keys.decrypt(Column::REGISTRATION_ID_NUMBER, r.id, r.id_key, &r.id_cipher)?;
         let phone = match (r.phone_key, &r.phone_cipher) {
-            (Some(k), Some(c)) => keys.decrypt(k, c)?,
+            (Some(k), Some(c)) => keys.decrypt(Column::REGISTRATION_PHONE, r.id, k, c)?,
             _ => String::new(),
         };
         clear.push((id, phone));
