@@ -53,3 +53,10 @@ CREATE FUNCTION jurisdiction_line(x bigint) RETURNS SETOF bigint LANGUAGE sql ST
     UNION ALL
     SELECT jurisdiction_subtree($1)
 $$;
+
+-- Whether a leader or department of jurisdiction `j` (NULL: not yet placed) may take part in
+-- `visit`: it belongs to the host's line. The room form, the desk and reassignment apply it.
+CREATE FUNCTION seats_at_visit(j bigint, visit bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT j IS NULL OR j IN (SELECT jurisdiction_line(county_id) FROM visits WHERE id = visit)
+$$;

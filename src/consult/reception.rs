@@ -204,19 +204,30 @@ pub struct Recorder<'a> {
     pub now: DateTime<Utc>,
 }
 
-async fn choice_ids(conn: &mut PgConnection) -> sqlx::Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
+/// What the desk of `visit` may record: any category, the departments and leaders of the host's
+/// line (`seats_at_visit`: never a sibling county's).
+async fn choice_ids(
+    conn: &mut PgConnection,
+    visit: i64,
+) -> sqlx::Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
     let categories = category_groups(&mut *conn, &[])
         .await?
         .into_iter()
         .flat_map(|g| g.options)
         .map(|c| c.id)
         .collect();
-    let departments = sqlx::query_scalar!("SELECT id FROM departments WHERE active")
-        .fetch_all(&mut *conn)
-        .await?;
-    let leaders = sqlx::query_scalar!("SELECT id FROM leaders WHERE active")
-        .fetch_all(&mut *conn)
-        .await?;
+    let departments = sqlx::query_scalar!(
+        "SELECT id FROM departments WHERE active AND seats_at_visit(jurisdiction_id, $1)",
+        visit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let leaders = sqlx::query_scalar!(
+        "SELECT id FROM leaders WHERE active AND seats_at_visit(county_id, $1)",
+        visit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     Ok((categories, departments, leaders))
 }
 
@@ -246,7 +257,7 @@ pub async fn record<E>(
             g.code
         )));
     };
-    let (categories, departments, leaders) = choice_ids(&mut *tx).await?;
+    let (categories, departments, leaders) = choice_ids(&mut *tx, room.visit_id).await?;
     let choices = Choices {
         categories: &categories,
         departments: &departments,

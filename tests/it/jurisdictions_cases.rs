@@ -395,4 +395,51 @@ async fn the_room_and_visit_forms_offer_the_hosts_line_and_never_a_sibling_count
     assert_eq!(r.field_value("name"), "第九接待室");
     let visit_form = a_staff.get("/staff/visits/new").await.body;
     assert!(visit_form.contains("甲县长") && !visit_form.contains("乙县长"));
+    // A's department returns its case; reassigning it offers A's line, and B's department
+    // posted anyway is refused.
+    let case_page = format!("/cases/{}", w.case_a.0);
+    let version = |owner: PgPool| async move {
+        sqlx::query_scalar::<_, i32>("SELECT version FROM cases WHERE id = $1")
+            .bind(w.case_a.0)
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+            .to_string()
+    };
+    let a_handler = app.client();
+    assert_eq!(a_handler.login("a_handler", PASSWORD).await.status, 303);
+    let r = a_handler
+        .post(
+            &format!("{case_page}/return"),
+            &[
+                ("version", &version(owner.clone()).await),
+                ("return_reason", "不属本单位职责"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let offered = a_staff
+        .get(&case_page)
+        .await
+        .texts("select[name=department_id] option");
+    assert!(offered.contains(&"p_handler单位".to_owned()), "{offered:?}");
+    assert!(!offered.contains(&DEPT_B.to_owned()), "{offered:?}");
+    let dept_b = id(
+        owner,
+        "SELECT department_id FROM users WHERE username = $1",
+        "b_handler",
+    )
+    .await;
+    let r = a_staff
+        .post(
+            &format!("{case_page}/reassign"),
+            &[
+                ("version", &version(owner.clone()).await),
+                ("department_id", &dept_b.to_string()),
+                ("text", "改由宁和县办理"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(!r.field_error("department_id").is_empty());
 }

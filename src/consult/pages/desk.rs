@@ -140,11 +140,12 @@ struct FormState {
     invalid: Invalid,
 }
 
+/// The departments of the host's line (`seats_at_visit`), those at the table first.
 async fn department_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
-    // The departments at the table first.
     sqlx::query_as!(
         Choice,
-        r#"SELECT d.id, d.name AS label FROM departments d WHERE d.active
+        r#"SELECT d.id, d.name AS label FROM departments d
+           WHERE d.active AND seats_at_visit(d.jurisdiction_id, (SELECT visit_id FROM rooms WHERE id = $1))
            ORDER BY EXISTS (SELECT 1 FROM room_departments rd WHERE rd.room_id = $1 AND rd.department_id = d.id) DESC, d.name"#,
         room_id
     )
@@ -152,10 +153,12 @@ async fn department_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Resu
     .await
 }
 
+/// The leaders of the host's line, those seated in the room first.
 async fn leader_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
-        r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l WHERE l.active
+        r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l
+           WHERE l.active AND seats_at_visit(l.county_id, (SELECT visit_id FROM rooms WHERE id = $1))
            ORDER BY EXISTS (SELECT 1 FROM room_leaders rl WHERE rl.room_id = $1 AND rl.leader_id = l.id) DESC, l.name"#,
         room_id
     )

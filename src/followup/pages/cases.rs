@@ -272,9 +272,13 @@ async fn case_page(
         .into_iter()
         .map(slug)
         .collect();
+    // Reassignment offers the host's line (`seats_at_visit`), never a sibling county's.
     let departments = sqlx::query_as!(
         crate::web::form::Choice,
-        "SELECT id, name AS label FROM departments WHERE active ORDER BY name"
+        "SELECT d.id, d.name AS label FROM departments d
+         WHERE d.active AND seats_at_visit(d.jurisdiction_id, (SELECT visit_id FROM cases WHERE id = $1))
+         ORDER BY d.name",
+        id
     )
     .fetch_all(&state.db)
     .await?;

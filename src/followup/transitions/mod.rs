@@ -148,7 +148,7 @@ pub async fn apply(
     let (action, input) = (req.action, &req.input);
     let Checked { row, to } =
         check(conn, case_id, action, req.version, by.user, now, rules).await?;
-    if action == Action::Reassign && !department_active(&mut *conn, input.department_id).await? {
+    if action == Action::Reassign && !may_lead(&mut *conn, case_id, input.department_id).await? {
         return Err(CaseError::Field("department_id", "请选择新的主办单位"));
     }
     let mut data = json!({ "from": row.status, "to": to.as_str() });
@@ -179,9 +179,12 @@ pub async fn apply(
     Ok(Outcome { to, message })
 }
 
-async fn department_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+/// Whether department `id` may lead case `case_id`: active and of the visit host's line.
+async fn may_lead(db: impl PgExecutor<'_>, case_id: i64, id: i64) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1 AND active) AS "e!""#,
+        r#"SELECT EXISTS (SELECT 1 FROM departments d JOIN cases c ON c.id = $1
+                          WHERE d.id = $2 AND d.active AND seats_at_visit(d.jurisdiction_id, c.visit_id)) AS "e!""#,
+        case_id,
         id
     )
     .fetch_one(db)

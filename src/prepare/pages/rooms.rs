@@ -56,8 +56,8 @@ impl Options {
     async fn load(state: &AppState, visit_id: i64) -> sqlx::Result<Self> {
         let leaders = sqlx::query_as!(
             Choice,
-            r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l JOIN visits v ON v.id = $1
-               WHERE l.active AND COALESCE(l.county_id, v.county_id) IN (SELECT jurisdiction_line(v.county_id))
+            r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l
+               WHERE l.active AND seats_at_visit(l.county_id, $1)
                ORDER BY array_position(ARRAY['province', 'city', 'county', 'township'], l.level), l.name"#,
             visit_id
         )
@@ -65,8 +65,8 @@ impl Options {
         .await?;
         let departments = sqlx::query_as!(
             Choice,
-            "SELECT d.id, d.name AS label FROM departments d JOIN visits v ON v.id = $1
-             WHERE d.active AND COALESCE(d.jurisdiction_id, v.county_id) IN (SELECT jurisdiction_line(v.county_id))
+            "SELECT d.id, d.name AS label FROM departments d
+             WHERE d.active AND seats_at_visit(d.jurisdiction_id, $1)
              ORDER BY d.name",
             visit_id
         )
