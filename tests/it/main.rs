@@ -25,6 +25,7 @@ mod layers;
 mod login;
 mod plan;
 mod pujiang;
+mod region;
 mod regions;
 mod register;
 mod reports;
