@@ -49,24 +49,41 @@ pub async fn way_down(db: &PgPool, id: i64) -> sqlx::Result<Vec<(String, String)
         .collect())
 }
 
-/// The cities and counties under `root` (two levels down: a province's cities with their
-/// counties, a city's counties), each with its upcoming public days.
-pub async fn places_under(db: &PgPool, root: i64, today: NaiveDate) -> sqlx::Result<Vec<Place>> {
-    sqlx::query_as!(
+/// The places to choose under `root` (a province's cities, a city's counties; a grouping such as
+/// 市辖区 gives way to its children), each with its upcoming public days.
+pub async fn choices(db: &PgPool, root: i64, today: NaiveDate) -> sqlx::Result<Vec<Place>> {
+    let two_levels = sqlx::query_as!(
         Place,
-        r#"SELECT j.id, j.code, j.name, j.parent_id,
-                  (SELECT count(*) FROM visits v
-                   WHERE v.county_id IN (SELECT jurisdiction_subtree(j.id))
-                     AND v.visit_date >= $2 AND v.status <> 'cancelled'
-                     AND EXISTS (SELECT 1 FROM notices n WHERE n.visit_id = v.id AND n.status = 'published')) AS "upcoming!"
-           FROM jurisdictions j
+        r#"SELECT j.id, j.code, j.name, j.parent_id, 0::bigint AS "upcoming!" FROM jurisdictions j
            WHERE j.level <> 'township'
              AND (j.parent_id = $1 OR j.parent_id IN (SELECT c.id FROM jurisdictions c WHERE c.parent_id = $1))"#,
-        root,
+        root
+    )
+    .fetch_all(db)
+    .await?;
+    let mut places: Vec<Place> = calendar::tree(&two_levels)
+        .into_iter()
+        .map(|b| b.place)
+        .collect();
+    let ids: Vec<i64> = places.iter().map(|p| p.id).collect();
+    let counts = sqlx::query!(
+        r#"SELECT p.id AS "id!",
+                  (SELECT count(*) FROM visits v
+                   WHERE v.county_id IN (SELECT jurisdiction_subtree(p.id))
+                     AND v.visit_date >= $2 AND v.status <> 'cancelled'
+                     AND EXISTS (SELECT 1 FROM notices n WHERE n.visit_id = v.id AND n.status = 'published')) AS "upcoming!"
+           FROM unnest($1::bigint[]) AS p(id)"#,
+        &ids,
         today
     )
     .fetch_all(db)
-    .await
+    .await?;
+    for c in counts {
+        if let Some(p) = places.iter_mut().find(|p| p.id == c.id) {
+            p.upcoming = c.upcoming;
+        }
+    }
+    Ok(places)
 }
 
 /// The home page's chooser: the provinces, cities and counties where public reception days are

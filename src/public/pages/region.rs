@@ -5,7 +5,7 @@
 use crate::clock::china_date;
 use crate::error::AppError;
 use crate::prepare::plan;
-use crate::public::calendar::{self, Branch, Day, Entry};
+use crate::public::calendar::{self, Day, Entry, Place};
 use crate::public::pages::visits::asked_month;
 use crate::public::regions::{self, Region};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ struct RegionPage {
     region: Region,
     /// The breadcrumbs, from the province to this region.
     way: Vec<(String, String)>,
-    places: Vec<Branch>,
+    places: Vec<Place>,
     upcoming: Vec<Entry>,
     days: Vec<Day>,
     tally: Vec<(&'static str, usize)>,
@@ -40,7 +40,7 @@ impl RegionPage {
     }
     fn places_heading(&self) -> &'static str {
         match self.region.level.as_str() {
-            "province" => "选择市、县（市、区）",
+            "province" => "选择市（州、盟）",
             _ => "选择县（市、区）",
         }
     }
@@ -73,8 +73,7 @@ pub async fn page(
         let coming = coming.await?.into_iter().filter(|e| !e.cancelled);
         (Vec::new(), coming.take(UPCOMING).collect())
     } else {
-        let places = regions::places_under(db, region.id, today).await?;
-        (calendar::tree(&places), Vec::new())
+        (regions::choices(db, region.id, today).await?, Vec::new())
     };
     let month_label = first.format("%Y年%-m月").to_string();
     render(&RegionPage {
