@@ -4,10 +4,14 @@
 //! notice, as on `/schedule`) are read.
 
 use crate::admin::reference::region_rules::is_grouping;
+use crate::clock::china_date;
 use crate::prepare::plan;
 use crate::public::calendar::{self, Branch, Entry, Place};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::PgPool;
+
+/// Coming days a county's page lists.
+const UPCOMING: usize = 10;
 
 /// A province, city or county with a public page.
 pub struct Region {
@@ -177,5 +181,29 @@ pub async fn days(
             host: r.host,
             host_code: r.host_code,
         })
+        .collect())
+}
+
+/// A county's next public days (at most `UPCOMING`), cancelled ones left out.
+pub async fn upcoming(
+    db: &PgPool,
+    root: i64,
+    now: DateTime<Utc>,
+    close_time: NaiveTime,
+) -> sqlx::Result<Vec<Entry>> {
+    let today = china_date(now);
+    let coming = days(
+        db,
+        root,
+        today,
+        today + Duration::days(366),
+        now,
+        close_time,
+    )
+    .await?;
+    Ok(coming
+        .into_iter()
+        .filter(|e| !e.cancelled)
+        .take(UPCOMING)
         .collect())
 }

@@ -13,10 +13,6 @@ use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use chrono::Duration;
-
-/// Coming days a county's page lists.
-const UPCOMING: usize = 10;
 
 #[derive(Template)]
 #[template(path = "public/region.html")]
@@ -62,16 +58,10 @@ pub async fn page(
         regions::days(db, region.id, first, plan::next_month(first), now, close).await?,
     );
     let (places, upcoming) = if region.level == "county" {
-        let coming = regions::days(
-            db,
-            region.id,
-            today,
-            today + Duration::days(366),
-            now,
-            close,
-        );
-        let coming = coming.await?.into_iter().filter(|e| !e.cancelled);
-        (Vec::new(), coming.take(UPCOMING).collect())
+        (
+            Vec::new(),
+            regions::upcoming(db, region.id, now, close).await?,
+        )
     } else {
         (regions::choices(db, region.id, today).await?, Vec::new())
     };
