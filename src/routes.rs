@@ -73,6 +73,8 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/login/second-factor", PUBLIC, second_factor::answer),
         // Public, stage 1 — visits, notices, the monthly schedule (plan and announce).
         route(M::GET, "/schedule", PUBLIC, public::pages::visits::schedule),
+        // Public by region: a province, city or county by its code, shareable (DESIGN §11).
+        route(M::GET, "/r/{code}", PUBLIC, public::pages::region::page),
         route(M::GET, "/visits/{id}", PUBLIC, public::pages::visits::visit),
         route(M::GET, "/notices/{id}", PUBLIC, public::pages::visits::notice),
         route(M::GET, "/notices/{id}/print", PUBLIC, public::pages::visits::print),

@@ -29,6 +29,7 @@ mod layers;
 mod login;
 mod plan;
 mod pujiang;
+mod region;
 mod regions;
 mod register;
 mod reports;

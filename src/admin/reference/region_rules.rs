@@ -31,7 +31,7 @@ pub fn government(name: &str, level: &str) -> String {
 
 /// GB/T 2260 groupings that have no government of their own (北京市's 市辖区, 重庆市's 县,
 /// 省直辖县级行政区划): their body is the province's.
-fn is_grouping(name: &str) -> bool {
+pub fn is_grouping(name: &str) -> bool {
     matches!(name, "市辖区" | "县") || name.ends_with("直辖县级行政区划")
 }
 

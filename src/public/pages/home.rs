@@ -1,6 +1,8 @@
-//! `/`: upcoming reception days and the latest notices — what a citizen looks for first.
+//! `/`: the region chooser (province → city → county), upcoming reception days and the latest
+//! notices — what a citizen looks for first.
 
 use crate::clock::{china_date, china_minute};
+use crate::public::regions::{self, Chooser};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::page::{Layout, Page, render};
@@ -15,6 +17,8 @@ struct UpcomingVisit {
     venue: String,
     address: String,
     leader: String,
+    county: String,
+    county_code: String,
 }
 
 struct LatestNotice {
@@ -27,6 +31,7 @@ struct LatestNotice {
 #[template(path = "public/home.html")]
 struct HomePage {
     layout: Layout,
+    chooser: Chooser,
     visits: Vec<UpcomingVisit>,
     notices: Vec<LatestNotice>,
 }
@@ -34,8 +39,9 @@ struct HomePage {
 pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     let today = china_date(state.clock.now());
     let visits = sqlx::query!(
-        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, l.name || '（' || l.title || '）' AS "leader!"
-           FROM visits v JOIN leaders l ON l.id = v.lead_leader_id
+        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, l.name || '（' || l.title || '）' AS "leader!",
+                  c.name AS county, c.code AS county_code
+           FROM visits v JOIN leaders l ON l.id = v.lead_leader_id JOIN jurisdictions c ON c.id = v.county_id
            WHERE v.visit_date >= $1 AND v.status IN ('announced', 'closed_for_registration', 'in_progress')
            ORDER BY v.visit_date LIMIT 10"#,
         today
@@ -51,6 +57,8 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
         venue: v.venue,
         address: v.address,
         leader: v.leader,
+        county: v.county,
+        county_code: v.county_code,
     })
     .collect();
     let notices = sqlx::query!(
@@ -63,6 +71,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     .collect();
     render(&HomePage {
         layout: ctx.layout("领导下访接访"),
+        chooser: regions::chooser(&state.db).await?,
         visits,
         notices,
     })

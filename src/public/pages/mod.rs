@@ -4,5 +4,6 @@ pub mod assets;
 pub mod feedback;
 pub mod home;
 pub mod lookup;
+pub mod region;
 pub mod register;
 pub mod visits;

@@ -9,6 +9,7 @@ use crate::prepare::notice_text::{self, Block, Facts};
 use crate::prepare::plan::{self, hours};
 use crate::prepare::visit_store::facts;
 use crate::public::published::{is_public, published_notice};
+use crate::public::regions;
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::base_url;
@@ -48,7 +49,7 @@ struct SchedulePage {
 }
 
 /// The month asked for (`?month=YYYY-MM`); a bad or missing month is the current one.
-fn asked_month(query: Option<String>, today: NaiveDate) -> NaiveDate {
+pub fn asked_month(query: Option<String>, today: NaiveDate) -> NaiveDate {
     query
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(&q).ok())
         .and_then(|pairs| {
@@ -141,6 +142,8 @@ impl From<(i64, String, String, DateTime<Utc>)> for NoticeLink {
 #[template(path = "public/visit.html")]
 struct VisitPage {
     layout: Layout,
+    /// Breadcrumbs to the host's region page, from its province.
+    way: Vec<(String, String)>,
     id: i64,
     facts: Facts,
     status: String,
@@ -188,21 +191,19 @@ pub async fn visit(
         &base_url(&state.config, &headers),
     )
     .await?;
-    let status = sqlx::query_scalar!("SELECT status FROM visits WHERE id = $1", id)
+    let v = sqlx::query!("SELECT status, county_id FROM visits WHERE id = $1", id)
         .fetch_one(&state.db)
         .await?;
+    let status = v.status;
     let published = published_for(&state.db, id).await?;
-    let opened_at = published
-        .iter()
-        .filter(|n| n.1 == "first")
-        .map(|n| n.3)
-        .next();
+    let opened_at = published.iter().find(|n| n.1 == "first").map(|n| n.3);
     let now = state.clock.now();
     let open =
         status == "announced" && opened_at.is_some_and(|t| t <= now) && now < facts.closes_at;
     let notices = published.into_iter().map(NoticeLink::from).collect();
     render(&VisitPage {
         layout: ctx.layout(&facts.title),
+        way: regions::way_down(&state.db, v.county_id).await?,
         id,
         opens: opened_at.map(cn_minute).unwrap_or_default(),
         closes: cn_minute(facts.closes_at),
