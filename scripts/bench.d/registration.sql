@@ -51,7 +51,7 @@ INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_n
 UPDATE form_tokens SET registration_id = (:registration_id)::bigint WHERE token_hash = sha256(convert_to('pgbench-' || (:n)::int, 'UTF8'));
 -- The audit chain (src/audit.rs): the app takes the chain's lock to the end of the transaction and
 -- links to the last hash; sha256 stands in for SM3, which PostgreSQL lacks (the app hashes in Rust).
-SELECT pg_advisory_xact_lock(7263002);
+SELECT pg_advisory_xact_lock(7263010);
 INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, object_id, success, detail, prev_hash, hash)
   SELECT NULL, 'anonymous', NULL, ('10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int)::inet, 'registration.create', 'registration', (:registration_id)::bigint, true,
           jsonb_build_object('visit_id', (:visit)::bigint, 'code', 'X', 'channel', 'online', 'window_id', (:w)::bigint, 'waitlisted', false, 'flags', '[]'::jsonb),

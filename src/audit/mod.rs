@@ -58,7 +58,7 @@ impl<'a> Entry<'a> {
 
 /// One advisory lock orders the chain: an entry's predecessor is the last one committed before it.
 /// It is held to the end of the caller's transaction (a form's few statements).
-const CHAIN_LOCK: i64 = 7_263_002;
+const CHAIN_LOCK: i64 = 7_263_010;
 
 /// Write one audit row, inside the caller's transaction when given one. It belongs to the actor's
 /// jurisdiction (else, for an anonymous act, the object's) and to its object's (migration 0024);

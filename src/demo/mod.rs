@@ -6,9 +6,10 @@ use crate::admin::accounts::{NewAccount, insert_account};
 use crate::admin::reference::{region_rules, regions};
 use crate::audit::Actor;
 use crate::clock::{Clock, china_date};
+use crate::duty::store as duty;
 use crate::prepare::{room_store, windows};
 use crate::web::auth::Role;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use sqlx::PgPool;
 
 /// The password of every demo account (listed in the README).
@@ -206,8 +207,44 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
         };
         history::seed(&mut tx, &c, now).await?;
     }
+    duty_rota(&mut tx, county_a, now).await?;
     tx.commit().await?;
     tracing::info!("demo counties seeded");
+    Ok(())
+}
+
+/// 浦阳县's duty rota (值守接访) for this month and the next, generated as its staff would: a
+/// county leader at the 矛调中心 on every working day still ahead, each open for registration.
+async fn duty_rota(tx: &mut Tx, county: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let xinfang = user_id(tx, "xinfang").await?;
+    let actor = Actor {
+        id: Some(xinfang),
+        name: "xinfang".into(),
+        role: Some(Role::Staff.as_str()),
+        ip: None,
+        jurisdiction_id: Some(county),
+    };
+    let defaults = crate::config::Config::default();
+    let base = crate::web::public_base(None, None);
+    let env = duty::Env {
+        now,
+        user_id: xinfang,
+        actor: &actor,
+        base_url: &base,
+        close_time: defaults.registration_close_time,
+        notice_days: &defaults.notice_days,
+    };
+    let county = duty::County {
+        id: county,
+        name: "浦阳县".into(),
+    };
+    let this_month = china_date(now).with_day(1).expect("the 1st");
+    for first in [this_month, crate::prepare::plan::next_month(this_month)] {
+        duty::generate(&mut *tx, &county, first, &env)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .map_err(anyhow::Error::msg)?;
+    }
     Ok(())
 }
 

@@ -25,6 +25,8 @@ pub struct Entry {
     pub cancelled: bool,
     /// A citizen may register online now.
     pub open: bool,
+    /// A day of the county's duty rota (值守接访) rather than a visit.
+    pub duty: bool,
 }
 
 impl Entry {
@@ -52,6 +54,24 @@ impl Entry {
             weekday(self.date)
         )
     }
+}
+
+/// What "coming up" lists: the next `n` days not cancelled, of which a county's duty rota (a
+/// leader on every working day) gives only its next day, so that visits are not crowded out.
+pub fn coming_up(entries: Vec<Entry>, n: usize) -> Vec<Entry> {
+    let mut duty_hosts = Vec::new();
+    entries
+        .into_iter()
+        .filter(|e| !e.cancelled)
+        .filter(|e| {
+            let first_duty = e.duty && !duty_hosts.contains(&e.host_code);
+            if first_duty {
+                duty_hosts.push(e.host_code.clone());
+            }
+            !e.duty || first_duty
+        })
+        .take(n)
+        .collect()
 }
 
 /// The order of levels on a shared day: the province's leaders first.
@@ -185,7 +205,27 @@ mod tests {
             host_code: "330726".into(),
             cancelled,
             open: false,
+            duty: false,
         }
+    }
+
+    #[test]
+    fn coming_up_keeps_each_countys_next_duty_day_and_every_visit() {
+        let duty = |id, day, code: &str| Entry {
+            duty: true,
+            host_code: code.into(),
+            ..entry(id, day, "county", 9, false)
+        };
+        let days = vec![
+            duty(1, 3, "330726"),
+            duty(2, 4, "330726"),
+            duty(3, 4, "330727"),
+            entry(4, 5, "county", 8, true),
+            duty(5, 7, "330726"),
+            entry(6, 14, "county", 8, false),
+        ];
+        let ids: Vec<i64> = coming_up(days, 10).iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 3, 6]);
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub async fn days(
     close_time: NaiveTime,
 ) -> sqlx::Result<Vec<Entry>> {
     let rows = sqlx::query!(
-        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.status, v.registration_closes_at,
+        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.status, v.registration_closes_at, v.duty,
                   o.level, o.name AS organiser, h.name AS host, h.code AS host_code,
                   (SELECT string_agg(l.name || '（' || l.title || '）', '、' ORDER BY (l.id = v.lead_leader_id) DESC, l.name)
                    FROM leaders l WHERE l.id = v.lead_leader_id OR l.id IN (SELECT leader_id FROM visit_leaders WHERE visit_id = v.id)) AS "leaders!"
@@ -169,6 +169,7 @@ pub async fn days(
                         close_time,
                     ),
             cancelled: r.status == "cancelled",
+            duty: r.duty,
             id: r.id,
             date: r.visit_date,
             starts: r.starts_at,
@@ -184,7 +185,7 @@ pub async fn days(
         .collect())
 }
 
-/// A county's next public days (at most `UPCOMING`), cancelled ones left out.
+/// A county's next public days (at most `UPCOMING`, `calendar::coming_up`).
 pub async fn upcoming(
     db: &PgPool,
     root: i64,
@@ -201,9 +202,5 @@ pub async fn upcoming(
         close_time,
     )
     .await?;
-    Ok(coming
-        .into_iter()
-        .filter(|e| !e.cancelled)
-        .take(UPCOMING)
-        .collect())
+    Ok(crate::public::calendar::coming_up(coming, UPCOMING))
 }

@@ -259,7 +259,7 @@ async fn announced_visit(app: &TestApp) -> (i64, i64) {
     let (visit, notice): (i64, i64) = sqlx::query_as(
         "SELECT v.id, n.id FROM visits v JOIN notices n ON n.visit_id = v.id
          JOIN jurisdictions j ON j.id = v.county_id
-         WHERE v.status = 'announced' AND j.code = $1 ORDER BY n.id LIMIT 1",
+         WHERE v.status = 'announced' AND NOT v.duty AND j.code = $1 ORDER BY n.id LIMIT 1",
     )
     .bind(xiafang::demo::COUNTY_A)
     .fetch_one(&owner)

@@ -29,7 +29,7 @@ async fn demo_client(app: &TestApp, username: &str) -> Client {
 /// The upcoming visit of the county with this code: (id, title).
 async fn upcoming(owner: &PgPool, code: &str) -> (i64, String) {
     sqlx::query_as(
-        "SELECT v.id, v.title FROM visits v JOIN jurisdictions j ON j.id = v.county_id WHERE j.code = $1 AND v.status = 'announced'",
+        "SELECT v.id, v.title FROM visits v JOIN jurisdictions j ON j.id = v.county_id WHERE j.code = $1 AND v.status = 'announced' AND NOT v.duty",
     )
     .bind(code)
     .fetch_one(owner)
@@ -54,11 +54,42 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
         .await
         .unwrap();
     assert_eq!(users, DEMO_ACCOUNTS.len() as i64, "idempotent");
-    let visits: i64 = sqlx::query_scalar("SELECT count(*) FROM visits WHERE status = 'announced'")
-        .fetch_one(&owner)
-        .await
-        .unwrap();
+    let visits: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM visits WHERE status = 'announced' AND NOT duty")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
     assert_eq!(visits, 2, "one upcoming visit in each county, once");
+    // 浦阳县's duty rota: a leader on every working day ahead this month and next, once.
+    let duty: Vec<(chrono::NaiveDate, bool)> = sqlx::query_as(
+        "SELECT v.visit_date, COALESCE(c.is_workday, extract(isodow FROM v.visit_date) < 6)
+         FROM visits v LEFT JOIN calendar_days c ON c.day = v.visit_date
+         WHERE v.duty AND v.status = 'announced' ORDER BY v.visit_date",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap();
+    assert!(duty.len() >= 15, "{duty:?}");
+    assert!(duty.iter().all(|(_, workday)| *workday), "{duty:?}");
+    let (first_duty, _) = duty[0];
+    let schedule = app
+        .client()
+        .get(&format!("/schedule?month={}", first_duty.format("%Y-%m")))
+        .await
+        .body;
+    assert!(schedule.contains("领导值守接访"), "{schedule}");
+    // The home page lists the visits and only the rota's next day, not a month of duty days.
+    let home = app.client().get("/").await;
+    let listed = home.texts(".visit-list li strong");
+    assert_eq!(
+        listed.iter().filter(|t| t.contains("值守")).count(),
+        1,
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|t| t.contains("领导下访接访日")),
+        "{listed:?}"
+    );
     let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
         .fetch_one(&owner)
         .await

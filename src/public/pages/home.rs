@@ -39,11 +39,18 @@ struct HomePage {
 pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     let today = china_date(state.clock.now());
     let visits = sqlx::query!(
-        r#"SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, l.name || '（' || l.title || '）' AS "leader!",
-                  c.name AS county, c.code AS county_code
-           FROM visits v JOIN leaders l ON l.id = v.lead_leader_id JOIN jurisdictions c ON c.id = v.county_id
-           WHERE v.visit_date >= $1 AND v.status IN ('announced', 'closed_for_registration', 'in_progress')
-           ORDER BY v.visit_date LIMIT 10"#,
+        // A county's duty rota (a leader every working day) gives only its next day.
+        r#"WITH coming AS (
+               SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.duty,
+                      l.name || '（' || l.title || '）' AS leader, c.name AS county, c.code AS county_code
+               FROM visits v JOIN leaders l ON l.id = v.lead_leader_id JOIN jurisdictions c ON c.id = v.county_id
+               WHERE v.visit_date >= $1 AND v.status IN ('announced', 'closed_for_registration', 'in_progress'))
+           SELECT id AS "id!", title AS "title!", visit_date AS "visit_date!", starts_at AS "starts_at!", ends_at AS "ends_at!",
+                  venue AS "venue!", address AS "address!", leader AS "leader!", county AS "county!", county_code AS "county_code!"
+           FROM (SELECT * FROM coming WHERE NOT duty
+                 UNION ALL
+                 SELECT * FROM (SELECT DISTINCT ON (county_code) * FROM coming WHERE duty ORDER BY county_code, visit_date) d) x
+           ORDER BY visit_date, starts_at LIMIT 10"#,
         today
     )
     .fetch_all(&state.db)
@@ -62,7 +69,9 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     })
     .collect();
     let notices = sqlx::query!(
-        r#"SELECT id, title, published_at AS "published_at!" FROM notices WHERE status = 'published' ORDER BY published_at DESC LIMIT 10"#
+        // Not the duty rota's day-by-day notices: the month's 安排 is their notice.
+        r#"SELECT n.id, n.title, n.published_at AS "published_at!" FROM notices n JOIN visits v ON v.id = n.visit_id
+           WHERE n.status = 'published' AND NOT v.duty ORDER BY n.published_at DESC LIMIT 10"#
     )
     .fetch_all(&state.db)
     .await?
