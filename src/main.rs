@@ -274,6 +274,12 @@ async fn rotate_keys(owner: &str, keys_path: &std::path::Path, batch: i64) -> an
     if done.new_index_key {
         println!("盲索引密钥已换为 HMAC-SM3，盲索引随密文一并重算。");
     }
+    if done.plaintext_rows > 0 {
+        println!(
+            "登记的姓名、地址、代表和诉求：{} 行明文已加密",
+            done.plaintext_rows
+        );
+    }
     for (column, rows) in &done.rows {
         println!("{column}: {rows} 行已重新加密");
     }

@@ -251,7 +251,7 @@ pub async fn build(
         task.push(item);
     }
     let regs = sqlx::query!(
-        r#"SELECT r.id, r.visit_id, r.code, r.name, r.id_number_mask, r.persons, v.title AS visit, rc.ended_at,
+        r#"SELECT r.id, r.visit_id, r.code, COALESCE(r.name_mask, r.name) AS "name!", r.id_number_mask, r.persons, v.title AS visit, rc.ended_at,
                   (SELECT count(*) FROM registrations r2 WHERE r2.id_number_index = r.id_number_index
                       AND r2.merged_into_id IS NULL AND r2.status NOT IN ('cancelled', 'rejected')) AS "same_id!",
                   (SELECT count(*) FROM issues i JOIN cases c ON c.issue_id = i.id
@@ -283,7 +283,11 @@ pub async fn build(
             kind: "来访登记",
             href: format!("/staff/visits/{}/registrations/{}", r.visit_id, r.id),
             code: r.code,
-            subject: format!("{} {}", r.name, r.id_number_mask),
+            subject: format!(
+                "{} {}",
+                crate::privacy::mask_name(&r.name),
+                r.id_number_mask
+            ),
             visit: r.visit,
             status: "",
             department: String::new(),

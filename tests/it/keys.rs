@@ -101,6 +101,7 @@ fn as_main_wrote(field: Field, value: &str) -> (Vec<u8>, Vec<u8>) {
     let tag: &[u8] = match field {
         Field::IdNumber => b"id_number\0",
         Field::Phone => b"phone\0",
+        Field::Name => b"name\0",
     };
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&INDEX_KEY).unwrap();
     mac.update(tag);

@@ -8,6 +8,7 @@ use crate::prepare::lifecycle::staff_status_label as status_label;
 use crate::prepare::registration::{channel_label, window_label};
 use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefused};
 use crate::prepare::triage_list::*;
+use crate::privacy::Column;
 use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::export::hidden_fields;
@@ -80,8 +81,17 @@ async fn list_page(
 ) -> Result<ListPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let p = filter.parse();
-    let rows = fetch_rows(&state.db, visit_id, &p, Some(PAGE_SIZE), p.page * PAGE_SIZE).await?;
-    let (batches, persons, all_batches, all_persons) = counts(&state.db, visit_id, &p).await?;
+    let rows = fetch_rows(
+        &state.db,
+        &state.keys,
+        visit_id,
+        &p,
+        Some(PAGE_SIZE),
+        p.page * PAGE_SIZE,
+    )
+    .await?;
+    let (batches, persons, all_batches, all_persons) =
+        counts(&state.db, &state.keys, visit_id, &p).await?;
     let base = filter.query();
     let link = |page: i64| format!("/staff/visits/{visit_id}/registrations?{base}&page={page}");
     Ok(ListPage {
@@ -256,10 +266,13 @@ async fn detail_page(
     extra: Extra,
 ) -> Result<DetailPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
+    let keys = &state.keys;
     let r = sqlx::query!(
         r#"SELECT r.id, r.code, r.channel, r.name, r.id_number_mask, r.phone_mask, r.address, r.township, r.village,
                   r.persons, r.representatives, r.category_id, r.grievance, r.status, r.reject_reason, r.queue_number,
                   r.expected_at, r.consent_at, r.created_at, r.updated_at, r.checked_in_at, r.called_at, r.id_number_index,
+                  r.name_cipher, r.name_key_id, r.address_cipher, r.address_key_id, r.representatives_cipher,
+                  r.representatives_key_id, r.grievance_cipher, r.grievance_key_id,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!",
                   w.starts_at AS "w_start?", w.ends_at AS "w_end?", rm.name AS "room?",
                   m.id AS "merged_id?", m.code AS "merged_code?",
@@ -341,16 +354,41 @@ async fn detail_page(
         id: r.id,
         code: r.code,
         channel: r.channel,
-        name: r.name,
+        name: keys.open(
+            Column::REGISTRATION_NAME,
+            r.id,
+            r.name,
+            r.name_cipher,
+            r.name_key_id,
+        )?,
         id_mask: r.id_number_mask,
         phone_mask: r.phone_mask.unwrap_or_default(),
-        address: r.address,
+        address: keys.open(
+            Column::REGISTRATION_ADDRESS,
+            r.id,
+            r.address,
+            r.address_cipher,
+            r.address_key_id,
+        )?,
         township: r.township,
         village: r.village,
         persons: r.persons,
-        representatives: r.representatives.join("、"),
+        representatives: keys
+            .open_representatives(
+                r.id,
+                r.representatives,
+                r.representatives_cipher,
+                r.representatives_key_id,
+            )?
+            .join("、"),
         category: r.category,
-        grievance: r.grievance,
+        grievance: keys.open(
+            Column::REGISTRATION_GRIEVANCE,
+            r.id,
+            r.grievance,
+            r.grievance_cipher,
+            r.grievance_key_id,
+        )?,
         window: match (r.w_start, r.w_end) {
             (Some(s), Some(e)) => window_label(s, e),
             _ => String::new(),
