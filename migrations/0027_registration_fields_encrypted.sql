@@ -1,7 +1,7 @@
 -- 国密 (issue 13): a registration's name, address, group representatives and grievance are
 -- stored as SM4-GCM ciphertext bound to the row (src/crypto), like its ID number and phone.
 -- SQL holds no keys, so rows written before this migration keep their plaintext until
--- `xiafang keys rotate` encrypts them (src/crypto/store.rs::encrypt_plaintext) and clears it;
+-- `xiafang keys rotate` encrypts them (src/prepare/legacy_plaintext.rs) and clears it;
 -- until then readers take the plaintext. New rows never write the plaintext columns.
 ALTER TABLE registrations
     ALTER COLUMN name DROP NOT NULL,

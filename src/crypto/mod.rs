@@ -164,7 +164,7 @@ impl Keys {
     }
 
     /// A field that may still be plaintext: rows written before it was encrypted keep their
-    /// plaintext until `keys rotate` seals it (`store::encrypt_plaintext`). Key id 0 marks the
+    /// plaintext until `keys rotate` seals it (`prepare::legacy_plaintext`). Key id 0 marks the
     /// benchmark's placeholders (`seed-scale`), which read as empty.
     pub fn open(
         &self,

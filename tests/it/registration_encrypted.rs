@@ -146,7 +146,7 @@ async fn rows_written_before_encryption_are_read_and_then_sealed_by_the_conversi
     let page = d.staff.get(&detail).await;
     assert!(page.body.contains("钱七") && page.body.contains("旧的诉求"));
 
-    let sealed = xiafang::crypto::store::encrypt_plaintext(o, &test_keys(), 1)
+    let sealed = xiafang::prepare::legacy_plaintext::encrypt(o, &test_keys(), 1)
         .await
         .unwrap();
     assert_eq!(sealed, 1);

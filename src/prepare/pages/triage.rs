@@ -6,9 +6,9 @@ use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::lifecycle::staff_status_label as status_label;
 use crate::prepare::registration::{channel_label, window_label};
+use crate::prepare::registration_texts;
 use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefused};
 use crate::prepare::triage_list::*;
-use crate::privacy::Column;
 use crate::state::AppState;
 use crate::web::auth::Role;
 use crate::web::export::hidden_fields;
@@ -266,13 +266,10 @@ async fn detail_page(
     extra: Extra,
 ) -> Result<DetailPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
-    let keys = &state.keys;
     let r = sqlx::query!(
-        r#"SELECT r.id, r.code, r.channel, r.name, r.id_number_mask, r.phone_mask, r.address, r.township, r.village,
-                  r.persons, r.representatives, r.category_id, r.grievance, r.status, r.reject_reason, r.queue_number,
+        r#"SELECT r.id, r.code, r.channel, r.id_number_mask, r.phone_mask, r.township, r.village,
+                  r.persons, r.category_id, r.status, r.reject_reason, r.queue_number,
                   r.expected_at, r.consent_at, r.created_at, r.updated_at, r.checked_in_at, r.called_at, r.id_number_index,
-                  r.name_cipher, r.name_key_id, r.address_cipher, r.address_key_id, r.representatives_cipher,
-                  r.representatives_key_id, r.grievance_cipher, r.grievance_key_id,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!",
                   w.starts_at AS "w_start?", w.ends_at AS "w_end?", rm.name AS "room?",
                   m.id AS "merged_id?", m.code AS "merged_code?",
@@ -293,6 +290,7 @@ async fn detail_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
+    let texts = registration_texts::open(&state.db, &state.keys, r.id).await?;
     let flags = sqlx::query!(
         r#"SELECT f.id, f.kind, f.detail, f.decision, f.note, f.decided_at, u.display_name AS "decided_by?",
                   rr.id AS "related_id?", rr.code AS "related_code?"
@@ -354,41 +352,16 @@ async fn detail_page(
         id: r.id,
         code: r.code,
         channel: r.channel,
-        name: keys.open(
-            Column::REGISTRATION_NAME,
-            r.id,
-            r.name,
-            r.name_cipher,
-            r.name_key_id,
-        )?,
+        name: texts.name,
         id_mask: r.id_number_mask,
         phone_mask: r.phone_mask.unwrap_or_default(),
-        address: keys.open(
-            Column::REGISTRATION_ADDRESS,
-            r.id,
-            r.address,
-            r.address_cipher,
-            r.address_key_id,
-        )?,
+        address: texts.address,
         township: r.township,
         village: r.village,
         persons: r.persons,
-        representatives: keys
-            .open_representatives(
-                r.id,
-                r.representatives,
-                r.representatives_cipher,
-                r.representatives_key_id,
-            )?
-            .join("、"),
+        representatives: texts.representatives.join("、"),
         category: r.category,
-        grievance: keys.open(
-            Column::REGISTRATION_GRIEVANCE,
-            r.id,
-            r.grievance,
-            r.grievance_cipher,
-            r.grievance_key_id,
-        )?,
+        grievance: texts.grievance,
         window: match (r.w_start, r.w_end) {
             (Some(s), Some(e)) => window_label(s, e),
             _ => String::new(),
