@@ -260,6 +260,8 @@ async fn main() {
 async fn rotate_keys(owner: &str, keys_path: &std::path::Path, batch: i64) -> anyhow::Result<()> {
     let pool = db::connect(owner, 2).await?;
     let done = xiafang::crypto::store::rotate(&pool, keys_path, batch).await?;
+    let keys = xiafang::crypto::store::keys_for_serving(&pool, keys_path).await?;
+    let sealed = xiafang::prepare::legacy_plaintext::encrypt(&pool, &keys, batch).await?;
     pool.close().await;
     if done.new_key {
         println!(
@@ -273,6 +275,9 @@ async fn rotate_keys(owner: &str, keys_path: &std::path::Path, batch: i64) -> an
     }
     if done.new_index_key {
         println!("盲索引密钥已换为 HMAC-SM3，盲索引随密文一并重算。");
+    }
+    if sealed > 0 {
+        println!("登记的姓名、地址、代表和诉求：{sealed} 行明文已加密");
     }
     for (column, rows) in &done.rows {
         println!("{column}: {rows} 行已重新加密");

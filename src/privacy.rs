@@ -50,6 +50,31 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{}****{}", &phone[..3], &phone[7..])
 }
 
+/// Surnames of two characters; every other name keeps its first character.
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "夏侯", "令狐", "端木", "西门", "南宫",
+];
+
+/// 张三丰 → 张某某, 欧阳娜娜 → 欧阳某某: what lists of many people show where the full name is
+/// not needed (stored as `registrations.name_mask`). Masking a mask changes nothing.
+pub fn mask_name(name: &str) -> String {
+    let name = name.trim();
+    let surname: String = match COMPOUND_SURNAMES
+        .iter()
+        .find(|s| name.starts_with(**s) && name.chars().count() > 2)
+    {
+        Some(s) => (*s).to_owned(),
+        None => name.chars().take(1).collect(),
+    };
+    format!("{surname}某某")
+}
+
+/// What a registration's name is stored under: trimmed, as the blind index is made of it.
+pub fn normalize_name(name: &str) -> String {
+    name.trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +105,19 @@ mod tests {
         assert_eq!(mask_id_number("11010519491231002X"), "110***********002X");
         assert!(!mask_id_number("11010519491231002X").contains("1949"));
         assert_eq!(mask_phone("13812345678"), "138****5678");
+    }
+
+    #[test]
+    fn names_keep_only_the_surname() {
+        assert_eq!(mask_name("张三丰"), "张某某");
+        assert_eq!(mask_name("李明"), "李某某");
+        assert_eq!(mask_name("欧阳娜娜"), "欧阳某某");
+        assert_eq!(mask_name(" 王五 "), "王某某");
+        // A two-character name starting like a compound surname is a one-character surname.
+        assert_eq!(mask_name("司马"), "司某某");
+        for name in ["张三丰", "欧阳娜娜", "司马"] {
+            assert_eq!(mask_name(&mask_name(name)), mask_name(name), "idempotent");
+        }
     }
 
     #[test]

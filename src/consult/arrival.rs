@@ -120,7 +120,7 @@ pub async fn find(
         Query::IdNumber(n) => (None, None, Some(keys.blind_index(Field::IdNumber, n))),
     };
     let rows = sqlx::query!(
-        r#"SELECT g.id, g.visit_id, g.code, g.name, g.id_number_mask, g.phone_mask, g.status, g.queue_number, rm.name AS "room?"
+        r#"SELECT g.id, g.visit_id, g.code, COALESCE(g.name_mask, g.name) AS "name!", g.id_number_mask, g.phone_mask, g.status, g.queue_number, rm.name AS "room?"
            FROM registrations g LEFT JOIN rooms rm ON rm.id = g.room_id JOIN visits gv ON gv.id = g.visit_id
            WHERE (g.code = $1 OR g.phone_index = $2 OR g.id_number_index = $3) AND g.merged_into_id IS NULL
              AND gv.county_id = (SELECT county_id FROM visits WHERE id = $4)
@@ -140,7 +140,7 @@ pub async fn find(
             .map(|r| Candidate {
                 id: r.id,
                 code: r.code,
-                name: r.name,
+                name: crate::privacy::mask_name(&r.name),
                 id_number_mask: r.id_number_mask,
                 phone_mask: r.phone_mask,
                 status: r.status,

@@ -55,24 +55,7 @@ pub struct Board {
 /// How many numbers 下一位 shows.
 pub const NEXT_SHOWN: usize = 3;
 
-/// Surnames of two characters; every other name keeps its first character.
-const COMPOUND_SURNAMES: &[&str] = &[
-    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
-    "夏侯", "令狐", "端木", "西门", "南宫",
-];
-
-/// 张三丰 → 张某某, 欧阳娜娜 → 欧阳某某.
-pub fn mask_name(name: &str) -> String {
-    let name = name.trim();
-    let surname: String = match COMPOUND_SURNAMES
-        .iter()
-        .find(|s| name.starts_with(**s) && name.chars().count() > 2)
-    {
-        Some(s) => (*s).to_owned(),
-        None => name.chars().take(1).collect(),
-    };
-    format!("{surname}某某")
-}
+pub use crate::privacy::mask_name;
 
 /// One tile per room, in the rooms' order: the called batch (the latest call if several), the next
 /// three waiting by queue number, and how many wait.
@@ -127,7 +110,8 @@ pub async fn load(db: &PgPool, visit_id: i64) -> sqlx::Result<Board> {
     .await?;
     let queue = sqlx::query_as!(
         QueueRow,
-        r#"SELECT room_id AS "room_id!", status, queue_number AS "queue_number!", name, called_at
+        r#"SELECT room_id AS "room_id!", status, queue_number AS "queue_number!",
+                  COALESCE(name_mask, name) AS "name!", called_at
            FROM registrations
            WHERE visit_id = $1 AND status IN ('checked_in', 'called') AND room_id IS NOT NULL AND queue_number IS NOT NULL"#,
         visit_id
@@ -182,16 +166,6 @@ mod tests {
             name: name.into(),
             called_at: called_min.map(|m| Utc.with_ymd_and_hms(2026, 12, 12, 1, m, 0).unwrap()),
         }
-    }
-
-    #[test]
-    fn names_keep_only_the_surname() {
-        assert_eq!(mask_name("张三丰"), "张某某");
-        assert_eq!(mask_name("李明"), "李某某");
-        assert_eq!(mask_name("欧阳娜娜"), "欧阳某某");
-        assert_eq!(mask_name(" 王五 "), "王某某");
-        // A two-character name starting like a compound surname is a one-character surname.
-        assert_eq!(mask_name("司马"), "司某某");
     }
 
     #[test]

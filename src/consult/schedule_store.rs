@@ -59,7 +59,7 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppE
         Row,
         r#"SELECT g.id, g.code, c.name AS category, g.category_id, g.window_id, g.slots, g.status, g.room_id, g.queue_number, g.expected_at,
                   g.schedule_locked AS locked,
-                  (COALESCE(s.brought_by_leader, false) OR cardinality(g.representatives) > 0) AS "priority!"
+                  (COALESCE(s.brought_by_leader, false) OR g.representatives_count > 0 OR COALESCE(cardinality(g.representatives), 0) > 0) AS "priority!"
            FROM registrations g JOIN categories c ON c.id = g.category_id
            LEFT JOIN survey_items s ON s.id = g.survey_item_id
            WHERE g.visit_id = $1 AND (g.status = ANY($2) OR (g.room_id IS NOT NULL AND g.status IN ('checked_in', 'called', 'received', 'no_show')))

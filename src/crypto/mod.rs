@@ -75,6 +75,11 @@ pub struct Column {
 impl Column {
     pub const REGISTRATION_ID_NUMBER: Column = Column::new("registrations", "id_number");
     pub const REGISTRATION_PHONE: Column = Column::new("registrations", "phone");
+    pub const REGISTRATION_NAME: Column = Column::new("registrations", "name");
+    pub const REGISTRATION_ADDRESS: Column = Column::new("registrations", "address");
+    pub const REGISTRATION_REPRESENTATIVES: Column =
+        Column::new("registrations", "representatives");
+    pub const REGISTRATION_GRIEVANCE: Column = Column::new("registrations", "grievance");
     pub const USER_TOTP_SECRET: Column = Column::new("users", "totp_secret");
     pub const CHALLENGE_ENROL_SECRET: Column = Column::new("login_challenges", "enrol_secret");
 
@@ -99,6 +104,8 @@ impl fmt::Display for Column {
 pub enum Field {
     IdNumber,
     Phone,
+    /// A person's name, trimmed (triage finds a registration by exact name).
+    Name,
 }
 
 impl Field {
@@ -106,6 +113,7 @@ impl Field {
         match self {
             Field::IdNumber => b"id_number\0",
             Field::Phone => b"phone\0",
+            Field::Name => b"name\0",
         }
     }
 }
@@ -153,6 +161,49 @@ impl Keys {
                 anyhow::anyhow!("cannot decrypt {column} of row {row} (key {key_id}): {e}")
             })?;
         Ok(String::from_utf8(plain)?)
+    }
+
+    /// A field that may still be plaintext: rows written before it was encrypted keep their
+    /// plaintext until `keys rotate` seals it (`prepare::legacy_plaintext`). Key id 0 marks the
+    /// benchmark's placeholders (`seed-scale`), which read as empty.
+    pub fn open(
+        &self,
+        column: Column,
+        row: impl fmt::Display,
+        plain: Option<String>,
+        cipher: Option<Vec<u8>>,
+        key_id: Option<i16>,
+    ) -> anyhow::Result<String> {
+        match (cipher, key_id) {
+            (Some(_), Some(0)) => Ok(String::new()),
+            (Some(bytes), Some(key_id)) => self.decrypt(column, row, key_id, &bytes),
+            _ => Ok(plain.unwrap_or_default()),
+        }
+    }
+
+    /// `open` for a registration's representatives (sealed one name a line).
+    pub fn open_representatives(
+        &self,
+        row: i64,
+        plain: Option<Vec<String>>,
+        cipher: Option<Vec<u8>>,
+        key_id: Option<i16>,
+    ) -> anyhow::Result<Vec<String>> {
+        if cipher.is_none() {
+            return Ok(plain.unwrap_or_default());
+        }
+        let lines = self.open(
+            Column::REGISTRATION_REPRESENTATIVES,
+            row,
+            None,
+            cipher,
+            key_id,
+        )?;
+        Ok(lines
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
     }
 
     /// The blind index of a normalised value: equal values match without decrypting anything.

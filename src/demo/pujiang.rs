@@ -293,16 +293,42 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
             let phone_sealed = keys.encrypt(Column::REGISTRATION_PHONE, id, &phone)?;
             let channel = if i % 6 == 5 { "phone" } else { "online" };
             let slots = crate::prepare::registration::slots_for(persons);
+            let full_name = name(i);
+            let seal = |column, text: &str| keys.encrypt(column, id, text);
+            let name_sealed = seal(Column::REGISTRATION_NAME, &full_name)?;
+            let address = format!(
+                "{}村{}组",
+                ["新光", "前吴", "马岭", "嵩溪", "虞宅"][i % 5],
+                1 + i % 9
+            );
+            let address_sealed = seal(Column::REGISTRATION_ADDRESS, &address)?;
+            let reps_sealed = seal(
+                Column::REGISTRATION_REPRESENTATIVES,
+                &representatives.join("\n"),
+            )?;
+            let grievance = format!(
+                "反映{area}方面的问题：{}",
+                [
+                    "村道路面破损，雨天积水严重。",
+                    "征地补偿款尚未足额发放。",
+                    "企业拖欠工资三个月。",
+                    "灌溉水渠年久失修。",
+                    "宅基地审批久拖未决。"
+                ][i % 5]
+            );
+            let grievance_sealed = seal(Column::REGISTRATION_GRIEVANCE, &grievance)?;
             sqlx::query!(
-                "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
-                    phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives, category_id, grievance,
-                    window_id, slots, status, consent_at, created_by, created_at, id)
+                "INSERT INTO registrations (visit_id, code, channel, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
+                    phone_cipher, phone_key_id, phone_index, phone_mask, township, persons, category_id,
+                    window_id, slots, status, consent_at, created_by, created_at, id,
+                    name_cipher, name_key_id, name_index, name_mask, address_cipher, address_key_id,
+                    representatives_cipher, representatives_key_id, representatives_count, grievance_cipher, grievance_key_id)
                  OVERRIDING SYSTEM VALUE
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 'confirmed', $21, $22, $21, $23)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'confirmed', $17, $18, $17, $19,
+                         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
                 visit,
                 crate::prepare::registration::new_code(&mut rand::rng()),
                 channel,
-                name(i),
                 id_sealed.bytes,
                 id_sealed.key_id,
                 keys.blind_index(Field::IdNumber, &id_number),
@@ -311,17 +337,25 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
                 phone_sealed.key_id,
                 keys.blind_index(Field::Phone, &phone),
                 privacy::mask_phone(&phone),
-                format!("{}村{}组", ["新光", "前吴", "马岭", "嵩溪", "虞宅"][i % 5], 1 + i % 9),
                 ["仙华街道", "浦南街道", "黄宅镇", "郑宅镇", "杭坪镇"][i % 5],
                 persons,
-                &representatives,
                 category,
-                format!("反映{area}方面的问题：{}", ["村道路面破损，雨天积水严重。", "征地补偿款尚未足额发放。", "企业拖欠工资三个月。", "灌溉水渠年久失修。", "宅基地审批久拖未决。"][i % 5]),
                 window,
                 slots,
                 now - Duration::days(3),
                 (channel == "phone").then_some(staff),
                 id,
+                name_sealed.bytes,
+                name_sealed.key_id,
+                keys.blind_index(Field::Name, &full_name),
+                privacy::mask_name(&full_name),
+                address_sealed.bytes,
+                address_sealed.key_id,
+                reps_sealed.bytes,
+                reps_sealed.key_id,
+                representatives.len() as i16,
+                grievance_sealed.bytes,
+                grievance_sealed.key_id,
             )
             .execute(&mut *tx)
             .await?;

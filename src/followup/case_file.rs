@@ -6,6 +6,7 @@ use crate::followup::CaseRules;
 use crate::followup::labels::event_label;
 use crate::followup::state::State as CaseState;
 use crate::followup::workdays::Calendar;
+use crate::privacy::{Column, Keys};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::PgPool;
 
@@ -80,9 +81,14 @@ pub struct Citizen {
 }
 
 /// The citizen behind case `id`, if any, and the summary of the issue recorded at the desk.
-pub async fn citizen(db: &PgPool, id: i64) -> sqlx::Result<Option<(Citizen, String)>> {
+pub async fn citizen(
+    db: &PgPool,
+    keys: &Keys,
+    id: i64,
+) -> anyhow::Result<Option<(Citizen, String)>> {
     let r = sqlx::query!(
         r#"SELECT r.name, r.id_number_mask, r.phone_mask, r.persons, r.address, r.township, r.grievance, r.code,
+                  r.id, r.name_cipher, r.name_key_id, r.address_cipher, r.address_key_id, r.grievance_cipher, r.grievance_key_id,
                   rc.started_at AS "started_at?", rc.consultation AS "consultation?", rm.name AS "room?", i.summary AS "summary?"
            FROM cases c
            LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id LEFT JOIN rooms rm ON rm.id = rc.room_id
@@ -92,14 +98,34 @@ pub async fn citizen(db: &PgPool, id: i64) -> sqlx::Result<Option<(Citizen, Stri
     )
     .fetch_optional(db)
     .await?;
-    Ok(r.map(|r| {
+    let Some(r) = r else { return Ok(None) };
+    let address = keys.open(
+        Column::REGISTRATION_ADDRESS,
+        r.id,
+        r.address,
+        r.address_cipher,
+        r.address_key_id,
+    )?;
+    {
         let citizen = Citizen {
-            name: r.name,
+            name: keys.open(
+                Column::REGISTRATION_NAME,
+                r.id,
+                r.name,
+                r.name_cipher,
+                r.name_key_id,
+            )?,
             id_mask: r.id_number_mask,
             phone_mask: r.phone_mask.unwrap_or_default(),
             persons: r.persons,
-            address: format!("{}{}", r.township, r.address),
-            grievance: r.grievance,
+            address: format!("{}{address}", r.township),
+            grievance: keys.open(
+                Column::REGISTRATION_GRIEVANCE,
+                r.id,
+                r.grievance,
+                r.grievance_cipher,
+                r.grievance_key_id,
+            )?,
             registration_code: r.code,
             reception: match (r.room, r.started_at) {
                 (Some(room), Some(at)) => format!("{room} · {}", china_minute(at)),
@@ -107,8 +133,8 @@ pub async fn citizen(db: &PgPool, id: i64) -> sqlx::Result<Option<(Citizen, Stri
             },
             consultation: r.consultation.unwrap_or_default(),
         };
-        (citizen, r.summary.unwrap_or_default())
-    }))
+        Ok(Some((citizen, r.summary.unwrap_or_default())))
+    }
 }
 
 /// The survey item's dossier (带案下访), if the case has one.

@@ -6,6 +6,7 @@ use crate::clock::{china_date, cn_date};
 use crate::config::rules::{Cadence, ListRules};
 use crate::followup::cadence::{self, Lag};
 use crate::followup::state::State as CaseState;
+use crate::privacy::{Column, Keys};
 use crate::web::form::opt_id;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
@@ -187,7 +188,8 @@ pub async fn build(
     now: DateTime<Utc>,
     rules: &ListRules,
     cadence_rules: &Cadence,
-) -> sqlx::Result<Lists> {
+    keys: &Keys,
+) -> anyhow::Result<Lists> {
     let today = china_date(now);
     let within = crate::followup::dashboard::narrow(db, within, opt_id(&filter.county)).await?;
     let (visit, department) = (opt_id(&filter.visit), opt_id(&filter.department));
@@ -251,7 +253,7 @@ pub async fn build(
         task.push(item);
     }
     let regs = sqlx::query!(
-        r#"SELECT r.id, r.visit_id, r.code, r.name, r.id_number_mask, r.persons, v.title AS visit, rc.ended_at,
+        r#"SELECT r.id, r.visit_id, r.code, r.name, r.name_cipher, r.name_key_id, r.id_number_mask, r.persons, v.title AS visit, rc.ended_at,
                   (SELECT count(*) FROM registrations r2 WHERE r2.id_number_index = r.id_number_index
                       AND r2.merged_into_id IS NULL AND r2.status NOT IN ('cancelled', 'rejected')) AS "same_id!",
                   (SELECT count(*) FROM issues i JOIN cases c ON c.issue_id = i.id
@@ -283,7 +285,17 @@ pub async fn build(
             kind: "来访登记",
             href: format!("/staff/visits/{}/registrations/{}", r.visit_id, r.id),
             code: r.code,
-            subject: format!("{} {}", r.name, r.id_number_mask),
+            subject: format!(
+                "{} {}",
+                keys.open(
+                    Column::REGISTRATION_NAME,
+                    r.id,
+                    r.name,
+                    r.name_cipher,
+                    r.name_key_id
+                )?,
+                r.id_number_mask
+            ),
             visit: r.visit,
             status: "",
             department: String::new(),

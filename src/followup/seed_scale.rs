@@ -157,14 +157,16 @@ pub async fn seed(url: &str, o: &Options) -> anyhow::Result<()> {
 
     let t = Instant::now();
     sqlx::query(&format!(
-        "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
-                                    phone_cipher, phone_key_id, phone_index, phone_mask, category_id, grievance, status, consent_at,
-                                    created_by, created_at)
+        "INSERT INTO registrations (visit_id, code, channel, name_cipher, name_key_id, name_index, name_mask,
+                                    id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
+                                    phone_cipher, phone_key_id, phone_index, phone_mask, category_id,
+                                    grievance_cipher, grievance_key_id, status, consent_at, created_by, created_at)
          SELECT v.id, translate(lpad(g::text, 10, '0'), '0123456789', 'ABCDEFGHJK'),
-                CASE WHEN g % 2 = 0 THEN 'walk_in' ELSE 'phone' END, '测试' || (g % 1000),
+                CASE WHEN g % 2 = 0 THEN 'walk_in' ELSE 'phone' END,
+                '\\x{zero}'::bytea, 0, sha256(('nm' || g % 1000)::bytea), '测某某',
                 '\\x{zero}'::bytea, 0, sha256(('id' || g)::bytea), '330' || repeat('*', 11) || lpad((g % 10000)::text, 4, '0'),
                 '\\x{zero}'::bytea, 0, sha256(('ph' || g)::bytea), '138****' || lpad((g % 10000)::text, 4, '0'),
-                $2, '规模测试诉求',
+                $2, '\\x{zero}'::bytea, 0,
                 CASE WHEN g % 10 < 7 THEN 'confirmed' WHEN g % 10 < 9 THEN 'submitted' ELSE 'cancelled' END,
                 v.day, $3, v.day - 5
          FROM generate_series(1, $1) g JOIN seed_visit v ON v.k = (g - 1) % $4",

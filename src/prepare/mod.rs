@@ -3,6 +3,7 @@
 
 pub mod booking;
 pub mod form_token;
+pub mod legacy_plaintext;
 pub mod lifecycle;
 pub mod notice_correction;
 pub mod notice_store;
@@ -11,6 +12,7 @@ pub mod pages;
 pub mod plan;
 pub mod registration;
 pub mod registration_offer;
+pub mod registration_texts;
 pub mod registration_view;
 pub mod room_store;
 pub mod scope;

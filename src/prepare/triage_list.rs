@@ -4,6 +4,7 @@
 use crate::error::AppError;
 use crate::prepare::lifecycle::{RegistrationStatus, staff_status_label as status_label};
 use crate::prepare::registration::window_label;
+use crate::privacy::{self, Column, Field, Keys};
 use crate::web::auth::Role;
 use crate::web::form::Choice;
 use serde::Deserialize;
@@ -78,6 +79,8 @@ pub struct Filter {
     /// "pending": with undecided flags; "any": with any flag.
     pub flags: String,
     pub township: String,
+    /// An exact name (found by its blind index: names are stored encrypted).
+    pub name: String,
     pub page: String,
     /// Export only: "1" asks for full numbers, with the reason that goes into the audit entry.
     pub full: String,
@@ -92,13 +95,16 @@ pub struct Parsed {
     pub status: Option<&'static str>,
     pub flags: Option<&'static str>,
     pub township: Option<String>,
+    pub name: Option<String>,
     pub page: i64,
 }
 
 impl Filter {
     pub fn parse(&self) -> Parsed {
         let township = self.township.trim();
+        let name = privacy::normalize_name(&self.name);
         Parsed {
+            name: (!name.is_empty()).then(|| name.chars().take(50).collect()),
             window: self.window.trim().parse().ok(),
             category: self.category.trim().parse().ok(),
             status: RegistrationStatus::parse(self.status.trim()).map(RegistrationStatus::as_str),
@@ -124,6 +130,7 @@ impl Filter {
             ("status", self.status.as_str()),
             ("flags", self.flags.as_str()),
             ("township", self.township.as_str()),
+            ("name", self.name.as_str()),
         ])
         .unwrap_or_default()
     }
@@ -133,7 +140,9 @@ impl Filter {
 pub struct Row {
     pub id: i64,
     pub code: String,
+    /// Masked (王某某) in the list; `full_name` decrypts it for the export.
     pub name: String,
+    name_sealed: (Option<String>, Option<Vec<u8>>, Option<i16>),
     pub id_mask: String,
     pub phone_mask: String,
     pub township: String,
@@ -149,6 +158,10 @@ pub struct Row {
 }
 
 impl Row {
+    pub fn full_name(&self, keys: &Keys) -> anyhow::Result<String> {
+        let (plain, cipher, key_id) = self.name_sealed.clone();
+        keys.open(Column::REGISTRATION_NAME, self.id, plain, cipher, key_id)
+    }
     pub fn status_label(&self) -> &'static str {
         status_label(&self.status)
     }
@@ -168,13 +181,14 @@ impl Row {
 /// The filtered registrations of a visit; `limit` None = all (export).
 pub async fn fetch_rows(
     db: &sqlx::PgPool,
+    keys: &Keys,
     visit_id: i64,
     p: &Parsed,
     limit: Option<i64>,
     offset: i64,
 ) -> sqlx::Result<Vec<Row>> {
     let rows = sqlx::query!(
-        r#"SELECT r.id, r.code, r.name, r.id_number_mask, r.phone_mask, r.township, r.persons, r.status,
+        r#"SELECT r.id, r.code, r.name, r.name_mask, r.name_cipher, r.name_key_id, r.id_number_mask, r.phone_mask, r.township, r.persons, r.status,
                   r.id_number_cipher, r.id_number_key_id, r.phone_cipher, r.phone_key_id,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!",
                   w.starts_at AS "w_start?", w.ends_at AS "w_end?",
@@ -190,6 +204,7 @@ pub async fn fetch_rows(
              AND ($5::text IS NULL OR r.township = $5)
              AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
                                               WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
+             AND ($9::bytea IS NULL OR r.name_index = $9 OR r.name = $10)
            ORDER BY r.created_at, r.id
            LIMIT $7 OFFSET $8"#,
         visit_id,
@@ -199,7 +214,9 @@ pub async fn fetch_rows(
         p.township,
         p.flags,
         limit,
-        offset
+        offset,
+        p.name.as_ref().map(|n| keys.blind_index(Field::Name, n)),
+        p.name
     )
     .fetch_all(db)
     .await?;
@@ -208,7 +225,13 @@ pub async fn fetch_rows(
         .map(|r| Row {
             id: r.id,
             code: r.code,
-            name: r.name,
+            name: privacy::mask_name(
+                r.name_mask
+                    .as_deref()
+                    .or(r.name.as_deref())
+                    .unwrap_or_default(),
+            ),
+            name_sealed: (r.name, r.name_cipher, r.name_key_id),
             id_mask: r.id_number_mask,
             phone_mask: r.phone_mask.unwrap_or_default(),
             township: r.township,
@@ -236,6 +259,7 @@ pub async fn fetch_rows(
 /// Batches and persons: of the filtered set, and of the whole visit.
 pub async fn counts(
     db: &sqlx::PgPool,
+    keys: &Keys,
     visit_id: i64,
     p: &Parsed,
 ) -> sqlx::Result<(i64, i64, i64, i64)> {
@@ -245,13 +269,15 @@ pub async fn counts(
                                    AND ($4::text IS NULL OR r.status = $4)
                                    AND ($5::text IS NULL OR r.township = $5)
                                    AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
-                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))) AS "batches!",
+                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
+                                   AND ($7::bytea IS NULL OR r.name_index = $7 OR r.name = $8)) AS "batches!",
                   COALESCE(sum(r.persons) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
                                    AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
                                    AND ($4::text IS NULL OR r.status = $4)
                                    AND ($5::text IS NULL OR r.township = $5)
                                    AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
-                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))), 0)::bigint AS "persons!",
+                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
+                                   AND ($7::bytea IS NULL OR r.name_index = $7 OR r.name = $8)), 0)::bigint AS "persons!",
                   count(*) AS "all_batches!",
                   COALESCE(sum(r.persons), 0)::bigint AS "all_persons!"
            FROM registrations r JOIN categories c ON c.id = r.category_id
@@ -261,7 +287,9 @@ pub async fn counts(
         p.category,
         p.status,
         p.township,
-        p.flags
+        p.flags,
+        p.name.as_ref().map(|n| keys.blind_index(Field::Name, n)),
+        p.name
     )
     .fetch_one(db)
     .await?;
@@ -301,6 +329,7 @@ mod tests {
             status: "submitted'; DROP TABLE registrations;--".into(),
             flags: "all".into(),
             township: "  ".into(),
+            name: " ".into(),
             page: "-3".into(),
             full: String::new(),
             reason: String::new(),

@@ -222,7 +222,7 @@ pub async fn notify_registrants(
     params: serde_json::Value,
 ) -> sqlx::Result<usize> {
     let registrants = sqlx::query!(
-        r#"SELECT id, COALESCE(phone_mask, name) AS "mask!" FROM registrations
+        r#"SELECT id, COALESCE(phone_mask, name_mask, name) AS "mask!" FROM registrations
            WHERE visit_id = $1 AND status NOT IN ('cancelled', 'rejected') ORDER BY id"#,
         visit_id
     )

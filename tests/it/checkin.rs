@@ -366,7 +366,7 @@ async fn a_walk_in_is_validated_screened_and_checked_in_to_a_competent_room() {
         .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
     let (reg, channel, status, room, number): (i64, String, String, Option<i64>, Option<i32>) =
-        sqlx::query_as("SELECT id, channel, status, room_id, queue_number FROM registrations WHERE name = '王五'").fetch_one(o).await.unwrap();
+        sqlx::query_as("SELECT id, channel, status, room_id, queue_number FROM registrations WHERE name_mask = '王某某' AND channel = 'walk_in'").fetch_one(o).await.unwrap();
     assert_eq!(
         (channel.as_str(), status.as_str(), room),
         ("walk_in", "checked_in", Some(d.room_a))

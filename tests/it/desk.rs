@@ -9,11 +9,11 @@ use sqlx::PgPool;
 use xiafang::clock::Clock;
 use xiafang::web::auth::Role;
 
-struct Day {
-    fx: Fx,
-    staff: Client,
-    room_a: i64,
-    room_b: i64,
+pub(crate) struct Day {
+    pub(crate) fx: Fx,
+    pub(crate) staff: Client,
+    pub(crate) room_a: i64,
+    pub(crate) room_b: i64,
     lead_dept: i64,
     co_dept: i64,
     leader_a: i64,
@@ -22,7 +22,7 @@ struct Day {
 
 /// Room A: leader `lingdao_a` with 住建 and 民政 at the table; room B: the visit's lead leader.
 /// The visit has a published notice, so its board is public.
-async fn day(app: &TestApp) -> (Day, Client) {
+pub(crate) async fn day(app: &TestApp) -> (Day, Client) {
     let (fx, staff) = fixture(app).await;
     let o = &fx.owner;
     let leader_client = app.signed_in("lingdao_a", Role::Leader).await;
@@ -95,7 +95,7 @@ async fn day(app: &TestApp) -> (Day, Client) {
 
 /// A registration placed in `room` with queue number `n` in the 09:00 window; `checked_in` as the
 /// check-in desk would leave it.
-async fn batch(
+pub(crate) async fn batch(
     d: &Day,
     code: &str,
     name: &str,
@@ -143,7 +143,7 @@ async fn status_of(o: &PgPool, reg: i64) -> (String, Option<i64>, Option<i32>) {
         .unwrap()
 }
 
-fn desk(d: &Day, room: i64) -> String {
+pub(crate) fn desk(d: &Day, room: i64) -> String {
     format!("/staff/visits/{}/rooms/{room}/desk", d.fx.visit)
 }
 

@@ -387,10 +387,10 @@ async fn assert_consistent(url: &str, codes: &[String]) {
     let db = PgPool::connect(url).await.unwrap();
     let found: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM registrations
-         WHERE code = ANY($1) AND name <> '' AND id_number_cipher IS NOT NULL AND id_number_index IS NOT NULL AND id_number_mask <> ''
-           AND phone_cipher IS NOT NULL AND phone_mask <> '' AND address <> '' AND township <> '' AND category_id IS NOT NULL
-           AND grievance <> '' AND window_id IS NOT NULL AND slots IN (1, 2) AND consent_at IS NOT NULL AND submitted_session_hash IS NOT NULL
-           AND (persons <= 5 OR cardinality(representatives) = 2)",
+         WHERE code = ANY($1) AND name_cipher IS NOT NULL AND name_index IS NOT NULL AND name_mask <> '' AND id_number_cipher IS NOT NULL AND id_number_index IS NOT NULL AND id_number_mask <> ''
+           AND phone_cipher IS NOT NULL AND phone_mask <> '' AND address_cipher IS NOT NULL AND township <> '' AND category_id IS NOT NULL
+           AND grievance_cipher IS NOT NULL AND window_id IS NOT NULL AND slots IN (1, 2) AND consent_at IS NOT NULL AND submitted_session_hash IS NOT NULL
+           AND (persons <= 5 OR representatives_count = 2)",
     )
     .bind(codes)
     .fetch_one(&db)

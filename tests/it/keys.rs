@@ -101,6 +101,7 @@ fn as_main_wrote(field: Field, value: &str) -> (Vec<u8>, Vec<u8>) {
     let tag: &[u8] = match field {
         Field::IdNumber => b"id_number\0",
         Field::Phone => b"phone\0",
+        Field::Name => b"name\0",
     };
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&INDEX_KEY).unwrap();
     mac.update(tag);
@@ -193,6 +194,17 @@ async fn a_database_written_under_the_aes_keys_reads_the_same_after_rotating_to_
     .await
     .unwrap();
     assert_eq!(stored, vec![(2, 3, 2, 3); 2], "all SM4-GCM under key 2");
+    // The name and grievance main stored in plaintext are sealed too (migration 0027).
+    assert!(said.contains("2 行明文已加密"), "{said}");
+    let rows: String =
+        sqlx::query_scalar("SELECT string_agg(row_to_json(r)::text, ' ') FROM registrations r")
+            .fetch_one(&fx.owner)
+            .await
+            .unwrap();
+    assert!(
+        !rows.contains("张三") && !rows.contains("房屋漏水"),
+        "{rows}"
+    );
 
     // An instance restarted with the rotated file reads everything as before.
     let keys = load(&path);
@@ -216,6 +228,10 @@ async fn a_database_written_under_the_aes_keys_reads_the_same_after_rotating_to_
         assert_eq!(shown.status, 200, "{}", shown.body);
         assert_eq!(shown.text("#unmasked-value"), clear);
     }
+    let page = staff
+        .get(&format!("/staff/visits/{}/registrations/{a}", fx.visit))
+        .await;
+    assert!(page.body.contains("张三") && page.body.contains("房屋漏水"));
     // Screening and the check-in search match on the new HMAC-SM3 index.
     let indexes: Vec<Vec<u8>> =
         sqlx::query_scalar("SELECT id_number_index FROM registrations ORDER BY id")

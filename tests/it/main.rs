@@ -32,6 +32,7 @@ mod pujiang;
 mod region;
 mod regions;
 mod register;
+mod registration_encrypted;
 mod reports;
 mod routes;
 mod sanyuan;

@@ -342,12 +342,16 @@ async fn bad_fields_get_messages_beside_them_and_keep_what_was_typed() {
     set(&mut f, "representatives", "张三、李四\n王五");
     let r = client.post(&format!("/visits/{}/register", v.id), &f).await;
     let code = code_of(&r);
-    let (slots, reps): (i16, Vec<String>) =
-        sqlx::query_as("SELECT slots, representatives FROM registrations WHERE code = $1")
-            .bind(&code)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (reg, slots, cipher, key_id): (i64, i16, Vec<u8>, i16) = sqlx::query_as(
+        "SELECT id, slots, representatives_cipher, representatives_key_id FROM registrations WHERE code = $1",
+    )
+    .bind(&code)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let reps = crate::harness::test_keys()
+        .open_representatives(reg, None, Some(cipher), Some(key_id))
+        .unwrap();
     assert_eq!(slots, 2);
     assert_eq!(reps, ["张三", "李四", "王五"]);
     assert_eq!(app.audit_count("registration.create").await, 1);

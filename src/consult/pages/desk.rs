@@ -14,6 +14,7 @@ use crate::consult::pages::reception_form::{
 use crate::consult::reception::{self, Choices, DeskError, DeskRoom, NoShows, Recorded, Recorder};
 use crate::error::AppError;
 use crate::prepare::lifecycle::RegistrationStatus as Status;
+use crate::privacy::{Column, Keys};
 use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
 use crate::web::form::Choice;
@@ -234,11 +235,13 @@ async fn record_form(
 
 async fn queue_entries(
     conn: &mut PgConnection,
+    keys: &Keys,
     room_id: i64,
     status: Status,
-) -> sqlx::Result<Vec<QueueEntry>> {
-    Ok(sqlx::query!(
-        r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.persons, g.expected_at, g.checked_in_at,
+) -> Result<Vec<QueueEntry>, AppError> {
+    // The leader's own room: a few people, shown in full (decrypted here, one room at a time).
+    sqlx::query!(
+        r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.name_cipher, g.name_key_id, g.persons, g.expected_at, g.checked_in_at,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!"
            FROM registrations g JOIN categories c ON c.id = g.category_id LEFT JOIN categories p ON p.id = c.parent_id
            WHERE g.room_id = $1 AND g.status = $2 ORDER BY g.queue_number"#,
@@ -248,17 +251,19 @@ async fn queue_entries(
     .fetch_all(conn)
     .await?
     .into_iter()
-    .map(|r| QueueEntry {
-        reg: r.id,
-        number: r.queue_number,
-        code: r.code,
-        name: r.name,
-        category: r.category,
-        persons: r.persons,
-        expected: hm(r.expected_at),
-        checked_in: hm(r.checked_in_at),
+    .map(|r| {
+        Ok(QueueEntry {
+            reg: r.id,
+            number: r.queue_number,
+            code: r.code,
+            name: keys.open(Column::REGISTRATION_NAME, r.id, r.name, r.name_cipher, r.name_key_id)?,
+            category: r.category,
+            persons: r.persons,
+            expected: hm(r.expected_at),
+            checked_in: hm(r.checked_in_at),
+        })
     })
-    .collect())
+    .collect()
 }
 
 async fn desk_page(
@@ -287,7 +292,7 @@ async fn desk_page(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let current = load_current(&mut conn, room).await?;
+    let current = load_current(&mut conn, &state.keys, room).await?;
     let form = match &current {
         Some((_, category_id)) => Some(record_form(&mut conn, room, *category_id, form).await?),
         None => None,
@@ -310,8 +315,8 @@ async fn desk_page(
         no_show: counts.no_show as usize,
         current: current.map(|(c, _)| c),
         form,
-        queue: queue_entries(&mut conn, room.id, Status::CheckedIn).await?,
-        not_arrived: queue_entries(&mut conn, room.id, Status::Scheduled).await?,
+        queue: queue_entries(&mut conn, &state.keys, room.id, Status::CheckedIn).await?,
+        not_arrived: queue_entries(&mut conn, &state.keys, room.id, Status::Scheduled).await?,
         other_rooms,
         notice,
         transfer_error,

@@ -6,6 +6,7 @@ use crate::consult::pages::hm;
 use crate::consult::reception::DeskRoom;
 use crate::error::AppError;
 use crate::prepare::{lifecycle::staff_status_label as status_label, registration::channel_label};
+use crate::privacy::{Column, Keys};
 use sqlx::PgConnection;
 
 pub(super) struct Survey {
@@ -58,11 +59,14 @@ pub(super) struct Current {
 /// The batch at the table (the room's latest `called`), its dossier and its category.
 pub(super) async fn load_current(
     conn: &mut PgConnection,
+    keys: &Keys,
     room: &DeskRoom,
 ) -> Result<Option<(Current, i64)>, AppError> {
     let Some(g) = sqlx::query!(
         r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.channel, g.id_number_mask, g.phone_mask, g.persons,
                   g.representatives, g.grievance, g.township, g.village, g.address, g.called_at, g.category_id, g.id_number_index,
+                  g.name_cipher, g.name_key_id, g.address_cipher, g.address_key_id, g.representatives_cipher,
+                  g.representatives_key_id, g.grievance_cipher, g.grievance_key_id,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!",
                   s.summary AS "s_summary?", s.background AS "s_background?", s.policy_basis AS "s_policy?",
                   s.proposed_handling AS "s_handling?", s.brought_by_leader AS "s_brought?"
@@ -151,17 +155,42 @@ pub(super) async fn load_current(
         reg: g.id,
         number: g.queue_number,
         code: g.code,
-        name: g.name,
+        name: keys.open(
+            Column::REGISTRATION_NAME,
+            g.id,
+            g.name,
+            g.name_cipher,
+            g.name_key_id,
+        )?,
         channel: channel_label(&g.channel),
         id_mask: g.id_number_mask,
         phone_mask: g.phone_mask.unwrap_or_default(),
         category: g.category,
         persons: g.persons,
-        representatives: g.representatives.join("、"),
-        grievance: g.grievance,
+        representatives: keys
+            .open_representatives(
+                g.id,
+                g.representatives,
+                g.representatives_cipher,
+                g.representatives_key_id,
+            )?
+            .join("、"),
+        grievance: keys.open(
+            Column::REGISTRATION_GRIEVANCE,
+            g.id,
+            g.grievance,
+            g.grievance_cipher,
+            g.grievance_key_id,
+        )?,
         township: g.township,
         village: g.village,
-        address: g.address,
+        address: keys.open(
+            Column::REGISTRATION_ADDRESS,
+            g.id,
+            g.address,
+            g.address_cipher,
+            g.address_key_id,
+        )?,
         called_at: hm(g.called_at),
         survey,
         earlier,

@@ -70,7 +70,8 @@ async fn rooms(
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let queue = sqlx::query_as!(
         QueueRow,
-        r#"SELECT room_id AS "room_id!", status, queue_number AS "queue_number!", name, called_at
+        r#"SELECT room_id AS "room_id!", status, queue_number AS "queue_number!",
+                  COALESCE(name_mask, name) AS "name!", called_at
            FROM registrations WHERE room_id = ANY($1) AND status IN ('checked_in', 'called') AND queue_number IS NOT NULL"#,
         &ids
     )

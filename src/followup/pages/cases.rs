@@ -258,7 +258,7 @@ async fn case_page(
     let (now, rules) = (state.clock.now(), &state.config.case_rules);
     let today = china_date(now);
     let c = case_file::details(&state.db, id).await?;
-    let (citizen, issue_summary) = match case_file::citizen(&state.db, id).await? {
+    let (citizen, issue_summary) = match case_file::citizen(&state.db, &state.keys, id).await? {
         Some((citizen, summary)) => (Some(citizen), summary),
         None => (None, String::new()),
     };

@@ -32,7 +32,7 @@ struct ListsPage {
     counties: Vec<dashboard::Choice>,
 }
 
-async fn build(state: &AppState, ctx: &Ctx, filter: &Filter) -> sqlx::Result<Lists> {
+async fn build(state: &AppState, ctx: &Ctx, filter: &Filter) -> anyhow::Result<Lists> {
     let (c, within) = (&state.config, within(ctx));
     lists::build(
         &state.db,
@@ -41,6 +41,7 @@ async fn build(state: &AppState, ctx: &Ctx, filter: &Filter) -> sqlx::Result<Lis
         state.clock.now(),
         &c.lists,
         &c.cadence,
+        &state.keys,
     )
     .await
 }

@@ -288,6 +288,14 @@ async fn insert(
         .map(|p| keys.encrypt(Column::REGISTRATION_PHONE, id, p))
         .transpose()?;
     let phone_mask = phone.map(privacy::mask_phone);
+    let name = keys.encrypt(Column::REGISTRATION_NAME, id, &v.name)?;
+    let address = keys.encrypt(Column::REGISTRATION_ADDRESS, id, &v.address)?;
+    let representatives = keys.encrypt(
+        Column::REGISTRATION_REPRESENTATIVES,
+        id,
+        &v.representatives.join("\n"),
+    )?;
+    let grievance = keys.encrypt(Column::REGISTRATION_GRIEVANCE, id, &v.grievance)?;
     let mut attempt = 0;
     loop {
         let code = new_code(&mut rand::rng());
@@ -297,14 +305,16 @@ async fn insert(
         let inserted = sqlx::query_scalar!(
             "INSERT INTO registrations (visit_id, code, channel, name, id_number_cipher, id_number_key_id, id_number_index, id_number_mask,
                 phone_cipher, phone_key_id, phone_index, phone_mask, address, township, persons, representatives, category_id, grievance,
-                window_id, slots, status, consent_at, submitted_session_hash, created_by, created_at, id)
+                window_id, slots, status, consent_at, submitted_session_hash, created_by, created_at, id,
+                name_cipher, name_key_id, name_index, name_mask, address_cipher, address_key_id,
+                representatives_cipher, representatives_key_id, representatives_count, grievance_cipher, grievance_key_id)
              OVERRIDING SYSTEM VALUE
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $22, $25)
+             VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, NULL, $14, NULL, $15, $16, $17, $18, $19, $20, $18, $21,
+                     $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
              RETURNING id",
             s.visit.id,
             code,
             s.channel.as_str(),
-            v.name,
             id_sealed.bytes,
             id_sealed.key_id,
             id_index,
@@ -313,12 +323,9 @@ async fn insert(
             phone_sealed.as_ref().map(|p| p.key_id),
             phone.map(|p| keys.blind_index(Field::Phone, p)),
             phone_mask,
-            v.address,
             v.township,
             v.persons,
-            &v.representatives,
             v.category_id,
-            v.grievance,
             v.window_id,
             slots_for(v.persons),
             status.as_str(),
@@ -326,6 +333,17 @@ async fn insert(
             s.session_hash,
             s.created_by,
             id,
+            name.bytes,
+            name.key_id,
+            keys.blind_index(Field::Name, &v.name),
+            privacy::mask_name(&v.name),
+            address.bytes,
+            address.key_id,
+            representatives.bytes,
+            representatives.key_id,
+            v.representatives.len() as i16,
+            grievance.bytes,
+            grievance.key_id,
         )
         .fetch_one(&mut *conn)
         .await;

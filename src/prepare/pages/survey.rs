@@ -266,7 +266,7 @@ async fn item_page(
     let visit_title = visit_title(&state.db, visit_id).await?;
     let s = sqlx::query!(
         r#"SELECT s.township, s.village, s.reporter, s.category_id, s.summary, s.background, s.policy_basis,
-                  s.proposed_handling, s.brought_by_leader, r.id AS "reg_id?", r.code AS "reg_code?", r.name AS "reg_name?",
+                  s.proposed_handling, s.brought_by_leader, r.id AS "reg_id?", r.code AS "reg_code?", COALESCE(r.name_mask, r.name) AS "reg_name?",
                   r.channel AS "reg_channel?"
            FROM survey_items s LEFT JOIN registrations r ON r.survey_item_id = s.id
            WHERE s.visit_id = $1 AND s.id = $2"#,
@@ -301,7 +301,7 @@ async fn item_page(
         categories: category_choices(&state.db).await?,
         can_unlink: s.reg_channel.as_deref().is_some_and(|c| c != "survey"),
         registration: match (s.reg_id, s.reg_code, s.reg_name) {
-            (Some(i), Some(c), Some(n)) => Some((i, c, n)),
+            (Some(i), Some(c), Some(n)) => Some((i, c, crate::privacy::mask_name(&n))),
             _ => None,
         },
         code,

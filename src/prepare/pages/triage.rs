@@ -6,6 +6,7 @@ use crate::clock::china_minute;
 use crate::error::AppError;
 use crate::prepare::lifecycle::staff_status_label as status_label;
 use crate::prepare::registration::{channel_label, window_label};
+use crate::prepare::registration_texts;
 use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefused};
 use crate::prepare::triage_list::*;
 use crate::state::AppState;
@@ -80,8 +81,17 @@ async fn list_page(
 ) -> Result<ListPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let p = filter.parse();
-    let rows = fetch_rows(&state.db, visit_id, &p, Some(PAGE_SIZE), p.page * PAGE_SIZE).await?;
-    let (batches, persons, all_batches, all_persons) = counts(&state.db, visit_id, &p).await?;
+    let rows = fetch_rows(
+        &state.db,
+        &state.keys,
+        visit_id,
+        &p,
+        Some(PAGE_SIZE),
+        p.page * PAGE_SIZE,
+    )
+    .await?;
+    let (batches, persons, all_batches, all_persons) =
+        counts(&state.db, &state.keys, visit_id, &p).await?;
     let base = filter.query();
     let link = |page: i64| format!("/staff/visits/{visit_id}/registrations?{base}&page={page}");
     Ok(ListPage {
@@ -257,8 +267,8 @@ async fn detail_page(
 ) -> Result<DetailPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let r = sqlx::query!(
-        r#"SELECT r.id, r.code, r.channel, r.name, r.id_number_mask, r.phone_mask, r.address, r.township, r.village,
-                  r.persons, r.representatives, r.category_id, r.grievance, r.status, r.reject_reason, r.queue_number,
+        r#"SELECT r.id, r.code, r.channel, r.id_number_mask, r.phone_mask, r.township, r.village,
+                  r.persons, r.category_id, r.status, r.reject_reason, r.queue_number,
                   r.expected_at, r.consent_at, r.created_at, r.updated_at, r.checked_in_at, r.called_at, r.id_number_index,
                   COALESCE(p.name || ' / ', '') || c.name AS "category!",
                   w.starts_at AS "w_start?", w.ends_at AS "w_end?", rm.name AS "room?",
@@ -280,6 +290,7 @@ async fn detail_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
+    let texts = registration_texts::open(&state.db, &state.keys, r.id).await?;
     let flags = sqlx::query!(
         r#"SELECT f.id, f.kind, f.detail, f.decision, f.note, f.decided_at, u.display_name AS "decided_by?",
                   rr.id AS "related_id?", rr.code AS "related_code?"
@@ -341,16 +352,16 @@ async fn detail_page(
         id: r.id,
         code: r.code,
         channel: r.channel,
-        name: r.name,
+        name: texts.name,
         id_mask: r.id_number_mask,
         phone_mask: r.phone_mask.unwrap_or_default(),
-        address: r.address,
+        address: texts.address,
         township: r.township,
         village: r.village,
         persons: r.persons,
-        representatives: r.representatives.join("、"),
+        representatives: texts.representatives.join("、"),
         category: r.category,
-        grievance: r.grievance,
+        grievance: texts.grievance,
         window: match (r.w_start, r.w_end) {
             (Some(s), Some(e)) => window_label(s, e),
             _ => String::new(),

@@ -104,7 +104,11 @@ pub async fn export(
     if wants_full && !errors.is_empty() {
         return triage::full_export_refused(&state, &ctx, visit_id, filter, errors).await;
     }
-    let rows = fetch_rows(&state.db, visit_id, &filter.parse(), None, 0).await?;
+    let mut rows = fetch_rows(&state.db, &state.keys, visit_id, &filter.parse(), None, 0).await?;
+    // The export names people in full, as it did before names were encrypted.
+    for r in &mut rows {
+        r.name = r.full_name(&state.keys)?;
+    }
     let clear = if wants_full {
         clear_numbers(&state.keys, &rows)?
     } else {

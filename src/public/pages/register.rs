@@ -4,6 +4,7 @@
 use crate::clock::china_minute;
 use crate::prepare::lifecycle::{RegistrationStatus, citizen_status_label};
 use crate::prepare::registration::{self, Channel, RegistrationForm};
+use crate::prepare::registration_texts;
 use crate::prepare::registration_view::{self, Handled, PageInput};
 use crate::state::AppState;
 use crate::web::form::Form;
@@ -143,7 +144,7 @@ pub async fn receipt(
         return to_lookup();
     };
     let r = sqlx::query!(
-        r#"SELECT r.code, r.status, r.name, r.phone_mask, r.created_at, v.title, v.visit_date, v.venue, v.address,
+        r#"SELECT r.id, r.code, r.status, r.phone_mask, r.created_at, v.title, v.visit_date, v.venue, v.address,
                   w.starts_at AS "window_starts?", w.ends_at AS "window_ends?"
            FROM registrations r JOIN visits v ON v.id = r.visit_id LEFT JOIN reception_windows w ON w.id = r.window_id
            WHERE r.code = $1 AND r.submitted_session_hash = $2"#,
@@ -156,12 +157,13 @@ pub async fn receipt(
         return to_lookup();
     };
     let window = r.window_starts.zip(r.window_ends);
+    let texts = registration_texts::open(&state.db, &state.keys, r.id).await?;
     render(&ReceiptPage {
         layout: ctx.layout("登记回执"),
         code: r.code,
         status: citizen_status_label(&r.status),
         waitlisted: RegistrationStatus::parse(&r.status) == Some(RegistrationStatus::Waitlisted),
-        name: r.name,
+        name: texts.name,
         phone_mask: r.phone_mask.unwrap_or_default(),
         visit_title: r.title,
         visit_date: crate::clock::cn_date(r.visit_date),
