@@ -131,6 +131,7 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     let by = By {
         user: &user,
         actor: &actor,
+        keys: &state.keys,
     };
     let mut tx = state.db.begin().await?;
     let done = if errors.is_empty() {
@@ -257,8 +258,8 @@ async fn case_page(
     let side = row.side_of(&user).ok_or(AppError::NotFound)?;
     let (now, rules) = (state.clock.now(), &state.config.case_rules);
     let today = china_date(now);
-    let c = case_file::details(&state.db, id).await?;
-    let (citizen, issue_summary) = match case_file::citizen(&state.db, id).await? {
+    let c = case_file::details(&state.db, &state.keys, id).await?;
+    let (citizen, issue_summary) = match case_file::citizen(&state.db, &state.keys, id).await? {
         Some((citizen, summary)) => (Some(citizen), summary),
         None => (None, String::new()),
     };
@@ -302,7 +303,7 @@ async fn case_page(
         reply: c.reply.unwrap_or_default(),
         rating: c.rating.as_deref().map(rating_label).unwrap_or(""),
         rating_comment: c.rating_comment.unwrap_or_default(),
-        events: case_file::events(&state.db, id).await?,
+        events: case_file::events(&state.db, &state.keys, id).await?,
         actions,
         version: row.version,
         form,

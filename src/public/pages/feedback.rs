@@ -79,7 +79,16 @@ pub async fn rate(
         comment: &comment,
     };
     let mut tx = state.db.begin().await?;
-    let message = transitions::rate(&mut tx, case_id, &rating, &ctx.actor(), now, rules).await?;
+    let message = transitions::rate(
+        &mut tx,
+        case_id,
+        &rating,
+        &ctx.actor(),
+        now,
+        rules,
+        &state.keys,
+    )
+    .await?;
     tx.commit().await?;
     Ok(redirect_with_flash(&state, "/lookup", &message))
 }
