@@ -4,11 +4,12 @@
 
 use crate::desk::{day, desk};
 use crate::fixtures::{id_of, step};
-use crate::harness::{TestApp, test_keys};
+use crate::harness::{TestApp, app_url, fresh_database, test_keys};
 use crate::register::{form, id_number, set};
 use std::process::Command;
 use xiafang::audit::Actor;
 use xiafang::clock::Clock;
+use xiafang::crypto::software::KeysFile;
 use xiafang::demo::pujiang;
 use xiafang::followup::state::Action;
 use xiafang::followup::transitions::{self, Input, Rating};
@@ -236,4 +237,60 @@ async fn registration_fields_are_not_in_the_dump() {
     ];
     let found = in_clear(&dump(&app.url), &markers);
     assert!(found.is_empty(), "in clear in the dump: {found:?}");
+}
+
+#[tokio::test]
+async fn keys_rotate_seals_the_texts_written_before_they_were_encrypted() {
+    let dir = crate::keys::scratch("legacy-texts");
+    let path = dir.join("keys.json");
+    KeysFile::generate().write(&path).unwrap();
+    let url = fresh_database().await;
+    let app = crate::keys::app_with(&url, crate::keys::load(&path)).await;
+    let case = petition(&app).await;
+    // Texts as main wrote them, in plaintext.
+    let owner = sqlx::PgPool::connect(&url).await.unwrap();
+    for sql in [
+        "UPDATE receptions SET consultation = '旧会商明文', consultation_cipher = NULL, consultation_key_id = NULL",
+        "UPDATE cases SET reply = '旧答复明文', reply_cipher = NULL, reply_key_id = NULL",
+        "INSERT INTO case_events (case_id, kind, actor_id, at, text)
+         SELECT id, 'progress', assigned_by, now(), '旧进展明文' FROM cases",
+        "INSERT INTO feedback (case_id, rating, comment, channel, at)
+         SELECT id, 'satisfied', '旧评价明文', 'online', now() + interval '1 day' FROM cases",
+    ] {
+        sqlx::query(sql).execute(&owner).await.unwrap();
+    }
+    let legacy = ["旧会商明文", "旧答复明文", "旧进展明文", "旧评价明文"];
+    let reader = app.signed_in("ducha3", Role::Supervisor).await;
+    let page = reader.get(&format!("/cases/{case}")).await;
+    for text in legacy {
+        assert!(page.body.contains(text), "{text} read in plaintext before");
+    }
+
+    let out = crate::keys::xiafang(&url, &app_url(&url).await, &path, &["keys", "rotate"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "receptions.consultation: 1 行明文已加密",
+        "cases.reply: 1 行明文已加密",
+        "case_events.text: 1 行明文已加密",
+        "feedback.comment: 1 行明文已加密",
+        "case_events.text: 3 行已重新加密",
+    ] {
+        assert!(said.contains(line), "{line} in: {said}");
+    }
+    let text = dump(&url);
+    let found: Vec<_> = legacy.iter().filter(|t| text.contains(*t)).collect();
+    assert!(found.is_empty(), "still in clear: {found:?}");
+    let again = crate::keys::app_with(&url, crate::keys::load(&path)).await;
+    let reader = again.client();
+    let r = reader.login("ducha3", crate::harness::PASSWORD).await;
+    assert_eq!(r.status, 303);
+    let page = reader.get(&format!("/cases/{case}")).await;
+    for text in legacy.into_iter().chain([PROGRESS]) {
+        assert!(page.body.contains(text), "{text} reads after the rotation");
+    }
 }
