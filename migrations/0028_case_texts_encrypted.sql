@@ -1,5 +1,5 @@
 -- 国密 (issue 13): the free texts of the reception and the case — 接谈情况 and 会商意见, the
--- 答复意见, the case history's texts and the citizen's rating comment — are stored as SM4-GCM
+-- 答复意见, the case history's texts, the citizen's rating comment and the survey dossier — are stored as SM4-GCM
 -- ciphertext bound to their table, column and row (src/crypto), with the key id beside them.
 -- SQL holds no keys: rows written before this migration keep their plaintext until
 -- `xiafang keys rotate` seals it and clears the plaintext (src/crypto/free_text.rs); readers
@@ -38,8 +38,29 @@ ALTER TABLE feedback
     ADD CONSTRAINT feedback_comment_sealed CHECK (
         num_nulls(comment_cipher, comment_key_id) IN (0, 2) AND (comment_cipher IS NULL OR comment = ''));
 
+-- 访前调查: who reported it and the dossier (一事一档) texts. The summary stays in clear: it is
+-- the subject line that lists and the 带案下访 case's title show.
+ALTER TABLE survey_items
+    ADD COLUMN reporter_cipher bytea CHECK (length(reporter_cipher) > 28),
+    ADD COLUMN reporter_key_id smallint CHECK (reporter_key_id >= 0),
+    ADD CONSTRAINT survey_items_reporter_sealed CHECK (
+        num_nulls(reporter_cipher, reporter_key_id) IN (0, 2) AND (reporter_cipher IS NULL OR reporter = '')),
+    ADD COLUMN background_cipher bytea CHECK (length(background_cipher) > 28),
+    ADD COLUMN background_key_id smallint CHECK (background_key_id >= 0),
+    ADD CONSTRAINT survey_items_background_sealed CHECK (
+        num_nulls(background_cipher, background_key_id) IN (0, 2) AND (background_cipher IS NULL OR background = '')),
+    ADD COLUMN policy_basis_cipher bytea CHECK (length(policy_basis_cipher) > 28),
+    ADD COLUMN policy_basis_key_id smallint CHECK (policy_basis_key_id >= 0),
+    ADD CONSTRAINT survey_items_policy_basis_sealed CHECK (
+        num_nulls(policy_basis_cipher, policy_basis_key_id) IN (0, 2) AND (policy_basis_cipher IS NULL OR policy_basis = '')),
+    ADD COLUMN proposed_handling_cipher bytea CHECK (length(proposed_handling_cipher) > 28),
+    ADD COLUMN proposed_handling_key_id smallint CHECK (proposed_handling_key_id >= 0),
+    ADD CONSTRAINT survey_items_proposed_handling_sealed CHECK (
+        num_nulls(proposed_handling_cipher, proposed_handling_key_id) IN (0, 2) AND (proposed_handling_cipher IS NULL OR proposed_handling = ''));
+
 COMMENT ON COLUMN receptions.statement_cipher IS 'format byte | nonce | ciphertext and tag (src/crypto/software.rs); bound to receptions.statement and the row id';
 COMMENT ON COLUMN receptions.consultation_cipher IS 'bound to receptions.consultation and the row id';
 COMMENT ON COLUMN cases.reply_cipher IS 'bound to cases.reply and the row id';
 COMMENT ON COLUMN case_events.text_cipher IS 'bound to case_events.text and the row id';
 COMMENT ON COLUMN feedback.comment_cipher IS 'bound to feedback.comment and the row id';
+COMMENT ON COLUMN survey_items.background_cipher IS 'bound to survey_items.background and the row id (reporter, policy_basis, proposed_handling alike)';

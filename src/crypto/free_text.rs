@@ -1,5 +1,5 @@
 //! The free texts of the reception and the case (接谈情况, 会商意见, 答复意见, the case history's
-//! texts, the rating comment): sealed when written, opened one row at a time when shown.
+//! texts, the rating comment) and of the survey's dossier: sealed when written, opened one row at a time when shown.
 //!
 //! Each has its plaintext column (for rows from before migration 0028, and '' / NULL once sealed)
 //! and `_cipher` / `_key_id` columns. An empty text stays '' in clear: nothing to hide. `keys
@@ -15,6 +15,10 @@ impl Column {
     pub const CASE_REPLY: Column = Column::new("cases", "reply");
     pub const CASE_EVENT_TEXT: Column = Column::new("case_events", "text");
     pub const FEEDBACK_COMMENT: Column = Column::new("feedback", "comment");
+    pub const SURVEY_REPORTER: Column = Column::new("survey_items", "reporter");
+    pub const SURVEY_BACKGROUND: Column = Column::new("survey_items", "background");
+    pub const SURVEY_POLICY_BASIS: Column = Column::new("survey_items", "policy_basis");
+    pub const SURVEY_PROPOSED_HANDLING: Column = Column::new("survey_items", "proposed_handling");
 }
 
 /// The columns sealed here, with whether their plaintext column is nullable (`reply`).
@@ -24,6 +28,10 @@ pub const FREE_TEXTS: &[(Column, bool)] = &[
     (Column::CASE_REPLY, true),
     (Column::CASE_EVENT_TEXT, false),
     (Column::FEEDBACK_COMMENT, false),
+    (Column::SURVEY_REPORTER, false),
+    (Column::SURVEY_BACKGROUND, false),
+    (Column::SURVEY_POLICY_BASIS, false),
+    (Column::SURVEY_PROPOSED_HANDLING, false),
 ];
 
 /// A text as stored: the plaintext column's value, and the ciphertext with its key id.

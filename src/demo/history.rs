@@ -146,7 +146,7 @@ async fn new_case(
         proposed_handling: "交主办单位限期办理。".into(),
         brought_by_leader: false,
     };
-    let item_id = survey_store::create(tx, visit, &item, c.staff, &actor)
+    let item_id = survey_store::create(tx, visit, &item, c.staff, &actor, c.keys)
         .await
         .map_err(err)?;
     let lead = sqlx::query_scalar!("SELECT lead_leader_id FROM visits WHERE id = $1", visit)

@@ -175,17 +175,47 @@ pub struct Dossier {
     pub proposed_handling: String,
 }
 
-pub async fn dossier(db: &PgPool, id: i64) -> sqlx::Result<Option<Dossier>> {
-    sqlx::query_as!(
-        Dossier,
-        "SELECT s.summary, s.background, s.policy_basis, s.proposed_handling FROM survey_items s
+pub async fn dossier(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Option<Dossier>> {
+    let Some(s) = sqlx::query!(
+        "SELECT s.id, s.summary, s.background, s.background_cipher, s.background_key_id,
+                s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id,
+                s.proposed_handling, s.proposed_handling_cipher, s.proposed_handling_key_id
+         FROM survey_items s
          WHERE s.id = (SELECT COALESCE(c.survey_item_id, r.survey_item_id) FROM cases c
                        LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
                        LEFT JOIN registrations r ON r.id = rc.registration_id WHERE c.id = $1)",
         id
     )
     .fetch_optional(db)
-    .await
+    .await?
+    else {
+        return Ok(None);
+    };
+    let open = |column, plain: String, cipher, key_id| {
+        free_text::open(keys, column, s.id, Some(plain), cipher, key_id)
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Some(Dossier {
+        background: open(
+            Column::SURVEY_BACKGROUND,
+            s.background,
+            s.background_cipher,
+            s.background_key_id,
+        )?,
+        policy_basis: open(
+            Column::SURVEY_POLICY_BASIS,
+            s.policy_basis,
+            s.policy_basis_cipher,
+            s.policy_basis_key_id,
+        )?,
+        proposed_handling: open(
+            Column::SURVEY_PROPOSED_HANDLING,
+            s.proposed_handling,
+            s.proposed_handling_cipher,
+            s.proposed_handling_key_id,
+        )?,
+        summary: s.summary,
+    }))
 }
 
 /// The case's events, oldest first, their texts opened.

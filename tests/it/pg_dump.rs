@@ -20,6 +20,10 @@ const CONSULTATION: &str = "标记会商乙：住建局限期修复";
 const PROGRESS: &str = "标记进展丙：已约谈施工单位";
 const REPLY: &str = "标记答复丁：道路已修复";
 const COMMENT: &str = "标记评价戊：修得不彻底";
+const REPORTER: &str = "标记反映人辛";
+const BACKGROUND: &str = "标记背景壬：多次反映";
+const POLICY: &str = "标记政策癸：农村公路条例";
+const HANDLING: &str = "标记处理子：年内修复";
 
 /// The registration's fields: phone and ID number are sealed on main; name, address and grievance
 /// by the registration half of issue 13.
@@ -110,6 +114,37 @@ async fn petition(app: &TestApp) -> i64 {
     .await
     .unwrap();
 
+    // A survey item with its dossier, linked to the registration: the desk shows it.
+    let base = format!("/staff/visits/{}/survey", d.fx.visit);
+    let survey = [
+        ("township", "仙华街道"),
+        ("village", "东门村"),
+        ("reporter", REPORTER),
+        ("category_id", cat.as_str()),
+        ("summary", "村道年久失修"),
+        ("background", BACKGROUND),
+        ("policy_basis", POLICY),
+        ("proposed_handling", HANDLING),
+    ];
+    let created = d.staff.post(&base, &survey).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let item: i64 = sqlx::query_scalar("SELECT id FROM survey_items")
+        .fetch_one(o)
+        .await
+        .unwrap();
+    let code: String = sqlx::query_scalar("SELECT code FROM registrations WHERE id = $1")
+        .bind(reg)
+        .fetch_one(o)
+        .await
+        .unwrap();
+    let linked = d
+        .staff
+        .post(&format!("{base}/{item}/link"), &[("code", code.as_str())])
+        .await;
+    assert_eq!(linked.status, 303, "{}", linked.body);
+    let list = d.staff.get(&base).await;
+    assert!(list.body.contains(REPORTER), "the list shows the reporter");
+
     let path = desk(&d, d.room_a);
     let r = d.staff.post(&format!("{path}/call"), &[]).await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -128,6 +163,10 @@ async fn petition(app: &TestApp) -> i64 {
         ("i2_owner", owner.as_str()),
         ("i2_deadline", "60"),
     ];
+    let table = d.staff.get(&path).await;
+    for text in [BACKGROUND, POLICY, HANDLING] {
+        assert!(table.body.contains(text), "{text} in the desk's dossier");
+    }
     let r = d.staff.post(&format!("{path}/{reg}/record"), &record).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let case: i64 = sqlx::query_scalar("SELECT id FROM cases")
@@ -186,7 +225,7 @@ async fn petition(app: &TestApp) -> i64 {
     // Sealed, not lost: the case file opens every text for who may read it.
     let page = reader.get(&format!("/cases/{case}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    for text in [CONSULTATION, PROGRESS, REPLY, COMMENT] {
+    for text in [CONSULTATION, PROGRESS, REPLY, COMMENT, BACKGROUND, HANDLING] {
         assert!(page.body.contains(text), "{text} on the case page");
     }
     case
@@ -202,6 +241,10 @@ async fn reception_and_case_texts_are_not_in_the_dump() {
         ("case_events.text (办理记录)", PROGRESS),
         ("cases.reply (答复意见)", REPLY),
         ("feedback.comment (评价意见)", COMMENT),
+        ("survey_items.reporter (反映人)", REPORTER),
+        ("survey_items.background (背景情况)", BACKGROUND),
+        ("survey_items.policy_basis (政策依据)", POLICY),
+        ("survey_items.proposed_handling (拟处理意见)", HANDLING),
         ("registrations.phone", PHONE),
     ];
     let id = id_marker();
@@ -252,6 +295,7 @@ async fn keys_rotate_seals_the_texts_written_before_they_were_encrypted() {
     for sql in [
         "UPDATE receptions SET consultation = '旧会商明文', consultation_cipher = NULL, consultation_key_id = NULL",
         "UPDATE cases SET reply = '旧答复明文', reply_cipher = NULL, reply_key_id = NULL",
+        "UPDATE survey_items SET background = '旧背景明文', background_cipher = NULL, background_key_id = NULL",
         "INSERT INTO case_events (case_id, kind, actor_id, at, text)
          SELECT id, 'progress', assigned_by, now(), '旧进展明文' FROM cases",
         "INSERT INTO feedback (case_id, rating, comment, channel, at)
@@ -259,7 +303,13 @@ async fn keys_rotate_seals_the_texts_written_before_they_were_encrypted() {
     ] {
         sqlx::query(sql).execute(&owner).await.unwrap();
     }
-    let legacy = ["旧会商明文", "旧答复明文", "旧进展明文", "旧评价明文"];
+    let legacy = [
+        "旧会商明文",
+        "旧答复明文",
+        "旧进展明文",
+        "旧评价明文",
+        "旧背景明文",
+    ];
     let reader = app.signed_in("ducha3", Role::Supervisor).await;
     let page = reader.get(&format!("/cases/{case}")).await;
     for text in legacy {
@@ -278,6 +328,8 @@ async fn keys_rotate_seals_the_texts_written_before_they_were_encrypted() {
         "cases.reply: 1 行明文已加密",
         "case_events.text: 1 行明文已加密",
         "feedback.comment: 1 行明文已加密",
+        "survey_items.background: 1 行明文已加密",
+        "survey_items.reporter: 1 行已重新加密",
         "case_events.text: 3 行已重新加密",
     ] {
         assert!(said.contains(line), "{line} in: {said}");

@@ -287,7 +287,7 @@ async fn desk_page(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let current = load_current(&mut conn, room).await?;
+    let current = load_current(&mut conn, room, &state.keys).await?;
     let form = match &current {
         Some((_, category_id)) => Some(record_form(&mut conn, room, *category_id, form).await?),
         None => None,

@@ -297,7 +297,7 @@ async fn case_page(
         deadline_days: row.deadline_days,
         deadlines,
         citizen,
-        dossier: case_file::dossier(&state.db, id).await?,
+        dossier: case_file::dossier(&state.db, &state.keys, id).await?,
         issue_summary,
         result: c.result.as_deref().map(result_label).unwrap_or(""),
         reply: c.reply.unwrap_or_default(),
