@@ -14,6 +14,17 @@ ALTER TABLE receptions
     ADD CONSTRAINT receptions_consultation_sealed CHECK (
         num_nulls(consultation_cipher, consultation_key_id) IN (0, 2) AND (consultation_cipher IS NULL OR consultation = ''));
 
+-- Why an issue was not accepted (不予受理), as the citizen was told.
+ALTER TABLE issues
+    ADD COLUMN not_accepted_reason_cipher bytea CHECK (length(not_accepted_reason_cipher) > 28),
+    ADD COLUMN not_accepted_reason_key_id smallint CHECK (not_accepted_reason_key_id >= 0),
+    ADD CONSTRAINT issues_not_accepted_reason_sealed CHECK (
+        num_nulls(not_accepted_reason_cipher, not_accepted_reason_key_id) IN (0, 2)
+        AND (not_accepted_reason_cipher IS NULL OR not_accepted_reason IS NULL)),
+    DROP CONSTRAINT issues_not_accepted_reason,
+    ADD CONSTRAINT issues_not_accepted_reason CHECK (
+        outcome <> 'not_accepted' OR not_accepted_reason IS NOT NULL OR not_accepted_reason_cipher IS NOT NULL);
+
 ALTER TABLE cases
     ADD COLUMN reply_cipher bytea CHECK (length(reply_cipher) > 28),
     ADD COLUMN reply_key_id smallint CHECK (reply_key_id >= 0),
@@ -57,6 +68,12 @@ ALTER TABLE survey_items
     ADD COLUMN proposed_handling_key_id smallint CHECK (proposed_handling_key_id >= 0),
     ADD CONSTRAINT survey_items_proposed_handling_sealed CHECK (
         num_nulls(proposed_handling_cipher, proposed_handling_key_id) IN (0, 2) AND (proposed_handling_cipher IS NULL OR proposed_handling = ''));
+
+-- 复查: the request's and the decision's texts were kept twice, here in clear and in their case
+-- event (sealed from now on). The case event is the one kept; this copy is emptied and no longer
+-- written.
+UPDATE reviews SET text = '';
+ALTER TABLE reviews ADD CONSTRAINT reviews_text_kept_in_case_events CHECK (text = '');
 
 COMMENT ON COLUMN receptions.statement_cipher IS 'format byte | nonce | ciphertext and tag (src/crypto/software.rs); bound to receptions.statement and the row id';
 COMMENT ON COLUMN receptions.consultation_cipher IS 'bound to receptions.consultation and the row id';

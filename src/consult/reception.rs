@@ -352,15 +352,27 @@ async fn insert_issues(
     let mut codes = Vec::new();
     for issue in issues {
         let issue_id = sqlx::query_scalar!(
-            "INSERT INTO issues (visit_id, reception_id, category_id, summary, outcome, not_accepted_reason) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            r#"SELECT nextval(pg_get_serial_sequence('issues', 'id')) AS "id!""#
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        // What the citizen was told when not accepted: sealed to the issue.
+        let reason = issue.reason.as_deref().unwrap_or_default();
+        let reason = free_text::seal(by.keys, Column::ISSUE_NOT_ACCEPTED_REASON, issue_id, reason)?;
+        sqlx::query!(
+            "INSERT INTO issues (id, visit_id, reception_id, category_id, summary, outcome,
+                                 not_accepted_reason_cipher, not_accepted_reason_key_id)
+             OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            issue_id,
             visit_id,
             reception_id,
             issue.category_id,
             issue.summary,
             issue.outcome,
-            issue.reason
+            reason.cipher,
+            reason.key_id
         )
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await?;
         if let Some(a) = &issue.assignment {
             let title = case_title(&issue.summary);

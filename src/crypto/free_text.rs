@@ -12,6 +12,7 @@ use sqlx::{PgPool, Row};
 impl Column {
     pub const RECEPTION_STATEMENT: Column = Column::new("receptions", "statement");
     pub const RECEPTION_CONSULTATION: Column = Column::new("receptions", "consultation");
+    pub const ISSUE_NOT_ACCEPTED_REASON: Column = Column::new("issues", "not_accepted_reason");
     pub const CASE_REPLY: Column = Column::new("cases", "reply");
     pub const CASE_EVENT_TEXT: Column = Column::new("case_events", "text");
     pub const FEEDBACK_COMMENT: Column = Column::new("feedback", "comment");
@@ -21,10 +22,11 @@ impl Column {
     pub const SURVEY_PROPOSED_HANDLING: Column = Column::new("survey_items", "proposed_handling");
 }
 
-/// The columns sealed here, with whether their plaintext column is nullable (`reply`).
+/// The columns sealed here, with whether their plaintext column is nullable (cleared to NULL).
 pub const FREE_TEXTS: &[(Column, bool)] = &[
     (Column::RECEPTION_STATEMENT, false),
     (Column::RECEPTION_CONSULTATION, false),
+    (Column::ISSUE_NOT_ACCEPTED_REASON, true),
     (Column::CASE_REPLY, true),
     (Column::CASE_EVENT_TEXT, false),
     (Column::FEEDBACK_COMMENT, false),

@@ -60,6 +60,13 @@ pub const ENCRYPTED: &[Stored] = &[
         index: None,
     },
     Stored {
+        column: Column::ISSUE_NOT_ACCEPTED_REASON,
+        cipher: "not_accepted_reason_cipher",
+        key_id: "not_accepted_reason_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
         column: Column::CASE_REPLY,
         cipher: "reply_cipher",
         key_id: "reply_key_id",

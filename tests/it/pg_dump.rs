@@ -20,6 +20,7 @@ const CONSULTATION: &str = "标记会商乙：住建局限期修复";
 const PROGRESS: &str = "标记进展丙：已约谈施工单位";
 const REPLY: &str = "标记答复丁：道路已修复";
 const COMMENT: &str = "标记评价戊：修得不彻底";
+const NOT_ACCEPTED: &str = "标记不予受理丑：已过诉讼时效";
 const REPORTER: &str = "标记反映人辛";
 const BACKGROUND: &str = "标记背景壬：多次反映";
 const POLICY: &str = "标记政策癸：农村公路条例";
@@ -158,6 +159,10 @@ async fn petition(app: &TestApp) -> i64 {
         ("i0_lead", lead.as_str()),
         ("i0_owner", owner.as_str()),
         ("i0_deadline", "30"),
+        ("i1_category", cat.as_str()),
+        ("i1_summary", "要求重新认定工伤"),
+        ("i1_outcome", "not_accepted"),
+        ("i1_reason", NOT_ACCEPTED),
         ("i1_owner", owner.as_str()),
         ("i1_deadline", "60"),
         ("i2_owner", owner.as_str()),
@@ -240,6 +245,7 @@ async fn reception_and_case_texts_are_not_in_the_dump() {
         ("receptions.consultation (会商意见)", CONSULTATION),
         ("case_events.text (办理记录)", PROGRESS),
         ("cases.reply (答复意见)", REPLY),
+        ("issues.not_accepted_reason (不予受理理由)", NOT_ACCEPTED),
         ("feedback.comment (评价意见)", COMMENT),
         ("survey_items.reporter (反映人)", REPORTER),
         ("survey_items.background (背景情况)", BACKGROUND),

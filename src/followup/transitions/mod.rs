@@ -298,7 +298,7 @@ async fn write(
         // Back to 办理中: the signatures of the last closure no longer stand.
         Action::Reject | Action::Reopen | Action::DecideReview(false) => {
             if let Action::DecideReview(_) = action {
-                decide_review(tx, id, false, &input.text, user_id, now).await?;
+                decide_review(tx, id, false, user_id, now).await?;
             }
             sqlx::query!(
                 "UPDATE cases SET status = $3, closure_submitted_by = NULL, closure_submitted_at = NULL, closed_by = NULL, closed_at = NULL
@@ -313,13 +313,13 @@ async fn write(
         Action::RequestReview => {
             let kind = if row.reviews == 0 { "review" } else { "re_review" };
             data["kind"] = json!(kind);
+            // The request's text is kept once, sealed, in its case event.
             sqlx::query!(
-                "INSERT INTO reviews (case_id, kind, requested_at, due_on, text, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO reviews (case_id, kind, requested_at, due_on, recorded_by) VALUES ($1, $2, $3, $4, $5)",
                 id,
                 kind,
                 now,
                 today + Duration::days(rules.review_d),
-                input.text,
                 user_id
             )
             .execute(&mut *tx)
@@ -327,7 +327,7 @@ async fn write(
             sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
         Action::DecideReview(true) => {
-            decide_review(tx, id, true, &input.text, user_id, now).await?;
+            decide_review(tx, id, true, user_id, now).await?;
             sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
         // Return, progress, refused extension: the status (perhaps unchanged), version-checked.
@@ -340,22 +340,20 @@ async fn write(
     Ok(flash)
 }
 
+/// The decision's text is kept once, sealed, in its case event.
 async fn decide_review(
     conn: &mut PgConnection,
     case_id: i64,
     upheld: bool,
-    text: &str,
     by: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4, text = CASE WHEN $5 = '' THEN text ELSE $5 END
-         WHERE case_id = $1 AND decided_at IS NULL",
+        "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4 WHERE case_id = $1 AND decided_at IS NULL",
         case_id,
         now,
         if upheld { "upheld" } else { "overturned" },
-        by,
-        text
+        by
     )
     .execute(conn)
     .await?;
