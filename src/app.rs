@@ -299,7 +299,7 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
             Arc::new(crate::crypto::store::keys_for_serving(&pool, &config.keys_path()).await?);
         crate::admin::reference::regions::ensure_shipped(&pool).await?;
         if demo {
-            crate::demo::seed(&pool, &SystemClock).await?;
+            crate::demo::seed(&pool, &SystemClock, &keys).await?;
         }
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         tracing::info!(address = %config.bind, "xiafang 已启动：http://{}", config.bind);

@@ -282,6 +282,9 @@ async fn rotate_keys(owner: &str, keys_path: &std::path::Path, batch: i64) -> an
     for (column, rows) in &done.rows {
         println!("{column}: {rows} 行已重新加密");
     }
+    for (column, rows) in done.sealed.iter().filter(|(_, rows)| *rows > 0) {
+        println!("{column}: {rows} 行明文已加密");
+    }
     println!("轮换完成：全部密文都在密钥 {} 之下。", done.key_id);
     Ok(())
 }
@@ -323,7 +326,8 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
         match command {
             Command::Migrate => unreachable!(),
             Command::Demo { pujiang: false } => {
-                demo::seed(&pool, &xiafang::clock::SystemClock).await?;
+                let keys = xiafang::crypto::store::keys_for_serving(&pool, &config.keys_path()).await?;
+                demo::seed(&pool, &xiafang::clock::SystemClock, &keys).await?;
                 println!("演示数据已就绪。");
             }
             Command::Demo { pujiang: true } => {

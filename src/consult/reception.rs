@@ -9,6 +9,8 @@ use crate::consult::board;
 use crate::consult::desk_rules::{case_title, is_no_show, no_show_from, transferable};
 use crate::consult::queue_moves::{self, stored_status};
 use crate::consult::schedule_store::lock_visit;
+use crate::crypto::free_text;
+use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use crate::followup::CaseRules;
 use crate::followup::assign::{self, NewCase, Source};
@@ -199,6 +201,8 @@ pub struct Recorded {
 /// Who records, under which case rules, when.
 pub struct Recorder<'a> {
     pub user_id: i64,
+    /// Seal what was said and 会商意见.
+    pub keys: &'a Keys,
     pub actor: &'a Actor,
     pub rules: &'a CaseRules,
     pub now: DateTime<Utc>,
@@ -295,19 +299,41 @@ async fn insert_reception(
     by: &Recorder<'_>,
 ) -> sqlx::Result<i64> {
     let (visit_id, room_id) = (room.visit_id, room.id);
+    // The id first: the texts' ciphertexts are bound to it.
     let reception_id = sqlx::query_scalar!(
-        "INSERT INTO receptions (visit_id, registration_id, room_id, started_at, ended_at, statement, consultation, recorded_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        r#"SELECT nextval(pg_get_serial_sequence('receptions', 'id')) AS "id!""#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let statement = free_text::seal(
+        by.keys,
+        Column::RECEPTION_STATEMENT,
+        reception_id,
+        &valid.statement,
+    )?;
+    let consultation = free_text::seal(
+        by.keys,
+        Column::RECEPTION_CONSULTATION,
+        reception_id,
+        &valid.consultation,
+    )?;
+    sqlx::query!(
+        "INSERT INTO receptions (id, visit_id, registration_id, room_id, started_at, ended_at, recorded_by,
+                                 statement_cipher, statement_key_id, consultation_cipher, consultation_key_id)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        reception_id,
         visit_id,
         reg,
         room_id,
         called_at,
         by.now.max(called_at),
-        valid.statement,
-        valid.consultation,
-        by.user_id
+        by.user_id,
+        statement.cipher,
+        statement.key_id,
+        consultation.cipher,
+        consultation.key_id
     )
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await?;
     sqlx::query!("INSERT INTO reception_leaders (reception_id, leader_id) SELECT $1, leader_id FROM room_leaders WHERE room_id = $2", reception_id, room_id)
         .execute(&mut *tx)
@@ -326,15 +352,27 @@ async fn insert_issues(
     let mut codes = Vec::new();
     for issue in issues {
         let issue_id = sqlx::query_scalar!(
-            "INSERT INTO issues (visit_id, reception_id, category_id, summary, outcome, not_accepted_reason) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            r#"SELECT nextval(pg_get_serial_sequence('issues', 'id')) AS "id!""#
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        // What the citizen was told when not accepted: sealed to the issue.
+        let reason = issue.reason.as_deref().unwrap_or_default();
+        let reason = free_text::seal(by.keys, Column::ISSUE_NOT_ACCEPTED_REASON, issue_id, reason)?;
+        sqlx::query!(
+            "INSERT INTO issues (id, visit_id, reception_id, category_id, summary, outcome,
+                                 not_accepted_reason_cipher, not_accepted_reason_key_id)
+             OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            issue_id,
             visit_id,
             reception_id,
             issue.category_id,
             issue.summary,
             issue.outcome,
-            issue.reason
+            reason.cipher,
+            reason.key_id
         )
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await?;
         if let Some(a) = &issue.assignment {
             let title = case_title(&issue.summary);

@@ -7,6 +7,7 @@
 //! `Provider`, with no caller changed. Encrypting a new column: a `Column` constant, the two calls,
 //! and a row in `store::ENCRYPTED` so that start-up checks it and `keys rotate` re-encrypts it.
 
+pub mod free_text;
 pub mod software;
 pub mod store;
 

@@ -1,6 +1,7 @@
 //! Where ciphertext is stored, and the two things done to all of it: the start-up check (the key
 //! file must decrypt what the database holds) and `xiafang keys rotate`.
 
+use super::free_text::{self, append_only_trigger};
 use super::software::{KeysFile, Software};
 use super::{Column, Field, Keys};
 use anyhow::{Context, bail};
@@ -84,6 +85,76 @@ pub const ENCRYPTED: &[Stored] = &[
         cipher: "enrol_secret",
         key_id: "enrol_key_id",
         row_key: RowKey::Hash("id_hash"),
+        index: None,
+    },
+    Stored {
+        column: Column::RECEPTION_STATEMENT,
+        cipher: "statement_cipher",
+        key_id: "statement_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::RECEPTION_CONSULTATION,
+        cipher: "consultation_cipher",
+        key_id: "consultation_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::ISSUE_NOT_ACCEPTED_REASON,
+        cipher: "not_accepted_reason_cipher",
+        key_id: "not_accepted_reason_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::CASE_REPLY,
+        cipher: "reply_cipher",
+        key_id: "reply_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::CASE_EVENT_TEXT,
+        cipher: "text_cipher",
+        key_id: "text_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::FEEDBACK_COMMENT,
+        cipher: "comment_cipher",
+        key_id: "comment_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::SURVEY_REPORTER,
+        cipher: "reporter_cipher",
+        key_id: "reporter_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::SURVEY_BACKGROUND,
+        cipher: "background_cipher",
+        key_id: "background_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::SURVEY_POLICY_BASIS,
+        cipher: "policy_basis_cipher",
+        key_id: "policy_basis_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::SURVEY_PROPOSED_HANDLING,
+        cipher: "proposed_handling_cipher",
+        key_id: "proposed_handling_key_id",
+        row_key: RowKey::Id("id"),
         index: None,
     },
 ];
@@ -228,6 +299,8 @@ pub struct Rotation {
     pub new_index_key: bool,
     /// Rows re-encrypted, per column.
     pub rows: Vec<(Column, u64)>,
+    /// Free texts still in plaintext (from before migration 0028) that this run sealed, per column.
+    pub sealed: Vec<(Column, u64)>,
 }
 
 /// `xiafang keys rotate`, as the owner: unless a rotation is unfinished (rows under an older key
@@ -256,11 +329,13 @@ pub async fn rotate(owner: &PgPool, path: &Path, batch: i64) -> anyhow::Result<R
     for s in ENCRYPTED {
         rows.push((s.column, reencrypt(owner, &keys, s, batch).await?));
     }
+    let sealed = free_text::seal_plaintext(owner, &keys, batch).await?;
     Ok(Rotation {
         key_id: keys.current_key_id(),
         new_key,
         new_index_key,
         rows,
+        sealed,
     })
 }
 
@@ -312,6 +387,11 @@ async fn reencrypt(db: &PgPool, keys: &Keys, s: &Stored, batch: i64) -> anyhow::
             tx.commit().await?;
             return Ok(done);
         }
+        let trigger = append_only_trigger(s.column.table);
+        if let Some(trigger) = trigger {
+            let sql = format!("ALTER TABLE {} DISABLE TRIGGER {trigger}", s.column.table);
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
         for row in &rows {
             let row_ref = s.row_ref(row)?;
             let old: Vec<u8> = row.try_get("cipher")?;
@@ -327,6 +407,10 @@ async fn reencrypt(db: &PgPool, keys: &Keys, s: &Stored, batch: i64) -> anyhow::
                 q = q.bind(keys.blind_index(field, &plain));
             }
             q.execute(&mut *tx).await?;
+        }
+        if let Some(trigger) = trigger {
+            let sql = format!("ALTER TABLE {} ENABLE TRIGGER {trigger}", s.column.table);
+            sqlx::query(&sql).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         done += rows.len() as u64;

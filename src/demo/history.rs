@@ -9,6 +9,7 @@
 
 use crate::audit::Actor;
 use crate::clock::china_date;
+use crate::crypto::Keys;
 use crate::followup::CaseRules;
 use crate::followup::assign::{NewCase, Source, assign};
 use crate::followup::state::Action;
@@ -30,6 +31,8 @@ pub struct County<'a> {
     pub leaders: &'a [i64],
     /// One in this many rated cases is 不满意.
     pub dissatisfied_every: usize,
+    /// Seal the replies and the history's texts.
+    pub keys: &'a Keys,
 }
 
 const MATTERS: [(&str, &str); 6] = [
@@ -143,7 +146,7 @@ async fn new_case(
         proposed_handling: "交主办单位限期办理。".into(),
         brought_by_leader: false,
     };
-    let item_id = survey_store::create(tx, visit, &item, c.staff, &actor)
+    let item_id = survey_store::create(tx, visit, &item, c.staff, &actor, c.keys)
         .await
         .map_err(err)?;
     let lead = sqlx::query_scalar!("SELECT lead_leader_id FROM visits WHERE id = $1", visit)
@@ -221,6 +224,7 @@ async fn take(
             c.handler,
             assigned + Duration::days(day),
             rules,
+            c.keys,
         )
         .await?;
     }
@@ -234,7 +238,7 @@ async fn take(
     }
     if matches!(plan, Plan::Closed | Plan::Rated) {
         let at = assigned + Duration::days(17);
-        step(tx, case, Action::Approve, c.supervisor, at, rules).await?;
+        step(tx, case, Action::Approve, c.supervisor, at, rules, c.keys).await?;
     }
     if plan == Plan::Rated {
         let rating = match n % c.dissatisfied_every {
@@ -254,7 +258,7 @@ async fn take(
             comment: "",
         };
         let at = assigned + Duration::days(20);
-        transitions::rate(tx, case, &r, &anonymous, at, rules)
+        transitions::rate(tx, case, &r, &anonymous, at, rules, c.keys)
             .await
             .map_err(err)?;
     }
@@ -268,6 +272,7 @@ async fn step(
     user: i64,
     at: DateTime<Utc>,
     rules: &CaseRules,
+    keys: &Keys,
 ) -> anyhow::Result<()> {
     let (user, actor) = acting(tx, user).await?;
     let input = Input {
@@ -293,6 +298,7 @@ async fn step(
     let by = By {
         user: &user,
         actor: &actor,
+        keys,
     };
     transitions::apply(tx, case, &req, &by, at, rules)
         .await

@@ -6,6 +6,7 @@ use crate::admin::accounts::{NewAccount, insert_account};
 use crate::admin::reference::{region_rules, regions};
 use crate::audit::Actor;
 use crate::clock::{Clock, china_date};
+use crate::crypto::Keys;
 use crate::duty::store as duty;
 use crate::prepare::{room_store, windows};
 use crate::web::auth::Role;
@@ -108,7 +109,7 @@ const DEPARTMENTS_B: usize = 6;
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
+pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result<()> {
     regions::ensure_shipped(db).await?;
     let mut tx = db.begin().await?;
     // One seed at a time, and only once: several instances may start with --demo together.
@@ -204,6 +205,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock) -> anyhow::Result<()> {
             .await?,
             leaders,
             dissatisfied_every: every,
+            keys,
         };
         history::seed(&mut tx, &c, now).await?;
     }

@@ -133,7 +133,7 @@ const TITLES: [&str; 7] = [
 
 /// Seed the day (after the demo county) and return the visit's id; a second run finds it.
 pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result<i64> {
-    super::seed(db, clock).await?;
+    super::seed(db, clock, keys).await?;
     let now = clock.now();
     let today = china_date(now);
     let title = format!(

@@ -2,11 +2,12 @@
 //! dossier behind it, its timeline, and its deadlines with working days left.
 
 use crate::clock::{china_date, china_minute, cn_date};
+use crate::crypto::free_text;
+use crate::crypto::{Column, Keys};
 use crate::followup::CaseRules;
 use crate::followup::labels::event_label;
 use crate::followup::state::State as CaseState;
 use crate::followup::workdays::Calendar;
-use crate::privacy::{Column, Keys};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::PgPool;
 
@@ -48,23 +49,64 @@ pub struct Details {
     pub rating_comment: Option<String>,
 }
 
-pub async fn details(db: &PgPool, id: i64) -> sqlx::Result<Details> {
-    sqlx::query_as!(
-        Details,
-        r#"SELECT c.title, c.issue_id, c.survey_item_id, c.due_on, c.extended_due_on, c.accept_due_on, c.result, c.reply,
+/// The case's details, its reply and the latest rating comment opened.
+pub async fn details(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Details> {
+    let c = sqlx::query!(
+        r#"SELECT c.title, c.issue_id, c.survey_item_id, c.due_on, c.extended_due_on, c.accept_due_on, c.result,
+                  c.reply, c.reply_cipher, c.reply_key_id,
                   c.rating, c.acceptance_notified_at, c.assigned_at,
                   cat.name AS category, v.title AS visit_title, v.visit_date, d.name AS lead_department,
                   l.name || '（' || l.title || '）' AS "owner!",
                   COALESCE((SELECT string_agg(dd.name, '、' ORDER BY dd.name) FROM case_departments cd JOIN departments dd ON dd.id = cd.department_id
                             WHERE cd.case_id = c.id), '') AS "co!",
-                  (SELECT f.comment FROM feedback f WHERE f.case_id = c.id ORDER BY f.at DESC, f.id DESC LIMIT 1) AS rating_comment
+                  f.id AS "feedback_id?", f.comment AS "comment?", f.comment_cipher, f.comment_key_id
            FROM cases c JOIN categories cat ON cat.id = c.category_id JOIN visits v ON v.id = c.visit_id
            JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+           LEFT JOIN LATERAL (SELECT f.id, f.comment, f.comment_cipher, f.comment_key_id FROM feedback f
+                              WHERE f.case_id = c.id ORDER BY f.at DESC, f.id DESC LIMIT 1) f ON true
            WHERE c.id = $1"#,
         id
     )
     .fetch_one(db)
-    .await
+    .await?;
+    let rating_comment = match c.feedback_id {
+        Some(f) => free_text::open(
+            keys,
+            Column::FEEDBACK_COMMENT,
+            f,
+            c.comment,
+            c.comment_cipher,
+            c.comment_key_id,
+        )?,
+        None => None,
+    };
+    Ok(Details {
+        reply: free_text::open(
+            keys,
+            Column::CASE_REPLY,
+            id,
+            c.reply,
+            c.reply_cipher,
+            c.reply_key_id,
+        )?,
+        title: c.title,
+        issue_id: c.issue_id,
+        survey_item_id: c.survey_item_id,
+        due_on: c.due_on,
+        extended_due_on: c.extended_due_on,
+        accept_due_on: c.accept_due_on,
+        result: c.result,
+        rating: c.rating,
+        acceptance_notified_at: c.acceptance_notified_at,
+        assigned_at: c.assigned_at,
+        category: c.category,
+        visit_title: c.visit_title,
+        visit_date: c.visit_date,
+        lead_department: c.lead_department,
+        owner: c.owner,
+        co: c.co,
+        rating_comment,
+    })
 }
 
 /// The citizen behind the case (by their reception, or the survey item they brought).
@@ -89,7 +131,8 @@ pub async fn citizen(
     let r = sqlx::query!(
         r#"SELECT r.name, r.id_number_mask, r.phone_mask, r.persons, r.address, r.township, r.grievance, r.code,
                   r.id, r.name_cipher, r.name_key_id, r.address_cipher, r.address_key_id, r.grievance_cipher, r.grievance_key_id,
-                  rc.started_at AS "started_at?", rc.consultation AS "consultation?", rm.name AS "room?", i.summary AS "summary?"
+                  rc.started_at AS "started_at?", rc.id AS "reception_id?", rc.consultation AS "consultation?",
+                  rc.consultation_cipher, rc.consultation_key_id, rm.name AS "room?", i.summary AS "summary?"
            FROM cases c
            LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id LEFT JOIN rooms rm ON rm.id = rc.room_id
            JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
@@ -106,6 +149,17 @@ pub async fn citizen(
         r.address_cipher,
         r.address_key_id,
     )?;
+    let consultation = match r.reception_id {
+        Some(rc) => free_text::open(
+            keys,
+            Column::RECEPTION_CONSULTATION,
+            rc,
+            r.consultation,
+            r.consultation_cipher,
+            r.consultation_key_id,
+        )?,
+        None => None,
+    };
     {
         let citizen = Citizen {
             name: keys.open(
@@ -131,7 +185,7 @@ pub async fn citizen(
                 (Some(room), Some(at)) => format!("{room} · {}", china_minute(at)),
                 _ => String::new(),
             },
-            consultation: r.consultation.unwrap_or_default(),
+            consultation: consultation.unwrap_or_default(),
         };
         Ok(Some((citizen, r.summary.unwrap_or_default())))
     }
@@ -145,31 +199,77 @@ pub struct Dossier {
     pub proposed_handling: String,
 }
 
-pub async fn dossier(db: &PgPool, id: i64) -> sqlx::Result<Option<Dossier>> {
-    sqlx::query_as!(
-        Dossier,
-        "SELECT s.summary, s.background, s.policy_basis, s.proposed_handling FROM survey_items s
+pub async fn dossier(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Option<Dossier>> {
+    let Some(s) = sqlx::query!(
+        "SELECT s.id, s.summary, s.background, s.background_cipher, s.background_key_id,
+                s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id,
+                s.proposed_handling, s.proposed_handling_cipher, s.proposed_handling_key_id
+         FROM survey_items s
          WHERE s.id = (SELECT COALESCE(c.survey_item_id, r.survey_item_id) FROM cases c
                        LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id
                        LEFT JOIN registrations r ON r.id = rc.registration_id WHERE c.id = $1)",
         id
     )
     .fetch_optional(db)
-    .await
+    .await?
+    else {
+        return Ok(None);
+    };
+    let open = |column, plain: String, cipher, key_id| {
+        free_text::open(keys, column, s.id, Some(plain), cipher, key_id)
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Some(Dossier {
+        background: open(
+            Column::SURVEY_BACKGROUND,
+            s.background,
+            s.background_cipher,
+            s.background_key_id,
+        )?,
+        policy_basis: open(
+            Column::SURVEY_POLICY_BASIS,
+            s.policy_basis,
+            s.policy_basis_cipher,
+            s.policy_basis_key_id,
+        )?,
+        proposed_handling: open(
+            Column::SURVEY_PROPOSED_HANDLING,
+            s.proposed_handling,
+            s.proposed_handling_cipher,
+            s.proposed_handling_key_id,
+        )?,
+        summary: s.summary,
+    }))
 }
 
-/// The case's events, oldest first.
-pub async fn events(db: &PgPool, id: i64) -> sqlx::Result<Vec<EventLine>> {
-    Ok(sqlx::query!(
-        r#"SELECT e.kind, e.at, e.text, COALESCE(u.display_name, CASE WHEN e.kind IN ('rated', 'review_requested') THEN '来访群众' ELSE '系统' END) AS "who!"
+/// The case's events, oldest first, their texts opened.
+pub async fn events(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Vec<EventLine>> {
+    sqlx::query!(
+        r#"SELECT e.id, e.kind, e.at, e.text, e.text_cipher, e.text_key_id,
+                  COALESCE(u.display_name, CASE WHEN e.kind IN ('rated', 'review_requested') THEN '来访群众' ELSE '系统' END) AS "who!"
            FROM case_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.case_id = $1 ORDER BY e.at, e.id"#,
         id
     )
     .fetch_all(db)
     .await?
     .into_iter()
-    .map(|e| EventLine { at: china_minute(e.at), who: e.who, what: event_label(&e.kind), text: e.text })
-    .collect())
+    .map(|e| {
+        let text = free_text::open(
+            keys,
+            Column::CASE_EVENT_TEXT,
+            e.id,
+            Some(e.text),
+            e.text_cipher,
+            e.text_key_id,
+        )?;
+        Ok(EventLine {
+            at: china_minute(e.at),
+            who: e.who,
+            what: event_label(&e.kind),
+            text: text.unwrap_or_default(),
+        })
+    })
+    .collect()
 }
 
 /// The deadlines of a case in `state`; working days left on those whose clock runs.

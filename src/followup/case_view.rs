@@ -1,6 +1,8 @@
 //! How a case reads outside the case file: the citizen's lines on the lookup page and the JSON
 //! API's case status. One query serves both (`fetch`), so both show the same case the same way.
 
+use crate::crypto::free_text;
+use crate::crypto::{Column, Keys};
 use crate::followup::case_row;
 use crate::followup::labels::{citizen_status_label, event_label, rating_label, result_label};
 use crate::web::auth::CurrentUser;
@@ -76,17 +78,18 @@ pub struct EventView {
     pub at: DateTime<Utc>,
 }
 
-/// The case with `code`, or those from registration `registration_id`, in id order.
+/// The case with `code`, or those from registration `registration_id`, in id order; the reply
+/// opened here, one case at a time.
 async fn fetch(
     db: &PgPool,
+    keys: &Keys,
     code: Option<&str>,
     registration_id: Option<i64>,
 ) -> sqlx::Result<Vec<CaseView>> {
-    sqlx::query_as!(
-        CaseView,
+    let rows = sqlx::query!(
         r#"SELECT c.id, c.code, c.title, c.status, d.name AS department, l.name || '（' || l.title || '）' AS "leader!",
                   c.deadline_days, c.assigned_at, c.accept_due_on, c.due_on, c.extended_due_on, c.effective_due_on, c.closed_at,
-                  c.result, c.reply, c.rating
+                  c.result, c.reply, c.reply_cipher, c.reply_key_id, c.rating
            FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
            WHERE ($1::text IS NULL OR c.code = $1)
              AND ($2::bigint IS NULL OR c.issue_id IN (SELECT i.id FROM issues i JOIN receptions rc ON rc.id = i.reception_id
@@ -96,24 +99,58 @@ async fn fetch(
         registration_id
     )
     .fetch_all(db)
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|c| {
+            Ok(CaseView {
+                reply: free_text::open(
+                    keys,
+                    Column::CASE_REPLY,
+                    c.id,
+                    c.reply,
+                    c.reply_cipher,
+                    c.reply_key_id,
+                )?,
+                id: c.id,
+                code: c.code,
+                title: c.title,
+                status: c.status,
+                department: c.department,
+                leader: c.leader,
+                deadline_days: c.deadline_days,
+                assigned_at: c.assigned_at,
+                accept_due_on: c.accept_due_on,
+                due_on: c.due_on,
+                extended_due_on: c.extended_due_on,
+                effective_due_on: c.effective_due_on,
+                closed_at: c.closed_at,
+                result: c.result,
+                rating: c.rating,
+            })
+        })
+        .collect()
 }
 
 /// The cases the citizen of registration `registration_id` may follow (those from their
 /// reception's issues), in id order. The caller has checked the citizen's proof.
-pub async fn for_citizen(db: &PgPool, registration_id: i64) -> sqlx::Result<Vec<CaseView>> {
-    fetch(db, None, Some(registration_id)).await
+pub async fn for_citizen(
+    db: &PgPool,
+    keys: &Keys,
+    registration_id: i64,
+) -> sqlx::Result<Vec<CaseView>> {
+    fetch(db, keys, None, Some(registration_id)).await
 }
 
 /// The case with `code` (any case; trimmed, upper-cased) and its events, if `user` may open its
 /// case file; None otherwise, as if it did not exist.
 pub async fn for_staff(
     db: &PgPool,
+    keys: &Keys,
     code: &str,
     user: &CurrentUser,
 ) -> sqlx::Result<Option<(CaseView, Vec<EventView>)>> {
     let code = code.trim().to_uppercase();
-    let Some(view) = fetch(db, Some(&code), None).await?.into_iter().next() else {
+    let Some(view) = fetch(db, keys, Some(&code), None).await?.into_iter().next() else {
         return Ok(None);
     };
     let Some(row) = case_row::load(db, view.id, user.jurisdiction_id).await? else {

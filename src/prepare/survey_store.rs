@@ -2,6 +2,8 @@
 //! registration of the same visit; every change audited.
 
 use crate::audit::{self, Actor, Entry};
+use crate::crypto::free_text::{self, SealedText};
+use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use sqlx::PgConnection;
 
@@ -18,32 +20,84 @@ pub struct Item {
     pub brought_by_leader: bool,
 }
 
-/// A new item; returns its id.
+/// The texts of an item as stored, each with its ciphertext (an old row: its plaintext).
+pub struct StoredTexts {
+    pub reporter: (String, Option<Vec<u8>>, Option<i16>),
+    pub background: (String, Option<Vec<u8>>, Option<i16>),
+    pub policy_basis: (String, Option<Vec<u8>>, Option<i16>),
+    pub proposed_handling: (String, Option<Vec<u8>>, Option<i16>),
+}
+
+/// The reporter and the dossier, opened: (reporter, background, policy basis, proposed handling).
+pub fn open_texts(
+    keys: &Keys,
+    id: i64,
+    t: StoredTexts,
+) -> sqlx::Result<(String, String, String, String)> {
+    let open = |column, (plain, cipher, key_id): (String, Option<Vec<u8>>, Option<i16>)| {
+        free_text::open(keys, column, id, Some(plain), cipher, key_id)
+            .map(Option::unwrap_or_default)
+    };
+    Ok((
+        open(Column::SURVEY_REPORTER, t.reporter)?,
+        open(Column::SURVEY_BACKGROUND, t.background)?,
+        open(Column::SURVEY_POLICY_BASIS, t.policy_basis)?,
+        open(Column::SURVEY_PROPOSED_HANDLING, t.proposed_handling)?,
+    ))
+}
+
+/// Seal the reporter and the dossier of item `id` (the plaintext columns are left '').
+async fn seal_texts(tx: &mut PgConnection, keys: &Keys, id: i64, item: &Item) -> sqlx::Result<()> {
+    let seal = |column, text: &str| free_text::seal(keys, column, id, text);
+    let (r, b): (SealedText, SealedText) = (
+        seal(Column::SURVEY_REPORTER, &item.reporter)?,
+        seal(Column::SURVEY_BACKGROUND, &item.background)?,
+    );
+    let p = seal(Column::SURVEY_POLICY_BASIS, &item.policy_basis)?;
+    let h = seal(Column::SURVEY_PROPOSED_HANDLING, &item.proposed_handling)?;
+    sqlx::query!(
+        "UPDATE survey_items SET reporter = '', background = '', policy_basis = '', proposed_handling = '',
+                reporter_cipher = $2, reporter_key_id = $3, background_cipher = $4, background_key_id = $5,
+                policy_basis_cipher = $6, policy_basis_key_id = $7, proposed_handling_cipher = $8, proposed_handling_key_id = $9
+         WHERE id = $1",
+        id,
+        r.cipher,
+        r.key_id,
+        b.cipher,
+        b.key_id,
+        p.cipher,
+        p.key_id,
+        h.cipher,
+        h.key_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A new item; returns its id. Its reporter and dossier are sealed to the new row.
 pub async fn create(
     tx: &mut PgConnection,
     visit_id: i64,
     item: &Item,
     user_id: i64,
     actor: &Actor,
+    keys: &Keys,
 ) -> Result<i64, AppError> {
     let id = sqlx::query_scalar!(
-        "INSERT INTO survey_items (visit_id, township, village, reporter, category_id, summary, background, policy_basis,
-                                   proposed_handling, brought_by_leader, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        "INSERT INTO survey_items (visit_id, township, village, category_id, summary, brought_by_leader, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         visit_id,
         item.township,
         item.village,
-        item.reporter,
         item.category_id,
         item.summary,
-        item.background,
-        item.policy_basis,
-        item.proposed_handling,
         item.brought_by_leader,
         user_id
     )
     .fetch_one(&mut *tx)
     .await?;
+    seal_texts(tx, keys, id, item).await?;
     let detail = serde_json::json!({"visit_id": visit_id, "township": item.township, "brought_by_leader": item.brought_by_leader});
     audit::record(
         &mut *tx,
@@ -56,7 +110,6 @@ pub async fn create(
     Ok(id)
 }
 
-/// The item of the visit, locked; 404 otherwise.
 pub async fn lock(tx: &mut PgConnection, visit_id: i64, id: i64) -> Result<(), AppError> {
     sqlx::query_scalar!(
         "SELECT id FROM survey_items WHERE visit_id = $1 AND id = $2 FOR UPDATE",
@@ -76,23 +129,20 @@ pub async fn update(
     id: i64,
     item: &Item,
     actor: &Actor,
+    keys: &Keys,
 ) -> Result<(), AppError> {
     sqlx::query!(
-        "UPDATE survey_items SET township = $2, village = $3, reporter = $4, category_id = $5, summary = $6, background = $7,
-                policy_basis = $8, proposed_handling = $9, brought_by_leader = $10 WHERE id = $1",
+        "UPDATE survey_items SET township = $2, village = $3, category_id = $4, summary = $5, brought_by_leader = $6 WHERE id = $1",
         id,
         item.township,
         item.village,
-        item.reporter,
         item.category_id,
         item.summary,
-        item.background,
-        item.policy_basis,
-        item.proposed_handling,
         item.brought_by_leader
     )
     .execute(&mut *tx)
     .await?;
+    seal_texts(tx, keys, id, item).await?;
     let detail =
         serde_json::json!({"visit_id": visit_id, "brought_by_leader": item.brought_by_leader});
     audit::record(

@@ -103,7 +103,7 @@ pub async fn status_page(
     )
     .fetch_one(&state.db)
     .await?;
-    let cases = crate::followup::case_view::for_citizen(&state.db, id)
+    let cases = crate::followup::case_view::for_citizen(&state.db, &state.keys, id)
         .await?
         .into_iter()
         .map(|c| CaseLine {

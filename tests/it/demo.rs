@@ -9,7 +9,9 @@ use xiafang::demo::{COUNTY_A, COUNTY_B, DEMO_ACCOUNTS, DEMO_PASSWORD, seed};
 async fn seeded() -> (TestApp, PgPool) {
     let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
     let owner = PgPool::connect(&app.url).await.unwrap();
-    seed(&owner, app.clock.as_ref()).await.unwrap();
+    seed(&owner, app.clock.as_ref(), &app.state.keys)
+        .await
+        .unwrap();
     app.state.refresh_demo_flag().await.unwrap();
     (app, owner)
 }
@@ -47,8 +49,12 @@ async fn the_demo_seeds_once_and_every_page_says_so() {
     );
 
     let owner = PgPool::connect(&app.url).await.unwrap();
-    seed(&owner, app.clock.as_ref()).await.unwrap();
-    seed(&owner, app.clock.as_ref()).await.unwrap();
+    seed(&owner, app.clock.as_ref(), &app.state.keys)
+        .await
+        .unwrap();
+    seed(&owner, app.clock.as_ref(), &app.state.keys)
+        .await
+        .unwrap();
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE is_demo")
         .fetch_one(&owner)
         .await

@@ -14,9 +14,9 @@ pub(crate) struct Day {
     pub(crate) staff: Client,
     pub(crate) room_a: i64,
     pub(crate) room_b: i64,
-    lead_dept: i64,
+    pub(crate) lead_dept: i64,
     co_dept: i64,
-    leader_a: i64,
+    pub(crate) leader_a: i64,
     leader_b: i64,
 }
 
@@ -282,8 +282,10 @@ async fn call_board_record_two_issues_and_one_case() {
     assert!(shown.contains(&code), "the flash names the case: {shown}");
 
     assert_eq!(status_of(o, first).await.0, "received");
-    let (started_ok, ended_ok, statement, recorded_by): (bool, bool, String, i64) = sqlx::query_as(
-        "SELECT r.started_at = g.called_at, r.ended_at >= r.started_at, r.statement, r.recorded_by
+    type Row = (bool, bool, i64, String, Vec<u8>, i16, i64);
+    let (started_ok, ended_ok, id, clear, cipher, key_id, recorded_by): Row = sqlx::query_as(
+        "SELECT r.started_at = g.called_at, r.ended_at >= r.started_at, r.id, r.statement,
+                r.statement_cipher, r.statement_key_id, r.recorded_by
          FROM receptions r JOIN registrations g ON g.id = r.registration_id WHERE g.id = $1",
     )
     .bind(first)
@@ -291,6 +293,11 @@ async fn call_board_record_two_issues_and_one_case() {
     .await
     .unwrap();
     assert!(started_ok && ended_ok);
+    assert_eq!(clear, "", "what was said is stored sealed only");
+    let column = xiafang::crypto::Column::RECEPTION_STATEMENT;
+    let statement = crate::harness::test_keys()
+        .decrypt(column, id, key_id, &cipher)
+        .unwrap();
     assert_eq!(statement, "反映路灯不亮和危房改造补助两件事");
     assert_eq!(recorded_by, d.fx.staff_id);
     let leaders: Vec<i64> = sqlx::query_scalar("SELECT leader_id FROM reception_leaders")

@@ -471,6 +471,7 @@ pub async fn step(
     let by = By {
         user: &user,
         actor: &actor,
+        keys: &app.state.keys,
     };
     let rules = &app.state.config.case_rules;
     let mut tx = app.db.begin().await.unwrap();
@@ -501,7 +502,7 @@ pub async fn rate_case(app: &TestApp, case_id: i64, rating: &str, at: DateTime<U
     };
     let rules = &app.state.config.case_rules;
     let mut tx = app.db.begin().await.unwrap();
-    transitions::rate(&mut tx, case_id, &r, &actor, at, rules)
+    transitions::rate(&mut tx, case_id, &r, &actor, at, rules, &app.state.keys)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -16,7 +16,7 @@ use xiafang::consult::checkin_rules::Query;
 use xiafang::crypto::software::{KeysFile, Software};
 use xiafang::privacy::{Column, Field, Keys};
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("keys-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -25,7 +25,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// `xiafang ARGS --keys-file KEYS` over an external database, as an operator runs it.
-fn xiafang(owner_url: &str, app_url: &str, keys: &Path, args: &[&str]) -> Output {
+pub(crate) fn xiafang(owner_url: &str, app_url: &str, keys: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xiafang"))
         .args(args)
         .arg("--keys-file")
@@ -40,12 +40,12 @@ fn xiafang(owner_url: &str, app_url: &str, keys: &Path, args: &[&str]) -> Output
         .unwrap()
 }
 
-fn load(path: &Path) -> Keys {
+pub(crate) fn load(path: &Path) -> Keys {
     Keys::new(Software::from_file(&KeysFile::read(path).unwrap().unwrap()).unwrap())
 }
 
 /// An app instance on the database `url` with `keys`, as `serve` would run it.
-async fn app_with(url: &str, keys: Keys) -> TestApp {
+pub(crate) async fn app_with(url: &str, keys: Keys) -> TestApp {
     let config = xiafang::config::Config {
         db_max_connections: 4,
         login_per_ip_per_minute: 100_000,

@@ -27,6 +27,7 @@ mod jurisdictions_visits;
 mod keys;
 mod layers;
 mod login;
+mod pg_dump;
 mod plan;
 mod pujiang;
 mod region;

@@ -329,7 +329,7 @@ async fn no_api_token_works_or_is_made_before_enrolment() {
 async fn demo_accounts_skip_the_second_factor_only_in_demo_mode() {
     let app = TestApp::spawn().await;
     let owner = sqlx::PgPool::connect(&app.url).await.unwrap();
-    xiafang::demo::seed(&owner, app.clock.as_ref())
+    xiafang::demo::seed(&owner, app.clock.as_ref(), &app.state.keys)
         .await
         .unwrap();
     app.user("zhang", Role::Staff).await;

@@ -990,13 +990,19 @@ async fn survey_items_are_created_edited_and_linked() {
         staff.post(&format!("{base}/{item}"), &edit).await.status,
         303
     );
-    let (handling, brought): (String, bool) = sqlx::query_as(
-        "SELECT proposed_handling, brought_by_leader FROM survey_items WHERE id = $1",
+    let (clear, cipher, key_id, brought): (String, Vec<u8>, i16, bool) = sqlx::query_as(
+        "SELECT proposed_handling, proposed_handling_cipher, proposed_handling_key_id, brought_by_leader
+         FROM survey_items WHERE id = $1",
     )
     .bind(item)
     .fetch_one(&fx.owner)
     .await
     .unwrap();
+    assert_eq!(clear, "", "the dossier is stored sealed only");
+    let column = xiafang::crypto::Column::SURVEY_PROPOSED_HANDLING;
+    let handling = crate::harness::test_keys()
+        .decrypt(column, item, key_id, &cipher)
+        .unwrap();
     assert_eq!(
         (handling.as_str(), brought),
         ("交通运输局牵头，三个月内修复", false)

@@ -315,7 +315,7 @@ pub async fn case(
     user: CurrentUser,
     Path(code): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (c, events) = crate::followup::case_view::for_staff(&state.db, &code, &user)
+    let (c, events) = crate::followup::case_view::for_staff(&state.db, &state.keys, &code, &user)
         .await?
         .ok_or_else(|| ApiError::from(crate::error::AppError::NotFound))?;
     let events: Vec<Value> = events

@@ -420,6 +420,7 @@ pub async fn record(
     let actor = ctx.actor();
     let by = Recorder {
         user_id: user.id,
+        keys: &state.keys,
         actor: &actor,
         rules: &state.config.case_rules,
         now: state.clock.now(),

@@ -4,9 +4,9 @@
 use crate::clock::china_minute;
 use crate::consult::pages::hm;
 use crate::consult::reception::DeskRoom;
+use crate::crypto::{Column, Keys, free_text};
 use crate::error::AppError;
 use crate::prepare::{lifecycle::staff_status_label as status_label, registration::channel_label};
-use crate::privacy::{Column, Keys};
 use sqlx::PgConnection;
 
 pub(super) struct Survey {
@@ -151,6 +151,10 @@ pub(super) async fn load_current(
         }),
         _ => None,
     };
+    let survey = match survey {
+        Some(survey) => Some(open_survey(conn, keys, g.id, survey).await?),
+        None => None,
+    };
     let current = Current {
         reg: g.id,
         number: g.queue_number,
@@ -198,4 +202,47 @@ pub(super) async fn load_current(
         elsewhere,
     };
     Ok(Some((current, g.category_id)))
+}
+
+/// The survey dossier of registration `reg` with its sealed texts opened (an old row keeps the
+/// plaintext `survey` was read with).
+async fn open_survey(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    reg: i64,
+    survey: Survey,
+) -> Result<Survey, AppError> {
+    let s = sqlx::query!(
+        "SELECT s.id, s.background_cipher, s.background_key_id, s.policy_basis_cipher, s.policy_basis_key_id,
+                s.proposed_handling_cipher, s.proposed_handling_key_id
+         FROM survey_items s JOIN registrations g ON g.survey_item_id = s.id WHERE g.id = $1",
+        reg
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let open = |column, plain: String, cipher, key_id| {
+        free_text::open(keys, column, s.id, Some(plain), cipher, key_id)
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Survey {
+        background: open(
+            Column::SURVEY_BACKGROUND,
+            survey.background,
+            s.background_cipher.clone(),
+            s.background_key_id,
+        )?,
+        policy_basis: open(
+            Column::SURVEY_POLICY_BASIS,
+            survey.policy_basis,
+            s.policy_basis_cipher.clone(),
+            s.policy_basis_key_id,
+        )?,
+        proposed_handling: open(
+            Column::SURVEY_PROPOSED_HANDLING,
+            survey.proposed_handling,
+            s.proposed_handling_cipher.clone(),
+            s.proposed_handling_key_id,
+        )?,
+        ..survey
+    })
 }

@@ -131,6 +131,7 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
     let by = By {
         user: &user,
         actor: &actor,
+        keys: &state.keys,
     };
     let mut tx = state.db.begin().await?;
     let done = if errors.is_empty() {
@@ -257,7 +258,7 @@ async fn case_page(
     let side = row.side_of(&user).ok_or(AppError::NotFound)?;
     let (now, rules) = (state.clock.now(), &state.config.case_rules);
     let today = china_date(now);
-    let c = case_file::details(&state.db, id).await?;
+    let c = case_file::details(&state.db, &state.keys, id).await?;
     let (citizen, issue_summary) = match case_file::citizen(&state.db, &state.keys, id).await? {
         Some((citizen, summary)) => (Some(citizen), summary),
         None => (None, String::new()),
@@ -296,13 +297,13 @@ async fn case_page(
         deadline_days: row.deadline_days,
         deadlines,
         citizen,
-        dossier: case_file::dossier(&state.db, id).await?,
+        dossier: case_file::dossier(&state.db, &state.keys, id).await?,
         issue_summary,
         result: c.result.as_deref().map(result_label).unwrap_or(""),
         reply: c.reply.unwrap_or_default(),
         rating: c.rating.as_deref().map(rating_label).unwrap_or(""),
         rating_comment: c.rating_comment.unwrap_or_default(),
-        events: case_file::events(&state.db, id).await?,
+        events: case_file::events(&state.db, &state.keys, id).await?,
         actions,
         version: row.version,
         form,

@@ -92,7 +92,8 @@ pub async fn perform(
         within,
     };
     let mut tx = state.db.begin().await?;
-    let moved = transitions::hand_over(&mut tx, &h, &ctx.actor(), state.clock.now()).await?;
+    let moved =
+        transitions::hand_over(&mut tx, &h, &ctx.actor(), state.clock.now(), &state.keys).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,

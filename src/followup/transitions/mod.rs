@@ -7,6 +7,8 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::clock::{china_date, cn_date};
+use crate::crypto::free_text;
+use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use crate::followup::case_row::{self, CaseRow};
 use crate::followup::labels::slug;
@@ -85,6 +87,8 @@ pub struct Request {
 pub struct By<'a> {
     pub user: &'a CurrentUser,
     pub actor: &'a Actor,
+    /// Seal the reply and the event's text.
+    pub keys: &'a Keys,
 }
 
 /// What a transition did: the new state and the message for the user.
@@ -152,16 +156,14 @@ pub async fn apply(
         return Err(CaseError::Field("department_id", "请选择新的主办单位"));
     }
     let mut data = json!({ "from": row.status, "to": to.as_str() });
-    let message = write(
-        conn, &row, action, to, input, by.user.id, now, rules, &mut data,
-    )
-    .await?;
+    let message = write(conn, &row, action, to, input, by, now, rules, &mut data).await?;
     if let Action::DecideReview(upheld) = action {
         data["result"] = json!(if upheld { "upheld" } else { "overturned" });
     }
     let user = Some(by.user.id);
     event(
         &mut *conn,
+        by.keys,
         case_id,
         action.event(),
         user,
@@ -171,7 +173,8 @@ pub async fn apply(
     )
     .await?;
     if to == CaseState::Terminated {
-        event(&mut *conn, case_id, "terminated", user, now, "", json!({})).await?;
+        let (keys, none) = (by.keys, json!({}));
+        event(&mut *conn, keys, case_id, "terminated", user, now, "", none).await?;
     }
     let audit_action = format!("case.{}", slug(action).replace('-', "_"));
     let entry = Entry::ok(&audit_action).on("case", case_id).detail(data);
@@ -199,11 +202,12 @@ async fn write(
     action: Action,
     to: CaseState,
     input: &Input,
-    user_id: i64,
+    by: &By<'_>,
     now: DateTime<Utc>,
     rules: &CaseRules,
     data: &mut serde_json::Value,
 ) -> Result<String, CaseError> {
+    let user_id = by.user.id;
     let today = china_date(now);
     let (id, v, to_s) = (row.id, row.version, to.as_str());
     let mut flash = format!("已{}。", action.label());
@@ -267,14 +271,17 @@ async fn write(
         Action::Submit => {
             data["result"] = json!(input.result);
             flash = "已申请办结，待包案领导或督查人员审核。".into();
+            let reply = free_text::seal(by.keys, Column::CASE_REPLY, id, &input.text)?;
             sqlx::query!(
-                "UPDATE cases SET status = $3, result = $4, reply = $5, closure_submitted_by = $6, closure_submitted_at = $7
+                "UPDATE cases SET status = $3, result = $4, reply = NULL, reply_cipher = $5, reply_key_id = $6,
+                                  closure_submitted_by = $7, closure_submitted_at = $8
                  WHERE id = $1 AND version = $2",
                 id,
                 v,
                 to_s,
                 input.result,
-                input.text,
+                reply.cipher,
+                reply.key_id,
                 user_id,
                 now
             )
@@ -291,7 +298,7 @@ async fn write(
         // Back to 办理中: the signatures of the last closure no longer stand.
         Action::Reject | Action::Reopen | Action::DecideReview(false) => {
             if let Action::DecideReview(_) = action {
-                decide_review(tx, id, false, &input.text, user_id, now).await?;
+                decide_review(tx, id, false, user_id, now).await?;
             }
             sqlx::query!(
                 "UPDATE cases SET status = $3, closure_submitted_by = NULL, closure_submitted_at = NULL, closed_by = NULL, closed_at = NULL
@@ -306,13 +313,13 @@ async fn write(
         Action::RequestReview => {
             let kind = if row.reviews == 0 { "review" } else { "re_review" };
             data["kind"] = json!(kind);
+            // The request's text is kept once, sealed, in its case event.
             sqlx::query!(
-                "INSERT INTO reviews (case_id, kind, requested_at, due_on, text, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO reviews (case_id, kind, requested_at, due_on, recorded_by) VALUES ($1, $2, $3, $4, $5)",
                 id,
                 kind,
                 now,
                 today + Duration::days(rules.review_d),
-                input.text,
                 user_id
             )
             .execute(&mut *tx)
@@ -320,7 +327,7 @@ async fn write(
             sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
         Action::DecideReview(true) => {
-            decide_review(tx, id, true, &input.text, user_id, now).await?;
+            decide_review(tx, id, true, user_id, now).await?;
             sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
         // Return, progress, refused extension: the status (perhaps unchanged), version-checked.
@@ -333,31 +340,31 @@ async fn write(
     Ok(flash)
 }
 
+/// The decision's text is kept once, sealed, in its case event.
 async fn decide_review(
     conn: &mut PgConnection,
     case_id: i64,
     upheld: bool,
-    text: &str,
     by: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4, text = CASE WHEN $5 = '' THEN text ELSE $5 END
-         WHERE case_id = $1 AND decided_at IS NULL",
+        "UPDATE reviews SET decided_at = $2, result = $3, decided_by = $4 WHERE case_id = $1 AND decided_at IS NULL",
         case_id,
         now,
         if upheld { "upheld" } else { "overturned" },
-        by,
-        text
+        by
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// A case event row.
+/// A case event row, its text sealed (bound to the row's id, taken first).
+#[allow(clippy::too_many_arguments)]
 pub async fn event(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
+    keys: &Keys,
     case_id: i64,
     kind: &str,
     actor: Option<i64>,
@@ -365,9 +372,26 @@ pub async fn event(
     text: &str,
     data: serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query!("INSERT INTO case_events (case_id, kind, actor_id, at, text, data) VALUES ($1, $2, $3, $4, $5, $6)", case_id, kind, actor, at, text, data)
-        .execute(db)
-        .await?;
+    let id = sqlx::query_scalar!(
+        r#"SELECT nextval(pg_get_serial_sequence('case_events', 'id')) AS "id!""#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let sealed = free_text::seal(keys, Column::CASE_EVENT_TEXT, id, text)?;
+    sqlx::query!(
+        "INSERT INTO case_events (id, case_id, kind, actor_id, at, data, text_cipher, text_key_id)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id,
+        case_id,
+        kind,
+        actor,
+        at,
+        data,
+        sealed.cipher,
+        sealed.key_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use super::{CaseError, event};
 use crate::audit::{self, Actor, Entry};
+use crate::crypto::Keys;
 use crate::error::AppError;
 use crate::followup::jobs::notify_department;
 use chrono::{DateTime, Utc};
@@ -110,6 +111,7 @@ pub async fn hand_over(
     h: &Handover<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
+    keys: &Keys,
 ) -> Result<Vec<i64>, CaseError> {
     let (from, to) = (h.from, h.to);
     let user_id = actor.id.ok_or(AppError::Forbidden)?;
@@ -153,6 +155,7 @@ pub async fn hand_over(
         let data = json!({ "from_leader_id": from, "to_leader_id": to, "handover_id": handover });
         event(
             &mut *tx,
+            keys,
             *id,
             "handed_over",
             Some(user_id),

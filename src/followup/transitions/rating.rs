@@ -3,6 +3,8 @@
 use super::{CaseError, STALE, event, lock};
 use crate::audit::{self, Actor, Entry};
 use crate::clock::china_date;
+use crate::crypto::free_text;
+use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use crate::followup::CaseRules;
 use crate::followup::case_row::{self, CaseRow};
@@ -64,6 +66,7 @@ pub async fn rate(
     actor: &Actor,
     now: DateTime<Utc>,
     rules: &CaseRules,
+    keys: &Keys,
 ) -> Result<String, CaseError> {
     lock(&mut *conn, case_id).await?;
     let row = may_rate(&mut *conn, case_id, now, rules).await?;
@@ -79,11 +82,28 @@ pub async fn rate(
     if n == 0 {
         return Err(AppError::Conflict(STALE.into()).into());
     }
-    sqlx::query!("INSERT INTO feedback (case_id, rating, comment, channel, at) VALUES ($1, $2, $3, 'online', $4)", case_id, r.rating, r.comment, now)
-        .execute(&mut *conn)
-        .await?;
+    let id =
+        sqlx::query_scalar!(r#"SELECT nextval(pg_get_serial_sequence('feedback', 'id')) AS "id!""#)
+            .fetch_one(&mut *conn)
+            .await?;
+    let comment = free_text::seal(keys, Column::FEEDBACK_COMMENT, id, r.comment)?;
+    sqlx::query!(
+        "INSERT INTO feedback (id, case_id, rating, channel, at, comment_cipher, comment_key_id)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, 'online', $4, $5, $6)",
+        id,
+        case_id,
+        r.rating,
+        now,
+        comment.cipher,
+        comment.key_id
+    )
+    .execute(&mut *conn)
+    .await?;
     let data = json!({ "rating": r.rating, "channel": "online" });
-    event(&mut *conn, case_id, "rated", None, now, r.comment, data).await?;
+    event(
+        &mut *conn, keys, case_id, "rated", None, now, r.comment, data,
+    )
+    .await?;
     let detail = json!({ "rating": r.rating });
     let entry = Entry::ok("case.rate").on("case", case_id).detail(detail);
     audit::record(&mut *conn, actor, entry).await?;

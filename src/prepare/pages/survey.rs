@@ -2,8 +2,10 @@
 //! with its dossier (一事一档); 带案下访 marks those the leader brings. An item may be linked to
 //! one registration of the same visit.
 
+use crate::crypto::Column;
+use crate::crypto::free_text;
 use crate::error::AppError;
-use crate::prepare::survey_store::{self, Item};
+use crate::prepare::survey_store::{self, Item, StoredTexts};
 use crate::prepare::triage_list::{category_choices, visit_title};
 use crate::state::AppState;
 use crate::web::auth::Role;
@@ -150,8 +152,9 @@ async fn list_page(
 ) -> Result<ListPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let rows: Vec<(String, ItemRow)> = sqlx::query!(
-        r#"SELECT s.id, s.township, s.village, s.reporter, s.summary, s.brought_by_leader,
-                  (s.background <> '' OR s.policy_basis <> '' OR s.proposed_handling <> '') AS "has_dossier!",
+        r#"SELECT s.id, s.township, s.village, s.reporter, s.reporter_cipher, s.reporter_key_id, s.summary, s.brought_by_leader,
+                  (s.background <> '' OR s.policy_basis <> '' OR s.proposed_handling <> ''
+                   OR num_nonnulls(s.background_cipher, s.policy_basis_cipher, s.proposed_handling_cipher) > 0) AS "has_dossier!",
                   COALESCE(p.name || ' / ', '') || c.name AS "category!",
                   r.code AS "registration_code?"
            FROM survey_items s
@@ -166,19 +169,27 @@ async fn list_page(
     .await?
     .into_iter()
     .map(|r| {
+        let reporter = free_text::open(
+            &state.keys,
+            Column::SURVEY_REPORTER,
+            r.id,
+            Some(r.reporter),
+            r.reporter_cipher,
+            r.reporter_key_id,
+        )?;
         let row = ItemRow {
             id: r.id,
             village: r.village,
-            reporter: r.reporter,
+            reporter: reporter.unwrap_or_default(),
             category: r.category,
             summary: r.summary,
             brought_by_leader: r.brought_by_leader,
             registration_code: r.registration_code,
             has_dossier: r.has_dossier,
         };
-        (r.township, row)
+        Ok((r.township, row))
     })
-    .collect();
+    .collect::<sqlx::Result<_>>()?;
     let total = rows.len();
     let brought = rows.iter().filter(|(_, r)| r.brought_by_leader).count();
     let linked = rows
@@ -228,7 +239,8 @@ pub async fn create(
     };
     let user_id = ctx.user.as_ref().map(|u| u.id).ok_or(AppError::Forbidden)?;
     let mut tx = state.db.begin().await?;
-    let id = survey_store::create(&mut tx, visit_id, &item, user_id, &ctx.actor()).await?;
+    let id =
+        survey_store::create(&mut tx, visit_id, &item, user_id, &ctx.actor(), &state.keys).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
@@ -265,8 +277,10 @@ async fn item_page(
 ) -> Result<ItemPage, AppError> {
     let visit_title = visit_title(&state.db, visit_id).await?;
     let s = sqlx::query!(
-        r#"SELECT s.township, s.village, s.reporter, s.category_id, s.summary, s.background, s.policy_basis,
-                  s.proposed_handling, s.brought_by_leader, r.id AS "reg_id?", r.code AS "reg_code?", COALESCE(r.name_mask, r.name) AS "reg_name?",
+        r#"SELECT s.township, s.village, s.category_id, s.summary, s.brought_by_leader,
+                  s.reporter, s.reporter_cipher, s.reporter_key_id, s.background, s.background_cipher, s.background_key_id,
+                  s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id,
+                  s.proposed_handling, s.proposed_handling_cipher, s.proposed_handling_key_id, r.id AS "reg_id?", r.code AS "reg_code?", COALESCE(r.name_mask, r.name) AS "reg_name?",
                   r.channel AS "reg_channel?"
            FROM survey_items s LEFT JOIN registrations r ON r.survey_item_id = s.id
            WHERE s.visit_id = $1 AND s.id = $2"#,
@@ -276,15 +290,27 @@ async fn item_page(
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound)?;
+    let stored = StoredTexts {
+        reporter: (s.reporter, s.reporter_cipher, s.reporter_key_id),
+        background: (s.background, s.background_cipher, s.background_key_id),
+        policy_basis: (s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id),
+        proposed_handling: (
+            s.proposed_handling,
+            s.proposed_handling_cipher,
+            s.proposed_handling_key_id,
+        ),
+    };
+    let (reporter, background, policy_basis, proposed_handling) =
+        survey_store::open_texts(&state.keys, id, stored)?;
     let form = form.unwrap_or(ItemForm {
         township: s.township.clone(),
         village: s.village,
-        reporter: s.reporter,
+        reporter,
         category_id: s.category_id.to_string(),
         summary: s.summary.clone(),
-        background: s.background,
-        policy_basis: s.policy_basis,
-        proposed_handling: s.proposed_handling,
+        background,
+        policy_basis,
+        proposed_handling,
         brought_by_leader: if s.brought_by_leader {
             "1".into()
         } else {
@@ -344,7 +370,7 @@ pub async fn update(
         let page = item_page(&state, &ctx, visit_id, id, Some(f), errors, String::new()).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    survey_store::update(&mut tx, visit_id, id, &item, &ctx.actor()).await?;
+    survey_store::update(&mut tx, visit_id, id, &item, &ctx.actor(), &state.keys).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,

@@ -62,7 +62,7 @@ pub async fn rate(
     let case_id = transitions::case_of_registration(&state.db, &case_code, reg)
         .await?
         .ok_or(AppError::NotFound)?;
-    let (now, rules) = (state.clock.now(), &state.config.case_rules);
+    let (now, rules, keys) = (state.clock.now(), &state.config.case_rules, &*state.keys);
     let (comment, errors) = validate(&state, case_id, &f).await?;
     if !errors.is_empty() {
         let draft = Draft {
@@ -79,7 +79,7 @@ pub async fn rate(
         comment: &comment,
     };
     let mut tx = state.db.begin().await?;
-    let message = transitions::rate(&mut tx, case_id, &rating, &ctx.actor(), now, rules).await?;
+    let said = transitions::rate(&mut tx, case_id, &rating, &ctx.actor(), now, rules, keys).await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(&state, "/lookup", &message))
+    Ok(redirect_with_flash(&state, "/lookup", &said))
 }
