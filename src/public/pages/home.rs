@@ -38,8 +38,17 @@ struct HomePage {
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
     let today = china_date(state.clock.now());
-    let visits = sqlx::query!(
-        // A county's duty rota (a leader every working day) gives only its next day.
+    render(&HomePage {
+        layout: ctx.layout("领导下访接访"),
+        chooser: regions::chooser(&state.db).await?,
+        visits: coming(&state.db, today).await?,
+        notices: latest_notices(&state.db).await?,
+    })
+}
+
+/// The next ten public days; a county's duty rota (a leader every working day) gives only its next.
+async fn coming(db: &sqlx::PgPool, today: chrono::NaiveDate) -> sqlx::Result<Vec<UpcomingVisit>> {
+    Ok(sqlx::query!(
         r#"WITH coming AS (
                SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.duty,
                       l.name || '（' || l.title || '）' AS leader, c.name AS county, c.code AS county_code
@@ -53,7 +62,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
            ORDER BY visit_date, starts_at LIMIT 10"#,
         today
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?
     .into_iter()
     .map(|v| UpcomingVisit {
@@ -67,21 +76,18 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Page {
         county: v.county,
         county_code: v.county_code,
     })
-    .collect();
-    let notices = sqlx::query!(
-        // Not the duty rota's day-by-day notices: the month's 安排 is their notice.
+    .collect())
+}
+
+/// The ten latest notices, not the duty rota's day-by-day ones (the month's 安排 is their notice).
+async fn latest_notices(db: &sqlx::PgPool) -> sqlx::Result<Vec<LatestNotice>> {
+    Ok(sqlx::query!(
         r#"SELECT n.id, n.title, n.published_at AS "published_at!" FROM notices n JOIN visits v ON v.id = n.visit_id
            WHERE n.status = 'published' AND NOT v.duty ORDER BY n.published_at DESC LIMIT 10"#
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?
     .into_iter()
     .map(|n| LatestNotice { id: n.id, title: n.title, published: china_minute(n.published_at) })
-    .collect();
-    render(&HomePage {
-        layout: ctx.layout("领导下访接访"),
-        chooser: regions::chooser(&state.db).await?,
-        visits,
-        notices,
-    })
+    .collect())
 }
