@@ -274,7 +274,7 @@ async fn reception_and_case_texts_are_not_in_the_dump() {
     assert!(found.is_empty(), "in clear in the demo's dump: {found:?}");
 }
 
-/// Expected to fail until the registrations' name, address and grievance are sealed too.
+/// The registration's own texts: name, address and grievance (migration 0027).
 #[tokio::test]
 async fn registration_fields_are_not_in_the_dump() {
     let app = TestApp::spawn().await;
