@@ -264,12 +264,54 @@ async fn reception_and_case_texts_are_not_in_the_dump() {
     pujiang::seed(&demo.db, &*demo.clock, &test_keys())
         .await
         .unwrap();
+    // In the same database, a citizen registers for the demo's visit through the public form.
+    let owner = sqlx::PgPool::connect(&demo.url).await.unwrap();
+    xiafang::demo::seed(&owner, demo.clock.as_ref(), &test_keys())
+        .await
+        .unwrap();
+    let (visit, window, category): (i64, i64, i64) = sqlx::query_as(
+        "SELECT v.id, w.id, (SELECT id FROM categories WHERE parent_id IS NOT NULL ORDER BY id LIMIT 1)
+         FROM visits v JOIN reception_windows w ON w.visit_id = v.id AND w.capacity_slots > w.booked_slots
+         WHERE v.status = 'announced' AND NOT v.duty ORDER BY v.visit_date, w.starts_at LIMIT 1",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    let citizen = demo.client();
+    let token = citizen
+        .get(&format!("/visits/{visit}/register"))
+        .await
+        .field_value("form_token");
+    let (id, c, w) = (id_number(4343), category.to_string(), window.to_string());
+    let mut f = crate::register::form(&token, &id, &c, &w);
+    for (k, v) in [
+        ("name", NAME),
+        ("address", ADDRESS),
+        ("grievance", GRIEVANCE),
+        ("phone", PHONE),
+    ] {
+        crate::register::set(&mut f, k, v);
+    }
+    let r = citizen.post(&format!("/visits/{visit}/register"), &f).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    owner.close().await;
     let text = dump(&demo.url);
-    let demo_markers = DEMO_TEXTS.map(|t| ("the demo's case history", t));
+    let demo_markers = DEMO_TEXTS
+        .map(|t| ("the demo's case history", t))
+        .into_iter()
+        .chain([
+            ("registrations.name", NAME),
+            ("registrations.address", ADDRESS),
+            ("registrations.grievance", GRIEVANCE),
+            ("registrations.phone", PHONE),
+            ("registrations.id_number", id.as_str()),
+        ])
+        .collect::<Vec<_>>();
     assert!(
         text.contains("INSERT INTO") || text.contains("COPY public.case_events"),
         "the dump holds the data"
     );
+    assert!(text.contains("标某某"), "the citizen's row is in the dump, masked");
     let found = in_clear(&text, &demo_markers);
     assert!(found.is_empty(), "in clear in the demo's dump: {found:?}");
 }
