@@ -311,7 +311,10 @@ async fn reception_and_case_texts_are_not_in_the_dump() {
         text.contains("INSERT INTO") || text.contains("COPY public.case_events"),
         "the dump holds the data"
     );
-    assert!(text.contains("标某某"), "the citizen's row is in the dump, masked");
+    assert!(
+        text.contains("标某某"),
+        "the citizen's row is in the dump, masked"
+    );
     let found = in_clear(&text, &demo_markers);
     assert!(found.is_empty(), "in clear in the demo's dump: {found:?}");
 }
