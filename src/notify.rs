@@ -4,10 +4,12 @@
 use serde_json::Value;
 use sqlx::PgExecutor;
 
-/// A message to queue. Exactly one of `registration_id` (a citizen) and `user_id` (staff).
+/// A message to queue. Exactly one of `registration_id` (a citizen), `user_id` (staff) and
+/// `phone_code_id` (a verification code, to the phone it verifies).
 pub struct Message<'a> {
     pub registration_id: Option<i64>,
     pub user_id: Option<i64>,
+    pub phone_code_id: Option<i64>,
     /// Shown in lists instead of the number or address itself.
     pub recipient_mask: &'a str,
     /// Template name, e.g. `registration.confirmed`.
@@ -17,17 +19,14 @@ pub struct Message<'a> {
 }
 
 pub async fn queue(db: impl PgExecutor<'_>, m: Message<'_>) -> sqlx::Result<i64> {
-    let channel = if m.registration_id.is_some() {
-        "sms"
-    } else {
-        "log"
-    };
+    let channel = if m.user_id.is_none() { "sms" } else { "log" };
     sqlx::query_scalar!(
-        "INSERT INTO notifications (channel, registration_id, user_id, recipient_mask, kind, params, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO notifications (channel, registration_id, user_id, phone_code_id, recipient_mask, kind, params, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         channel,
         m.registration_id,
         m.user_id,
+        m.phone_code_id,
         m.recipient_mask,
         m.kind,
         m.params,
@@ -44,6 +43,7 @@ pub struct Outgoing {
     pub channel: String,
     pub registration_id: Option<i64>,
     pub user_id: Option<i64>,
+    pub phone_code_id: Option<i64>,
     pub recipient_mask: String,
     pub kind: String,
     pub body: String,
@@ -81,6 +81,10 @@ pub fn backoff(attempts: i32, base: chrono::Duration, max: chrono::Duration) -> 
     base.checked_mul(1 << doublings).unwrap_or(max).min(max)
 }
 
+/// A verification code's text once it has been sent or given up: the code is a credential for
+/// five minutes, and nobody browsing the outbox needs it after the gateway has it.
+const CODE_ERASED: &str = "验证码短信（内容已清除）";
+
 /// While a claimed message is being sent, other instances leave it alone for this long.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
@@ -96,7 +100,7 @@ pub async fn deliver_batch<S: Sender>(
     let mut tx = db.begin().await?;
     let claimed = sqlx::query_as!(
         Outgoing,
-        "SELECT id, channel, registration_id, user_id, recipient_mask, kind, body FROM notifications
+        "SELECT id, channel, registration_id, user_id, phone_code_id, recipient_mask, kind, body FROM notifications
          WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         d.batch
@@ -116,9 +120,13 @@ pub async fn deliver_batch<S: Sender>(
         match sender.send(m).await {
             Ok(()) => {
                 sqlx::query!(
-                    "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+                    "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL,
+                            body = CASE WHEN phone_code_id IS NULL THEN body ELSE $3 END,
+                            params = CASE WHEN phone_code_id IS NULL THEN params ELSE '{}' END
+                     WHERE id = $1",
                     m.id,
-                    clock.now()
+                    clock.now(),
+                    CODE_ERASED
                 )
                 .execute(db)
                 .await?;
@@ -138,12 +146,16 @@ pub async fn deliver_batch<S: Sender>(
                     "pending"
                 };
                 sqlx::query!(
-                    "UPDATE notifications SET attempts = $2, status = $3, next_attempt_at = $4, last_error = $5 WHERE id = $1",
+                    "UPDATE notifications SET attempts = $2, status = $3, next_attempt_at = $4, last_error = $5,
+                            body = CASE WHEN phone_code_id IS NULL OR $3 <> 'failed' THEN body ELSE $6 END,
+                            params = CASE WHEN phone_code_id IS NULL OR $3 <> 'failed' THEN params ELSE '{}' END
+                     WHERE id = $1",
                     m.id,
                     attempts,
                     status,
                     clock.now() + backoff(attempts, d.backoff_base, d.backoff_max),
-                    error
+                    error,
+                    CODE_ERASED
                 )
                 .execute(db)
                 .await?;
@@ -219,6 +231,7 @@ mod tests {
             channel: "sms".into(),
             registration_id: Some(9),
             user_id: None,
+            phone_code_id: None,
             recipient_mask: "138****5678".into(),
             kind: "registration.confirmed".into(),
             body: "【下访接访】您的登记编号 K7QX9M2P 已受理，请凭编号与手机后四位 5678 查询。"

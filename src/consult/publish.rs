@@ -64,6 +64,7 @@ pub async fn publish(
             notify::Message {
                 registration_id: Some(r.id),
                 user_id: None,
+                phone_code_id: None,
                 recipient_mask: &mask,
                 kind: "registration.scheduled",
                 params: serde_json::json!({"code": r.code, "room": r.room, "queue_number": r.queue_number, "expected_at": r.expected_at}),

@@ -46,6 +46,13 @@ pub const ENCRYPTED: &[Stored] = &[
         index: Some((Field::Phone, "phone_index")),
     },
     Stored {
+        column: Column::PHONE_CODE_PHONE,
+        cipher: "phone_cipher",
+        key_id: "phone_key_id",
+        row_key: RowKey::Id("id"),
+        index: Some((Field::Phone, "phone_index")),
+    },
+    Stored {
         column: Column::REGISTRATION_NAME,
         cipher: "name_cipher",
         key_id: "name_key_id",

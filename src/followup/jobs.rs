@@ -211,6 +211,7 @@ pub async fn notify_department(
         let m = notify::Message {
             registration_id: None,
             user_id: Some(h.id),
+            phone_code_id: None,
             recipient_mask: &h.username,
             kind: template,
             params: json!({ "case_id": case_id }),

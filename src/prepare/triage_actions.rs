@@ -143,6 +143,7 @@ pub async fn reject(
             crate::notify::Message {
                 registration_id: Some(reg_id),
                 user_id: None,
+                phone_code_id: None,
                 recipient_mask: mask,
                 kind: "registration.rejected",
                 params: serde_json::json!({"code": reg.code}),

@@ -234,6 +234,7 @@ pub async fn notify_registrants(
             crate::notify::Message {
                 registration_id: Some(r.id),
                 user_id: None,
+                phone_code_id: None,
                 recipient_mask: &r.mask,
                 kind,
                 params: params.clone(),

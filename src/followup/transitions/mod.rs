@@ -419,6 +419,7 @@ pub async fn tell_citizen(
         let m = notify::Message {
             registration_id: Some(reg),
             user_id: None,
+            phone_code_id: None,
             recipient_mask: &mask,
             kind,
             params: json!({ "case_id": case_id }),

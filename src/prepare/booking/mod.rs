@@ -479,6 +479,7 @@ async fn confirm_by_sms(
     let message = notify::Message {
         registration_id: Some(b.registration_id),
         user_id: None,
+        phone_code_id: None,
         recipient_mask: mask,
         kind,
         params: serde_json::json!({"code": code, "window": when}),

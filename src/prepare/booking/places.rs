@@ -61,6 +61,7 @@ pub async fn promote_waiting(
             notify::Message {
                 registration_id: Some(next.registration_id),
                 user_id: None,
+                phone_code_id: None,
                 recipient_mask: &mask,
                 kind: "registration.promoted",
                 params: serde_json::json!({"code": next.code, "window": when}),
