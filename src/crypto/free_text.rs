@@ -79,7 +79,11 @@ pub fn open(
 /// The trigger that keeps `table` append-only for the application, which the owner lifts inside
 /// its own transaction to rewrite a ciphertext.
 pub fn append_only_trigger(table: &str) -> Option<&'static str> {
-    (table == "case_events").then_some("case_events_no_update")
+    match table {
+        "case_events" => Some("case_events_no_update"),
+        "documents" => Some("documents_frozen"),
+        _ => None,
+    }
 }
 
 /// Seal, as the owner, the free texts still in plaintext (rows from before migration 0028),

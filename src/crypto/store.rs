@@ -116,6 +116,20 @@ pub const ENCRYPTED: &[Stored] = &[
         index: None,
     },
     Stored {
+        column: Column::DOCUMENT_ADDRESSEE,
+        cipher: "addressee_cipher",
+        key_id: "addressee_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::DOCUMENT_BODY,
+        cipher: "body_cipher",
+        key_id: "body_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
         column: Column::CASE_REPLY,
         cipher: "reply_cipher",
         key_id: "reply_key_id",

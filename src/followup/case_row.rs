@@ -12,6 +12,7 @@ use sqlx::PgExecutor;
 pub struct CaseRow {
     pub id: i64,
     pub code: String,
+    pub query_code: String,
     pub status: String,
     pub lead_department_id: i64,
     pub co_department_ids: Vec<i64>,
@@ -40,7 +41,7 @@ pub async fn load(
 ) -> sqlx::Result<Option<CaseRow>> {
     sqlx::query_as!(
         CaseRow,
-        r#"SELECT c.id, c.code, c.status, c.lead_department_id, c.owner_leader_id, c.deadline_days, c.accept_due_on,
+        r#"SELECT c.id, c.code, c.query_code, c.status, c.lead_department_id, c.owner_leader_id, c.deadline_days, c.accept_due_on,
                   c.acceptance_notified_at, c.due_on, c.closure_submitted_by, c.closed_at, c.rating, c.version,
                   ARRAY(SELECT department_id FROM case_departments WHERE case_id = c.id) AS "co_department_ids!",
                   (SELECT e.kind FROM case_events e WHERE e.case_id = c.id

@@ -11,6 +11,7 @@ pub mod case_file;
 pub mod case_row;
 pub mod case_view;
 pub mod dashboard;
+pub mod documents;
 pub mod handover;
 pub mod inbox;
 pub mod jobs;

@@ -11,19 +11,19 @@ use xiafang::web::auth::Role;
 
 const PHONE: &str = "13812345678";
 
-struct World {
-    app: TestApp,
-    fx: Fx,
-    staff: Client,
-    lead: Client,
-    co: Client,
-    other: Client,
-    supervisor: Client,
-    owner: Client,
-    lead_dept: i64,
-    other_dept: i64,
-    owner_leader: i64,
-    room: i64,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) fx: Fx,
+    pub(crate) staff: Client,
+    pub(crate) lead: Client,
+    pub(crate) co: Client,
+    pub(crate) other: Client,
+    pub(crate) supervisor: Client,
+    pub(crate) owner: Client,
+    pub(crate) lead_dept: i64,
+    pub(crate) other_dept: i64,
+    pub(crate) owner_leader: i64,
+    pub(crate) room: i64,
 }
 
 async fn id(fx: &Fx, sql: &str, arg: &str) -> i64 {
@@ -34,7 +34,7 @@ async fn id(fx: &Fx, sql: &str, arg: &str) -> i64 {
         .unwrap()
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = TestApp::spawn().await;
     let (fx, staff) = fixture(&app).await;
     let lead = app.signed_in("zhuban", Role::Handler).await;
@@ -84,7 +84,7 @@ async fn world() -> World {
 }
 
 /// A received registration with one assigned issue, made into a case by `assign` (as the desk does).
-async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
+pub(crate) async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
     let fx = &w.fx;
     let reg = register(
         fx,
@@ -162,7 +162,7 @@ async fn act(who: &Client, case: i64, action: &str, fields: &[(&str, &str)]) -> 
     who.post(&format!("/cases/{case}/{action}"), &form).await
 }
 
-async fn ok(who: &Client, case: i64, action: &str, fields: &[(&str, &str)]) {
+pub(crate) async fn ok(who: &Client, case: i64, action: &str, fields: &[(&str, &str)]) {
     let r = act(who, case, action, fields).await;
     assert_eq!(r.status, 303, "{action}: {}", r.body);
     assert_eq!(r.location(), format!("/cases/{case}"));

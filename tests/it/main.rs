@@ -14,6 +14,7 @@ mod checkin;
 mod dbroles;
 mod demo;
 mod desk;
+mod documents;
 mod duty;
 mod embedded;
 mod faults;

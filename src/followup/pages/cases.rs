@@ -228,6 +228,9 @@ struct CasePage {
     departments: Vec<crate::web::form::Choice>,
     results: [(&'static str, &'static str); 4],
     max_extension_d: i32,
+    query_code: String,
+    documents: Vec<crate::followup::documents::store::Line>,
+    draftable: Vec<(&'static str, &'static str)>,
 }
 
 impl CasePage {
@@ -312,6 +315,9 @@ async fn case_page(
         departments,
         results: RESULTS,
         max_extension_d: rules.max_extension_d,
+        query_code: row.query_code.clone(),
+        documents: crate::followup::documents::store::list(&state.db, id).await?,
+        draftable: super::documents::draftable(side),
     })
 }
 

@@ -1,0 +1,641 @@
+//! Documents applied: drafting from the case, editing a draft, issuing (number, hash, freeze),
+//! correcting (a new draft that supersedes), recording deliveries (送达), and reading them back.
+//! Each write runs in the caller's transaction with its audit row; the case is the audit object,
+//! so an entry belongs to the case's jurisdiction.
+
+use super::rules::{self, Issuer, Kind};
+use crate::audit::{self, Actor, Entry};
+use crate::clock::china_date;
+use crate::crypto::{Column, Keys};
+use crate::error::AppError;
+use crate::followup::case_file;
+use crate::notify;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+impl Column {
+    pub const DOCUMENT_ADDRESSEE: Column = Column::new("documents", "addressee");
+    pub const DOCUMENT_BODY: Column = Column::new("documents", "body");
+}
+
+/// The body a document is issued in the name of.
+struct Body {
+    department_id: Option<i64>,
+    jurisdiction_id: Option<i64>,
+    name: String,
+}
+
+/// A jurisdiction as an issuing body: its government (the reviewing bodies) or its petition office.
+async fn jurisdiction_body(
+    conn: &mut PgConnection,
+    id: i64,
+    as_government: bool,
+) -> sqlx::Result<Body> {
+    let j = sqlx::query!(
+        "SELECT name, government FROM jurisdictions WHERE id = $1",
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Body {
+        department_id: None,
+        jurisdiction_id: Some(id),
+        name: if as_government {
+            j.government
+        } else {
+            format!("{}信访局", j.name)
+        },
+    })
+}
+
+/// Who issues `kind` on case `case_id`: the lead department; the host county's petition office
+/// (交办单); the supervisor's office (督办单); the lead department's government (复查) or the one
+/// above it (复核). None: there is no such body (复核 above a root jurisdiction).
+async fn issuing_body(
+    conn: &mut PgConnection,
+    case_id: i64,
+    kind: Kind,
+    supervisor_jurisdiction: Option<i64>,
+) -> sqlx::Result<Option<Body>> {
+    let c = sqlx::query!(
+        r#"SELECT d.id AS department_id, d.name AS department, v.county_id,
+                  COALESCE(d.jurisdiction_id, v.county_id) AS "department_jurisdiction!",
+                  (SELECT parent_id FROM jurisdictions WHERE id = COALESCE(d.jurisdiction_id, v.county_id)) AS parent_id
+           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN visits v ON v.id = c.visit_id
+           WHERE c.id = $1"#,
+        case_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let government = match kind {
+        Kind::ReviewOpinion => Some(c.department_jurisdiction),
+        Kind::ReReviewOpinion => c.parent_id,
+        _ => None,
+    };
+    Ok(match kind.issuer() {
+        Issuer::LeadDepartment => Some(Body {
+            department_id: Some(c.department_id),
+            jurisdiction_id: None,
+            name: c.department,
+        }),
+        Issuer::Office => Some(jurisdiction_body(conn, c.county_id, false).await?),
+        Issuer::Supervision if kind == Kind::Urging => match supervisor_jurisdiction {
+            Some(j) => Some(jurisdiction_body(conn, j, false).await?),
+            None => None,
+        },
+        Issuer::Supervision => match government {
+            Some(j) => Some(jurisdiction_body(conn, j, true).await?),
+            None => None,
+        },
+    })
+}
+
+/// What a body's numbers are made of: its 机关代字 (set, or derived from the names) and its
+/// jurisdiction's pattern. The sequence key is one counter per body, kind and year.
+async fn numbering(
+    conn: &mut PgConnection,
+    department_id: Option<i64>,
+    jurisdiction_id: Option<i64>,
+) -> sqlx::Result<(String, String, String)> {
+    let n = sqlx::query!(
+        r#"SELECT COALESCE(NULLIF(dep.doc_abbr, ''), NULLIF(j.doc_abbr, ''), '') AS "abbr!", dep.short_name AS "short_name?",
+                  COALESCE(j.name, '') AS "jurisdiction!",
+                  COALESCE(j.doc_number_pattern, '{abbr}{kind}〔{year}〕{n}号') AS "pattern!"
+           FROM (SELECT $1::bigint AS d, $2::bigint AS j) x
+           LEFT JOIN departments dep ON dep.id = x.d
+           LEFT JOIN jurisdictions j ON j.id = COALESCE(x.j, dep.jurisdiction_id)"#,
+        department_id,
+        jurisdiction_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let abbr = if n.abbr.is_empty() {
+        rules::default_abbr(&n.jurisdiction, n.short_name.as_deref())
+    } else {
+        n.abbr
+    };
+    let key = match (department_id, jurisdiction_id) {
+        (Some(d), _) => format!("d:{d}"),
+        (None, j) => format!("j:{}", j.unwrap_or_default()),
+    };
+    Ok((abbr, n.pattern, key))
+}
+
+/// The body the petitioner may turn to after `kind` (复查 after an opinion, 复核 after 复查).
+async fn next_reviewer(conn: &mut PgConnection, case_id: i64, kind: Kind) -> sqlx::Result<String> {
+    let next = match kind {
+        Kind::Opinion => Kind::ReviewOpinion,
+        Kind::ReviewOpinion => Kind::ReReviewOpinion,
+        _ => return Ok(String::new()),
+    };
+    Ok(issuing_body(conn, case_id, next, None)
+        .await?
+        .map(|b| b.name)
+        .unwrap_or_default())
+}
+
+/// Start a draft of `kind` on the case, every field filled from it. Returns the document's id, or
+/// None when the kind has no issuing body for this case.
+pub async fn draft(
+    db: &PgPool,
+    keys: &Keys,
+    case_id: i64,
+    kind: Kind,
+    supervisor_jurisdiction: Option<i64>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<i64>> {
+    let details = case_file::details(db, keys, case_id).await?;
+    let citizen = case_file::citizen(db, keys, case_id).await?;
+    let c = sqlx::query!(
+        "SELECT code, query_code, deadline_days FROM cases WHERE id = $1",
+        case_id
+    )
+    .fetch_one(db)
+    .await?;
+    let mut tx = db.begin().await?;
+    let Some(body) = issuing_body(&mut tx, case_id, kind, supervisor_jurisdiction).await? else {
+        return Ok(None);
+    };
+    let reviewer = next_reviewer(&mut tx, case_id, kind).await?;
+    let citizen_name = citizen.map(|(c, _)| c.name).unwrap_or_default();
+    let addressee = if kind.to_citizen() {
+        citizen_name
+    } else {
+        details.lead_department.clone()
+    };
+    let reply = match kind {
+        Kind::Opinion => details.reply.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let text = rules::draft_body(
+        kind,
+        &rules::Facts {
+            addressee: &addressee,
+            case_title: &details.title,
+            case_code: &c.code,
+            query_code: &c.query_code,
+            received_on: china_date(details.assigned_at),
+            department: &details.lead_department,
+            next_reviewer: &reviewer,
+            due_on: details.due_on,
+            extended_due_on: details.extended_due_on,
+            deadline_days: c.deadline_days,
+            reply: &reply,
+            owner_leader: &details.owner,
+            review_days: rules::REQUEST_DAYS,
+        },
+    );
+    let id = sqlx::query_scalar!(
+        r#"SELECT nextval(pg_get_serial_sequence('documents', 'id')) AS "id!""#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let a = keys.encrypt(Column::DOCUMENT_ADDRESSEE, id, &addressee)?;
+    let b = keys.encrypt(Column::DOCUMENT_BODY, id, &text)?;
+    let by = actor.id.expect("documents are drafted by a signed-in user");
+    sqlx::query!(
+        "INSERT INTO documents (id, case_id, kind, department_id, jurisdiction_id, issuer_name,
+                                addressee_cipher, addressee_key_id, body_cipher, body_key_id, drafted_by, drafted_at)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        id,
+        case_id,
+        kind.as_str(),
+        body.department_id,
+        body.jurisdiction_id,
+        body.name,
+        a.bytes,
+        a.key_id,
+        b.bytes,
+        b.key_id,
+        by,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        Entry::ok("document.draft")
+            .on("case", case_id)
+            .detail(json!({ "document_id": id, "kind": kind.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// A document as its page shows it.
+pub struct Document {
+    pub id: i64,
+    pub case_id: i64,
+    pub kind: Kind,
+    pub issuer_name: String,
+    pub addressee: String,
+    pub body: String,
+    pub issued: bool,
+    pub number: Option<String>,
+    pub issued_on: Option<NaiveDate>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub text_hash: Option<Vec<u8>>,
+    pub supersedes: Option<(i64, String)>,
+    pub superseded_by: Option<(i64, Option<String>)>,
+    pub query_code: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+pub struct Delivery {
+    pub method: String,
+    pub delivered_on: NaiveDate,
+    pub reference: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Delivery {
+    pub fn method_label(&self) -> &'static str {
+        method_label(&self.method)
+    }
+}
+
+/// The ways of 送达, as the forms offer them.
+pub const METHODS: [(&str, &str); 4] = [
+    ("sms", "短信（电子送达）"),
+    ("hand", "直接送达"),
+    ("mail", "挂号信邮寄"),
+    ("electronic", "其他电子方式"),
+];
+
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map_or("", |(_, l)| l)
+}
+
+/// Document `id` of case `case_id`, opened; None if there is no such pair.
+pub async fn load(
+    db: &PgPool,
+    keys: &Keys,
+    case_id: i64,
+    id: i64,
+) -> anyhow::Result<Option<Document>> {
+    let Some(d) = sqlx::query!(
+        r#"SELECT d.id, d.case_id, d.kind, d.issuer_name, d.addressee_cipher, d.addressee_key_id, d.body_cipher, d.body_key_id,
+                  d.status, d.number, d.issued_on, d.issued_at, d.text_hash, d.supersedes_id, c.query_code,
+                  s.number AS "supersedes_number?",
+                  n.id AS "superseded_by?", n.number AS "superseded_by_number?"
+           FROM documents d JOIN cases c ON c.id = d.case_id
+           LEFT JOIN documents s ON s.id = d.supersedes_id
+           LEFT JOIN documents n ON n.supersedes_id = d.id
+           WHERE d.id = $1 AND d.case_id = $2"#,
+        id,
+        case_id
+    )
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let deliveries = sqlx::query_as!(
+        Delivery,
+        "SELECT method, delivered_on, reference, recorded_at FROM document_deliveries WHERE document_id = $1 ORDER BY id",
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Some(Document {
+        id: d.id,
+        case_id: d.case_id,
+        kind: Kind::parse(&d.kind).unwrap_or(Kind::Acceptance),
+        issuer_name: d.issuer_name,
+        addressee: keys.decrypt(
+            Column::DOCUMENT_ADDRESSEE,
+            d.id,
+            d.addressee_key_id,
+            &d.addressee_cipher,
+        )?,
+        body: keys.decrypt(Column::DOCUMENT_BODY, d.id, d.body_key_id, &d.body_cipher)?,
+        issued: d.status == "issued",
+        number: d.number,
+        issued_on: d.issued_on,
+        issued_at: d.issued_at,
+        text_hash: d.text_hash,
+        supersedes: d.supersedes_id.zip(d.supersedes_number),
+        superseded_by: d.superseded_by.map(|n| (n, d.superseded_by_number)),
+        query_code: d.query_code,
+        deliveries,
+    }))
+}
+
+/// One line of a case's list of documents.
+pub struct Line {
+    pub id: i64,
+    pub kind: Kind,
+    pub number: Option<String>,
+    pub issued_on: Option<NaiveDate>,
+    pub issuer_name: String,
+    pub deliveries: i64,
+    pub superseded: bool,
+}
+
+pub async fn list(db: &PgPool, case_id: i64) -> sqlx::Result<Vec<Line>> {
+    let rows = sqlx::query!(
+        r#"SELECT d.id, d.kind, d.number, d.issued_on, d.issuer_name,
+                  (SELECT count(*) FROM document_deliveries x WHERE x.document_id = d.id) AS "deliveries!",
+                  EXISTS (SELECT 1 FROM documents n WHERE n.supersedes_id = d.id AND n.status = 'issued') AS "superseded!"
+           FROM documents d WHERE d.case_id = $1 ORDER BY d.id"#,
+        case_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Line {
+            id: r.id,
+            kind: Kind::parse(&r.kind).unwrap_or(Kind::Acceptance),
+            number: r.number,
+            issued_on: r.issued_on,
+            issuer_name: r.issuer_name,
+            deliveries: r.deliveries,
+            superseded: r.superseded,
+        })
+        .collect())
+}
+
+/// The draft's kind, locked; Conflict once issued (a draft is the only thing that changes).
+async fn lock_draft(conn: &mut PgConnection, case_id: i64, id: i64) -> Result<Kind, AppError> {
+    let d = sqlx::query!(
+        "SELECT kind, status FROM documents WHERE id = $1 AND case_id = $2 FOR UPDATE",
+        id,
+        case_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if d.status != "draft" {
+        return Err(AppError::Conflict(
+            "该文书已印发，不能修改；如需更正，请制作更正文书".into(),
+        ));
+    }
+    Ok(Kind::parse(&d.kind).unwrap_or(Kind::Acceptance))
+}
+
+/// Save the edited addressee and body of a draft.
+pub async fn save(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    case_id: i64,
+    id: i64,
+    addressee: &str,
+    body: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    lock_draft(conn, case_id, id).await?;
+    let a = keys.encrypt(Column::DOCUMENT_ADDRESSEE, id, addressee)?;
+    let b = keys.encrypt(Column::DOCUMENT_BODY, id, body)?;
+    sqlx::query!(
+        "UPDATE documents SET addressee_cipher = $2, addressee_key_id = $3, body_cipher = $4, body_key_id = $5 WHERE id = $1",
+        id,
+        a.bytes,
+        a.key_id,
+        b.bytes,
+        b.key_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        &mut *conn,
+        actor,
+        Entry::ok("document.edit")
+            .on("case", case_id)
+            .detail(json!({ "document_id": id })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Issue a draft: the next number of its body, kind and year (the counter's row stays locked to
+/// the end of the transaction, so numbers are consecutive and unique under concurrent issuing),
+/// the SM3 hash of what is printed, frozen from now on. Returns the number.
+pub async fn issue(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    case_id: i64,
+    id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<String, AppError> {
+    let kind = lock_draft(conn, case_id, id).await?;
+    let d = sqlx::query!(
+        "SELECT department_id, jurisdiction_id, issuer_name, addressee_cipher, addressee_key_id, body_cipher, body_key_id
+         FROM documents WHERE id = $1",
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (abbr, pattern, body_key) = numbering(conn, d.department_id, d.jurisdiction_id).await?;
+    let issued_on = china_date(now);
+    let year = issued_on.year();
+    let seq = sqlx::query_scalar!(
+        "INSERT INTO document_sequences (body, kind, year, last) VALUES ($1, $2, $3, 1)
+         ON CONFLICT (body, kind, year) DO UPDATE SET last = document_sequences.last + 1 RETURNING last",
+        body_key,
+        kind.as_str(),
+        year
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let number = rules::format_number(&pattern, &abbr, kind, year, seq);
+    let addressee = keys.decrypt(
+        Column::DOCUMENT_ADDRESSEE,
+        id,
+        d.addressee_key_id,
+        &d.addressee_cipher,
+    )?;
+    let text = keys.decrypt(Column::DOCUMENT_BODY, id, d.body_key_id, &d.body_cipher)?;
+    let hash = keys.hash(
+        rules::hashed_text(&number, kind, &d.issuer_name, &addressee, &text, issued_on).as_bytes(),
+    );
+    let by = actor.id.expect("documents are issued by a signed-in user");
+    sqlx::query!(
+        "UPDATE documents SET status = 'issued', year = $2, seq = $3, number = $4, issued_by = $5, issued_at = $6,
+                              issued_on = $7, text_hash = $8 WHERE id = $1",
+        id,
+        year,
+        seq,
+        number,
+        by,
+        now,
+        issued_on,
+        &hash[..]
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        &mut *conn,
+        actor,
+        Entry::ok("document.issue")
+            .on("case", case_id)
+            .detail(json!({ "document_id": id, "kind": kind.as_str(), "number": number })),
+    )
+    .await?;
+    Ok(number)
+}
+
+/// A correction: a new draft with the issued document's text, superseding it once issued.
+pub async fn correct(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    case_id: i64,
+    id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<i64, AppError> {
+    let d = sqlx::query!(
+        "SELECT kind, status, department_id, jurisdiction_id, issuer_name, addressee_cipher, addressee_key_id, body_cipher, body_key_id,
+                EXISTS (SELECT 1 FROM documents n WHERE n.supersedes_id = documents.id) AS \"corrected!\"
+         FROM documents WHERE id = $1 AND case_id = $2 FOR UPDATE",
+        id,
+        case_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if d.status != "issued" {
+        return Err(AppError::Conflict("草稿可直接修改，无需更正".into()));
+    }
+    if d.corrected {
+        return Err(AppError::Conflict("该文书已有更正文书".into()));
+    }
+    let addressee = keys.decrypt(
+        Column::DOCUMENT_ADDRESSEE,
+        id,
+        d.addressee_key_id,
+        &d.addressee_cipher,
+    )?;
+    let text = keys.decrypt(Column::DOCUMENT_BODY, id, d.body_key_id, &d.body_cipher)?;
+    let new_id = sqlx::query_scalar!(
+        r#"SELECT nextval(pg_get_serial_sequence('documents', 'id')) AS "id!""#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let a = keys.encrypt(Column::DOCUMENT_ADDRESSEE, new_id, &addressee)?;
+    let b = keys.encrypt(Column::DOCUMENT_BODY, new_id, &text)?;
+    sqlx::query!(
+        "INSERT INTO documents (id, case_id, kind, department_id, jurisdiction_id, issuer_name, addressee_cipher, addressee_key_id,
+                                body_cipher, body_key_id, drafted_by, drafted_at, supersedes_id)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        new_id,
+        case_id,
+        d.kind,
+        d.department_id,
+        d.jurisdiction_id,
+        d.issuer_name,
+        a.bytes,
+        a.key_id,
+        b.bytes,
+        b.key_id,
+        actor.id.expect("documents are corrected by a signed-in user"),
+        now,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        &mut *conn,
+        actor,
+        Entry::ok("document.correct")
+            .on("case", case_id)
+            .detail(json!({ "document_id": new_id, "supersedes": id })),
+    )
+    .await?;
+    Ok(new_id)
+}
+
+/// Record a 送达. By SMS the citizen is sent the document's number and the 查询码 through the
+/// outbox, to the registration's phone; other methods record the date the form gives.
+pub async fn deliver(
+    conn: &mut PgConnection,
+    case_id: i64,
+    id: i64,
+    method: &str,
+    delivered_on: NaiveDate,
+    reference: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let d = sqlx::query!(
+        r#"SELECT d.kind, d.status, d.number, c.query_code,
+                  (SELECT r.id FROM registrations r LEFT JOIN receptions rc ON rc.registration_id = r.id
+                   LEFT JOIN issues i ON i.reception_id = rc.id
+                   WHERE (i.id = c.issue_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id))
+                     AND r.phone_mask IS NOT NULL LIMIT 1) AS registration_id,
+                  (SELECT r.phone_mask FROM registrations r LEFT JOIN receptions rc ON rc.registration_id = r.id
+                   LEFT JOIN issues i ON i.reception_id = rc.id
+                   WHERE (i.id = c.issue_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id))
+                     AND r.phone_mask IS NOT NULL LIMIT 1) AS phone_mask
+           FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1 AND d.case_id = $2"#,
+        id,
+        case_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if d.status != "issued" {
+        return Err(AppError::Conflict("文书印发后才能送达".into()));
+    }
+    let kind = Kind::parse(&d.kind).unwrap_or(Kind::Acceptance);
+    let notification_id = if method == "sms" {
+        let (Some(registration_id), Some(mask)) = (d.registration_id, d.phone_mask) else {
+            return Err(AppError::Conflict(
+                "信访人未留手机号码，不能短信送达".into(),
+            ));
+        };
+        let number = d.number.unwrap_or_default();
+        Some(
+            notify::queue(
+                &mut *conn,
+                notify::Message {
+                    registration_id: Some(registration_id),
+                    user_id: None,
+                    phone_code_id: None,
+                    recipient_mask: &mask,
+                    kind: "document.issued",
+                    params: json!({ "title": kind.title(), "number": number, "query_code": d.query_code }),
+                    body: format!(
+                        "您的{}（{}）已出具。请凭查询码 {} 在“登记查询”中查看全文。",
+                        kind.title(),
+                        number,
+                        d.query_code
+                    ),
+                },
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    sqlx::query!(
+        "INSERT INTO document_deliveries (document_id, method, delivered_on, reference, notification_id, recorded_by, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        method,
+        delivered_on,
+        reference,
+        notification_id,
+        actor.id.expect("deliveries are recorded by a signed-in user"),
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        &mut *conn,
+        actor,
+        Entry::ok("document.deliver")
+            .on("case", case_id)
+            .detail(json!({ "document_id": id, "method": method, "delivered_on": delivered_on })),
+    )
+    .await?;
+    Ok(())
+}

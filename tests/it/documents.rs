@@ -1,0 +1,351 @@
+//! Documents in writing (issue 15): drafted from the case by the side that issues the kind,
+//! edited while draft, issued with a consecutive number of its body, frozen (also for the app
+//! role), corrected by a superseding document, delivered, and printed to one A4 page.
+
+use crate::browser::Browser;
+use crate::cases::{World, case, ok, world};
+use crate::harness::{PASSWORD, Resp};
+use xiafang::clock::Clock;
+use xiafang::followup::documents::Kind;
+use xiafang::followup::documents::store;
+
+/// Draft `kind` on the case as `who` (the case page's 起草 form); the new document's id.
+async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
+    let r = who
+        .post(&format!("/cases/{case}/documents"), &[("kind", kind)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.location().to_owned();
+    let prefix = format!("/cases/{case}/documents/");
+    assert!(to.starts_with(&prefix), "{to}");
+    to[prefix.len()..].parse().unwrap()
+}
+
+async fn issue(who: &crate::harness::Client, case: i64, doc: i64) -> Resp {
+    who.post(&format!("/cases/{case}/documents/{doc}/issue"), &[])
+        .await
+}
+
+async fn number(w: &World, doc: i64) -> Option<String> {
+    sqlx::query_scalar("SELECT number FROM documents WHERE id = $1")
+        .bind(doc)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_acceptance_notice_is_drafted_edited_issued_frozen_corrected_and_delivered() {
+    let w = world().await;
+    let id = case(&w, "DKAA234567", w.owner_leader).await;
+    ok(&w.lead, id, "accept", &[]).await;
+    let query_code: String = sqlx::query_scalar("SELECT query_code FROM cases WHERE id = $1")
+        .bind(id)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+
+    // The lead handler is offered the department's kinds; the co-handler none.
+    let page = w.lead.get(&format!("/cases/{id}")).await;
+    assert!(page.body.contains("信访事项受理告知书"), "{}", page.body);
+    assert!(!page.body.contains("信访事项交办单"));
+    assert_eq!(page.text("#query-code"), query_code);
+    assert!(
+        !w.co
+            .get(&format!("/cases/{id}"))
+            .await
+            .body
+            .contains("按交办件生成草稿")
+    );
+    let refused =
+        w.co.post(&format!("/cases/{id}/documents"), &[("kind", "acceptance")])
+            .await;
+    assert_eq!(refused.status, 403);
+
+    // The draft is filled from the case: the citizen, the matter, the 查询码.
+    let doc = draft(&w.lead, id, "acceptance").await;
+    let page = w.lead.get(&format!("/cases/{id}/documents/{doc}")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.field_value("addressee"), "张三");
+    let body = page.field_value("body");
+    assert!(
+        body.contains("村道损坏修复") && body.contains(&query_code),
+        "{body}"
+    );
+    // Sealed at rest: neither the name nor the matter is in clear in the row.
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT body_cipher FROM documents WHERE id = $1")
+        .bind(doc)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("村道"));
+
+    // A bad edit keeps what was typed, with the error beside the field.
+    let bad = w
+        .lead
+        .post(
+            &format!("/cases/{id}/documents/{doc}"),
+            &[("addressee", "张三先生"), ("body", "  ")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(!bad.field_error("body").is_empty());
+    assert_eq!(bad.field_value("addressee"), "张三先生");
+    let edited = format!("{body}\n特此告知。");
+    let saved = w
+        .lead
+        .post(
+            &format!("/cases/{id}/documents/{doc}"),
+            &[("addressee", "张三"), ("body", &edited)],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+
+    // Issued: numbered by the department, kind and year; hashed; frozen.
+    assert_eq!(issue(&w.lead, id, doc).await.status, 303);
+    let first = number(&w, doc).await.unwrap();
+    let year = w.app.clock.now().format("%Y").to_string();
+    assert!(first.ends_with(&format!("受〔{year}〕1号")), "{first}");
+    let page = w.lead.get(&format!("/cases/{id}/documents/{doc}")).await;
+    assert_eq!(page.text("#doc-number"), first);
+    assert!(page.text("#doc-body").contains("特此告知。"));
+    assert_eq!(page.text("#doc-hash").len(), 64);
+    let again = w
+        .lead
+        .post(
+            &format!("/cases/{id}/documents/{doc}"),
+            &[("addressee", "张三"), ("body", "改过的正文")],
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    assert_eq!(issue(&w.lead, id, doc).await.status, 409);
+    let frozen = sqlx::query("UPDATE documents SET issuer_name = 'x' WHERE id = $1")
+        .bind(doc)
+        .execute(&w.app.db)
+        .await;
+    assert!(
+        frozen.is_err(),
+        "the app role may not alter an issued document"
+    );
+    let deleted = sqlx::query("DELETE FROM documents WHERE id = $1")
+        .bind(doc)
+        .execute(&w.app.db)
+        .await;
+    assert!(deleted.is_err(), "nor delete it");
+
+    // Delivered by registered mail on a date; a date before issuing is refused beside the field.
+    let today = xiafang::clock::china_date(w.app.clock.now());
+    let early = (today - chrono::Duration::days(3)).to_string();
+    let r = w
+        .lead
+        .post(
+            &format!("/cases/{id}/documents/{doc}/deliveries"),
+            &[
+                ("method", "mail"),
+                ("delivered_on", &early),
+                ("reference", "XA123"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(!r.field_error("delivered_on").is_empty());
+    let r = w
+        .lead
+        .post(
+            &format!("/cases/{id}/documents/{doc}/deliveries"),
+            &[
+                ("method", "mail"),
+                ("delivered_on", &today.to_string()),
+                ("reference", "XA1234567"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // By SMS: the number and the 查询码 go to the citizen's phone through the outbox.
+    let r = w
+        .lead
+        .post(
+            &format!("/cases/{id}/documents/{doc}/deliveries"),
+            &[("method", "sms"), ("delivered_on", ""), ("reference", "")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let sms: String = sqlx::query_scalar(
+        "SELECT body FROM notifications WHERE kind = 'document.issued' AND registration_id IS NOT NULL",
+    )
+    .fetch_one(&w.fx.owner)
+    .await
+    .unwrap();
+    assert!(sms.contains(&first) && sms.contains(&query_code), "{sms}");
+    let page = w.lead.get(&format!("/cases/{id}/documents/{doc}")).await;
+    assert!(page.text("#deliveries").contains("XA1234567"));
+    let deliveries_frozen = sqlx::query("UPDATE document_deliveries SET reference = 'x'")
+        .execute(&w.app.db)
+        .await;
+    assert!(deliveries_frozen.is_err(), "deliveries are history");
+
+    // A correction supersedes it with the next number; the original says so.
+    let r = w
+        .lead
+        .post(&format!("/cases/{id}/documents/{doc}/correct"), &[])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let correction: i64 = r.location().rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(issue(&w.lead, id, correction).await.status, 303);
+    let second = number(&w, correction).await.unwrap();
+    assert!(second.ends_with(&format!("受〔{year}〕2号")), "{second}");
+    let page = w.lead.get(&format!("/cases/{id}/documents/{doc}")).await;
+    assert!(
+        page.body.contains(&second),
+        "the original links its correction"
+    );
+    let again = w
+        .lead
+        .post(&format!("/cases/{id}/documents/{doc}/correct"), &[])
+        .await;
+    assert_eq!(again.status, 409);
+
+    // Outside the case: another department's handler gets 404 on the document and its print.
+    for path in [
+        format!("/cases/{id}/documents/{doc}"),
+        format!("/cases/{id}/documents/{doc}/print"),
+    ] {
+        assert_eq!(w.other.get(&path).await.status, 404, "{path}");
+    }
+    // A document of another case answers 404 under this one.
+    let other_case = case(&w, "DKAA234568", w.owner_leader).await;
+    assert_eq!(
+        w.lead
+            .get(&format!("/cases/{other_case}/documents/{doc}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(w.app.audit_count("document.issue").await, 2);
+    assert_eq!(w.app.audit_count("document.deliver").await, 2);
+}
+
+#[tokio::test]
+async fn each_side_drafts_its_own_kinds() {
+    let w = world().await;
+    let id = case(&w, "DKBB234567", w.owner_leader).await;
+    let assignment = draft(&w.staff, id, "assignment").await;
+    assert_eq!(issue(&w.staff, id, assignment).await.status, 303);
+    let jiao = number(&w, assignment).await.unwrap();
+    assert!(jiao.contains("信交〔"), "{jiao}");
+    let urging = draft(&w.supervisor, id, "urging").await;
+    assert_eq!(issue(&w.supervisor, id, urging).await.status, 303);
+    assert!(number(&w, urging).await.unwrap().contains("信督〔"));
+    // The leader who owns the case may issue the 交办单 too, not a department's notice.
+    let r = w
+        .owner
+        .post(&format!("/cases/{id}/documents"), &[("kind", "acceptance")])
+        .await;
+    assert_eq!(r.status, 403);
+    // The department's handler cannot issue the office's documents.
+    assert_eq!(issue(&w.lead, id, urging).await.status, 403);
+    let r = w
+        .lead
+        .post(&format!("/cases/{id}/documents"), &[("kind", "memo")])
+        .await;
+    assert_eq!(r.status, 400);
+    let page = w
+        .lead
+        .get(&format!("/cases/{id}/documents/{assignment}"))
+        .await;
+    assert!(page.text("#doc-body").contains("包案领导"));
+}
+
+#[tokio::test]
+async fn numbers_of_one_body_kind_and_year_are_consecutive_under_concurrent_issuing() {
+    let w = world().await;
+    let id = case(&w, "DKCC234567", w.owner_leader).await;
+    let staff = w.fx.staff_id;
+    let actor = move || xiafang::audit::Actor {
+        id: Some(staff),
+        name: "xinfang".into(),
+        role: Some("staff"),
+        ip: None,
+        jurisdiction_id: None,
+    };
+    let now = w.app.clock.now();
+    let mut drafts = Vec::new();
+    for _ in 0..24 {
+        drafts.push(
+            store::draft(
+                &w.app.db,
+                &w.app.state.keys,
+                id,
+                Kind::Opinion,
+                None,
+                &actor(),
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap(),
+        );
+    }
+    let tasks: Vec<_> = drafts
+        .iter()
+        .enumerate()
+        .map(|(i, &doc)| {
+            let (db, keys, actor) = (w.app.db.clone(), w.app.state.keys.clone(), actor());
+            tokio::spawn(async move {
+                let mut tx = db.begin().await.unwrap();
+                store::issue(&mut tx, &keys, id, doc, &actor, now)
+                    .await
+                    .unwrap();
+                // Every third issuer gives up: its number goes back to the counter.
+                if i % 3 == 0 {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seqs: Vec<i32> = sqlx::query_scalar(
+        "SELECT seq FROM documents WHERE case_id = $1 AND status = 'issued' ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&w.fx.owner)
+    .await
+    .unwrap();
+    assert_eq!(seqs, (1..=16).collect::<Vec<i32>>(), "no gap, no duplicate");
+}
+
+#[tokio::test]
+async fn an_issued_document_prints_to_one_a4_page_with_its_number_and_query_code() {
+    let w = world().await;
+    let id = case(&w, "DKDD234567", w.owner_leader).await;
+    ok(&w.lead, id, "accept", &[]).await;
+    let doc = draft(&w.lead, id, "acceptance").await;
+    assert_eq!(issue(&w.lead, id, doc).await.status, 303);
+    let number = number(&w, doc).await.unwrap();
+    let query_code: String = sqlx::query_scalar("SELECT query_code FROM cases WHERE id = $1")
+        .bind(id)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    let b = Browser::start(false).await;
+    b.log_in(&w.app, "zhuban", PASSWORD).await;
+    b.driver
+        .goto(format!(
+            "{}/cases/{id}/documents/{doc}/print",
+            w.app.origin()
+        ))
+        .await
+        .unwrap();
+    let text = b.body_text().await;
+    assert!(
+        text.contains(&number) && text.contains(&query_code) && text.contains("张三："),
+        "{text}"
+    );
+    b.screenshot("documents-acceptance-print").await;
+    assert_eq!(b.print_pages("documents-acceptance-print").await, 1);
+    b.quit().await;
+}
