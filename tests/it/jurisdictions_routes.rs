@@ -32,6 +32,8 @@ struct World {
     app: TestApp,
     a: A,
     case: Assigned,
+    /// An issued document of A's case (its 交办单).
+    document: i64,
     department: i64,
     leader: i64,
     /// A's staff account (the object of `/admin/users/{id}`) and its API token.
@@ -116,6 +118,7 @@ async fn world() -> World {
         app.clock.now(),
     )
     .await;
+    let (document, document_number) = issued_document(&app, case.id, a.fx.staff_id).await;
     create_token(&own[0].1, "甲县接口").await;
     let account = user("jia_staff", "id").await;
     let token = id_of(
@@ -173,6 +176,7 @@ async fn world() -> World {
         DEPT_A,
         LEADER_A,
         "jia_",
+        &document_number,
     ]
     .map(str::to_owned)
     .to_vec();
@@ -180,6 +184,7 @@ async fn world() -> World {
         app,
         a,
         case,
+        document,
         department,
         leader,
         account,
@@ -188,6 +193,30 @@ async fn world() -> World {
         b,
         secrets,
     }
+}
+
+/// The case's 交办单, drafted and issued by A's staff; its id and number.
+async fn issued_document(app: &TestApp, case: i64, staff: i64) -> (i64, String) {
+    use xiafang::followup::documents::{Kind, store};
+    let actor = xiafang::audit::Actor {
+        id: Some(staff),
+        name: "jia_staff".into(),
+        role: Some("staff"),
+        ip: None,
+        jurisdiction_id: None,
+    };
+    let now = app.clock.now();
+    let keys = &app.state.keys;
+    let id = store::draft(&app.db, keys, case, Kind::Assignment, None, &actor, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    let number = store::issue(&mut tx, keys, case, id, &actor, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (id, number)
 }
 
 impl World {
@@ -249,6 +278,7 @@ fn concrete(w: &World, path: &str) -> Option<Target> {
             (_, "{flag}") => a.flag.to_string(),
             ("cases", "{id}") => w.case.id.to_string(),
             ("cases", "{code}") => w.case.code.clone(),
+            ("documents", "{doc}") => w.document.to_string(),
             ("leaders", "{id}") => w.leader.to_string(),
             ("tokens", "{id}") => w.token.to_string(),
             ("users", "{id}") => w.account.to_string(),

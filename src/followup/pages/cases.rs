@@ -229,7 +229,7 @@ struct CasePage {
     results: [(&'static str, &'static str); 4],
     max_extension_d: i32,
     query_code: String,
-    documents: Vec<crate::followup::documents::store::Line>,
+    documents: Vec<crate::followup::documents::read::Line>,
     draftable: Vec<(&'static str, &'static str)>,
 }
 
@@ -316,7 +316,7 @@ async fn case_page(
         results: RESULTS,
         max_extension_d: rules.max_extension_d,
         query_code: row.query_code.clone(),
-        documents: crate::followup::documents::store::list(&state.db, id).await?,
+        documents: crate::followup::documents::read::list(&state.db, id).await?,
         draftable: super::documents::draftable(side),
     })
 }

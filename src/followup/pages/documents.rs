@@ -5,8 +5,9 @@
 use crate::clock::{china_date, china_minute};
 use crate::error::AppError;
 use crate::followup::case_row;
+use crate::followup::documents::read::{self, Document, METHODS};
 use crate::followup::documents::rules::{self, Kind};
-use crate::followup::documents::store::{self, Document, METHODS};
+use crate::followup::documents::store;
 use crate::followup::state::Side;
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
@@ -35,7 +36,7 @@ async fn document(
     doc: i64,
 ) -> Result<(Document, bool), AppError> {
     let side = side(state, ctx, id).await?;
-    let d = store::load(&state.db, &state.keys, id, doc)
+    let d = read::load(&state.db, &state.keys, id, doc)
         .await?
         .ok_or(AppError::NotFound)?;
     let mine = rules::may_draft(d.kind, side);
@@ -268,30 +269,9 @@ pub async fn deliver(
     }
     let today = china_date(state.clock.now());
     let mut errors = Errors::default();
-    if !METHODS.iter().any(|(m, _)| *m == f.method) {
-        errors.add("method", "请选择送达方式");
-    }
-    let on = match NaiveDate::parse_from_str(f.delivered_on.trim(), "%Y-%m-%d") {
-        _ if f.method == "sms" => Some(today),
-        Ok(on) if on <= today && d.issued_on.is_some_and(|i| on >= i) => Some(on),
-        _ => {
-            errors.add("delivered_on", "送达日期应在印发日期与今天之间");
-            None
-        }
-    };
-    let reference = text(
-        &mut errors,
-        "reference",
-        "备注（如挂号信单号）",
-        &f.reference,
-        0,
-        60,
-    );
-    let Some(on) = on.filter(|_| errors.is_empty()) else {
-        return Ok(render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &page(&state, &ctx, id, d, mine, errors),
-        ));
+    let Some((on, reference)) = checked_delivery(&f, today, d.issued_on, &mut errors) else {
+        let p = page(&state, &ctx, id, d, mine, errors);
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
     };
     let mut tx = state.db.begin().await?;
     store::deliver(
@@ -311,6 +291,35 @@ pub async fn deliver(
         &format!("/cases/{id}/documents/{doc}"),
         "送达已记录。",
     ))
+}
+
+/// The delivery form checked: a known method, a date between issuing and today (by SMS: today).
+fn checked_delivery(
+    f: &DeliveryForm,
+    today: NaiveDate,
+    issued_on: Option<NaiveDate>,
+    errors: &mut Errors,
+) -> Option<(NaiveDate, String)> {
+    if !METHODS.iter().any(|(m, _)| *m == f.method) {
+        errors.add("method", "请选择送达方式");
+    }
+    let on = match NaiveDate::parse_from_str(f.delivered_on.trim(), "%Y-%m-%d") {
+        _ if f.method == "sms" => Some(today),
+        Ok(on) if on <= today && issued_on.is_some_and(|i| on >= i) => Some(on),
+        _ => {
+            errors.add("delivered_on", "送达日期应在印发日期与今天之间");
+            None
+        }
+    };
+    let reference = text(
+        errors,
+        "reference",
+        "备注（如挂号信单号）",
+        &f.reference,
+        0,
+        60,
+    );
+    on.filter(|_| errors.is_empty()).map(|on| (on, reference))
 }
 
 #[derive(Template)]

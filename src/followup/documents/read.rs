@@ -1,0 +1,143 @@
+//! Documents read back: one opened for its page, a case's list, the ways of 送达.
+
+use super::rules::Kind;
+use crate::crypto::{Column, Keys};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+
+/// A document as its page shows it.
+pub struct Document {
+    pub id: i64,
+    pub case_id: i64,
+    pub kind: Kind,
+    pub issuer_name: String,
+    pub addressee: String,
+    pub body: String,
+    pub issued: bool,
+    pub number: Option<String>,
+    pub issued_on: Option<NaiveDate>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub text_hash: Option<Vec<u8>>,
+    pub supersedes: Option<(i64, String)>,
+    pub superseded_by: Option<(i64, Option<String>)>,
+    pub query_code: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+pub struct Delivery {
+    pub method: String,
+    pub delivered_on: NaiveDate,
+    pub reference: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Delivery {
+    pub fn method_label(&self) -> &'static str {
+        method_label(&self.method)
+    }
+}
+
+/// The ways of 送达, as the forms offer them.
+pub const METHODS: [(&str, &str); 4] = [
+    ("sms", "短信（电子送达）"),
+    ("hand", "直接送达"),
+    ("mail", "挂号信邮寄"),
+    ("electronic", "其他电子方式"),
+];
+
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map_or("", |(_, l)| l)
+}
+
+/// Document `id` of case `case_id`, opened; None if there is no such pair.
+pub async fn load(
+    db: &PgPool,
+    keys: &Keys,
+    case_id: i64,
+    id: i64,
+) -> anyhow::Result<Option<Document>> {
+    let Some(d) = sqlx::query!(
+        r#"SELECT d.id, d.case_id, d.kind, d.issuer_name, d.addressee_cipher, d.addressee_key_id, d.body_cipher, d.body_key_id,
+                  d.status, d.number, d.issued_on, d.issued_at, d.text_hash, d.supersedes_id, c.query_code,
+                  s.number AS "supersedes_number?",
+                  n.id AS "superseded_by?", n.number AS "superseded_by_number?"
+           FROM documents d JOIN cases c ON c.id = d.case_id
+           LEFT JOIN documents s ON s.id = d.supersedes_id
+           LEFT JOIN documents n ON n.supersedes_id = d.id
+           WHERE d.id = $1 AND d.case_id = $2"#,
+        id,
+        case_id
+    )
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let deliveries = sqlx::query_as!(
+        Delivery,
+        "SELECT method, delivered_on, reference, recorded_at FROM document_deliveries WHERE document_id = $1 ORDER BY id",
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Some(Document {
+        id: d.id,
+        case_id: d.case_id,
+        kind: Kind::parse(&d.kind).unwrap_or(Kind::Acceptance),
+        issuer_name: d.issuer_name,
+        addressee: keys.decrypt(
+            Column::DOCUMENT_ADDRESSEE,
+            d.id,
+            d.addressee_key_id,
+            &d.addressee_cipher,
+        )?,
+        body: keys.decrypt(Column::DOCUMENT_BODY, d.id, d.body_key_id, &d.body_cipher)?,
+        issued: d.status == "issued",
+        number: d.number,
+        issued_on: d.issued_on,
+        issued_at: d.issued_at,
+        text_hash: d.text_hash,
+        supersedes: d.supersedes_id.zip(d.supersedes_number),
+        superseded_by: d.superseded_by.map(|n| (n, d.superseded_by_number)),
+        query_code: d.query_code,
+        deliveries,
+    }))
+}
+
+/// One line of a case's list of documents.
+pub struct Line {
+    pub id: i64,
+    pub kind: Kind,
+    pub number: Option<String>,
+    pub issued_on: Option<NaiveDate>,
+    pub issuer_name: String,
+    pub deliveries: i64,
+    pub superseded: bool,
+}
+
+pub async fn list(db: &PgPool, case_id: i64) -> sqlx::Result<Vec<Line>> {
+    let rows = sqlx::query!(
+        r#"SELECT d.id, d.kind, d.number, d.issued_on, d.issuer_name,
+                  (SELECT count(*) FROM document_deliveries x WHERE x.document_id = d.id) AS "deliveries!",
+                  EXISTS (SELECT 1 FROM documents n WHERE n.supersedes_id = d.id AND n.status = 'issued') AS "superseded!"
+           FROM documents d WHERE d.case_id = $1 ORDER BY d.id"#,
+        case_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Line {
+            id: r.id,
+            kind: Kind::parse(&r.kind).unwrap_or(Kind::Acceptance),
+            number: r.number,
+            issued_on: r.issued_on,
+            issuer_name: r.issuer_name,
+            deliveries: r.deliveries,
+            superseded: r.superseded,
+        })
+        .collect())
+}
