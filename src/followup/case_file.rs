@@ -119,6 +119,10 @@ pub struct Citizen {
     pub grievance: String,
     pub registration_code: String,
     pub reception: String,
+    /// 接谈情况: what the citizen said at the table, as recorded there.
+    pub statement: String,
+    /// The leaders who received them.
+    pub leaders: String,
     pub consultation: String,
 }
 
@@ -132,7 +136,9 @@ pub async fn citizen(
         r#"SELECT r.name, r.id_number_mask, r.phone_mask, r.persons, r.address, r.township, r.grievance, r.code,
                   r.id, r.name_cipher, r.name_key_id, r.address_cipher, r.address_key_id, r.grievance_cipher, r.grievance_key_id,
                   rc.started_at AS "started_at?", rc.id AS "reception_id?", rc.consultation AS "consultation?",
-                  rc.consultation_cipher, rc.consultation_key_id, rm.name AS "room?", i.summary AS "summary?"
+                  rc.consultation_cipher, rc.consultation_key_id, rc.statement AS "statement?", rc.statement_cipher, rc.statement_key_id,
+                  (SELECT string_agg(l.name || '（' || l.title || '）', '、' ORDER BY l.name) FROM reception_leaders x
+                   JOIN leaders l ON l.id = x.leader_id WHERE x.reception_id = rc.id) AS leaders, rm.name AS "room?", i.summary AS "summary?"
            FROM cases c
            LEFT JOIN issues i ON i.id = c.issue_id LEFT JOIN receptions rc ON rc.id = i.reception_id LEFT JOIN rooms rm ON rm.id = rc.room_id
            JOIN registrations r ON r.id = rc.registration_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id)
@@ -149,16 +155,26 @@ pub async fn citizen(
         r.address_cipher,
         r.address_key_id,
     )?;
-    let consultation = match r.reception_id {
-        Some(rc) => free_text::open(
-            keys,
-            Column::RECEPTION_CONSULTATION,
-            rc,
-            r.consultation,
-            r.consultation_cipher,
-            r.consultation_key_id,
-        )?,
-        None => None,
+    let (consultation, statement) = match r.reception_id {
+        Some(rc) => (
+            free_text::open(
+                keys,
+                Column::RECEPTION_CONSULTATION,
+                rc,
+                r.consultation,
+                r.consultation_cipher,
+                r.consultation_key_id,
+            )?,
+            free_text::open(
+                keys,
+                Column::RECEPTION_STATEMENT,
+                rc,
+                r.statement,
+                r.statement_cipher,
+                r.statement_key_id,
+            )?,
+        ),
+        None => (None, None),
     };
     {
         let citizen = Citizen {
@@ -185,6 +201,8 @@ pub async fn citizen(
                 (Some(room), Some(at)) => format!("{room} · {}", china_minute(at)),
                 _ => String::new(),
             },
+            statement: statement.unwrap_or_default(),
+            leaders: r.leaders.unwrap_or_default(),
             consultation: consultation.unwrap_or_default(),
         };
         Ok(Some((citizen, r.summary.unwrap_or_default())))

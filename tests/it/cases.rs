@@ -806,3 +806,39 @@ async fn handover_moves_exactly_the_open_cases_and_lists_them() {
     // The new owner now signs the closures; the old one no longer sees them.
     assert_eq!(w.owner.get(&format!("/cases/{open_a}")).await.status, 404);
 }
+
+#[tokio::test]
+async fn the_case_file_shows_the_reception_it_came_from_to_everyone_on_the_case() {
+    let w = world().await;
+    let id = case(&w, "RCPT234567", w.owner_leader).await;
+    sqlx::query(
+        "UPDATE receptions SET statement = '村口道路塌陷三处，雨天无法通行'
+         WHERE id = (SELECT i.reception_id FROM cases c JOIN issues i ON i.id = c.issue_id WHERE c.id = $1)",
+    )
+    .bind(id)
+    .execute(&w.fx.owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO reception_leaders (reception_id, leader_id)
+         SELECT i.reception_id, $2 FROM cases c JOIN issues i ON i.id = c.issue_id WHERE c.id = $1",
+    )
+    .bind(id)
+    .bind(w.owner_leader)
+    .execute(&w.fx.owner)
+    .await
+    .unwrap();
+    for who in [&w.lead, &w.co, &w.supervisor, &w.owner, &w.staff] {
+        let page = who.get(&format!("/cases/{id}")).await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.text("#reception-statement")
+                .contains("村口道路塌陷三处")
+        );
+        assert!(!page.text("#reception-leaders").is_empty());
+        assert!(
+            page.text("#source").contains("交住建局限期修复"),
+            "会商意见"
+        );
+    }
+}
