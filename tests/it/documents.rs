@@ -8,6 +8,7 @@ use crate::harness::{PASSWORD, Resp};
 use xiafang::clock::Clock;
 use xiafang::followup::documents::Kind;
 use xiafang::followup::documents::store;
+use xiafang::web::auth::Role;
 
 /// Draft `kind` on the case as `who` (the case page's 起草 form); the new document's id.
 async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
@@ -348,4 +349,110 @@ async fn an_issued_document_prints_to_one_a4_page_with_its_number_and_query_code
     b.screenshot("documents-acceptance-print").await;
     assert_eq!(b.print_pages("documents-acceptance-print").await, 1);
     b.quit().await;
+}
+
+#[tokio::test]
+async fn an_issued_document_reads_the_same_after_the_keys_are_rotated() {
+    use crate::keys::{app_with, load, scratch, xiafang};
+    use xiafang::followup::assign::{NewCase, Source};
+    let dir = scratch("rotate-documents");
+    let path = dir.join("keys.json");
+    xiafang::crypto::software::KeysFile::generate()
+        .write(&path)
+        .unwrap();
+    let url = crate::harness::fresh_database().await;
+    let app = app_with(&url, load(&path)).await;
+    let (fx, _) = crate::fixtures::fixture(&app).await;
+    let item: i64 = sqlx::query_scalar(
+        "INSERT INTO survey_items (visit_id, township, category_id, summary, created_by)
+         VALUES ($1, '仙华街道', $2, '河道清淤', $3) RETURNING id",
+    )
+    .bind(fx.visit)
+    .bind(fx.cat_build)
+    .bind(fx.staff_id)
+    .fetch_one(&fx.owner)
+    .await
+    .unwrap();
+    app.user("zhuban", Role::Handler).await;
+    app.user("baoan", Role::Leader).await;
+    let (department, leader): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT department_id FROM users WHERE username = 'zhuban'),
+                (SELECT leader_id FROM users WHERE username = 'baoan')",
+    )
+    .fetch_one(&fx.owner)
+    .await
+    .unwrap();
+    let now = app.clock.now();
+    let case = crate::fixtures::assign_case(
+        &app,
+        &NewCase {
+            visit_id: fx.visit,
+            source: Source::SurveyItem(item),
+            title: "河道清淤",
+            category_id: fx.cat_build,
+            lead_department_id: department,
+            co_department_ids: &[],
+            owner_leader_id: leader,
+            deadline_days: 60,
+        },
+        fx.staff_id,
+        now,
+    )
+    .await;
+    let actor = xiafang::audit::Actor {
+        id: Some(fx.staff_id),
+        name: "xinfang".into(),
+        role: Some("staff"),
+        ip: None,
+        jurisdiction_id: None,
+    };
+    let keys = &app.state.keys;
+    let doc = store::draft(&app.db, keys, case.id, Kind::Assignment, None, &actor, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    store::issue(&mut tx, keys, case.id, doc, &actor, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let before = xiafang::followup::documents::read::load(&app.db, keys, case.id, doc)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let out = xiafang(
+        &url,
+        &crate::harness::app_url(&url).await,
+        &path,
+        &["keys", "rotate"],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("documents.body: 1 行"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = load(&path);
+    let after = xiafang::followup::documents::read::load(&app.db, &rotated, case.id, doc)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (after.body, after.addressee, after.text_hash, after.number),
+        (
+            before.body,
+            before.addressee,
+            before.text_hash,
+            before.number
+        )
+    );
+    let key_ids: (i16, i16) =
+        sqlx::query_as("SELECT addressee_key_id, body_key_id FROM documents WHERE id = $1")
+            .bind(doc)
+            .fetch_one(&fx.owner)
+            .await
+            .unwrap();
+    assert_eq!(key_ids, (2, 2), "re-encrypted under the new key");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
