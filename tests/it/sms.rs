@@ -246,7 +246,8 @@ async fn the_gateway_gets_template_signature_and_variables_and_its_receipt_shows
 }
 
 #[tokio::test]
-async fn a_gateway_answering_500_leaves_the_message_pending_for_a_later_try() {
+async fn a_gateway_answering_500_leaves_the_message_pending_for_a_later_try_and_no_number_fails_at_once()
+ {
     let app = spawn().await;
     let (fx, _) = fixture(&app).await;
     let stub = Stub::default();
@@ -290,6 +291,43 @@ async fn a_gateway_answering_500_leaves_the_message_pending_for_a_later_try() {
         .await
         .unwrap();
     assert_eq!(status, "sent");
+
+    // A walk-in who gave no number: no retry will reach them, so the message fails at once.
+    let walk_in = register(
+        &fx,
+        fx.visit,
+        reg(
+            "AAAA4444",
+            "33072619800101004",
+            "13900001111",
+            fx.windows[0],
+            fx.cat_build,
+        ),
+    )
+    .await;
+    sqlx::query(
+        "UPDATE registrations SET channel = 'walk_in', created_by = $2, phone_cipher = NULL, phone_key_id = NULL, phone_index = NULL, phone_mask = NULL WHERE id = $1",
+    )
+    .bind(walk_in)
+    .bind(fx.staff_id)
+    .execute(&fx.owner)
+    .await
+    .unwrap();
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(deliver(&app, &sender).await, 1);
+    let (status, attempts, error): (String, i32, String) = sqlx::query_as(
+        "SELECT status, attempts, last_error FROM notifications WHERE registration_id = $1",
+    )
+    .bind(walk_in)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), attempts), ("failed", 1), "{error}");
+    assert_eq!(
+        stub.accepted.lock().unwrap().len(),
+        1,
+        "nothing posted for it"
+    );
 }
 
 #[tokio::test]
