@@ -3,7 +3,7 @@
 
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
-use crate::web::pages::{account, ops, second_factor};
+use crate::web::pages::{account, ops, second_factor, sms};
 use crate::{admin, api, consult, duty, followup, prepare, public, reports};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -90,7 +90,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/readyz", PUBLIC, ops::readyz),
         route(M::GET, "/metrics", PUBLIC, ops::metrics),
         // The SMS gateway's delivery receipts: signed with the shared secret, checked in the handler.
-        route(M::POST, "/sms/receipts", PUBLIC, crate::web::pages::sms::receipts),
+        route(M::POST, "/sms/receipts", PUBLIC, sms::receipts),
         // Any signed-in account.
         route(M::POST, "/logout", SIGNED_IN, account::logout),
         route(M::POST, "/login/continue", SIGNED_IN, second_factor::finish),
