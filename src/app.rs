@@ -316,13 +316,22 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         }
         if state.config.jobs {
             // Outbox delivery runs in every instance; SKIP LOCKED claims keep each message to one sender.
-            jobs.push(tokio::spawn(crate::notify::run_delivery(
-                pool.clone(),
-                state.clock.clone(),
-                crate::notify::LogSender,
-                delivery,
-                poll,
-            )));
+            let (db, clock, keys) = (pool.clone(), state.clock.clone(), state.keys.clone());
+            jobs.push(
+                match crate::notify::gateway::HttpSender::from_config(&state.config.sms)? {
+                    Some(gateway) => tokio::spawn(crate::notify::run_delivery(
+                        db, clock, keys, gateway, delivery, poll,
+                    )),
+                    None => tokio::spawn(crate::notify::run_delivery(
+                        db,
+                        clock,
+                        keys,
+                        crate::notify::LogSender,
+                        delivery,
+                        poll,
+                    )),
+                },
+            );
             // Reminders and 催办 run in every instance too; claims and a unique key keep each to one.
             jobs.push(tokio::spawn(crate::followup::jobs::run_loop(
                 pool.clone(),

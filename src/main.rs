@@ -114,6 +114,31 @@ struct Common {
     /// tcp://HOST:PORT or unix:/dev/log (the local daemon, which forwards it on).
     #[arg(long, env = "XIAFANG_AUDIT_SYSLOG", global = true, value_parser = xiafang::audit::forward::Target::parse)]
     audit_syslog: Option<xiafang::audit::forward::Target>,
+    /// The SMS gateway's address (citizens' messages are posted there as JSON); unset: the log.
+    #[arg(long, env = "XIAFANG_SMS_GATEWAY_URL", global = true)]
+    sms_gateway_url: Option<String>,
+    /// Sent to the gateway as `Authorization: Bearer …`.
+    #[arg(
+        long,
+        env = "XIAFANG_SMS_GATEWAY_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    sms_gateway_key: Option<String>,
+    /// The signature (签名) registered with the gateway, e.g. 浦阳信访.
+    #[arg(long, env = "XIAFANG_SMS_SIGNATURE", global = true)]
+    sms_signature: Option<String>,
+    /// The approved template id of each kind of SMS: kind=ID,kind=ID,...
+    #[arg(long, env = "XIAFANG_SMS_TEMPLATES", global = true, value_parser = xiafang::notify::gateway::parse_templates)]
+    sms_templates: Option<std::collections::BTreeMap<String, String>>,
+    /// The secret the gateway signs delivery receipts with (HMAC-SHA256 in X-Signature).
+    #[arg(
+        long,
+        env = "XIAFANG_SMS_RECEIPT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    sms_receipt_secret: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -231,6 +256,14 @@ impl Common {
             login_per_minute: self.login_per_minute,
             metrics_token: self.metrics_token.filter(|s| !s.is_empty()),
             audit_syslog: self.audit_syslog,
+            sms: xiafang::notify::gateway::GatewayConfig {
+                url: self.sms_gateway_url.filter(|s| !s.is_empty()),
+                key: self.sms_gateway_key.filter(|s| !s.is_empty()),
+                signature: self.sms_signature.filter(|s| !s.is_empty()),
+                templates: self.sms_templates.unwrap_or_default(),
+                receipt_secret: self.sms_receipt_secret.filter(|s| !s.is_empty()),
+                ..Config::default().sms
+            },
             ..Config::default()
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
-use crate::web::pages::{account, ops, second_factor};
+use crate::web::pages::{account, ops, second_factor, sms};
 use crate::{admin, api, consult, duty, followup, prepare, public, reports};
 use axum::handler::Handler;
 use axum::http::Method;
@@ -89,6 +89,8 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/healthz", PUBLIC, ops::healthz),
         route(M::GET, "/readyz", PUBLIC, ops::readyz),
         route(M::GET, "/metrics", PUBLIC, ops::metrics),
+        // The SMS gateway's delivery receipts: signed with the shared secret, checked in the handler.
+        route(M::POST, "/sms/receipts", PUBLIC, sms::receipts),
         // Any signed-in account.
         route(M::POST, "/logout", SIGNED_IN, account::logout),
         route(M::POST, "/login/continue", SIGNED_IN, second_factor::finish),
@@ -161,6 +163,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::pages::checkin::walk_in_form),
         route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::pages::checkin::walk_in),
         route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::pages::day::page),
+        route(M::GET, "/staff/visits/{id}/outbox", STAFF, prepare::pages::outbox::page),
 
         // (stage 2: the leader's desk, transfer, no-shows, /me/today)
         route(M::GET, "/staff/visits/{id}/rooms/{room}/desk", STAFF_OR_LEADER, consult::pages::desk::page),

@@ -72,7 +72,7 @@ INSERT INTO audit_log (actor_id, actor_name, role, ip, action, object_type, obje
           p.hash, sha256(COALESCE(p.hash, '') || convert_to((:registration_id)::text, 'UTF8'))
   FROM (SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash) p;
 INSERT INTO notifications (channel, registration_id, user_id, recipient_mask, kind, params, body)
-  VALUES ('sms', (:registration_id)::bigint, NULL, '138****5678', 'registration.submitted', jsonb_build_object('code', 'X', 'window', '12月4日 09:00—10:00'),
+  VALUES ('sms', (:registration_id)::bigint, NULL, '138****5678', 'registration.submitted', jsonb_build_object('title', '浦阳县领导下访接访', 'code', 'X', 'window', '12月4日 09:00—10:00'),
           '您已登记浦阳县领导下访接访，登记编号 X，接访时段 12月4日 09:00—10:00。请携带身份证原件和相关材料按时到场。')
   RETURNING id;
 COMMIT;

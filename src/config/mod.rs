@@ -58,6 +58,8 @@ pub struct Config {
     pub notify_max_attempts: i32,
     pub notify_backoff_base: Duration,
     pub notify_backoff_max: Duration,
+    /// The SMS gateway (unset: SMS go to the log), its signature, template ids and receipts' secret.
+    pub sms: crate::notify::gateway::GatewayConfig,
     /// The site's public address for links and QR codes on notices (e.g. `https://xf.example.gov.cn`);
     /// unset: `http://{Host header}`.
     pub public_url: Option<String>,
@@ -133,6 +135,10 @@ impl Default for Config {
             notify_max_attempts: 6,
             notify_backoff_base: Duration::seconds(30),
             notify_backoff_max: Duration::hours(1),
+            sms: crate::notify::gateway::GatewayConfig {
+                timeout: std::time::Duration::from_secs(10),
+                ..Default::default()
+            },
             public_url: None,
             notice_days: Default::default(),
             case_rules: Default::default(),

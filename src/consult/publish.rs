@@ -14,20 +14,20 @@ pub fn assignment_key(room_id: i64, queue_number: i32, expected_at: DateTime<Utc
     format!("{room_id}:{queue_number}:{}", expected_at.timestamp())
 }
 
-/// "您已安排在第3接待室，排号12，预计接谈时间12月4日 09:45" (no ID or phone numbers).
+/// The variables of `registration.scheduled`: room, queue number and expected time in China
+/// time (no ID or phone numbers).
 pub fn message(
     title: &str,
     code: &str,
     room: &str,
     queue_number: i32,
     expected_at: DateTime<Utc>,
-) -> String {
+) -> serde_json::Value {
     let at = expected_at
         .with_timezone(&Shanghai)
-        .format("%-m月%-d日 %H:%M");
-    format!(
-        "{title}（登记编号 {code}）：您已安排在{room}，排号{queue_number}，预计接谈时间{at}。请携带身份证原件提前到场签到。"
-    )
+        .format("%-m月%-d日 %H:%M")
+        .to_string();
+    serde_json::json!({"title": title, "code": code, "room": room, "queue_number": queue_number, "expected_at": at})
 }
 
 /// Publish the visit's schedule in the caller's transaction: queue a message to every scheduled
@@ -67,8 +67,7 @@ pub async fn publish(
                 phone_code_id: None,
                 recipient_mask: &mask,
                 kind: "registration.scheduled",
-                params: serde_json::json!({"code": r.code, "room": r.room, "queue_number": r.queue_number, "expected_at": r.expected_at}),
-                body: message(&title, &r.code, &r.room, r.queue_number, r.expected_at),
+                params: message(&title, &r.code, &r.room, r.queue_number, r.expected_at),
             },
         )
         .await?;
@@ -106,7 +105,12 @@ mod tests {
     #[test]
     fn the_message_names_room_number_and_time_in_china_time() {
         let at: DateTime<Utc> = "2026-12-04T01:45:00Z".parse().unwrap();
-        let m = message("县领导接访日", "ABCD2345", "第3接待室", 12, at);
+        let m = notify::registry::render(
+            "registration.scheduled",
+            &message("县领导接访日", "ABCD2345", "第3接待室", 12, at),
+        )
+        .unwrap()
+        .body;
         assert!(
             m.contains("您已安排在第3接待室，排号12，预计接谈时间12月4日 09:45"),
             "{m}"

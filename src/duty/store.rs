@@ -433,13 +433,9 @@ async fn change_leader(
         )
         .execute(&mut *tx)
         .await?;
-        let message = format!(
-            "【值守接访】您登记的{}值守接访改由{}接待，时间、地点不变。",
-            crate::clock::cn_date(old.date),
-            change.new
-        );
-        let params = serde_json::json!({"visit_id": id, "leader_id": leader});
-        visit_store::notify_registrants(tx, id, "visit.corrected", &message, params).await?;
+        let params =
+            serde_json::json!({"date": crate::clock::cn_date(old.date), "leader": change.new});
+        visit_store::notify_registrants(tx, id, "duty.leader_changed", params).await?;
     }
     let detail = serde_json::json!({"from": from, "to": leader, "date": old.date});
     audit::record(

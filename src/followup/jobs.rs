@@ -172,37 +172,27 @@ async fn fire(
     if inserted.is_none() {
         return Ok(false);
     }
-    let body = match days {
-        Some(d) => format!(
-            "交办件 {}「{}」距办结时限（{}）还有 {} 天，请抓紧办理。",
-            c.code,
-            c.title,
-            crate::clock::cn_date(c.due),
-            d
+    let due = crate::clock::cn_date(c.due);
+    let (kind, params) = match days {
+        Some(d) => (
+            "case.reminder",
+            json!({"case_code": c.code, "title": c.title, "due": due, "days": d}),
         ),
-        None => format!(
-            "催办：交办件 {}「{}」已超过办结时限（{}），请立即办理并报告。",
-            c.code,
-            c.title,
-            crate::clock::cn_date(c.due)
+        None => (
+            "case.auto_urge",
+            json!({"case_code": c.code, "title": c.title, "due": due}),
         ),
     };
-    let template = if days.is_some() {
-        "case.reminder"
-    } else {
-        "case.auto_urge"
-    };
-    notify_department(tx, c.lead_department_id, c.id, template, &body).await?;
+    notify_department(tx, c.lead_department_id, kind, params).await?;
     Ok(true)
 }
 
-/// Queue `body` to every active handler of a department.
+/// Queue a message of `kind` to every active handler of a department.
 pub async fn notify_department(
     tx: &mut PgConnection,
     department_id: i64,
-    case_id: i64,
-    template: &str,
-    body: &str,
+    kind: &str,
+    params: serde_json::Value,
 ) -> sqlx::Result<()> {
     let handlers = sqlx::query!("SELECT id, username FROM users WHERE department_id = $1 AND role = 'handler' AND active ORDER BY id", department_id)
         .fetch_all(&mut *tx)
@@ -213,9 +203,8 @@ pub async fn notify_department(
             user_id: Some(h.id),
             phone_code_id: None,
             recipient_mask: &h.username,
-            kind: template,
-            params: json!({ "case_id": case_id }),
-            body: body.to_owned(),
+            kind,
+            params: params.clone(),
         };
         notify::queue(&mut *tx, m).await?;
     }

@@ -242,18 +242,8 @@ async fn apply(
         .map(|c| format!("{}：{} → {}", c.label, c.old, c.new))
         .collect::<Vec<_>>()
         .join("；");
-    let message = format!(
-        "【下访接访】您登记的“{}”有变更：{what}。请按更正后的时间、地点到场。",
-        old_facts.title
-    );
-    let notified = notify_registrants(
-        tx,
-        id,
-        "visit.corrected",
-        &message,
-        serde_json::json!({"visit_id": id, "notice_id": notice_id}),
-    )
-    .await?;
+    let params = serde_json::json!({"title": old_facts.title, "changes": what});
+    let notified = notify_registrants(tx, id, "visit.corrected", params).await?;
     let detail = serde_json::json!({
         "visit_id": id, "corrects": corrects, "reason": d.reason, "notified": notified,
         "changes": changes.iter().map(|c| serde_json::json!({"field": c.label, "old": c.old, "new": c.new})).collect::<Vec<_>>(),

@@ -146,11 +146,7 @@ pub async fn reject(
                 phone_code_id: None,
                 recipient_mask: mask,
                 kind: "registration.rejected",
-                params: serde_json::json!({"code": reg.code}),
-                body: format!(
-                    "您的来访登记（登记编号 {}）未能安排接访。原因：{reason}",
-                    reg.code
-                ),
+                params: serde_json::json!({"code": reg.code, "reason": reason}),
             },
         )
         .await?;

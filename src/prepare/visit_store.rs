@@ -218,7 +218,6 @@ pub async fn notify_registrants(
     tx: &mut PgConnection,
     visit_id: i64,
     kind: &str,
-    body: &str,
     params: serde_json::Value,
 ) -> sqlx::Result<usize> {
     let registrants = sqlx::query!(
@@ -238,7 +237,6 @@ pub async fn notify_registrants(
                 recipient_mask: &r.mask,
                 kind,
                 params: params.clone(),
-                body: body.chars().take(2000).collect(),
             },
         )
         .await?;
@@ -319,21 +317,10 @@ pub async fn cancel(
     sqlx::query!("UPDATE visits SET status = 'cancelled' WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
-    let message = format!(
-        "【下访接访】您登记的“{}”（原定{}）已取消：{}。有关诉求可到{}信访局或所在乡镇（街道）信访办反映。",
-        v.title,
-        cn_date(v.visit_date),
-        c.reason,
-        facts.county
-    );
-    let notified = notify_registrants(
-        tx,
-        id,
-        "visit.cancelled",
-        &message,
-        serde_json::json!({"visit_id": id, "reason": c.reason}),
-    )
-    .await?;
+    let params = serde_json::json!({
+        "title": v.title, "date": cn_date(v.visit_date), "reason": c.reason, "county": facts.county,
+    });
+    let notified = notify_registrants(tx, id, "visit.cancelled", params).await?;
     audit::record(
         &mut *tx,
         env.actor,

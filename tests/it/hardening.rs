@@ -485,6 +485,7 @@ async fn the_log_holds_no_typed_username_registration_code_or_phone_digits() {
     let sent = xiafang::notify::deliver_batch(
         &app.db,
         app.clock.as_ref(),
+        &app.state.keys,
         &xiafang::notify::LogSender,
         &delivery,
     )

@@ -40,5 +40,6 @@ mod routes;
 mod sanyuan;
 mod schedule;
 mod second_factor;
+mod sms;
 mod supervision;
 mod triage;

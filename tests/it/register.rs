@@ -912,12 +912,12 @@ async fn futures_join_all<F: std::future::Future>(
 struct Counting(Arc<AtomicUsize>, bool);
 
 impl Sender for Counting {
-    async fn send(&self, _: &Outgoing) -> anyhow::Result<()> {
+    async fn send(&self, _: &Outgoing) -> anyhow::Result<Option<String>> {
         self.0.fetch_add(1, Ordering::SeqCst);
         if self.1 {
             anyhow::bail!("gateway down")
         } else {
-            Ok(())
+            Ok(None)
         }
     }
 }
@@ -936,13 +936,13 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
     let sent = Arc::new(AtomicUsize::new(0));
     let (a, b) = (Counting(sent.clone(), false), Counting(sent.clone(), false));
     let (x, y) = tokio::join!(
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &a, &d),
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &b, &d)
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &a, &d),
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &b, &d)
     );
     assert_eq!(x.unwrap() + y.unwrap(), 3, "each claimed by one instance");
     assert_eq!(sent.load(Ordering::SeqCst), 3);
     assert_eq!(
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &a, &d)
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &a, &d)
             .await
             .unwrap(),
         0,
@@ -959,7 +959,7 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
     app.clock.advance(Duration::minutes(1));
     let down = Counting(Arc::new(AtomicUsize::new(0)), true);
     assert_eq!(
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d)
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &down, &d)
             .await
             .unwrap(),
         1
@@ -977,7 +977,7 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
         "{wait}"
     );
     assert_eq!(
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d)
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &down, &d)
             .await
             .unwrap(),
         0,
@@ -985,7 +985,7 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
     );
     for _ in 1..d.max_attempts {
         app.clock.advance(d.backoff_max + Duration::seconds(1));
-        notify::deliver_batch(&app.db, app.clock.as_ref(), &down, &d)
+        notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &down, &d)
             .await
             .unwrap();
     }

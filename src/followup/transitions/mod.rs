@@ -258,14 +258,13 @@ async fn write(
             .await?;
             let due = row.due_on.map(|d| d + Duration::days(i64::from(days)));
             if let Some(due) = due {
-                let body = format!("您反映的问题（交办件 {}）办理期限延长 {} 天，至 {}。", row.code, days, cn_date(due));
-                tell_citizen(tx, id, "case.extended", body).await?;
+                let params = json!({"case_code": row.code, "days": days, "due": cn_date(due)});
+                tell_citizen(tx, id, "case.extended", params).await?;
             }
             n
         }
         Action::NotifyAcceptance => {
-            let body = format!("您反映的问题已受理（交办件 {}），将在办结时限内答复。可凭登记编号和手机号码后四位查询进展。", row.code);
-            tell_citizen(tx, id, "case.accepted", body).await?;
+            tell_citizen(tx, id, "case.accepted", json!({"case_code": row.code})).await?;
             sqlx::query!("UPDATE cases SET acceptance_notified_at = $3 WHERE id = $1 AND version = $2", id, v, now).execute(&mut *tx).await?
         }
         Action::Submit => {
@@ -289,8 +288,7 @@ async fn write(
             .await?
         }
         Action::Approve => {
-            let body = format!("您反映的问题（交办件 {}）已办结。请凭登记编号和手机号码后四位查看答复意见并评价。", row.code);
-            tell_citizen(tx, id, "case.closed", body).await?;
+            tell_citizen(tx, id, "case.closed", json!({"case_code": row.code})).await?;
             sqlx::query!("UPDATE cases SET status = $3, closed_by = $4, closed_at = $5 WHERE id = $1 AND version = $2", id, v, to_s, user_id, now)
                 .execute(&mut *tx)
                 .await?
@@ -413,7 +411,7 @@ pub async fn tell_citizen(
     conn: &mut PgConnection,
     case_id: i64,
     kind: &str,
-    body: String,
+    params: serde_json::Value,
 ) -> sqlx::Result<()> {
     if let Some((reg, mask)) = citizen_of(&mut *conn, case_id).await? {
         let m = notify::Message {
@@ -422,8 +420,7 @@ pub async fn tell_citizen(
             phone_code_id: None,
             recipient_mask: &mask,
             kind,
-            params: json!({ "case_id": case_id }),
-            body,
+            params,
         };
         notify::queue(&mut *conn, m).await?;
     }

@@ -51,11 +51,8 @@ pub async fn urge(
     )
     .execute(&mut *tx)
     .await?;
-    let body = format!(
-        "督办：交办件 {}「{}」请加快办理，并及时报告办理进展。",
-        case.code, case.title
-    );
-    notify_department(tx, case.lead_department_id, id, "case.urge", &body).await?;
+    let params = json!({"case_code": case.code, "title": case.title});
+    notify_department(tx, case.lead_department_id, "case.urge", params).await?;
     let detail = json!({ "code": case.code });
     audit::record(
         &mut *tx,

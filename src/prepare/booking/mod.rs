@@ -451,29 +451,21 @@ async fn confirm_by_sms(
 ) -> Result<(), AppError> {
     let code = &b.code;
     let when = format!("{} {}", s.visit.date_label(), b.window);
-    let (kind, body) = if let Some(p) = placed {
+    let title = &s.visit.title;
+    let (kind, params) = if let Some(p) = placed {
         (
             "registration.walk_in",
-            format!(
-                "您已在{}现场登记，登记编号 {code}，{}，排号{}。请留意叫号。",
-                s.visit.title, p.room_name, p.queue_number
-            ),
+            serde_json::json!({"title": title, "code": code, "room": p.room_name, "queue_number": p.queue_number}),
         )
     } else if b.waitlisted {
         (
             "registration.waitlisted",
-            format!(
-                "您已登记{}，登记编号 {code}，已加入 {when} 时段候补；有名额时将通知您。",
-                s.visit.title
-            ),
+            serde_json::json!({"title": title, "code": code, "window": when}),
         )
     } else {
         (
             "registration.submitted",
-            format!(
-                "您已登记{}，登记编号 {code}，接访时段 {when}。请携带身份证原件和相关材料按时到场。",
-                s.visit.title
-            ),
+            serde_json::json!({"title": title, "code": code, "window": when}),
         )
     };
     let message = notify::Message {
@@ -482,8 +474,7 @@ async fn confirm_by_sms(
         phone_code_id: None,
         recipient_mask: mask,
         kind,
-        params: serde_json::json!({"code": code, "window": when}),
-        body,
+        params,
     };
     notify::queue(&mut *conn, message).await?;
     Ok(())

@@ -64,8 +64,7 @@ pub async fn promote_waiting(
                 phone_code_id: None,
                 recipient_mask: &mask,
                 kind: "registration.promoted",
-                params: serde_json::json!({"code": next.code, "window": when}),
-                body: format!("您在{}的候补登记（编号 {}）已有名额，接访时段 {when}。请携带身份证原件和相关材料按时到场。", next.title, next.code),
+                params: serde_json::json!({"title": next.title, "code": next.code, "window": when}),
             },
         )
         .await?;

@@ -1,6 +1,7 @@
 //! Stage 1's staff pages: handlers only; the rules and domain modules are beside this folder.
 
 pub mod notices;
+pub mod outbox;
 pub mod registration;
 pub mod rooms;
 pub mod survey;

@@ -3,3 +3,4 @@
 pub mod account;
 pub mod ops;
 pub mod second_factor;
+pub mod sms;

@@ -1,6 +1,12 @@
 //! Notifications to citizens and staff go through an outbox table, in the same transaction as
-//! the change they announce; a sender delivers them later (DESIGN §3 notification).
+//! the change they announce; a sender delivers them later (DESIGN §3 notification). Every message
+//! is a kind of the registry with its variables (`registry`); citizens' go out by SMS through a
+//! gateway when one is configured (`gateway`), which reports delivery back.
 
+pub mod gateway;
+pub mod registry;
+
+use crate::privacy::{Column, Keys};
 use serde_json::Value;
 use sqlx::PgExecutor;
 
@@ -12,14 +18,18 @@ pub struct Message<'a> {
     pub phone_code_id: Option<i64>,
     /// Shown in lists instead of the number or address itself.
     pub recipient_mask: &'a str,
-    /// Template name, e.g. `registration.confirmed`.
+    /// The registry's kind, e.g. `registration.submitted`.
     pub kind: &'a str,
+    /// The kind's variables, e.g. `{"code": "…", "window": "…"}`; the text is rendered from them.
     pub params: Value,
-    pub body: String,
 }
 
+/// Queue a message; its text is rendered from the registry (a kind or variable the registry does
+/// not accept is a bug, refused here before anything is written).
 pub async fn queue(db: impl PgExecutor<'_>, m: Message<'_>) -> sqlx::Result<i64> {
     let channel = if m.user_id.is_none() { "sms" } else { "log" };
+    let rendered =
+        registry::render(m.kind, &m.params).map_err(|e| sqlx::Error::Encode(e.into()))?;
     sqlx::query_scalar!(
         "INSERT INTO notifications (channel, registration_id, user_id, phone_code_id, recipient_mask, kind, params, body)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -29,14 +39,15 @@ pub async fn queue(db: impl PgExecutor<'_>, m: Message<'_>) -> sqlx::Result<i64>
         m.phone_code_id,
         m.recipient_mask,
         m.kind,
-        m.params,
-        m.body
+        rendered.params,
+        rendered.body
     )
     .fetch_one(db)
     .await
 }
 
-/// A claimed message, as a sender sees it: a reference to the recipient and the mask, never a clear number.
+/// A claimed message, as a sender sees it: a reference to the recipient, the mask, and the phone
+/// number decrypted only now, for the gateway.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     pub id: i64,
@@ -46,13 +57,43 @@ pub struct Outgoing {
     pub phone_code_id: Option<i64>,
     pub recipient_mask: String,
     pub kind: String,
+    /// The registry's variables of `kind`.
+    pub params: Value,
     pub body: String,
+    /// An SMS's number, filled in by `deliver_batch`; None for staff and for registrants without one.
+    pub phone: Option<Phone>,
 }
 
-/// Delivers one message (an SMS gateway, e-mail...). An error means "try again later".
-pub trait Sender: Send + Sync + 'static {
-    fn send(&self, message: &Outgoing) -> impl Future<Output = anyhow::Result<()>> + Send;
+/// A clear phone number that shows only its mask when printed or logged by mistake.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Phone(pub String);
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Phone(…)")
+    }
 }
+
+/// Delivers one message (an SMS gateway, e-mail...). An error means "try again later", unless it
+/// is `Undeliverable`; Ok holds the gateway's own id of the message, which its receipt names.
+pub trait Sender: Send + Sync + 'static {
+    fn send(
+        &self,
+        message: &Outgoing,
+    ) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+}
+
+/// A message no retry will deliver (an SMS to a registrant without a phone number): failed at once.
+#[derive(Debug)]
+pub struct Undeliverable(pub &'static str);
+
+impl std::fmt::Display for Undeliverable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Undeliverable {}
 
 /// The default sender: notes in the log that a message went out. Neither the body (it holds the
 /// registration code) nor the recipient's digits (with the code, a lookup credential): the
@@ -60,9 +101,9 @@ pub trait Sender: Send + Sync + 'static {
 pub struct LogSender;
 
 impl Sender for LogSender {
-    async fn send(&self, m: &Outgoing) -> anyhow::Result<()> {
+    async fn send(&self, m: &Outgoing) -> anyhow::Result<Option<String>> {
         tracing::info!(id = m.id, channel = %m.channel, kind = %m.kind, chars = m.body.chars().count(), "notification");
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -88,25 +129,75 @@ const CODE_ERASED: &str = "验证码短信（内容已清除）";
 /// While a claimed message is being sent, other instances leave it alone for this long.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
+/// The number an SMS goes to, decrypted at the last moment: the registration's or the code's.
+async fn phone_of(db: &sqlx::PgPool, keys: &Keys, m: &Outgoing) -> anyhow::Result<Option<Phone>> {
+    let (column, row, sealed) = if let Some(id) = m.registration_id {
+        let r = sqlx::query!(
+            "SELECT phone_cipher, phone_key_id FROM registrations WHERE id = $1",
+            id
+        )
+        .fetch_one(db)
+        .await?;
+        (
+            Column::REGISTRATION_PHONE,
+            id,
+            r.phone_cipher.zip(r.phone_key_id),
+        )
+    } else if let Some(id) = m.phone_code_id {
+        let r = sqlx::query!(
+            "SELECT phone_cipher, phone_key_id FROM phone_codes WHERE id = $1",
+            id
+        )
+        .fetch_one(db)
+        .await?;
+        (
+            Column::PHONE_CODE_PHONE,
+            id,
+            Some((r.phone_cipher, r.phone_key_id)),
+        )
+    } else {
+        return Ok(None);
+    };
+    match sealed {
+        // The benchmark's placeholders (`seed-scale`): no number.
+        Some((_, 0)) | None => Ok(None),
+        Some((cipher, key_id)) => Ok(Some(Phone(keys.decrypt(column, row, key_id, &cipher)?))),
+    }
+}
+
 /// Claim a batch of due messages (each once, across instances), send them, record the outcome.
 /// Returns how many were claimed.
 pub async fn deliver_batch<S: Sender>(
     db: &sqlx::PgPool,
     clock: &dyn crate::clock::Clock,
+    keys: &Keys,
     sender: &S,
     d: &Delivery,
 ) -> sqlx::Result<usize> {
     let now = clock.now();
     let mut tx = db.begin().await?;
-    let claimed = sqlx::query_as!(
-        Outgoing,
-        "SELECT id, channel, registration_id, user_id, phone_code_id, recipient_mask, kind, body FROM notifications
+    let mut claimed = sqlx::query!(
+        "SELECT id, channel, registration_id, user_id, phone_code_id, recipient_mask, kind, params, body FROM notifications
          WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         d.batch
     )
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| Outgoing {
+        id: r.id,
+        channel: r.channel,
+        registration_id: r.registration_id,
+        user_id: r.user_id,
+        phone_code_id: r.phone_code_id,
+        recipient_mask: r.recipient_mask,
+        kind: r.kind,
+        params: r.params,
+        body: r.body,
+        phone: None,
+    })
+    .collect::<Vec<_>>();
     let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
     sqlx::query!(
         "UPDATE notifications SET next_attempt_at = $2 WHERE id = ANY($1)",
@@ -116,17 +207,26 @@ pub async fn deliver_batch<S: Sender>(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    for m in &claimed {
-        match sender.send(m).await {
-            Ok(()) => {
+    for m in &mut claimed {
+        let sent = match phone_of(db, keys, m).await {
+            Ok(phone) => {
+                m.phone = phone;
+                sender.send(m).await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(gateway_id) => {
                 sqlx::query!(
                     "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL,
+                            gateway_id = $4,
                             body = CASE WHEN phone_code_id IS NULL THEN body ELSE $3 END,
                             params = CASE WHEN phone_code_id IS NULL THEN params ELSE '{}' END
                      WHERE id = $1",
                     m.id,
                     clock.now(),
-                    CODE_ERASED
+                    CODE_ERASED,
+                    gateway_id
                 )
                 .execute(db)
                 .await?;
@@ -140,7 +240,7 @@ pub async fn deliver_batch<S: Sender>(
                 )
                 .fetch_one(db)
                 .await?;
-                let status = if attempts >= d.max_attempts {
+                let status = if attempts >= d.max_attempts || e.is::<Undeliverable>() {
                     "failed"
                 } else {
                     "pending"
@@ -169,12 +269,13 @@ pub async fn deliver_batch<S: Sender>(
 pub async fn run_delivery<S: Sender>(
     db: sqlx::PgPool,
     clock: crate::clock::SharedClock,
+    keys: std::sync::Arc<Keys>,
     sender: S,
     d: Delivery,
     poll: std::time::Duration,
 ) {
     loop {
-        match deliver_batch(&db, clock.as_ref(), &sender, &d).await {
+        match deliver_batch(&db, clock.as_ref(), &keys, &sender, &d).await {
             // A full batch: there may be more waiting.
             Ok(n) if n as i64 >= d.batch => continue,
             Ok(_) => {}
@@ -233,17 +334,28 @@ mod tests {
             user_id: None,
             phone_code_id: None,
             recipient_mask: "138****5678".into(),
-            kind: "registration.confirmed".into(),
-            body: "【下访接访】您的登记编号 K7QX9M2P 已受理，请凭编号与手机后四位 5678 查询。"
-                .into(),
+            kind: "registration.submitted".into(),
+            params: serde_json::json!({"title": "县委书记下访", "code": "K7QX9M2P", "window": "12月4日 09:00—10:00"}),
+            body: "您的登记编号 K7QX9M2P 已受理，请凭编号与手机后四位 5678 查询。".into(),
+            phone: Some(Phone("13812345678".into())),
         };
         LogSender.send(&m).await.unwrap();
+        let code = Outgoing {
+            id: 42,
+            registration_id: None,
+            phone_code_id: Some(3),
+            kind: "phone.code".into(),
+            params: serde_json::json!({"code": "042917"}),
+            body: "验证码 042917，5 分钟内有效，请勿告诉他人。".into(),
+            ..m
+        };
+        LogSender.send(&code).await.unwrap();
         let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
         assert!(
-            text.contains("notification") && text.contains("id=41"),
+            text.contains("notification") && text.contains("id=41") && text.contains("id=42"),
             "{text}"
         );
-        for secret in ["K7QX9M2P", "5678", "138****"] {
+        for secret in ["K7QX9M2P", "5678", "138****", "1381234", "042917"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
