@@ -125,6 +125,16 @@ pub const TEMPLATES: &[Template] = &[
         vars: &[CASE_CODE],
     },
     Template {
+        kind: "document.issued",
+        to: To::Citizen,
+        text: "您的{title}（{number}）已出具。请凭查询码 {query_code} 和手机号码后四位在“登记查询”中查看全文。",
+        vars: &[
+            text("title", 12),
+            text("number", 30),
+            exact("query_code", 12),
+        ],
+    },
+    Template {
         kind: "visit.cancelled",
         to: To::Citizen,
         text: "您登记的“{title}”（原定{date}）已取消：{reason}。有关诉求可到{county}信访局或所在乡镇（街道）信访办反映。",

@@ -465,13 +465,7 @@ pub async fn deliver(
                     phone_code_id: None,
                     recipient_mask: &mask,
                     kind: "document.issued",
-                    params: json!({ "title": kind.title(), "number": number, "query_code": d.query_code }),
-                    body: format!(
-                        "您的{}（{}）已出具。请凭查询码 {} 在“登记查询”中查看全文。",
-                        kind.title(),
-                        number,
-                        d.query_code
-                    ),
+                    params: json!({ "title": kind.title().trim_start_matches("信访事项"), "number": number, "query_code": d.query_code }),
                 },
             )
             .await?,
