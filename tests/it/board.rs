@@ -246,9 +246,10 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
     }
     // Live with the external script, and a reload fallback without JavaScript.
     assert!(!r.text("#board").is_empty());
+    let board_js = xiafang::web::assets::url("board.js");
     assert!(
         r.body
-            .contains(r#"<script src="/static/board.js" defer></script>"#)
+            .contains(&format!(r#"<script src="{board_js}" defer></script>"#))
     );
     assert!(
         r.body
@@ -259,7 +260,7 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
         f.visit
     )));
 
-    let js = app.client().get("/static/board.js").await;
+    let js = app.client().get(board_js).await;
     assert_eq!(js.status, 200);
     assert!(
         js.headers["content-type"]
