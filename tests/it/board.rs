@@ -434,3 +434,30 @@ async fn in_a_browser_the_board_follows_calls_live_and_fits_a_phone() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn the_live_events_stream_uncompressed_to_a_client_that_accepts_compression() {
+    let app = TestApp::spawn().await;
+    let f = visit(&app, true, &["第一接待室"]).await;
+    let first = queued(&app, &f, f.rooms[0], 1, "张三丰", "checked_in").await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/visits/{}/board/events", app.origin(), f.visit))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers().get("content-encoding").is_none(),
+        "a compressor would hold the events back"
+    );
+    let mut events = EventStream {
+        resp,
+        buf: String::new(),
+    };
+    events.next_board().await;
+    call(&app.db, f.visit, first).await;
+    let (_, after) = tokio::time::timeout(StdDuration::from_secs(1), events.next_board())
+        .await
+        .expect("the call arrives at once");
+    assert_eq!(tile(&after, "第一接待室")["now"]["number"], 1);
+}
