@@ -1,5 +1,6 @@
 //! Cross-cutting HTTP: who is calling, from where, and what every page needs.
 
+pub mod assets;
 pub mod auth;
 pub mod errors;
 pub mod export;

@@ -486,8 +486,9 @@ async fn the_day_page_counts_what_the_rows_say() {
     );
     let rows = page.texts("#day-rooms tbody tr");
     assert!(rows[0].contains("第一接待室"));
-    assert!(page.body.contains("/static/day.js") && page.body.contains("刷新"));
-    assert_eq!(app.client().get("/static/day.js").await.status, 200);
+    let day_js = xiafang::web::assets::url("day.js");
+    assert!(page.body.contains(day_js) && page.body.contains("刷新"));
+    assert_eq!(app.client().get(day_js).await.status, 200);
     assert_eq!(d.staff.get("/staff/visits/999999/day").await.status, 404);
     let visit_page = d.staff.get(&format!("/staff/visits/{v}")).await;
     assert!(

@@ -9,6 +9,7 @@ mod api;
 mod audit_chain;
 mod board;
 mod browser;
+mod bytes;
 mod cases;
 mod checkin;
 mod dbroles;
