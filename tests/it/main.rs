@@ -3,6 +3,7 @@
 mod fixtures;
 mod harness;
 
+mod accessibility_browser;
 mod accounts;
 mod admin;
 mod api;
@@ -11,6 +12,7 @@ mod board;
 mod browser;
 mod cases;
 mod checkin;
+mod citizen_pages;
 mod dbroles;
 mod demo;
 mod desk;
