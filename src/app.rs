@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(compression())
         .map_response(move |r| security_headers(r, tls))
+        .layer(middleware::from_fn(crate::web::elder::mode))
         .layer(middleware::from_fn_with_state(state.clone(), shed))
         .layer(middleware::from_fn(errors::layer_errors))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))

@@ -249,7 +249,7 @@ pub fn decode_qr(png: &[u8]) -> Vec<String> {
 }
 
 /// The demo county (an announced visit with its 一次公告) plus reception windows for its day.
-async fn announced_visit(app: &TestApp) -> (i64, i64) {
+pub async fn announced_visit(app: &TestApp) -> (i64, i64) {
     let owner = sqlx::PgPool::connect(&app.url).await.unwrap();
     xiafang::demo::seed(&owner, app.clock.as_ref(), &app.state.keys)
         .await

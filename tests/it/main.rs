@@ -3,6 +3,7 @@
 mod fixtures;
 mod harness;
 
+mod accessibility_browser;
 mod accounts;
 mod admin;
 mod api;
@@ -12,6 +13,7 @@ mod browser;
 mod bytes;
 mod cases;
 mod checkin;
+mod citizen_pages;
 mod dbroles;
 mod demo;
 mod desk;

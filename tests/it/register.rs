@@ -584,7 +584,11 @@ async fn a_full_window_offers_its_waiting_list_and_a_cancellation_promotes_the_f
     let cancel = first
         .post(
             "/lookup/cancel",
-            &[("code", &code_a), ("phone_last4", "5678")],
+            &[
+                ("code", &code_a),
+                ("phone_last4", "5678"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(cancel.status, 303);
