@@ -76,7 +76,8 @@ pub async fn form_page(
     Ok(with_receipt_cookie(&state, render(&page)?, &token, is_new))
 }
 
-/// `POST /visits/{id}/register` → 303 to the receipt, or the form again with what went wrong.
+/// `POST /visits/{id}/register` → 303 to the receipt, or the form again with what went wrong;
+/// with `action=send_code` (获取验证码), the form again once the SMS code is on its way.
 pub async fn submit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -96,6 +97,10 @@ pub async fn submit(
     }
     let visit = registration_view::load_visit(&state, id).await?;
     let (token, is_new) = receipt_token(&state, &jar);
+    if f.action == "send_code" {
+        let response = registration_view::send_code(&state, &ctx, visit, &f).await?;
+        return Ok(with_receipt_cookie(&state, response, &token, is_new));
+    }
     let response = match registration_view::handle(
         &state,
         &ctx,
