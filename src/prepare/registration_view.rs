@@ -406,7 +406,7 @@ pub async fn send_code(
             Ok(render_status(StatusCode::OK, &p))
         }
         Err(limited) => {
-            input.errors.add("phone", &limited.message(now));
+            input.errors.add("phone", limited.message(now));
             let p = page(state, ctx, visit, Channel::Online, input).await?;
             let mut response = render_status(StatusCode::TOO_MANY_REQUESTS, &p);
             response.headers_mut().insert(

@@ -387,7 +387,8 @@ impl xiafang::notify::Sender for CapturingSms {
     async fn send(&self, m: &xiafang::notify::Outgoing) -> anyhow::Result<()> {
         if let Some(code_id) = m.phone_code_id {
             let key = (self.0.clone(), code_id);
-            sms_inbox().lock().unwrap().insert(key, m.body.clone());
+            let mut inbox = sms_inbox().lock().unwrap_or_else(|e| e.into_inner());
+            inbox.insert(key, m.body.clone());
         }
         Ok(())
     }
@@ -395,17 +396,38 @@ impl xiafang::notify::Sender for CapturingSms {
 
 /// The code in the last verification SMS sent to `phone` in the database of `url` (the
 /// owner's): the outbox is delivered through the capturing gateway (every message due goes).
+/// Another client delivering at the same moment may hold the message for a little while; a
+/// database restarting (the fault tests) is waited for.
 pub async fn sms_code(url: &str, phone: &str) -> String {
-    let owner = PgPool::connect(url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(Some(text)) = deliver_and_read(url, phone).await {
+            let digits: String = text
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            assert_eq!(digits.len(), 6, "a 6-digit code in {text}");
+            return digits;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the code to {phone} was not delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn deliver_and_read(url: &str, phone: &str) -> sqlx::Result<Option<String>> {
+    let owner = PgPool::connect(url).await?;
     // By the mask (whatever keys the app has): tests give their citizens phones whose masks differ.
-    let latest: i64 = sqlx::query_scalar(
+    let latest: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM phone_codes WHERE phone_mask = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(xiafang::privacy::mask_phone(phone))
     .fetch_optional(&owner)
-    .await
-    .unwrap()
-    .unwrap_or_else(|| panic!("no code was sent to {phone}"));
+    .await?;
+    let latest = latest.unwrap_or_else(|| panic!("no code was sent to {phone}"));
     // Messages are queued at the database's now(), which the app's manual clock may lag.
     let later = ManualClock::new(Utc::now() + chrono::Duration::hours(1));
     let delivery = xiafang::notify::Delivery {
@@ -413,23 +435,12 @@ pub async fn sms_code(url: &str, phone: &str) -> String {
         ..xiafang::notify::Delivery::from_config(&Config::default())
     };
     let gateway = CapturingSms(url.to_owned());
-    xiafang::notify::deliver_batch(&owner, later.as_ref(), &gateway, &delivery)
-        .await
-        .unwrap();
+    let delivered =
+        xiafang::notify::deliver_batch(&owner, later.as_ref(), &gateway, &delivery).await;
     owner.close().await;
-    let text = sms_inbox()
-        .lock()
-        .unwrap()
-        .get(&(url.to_owned(), latest))
-        .cloned()
-        .unwrap_or_else(|| panic!("the code to {phone} was not delivered"));
-    let digits: String = text
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(char::is_ascii_digit)
-        .collect();
-    assert_eq!(digits.len(), 6, "a 6-digit code in {text}");
-    digits
+    delivered?;
+    let inbox = sms_inbox().lock().unwrap_or_else(|e| e.into_inner());
+    Ok(inbox.get(&(url.to_owned(), latest)).cloned())
 }
 
 /// One set of keys per test process, so that several instances on one database agree.
