@@ -209,14 +209,9 @@ pub async fn register(
         request_hash,
     };
     let created_by = ctx.user.as_ref().map(|u| u.id);
-    // A staff token (the 12345 hotline registering a caller) vouches for the phone itself.
-    let phone_proof = match created_by {
-        Some(_) => PhoneProof::Exempt(Exemption::StaffToken),
-        None => PhoneProof::Code(&new.code),
-    };
     let submission = Submission {
         created_by,
-        phone_proof,
+        phone_proof: phone_proof(created_by, &new.code),
         ..Submission::online(&visit, &valid, claim, &actor, "")
     };
     let (now, rules) = (state.clock.now(), booking_rules(&state));
@@ -263,6 +258,15 @@ pub async fn phone_code(
             );
             Ok(response)
         }
+    }
+}
+
+/// A staff token (the 12345 hotline registering a caller) vouches for the phone itself; the
+/// public needs the SMS code.
+fn phone_proof(staff: Option<i64>, code: &str) -> PhoneProof<'_> {
+    match staff {
+        Some(_) => PhoneProof::Exempt(Exemption::StaffToken),
+        None => PhoneProof::Code(code),
     }
 }
 

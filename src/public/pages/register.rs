@@ -85,14 +85,11 @@ pub async fn submit(
     Path(id): Path<i64>,
     Form(f): Form<RegistrationForm>,
 ) -> Page {
-    if let Err(too_many) = rate_limit::hit(
-        &state.db,
-        &format!("register:{}", ctx.ip),
+    let (bucket, limit) = (
+        format!("register:{}", ctx.ip),
         state.config.register_per_minute,
-        state.clock.now(),
-    )
-    .await
-    {
+    );
+    if let Err(too_many) = rate_limit::hit(&state.db, &bucket, limit, state.clock.now()).await {
         return Ok(too_many);
     }
     let visit = registration_view::load_visit(&state, id).await?;
