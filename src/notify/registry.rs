@@ -66,8 +66,8 @@ pub const TEMPLATES: &[Template] = &[
     Template {
         kind: "phone.code",
         to: To::Citizen,
-        text: "验证码 {code}，5 分钟内有效，请勿告诉他人。",
-        vars: &[exact("code", 6)],
+        text: "您的来访登记验证码为 {code}，{minutes} 分钟内有效，请勿告诉他人。",
+        vars: &[exact("code", 6), exact("minutes", 2)],
     },
     Template {
         kind: "registration.submitted",

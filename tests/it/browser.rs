@@ -366,6 +366,23 @@ async fn a_citizen_registers_on_a_phone_and_looks_the_registration_up() {
         .click()
         .await
         .unwrap();
+    // 获取验证码 posts the form: it comes back with everything kept and the code on its way.
+    b.press("获取验证码").await;
+    let sent = b
+        .driver
+        .find(By::Id("code-sent"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sent.contains("验证码已发送至 138****5678"), "{sent}");
+    assert_eq!(
+        b.field("诉求内容").await.value().await.unwrap().as_deref(),
+        Some("村口道路损坏两年未修，雨天无法通行。")
+    );
+    let code = app.sms_code("13812345678").await;
+    b.fill("验证码", &code).await;
     b.press("提交登记").await;
     let error = b
         .driver
