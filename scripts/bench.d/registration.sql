@@ -5,15 +5,16 @@
 -- transaction as the app varies them. One pgbench transaction is one citizen. It is the database's
 -- ceiling for that workload: no HTTP, no validation, no encryption (ciphertexts are stand-ins of the right size, see the INSERT). Variables from
 -- scripts/bench: visit, window_first (9 consecutive windows), category.
--- Form tokens 'pgbench-1' … 'pgbench-1000000' are inserted by scripts/bench beforehand, as the app's
--- form page does before a citizen posts; a token drawn twice is then already used (0 rows), which
--- only makes this ceiling a little higher. Parameters carry casts so that `-M prepared` can type them.
+-- The form token is stored when used, as the app does (src/prepare/booking/claims.rs; its signature is
+-- checked in Rust); a token drawn twice is then already used (0 rows), which only makes this ceiling
+-- a little higher. Parameters carry casts so that `-M prepared` can type them.
 \set n random(1, 1000000)
 \set w random(:window_first, :window_first + 8)
 \set a random(0, 255)
 \set b random(0, 255)
 \set c random(1, 254)
 -- ---- 1. 获取验证码: the form POST's per-IP counter, the form again, the code's transaction ----
+-- (A colon before a name in a literal would be a pgbench variable: the buckets' colons stand alone.)
 INSERT INTO rate_limits (bucket, window_start, count) VALUES ('register:10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('minute', now()), 1)
   ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
 SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.status, v.registration_closes_at,
@@ -22,10 +23,10 @@ SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, 
 BEGIN;
 SAVEPOINT phone_code;
 INSERT INTO rate_limits (bucket, window_start, window_seconds, count)
-  VALUES ('phone_code:ip:10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('hour', now()), 3600, 1)
+  VALUES ('phone_code' || ':' || 'ip' || ':' || '10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('hour', now()), 3600, 1)
   ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
 INSERT INTO rate_limits (bucket, window_start, window_seconds, count)
-  VALUES ('phone_code:phone:' || encode(sha256(convert_to('ph-' || (:n)::int, 'UTF8')), 'hex'),
+  VALUES ('phone_code' || ':' || 'phone' || ':' || encode(sha256(convert_to('ph-' || (:n)::int, 'UTF8')), 'hex'),
           date_trunc('day', now() + interval '8 hours') - interval '8 hours', 86400, 1)
   ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
 SELECT max(created_at) FROM phone_codes WHERE phone_index = sha256(convert_to('ph-' || (:n)::int, 'UTF8'));
@@ -62,8 +63,9 @@ SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS active
   ORDER BY p.sort_order, p.name, c.sort_order, c.name;
 SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = (:visit)::bigint ORDER BY starts_at;
 BEGIN;
-UPDATE form_tokens SET used_at = now() WHERE token_hash = sha256(convert_to('pgbench-' || (:n)::int, 'UTF8')) AND visit_id = (:visit)::bigint
-  AND used_at IS NULL AND created_at > now() - interval '24 hours' RETURNING visit_id;
+INSERT INTO form_tokens (token_hash, visit_id, created_at, used_at, expires_at)
+  VALUES (sha256(convert_to('pgbench-' || (:n)::int, 'UTF8')), (:visit)::bigint, now(), now(), now() + interval '2 hours')
+  ON CONFLICT (token_hash) DO NOTHING RETURNING visit_id;
 -- The code: the phone's latest, locked; marked used (the MAC is compared in Rust).
 SELECT id, code_hash, expires_at, used_at, wrong_tries FROM phone_codes
   WHERE phone_index = sha256(convert_to('ph-' || (:n)::int, 'UTF8')) ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE;
