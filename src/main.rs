@@ -102,6 +102,30 @@ struct Common {
         global = true
     )]
     login_per_minute: u32,
+    /// SMS verification codes per phone number and (China) calendar day; beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_PHONE_CODES_PER_PHONE_PER_DAY",
+        default_value_t = 5,
+        global = true
+    )]
+    phone_codes_per_phone_per_day: u32,
+    /// SMS verification codes per client IP and hour (many citizens share a carrier's address); beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_PHONE_CODES_PER_IP_PER_HOUR",
+        default_value_t = 60,
+        global = true
+    )]
+    phone_codes_per_ip_per_hour: u32,
+    /// SMS verification codes per hour from the whole deployment (a ceiling on SMS cost); beyond it 429.
+    #[arg(
+        long,
+        env = "XIAFANG_PHONE_CODES_PER_HOUR",
+        default_value_t = 3000,
+        global = true
+    )]
+    phone_codes_per_hour: u32,
     /// Bearer token that opens /metrics to the monitoring system; unset: /metrics answers 404.
     #[arg(
         long,
@@ -254,6 +278,12 @@ impl Common {
             api_token_ttl: chrono::Duration::days(self.api_token_days.into()),
             login_per_ip_per_minute: self.login_per_ip_per_minute,
             login_per_minute: self.login_per_minute,
+            phone_codes: xiafang::config::rules::PhoneCodes {
+                per_phone_per_day: self.phone_codes_per_phone_per_day,
+                per_ip_per_hour: self.phone_codes_per_ip_per_hour,
+                per_hour: self.phone_codes_per_hour,
+                ..Default::default()
+            },
             metrics_token: self.metrics_token.filter(|s| !s.is_empty()),
             audit_syslog: self.audit_syslog,
             sms: xiafang::notify::gateway::GatewayConfig {

@@ -222,6 +222,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/api/v1/visits/{id}", PUBLIC, api::endpoints::v1::visit),
         route(M::GET, "/api/v1/notices/{id}", PUBLIC, api::endpoints::v1::notice),
         route(M::POST, "/api/v1/visits/{id}/registrations", PUBLIC, api::endpoints::v1::register),
+        route(M::POST, "/api/v1/phone-codes", PUBLIC, api::endpoints::v1::phone_code),
         route(M::POST, "/api/v1/lookup", PUBLIC, api::endpoints::v1::lookup),
         route(M::GET, "/api/v1/cases/{code}", CASE_READERS, api::endpoints::v1::case),
 

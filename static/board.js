@@ -62,10 +62,62 @@
     grid.replaceChildren(frag);
   }
 
+  // 语音叫号: off until someone in the hall switches it on (remembered by this screen). Each call
+  // new since the page loaded is spoken once; the browser queues utterances in the order given.
+  var voice = document.getElementById("board-voice");
+  var speech = window.speechSynthesis && window.SpeechSynthesisUtterance ? window.speechSynthesis : null;
+  var voiceOn = false;
+  var heard = {}; // "room|number" of every call seen, starting with those on the page as loaded
+  document.querySelectorAll("[data-now]").forEach(function (t) { heard[t.getAttribute("data-now")] = true; });
+
+  function showVoice() {
+    voice.textContent = voiceOn ? "语音叫号：开" : "语音叫号：关";
+    voice.setAttribute("aria-pressed", String(voiceOn));
+  }
+
+  if (voice && speech) {
+    try { voiceOn = localStorage.getItem("board-voice") === "on"; } catch (e) { /* storage off */ }
+    voice.hidden = false;
+    showVoice();
+    voice.addEventListener("click", function () {
+      voiceOn = !voiceOn;
+      try { localStorage.setItem("board-voice", voiceOn ? "on" : "off"); } catch (e) { /* storage off */ }
+      if (!voiceOn) speech.cancel();
+      showVoice();
+    });
+  }
+
+  function say(text) {
+    var u = new SpeechSynthesisUtterance(text);
+    u.lang = "zh-CN";
+    u.rate = 0.9;
+    u.addEventListener("error", function (e) {
+      // Browsers refuse to speak before anyone has touched the page (after a restart).
+      if (e.error === "not-allowed") {
+        status.textContent = "请按一下“语音叫号”按钮以启用声音";
+        status.hidden = false;
+      }
+    });
+    speech.speak(u);
+  }
+
+  // The board's names are masked by the server already (surname and 某某).
+  function announce(board) {
+    board.rooms.forEach(function (t) {
+      if (!t.now) return;
+      var key = t.room + "|" + t.now.number;
+      if (heard[key]) return;
+      heard[key] = true;
+      if (voiceOn && speech) say("请 " + t.now.number + " 号 " + t.now.name + " 到" + t.room);
+    });
+  }
+
   var source = new EventSource(grid.getAttribute("data-events"));
   source.addEventListener("board", function (e) {
     status.hidden = true;
-    render(JSON.parse(e.data));
+    var board = JSON.parse(e.data);
+    render(board);
+    announce(board);
   });
   source.addEventListener("error", function () {
     status.textContent = "连接中断，正在重新连接…";

@@ -1,6 +1,9 @@
 -- wrk: POST /visits/{id}/register, each request with its own one-time form token and citizen.
 -- Requests come through a trusted proxy from many addresses (X-Forwarded-For), as citizens do, so
--- the per-IP limit applies per citizen and not to the whole load.
+-- the per-IP limits apply per citizen and not to the whole load. Two passes (args[6]): `code`
+-- presses 获取验证码 for each citizen (the whole form, action=send_code); `register` submits the
+-- form with the code the citizen's phone received (a fourth column of the citizens file, which
+-- scripts/bench reads from the outbox between the passes; citizens without one are skipped).
 local counter, threads = 0, {}
 
 function setup(thread)
@@ -15,14 +18,16 @@ local function urlencode(s)
 end
 
 function init(args)
-  visit, categories_arg, windows_arg, file = args[1], args[2], args[3], args[4]
+  visit, categories_arg, windows_arg, file, pass = args[1], args[2], args[3], args[4], args[6]
   categories, windows, citizens = {}, {}, {}
   for c in categories_arg:gmatch("%d+") do table.insert(categories, c) end
   for w in windows_arg:gmatch("%d+") do table.insert(windows, w) end
   local i = 0
   for line in io.lines(file) do
     -- thread k takes lines k, k + n, k + 2n … so that no two threads share a token
-    if i % tonumber(args[5]) == id then table.insert(citizens, line) end
+    if i % tonumber(args[5]) == id and (pass == "code" or line:match("%S+ %S+ %S+ %d+")) then
+      table.insert(citizens, line)
+    end
     i = i + 1
   end
   next_index = 1
@@ -36,10 +41,11 @@ function request()
   local line = citizens[next_index]
   next_index = next_index + 1
   if line == nil then return wrk.format("GET", "/healthz") end
-  local token, id_number, phone = line:match("(%S+) (%S+) (%S+)")
+  local token, id_number, phone, code = line:match("(%S+) (%S+) (%S+) ?(%d*)")
   local body = "form_token=" .. token .. "&id_number=" .. id_number .. "&phone=" .. phone
     .. "&category_id=" .. categories[math.random(#categories)]
     .. "&window_id=" .. windows[math.random(#windows)] .. fixed
+    .. (pass == "code" and "&action=send_code" or "&code=" .. code)
   local headers = {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Origin"] = "http://" .. wrk.host .. ":" .. wrk.port,

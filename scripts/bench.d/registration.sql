@@ -1,16 +1,57 @@
--- pgbench: the app's registration POST replayed statement for statement (src/public/register.rs
--- submit → prepare::registration::handle → submit), the same SQL with values varied per transaction
--- as the app varies them. It is the database's ceiling for that workload: no HTTP, no validation,
--- no encryption (ciphertexts are stand-ins of the right size, see the INSERT). Variables from
+-- pgbench: a citizen's registration replayed statement for statement, both of its POSTs: 获取验证码
+-- (src/public/pages/register.rs submit → prepare::registration_view::send_code →
+-- prepare::phone_code::request), then the form with the code (→ registration_view::handle →
+-- prepare::booking::submit, which redeems the code), the same SQL with values varied per
+-- transaction as the app varies them. One pgbench transaction is one citizen. It is the database's
+-- ceiling for that workload: no HTTP, no validation, no encryption (ciphertexts are stand-ins of the right size, see the INSERT). Variables from
 -- scripts/bench: visit, window_first (9 consecutive windows), category.
--- Form tokens 'pgbench-1' … 'pgbench-1000000' are inserted by scripts/bench beforehand, as the app's
--- form page does before a citizen posts; a token drawn twice is then already used (0 rows), which
--- only makes this ceiling a little higher. Parameters carry casts so that `-M prepared` can type them.
+-- The form token is stored when used, as the app does (src/prepare/booking/claims.rs; its signature is
+-- checked in Rust); a token drawn twice is then already used (0 rows), which only makes this ceiling
+-- a little higher. Parameters carry casts so that `-M prepared` can type them.
 \set n random(1, 1000000)
 \set w random(:window_first, :window_first + 8)
 \set a random(0, 255)
 \set b random(0, 255)
 \set c random(1, 254)
+-- ---- 1. 获取验证码: the form POST's per-IP counter, the form again, the code's transaction ----
+-- (A colon before a name in a literal would be a pgbench variable: the buckets' colons stand alone.)
+INSERT INTO rate_limits (bucket, window_start, count) VALUES ('register:10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('minute', now()), 1)
+  ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
+SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.status, v.registration_closes_at,
+       (SELECT min(n.published_at) FROM notices n WHERE n.visit_id = v.id AND n.kind = 'first' AND n.status = 'published') AS first_notice_at
+  FROM visits v WHERE v.id = (:visit)::bigint;
+BEGIN;
+SAVEPOINT phone_code;
+INSERT INTO rate_limits (bucket, window_start, window_seconds, count)
+  VALUES ('phone_code' || ':' || 'ip' || ':' || '10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('hour', now()), 3600, 1)
+  ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
+INSERT INTO rate_limits (bucket, window_start, window_seconds, count)
+  VALUES ('phone_code' || ':' || 'phone' || ':' || encode(sha256(convert_to('ph-' || (:n)::int, 'UTF8')), 'hex'),
+          date_trunc('day', now() + interval '8 hours') - interval '8 hours', 86400, 1)
+  ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
+SELECT max(created_at) FROM phone_codes WHERE phone_index = sha256(convert_to('ph-' || (:n)::int, 'UTF8'));
+INSERT INTO rate_limits (bucket, window_start, window_seconds, count) VALUES ('phone_code', date_trunc('hour', now()), 3600, 1)
+  ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
+SELECT nextval(pg_get_serial_sequence('phone_codes', 'id')) AS phone_code_id \gset
+-- The phone sealed (format byte + 12 nonce + 11 digits + 16 tag: 40 bytes) and the code's MAC:
+-- stand-ins of the right size, as below.
+INSERT INTO phone_codes (id, phone_cipher, phone_key_id, phone_index, phone_mask, code_hash, created_at, expires_at)
+  OVERRIDING SYSTEM VALUE
+  VALUES ((:phone_code_id)::bigint, substr(sha512(convert_to('pc-' || (:n)::int, 'UTF8')), 1, 40), 1,
+          sha256(convert_to('ph-' || (:n)::int, 'UTF8')), '138****5678', sha256(convert_to('code-' || (:n)::int, 'UTF8')),
+          now(), now() + interval '5 minutes');
+INSERT INTO notifications (channel, registration_id, user_id, phone_code_id, recipient_mask, kind, params, body)
+  VALUES ('sms', NULL, NULL, (:phone_code_id)::bigint, '138****5678', 'phone.code', jsonb_build_object('code', '123456'),
+          '您的来访登记验证码为 123456，5 分钟内有效。请勿告诉他人。')
+  RETURNING id;
+RELEASE SAVEPOINT phone_code;
+COMMIT;
+SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS active
+  FROM categories c JOIN categories p ON p.id = c.parent_id
+  WHERE (c.active AND p.active) OR c.id = ANY('{}'::bigint[])
+  ORDER BY p.sort_order, p.name, c.sort_order, c.name;
+SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = (:visit)::bigint ORDER BY starts_at;
+-- ---- 2. the form with the code ----
 INSERT INTO rate_limits (bucket, window_start, count) VALUES ('register:10.' || (:a)::int || '.' || (:b)::int || '.' || (:c)::int, date_trunc('minute', now()), 1)
   ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count;
 SELECT v.id, v.title, v.visit_date, v.starts_at, v.ends_at, v.venue, v.address, v.status, v.registration_closes_at,
@@ -22,8 +63,13 @@ SELECT c.id, c.name, p.name AS parent, (c.active AND p.active) AS active
   ORDER BY p.sort_order, p.name, c.sort_order, c.name;
 SELECT id, starts_at, ends_at, capacity_slots, booked_slots FROM reception_windows WHERE visit_id = (:visit)::bigint ORDER BY starts_at;
 BEGIN;
-UPDATE form_tokens SET used_at = now() WHERE token_hash = sha256(convert_to('pgbench-' || (:n)::int, 'UTF8')) AND visit_id = (:visit)::bigint
-  AND used_at IS NULL AND created_at > now() - interval '24 hours' RETURNING visit_id;
+INSERT INTO form_tokens (token_hash, visit_id, created_at, used_at, expires_at)
+  VALUES (sha256(convert_to('pgbench-' || (:n)::int, 'UTF8')), (:visit)::bigint, now(), now(), now() + interval '2 hours')
+  ON CONFLICT (token_hash) DO NOTHING RETURNING visit_id;
+-- The code: the phone's latest, locked; marked used (the MAC is compared in Rust).
+SELECT id, code_hash, expires_at, used_at, wrong_tries FROM phone_codes
+  WHERE phone_index = sha256(convert_to('ph-' || (:n)::int, 'UTF8')) ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE;
+UPDATE phone_codes SET used_at = now() WHERE id = (:phone_code_id)::bigint;
 SELECT name FROM categories WHERE id = (:category)::bigint;
 SELECT id FROM registrations WHERE id_number_index = sha256(convert_to('id-' || (:n)::int, 'UTF8')) AND visit_id = (:visit)::bigint
   AND status NOT IN ('cancelled', 'rejected') ORDER BY id LIMIT 1;

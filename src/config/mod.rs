@@ -50,6 +50,8 @@ pub struct Config {
     /// before the password hash runs, so that guessing cannot exhaust the memory argon2 needs.
     pub login_per_ip_per_minute: u32,
     pub login_per_minute: u32,
+    /// SMS codes that verify a citizen's phone: their life, tries and sending limits.
+    pub phone_codes: rules::PhoneCodes,
     /// Screening: an earlier registration of the same ID within this many months is flagged.
     pub screening_lookback_months: u32,
     /// Outbox delivery: batch size, poll interval, attempts before `failed`, backoff base and cap.
@@ -129,6 +131,7 @@ impl Default for Config {
             lookup_per_minute: 10,
             login_per_ip_per_minute: 20,
             login_per_minute: 300,
+            phone_codes: Default::default(),
             screening_lookback_months: 2,
             notify_batch: 50,
             notify_poll: std::time::Duration::from_secs(5),

@@ -124,3 +124,33 @@ impl Default for ListRules {
         }
     }
 }
+
+/// Phone verification before an online registration counts (issue 14): the code's life and
+/// tries, and the limits on sending codes (each answered 429 with Retry-After when reached).
+#[derive(Clone, Copy, Debug)]
+pub struct PhoneCodes {
+    pub ttl: chrono::Duration,
+    /// Wrong tries a code survives; the next try needs a new code.
+    pub max_wrong_tries: u32,
+    /// At most one code per phone in this interval.
+    pub interval: chrono::Duration,
+    /// Codes per phone and (China) calendar day.
+    pub per_phone_per_day: u32,
+    /// Codes per client IP and hour: high, as many citizens share one mobile carrier address.
+    pub per_ip_per_hour: u32,
+    /// Codes per hour from the whole deployment: a ceiling on what an SMS-pumping script costs.
+    pub per_hour: u32,
+}
+
+impl Default for PhoneCodes {
+    fn default() -> Self {
+        Self {
+            ttl: chrono::Duration::minutes(5),
+            max_wrong_tries: 5,
+            interval: chrono::Duration::minutes(1),
+            per_phone_per_day: 5,
+            per_ip_per_hour: 60,
+            per_hour: 3000,
+        }
+    }
+}

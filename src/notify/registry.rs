@@ -66,8 +66,8 @@ pub const TEMPLATES: &[Template] = &[
     Template {
         kind: "phone.code",
         to: To::Citizen,
-        text: "验证码 {code}，5 分钟内有效，请勿告诉他人。",
-        vars: &[exact("code", 6)],
+        text: "您的来访登记验证码为 {code}，{minutes} 分钟内有效，请勿告诉他人。",
+        vars: &[exact("code", 6), exact("minutes", 2)],
     },
     Template {
         kind: "registration.submitted",
@@ -311,15 +311,18 @@ mod tests {
 
     #[test]
     fn a_verification_code_renders_and_nothing_else_passes() {
-        let r = render("phone.code", &json!({"code": "042917"})).unwrap();
-        assert_eq!(r.body, "验证码 042917，5 分钟内有效，请勿告诉他人。");
-        assert_eq!(r.params, json!({"code": "042917"}));
+        let r = render("phone.code", &json!({"code": "042917", "minutes": "5"})).unwrap();
+        assert_eq!(
+            r.body,
+            "您的来访登记验证码为 042917，5 分钟内有效，请勿告诉他人。"
+        );
+        assert_eq!(r.params, json!({"code": "042917", "minutes": "5"}));
         assert_eq!(
             render("phone.cod", &json!({"code": "042917"})),
             Err(Unfit::UnknownKind("phone.cod".into()))
         );
         assert_eq!(
-            render("phone.code", &json!({"code": "0429170"})),
+            render("phone.code", &json!({"code": "0429170", "minutes": "5"})),
             Err(Unfit::TooLong {
                 var: "code",
                 chars: 7,
@@ -331,11 +334,14 @@ mod tests {
             Err(Unfit::Missing("code"))
         );
         assert_eq!(
-            render("phone.code", &json!({"code": "1", "phone": "13812345678"})),
+            render(
+                "phone.code",
+                &json!({"code": "1", "minutes": "5", "phone": "13812345678"})
+            ),
             Err(Unfit::Unexpected("phone".into()))
         );
         assert_eq!(
-            render("phone.code", &json!({"code": null})),
+            render("phone.code", &json!({"code": null, "minutes": "5"})),
             Err(Unfit::NotText("code"))
         );
     }

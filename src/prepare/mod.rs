@@ -9,6 +9,7 @@ pub mod notice_correction;
 pub mod notice_store;
 pub mod notice_text;
 pub mod pages;
+pub mod phone_code;
 pub mod plan;
 pub mod registration;
 pub mod registration_offer;

@@ -110,6 +110,10 @@ pub struct RegistrationForm {
     pub informed: String,
     /// Walk-in: the room staff chose when no room is competent for the category.
     pub room_id: String,
+    /// Public form: the SMS code that verifies the phone.
+    pub code: String,
+    /// Public form: `send_code` (the 获取验证码 button) asks for a code instead of submitting.
+    pub action: String,
 }
 
 /// A form that passed validation, normalised.
@@ -129,6 +133,25 @@ pub struct Valid {
     pub waitlist: bool,
     /// Walk-in: the room staff picked (checked against the visit's rooms when placing).
     pub room_id: Option<i64>,
+}
+
+/// A phone number as typed, spaces and dashes dropped.
+pub fn normalize_phone(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
+
+/// The phone field's error, if the (normalised) number is not a mobile number.
+pub fn phone_error(phone: &str) -> Option<&'static str> {
+    if phone.is_empty() {
+        Some("请填写手机号码")
+    } else if !privacy::valid_phone(phone) {
+        Some("手机号码应为 11 位数字，以 13–19 开头")
+    } else {
+        None
+    }
 }
 
 /// Check every field (lengths as the DB CHECKs in 0002), with Chinese messages beside each.
@@ -152,17 +175,10 @@ pub fn validate(
             "身份证号不正确，请核对（18 位，最后一位可能是 X）",
         );
     }
-    let phone: String = f
-        .phone
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    if phone.is_empty() {
-        if !walk_in {
-            errors.add("phone", "请填写手机号码");
-        }
-    } else if !privacy::valid_phone(&phone) {
-        errors.add("phone", "手机号码应为 11 位数字，以 13–19 开头");
+    let phone = normalize_phone(&f.phone);
+    // A walk-in may come without a phone.
+    if let Some(e) = phone_error(&phone).filter(|_| !(walk_in && phone.is_empty())) {
+        errors.add("phone", e);
     }
     let address = text(errors, "address", "现住址", &f.address, 1, 200);
     let township = text(errors, "township", "所属乡镇", &f.township, 1, 30);

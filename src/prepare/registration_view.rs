@@ -4,12 +4,15 @@
 
 use crate::audit::Actor;
 use crate::error::AppError;
-use crate::prepare::booking::{self, BookingRules, Claim, Outcome, Submission};
-use crate::prepare::form_token;
+use crate::prepare::booking::{
+    self, BookingRules, Claim, Exemption, Outcome, PhoneProof, Submission,
+};
 use crate::prepare::registration::{
-    Channel, RegistrationForm, Valid, VisitInfo, parse_window_choice, validate, window_label,
+    Channel, RegistrationForm, Valid, VisitInfo, normalize_phone, parse_window_choice, phone_error,
+    validate, window_label,
 };
 use crate::prepare::registration_offer::{self, offered};
+use crate::prepare::{form_token, phone_code};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::form::Errors;
@@ -38,6 +41,8 @@ pub struct RegisterPage {
     pub walk_in: bool,
     /// Walk-in with no competent room: the visit's rooms for staff to pick from.
     pub rooms: Vec<(i64, String)>,
+    /// "验证码已发送至 …" after 获取验证码.
+    pub code_sent: String,
 }
 
 impl RegisterPage {
@@ -62,6 +67,7 @@ pub struct PageInput {
     pub full_window: Option<i64>,
     /// None: a new token is made.
     pub token: Option<String>,
+    pub code_sent: String,
 }
 
 impl PageInput {
@@ -75,6 +81,7 @@ impl PageInput {
             problem: String::new(),
             full_window: None,
             token: None,
+            code_sent: String::new(),
         }
     }
 
@@ -86,6 +93,7 @@ impl PageInput {
             problem: problem.to_owned(),
             full_window: None,
             token,
+            code_sent: String::new(),
         }
     }
 }
@@ -94,6 +102,7 @@ impl PageInput {
 pub fn booking_rules(state: &AppState) -> BookingRules {
     BookingRules {
         screening_lookback_months: state.config.screening_lookback_months,
+        phone_code_max_wrong: state.config.phone_codes.max_wrong_tries,
     }
 }
 
@@ -173,6 +182,7 @@ pub async fn page(
         staff: channel != Channel::Online,
         walk_in: channel == Channel::WalkIn,
         rooms: Vec::new(),
+        code_sent: input.code_sent,
         token,
         form: input.form,
         errors: input.errors,
@@ -288,6 +298,16 @@ pub async fn answer(
                 Some(("window_id", "该时段已满")),
             )
         }
+        Outcome::PhoneUnverified(refusal) => {
+            let input = PageInput::again(f, "请按提示修改后重新提交。", Some(token));
+            let message = refusal.message();
+            let mut p = page(state, ctx, visit, channel, input).await?;
+            p.errors.add("code", &message);
+            return Ok(Handled::Page(render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &p,
+            )));
+        }
         // Stored and KeyReused come from an Idempotency-Key, never from a form.
         Outcome::StaleToken | Outcome::Stored(_) | Outcome::KeyReused => {
             let hours = state.config.form_token_ttl.num_hours();
@@ -336,6 +356,10 @@ pub fn form_submission<'a>(
     created_by: Option<i64>,
     session_hash: Option<Vec<u8>>,
 ) -> Submission<'a> {
+    let phone_proof = match Exemption::of_channel(channel) {
+        Some(exemption) => PhoneProof::Exempt(exemption),
+        None => PhoneProof::Code(&f.code),
+    };
     Submission {
         visit,
         valid,
@@ -344,6 +368,53 @@ pub fn form_submission<'a>(
         session_hash,
         claim: Claim::FormToken(f.form_token.trim()),
         actor,
+        phone_proof,
+    }
+}
+
+/// 获取验证码 on the citizen's form: a code to the typed phone, and the form again with every
+/// value kept — the note under the phone field, or its error (429 with Retry-After at a limit).
+pub async fn send_code(
+    state: &AppState,
+    ctx: &Ctx,
+    visit: VisitInfo,
+    f: &RegistrationForm,
+) -> Result<Response, AppError> {
+    let token = Some(f.form_token.trim().to_owned()).filter(|t| !t.is_empty());
+    let mut input = PageInput::again(f, "", token);
+    let now = state.clock.now();
+    if let Some(closed) = Channel::Online.closed(&visit, now) {
+        input.problem = closed;
+        let p = page(state, ctx, visit, Channel::Online, input).await?;
+        return Ok(render_status(StatusCode::FORBIDDEN, &p));
+    }
+    let phone = normalize_phone(&f.phone);
+    if let Some(e) = phone_error(&phone) {
+        input.errors.add("phone", e);
+        let p = page(state, ctx, visit, Channel::Online, input).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
+    }
+    let rules = &state.config.phone_codes;
+    let mut tx = state.db.begin().await?;
+    let sent = phone_code::request(&mut tx, &state.keys, rules, &phone, ctx.ip, now).await?;
+    tx.commit().await?;
+    match sent {
+        Ok(sent) => {
+            let minutes = rules.ttl.num_minutes();
+            input.code_sent = format!("验证码已发送至 {}，{minutes} 分钟内有效", sent.mask);
+            let p = page(state, ctx, visit, Channel::Online, input).await?;
+            Ok(render_status(StatusCode::OK, &p))
+        }
+        Err(limited) => {
+            input.errors.add("phone", limited.message(now));
+            let p = page(state, ctx, visit, Channel::Online, input).await?;
+            let mut response = render_status(StatusCode::TOO_MANY_REQUESTS, &p);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(limited.retry_after()),
+            );
+            Ok(response)
+        }
     }
 }
 

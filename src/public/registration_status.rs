@@ -4,6 +4,7 @@
 
 use crate::clock::china_minute;
 use crate::error::AppError;
+use crate::followup::state::State as CaseState;
 use crate::prepare::booking;
 use crate::prepare::lifecycle::{RegistrationStatus as Status, citizen_status_label};
 use crate::prepare::registration;
@@ -38,6 +39,8 @@ pub struct StatusPage {
     pub(crate) code: String,
     pub(crate) phone_last4: String,
     pub(crate) status: &'static str,
+    /// What to do next, from the state (`next_step`).
+    pub(crate) next_step: &'static str,
     pub(crate) reject_reason: String,
     pub(crate) visit_title: String,
     pub(crate) visit_date: String,
@@ -64,6 +67,53 @@ pub(crate) struct CaseLine {
     pub(crate) dissatisfied: bool,
     /// The rating form as typed and its errors, when this case's form was refused.
     pub(crate) draft: Draft,
+}
+
+/// What the status page tells the citizen to do next: a pure function of the registration's
+/// status, its cases' states and whether its day is past. Only a registration still expecting
+/// its day asks for the ID card and the check-in.
+pub fn next_step(status: Status, cases: &[CaseState], day_past: bool) -> &'static str {
+    use CaseState as C;
+    const ON_THE_DAY: &str =
+        "接访当天请携带身份证原件和相关材料，在所选时段开始前到达接访地点，凭登记编号签到。";
+    match status {
+        Status::Submitted | Status::Confirmed | Status::Scheduled if day_past => {
+            "接访日已过，本次登记已结束。如仍需反映诉求，可以重新登记。"
+        }
+        Status::Submitted => {
+            "登记已提交，工作人员审核后会短信通知您。审核通过后，接访当天请携带身份证原件和相关材料，凭登记编号签到。"
+        }
+        Status::Confirmed => ON_THE_DAY,
+        Status::Scheduled => {
+            "已为您排定接待室和排号。接访当天请携带身份证原件和相关材料，在预计接谈时间前到达，凭登记编号签到。"
+        }
+        Status::Waitlisted => {
+            "您在候补名单中。有人取消登记时按顺序递补，递补成功后会短信通知您；收到通知前请不要前往现场。"
+        }
+        Status::Rejected => {
+            "您的登记未予受理，原因见上。本次无需前往现场；如有疑问，请联系县信访局。"
+        }
+        Status::Cancelled => "该登记已取消，无需前往现场。如仍需反映诉求，可以重新登记。",
+        Status::NoShow => "您未在接访当天到场，本次登记已结束。如仍需反映诉求，可以重新登记。",
+        Status::CheckedIn => "您已签到，请在候谈区等候叫号。",
+        Status::Called => "已叫到您的号，请到接待室接谈。",
+        Status::Received if cases.contains(&C::Closed) => {
+            "您的诉求已办结，请查看下方的答复意见，并对办理结果评价。"
+        }
+        Status::Received
+            if cases.iter().any(|c| {
+                matches!(
+                    c,
+                    C::Assigned | C::Accepted | C::Returned | C::ClosureSubmitted
+                )
+            }) =>
+        {
+            "接谈已完成，您的诉求已交办责任单位限期办理，办理进展见下方。"
+        }
+        Status::Received if cases.contains(&C::InReview) => "您申请的复查正在办理，结果会告知您。",
+        Status::Received if cases.is_empty() => "接谈已完成。如对答复有疑问，请联系县信访局。",
+        Status::Received => "您的诉求已办结，感谢您的评价。",
+    }
 }
 
 /// The registration this proof opens, if it does.
@@ -103,8 +153,12 @@ pub async fn status_page(
     )
     .fetch_one(&state.db)
     .await?;
-    let cases = crate::followup::case_view::for_citizen(&state.db, &state.keys, id)
-        .await?
+    let views = crate::followup::case_view::for_citizen(&state.db, &state.keys, id).await?;
+    let case_states: Vec<CaseState> = views
+        .iter()
+        .filter_map(|c| CaseState::parse(&c.status))
+        .collect();
+    let cases = views
         .into_iter()
         .map(|c| CaseLine {
             due: c
@@ -144,6 +198,7 @@ pub async fn status_page(
         code: r.code,
         phone_last4: f.phone_last4.trim().to_owned(),
         status: citizen_status_label(&r.status),
+        next_step: status.map_or("", |s| next_step(s, &case_states, r.visit_date < today)),
         reject_reason: r.reject_reason.unwrap_or_default(),
         visit_title: r.title,
         visit_date: crate::clock::cn_date(r.visit_date),
@@ -168,4 +223,78 @@ pub async fn status_page(
         cancellable: status.is_some_and(Status::cancellable) && r.visit_date > today,
         cases,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CaseState as C;
+
+    const ID_CARD: &str = "身份证";
+
+    /// Every registration status, with no case yet and the day still ahead.
+    #[test]
+    fn every_status_has_its_own_next_step_and_only_a_coming_day_asks_for_the_id_card() {
+        let expected = [
+            (Status::Submitted, "审核后会短信通知", true),
+            (Status::Confirmed, "凭登记编号签到", true),
+            (Status::Scheduled, "预计接谈时间前到达", true),
+            (Status::Waitlisted, "请不要前往现场", false),
+            (Status::Rejected, "未予受理", false),
+            (Status::Cancelled, "已取消", false),
+            (Status::NoShow, "未在接访当天到场", false),
+            (Status::CheckedIn, "等候叫号", false),
+            (Status::Called, "请到接待室接谈", false),
+            (Status::Received, "接谈已完成", false),
+        ];
+        assert_eq!(expected.len(), Status::ALL.len(), "every status is covered");
+        for (status, says, asks_for_id) in expected {
+            let text = next_step(status, &[], false);
+            assert!(text.contains(says), "{status}: {text}");
+            assert_eq!(text.contains(ID_CARD), asks_for_id, "{status}: {text}");
+            assert_eq!(
+                text.contains("凭登记编号签到"),
+                asks_for_id,
+                "{status}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_day_gone_by_ends_a_registration_that_still_waited_for_it() {
+        for status in [Status::Submitted, Status::Confirmed, Status::Scheduled] {
+            let text = next_step(status, &[], true);
+            assert!(text.contains("接访日已过"), "{status}: {text}");
+            assert!(!text.contains(ID_CARD), "{status}: {text}");
+        }
+        assert!(next_step(Status::Received, &[], true).contains("接谈已完成"));
+    }
+
+    /// After the reception the cases say what comes next: in progress, to rate, in review, done.
+    #[test]
+    fn after_the_reception_the_cases_decide_the_next_step() {
+        let cases = [
+            (&[C::Assigned][..], "交办责任单位"),
+            (&[C::Accepted][..], "交办责任单位"),
+            (&[C::Returned][..], "交办责任单位"),
+            (&[C::ClosureSubmitted][..], "交办责任单位"),
+            (&[C::Closed][..], "对办理结果评价"),
+            (&[C::Accepted, C::Closed][..], "对办理结果评价"),
+            (&[C::InReview][..], "复查"),
+            (&[C::Rated][..], "感谢您的评价"),
+            (&[C::Terminated][..], "感谢您的评价"),
+            (&[C::Rated, C::Accepted][..], "交办责任单位"),
+        ];
+        for state in C::ALL {
+            assert!(
+                cases.iter().any(|(c, _)| c.contains(&state)),
+                "{state:?} is covered"
+            );
+        }
+        for (states, says) in cases {
+            let text = next_step(Status::Received, states, false);
+            assert!(text.contains(says), "{states:?}: {text}");
+            assert!(!text.contains(ID_CARD), "{states:?}: {text}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Cross-cutting HTTP: who is calling, from where, and what every page needs.
 
+pub mod assets;
 pub mod auth;
+pub mod elder;
 pub mod errors;
 pub mod export;
 pub mod form;
@@ -20,10 +22,11 @@ pub mod xlsx;
 
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;
-use crate::web::page::{Layout, UserBox, nav_for};
+use crate::web::page::{Layout, NavLink, UserBox, nav_for};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{HeaderValue, SET_COOKIE};
 use axum::http::request::Parts;
+use axum::http::{Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -93,6 +96,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     }
     let user = req.extensions().get::<CurrentUser>().cloned();
     let path = req.uri().path().to_owned();
+    let mode = Mode::new(req.extensions(), req.method(), req.uri());
     let mut response = next.run(req).await;
     // API errors keep their message for `json::as_json`; pages get the user's own layout.
     let api = json::is_api(&path);
@@ -105,6 +109,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
                 path,
                 flash: None,
                 demo,
+                mode,
             };
             ctx.layout("出错了")
         });
@@ -146,6 +151,30 @@ pub struct Ctx {
     path: String,
     flash: Option<String>,
     demo: bool,
+    mode: Mode,
+}
+
+/// The version of the site a request asked for (长辈版 or not), and where its switch leads.
+#[derive(Clone, Debug, Default)]
+struct Mode {
+    elder: bool,
+    switch_href: String,
+}
+
+impl Mode {
+    fn new(extensions: &axum::http::Extensions, method: &Method, uri: &Uri) -> Mode {
+        let elder = extensions.get::<elder::ElderMode>().is_some();
+        let get = method == Method::GET;
+        Mode {
+            elder,
+            switch_href: elder::switch_href(elder, get, uri.path(), uri.query()),
+        }
+    }
+
+    /// The prefix of every link and form action on the page.
+    fn at(&self) -> &'static str {
+        if self.elder { elder::PREFIX } else { "" }
+    }
 }
 
 impl Ctx {
@@ -156,9 +185,17 @@ impl Ctx {
                 display_name: u.display_name.clone(),
                 role_label: u.role.label().into(),
             }),
-            nav: nav_for(self.user.as_ref(), &self.path),
+            nav: nav_for(self.user.as_ref(), &self.path)
+                .into_iter()
+                .map(|link| NavLink {
+                    href: format!("{}{}", self.mode.at(), link.href),
+                    ..link
+                })
+                .collect(),
             demo: self.demo,
             flash: self.flash.clone(),
+            at: self.mode.at(),
+            switch_href: self.mode.switch_href.clone(),
         }
     }
 
@@ -198,6 +235,7 @@ impl FromRequestParts<AppState> for Ctx {
             path: parts.uri.path().to_owned(),
             flash: parts.extensions.get::<Flash>().map(|f| f.0.clone()),
             demo: state.demo_present(),
+            mode: Mode::new(&parts.extensions, &parts.method, &parts.uri),
         })
     }
 }

@@ -23,9 +23,18 @@ pub struct Layout {
     pub nav: Vec<NavLink>,
     pub demo: bool,
     pub flash: Option<String>,
+    /// The prefix of every site link and form action: "" or 长辈版's `/elder`.
+    pub at: &'static str,
+    /// The same page in the other version (长辈版 ↔ 标准版).
+    pub switch_href: String,
 }
 
 impl Layout {
+    /// 长辈版: large text, high contrast.
+    pub fn elder(&self) -> bool {
+        !self.at.is_empty()
+    }
+
     /// A layout without request context (error pages).
     pub fn bare(title: &str) -> Self {
         Self {
@@ -34,6 +43,8 @@ impl Layout {
             nav: nav_for(None, ""),
             demo: false,
             flash: None,
+            at: "",
+            switch_href: crate::web::elder::PREFIX.into(),
         }
     }
 }
@@ -41,7 +52,11 @@ impl Layout {
 /// The menu each role sees; every entry is a route the role may call.
 pub fn nav_for(user: Option<&CurrentUser>, path: &str) -> Vec<NavLink> {
     let entries: &[(&str, &str)] = match user.map(|u| u.role) {
-        None => &[("/", "首页"), ("/schedule", "接访安排")],
+        None => &[
+            ("/", "首页"),
+            ("/schedule", "接访安排"),
+            ("/lookup", "登记查询"),
+        ],
         Some(Role::Sysadmin) => &[
             ("/admin/users", "用户"),
             ("/admin/departments", "责任单位"),

@@ -64,15 +64,16 @@ pub async fn login(
     hit(db, "login", limits.global, now).await
 }
 
-/// Drop the counters of windows that have ended (the housekeeping loop calls this every minute).
+/// Drop the counters of windows that have ended, each by its own length (the housekeeping loop
+/// calls this every minute).
 pub async fn purge(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    let (current, _) = window(now);
-    Ok(
-        sqlx::query!("DELETE FROM rate_limits WHERE window_start < $1", current)
-            .execute(db)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query!(
+        "DELETE FROM rate_limits WHERE window_start + make_interval(secs => window_seconds) <= $1",
+        now
     )
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 fn too_many(retry_after: i64) -> Response {

@@ -378,6 +378,18 @@ fn registration(id: &str, category: i64, window: i64) -> Value {
     })
 }
 
+/// The registration with the SMS code just sent to its phone, as a citizen's app sends it.
+async fn with_code(app: &TestApp, api: &Api, mut body: Value) -> Value {
+    let phone = body["phone"].as_str().unwrap().to_owned();
+    let sent = api
+        .post("/api/v1/phone-codes", None, &json!({"phone": phone}))
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    assert_eq!(sent.body["phone_mask"], "138****5678");
+    body["code"] = json!(app.sms_code(&phone).await);
+    body
+}
+
 #[tokio::test]
 async fn public_visits_and_notices() {
     let app = spawn().await;
@@ -426,7 +438,7 @@ async fn registration_with_an_idempotency_key_happens_once() {
     let cat = category(&app).await;
     let api = Api::new(&app, None);
     let path = format!("/api/v1/visits/{}/registrations", v.id);
-    let body = registration(&id_number(7), cat, v.windows[0]);
+    let body = with_code(&app, &api, registration(&id_number(7), cat, v.windows[0])).await;
 
     let first = api.post(&path, Some("k-1"), &body).await;
     assert_eq!(first.status, 201, "{}", first.body);
@@ -479,24 +491,14 @@ async fn registration_with_an_idempotency_key_happens_once() {
     );
 
     // A full window: 409 naming the field; with join_waitlist: waitlisted.
-    let second = api
-        .post(
-            &path,
-            Some("k-4"),
-            &registration(&id_number(8), cat, v.windows[1]),
-        )
-        .await;
-    assert_eq!(second.status, 201);
-    let full = api
-        .post(
-            &path,
-            Some("k-5"),
-            &registration(&id_number(9), cat, v.windows[1]),
-        )
-        .await;
+    let second = with_code(&app, &api, registration(&id_number(8), cat, v.windows[1])).await;
+    assert_eq!(api.post(&path, Some("k-4"), &second).await.status, 201);
+    let third = with_code(&app, &api, registration(&id_number(9), cat, v.windows[1])).await;
+    let full = api.post(&path, Some("k-5"), &third).await;
     assert_error(&full, 409, "conflict");
     assert_eq!(full.body["error"]["fields"]["window_id"], "该时段已满");
-    let mut wait = registration(&id_number(9), cat, v.windows[1]);
+    // The code was not used by the refused registration: it serves the waiting list's.
+    let mut wait = third.clone();
     wait["join_waitlist"] = json!(true);
     assert_eq!(
         api.post(&path, Some("k-6"), &wait).await.body["status"],
@@ -523,6 +525,107 @@ async fn registration_with_an_idempotency_key_happens_once() {
         .await,
         404,
         "not_found",
+    );
+}
+
+#[tokio::test]
+async fn a_public_registration_needs_the_sms_code_and_a_staff_token_is_exempt_and_audited() {
+    let app = spawn().await;
+    let v = published_visit(&app).await;
+    let cat = category(&app).await;
+    let path = format!("/api/v1/visits/{}/registrations", v.id);
+    let public = Api::new(&app, None);
+    let body = registration(&id_number(30), cat, v.windows[0]);
+    let refused = public.post(&path, Some("p-1"), &body).await;
+    assert_error(&refused, 422, "validation_failed");
+    assert!(
+        refused.body["error"]["fields"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("获取验证码"),
+        "{}",
+        refused.body
+    );
+    let mut wrong = with_code(&app, &public, body.clone()).await;
+    let right = wrong["code"].as_str().unwrap().to_owned();
+    wrong["code"] = json!(if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    });
+    let refused = public.post(&path, Some("p-2"), &wrong).await;
+    assert_error(&refused, 422, "validation_failed");
+    assert!(
+        refused.body["error"]["fields"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("不正确")
+    );
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+
+    // The 12345 hotline registers a caller with its staff token: no code, and the audit says so.
+    let staff = app.signed_in("rexian", Role::Staff).await;
+    let hotline = Api::new(&app, Some(&create_token(&staff, "12345 热线").await));
+    let mut caller = registration(&id_number(31), cat, v.windows[0]);
+    caller["phone"] = json!("13900002222");
+    let accepted = hotline.post(&path, Some("h-1"), &caller).await;
+    assert_eq!(accepted.status, 201, "{}", accepted.body);
+    let (action, object, detail): (String, String, Value) = sqlx::query_as(
+        "SELECT action, object_id, detail FROM audit_log WHERE action = 'registration.phone_exempt'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM registrations WHERE code = $1")
+        .bind(accepted.body["code"].as_str().unwrap())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        (action.as_str(), object),
+        ("registration.phone_exempt", id.to_string())
+    );
+    assert_eq!(detail["exemption"], "staff_token");
+}
+
+#[tokio::test]
+async fn asking_for_codes_too_often_answers_429_with_retry_after() {
+    let app = TestApp::spawn_with(|c| c.phone_codes.per_ip_per_hour = 2).await;
+    let api = Api::new(&app, None);
+    for phone in ["13800000001", "13800000002"] {
+        let sent = api
+            .post("/api/v1/phone-codes", None, &json!({"phone": phone}))
+            .await;
+        assert_eq!(sent.status, 201, "{}", sent.body);
+        assert_eq!(sent.body["expires_in"], 300);
+    }
+    let limited = api
+        .post(
+            "/api/v1/phone-codes",
+            None,
+            &json!({"phone": "13800000003"}),
+        )
+        .await;
+    assert_error(&limited, 429, "rate_limited");
+    let retry: i64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let invalid = api
+        .post("/api/v1/phone-codes", None, &json!({"phone": "123"}))
+        .await;
+    assert_error(&invalid, 422, "validation_failed");
+    assert!(
+        !invalid.body["error"]["fields"]["phone"]
+            .as_str()
+            .unwrap()
+            .is_empty()
     );
 }
 

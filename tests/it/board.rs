@@ -246,9 +246,10 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
     }
     // Live with the external script, and a reload fallback without JavaScript.
     assert!(!r.text("#board").is_empty());
+    let board_js = xiafang::web::assets::url("board.js");
     assert!(
         r.body
-            .contains(r#"<script src="/static/board.js" defer></script>"#)
+            .contains(&format!(r#"<script src="{board_js}" defer></script>"#))
     );
     assert!(
         r.body
@@ -259,7 +260,7 @@ async fn the_board_shows_each_room_called_next_three_and_waiting_with_masked_nam
         f.visit
     )));
 
-    let js = app.client().get("/static/board.js").await;
+    let js = app.client().get(board_js).await;
     assert_eq!(js.status, 200);
     assert!(
         js.headers["content-type"]
@@ -432,4 +433,197 @@ async fn in_a_browser_the_board_follows_calls_live_and_fits_a_phone() {
         shown.contains("正在接待 1号 欧阳某某") && shown.contains("等候 1 人"),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn the_live_events_stream_uncompressed_to_a_client_that_accepts_compression() {
+    let app = TestApp::spawn().await;
+    let f = visit(&app, true, &["第一接待室"]).await;
+    let first = queued(&app, &f, f.rooms[0], 1, "张三丰", "checked_in").await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/visits/{}/board/events", app.origin(), f.visit))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers().get("content-encoding").is_none(),
+        "a compressor would hold the events back"
+    );
+    let mut events = EventStream {
+        resp,
+        buf: String::new(),
+    };
+    events.next_board().await;
+    call(&app.db, f.visit, first).await;
+    let (_, after) = tokio::time::timeout(StdDuration::from_secs(1), events.next_board())
+        .await
+        .expect("the call arrives at once");
+    assert_eq!(tile(&after, "第一接待室")["now"]["number"], 1);
+}
+
+// ---- 语音叫号: the board reads new calls aloud, once switched on ----
+
+/// Installed before any page script runs: utterances are recorded in `window.spoken` ("lang text")
+/// instead of played.
+const RECORD_SPEECH: &str = "window.spoken = []; \
+     window.speechSynthesis.speak = function (u) { window.spoken.push(u.lang + ' ' + u.text); };";
+
+/// The desk's day (room A: 1 欧阳娜娜, 2 李四, 3 王五 waiting; room B: 8 赵六 at the table) and its
+/// board open in a browser whose speech is recorded.
+async fn voice_board(app: &TestApp) -> (crate::desk::Day, Vec<i64>, crate::browser::Browser) {
+    use crate::desk::{batch, day};
+    let (d, _) = day(app).await;
+    let mut waiting = Vec::new();
+    for (code, name, id17, n) in [
+        ("SPKA2345", "欧阳娜娜", "33072619800101123", 1),
+        ("SPKB2345", "李四", "33072619751212456", 2),
+        ("SPKC2345", "王五", "33072619900303789", 3),
+    ] {
+        waiting.push(batch(&d, code, name, id17, d.room_a, n, "checked_in").await);
+    }
+    batch(
+        &d,
+        "SPKD2345",
+        "赵六",
+        "33072619660606321",
+        d.room_b,
+        8,
+        "checked_in",
+    )
+    .await;
+    desk_calls(&d, d.room_b).await;
+    let browser = crate::browser::Browser::start(false).await;
+    browser
+        .driver
+        .cdp()
+        .send_raw(
+            "Page.addScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "source": RECORD_SPEECH }),
+        )
+        .await
+        .unwrap();
+    browser
+        .driver
+        .goto(format!("{}/visits/{}/board", app.origin(), d.fx.visit))
+        .await
+        .unwrap();
+    (d, waiting, browser)
+}
+
+/// The desk calls the next batch of `room`, as the leader's 叫号 button does.
+async fn desk_calls(d: &crate::desk::Day, room: i64) {
+    let r = d
+        .staff
+        .post(&format!("{}/call", crate::desk::desk(d, room)), &[])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+/// The batch at the table is received (its record saved), so that the next can be called.
+async fn received(d: &crate::desk::Day, registration: i64) {
+    sqlx::query("UPDATE registrations SET status = 'received' WHERE id = $1")
+        .bind(registration)
+        .execute(&d.fx.owner)
+        .await
+        .unwrap();
+}
+
+/// What the page has spoken, once it has spoken `count` things (or after 5 s).
+async fn spoken(browser: &crate::browser::Browser, count: usize) -> Vec<String> {
+    let mut said = Vec::new();
+    for _ in 0..50 {
+        said = browser
+            .driver
+            .execute("return window.spoken", vec![])
+            .await
+            .unwrap()
+            .convert::<Vec<String>>()
+            .unwrap();
+        if said.len() >= count {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    said
+}
+
+async fn voice_switch(browser: &crate::browser::Browser) -> (String, String) {
+    let button = browser
+        .driver
+        .find(thirtyfour::By::Id("board-voice"))
+        .await
+        .unwrap();
+    (
+        button.text().await.unwrap(),
+        button
+            .attr("aria-pressed")
+            .await
+            .unwrap()
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn switched_on_the_board_speaks_each_new_call_once_in_order_with_masked_names() {
+    let app = TestApp::spawn().await;
+    let (d, waiting, browser) = voice_board(&app).await;
+    assert_eq!(
+        voice_switch(&browser).await,
+        ("语音叫号：关".into(), "false".into())
+    );
+    browser.button("语音叫号：关").await.click().await.unwrap();
+    assert_eq!(
+        voice_switch(&browser).await,
+        ("语音叫号：开".into(), "true".into())
+    );
+    browser.screenshot("board-voice-on").await;
+
+    desk_calls(&d, d.room_a).await;
+    spoken(&browser, 1).await;
+    received(&d, waiting[0]).await;
+    desk_calls(&d, d.room_a).await;
+    spoken(&browser, 2).await;
+    // Room B's call, on the board when the page loaded, is not read out; nor is any call twice.
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert_eq!(
+        spoken(&browser, 2).await,
+        [
+            "zh-CN 请 1 号 欧阳某某 到第一接待室",
+            "zh-CN 请 2 号 李某某 到第一接待室"
+        ]
+    );
+
+    // The screen remembers the switch; on reload it speaks only what is called afterwards.
+    browser.driver.refresh().await.unwrap();
+    assert_eq!(voice_switch(&browser).await.0, "语音叫号：开");
+    received(&d, waiting[1]).await;
+    desk_calls(&d, d.room_a).await;
+    let said = spoken(&browser, 1).await;
+    browser.quit().await;
+    assert_eq!(said, ["zh-CN 请 3 号 王某某 到第一接待室"]);
+}
+
+#[tokio::test]
+async fn switched_off_the_board_shows_calls_and_says_nothing() {
+    let app = TestApp::spawn().await;
+    let (d, _, browser) = voice_board(&app).await;
+    assert_eq!(voice_switch(&browser).await.0, "语音叫号：关");
+    desk_calls(&d, d.room_a).await;
+    let mut shown = String::new();
+    for _ in 0..50 {
+        shown = browser.body_text().await;
+        if shown.contains("欧阳某某") {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    let said = spoken(&browser, 0).await;
+    browser.quit().await;
+    assert!(
+        shown.contains("欧阳某某"),
+        "the call is on the board: {shown}"
+    );
+    assert!(said.is_empty(), "{said:?}");
 }

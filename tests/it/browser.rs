@@ -249,7 +249,7 @@ pub fn decode_qr(png: &[u8]) -> Vec<String> {
 }
 
 /// The demo county (an announced visit with its 一次公告) plus reception windows for its day.
-async fn announced_visit(app: &TestApp) -> (i64, i64) {
+pub async fn announced_visit(app: &TestApp) -> (i64, i64) {
     let owner = sqlx::PgPool::connect(&app.url).await.unwrap();
     xiafang::demo::seed(&owner, app.clock.as_ref(), &app.state.keys)
         .await
@@ -366,6 +366,23 @@ async fn a_citizen_registers_on_a_phone_and_looks_the_registration_up() {
         .click()
         .await
         .unwrap();
+    // 获取验证码 posts the form: it comes back with everything kept and the code on its way.
+    b.press("获取验证码").await;
+    let sent = b
+        .driver
+        .find(By::Id("code-sent"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sent.contains("验证码已发送至 138****5678"), "{sent}");
+    assert_eq!(
+        b.field("诉求内容").await.value().await.unwrap().as_deref(),
+        Some("村口道路损坏两年未修，雨天无法通行。")
+    );
+    let code = app.sms_code("13812345678").await;
+    b.fill("验证码", &code).await;
     b.press("提交登记").await;
     let error = b
         .driver

@@ -367,6 +367,17 @@ async fn a_walk_in_is_validated_screened_and_checked_in_to_a_competent_room() {
     assert_eq!(ok.status, 303, "{}", ok.body);
     let (reg, channel, status, room, number): (i64, String, String, Option<i64>, Option<i32>) =
         sqlx::query_as("SELECT id, channel, status, room_id, queue_number FROM registrations WHERE name_mask = '王某某' AND channel = 'walk_in'").fetch_one(o).await.unwrap();
+    let exempt: serde_json::Value = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'registration.phone_exempt' AND object_id = $1::text",
+    )
+    .bind(reg)
+    .fetch_one(o)
+    .await
+    .unwrap();
+    assert_eq!(
+        exempt["exemption"], "walk_in",
+        "no SMS code at the desk, audited"
+    );
     assert_eq!(
         (channel.as_str(), status.as_str(), room),
         ("walk_in", "checked_in", Some(d.room_a))
@@ -486,8 +497,9 @@ async fn the_day_page_counts_what_the_rows_say() {
     );
     let rows = page.texts("#day-rooms tbody tr");
     assert!(rows[0].contains("第一接待室"));
-    assert!(page.body.contains("/static/day.js") && page.body.contains("刷新"));
-    assert_eq!(app.client().get("/static/day.js").await.status, 200);
+    let day_js = xiafang::web::assets::url("day.js");
+    assert!(page.body.contains(day_js) && page.body.contains("刷新"));
+    assert_eq!(app.client().get(day_js).await.status, 200);
     assert_eq!(d.staff.get("/staff/visits/999999/day").await.status, 404);
     let visit_page = d.staff.get(&format!("/staff/visits/{v}")).await;
     assert!(

@@ -163,7 +163,7 @@ async fn a_citizen_registers_for_the_demo_visit_the_moment_it_is_seeded() {
     let token = page.field_value("form_token");
     let (id, c, w) = (id_number(7), category.to_string(), window.to_string());
     let r = citizen
-        .post(
+        .post_verified(
             &format!("/visits/{visit}/register"),
             &form(&token, &id, &c, &w),
         )

@@ -222,7 +222,7 @@ async fn a_months_rota_is_generated_in_turn_on_working_days_set_by_hand_publishe
     let id = crate::fixtures::id_number("33072619800101001");
     let (w, c) = (window.to_string(), category.to_string());
     let res = citizen
-        .post(
+        .post_verified(
             &format!("/visits/{twelfth}/register"),
             &crate::register::form(&token, &id, &c, &w),
         )

@@ -102,6 +102,9 @@ fn serve(app_url: &str, data: &Path, port: u16, env: &[(&str, &str)]) -> Server 
         .env("XIAFANG_BIND", format!("127.0.0.1:{port}"))
         .env("XIAFANG_DATA_DIR", data)
         .env("XIAFANG_TRUSTED_PROXIES", "127.0.0.1")
+        // The tests read SMS codes from the outbox: nothing delivers (and erases) them first.
+        .env("XIAFANG_JOBS", "off")
+        .env("XIAFANG_PHONE_CODES_PER_HOUR", "100000")
         .env("RUST_LOG", "error")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -214,10 +217,13 @@ async fn form_token(
         .to_owned()))
 }
 
-/// POST a filled-in form (every other citizen a group of 8: two slots) from its own address.
+/// POST a filled-in form (every other citizen a group of 8: two slots) from its own address and
+/// phone, after 获取验证码 and with the code the phone received (read from the outbox of the
+/// database at `url`, the owner's).
 async fn post_form(
     http: &reqwest::Client,
     port: u16,
+    url: &str,
     v: &Visit,
     category: i64,
     token: &str,
@@ -233,9 +239,27 @@ async fn post_form(
         set(&mut f, "persons", "8");
         set(&mut f, "representatives", "张三、李四");
     }
+    let phone = format!("139{n:08}");
+    set(&mut f, "phone", &phone);
     let ip = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+    let path = format!("http://127.0.0.1:{port}/visits/{}/register", v.id);
+    let mut ask = f.clone();
+    ask.push(("action", "send_code"));
+    let sent = answer(
+        http.post(&path)
+            .header("x-forwarded-for", &ip)
+            .form(&ask)
+            .send()
+            .await?,
+    )
+    .await?;
+    if sent.status != 200 {
+        return Ok(sent);
+    }
+    let code = crate::harness::sms_code(url, &phone).await;
+    f.push(("code", &code));
     answer(
-        http.post(format!("http://127.0.0.1:{port}/visits/{}/register", v.id))
+        http.post(&path)
             .header("x-forwarded-for", ip)
             .form(&f)
             .send()
@@ -248,11 +272,12 @@ async fn post_form(
 async fn register(
     http: &reqwest::Client,
     port: u16,
+    url: &str,
     v: &Visit,
     category: i64,
 ) -> reqwest::Result<Answer> {
     match form_token(http, port, v.id).await? {
-        Ok(token) => post_form(http, port, v, category, &token).await,
+        Ok(token) => post_form(http, port, url, v, category, &token).await,
         Err(refused) => Ok(refused),
     }
 }
@@ -300,7 +325,7 @@ impl UnderLoad {
             Arc::new(AtomicBool::new(false)),
             Arc::new(Mutex::new(Tally::default())),
         );
-        let clients = load(4, port, &visit, category, &stop, &tally);
+        let clients = load(4, port, &url, &visit, category, &stop, &tally);
         UnderLoad {
             pg,
             url,
@@ -333,6 +358,7 @@ impl UnderLoad {
 fn load(
     clients: usize,
     port: u16,
+    url: &str,
     v: &Arc<Visit>,
     category: i64,
     stop: &Arc<AtomicBool>,
@@ -341,6 +367,7 @@ fn load(
     (0..clients)
         .map(|i| {
             let (v, stop, tally) = (v.clone(), stop.clone(), tally.clone());
+            let url = url.to_owned();
             tokio::spawn(async move {
                 let mut round = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -361,7 +388,7 @@ fn load(
                             Err(e) => Err(e),
                         }
                     } else {
-                        register(&http, port, &v, category).await
+                        register(&http, port, &url, &v, category).await
                     };
                     match result {
                         Ok(a) => {
@@ -485,7 +512,9 @@ async fn a_database_restart_under_load_gives_503_and_the_app_recovers_by_itself(
     let restarted = Instant::now();
     let http = browser(l.port);
     loop {
-        let a = register(&http, l.port, &l.visit, l.category).await.unwrap();
+        let a = register(&http, l.port, &l.url, &l.visit, l.category)
+            .await
+            .unwrap();
         if a.status == 303 {
             break;
         }
@@ -562,8 +591,8 @@ async fn sigterm_lets_an_in_flight_registration_commit_and_exits_zero() {
     let lock = lock_windows(&owner, &v).await;
     let v = Arc::new(v);
     let post = tokio::spawn({
-        let v = v.clone();
-        async move { post_form(&http, port, &v, cat, &token).await.unwrap() }
+        let (v, url) = (v.clone(), url.clone());
+        async move { post_form(&http, port, &url, &v, cat, &token).await.unwrap() }
     });
     wait_for_blocked(&owner, 1).await;
     signal(&app, SIGTERM);
@@ -627,8 +656,10 @@ async fn beyond_its_capacity_the_server_sheds_at_once_with_503_and_retry_after()
         .into_iter()
         .zip(tokens)
         .map(|(http, token)| {
-            let v = v.clone();
-            tokio::spawn(async move { post_form(&http, port, &v, cat, &token).await.unwrap() })
+            let (v, url) = (v.clone(), url.clone());
+            tokio::spawn(
+                async move { post_form(&http, port, &url, &v, cat, &token).await.unwrap() },
+            )
         })
         .collect();
     wait_for_blocked(&owner, 2).await;
@@ -784,7 +815,7 @@ async fn oversized_bodies_get_413_with_a_chinese_page_however_they_are_sent() {
     assert_eq!(n, 0, "nothing oversized was registered");
     // A body within the limit still goes through.
     let r = client
-        .post(
+        .post_verified(
             &format!("/visits/{}/register", v.id),
             &form(
                 &token,

@@ -238,7 +238,9 @@ async fn an_expired_or_forged_token_keeps_the_form_with_a_clear_message() {
         .unwrap();
     assert_eq!(stored, 0, "a refused token is not stored");
 
-    let r = client.post(&path, &form(&fresh, &id, &c, &w)).await;
+    let r = client
+        .post_verified(&path, &form(&fresh, &id, &c, &w))
+        .await;
     assert_eq!(r.status, 303, "the new token works: {}", r.body);
 }
 
@@ -258,7 +260,9 @@ async fn the_purge_removes_expired_sessions_tokens_keys_and_counters() {
     let path = format!("/visits/{}/register", v.id);
     let t = client.get(&path).await.field_value("form_token");
     let w = v.windows[0].to_string();
-    let r = client.post(&path, &form(&t, &id_number(5), &c, &w)).await;
+    let r = client
+        .post_verified(&path, &form(&t, &id_number(5), &c, &w))
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let owner = PgPool::connect(&app.url).await.unwrap();
     sqlx::query(
@@ -473,7 +477,9 @@ async fn the_log_holds_no_typed_username_registration_code_or_phone_digits() {
     let path = format!("/visits/{}/register", v.id);
     let t = client.get(&path).await.field_value("form_token");
     let w = v.windows[0].to_string();
-    let r = client.post(&path, &form(&t, &id_number(8), &c, &w)).await;
+    let r = client
+        .post_verified(&path, &form(&t, &id_number(8), &c, &w))
+        .await;
     let code = r
         .location()
         .trim_start_matches("/registrations/")

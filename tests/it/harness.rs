@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use xiafang::app;
 use xiafang::clock::{Clock, ManualClock};
 use xiafang::config::Config;
+use xiafang::config::rules::PhoneCodes;
 use xiafang::db;
 use xiafang::state::AppState;
 use xiafang::web::auth::Role;
@@ -238,6 +239,15 @@ impl TestApp {
             // Tests sign in often on a frozen clock; `login` tests set the limits they prove.
             login_per_ip_per_minute: 100_000,
             login_per_minute: 100_000,
+            // Likewise, citizens of many tests share one phone and one IP; the phone code tests
+            // set the limits they prove.
+            phone_codes: PhoneCodes {
+                interval: chrono::Duration::zero(),
+                per_phone_per_day: 100_000,
+                per_ip_per_hour: 100_000,
+                per_hour: 100_000,
+                ..PhoneCodes::default()
+            },
             ..Config::default()
         };
         configure(&mut config);
@@ -350,6 +360,11 @@ impl TestApp {
         client
     }
 
+    /// The SMS code last sent to `phone`, read off the text the phone received.
+    pub async fn sms_code(&self, phone: &str) -> String {
+        sms_code(&self.url, phone).await
+    }
+
     pub async fn audit_count(&self, action: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
             .bind(action)
@@ -357,6 +372,80 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// The tests' SMS gateway: it keeps every text it is given (by database and outbox id), so
+/// that a test reads a verification code as the citizen does.
+struct CapturingSms(String);
+
+fn sms_inbox() -> &'static Mutex<HashMap<(String, i64), String>> {
+    static INBOX: OnceLock<Mutex<HashMap<(String, i64), String>>> = OnceLock::new();
+    INBOX.get_or_init(Default::default)
+}
+
+impl xiafang::notify::Sender for CapturingSms {
+    async fn send(&self, m: &xiafang::notify::Outgoing) -> anyhow::Result<Option<String>> {
+        if let Some(code_id) = m.phone_code_id {
+            let key = (self.0.clone(), code_id);
+            let mut inbox = sms_inbox().lock().unwrap_or_else(|e| e.into_inner());
+            inbox.insert(key, m.body.clone());
+        }
+        Ok(None)
+    }
+}
+
+/// The code in the last verification SMS sent to `phone` in the database of `url` (the
+/// owner's): the outbox is delivered through the capturing gateway (every message due goes).
+/// Another client delivering at the same moment may hold the message for a little while; a
+/// database restarting (the fault tests) is waited for.
+pub async fn sms_code(url: &str, phone: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        if let Ok(Some(text)) = deliver_and_read(url, phone).await {
+            let digits: String = text
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            assert_eq!(digits.len(), 6, "a 6-digit code in {text}");
+            return digits;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the code to {phone} was not delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn deliver_and_read(url: &str, phone: &str) -> sqlx::Result<Option<String>> {
+    let owner = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect(url)
+        .await?;
+    // By the mask (whatever keys the app has): tests give their citizens phones whose masks differ.
+    let latest: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM phone_codes WHERE phone_mask = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(xiafang::privacy::mask_phone(phone))
+    .fetch_optional(&owner)
+    .await?;
+    let latest = latest.unwrap_or_else(|| panic!("no code was sent to {phone}"));
+    // Messages are queued at the database's now(), which the app's manual clock may lag.
+    let later = ManualClock::new(Utc::now() + chrono::Duration::hours(1));
+    let delivery = xiafang::notify::Delivery {
+        batch: 1000,
+        ..xiafang::notify::Delivery::from_config(&Config::default())
+    };
+    let gateway = CapturingSms(url.to_owned());
+    let delivered =
+        xiafang::notify::deliver_batch(&owner, later.as_ref(), &test_keys(), &gateway, &delivery)
+            .await;
+    owner.close().await;
+    delivered?;
+    let inbox = sms_inbox().lock().unwrap_or_else(|e| e.into_inner());
+    Ok(inbox.get(&(url.to_owned(), latest)).cloned())
 }
 
 /// One set of keys per test process, so that several instances on one database agree.
@@ -535,6 +624,35 @@ impl Client {
                 .unwrap(),
         )
         .await
+    }
+
+    /// Press 获取验证码 on the registration form at `path` with the values of `form`; the code the
+    /// phone received.
+    pub async fn request_code(&self, path: &str, form: &[(&str, &str)]) -> String {
+        let mut f: Vec<(&str, &str)> = form
+            .iter()
+            .filter(|(k, _)| *k != "action")
+            .copied()
+            .collect();
+        f.push(("action", "send_code"));
+        let r = self.post(path, &f).await;
+        assert_eq!(r.status, 200, "获取验证码: {}", r.body);
+        assert!(r.text("#code-sent").contains("验证码已发送"), "{}", r.body);
+        let phone = form
+            .iter()
+            .find(|(k, _)| *k == "phone")
+            .map(|(_, v)| *v)
+            .expect("a phone in the form");
+        sms_code(&self.database, phone).await
+    }
+
+    /// Submit the registration form at `path` as a citizen does: 获取验证码 first, then the form
+    /// with the code from the SMS.
+    pub async fn post_verified(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let code = self.request_code(path, form).await;
+        let mut f: Vec<(&str, &str)> = form.iter().filter(|(k, _)| *k != "code").copied().collect();
+        f.push(("code", &code));
+        self.post(path, &f).await
     }
 
     /// The whole sign-in as a user does it: the password, then enrolment (first time: the secret

@@ -116,7 +116,7 @@ async fn markup_in_every_free_text_field_is_shown_as_text_everywhere() {
     }
     set(&mut f, "persons", "8");
     let r = citizen
-        .post(&format!("/visits/{}/register", v.id), &f)
+        .post_verified(&format!("/visits/{}/register", v.id), &f)
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let receipt = citizen.get(r.location()).await;
@@ -168,7 +168,7 @@ async fn markup_in_every_free_text_field_is_shown_as_text_everywhere() {
         .field_value("form_token");
     let id2 = id_number(8);
     let r = citizen
-        .post(
+        .post_verified(
             &format!("/visits/{}/register", v.id),
             &form(&token, &id2, &c, &w),
         )
@@ -321,7 +321,7 @@ async fn sql_metacharacters_in_every_filter_change_nothing() {
             .await
             .field_value("form_token");
         let r = citizen
-            .post(
+            .post_verified(
                 &format!("/visits/{}/register", v.id),
                 &form(
                     &token,

@@ -3,14 +3,17 @@
 mod fixtures;
 mod harness;
 
+mod accessibility_browser;
 mod accounts;
 mod admin;
 mod api;
 mod audit_chain;
 mod board;
 mod browser;
+mod bytes;
 mod cases;
 mod checkin;
+mod citizen_pages;
 mod dbroles;
 mod demo;
 mod desk;

@@ -97,7 +97,7 @@ async fn petition(app: &TestApp) -> i64 {
         set(&mut f, k, v);
     }
     let r = citizen
-        .post(&format!("/visits/{}/register", d.fx.visit), &f)
+        .post_verified(&format!("/visits/{}/register", d.fx.visit), &f)
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let reg: i64 = sqlx::query_scalar("SELECT id FROM registrations WHERE visit_id = $1")
@@ -292,7 +292,9 @@ async fn reception_and_case_texts_are_not_in_the_dump() {
     ] {
         crate::register::set(&mut f, k, v);
     }
-    let r = citizen.post(&format!("/visits/{visit}/register"), &f).await;
+    let r = citizen
+        .post_verified(&format!("/visits/{visit}/register"), &f)
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
     owner.close().await;
     let text = dump(&demo.url);

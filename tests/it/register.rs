@@ -171,7 +171,7 @@ async fn register(client: &Client, v: &Visit, id: &str, category: i64, window: i
     let t = token(client, v.id).await;
     let (c, w) = (category.to_string(), window.to_string());
     client
-        .post(&format!("/visits/{}/register", v.id), &form(&t, id, &c, &w))
+        .post_verified(&format!("/visits/{}/register", v.id), &form(&t, id, &c, &w))
         .await
 }
 
@@ -214,7 +214,7 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
             .any(|l| l == "我已阅读并同意《个人信息处理告知》")
     );
     assert!(page.text("details summary").contains("个人信息处理告知"));
-    assert_eq!(page.text("form button[type=submit]"), "提交登记");
+    assert_eq!(page.text("form .actions button[type=submit]"), "提交登记");
     assert!(page.body.contains("剩余 20 个名额"));
     assert!(
         page.texts("optgroup").len() >= 3,
@@ -270,11 +270,12 @@ async fn a_citizen_registers_and_only_their_browser_sees_the_receipt() {
             .await
             .unwrap();
     assert_eq!(booked, 1);
-    let (kind, mask, body): (String, String, String) =
-        sqlx::query_as("SELECT kind, recipient_mask, body FROM notifications")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (kind, mask, body): (String, String, String) = sqlx::query_as(
+        "SELECT kind, recipient_mask, body FROM notifications WHERE kind <> 'phone.code'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(
         (kind.as_str(), mask.as_str()),
         ("registration.submitted", "138****5678")
@@ -340,7 +341,9 @@ async fn bad_fields_get_messages_beside_them_and_keep_what_was_typed() {
     let mut f = form(&t, &id, &cat, &w);
     set(&mut f, "persons", "8");
     set(&mut f, "representatives", "张三、李四\n王五");
-    let r = client.post(&format!("/visits/{}/register", v.id), &f).await;
+    let r = client
+        .post_verified(&format!("/visits/{}/register", v.id), &f)
+        .await;
     let code = code_of(&r);
     let (reg, slots, cipher, key_id): (i64, i16, Vec<u8>, i16) = sqlx::query_as(
         "SELECT id, slots, representatives_cipher, representatives_key_id FROM registrations WHERE code = $1",
@@ -446,8 +449,10 @@ async fn a_double_submit_makes_one_registration_and_the_same_receipt() {
     let t = token(&client, v.id).await;
     let w = v.windows[0].to_string();
     let id = id_number(3);
-    let f = form(&t, &id, &c, &w);
+    let mut f = form(&t, &id, &c, &w);
     let path = format!("/visits/{}/register", v.id);
+    let sms = client.request_code(&path, &f).await;
+    f.push(("code", &sms));
     // Twice at the same moment, then once more.
     let (a, b) = tokio::join!(client.post(&path, &f), client.post(&path, &f));
     let again = client.post(&path, &f).await;
@@ -538,7 +543,7 @@ async fn a_full_window_offers_its_waiting_list_and_a_cancellation_promotes_the_f
     let mut f = form(&t, &id_b, &c, &w);
     set(&mut f, "phone", "13900001111");
     let path = format!("/visits/{}/register", v.id);
-    let full = second.post(&path, &f).await;
+    let full = second.post_verified(&path, &f).await;
     assert_eq!(full.status, 409, "{}", full.body);
     assert!(full.text("#problem").contains("已满"));
     assert_eq!(full.text("#full-offer button"), "加入候补");
@@ -558,7 +563,7 @@ async fn a_full_window_offers_its_waiting_list_and_a_cancellation_promotes_the_f
 
     let w_join = v.windows[0].to_string();
     set(&mut f, "join_waitlist", &w_join);
-    let joined = second.post(&path, &f).await;
+    let joined = second.post_verified(&path, &f).await;
     let code_b = code_of(&joined);
     let receipt = second.get(joined.location()).await;
     assert!(receipt.text("#window").contains("候补"));
@@ -584,7 +589,11 @@ async fn a_full_window_offers_its_waiting_list_and_a_cancellation_promotes_the_f
     let cancel = first
         .post(
             "/lookup/cancel",
-            &[("code", &code_a), ("phone_last4", "5678")],
+            &[
+                ("code", &code_a),
+                ("phone_last4", "5678"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(cancel.status, 303);
@@ -736,6 +745,14 @@ async fn staff_register_on_a_citizens_behalf_with_the_same_rules() {
     assert!(flash.text(".flash").contains(&code));
     assert_eq!(channel, "phone");
     assert!(created_by.is_some());
+    // No SMS code for a caller registered by staff: the audit says so.
+    let exempt: serde_json::Value = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'registration.phone_exempt'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(exempt["exemption"], "on_behalf");
 
     // No capacity exemption for staff.
     let t = staff.get(&path).await.field_value("form_token");
@@ -831,19 +848,31 @@ async fn two_hundred_concurrent_registrations_never_overbook_a_window_of_twenty(
             two.client()
         };
         let t = token(&client, v.id).await;
-        prepared.push((client, t, id_number(1000 + i)));
+        prepared.push((client, t, id_number(1000 + i), format!("1390000{i:04}")));
     }
     let w = v.windows[0].to_string();
     let c = cat.to_string();
-    let forms: Vec<_> = prepared
+    let mut forms: Vec<_> = prepared
         .iter()
-        .map(|(_, t, id)| form(t, id, &c, &w))
+        .map(|(_, t, id, phone)| {
+            let mut f = form(t, id, &c, &w);
+            set(&mut f, "phone", phone);
+            f
+        })
         .collect();
+    // Each has the SMS code for their phone first.
+    let mut codes = Vec::new();
+    for ((client, ..), f) in prepared.iter().zip(&forms) {
+        codes.push(client.request_code(&path, f).await);
+    }
+    for (f, code) in forms.iter_mut().zip(&codes) {
+        f.push(("code", code.as_str()));
+    }
     let answers = futures_join_all(
         prepared
             .iter()
             .zip(&forms)
-            .map(|((client, _, _), f)| client.post(&path, f)),
+            .map(|((client, ..), f)| client.post(&path, f)),
     )
     .await;
     let mut receipts = 0;
@@ -930,8 +959,15 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
     for i in 0..3 {
         code_of(&register(&app.client(), &v, &id_number(300 + i), cat, v.windows[0]).await);
     }
-    // The rows were queued at the database's now(); the manual clock catches up.
+    // The rows were queued at the database's now(); the manual clock catches up. (Reading the
+    // SMS codes delivered what was queued before each; the last confirmation is still due.)
     app.clock.advance(Duration::minutes(1));
+    let due: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'pending'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(due >= 1);
     let d = Delivery::from_config(&app.state.config);
     let sent = Arc::new(AtomicUsize::new(0));
     let (a, b) = (Counting(sent.clone(), false), Counting(sent.clone(), false));
@@ -939,8 +975,12 @@ async fn a_queued_notification_is_sent_once_and_failures_back_off() {
         notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &a, &d),
         notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &b, &d)
     );
-    assert_eq!(x.unwrap() + y.unwrap(), 3, "each claimed by one instance");
-    assert_eq!(sent.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        x.unwrap() + y.unwrap(),
+        due as usize,
+        "each claimed by one instance"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), due as usize);
     assert_eq!(
         notify::deliver_batch(&app.db, app.clock.as_ref(), &app.state.keys, &a, &d)
             .await
@@ -1011,7 +1051,7 @@ async fn added_capacity_goes_to_the_waiting_list_first() {
     set(&mut f, "join_waitlist", &w);
     let code = code_of(
         &waiting
-            .post(&format!("/visits/{}/register", v.id), &f)
+            .post_verified(&format!("/visits/{}/register", v.id), &f)
             .await,
     );
 
@@ -1041,4 +1081,262 @@ async fn added_capacity_goes_to_the_waiting_list_first() {
             .await
             .unwrap();
     assert_eq!(booked, 2);
+}
+
+/// The outbox row of the last code sent, and its phone code row: the code is stored only hashed.
+async fn stored_code(app: &TestApp) -> (Option<chrono::DateTime<Utc>>, i32) {
+    sqlx::query_as("SELECT used_at, wrong_tries FROM phone_codes ORDER BY id DESC LIMIT 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+fn another(code: &str) -> String {
+    if code == "000000" { "111111" } else { "000000" }.to_owned()
+}
+
+#[tokio::test]
+async fn a_registration_needs_the_sms_code_beside_the_phone_and_keeps_every_value() {
+    let app = spawn().await;
+    let v = visit(&app, &[20]).await;
+    let (c, w) = (
+        category(&app, "城乡建设").await.to_string(),
+        v.windows[0].to_string(),
+    );
+    let client = app.client();
+    let page = client.get(&format!("/visits/{}/register", v.id)).await;
+    assert_eq!(
+        page.text("button[name=action][value=send_code]"),
+        "获取验证码"
+    );
+    let code_input = "input[name=code][inputmode=numeric][autocomplete=one-time-code]";
+    assert_eq!(page.texts(code_input).len(), 1);
+    assert!(page.texts("label").contains(&"验证码".to_string()));
+    let t = page.field_value("form_token");
+    let id = id_number(501);
+    let path = format!("/visits/{}/register", v.id);
+    let mut f = form(&t, &id, &c, &w);
+    let kept = |r: &Resp| {
+        assert_eq!(r.field_value("name"), "张三");
+        assert_eq!(r.field_value("id_number"), id);
+        assert_eq!(r.field_value("phone"), "13812345678");
+        assert_eq!(r.field_value("address"), "仙华街道人民路 1 号");
+        assert_eq!(
+            r.field_value("grievance"),
+            "村口道路破损，雨天积水，希望尽快修复。"
+        );
+        assert_eq!(
+            r.texts(&format!("input[name=window_id][value=\"{w}\"][checked]"))
+                .len(),
+            1
+        );
+        assert_eq!(
+            r.texts(&format!("option[value=\"{c}\"][selected]")).len(),
+            1
+        );
+        assert_eq!(r.texts("input[name=consent][checked]").len(), 1);
+        assert_eq!(r.field_value("form_token"), t);
+    };
+
+    // Without a code: refused beside the code field, everything kept.
+    let r = client.post(&path, &f).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.field_error("code").contains("获取验证码"),
+        "{}",
+        r.field_error("code")
+    );
+    kept(&r);
+
+    // 获取验证码: the form again, everything kept, and where the code went.
+    let mut ask = f.clone();
+    ask.push(("action", "send_code"));
+    let sent = client.post(&path, &ask).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(
+        sent.text("#code-sent"),
+        "验证码已发送至 138****5678，5 分钟内有效"
+    );
+    kept(&sent);
+    let code = app.sms_code("13812345678").await;
+    let (used, tries) = stored_code(&app).await;
+    assert_eq!((used, tries), (None, 0));
+    let hash: Vec<u8> = sqlx::query_scalar("SELECT code_hash FROM phone_codes")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        !hash.windows(6).any(|w| w == code.as_bytes()),
+        "stored hashed"
+    );
+
+    // A wrong code: refused, counted, everything kept (the typed code too).
+    let wrong = another(&code);
+    f.push(("code", &wrong));
+    let r = client.post(&path, &f).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.field_error("code"), "验证码不正确，还可以再试 4 次");
+    assert_eq!(r.field_value("code"), wrong);
+    kept(&r);
+    assert_eq!(stored_code(&app).await.1, 1);
+
+    // The right one: registered, and the code is used up by it.
+    set(&mut f, "code", &code);
+    let first = code_of(&client.post(&path, &f).await);
+    assert!(stored_code(&app).await.0.is_some());
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // The same code on another form: used.
+    let t2 = token(&client, v.id).await;
+    let id2 = id_number(502);
+    let mut f2 = form(&t2, &id2, &c, &w);
+    f2.push(("code", &code));
+    let r = client.post(&path, &f2).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.field_error("code"), "该验证码已使用，请重新获取");
+    assert_ne!(
+        code_of(&client.post_verified(&path, &form(&t2, &id2, &c, &w)).await),
+        first
+    );
+
+    // Five minutes on, a code has expired.
+    let t3 = token(&client, v.id).await;
+    let id3 = id_number(503);
+    let f3 = form(&t3, &id3, &c, &w);
+    let late = client.request_code(&path, &f3).await;
+    app.clock.advance(Duration::minutes(5));
+    let mut f3 = f3.clone();
+    f3.push(("code", &late));
+    let r = client.post(&path, &f3).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.field_error("code"), "验证码已过期，请重新获取");
+}
+
+#[tokio::test]
+async fn the_sixth_try_on_one_code_is_refused_even_with_the_right_code() {
+    let app = spawn().await;
+    let v = visit(&app, &[20]).await;
+    let (c, w) = (
+        category(&app, "城乡建设").await.to_string(),
+        v.windows[0].to_string(),
+    );
+    let client = app.client();
+    let t = token(&client, v.id).await;
+    let id = id_number(511);
+    let path = format!("/visits/{}/register", v.id);
+    let mut f = form(&t, &id, &c, &w);
+    let code = client.request_code(&path, &f).await;
+    let wrong = another(&code);
+    f.push(("code", &wrong));
+    for left in (0..5).rev() {
+        let r = client.post(&path, &f).await;
+        assert_eq!(r.status, 422);
+        assert!(
+            r.field_error("code").contains("不正确"),
+            "{}",
+            r.field_error("code")
+        );
+        if left > 0 {
+            assert!(r.field_error("code").contains(&format!("{left} 次")));
+        }
+    }
+    set(&mut f, "code", &code);
+    let sixth = client.post(&path, &f).await;
+    assert_eq!(sixth.status, 422);
+    assert_eq!(sixth.field_error("code"), "验证码错误次数过多，请重新获取");
+    assert_eq!(stored_code(&app).await, (None, 5));
+    // A new code works.
+    code_of(&client.post_verified(&path, &form(&t, &id, &c, &w)).await);
+}
+
+#[tokio::test]
+async fn codes_per_phone_and_per_ip_are_limited_with_429_and_retry_after() {
+    let app = TestApp::spawn_with(|c| {
+        high_limits(c);
+        c.phone_codes.interval = Duration::minutes(1);
+        c.phone_codes.per_phone_per_day = 2;
+        c.phone_codes.per_ip_per_hour = 3;
+    })
+    .await;
+    let v = visit(&app, &[20]).await;
+    let (c, w) = (
+        category(&app, "城乡建设").await.to_string(),
+        v.windows[0].to_string(),
+    );
+    let client = app.client();
+    let t = token(&client, v.id).await;
+    let id = id_number(521);
+    let path = format!("/visits/{}/register", v.id);
+    let ask = |phone: &'static str| {
+        let mut f = form(&t, &id, &c, &w);
+        set(&mut f, "phone", phone);
+        f.push(("action", "send_code"));
+        f
+    };
+    let retry_after =
+        |r: &Resp| -> i64 { r.headers["retry-after"].to_str().unwrap().parse().unwrap() };
+    assert_eq!(client.post(&path, &ask("13812345678")).await.status, 200);
+
+    // Once a minute per phone.
+    let soon = client.post(&path, &ask("13812345678")).await;
+    assert_eq!(soon.status, 429, "{}", soon.body);
+    assert_eq!(retry_after(&soon), 60);
+    assert_eq!(
+        soon.field_error("phone"),
+        "验证码已发送，每个手机号码每分钟只能获取一次，请 60 秒后再试"
+    );
+    assert_eq!(soon.field_value("name"), "张三", "the form, kept");
+    app.clock.advance(Duration::seconds(61));
+    assert_eq!(client.post(&path, &ask("13812345678")).await.status, 200);
+
+    // Two a day per phone (here): the third waits for midnight in China.
+    app.clock.advance(Duration::seconds(61));
+    let today = client.post(&path, &ask("13812345678")).await;
+    assert_eq!(today.status, 429);
+    let midnight = {
+        let now = app.clock.now();
+        let tomorrow = china_date(now)
+            .succ_opt()
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        (Shanghai
+            .from_local_datetime(&tomorrow)
+            .unwrap()
+            .with_timezone(&Utc)
+            - now)
+            .num_seconds()
+    };
+    assert!(
+        (retry_after(&today) - midnight).abs() <= 1,
+        "{} {midnight}",
+        retry_after(&today)
+    );
+    assert!(
+        today
+            .field_error("phone")
+            .contains("今天获取验证码已达 2 次"),
+        "{}",
+        today.field_error("phone")
+    );
+
+    // Three an hour per IP (here): the refusals above were not counted.
+    assert_eq!(client.post(&path, &ask("13900001111")).await.status, 200);
+    let ip = client.post(&path, &ask("13700002222")).await;
+    assert_eq!(ip.status, 429);
+    assert!((1..=3600).contains(&retry_after(&ip)));
+    assert!(
+        ip.field_error("phone")
+            .contains("您所在的网络获取验证码过于频繁"),
+        "{}",
+        ip.field_error("phone")
+    );
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM phone_codes")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(sent, 3);
 }

@@ -3,7 +3,8 @@
 
 use crate::api::{ApiError, ApiJson, ApiResult, OPENAPI};
 use crate::clock::china_date;
-use crate::prepare::booking::{self, Claim, Outcome, Submission};
+use crate::prepare::booking::{self, Claim, Exemption, Outcome, PhoneProof, Submission};
+use crate::prepare::phone_code;
 use crate::prepare::registration::{self, Channel, RegistrationForm, Valid};
 use crate::prepare::registration_offer::offered;
 use crate::prepare::registration_view::{booking_rules, load_visit};
@@ -123,6 +124,8 @@ pub struct NewRegistration {
     window_id: i64,
     join_waitlist: bool,
     consent: bool,
+    /// The SMS code from `POST /api/v1/phone-codes` (staff tokens need none).
+    code: String,
 }
 
 impl NewRegistration {
@@ -208,13 +211,63 @@ pub async fn register(
     let created_by = ctx.user.as_ref().map(|u| u.id);
     let submission = Submission {
         created_by,
-        ..Submission::online(&visit, &valid, claim, &actor)
+        phone_proof: phone_proof(created_by, &new.code),
+        ..Submission::online(&visit, &valid, claim, &actor, "")
     };
     let (now, rules) = (state.clock.now(), booking_rules(&state));
     let mut tx = state.db.begin().await?;
     let outcome = booking::submit(&mut tx, &submission, now, &state.keys, rules).await?;
     tx.commit().await?;
     created(outcome)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PhoneCodeRequest {
+    phone: String,
+}
+
+/// `POST /api/v1/phone-codes`: an SMS code to the phone, for a registration within its validity
+/// → 201; 429 with Retry-After at a limit.
+pub async fn phone_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(r): ApiJson<PhoneCodeRequest>,
+) -> ApiResult<Response> {
+    let phone = registration::normalize_phone(&r.phone);
+    if let Some(e) = registration::phone_error(&phone) {
+        let invalid = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "请按提示修改后重新提交。");
+        return Err(invalid.field("phone", e));
+    }
+    let (rules, now) = (&state.config.phone_codes, state.clock.now());
+    let mut tx = state.db.begin().await?;
+    let sent = phone_code::request(&mut tx, &state.keys, rules, &phone, ctx.ip, now).await?;
+    tx.commit().await?;
+    match sent {
+        Ok(sent) => {
+            let body = json!({"phone_mask": sent.mask, "expires_in": rules.ttl.num_seconds()});
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(limited) => {
+            let message = limited.message(now);
+            let refused = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message.clone());
+            let mut response = refused.field("phone", &message).into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from(limited.retry_after()),
+            );
+            Ok(response)
+        }
+    }
+}
+
+/// A staff token (the 12345 hotline registering a caller) vouches for the phone itself; the
+/// public needs the SMS code.
+fn phone_proof(staff: Option<i64>, code: &str) -> PhoneProof<'_> {
+    match staff {
+        Some(_) => PhoneProof::Exempt(Exemption::StaffToken),
+        None => PhoneProof::Code(code),
+    }
 }
 
 /// What a key's request is: the visit and the exact body (the same key with another body is refused).
@@ -270,6 +323,11 @@ fn created(outcome: Outcome) -> ApiResult<Response> {
             "所选接访时段已满，可设 join_waitlist 加入候补，或改选其他时段。",
         )
         .field("window_id", "该时段已满")),
+        Outcome::PhoneUnverified(refusal) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "手机号码未通过短信验证码验证，请按提示处理后重新提交。",
+        )
+        .field("code", &refusal.message())),
         other @ (Outcome::Stored(_) | Outcome::KeyReused) => stored(other),
         // Form tokens only.
         Outcome::Replayed { .. } | Outcome::StaleToken => Err(ApiError::new(

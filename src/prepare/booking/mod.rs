@@ -6,6 +6,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::error::AppError;
 use crate::notify;
 use crate::prepare::lifecycle::RegistrationStatus as Status;
+use crate::prepare::phone_code::{self, Refusal};
 use crate::prepare::registration::{
     Channel, Valid, VisitInfo, new_code, normalize_code, slots_for, window_label,
 };
@@ -33,15 +34,17 @@ pub struct Submission<'a> {
     pub session_hash: Option<Vec<u8>>,
     pub claim: Claim<'a>,
     pub actor: &'a Actor,
+    pub phone_proof: PhoneProof<'a>,
 }
 
 impl<'a> Submission<'a> {
-    /// A citizen's own registration (no staff member, no receipt cookie).
+    /// A citizen's own registration (no staff member, no receipt cookie), with the SMS code typed.
     pub fn online(
         visit: &'a VisitInfo,
         valid: &'a Valid,
         claim: Claim<'a>,
         actor: &'a Actor,
+        code: &'a str,
     ) -> Self {
         Submission {
             visit,
@@ -51,6 +54,45 @@ impl<'a> Submission<'a> {
             session_hash: None,
             claim,
             actor,
+            phone_proof: PhoneProof::Code(code),
+        }
+    }
+}
+
+/// How the registrant's phone is vouched for.
+#[derive(Clone, Copy, Debug)]
+pub enum PhoneProof<'a> {
+    /// The SMS code the citizen typed: it must verify the phone (`phone_code::redeem`).
+    Code(&'a str),
+    /// Staff register (on a caller's behalf, at the desk, through a staff API token): no code,
+    /// and an audit entry says why.
+    Exempt(Exemption),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exemption {
+    /// Staff registering a citizen who telephoned.
+    OnBehalf,
+    WalkIn,
+    /// A staff API token (e.g. the 12345 hotline registering a caller).
+    StaffToken,
+}
+
+impl Exemption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exemption::OnBehalf => "on_behalf",
+            Exemption::WalkIn => "walk_in",
+            Exemption::StaffToken => "staff_token",
+        }
+    }
+
+    /// The exemption a staff form of this channel carries (the citizen's own form has none).
+    pub fn of_channel(channel: Channel) -> Option<Self> {
+        match channel {
+            Channel::Online => None,
+            Channel::Phone => Some(Exemption::OnBehalf),
+            Channel::WalkIn => Some(Exemption::WalkIn),
         }
     }
 }
@@ -93,12 +135,16 @@ pub enum Outcome {
     Stored(serde_json::Value),
     /// The same Idempotency-Key with another request.
     KeyReused,
+    /// The SMS code does not verify the phone.
+    PhoneUnverified(Refusal),
 }
 
 /// What the booking needs from the configuration.
 #[derive(Clone, Copy)]
 pub struct BookingRules {
     pub screening_lookback_months: u32,
+    /// Wrong tries an SMS code survives.
+    pub phone_code_max_wrong: u32,
 }
 
 /// Book and finish in one go (every channel but the walk-in, which is placed in a room between
@@ -168,6 +214,10 @@ pub async fn book(
         Booking::Done(_) => "ROLLBACK TO SAVEPOINT booking",
     };
     sqlx::query(end).execute(&mut *conn).await?;
+    // Rolled back with the rest, a wrong try must still count.
+    if let Booking::Done(Outcome::PhoneUnverified(Refusal::Wrong { id, .. })) = booking {
+        phone_code::count_wrong_try(conn, id).await?;
+    }
     Ok(booking)
 }
 
@@ -182,6 +232,15 @@ async fn book_in_savepoint(
         return Ok(Booking::Done(done));
     }
     let v = s.valid;
+    // After the claim: a double submit's second request replays the first, whose code is used.
+    if let PhoneProof::Code(typed) = s.phone_proof {
+        let max_wrong = rules.phone_code_max_wrong;
+        if let Err(refusal) =
+            phone_code::redeem(conn, keys, &v.phone, typed, now, max_wrong).await?
+        {
+            return Ok(Booking::Done(Outcome::PhoneUnverified(refusal)));
+        }
+    }
     let id_index = keys.blind_index(Field::IdNumber, &v.id_number);
     let flags = screen(conn, s, &id_index, now, rules.screening_lookback_months).await?;
     let Some((window, waitlisted)) = book_window(conn, s).await? else {
@@ -395,6 +454,13 @@ pub async fn finish(
             .detail(detail),
     )
     .await?;
+    if let PhoneProof::Exempt(why) = s.phone_proof {
+        let detail = serde_json::json!({"exemption": why.as_str(), "channel": s.channel.as_str()});
+        let entry = Entry::ok("registration.phone_exempt")
+            .on("registration", registration_id)
+            .detail(detail);
+        audit::record(&mut *conn, s.actor, entry).await?;
+    }
     if let Some(mask) = &b.phone_mask {
         confirm_by_sms(conn, s, &b, mask, placed.as_ref()).await?;
     }

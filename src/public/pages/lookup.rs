@@ -3,7 +3,7 @@
 
 use crate::prepare::booking;
 use crate::prepare::registration;
-use crate::public::registration_status::{LookupForm, find, limited, status_page};
+use crate::public::registration_status::{LookupForm, StatusPage, find, limited, status_page};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -11,6 +11,7 @@ use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde::Deserialize;
 
 #[derive(Template)]
 #[template(path = "public/lookup.html")]
@@ -56,21 +57,55 @@ pub async fn lookup(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Looku
     render(&status_page(&state, &ctx, id, &f, None).await?)
 }
 
-/// `POST /lookup/cancel`: the same proof again (carried by the status page), then cancel.
-pub async fn cancel(State(state): State<AppState>, ctx: Ctx, Form(f): Form<LookupForm>) -> Page {
+/// The status page's cancel button carries the proof; the confirmation page adds `confirm=yes`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CancelForm {
+    code: String,
+    phone_last4: String,
+    confirm: String,
+}
+
+/// 确认取消: the registration's summary and the button that cancels it.
+#[derive(Template)]
+#[template(path = "public/cancel.html")]
+struct ConfirmPage {
+    layout: Layout,
+    s: StatusPage,
+}
+
+const NOT_CANCELLABLE: &str = "该登记已无法取消（已取消、已接谈或接访日已到）。";
+
+/// `POST /lookup/cancel`: the same proof again (carried by the status page); first the 确认取消
+/// page, and only its confirming POST cancels (one tap must not undo a registration).
+pub async fn cancel(State(state): State<AppState>, ctx: Ctx, Form(c): Form<CancelForm>) -> Page {
     if let Err(too_many) = limited(&state, &ctx).await {
         return Ok(too_many);
     }
+    let f = LookupForm {
+        code: c.code,
+        phone_last4: c.phone_last4,
+    };
     let Some(id) = find(&state, &f).await? else {
         return not_found(&ctx, f);
     };
+    if c.confirm != "yes" {
+        let s = status_page(&state, &ctx, id, &f, None).await?;
+        if !s.cancellable {
+            return Ok(redirect_with_flash(&state, "/lookup", NOT_CANCELLABLE));
+        }
+        return render(&ConfirmPage {
+            layout: ctx.layout("确认取消登记"),
+            s,
+        });
+    }
     let mut tx = state.db.begin().await?;
     let done = booking::cancel(&mut tx, id, &ctx.actor(), state.clock.now()).await?;
     tx.commit().await?;
     let message = if done {
         format!("登记 {} 已取消。", registration::normalize_code(&f.code))
     } else {
-        "该登记已无法取消（已取消、已接谈或接访日已到）。".to_owned()
+        NOT_CANCELLABLE.to_owned()
     };
     Ok(redirect_with_flash(&state, "/lookup", &message))
 }

@@ -76,7 +76,8 @@ pub async fn form_page(
     Ok(with_receipt_cookie(&state, render(&page)?, &token, is_new))
 }
 
-/// `POST /visits/{id}/register` → 303 to the receipt, or the form again with what went wrong.
+/// `POST /visits/{id}/register` → 303 to the receipt, or the form again with what went wrong;
+/// with `action=send_code` (获取验证码), the form again once the SMS code is on its way.
 pub async fn submit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -84,18 +85,19 @@ pub async fn submit(
     Path(id): Path<i64>,
     Form(f): Form<RegistrationForm>,
 ) -> Page {
-    if let Err(too_many) = rate_limit::hit(
-        &state.db,
-        &format!("register:{}", ctx.ip),
+    let (bucket, limit) = (
+        format!("register:{}", ctx.ip),
         state.config.register_per_minute,
-        state.clock.now(),
-    )
-    .await
-    {
+    );
+    if let Err(too_many) = rate_limit::hit(&state.db, &bucket, limit, state.clock.now()).await {
         return Ok(too_many);
     }
     let visit = registration_view::load_visit(&state, id).await?;
     let (token, is_new) = receipt_token(&state, &jar);
+    if f.action == "send_code" {
+        let response = registration_view::send_code(&state, &ctx, visit, &f).await?;
+        return Ok(with_receipt_cookie(&state, response, &token, is_new));
+    }
     let response = match registration_view::handle(
         &state,
         &ctx,
