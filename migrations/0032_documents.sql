@@ -96,3 +96,14 @@ END $$;
 CREATE TRIGGER documents_frozen BEFORE UPDATE OR DELETE ON documents
     FOR EACH ROW EXECUTE FUNCTION documents_frozen();
 CREATE TRIGGER documents_updated_at BEFORE UPDATE ON documents FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+-- The registration a case came from: its reception's, or the one made for its survey item (带案下访).
+-- The citizen proves it (code or 查询码 + the phone's last four digits) to follow the case.
+CREATE FUNCTION case_registration(case_id bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(
+        (SELECT rc.registration_id FROM cases c JOIN issues i ON i.id = c.issue_id
+         JOIN receptions rc ON rc.id = i.reception_id WHERE c.id = case_id),
+        (SELECT r.id FROM cases c JOIN registrations r ON r.survey_item_id = c.survey_item_id
+         WHERE c.id = case_id ORDER BY r.id LIMIT 1))
+$$;

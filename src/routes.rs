@@ -85,6 +85,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/lookup", PUBLIC, public::pages::lookup::page),
         route(M::POST, "/lookup", PUBLIC, public::pages::lookup::lookup),
         route(M::POST, "/lookup/cancel", PUBLIC, public::pages::lookup::cancel),
+        route(M::POST, "/lookup/documents/{doc}", PUBLIC, public::pages::lookup::document),
         // Operations.
         route(M::GET, "/healthz", PUBLIC, ops::healthz),
         route(M::GET, "/readyz", PUBLIC, ops::readyz),

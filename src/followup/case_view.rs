@@ -4,7 +4,9 @@
 use crate::crypto::free_text;
 use crate::crypto::{Column, Keys};
 use crate::followup::case_row;
-use crate::followup::labels::{citizen_status_label, event_label, rating_label, result_label};
+use crate::followup::labels::{
+    citizen_event_label, citizen_status_label, event_label, rating_label, result_label,
+};
 use crate::web::auth::CurrentUser;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
@@ -14,6 +16,8 @@ use sqlx::PgPool;
 pub struct CaseView {
     pub id: i64,
     pub code: String,
+    /// The citizen's 查询码, printed on every document.
+    pub query_code: String,
     pub title: String,
     pub status: String,
     pub department: String,
@@ -89,11 +93,12 @@ async fn fetch(
     let rows = sqlx::query!(
         r#"SELECT c.id, c.code, c.title, c.status, d.name AS department, l.name || '（' || l.title || '）' AS "leader!",
                   c.deadline_days, c.assigned_at, c.accept_due_on, c.due_on, c.extended_due_on, c.effective_due_on, c.closed_at,
-                  c.result, c.reply, c.reply_cipher, c.reply_key_id, c.rating
+                  c.result, c.reply, c.reply_cipher, c.reply_key_id, c.rating, c.query_code
            FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
            WHERE ($1::text IS NULL OR c.code = $1)
              AND ($2::bigint IS NULL OR c.issue_id IN (SELECT i.id FROM issues i JOIN receptions rc ON rc.id = i.reception_id
-                                                        WHERE rc.registration_id = $2))
+                                                        WHERE rc.registration_id = $2)
+                  OR c.survey_item_id = (SELECT r.survey_item_id FROM registrations r WHERE r.id = $2))
            ORDER BY c.id"#,
         code,
         registration_id
@@ -113,6 +118,7 @@ async fn fetch(
                 )?,
                 id: c.id,
                 code: c.code,
+                query_code: c.query_code,
                 title: c.title,
                 status: c.status,
                 department: c.department,
@@ -173,4 +179,39 @@ pub async fn for_staff(
     })
     .collect();
     Ok(Some((view, events)))
+}
+
+/// The steps of case `id` its citizen sees, oldest first: (date, label).
+pub async fn citizen_timeline(db: &PgPool, id: i64) -> sqlx::Result<Vec<(NaiveDate, &'static str)>> {
+    let events = sqlx::query!(
+        "SELECT kind, at FROM case_events WHERE case_id = $1 ORDER BY at, id",
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| citizen_event_label(&e.kind).map(|l| (crate::clock::china_date(e.at), l)))
+        .collect())
+}
+
+/// The registration behind the case with 查询码 `code` whose phone ends in `last4`: the citizen's
+/// proof for following it (a case from a walk-in or a survey item has no registration code of
+/// its own to give them). None for a wrong pair, as for an unknown code.
+pub async fn registration_by_query_code(
+    db: &PgPool,
+    code: &str,
+    last4: &str,
+) -> sqlx::Result<Option<i64>> {
+    let Some(code) = crate::followup::documents::rules::normalize_query_code(code) else {
+        return Ok(None);
+    };
+    sqlx::query_scalar!(
+        r#"SELECT r.id AS "id!" FROM cases c JOIN registrations r ON r.id = case_registration(c.id)
+           WHERE c.query_code = $1 AND right(r.phone_mask, 4) = $2"#,
+        code,
+        last4.trim()
+    )
+    .fetch_optional(db)
+    .await
 }

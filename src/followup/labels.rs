@@ -77,6 +77,25 @@ pub fn event_label(kind: &str) -> &'static str {
     }
 }
 
+/// The steps of a case its citizen follows on the lookup page, in their words; None for the
+/// department's internal steps (progress notes, requests, reminders, 督办).
+pub fn citizen_event_label(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "assigned" => "交办承办单位",
+        "reassigned" => "重新交办",
+        "accepted" => "承办单位签收",
+        "acceptance_notified" => "告知受理",
+        "extension_approved" => "延期办理",
+        "closure_approved" => "办结答复",
+        "rated" => "您的评价",
+        "reopened" => "重新办理",
+        "review_requested" => "申请复查（复核）",
+        "review_decided" => "复查（复核）结论",
+        "terminated" => "终结",
+        _ => return None,
+    })
+}
+
 /// A case's status in the citizen's words (the lookup page, the API).
 pub fn citizen_status_label(status: &str) -> &'static str {
     match status {

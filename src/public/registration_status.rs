@@ -57,6 +57,11 @@ pub struct StatusPage {
 /// A case as its citizen sees it: the public parts only.
 pub(crate) struct CaseLine {
     pub(crate) code: String,
+    pub(crate) query_code: String,
+    /// The steps the citizen follows: (date, what).
+    pub(crate) timeline: Vec<(String, &'static str)>,
+    /// The documents addressed to them, issued.
+    pub(crate) documents: Vec<crate::followup::documents::read::Line>,
     pub(crate) title: String,
     pub(crate) status: &'static str,
     pub(crate) due: String,
@@ -117,8 +122,15 @@ pub fn next_step(status: Status, cases: &[CaseState], day_past: bool) -> &'stati
 }
 
 /// The registration this proof opens, if it does.
+/// The registration a lookup proves: by its code, or by the 查询码 of one of its cases.
 pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
-    Ok(booking::find_by_code_and_phone(&state.db, &f.code, &f.phone_last4).await?)
+    if let Some(id) = booking::find_by_code_and_phone(&state.db, &f.code, &f.phone_last4).await? {
+        return Ok(Some(id));
+    }
+    Ok(
+        crate::followup::case_view::registration_by_query_code(&state.db, &f.code, &f.phone_last4)
+            .await?,
+    )
 }
 
 pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
@@ -158,9 +170,17 @@ pub async fn status_page(
         .iter()
         .filter_map(|c| CaseState::parse(&c.status))
         .collect();
-    let cases = views
-        .into_iter()
-        .map(|c| CaseLine {
+    let mut documents = crate::followup::documents::read::for_citizen(&state.db, id).await?;
+    let mut cases = Vec::new();
+    for c in views {
+        let timeline = crate::followup::case_view::citizen_timeline(&state.db, c.id)
+            .await?
+            .into_iter()
+            .map(|(on, what)| (crate::clock::cn_date(on), what))
+            .collect();
+        let (mine, others) = documents.into_iter().partition(|(case, _)| *case == c.id);
+        documents = others;
+        cases.push(CaseLine {
             due: c
                 .effective_due_on
                 .map(crate::clock::cn_date)
@@ -172,10 +192,13 @@ pub async fn status_page(
             dissatisfied: c.dissatisfied(),
             status: c.status_label(),
             draft: draft.take_if(|d| d.case_code == c.code).unwrap_or_default(),
+            timeline,
+            documents: mine.into_iter().map(|(_, line)| line).collect(),
+            query_code: c.query_code,
             code: c.code,
             title: c.title,
-        })
-        .collect();
+        });
+    }
     let today = crate::clock::china_date(state.clock.now());
     let window = match (r.window_starts, r.window_ends) {
         (Some(s), Some(e)) => registration::window_label(s, e),

@@ -31,6 +31,24 @@ pub struct Delivery {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl Document {
+    /// The body's paragraphs as printed (blank lines dropped).
+    pub fn paragraphs(&self) -> Vec<&str> {
+        self.body
+            .split('\n')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
+    /// The date under the issuer's name.
+    pub fn printed_date(&self) -> String {
+        self.issued_on
+            .map(super::rules::cn_long_date)
+            .unwrap_or_else(|| "（未印发）".into())
+    }
+}
+
 impl Delivery {
     pub fn method_label(&self) -> &'static str {
         method_label(&self.method)
@@ -140,4 +158,60 @@ pub async fn list(db: &PgPool, case_id: i64) -> sqlx::Result<Vec<Line>> {
             superseded: r.superseded,
         })
         .collect())
+}
+
+/// The issued documents addressed to the citizen of registration `registration_id`, per case.
+pub async fn for_citizen(db: &PgPool, registration_id: i64) -> sqlx::Result<Vec<(i64, Line)>> {
+    let rows = sqlx::query!(
+        r#"SELECT d.id, d.case_id, d.kind, d.number, d.issued_on, d.issuer_name,
+                  (SELECT count(*) FROM document_deliveries x WHERE x.document_id = d.id) AS "deliveries!",
+                  EXISTS (SELECT 1 FROM documents n WHERE n.supersedes_id = d.id AND n.status = 'issued') AS "superseded!"
+           FROM documents d JOIN cases c ON c.id = d.case_id
+           WHERE case_registration(c.id) = $1 AND d.status = 'issued'
+             AND d.kind NOT IN ('assignment', 'urging')
+           ORDER BY d.issued_at, d.id"#,
+        registration_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.case_id,
+                Line {
+                    id: r.id,
+                    kind: Kind::parse(&r.kind).unwrap_or(Kind::Acceptance),
+                    number: r.number,
+                    issued_on: r.issued_on,
+                    issuer_name: r.issuer_name,
+                    deliveries: r.deliveries,
+                    superseded: r.superseded,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Document `id` as the citizen of registration `registration_id` may read it: issued, addressed
+/// to them, on one of their cases; None otherwise.
+pub async fn citizen_document(
+    db: &PgPool,
+    keys: &Keys,
+    registration_id: i64,
+    id: i64,
+) -> anyhow::Result<Option<Document>> {
+    let case = sqlx::query_scalar!(
+        "SELECT d.case_id FROM documents d
+         WHERE d.id = $1 AND d.status = 'issued' AND d.kind NOT IN ('assignment', 'urging')
+           AND case_registration(d.case_id) = $2",
+        id,
+        registration_id
+    )
+    .fetch_optional(db)
+    .await?;
+    match case {
+        Some(case_id) => load(db, keys, case_id, id).await,
+        None => Ok(None),
+    }
 }

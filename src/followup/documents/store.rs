@@ -429,16 +429,10 @@ pub async fn deliver(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let d = sqlx::query!(
-        r#"SELECT d.kind, d.status, d.number, c.query_code,
-                  (SELECT r.id FROM registrations r LEFT JOIN receptions rc ON rc.registration_id = r.id
-                   LEFT JOIN issues i ON i.reception_id = rc.id
-                   WHERE (i.id = c.issue_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id))
-                     AND r.phone_mask IS NOT NULL LIMIT 1) AS registration_id,
-                  (SELECT r.phone_mask FROM registrations r LEFT JOIN receptions rc ON rc.registration_id = r.id
-                   LEFT JOIN issues i ON i.reception_id = rc.id
-                   WHERE (i.id = c.issue_id OR (c.survey_item_id IS NOT NULL AND r.survey_item_id = c.survey_item_id))
-                     AND r.phone_mask IS NOT NULL LIMIT 1) AS phone_mask
-           FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1 AND d.case_id = $2"#,
+        r#"SELECT d.kind, d.status, d.number, c.query_code, r.id AS "registration_id?", r.phone_mask AS "phone_mask?"
+           FROM documents d JOIN cases c ON c.id = d.case_id
+           LEFT JOIN registrations r ON r.id = case_registration(c.id) AND r.phone_mask IS NOT NULL
+           WHERE d.id = $1 AND d.case_id = $2"#,
         id,
         case_id
     )

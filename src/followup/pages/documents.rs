@@ -326,35 +326,16 @@ fn checked_delivery(
 #[template(path = "followup/document_print.html")]
 struct PrintPage {
     layout: Layout,
-    case_id: i64,
+    back: String,
     d: Document,
-    paragraphs: Vec<String>,
-    date: String,
 }
 
 /// `GET /cases/{id}/documents/{doc}/print`: the A4 layout (a draft prints with 草稿 across it).
-pub async fn print(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((id, doc)): Path<(i64, i64)>,
-) -> Page {
+pub async fn print(State(state): State<AppState>, ctx: Ctx, Path((id, doc)): Path<(i64, i64)>) -> Page {
     let (d, _) = document(&state, &ctx, id, doc).await?;
-    let date = d
-        .issued_on
-        .map(rules::cn_long_date)
-        .unwrap_or_else(|| "（未印发）".into());
-    let paragraphs = d
-        .body
-        .split('\n')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(String::from)
-        .collect();
     render(&PrintPage {
         layout: ctx.layout(d.kind.title()),
-        case_id: id,
+        back: format!("/cases/{id}/documents/{doc}"),
         d,
-        paragraphs,
-        date,
     })
 }

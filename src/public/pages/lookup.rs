@@ -109,3 +109,37 @@ pub async fn cancel(State(state): State<AppState>, ctx: Ctx, Form(c): Form<Cance
     };
     Ok(redirect_with_flash(&state, "/lookup", &message))
 }
+
+#[derive(Template)]
+#[template(path = "followup/document_print.html")]
+struct DocumentPage {
+    layout: Layout,
+    back: String,
+    d: crate::followup::documents::read::Document,
+}
+
+/// `POST /lookup/documents/{doc}`: a document addressed to the citizen, with the same proof as
+/// the status page (a wrong one, or a document not theirs, answers like an unknown code).
+pub async fn document(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::Path(doc): axum::extract::Path<i64>,
+    Form(f): Form<LookupForm>,
+) -> Page {
+    if let Err(too_many) = limited(&state, &ctx).await {
+        return Ok(too_many);
+    }
+    let found = match find(&state, &f).await? {
+        Some(id) => {
+            crate::followup::documents::read::citizen_document(&state.db, &state.keys, id, doc)
+                .await?
+        }
+        None => None,
+    };
+    let Some(d) = found else {
+        return not_found(&ctx, f);
+    };
+    let layout = ctx.layout(d.kind.title());
+    let back = format!("{}/lookup", layout.at);
+    render(&DocumentPage { layout, back, d })
+}
