@@ -182,7 +182,10 @@ pub async fn for_staff(
 }
 
 /// The steps of case `id` its citizen sees, oldest first: (date, label).
-pub async fn citizen_timeline(db: &PgPool, id: i64) -> sqlx::Result<Vec<(NaiveDate, &'static str)>> {
+pub async fn citizen_timeline(
+    db: &PgPool,
+    id: i64,
+) -> sqlx::Result<Vec<(NaiveDate, &'static str)>> {
     let events = sqlx::query!(
         "SELECT kind, at FROM case_events WHERE case_id = $1 ORDER BY at, id",
         id

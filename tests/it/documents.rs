@@ -456,3 +456,79 @@ async fn an_issued_document_reads_the_same_after_the_keys_are_rotated() {
     assert_eq!(key_ids, (2, 2), "re-encrypted under the new key");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_citizen_follows_the_case_by_its_query_code_and_reads_its_documents() {
+    let w = world().await;
+    let id = case(&w, "DKEE234567", w.owner_leader).await;
+    ok(&w.lead, id, "accept", &[]).await;
+    let acceptance = draft(&w.lead, id, "acceptance").await;
+    assert_eq!(issue(&w.lead, id, acceptance).await.status, 303);
+    let pending = draft(&w.lead, id, "extension").await;
+    let assignment = draft(&w.staff, id, "assignment").await;
+    assert_eq!(issue(&w.staff, id, assignment).await.status, 303);
+    let number = number(&w, acceptance).await.unwrap();
+    let query_code: String = sqlx::query_scalar("SELECT query_code FROM cases WHERE id = $1")
+        .bind(id)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+
+    // The 查询码 (typed in lower case with spaces) and the phone's last four digits open the case.
+    let citizen = w.app.client();
+    let typed = format!("{} {}", &query_code[..6], &query_code[6..]).to_lowercase();
+    let page = citizen
+        .post("/lookup", &[("code", &typed), ("phone_last4", "5678")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.text(".query-code"), query_code);
+    let timeline = page.text(".case-timeline");
+    assert!(
+        timeline.contains("交办承办单位") && timeline.contains("承办单位签收"),
+        "{timeline}"
+    );
+    let documents = page.text(".case-documents");
+    assert!(
+        documents.contains("受理告知书") && documents.contains(&number),
+        "{documents}"
+    );
+    assert!(
+        !documents.contains("交办单"),
+        "the department's documents are not the citizen's"
+    );
+
+    // The document itself, printable, behind the same proof.
+    let proof = [("code", "DKEE234567"), ("phone_last4", "5678")];
+    let doc = citizen
+        .post(&format!("/lookup/documents/{acceptance}"), &proof)
+        .await;
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    assert!(doc.body.contains(&number) && doc.body.contains(&query_code));
+    // A draft, the department's 交办单, a wrong phone and an unknown code all read alike.
+    for (doc_id, last4) in [
+        (pending, "5678"),
+        (assignment, "5678"),
+        (acceptance, "0000"),
+    ] {
+        let r = citizen
+            .post(
+                &format!("/lookup/documents/{doc_id}"),
+                &[("code", "DKEE234567"), ("phone_last4", last4)],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{doc_id} {last4}");
+        assert!(!r.body.contains(&number));
+    }
+    let wrong = citizen
+        .post("/lookup", &[("code", &query_code), ("phone_last4", "0000")])
+        .await;
+    assert_eq!(wrong.status, 404);
+    let unknown = citizen
+        .post(
+            "/lookup",
+            &[("code", "ABCDEFGHJKMN"), ("phone_last4", "5678")],
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(wrong.text("#e-code"), unknown.text("#e-code"));
+}

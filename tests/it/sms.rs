@@ -370,7 +370,10 @@ async fn a_verification_code_goes_to_the_codes_phone_and_its_text_is_erased_once
     assert_eq!(deliver(&app, &sender).await, 1);
     let accepted = stub.accepted.lock().unwrap().clone();
     assert_eq!(accepted[0]["phone"], "13711112222");
-    assert_eq!(accepted[0]["variables"], json!({"code": "042917", "minutes": "5"}));
+    assert_eq!(
+        accepted[0]["variables"],
+        json!({"code": "042917", "minutes": "5"})
+    );
     assert_eq!(accepted[0]["template"], template_ids()["phone.code"]);
     let (body, params): (String, Value) = sqlx::query_as("SELECT body, params FROM notifications")
         .fetch_one(&app.db)

@@ -331,7 +331,11 @@ struct PrintPage {
 }
 
 /// `GET /cases/{id}/documents/{doc}/print`: the A4 layout (a draft prints with 草稿 across it).
-pub async fn print(State(state): State<AppState>, ctx: Ctx, Path((id, doc)): Path<(i64, i64)>) -> Page {
+pub async fn print(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, doc)): Path<(i64, i64)>,
+) -> Page {
     let (d, _) = document(&state, &ctx, id, doc).await?;
     render(&PrintPage {
         layout: ctx.layout(d.kind.title()),
