@@ -416,18 +416,29 @@ pub async fn correct(
     Ok(new_id)
 }
 
+/// One 送达 as its form records it: how, on which day, with what reference (挂号信单号…).
+#[derive(Clone, Copy)]
+pub struct Service<'a> {
+    pub method: &'a str,
+    pub delivered_on: NaiveDate,
+    pub reference: &'a str,
+}
+
 /// Record a 送达. By SMS the citizen is sent the document's number and the 查询码 through the
 /// outbox, to the registration's phone; other methods record the date the form gives.
 pub async fn deliver(
     conn: &mut PgConnection,
     case_id: i64,
     id: i64,
-    method: &str,
-    delivered_on: NaiveDate,
-    reference: &str,
+    service: &Service<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
+    let Service {
+        method,
+        delivered_on,
+        reference,
+    } = *service;
     let d = sqlx::query!(
         r#"SELECT d.kind, d.status, d.number, c.query_code, r.id AS "registration_id?", r.phone_mask AS "phone_mask?"
            FROM documents d JOIN cases c ON c.id = d.case_id

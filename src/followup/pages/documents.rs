@@ -273,18 +273,13 @@ pub async fn deliver(
         let p = page(&state, &ctx, id, d, mine, errors);
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
     };
+    let service = store::Service {
+        method: &f.method,
+        delivered_on: on,
+        reference: &reference,
+    };
     let mut tx = state.db.begin().await?;
-    store::deliver(
-        &mut tx,
-        id,
-        doc,
-        &f.method,
-        on,
-        &reference,
-        &ctx.actor(),
-        state.clock.now(),
-    )
-    .await?;
+    store::deliver(&mut tx, id, doc, &service, &ctx.actor(), state.clock.now()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
