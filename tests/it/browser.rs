@@ -431,7 +431,7 @@ async fn a_citizen_registers_on_a_phone_and_looks_the_registration_up() {
         .goto(format!("{}/lookup", app.origin()))
         .await
         .unwrap();
-    b.fill("登记编号", &code).await;
+    b.fill("登记编号或查询码", &code).await;
     b.fill("手机号码后四位", "5678").await;
     b.press("查询").await;
     let status = b.body_text().await;

@@ -321,7 +321,7 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
     // The citizen looks it up on the phone and rates it 满意.
     phone.driver.delete_all_cookies().await.unwrap();
     goto(&phone, &app, "/lookup").await;
-    phone.fill("登记编号", "KQRS2345").await;
+    phone.fill("登记编号或查询码", "KQRS2345").await;
     phone.fill("手机号码后四位", "5678").await;
     phone.press("查询").await;
     let status_page = phone.body_text().await;
