@@ -493,7 +493,8 @@ async fn lookup_says_the_same_for_a_wrong_phone_and_an_unknown_code() {
     let anyone = app.client();
     let page = anyone.get("/lookup").await;
     assert!(
-        page.texts("label").contains(&"登记编号".to_string())
+        page.texts("label")
+            .contains(&"登记编号或查询码".to_string())
             && page.texts("label").contains(&"手机号码后四位".to_string())
     );
     assert_eq!(page.text("form button"), "查询");
