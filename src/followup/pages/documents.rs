@@ -43,6 +43,19 @@ async fn document(
     Ok((d, mine))
 }
 
+/// The document, for the side that issues its kind; 403 for the others who see it.
+async fn own_document(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    doc: i64,
+) -> Result<Document, AppError> {
+    match document(state, ctx, id, doc).await? {
+        (d, true) => Ok(d),
+        (_, false) => Err(AppError::Forbidden),
+    }
+}
+
 /// The kinds `side` may draft on a case, for the case page's 起草 form.
 pub fn draftable(side: Side) -> Vec<(&'static str, &'static str)> {
     Kind::ALL
@@ -159,15 +172,12 @@ pub async fn save(
     Path((id, doc)): Path<(i64, i64)>,
     Form(f): Form<EditForm>,
 ) -> Page {
-    let (d, mine) = document(&state, &ctx, id, doc).await?;
-    if !mine {
-        return Err(AppError::Forbidden);
-    }
+    let d = own_document(&state, &ctx, id, doc).await?;
     let mut errors = Errors::default();
     let addressee = text(&mut errors, "addressee", "送达对象", &f.addressee, 1, 60);
     let body = text(&mut errors, "body", "正文", &f.body, 1, 5000);
     if !errors.is_empty() {
-        let mut p = page(&state, &ctx, id, d, mine, errors);
+        let mut p = page(&state, &ctx, id, d, true, errors);
         (p.addressee, p.body) = (f.addressee, f.body);
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
     }
@@ -196,10 +206,7 @@ pub async fn issue(
     ctx: Ctx,
     Path((id, doc)): Path<(i64, i64)>,
 ) -> Page {
-    let (_, mine) = document(&state, &ctx, id, doc).await?;
-    if !mine {
-        return Err(AppError::Forbidden);
-    }
+    own_document(&state, &ctx, id, doc).await?;
     let mut tx = state.db.begin().await?;
     let number = store::issue(
         &mut tx,
@@ -225,10 +232,7 @@ pub async fn correct(
     ctx: Ctx,
     Path((id, doc)): Path<(i64, i64)>,
 ) -> Page {
-    let (_, mine) = document(&state, &ctx, id, doc).await?;
-    if !mine {
-        return Err(AppError::Forbidden);
-    }
+    own_document(&state, &ctx, id, doc).await?;
     let mut tx = state.db.begin().await?;
     let new = store::correct(
         &mut tx,
@@ -263,14 +267,11 @@ pub async fn deliver(
     Path((id, doc)): Path<(i64, i64)>,
     Form(f): Form<DeliveryForm>,
 ) -> Page {
-    let (d, mine) = document(&state, &ctx, id, doc).await?;
-    if !mine {
-        return Err(AppError::Forbidden);
-    }
+    let d = own_document(&state, &ctx, id, doc).await?;
     let today = china_date(state.clock.now());
     let mut errors = Errors::default();
     let Some((on, reference)) = checked_delivery(&f, today, d.issued_on, &mut errors) else {
-        let p = page(&state, &ctx, id, d, mine, errors);
+        let p = page(&state, &ctx, id, d, true, errors);
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
     };
     let service = store::Service {
