@@ -88,13 +88,35 @@ async fn ensure_app_role(
     .bind(&password)
     .fetch_one(&mut *conn)
     .await?;
-    conn.execute(sql.as_str()).await.with_context(|| {
+    alter_role_retrying(conn, &sql).await.with_context(|| {
         format!(
             "could not {} the role {APP_ROLE}: the owner needs CREATEROLE (or create it yourself)",
             verb.to_lowercase()
         )
     })?;
     Ok(generated.map(|()| password))
+}
+
+/// Roles are cluster-wide, so two databases migrating at once (the advisory lock is per database)
+/// may race on the same role row and one fails with "tuple concurrently updated"; try again.
+async fn alter_role_retrying(conn: &mut sqlx::PgConnection, sql: &str) -> sqlx::Result<()> {
+    let mut attempt = 0;
+    loop {
+        let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+        match savepoint.execute(sql).await {
+            Ok(_) => return savepoint.commit().await,
+            Err(e) if attempt < 5 && is_concurrent_update(&e) => {
+                savepoint.rollback().await?;
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_concurrent_update(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains("tuple concurrently updated"))
 }
 
 /// The application pool. `app_url` names the app role; nothing here changes identity.

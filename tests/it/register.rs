@@ -2,7 +2,7 @@
 //! capacity holds under concurrent submissions over two instances; notifications are delivered once.
 
 use crate::harness::{Client, Resp, TestApp};
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -1262,6 +1262,19 @@ async fn codes_per_phone_and_per_ip_are_limited_with_429_and_retry_after() {
         c.phone_codes.per_ip_per_hour = 3;
     })
     .await;
+    // The day's limit ends at midnight in China: start well clear of it (the clock is real time).
+    let to_midnight = |now: DateTime<Utc>| {
+        let tomorrow = china_date(now).succ_opt().unwrap().and_hms_opt(0, 0, 0);
+        Shanghai
+            .from_local_datetime(&tomorrow.unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+            - now
+    };
+    if to_midnight(app.clock.now()) < Duration::minutes(10) {
+        app.clock
+            .advance(to_midnight(app.clock.now()) + Duration::minutes(1));
+    }
     let v = visit(&app, &[20]).await;
     let (c, w) = (
         category(&app, "城乡建设").await.to_string(),
@@ -1297,20 +1310,7 @@ async fn codes_per_phone_and_per_ip_are_limited_with_429_and_retry_after() {
     app.clock.advance(Duration::seconds(61));
     let today = client.post(&path, &ask("13812345678")).await;
     assert_eq!(today.status, 429);
-    let midnight = {
-        let now = app.clock.now();
-        let tomorrow = china_date(now)
-            .succ_opt()
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap();
-        (Shanghai
-            .from_local_datetime(&tomorrow)
-            .unwrap()
-            .with_timezone(&Utc)
-            - now)
-            .num_seconds()
-    };
+    let midnight = to_midnight(app.clock.now()).num_seconds();
     assert!(
         (retry_after(&today) - midnight).abs() <= 1,
         "{} {midnight}",
