@@ -181,7 +181,6 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/cases/{id}/return", HANDLER, followup::pages::cases::return_case),
         route(M::POST, "/cases/{id}/progress", HANDLER, followup::pages::cases::progress),
         route(M::POST, "/cases/{id}/extend", HANDLER, followup::pages::cases::extend),
-        route(M::POST, "/cases/{id}/notify-acceptance", HANDLER, followup::pages::cases::notify_acceptance),
         route(M::POST, "/cases/{id}/submit", HANDLER, followup::pages::cases::submit),
         route(M::POST, "/cases/{id}/approve-extension", SUPERVISOR, followup::pages::cases::approve_extension),
         route(M::POST, "/cases/{id}/refuse-extension", SUPERVISOR, followup::pages::cases::refuse_extension),

@@ -12,6 +12,8 @@ use crate::clock::china_date;
 use crate::crypto::Keys;
 use crate::followup::CaseRules;
 use crate::followup::assign::{NewCase, Source, assign};
+use crate::followup::documents::rules::Kind;
+use crate::followup::documents::store;
 use crate::followup::state::Action;
 use crate::followup::transitions::{self, By, Input, Rating, Request};
 use crate::prepare::survey_store::{self, Item};
@@ -203,30 +205,13 @@ async fn take(
     if plan == Plan::Assigned {
         return Ok(());
     }
-    let steps: &[(Action, i64)] = match plan {
-        Plan::Accepted | Plan::Overdue => &[
-            (Action::Accept, 1),
-            (Action::NotifyAcceptance, 2),
-            (Action::Progress, 8),
-        ],
-        _ => &[
-            (Action::Accept, 1),
-            (Action::NotifyAcceptance, 2),
-            (Action::Progress, 8),
-            (Action::Submit, 15),
-        ],
-    };
-    for &(action, day) in steps {
-        step(
-            tx,
-            case,
-            action,
-            c.handler,
-            assigned + Duration::days(day),
-            rules,
-            c.keys,
-        )
-        .await?;
+    let at = |day| assigned + Duration::days(day);
+    step(tx, case, Action::Accept, c.handler, at(1), rules, c.keys).await?;
+    write(tx, c, case, Kind::Acceptance, at(2)).await?;
+    step(tx, case, Action::Progress, c.handler, at(8), rules, c.keys).await?;
+    if !matches!(plan, Plan::Accepted | Plan::Overdue) {
+        write(tx, c, case, Kind::Opinion, at(14)).await?;
+        step(tx, case, Action::Submit, c.handler, at(15), rules, c.keys).await?;
     }
     if plan == Plan::Overdue {
         let (_, actor) = acting(tx, c.supervisor).await?;
@@ -262,6 +247,24 @@ async fn take(
             .await
             .map_err(err)?;
     }
+    Ok(())
+}
+
+/// The handler drafts and issues a document of `kind` as the case stands.
+async fn write(
+    tx: &mut PgConnection,
+    c: &County<'_>,
+    case: i64,
+    kind: Kind,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let (_, actor) = acting(tx, c.handler).await?;
+    let id = store::draft(tx, c.keys, case, kind, None, &actor, at)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no issuing body for {kind:?}"))?;
+    store::issue(tx, c.keys, case, id, &actor, at)
+        .await
+        .map_err(err)?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use crate::followup::labels::event_label;
 use crate::followup::state::State as CaseState;
 use crate::followup::workdays::Calendar;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 /// One line of the timeline.
 pub struct EventLine {
@@ -50,7 +50,7 @@ pub struct Details {
 }
 
 /// The case's details, its reply and the latest rating comment opened.
-pub async fn details(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Details> {
+pub async fn details(db: impl PgExecutor<'_>, keys: &Keys, id: i64) -> sqlx::Result<Details> {
     let c = sqlx::query!(
         r#"SELECT c.title, c.issue_id, c.survey_item_id, c.due_on, c.extended_due_on, c.accept_due_on, c.result,
                   c.reply, c.reply_cipher, c.reply_key_id,
@@ -128,7 +128,7 @@ pub struct Citizen {
 
 /// The citizen behind case `id`, if any, and the summary of the issue recorded at the desk.
 pub async fn citizen(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     keys: &Keys,
     id: i64,
 ) -> anyhow::Result<Option<(Citizen, String)>> {

@@ -3,6 +3,7 @@
 
 use crate::clock::china_date;
 use crate::followup::CaseRules;
+use crate::followup::documents::rules::CaseNow;
 use crate::followup::state::{Facts, Side, State as CaseState};
 use crate::web::auth::{CurrentUser, Role};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -21,12 +22,15 @@ pub struct CaseRow {
     pub accept_due_on: NaiveDate,
     pub acceptance_notified_at: Option<DateTime<Utc>>,
     pub due_on: Option<NaiveDate>,
+    pub extended_due_on: Option<NaiveDate>,
     pub closure_submitted_by: Option<i64>,
     pub closed_at: Option<DateTime<Utc>>,
     pub rating: Option<String>,
     pub version: i32,
     pub last_extension_event: Option<String>,
     pub pending_extension_days: Option<i32>,
+    /// An issued 处理意见书 newer than the case's last 重办 or overturned review.
+    pub opinion_issued: bool,
     pub reviews: i64,
     pub last_review_decided_at: Option<DateTime<Utc>>,
     /// Its visit's host or organiser lies in the jurisdiction `load` was given (DESIGN §11).
@@ -42,13 +46,17 @@ pub async fn load(
     sqlx::query_as!(
         CaseRow,
         r#"SELECT c.id, c.code, c.query_code, c.status, c.lead_department_id, c.owner_leader_id, c.deadline_days, c.accept_due_on,
-                  c.acceptance_notified_at, c.due_on, c.closure_submitted_by, c.closed_at, c.rating, c.version,
+                  c.acceptance_notified_at, c.due_on, c.extended_due_on, c.closure_submitted_by, c.closed_at, c.rating, c.version,
                   ARRAY(SELECT department_id FROM case_departments WHERE case_id = c.id) AS "co_department_ids!",
                   (SELECT e.kind FROM case_events e WHERE e.case_id = c.id
                        AND e.kind IN ('extension_requested', 'extension_approved', 'extension_refused')
                    ORDER BY e.at DESC, e.id DESC LIMIT 1) AS last_extension_event,
                   (SELECT (e.data->>'days')::int FROM case_events e WHERE e.case_id = c.id AND e.kind = 'extension_requested'
                    ORDER BY e.id DESC LIMIT 1) AS pending_extension_days,
+                  EXISTS (SELECT 1 FROM case_events o WHERE o.case_id = c.id AND o.kind = 'opinion_issued'
+                            AND o.id > COALESCE((SELECT max(e.id) FROM case_events e WHERE e.case_id = c.id
+                                AND (e.kind = 'reopened' OR (e.kind = 'review_decided' AND e.data->>'result' = 'overturned'))),
+                              0)) AS "opinion_issued!",
                   (SELECT count(*) FROM reviews r WHERE r.case_id = c.id) AS "reviews!",
                   (SELECT max(r.decided_at) FROM reviews r WHERE r.case_id = c.id) AS last_review_decided_at,
                   (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))
@@ -85,6 +93,16 @@ impl CaseRow {
         }
     }
 
+    /// What the documents' rules need: whether the acceptance decision was told, and whether an
+    /// approved extension waits for its 延期告知书.
+    pub fn document_facts(&self) -> CaseNow {
+        CaseNow {
+            decided: self.acceptance_notified_at.is_some(),
+            extension_untold: self.last_extension_event.as_deref() == Some("extension_approved")
+                && self.extended_due_on.is_none(),
+        }
+    }
+
     pub fn facts(&self, today: NaiveDate, rules: &CaseRules) -> Facts {
         let review_from = if self.reviews == 0 {
             self.closed_at
@@ -95,7 +113,7 @@ impl CaseRow {
             within_accept: today <= self.accept_due_on,
             extension_requested: self.last_extension_event.is_some(),
             extension_pending: self.last_extension_event.as_deref() == Some("extension_requested"),
-            acceptance_notified: self.acceptance_notified_at.is_some(),
+            opinion_issued: self.opinion_issued,
             dissatisfied: self.rating.as_deref() == Some("dissatisfied"),
             rated: self.rating.is_some(),
             reviews: self.reviews.clamp(0, 2) as u8,

@@ -12,10 +12,12 @@ pub enum State {
     Rated,
     InReview,
     Terminated,
+    /// An issued 不予受理告知书 points the citizen elsewhere; no closure clock runs.
+    NotAccepted,
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Assigned,
         State::Accepted,
         State::Returned,
@@ -24,6 +26,7 @@ impl State {
         State::Rated,
         State::InReview,
         State::Terminated,
+        State::NotAccepted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl State {
             State::Rated => "rated",
             State::InReview => "in_review",
             State::Terminated => "terminated",
+            State::NotAccepted => "not_accepted",
         }
     }
 
@@ -53,12 +57,16 @@ impl State {
             State::Rated => "已评价",
             State::InReview => "复查中",
             State::Terminated => "已终结",
+            State::NotAccepted => "不予受理",
         }
     }
 
     /// Still owned and handled: a departing leader's handover moves these.
     pub fn is_open(self) -> bool {
-        !matches!(self, State::Closed | State::Rated | State::Terminated)
+        !matches!(
+            self,
+            State::Closed | State::Rated | State::Terminated | State::NotAccepted
+        )
     }
 
     /// The deadline clock runs (the schema's open states).
@@ -82,7 +90,6 @@ pub enum Action {
     RequestExtension,
     ApproveExtension,
     RefuseExtension,
-    NotifyAcceptance,
     Submit,
     Approve,
     Reject,
@@ -94,7 +101,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 15] = [
         Action::Accept,
         Action::Return,
         Action::Reassign,
@@ -102,7 +109,6 @@ impl Action {
         Action::RequestExtension,
         Action::ApproveExtension,
         Action::RefuseExtension,
-        Action::NotifyAcceptance,
         Action::Submit,
         Action::Approve,
         Action::Reject,
@@ -123,7 +129,6 @@ impl Action {
             Action::RequestExtension => "extension_requested",
             Action::ApproveExtension => "extension_approved",
             Action::RefuseExtension => "extension_refused",
-            Action::NotifyAcceptance => "acceptance_notified",
             Action::Submit => "closure_submitted",
             Action::Approve => "closure_approved",
             Action::Reject => "closure_rejected",
@@ -143,7 +148,6 @@ impl Action {
             Action::RequestExtension => "申请延期",
             Action::ApproveExtension => "批准延期",
             Action::RefuseExtension => "不予延期",
-            Action::NotifyAcceptance => "告知受理",
             Action::Submit => "申请办结",
             Action::Approve => "审核通过",
             Action::Reject => "退回重办",
@@ -196,7 +200,8 @@ pub struct Facts {
     pub extension_requested: bool,
     /// An extension request awaits a supervisor.
     pub extension_pending: bool,
-    pub acceptance_notified: bool,
+    /// A 处理意见书 was issued since the case last went back to 办理中 (closure needs it).
+    pub opinion_issued: bool,
     /// The latest rating is 不满意.
     pub dissatisfied: bool,
     pub rated: bool,
@@ -265,18 +270,13 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
             need(f.extension_pending, "没有待审批的延期申请")?;
             Ok(state)
         }
-        A::NotifyAcceptance => {
-            need(side == LeadHandler, "只有主办单位可以告知受理")?;
-            need(
-                matches!(state, S::Accepted | S::ClosureSubmitted),
-                wrong_state.0,
-            )?;
-            need(!f.acceptance_notified, "已告知受理")?;
-            Ok(state)
-        }
         A::Submit => {
             need(side == LeadHandler, "只有主办单位可以申请办结")?;
             need(state == S::Accepted, wrong_state.0)?;
+            need(
+                f.opinion_issued,
+                "申请办结前须先印发处理意见书（答复意见书）",
+            )?;
             Ok(S::ClosureSubmitted)
         }
         A::Approve | A::Reject => {
@@ -354,6 +354,7 @@ mod tests {
         Facts {
             within_accept: true,
             within_review: true,
+            opinion_issued: true,
             ..Facts::default()
         }
     }
@@ -414,20 +415,6 @@ mod tests {
                 LeadHandler,
                 f,
                 S::Accepted,
-            ),
-            (
-                S::Accepted,
-                A::NotifyAcceptance,
-                LeadHandler,
-                f,
-                S::Accepted,
-            ),
-            (
-                S::ClosureSubmitted,
-                A::NotifyAcceptance,
-                LeadHandler,
-                f,
-                S::ClosureSubmitted,
             ),
             (
                 S::Accepted,
@@ -630,11 +617,14 @@ mod tests {
         assert!(next(S::ClosureSubmitted, A::Reject, &submitter, &f).is_err());
         let satisfied = Facts { rated: true, ..f };
         assert!(next(S::Rated, A::Reopen, &p(Supervisor), &satisfied).is_err());
-        let notified = Facts {
-            acceptance_notified: true,
+        let unanswered = Facts {
+            opinion_issued: false,
             ..f
         };
-        assert!(next(S::Accepted, A::NotifyAcceptance, &p(LeadHandler), &notified).is_err());
+        assert_eq!(
+            next(S::Accepted, A::Submit, &p(LeadHandler), &unanswered),
+            Err(Refusal("申请办结前须先印发处理意见书（答复意见书）"))
+        );
         let too_late = Facts {
             within_review: false,
             ..f

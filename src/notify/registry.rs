@@ -107,18 +107,6 @@ pub const TEMPLATES: &[Template] = &[
         vars: &[TITLE, CODE, ROOM, QUEUE_NUMBER, exact("expected_at", 12)],
     },
     Template {
-        kind: "case.accepted",
-        to: To::Citizen,
-        text: "您反映的问题已受理（交办件 {case_code}），将在办结时限内答复。可凭登记编号和手机号码后四位查询进展。",
-        vars: &[CASE_CODE],
-    },
-    Template {
-        kind: "case.extended",
-        to: To::Citizen,
-        text: "您反映的问题（交办件 {case_code}）办理期限延长 {days} 天，至 {due}。",
-        vars: &[CASE_CODE, exact("days", 3), exact("due", 11)],
-    },
-    Template {
         kind: "case.closed",
         to: To::Citizen,
         text: "您反映的问题（交办件 {case_code}）已办结。请凭登记编号和手机号码后四位查看答复意见并评价。",
@@ -358,14 +346,14 @@ mod tests {
         assert_eq!(cut.chars().count(), VAR_MAX);
         assert!(cut.ends_with('…') && reason.starts_with(cut.trim_end_matches('…')));
         let r = render(
-            "case.extended",
-            &json!({"case_code": "JBK7QX9M2PAB", "days": 15, "due": "2026年12月24日"}),
+            "case.reminder",
+            &json!({"case_code": "JBK7QX9M2PAB", "title": "村道破损", "days": 3, "due": "2026年12月24日"}),
         )
         .unwrap();
-        assert_eq!(r.params["days"], "15");
+        assert_eq!(r.params["days"], "3");
         assert_eq!(
             r.body,
-            "您反映的问题（交办件 JBK7QX9M2PAB）办理期限延长 15 天，至 2026年12月24日。"
+            "交办件 JBK7QX9M2PAB「村道破损」距办结时限（2026年12月24日）还有 3 天，请抓紧办理。"
         );
     }
 }

@@ -116,6 +116,9 @@ pub fn next_step(status: Status, cases: &[CaseState], day_past: bool) -> &'stati
             "接谈已完成，您的诉求已交办责任单位限期办理，办理进展见下方。"
         }
         Status::Received if cases.contains(&C::InReview) => "您申请的复查正在办理，结果会告知您。",
+        Status::Received if cases.contains(&C::NotAccepted) => {
+            "您反映的事项不予受理，理由和应当通过的途径见下方的不予受理告知书。"
+        }
         Status::Received if cases.is_empty() => "接谈已完成。如对答复有疑问，请联系县信访局。",
         Status::Received => "您的诉求已办结，感谢您的评价。",
     }
@@ -306,6 +309,7 @@ mod tests {
             (&[C::InReview][..], "复查"),
             (&[C::Rated][..], "感谢您的评价"),
             (&[C::Terminated][..], "感谢您的评价"),
+            (&[C::NotAccepted][..], "不予受理告知书"),
             (&[C::Rated, C::Accepted][..], "交办责任单位"),
         ];
         for state in C::ALL {

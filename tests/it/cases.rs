@@ -192,8 +192,17 @@ async fn notifications(w: &World, kind: &str) -> i64 {
         .unwrap()
 }
 
+/// The lead department drafts a document of `kind` and issues it, on the documents pages.
+pub(crate) async fn write(w: &World, case: i64, kind: &str) {
+    let doc = crate::documents::draft(&w.lead, case, kind).await;
+    let r = crate::documents::issue(&w.lead, case, doc).await;
+    assert_eq!(r.status, 303, "issuing {kind}: {}", r.body);
+}
+
 async fn close(w: &World, case: i64) {
     ok(&w.lead, case, "accept", &[]).await;
+    write(w, case, "acceptance").await;
+    write(w, case, "opinion").await;
     ok(
         &w.lead,
         case,
@@ -262,8 +271,35 @@ async fn accept_progress_extend_submit_approve_and_the_citizen_rates() {
         due,
         xiafang::clock::china_date(accepted) + Duration::days(60)
     );
-    ok(&w.lead, c, "notify-acceptance", &[]).await;
-    assert_eq!(notifications(&w, "case.accepted").await, 1);
+    // The 受理告知书 is the written acceptance: the 60 days run again from its date.
+    assert!(
+        w.lead
+            .get(&format!("/cases/{c}"))
+            .await
+            .text("#writing-due")
+            .contains("受理告知书")
+    );
+    w.app.clock.advance(Duration::days(2));
+    for (who, name) in [
+        (&w.lead, "zhuban"),
+        (&w.co, "xieban"),
+        (&w.supervisor, "ducha"),
+        (&w.owner, "baoan"),
+    ] {
+        who.login(name, PASSWORD).await; // the sessions idled out meanwhile
+    }
+    write(&w, c, "acceptance").await;
+    let (due, notified): (chrono::NaiveDate, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT due_on, acceptance_notified_at FROM cases WHERE id = $1")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        due,
+        xiafang::clock::china_date(accepted) + Duration::days(62)
+    );
+    assert!(notified.is_some_and(|t| (t - w.app.clock.now()).num_seconds() == 0));
     // 协办 adds progress only.
     ok(&w.co, c, "progress", &[("progress_text", "已现场勘查")]).await;
     assert_eq!(
@@ -296,14 +332,22 @@ async fn accept_progress_extend_submit_approve_and_the_citizen_rates() {
     )
     .await;
     ok(&w.supervisor, c, "approve-extension", &[]).await;
-    let ext: (Option<i32>, Option<chrono::NaiveDate>) =
-        sqlx::query_as("SELECT extension_days, extended_due_on FROM cases WHERE id = $1")
-            .bind(c)
-            .fetch_one(&w.fx.owner)
-            .await
-            .unwrap();
-    assert_eq!(ext, (Some(20), Some(due + Duration::days(20))));
-    assert_eq!(notifications(&w, "case.extended").await, 1);
+    let extension = || async {
+        sqlx::query_as::<_, (Option<i32>, Option<chrono::NaiveDate>)>(
+            "SELECT extension_days, extended_due_on FROM cases WHERE id = $1",
+        )
+        .bind(c)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
+    };
+    // Approved, it counts only once the citizen is told in writing.
+    assert_eq!(extension().await, (None, None));
+    write(&w, c, "extension").await;
+    assert_eq!(
+        extension().await,
+        (Some(20), Some(due + Duration::days(20)))
+    );
     // A second extension is refused.
     let r = act(
         &w.lead,
@@ -318,7 +362,17 @@ async fn accept_progress_extend_submit_approve_and_the_citizen_rates() {
         "{}",
         r.text("#e-action")
     );
-    // Submit, then the owning leader signs the second signature.
+    // Closure needs the written answer first; then submit, and the leader signs second.
+    let r = act(
+        &w.lead,
+        c,
+        "submit",
+        &[("result", "resolved"), ("reply", "村道已于本月修复。")],
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text("#e-action").contains("须先印发处理意见书"));
+    write(&w, c, "opinion").await;
     let r = act(&w.lead, c, "submit", &[("result", ""), ("reply", "")]).await;
     assert_eq!(r.status, 422);
     assert_eq!(r.field_error("result"), "请选择办理结果");
@@ -375,13 +429,15 @@ async fn accept_progress_extend_submit_approve_and_the_citizen_rates() {
             "progress",
             "extension_requested",
             "extension_approved",
+            "extension_notified",
+            "opinion_issued",
             "closure_submitted",
             "closure_approved",
             "rated"
         ]
     );
     let page = w.supervisor.get(&format!("/cases/{c}")).await;
-    assert_eq!(page.texts("#timeline li").len(), 9);
+    assert_eq!(page.texts("#timeline li").len(), 11);
     assert_eq!(page.text("#rating"), "群众评价：满意（谢谢）");
     assert_eq!(w.app.audit_count("case.approve").await, 1);
     assert_eq!(w.app.audit_count("case.rate").await, 1);
@@ -436,6 +492,7 @@ async fn rejected_closure_goes_back_and_two_people_sign() {
     let w = world().await;
     let c = case(&w, "KQRS2348", w.owner_leader).await;
     ok(&w.lead, c, "accept", &[]).await;
+    write(&w, c, "opinion").await;
     ok(
         &w.lead,
         c,
@@ -475,6 +532,7 @@ async fn rejected_closure_goes_back_and_two_people_sign() {
         [
             "assigned",
             "accepted",
+            "opinion_issued",
             "closure_submitted",
             "closure_rejected",
             "closure_submitted",
@@ -517,6 +575,8 @@ async fn dissatisfied_then_reopened_then_review_and_re_review_end_it() {
             .texts("table.cases td code")
             .is_empty()
     );
+    // 重办 needs a new written answer.
+    write(&w, c, "opinion").await;
     ok(
         &w.lead,
         c,
@@ -841,4 +901,41 @@ async fn the_case_file_shows_the_reception_it_came_from_to_everyone_on_the_case(
             "会商意见"
         );
     }
+}
+
+#[tokio::test]
+async fn a_non_acceptance_notice_ends_the_case_and_the_written_decision_comes_once() {
+    let w = world().await;
+    let c = case(&w, "KQRS2357", w.owner_leader).await;
+    // The 受理告知书 needs the case signed for first: refused beside the button, nothing numbered.
+    let early = crate::documents::draft(&w.lead, c, "acceptance").await;
+    let r = crate::documents::issue(&w.lead, c, early).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.text("#e-issue"), "请先签收，再印发受理告知书");
+    // 不予受理 may be decided without signing for it.
+    write(&w, c, "non_acceptance").await;
+    assert_eq!(status(&w, c).await, "not_accepted");
+    assert_eq!(events(&w, c).await, ["assigned", "not_accepted"]);
+    let r = crate::documents::issue(&w.lead, c, early).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.text("#e-issue"), "已告知受理决定，不能再次印发");
+    let page = w.lead.get(&format!("/cases/{c}")).await;
+    assert_eq!(page.text("#case-status"), "不予受理");
+    assert!(!page.body.contains(&format!("/cases/{c}/accept")));
+    assert!(page.text("#writing-due").is_empty());
+    // Told within 15 days: responsive; neither open nor closed in the tallies.
+    let (responsive, open, closed): (i64, i64, i64) = sqlx::query_as(
+        "SELECT sum(responsive)::bigint, sum(open)::bigint, sum(closed)::bigint FROM case_month_tallies",
+    )
+    .fetch_one(&w.fx.owner)
+    .await
+    .unwrap();
+    assert_eq!((responsive, open, closed), (1, 0, 0));
+    // The citizen reads it on the lookup page.
+    let citizen = w.app.client();
+    let page = citizen
+        .post("/lookup", &[("code", "KQRS2357"), ("phone_last4", "5678")])
+        .await;
+    assert_eq!(page.text(".case-status"), "不予受理");
+    assert!(page.body.contains("信访事项不予受理告知书"));
 }

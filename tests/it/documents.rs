@@ -11,7 +11,7 @@ use xiafang::followup::documents::store;
 use xiafang::web::auth::Role;
 
 /// Draft `kind` on the case as `who` (the case page's 起草 form); the new document's id.
-async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
+pub(crate) async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
     let r = who
         .post(&format!("/cases/{case}/documents"), &[("kind", kind)])
         .await;
@@ -22,7 +22,7 @@ async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
     to[prefix.len()..].parse().unwrap()
 }
 
-async fn issue(who: &crate::harness::Client, case: i64, doc: i64) -> Resp {
+pub(crate) async fn issue(who: &crate::harness::Client, case: i64, doc: i64) -> Resp {
     who.post(&format!("/cases/{case}/documents/{doc}/issue"), &[])
         .await
 }
@@ -261,6 +261,7 @@ async fn each_side_drafts_its_own_kinds() {
 async fn numbers_of_one_body_kind_and_year_are_consecutive_under_concurrent_issuing() {
     let w = world().await;
     let id = case(&w, "DKCC234567", w.owner_leader).await;
+    ok(&w.lead, id, "accept", &[]).await;
     let staff = w.fx.staff_id;
     let actor = move || xiafang::audit::Actor {
         id: Some(staff),
@@ -274,7 +275,7 @@ async fn numbers_of_one_body_kind_and_year_are_consecutive_under_concurrent_issu
     for _ in 0..24 {
         drafts.push(
             store::draft(
-                &w.app.db,
+                &mut w.app.db.acquire().await.unwrap(),
                 &w.app.state.keys,
                 id,
                 Kind::Opinion,
@@ -407,10 +408,18 @@ async fn an_issued_document_reads_the_same_after_the_keys_are_rotated() {
         jurisdiction_id: None,
     };
     let keys = &app.state.keys;
-    let doc = store::draft(&app.db, keys, case.id, Kind::Assignment, None, &actor, now)
-        .await
-        .unwrap()
-        .unwrap();
+    let doc = store::draft(
+        &mut app.db.acquire().await.unwrap(),
+        keys,
+        case.id,
+        Kind::Assignment,
+        None,
+        &actor,
+        now,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let mut tx = app.db.begin().await.unwrap();
     store::issue(&mut tx, keys, case.id, doc, &actor, now)
         .await

@@ -7,6 +7,8 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use sqlx::PgPool;
 use xiafang::audit::Actor;
 use xiafang::followup::assign::{Assigned, NewCase, assign};
+use xiafang::followup::documents::rules::Kind;
+use xiafang::followup::documents::store;
 use xiafang::followup::state::Action;
 use xiafang::followup::transitions::{self, By, Input, Outcome, Rating, Request};
 use xiafang::prepare::booking::{self, BookingRules, Claim, Exemption, PhoneProof, Submission};
@@ -488,6 +490,31 @@ pub async fn step(
         .unwrap_or_else(|e| panic!("{action:?} on case {case_id}: {e:?}"));
     tx.commit().await.unwrap();
     done
+}
+
+/// User `user_id` drafts a document of `kind` on the case and issues it at `at`, as the
+/// documents pages do. Returns its number.
+pub async fn issue_document(
+    app: &TestApp,
+    case_id: i64,
+    kind: Kind,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> String {
+    let user = acting(&app.db, user_id).await;
+    let actor = audit_actor(&user);
+    let keys = &app.state.keys;
+    let mut tx = app.db.begin().await.unwrap();
+    let root = user.jurisdiction_id;
+    let id = store::draft(&mut tx, keys, case_id, kind, root, &actor, at)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no issuing body for {kind:?}"));
+    let number = store::issue(&mut tx, keys, case_id, id, &actor, at)
+        .await
+        .unwrap_or_else(|e| panic!("issuing {kind:?} on case {case_id}: {e:?}"));
+    tx.commit().await.unwrap();
+    number
 }
 
 /// The citizen rates case `case_id` at `at`.

@@ -300,7 +300,18 @@ async fn journeys_3_and_4_a_leader_assigns_a_case_it_is_closed_approved_and_rate
     desk.screenshot("journey4-02-case").await;
     desk.press("签收").await;
     desk.screenshot("journey4-03-accepted").await;
-    desk.press("告知受理").await;
+    // Acceptance and the answer are documents in writing, issued from the case page.
+    for (kind, shot) in [
+        ("信访事项受理告知书", "journey4-03a-acceptance"),
+        ("信访事项处理意见书", "journey4-03b-opinion"),
+    ] {
+        choose(&desk, "起草文书", kind).await;
+        desk.press("按交办件生成草稿").await;
+        desk.press("印发（编号并定稿）").await;
+        assert!(desk.body_text().await.contains("已印发，文号"));
+        desk.screenshot(shot).await;
+        goto(&desk, &app, &format!("/cases/{case}")).await;
+    }
     choose(&desk, "办理结果", "已解决").await;
     desk.fill("答复意见", "村口道路已于本月修复，经回访群众认可。")
         .await;

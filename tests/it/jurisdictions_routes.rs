@@ -207,10 +207,18 @@ async fn issued_document(app: &TestApp, case: i64, staff: i64) -> (i64, String) 
     };
     let now = app.clock.now();
     let keys = &app.state.keys;
-    let id = store::draft(&app.db, keys, case, Kind::Assignment, None, &actor, now)
-        .await
-        .unwrap()
-        .unwrap();
+    let id = store::draft(
+        &mut app.db.acquire().await.unwrap(),
+        keys,
+        case,
+        Kind::Assignment,
+        None,
+        &actor,
+        now,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let mut tx = app.db.begin().await.unwrap();
     let number = store::issue(&mut tx, keys, case, id, &actor, now)
         .await

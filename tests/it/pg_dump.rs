@@ -3,7 +3,7 @@
 //! of the texts typed into them. Each field has its own marker, so a failure names the field.
 
 use crate::desk::{day, desk};
-use crate::fixtures::{id_of, step};
+use crate::fixtures::{id_of, issue_document, step};
 use crate::harness::{TestApp, app_url, fresh_database, test_keys};
 use crate::register::{form, id_number, set};
 use std::process::Command;
@@ -11,6 +11,7 @@ use xiafang::audit::Actor;
 use xiafang::clock::Clock;
 use xiafang::crypto::software::KeysFile;
 use xiafang::demo::pujiang;
+use xiafang::followup::documents::rules::Kind;
 use xiafang::followup::state::Action;
 use xiafang::followup::transitions::{self, Input, Rating};
 use xiafang::web::auth::Role;
@@ -206,6 +207,7 @@ async fn petition(app: &TestApp) -> i64 {
         now,
     )
     .await;
+    issue_document(app, case, Kind::Opinion, handler, now).await;
     let reply = input(REPLY, "resolved");
     step(app, case, Action::Submit, reply, handler, now).await;
     step(app, case, Action::Approve, input("", ""), supervisor, now).await;

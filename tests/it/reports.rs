@@ -2,14 +2,15 @@
 //! Pujiang table of a visit, and every .xlsx export read back (masking, rows, audit).
 
 use crate::fixtures::{
-    Fx, Reg, assign_case, fixture, id_number, rate_case, register, step, user_with_role,
-    visit as new_visit, xlsx,
+    Fx, Reg, assign_case, fixture, id_number, issue_document, rate_case, register, step,
+    user_with_role, visit as new_visit, xlsx,
 };
 use crate::harness::{Client, Resp, TestApp};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::PgPool;
 use xiafang::clock::{Clock, china_date};
 use xiafang::followup::assign::{NewCase, Source};
+use xiafang::followup::documents::rules::Kind;
 use xiafang::followup::state::Action;
 use xiafang::followup::transitions::Input;
 use xiafang::web::auth::Role;
@@ -119,6 +120,7 @@ async fn case(
             text: "已答复".into(),
             ..Input::default()
         };
+        issue_document(app, id, Kind::Opinion, handler, at).await;
         step(app, id, Action::Submit, reply, handler, at).await;
         let supervisor = user_with_role(&fx.owner, Role::Supervisor, None).await;
         step(app, id, Action::Approve, Input::default(), supervisor, at).await;

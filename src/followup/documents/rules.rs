@@ -1,7 +1,7 @@
 //! The documents' rules, pure: the kinds and who issues each, numbers, 机关代字, the 查询码, and
 //! the draft text of each kind filled from the case (信访工作条例 2022, DESIGN §4).
 
-use crate::followup::state::Side;
+use crate::followup::state::{Side, State};
 use chrono::{Datelike, Duration, NaiveDate};
 
 /// A kind of document (the `documents.kind` column).
@@ -106,6 +106,59 @@ pub fn may_draft(kind: Kind, side: Side) -> bool {
         Issuer::LeadDepartment => side == Side::LeadHandler,
         Issuer::Office => matches!(side, Side::Staff | Side::OwnerLeader),
         Issuer::Supervision => side == Side::Supervisor,
+    }
+}
+
+/// What about the case decides whether a kind may be issued now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaseNow {
+    /// The citizen has been told the acceptance decision in writing (受理 or 不予受理).
+    pub decided: bool,
+    /// A supervisor approved an extension that no 延期告知书 has told yet.
+    pub extension_untold: bool,
+}
+
+/// Whether `kind` may be issued on a case in `state` (a correction may always be: it only
+/// supersedes). The 受理告知书 and 不予受理告知书 are the written acceptance decision, so one of them
+/// once; an extension counts only once told; the opinion answers a case being handled.
+pub fn may_issue(kind: Kind, state: State, c: CaseNow) -> Result<(), &'static str> {
+    use State as S;
+    let ok = |yes: bool, why| if yes { Ok(()) } else { Err(why) };
+    match kind {
+        Kind::Acceptance => {
+            ok(!c.decided, "已告知受理决定，不能再次印发")?;
+            ok(
+                matches!(state, S::Accepted | S::ClosureSubmitted),
+                "请先签收，再印发受理告知书",
+            )
+        }
+        Kind::NonAcceptance => {
+            ok(!c.decided, "已告知受理决定，不能再次印发")?;
+            ok(
+                matches!(state, S::Assigned | S::Accepted),
+                "该交办件当前状态下不能印发不予受理告知书",
+            )
+        }
+        Kind::Extension => ok(c.extension_untold, "没有待告知的已批准延期"),
+        Kind::Opinion => ok(state == S::Accepted, "办理中的交办件才能印发处理意见书"),
+        Kind::ReviewOpinion | Kind::ReReviewOpinion => {
+            ok(state == S::InReview, "复查、复核期间才能印发意见书")
+        }
+        Kind::Assignment | Kind::Urging => ok(state.is_open(), "该交办件已办结"),
+    }
+}
+
+/// What the handling department still owes the citizen in writing, to show above its actions.
+pub fn writing_due(state: State, c: CaseNow, opinion_issued: bool) -> Option<&'static str> {
+    use State as S;
+    if !c.decided && matches!(state, S::Assigned | S::Accepted) {
+        Some("受理与否须书面告知信访人：请在“文书”中印发受理告知书或不予受理告知书。")
+    } else if c.extension_untold {
+        Some("延期已批准，印发延期告知书后生效。")
+    } else if state == S::Accepted && !opinion_issued {
+        Some("申请办结前须先印发处理意见书（答复意见书）。")
+    } else {
+        None
     }
 }
 
@@ -316,6 +369,66 @@ mod tests {
         assert!(may_draft(Kind::ReviewOpinion, Side::Supervisor));
         assert!(may_draft(Kind::Urging, Side::Supervisor));
         assert!(!may_draft(Kind::Urging, Side::Citizen));
+    }
+
+    #[test]
+    fn the_written_decision_comes_once_and_each_kind_in_its_state() {
+        let fresh = CaseNow::default();
+        let decided = CaseNow {
+            decided: true,
+            ..fresh
+        };
+        assert_eq!(
+            may_issue(Kind::Acceptance, State::Assigned, fresh),
+            Err("请先签收，再印发受理告知书")
+        );
+        assert!(may_issue(Kind::Acceptance, State::Accepted, fresh).is_ok());
+        assert!(may_issue(Kind::Acceptance, State::Accepted, decided).is_err());
+        assert!(may_issue(Kind::NonAcceptance, State::Assigned, fresh).is_ok());
+        assert!(may_issue(Kind::NonAcceptance, State::Accepted, decided).is_err());
+        assert!(may_issue(Kind::NonAcceptance, State::Closed, fresh).is_err());
+        assert!(may_issue(Kind::Extension, State::Accepted, decided).is_err());
+        let untold = CaseNow {
+            extension_untold: true,
+            ..decided
+        };
+        assert!(may_issue(Kind::Extension, State::ClosureSubmitted, untold).is_ok());
+        assert!(may_issue(Kind::Opinion, State::Accepted, fresh).is_ok());
+        assert!(may_issue(Kind::Opinion, State::Closed, decided).is_err());
+        assert!(may_issue(Kind::ReviewOpinion, State::InReview, decided).is_ok());
+        assert!(may_issue(Kind::ReReviewOpinion, State::Rated, decided).is_err());
+        assert!(may_issue(Kind::Urging, State::Accepted, decided).is_ok());
+        assert!(may_issue(Kind::Urging, State::NotAccepted, decided).is_err());
+    }
+
+    #[test]
+    fn the_department_is_told_what_it_still_owes_in_writing() {
+        let fresh = CaseNow::default();
+        assert!(
+            writing_due(State::Assigned, fresh, false)
+                .unwrap()
+                .contains("受理告知书")
+        );
+        let decided = CaseNow {
+            decided: true,
+            ..fresh
+        };
+        assert!(
+            writing_due(State::Accepted, decided, false)
+                .unwrap()
+                .contains("处理意见书")
+        );
+        assert_eq!(writing_due(State::Accepted, decided, true), None);
+        let untold = CaseNow {
+            extension_untold: true,
+            ..decided
+        };
+        assert!(
+            writing_due(State::Accepted, untold, true)
+                .unwrap()
+                .contains("延期告知书")
+        );
+        assert_eq!(writing_due(State::Closed, decided, true), None);
     }
 
     #[test]

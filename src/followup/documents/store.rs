@@ -9,10 +9,11 @@ use crate::clock::china_date;
 use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use crate::followup::case_file;
+use crate::followup::transitions::{self, Issued};
 use crate::notify;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 impl Column {
     pub const DOCUMENT_ADDRESSEE: Column = Column::new("documents", "addressee");
@@ -135,10 +136,10 @@ async fn next_reviewer(conn: &mut PgConnection, case_id: i64, kind: Kind) -> sql
         .unwrap_or_default())
 }
 
-/// Start a draft of `kind` on the case, every field filled from it. Returns the document's id, or
-/// None when the kind has no issuing body for this case.
+/// Start a draft of `kind` on the case, every field filled from it, in the caller's transaction.
+/// Returns the document's id, or None when the kind has no issuing body for this case.
 pub async fn draft(
-    db: &PgPool,
+    tx: &mut PgConnection,
     keys: &Keys,
     case_id: i64,
     kind: Kind,
@@ -146,19 +147,22 @@ pub async fn draft(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<i64>> {
-    let details = case_file::details(db, keys, case_id).await?;
-    let citizen = case_file::citizen(db, keys, case_id).await?;
+    let details = case_file::details(&mut *tx, keys, case_id).await?;
+    let citizen = case_file::citizen(&mut *tx, keys, case_id).await?;
+    // An approved extension is in force only once told: its draft names the date it will set.
     let c = sqlx::query!(
-        "SELECT code, query_code, deadline_days FROM cases WHERE id = $1",
+        r#"SELECT code, query_code, deadline_days,
+                  COALESCE(extended_due_on, due_on + (SELECT (data->>'days')::int FROM case_events
+                      WHERE case_id = cases.id AND kind = 'extension_approved' ORDER BY id DESC LIMIT 1)) AS extended_due_on
+           FROM cases WHERE id = $1"#,
         case_id
     )
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
-    let mut tx = db.begin().await?;
-    let Some(body) = issuing_body(&mut tx, case_id, kind, supervisor_jurisdiction).await? else {
+    let Some(body) = issuing_body(tx, case_id, kind, supervisor_jurisdiction).await? else {
         return Ok(None);
     };
-    let reviewer = next_reviewer(&mut tx, case_id, kind).await?;
+    let reviewer = next_reviewer(tx, case_id, kind).await?;
     let citizen_name = citizen.map(|(c, _)| c.name).unwrap_or_default();
     let addressee = if kind.to_citizen() {
         citizen_name
@@ -180,7 +184,7 @@ pub async fn draft(
             department: &details.lead_department,
             next_reviewer: &reviewer,
             due_on: details.due_on,
-            extended_due_on: details.extended_due_on,
+            extended_due_on: c.extended_due_on,
             deadline_days: c.deadline_days,
             reply: &reply,
             owner_leader: &details.owner,
@@ -222,7 +226,6 @@ pub async fn draft(
             .detail(json!({ "document_id": id, "kind": kind.as_str() })),
     )
     .await?;
-    tx.commit().await?;
     Ok(Some(id))
 }
 
@@ -291,12 +294,17 @@ pub async fn issue(
 ) -> Result<String, AppError> {
     let kind = lock_draft(conn, case_id, id).await?;
     let d = sqlx::query!(
-        "SELECT department_id, jurisdiction_id, issuer_name, addressee_cipher, addressee_key_id, body_cipher, body_key_id
+        "SELECT department_id, jurisdiction_id, issuer_name, addressee_cipher, addressee_key_id, body_cipher, body_key_id,
+                supersedes_id
          FROM documents WHERE id = $1",
         id
     )
     .fetch_one(&mut *conn)
     .await?;
+    let corrects = d.supersedes_id.is_some();
+    if !corrects {
+        transitions::check_issue(conn, case_id, kind).await?;
+    }
     let (abbr, pattern, body_key) = numbering(conn, d.department_id, d.jurisdiction_id).await?;
     let issued_on = china_date(now);
     let year = issued_on.year();
@@ -335,6 +343,16 @@ pub async fn issue(
     )
     .execute(&mut *conn)
     .await?;
+    if !corrects {
+        let issued = Issued {
+            id,
+            kind,
+            number: &number,
+            on: issued_on,
+            by,
+        };
+        transitions::written(conn, keys, case_id, &issued, now).await?;
+    }
     audit::record(
         &mut *conn,
         actor,

@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::followup::CaseRules;
 use crate::followup::case_file::{self, Citizen, Deadline, Dossier, EventLine};
 use crate::followup::case_row;
+use crate::followup::documents::rules::writing_due;
 use crate::followup::labels::{RESULTS, rating_label, result_label, slug};
 use crate::followup::state::{self, Action, Party};
 use crate::followup::transitions::{self, By, CaseError, Input, Request};
@@ -184,7 +185,6 @@ action_handlers! {
     extend => Action::RequestExtension,
     approve_extension => Action::ApproveExtension,
     refuse_extension => Action::RefuseExtension,
-    notify_acceptance => Action::NotifyAcceptance,
     submit => Action::Submit,
     approve => Action::Approve,
     reject => Action::Reject,
@@ -231,6 +231,8 @@ struct CasePage {
     query_code: String,
     documents: Vec<crate::followup::documents::read::Line>,
     draftable: Vec<(&'static str, &'static str)>,
+    /// What the lead department still owes in writing (None for everyone else).
+    writing_due: Option<&'static str>,
 }
 
 impl CasePage {
@@ -318,6 +320,9 @@ async fn case_page(
         query_code: row.query_code.clone(),
         documents: crate::followup::documents::read::list(&state.db, id).await?,
         draftable: super::documents::draftable(side),
+        writing_due: (side == state::Side::LeadHandler)
+            .then(|| writing_due(row.state(), row.document_facts(), row.opinion_issued))
+            .flatten(),
     })
 }
 

@@ -84,19 +84,22 @@ pub async fn create(
         return Err(AppError::Forbidden);
     }
     let supervisor_jurisdiction = ctx.root();
+    let mut tx = state.db.begin().await?;
+    let (keys, now) = (&*state.keys, state.clock.now());
     let drafted = store::draft(
-        &state.db,
-        &state.keys,
+        &mut tx,
+        keys,
         id,
         kind,
         supervisor_jurisdiction,
         &ctx.actor(),
-        state.clock.now(),
+        now,
     )
     .await?
     .ok_or(AppError::Conflict(
         "该交办件没有可出具此文书的上级机关".into(),
     ))?;
+    tx.commit().await?;
     let to = format!("/cases/{id}/documents/{drafted}");
     Ok(redirect_with_flash(
         &state,
@@ -206,17 +209,19 @@ pub async fn issue(
     ctx: Ctx,
     Path((id, doc)): Path<(i64, i64)>,
 ) -> Page {
-    own_document(&state, &ctx, id, doc).await?;
+    let d = own_document(&state, &ctx, id, doc).await?;
     let mut tx = state.db.begin().await?;
-    let number = store::issue(
-        &mut tx,
-        &state.keys,
-        id,
-        doc,
-        &ctx.actor(),
-        state.clock.now(),
-    )
-    .await?;
+    let (keys, now) = (&*state.keys, state.clock.now());
+    let number = match store::issue(&mut tx, keys, id, doc, &ctx.actor(), now).await {
+        // Not now for this case (a draft too early or too late): said beside the button.
+        Err(AppError::Conflict(why)) => {
+            let mut errors = Errors::default();
+            errors.add("issue", why);
+            let p = page(&state, &ctx, id, d, true, errors);
+            return Ok(render_status(StatusCode::CONFLICT, &p));
+        }
+        other => other?,
+    };
     tx.commit().await?;
     let message = format!("已印发，文号 {number}。请记录送达。");
     Ok(redirect_with_flash(

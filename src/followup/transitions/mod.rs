@@ -23,9 +23,11 @@ use sqlx::{PgConnection, PgExecutor};
 
 mod oversight;
 mod rating;
+mod written;
 
 pub use oversight::{Handover, OPEN, hand_over, successor_ok, urge};
 pub use rating::{Rating, case_of_registration, may_rate, rate};
+pub use written::{Issued, check_issue, written};
 
 pub const STALE: &str = "该交办件已被他人更新，请刷新后重试";
 
@@ -245,27 +247,12 @@ async fn write(
             flash = "已申请延期，待督查人员审批。".into();
             sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
+        // The new due date counts once the citizen is told by the 延期告知书 (`written`).
         Action::ApproveExtension => {
             let days = row.pending_extension_days.unwrap_or(1).clamp(1, rules.max_extension_d);
             data["days"] = json!(days);
-            let n = sqlx::query!(
-                "UPDATE cases SET extension_days = $3, extended_due_on = due_on + $3::int WHERE id = $1 AND version = $2",
-                id,
-                v,
-                days
-            )
-            .execute(&mut *tx)
-            .await?;
-            let due = row.due_on.map(|d| d + Duration::days(i64::from(days)));
-            if let Some(due) = due {
-                let params = json!({"case_code": row.code, "days": days, "due": cn_date(due)});
-                tell_citizen(tx, id, "case.extended", params).await?;
-            }
-            n
-        }
-        Action::NotifyAcceptance => {
-            tell_citizen(tx, id, "case.accepted", json!({"case_code": row.code})).await?;
-            sqlx::query!("UPDATE cases SET acceptance_notified_at = $3 WHERE id = $1 AND version = $2", id, v, now).execute(&mut *tx).await?
+            flash = format!("已批准延期 {days} 天；主办单位印发延期告知书后生效。");
+            sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
         Action::Submit => {
             data["result"] = json!(input.result);
