@@ -217,7 +217,7 @@ async fn write(
         Action::Accept => {
             let due = today + Duration::days(i64::from(row.deadline_days));
             data["due_on"] = json!(due);
-            flash = format!("已签收，办结时限 {}。", cn_date(due));
+            flash = format!("已签收，暂定办结时限 {}。请在“文书”中印发受理告知书，办结时限自其印发之日起计算。", cn_date(due));
             sqlx::query!("UPDATE cases SET status = $3, accepted_at = $4, due_on = $5 WHERE id = $1 AND version = $2", id, v, to_s, now, due)
                 .execute(&mut *tx)
                 .await?
