@@ -56,10 +56,11 @@ pub async fn rate(
         code: f.code.clone(),
         phone_last4: f.phone_last4.clone(),
     };
-    let reg = lookup::find(&state, &proof)
+    let proven = lookup::find(&state, &proof)
         .await?
         .ok_or(AppError::NotFound)?;
-    let case_id = transitions::case_of_registration(&state.db, &case_code, reg)
+    let case_id = proven
+        .case_by_code(&state, &case_code)
         .await?
         .ok_or(AppError::NotFound)?;
     let (now, rules, keys) = (state.clock.now(), &state.config.case_rules, &*state.keys);
@@ -71,7 +72,7 @@ pub async fn rate(
             comment: f.comment,
             errors,
         };
-        let page = lookup::status_page(&state, &ctx, reg, &proof, Some(draft)).await?;
+        let page = lookup::status_page(&state, &ctx, proven, &proof, Some(draft)).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let rating = Rating {
