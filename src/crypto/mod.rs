@@ -82,6 +82,7 @@ impl Column {
         Column::new("registrations", "representatives");
     pub const REGISTRATION_GRIEVANCE: Column = Column::new("registrations", "grievance");
     pub const PHONE_CODE_PHONE: Column = Column::new("phone_codes", "phone");
+    pub const SURVEY_REPORTER_PHONE: Column = Column::new("survey_items", "reporter_phone");
     pub const USER_TOTP_SECRET: Column = Column::new("users", "totp_secret");
     pub const CHALLENGE_ENROL_SECRET: Column = Column::new("login_challenges", "enrol_secret");
 

@@ -53,6 +53,13 @@ pub const ENCRYPTED: &[Stored] = &[
         index: Some((Field::Phone, "phone_index")),
     },
     Stored {
+        column: Column::SURVEY_REPORTER_PHONE,
+        cipher: "reporter_phone_cipher",
+        key_id: "reporter_phone_key_id",
+        row_key: RowKey::Id("id"),
+        index: Some((Field::Phone, "reporter_phone_index")),
+    },
+    Stored {
         column: Column::REGISTRATION_NAME,
         cipher: "name_cipher",
         key_id: "name_key_id",

@@ -141,6 +141,7 @@ async fn new_case(
         township: "城关镇".into(),
         village: format!("第{}村", n % 9 + 1),
         reporter: "村信访信息员".into(),
+        reporter_phone: String::new(),
         category_id: category,
         summary: summary.into(),
         background: "群众多次反映，尚未解决。".into(),

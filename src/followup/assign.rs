@@ -5,6 +5,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::clock::china_date;
 use crate::followup::CaseRules;
 use crate::followup::workdays::Calendar;
+use crate::notify;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -67,10 +68,10 @@ pub async fn assign(
         Source::SurveyItem(id) => (None, Some(id)),
     };
     let actor_id = actor.id.expect("cases are assigned by a signed-in user");
-    let id = sqlx::query_scalar!(
+    let row = sqlx::query!(
         "INSERT INTO cases (code, visit_id, issue_id, survey_item_id, title, category_id, lead_department_id,
                             owner_leader_id, deadline_days, assigned_at, assigned_by, accept_due_on)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, query_code",
         code,
         c.visit_id,
         issue_id,
@@ -86,6 +87,7 @@ pub async fn assign(
     )
     .fetch_one(&mut *conn)
     .await?;
+    let id = row.id;
     let co: Vec<i64> = c
         .co_department_ids
         .iter()
@@ -112,11 +114,59 @@ pub async fn assign(
             .detail(json!({ "code": code, "visit_id": c.visit_id })),
     )
     .await?;
+    send_query_code(&mut *conn, id, &code, &row.query_code).await?;
     Ok(Assigned {
         id,
         code,
         accept_due_on: due,
     })
+}
+
+/// The citizen behind a new case learns its 查询码 by SMS when a phone is on record: their
+/// registration's (the reception's, or the one made for the survey item), else the survey item's
+/// reporter's. Without a phone the 查询码 reaches them on the printed documents.
+async fn send_query_code(
+    conn: &mut PgConnection,
+    case_id: i64,
+    case_code: &str,
+    query_code: &str,
+) -> sqlx::Result<()> {
+    const KIND: &str = "case.query_code";
+    let params = json!({ "case_code": case_code, "query_code": query_code });
+    let to = sqlx::query!(
+        r#"SELECT r.id AS "registration?", r.phone_mask AS "registration_mask?",
+                  s.id AS "survey_item?", s.reporter_phone_mask AS "reporter_mask?"
+           FROM cases c
+           LEFT JOIN registrations r ON r.id = case_registration(c.id) AND r.phone_mask IS NOT NULL
+           LEFT JOIN survey_items s ON s.id = c.survey_item_id AND s.reporter_phone_mask IS NOT NULL
+           WHERE c.id = $1"#,
+        case_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    match (
+        to.registration,
+        to.registration_mask,
+        to.survey_item,
+        to.reporter_mask,
+    ) {
+        (Some(registration), Some(mask), _, _) => {
+            let m = notify::Message {
+                registration_id: Some(registration),
+                user_id: None,
+                phone_code_id: None,
+                recipient_mask: &mask,
+                kind: KIND,
+                params,
+            };
+            notify::queue(&mut *conn, m).await?;
+        }
+        (_, _, Some(item), Some(mask)) => {
+            notify::queue_to_survey_reporter(&mut *conn, item, &mask, KIND, params).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -209,8 +209,15 @@ pub async fn citizen(
     }
 }
 
-/// The survey item's dossier (带案下访), if the case has one.
+/// The survey item's dossier (访前调查, 一事一档), if the case has one: what was reported, where,
+/// by whom (masked: the case's readers need the matter, not the person) and when, and what the
+/// survey found.
 pub struct Dossier {
+    pub place: String,
+    pub reporter: String,
+    pub reporter_phone: String,
+    pub reported_on: String,
+    pub brought_by_leader: bool,
     pub summary: String,
     pub background: String,
     pub policy_basis: String,
@@ -219,7 +226,8 @@ pub struct Dossier {
 
 pub async fn dossier(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Option<Dossier>> {
     let Some(s) = sqlx::query!(
-        "SELECT s.id, s.summary, s.background, s.background_cipher, s.background_key_id,
+        "SELECT s.id, s.township, s.village, s.reporter, s.reporter_cipher, s.reporter_key_id, s.reporter_phone_mask,
+                s.created_at, s.brought_by_leader, s.summary, s.background, s.background_cipher, s.background_key_id,
                 s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id,
                 s.proposed_handling, s.proposed_handling_cipher, s.proposed_handling_key_id
          FROM survey_items s
@@ -237,7 +245,21 @@ pub async fn dossier(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Option<D
         free_text::open(keys, column, s.id, Some(plain), cipher, key_id)
             .map(Option::unwrap_or_default)
     };
+    let reporter = open(
+        Column::SURVEY_REPORTER,
+        s.reporter,
+        s.reporter_cipher,
+        s.reporter_key_id,
+    )?;
     Ok(Some(Dossier {
+        place: format!("{}{}", s.township, s.village),
+        reporter: Some(reporter.trim())
+            .filter(|r| !r.is_empty())
+            .map(crate::privacy::mask_name)
+            .unwrap_or_default(),
+        reporter_phone: s.reporter_phone_mask.unwrap_or_default(),
+        reported_on: cn_date(china_date(s.created_at)),
+        brought_by_leader: s.brought_by_leader,
         background: open(
             Column::SURVEY_BACKGROUND,
             s.background,

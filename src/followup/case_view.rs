@@ -82,26 +82,34 @@ pub struct EventView {
     pub at: DateTime<Utc>,
 }
 
-/// The case with `code`, or those from registration `registration_id`, in id order; the reply
-/// opened here, one case at a time.
-async fn fetch(
-    db: &PgPool,
-    keys: &Keys,
-    code: Option<&str>,
-    registration_id: Option<i64>,
-) -> sqlx::Result<Vec<CaseView>> {
+/// Which cases `fetch` reads.
+enum Which<'a> {
+    Code(&'a str),
+    Id(i64),
+    Registration(i64),
+}
+
+/// The case with a code or an id, or those from a registration, in id order; the reply opened
+/// here, one case at a time.
+async fn fetch(db: &PgPool, keys: &Keys, which: Which<'_>) -> sqlx::Result<Vec<CaseView>> {
+    let (code, id, registration_id) = match which {
+        Which::Code(code) => (Some(code), None, None),
+        Which::Id(id) => (None, Some(id), None),
+        Which::Registration(id) => (None, None, Some(id)),
+    };
     let rows = sqlx::query!(
         r#"SELECT c.id, c.code, c.title, c.status, d.name AS department, l.name || '（' || l.title || '）' AS "leader!",
                   c.deadline_days, c.assigned_at, c.accept_due_on, c.due_on, c.extended_due_on, c.effective_due_on, c.closed_at,
                   c.result, c.reply, c.reply_cipher, c.reply_key_id, c.rating, c.query_code
            FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
-           WHERE ($1::text IS NULL OR c.code = $1)
+           WHERE ($1::text IS NULL OR c.code = $1) AND ($3::bigint IS NULL OR c.id = $3)
              AND ($2::bigint IS NULL OR c.issue_id IN (SELECT i.id FROM issues i JOIN receptions rc ON rc.id = i.reception_id
                                                         WHERE rc.registration_id = $2)
                   OR c.survey_item_id = (SELECT r.survey_item_id FROM registrations r WHERE r.id = $2))
            ORDER BY c.id"#,
         code,
-        registration_id
+        registration_id,
+        id
     )
     .fetch_all(db)
     .await?;
@@ -144,7 +152,12 @@ pub async fn for_citizen(
     keys: &Keys,
     registration_id: i64,
 ) -> sqlx::Result<Vec<CaseView>> {
-    fetch(db, keys, None, Some(registration_id)).await
+    fetch(db, keys, Which::Registration(registration_id)).await
+}
+
+/// Case `id` alone, as its citizen reads it when their proof is the case's own (`survey_case_by_query_code`).
+pub async fn one_for_citizen(db: &PgPool, keys: &Keys, id: i64) -> sqlx::Result<Vec<CaseView>> {
+    fetch(db, keys, Which::Id(id)).await
 }
 
 /// The case with `code` (any case; trimmed, upper-cased) and its events, if `user` may open its
@@ -156,7 +169,11 @@ pub async fn for_staff(
     user: &CurrentUser,
 ) -> sqlx::Result<Option<(CaseView, Vec<EventView>)>> {
     let code = code.trim().to_uppercase();
-    let Some(view) = fetch(db, keys, Some(&code), None).await?.into_iter().next() else {
+    let Some(view) = fetch(db, keys, Which::Code(&code))
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(None);
     };
     let Some(row) = case_row::load(db, view.id, user.jurisdiction_id).await? else {
@@ -212,6 +229,26 @@ pub async fn registration_by_query_code(
     sqlx::query_scalar!(
         r#"SELECT r.id AS "id!" FROM cases c JOIN registrations r ON r.id = case_registration(c.id)
            WHERE c.query_code = $1 AND right(r.phone_mask, 4) = $2"#,
+        code,
+        last4.trim()
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The survey-item case with 查询码 `code` whose reporter's phone ends in `last4`: the proof of a
+/// citizen who has no registration behind the case (带案下访, 访前调查). None for a wrong pair.
+pub async fn survey_case_by_query_code(
+    db: &PgPool,
+    code: &str,
+    last4: &str,
+) -> sqlx::Result<Option<i64>> {
+    let Some(code) = crate::followup::documents::rules::normalize_query_code(code) else {
+        return Ok(None);
+    };
+    sqlx::query_scalar!(
+        "SELECT c.id FROM cases c JOIN survey_items s ON s.id = c.survey_item_id
+         WHERE c.query_code = $1 AND right(s.reporter_phone_mask, 4) = $2",
         code,
         last4.trim()
     )

@@ -27,16 +27,44 @@ pub struct Message<'a> {
 /// Queue a message; its text is rendered from the registry (a kind or variable the registry does
 /// not accept is a bug, refused here before anything is written).
 pub async fn queue(db: impl PgExecutor<'_>, m: Message<'_>) -> sqlx::Result<i64> {
+    insert(db, m, None).await
+}
+
+/// Queue an SMS to the reporter of survey item `survey_item_id` (to the phone recorded with it).
+pub async fn queue_to_survey_reporter(
+    db: impl PgExecutor<'_>,
+    survey_item_id: i64,
+    recipient_mask: &str,
+    kind: &str,
+    params: Value,
+) -> sqlx::Result<i64> {
+    let m = Message {
+        registration_id: None,
+        user_id: None,
+        phone_code_id: None,
+        recipient_mask,
+        kind,
+        params,
+    };
+    insert(db, m, Some(survey_item_id)).await
+}
+
+async fn insert(
+    db: impl PgExecutor<'_>,
+    m: Message<'_>,
+    survey_item_id: Option<i64>,
+) -> sqlx::Result<i64> {
     let channel = if m.user_id.is_none() { "sms" } else { "log" };
     let rendered =
         registry::render(m.kind, &m.params).map_err(|e| sqlx::Error::Encode(e.into()))?;
     sqlx::query_scalar!(
-        "INSERT INTO notifications (channel, registration_id, user_id, phone_code_id, recipient_mask, kind, params, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO notifications (channel, registration_id, user_id, phone_code_id, survey_item_id, recipient_mask, kind, params, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         channel,
         m.registration_id,
         m.user_id,
         m.phone_code_id,
+        survey_item_id,
         m.recipient_mask,
         m.kind,
         rendered.params,
@@ -138,7 +166,8 @@ const CODE_ERASED: &str = "验证码短信（内容已清除）";
 /// While a claimed message is being sent, other instances leave it alone for this long.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
-/// The number an SMS goes to, decrypted at the last moment: the registration's or the code's.
+/// The number an SMS goes to, decrypted at the last moment: the registration's, the code's or
+/// the survey reporter's.
 async fn phone_of(db: &sqlx::PgPool, keys: &Keys, m: &Outgoing) -> anyhow::Result<Option<Phone>> {
     let (column, row, sealed) = if let Some(id) = m.registration_id {
         let r = sqlx::query!(
@@ -163,6 +192,23 @@ async fn phone_of(db: &sqlx::PgPool, keys: &Keys, m: &Outgoing) -> anyhow::Resul
             Column::PHONE_CODE_PHONE,
             id,
             Some((r.phone_cipher, r.phone_key_id)),
+        )
+    } else if m.channel == "sms" {
+        // The one recipient `Outgoing` does not name: a survey item's reporter.
+        let Some(r) = sqlx::query!(
+            r#"SELECT s.id, s.reporter_phone_cipher, s.reporter_phone_key_id
+               FROM notifications n JOIN survey_items s ON s.id = n.survey_item_id WHERE n.id = $1"#,
+            m.id
+        )
+        .fetch_optional(db)
+        .await?
+        else {
+            return Ok(None);
+        };
+        (
+            Column::SURVEY_REPORTER_PHONE,
+            r.id,
+            r.reporter_phone_cipher.zip(r.reporter_phone_key_id),
         )
     } else {
         return Ok(None);

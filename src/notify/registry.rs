@@ -54,6 +54,8 @@ pub const VAR_MAX: usize = 35;
 
 const CODE: Var = exact("code", 12);
 const CASE_CODE: Var = exact("case_code", 12);
+/// A case's 查询码 (`documents::rules::normalize_query_code`).
+const QUERY_CODE: Var = exact("query_code", 12);
 const TITLE: Var = text("title", 20);
 /// "2026年12月24日 09:00—10:00"
 const WINDOW: Var = exact("window", 24);
@@ -107,6 +109,12 @@ pub const TEMPLATES: &[Template] = &[
         vars: &[TITLE, CODE, ROOM, QUEUE_NUMBER, exact("expected_at", 12)],
     },
     Template {
+        kind: "case.query_code",
+        to: To::Citizen,
+        text: "您反映的问题已交办责任单位办理（交办件 {case_code}）。查询码 {query_code}，请妥善保存：凭查询码和手机号码后四位，可在信访局网上“登记查询”中查看办理进展和书面文书。",
+        vars: &[CASE_CODE, QUERY_CODE],
+    },
+    Template {
         kind: "case.closed",
         to: To::Citizen,
         text: "您反映的问题（交办件 {case_code}）已办结。请凭登记编号和手机号码后四位查看答复意见并评价。",
@@ -116,11 +124,7 @@ pub const TEMPLATES: &[Template] = &[
         kind: "document.issued",
         to: To::Citizen,
         text: "您的{title}（{number}）已出具。请凭查询码 {query_code} 和手机号码后四位在“登记查询”中查看全文。",
-        vars: &[
-            text("title", 12),
-            text("number", 30),
-            exact("query_code", 12),
-        ],
+        vars: &[text("title", 12), text("number", 30), QUERY_CODE],
     },
     Template {
         kind: "visit.cancelled",

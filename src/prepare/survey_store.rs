@@ -3,7 +3,7 @@
 
 use crate::audit::{self, Actor, Entry};
 use crate::crypto::free_text::{self, SealedText};
-use crate::crypto::{Column, Keys};
+use crate::crypto::{Column, Field, Keys};
 use crate::error::AppError;
 use sqlx::PgConnection;
 
@@ -12,6 +12,8 @@ pub struct Item {
     pub township: String,
     pub village: String,
     pub reporter: String,
+    /// The reporter's phone, checked; empty when not given.
+    pub reporter_phone: String,
     pub category_id: i64,
     pub summary: String,
     pub background: String,
@@ -72,7 +74,36 @@ async fn seal_texts(tx: &mut PgConnection, keys: &Keys, id: i64, item: &Item) ->
     )
     .execute(&mut *tx)
     .await?;
+    seal_phone(tx, keys, id, &item.reporter_phone).await
+}
+
+/// The reporter's phone as a registration's: sealed, blind-indexed and masked (all NULL without one).
+async fn seal_phone(tx: &mut PgConnection, keys: &Keys, id: i64, phone: &str) -> sqlx::Result<()> {
+    let sealed = free_text::seal(keys, Column::SURVEY_REPORTER_PHONE, id, phone)?;
+    let phone = Some(phone).filter(|p| !p.is_empty());
+    sqlx::query!(
+        "UPDATE survey_items SET reporter_phone_cipher = $2, reporter_phone_key_id = $3, reporter_phone_index = $4,
+                reporter_phone_mask = $5
+         WHERE id = $1",
+        id,
+        sealed.cipher,
+        sealed.key_id,
+        phone.map(|p| keys.blind_index(Field::Phone, p)),
+        phone.map(crate::privacy::mask_phone),
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(())
+}
+
+/// The reporter's phone as stored, opened for the edit form; empty when none was given.
+pub fn open_phone(
+    keys: &Keys,
+    id: i64,
+    cipher: Option<Vec<u8>>,
+    key_id: Option<i16>,
+) -> anyhow::Result<String> {
+    keys.open(Column::SURVEY_REPORTER_PHONE, id, None, cipher, key_id)
 }
 
 /// A new item; returns its id. Its reporter and dossier are sealed to the new row.

@@ -4,6 +4,7 @@
 
 use crate::clock::china_minute;
 use crate::error::AppError;
+use crate::followup::case_view::{self, CaseView};
 use crate::followup::state::State as CaseState;
 use crate::prepare::booking;
 use crate::prepare::lifecycle::{RegistrationStatus as Status, citizen_status_label};
@@ -32,11 +33,47 @@ pub struct LookupForm {
     pub phone_last4: String,
 }
 
+/// What a lookup proves: a registration (and the cases that came of it), or one case with no
+/// registration of the citizen's behind it (a survey item's, by its reporter's phone).
+#[derive(Clone, Copy, Debug)]
+pub enum Proven {
+    Registration(i64),
+    Case(i64),
+}
+
+impl Proven {
+    /// The cases the citizen may follow, as they read them.
+    pub async fn cases(self, state: &AppState) -> sqlx::Result<Vec<CaseView>> {
+        match self {
+            Proven::Registration(id) => case_view::for_citizen(&state.db, &state.keys, id).await,
+            Proven::Case(id) => case_view::one_for_citizen(&state.db, &state.keys, id).await,
+        }
+    }
+
+    /// The ids of those cases.
+    pub async fn case_ids(self, state: &AppState) -> sqlx::Result<Vec<i64>> {
+        Ok(self.cases(state).await?.iter().map(|c| c.id).collect())
+    }
+
+    /// Their case with `code`, if one is.
+    pub async fn case_by_code(self, state: &AppState, code: &str) -> sqlx::Result<Option<i64>> {
+        Ok(self
+            .cases(state)
+            .await?
+            .into_iter()
+            .find(|c| c.code == code)
+            .map(|c| c.id))
+    }
+}
+
 #[derive(Template)]
 #[template(path = "public/status.html")]
 pub struct StatusPage {
     pub(crate) layout: Layout,
+    /// The proof's code: the registration's, or the case's 查询码 when that is the proof.
     pub(crate) code: String,
+    /// A registration is shown (its visit, window, room…); false for a case proven alone.
+    pub(crate) registered: bool,
     pub(crate) phone_last4: String,
     pub(crate) status: &'static str,
     /// What to do next, from the state (`next_step`).
@@ -124,16 +161,19 @@ pub fn next_step(status: Status, cases: &[CaseState], day_past: bool) -> &'stati
     }
 }
 
-/// The registration this proof opens, if it does.
-/// The registration a lookup proves: by its code, or by the 查询码 of one of its cases.
-pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppError> {
+/// What this proof opens, if anything: a registration by its code, or by the 查询码 of one of its
+/// cases; else a survey item's case by its 查询码 and the reporter's phone.
+pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<Proven>, AppError> {
     if let Some(id) = booking::find_by_code_and_phone(&state.db, &f.code, &f.phone_last4).await? {
-        return Ok(Some(id));
+        return Ok(Some(Proven::Registration(id)));
     }
-    Ok(
-        crate::followup::case_view::registration_by_query_code(&state.db, &f.code, &f.phone_last4)
-            .await?,
-    )
+    let (db, code, last4) = (&state.db, &f.code, &f.phone_last4);
+    if let Some(id) = case_view::registration_by_query_code(db, code, last4).await? {
+        return Ok(Some(Proven::Registration(id)));
+    }
+    Ok(case_view::survey_case_by_query_code(db, code, last4)
+        .await?
+        .map(Proven::Case))
 }
 
 pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
@@ -146,14 +186,19 @@ pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::
     .await
 }
 
-/// The status page of registration `id`; `draft`: a refused rating form to show again.
+/// The status page of what the proof opened; `draft`: a refused rating form to show again.
 pub async fn status_page(
     state: &AppState,
     ctx: &Ctx,
-    id: i64,
+    proven: Proven,
     f: &LookupForm,
-    mut draft: Option<Draft>,
+    draft: Option<Draft>,
 ) -> Result<StatusPage, AppError> {
+    let views = proven.cases(state).await?;
+    let id = match proven {
+        Proven::Registration(id) => id,
+        Proven::Case(_) => return case_page(state, ctx, views, f, draft).await,
+    };
     let r = sqlx::query!(
         r#"SELECT r.code, r.status, r.reject_reason, r.queue_number, r.expected_at, r.notified_assignment, v.title, v.visit_date, v.venue, v.address,
                   w.starts_at AS "window_starts?", w.ends_at AS "window_ends?", rm.name AS "room?", rm.location AS "room_location?",
@@ -168,12 +213,102 @@ pub async fn status_page(
     )
     .fetch_one(&state.db)
     .await?;
-    let views = crate::followup::case_view::for_citizen(&state.db, &state.keys, id).await?;
     let case_states: Vec<CaseState> = views
         .iter()
         .filter_map(|c| CaseState::parse(&c.status))
         .collect();
-    let mut documents = crate::followup::documents::read::for_citizen(&state.db, id).await?;
+    let cases = case_lines(state, views, draft).await?;
+    let today = crate::clock::china_date(state.clock.now());
+    let window = match (r.window_starts, r.window_ends) {
+        (Some(s), Some(e)) => registration::window_label(s, e),
+        _ => String::new(),
+    };
+    // The assignment is the citizen's once it was published to them (发布排接) or they checked in.
+    let status = Status::parse(&r.status);
+    let shown = r.notified_assignment.is_some()
+        || matches!(
+            status,
+            Some(Status::CheckedIn | Status::Called | Status::Received)
+        );
+    let room = match (r.room.filter(|_| shown), r.room_location) {
+        (Some(name), Some(loc)) if !loc.is_empty() => format!("{name}（{loc}）"),
+        (Some(name), _) => name,
+        _ => String::new(),
+    };
+    Ok(StatusPage {
+        layout: ctx.layout("登记状态"),
+        code: r.code,
+        registered: true,
+        phone_last4: f.phone_last4.trim().to_owned(),
+        status: citizen_status_label(&r.status),
+        next_step: status.map_or("", |s| next_step(s, &case_states, r.visit_date < today)),
+        reject_reason: r.reject_reason.unwrap_or_default(),
+        visit_title: r.title,
+        visit_date: crate::clock::cn_date(r.visit_date),
+        venue: if r.address.is_empty() {
+            r.venue
+        } else {
+            format!("{}（{}）", r.venue, r.address)
+        },
+        window,
+        waitlist_position: if status == Some(Status::Waitlisted) {
+            r.waitlist_position
+        } else {
+            None
+        },
+        room,
+        queue_number: r.queue_number.filter(|_| shown),
+        expected_at: r
+            .expected_at
+            .filter(|_| shown)
+            .map(china_minute)
+            .unwrap_or_default(),
+        cancellable: status.is_some_and(Status::cancellable) && r.visit_date > today,
+        cases,
+    })
+}
+
+/// The page of a case proven alone: its lines only, nothing of a registration.
+async fn case_page(
+    state: &AppState,
+    ctx: &Ctx,
+    views: Vec<CaseView>,
+    f: &LookupForm,
+    draft: Option<Draft>,
+) -> Result<StatusPage, AppError> {
+    let code = views
+        .first()
+        .map(|c| c.query_code.clone())
+        .unwrap_or_default();
+    Ok(StatusPage {
+        layout: ctx.layout("办理进展"),
+        code,
+        registered: false,
+        phone_last4: f.phone_last4.trim().to_owned(),
+        status: "",
+        next_step: "",
+        reject_reason: String::new(),
+        visit_title: String::new(),
+        visit_date: String::new(),
+        venue: String::new(),
+        window: String::new(),
+        waitlist_position: None,
+        room: String::new(),
+        queue_number: None,
+        expected_at: String::new(),
+        cancellable: false,
+        cases: case_lines(state, views, draft).await?,
+    })
+}
+
+/// The citizen's lines of cases `views`, each with its timeline and its issued documents.
+async fn case_lines(
+    state: &AppState,
+    views: Vec<CaseView>,
+    mut draft: Option<Draft>,
+) -> Result<Vec<CaseLine>, AppError> {
+    let ids: Vec<i64> = views.iter().map(|c| c.id).collect();
+    let mut documents = crate::followup::documents::read::for_citizen(&state.db, &ids).await?;
     let mut cases = Vec::new();
     for c in views {
         let timeline = crate::followup::case_view::citizen_timeline(&state.db, c.id)
@@ -202,53 +337,7 @@ pub async fn status_page(
             title: c.title,
         });
     }
-    let today = crate::clock::china_date(state.clock.now());
-    let window = match (r.window_starts, r.window_ends) {
-        (Some(s), Some(e)) => registration::window_label(s, e),
-        _ => String::new(),
-    };
-    // The assignment is the citizen's once it was published to them (发布排接) or they checked in.
-    let status = Status::parse(&r.status);
-    let shown = r.notified_assignment.is_some()
-        || matches!(
-            status,
-            Some(Status::CheckedIn | Status::Called | Status::Received)
-        );
-    let room = match (r.room.filter(|_| shown), r.room_location) {
-        (Some(name), Some(loc)) if !loc.is_empty() => format!("{name}（{loc}）"),
-        (Some(name), _) => name,
-        _ => String::new(),
-    };
-    Ok(StatusPage {
-        layout: ctx.layout("登记状态"),
-        code: r.code,
-        phone_last4: f.phone_last4.trim().to_owned(),
-        status: citizen_status_label(&r.status),
-        next_step: status.map_or("", |s| next_step(s, &case_states, r.visit_date < today)),
-        reject_reason: r.reject_reason.unwrap_or_default(),
-        visit_title: r.title,
-        visit_date: crate::clock::cn_date(r.visit_date),
-        venue: if r.address.is_empty() {
-            r.venue
-        } else {
-            format!("{}（{}）", r.venue, r.address)
-        },
-        window,
-        waitlist_position: if status == Some(Status::Waitlisted) {
-            r.waitlist_position
-        } else {
-            None
-        },
-        room,
-        queue_number: r.queue_number.filter(|_| shown),
-        expected_at: r
-            .expected_at
-            .filter(|_| shown)
-            .map(china_minute)
-            .unwrap_or_default(),
-        cancellable: status.is_some_and(Status::cancellable) && r.visit_date > today,
-        cases,
-    })
+    Ok(cases)
 }
 
 #[cfg(test)]

@@ -102,6 +102,12 @@ pub(crate) async fn case(w: &World, reg_code: &str, owner_leader: i64) -> i64 {
         },
     )
     .await;
+    case_from(w, reg, owner_leader).await
+}
+
+/// Registration `reg` received, with one assigned issue made into a case by `assign`.
+pub(crate) async fn case_from(w: &World, reg: i64, owner_leader: i64) -> i64 {
+    let fx = &w.fx;
     let reception: i64 = sqlx::query_scalar(
         "INSERT INTO receptions (visit_id, registration_id, room_id, started_at, consultation, recorded_by) VALUES ($1, $2, $3, now(), '交住建局限期修复', $4) RETURNING id",
     )

@@ -27,7 +27,7 @@ pub(crate) async fn issue(who: &crate::harness::Client, case: i64, doc: i64) -> 
         .await
 }
 
-async fn number(w: &World, doc: i64) -> Option<String> {
+pub(crate) async fn number(w: &World, doc: i64) -> Option<String> {
     sqlx::query_scalar("SELECT number FROM documents WHERE id = $1")
         .bind(doc)
         .fetch_one(&w.fx.owner)

@@ -160,17 +160,17 @@ pub async fn list(db: &PgPool, case_id: i64) -> sqlx::Result<Vec<Line>> {
         .collect())
 }
 
-/// The issued documents addressed to the citizen of registration `registration_id`, per case.
-pub async fn for_citizen(db: &PgPool, registration_id: i64) -> sqlx::Result<Vec<(i64, Line)>> {
+/// The issued documents addressed to the citizen of cases `case_ids` (those their proof opens), per case.
+pub async fn for_citizen(db: &PgPool, case_ids: &[i64]) -> sqlx::Result<Vec<(i64, Line)>> {
     let rows = sqlx::query!(
         r#"SELECT d.id, d.case_id, d.kind, d.number, d.issued_on, d.issuer_name,
                   (SELECT count(*) FROM document_deliveries x WHERE x.document_id = d.id) AS "deliveries!",
                   EXISTS (SELECT 1 FROM documents n WHERE n.supersedes_id = d.id AND n.status = 'issued') AS "superseded!"
            FROM documents d JOIN cases c ON c.id = d.case_id
-           WHERE case_registration(c.id) = $1 AND d.status = 'issued'
+           WHERE c.id = ANY($1) AND d.status = 'issued'
              AND d.kind NOT IN ('assignment', 'urging')
            ORDER BY d.issued_at, d.id"#,
-        registration_id
+        case_ids
     )
     .fetch_all(db)
     .await?;
@@ -193,20 +193,20 @@ pub async fn for_citizen(db: &PgPool, registration_id: i64) -> sqlx::Result<Vec<
         .collect())
 }
 
-/// Document `id` as the citizen of registration `registration_id` may read it: issued, addressed
-/// to them, on one of their cases; None otherwise.
+/// Document `id` as the citizen of cases `case_ids` (those their proof opens) may read it: issued,
+/// addressed to them, on one of their cases; None otherwise.
 pub async fn citizen_document(
     db: &PgPool,
     keys: &Keys,
-    registration_id: i64,
+    case_ids: &[i64],
     id: i64,
 ) -> anyhow::Result<Option<Document>> {
     let case = sqlx::query_scalar!(
         "SELECT d.case_id FROM documents d
          WHERE d.id = $1 AND d.status = 'issued' AND d.kind NOT IN ('assignment', 'urging')
-           AND case_registration(d.case_id) = $2",
+           AND d.case_id = ANY($2)",
         id,
-        registration_id
+        case_ids
     )
     .fetch_optional(db)
     .await?;

@@ -285,13 +285,13 @@ pub fn draft_body(kind: Kind, f: &Facts) -> String {
             or_blank(f.reply),
             lookup
         ),
+        // The department is the addressee, printed above the body: not named again here.
         Kind::Assignment => format!(
-            "{}：\n\n现将信访事项“{}”（交办编号 {}）交你单位办理，包案领导：{}。请于收到之日起依法受理并书面告知信访人，在受理之日起{}日内办结，并将处理意见书面答复信访人，同时报送办理结果。",
-            f.department, f.case_title, f.case_code, f.owner_leader, f.deadline_days
+            "现将信访事项“{}”（交办编号 {}）交你单位办理，包案领导：{}。请于收到之日起依法受理并书面告知信访人，在受理之日起{}日内办结，并将处理意见书面答复信访人，同时报送办理结果。",
+            f.case_title, f.case_code, f.owner_leader, f.deadline_days
         ),
         Kind::Urging => format!(
-            "{}：\n\n信访事项“{}”（交办编号 {}）办理期限为{}，至今未办结。请你单位抓紧办理，于收到本督办单之日起5个工作日内报告办理进展。",
-            f.department,
+            "信访事项“{}”（交办编号 {}）办理期限为{}，至今未办结。请你单位抓紧办理，于收到本督办单之日起5个工作日内报告办理进展。",
             f.case_title,
             f.case_code,
             f.extended_due_on
@@ -508,6 +508,10 @@ mod tests {
             .contains("＿＿＿＿")
         );
         assert!(draft_body(Kind::Assignment, &f).contains("包案领导：李县长"));
+        // The department's kinds are addressed to it above the body; the body does not repeat it.
+        for k in [Kind::Assignment, Kind::Urging] {
+            assert!(!draft_body(k, &f).contains(f.department), "{k:?}");
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub struct ItemForm {
     township: String,
     village: String,
     reporter: String,
+    reporter_phone: String,
     category_id: String,
     summary: String,
     background: String,
@@ -43,6 +44,11 @@ fn validate(f: &ItemForm, categories: &[Choice], errors: &mut Errors) -> Option<
     let township = text(errors, "township", "所属乡镇", &f.township, 1, 30);
     let village = text(errors, "village", "村（社区）", &f.village, 0, 30);
     let reporter = text(errors, "reporter", "反映人", &f.reporter, 0, 60);
+    // Optional: with it the reporter gets the case's 查询码 by SMS and can follow it.
+    let reporter_phone = f.reporter_phone.trim().to_owned();
+    if !reporter_phone.is_empty() && !crate::privacy::valid_phone(&reporter_phone) {
+        errors.add("reporter_phone", "手机号码应为 11 位数字，以 13–19 开头");
+    }
     let summary = text(errors, "summary", "问题摘要", &f.summary, 1, 500);
     let background = text(errors, "background", "背景情况", &f.background, 0, 5000);
     let policy_basis = text(errors, "policy_basis", "政策依据", &f.policy_basis, 0, 5000);
@@ -68,6 +74,7 @@ fn validate(f: &ItemForm, categories: &[Choice], errors: &mut Errors) -> Option<
         township,
         village,
         reporter,
+        reporter_phone,
         category_id,
         summary,
         background,
@@ -279,7 +286,7 @@ async fn item_page(
     let s = sqlx::query!(
         r#"SELECT s.township, s.village, s.category_id, s.summary, s.brought_by_leader,
                   s.reporter, s.reporter_cipher, s.reporter_key_id, s.background, s.background_cipher, s.background_key_id,
-                  s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id,
+                  s.reporter_phone_cipher, s.reporter_phone_key_id, s.policy_basis, s.policy_basis_cipher, s.policy_basis_key_id,
                   s.proposed_handling, s.proposed_handling_cipher, s.proposed_handling_key_id, r.id AS "reg_id?", r.code AS "reg_code?", COALESCE(r.name_mask, r.name) AS "reg_name?",
                   r.channel AS "reg_channel?"
            FROM survey_items s LEFT JOIN registrations r ON r.survey_item_id = s.id
@@ -302,10 +309,17 @@ async fn item_page(
     };
     let (reporter, background, policy_basis, proposed_handling) =
         survey_store::open_texts(&state.keys, id, stored)?;
+    let reporter_phone = survey_store::open_phone(
+        &state.keys,
+        id,
+        s.reporter_phone_cipher,
+        s.reporter_phone_key_id,
+    )?;
     let form = form.unwrap_or(ItemForm {
         township: s.township.clone(),
         village: s.village,
         reporter,
+        reporter_phone,
         category_id: s.category_id.to_string(),
         summary: s.summary.clone(),
         background,

@@ -42,6 +42,19 @@ async fn validate(
     Ok((comment, errors))
 }
 
+/// What the proof opens, and its case `case_code` (neither: as if unknown).
+async fn proven_case(
+    state: &AppState,
+    proof: &LookupForm,
+    case_code: &str,
+) -> Result<(lookup::Proven, i64), AppError> {
+    let proven = lookup::find(state, proof)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let case_id = proven.case_by_code(state, case_code).await?;
+    Ok((proven, case_id.ok_or(AppError::NotFound)?))
+}
+
 /// `POST /lookup/{case}/feedback`.
 pub async fn rate(
     State(state): State<AppState>,
@@ -56,12 +69,7 @@ pub async fn rate(
         code: f.code.clone(),
         phone_last4: f.phone_last4.clone(),
     };
-    let reg = lookup::find(&state, &proof)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let case_id = transitions::case_of_registration(&state.db, &case_code, reg)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (proven, case_id) = proven_case(&state, &proof, &case_code).await?;
     let (now, rules, keys) = (state.clock.now(), &state.config.case_rules, &*state.keys);
     let (comment, errors) = validate(&state, case_id, &f).await?;
     if !errors.is_empty() {
@@ -71,7 +79,7 @@ pub async fn rate(
             comment: f.comment,
             errors,
         };
-        let page = lookup::status_page(&state, &ctx, reg, &proof, Some(draft)).await?;
+        let page = lookup::status_page(&state, &ctx, proven, &proof, Some(draft)).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let rating = Rating {

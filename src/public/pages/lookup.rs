@@ -3,7 +3,9 @@
 
 use crate::prepare::booking;
 use crate::prepare::registration;
-use crate::public::registration_status::{LookupForm, StatusPage, find, limited, status_page};
+use crate::public::registration_status::{
+    LookupForm, Proven, StatusPage, find, limited, status_page,
+};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form};
 use crate::web::page::{Layout, Page, render, render_status};
@@ -86,11 +88,15 @@ pub async fn cancel(State(state): State<AppState>, ctx: Ctx, Form(c): Form<Cance
         code: c.code,
         phone_last4: c.phone_last4,
     };
-    let Some(id) = find(&state, &f).await? else {
-        return not_found(&ctx, f);
+    let id = match find(&state, &f).await? {
+        Some(Proven::Registration(id)) => id,
+        Some(Proven::Case(_)) => {
+            return Ok(redirect_with_flash(&state, "/lookup", NOT_CANCELLABLE));
+        }
+        None => return not_found(&ctx, f),
     };
     if c.confirm != "yes" {
-        let s = status_page(&state, &ctx, id, &f, None).await?;
+        let s = status_page(&state, &ctx, Proven::Registration(id), &f, None).await?;
         if !s.cancellable {
             return Ok(redirect_with_flash(&state, "/lookup", NOT_CANCELLABLE));
         }
@@ -130,8 +136,9 @@ pub async fn document(
         return Ok(too_many);
     }
     let found = match find(&state, &f).await? {
-        Some(id) => {
-            crate::followup::documents::read::citizen_document(&state.db, &state.keys, id, doc)
+        Some(proven) => {
+            let cases = proven.case_ids(&state).await?;
+            crate::followup::documents::read::citizen_document(&state.db, &state.keys, &cases, doc)
                 .await?
         }
         None => None,
