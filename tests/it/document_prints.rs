@@ -47,9 +47,13 @@ async fn every_kind_of_document_prints_to_one_a4_page_with_its_number_title_and_
     make(&w.lead, refused, Kind::NonAcceptance).await;
     ok(&w.lead, id, "accept", &[]).await;
     make(&w.lead, id, Kind::Acceptance).await;
+    let extension = [("extension_days", "20"), ("extension_reason", "需协调资金")];
+    ok(&w.lead, id, "extend", &extension).await;
+    ok(&w.supervisor, id, "approve-extension", &[]).await;
     make(&w.lead, id, Kind::Extension).await;
     make(&w.supervisor, id, Kind::Urging).await;
     // The answer in writing, then closure; 复查 and 复核, recorded by a supervisor.
+    make(&w.lead, id, Kind::Opinion).await;
     ok(
         &w.lead,
         id,
@@ -57,7 +61,6 @@ async fn every_kind_of_document_prints_to_one_a4_page_with_its_number_title_and_
         &[("result", "resolved"), ("reply", "村道已于本月修复。")],
     )
     .await;
-    make(&w.lead, id, Kind::Opinion).await;
     ok(&w.owner, id, "approve", &[]).await;
     ok(&w.supervisor, id, "review", &[("review_text", "申请复查")]).await;
     make(&w.supervisor, id, Kind::ReviewOpinion).await;
