@@ -192,7 +192,7 @@ async fn notifications(w: &World, kind: &str) -> i64 {
         .unwrap()
 }
 
-async fn close(w: &World, case: i64) {
+pub(crate) async fn close(w: &World, case: i64) {
     ok(&w.lead, case, "accept", &[]).await;
     ok(
         &w.lead,

@@ -231,6 +231,7 @@ struct CasePage {
     query_code: String,
     documents: Vec<crate::followup::documents::read::Line>,
     draftable: Vec<(&'static str, &'static str)>,
+    attachments: super::attachments::Section,
 }
 
 impl CasePage {
@@ -318,7 +319,16 @@ async fn case_page(
         query_code: row.query_code.clone(),
         documents: crate::followup::documents::read::list(&state.db, id).await?,
         draftable: super::documents::draftable(side),
+        attachments: super::attachments::section(state, id, None, side).await?,
     })
+}
+
+/// The case file again with why an upload was refused beside its field (422).
+pub(super) async fn refused_upload(state: &AppState, ctx: &Ctx, id: i64, why: &str) -> Page {
+    let mut errors = Errors::default();
+    errors.add("file", why);
+    let page = case_page(state, ctx, id, ActionForm::default(), errors, "attach").await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
