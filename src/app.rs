@@ -2,13 +2,15 @@
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorMessage};
 use crate::state::AppState;
 use crate::web::json::{as_json, is_api};
 use crate::web::{auth, errors, metrics};
 use crate::{db, live};
-use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
 use std::sync::Arc;
@@ -17,7 +19,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::csrf::CsrfLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -174,12 +175,37 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(errors::layer_errors))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
-        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
-        .map_request(|req: axum::http::Request<tower_http::body::Limited<axum::body::Body>>| req.map(axum::body::Body::new))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limit))
         .layer(CsrfLayer::new().with_rejection_response(csrf_refusal))
         .layer(middleware::from_fn_with_state(state, crate::web::context))
         .service(routes);
     Router::new().fallback_service(stack)
+}
+
+/// The body limit (DESIGN §7): `max_body_bytes` for every request but an upload's, which may carry
+/// a file (`routes::takes_file`). A declared length beyond it is refused before anything is read
+/// (413, the Chinese page); a body that runs past it is cut off where it does.
+async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let upload = crate::routes::takes_file(req.method(), req.uri().path());
+    let limit = if upload {
+        crate::followup::attachments::rules::UPLOAD_BODY_BYTES
+    } else {
+        state.config.max_body_bytes
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let mut refused = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        if upload {
+            let why = crate::followup::attachments::rules::TOO_LARGE;
+            refused.extensions_mut().insert(ErrorMessage(why.into()));
+        }
+        return refused;
+    }
+    next.run(req.map(|body| Body::new(http_body_util::Limited::new(body, limit))))
+        .await
 }
 
 /// The path as logged: a reset link's token is a live credential and stays out of the logs.

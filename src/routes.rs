@@ -1,10 +1,12 @@
 //! The one route table (DESIGN §2 and §5): every path, who may call it, and its handler. The
 //! router (`app::router`) and the authorization tests read it; it is the only file naming handlers.
 
+use crate::followup::attachments;
 use crate::state::AppState;
 use crate::web::auth::{Access, Role};
 use crate::web::pages::{account, ops, second_factor, sms};
 use crate::{admin, api, consult, duty, followup, prepare, public, reports};
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter};
@@ -29,6 +31,29 @@ where
         access,
         endpoint: axum::routing::on(filter, handler),
     }
+}
+
+/// A route that takes a file (`POST …/attachments`): its body may be as large as an upload, here and
+/// in the app's body limit (`takes_file`).
+fn upload<H, T>(path: &'static str, access: Access, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    assert!(
+        takes_file(&Method::POST, path),
+        "{path} is not an upload path"
+    );
+    let mut r = route(Method::POST, path, access, handler);
+    r.endpoint = r
+        .endpoint
+        .layer(DefaultBodyLimit::max(attachments::rules::UPLOAD_BODY_BYTES));
+    r
+}
+
+/// Whether a request may carry a file, so the app lets its body be larger than a form's.
+pub fn takes_file(method: &Method, path: &str) -> bool {
+    method == Method::POST && path.starts_with("/cases/") && path.ends_with("/attachments")
 }
 
 const PUBLIC: Access = Access::Public;
@@ -198,6 +223,11 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/cases/{id}/documents/{doc}/correct", CASE_READERS, followup::pages::documents::correct),
         route(M::POST, "/cases/{id}/documents/{doc}/deliveries", CASE_READERS, followup::pages::documents::deliver),
         route(M::GET, "/cases/{id}/documents/{doc}/print", CASE_READERS, followup::pages::documents::print),
+        // Attachments: added by those who act on the case, read by all who see it (checked in the handlers).
+        upload("/cases/{id}/attachments", CASE_READERS, followup::pages::attachments::upload),
+        upload("/cases/{id}/documents/{doc}/attachments", CASE_READERS, followup::pages::attachments::upload_to_document),
+        route(M::GET, "/cases/{id}/attachments/{attachment}", CASE_READERS, followup::pages::attachments::download),
+        route(M::GET, "/cases/{id}/archive", CASE_READERS, followup::pages::attachments::archive),
         route(M::GET, "/dept/cases", HANDLER, followup::pages::inbox::inbox),
         route(M::POST, "/lookup/{code}/feedback", PUBLIC, public::pages::feedback::rate),
         route(M::GET, "/leaders/{id}/handover", SUPERVISOR, followup::pages::handover::show),

@@ -145,8 +145,17 @@ impl Keys {
         row: impl fmt::Display,
         plaintext: &str,
     ) -> anyhow::Result<Sealed> {
-        self.provider
-            .encrypt(&column.aad(&row), plaintext.as_bytes())
+        self.encrypt_bytes(column, row, plaintext.as_bytes())
+    }
+
+    /// `encrypt` for bytes that are not text (attachments).
+    pub fn encrypt_bytes(
+        &self,
+        column: Column,
+        row: impl fmt::Display,
+        plaintext: &[u8],
+    ) -> anyhow::Result<Sealed> {
+        self.provider.encrypt(&column.aad(&row), plaintext)
     }
 
     /// Decrypt what `encrypt(column, row, …)` made; anything else is refused with a clear error.
@@ -157,13 +166,24 @@ impl Keys {
         key_id: i16,
         bytes: &[u8],
     ) -> anyhow::Result<String> {
-        let plain = self
-            .provider
+        Ok(String::from_utf8(
+            self.decrypt_bytes(column, row, key_id, bytes)?,
+        )?)
+    }
+
+    /// `decrypt` for bytes that are not text (attachments).
+    pub fn decrypt_bytes(
+        &self,
+        column: Column,
+        row: impl fmt::Display,
+        key_id: i16,
+        bytes: &[u8],
+    ) -> anyhow::Result<Vec<u8>> {
+        self.provider
             .decrypt(key_id, &column.aad(&row), bytes)
             .map_err(|e| {
                 anyhow::anyhow!("cannot decrypt {column} of row {row} (key {key_id}): {e}")
-            })?;
-        Ok(String::from_utf8(plain)?)
+            })
     }
 
     /// A field that may still be plaintext: rows written before it was encrypted keep their

@@ -137,6 +137,20 @@ pub const ENCRYPTED: &[Stored] = &[
         index: None,
     },
     Stored {
+        column: Column::ATTACHMENT_NAME,
+        cipher: "name_cipher",
+        key_id: "name_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::ATTACHMENT_CONTENT,
+        cipher: "content_cipher",
+        key_id: "content_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
         column: Column::CASE_REPLY,
         cipher: "reply_cipher",
         key_id: "reply_key_id",
@@ -201,7 +215,20 @@ impl fmt::Display for RowRef {
     }
 }
 
+/// Rows of an attachment's content re-encrypted per transaction: up to 10 MB each, held twice
+/// (old and new ciphertext) in memory.
+const LARGE_BATCH: i64 = 4;
+
 impl Stored {
+    /// The batch for this column: `batch` rows, fewer for the large ones.
+    fn batch(&self, batch: i64) -> i64 {
+        if self.column == Column::ATTACHMENT_CONTENT {
+            batch.min(LARGE_BATCH)
+        } else {
+            batch
+        }
+    }
+
     fn key_sql(&self) -> &'static str {
         match self.row_key {
             RowKey::Id(c) | RowKey::Hash(c) => c,
@@ -403,6 +430,7 @@ async fn reencrypt(db: &PgPool, keys: &Keys, s: &Stored, batch: i64) -> anyhow::
         k = s.key_id,
         key = s.key_sql(),
     );
+    let batch = s.batch(batch);
     let mut done = 0;
     loop {
         let mut tx = db.begin().await?;
@@ -424,15 +452,15 @@ async fn reencrypt(db: &PgPool, keys: &Keys, s: &Stored, batch: i64) -> anyhow::
             let row_ref = s.row_ref(row)?;
             let old: Vec<u8> = row.try_get("cipher")?;
             let old_key: i16 = row.try_get("key_id")?;
-            let plain = keys.decrypt(s.column, &row_ref, old_key, &old)?;
-            let sealed = keys.encrypt(s.column, &row_ref, &plain)?;
+            let plain = keys.decrypt_bytes(s.column, &row_ref, old_key, &old)?;
+            let sealed = keys.encrypt_bytes(s.column, &row_ref, &plain)?;
             let mut q = sqlx::query(&update).bind(sealed.bytes).bind(sealed.key_id);
             q = match &row_ref {
                 RowRef::Id(id) => q.bind(*id),
                 RowRef::Hash(h) => q.bind(h.clone()),
             };
             if let Some((field, _)) = s.index {
-                q = q.bind(keys.blind_index(field, &plain));
+                q = q.bind(keys.blind_index(field, std::str::from_utf8(&plain)?));
             }
             q.execute(&mut *tx).await?;
         }

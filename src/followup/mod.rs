@@ -3,9 +3,11 @@
 //! Rules (pure, unit-tested; their numbers are `config::rules`): `state`, `workdays`, `scoring`, `cadence`, `labels`, and the
 //! pure halves of `lists` and `jobs`. Domain (a connection in, a typed outcome out): `assign`,
 //! `transitions` (every write that moves a case), `case_row`, `case_view`, `dashboard`, `inbox`,
-//! `lists`, `handover`, `jobs`. Pages: `pages`.
+//! `lists`, `handover`, `jobs`, `attachments`, `archive` (一案一档). Pages: `pages`.
 
+pub mod archive;
 pub mod assign;
+pub mod attachments;
 pub mod cadence;
 pub mod case_file;
 pub mod case_row;

@@ -205,7 +205,7 @@ pub(crate) async fn write(w: &World, case: i64, kind: &str) {
     assert_eq!(r.status, 303, "issuing {kind}: {}", r.body);
 }
 
-async fn close(w: &World, case: i64) {
+pub(crate) async fn close(w: &World, case: i64) {
     ok(&w.lead, case, "accept", &[]).await;
     write(w, case, "acceptance").await;
     write(w, case, "opinion").await;

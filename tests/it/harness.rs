@@ -631,6 +631,49 @@ impl Client {
         .await
     }
 
+    /// Submit a form with one file, as a browser does (`multipart/form-data`): `field` holds the
+    /// bytes of `file_name`, declared as `declared_type`.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        field: &str,
+        file_name: &str,
+        declared_type: &str,
+        bytes: &[u8],
+    ) -> Resp {
+        let boundary = "----xiafang-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: {declared_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Self::wrap(sent).await
+    }
+
+    /// A download: status, headers and the bytes as sent.
+    pub async fn get_bytes(&self, path: &str) -> (u16, HeaderMap, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, headers, r.bytes().await.unwrap().to_vec())
+    }
+
     /// Press 获取验证码 on the registration form at `path` with the values of `form`; the code the
     /// phone received.
     pub async fn request_code(&self, path: &str, form: &[(&str, &str)]) -> String {

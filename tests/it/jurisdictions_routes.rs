@@ -34,6 +34,8 @@ struct World {
     case: Assigned,
     /// An issued document of A's case (its 交办单).
     document: i64,
+    /// A file on A's case.
+    attachment: i64,
     department: i64,
     leader: i64,
     /// A's staff account (the object of `/admin/users/{id}`) and its API token.
@@ -119,6 +121,7 @@ async fn world() -> World {
     )
     .await;
     let (document, document_number) = issued_document(&app, case.id, a.fx.staff_id).await;
+    let attachment = attachment(&app, case.id, a.fx.staff_id).await;
     create_token(&own[0].1, "甲县接口").await;
     let account = user("jia_staff", "id").await;
     let token = id_of(
@@ -185,6 +188,7 @@ async fn world() -> World {
         a,
         case,
         document,
+        attachment,
         department,
         leader,
         account,
@@ -225,6 +229,31 @@ async fn issued_document(app: &TestApp, case: i64, staff: i64) -> (i64, String) 
         .unwrap();
     tx.commit().await.unwrap();
     (id, number)
+}
+
+/// A photo of the site on the case, uploaded by A's staff; its id.
+async fn attachment(app: &TestApp, case: i64, staff: i64) -> i64 {
+    use xiafang::followup::attachments::{self, Upload, rules::FileType};
+    let actor = xiafang::audit::Actor {
+        id: Some(staff),
+        name: "jia_staff".into(),
+        role: Some("staff"),
+        ip: None,
+        jurisdiction_id: None,
+    };
+    let upload = Upload {
+        case_id: case,
+        document_id: None,
+        name: "浦阳路灯现场.png",
+        file_type: FileType::Png,
+        bytes: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+    };
+    let mut tx = app.db.begin().await.unwrap();
+    let id = attachments::add(&mut tx, &app.state.keys, &upload, &actor, app.clock.now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
 }
 
 impl World {
@@ -287,6 +316,7 @@ fn concrete(w: &World, path: &str) -> Option<Target> {
             ("cases", "{id}") => w.case.id.to_string(),
             ("cases", "{code}") => w.case.code.clone(),
             ("documents", "{doc}") => w.document.to_string(),
+            ("attachments", "{attachment}") => w.attachment.to_string(),
             ("leaders", "{id}") => w.leader.to_string(),
             ("tokens", "{id}") => w.token.to_string(),
             ("users", "{id}") => w.account.to_string(),

@@ -7,6 +7,7 @@ mod accessibility_browser;
 mod accounts;
 mod admin;
 mod api;
+mod attachments;
 mod audit_chain;
 mod board;
 mod browser;

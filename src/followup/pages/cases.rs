@@ -233,6 +233,7 @@ struct CasePage {
     draftable: Vec<(&'static str, &'static str)>,
     /// What the lead department still owes in writing (None for everyone else).
     writing_due: Option<&'static str>,
+    attachments: super::attachments::Section,
 }
 
 impl CasePage {
@@ -323,7 +324,16 @@ async fn case_page(
         writing_due: (side == state::Side::LeadHandler)
             .then(|| writing_due(row.state(), row.document_facts(), row.opinion_issued))
             .flatten(),
+        attachments: super::attachments::section(state, id, None, side).await?,
     })
+}
+
+/// The case file again with why an upload was refused beside its field (422).
+pub(super) async fn refused_upload(state: &AppState, ctx: &Ctx, id: i64, why: &str) -> Page {
+    let mut errors = Errors::default();
+    errors.add("file", why);
+    let page = case_page(state, ctx, id, ActionForm::default(), errors, "attach").await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {

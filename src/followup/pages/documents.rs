@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 /// How the user stands to case `id`; 404 when they may not see it.
-async fn side(state: &AppState, ctx: &Ctx, id: i64) -> Result<Side, AppError> {
+pub(super) async fn side(state: &AppState, ctx: &Ctx, id: i64) -> Result<Side, AppError> {
     let user = ctx.user.as_ref().ok_or(AppError::Forbidden)?;
     case_row::load(&state.db, id, user.jurisdiction_id)
         .await?
@@ -29,7 +29,7 @@ async fn side(state: &AppState, ctx: &Ctx, id: i64) -> Result<Side, AppError> {
 }
 
 /// The document, if the user sees its case and it belongs there; and whether they issue its kind.
-async fn document(
+pub(super) async fn document(
     state: &AppState,
     ctx: &Ctx,
     id: i64,
@@ -122,21 +122,29 @@ struct DocumentPage {
     today: String,
     hash: String,
     issued_at: String,
+    attachments: super::attachments::Section,
 }
 
-fn page(
+async fn page(
     state: &AppState,
     ctx: &Ctx,
     case_id: i64,
     d: Document,
     mine: bool,
     errors: Errors,
-) -> DocumentPage {
+) -> Result<DocumentPage, AppError> {
     let title = d.number.clone().map_or_else(
         || format!("{}（草稿）", d.kind.title()),
         |n| format!("{} {n}", d.kind.title()),
     );
-    DocumentPage {
+    Ok(DocumentPage {
+        attachments: super::attachments::section(
+            state,
+            case_id,
+            Some(d.id),
+            side(state, ctx, case_id).await?,
+        )
+        .await?,
         layout: ctx.layout(&title),
         case_id,
         addressee: d.addressee.clone(),
@@ -148,7 +156,22 @@ fn page(
         errors,
         methods: METHODS,
         today: china_date(state.clock.now()).to_string(),
-    }
+    })
+}
+
+/// The document's page again with why an upload was refused beside its field (422).
+pub(super) async fn refused_upload(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    doc: i64,
+    why: &str,
+) -> Page {
+    let (d, mine) = document(state, ctx, id, doc).await?;
+    let mut errors = Errors::default();
+    errors.add("file", why);
+    let p = page(state, ctx, id, d, mine, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p))
 }
 
 /// `GET /cases/{id}/documents/{doc}`.
@@ -158,7 +181,7 @@ pub async fn show(
     Path((id, doc)): Path<(i64, i64)>,
 ) -> Page {
     let (d, mine) = document(&state, &ctx, id, doc).await?;
-    render(&page(&state, &ctx, id, d, mine, Errors::default()))
+    render(&page(&state, &ctx, id, d, mine, Errors::default()).await?)
 }
 
 #[derive(Deserialize, Default)]
@@ -180,7 +203,7 @@ pub async fn save(
     let addressee = text(&mut errors, "addressee", "送达对象", &f.addressee, 1, 60);
     let body = text(&mut errors, "body", "正文", &f.body, 1, 5000);
     if !errors.is_empty() {
-        let mut p = page(&state, &ctx, id, d, true, errors);
+        let mut p = page(&state, &ctx, id, d, true, errors).await?;
         (p.addressee, p.body) = (f.addressee, f.body);
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
     }
@@ -276,7 +299,7 @@ pub async fn deliver(
     let today = china_date(state.clock.now());
     let mut errors = Errors::default();
     let Some((on, reference)) = checked_delivery(&f, today, d.issued_on, &mut errors) else {
-        let p = page(&state, &ctx, id, d, true, errors);
+        let p = page(&state, &ctx, id, d, true, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
     };
     let service = store::Service {
