@@ -240,7 +240,7 @@ pub async fn issue(
         Err(AppError::Conflict(why)) => {
             let mut errors = Errors::default();
             errors.add("issue", why);
-            let p = page(&state, &ctx, id, d, true, errors);
+            let p = page(&state, &ctx, id, d, true, errors).await?;
             return Ok(render_status(StatusCode::CONFLICT, &p));
         }
         other => other?,
