@@ -15,12 +15,14 @@ use crate::web::{Ctx, rate_limit};
 use askama::Template;
 use serde::Deserialize;
 
-/// A refused rating form, shown again under its case.
+/// A refused rating or 复查 form, shown again under its case.
 #[derive(Default)]
 pub struct Draft {
     pub case_code: String,
     pub rating: String,
     pub comment: String,
+    pub reasons: String,
+    pub reviewer: String,
     pub errors: Errors,
 }
 
@@ -72,6 +74,8 @@ pub(crate) struct CaseLine {
     pub(crate) dissatisfied: bool,
     /// The rating form as typed and its errors, when this case's form was refused.
     pub(crate) draft: Draft,
+    /// The 复查/复核 request form, once the document it is against is issued.
+    pub(crate) review: Option<crate::followup::reviews::store::Offer>,
 }
 
 /// What the status page tells the citizen to do next: a pure function of the registration's
@@ -133,6 +137,25 @@ pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<i64>, AppEr
     )
 }
 
+/// A form on one case of the status page (rating, 复查): the proof it carries again, the
+/// registration it opens and the case `case_code` of that registration; NotFound otherwise.
+pub async fn proven_case(
+    state: &AppState,
+    code: &str,
+    phone_last4: &str,
+    case_code: &str,
+) -> Result<(LookupForm, i64, i64), AppError> {
+    let proof = LookupForm {
+        code: code.to_owned(),
+        phone_last4: phone_last4.to_owned(),
+    };
+    let reg = find(state, &proof).await?.ok_or(AppError::NotFound)?;
+    let case_id = crate::followup::transitions::case_of_registration(&state.db, case_code, reg)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((proof, reg, case_id))
+}
+
 pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
     rate_limit::hit(
         &state.db,
@@ -172,7 +195,12 @@ pub async fn status_page(
         .collect();
     let mut documents = crate::followup::documents::read::for_citizen(&state.db, id).await?;
     let mut cases = Vec::new();
+    let (today, rules) = (
+        crate::clock::china_date(state.clock.now()),
+        &state.config.case_rules,
+    );
     for c in views {
+        let review = crate::followup::reviews::store::offer(&state.db, c.id, today, rules).await?;
         let timeline = crate::followup::case_view::citizen_timeline(&state.db, c.id)
             .await?
             .into_iter()
@@ -193,13 +221,13 @@ pub async fn status_page(
             status: c.status_label(),
             draft: draft.take_if(|d| d.case_code == c.code).unwrap_or_default(),
             timeline,
+            review,
             documents: mine.into_iter().map(|(_, line)| line).collect(),
             query_code: c.query_code,
             code: c.code,
             title: c.title,
         });
     }
-    let today = crate::clock::china_date(state.clock.now());
     let window = match (r.window_starts, r.window_ends) {
         (Some(s), Some(e)) => registration::window_label(s, e),
         _ => String::new(),

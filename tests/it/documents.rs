@@ -11,7 +11,7 @@ use xiafang::followup::documents::store;
 use xiafang::web::auth::Role;
 
 /// Draft `kind` on the case as `who` (the case page's 起草 form); the new document's id.
-async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
+pub(crate) async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
     let r = who
         .post(&format!("/cases/{case}/documents"), &[("kind", kind)])
         .await;
@@ -22,7 +22,7 @@ async fn draft(who: &crate::harness::Client, case: i64, kind: &str) -> i64 {
     to[prefix.len()..].parse().unwrap()
 }
 
-async fn issue(who: &crate::harness::Client, case: i64, doc: i64) -> Resp {
+pub(crate) async fn issue(who: &crate::harness::Client, case: i64, doc: i64) -> Resp {
     who.post(&format!("/cases/{case}/documents/{doc}/issue"), &[])
         .await
 }

@@ -39,6 +39,7 @@ mod regions;
 mod register;
 mod registration_encrypted;
 mod reports;
+mod reviews;
 mod routes;
 mod sanyuan;
 mod schedule;

@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::followup::transitions::{self, CaseError, RATINGS, Rating};
-use crate::public::registration_status::{self as lookup, Draft, LookupForm};
+use crate::public::registration_status::{self as lookup, Draft};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Page, render_status};
@@ -52,16 +52,8 @@ pub async fn rate(
     if let Err(too_many) = lookup::limited(&state, &ctx).await {
         return Ok(too_many);
     }
-    let proof = LookupForm {
-        code: f.code.clone(),
-        phone_last4: f.phone_last4.clone(),
-    };
-    let reg = lookup::find(&state, &proof)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let case_id = transitions::case_of_registration(&state.db, &case_code, reg)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (proof, reg, case_id) =
+        lookup::proven_case(&state, &f.code, &f.phone_last4, &case_code).await?;
     let (now, rules, keys) = (state.clock.now(), &state.config.case_rules, &*state.keys);
     let (comment, errors) = validate(&state, case_id, &f).await?;
     if !errors.is_empty() {
@@ -70,6 +62,7 @@ pub async fn rate(
             rating: f.rating,
             comment: f.comment,
             errors,
+            ..Draft::default()
         };
         let page = lookup::status_page(&state, &ctx, reg, &proof, Some(draft)).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
