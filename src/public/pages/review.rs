@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::followup::reviews::store;
-use crate::followup::transitions::{self, CaseError};
+use crate::followup::transitions::CaseError;
 use crate::public::registration_status::{self as lookup, Draft};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
