@@ -214,6 +214,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/cases/{id}/reopen", SUPERVISOR, followup::pages::cases::reopen),
         route(M::POST, "/cases/{id}/review", SUPERVISOR, followup::pages::cases::review),
         route(M::POST, "/cases/{id}/decide-review", SUPERVISOR, followup::pages::cases::decide_review_handler),
+        route(M::POST, "/cases/{id}/hearing", SUPERVISOR, followup::pages::reviews::hearing),
         route(M::POST, "/cases/{id}/reassign", STAFF, followup::pages::cases::reassign),
         // Documents in writing: each kind is drafted and issued by its own side (rules::may_draft).
         route(M::POST, "/cases/{id}/documents", CASE_READERS, followup::pages::documents::create),
@@ -230,6 +231,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/cases/{id}/archive", CASE_READERS, followup::pages::attachments::archive),
         route(M::GET, "/dept/cases", HANDLER, followup::pages::inbox::inbox),
         route(M::POST, "/lookup/{code}/feedback", PUBLIC, public::pages::feedback::rate),
+        route(M::POST, "/lookup/{code}/review", PUBLIC, public::pages::review::request),
         route(M::GET, "/leaders/{id}/handover", SUPERVISOR, followup::pages::handover::show),
         route(M::POST, "/leaders/{id}/handover", SUPERVISOR, followup::pages::handover::perform),
 

@@ -293,6 +293,7 @@ async fn step(
         },
         upheld: false,
         department_id: 0,
+        reviewer: String::new(),
     };
     let req = Request {
         action,

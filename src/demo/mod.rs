@@ -128,6 +128,7 @@ pub async fn seed(db: &PgPool, clock: &dyn Clock, keys: &Keys) -> anyhow::Result
     regions::import_townships(&mut tx, region_rules::DEMO_TOWNSHIPS).await?;
     departments(&mut tx, county_a, &DEPARTMENTS).await?;
     departments(&mut tx, county_b, &DEPARTMENTS[..DEPARTMENTS_B]).await?;
+    superiors(&mut tx, &[county_a, county_b]).await?;
     for (area, departments) in COMPETENCE {
         sqlx::query!(
             "INSERT INTO category_departments (category_id, department_id)
@@ -274,6 +275,43 @@ async fn departments(tx: &mut Tx, county: i64, list: &[(&str, &str)]) -> sqlx::R
         sqlx::query!("INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ($1, $2, $3) ON CONFLICT (jurisdiction_id, name) DO NOTHING", name, short, county)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// The city's departments that may review their county counterparts (复查, DESIGN §3): 县住建局
+/// → 金华市住建局, beside the county's government.
+const CITY_SUPERIORS: [(&str, &str, &str); 3] = [
+    ("金华市住房和城乡建设局", "市住建局", "县住房和城乡建设局"),
+    (
+        "金华市自然资源和规划局",
+        "市自然资源局",
+        "县自然资源和规划局",
+    ),
+    (
+        "金华市人力资源和社会保障局",
+        "市人社局",
+        "县人力资源和社会保障局",
+    ),
+];
+
+async fn superiors(tx: &mut Tx, counties: &[i64]) -> sqlx::Result<()> {
+    let city = sqlx::query_scalar!("SELECT id FROM jurisdictions WHERE code = $1", CITY)
+        .fetch_one(&mut **tx)
+        .await?;
+    for (name, short, below) in CITY_SUPERIORS {
+        departments(tx, city, &[(name, short)]).await?;
+        sqlx::query!(
+            "INSERT INTO department_superiors (department_id, superior_department_id)
+             SELECT d.id, s.id FROM departments d JOIN departments s ON s.name = $2 AND s.jurisdiction_id = $3
+             WHERE d.name = $1 AND d.jurisdiction_id = ANY($4) ON CONFLICT DO NOTHING",
+            below,
+            name,
+            city,
+            counties
+        )
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

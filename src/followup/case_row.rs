@@ -1,12 +1,12 @@
 //! A case as the state machine sees it: the row, who the user is to it (`Side`), and the
 //! `Facts` the rules need, computed from the row and the clock.
 
-use crate::clock::china_date;
 use crate::followup::CaseRules;
 use crate::followup::documents::rules::CaseNow;
+use crate::followup::reviews;
 use crate::followup::state::{Facts, Side, State as CaseState};
 use crate::web::auth::{CurrentUser, Role};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgExecutor;
 
 /// What the rules need to know about a case.
@@ -32,7 +32,12 @@ pub struct CaseRow {
     /// An issued 处理意见书 newer than the case's last 重办 or overturned review.
     pub opinion_issued: bool,
     pub reviews: i64,
-    pub last_review_decided_at: Option<DateTime<Utc>>,
+    /// 送达 of the document a next 复查/复核 would be against (None: not served).
+    pub review_served_on: Option<NaiveDate>,
+    pub review_basis_issued: bool,
+    /// The open review's body's jurisdiction (None: no open review, or one from before bodies).
+    pub review_jurisdiction_id: Option<i64>,
+    pub review_opinion_issued: bool,
     /// Its visit's host or organiser lies in the jurisdiction `load` was given (DESIGN §11).
     pub in_scope: bool,
 }
@@ -58,7 +63,13 @@ pub async fn load(
                                 AND (e.kind = 'reopened' OR (e.kind = 'review_decided' AND e.data->>'result' = 'overturned'))),
                               0)) AS "opinion_issued!",
                   (SELECT count(*) FROM reviews r WHERE r.case_id = c.id) AS "reviews!",
-                  (SELECT max(r.decided_at) FROM reviews r WHERE r.case_id = c.id) AS last_review_decided_at,
+                  case_served_on(c.id, review_basis_kind(c.id)) AS review_served_on,
+                  EXISTS (SELECT 1 FROM documents d WHERE d.case_id = c.id AND d.status = 'issued'
+                          AND d.kind = review_basis_kind(c.id)) AS "review_basis_issued!",
+                  (SELECT r.jurisdiction_id FROM reviews r WHERE r.case_id = c.id AND r.decided_at IS NULL) AS review_jurisdiction_id,
+                  EXISTS (SELECT 1 FROM reviews r JOIN documents d ON d.case_id = r.case_id AND d.status = 'issued'
+                              AND d.kind = r.kind || '_opinion' AND d.issued_at >= r.requested_at
+                          WHERE r.case_id = c.id AND r.decided_at IS NULL) AS "review_opinion_issued!",
                   (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))
                       AS "in_scope!"
            FROM cases c JOIN visits v ON v.id = c.visit_id WHERE c.id = $1"#,
@@ -104,11 +115,6 @@ impl CaseRow {
     }
 
     pub fn facts(&self, today: NaiveDate, rules: &CaseRules) -> Facts {
-        let review_from = if self.reviews == 0 {
-            self.closed_at
-        } else {
-            self.last_review_decided_at
-        };
         Facts {
             within_accept: today <= self.accept_due_on,
             extension_requested: self.last_extension_event.is_some(),
@@ -117,8 +123,22 @@ impl CaseRow {
             dissatisfied: self.rating.as_deref() == Some("dissatisfied"),
             rated: self.rating.is_some(),
             reviews: self.reviews.clamp(0, 2) as u8,
-            within_review: review_from
-                .is_some_and(|t| today <= china_date(t) + Duration::days(rules.review_d)),
+            within_review: reviews::rules::within(self.review_served_on, today, rules.review_d),
+            review_basis_issued: self.review_basis_issued,
+            decides_review: false,
+            review_opinion_issued: self.review_opinion_issued,
+        }
+    }
+
+    /// The facts as `user` acts: whether they are of the open review's deciding jurisdiction
+    /// (a review from before bodies were chosen: any supervisor who sees the case).
+    pub fn facts_as(&self, user: &CurrentUser, today: NaiveDate, rules: &CaseRules) -> Facts {
+        let decides = self
+            .review_jurisdiction_id
+            .is_none_or(|j| user.jurisdiction_id == Some(j));
+        Facts {
+            decides_review: decides,
+            ..self.facts(today, rules)
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn event_label(kind: &str) -> &'static str {
         "reopened" => "重办",
         "review_requested" => "申请复查",
         "review_decided" => "复查结论",
+        "hearing" => "听证",
         "terminated" => "终结",
         "handed_over" => "离任交接",
         "reassigned" => "重新交办",
@@ -95,6 +96,7 @@ pub fn citizen_event_label(kind: &str) -> Option<&'static str> {
         "reopened" => "重新办理",
         "review_requested" => "申请复查（复核）",
         "review_decided" => "复查（复核）结论",
+        "hearing" => "复核听证（听证期间不计入复核期限）",
         "terminated" => "终结",
         _ => return None,
     })

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod labels;
 pub mod lists;
 pub mod pages;
+pub mod reviews;
 
 pub mod scoring;
 pub mod seed_scale;

@@ -207,8 +207,14 @@ pub struct Facts {
     pub rated: bool,
     /// 复查 and 复核 requested so far (0, 1 or 2).
     pub reviews: u8,
-    /// Within 30 d of the reply (or of the 复查 decision, for a 复核).
+    /// Within 30 d of the 送达 of the 处理意见书 (of the 复查意见书, for a 复核), or not served yet.
     pub within_review: bool,
+    /// The document a 复查/复核 request is against (处理意见书, then 复查意见书) is issued.
+    pub review_basis_issued: bool,
+    /// The one acting belongs to the open review's body's jurisdiction (its supervisors decide).
+    pub decides_review: bool,
+    /// The open review's 复查意见书 / 复核意见书 has been issued since the request.
+    pub review_opinion_issued: bool,
 }
 
 /// Why an action is refused, in Chinese for the page.
@@ -315,12 +321,23 @@ pub fn next(state: State, action: Action, who: &Party, f: &Facts) -> Result<Stat
             )?;
             need(matches!(state, S::Closed | S::Rated), wrong_state.0)?;
             need(f.reviews < 2, "复查、复核均已进行，不能再次申请")?;
+            need(
+                f.review_basis_issued,
+                "尚未印发处理意见书（复查意见书），暂不能申请",
+            )?;
             need(f.within_review, "已超过申请期限（答复意见送达后 30 日内）")?;
             Ok(S::InReview)
         }
         A::DecideReview(upheld) => {
             need(side == Supervisor, "只有督查人员可以记录复查、复核结论")?;
             need(state == S::InReview, wrong_state.0)?;
+            need(
+                f.decides_review,
+                "只有复查（复核）机关所在辖区的督查人员可以作出结论",
+            )?;
+            let first = f.reviews < 2;
+            need(f.review_opinion_issued || !first, "请先印发复查意见书")?;
+            need(f.review_opinion_issued, "请先印发复核意见书")?;
             Ok(match (upheld, f.reviews >= 2, f.rated) {
                 (false, _, _) => S::Accepted,
                 (true, true, _) => S::Terminated,
@@ -355,6 +372,9 @@ mod tests {
             within_accept: true,
             within_review: true,
             opinion_issued: true,
+            review_basis_issued: true,
+            decides_review: true,
+            review_opinion_issued: true,
             ..Facts::default()
         }
     }
@@ -632,6 +652,48 @@ mod tests {
         assert!(next(S::Closed, A::RequestReview, &p(Supervisor), &too_late).is_err());
         let both = Facts { reviews: 2, ..f };
         assert!(next(S::Rated, A::RequestReview, &p(Citizen), &both).is_err());
+        let unanswered = Facts {
+            review_basis_issued: false,
+            ..f
+        };
+        assert!(next(S::Closed, A::RequestReview, &p(Citizen), &unanswered).is_err());
+        let below = Facts {
+            decides_review: false,
+            ..f
+        };
+        assert_eq!(
+            next(S::InReview, A::DecideReview(true), &p(Supervisor), &below),
+            Err(Refusal(
+                "只有复查（复核）机关所在辖区的督查人员可以作出结论"
+            ))
+        );
+        let unwritten = Facts {
+            review_opinion_issued: false,
+            reviews: 1,
+            ..f
+        };
+        assert_eq!(
+            next(
+                S::InReview,
+                A::DecideReview(false),
+                &p(Supervisor),
+                &unwritten
+            ),
+            Err(Refusal("请先印发复查意见书"))
+        );
+        let unwritten = Facts {
+            reviews: 2,
+            ..unwritten
+        };
+        assert_eq!(
+            next(
+                S::InReview,
+                A::DecideReview(true),
+                &p(Supervisor),
+                &unwritten
+            ),
+            Err(Refusal("请先印发复核意见书"))
+        );
     }
 
     #[test]

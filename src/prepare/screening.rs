@@ -143,7 +143,7 @@ pub async fn gather(
     .await?;
     // A registration reaches a case through its reception's issue, or through its survey item.
     let cases = sqlx::query!(
-        r#"SELECT c.id, c.code, c.status,
+        r#"SELECT c.id, c.code, c.status, cat.name AS category,
                   EXISTS (SELECT 1 FROM reviews v WHERE v.case_id = c.id AND v.kind = 're_review' AND v.result = 'upheld') AS "upheld!",
                   rv.county_id <> host.county_id AS "elsewhere!"
            FROM registrations r
@@ -151,6 +151,7 @@ pub async fn gather(
            LEFT JOIN receptions rc ON rc.registration_id = r.id
            LEFT JOIN issues i ON i.reception_id = rc.id
            JOIN cases c ON c.issue_id = i.id OR (r.survey_item_id IS NOT NULL AND c.survey_item_id = r.survey_item_id)
+           JOIN categories cat ON cat.id = c.category_id
            WHERE r.id_number_index = $1
            ORDER BY rv.county_id <> host.county_id, c.id DESC"#,
         id_index,
@@ -166,7 +167,11 @@ pub async fn gather(
         "in_review",
     ];
     let open = cases.iter().find(|c| OPEN.contains(&c.status.as_str()));
-    let terminated = cases.iter().find(|c| c.status == "terminated" || c.upheld);
+    let ended = cases.iter().map(|c| Ended {
+        ended: c.status == "terminated" || c.upheld,
+        category: &c.category,
+    });
+    let terminated = terminated_on_the_same_matter(ended, category_name).map(|i| &cases[i]);
     Ok(Evidence {
         same_visit,
         recent: recent.as_ref().map(|r| r.id),
@@ -180,6 +185,23 @@ pub async fn gather(
             terminated_case: terminated.is_some_and(|c| c.elsewhere),
         },
     })
+}
+
+/// A case of the same ID number as screening sees it: ended by 复核 (终结) or not, and its category.
+pub struct Ended<'a> {
+    pub ended: bool,
+    pub category: &'a str,
+}
+
+/// The first case (its index) that ended by 复核 on the same matter: the same category as the new
+/// registration's (终结 bars the same matter, not every later petition of the person).
+pub fn terminated_on_the_same_matter<'a>(
+    cases: impl IntoIterator<Item = Ended<'a>>,
+    category: &str,
+) -> Option<usize> {
+    cases
+        .into_iter()
+        .position(|c| c.ended && c.category == category)
 }
 
 /// Store the flags, pending a staff decision.
@@ -248,6 +270,36 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(kinds(&e), ["review_terminated"]);
+    }
+
+    #[test]
+    fn only_a_terminated_case_of_the_same_category_is_the_same_matter() {
+        let cases = || {
+            [
+                Ended {
+                    ended: false,
+                    category: "城乡建设",
+                },
+                Ended {
+                    ended: true,
+                    category: "劳动社保",
+                },
+                Ended {
+                    ended: true,
+                    category: "城乡建设",
+                },
+            ]
+        };
+        assert_eq!(terminated_on_the_same_matter(cases(), "城乡建设"), Some(2));
+        assert_eq!(terminated_on_the_same_matter(cases(), "劳动社保"), Some(1));
+        assert_eq!(terminated_on_the_same_matter(cases(), "教育"), None);
+        // Another category: no 终结 evidence, so no flag.
+        let e = Evidence {
+            terminated_case: None,
+            category_name: "教育".into(),
+            ..Default::default()
+        };
+        assert!(kinds(&e).is_empty());
     }
 
     #[test]

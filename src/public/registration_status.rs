@@ -16,12 +16,14 @@ use crate::web::{Ctx, rate_limit};
 use askama::Template;
 use serde::Deserialize;
 
-/// A refused rating form, shown again under its case.
+/// A refused rating or 复查 form, shown again under its case.
 #[derive(Default)]
 pub struct Draft {
     pub case_code: String,
     pub rating: String,
     pub comment: String,
+    pub reasons: String,
+    pub reviewer: String,
     pub errors: Errors,
 }
 
@@ -109,6 +111,8 @@ pub(crate) struct CaseLine {
     pub(crate) dissatisfied: bool,
     /// The rating form as typed and its errors, when this case's form was refused.
     pub(crate) draft: Draft,
+    /// The 复查/复核 request form, once the document it is against is issued.
+    pub(crate) review: Option<crate::followup::reviews::store::Offer>,
 }
 
 /// What the status page tells the citizen to do next: a pure function of the registration's
@@ -174,6 +178,23 @@ pub async fn find(state: &AppState, f: &LookupForm) -> Result<Option<Proven>, Ap
     Ok(case_view::survey_case_by_query_code(db, code, last4)
         .await?
         .map(Proven::Case))
+}
+
+/// A form on one case of the status page (rating, 复查): the proof it carries again, the
+/// registration it opens and the case `case_code` of that registration; NotFound otherwise.
+pub async fn proven_case(
+    state: &AppState,
+    code: &str,
+    phone_last4: &str,
+    case_code: &str,
+) -> Result<(LookupForm, Proven, i64), AppError> {
+    let proof = LookupForm {
+        code: code.to_owned(),
+        phone_last4: phone_last4.to_owned(),
+    };
+    let proven = find(state, &proof).await?.ok_or(AppError::NotFound)?;
+    let case_id = proven.case_by_code(state, case_code).await?;
+    Ok((proof, proven, case_id.ok_or(AppError::NotFound)?))
 }
 
 pub async fn limited(state: &AppState, ctx: &Ctx) -> Result<(), axum::response::Response> {
@@ -310,7 +331,12 @@ async fn case_lines(
     let ids: Vec<i64> = views.iter().map(|c| c.id).collect();
     let mut documents = crate::followup::documents::read::for_citizen(&state.db, &ids).await?;
     let mut cases = Vec::new();
+    let (today, rules) = (
+        crate::clock::china_date(state.clock.now()),
+        &state.config.case_rules,
+    );
     for c in views {
+        let review = crate::followup::reviews::store::offer(&state.db, c.id, today, rules).await?;
         let timeline = crate::followup::case_view::citizen_timeline(&state.db, c.id)
             .await?
             .into_iter()
@@ -331,6 +357,7 @@ async fn case_lines(
             status: c.status_label(),
             draft: draft.take_if(|d| d.case_code == c.code).unwrap_or_default(),
             timeline,
+            review,
             documents: mine.into_iter().map(|(_, line)| line).collect(),
             query_code: c.query_code,
             code: c.code,

@@ -6,9 +6,11 @@
 use crate::browser::Browser;
 use crate::cases::{case, ok, world};
 use crate::documents::{draft, issue, number};
+use crate::fixtures::member;
 use crate::harness::{Client, PASSWORD};
 use serde_json::json;
 use xiafang::followup::documents::Kind;
+use xiafang::web::auth::Role;
 
 /// A screenshot of the page as it prints (print media, the width and height of A4 within its
 /// margins), to look at: the PDF itself is only counted.
@@ -62,17 +64,32 @@ async fn every_kind_of_document_prints_to_one_a4_page_with_its_number_title_and_
     )
     .await;
     ok(&w.owner, id, "approve", &[]).await;
-    ok(&w.supervisor, id, "review", &[("review_text", "申请复查")]).await;
-    make(&w.supervisor, id, Kind::ReviewOpinion).await;
-    ok(
-        &w.supervisor,
-        id,
-        "decide-review",
-        &[("decision", "upheld")],
+    // Addressed to the first body the case page offers (the lead department's government):
+    // the county's supervisors decide the 复查, the city's issue the 复核意见书.
+    let county = member(
+        &w.app,
+        &w.fx.owner,
+        "ducha_xian",
+        Role::Supervisor,
+        "330726",
     )
     .await;
-    ok(&w.supervisor, id, "review", &[("review_text", "申请复核")]).await;
-    make(&w.supervisor, id, Kind::ReReviewOpinion).await;
+    let city = member(&w.app, &w.fx.owner, "ducha_shi", Role::Supervisor, "330700").await;
+    let reviewer = county
+        .get(&format!("/cases/{id}"))
+        .await
+        .field_value("reviewer");
+    let review = [("review_text", "申请复查"), ("reviewer", reviewer.as_str())];
+    ok(&county, id, "review", &review).await;
+    make(&county, id, Kind::ReviewOpinion).await;
+    ok(&county, id, "decide-review", &[("decision", "upheld")]).await;
+    let reviewer = county
+        .get(&format!("/cases/{id}"))
+        .await
+        .field_value("reviewer");
+    let review = [("review_text", "申请复核"), ("reviewer", reviewer.as_str())];
+    ok(&county, id, "review", &review).await;
+    make(&city, id, Kind::ReReviewOpinion).await;
     assert_eq!(issued.len(), Kind::ALL.len(), "every kind");
 
     let department: String = sqlx::query_scalar("SELECT name FROM departments WHERE id = $1")

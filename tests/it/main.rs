@@ -42,6 +42,7 @@ mod regions;
 mod register;
 mod registration_encrypted;
 mod reports;
+mod reviews;
 mod routes;
 mod sanyuan;
 mod schedule;

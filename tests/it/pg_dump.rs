@@ -195,6 +195,7 @@ async fn petition(app: &TestApp) -> i64 {
         result: result.into(),
         upheld: false,
         department_id: 0,
+        reviewer: String::new(),
     };
     let now = app.clock.now();
     step(app, case, Action::Accept, input("", ""), handler, now).await;

@@ -50,15 +50,42 @@ async fn jurisdiction_body(
     })
 }
 
+/// The body the latest request of `kind` (复查/复核意见书) was addressed to, if it names one.
+async fn review_body(
+    conn: &mut PgConnection,
+    case_id: i64,
+    kind: Kind,
+) -> sqlx::Result<Option<Body>> {
+    let r = sqlx::query!(
+        r#"SELECT department_id, jurisdiction_id AS "jurisdiction_id!", body_name AS "body_name!" FROM reviews
+           WHERE case_id = $1 AND kind || '_opinion' = $2 AND jurisdiction_id IS NOT NULL ORDER BY id DESC LIMIT 1"#,
+        case_id,
+        kind.as_str()
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| Body {
+        jurisdiction_id: r.department_id.is_none().then_some(r.jurisdiction_id),
+        department_id: r.department_id,
+        name: r.body_name,
+    }))
+}
+
 /// Who issues `kind` on case `case_id`: the lead department; the host county's petition office
-/// (交办单); the supervisor's office (督办单); the lead department's government (复查) or the one
-/// above it (复核). None: there is no such body (复核 above a root jurisdiction).
+/// (交办单); the supervisor's office (督办单); the body the 复查/复核 was addressed to (one from
+/// before bodies were chosen: the lead department's government, or the one above it for 复核).
+/// None: there is no such body (复核 above a root jurisdiction).
 async fn issuing_body(
     conn: &mut PgConnection,
     case_id: i64,
     kind: Kind,
     supervisor_jurisdiction: Option<i64>,
 ) -> sqlx::Result<Option<Body>> {
+    if matches!(kind, Kind::ReviewOpinion | Kind::ReReviewOpinion)
+        && let Some(body) = review_body(conn, case_id, kind).await?
+    {
+        return Ok(Some(body));
+    }
     let c = sqlx::query!(
         r#"SELECT d.id AS department_id, d.name AS department, v.county_id,
                   COALESCE(d.jurisdiction_id, v.county_id) AS "department_jurisdiction!",
@@ -123,17 +150,16 @@ async fn numbering(
     Ok((abbr, n.pattern, key))
 }
 
-/// The body the petitioner may turn to after `kind` (复查 after an opinion, 复核 after 复查).
+/// The bodies the petitioner may turn to after `kind` (复查 after an opinion, 复核 after 复查).
 async fn next_reviewer(conn: &mut PgConnection, case_id: i64, kind: Kind) -> sqlx::Result<String> {
-    let next = match kind {
-        Kind::Opinion => Kind::ReviewOpinion,
-        Kind::ReviewOpinion => Kind::ReReviewOpinion,
+    let done = match kind {
+        Kind::Opinion => 0,
+        Kind::ReviewOpinion => 1,
         _ => return Ok(String::new()),
     };
-    Ok(issuing_body(conn, case_id, next, None)
-        .await?
-        .map(|b| b.name)
-        .unwrap_or_default())
+    let bodies = crate::followup::reviews::store::reviewers_after(conn, case_id, done).await?;
+    let names: Vec<String> = bodies.into_iter().map(|b| b.name).collect();
+    Ok(names.join("或"))
 }
 
 /// Start a draft of `kind` on the case, every field filled from it, in the caller's transaction.

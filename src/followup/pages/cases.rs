@@ -37,6 +37,9 @@ pub struct ActionForm {
     pub review_text: String,
     pub decision: String,
     pub department_id: String,
+    pub reviewer: String,
+    pub hearing_from: String,
+    pub hearing_to: String,
 }
 
 /// The text field an action reads: (field, label, min and max length); none for 重新交办.
@@ -94,6 +97,10 @@ fn validate(action: Action, f: &ActionForm, rules: &CaseRules, errors: &mut Erro
             "overturned" => i.upheld = false,
             _ => errors.add("decision", "请选择复查结论"),
         },
+        Action::RequestReview if f.reviewer.trim().is_empty() => {
+            errors.add("reviewer", "请选择复查（复核）机关");
+        }
+        Action::RequestReview => i.reviewer = f.reviewer.clone(),
         Action::Reassign => match crate::web::form::opt_id(&f.department_id) {
             Some(d) => i.department_id = d,
             None => errors.add("department_id", "请选择新的主办单位"),
@@ -199,7 +206,7 @@ action_handlers! {
 
 #[derive(Template)]
 #[template(path = "followup/case.html")]
-struct CasePage {
+pub(super) struct CasePage {
     layout: Layout,
     id: i64,
     code: String,
@@ -234,6 +241,10 @@ struct CasePage {
     /// What the lead department still owes in writing (None for everyone else).
     writing_due: Option<&'static str>,
     attachments: super::attachments::Section,
+    /// The bodies a 复查/复核 request may be addressed to (when the form is shown).
+    reviewers: Vec<crate::followup::reviews::Body>,
+    open_review: Option<crate::followup::reviews::store::OpenReview>,
+    can_hearing: bool,
 }
 
 impl CasePage {
@@ -249,7 +260,7 @@ impl CasePage {
     }
 }
 
-async fn case_page(
+pub(super) async fn case_page(
     state: &AppState,
     ctx: &Ctx,
     id: i64,
@@ -275,10 +286,26 @@ async fn case_page(
         side,
         is_submitter: row.closure_submitted_by == Some(user.id),
     };
-    let actions = state::allowed(row.state(), &party, &row.facts(today, rules))
+    let facts = row.facts_as(&user, today, rules);
+    let actions: Vec<&str> = state::allowed(row.state(), &party, &facts)
         .into_iter()
         .map(slug)
         .collect();
+    let reviewers = if actions.contains(&"review") {
+        let mut conn = state.db.acquire().await?;
+        crate::followup::reviews::store::reviewers_after(&mut conn, id, row.reviews).await?
+    } else {
+        Vec::new()
+    };
+    let open_review = crate::followup::reviews::store::open(&state.db, id).await?;
+    let can_hearing = open_review.as_ref().is_some_and(|o| o.word == "复核")
+        && crate::followup::reviews::rules::may_record_hearing(
+            row.state(),
+            side,
+            Some("re_review"),
+            facts.decides_review,
+        )
+        .is_ok();
     // Reassignment offers the host's line (`seats_at_visit`), never a sibling county's.
     let departments = sqlx::query_as!(
         crate::web::form::Choice,
@@ -325,6 +352,9 @@ async fn case_page(
             .then(|| writing_due(row.state(), row.document_facts(), row.opinion_issued))
             .flatten(),
         attachments: super::attachments::section(state, id, None, side).await?,
+        reviewers,
+        open_review,
+        can_hearing,
     })
 }
 

@@ -6,4 +6,5 @@ pub mod documents;
 pub mod handover;
 pub mod inbox;
 pub mod lists;
+pub mod reviews;
 pub mod supervision;

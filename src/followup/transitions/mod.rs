@@ -14,7 +14,7 @@ use crate::followup::case_row::{self, CaseRow};
 use crate::followup::labels::slug;
 use crate::followup::state::{self, Action, Party, State as CaseState};
 use crate::followup::workdays::Calendar;
-use crate::followup::{CaseRules, assign};
+use crate::followup::{CaseRules, assign, reviews};
 use crate::notify;
 use crate::web::auth::CurrentUser;
 use chrono::{DateTime, Duration, Utc};
@@ -75,6 +75,8 @@ pub struct Input {
     pub result: String,
     pub upheld: bool,
     pub department_id: i64,
+    /// The reviewing body chosen for a 复查/复核 request (`reviews::Body::key`).
+    pub reviewer: String,
 }
 
 /// One action on a case as its form asks for it.
@@ -129,13 +131,13 @@ pub async fn check(
         side,
         is_submitter: row.closure_submitted_by == Some(user.id),
     };
-    let facts = row.facts(china_date(now), rules);
+    let facts = row.facts_as(user, china_date(now), rules);
     let to =
         state::next(row.state(), action, &party, &facts).map_err(|r| CaseError::Refused(r.0))?;
     Ok(Checked { row, to })
 }
 
-async fn lock(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<()> {
+pub(crate) async fn lock(db: impl PgExecutor<'_>, case_id: i64) -> sqlx::Result<()> {
     sqlx::query_scalar!("SELECT id FROM cases WHERE id = $1 FOR UPDATE", case_id)
         .fetch_optional(db)
         .await?;
@@ -296,19 +298,12 @@ async fn write(
             .await?
         }
         Action::RequestReview => {
-            let kind = if row.reviews == 0 { "review" } else { "re_review" };
-            data["kind"] = json!(kind);
-            // The request's text is kept once, sealed, in its case event.
-            sqlx::query!(
-                "INSERT INTO reviews (case_id, kind, requested_at, due_on, recorded_by) VALUES ($1, $2, $3, $4, $5)",
-                id,
-                kind,
-                now,
-                today + Duration::days(rules.review_d),
-                user_id
-            )
-            .execute(&mut *tx)
-            .await?;
+            let body = reviews::store::chosen(&mut *tx, id, row.reviews, &input.reviewer)
+                .await?
+                .ok_or(CaseError::Field("reviewer", reviews::store::NOT_A_REVIEWER))?;
+            data["kind"] = json!(reviews::rules::next_kind(row.reviews).0);
+            data["body"] = json!(body.name);
+            reviews::store::insert(tx, id, row.reviews, &body, Some(user_id), now, rules).await?;
             sqlx::query!("UPDATE cases SET status = $3 WHERE id = $1 AND version = $2", id, v, to_s).execute(&mut *tx).await?
         }
         Action::DecideReview(true) => {

@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::followup::transitions::{self, CaseError, RATINGS, Rating};
-use crate::public::registration_status::{self as lookup, Draft, LookupForm};
+use crate::public::registration_status::{self as lookup, Draft};
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Page, render_status};
@@ -42,19 +42,6 @@ async fn validate(
     Ok((comment, errors))
 }
 
-/// What the proof opens, and its case `case_code` (neither: as if unknown).
-async fn proven_case(
-    state: &AppState,
-    proof: &LookupForm,
-    case_code: &str,
-) -> Result<(lookup::Proven, i64), AppError> {
-    let proven = lookup::find(state, proof)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let case_id = proven.case_by_code(state, case_code).await?;
-    Ok((proven, case_id.ok_or(AppError::NotFound)?))
-}
-
 /// `POST /lookup/{case}/feedback`.
 pub async fn rate(
     State(state): State<AppState>,
@@ -65,11 +52,8 @@ pub async fn rate(
     if let Err(too_many) = lookup::limited(&state, &ctx).await {
         return Ok(too_many);
     }
-    let proof = LookupForm {
-        code: f.code.clone(),
-        phone_last4: f.phone_last4.clone(),
-    };
-    let (proven, case_id) = proven_case(&state, &proof, &case_code).await?;
+    let (proof, proven, case_id) =
+        lookup::proven_case(&state, &f.code, &f.phone_last4, &case_code).await?;
     let (now, rules, keys) = (state.clock.now(), &state.config.case_rules, &*state.keys);
     let (comment, errors) = validate(&state, case_id, &f).await?;
     if !errors.is_empty() {
@@ -78,6 +62,7 @@ pub async fn rate(
             rating: f.rating,
             comment: f.comment,
             errors,
+            ..Draft::default()
         };
         let page = lookup::status_page(&state, &ctx, proven, &proof, Some(draft)).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));

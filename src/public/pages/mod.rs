@@ -6,4 +6,5 @@ pub mod home;
 pub mod lookup;
 pub mod region;
 pub mod register;
+pub mod review;
 pub mod visits;

@@ -1,0 +1,339 @@
+//! 复查 → 复核 → 终结 online (issue 15): the citizen asks on the lookup page within 30 days of the
+//! recorded 送达, choosing among the bodies that may review the decision; the supervisors of the
+//! chosen body's jurisdiction decide once its opinion is issued in its name; a hearing moves the
+//! 复核's due date; after an upheld 复核 the same person on the same matter is flagged.
+
+use crate::cases::{World, case, ok, status, world};
+use crate::documents::{draft, issue};
+use crate::fixtures::{Reg, id_of, member, register_keeping_flags};
+use crate::harness::{Client, PASSWORD, Resp};
+use chrono::{Duration, NaiveDate};
+use xiafang::clock::{Clock, china_date};
+use xiafang::followup::documents::rules::cn_long_date;
+use xiafang::web::auth::Role;
+
+const ID_NUMBER: &str = "33072619800101123";
+
+/// The county's and the city's supervisors, and the city's 住建局 listed as the lead department's
+/// superior: (county supervisor, city supervisor, city department, city jurisdiction).
+async fn bodies(w: &World) -> (Client, Client, i64, i64) {
+    let o = &w.fx.owner;
+    let city = id_of(o, "SELECT id FROM jurisdictions WHERE code = $1", "330700").await;
+    let city_dept: i64 = sqlx::query_scalar(
+        "INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ('金华市住建局', '市住建局', $1) RETURNING id",
+    )
+    .bind(city)
+    .fetch_one(o)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO department_superiors (department_id, superior_department_id) VALUES ($1, $2)",
+    )
+    .bind(w.lead_dept)
+    .bind(city_dept)
+    .execute(o)
+    .await
+    .unwrap();
+    let county = member(&w.app, o, "ducha_xian", Role::Supervisor, "330726").await;
+    let city_sup = member(&w.app, o, "ducha_shi", Role::Supervisor, "330700").await;
+    (county, city_sup, city_dept, city)
+}
+
+async fn government(w: &World, code: &str) -> String {
+    sqlx::query_scalar("SELECT government FROM jurisdictions WHERE code = $1")
+        .bind(code)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
+}
+
+/// Accepted, its 处理意见书 issued before the closure is submitted, then closed: the opinion's id.
+async fn answered(w: &World, c: i64) -> i64 {
+    ok(&w.lead, c, "accept", &[]).await;
+    let doc = draft(&w.lead, c, "opinion").await;
+    assert_eq!(issue(&w.lead, c, doc).await.status, 303);
+    let reply = [("result", "explained"), ("reply", "已解释政策")];
+    ok(&w.lead, c, "submit", &reply).await;
+    ok(&w.owner, c, "approve", &[]).await;
+    doc
+}
+
+async fn code_of(w: &World, c: i64) -> String {
+    sqlx::query_scalar("SELECT code FROM cases WHERE id = $1")
+        .bind(c)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
+}
+
+/// The citizen's request on the lookup page, as its form posts it.
+async fn ask(w: &World, reg_code: &str, c: i64, reviewer: &str) -> Resp {
+    let case_code = code_of(w, c).await;
+    let form = [
+        ("code", reg_code),
+        ("phone_last4", "5678"),
+        ("reasons", "处理意见认定事实不清，请求复查。"),
+        ("reviewer", reviewer),
+    ];
+    w.app
+        .client()
+        .post(&format!("/lookup/{case_code}/review"), &form)
+        .await
+}
+
+async fn lookup(w: &World, reg_code: &str) -> Resp {
+    let form = [("code", reg_code), ("phone_last4", "5678")];
+    w.app.client().post("/lookup", &form).await
+}
+
+async fn version_of(w: &World, c: i64) -> String {
+    let v: i32 = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1")
+        .bind(c)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    v.to_string()
+}
+
+fn today(w: &World) -> NaiveDate {
+    china_date(w.app.clock.now())
+}
+
+#[tokio::test]
+async fn a_citizen_asks_for_review_within_30_days_of_the_mail_delivery_and_not_after() {
+    let w = world().await;
+    let (_, _, city_dept, _) = bodies(&w).await;
+    let (a, b) = (
+        case(&w, "RVAA2345", w.owner_leader).await,
+        case(&w, "RVBB2345", w.owner_leader).await,
+    );
+    // Nothing to review before the 处理意见书: no form.
+    assert!(
+        lookup(&w, "RVAA2345")
+            .await
+            .texts(".review-request")
+            .is_empty()
+    );
+    let (doc_a, doc_b) = (answered(&w, a).await, answered(&w, b).await);
+    // The registered letters arrive three days after the opinions were issued.
+    w.app.clock.advance(Duration::days(3));
+    w.lead.login("zhuban", PASSWORD).await;
+    let served = today(&w);
+    for (c, doc) in [(a, doc_a), (b, doc_b)] {
+        let form = [
+            ("method", "mail"),
+            ("delivered_on", &served.to_string()),
+            ("reference", "XA1234567"),
+        ];
+        let r = w
+            .lead
+            .post(&format!("/cases/{c}/documents/{doc}/deliveries"), &form)
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let last = served + Duration::days(30);
+    w.app.clock.advance(Duration::days(30));
+    assert_eq!(today(&w), last, "day 30 after the mail's delivery");
+
+    let page = lookup(&w, "RVAA2345").await;
+    let form = page.text(".review-request");
+    let county_government = government(&w, "330726").await;
+    assert!(
+        form.contains(&county_government) && form.contains("金华市住建局"),
+        "{form}"
+    );
+    assert!(form.contains(&cn_long_date(last)), "{form}");
+    // A body that may not review this department's decision is refused beside the choice.
+    let r = ask(&w, "RVAA2345", a, "j:1").await;
+    assert_eq!(r.status, 422);
+    assert!(r.field_error("reviewer").contains("上级机关"), "{}", r.body);
+    assert_eq!(r.field_value("reasons"), "处理意见认定事实不清，请求复查。");
+    assert_eq!(status(&w, a).await, "closed");
+
+    // Without the proof (a wrong phone) the case is not there.
+    let case_code = code_of(&w, a).await;
+    let wrong = [
+        ("code", "RVAA2345"),
+        ("phone_last4", "0000"),
+        ("reasons", "x"),
+        ("reviewer", "j:1"),
+    ];
+    let r = w
+        .app
+        .client()
+        .post(&format!("/lookup/{case_code}/review"), &wrong)
+        .await;
+    assert_eq!(r.status, 404);
+
+    let r = ask(&w, "RVAA2345", a, &format!("d:{city_dept}")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(status(&w, a).await, "in_review");
+    let (department, recorded_by): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT department_id, recorded_by FROM reviews WHERE case_id = $1")
+            .bind(a)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    assert_eq!((department, recorded_by), (Some(city_dept), None));
+    assert_eq!(w.app.audit_count("case.review").await, 1);
+
+    // Day 31: refused, naming the last day (counted from the mail, not from issuing).
+    w.app.clock.advance(Duration::days(1));
+    let r = ask(&w, "RVBB2345", b, &format!("d:{city_dept}")).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.field_error("review"),
+        format!("已超过申请期限：应于 {}前提出", cn_long_date(last))
+    );
+    assert_eq!(status(&w, b).await, "closed");
+}
+
+#[tokio::test]
+async fn the_chosen_body_decides_in_writing_then_a_re_review_with_a_hearing_ends_the_matter() {
+    let w = world().await;
+    let (county_sup, city_sup, city_dept, city) = bodies(&w).await;
+    let c = case(&w, "RVCC2345", w.owner_leader).await;
+    answered(&w, c).await;
+    // Not served yet: the 30 days have not started, the request is allowed.
+    let r = ask(&w, "RVCC2345", c, &format!("d:{city_dept}")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // The county's supervisors see the case but cannot decide a review addressed to the city.
+    let page = county_sup.get(&format!("/cases/{c}")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.text("#review-body"), "金华市住建局");
+    assert!(!page.body.contains(&format!("/cases/{c}/decide-review")));
+    // A hand-made form (the page offers none) is refused by the rules.
+    let version = version_of(&w, c).await;
+    let decide = [("version", version.as_str()), ("decision", "upheld")];
+    let r = county_sup
+        .post(&format!("/cases/{c}/decide-review"), &decide)
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text("#e-action").contains("机关所在辖区"), "{}", r.body);
+    // The city's may, once the 复查意见书 is issued.
+    let r = city_sup
+        .post(&format!("/cases/{c}/decide-review"), &decide)
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.text("#e-action"), "请先印发复查意见书");
+    let opinion = draft(&city_sup, c, "review_opinion").await;
+    assert_eq!(issue(&city_sup, c, opinion).await.status, 303);
+    let (issuer, department): (String, Option<i64>) =
+        sqlx::query_as("SELECT issuer_name, department_id FROM documents WHERE id = $1")
+            .bind(opinion)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    assert_eq!(
+        (issuer.as_str(), department),
+        ("金华市住建局", Some(city_dept))
+    );
+    ok(&city_sup, c, "decide-review", &[("decision", "upheld")]).await;
+    assert_eq!(status(&w, c).await, "closed");
+
+    // 复核 of the city 住建局's decision: its government only. Recorded on the case page.
+    let city_government = government(&w, "330700").await;
+    let page = county_sup.get(&format!("/cases/{c}")).await;
+    assert!(page.body.contains(&format!("value=\"j:{city}\"")));
+    assert!(!page.body.contains(&format!("value=\"d:{city_dept}\"")));
+    let version = page.field_value("version");
+    let r = county_sup
+        .post(
+            &format!("/cases/{c}/review"),
+            &[("version", version.as_str()), ("review_text", "申请复核")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(!r.field_error("reviewer").is_empty());
+    let body = format!("j:{city}");
+    ok(
+        &county_sup,
+        c,
+        "review",
+        &[("review_text", "申请复核"), ("reviewer", &body)],
+    )
+    .await;
+    assert_eq!(status(&w, c).await, "in_review");
+
+    // A hearing of four days moves the 复核's due date by four; only the city's supervisors record it.
+    let due: NaiveDate =
+        sqlx::query_scalar("SELECT due_on FROM reviews WHERE case_id = $1 AND kind = 're_review'")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    let (from, to) = (today(&w) + Duration::days(2), today(&w) + Duration::days(5));
+    let hearing = [
+        ("hearing_from", from.to_string()),
+        ("hearing_to", to.to_string()),
+    ];
+    let hearing: Vec<(&str, &str)> = hearing.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = county_sup
+        .post(&format!("/cases/{c}/hearing"), &hearing)
+        .await;
+    assert_eq!(r.status, 422);
+    let r = city_sup
+        .post(&format!("/cases/{c}/hearing"), &hearing)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let moved: NaiveDate =
+        sqlx::query_scalar("SELECT due_on FROM reviews WHERE case_id = $1 AND kind = 're_review'")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    assert_eq!(moved, due + Duration::days(4));
+    let page = city_sup.get(&format!("/cases/{c}")).await;
+    assert_eq!(page.text("#review-due"), xiafang::clock::cn_date(moved));
+    assert!(page.body.contains("听证"));
+    let timeline = lookup(&w, "RVCC2345")
+        .await
+        .texts(".case-timeline li")
+        .join("\n");
+    assert!(timeline.contains("复核听证"), "{timeline}");
+
+    let re = draft(&city_sup, c, "re_review_opinion").await;
+    assert_eq!(issue(&city_sup, c, re).await.status, 303);
+    let issuer: String = sqlx::query_scalar("SELECT issuer_name FROM documents WHERE id = $1")
+        .bind(re)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    assert_eq!(issuer, city_government);
+    ok(&city_sup, c, "decide-review", &[("decision", "upheld")]).await;
+    assert_eq!(status(&w, c).await, "terminated");
+
+    // 终结: the same ID on the same matter (category) is flagged; on another, not.
+    let again = |code, category| Reg {
+        code,
+        name: "张三",
+        id: ID_NUMBER,
+        phone: "13812345678",
+        township: "仙华街道",
+        persons: 1,
+        category,
+        window: w.fx.windows[1],
+        status: "submitted",
+    };
+    let same = register_keeping_flags(&w.fx, w.fx.visit, again("RVDD2345", w.fx.cat_build)).await;
+    let other = register_keeping_flags(&w.fx, w.fx.visit, again("RVEE2345", w.fx.cat_law)).await;
+    let flags = |reg: i64| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT kind FROM screening_flags WHERE registration_id = $1",
+        )
+        .bind(reg)
+        .fetch_all(&w.fx.owner)
+    };
+    assert!(
+        flags(same)
+            .await
+            .unwrap()
+            .contains(&"review_terminated".to_owned())
+    );
+    let other_flags = flags(other).await.unwrap();
+    assert!(
+        !other_flags.contains(&"review_terminated".to_owned()),
+        "{other_flags:?}"
+    );
+}
