@@ -337,3 +337,164 @@ async fn the_chosen_body_decides_in_writing_then_a_re_review_with_a_hearing_ends
         "{other_flags:?}"
     );
 }
+
+/// Issue a fresh draft of `kind` on the case as `who`; the document's id.
+async fn issued(who: &Client, c: i64, kind: &str) -> i64 {
+    let doc = draft(who, c, kind).await;
+    let r = issue(who, c, doc).await;
+    assert_eq!(r.status, 303, "{kind}: {}", r.body);
+    doc
+}
+
+async fn deliver(who: &Client, c: i64, doc: i64, method: &str, on: &str) {
+    let form = [("method", method), ("delivered_on", on), ("reference", "")];
+    let r = who
+        .post(&format!("/cases/{c}/documents/{doc}/deliveries"), &form)
+        .await;
+    assert_eq!(r.status, 303, "{method}: {}", r.body);
+}
+
+/// One case in writing from its assignment to 终结, every step over HTTP as its user takes it;
+/// the citizen only ever holds the 查询码 and the phone's last four digits.
+#[tokio::test]
+async fn one_case_in_writing_from_assignment_to_termination() {
+    let w = world().await;
+    let (_, city_sup, city_dept, city) = bodies(&w).await;
+    let c = case(&w, "RVFF2345", w.owner_leader).await;
+    let (query_code, case_code): (String, String) =
+        sqlx::query_as("SELECT query_code, code FROM cases WHERE id = $1")
+            .bind(c)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+    let on = today(&w).to_string();
+    let mut documents = vec![issued(&w.staff, c, "assignment").await];
+
+    // 受理: signed for, then told in writing; by SMS the number and the 查询码 reach the phone.
+    ok(&w.lead, c, "accept", &[]).await;
+    let acceptance = issued(&w.lead, c, "acceptance").await;
+    deliver(&w.lead, c, acceptance, "sms", "").await;
+    let sms: String = sqlx::query_scalar(
+        "SELECT body FROM notifications WHERE kind = 'document.issued' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&w.fx.owner)
+    .await
+    .unwrap();
+    assert!(
+        sms.contains(&query_code) && sms.contains("受理告知书"),
+        "{sms}"
+    );
+    // 延期: asked, approved, told in writing.
+    let extension = [("extension_days", "20"), ("extension_reason", "需协调资金")];
+    ok(&w.lead, c, "extend", &extension).await;
+    ok(&w.supervisor, c, "approve-extension", &[]).await;
+    let told = issued(&w.lead, c, "extension").await;
+    // The answer in writing, served by registered mail today; then the two signatures.
+    let opinion = issued(&w.lead, c, "opinion").await;
+    deliver(&w.lead, c, opinion, "mail", &on).await;
+    let reply = [("result", "explained"), ("reply", "已解释政策")];
+    ok(&w.lead, c, "submit", &reply).await;
+    ok(&w.owner, c, "approve", &[]).await;
+    documents.extend([acceptance, told, opinion]);
+
+    // The citizen, with the 查询码: 不满意, then 复查 asked of the city's 住建局.
+    let rating = [
+        ("code", query_code.as_str()),
+        ("phone_last4", "5678"),
+        ("rating", "dissatisfied"),
+        ("comment", "答复没有解决问题"),
+    ];
+    let citizen = w.app.client();
+    let r = citizen
+        .post(&format!("/lookup/{case_code}/feedback"), &rating)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = ask(&w, &query_code, c, &format!("d:{city_dept}")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(status(&w, c).await, "in_review");
+    // The city decides in writing, served by hand.
+    let review = issued(&city_sup, c, "review_opinion").await;
+    ok(&city_sup, c, "decide-review", &[("decision", "upheld")]).await;
+    assert_eq!(status(&w, c).await, "rated");
+    deliver(&city_sup, c, review, "hand", &on).await;
+
+    // 复核, asked of the city's government on the lookup page; a hearing pauses its clock.
+    let r = ask(&w, &query_code, c, &format!("j:{city}")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let due = || async {
+        sqlx::query_scalar::<_, NaiveDate>(
+            "SELECT due_on FROM reviews WHERE case_id = $1 AND kind = 're_review'",
+        )
+        .bind(c)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap()
+    };
+    let before = due().await;
+    let (from, to) = (today(&w) + Duration::days(1), today(&w) + Duration::days(3));
+    let hearing = [
+        ("hearing_from", from.to_string()),
+        ("hearing_to", to.to_string()),
+    ];
+    let hearing: Vec<(&str, &str)> = hearing.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = city_sup
+        .post(&format!("/cases/{c}/hearing"), &hearing)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(due().await, before + Duration::days(3));
+    let final_word = issued(&city_sup, c, "re_review_opinion").await;
+    ok(&city_sup, c, "decide-review", &[("decision", "upheld")]).await;
+    assert_eq!(status(&w, c).await, "terminated");
+    documents.extend([review, final_word]);
+
+    // The citizen follows all of it by the 查询码: timeline and documents.
+    let page = lookup(&w, &query_code).await;
+    let timeline = page.texts(".case-timeline li").join("\n");
+    for step in [
+        "书面告知受理",
+        "书面告知延期办理",
+        "书面答复",
+        "复核听证",
+        "终结",
+    ] {
+        assert!(timeline.contains(step), "{step}: {timeline}");
+    }
+    // Every document prints with its number and the 查询码.
+    for doc in documents {
+        let print = city_sup
+            .get(&format!("/cases/{c}/documents/{doc}/print"))
+            .await;
+        let number: String = sqlx::query_scalar("SELECT number FROM documents WHERE id = $1")
+            .bind(doc)
+            .fetch_one(&w.fx.owner)
+            .await
+            .unwrap();
+        let text = print.text("article");
+        assert!(
+            text.contains(&number) && text.contains(&query_code),
+            "{text}"
+        );
+    }
+
+    // Later, the same person on the same matter: staff see the 终结 flag at triage.
+    let again = Reg {
+        code: "RVGG2345",
+        name: "张三",
+        id: ID_NUMBER,
+        phone: "13812345678",
+        township: "仙华街道",
+        persons: 1,
+        category: w.fx.cat_build,
+        window: w.fx.windows[1],
+        status: "submitted",
+    };
+    let later = register_keeping_flags(&w.fx, w.fx.visit, again).await;
+    let triage = w
+        .staff
+        .get(&format!(
+            "/staff/visits/{}/registrations/{later}",
+            w.fx.visit
+        ))
+        .await;
+    assert!(triage.body.contains("复核终结"), "{}", triage.body);
+}
