@@ -136,6 +136,15 @@ pub struct Line {
     pub superseded: bool,
 }
 
+impl Line {
+    /// "2026年12月3日", as the citizen's timeline writes dates.
+    pub fn issued_date(&self) -> String {
+        self.issued_on
+            .map(crate::clock::cn_date)
+            .unwrap_or_default()
+    }
+}
+
 pub async fn list(db: &PgPool, case_id: i64) -> sqlx::Result<Vec<Line>> {
     let rows = sqlx::query!(
         r#"SELECT d.id, d.kind, d.number, d.issued_on, d.issuer_name,
