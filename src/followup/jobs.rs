@@ -1,5 +1,6 @@
 //! Deadline jobs that every instance runs (DESIGN §4, §8): reminders 7/3/1 days before a case's
-//! due date and the automatic 催办 the day after it.
+//! due date and the automatic 催办 the day after it; the same for an open 复查/复核, whose 30
+//! days (moved by a hearing) are the reviewing body's, so its supervisors are told.
 //!
 //! Exactly once across instances: a pass claims due open cases with `FOR UPDATE SKIP LOCKED`
 //! (another instance skips what this one holds), and the event carries a `job_key` under a
@@ -40,8 +41,10 @@ struct Due {
     id: i64,
     code: String,
     title: String,
-    lead_department_id: i64,
+    /// The case's lead department; for a review, the reviewing body's jurisdiction.
+    to: i64,
     due: NaiveDate,
+    review: bool,
 }
 
 /// One pass: claim and process batches until nothing is due. `instance` is recorded in the events.
@@ -53,33 +56,82 @@ pub async fn run_pass(
     instance: &str,
 ) -> sqlx::Result<Pass> {
     let mut pass = Pass::default();
-    loop {
-        let (r, u) = claim_batch(db, clock, rules, batch, instance).await?;
-        pass.reminded += r;
-        pass.urged += u;
-        if r + u == 0 {
-            return Ok(pass);
+    for review in [false, true] {
+        loop {
+            let (r, u) = claim_batch(db, clock, rules, batch, instance, review).await?;
+            pass.reminded += r;
+            pass.urged += u;
+            if r + u == 0 {
+                break;
+            }
         }
     }
+    Ok(pass)
 }
 
-/// One transaction: claim up to `batch` due cases, write their events and notifications.
+/// One transaction: claim up to `batch` due cases (or open reviews), write their events and
+/// notifications.
 async fn claim_batch(
     db: &PgPool,
     clock: &dyn Clock,
     rules: &CaseRules,
     batch: i64,
     instance: &str,
+    review: bool,
 ) -> sqlx::Result<(usize, usize)> {
     let now = clock.now();
     let today = china_date(now);
     let widest = rules.reminder_d.iter().copied().max().unwrap_or(0);
     let mut tx = db.begin().await?;
-    // Open cases due within the widest reminder or already past due, lacking the event due for
-    // them today (the key is computed in SQL the same way as job_key/reminder_threshold).
-    let rows = sqlx::query_as!(
+    let rows = if review {
+        due_reviews(&mut tx, today, widest, &rules.reminder_d, batch).await?
+    } else {
+        due_cases(&mut tx, today, widest, &rules.reminder_d, batch).await?
+    };
+    let (mut reminded, mut urged) = (0, 0);
+    for c in &rows {
+        let prefix = if c.review { "review-" } else { "" };
+        if c.due < today {
+            let key = job_key(&format!("{prefix}urge"), c.due);
+            if fire(&mut tx, c, "auto_urged", &key, None, now, instance).await? {
+                if !c.review {
+                    sqlx::query!(
+                        "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
+                        c.id,
+                        now
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                urged += 1;
+            }
+        } else if c.due > today {
+            let Some(d) = reminder_threshold(&rules.reminder_d, today, c.due) else {
+                continue;
+            };
+            let key = job_key(&format!("{prefix}remind{d}d"), c.due);
+            if fire(&mut tx, c, "reminded", &key, Some(d), now, instance).await? {
+                reminded += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    // Rows claimed but already done (a stale snapshot) count as nothing: the loop then ends.
+    Ok((reminded, urged))
+}
+
+/// Open cases due within the widest reminder or already past due, lacking the event due for them
+/// today (the key is computed in SQL the same way as job_key/reminder_threshold).
+async fn due_cases(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+    widest: i64,
+    thresholds: &[i64],
+    batch: i64,
+) -> sqlx::Result<Vec<Due>> {
+    sqlx::query_as!(
         Due,
-        r#"SELECT c.id, c.code, c.title, c.lead_department_id, c.effective_due_on AS "due!"
+        r#"SELECT c.id, c.code, c.title, c.lead_department_id AS "to!", c.effective_due_on AS "due!", false AS "review!"
            FROM cases c
            WHERE c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
              AND c.effective_due_on <= $1::date + $2::int
@@ -95,59 +147,49 @@ async fn claim_batch(
            FOR UPDATE OF c SKIP LOCKED"#,
         today,
         widest as i32,
-        &rules.reminder_d[..],
+        thresholds,
         batch
     )
     .fetch_all(&mut *tx)
-    .await?;
-    let (mut reminded, mut urged) = (0, 0);
-    for c in &rows {
-        if c.due < today {
-            if fire(
-                &mut tx,
-                c,
-                "auto_urged",
-                &job_key("urge", c.due),
-                None,
-                now,
-                instance,
-            )
-            .await?
-            {
-                sqlx::query!(
-                    "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
-                    c.id,
-                    now
-                )
-                .execute(&mut *tx)
-                .await?;
-                urged += 1;
-            }
-        } else if c.due > today {
-            let Some(d) = reminder_threshold(&rules.reminder_d, today, c.due) else {
-                continue;
-            };
-            if fire(
-                &mut tx,
-                c,
-                "reminded",
-                &job_key(&format!("remind{d}d"), c.due),
-                Some(d),
-                now,
-                instance,
-            )
-            .await?
-            {
-                reminded += 1;
-            }
-        }
-    }
-    tx.commit().await?;
-    // Rows claimed but already done (a stale snapshot) count as nothing: the loop then ends.
-    Ok((reminded, urged))
+    .await
 }
 
-/// Insert the event unless its key exists; on insert, notify the lead department's handlers.
+/// Open reviews with a reviewing body, due within the widest reminder or past due, lacking the
+/// event due today (keys prefixed `review-`, so a case's own reminders never stand for them).
+async fn due_reviews(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+    widest: i64,
+    thresholds: &[i64],
+    batch: i64,
+) -> sqlx::Result<Vec<Due>> {
+    sqlx::query_as!(
+        Due,
+        r#"SELECT c.id, c.code, c.title, r.jurisdiction_id AS "to!", r.due_on AS "due!", true AS "review!"
+           FROM reviews r JOIN cases c ON c.id = r.case_id
+           WHERE r.decided_at IS NULL AND r.jurisdiction_id IS NOT NULL
+             AND r.due_on <= $1::date + $2::int
+             AND r.due_on <> $1::date
+             AND NOT EXISTS (
+                 SELECT 1 FROM case_events e
+                 WHERE e.case_id = c.id AND e.kind IN ('reminded', 'auto_urged')
+                   AND e.data ->> 'job_key' = CASE WHEN r.due_on < $1::date THEN 'review-urge:' || r.due_on
+                       ELSE 'review-remind' || (SELECT min(t) FROM unnest($3::bigint[]) t WHERE r.due_on - $1::date <= t)
+                            || 'd:' || r.due_on END)
+           ORDER BY r.due_on, c.id
+           LIMIT $4
+           FOR UPDATE OF r SKIP LOCKED"#,
+        today,
+        widest as i32,
+        thresholds,
+        batch
+    )
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// Insert the event unless its key exists; on insert, notify the lead department's handlers (or,
+/// for a review, the reviewing jurisdiction's supervisors).
 async fn fire(
     tx: &mut PgConnection,
     c: &Due,
@@ -173,17 +215,21 @@ async fn fire(
         return Ok(false);
     }
     let due = crate::clock::cn_date(c.due);
-    let (kind, params) = match days {
-        Some(d) => (
-            "case.reminder",
-            json!({"case_code": c.code, "title": c.title, "due": due, "days": d}),
-        ),
-        None => (
-            "case.auto_urge",
-            json!({"case_code": c.code, "title": c.title, "due": due}),
-        ),
+    let mut params = json!({"case_code": c.code, "title": c.title, "due": due});
+    if let Some(d) = days {
+        params["days"] = json!(d);
+    }
+    let kind = match (c.review, days.is_some()) {
+        (false, true) => "case.reminder",
+        (false, false) => "case.auto_urge",
+        (true, true) => "review.reminder",
+        (true, false) => "review.auto_urge",
     };
-    notify_department(tx, c.lead_department_id, kind, params).await?;
+    if c.review {
+        notify_supervisors(tx, c.to, kind, params).await?;
+    } else {
+        notify_department(tx, c.to, kind, params).await?;
+    }
     Ok(true)
 }
 
@@ -203,6 +249,30 @@ pub async fn notify_department(
             user_id: Some(h.id),
             phone_code_id: None,
             recipient_mask: &h.username,
+            kind,
+            params: params.clone(),
+        };
+        notify::queue(&mut *tx, m).await?;
+    }
+    Ok(())
+}
+
+/// Queue a message of `kind` to every active supervisor of a jurisdiction.
+async fn notify_supervisors(
+    tx: &mut PgConnection,
+    jurisdiction_id: i64,
+    kind: &str,
+    params: serde_json::Value,
+) -> sqlx::Result<()> {
+    let supervisors = sqlx::query!("SELECT id, username FROM users WHERE jurisdiction_id = $1 AND role = 'supervisor' AND active ORDER BY id", jurisdiction_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    for s in supervisors {
+        let m = notify::Message {
+            registration_id: None,
+            user_id: Some(s.id),
+            phone_code_id: None,
+            recipient_mask: &s.username,
             kind,
             params: params.clone(),
         };

@@ -157,6 +157,18 @@ pub const TEMPLATES: &[Template] = &[
         vars: &[CASE_CODE, TITLE, exact("due", 11)],
     },
     Template {
+        kind: "review.reminder",
+        to: To::Staff,
+        text: "复查（复核）：交办件 {case_code}「{title}」距答复期限（{due}）还有 {days} 天，请及时作出书面意见。",
+        vars: &[CASE_CODE, TITLE, exact("due", 11), exact("days", 3)],
+    },
+    Template {
+        kind: "review.auto_urge",
+        to: To::Staff,
+        text: "催办：交办件 {case_code}「{title}」的复查（复核）已超过答复期限（{due}），请立即作出书面意见。",
+        vars: &[CASE_CODE, TITLE, exact("due", 11)],
+    },
+    Template {
         kind: "case.urge",
         to: To::Staff,
         text: "督办：交办件 {case_code}「{title}」请加快办理，并及时报告办理进展。",

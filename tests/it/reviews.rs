@@ -10,6 +10,7 @@ use crate::harness::{Client, PASSWORD, Resp};
 use chrono::{Duration, NaiveDate};
 use xiafang::clock::{Clock, china_date};
 use xiafang::followup::documents::rules::cn_long_date;
+use xiafang::followup::jobs::{Pass, run_pass};
 use xiafang::web::auth::Role;
 
 const ID_NUMBER: &str = "33072619800101123";
@@ -497,4 +498,47 @@ async fn one_case_in_writing_from_assignment_to_termination() {
         ))
         .await;
     assert!(triage.body.contains("复核终结"), "{}", triage.body);
+}
+
+/// The reviewing body's 30 days are a deadline like a case's: its supervisors are reminded before
+/// it and urged the day after, once each across passes; nobody else is.
+#[tokio::test]
+async fn the_reviewing_bodys_supervisors_are_reminded_and_urged_once() {
+    let w = world().await;
+    let (_, _, city_dept, _) = bodies(&w).await;
+    let c = case(&w, "RVHH2345", w.owner_leader).await;
+    answered(&w, c).await;
+    let r = ask(&w, "RVHH2345", c, &format!("d:{city_dept}")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let due: NaiveDate = sqlx::query_scalar("SELECT due_on FROM reviews WHERE case_id = $1")
+        .bind(c)
+        .fetch_one(&w.fx.owner)
+        .await
+        .unwrap();
+    let owner = w.fx.owner.clone();
+    let sent = |kind: &'static str| {
+        let owner = owner.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+            "SELECT u.username FROM notifications n JOIN users u ON u.id = n.user_id WHERE n.kind = $1 ORDER BY u.username",
+        )
+        .bind(kind)
+        .fetch_all(&owner)
+        .await
+        .unwrap()
+        }
+    };
+    let rules = w.app.state.config.case_rules.clone();
+    let pass = || run_pass(&w.app.db, w.app.clock.as_ref(), &rules, 10, "A");
+    w.app
+        .clock
+        .advance(Duration::days((due - today(&w)).num_days() - 3));
+    assert_eq!(pass().await.unwrap().reminded, 1);
+    assert_eq!(pass().await.unwrap(), Pass::default(), "exactly once");
+    assert_eq!(sent("review.reminder").await, ["ducha_shi"]);
+    w.app.clock.advance(Duration::days(4));
+    assert_eq!(pass().await.unwrap().urged, 1);
+    assert_eq!(pass().await.unwrap(), Pass::default());
+    assert_eq!(sent("review.auto_urge").await, ["ducha_shi"]);
+    assert!(sent("case.auto_urge").await.is_empty());
 }
