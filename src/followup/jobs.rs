@@ -225,11 +225,12 @@ async fn fire(
         (true, true) => "review.reminder",
         (true, false) => "review.auto_urge",
     };
-    if c.review {
-        notify_supervisors(tx, c.to, kind, params).await?;
+    let (department, jurisdiction) = if c.review {
+        (None, Some(c.to))
     } else {
-        notify_department(tx, c.to, kind, params).await?;
-    }
+        (Some(c.to), None)
+    };
+    notify_staff(tx, department, jurisdiction, kind, params).await?;
     Ok(true)
 }
 
@@ -240,39 +241,33 @@ pub async fn notify_department(
     kind: &str,
     params: serde_json::Value,
 ) -> sqlx::Result<()> {
-    let handlers = sqlx::query!("SELECT id, username FROM users WHERE department_id = $1 AND role = 'handler' AND active ORDER BY id", department_id)
-        .fetch_all(&mut *tx)
-        .await?;
-    for h in handlers {
+    notify_staff(tx, Some(department_id), None, kind, params).await
+}
+
+/// Queue a message of `kind` to every active handler of `department` and every active supervisor
+/// of `jurisdiction`.
+async fn notify_staff(
+    tx: &mut PgConnection,
+    department: Option<i64>,
+    jurisdiction: Option<i64>,
+    kind: &str,
+    params: serde_json::Value,
+) -> sqlx::Result<()> {
+    let staff = sqlx::query!(
+        "SELECT id, username FROM users
+         WHERE active AND ((role = 'handler' AND department_id = $1) OR (role = 'supervisor' AND jurisdiction_id = $2))
+         ORDER BY id",
+        department,
+        jurisdiction
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for h in staff {
         let m = notify::Message {
             registration_id: None,
             user_id: Some(h.id),
             phone_code_id: None,
             recipient_mask: &h.username,
-            kind,
-            params: params.clone(),
-        };
-        notify::queue(&mut *tx, m).await?;
-    }
-    Ok(())
-}
-
-/// Queue a message of `kind` to every active supervisor of a jurisdiction.
-async fn notify_supervisors(
-    tx: &mut PgConnection,
-    jurisdiction_id: i64,
-    kind: &str,
-    params: serde_json::Value,
-) -> sqlx::Result<()> {
-    let supervisors = sqlx::query!("SELECT id, username FROM users WHERE jurisdiction_id = $1 AND role = 'supervisor' AND active ORDER BY id", jurisdiction_id)
-        .fetch_all(&mut *tx)
-        .await?;
-    for s in supervisors {
-        let m = notify::Message {
-            registration_id: None,
-            user_id: Some(s.id),
-            phone_code_id: None,
-            recipient_mask: &s.username,
             kind,
             params: params.clone(),
         };

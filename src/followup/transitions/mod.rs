@@ -26,7 +26,7 @@ mod rating;
 mod written;
 
 pub use oversight::{Handover, OPEN, hand_over, successor_ok, urge};
-pub use rating::{Rating, case_of_registration, may_rate, rate};
+pub use rating::{Rating, may_rate, rate};
 pub use written::{Issued, check_issue, written};
 
 pub const STALE: &str = "该交办件已被他人更新，请刷新后重试";

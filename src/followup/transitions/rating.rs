@@ -19,23 +19,6 @@ pub struct Rating<'a> {
     pub comment: &'a str,
 }
 
-/// The id of case `case_code` if it comes from registration `registration_id` (the citizen's
-/// proof opens nothing else).
-pub async fn case_of_registration(
-    db: impl PgExecutor<'_>,
-    case_code: &str,
-    registration_id: i64,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar!(
-        "SELECT c.id FROM cases c JOIN issues i ON i.id = c.issue_id JOIN receptions rc ON rc.id = i.reception_id
-         WHERE c.code = $1 AND rc.registration_id = $2",
-        case_code,
-        registration_id
-    )
-    .fetch_optional(db)
-    .await
-}
-
 /// Whether the citizen may rate case `case_id` now (the refusal to show beside the form).
 pub async fn may_rate(
     db: impl PgExecutor<'_>,
