@@ -159,7 +159,9 @@ pub struct CaseLine {
     pub urged: String,
 }
 
-/// Open cases first urged on or before `cutoff` (the 通报 list), oldest urge first, and how many.
+/// Open cases and undecided 复查/复核 first urged on or before `cutoff` (the 通报 list), oldest
+/// urge first, and how many. A review is the reviewing body's deadline: it is listed under that
+/// body, and only without a department or leader filter (those concern the case's handling).
 pub async fn report_list(
     db: &PgPool,
     filter: &Filter,
@@ -167,9 +169,10 @@ pub async fn report_list(
     limit: i64,
 ) -> sqlx::Result<(Vec<CaseLine>, i64)> {
     let before = china_instant(cutoff + Duration::days(1), NaiveTime::MIN);
+    let reviews_too = filter.department.is_none() && filter.leader.is_none();
     // Counted apart from the page of rows: the count reads only the covering index (migration
     // 0008), the rows walk it in order and join names for `limit` of them.
-    let total = sqlx::query_scalar!(
+    let cases = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM cases c
            WHERE c.first_urged_at IS NOT NULL AND c.first_urged_at < $1
              AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
@@ -185,22 +188,46 @@ pub async fn report_list(
     )
     .fetch_one(db)
     .await?;
+    let reviews = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM reviews r JOIN cases c ON c.id = r.case_id
+           WHERE r.decided_at IS NULL AND r.first_urged_at < $1 AND $2
+             AND ($3::bigint IS NULL OR c.visit_id = $3)
+             AND r.jurisdiction_id IN (SELECT jurisdiction_subtree($4))"#,
+        before,
+        reviews_too,
+        filter.visit,
+        filter.within,
+    )
+    .fetch_one(db)
+    .await?;
     let rows = sqlx::query!(
-        r#"SELECT c.id, c.code, c.title, d.name AS department, l.name AS leader, c.effective_due_on, c.first_urged_at AS "first_urged_at!"
-           FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
-           WHERE c.first_urged_at IS NOT NULL AND c.first_urged_at < $1
-             AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
-             AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
-             AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
-             AND c.visit_id IN (SELECT v.id FROM visits v
-                  WHERE v.county_id IN (SELECT jurisdiction_subtree($6)) OR v.organiser_id IN (SELECT jurisdiction_subtree($6)))
-           ORDER BY c.first_urged_at, c.id LIMIT $5"#,
+        r#"SELECT id AS "id!", code AS "code!", title AS "title!", department AS "department!", leader AS "leader!",
+                  due AS "due", urged AS "urged!"
+           FROM (SELECT c.id, c.code, c.title, d.name AS department, l.name AS leader, c.effective_due_on AS due,
+                        c.first_urged_at AS urged
+                 FROM cases c JOIN departments d ON d.id = c.lead_department_id JOIN leaders l ON l.id = c.owner_leader_id
+                 WHERE c.first_urged_at IS NOT NULL AND c.first_urged_at < $1
+                   AND c.status IN ('assigned', 'accepted', 'returned', 'closure_submitted')
+                   AND ($2::bigint IS NULL OR c.visit_id = $2) AND ($3::bigint IS NULL OR c.lead_department_id = $3)
+                   AND ($4::bigint IS NULL OR c.owner_leader_id = $4)
+                   AND c.visit_id IN (SELECT v.id FROM visits v
+                        WHERE v.county_id IN (SELECT jurisdiction_subtree($6)) OR v.organiser_id IN (SELECT jurisdiction_subtree($6)))
+                 UNION ALL
+                 SELECT c.id, c.code,
+                        CASE r.kind WHEN 'review' THEN '【复查】' ELSE '【复核】' END || c.title,
+                        r.body_name, l.name, r.due_on, r.first_urged_at
+                 FROM reviews r JOIN cases c ON c.id = r.case_id JOIN leaders l ON l.id = c.owner_leader_id
+                 WHERE r.decided_at IS NULL AND r.first_urged_at < $1 AND $7
+                   AND ($2::bigint IS NULL OR c.visit_id = $2)
+                   AND r.jurisdiction_id IN (SELECT jurisdiction_subtree($6))) listed
+           ORDER BY urged, id LIMIT $5"#,
         before,
         filter.visit,
         filter.department,
         filter.leader,
         limit,
         filter.within,
+        reviews_too,
     )
     .fetch_all(db)
     .await?;
@@ -212,11 +239,11 @@ pub async fn report_list(
             title: r.title,
             department: r.department,
             leader: r.leader,
-            due: r.effective_due_on.map(cn_date).unwrap_or_default(),
-            urged: china_minute(r.first_urged_at),
+            due: r.due.map(cn_date).unwrap_or_default(),
+            urged: china_minute(r.urged),
         })
         .collect();
-    Ok((lines, total))
+    Ok((lines, cases + reviews))
 }
 
 /// The most overdue open cases under the filter.

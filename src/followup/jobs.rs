@@ -94,7 +94,17 @@ async fn claim_batch(
         if c.due < today {
             let key = job_key(&format!("{prefix}urge"), c.due);
             if fire(&mut tx, c, "auto_urged", &key, None, now, instance).await? {
-                if !c.review {
+                // The first urge starts the 通报 count (a case's may come from a 督办 earlier).
+                if c.review {
+                    sqlx::query!(
+                        "UPDATE reviews SET first_urged_at = $2
+                         WHERE case_id = $1 AND decided_at IS NULL AND first_urged_at IS NULL",
+                        c.id,
+                        now
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
                     sqlx::query!(
                         "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
                         c.id,

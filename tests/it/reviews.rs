@@ -11,6 +11,7 @@ use chrono::{Duration, NaiveDate};
 use xiafang::clock::{Clock, china_date};
 use xiafang::followup::documents::rules::cn_long_date;
 use xiafang::followup::jobs::{Pass, run_pass};
+use xiafang::followup::workdays::Calendar;
 use xiafang::web::auth::Role;
 
 const ID_NUMBER: &str = "33072619800101123";
@@ -541,4 +542,21 @@ async fn the_reviewing_bodys_supervisors_are_reminded_and_urged_once() {
     assert_eq!(pass().await.unwrap(), Pass::default());
     assert_eq!(sent("review.auto_urge").await, ["ducha_shi"]);
     assert!(sent("case.auto_urge").await.is_empty());
+
+    // Still undecided 5 working days after the urge, it is on the city's 通报 list, under the body.
+    let listed = || async {
+        // A fresh sign-in per look: the moved clock ends idle sessions.
+        let sup = w.app.client();
+        assert_eq!(sup.login("ducha_shi", PASSWORD).await.status, 303);
+        let page = sup.get("/supervision").await;
+        let heads = page.texts("section h2");
+        heads.iter().any(|h| h.starts_with("通报名单（1 件）")) && page.body.contains("【复查】")
+    };
+    let listed_on = Calendar::default().add(china_date(w.app.clock.now()), 5);
+    while china_date(w.app.clock.now()) + Duration::days(1) < listed_on {
+        w.app.clock.advance(Duration::days(1));
+    }
+    assert!(!listed().await, "one day before the 5th working day");
+    w.app.clock.advance(Duration::days(1));
+    assert!(listed().await, "on the 5th working day after the urge");
 }
