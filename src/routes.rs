@@ -276,6 +276,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/admin/departments", SYSADMIN, admin::pages::departments::create),
         route(M::GET, "/admin/departments/{id}", SYSADMIN, admin::pages::departments::show),
         route(M::POST, "/admin/departments/{id}", SYSADMIN, admin::pages::departments::update),
+        route(M::POST, "/admin/departments/{id}/superiors", SYSADMIN, admin::pages::departments::superiors),
         route(M::GET, "/admin/leaders", SYSADMIN, admin::pages::leaders::list),
         route(M::POST, "/admin/leaders", SYSADMIN, admin::pages::leaders::create),
         route(M::GET, "/admin/leaders/{id}", SYSADMIN, admin::pages::leaders::show),

@@ -328,3 +328,82 @@ async fn an_auditor_reads_its_subtree_and_the_city_auditor_both_counties() {
     let page = city_aud.get("/audit?action=department.").await.body;
     assert!(page.contains("甲县审计单位") && page.contains("乙县审计单位"));
 }
+
+/// A county's sysadmin names the city department that reviews a county department's decisions
+/// (复查机关): only departments above the county are offered or accepted, the change is audited,
+/// and another county's sysadmin cannot reach the department.
+#[tokio::test]
+async fn a_county_sysadmin_names_a_departments_superior_body() {
+    let app = TestApp::spawn().await;
+    let t = tree(&app).await;
+    let department = |name: &'static str, j: i64| {
+        let owner = t.owner.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO departments (name, short_name, jurisdiction_id) VALUES ($1, '单位', $2) RETURNING id",
+            )
+            .bind(name)
+            .bind(j)
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+        }
+    };
+    let mine = department("甲县测试住建局", t.a).await;
+    let above = department("金华市测试住建局", t.city).await;
+    let sibling = department("乙县测试住建局", t.b).await;
+    let a_sys = t.signed_in(&app, "jia_sys", Role::Sysadmin, t.a).await;
+    let page = a_sys.get(&format!("/admin/departments/{mine}")).await;
+    let offered = page.texts("#superiors label").join("、");
+    assert!(offered.contains("金华市测试住建局"), "{offered}");
+    assert!(!offered.contains("乙县测试住建局") && !offered.contains("甲县测试住建局"));
+
+    let to = format!("/admin/departments/{mine}/superiors");
+    let r = a_sys.post(&to, &[("superior", &sibling.to_string())]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text("#e-superior").contains("上级行政区域"), "{}", r.body);
+    let r = a_sys.post(&to, &[("superior", &above.to_string())]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let stored: Vec<i64> = sqlx::query_scalar(
+        "SELECT superior_department_id FROM department_superiors WHERE department_id = $1",
+    )
+    .bind(mine)
+    .fetch_all(&t.owner)
+    .await
+    .unwrap();
+    assert_eq!(stored, [above]);
+    let page = a_sys.get(&format!("/admin/departments/{mine}")).await;
+    assert!(
+        page.body.contains(&format!("value=\"{above}\" checked")),
+        "{}",
+        page.body
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'department.superiors' AND object_id = $1::text",
+    )
+    .bind(mine)
+    .fetch_one(&t.owner)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+
+    // Nothing ticked: the government alone reviews.
+    assert_eq!(a_sys.post(&to, &[]).await.status, 303);
+    let b_sys = t.signed_in(&app, "yi_sys", Role::Sysadmin, t.b).await;
+    let r = b_sys.post(&to, &[("superior", &above.to_string())]).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        b_sys
+            .get(&format!("/admin/departments/{mine}"))
+            .await
+            .status,
+        404
+    );
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM department_superiors WHERE department_id = $1")
+            .bind(mine)
+            .fetch_one(&t.owner)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
+}

@@ -1,7 +1,7 @@
 //! `/admin/departments`: the responsible departments (责任单位) that cases are assigned to.
 
 use crate::admin::reference::NameTaken;
-use crate::admin::reference::departments::{self, DepartmentInput};
+use crate::admin::reference::departments::{self, DepartmentInput, NotAbove, SuperiorChoice};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::form::{Errors, Form, checked, text};
@@ -139,6 +139,7 @@ struct DepartmentPage {
     active: bool,
     users: i64,
     categories: Vec<String>,
+    superiors: Vec<SuperiorChoice>,
     form: DepartmentForm,
     errors: Errors,
 }
@@ -175,6 +176,7 @@ async fn department_page(
     .await?
     .ok_or(AppError::NotFound)?;
     let categories = default_categories(state, id).await?;
+    let superiors = departments::superior_choices(&state.db, id).await?;
     let form = form.unwrap_or(DepartmentForm {
         name: d.name.clone(),
         short_name: d.short_name,
@@ -187,6 +189,7 @@ async fn department_page(
         active: d.active,
         users: d.users,
         categories,
+        superiors,
         form,
         errors,
     })
@@ -216,5 +219,37 @@ pub async fn update(
     }
     add_name_clash(&state, &ctx, &f, Some(id), &mut errors).await?;
     let page = department_page(&state, &ctx, id, Some(f), errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SuperiorsForm {
+    /// One key per ticked department.
+    superior: Vec<String>,
+}
+
+/// The departments that review this one's decisions (复查机关) besides the government.
+pub async fn superiors(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<SuperiorsForm>,
+) -> Page {
+    let chosen: Option<Vec<i64>> = f.superior.iter().map(|s| s.trim().parse().ok()).collect();
+    let mut tx = state.db.begin().await?;
+    let set = match &chosen {
+        Some(chosen) => departments::set_superiors(&mut tx, &ctx.actor(), id, chosen).await?,
+        None => Err(NotAbove),
+    };
+    if set.is_ok() {
+        tx.commit().await?;
+        let to = format!("/admin/departments/{id}");
+        return Ok(redirect_with_flash(&state, &to, "已保存复查机关。"));
+    }
+    drop(tx);
+    let mut errors = Errors::default();
+    errors.add("superior", "只能选择上级行政区域的启用单位，请重新选择");
+    let page = department_page(&state, &ctx, id, None, errors).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }

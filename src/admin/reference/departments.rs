@@ -108,3 +108,76 @@ pub async fn update(
     audit::record(&mut *conn, actor, entry).await?;
     Ok(Ok(()))
 }
+
+/// A department of a jurisdiction above `id`'s that may be named its superior body (复查机关).
+pub struct SuperiorChoice {
+    pub id: i64,
+    /// The department's name with its jurisdiction's: 住建局（金华市）.
+    pub label: String,
+    pub chosen: bool,
+}
+
+/// The active departments of the jurisdictions above department `id`'s, those chosen first
+/// ticked. A department not yet placed in the tree has none.
+pub async fn superior_choices(
+    db: impl PgExecutor<'_>,
+    id: i64,
+) -> sqlx::Result<Vec<SuperiorChoice>> {
+    sqlx::query_as!(
+        SuperiorChoice,
+        r#"SELECT s.id, s.name || '（' || j.name || '）' AS "label!",
+                  EXISTS (SELECT 1 FROM department_superiors ds
+                          WHERE ds.department_id = $1 AND ds.superior_department_id = s.id) AS "chosen!"
+           FROM departments d
+           JOIN jurisdictions j ON j.id IN (SELECT jurisdiction_line(d.jurisdiction_id))
+                               AND j.id NOT IN (SELECT jurisdiction_subtree(d.jurisdiction_id))
+           JOIN departments s ON s.jurisdiction_id = j.id AND s.active
+           WHERE d.id = $1
+           ORDER BY j.code, s.name"#,
+        id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A superior that is not an active department of a jurisdiction above the department's.
+#[derive(Debug, PartialEq)]
+pub struct NotAbove;
+
+/// Replace department `id`'s superior bodies with `chosen`; the audit entry keeps the old list.
+pub async fn set_superiors(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: i64,
+    chosen: &[i64],
+) -> AppResult<Result<(), NotAbove>> {
+    crate::admin::scope::department(&mut *conn, actor.jurisdiction_id, id).await?;
+    sqlx::query!("SELECT id FROM departments WHERE id = $1 FOR UPDATE", id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let offered = superior_choices(&mut *conn, id).await?;
+    if !chosen.iter().all(|c| offered.iter().any(|o| o.id == *c)) {
+        return Ok(Err(NotAbove));
+    }
+    let before: Vec<i64> = offered.iter().filter(|o| o.chosen).map(|o| o.id).collect();
+    sqlx::query!(
+        "DELETE FROM department_superiors WHERE department_id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO department_superiors (department_id, superior_department_id)
+         SELECT $1, s FROM unnest($2::bigint[]) s ON CONFLICT DO NOTHING",
+        id,
+        chosen
+    )
+    .execute(&mut *conn)
+    .await?;
+    let detail = serde_json::json!({ "superiors": chosen, "from": before });
+    let entry = Entry::ok("department.superiors")
+        .on("department", id)
+        .detail(detail);
+    audit::record(&mut *conn, actor, entry).await?;
+    Ok(Ok(()))
+}
