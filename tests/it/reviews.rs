@@ -275,6 +275,19 @@ async fn the_chosen_body_decides_in_writing_then_a_re_review_with_a_hearing_ends
         .post(&format!("/cases/{c}/hearing"), &hearing)
         .await;
     assert_eq!(r.status, 422);
+    // A hearing cannot start before the 复核 was asked for.
+    let early = (today(&w) - Duration::days(1)).to_string();
+    let before = [
+        ("hearing_from", early.as_str()),
+        ("hearing_to", hearing[1].1),
+    ];
+    let r = city_sup.post(&format!("/cases/{c}/hearing"), &before).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text("#e-hearing_from").contains("复核申请日"),
+        "{}",
+        r.body
+    );
     let r = city_sup
         .post(&format!("/cases/{c}/hearing"), &hearing)
         .await;

@@ -115,9 +115,24 @@ pub fn request_refusal(
     }
 }
 
-/// Calendar days of a hearing from `from` to `to`, both counted; None if it ends before it starts.
-pub fn hearing_days(from: NaiveDate, to: NaiveDate) -> Option<i64> {
-    (to >= from).then(|| (to - from).num_days() + 1)
+/// Calendar days of a hearing from `from` to `to`, both counted, on a 复核 requested on
+/// `requested` and due on `due`: it starts within those 30 days and ends after it starts; else
+/// the field at fault and why.
+pub fn hearing_days(
+    (from, to): (NaiveDate, NaiveDate),
+    requested: NaiveDate,
+    due: NaiveDate,
+) -> Result<i64, (&'static str, &'static str)> {
+    if from < requested {
+        return Err(("hearing_from", "听证开始日期不能早于复核申请日"));
+    }
+    if from > due {
+        return Err(("hearing_from", "听证应在复核期限届满前开始"));
+    }
+    if to < from {
+        return Err(("hearing_to", "听证结束日期不能早于开始日期"));
+    }
+    Ok((to - from).num_days() + 1)
 }
 
 /// Whether `side` may record a hearing now: a supervisor of the reviewing body's jurisdiction, on
@@ -236,9 +251,23 @@ mod tests {
 
     #[test]
     fn a_hearing_counts_both_its_days_and_only_on_an_open_re_review_by_its_deciders() {
-        assert_eq!(hearing_days(day(2026, 12, 5), day(2026, 12, 8)), Some(4));
-        assert_eq!(hearing_days(day(2026, 12, 5), day(2026, 12, 5)), Some(1));
-        assert_eq!(hearing_days(day(2026, 12, 5), day(2026, 12, 4)), None);
+        let (asked, due) = (day(2026, 12, 1), day(2026, 12, 31));
+        let days = |from, to| hearing_days((from, to), asked, due);
+        assert_eq!(days(day(2026, 12, 5), day(2026, 12, 8)), Ok(4));
+        assert_eq!(days(day(2026, 12, 1), day(2026, 12, 1)), Ok(1));
+        assert_eq!(days(day(2026, 12, 31), day(2027, 1, 2)), Ok(3));
+        assert_eq!(
+            days(day(2026, 12, 5), day(2026, 12, 4)).unwrap_err().0,
+            "hearing_to"
+        );
+        assert_eq!(
+            days(day(2026, 11, 30), day(2026, 12, 4)).unwrap_err().0,
+            "hearing_from"
+        );
+        assert_eq!(
+            days(day(2027, 1, 1), day(2027, 1, 4)).unwrap_err().0,
+            "hearing_from"
+        );
         let s = Side::Supervisor;
         assert!(may_record_hearing(State::InReview, s, Some("re_review"), true).is_ok());
         assert!(may_record_hearing(State::InReview, s, Some("review"), true).is_err());

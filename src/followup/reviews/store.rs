@@ -326,7 +326,7 @@ pub async fn record_hearing(
     let row = load(conn, case_id, user.jurisdiction_id).await?;
     let side = row.side_of(user).ok_or(AppError::NotFound)?;
     let open = sqlx::query!(
-        "SELECT id, kind, due_on FROM reviews WHERE case_id = $1 AND decided_at IS NULL",
+        "SELECT id, kind, due_on, requested_at FROM reviews WHERE case_id = $1 AND decided_at IS NULL",
         case_id
     )
     .fetch_optional(&mut *conn)
@@ -336,10 +336,9 @@ pub async fn record_hearing(
     rules::may_record_hearing(row.state(), side, kind, decides)
         .map_err(|r| CaseError::Refused(r.0))?;
     let open = open.ok_or(AppError::NotFound)?;
-    let days = rules::hearing_days(from, to).ok_or(CaseError::Field(
-        "hearing_to",
-        "听证结束日期不能早于开始日期",
-    ))?;
+    let requested = china_date(open.requested_at);
+    let days = rules::hearing_days((from, to), requested, open.due_on)
+        .map_err(|(field, message)| CaseError::Field(field, message))?;
     let due = open.due_on + Duration::days(days);
     sqlx::query!("UPDATE reviews SET due_on = $2 WHERE id = $1", open.id, due)
         .execute(&mut *conn)
