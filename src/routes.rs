@@ -157,8 +157,9 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/registrations/new", STAFF, prepare::pages::registration::staff_submit),
 
         // Staff, stage 1 — triage, screening decisions, export; survey items.
-        route(M::GET, "/staff/visits/{id}/registrations", STAFF_OR_SUPERVISOR, prepare::pages::triage::list),
+        route(M::GET, "/staff/visits/{id}/registrations", STAFF_OR_SUPERVISOR, prepare::pages::triage_index::list),
         route(M::POST, "/staff/visits/{id}/registrations.xlsx", STAFF_OR_SUPERVISOR, prepare::pages::triage_export::export),
+        route(M::POST, "/staff/visits/{id}/registrations/bulk", STAFF, prepare::pages::triage_bulk::bulk),
         route(M::GET, "/staff/visits/{id}/registrations/{reg}", STAFF_OR_SUPERVISOR, prepare::pages::triage::show),
         route(M::POST, "/staff/visits/{id}/registrations/{reg}/unmask", STAFF_OR_SUPERVISOR, prepare::pages::triage::unmask),
         route(M::POST, "/staff/visits/{id}/registrations/{reg}/category", STAFF, prepare::pages::triage::change_category),

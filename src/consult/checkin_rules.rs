@@ -1,39 +1,9 @@
-//! 签到 rules: what the desk typed (code, phone or ID number), what 签到 does with a registration in
+//! 签到 rules: what 签到 does with a registration in
 //! each status, and the expected time of a batch joining a room's queue. Pure; unit-tested here.
 
 use crate::prepare::lifecycle::RegistrationStatus as Status;
-use crate::prepare::registration;
-use crate::privacy;
+pub use crate::prepare::search::{Query, classify};
 use chrono::{DateTime, Utc};
-
-/// What the desk typed: a phone (11 digits), an ID number (18 characters, valid check digit) or a code.
-#[derive(Debug, PartialEq)]
-pub enum Query {
-    Code(String),
-    Phone(String),
-    IdNumber(String),
-}
-
-pub fn classify(q: &str) -> Option<Query> {
-    let compact: String = q
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    if privacy::valid_phone(&compact) {
-        return Some(Query::Phone(compact));
-    }
-    let id = privacy::normalize_id_number(&compact);
-    if privacy::valid_id_number(&id) {
-        return Some(Query::IdNumber(id));
-    }
-    let code = registration::normalize_code(&compact);
-    let alphabet = registration::CODE_ALPHABET;
-    (8..=12)
-        .contains(&code.len())
-        .then_some(())
-        .filter(|_| code.bytes().all(|b| alphabet.contains(&b)))
-        .map(|_| Query::Code(code))
-}
 
 /// What 签到 does with a registration in this status.
 #[derive(Debug, PartialEq)]
@@ -70,26 +40,6 @@ pub fn expected_at(now: DateTime<Utc>, room_free_at: Option<DateTime<Utc>>) -> D
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn what_the_desk_typed() {
-        assert_eq!(
-            classify(" 138 1234 5678 "),
-            Some(Query::Phone("13812345678".into()))
-        );
-        assert_eq!(
-            classify("11010519491231002x"),
-            Some(Query::IdNumber("11010519491231002X".into()))
-        );
-        assert_eq!(classify("abcd 2345"), Some(Query::Code("ABCD2345".into())));
-        assert_eq!(
-            classify("110105194912310021"),
-            None,
-            "a wrong check digit is neither an ID nor a code"
-        );
-        assert_eq!(classify(""), None);
-        assert_eq!(classify("ABC"), None);
-    }
 
     #[test]
     fn only_scheduled_or_confirmed_batches_check_in() {

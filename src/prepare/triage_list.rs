@@ -4,6 +4,7 @@
 use crate::error::AppError;
 use crate::prepare::lifecycle::{RegistrationStatus, staff_status_label as status_label};
 use crate::prepare::registration::window_label;
+use crate::prepare::search::{Query, Search, search};
 use crate::privacy::{self, Column, Field, Keys};
 use crate::web::auth::Role;
 use crate::web::form::Choice;
@@ -79,8 +80,8 @@ pub struct Filter {
     /// "pending": with undecided flags; "any": with any flag.
     pub flags: String,
     pub township: String,
-    /// An exact name (found by its blind index: names are stored encrypted).
-    pub name: String,
+    /// A code, a phone, an ID number or an exact name (found by blind index: stored encrypted).
+    pub q: String,
     pub page: String,
     /// Export only: "1" asks for full numbers, with the reason that goes into the audit entry.
     pub full: String,
@@ -95,16 +96,15 @@ pub struct Parsed {
     pub status: Option<&'static str>,
     pub flags: Option<&'static str>,
     pub township: Option<String>,
-    pub name: Option<String>,
+    pub search: Option<Search>,
     pub page: i64,
 }
 
 impl Filter {
     pub fn parse(&self) -> Parsed {
         let township = self.township.trim();
-        let name = privacy::normalize_name(&self.name);
         Parsed {
-            name: (!name.is_empty()).then(|| name.chars().take(50).collect()),
+            search: search(&self.q),
             window: self.window.trim().parse().ok(),
             category: self.category.trim().parse().ok(),
             status: RegistrationStatus::parse(self.status.trim()).map(RegistrationStatus::as_str),
@@ -130,7 +130,7 @@ impl Filter {
             ("status", self.status.as_str()),
             ("flags", self.flags.as_str()),
             ("township", self.township.as_str()),
-            ("name", self.name.as_str()),
+            ("q", self.q.as_str()),
         ])
         .unwrap_or_default()
     }
@@ -178,15 +178,112 @@ impl Row {
     }
 }
 
-/// The filtered registrations of a visit; `limit` None = all (export).
-pub async fn fetch_rows(
+/// A registration the filter keeps: what counting, paging, moving to the next one and confirming
+/// in bulk need.
+pub struct Match {
+    pub id: i64,
+    pub status: String,
+    pub persons: i32,
+    /// It has a screening flag nobody decided yet.
+    pub pending: bool,
+}
+
+/// The visit's registrations under every filter but the status, in list order: the list narrows
+/// them to its status (`listed`) and the counts by status read the same set.
+pub async fn matching(
     db: &sqlx::PgPool,
     keys: &Keys,
     visit_id: i64,
     p: &Parsed,
-    limit: Option<i64>,
-    offset: i64,
-) -> sqlx::Result<Vec<Row>> {
+) -> sqlx::Result<Vec<Match>> {
+    let (mut code, mut phone, mut id_number, mut name) = (None, None, None, None);
+    match &p.search {
+        Some(Search::Known(Query::Code(c))) => code = Some(c.clone()),
+        Some(Search::Known(Query::Phone(n))) => phone = Some(keys.blind_index(Field::Phone, n)),
+        Some(Search::Known(Query::IdNumber(n))) => {
+            id_number = Some(keys.blind_index(Field::IdNumber, n))
+        }
+        Some(Search::Name(n)) => name = Some(n.clone()),
+        None => {}
+    }
+    sqlx::query_as!(
+        Match,
+        r#"SELECT r.id, r.status, r.persons,
+                  EXISTS (SELECT 1 FROM screening_flags f WHERE f.registration_id = r.id AND f.decision = 'pending') AS "pending!"
+           FROM registrations r JOIN categories c ON c.id = r.category_id
+           WHERE r.visit_id = $1
+             AND ($2::bigint IS NULL OR r.window_id = $2)
+             AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
+             AND ($4::text IS NULL OR r.township = $4)
+             AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
+                                              WHERE f.registration_id = r.id AND ($5 = 'any' OR f.decision = 'pending')))
+             AND ($6::text IS NULL OR r.code = $6)
+             AND ($7::bytea IS NULL OR r.phone_index = $7)
+             AND ($8::bytea IS NULL OR r.id_number_index = $8)
+             AND ($10::text IS NULL OR r.name_index = $9 OR r.name = $10)
+           ORDER BY r.created_at, r.id"#,
+        visit_id,
+        p.window,
+        p.category,
+        p.township,
+        p.flags,
+        code,
+        phone,
+        id_number,
+        name.as_ref().map(|n| keys.blind_index(Field::Name, n)),
+        name,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The list under the whole filter, its status included.
+pub async fn filtered(
+    db: &sqlx::PgPool,
+    keys: &Keys,
+    visit_id: i64,
+    p: &Parsed,
+) -> sqlx::Result<Vec<Match>> {
+    Ok(listed(matching(db, keys, visit_id, p).await?, p.status))
+}
+
+/// The matches of `status` (all of them without one).
+pub fn listed(all: Vec<Match>, status: Option<&str>) -> Vec<Match> {
+    all.into_iter()
+        .filter(|m| status.is_none_or(|s| m.status == s))
+        .collect()
+}
+
+/// Batches and persons of a list.
+pub fn tally(list: &[Match]) -> (i64, i64) {
+    (
+        list.len() as i64,
+        list.iter().map(|m| i64::from(m.persons)).sum(),
+    )
+}
+
+/// How many batches of each status (in the lifecycle's order, those with any): the figures above
+/// the list, each a link to its status.
+pub fn by_status(all: &[Match]) -> Vec<(&'static str, &'static str, i64)> {
+    RegistrationStatus::ALL
+        .iter()
+        .map(|s| {
+            let n = all.iter().filter(|m| m.status == s.as_str()).count();
+            (s.as_str(), s.staff_label(), n as i64)
+        })
+        .filter(|(_, _, n)| *n > 0)
+        .collect()
+}
+
+/// Where `id` stands in the list: (position from 1, previous id, next id); None if not in it.
+pub fn neighbours(list: &[Match], id: i64) -> Option<(usize, Option<i64>, Option<i64>)> {
+    let at = list.iter().position(|m| m.id == id)?;
+    let prev = at.checked_sub(1).map(|i| list[i].id);
+    Some((at + 1, prev, list.get(at + 1).map(|m| m.id)))
+}
+
+/// The registrations `ids` as listed and exported, in that order.
+pub async fn fetch_rows(db: &sqlx::PgPool, ids: &[i64]) -> sqlx::Result<Vec<Row>> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.code, r.name, r.name_mask, r.name_cipher, r.name_key_id, r.id_number_mask, r.phone_mask, r.township, r.persons, r.status,
                   r.id_number_cipher, r.id_number_key_id, r.phone_cipher, r.phone_key_id,
@@ -197,26 +294,9 @@ pub async fn fetch_rows(
            JOIN categories c ON c.id = r.category_id
            LEFT JOIN categories p ON p.id = c.parent_id
            LEFT JOIN reception_windows w ON w.id = r.window_id
-           WHERE r.visit_id = $1
-             AND ($2::bigint IS NULL OR r.window_id = $2)
-             AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
-             AND ($4::text IS NULL OR r.status = $4)
-             AND ($5::text IS NULL OR r.township = $5)
-             AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
-                                              WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
-             AND ($9::bytea IS NULL OR r.name_index = $9 OR r.name = $10)
-           ORDER BY r.created_at, r.id
-           LIMIT $7 OFFSET $8"#,
-        visit_id,
-        p.window,
-        p.category,
-        p.status,
-        p.township,
-        p.flags,
-        limit,
-        offset,
-        p.name.as_ref().map(|n| keys.blind_index(Field::Name, n)),
-        p.name
+           WHERE r.id = ANY($1)
+           ORDER BY array_position($1, r.id)"#,
+        ids
     )
     .fetch_all(db)
     .await?;
@@ -256,46 +336,6 @@ pub async fn fetch_rows(
         .collect())
 }
 
-/// Batches and persons: of the filtered set, and of the whole visit.
-pub async fn counts(
-    db: &sqlx::PgPool,
-    keys: &Keys,
-    visit_id: i64,
-    p: &Parsed,
-) -> sqlx::Result<(i64, i64, i64, i64)> {
-    let r = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
-                                   AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
-                                   AND ($4::text IS NULL OR r.status = $4)
-                                   AND ($5::text IS NULL OR r.township = $5)
-                                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
-                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
-                                   AND ($7::bytea IS NULL OR r.name_index = $7 OR r.name = $8)) AS "batches!",
-                  COALESCE(sum(r.persons) FILTER (WHERE ($2::bigint IS NULL OR r.window_id = $2)
-                                   AND ($3::bigint IS NULL OR r.category_id = $3 OR c.parent_id = $3)
-                                   AND ($4::text IS NULL OR r.status = $4)
-                                   AND ($5::text IS NULL OR r.township = $5)
-                                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM screening_flags f
-                                        WHERE f.registration_id = r.id AND ($6 = 'any' OR f.decision = 'pending')))
-                                   AND ($7::bytea IS NULL OR r.name_index = $7 OR r.name = $8)), 0)::bigint AS "persons!",
-                  count(*) AS "all_batches!",
-                  COALESCE(sum(r.persons), 0)::bigint AS "all_persons!"
-           FROM registrations r JOIN categories c ON c.id = r.category_id
-           WHERE r.visit_id = $1"#,
-        visit_id,
-        p.window,
-        p.category,
-        p.status,
-        p.township,
-        p.flags,
-        p.name.as_ref().map(|n| keys.blind_index(Field::Name, n)),
-        p.name
-    )
-    .fetch_one(db)
-    .await?;
-    Ok((r.batches, r.persons, r.all_batches, r.all_persons))
-}
-
 /// The visit's windows, for the filter.
 pub async fn window_choices(db: impl PgExecutor<'_>, visit_id: i64) -> sqlx::Result<Vec<Choice>> {
     Ok(sqlx::query!("SELECT id, starts_at, ends_at FROM reception_windows WHERE visit_id = $1 ORDER BY starts_at", visit_id)
@@ -329,7 +369,7 @@ mod tests {
             status: "submitted'; DROP TABLE registrations;--".into(),
             flags: "all".into(),
             township: "  ".into(),
-            name: " ".into(),
+            q: " ".into(),
             page: "-3".into(),
             full: String::new(),
             reason: String::new(),
@@ -354,6 +394,29 @@ mod tests {
                 2
             )
         );
+    }
+
+    fn m(id: i64, status: &str) -> Match {
+        Match {
+            id,
+            status: status.into(),
+            persons: 2,
+            pending: false,
+        }
+    }
+
+    #[test]
+    fn the_list_its_counts_and_its_neighbours_read_one_set() {
+        let all = vec![m(1, "submitted"), m(2, "cancelled"), m(3, "submitted")];
+        assert_eq!(
+            by_status(&all),
+            [("submitted", "待审核", 2), ("cancelled", "已取消", 1)]
+        );
+        let list = listed(all, Some("submitted"));
+        assert_eq!(tally(&list), (2, 4));
+        assert_eq!(neighbours(&list, 1), Some((1, None, Some(3))));
+        assert_eq!(neighbours(&list, 3), Some((2, Some(1), None)));
+        assert_eq!(neighbours(&list, 2), None, "not in the filtered list");
     }
 
     #[test]

@@ -81,7 +81,7 @@ async fn names_addresses_and_grievances_are_sealed_found_by_exact_name_and_shown
         format!(
             "/staff/visits/{}/registrations?{}",
             d.fx.visit,
-            serde_urlencoded::to_string([("name", name)]).unwrap()
+            serde_urlencoded::to_string([("q", name)]).unwrap()
         )
     };
     let list = d.staff.get(&search(&format!(" {NAME} "))).await;
@@ -161,7 +161,7 @@ async fn rows_written_before_encryption_are_read_and_then_sealed_by_the_conversi
         .get(&format!(
             "/staff/visits/{}/registrations?{}",
             d.fx.visit,
-            serde_urlencoded::to_string([("name", "钱七")]).unwrap()
+            serde_urlencoded::to_string([("q", "钱七")]).unwrap()
         ))
         .await;
     assert!(list.body.contains("PAST2222") && list.body.contains("钱某某"));

@@ -90,7 +90,7 @@ async fn three(fx: &Fx) -> [i64; 3] {
 }
 
 fn codes(r: &crate::harness::Resp) -> Vec<String> {
-    r.texts("table.registrations tbody td:first-child code")
+    r.texts("table.registrations tbody td a code")
 }
 
 async fn booked(fx: &Fx, window: i64) -> i32 {
@@ -119,10 +119,11 @@ async fn the_list_filters_counts_and_shows_only_masks() {
     let all = staff.get(&base).await;
     assert_eq!(all.status, 200, "{}", all.body);
     assert_eq!(codes(&all), ["AAAA2222", "BBBB3333", "CCCC4444"]);
+    assert_eq!(all.texts(".stat strong"), ["3", "9"], "batches and persons");
     assert_eq!(
-        all.texts(".stat strong"),
-        ["3", "9", "3", "9"],
-        "batches and persons, filtered and in total"
+        all.texts(".status-counts a"),
+        ["待审核 2", "已确认 1"],
+        "counts by status, of the same list"
     );
     assert!(all.body.contains("330***********"), "masked IDs");
     assert!(all.body.contains("138****5678"));
@@ -140,7 +141,8 @@ async fn the_list_filters_counts_and_shows_only_masks() {
         ))
         .await;
     assert_eq!(codes(&town), ["AAAA2222", "CCCC4444"]);
-    assert_eq!(town.texts(".stat strong"), ["2", "2", "3", "9"]);
+    assert_eq!(town.texts(".stat strong"), ["2", "2"]);
+    assert_eq!(town.texts(".status-counts a"), ["待审核 1", "已确认 1"]);
     assert_eq!(
         codes(&staff.get(&format!("{base}?flags=pending")).await),
         ["AAAA2222", "BBBB3333"]
@@ -187,7 +189,7 @@ async fn the_list_filters_counts_and_shows_only_masks() {
         .await;
     assert_eq!(injection.status, 200);
     assert!(codes(&injection).is_empty());
-    assert_eq!(injection.texts(".stat strong"), ["0", "0", "3", "9"]);
+    assert_eq!(injection.texts(".stat strong"), ["0", "0"]);
     let still: i64 = sqlx::query_scalar("SELECT count(*) FROM registrations")
         .fetch_one(&fx.owner)
         .await
@@ -1171,4 +1173,164 @@ async fn a_rejection_in_a_full_window_promotes_the_first_waiting_registration() 
         .await
         .unwrap();
     assert_eq!(told, 1);
+}
+
+/// Triage at county scale: one search box finds a registration by code, phone or ID number;
+/// 确认全部 takes the list's submitted registrations without a pending flag and names the ones it
+/// leaves; ticked ones are rejected with one reason after a confirmation step; the detail page
+/// walks the filtered list and its 确认 goes on to the next one.
+#[tokio::test]
+async fn staff_triage_many_at_once_and_walk_the_filtered_list() {
+    let app = TestApp::spawn().await;
+    let (fx, staff) = fixture(&app).await;
+    let [a, b, c] = three(&fx).await;
+    let mut more = Vec::new();
+    for (code, id, phone) in [
+        ("DDDD2345", "33072619850303111", "13600000001"),
+        ("EEEE2345", "33072619850303222", "13600000002"),
+        ("FFFF2345", "33072619850303333", "13600000003"),
+    ] {
+        let reg = Reg {
+            code,
+            name: "赵六",
+            id,
+            phone,
+            township: "黄宅镇",
+            persons: 1,
+            category: fx.cat_build,
+            window: fx.windows[1],
+            status: "submitted",
+        };
+        more.push(register(&fx, fx.visit, reg).await);
+    }
+    let base = format!("/staff/visits/{}/registrations", fx.visit);
+    let find = |q: &str| {
+        format!(
+            "{base}?{}",
+            serde_urlencoded::to_string([("q", q)]).unwrap()
+        )
+    };
+    assert_eq!(codes(&staff.get(&find("eeee 2345")).await), ["EEEE2345"]);
+    assert_eq!(
+        codes(&staff.get(&find("136-0000-0003")).await),
+        ["FFFF2345"]
+    );
+    let by_id = id_number("33072619850303111");
+    assert_eq!(codes(&staff.get(&find(&by_id)).await), ["DDDD2345"]);
+    assert_eq!(codes(&staff.get(&find("赵六")).await).len(), 3);
+
+    // The detail page, opened from the submitted ones of 黄宅镇, walks that list.
+    let filter =
+        serde_urlencoded::to_string([("status", "submitted"), ("township", "黄宅镇")]).unwrap();
+    let first = staff.get(&format!("{base}/{b}?{filter}")).await;
+    assert_eq!(
+        first.text(".triage-nav a[href*='/registrations?']"),
+        "筛选结果第 1 / 4 件"
+    );
+    assert!(first.texts(".triage-nav a[rel=prev]").is_empty());
+    // 确认 (its flag is only a hint here) goes on to the next one, the filter kept.
+    let r = staff
+        .post(
+            &format!("{base}/{b}/confirm"),
+            &[("after", &more[0].to_string()), ("filter", &filter)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.location(),
+        format!(
+            "{base}/{}?{}",
+            more[0],
+            "window=&category=&status=submitted&flags=&township=%E9%BB%84%E5%AE%85%E9%95%87&q="
+        )
+    );
+    let next = staff.get(r.location()).await;
+    assert_eq!(next.text(".flash"), "已确认该登记。");
+    assert_eq!(
+        next.text(".triage-nav a[href*='/registrations?']"),
+        "筛选结果第 1 / 3 件"
+    );
+
+    // 确认全部 of the whole visit's submitted: D, E, F, not A (pending flag), named.
+    let list = staff.get(&format!("{base}?status=submitted")).await;
+    assert!(
+        list.text("#confirm-all button").contains("（3 件）"),
+        "{}",
+        list.text("#confirm-all")
+    );
+    let r = staff
+        .post(
+            &format!("{base}/bulk"),
+            &[("action", "confirm_all"), ("filter", "status=submitted")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let after = staff.get(r.location()).await;
+    assert_eq!(after.text(".flash"), "已确认 3 件登记。");
+    for id in &more {
+        assert_eq!(status_of(&fx, *id).await, "confirmed");
+    }
+    assert_eq!(status_of(&fx, a).await, "submitted");
+    assert!(
+        after
+            .text("#confirm-all")
+            .contains("1 件有待处理的筛查提示")
+    );
+    // Ticked ones, named when left out: A has a pending flag, C is confirmed already.
+    let r = staff
+        .post(
+            &format!("{base}/bulk"),
+            &[
+                ("action", "confirm"),
+                ("reg", &a.to_string()),
+                ("reg", &c.to_string()),
+            ],
+        )
+        .await;
+    let after = staff.get(r.location()).await;
+    assert_eq!(
+        after.text(".flash"),
+        "已确认 0 件登记。2 件未确认：AAAA2222（有待处理的筛查提示）、CCCC4444（当前为“已确认”）。"
+    );
+
+    // 驳回 of two ticked: a reason is needed, then a confirmation step, then both are rejected.
+    let ticked = [
+        ("action", "reject"),
+        ("reg", &more[1].to_string()),
+        ("reg", &more[2].to_string()),
+    ];
+    let r = staff.post(&format!("{base}/bulk"), &ticked).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text("#e-reject_reason").contains("驳回理由"),
+        "{}",
+        r.text("#e-reject_reason")
+    );
+    assert_eq!(
+        r.texts("input[name=reg][checked]").len(),
+        2,
+        "the ticks are kept"
+    );
+    let mut with_reason = ticked.to_vec();
+    with_reason.push(("reject_reason", "不属于本次接访范围"));
+    let step = staff.post(&format!("{base}/bulk"), &with_reason).await;
+    assert_eq!(step.status, 200);
+    assert!(step.text("h2").contains("确认驳回 2 件登记") && step.body.contains("EEEE2345"));
+    assert_eq!(
+        status_of(&fx, more[1]).await,
+        "confirmed",
+        "nothing before the confirmation"
+    );
+    with_reason.push(("confirmed", "1"));
+    let r = staff.post(&format!("{base}/bulk"), &with_reason).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(status_of(&fx, more[1]).await, "rejected");
+    assert_eq!(status_of(&fx, more[2]).await, "rejected");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('registration.confirm', 'registration.reject')",
+    )
+    .fetch_one(&fx.owner)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1 + 3 + 2, "each one audited as if done alone");
 }

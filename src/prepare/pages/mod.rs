@@ -6,6 +6,8 @@ pub mod registration;
 pub mod rooms;
 pub mod survey;
 pub mod triage;
+pub mod triage_bulk;
 pub mod triage_export;
+pub mod triage_index;
 pub mod visit_form;
 pub mod visits;

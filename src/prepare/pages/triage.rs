@@ -1,5 +1,5 @@
-//! `/staff/visits/{id}/registrations`: triage. The list with filters and counts, the detail page
-//! with its actions (unmask, category, confirm, reject, merge, screening decisions).
+//! `/staff/visits/{id}/registrations/{reg}`: triage of one registration, its actions (unmask,
+//! category, confirm, reject, merge, screening decisions) and the way to the next one of the list.
 //! Personal numbers are shown by their stored masks; only the audited unmask decrypts.
 
 use crate::clock::china_minute;
@@ -11,7 +11,6 @@ use crate::prepare::triage_actions::{self as actions, CategoryChange, MergeRefus
 use crate::prepare::triage_list::*;
 use crate::state::AppState;
 use crate::web::auth::Role;
-use crate::web::export::hidden_fields;
 use crate::web::form::Choice;
 use crate::web::form::{Errors, Form, text};
 use crate::web::page::{Layout, Page, render_status};
@@ -21,104 +20,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-
-#[derive(Template)]
-#[template(path = "prepare/registrations.html")]
-struct ListPage {
-    layout: Layout,
-    visit_id: i64,
-    visit_title: String,
-    filter: Filter,
-    rows: Vec<Row>,
-    batches: i64,
-    persons: i64,
-    all_batches: i64,
-    all_persons: i64,
-    windows: Vec<Choice>,
-    categories: Vec<Choice>,
-    townships: Vec<String>,
-    statuses: Vec<(&'static str, &'static str)>,
-    /// The filters as hidden fields of the export forms (exports are POSTs, DESIGN §7).
-    export_fields: Vec<(String, String)>,
-    can_full_export: bool,
-    /// The full export's reason as typed, and its error.
-    reason: String,
-    errors: Errors,
-    prev: Option<String>,
-    next: Option<String>,
-    page_no: i64,
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(visit_id): Path<i64>,
-    Query(filter): Query<Filter>,
-) -> Page {
-    let page = list_page(&state, &ctx, visit_id, filter, Errors::default()).await?;
-    Ok(render_status(StatusCode::OK, &page))
-}
-
-/// The list again after a full export asked without a reason: the error beside the field, the
-/// filters and what was typed kept (422).
-pub async fn full_export_refused(
-    state: &AppState,
-    ctx: &Ctx,
-    visit_id: i64,
-    filter: Filter,
-    errors: Errors,
-) -> Page {
-    let page = list_page(state, ctx, visit_id, filter, errors).await?;
-    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-}
-
-async fn list_page(
-    state: &AppState,
-    ctx: &Ctx,
-    visit_id: i64,
-    filter: Filter,
-    errors: Errors,
-) -> Result<ListPage, AppError> {
-    let visit_title = visit_title(&state.db, visit_id).await?;
-    let p = filter.parse();
-    let rows = fetch_rows(
-        &state.db,
-        &state.keys,
-        visit_id,
-        &p,
-        Some(PAGE_SIZE),
-        p.page * PAGE_SIZE,
-    )
-    .await?;
-    let (batches, persons, all_batches, all_persons) =
-        counts(&state.db, &state.keys, visit_id, &p).await?;
-    let base = filter.query();
-    let link = |page: i64| format!("/staff/visits/{visit_id}/registrations?{base}&page={page}");
-    Ok(ListPage {
-        layout: ctx.layout("来访登记"),
-        visit_id,
-        visit_title,
-        export_fields: hidden_fields(&base),
-        reason: filter.reason.clone(),
-        prev: (p.page > 0).then(|| link(p.page - 1)),
-        next: ((p.page + 1) * PAGE_SIZE < batches).then(|| link(p.page + 1)),
-        filter,
-        rows,
-        batches,
-        persons,
-        all_batches,
-        all_persons,
-        windows: window_choices(&state.db, visit_id).await?,
-        categories: category_choices(&state.db).await?,
-        townships: townships(&state.db, visit_id).await?,
-        statuses: statuses(),
-        can_full_export: ctx.user.as_ref().is_some_and(|u| may_unmask(u.role)),
-        errors,
-        page_no: p.page + 1,
-    })
-}
-
-// ---- the detail page -------------------------------------------------------------------------
 
 struct FlagView {
     id: i64,
@@ -190,6 +91,20 @@ struct DetailPage {
     form: ActionForm,
     errors: Errors,
     flag_error: Option<(i64, String)>,
+    /// Its place in the list it was opened from.
+    nav: Option<Nav>,
+}
+
+/// Where a registration stands in the filtered list, and the links around it.
+struct Nav {
+    position: usize,
+    total: usize,
+    prev: Option<String>,
+    next: Option<String>,
+    /// The next one's id and the filter, carried by 确认 to go on to it.
+    after: Option<i64>,
+    filter: String,
+    list: String,
 }
 
 impl DetailPage {
@@ -226,6 +141,9 @@ pub struct ActionForm {
     into: String,
     decision: String,
     note: String,
+    /// 确认 from the list: the next registration and the list's filter.
+    after: String,
+    filter: String,
 }
 
 #[derive(Default)]
@@ -392,6 +310,7 @@ async fn detail_page(
         form,
         errors: extra.errors,
         flag_error: extra.flag_error,
+        nav: None,
     })
 }
 
@@ -399,9 +318,39 @@ pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
     Path((visit_id, reg_id)): Path<(i64, i64)>,
+    Query(filter): Query<Filter>,
 ) -> Page {
-    let page = detail_page(&state, &ctx, visit_id, reg_id, Extra::default()).await?;
+    let mut page = detail_page(&state, &ctx, visit_id, reg_id, Extra::default()).await?;
+    page.nav = nav(&state, visit_id, reg_id, &filter).await?;
     Ok(render_status(StatusCode::OK, &page))
+}
+
+/// The registration's place in the list under `filter`; None when it is not in it.
+async fn nav(
+    state: &AppState,
+    visit_id: i64,
+    reg_id: i64,
+    filter: &Filter,
+) -> Result<Option<Nav>, AppError> {
+    let p = filter.parse();
+    let list = listed(
+        matching(&state.db, &state.keys, visit_id, &p).await?,
+        p.status,
+    );
+    let Some((position, prev, next)) = neighbours(&list, reg_id) else {
+        return Ok(None);
+    };
+    let query = filter.query();
+    let href = |id: i64| format!("{}?{query}", detail_url(visit_id, id));
+    Ok(Some(Nav {
+        position,
+        total: list.len(),
+        prev: prev.map(href),
+        next: next.map(href),
+        after: next,
+        list: format!("/staff/visits/{visit_id}/registrations?{query}"),
+        filter: query,
+    }))
 }
 
 /// Re-show the detail page with the user's input and errors (422).
@@ -483,15 +432,20 @@ pub async fn confirm(
     State(state): State<AppState>,
     ctx: Ctx,
     Path((visit_id, reg_id)): Path<(i64, i64)>,
+    Form(f): Form<ActionForm>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
     actions::confirm(&mut tx, visit_id, reg_id, &ctx.actor()).await?;
     tx.commit().await?;
-    Ok(redirect_with_flash(
-        &state,
-        &detail_url(visit_id, reg_id),
-        "已确认该登记。",
-    ))
+    // Opened from the list: on to the next one of it, the filter kept.
+    let to = match f.after.trim().parse::<i64>() {
+        Ok(next) => {
+            let filter: Filter = serde_urlencoded::from_str(&f.filter).unwrap_or_default();
+            format!("{}?{}", detail_url(visit_id, next), filter.query())
+        }
+        Err(_) => detail_url(visit_id, reg_id),
+    };
+    Ok(redirect_with_flash(&state, &to, "已确认该登记。"))
 }
 
 pub async fn reject(

@@ -3,8 +3,8 @@
 
 use crate::audit::{self, Entry};
 use crate::error::AppError;
-use crate::prepare::pages::triage;
-use crate::prepare::triage_list::{Filter, Row, fetch_rows, may_unmask, visit_title};
+use crate::prepare::pages::triage_index;
+use crate::prepare::triage_list::{Filter, Row, fetch_rows, filtered, may_unmask, visit_title};
 use crate::privacy::Column;
 use crate::state::AppState;
 use crate::web::Ctx;
@@ -85,6 +85,21 @@ fn clear_numbers(
     Ok(clear)
 }
 
+/// The filtered list's rows, people named in full as they were before names were encrypted.
+async fn named_rows(
+    state: &AppState,
+    visit_id: i64,
+    filter: &Filter,
+) -> Result<Vec<Row>, AppError> {
+    let list = filtered(&state.db, &state.keys, visit_id, &filter.parse()).await?;
+    let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
+    let mut rows = fetch_rows(&state.db, &ids).await?;
+    for r in &mut rows {
+        r.name = r.full_name(&state.keys)?;
+    }
+    Ok(rows)
+}
+
 /// `POST /staff/visits/{id}/registrations.xlsx` (DESIGN §7: a POST from this site's own page).
 /// `full=1` needs the unmask permission and a reason, which goes into the audit entry.
 pub async fn export(
@@ -102,13 +117,9 @@ pub async fn export(
     let mut errors = Errors::default();
     let reason = text(&mut errors, "reason", "导出事由", &filter.reason, 1, 200);
     if wants_full && !errors.is_empty() {
-        return triage::full_export_refused(&state, &ctx, visit_id, filter, errors).await;
+        return triage_index::full_export_refused(&state, &ctx, visit_id, filter, errors).await;
     }
-    let mut rows = fetch_rows(&state.db, &state.keys, visit_id, &filter.parse(), None, 0).await?;
-    // The export names people in full, as it did before names were encrypted.
-    for r in &mut rows {
-        r.name = r.full_name(&state.keys)?;
-    }
+    let rows = named_rows(&state, visit_id, &filter).await?;
     let clear = if wants_full {
         clear_numbers(&state.keys, &rows)?
     } else {
