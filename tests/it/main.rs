@@ -50,3 +50,4 @@ mod second_factor;
 mod sms;
 mod supervision;
 mod triage;
+mod triage_browser;
