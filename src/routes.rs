@@ -178,6 +178,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/staff/visits/{id}/schedule", STAFF, consult::pages::schedule::page),
         route(M::POST, "/staff/visits/{id}/schedule/run", STAFF, consult::pages::schedule::run),
         route(M::POST, "/staff/visits/{id}/schedule/{reg}", STAFF, consult::pages::schedule::move_one),
+        route(M::GET, "/staff/visits/{id}/schedule/rooms/{room}/print", STAFF, consult::pages::printouts::room_list),
 
         // Public, stage 2 — the queue board (叫号屏) and its live events.
         route(M::GET, "/visits/{id}/board", PUBLIC, consult::pages::board::page),
@@ -187,6 +188,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/staff/visits/{id}/checkin", STAFF, consult::pages::checkin::page),
         route(M::POST, "/staff/visits/{id}/checkin", STAFF, consult::pages::checkin::search),
         route(M::POST, "/staff/visits/{id}/checkin/{reg}", STAFF, consult::pages::checkin::check_in_one),
+        route(M::GET, "/staff/visits/{id}/checkin/{reg}/ticket", STAFF, consult::pages::printouts::ticket),
         route(M::GET, "/staff/visits/{id}/walkin", STAFF, consult::pages::checkin::walk_in_form),
         route(M::POST, "/staff/visits/{id}/walkin", STAFF, consult::pages::checkin::walk_in),
         route(M::GET, "/staff/visits/{id}/day", STAFF_OR_SUPERVISOR, consult::pages::day::page),

@@ -10,6 +10,7 @@ pub mod checkin_rules;
 pub mod day;
 pub mod desk_rules;
 pub mod pages;
+pub mod printouts;
 pub mod publish;
 pub mod queue_moves;
 pub mod reception;

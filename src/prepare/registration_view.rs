@@ -202,23 +202,30 @@ pub enum Handled {
         window: String,
         waitlisted: bool,
         placed: Option<(String, i32)>,
+        /// The registration just created (None: a replayed form).
+        created: Option<i64>,
     },
 }
 
 impl Handled {
-    /// The walk-in desk's flash message, or the form again when it did not go through.
+    /// The walk-in desk's flash message and the registration placed in a queue (its ticket is
+    /// printed next), or the form again when it did not go through.
     #[allow(clippy::result_large_err)] // the page is the handler's answer as it stands
-    pub fn walk_in_flash(self) -> Result<String, Response> {
+    pub fn walk_in_flash(self) -> Result<(String, Option<i64>), Response> {
         match self {
             Handled::Page(again) => Err(again),
             Handled::Done {
                 code,
                 placed: Some((room, number)),
+                created,
                 ..
-            } => Ok(format!(
-                "现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"
+            } => Ok((
+                format!(
+                    "现场登记完成并已签到。登记编号：{code}，{room}，排号 {number}（请告知来访人）"
+                ),
+                created,
             )),
-            Handled::Done { code, .. } => Ok(format!("该表单已提交过。登记编号：{code}")),
+            Handled::Done { code, .. } => Ok((format!("该表单已提交过。登记编号：{code}"), None)),
         }
     }
 }
@@ -263,6 +270,7 @@ pub async fn answer(
     let token = f.form_token.trim().to_owned();
     let (status, input, field) = match outcome {
         Outcome::Created {
+            registration_id,
             code,
             window,
             waitlisted,
@@ -274,6 +282,7 @@ pub async fn answer(
                 window,
                 waitlisted,
                 placed,
+                created: Some(registration_id),
             });
         }
         Outcome::Replayed { code } => {
@@ -283,6 +292,7 @@ pub async fn answer(
                 window,
                 waitlisted,
                 placed,
+                created: None,
             });
         }
         Outcome::Full => {

@@ -212,13 +212,19 @@ impl Browser {
     /// The page printed to PDF by Chromium (A4), and its number of pages.
     pub async fn print_pages(&self, name: &str) -> usize {
         // A4 with the WebDriver default 1 cm margins; nothing shrunk to fit, so overflow shows as a second page.
+        let a4 = PrintPage {
+            width: 21.0,
+            height: 29.7,
+        };
+        self.print_on(name, a4, PrintMargins::default()).await
+    }
+
+    /// The page printed to PDF on paper of `page` (cm) with `margin`, and its number of pages.
+    pub async fn print_on(&self, name: &str, page: PrintPage, margin: PrintMargins) -> usize {
         let params = PrintParameters {
             background: true,
-            page: PrintPage {
-                width: 21.0,
-                height: 29.7,
-            },
-            margin: PrintMargins::default(),
+            page,
+            margin,
             shrink_to_fit: false,
             ..Default::default()
         };

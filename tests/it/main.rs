@@ -36,6 +36,7 @@ mod layers;
 mod login;
 mod pg_dump;
 mod plan;
+mod printouts_browser;
 mod pujiang;
 mod region;
 mod regions;

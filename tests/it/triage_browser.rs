@@ -33,7 +33,11 @@ async fn staff_confirm_400_submitted_registrations_in_under_ten_clicks() {
         .await
         .unwrap();
     for i in 0..COUNT {
-        let (code, id, phone) = (code(i), format!("33072619900101{i:03}"), format!("137{i:08}"));
+        let (code, id, phone) = (
+            code(i),
+            format!("33072619900101{i:03}"),
+            format!("137{i:08}"),
+        );
         let reg = Reg {
             code: &code,
             name: "钱八",

@@ -151,10 +151,23 @@ pub async fn check_in_one(
             queue_number,
         } => {
             tx.commit().await?;
-            format!("已签到：{code}，请到{room}等候，排号 {queue_number}。")
+            let message = format!("已签到：{code}，请到{room}等候，排号 {queue_number}。");
+            return Ok(redirect_with_flash(
+                &state,
+                &after_check_in(id, Some(reg)),
+                &message,
+            ));
         }
     };
     Ok(redirect_with_flash(&state, &back, &message))
+}
+
+/// Where the desk goes once a batch is in a queue: its ticket, to print and hand over.
+fn after_check_in(visit: i64, placed: Option<i64>) -> String {
+    match placed {
+        Some(reg) => format!("/staff/visits/{visit}/checkin/{reg}/ticket"),
+        None => format!("/staff/visits/{visit}/checkin"),
+    }
 }
 
 // ---- walk-ins -----------------------------------------------------------------------------
@@ -199,10 +212,13 @@ pub async fn walk_in(
     };
     tx.commit().await?;
     let answer = registration_view::answer(&state, &ctx, visit, WALK_IN, &f, outcome).await?;
-    let message = match answer.walk_in_flash() {
-        Ok(message) => message,
+    let (message, placed) = match answer.walk_in_flash() {
+        Ok(done) => done,
         Err(again) => return Ok(again),
     };
-    let to = format!("/staff/visits/{id}/checkin");
-    Ok(redirect_with_flash(&state, &to, &message))
+    Ok(redirect_with_flash(
+        &state,
+        &after_check_in(id, placed),
+        &message,
+    ))
 }

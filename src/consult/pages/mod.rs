@@ -7,6 +7,7 @@ pub mod checkin;
 pub mod day;
 pub mod desk;
 mod desk_dossier;
+pub mod printouts;
 pub mod reception_form;
 pub mod schedule;
 pub mod today;
