@@ -257,6 +257,23 @@ const FIELDS: &[(&str, &str)] = &[
     ("outcome", "结果"),
 ];
 
+/// Values of sign-in entries in words, by field: what an auditor checks first.
+const VALUES: &[(&str, &str, &str)] = &[
+    ("reason", "unknown_user", "用户名不存在"),
+    ("reason", "wrong_password", "密码错误"),
+    ("reason", "wrong_code", "动态验证码错误"),
+    ("reason", "wrong_recovery_code", "恢复码错误"),
+    ("reason", "inactive", "账号已停用"),
+    ("reason", "locked", "账号已锁定"),
+    ("reason", "no_role", "未授予角色"),
+    ("factor", "password", "密码"),
+    ("factor", "totp", "动态验证码"),
+    ("factor", "recovery_code", "恢复码"),
+    ("second_factor", "totp", "动态验证码"),
+    ("second_factor", "recovery_code", "恢复码"),
+    ("second_factor", "demo_mode", "演示模式（免第二认证因素）"),
+];
+
 fn lookup(table: &'static [(&str, &str)], key: &str) -> Option<&'static str> {
     table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
@@ -282,7 +299,13 @@ pub fn detail_lines(detail: &Value) -> Vec<String> {
         Value::Object(fields) => fields
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| format!("{}：{}", lookup(FIELDS, k).unwrap_or(k), value_text(v)))
+            .map(|(k, v)| {
+                let named = VALUES
+                    .iter()
+                    .find(|(field, value, _)| field == k && v.as_str() == Some(*value));
+                let text = named.map_or_else(|| value_text(v), |(_, _, label)| (*label).into());
+                format!("{}：{}", lookup(FIELDS, k).unwrap_or(k), text)
+            })
             .collect(),
         Value::Null => Vec::new(),
         v => vec![value_text(v)],
@@ -423,5 +446,7 @@ mod tests {
         assert_eq!(lines, expected);
         assert!(lines.iter().all(|l| !l.contains(['{', '}', '"'])));
         assert!(detail_lines(&json!({})).is_empty());
+        let failed = detail_lines(&json!({"reason": "wrong_password"}));
+        assert_eq!(failed, ["原因：密码错误"]);
     }
 }
