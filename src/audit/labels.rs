@@ -104,6 +104,55 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("report.export", "导出活动报表"),
 ];
 
+/// The actions in groups for the filter, by the part of the code before its first dot.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    (
+        "登录与账号",
+        &[
+            "login",
+            "logout",
+            "account",
+            "password",
+            "second_factor",
+            "api_token",
+            "user",
+        ],
+    ),
+    (
+        "基础数据",
+        &["department", "leader", "category", "calendar", "audit"],
+    ),
+    (
+        "访前准备",
+        &[
+            "visit",
+            "duty",
+            "notice",
+            "room",
+            "windows",
+            "window",
+            "survey",
+            "registration",
+            "screening",
+            "personal_data",
+        ],
+    ),
+    ("访中接访", &["schedule", "desk"]),
+    (
+        "访后办理",
+        &["case", "document", "attachment", "supervision", "report"],
+    ),
+];
+
+/// The group (`GROUPS`) an action code is offered in.
+pub fn action_group(code: &str) -> Option<&'static str> {
+    let area = code.split('.').next()?;
+    GROUPS
+        .iter()
+        .find(|(_, areas)| areas.contains(&area))
+        .map(|(name, _)| *name)
+}
+
 /// What an audit entry can be about.
 pub const OBJECTS: &[(&str, &str)] = &[
     ("user", "账号"),
@@ -425,6 +474,9 @@ mod tests {
         assert_eq!(action_name("department.create"), "新增责任单位");
         assert_eq!(action_name("case.hearing"), "记录听证");
         assert_eq!(action_name("something.new"), "something.new");
+        for (code, _) in ACTIONS {
+            assert!(action_group(code).is_some(), "{code} has a group");
+        }
     }
 
     #[test]

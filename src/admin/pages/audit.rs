@@ -3,7 +3,7 @@
 
 use crate::admin::audit_search::{self, AuditEntry, AuditQuery, PAGE_SIZE};
 use crate::audit::labels::{
-    ACTIONS, OBJECTS, action_label, action_name, detail_lines, object_name,
+    ACTIONS, GROUPS, OBJECTS, action_group, action_label, action_name, detail_lines, object_name,
 };
 use crate::clock::china_minute;
 use crate::error::AppError;
@@ -48,6 +48,12 @@ struct Row {
     detail: Vec<String>,
 }
 
+/// Options under one heading.
+struct Group {
+    label: &'static str,
+    options: Vec<Opt>,
+}
+
 /// One option of a select.
 struct Opt {
     value: String,
@@ -61,7 +67,9 @@ struct AuditPage {
     layout: Layout,
     filter: Filter,
     errors: Errors,
-    actions: Vec<Opt>,
+    /// A prefix from an older link, kept as an option of its own.
+    prefix: Option<Opt>,
+    actions: Vec<Group>,
     objects: Vec<Opt>,
     export_fields: Vec<(String, String)>,
     rows: Vec<Row>,
@@ -145,28 +153,33 @@ impl Filter {
             .unwrap_or_default()
     }
 
-    /// The actions to choose from; a prefix from an older link is kept as an option of its own.
-    fn action_options(&self) -> Vec<Opt> {
-        let chosen = self.action.trim();
-        let mut opts: Vec<Opt> = ACTIONS
+    /// The actions to choose from, in their groups.
+    fn action_groups(&self) -> Vec<Group> {
+        GROUPS
             .iter()
-            .map(|(code, name)| Opt {
-                value: (*code).into(),
-                label: (*name).into(),
-                selected: *code == chosen,
+            .map(|(label, _)| Group {
+                label,
+                options: ACTIONS
+                    .iter()
+                    .filter(|(code, _)| action_group(code) == Some(label))
+                    .map(|(code, name)| Opt {
+                        value: (*code).into(),
+                        label: (*name).into(),
+                        selected: *code == self.action.trim(),
+                    })
+                    .collect(),
             })
-            .collect();
-        if !chosen.is_empty() && action_label(chosen).is_none() {
-            opts.insert(
-                0,
-                Opt {
-                    value: chosen.into(),
-                    label: format!("代码以“{chosen}”开头的操作"),
-                    selected: true,
-                },
-            );
-        }
-        opts
+            .collect()
+    }
+
+    /// An older link's prefix (`user.`), shown as the chosen option.
+    fn prefix(&self) -> Option<Opt> {
+        let chosen = self.action.trim();
+        (!chosen.is_empty() && action_label(chosen).is_none()).then(|| Opt {
+            value: chosen.into(),
+            label: format!("代码以“{chosen}”开头的操作"),
+            selected: true,
+        })
     }
 
     fn object_options(&self) -> Vec<Opt> {
@@ -215,7 +228,8 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(mut f): Query<F
     };
     let page = AuditPage {
         layout: ctx.layout("审计日志"),
-        actions: f.action_options(),
+        prefix: f.prefix(),
+        actions: f.action_groups(),
         objects: f.object_options(),
         export_fields: f.pairs(),
         rows: entries.into_iter().map(Row::from).collect(),
