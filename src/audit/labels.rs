@@ -120,8 +120,9 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ),
     (
         "基础数据",
-        &["department", "leader", "category", "calendar", "audit"],
+        &["department", "leader", "category", "calendar"],
     ),
+    ("审计", &["audit"]),
     (
         "访前准备",
         &[
