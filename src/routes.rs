@@ -293,5 +293,6 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/admin/calendar/{day}/delete", SYSADMIN, admin::pages::calendar::delete),
         // Audit: the auditor only.
         route(M::GET, "/audit", AUDITOR, admin::pages::audit::list),
+        route(M::POST, "/audit.xlsx", AUDITOR, admin::pages::audit::export),
     ]
 }

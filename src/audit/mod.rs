@@ -2,6 +2,7 @@
 //! entry chained to the one before by an SM3 hash, so that an altered or removed entry shows.
 
 pub mod forward;
+pub mod labels;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

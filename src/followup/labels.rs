@@ -22,6 +22,11 @@ pub fn slug(a: Action) -> &'static str {
     }
 }
 
+/// The audit log's code of each action (`case.approve_extension`).
+pub fn audit_action(a: Action) -> String {
+    format!("case.{}", slug(a).replace('-', "_"))
+}
+
 pub fn result_label(r: &str) -> &'static str {
     match r {
         "resolved" => "已解决",
@@ -115,5 +120,21 @@ pub fn citizen_status_label(status: &str) -> &'static str {
         "terminated" => "已终结",
         "not_accepted" => "不予受理",
         _ => "办理中",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_action_has_a_chinese_name_in_the_audit_log() {
+        for a in Action::ALL {
+            let code = audit_action(a);
+            assert!(
+                crate::audit::labels::action_label(&code).is_some(),
+                "{code}"
+            );
+        }
     }
 }

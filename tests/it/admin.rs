@@ -190,9 +190,10 @@ async fn only_the_auditor_reads_the_audit_log() {
         .get("/audit?from=not-a-date&to=2026-13-45&page=-3")
         .await;
     assert_eq!(
-        bad_dates.status, 200,
-        "bad filters are ignored, never a 500"
+        bad_dates.status, 422,
+        "bad dates are refused beside their fields, never a 500"
     );
+    assert!(!bad_dates.field_error("to").is_empty());
     let injection = auditor
         .get("/audit?action=%27%3B%20DROP%20TABLE%20users%3B--")
         .await;

@@ -3,6 +3,7 @@
 //! `jurisdictions_routes`), a city's secadmin places accounts of its counties, and each auditor
 //! reads the entries of its subtree.
 
+use crate::fixtures::export_text;
 use crate::harness::{Client, PASSWORD, TestApp};
 use sqlx::PgPool;
 use xiafang::web::auth::Role;
@@ -327,6 +328,25 @@ async fn an_auditor_reads_its_subtree_and_the_city_auditor_both_counties() {
     let city_aud = t.signed_in(&app, "shi_aud", Role::Auditor, t.city).await;
     let page = city_aud.get("/audit?action=department.").await.body;
     assert!(page.contains("甲县审计单位") && page.contains("乙县审计单位"));
+
+    // The export holds what the page shows: B's county, nothing of A's.
+    for body in ["", "action=department.create"] {
+        let (status, text) = export_text(&app, &b_aud, "/audit.xlsx", body).await;
+        assert_eq!(status, 200);
+        assert!(
+            text.contains("乙县审计单位") && text.contains("新增责任单位"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("甲县审计单位") && !text.contains("jia_sys"),
+            "{text}"
+        );
+    }
+    let (_, text) = export_text(&app, &city_aud, "/audit.xlsx", "action=department.create").await;
+    assert!(
+        text.contains("甲县审计单位") && text.contains("乙县审计单位"),
+        "{text}"
+    );
 }
 
 /// A county's sysadmin names the city department that reviews a county department's decisions

@@ -509,6 +509,12 @@ async fn county_b_reaches_nothing_of_county_a_on_any_route_by_page_token_or_expo
                 format!("department={d}"),
                 format!("leader={l}"),
             ],
+            "/audit.xlsx" => vec![
+                String::new(),
+                "action=case.assign".into(),
+                format!("object_type=case&object_id={}", w.case.id),
+                "actor=jia_staff".into(),
+            ],
             other => panic!("a new export {other}: teach this test its form"),
         }
     };

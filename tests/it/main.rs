@@ -9,6 +9,7 @@ mod admin;
 mod api;
 mod attachments;
 mod audit_chain;
+mod audit_log;
 mod board;
 mod browser;
 mod bytes;

@@ -501,7 +501,7 @@ async fn in_a_browser_an_account_is_created_granted_and_given_a_password_by_link
     // The auditor, through its own second factor, reads what both administrators did.
     b.log_in(&app, "shenji2", PASSWORD).await;
     let text = b.body_text().await;
-    for (actor, action) in [("root1", "user.create"), ("anquan2", "user.role_grant")] {
+    for (actor, action) in [("root1", "新增账号"), ("anquan2", "授予角色")] {
         assert!(
             text.lines()
                 .any(|l| l.contains(actor) && l.contains(action)),

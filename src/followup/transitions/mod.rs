@@ -11,7 +11,7 @@ use crate::crypto::free_text;
 use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use crate::followup::case_row::{self, CaseRow};
-use crate::followup::labels::slug;
+use crate::followup::labels::audit_action;
 use crate::followup::state::{self, Action, Party, State as CaseState};
 use crate::followup::workdays::Calendar;
 use crate::followup::{CaseRules, assign, reviews};
@@ -180,8 +180,8 @@ pub async fn apply(
         let (keys, none) = (by.keys, json!({}));
         event(&mut *conn, keys, case_id, "terminated", user, now, "", none).await?;
     }
-    let audit_action = format!("case.{}", slug(action).replace('-', "_"));
-    let entry = Entry::ok(&audit_action).on("case", case_id).detail(data);
+    let code = audit_action(action);
+    let entry = Entry::ok(&code).on("case", case_id).detail(data);
     audit::record(&mut *conn, by.actor, entry).await?;
     Ok(Outcome { to, message })
 }
