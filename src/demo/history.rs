@@ -217,7 +217,12 @@ async fn take(
     if plan == Plan::Overdue {
         let (_, actor) = acting(tx, c.supervisor).await?;
         let when = assigned + Duration::days(40);
-        transitions::urge(tx, case, Some(c.id), &actor, when)
+        let urge = transitions::Urge {
+            id: case,
+            within: Some(c.id),
+            text: "请加快办理，按期办结。",
+        };
+        transitions::urge(tx, c.keys, &urge, &actor, when)
             .await
             .map_err(err)?;
         return Ok(());

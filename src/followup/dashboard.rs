@@ -353,8 +353,9 @@ pub async fn load(db: &PgPool, filter: &Filter, scope: &Scope<'_>) -> sqlx::Resu
     let (today, w) = (scope.today, scope.weights);
     let (report_rows, overdue_rows) = (scope.report_rows, scope.overdue_rows);
     let tally_rows = tallies(db, filter, today).await?;
-    // Names for the filters and rows: the subtree's, and those of the rows' departments and
-    // leaders (a provincial department handling a county's case), never another county's.
+    // Names for the filters and rows: the departments and leaders of the subtree's cases (a
+    // provincial department handling a county's case too), never another county's, nor those
+    // with no case here (the filters would only find nothing).
     let row_departments: Vec<i64> = tally_rows.iter().map(|r| r.department_id).collect();
     let row_leaders: Vec<i64> = tally_rows.iter().map(|r| r.leader_id).collect();
     let departments = sqlx::query_as!(
@@ -363,7 +364,9 @@ pub async fn load(db: &PgPool, filter: &Filter, scope: &Scope<'_>) -> sqlx::Resu
         // ranking lists two counties' 住建局.
         r#"SELECT d.id, d.name || COALESCE('（' || j.name || '）', '') AS "name!" FROM departments d
            LEFT JOIN jurisdictions j ON j.id = d.jurisdiction_id AND d.jurisdiction_id <> $1
-           WHERE COALESCE(d.jurisdiction_id, $1) IN (SELECT jurisdiction_subtree($1)) OR d.id = ANY($2)
+           WHERE d.id IN (SELECT department_id FROM case_month_tallies
+                          WHERE host_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
+              OR d.id = ANY($2)
            ORDER BY d.active DESC, d.name, j.code"#,
         filter.within,
         &row_departments
@@ -373,7 +376,9 @@ pub async fn load(db: &PgPool, filter: &Filter, scope: &Scope<'_>) -> sqlx::Resu
     let leaders = sqlx::query_as!(
         Choice,
         "SELECT id, name FROM leaders
-         WHERE COALESCE(county_id, $1) IN (SELECT jurisdiction_subtree($1)) OR id = ANY($2)
+         WHERE id IN (SELECT leader_id FROM case_month_tallies
+                      WHERE host_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
+            OR id = ANY($2)
          ORDER BY active DESC, name",
         filter.within,
         &row_leaders

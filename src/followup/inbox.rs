@@ -21,6 +21,21 @@ pub struct Line {
     pub days_left: Option<i64>,
     /// Past its date while the clock runs (even when no working day has passed since).
     pub overdue: bool,
+    /// The pressure on it: 重办, 督办, 催办 (the inbox only).
+    pub marks: Vec<&'static str>,
+}
+
+/// The pressure marks of a case: reopened (重办), urged by a supervisor (督办), urged by the
+/// deadline job (催办). A case with any of them heads the inbox.
+pub fn marks(reopened: bool, supervised: bool, auto_urged: bool) -> Vec<&'static str> {
+    [
+        (reopened, "重办"),
+        (supervised, "督办"),
+        (auto_urged, "催办"),
+    ]
+    .into_iter()
+    .filter_map(|(on, mark)| on.then_some(mark))
+    .collect()
 }
 
 /// Days left in working days on the date that counts now: the sign-for date while 待签收,
@@ -128,10 +143,24 @@ pub async fn lines(
                 due: date.map(cn_date).unwrap_or_default(),
                 days_left: left,
                 overdue,
+                marks: vec![],
             }
         })
         .collect();
     Ok((lines, more))
+}
+
+/// The cases waiting for `user`'s approval (a leader's own, 待审批), newest first.
+pub async fn awaiting_approval(
+    db: &PgPool,
+    user: &CurrentUser,
+    today: NaiveDate,
+) -> sqlx::Result<Vec<Line>> {
+    let filter = Filter {
+        status: CaseState::ClosureSubmitted.as_str().into(),
+        ..Filter::default()
+    };
+    Ok(lines(db, user, &filter, today, PER_SECTION).await?.0)
 }
 
 pub const EXPORT_HEADERS: [&str; 7] = [
@@ -154,7 +183,8 @@ pub struct Section {
 /// Rows shown per section; the count says how many there are in all.
 const PER_SECTION: i64 = 100;
 
-/// The department's running cases (lead, and co for those being handled), by section. Both
+/// The department's running cases (lead, and co for those being handled), by section; the
+/// pressed ones (`marks`) first, whatever their dates. Both
 /// halves walk an index (cases(lead_department_id, status), case_departments(department_id)).
 pub async fn sections(
     db: &PgPool,
@@ -169,19 +199,28 @@ pub async fn sections(
                SELECT c.id, c.code, c.title, c.status, c.accept_due_on, c.effective_due_on, c.owner_leader_id, c.lead_department_id
                FROM case_departments cd JOIN cases c ON c.id = cd.case_id
                WHERE cd.department_id = $1 AND c.status IN ('accepted', 'closure_submitted')
-           ), sorted AS (
-               SELECT m.*, CASE WHEN m.status = 'assigned' THEN 'sign'
-                                WHEN m.status = 'returned' THEN 'returned'
-                                WHEN m.effective_due_on < $2 THEN 'overdue'
-                                WHEN m.effective_due_on <= $2 + 7 THEN 'soon'
-                                ELSE 'open' END AS section
+           ), pressed AS (
+               SELECT m.*,
+                      EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = m.id AND (e.kind = 'reopened'
+                              OR (e.kind = 'review_decided' AND e.data->>'result' = 'overturned'))) AS reopened,
+                      EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = m.id AND e.kind = 'urged') AS supervised,
+                      EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = m.id AND e.kind = 'auto_urged') AS auto_urged
                FROM mine m
+           ), sorted AS (
+               SELECT p.*, CASE WHEN p.reopened OR p.supervised OR p.auto_urged THEN 'pressed'
+                                WHEN p.status = 'assigned' THEN 'sign'
+                                WHEN p.status = 'returned' THEN 'returned'
+                                WHEN p.effective_due_on < $2 THEN 'overdue'
+                                WHEN p.effective_due_on <= $2 + 7 THEN 'soon'
+                                ELSE 'open' END AS section
+               FROM pressed p
            ), ranked AS (
                SELECT s.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY s.section) AS total
                FROM sorted s WINDOW w AS (PARTITION BY s.section ORDER BY COALESCE(s.effective_due_on, s.accept_due_on), s.id)
            )
            SELECT r.id AS "id!", r.code AS "code!", r.title AS "title!", r.status AS "status!", r.accept_due_on AS "accept_due_on!",
-                  r.effective_due_on, r.section AS "section!", r.total AS "total!", d.name AS department, l.name AS leader
+                  r.effective_due_on, r.section AS "section!", r.total AS "total!", d.name AS department, l.name AS leader,
+                  r.reopened AS "reopened!", r.supervised AS "supervised!", r.auto_urged AS "auto_urged!"
            FROM ranked r JOIN departments d ON d.id = r.lead_department_id JOIN leaders l ON l.id = r.owner_leader_id
            WHERE r.rn <= $3 ORDER BY r.rn"#,
         department_id,
@@ -192,6 +231,7 @@ pub async fn sections(
     .await?;
     let calendar = Calendar::load(db, today).await?;
     let mut sections: Vec<Section> = [
+        ("pressed", "重办·督办·催办"),
         ("sign", "待签收"),
         ("soon", "即将到期"),
         ("overdue", "已逾期"),
@@ -230,6 +270,7 @@ pub async fn sections(
             due: date.map(cn_date).unwrap_or_default(),
             days_left: left,
             overdue,
+            marks: marks(r.reopened, r.supervised, r.auto_urged),
         });
     }
     Ok(sections)
@@ -251,12 +292,15 @@ pub async fn department_choices(db: &PgPool, within: Option<i64>) -> sqlx::Resul
     .await
 }
 
-/// The case filters' owning leaders within `within`'s subtree (or of no jurisdiction yet).
+/// The case filters' leaders: those owning cases within `within`'s subtree (found in the
+/// tallies, keyed by host and organiser); never another county's, nor one with nothing to find.
 pub async fn leader_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec<Choice>> {
     sqlx::query_as!(
         Choice,
         "SELECT id, name AS label FROM leaders
-         WHERE COALESCE(county_id, $1) IN (SELECT jurisdiction_subtree($1)) ORDER BY name",
+         WHERE id IN (SELECT leader_id FROM case_month_tallies
+                      WHERE host_id IN (SELECT jurisdiction_subtree($1)) OR organiser_id IN (SELECT jurisdiction_subtree($1)))
+         ORDER BY name",
         within
     )
     .fetch_all(db)
@@ -274,4 +318,16 @@ pub async fn visit_choices(db: &PgPool, within: Option<i64>) -> sqlx::Result<Vec
     )
     .fetch_all(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_name_each_pressure_in_order() {
+        assert!(marks(false, false, false).is_empty());
+        assert_eq!(marks(true, false, true), ["重办", "催办"]);
+        assert_eq!(marks(false, true, false), ["督办"]);
+    }
 }

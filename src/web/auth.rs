@@ -141,13 +141,15 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Where a role lands after signing in.
+/// Where a role lands after signing in: its own work (issue 16), not the public home page.
 pub fn home_for(role: Role) -> &'static str {
     match role {
         Role::Sysadmin | Role::Secadmin => "/admin/users",
         Role::Auditor => "/audit",
         Role::Leader => "/me/today",
-        _ => "/",
+        Role::Handler => "/dept/cases",
+        Role::Supervisor => "/supervision",
+        Role::Staff => "/staff/visits",
     }
 }
 

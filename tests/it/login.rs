@@ -181,3 +181,25 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
             .unwrap();
     assert_eq!(ips, ["127.0.0.1"], "the audit records the peer");
 }
+
+#[tokio::test]
+async fn each_role_lands_on_its_own_work_after_signing_in() {
+    let app = TestApp::spawn().await;
+    let homes = [
+        (Role::Staff, "/staff/visits"),
+        (Role::Leader, "/me/today"),
+        (Role::Handler, "/dept/cases"),
+        (Role::Supervisor, "/supervision"),
+        (Role::Auditor, "/audit"),
+        (Role::Sysadmin, "/admin/users"),
+        (Role::Secadmin, "/admin/users"),
+    ];
+    for (role, home) in homes {
+        let name = format!("home_{}", role.as_str());
+        app.user(&name, role).await;
+        let client = app.client();
+        let login = client.login(&name, PASSWORD).await;
+        assert_eq!((login.status, login.location()), (303, home), "{name}");
+        assert_eq!(client.get(home).await.status, 200, "{name} may open {home}");
+    }
+}

@@ -968,3 +968,157 @@ async fn the_cases_list_shows_the_newest_200_and_says_so_while_its_export_has_th
     let page = staff.get(&format!("/cases?leader={other}")).await;
     assert!(!page.body.contains("仅显示最新"), "{}", page.body);
 }
+
+/// The codes of the handler's inbox in order, and the marks of its first row.
+async fn inbox_head(handler: &crate::harness::Client) -> (Vec<String>, Vec<String>) {
+    let inbox = handler.get("/dept/cases").await;
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    let codes = inbox.texts("table.cases tbody tr td:first-child code");
+    let marks = inbox.texts("table.cases tbody tr:first-child .mark");
+    (codes, marks.into_iter().take(3).collect())
+}
+
+#[tokio::test]
+async fn a_supervisors_urge_from_the_case_page_heads_the_handlers_inbox_marked() {
+    let app = TestApp::spawn().await;
+    let w = World::new(&app).await;
+    let dept = w.handler_department().await;
+    let ldr = leader(&w.owner, "王五").await;
+    let now = app.clock.now();
+    let soon = NewCase::open(dept, ldr, now, china_date(now) + Duration::days(3));
+    let later = NewCase::open(dept, ldr, now, china_date(now) + Duration::days(40));
+    let (first, urged) = (w.case(&soon).await, w.case(&later).await);
+    let code = |id: i64| {
+        sqlx::query_scalar::<_, String>("SELECT code FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_one(&w.owner)
+    };
+    let (first_code, urged_code) = (code(first).await.unwrap(), code(urged).await.unwrap());
+    let handler = app.client();
+    assert_eq!(handler.login("sv_handler", PASSWORD).await.status, 303);
+    let (codes, marks) = inbox_head(&handler).await;
+    assert_eq!(
+        codes,
+        [first_code.clone(), urged_code.clone()],
+        "due soon first"
+    );
+    assert!(marks.is_empty());
+
+    let boss = app.signed_in("sv_boss", Role::Supervisor).await;
+    let path = format!("/cases/{urged}/urge");
+    let page = boss.get(&format!("/cases/{urged}")).await;
+    assert!(
+        page.body.contains(&format!("action=\"{path}\"")),
+        "督办 form on the case page"
+    );
+    let empty = boss
+        .post(&path, &[("from", "case"), ("urge_text", " ")])
+        .await;
+    assert_eq!(empty.status, 422);
+    assert_eq!(empty.field_error("urge_text"), "请填写督办意见");
+    let r = boss
+        .post(
+            &path,
+            &[("from", "case"), ("urge_text", "请于三日内报告办理进展")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), format!("/cases/{urged}"));
+
+    let (codes, marks) = inbox_head(&handler).await;
+    assert_eq!(codes, [urged_code, first_code], "the urged case first");
+    assert_eq!(marks, ["督办"]);
+    let case = handler.get(&format!("/cases/{urged}")).await;
+    assert!(
+        case.body.contains("请于三日内报告办理进展"),
+        "the 督办 text on the case"
+    );
+}
+
+#[tokio::test]
+async fn a_leaders_today_lists_its_cases_awaiting_approval() {
+    let app = TestApp::spawn().await;
+    let w = World::new(&app).await;
+    let dept = w.handler_department().await;
+    let me = app.user("sv_leader", Role::Leader).await;
+    let mine: i64 = count(&w.owner, "SELECT leader_id FROM users WHERE id = $1", me).await;
+    let other = leader(&w.owner, "王五").await;
+    let now = app.clock.now();
+    let due = china_date(now) + Duration::days(20);
+    let submitted = |l: i64| NewCase {
+        status: "closure_submitted",
+        result: Some("resolved"),
+        ..NewCase::open(dept, l, now, due)
+    };
+    let waiting = w.case(&submitted(mine)).await;
+    w.case(&submitted(other)).await;
+    w.case(&NewCase::open(dept, mine, now, due)).await;
+    let client = app.client();
+    let login = client.login("sv_leader", PASSWORD).await;
+    assert_eq!(login.location(), "/me/today");
+    let today = client.get("/me/today").await;
+    assert_eq!(today.status, 200, "{}", today.body);
+    let rows = today.texts("#approvals tbody tr");
+    assert_eq!(
+        rows.len(),
+        1,
+        "only its own case awaiting approval: {rows:?}"
+    );
+    assert!(rows[0].contains("待审核"), "{rows:?}");
+    assert!(today.body.contains(&format!("href=\"/cases/{waiting}\"")));
+}
+
+#[tokio::test]
+async fn the_leader_filter_lists_only_leaders_with_cases_in_reach() {
+    let app = TestApp::spawn().await;
+    let w = World::new(&app).await;
+    let dept = w.handler_department().await;
+    let now = app.clock.now();
+    let due = china_date(now) + Duration::days(20);
+    let here = leader(&w.owner, "本县领导").await;
+    w.case(&NewCase::open(dept, here, now, due)).await;
+    // Another county's visit: its own leader, and a leader of no county with a case only there.
+    let county: i64 = sqlx::query_scalar(
+        "INSERT INTO jurisdictions (name, code) VALUES ('邻县', '330798') RETURNING id",
+    )
+    .fetch_one(&w.owner)
+    .await
+    .unwrap();
+    let theirs = leader(&w.owner, "邻县领导").await;
+    sqlx::query("UPDATE leaders SET county_id = $2 WHERE id = $1")
+        .bind(theirs)
+        .bind(county)
+        .execute(&w.owner)
+        .await
+        .unwrap();
+    let wanderer = leader(&w.owner, "外县包案领导").await;
+    let visit: i64 = sqlx::query_scalar(
+        "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, venue, status, created_by)
+         VALUES ($1, '邻县下访', 'county', $2, current_date - 20, '邻县中心', 'following_up', $3) RETURNING id",
+    )
+    .bind(county)
+    .bind(theirs)
+    .bind(w.staff)
+    .fetch_one(&w.owner)
+    .await
+    .unwrap();
+    w.case_in(visit, &NewCase::open(dept, theirs, now, due))
+        .await;
+    w.case_in(visit, &NewCase::open(dept, wanderer, now, due))
+        .await;
+    let home: i64 = sqlx::query_scalar("SELECT county_id FROM visits WHERE id = $1")
+        .bind(w.visit)
+        .fetch_one(&w.owner)
+        .await
+        .unwrap();
+    app.user("sv_county", Role::Supervisor).await;
+    crate::fixtures::place(&w.owner, "sv_county", home).await;
+    let boss = app.client();
+    assert_eq!(boss.login("sv_county", PASSWORD).await.status, 303);
+    for path in ["/supervision", "/cases"] {
+        let page = boss.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let leaders = page.texts("select[name=leader] option");
+        assert_eq!(leaders, ["全部", "本县领导"], "{path}");
+    }
+}

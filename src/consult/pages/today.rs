@@ -1,9 +1,11 @@
 //! `/me/today`: a leader's rooms today (Asia/Shanghai), across visits — who else sits there, which
-//! departments, the queue — and one click to the desk. Only the rooms where the leader sits.
+//! departments, the queue — and one click to the desk. Only the rooms where the leader sits. Below,
+//! the leader's cases waiting for approval.
 
 use crate::clock::{china_date, cn_date};
 use crate::consult::board::{self, QueueRow, RoomRow, Tile};
 use crate::error::AppError;
+use crate::followup::inbox::{self, Line};
 use crate::state::AppState;
 use crate::web::Ctx;
 use crate::web::auth::CurrentUser;
@@ -31,6 +33,8 @@ struct TodayPage {
     layout: Layout,
     date: String,
     rooms: Vec<TodayRoom>,
+    /// The leader's cases waiting for approval of their closure.
+    lines: Vec<Line>,
 }
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) -> Page {
@@ -39,6 +43,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx, user: CurrentUser) ->
         layout: ctx.layout("今日接访"),
         date: cn_date(today),
         rooms: rooms(&state.db, user.leader_id, user.jurisdiction_id, today).await?,
+        lines: inbox::awaiting_approval(&state.db, &user, today).await?,
     })
 }
 

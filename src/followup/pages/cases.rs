@@ -40,6 +40,10 @@ pub struct ActionForm {
     pub reviewer: String,
     pub hearing_from: String,
     pub hearing_to: String,
+    /// 督办意见 (the supervisor's 督办 form).
+    pub urge_text: String,
+    /// `case` when a form was sent from this page and its answer returns here.
+    pub from: String,
 }
 
 /// The text field an action reads: (field, label, min and max length); none for 重新交办.
@@ -161,7 +165,19 @@ async fn act(state: &AppState, ctx: &Ctx, id: i64, action: Action, f: ActionForm
         Err(e) => refusal(e)?,
     };
     drop(tx);
-    let page = case_page(state, ctx, id, f, errors, slug(req.action)).await?;
+    refused(state, ctx, id, f, errors, slug(req.action)).await
+}
+
+/// The case file again with what was typed and why not beside the fields of `failed`'s form (422).
+pub(super) async fn refused(
+    state: &AppState,
+    ctx: &Ctx,
+    id: i64,
+    form: ActionForm,
+    errors: Errors,
+    failed: &'static str,
+) -> Page {
+    let page = case_page(state, ctx, id, form, errors, failed).await?;
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
@@ -245,6 +261,8 @@ pub(super) struct CasePage {
     reviewers: Vec<crate::followup::reviews::Body>,
     open_review: Option<crate::followup::reviews::store::OpenReview>,
     can_hearing: bool,
+    /// A supervisor may 督办 while the deadline runs.
+    can_urge: bool,
 }
 
 impl CasePage {
@@ -355,6 +373,7 @@ pub(super) async fn case_page(
         reviewers,
         open_review,
         can_hearing,
+        can_urge: side == state::Side::Supervisor && row.state().deadline_runs(),
     })
 }
 
@@ -362,8 +381,7 @@ pub(super) async fn case_page(
 pub(super) async fn refused_upload(state: &AppState, ctx: &Ctx, id: i64, why: &str) -> Page {
     let mut errors = Errors::default();
     errors.add("file", why);
-    let page = case_page(state, ctx, id, ActionForm::default(), errors, "attach").await?;
-    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+    refused(state, ctx, id, ActionForm::default(), errors, "attach").await
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {

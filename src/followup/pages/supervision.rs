@@ -6,11 +6,12 @@ use crate::clock::china_date;
 use crate::config::rules::Weights;
 use crate::error::AppError;
 use crate::followup::dashboard::{self, CaseLine, Choice, Dashboard, DeptLine, Filter};
+use crate::followup::pages::cases::{ActionForm, refused};
 use crate::followup::scoring::{pct, score};
 use crate::followup::transitions;
 use crate::state::AppState;
 use crate::web::export::{SameOrigin, fields};
-use crate::web::form::{Errors, Form};
+use crate::web::form::{self, Errors, Form};
 use crate::web::page::{Layout, Page, render_status};
 use crate::web::xlsx::{self, Cell, Sheet};
 use crate::web::{Ctx, redirect_with_flash};
@@ -370,15 +371,45 @@ fn case_rows(lines: &[CaseLine]) -> Vec<Vec<Cell>> {
         .collect()
 }
 
-/// POST `/cases/{id}/urge` (督办, supervisors): `transitions::urge` in one transaction.
-pub async fn urge(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Page {
-    let mut tx = state.db.begin().await?;
+/// POST `/cases/{id}/urge` (督办, supervisors): `transitions::urge` in one transaction. From the
+/// case page the 督办意见 is required and the answer returns there; the lists' button has no text.
+pub async fn urge(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Page {
+    let from_case = f.from == "case";
+    let mut errors = Errors::default();
+    let min = usize::from(from_case);
+    let text = form::text(
+        &mut errors,
+        "urge_text",
+        "督办意见",
+        &f.urge_text,
+        min,
+        1000,
+    );
+    if !errors.is_empty() {
+        return refused(&state, &ctx, id, f, errors, "urge").await;
+    }
     let within = ctx.user.as_ref().and_then(|u| u.jurisdiction_id);
-    let code = transitions::urge(&mut tx, id, within, &ctx.actor(), state.clock.now()).await?;
+    let urge = transitions::Urge {
+        id,
+        within,
+        text: &text,
+    };
+    let (actor, now) = (ctx.actor(), state.clock.now());
+    let mut tx = state.db.begin().await?;
+    let code = transitions::urge(&mut tx, &state.keys, &urge, &actor, now).await?;
     tx.commit().await?;
+    let back = match from_case {
+        true => format!("/cases/{id}"),
+        false => "/supervision".into(),
+    };
     Ok(redirect_with_flash(
         &state,
-        "/supervision",
+        &back,
         &format!("已督办：{code}"),
     ))
 }

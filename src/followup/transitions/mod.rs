@@ -25,7 +25,7 @@ mod oversight;
 mod rating;
 mod written;
 
-pub use oversight::{Handover, OPEN, hand_over, successor_ok, urge};
+pub use oversight::{Handover, OPEN, Urge, hand_over, successor_ok, urge};
 pub use rating::{Rating, may_rate, rate};
 pub use written::{Issued, check_issue, written};
 

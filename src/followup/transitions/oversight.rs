@@ -6,20 +6,29 @@ use crate::audit::{self, Actor, Entry};
 use crate::crypto::Keys;
 use crate::error::AppError;
 use crate::followup::jobs::notify_department;
+use crate::followup::state::RUNNING;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgExecutor};
 
-/// 督办 (supervisors): an `urged` event, the first urge date if none, a notification to the lead
-/// department, an audit row. Returns the case code. A case outside `within`'s subtree (its
-/// visit's host and organiser) is not found.
+/// A 督办: the case, the supervisor's jurisdiction (a case outside its subtree — the visit's host
+/// and organiser — is not found) and the 督办意见 (sealed on the event; empty from the lists).
+pub struct Urge<'a> {
+    pub id: i64,
+    pub within: Option<i64>,
+    pub text: &'a str,
+}
+
+/// 督办 (supervisors): an `urged` event with its text, the first urge date if none, a
+/// notification to the lead department, an audit row. Returns the case code.
 pub async fn urge(
     tx: &mut PgConnection,
-    id: i64,
-    within: Option<i64>,
+    keys: &Keys,
+    urge: &Urge<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<String, CaseError> {
+    let (id, within) = (urge.id, urge.within);
     let case = sqlx::query!(
         "SELECT c.code, c.title, c.status, c.lead_department_id FROM cases c JOIN visits v ON v.id = c.visit_id
          WHERE c.id = $1 AND (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))
@@ -30,20 +39,10 @@ pub async fn urge(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    if !matches!(
-        case.status.as_str(),
-        "assigned" | "accepted" | "returned" | "closure_submitted"
-    ) {
+    if !RUNNING.contains(&case.status.as_str()) {
         return Err(AppError::Conflict("该交办件已办结，无需督办。".into()).into());
     }
-    sqlx::query!(
-        "INSERT INTO case_events (case_id, kind, actor_id, at) VALUES ($1, 'urged', $2, $3)",
-        id,
-        actor.id,
-        now
-    )
-    .execute(&mut *tx)
-    .await?;
+    event(tx, keys, id, "urged", actor.id, now, urge.text, json!({})).await?;
     sqlx::query!(
         "UPDATE cases SET first_urged_at = $2 WHERE id = $1 AND first_urged_at IS NULL",
         id,
