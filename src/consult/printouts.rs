@@ -74,19 +74,37 @@ pub struct Ticket {
     pub expected: String,
 }
 
-/// The ticket of a registration of the visit with a place in a room's queue; 404 otherwise.
-pub async fn ticket(conn: &mut PgConnection, visit_id: i64, reg: i64) -> Result<Ticket, AppError> {
-    sqlx::query_as!(
-        Ticket,
-        r#"SELECT v.title AS visit_title, g.code, r.name AS room, r.location, g.queue_number AS "queue_number!",
-                  g.persons, COALESCE(to_char(g.expected_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI'), '') AS "expected!"
-           FROM registrations g JOIN visits v ON v.id = g.visit_id JOIN rooms r ON r.id = g.room_id
-           WHERE g.id = $2 AND g.visit_id = $1 AND g.queue_number IS NOT NULL
-             AND g.status IN ('scheduled', 'checked_in', 'called')"#,
+/// The ticket of a registration of the visit: None while it has no place in a room's queue
+/// (not yet scheduled, or already received); another visit's → 404.
+pub async fn ticket(
+    conn: &mut PgConnection,
+    visit_id: i64,
+    reg: i64,
+) -> Result<Option<Ticket>, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT v.title AS visit_title, g.code, r.name AS "room?", r.location AS "location?", g.queue_number, g.persons,
+                  g.status IN ('scheduled', 'checked_in', 'called') AS "queued!",
+                  COALESCE(to_char(g.expected_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI'), '') AS "expected!"
+           FROM registrations g JOIN visits v ON v.id = g.visit_id LEFT JOIN rooms r ON r.id = g.room_id
+           WHERE g.id = $2 AND g.visit_id = $1"#,
         visit_id,
         reg
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(AppError::NotFound)
+    .ok_or(AppError::NotFound)?;
+    Ok(
+        match (row.queued, row.room, row.location, row.queue_number) {
+            (true, Some(room), Some(location), Some(queue_number)) => Some(Ticket {
+                visit_title: row.visit_title,
+                code: row.code,
+                room,
+                location,
+                queue_number,
+                persons: row.persons,
+                expected: row.expected,
+            }),
+            _ => None,
+        },
+    )
 }

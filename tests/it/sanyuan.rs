@@ -496,7 +496,10 @@ async fn in_a_browser_an_account_is_created_granted_and_given_a_password_by_link
     assert!(b.body_text().await.contains("新密码已设置"));
     b.log_in(&app, "chen", NEW_PASSWORD).await;
     let path = b.driver.current_url().await.unwrap().path().to_owned();
-    assert_eq!(path, "/", "chen works as staff now");
+    assert_eq!(
+        path, "/staff/visits",
+        "chen works as staff now: on the visits"
+    );
 
     // The auditor, through its own second factor, reads what both administrators did.
     b.log_in(&app, "shenji2", PASSWORD).await;

@@ -39,7 +39,8 @@ pub async fn room_list(
 struct TicketPage {
     layout: Layout,
     back: String,
-    ticket: Ticket,
+    /// None: no place in a queue yet, so nothing to print.
+    ticket: Option<Ticket>,
     /// The citizen's status page as a QR code.
     qr: String,
 }
@@ -52,15 +53,17 @@ pub async fn ticket(
 ) -> Page {
     let mut conn = state.db.acquire().await?;
     let ticket = printouts::ticket(&mut conn, id, reg).await?;
-    let status = format!(
-        "{}/registrations/{}",
-        crate::web::base_url(&state.config, &headers),
-        ticket.code
-    );
+    let base = crate::web::base_url(&state.config, &headers);
+    let qr = ticket.as_ref().map_or_else(String::new, |t| {
+        crate::web::qr::svg(
+            &format!("{base}/registrations/{}", t.code),
+            "登记状态查询二维码",
+        )
+    });
     render(&TicketPage {
         layout: ctx.layout("排队小票"),
         back: format!("/staff/visits/{id}/checkin"),
-        qr: crate::web::qr::svg(&status, "登记状态查询二维码"),
         ticket,
+        qr,
     })
 }
