@@ -36,6 +36,7 @@ mod layers;
 mod login;
 mod pg_dump;
 mod plan;
+mod planned_notices;
 mod pujiang;
 mod region;
 mod regions;
