@@ -400,9 +400,17 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
                 state.config.job_poll,
                 uuid::Uuid::new_v4().to_string(),
             )));
+            // Planned notices too: a claim and the unique published notice keep each to one.
+            jobs.push(tokio::spawn(crate::prepare::notice_jobs::run_loop(
+                pool.clone(),
+                state.clock.clone(),
+                state.config.notice_days,
+                state.config.job_poll,
+                uuid::Uuid::new_v4().to_string(),
+            )));
         } else {
             tracing::warn!(
-                "XIAFANG_JOBS=off: no reminders, 催办 or outbox delivery in this instance"
+                "XIAFANG_JOBS=off: no reminders, 催办, planned notices or outbox delivery in this instance"
             );
         }
         serve(listener, state, shutdown_signal()).await?;

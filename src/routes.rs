@@ -138,6 +138,8 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/notices", STAFF, prepare::pages::notices::generate),
         route(M::POST, "/staff/visits/{id}/notices/{notice}", STAFF, prepare::pages::notices::update),
         route(M::POST, "/staff/visits/{id}/notices/{notice}/publish", STAFF, prepare::pages::notices::publish),
+        route(M::POST, "/staff/visits/{id}/notices/{notice}/schedule", STAFF, prepare::pages::notices::schedule),
+        route(M::POST, "/staff/visits/{id}/notices/{notice}/unschedule", STAFF, prepare::pages::notices::unschedule),
         route(M::POST, "/staff/visits/{id}/correction", STAFF, prepare::pages::notices::correct),
         route(M::GET, "/staff/visits/{id}/rooms", STAFF, prepare::pages::rooms::page),
         route(M::POST, "/staff/visits/{id}/rooms", STAFF, prepare::pages::rooms::create),

@@ -44,6 +44,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("notice.generate", "生成公告"),
     ("notice.update", "修改公告"),
     ("notice.publish", "发布公告"),
+    ("notice.schedule", "定时发布公告"),
+    ("notice.unschedule", "取消定时发布"),
     ("notice.correct", "更正公告"),
     ("room.create", "新增接访室"),
     ("room.update", "修改接访室"),

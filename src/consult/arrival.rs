@@ -160,8 +160,10 @@ pub enum CheckedIn {
     },
     Refused {
         code: String,
-        why: &'static str,
+        why: String,
     },
+    /// 签到 is not open yet (the visit's day, or the afternoon before).
+    NotOpen(String),
 }
 
 /// 签到 of one registration of the visit, under the visit's lock: a scheduled batch joins its
@@ -174,6 +176,16 @@ pub async fn check_in(
     actor: &Actor,
 ) -> Result<CheckedIn, AppError> {
     schedule_store::lock_visit(&mut *tx, id).await?;
+    let v = sqlx::query!(
+        "SELECT visit_date, checkin_opens_eve FROM visits WHERE id = $1",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if let Some(why) = checkin_rules::not_open(now, v.visit_date, v.checkin_opens_eve) {
+        return Ok(CheckedIn::NotOpen(why));
+    }
     let r = sqlx::query!(
         r#"SELECT g.code, g.status, g.queue_number, rm.name AS "room?" FROM registrations g LEFT JOIN rooms rm ON rm.id = g.room_id
            WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g"#,
@@ -185,7 +197,10 @@ pub async fn check_in(
     .ok_or(AppError::NotFound)?;
     let from = stored_status(&r.status)?;
     let (room, number) = match checkin_rules::check_in(from) {
-        CheckIn::Refuse(why) => return Ok(CheckedIn::Refused { code: r.code, why }),
+        CheckIn::Refuse(why) => {
+            let why = why.to_string();
+            return Ok(CheckedIn::Refused { code: r.code, why });
+        }
         CheckIn::Queue => {
             queue_moves::check_in_scheduled(&mut *tx, reg, from, now).await?;
             (
@@ -196,7 +211,7 @@ pub async fn check_in(
         CheckIn::Place => match place(&mut *tx, id, reg, Event::CheckIn, None, now).await? {
             Some(p) => (p.room_name, p.queue_number),
             None => {
-                let why = "没有对口的接待室，请先在排接页面为其手动安排接待室后再签到。";
+                let why = "没有对口的接待室，请先在排接页面为其手动安排接待室后再签到。".into();
                 return Ok(CheckedIn::Refused { code: r.code, why });
             }
         },

@@ -318,6 +318,7 @@ async fn create_day(
         slot_minutes: rota::SLOT_MINUTES,
         registration_closes_at: None,
         deadline_days: rota::DEADLINE_DAYS,
+        checkin_opens_eve: false,
     };
     let id = visit_store::create(tx, &visit, county.id, env.user_id, env.actor).await?;
     sqlx::query!("UPDATE visits SET duty = true WHERE id = $1", id)

@@ -6,6 +6,7 @@ pub mod form_token;
 pub mod legacy_plaintext;
 pub mod lifecycle;
 pub mod notice_correction;
+pub mod notice_jobs;
 pub mod notice_store;
 pub mod notice_text;
 pub mod pages;

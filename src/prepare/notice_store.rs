@@ -91,7 +91,7 @@ pub async fn generate_draft(
     let (title, body) = crate::prepare::notice_text::compose(kind, &facts);
     let planned = d.notice_days.latest(kind, v.visit_date);
     let updated = sqlx::query_scalar!(
-        "UPDATE notices SET title = $3, body = $4, planned_date = $5 WHERE visit_id = $1 AND kind = $2 AND status = 'draft' RETURNING id",
+        "UPDATE notices SET title = $3, body = $4, planned_date = CASE WHEN scheduled_by IS NULL THEN $5 ELSE planned_date END WHERE visit_id = $1 AND kind = $2 AND status = 'draft' RETURNING id",
         id,
         kind,
         title,
@@ -260,6 +260,80 @@ pub async fn save_draft(
         let detail = serde_json::json!({"visit_id": id});
         Entry::ok("notice.update").on("notice", d.id).detail(detail)
     };
+    audit::record(&mut *tx, actor, entry).await?;
+    Ok(())
+}
+
+/// 08:00 China time: when a scheduled notice goes out on its planned date.
+pub const SCHEDULED_HOUR: u32 = 8;
+
+/// Why the draft may not be planned for `on` (the notice periods as they would stand then). A
+/// second notice counts the first as published on its own planned date while it is scheduled.
+pub async fn schedule_refusal(
+    tx: &mut PgConnection,
+    d: &LockedDraft,
+    on: chrono::NaiveDate,
+    now: DateTime<Utc>,
+    notice_days: &NoticeDays,
+) -> Result<Option<String>, AppError> {
+    if on < china_date(now) {
+        return Ok(Some("计划发布日期不能早于今天。".into()));
+    }
+    let first_on = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN status = 'published' THEN (published_at AT TIME ZONE 'Asia/Shanghai')::date ELSE planned_date END AS "on!"
+           FROM notices WHERE visit_id = $1 AND kind = 'first' AND (status = 'published' OR scheduled_by IS NOT NULL)
+           ORDER BY status = 'published' DESC, id DESC LIMIT 1"#,
+        d.visit_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(notice_days
+        .check_publish(&d.kind, d.visit_date, on, first_on)
+        .err())
+}
+
+/// Plan the draft (saved with `c`) for 08:00 on `on`, in `user_id`'s name; a new plan clears the
+/// reason an earlier one was refused. Audited.
+pub async fn schedule(
+    tx: &mut PgConnection,
+    d: &LockedDraft,
+    c: &Content,
+    (on, user_id): (chrono::NaiveDate, i64),
+    actor: &Actor,
+) -> Result<(), AppError> {
+    save_draft(tx, d, c, None, actor).await?;
+    sqlx::query!(
+        "UPDATE notices SET planned_date = $2, scheduled_by = $3, schedule_refused = NULL WHERE id = $1",
+        d.id,
+        on,
+        user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({"visit_id": d.visit_id, "kind": d.kind, "planned_date": on});
+    let entry = Entry::ok("notice.schedule")
+        .on("notice", d.id)
+        .detail(detail);
+    audit::record(&mut *tx, actor, entry).await?;
+    Ok(())
+}
+
+/// Withdraw the plan: the draft waits to be published by hand. Audited.
+pub async fn unschedule(
+    tx: &mut PgConnection,
+    d: &LockedDraft,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "UPDATE notices SET scheduled_by = NULL, schedule_refused = NULL WHERE id = $1",
+        d.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = serde_json::json!({"visit_id": d.visit_id, "kind": d.kind});
+    let entry = Entry::ok("notice.unschedule")
+        .on("notice", d.id)
+        .detail(detail);
     audit::record(&mut *tx, actor, entry).await?;
     Ok(())
 }

@@ -28,6 +28,7 @@ pub struct Valid {
     pub slot_minutes: i32,
     pub registration_closes_at: Option<DateTime<Utc>>,
     pub deadline_days: i32,
+    pub checkin_opens_eve: bool,
 }
 
 pub fn detail(v: &Valid) -> serde_json::Value {
@@ -36,6 +37,7 @@ pub fn detail(v: &Valid) -> serde_json::Value {
         "visit_date": v.visit_date, "starts_at": v.starts_at, "ends_at": v.ends_at, "venue": v.venue, "address": v.address,
         "department_ids": v.department_ids, "slot_minutes": v.slot_minutes,
         "registration_closes_at": v.registration_closes_at, "deadline_days": v.deadline_days,
+        "checkin_opens_eve": v.checkin_opens_eve,
     })
 }
 
@@ -77,8 +79,8 @@ pub async fn create(
 ) -> Result<i64, AppError> {
     let id = sqlx::query_scalar!(
         "INSERT INTO visits (county_id, title, level, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope,
-                             slot_minutes, registration_closes_at, deadline_days, created_by, organiser_id)
-         SELECT $1, $2, l.level, l.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM leaders l WHERE l.id = $3
+                             slot_minutes, registration_closes_at, deadline_days, created_by, organiser_id, checkin_opens_eve)
+         SELECT $1, $2, l.level, l.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM leaders l WHERE l.id = $3
          RETURNING id",
         v.county_id,
         v.title,
@@ -93,7 +95,8 @@ pub async fn create(
         v.registration_closes_at,
         v.deadline_days,
         user_id,
-        organiser_id
+        organiser_id,
+        v.checkin_opens_eve
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -139,7 +142,7 @@ pub async fn update(
         // A visit organised by its host moves with it; one organised above stays so.
         "UPDATE visits SET county_id = $2, organiser_id = CASE WHEN organiser_id = county_id THEN $2 ELSE organiser_id END, title = $3, lead_leader_id = $4, level = (SELECT level FROM leaders WHERE id = $4),
                 visit_date = $5, starts_at = $6, ends_at = $7, venue = $8, address = $9, scope = $10, slot_minutes = $11,
-                registration_closes_at = $12, deadline_days = $13
+                registration_closes_at = $12, deadline_days = $13, checkin_opens_eve = $14
          WHERE id = $1",
         id,
         v.county_id,
@@ -153,7 +156,8 @@ pub async fn update(
         v.scope,
         v.slot_minutes,
         v.registration_closes_at,
-        v.deadline_days
+        v.deadline_days,
+        v.checkin_opens_eve
     )
     .execute(&mut *tx)
     .await?;

@@ -3,8 +3,9 @@
 
 use crate::fixtures::{Fx, Reg, fixture, id_of, register, visit};
 use crate::harness::{Client, TestApp};
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::PgPool;
+use xiafang::clock::{Clock, china_instant};
 
 struct Day {
     fx: Fx,
@@ -93,6 +94,29 @@ async fn day(app: &TestApp) -> Day {
     }
 }
 
+/// An app whose sessions outlast days of the test clock moving.
+async fn spawn_for_days() -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.session_idle = Duration::days(30);
+        c.session_absolute = Duration::days(30);
+    })
+    .await
+}
+
+/// Move the test clock to `hour`:`minute` China time, `days` after the visit's day.
+async fn move_to(app: &TestApp, visit: i64, days: i64, (hour, minute): (u32, u32)) {
+    let day: NaiveDate = sqlx::query_scalar("SELECT visit_date FROM visits WHERE id = $1")
+        .bind(visit)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let at = china_instant(
+        day + Duration::days(days),
+        NaiveTime::from_hms_opt(hour, minute, 0).unwrap(),
+    );
+    app.clock.advance(at - app.clock.now());
+}
+
 async fn scheduled_notices(o: &PgPool) -> Vec<(i64, String)> {
     sqlx::query_as("SELECT registration_id, body FROM notifications WHERE kind = 'registration.scheduled' ORDER BY id").fetch_all(o).await.unwrap()
 }
@@ -169,7 +193,7 @@ async fn publishing_notifies_each_once_and_a_republish_only_the_moved() {
 
 #[tokio::test]
 async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
-    let app = TestApp::spawn().await;
+    let app = spawn_for_days().await;
     let d = day(&app).await;
     let (o, v) = (&d.fx.owner, d.fx.visit);
     assert_eq!(
@@ -204,6 +228,7 @@ async fn check_in_by_code_phone_and_id_puts_the_batch_in_its_rooms_queue() {
         "{}",
         board_before.body
     );
+    move_to(&app, v, 0, (8, 30)).await;
     let resp = d.staff.post(&format!("{path}/{}", d.regs[0]), &[]).await;
     assert_eq!(resp.status, 303, "{}", resp.body);
     let (status, room, number, at) = status_of(o, d.regs[0]).await;
@@ -508,4 +533,87 @@ async fn the_day_page_counts_what_the_rows_say() {
             .contains(&format!("/staff/visits/{v}/checkin"))
             && visit_page.body.contains(&format!("/staff/visits/{v}/day"))
     );
+}
+
+/// The visit form as stored, with the 前一天 12:00 起即可签到 box ticked or not.
+async fn save_visit_form(d: &Day, eve: bool) -> u16 {
+    let v = d.fx.visit;
+    let row: (String, String, String, String, String, String, String) = sqlx::query_as(
+        "SELECT title, county_id::text, lead_leader_id::text, visit_date::text, to_char(starts_at, 'HH24:MI'), to_char(ends_at, 'HH24:MI'), venue FROM visits WHERE id = $1",
+    )
+    .bind(v)
+    .fetch_one(&d.fx.owner)
+    .await
+    .unwrap();
+    let mut form = vec![
+        ("title", row.0.as_str()),
+        ("county_id", &row.1),
+        ("lead_leader_id", &row.2),
+        ("visit_date", &row.3),
+        ("starts_at", &row.4),
+        ("ends_at", &row.5),
+        ("venue", &row.6),
+    ];
+    if eve {
+        form.push(("checkin_opens_eve", "on"));
+    }
+    let r = d
+        .staff
+        .post(&format!("/staff/visits/{v}/edit"), &form)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let edit = d.staff.get(&format!("/staff/visits/{v}/edit")).await;
+    let ticked = edit
+        .html()
+        .select(&scraper::Selector::parse("input[name=checkin_opens_eve][checked]").unwrap())
+        .count();
+    assert_eq!(ticked == 1, eve, "the form shows what was saved");
+    r.status
+}
+
+#[tokio::test]
+async fn check_in_opens_on_the_day_or_from_noon_the_day_before_when_the_visit_allows() {
+    let app = spawn_for_days().await;
+    let d = day(&app).await;
+    let (o, v, reg) = (&d.fx.owner, d.fx.visit, d.regs[0]);
+    let path = format!("/staff/visits/{v}/checkin");
+    let one = format!("{path}/{reg}");
+    let check_in = || d.staff.post(&one, &[]);
+
+    // Two days before: the page says when 签到 opens, and a 签到 is refused with that message.
+    move_to(&app, v, -2, (9, 0)).await;
+    let page = d.staff.get(&path).await;
+    assert_eq!(page.status, 200);
+    let opens = page.text("#not-open");
+    assert!(
+        opens.contains("签到尚未开放") && opens.contains("00:00"),
+        "{opens}"
+    );
+    let refused = check_in().await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(refused.text("#not-open"), opens);
+    assert_eq!(status_of(o, reg).await.0, "confirmed");
+
+    // Staff tick 前一天 12:00 起即可签到 on the visit form: open from noon the day before.
+    save_visit_form(&d, true).await;
+    move_to(&app, v, -1, (11, 59)).await;
+    let early = check_in().await;
+    assert_eq!(early.status, 409);
+    assert!(early.text("#not-open").contains("12:00"), "{}", early.body);
+    move_to(&app, v, -1, (12, 0)).await;
+    assert!(d.staff.get(&path).await.text("#not-open").is_empty());
+    assert_eq!(check_in().await.status, 303);
+    assert_eq!(status_of(o, reg).await.0, "checked_in");
+
+    // Without the box, the afternoon before stays closed; the day itself opens it.
+    save_visit_form(&d, false).await;
+    let other = d.regs[1];
+    move_to(&app, v, -1, (18, 0)).await;
+    let refused = d.staff.post(&format!("{path}/{other}"), &[]).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(status_of(o, other).await.0, "confirmed");
+    move_to(&app, v, 0, (0, 0)).await;
+    let on_the_day = d.staff.post(&format!("{path}/{other}"), &[]).await;
+    assert_eq!(on_the_day.status, 303, "{}", on_the_day.body);
+    assert_eq!(status_of(o, other).await.0, "checked_in");
 }

@@ -37,6 +37,7 @@ mod layers;
 mod login;
 mod pg_dump;
 mod plan;
+mod planned_notices;
 mod printouts_browser;
 mod pujiang;
 mod region;

@@ -3,7 +3,7 @@
 //! registration form's validation and transaction and queued at once (`consult::arrival::place`).
 
 use crate::consult::arrival::{self, CheckedIn, Found};
-use crate::consult::checkin_rules::{CheckIn, check_in, classify};
+use crate::consult::checkin_rules::{CheckIn, check_in, classify, not_open};
 use crate::consult::{arrival::place, schedule_store};
 use crate::error::AppError;
 use crate::prepare::booking::{self, Booking, WalkInPlace};
@@ -49,6 +49,8 @@ struct CheckinPage {
     matches: Vec<Match>,
     waiting: i64,
     checked_in: i64,
+    /// When 签到 opens, while it is not open yet.
+    not_open: Option<String>,
 }
 
 async fn checkin_page(
@@ -60,7 +62,7 @@ async fn checkin_page(
     matches: Option<Vec<Match>>,
 ) -> Result<CheckinPage, AppError> {
     let v = sqlx::query!(
-        r#"SELECT title, (SELECT count(*) FROM registrations WHERE visit_id = $1 AND status = 'checked_in') AS "waiting!",
+        r#"SELECT title, visit_date, checkin_opens_eve, (SELECT count(*) FROM registrations WHERE visit_id = $1 AND status = 'checked_in') AS "waiting!",
                   (SELECT count(*) FROM registrations WHERE visit_id = $1 AND checked_in_at IS NOT NULL) AS "checked_in!"
            FROM visits WHERE id = $1"#,
         id
@@ -77,6 +79,7 @@ async fn checkin_page(
         matches: matches.unwrap_or_default(),
         waiting: v.waiting,
         checked_in: v.checked_in,
+        not_open: not_open(state.clock.now(), v.visit_date, v.checkin_opens_eve),
     })
 }
 
@@ -144,6 +147,10 @@ pub async fn check_in_one(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let message = match arrival::check_in(&mut tx, id, reg, now, &ctx.actor()).await? {
+        CheckedIn::NotOpen(_) => {
+            let page = checkin_page(&state, &ctx, id, String::new(), Errors::default(), None);
+            return Ok(render_status(StatusCode::CONFLICT, &page.await?));
+        }
         CheckedIn::Refused { code, why } => format!("{code}：{why}"),
         CheckedIn::Queued {
             code,

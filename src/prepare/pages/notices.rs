@@ -17,6 +17,7 @@ use crate::web::{Ctx, redirect_with_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use chrono::Datelike;
 
 use serde::Deserialize;
 
@@ -26,10 +27,12 @@ fn key(kind: &str, field: &str) -> &'static str {
         ("first", "title") => "first-title",
         ("first", "body") => "first-body",
         ("first", "channels") => "first-channels",
+        ("first", "planned_on") => "first-planned_on",
         ("first", _) => "first-publish",
         (_, "title") => "second-title",
         (_, "body") => "second-body",
         (_, "channels") => "second-channels",
+        (_, "planned_on") => "second-planned_on",
         _ => "second-publish",
     }
 }
@@ -40,6 +43,8 @@ pub struct DraftForm {
     title: String,
     body: String,
     channels: Vec<String>,
+    /// The date of a scheduled publication (08:00 China time).
+    planned_on: String,
 }
 
 impl DraftForm {
@@ -55,6 +60,10 @@ struct Slot {
     latest: String,
     published: Option<NoticeView>,
     draft: Option<(i64, DraftForm)>,
+    /// 待发布（计划 12月9日 8:00）while the draft is scheduled.
+    plan: Option<String>,
+    /// Why the jobs did not publish it on its planned date.
+    plan_refused: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +144,12 @@ impl NoticesPage {
     }
 }
 
+/// 待发布（计划 12月9日 8:00）
+fn plan_label(on: chrono::NaiveDate) -> String {
+    let hour = notice_store::SCHEDULED_HOUR;
+    format!("待发布（计划 {}月{}日 {hour}:00）", on.month(), on.day())
+}
+
 /// What the handler wants kept on a re-rendered page (the user's typing).
 #[derive(Default)]
 struct Kept {
@@ -161,7 +176,7 @@ async fn notices_page(
         .fetch_one(&state.db)
         .await?;
     let rows = sqlx::query!(
-        "SELECT id, kind, title, body, channels, status, published_at FROM notices WHERE visit_id = $1 ORDER BY created_at, id",
+        "SELECT id, kind, title, body, channels, status, published_at, planned_date, scheduled_by, schedule_refused FROM notices WHERE visit_id = $1 ORDER BY created_at, id",
         id
     )
     .fetch_all(&state.db)
@@ -174,6 +189,8 @@ async fn notices_page(
             latest: cn_date(state.config.notice_days.latest(kind, facts.date)),
             published: None,
             draft: None,
+            plan: None,
+            plan_refused: None,
         })
         .collect();
     let mut others = Vec::new();
@@ -189,14 +206,17 @@ async fn notices_page(
         match slots.iter_mut().find(|s| s.kind == r.kind) {
             Some(slot) if r.status == "published" => slot.published = Some(view),
             Some(slot) => {
-                slot.draft = Some((
-                    r.id,
-                    DraftForm {
-                        title: r.title,
-                        body: r.body,
-                        channels: r.channels,
-                    },
-                ))
+                let scheduled = r.scheduled_by.is_some();
+                slot.plan = scheduled.then(|| plan_label(r.planned_date));
+                slot.plan_refused = r.schedule_refused;
+                let planned_on = scheduled.then(|| r.planned_date.to_string());
+                let form = DraftForm {
+                    title: r.title,
+                    body: r.body,
+                    channels: r.channels,
+                    planned_on: planned_on.unwrap_or_default(),
+                };
+                slot.draft = Some((r.id, form))
             }
             None => others.push(view),
         }
@@ -345,12 +365,7 @@ async fn save(
             notice_store::record_refused_publish(&mut tx, &draft, refused, &actor).await?;
             tx.commit().await?;
         }
-        let kept = Kept {
-            draft: Some((notice, f)),
-            correction: None,
-        };
-        let page = notices_page(&state, &ctx, &headers, id, kept, errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        return draft_refused(&state, &ctx, &headers, (id, notice), f, errors).await;
     }
     let content = notice_store::Content {
         title,
@@ -388,6 +403,97 @@ pub async fn publish(
     Form(f): Form<DraftForm>,
 ) -> Page {
     save(state, ctx, headers, id, notice, f, true).await
+}
+
+/// The notices page again with the draft as typed and why it was refused (422).
+async fn draft_refused(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    (id, notice): (i64, i64),
+    f: DraftForm,
+    errors: Errors,
+) -> Page {
+    let kept = Kept {
+        draft: Some((notice, f)),
+        correction: None,
+    };
+    let page = notices_page(state, ctx, headers, id, kept, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// The planned date as typed, if the notice periods would allow publishing the draft then.
+async fn planned_on(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    draft: &notice_store::LockedDraft,
+    typed: &str,
+    errors: &mut Errors,
+) -> Result<Option<chrono::NaiveDate>, AppError> {
+    let field = key(&draft.kind, "planned_on");
+    let Some(on) = parse_date(typed) else {
+        errors.add(field, "请填写计划发布日期，如 2026-12-09");
+        return Ok(None);
+    };
+    let (now, days) = (state.clock.now(), &state.config.notice_days);
+    match notice_store::schedule_refusal(tx, draft, on, now, days).await? {
+        Some(why) => {
+            errors.add(field, why);
+            Ok(None)
+        }
+        None => Ok(Some(on)),
+    }
+}
+
+/// 定时发布: save the draft and plan it for 08:00 on a date; the jobs publish it then if the
+/// notice periods still allow.
+pub async fn schedule(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path((id, notice)): Path<(i64, i64)>,
+    Form(f): Form<DraftForm>,
+) -> Page {
+    let user = ctx.user.clone().ok_or(AppError::Forbidden)?;
+    let mut tx = state.db.begin().await?;
+    let draft = notice_store::lock_draft(&mut tx, id, notice).await?;
+    let mut errors = Errors::default();
+    let (title, body, channels) = validate_draft(&draft.kind, &f, &mut errors, true);
+    let on = planned_on(&mut tx, &state, &draft, &f.planned_on, &mut errors).await?;
+    let Some(on) = on.filter(|_| errors.is_empty()) else {
+        drop(tx);
+        return draft_refused(&state, &ctx, &headers, (id, notice), f, errors).await;
+    };
+    let content = notice_store::Content {
+        title,
+        body,
+        channels,
+    };
+    notice_store::schedule(&mut tx, &draft, &content, (on, user.id), &ctx.actor()).await?;
+    tx.commit().await?;
+    let label = plan::notice_kind_label(&draft.kind);
+    let message = format!("{label}{}，届时自动发布。", plan_label(on));
+    let to = format!("/staff/visits/{id}/notices#{}", draft.kind);
+    Ok(redirect_with_flash(&state, &to, &message))
+}
+
+/// 取消定时: the draft waits to be published by hand.
+pub async fn unschedule(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, notice)): Path<(i64, i64)>,
+) -> Page {
+    let mut tx = state.db.begin().await?;
+    let draft = notice_store::lock_draft(&mut tx, id, notice).await?;
+    notice_store::unschedule(&mut tx, &draft, &ctx.actor()).await?;
+    tx.commit().await?;
+    let label = plan::notice_kind_label(&draft.kind);
+    let to = format!("/staff/visits/{id}/notices#{}", draft.kind);
+    Ok(redirect_with_flash(
+        &state,
+        &to,
+        &format!("已取消{label}的定时发布。"),
+    ))
 }
 
 /// 更正公告: change the date, time or venue of an announced visit, telling the public what changed.

@@ -27,6 +27,8 @@ pub struct VisitForm {
     pub(super) slot_minutes: String,
     pub(super) registration_closes_at: String,
     pub(super) deadline_days: String,
+    /// A checkbox: 签到 opens from 12:00 the day before.
+    pub(super) checkin_opens_eve: Option<String>,
 }
 
 impl VisitForm {
@@ -238,6 +240,7 @@ pub fn validate(
         slot_minutes,
         registration_closes_at,
         deadline_days,
+        checkin_opens_eve: f.checkin_opens_eve.is_some(),
     })
 }
 

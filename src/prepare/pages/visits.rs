@@ -222,7 +222,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, Form(f): Form<Visit
 async fn stored_form(db: &sqlx::PgPool, id: i64) -> Result<(VisitForm, String), AppError> {
     let v = sqlx::query!(
         r#"SELECT title, county_id, lead_leader_id, visit_date, starts_at, ends_at, venue, address, scope, slot_minutes,
-                  registration_closes_at, deadline_days, status,
+                  registration_closes_at, deadline_days, status, checkin_opens_eve,
                   COALESCE(ARRAY(SELECT leader_id FROM visit_leaders WHERE visit_id = $1), '{}') AS "leader_ids!",
                   COALESCE(ARRAY(SELECT department_id FROM visit_departments WHERE visit_id = $1), '{}') AS "department_ids!"
            FROM visits WHERE id = $1"#,
@@ -253,6 +253,7 @@ async fn stored_form(db: &sqlx::PgPool, id: i64) -> Result<(VisitForm, String), 
             })
             .unwrap_or_default(),
         deadline_days: v.deadline_days.to_string(),
+        checkin_opens_eve: v.checkin_opens_eve.then(|| "on".into()),
     };
     Ok((form, v.status))
 }
