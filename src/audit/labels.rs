@@ -74,7 +74,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("desk.call", "叫号"),
     ("desk.record", "记录接谈"),
     ("desk.no_show", "登记未到"),
-    ("desk.transfer", "调整接访室"),
+    ("desk.transfer", "改换接待室"),
     ("case.assign", "交办"),
     ("case.accept", "签收交办件"),
     ("case.return", "退回交办件"),

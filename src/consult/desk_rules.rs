@@ -1,10 +1,11 @@
-//! Rules of the leader's desk: 转办 only before the reception starts, when a batch that never
-//! checked in counts as absent (标记未到), and case titles cut to fit. Pure; unit-tested here.
+//! Rules of the leader's desk: moving a batch to another room (改换接待室) only before the
+//! reception starts, when a batch that never checked in counts as absent (标记未到), and case
+//! titles cut to fit. Pure; unit-tested here.
 
 use crate::prepare::lifecycle::RegistrationStatus as Status;
 use chrono::{DateTime, Duration, Utc};
 
-/// 转办 only before the reception starts: scheduled or checked in, never once called.
+/// 改换接待室 only before the reception starts: scheduled or checked in, never once called.
 pub fn transferable(status: Status) -> bool {
     matches!(status, Status::Scheduled | Status::CheckedIn)
 }

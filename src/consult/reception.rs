@@ -1,6 +1,6 @@
 //! The reception store (接谈): what the leader's desk does to a room's queue, each in the caller's
 //! transaction — 叫号, recording a reception with its issues (交办 issues become cases through
-//! `followup::assign`), 转办 to another room before the reception starts, and 标记未到. Every
+//! `followup::assign`), 改换接待室 (another room) before the reception starts, and 标记未到. Every
 //! change is audited and announced to the visit's boards (`crate::live`).
 
 use crate::admin::category_groups;
@@ -68,7 +68,7 @@ pub async fn desk_room(
 pub enum DeskError<E = Infallible> {
     /// The queue is not in a state that allows it (shown on the desk, 409).
     Refused(String),
-    /// 转办 of this registration without another room of the visit picked.
+    /// 改换接待室 of this registration without another room of the visit picked.
     NoOtherRoom(i64),
     /// The recorded reception did not validate against what the selects offer.
     Invalid(E),
@@ -257,7 +257,7 @@ pub async fn record<E>(
     let from = stored_status(&g.status)?;
     let Some(called_at) = g.called_at.filter(|_| from == Status::Called) else {
         return Err(DeskError::Refused(format!(
-            "{} 不在接待中（可能已登记或已转办），请查看当前接待。",
+            "{} 不在接待中（可能已登记或已改换接待室），请查看当前接待。",
             g.code
         )));
     };
@@ -397,7 +397,7 @@ async fn insert_issues(
 }
 
 // ---------------------------------------------------------------------------------------------
-// 转办到其他接待室
+// 改换接待室
 // ---------------------------------------------------------------------------------------------
 
 pub struct Transferred {
@@ -423,7 +423,7 @@ pub async fn transfer(
         .ok_or(AppError::NotFound)?;
     if !transferable(stored_status(&g.status)?) {
         return Err(DeskError::Refused(format!(
-            "{}（{}）已开始接待或已结束，不能再转办。",
+            "{}（{}）已开始接待或已结束，不能再改换接待室。",
             g.code,
             status_label(&g.status)
         )));

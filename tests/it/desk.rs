@@ -1,5 +1,5 @@
 //! Stage 2, the leader's desk over HTTP: 叫号 → the board → record a reception with several issues →
-//! 交办 cases; validation; 转办; 标记未到; a leader's own rooms (and 404 elsewhere); /me/today;
+//! 交办 cases; validation; moving a batch to another room; 标记未到; a leader's own rooms (and 404 elsewhere); /me/today;
 //! concurrent calls.
 
 use crate::fixtures::{Fx, Reg, fixture, id_of, register};
@@ -485,7 +485,7 @@ async fn transfer_moves_a_waiting_batch_and_refuses_a_called_one() {
         )
         .await;
     assert_eq!(r.status, 409);
-    assert!(r.text("#notice").contains("不能再转办"), "{}", r.body);
+    assert!(r.text("#notice").contains("不能再改换接待室"), "{}", r.body);
     assert_eq!(
         status_of(o, called).await,
         ("called".into(), Some(d.room_a), Some(1))

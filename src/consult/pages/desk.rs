@@ -1,5 +1,5 @@
 //! `/staff/visits/{id}/rooms/{room}/desk` — the leader's desk (接待台): the room's queue, 叫号, the
-//! dossier of the batch at the table, recording the reception (issues, 交办 cases), 转办 to another
+//! dossier of the batch at the table, recording the reception (issues, 交办 cases), 改换接待室 to another
 //! room before the reception starts, and 标记未到 once a window has ended. What each action does
 //! to the queue is `consult::reception`; this file parses, renders and answers.
 //!
@@ -455,7 +455,7 @@ fn recorded_message(r: &Recorded) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 转办到其他接待室
+// 改换接待室
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
