@@ -202,6 +202,8 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/no-shows", STAFF_OR_LEADER, consult::pages::desk::no_shows),
         route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/record", STAFF_OR_LEADER, consult::pages::desk::record),
         route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/transfer", STAFF_OR_LEADER, consult::pages::desk::transfer),
+        route(M::GET, "/staff/visits/{id}/rooms/{room}/desk/{reg}/correct", STAFF_OR_LEADER, consult::pages::desk_correct::page),
+        route(M::POST, "/staff/visits/{id}/rooms/{room}/desk/{reg}/correct", STAFF_OR_LEADER, consult::pages::desk_correct::save),
         route(M::GET, "/me/today", LEADER, consult::pages::today::page),
 
         // (stage 3: cases, the department inbox, feedback, handover)

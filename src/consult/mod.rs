@@ -7,6 +7,7 @@
 pub mod arrival;
 pub mod board;
 pub mod checkin_rules;
+pub mod correction;
 pub mod day;
 pub mod desk_rules;
 pub mod pages;

@@ -13,7 +13,7 @@ use crate::crypto::free_text;
 use crate::crypto::{Column, Keys};
 use crate::error::AppError;
 use crate::followup::CaseRules;
-use crate::followup::assign::{self, NewCase, Source};
+use crate::followup::assign::{self, Assigned, NewCase, Source};
 use crate::prepare::lifecycle::{RegistrationStatus as Status, staff_status_label as status_label};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -191,11 +191,11 @@ pub struct NewReception {
     pub issues: Vec<NewIssue>,
 }
 
-/// What was recorded: the registration's code, how many issues, the codes of the cases made.
+/// What was recorded: the registration's code, how many issues, the cases made.
 pub struct Recorded {
     pub code: String,
     pub issues: usize,
-    pub cases: Vec<String>,
+    pub cases: Vec<Assigned>,
 }
 
 /// Who records, under which case rules, when.
@@ -210,7 +210,7 @@ pub struct Recorder<'a> {
 
 /// What the desk of `visit` may record: any category, the departments and leaders of the host's
 /// line (`seats_at_visit`: never a sibling county's).
-async fn choice_ids(
+pub(super) async fn choice_ids(
     conn: &mut PgConnection,
     visit: i64,
 ) -> sqlx::Result<(Vec<i64>, Vec<i64>, Vec<i64>)> {
@@ -272,8 +272,9 @@ pub async fn record<E>(
     let cases = insert_issues(&mut *tx, room.visit_id, reception_id, &valid.issues, by).await?;
     queue_moves::receive(&mut *tx, reg, from).await?;
     board::announce(&mut *tx, room.visit_id).await?;
+    let codes: Vec<&str> = cases.iter().map(|c| c.code.as_str()).collect();
     let detail =
-        json!({ "reception_id": reception_id, "issues": valid.issues.len(), "cases": cases });
+        json!({ "reception_id": reception_id, "issues": valid.issues.len(), "cases": codes });
     audit::record(
         &mut *tx,
         by.actor,
@@ -341,15 +342,15 @@ async fn insert_reception(
     Ok(reception_id)
 }
 
-/// The issues of a reception; each 交办 issue becomes a case. Returns the cases' codes.
-async fn insert_issues(
+/// The issues of a reception; each 交办 issue becomes a case. Returns the cases made.
+pub(super) async fn insert_issues(
     tx: &mut PgConnection,
     visit_id: i64,
     reception_id: i64,
     issues: &[NewIssue],
     by: &Recorder<'_>,
-) -> sqlx::Result<Vec<String>> {
-    let mut codes = Vec::new();
+) -> sqlx::Result<Vec<Assigned>> {
+    let mut cases = Vec::new();
     for issue in issues {
         let issue_id = sqlx::query_scalar!(
             r#"SELECT nextval(pg_get_serial_sequence('issues', 'id')) AS "id!""#
@@ -386,14 +387,10 @@ async fn insert_issues(
                 owner_leader_id: a.owner,
                 deadline_days: a.deadline_days,
             };
-            codes.push(
-                assign::assign(&mut *tx, by.rules, &case, by.actor, by.now)
-                    .await?
-                    .code,
-            );
+            cases.push(assign::assign(&mut *tx, by.rules, &case, by.actor, by.now).await?);
         }
     }
-    Ok(codes)
+    Ok(cases)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ use sqlx::{PgPool, Row};
 impl Column {
     pub const RECEPTION_STATEMENT: Column = Column::new("receptions", "statement");
     pub const RECEPTION_CONSULTATION: Column = Column::new("receptions", "consultation");
+    /// An earlier version of a corrected reception's texts (no plaintext column: sealed from the start).
+    pub const RECEPTION_VERSION_STATEMENT: Column = Column::new("reception_versions", "statement");
+    pub const RECEPTION_VERSION_CONSULTATION: Column =
+        Column::new("reception_versions", "consultation");
     pub const ISSUE_NOT_ACCEPTED_REASON: Column = Column::new("issues", "not_accepted_reason");
     pub const CASE_REPLY: Column = Column::new("cases", "reply");
     pub const CASE_EVENT_TEXT: Column = Column::new("case_events", "text");

@@ -116,6 +116,20 @@ pub const ENCRYPTED: &[Stored] = &[
         index: None,
     },
     Stored {
+        column: Column::RECEPTION_VERSION_STATEMENT,
+        cipher: "statement_cipher",
+        key_id: "statement_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
+        column: Column::RECEPTION_VERSION_CONSULTATION,
+        cipher: "consultation_cipher",
+        key_id: "consultation_key_id",
+        row_key: RowKey::Id("id"),
+        index: None,
+    },
+    Stored {
         column: Column::ISSUE_NOT_ACCEPTED_REASON,
         cipher: "not_accepted_reason_cipher",
         key_id: "not_accepted_reason_key_id",

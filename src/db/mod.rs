@@ -15,14 +15,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 /// Grants re-applied after every migration run, so each new table is covered without repeating
 /// them; the owner's default privileges cover a table created some other way. `audit_log`,
-/// `case_events`, `feedback` and `document_deliveries` are history, `attachments` evidence: the app role may add
+/// `case_events`, `feedback`, `document_deliveries` and `reception_versions` are history, `attachments` evidence: the app role may add
 /// rows and read them, never change or remove one (DESIGN §7).
 const GRANTS: &str = r#"
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO xiafang_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO xiafang_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO xiafang_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, case_events, feedback, document_deliveries, attachments FROM xiafang_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, case_events, feedback, document_deliveries, attachments, reception_versions FROM xiafang_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM xiafang_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO xiafang_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO xiafang_app;

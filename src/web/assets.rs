@@ -25,6 +25,11 @@ const FILES: &[Asset] = &[
         body: include_bytes!("../../static/board.js"),
     },
     Asset {
+        name: "desk.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/desk.js"),
+    },
+    Asset {
         name: "day.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/day.js"),

@@ -54,6 +54,13 @@ impl Errors {
     }
 }
 
+/// An error of a refused form as the summary at its top lists it: the id of the field it links
+/// to, and the message.
+pub struct ErrorLink {
+    pub target: String,
+    pub text: String,
+}
+
 /// Trim a text field and check its length in characters (not bytes: Chinese is 3 bytes a character).
 pub fn text(
     errors: &mut Errors,

@@ -22,7 +22,8 @@ pub mod xlsx;
 
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;
-use crate::web::page::{Layout, NavLink, UserBox, nav_for};
+pub use crate::web::page::FlashLink;
+use crate::web::page::{FlashMessage, Layout, NavLink, UserBox, nav_for};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{HeaderValue, SET_COOKIE};
 use axum::http::request::Parts;
@@ -136,7 +137,18 @@ fn flash_cookie(value: String, secure: bool) -> Cookie<'static> {
 
 /// Post/Redirect/Get with a message for the next page.
 pub fn redirect_with_flash(state: &AppState, to: &str, message: &str) -> Response {
-    let cookie = flash_cookie(hex::encode(message), state.config.secure_cookies);
+    redirect_with_flash_links(state, to, message, &[])
+}
+
+/// Post/Redirect/Get with a message and links to what the action made.
+pub fn redirect_with_flash_links(
+    state: &AppState,
+    to: &str,
+    message: &str,
+    links: &[FlashLink],
+) -> Response {
+    let stored = FlashMessage::store(message, links);
+    let cookie = flash_cookie(hex::encode(stored), state.config.secure_cookies);
     let mut response = Redirect::to(to).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         response.headers_mut().append(SET_COOKIE, v);
@@ -193,7 +205,7 @@ impl Ctx {
                 })
                 .collect(),
             demo: self.demo,
-            flash: self.flash.clone(),
+            flash: self.flash.as_deref().map(FlashMessage::parse),
             at: self.mode.at(),
             switch_href: self.mode.switch_href.clone(),
         }

@@ -16,13 +16,54 @@ pub struct NavLink {
     pub current: bool,
 }
 
+/// The message of the previous action, with links to what it made (a case, a document).
+pub struct FlashMessage {
+    pub text: String,
+    pub links: Vec<FlashLink>,
+}
+
+pub struct FlashLink {
+    pub href: String,
+    pub label: String,
+}
+
+/// Separates the message from its links, and a link's address from its label, in the cookie.
+pub(crate) const FLASH_LINK: char = '\u{1f}';
+pub(crate) const FLASH_LABEL: char = '\u{1e}';
+
+impl FlashMessage {
+    /// The stored form: text, then each link. Only paths of this site become links (the cookie
+    /// comes back from the browser).
+    pub fn parse(stored: &str) -> Self {
+        let mut parts = stored.split(FLASH_LINK);
+        let text = parts.next().unwrap_or_default().to_owned();
+        let links = parts
+            .filter_map(|l| l.split_once(FLASH_LABEL))
+            .filter(|(href, _)| {
+                href.starts_with('/') && !href.starts_with("//") && !href.contains('\\')
+            })
+            .map(|(href, label)| FlashLink {
+                href: href.into(),
+                label: label.into(),
+            })
+            .collect();
+        Self { text, links }
+    }
+
+    pub fn store(text: &str, links: &[FlashLink]) -> String {
+        links.iter().fold(text.to_owned(), |s, l| {
+            format!("{s}{FLASH_LINK}{}{FLASH_LABEL}{}", l.href, l.label)
+        })
+    }
+}
+
 /// What base.html needs from every page.
 pub struct Layout {
     pub title: String,
     pub user: Option<UserBox>,
     pub nav: Vec<NavLink>,
     pub demo: bool,
-    pub flash: Option<String>,
+    pub flash: Option<FlashMessage>,
     /// The prefix of every site link and form action: "" or 长辈版's `/elder`.
     pub at: &'static str,
     /// The same page in the other version (长辈版 ↔ 标准版).
@@ -137,5 +178,29 @@ pub fn render_status(status: StatusCode, page: &impl Template) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flash_keeps_its_links_to_this_site_only() {
+        let links = [
+            FlashLink {
+                href: "/cases/7".into(),
+                label: "JB7".into(),
+            },
+            FlashLink {
+                href: "//evil.example/x".into(),
+                label: "x".into(),
+            },
+        ];
+        let f = FlashMessage::parse(&FlashMessage::store("已登记。交办件：", &links));
+        assert_eq!(f.text, "已登记。交办件：");
+        let kept: Vec<_> = f.links.iter().map(|l| (&*l.href, &*l.label)).collect();
+        assert_eq!(kept, [("/cases/7", "JB7")]);
+        assert!(FlashMessage::parse("只有文字").links.is_empty());
     }
 }

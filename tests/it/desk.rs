@@ -274,12 +274,21 @@ async fn call_board_record_two_issues_and_one_case() {
     let r = d.staff.post(&format!("{path}/{first}/record"), &form).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.location(), path);
-    let code: String = sqlx::query_scalar("SELECT code FROM cases")
+    let (case_id, code): (i64, String) = sqlx::query_as("SELECT id, code FROM cases")
         .fetch_one(o)
         .await
         .unwrap();
-    let shown = flash(&d.staff, &path).await;
-    assert!(shown.contains(&code), "the flash names the case: {shown}");
+    let shown = d.staff.get(&path).await;
+    assert!(
+        shown.text(".flash").contains(&code),
+        "the flash names the case: {}",
+        shown.text(".flash")
+    );
+    assert_eq!(
+        shown.text(&format!(".flash a[href=\"/cases/{case_id}\"]")),
+        code,
+        "the flash links to the case it made"
+    );
 
     assert_eq!(status_of(o, first).await.0, "received");
     type Row = (bool, bool, i64, String, Vec<u8>, i16, i64);

@@ -369,6 +369,10 @@ async fn county_b_reaches_nothing_of_county_a_on_any_route_by_page_token_or_expo
             let Some(Target::OfA(path)) = concrete(&w, r.path) else {
                 continue;
             };
+            // 更正接谈记录 exists only for a reception its account recorded today (desk_correct.rs).
+            if r.path.ends_with("/correct") {
+                continue;
+            }
             if r.access.allows(Some(*role)) {
                 let res = client.get(&path).await;
                 let what = format!("A's {role:?} GET {path}");

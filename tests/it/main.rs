@@ -20,6 +20,7 @@ mod citizen_pages;
 mod dbroles;
 mod demo;
 mod desk;
+mod desk_correct;
 mod document_prints;
 mod documents;
 mod duty;

@@ -259,6 +259,75 @@ async fn in_a_browser_the_pujiang_board_desk_and_today_fit_the_hall_screen_and_a
     assert!(desk.contains("已叫第"), "the call is confirmed: {desk}");
     b.screenshot("pujiang-desk-laptop").await;
     assert!(b.scroll_width().await <= 1366);
+    // Queue, dossier and the first issue block side by side, without scrolling the page.
+    let [scrolled, height, queue, dossier, issue]: [f64; 5] = b
+        .driver
+        .execute(
+            "const r = s => document.querySelector(s).getBoundingClientRect();
+             return [window.scrollY, window.innerHeight, r('#queue').top, r('#current').top, r('#issue-0').bottom];",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert_eq!(scrolled, 0.0);
+    assert!(
+        queue < height - 200.0 && dossier < height - 200.0 && issue <= height,
+        "at 1366×768 ({height} px high): queue at {queue}, dossier at {dossier}, first issue ends at {issue}"
+    );
+
+    // 交办 without a 承办单位: the page comes back with the error summary on top, focused.
+    b.driver
+        .find(By::Css("#f-i0_outcome option[value=assigned]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.field("承办单位").await.is_displayed().await.unwrap(),
+        "交办 shows its fields"
+    );
+    b.fill("接谈情况", "反映道路破损").await;
+    b.driver
+        .find(By::Id("f-i0_summary"))
+        .await
+        .unwrap()
+        .send_keys("道路破损")
+        .await
+        .unwrap();
+    b.press("保存接谈记录").await;
+    let [top, bottom, height]: [f64; 3] = b
+        .driver
+        .execute(
+            "const r = document.getElementById('error-summary').getBoundingClientRect();
+             return [r.top, r.bottom, window.innerHeight];",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    let focused: String = b
+        .driver
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    b.screenshot("pujiang-desk-error-summary").await;
+    assert_eq!(focused, "error-summary");
+    assert!(
+        top >= 0.0 && bottom <= height,
+        "in view: {top}..{bottom} of {height}"
+    );
+    let link = b
+        .driver
+        .find(By::Css("#error-summary a[href='#f-i0_lead']"))
+        .await
+        .unwrap();
+    assert!(link.text().await.unwrap().contains("交办须选择承办单位"));
 
     b.driver.set_window_rect(0, 0, 1920, 1080).await.unwrap();
     b.driver

@@ -5,25 +5,25 @@
 //!
 //! Staff may open any room's desk; a leader only the rooms where they sit. Any other room is a 404.
 
-use crate::admin::{CategoryGroup, category_groups};
+use crate::consult::desk_rules::may_correct;
 use crate::consult::pages::desk_dossier::{Current, load_current};
+use crate::consult::pages::desk_form::{FormState, Purpose, RecordForm, record_form};
 use crate::consult::pages::hm;
-use crate::consult::pages::reception_form::{
-    self, BLOCKS_SHOWN, Invalid, IssueInput, MAX_BLOCKS, OUTCOMES, RecordInput,
-};
+use crate::consult::pages::reception_form::{self, RecordInput};
 use crate::consult::reception::{self, Choices, DeskError, DeskRoom, NoShows, Recorded, Recorder};
 use crate::error::AppError;
+use crate::followup::assign::Assigned;
 use crate::prepare::lifecycle::RegistrationStatus as Status;
 use crate::privacy::{Column, Keys};
 use crate::state::AppState;
 use crate::web::auth::{CurrentUser, Role};
-use crate::web::form::Choice;
-use crate::web::form::{Errors, Form};
+use crate::web::form::{Choice, Form};
 use crate::web::page::{Layout, Page, render_status};
-use crate::web::{Ctx, redirect_with_flash};
+use crate::web::{Ctx, FlashLink, redirect_with_flash, redirect_with_flash_links};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgConnection;
 
@@ -41,7 +41,7 @@ pub fn may_open_desk(role: Role, sits_in_room: bool) -> bool {
 }
 
 /// The room of the visit if this user may work at its desk; unknown or not theirs → 404.
-async fn open_room(
+pub(super) async fn open_room(
     conn: &mut PgConnection,
     user: &CurrentUser,
     visit_id: i64,
@@ -54,13 +54,21 @@ async fn open_room(
     Ok(room)
 }
 
-fn desk_url(visit_id: i64, room_id: i64) -> String {
+pub(super) fn desk_url(visit_id: i64, room_id: i64) -> String {
     format!("/staff/visits/{visit_id}/rooms/{room_id}/desk")
 }
 
 // ---------------------------------------------------------------------------------------------
 // The page
 // ---------------------------------------------------------------------------------------------
+
+struct ReceivedEntry {
+    reg: i64,
+    number: i32,
+    code: String,
+    name: String,
+    correctable: bool,
+}
 
 struct QueueEntry {
     reg: i64,
@@ -71,33 +79,6 @@ struct QueueEntry {
     persons: i32,
     expected: String,
     checked_in: String,
-}
-
-/// One issue block of the record form.
-struct Block {
-    index: usize,
-    input: IssueInput,
-    errors: Errors,
-}
-
-impl Block {
-    fn name(&self, field: &str) -> String {
-        format!("i{}_{field}", self.index)
-    }
-    fn has_co(&self, id: &i64) -> bool {
-        self.input.co.iter().any(|c| c.trim() == id.to_string())
-    }
-}
-
-struct RecordForm {
-    statement: String,
-    consultation: String,
-    blocks: Vec<Block>,
-    errors: Errors,
-    categories: Vec<CategoryGroup>,
-    departments: Vec<Choice>,
-    leaders: Vec<Choice>,
-    outcomes: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
@@ -120,6 +101,8 @@ struct DeskPage {
     queue: Vec<QueueEntry>,
     not_arrived: Vec<QueueEntry>,
     other_rooms: Vec<Choice>,
+    /// The batches received here, newest first; the user's own of today may be corrected.
+    received_list: Vec<ReceivedEntry>,
     /// A refused action, said at the top of the page.
     notice: String,
     /// A refused transfer: (registration, message) shown beside its room select.
@@ -133,104 +116,6 @@ impl DeskPage {
             _ => String::new(),
         }
     }
-}
-
-/// What the record form shows: typed input and errors, or the defaults for the batch.
-struct FormState {
-    input: RecordInput,
-    invalid: Invalid,
-}
-
-/// The departments of the host's line (`seats_at_visit`), those at the table first.
-async fn department_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
-    sqlx::query_as!(
-        Choice,
-        r#"SELECT d.id, d.name AS label FROM departments d
-           WHERE d.active AND seats_at_visit(d.jurisdiction_id, (SELECT visit_id FROM rooms WHERE id = $1))
-           ORDER BY EXISTS (SELECT 1 FROM room_departments rd WHERE rd.room_id = $1 AND rd.department_id = d.id) DESC, d.name"#,
-        room_id
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// The leaders of the host's line, those seated in the room first.
-async fn leader_choices(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<Choice>> {
-    sqlx::query_as!(
-        Choice,
-        r#"SELECT l.id, l.name || '（' || l.title || '）' AS "label!" FROM leaders l
-           WHERE l.active AND seats_at_visit(l.county_id, (SELECT visit_id FROM rooms WHERE id = $1))
-           ORDER BY EXISTS (SELECT 1 FROM room_leaders rl WHERE rl.room_id = $1 AND rl.leader_id = l.id) DESC, l.name"#,
-        room_id
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// The room's leaders in a stable order; the first is the default 包案领导.
-async fn room_leader_ids(conn: &mut PgConnection, room_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar!(
-        "SELECT leader_id FROM room_leaders WHERE room_id = $1 ORDER BY leader_id",
-        room_id
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// A block as a fresh form shows it: the batch's category in the first, the room's first leader,
-/// the visit's 限期.
-fn default_block(
-    index: usize,
-    category_id: i64,
-    owner: Option<i64>,
-    deadline_days: i32,
-) -> IssueInput {
-    IssueInput {
-        category: if index == 0 {
-            category_id.to_string()
-        } else {
-            String::new()
-        },
-        owner: owner.map(|o| o.to_string()).unwrap_or_default(),
-        deadline: deadline_days.to_string(),
-        ..IssueInput::default()
-    }
-}
-
-async fn record_form(
-    conn: &mut PgConnection,
-    room: &DeskRoom,
-    category_id: i64,
-    state: Option<FormState>,
-) -> Result<RecordForm, AppError> {
-    let owner = room_leader_ids(&mut *conn, room.id).await?.first().copied();
-    let (input, invalid) = match state {
-        Some(s) => (s.input, s.invalid),
-        None => (RecordInput::default(), Invalid::default()),
-    };
-    let shown = (input.issues.len().max(BLOCKS_SHOWN) + usize::from(input.more)).min(MAX_BLOCKS);
-    let mut typed = input.issues.into_iter();
-    let mut block_errors = invalid.blocks.into_iter();
-    let blocks = (0..shown)
-        .map(|index| Block {
-            index,
-            input: typed
-                .next()
-                .unwrap_or_else(|| default_block(index, category_id, owner, room.deadline_days)),
-            errors: block_errors.next().unwrap_or_default(),
-        })
-        .collect();
-    let kept: Vec<i64> = Vec::new();
-    Ok(RecordForm {
-        statement: input.statement,
-        consultation: input.consultation,
-        blocks,
-        errors: invalid.errors,
-        categories: category_groups(&mut *conn, &kept).await?,
-        departments: department_choices(&mut *conn, room.id).await?,
-        leaders: leader_choices(&mut *conn, room.id).await?,
-        outcomes: OUTCOMES.to_vec(),
-    })
 }
 
 async fn queue_entries(
@@ -266,6 +151,37 @@ async fn queue_entries(
     .collect()
 }
 
+/// The batches received in the room, newest first, and whether this user may correct each.
+async fn received_entries(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    room_id: i64,
+    ctx: &Ctx,
+    now: DateTime<Utc>,
+) -> Result<Vec<ReceivedEntry>, AppError> {
+    let user_id = ctx.user.as_ref().map_or(0, |u| u.id);
+    sqlx::query!(
+        r#"SELECT g.id, g.queue_number AS "queue_number!", g.code, g.name, g.name_cipher, g.name_key_id,
+                  r.recorded_by, r.ended_at AS "ended_at!"
+           FROM registrations g JOIN receptions r ON r.registration_id = g.id
+           WHERE g.room_id = $1 AND g.status = 'received' AND r.ended_at IS NOT NULL ORDER BY r.ended_at DESC"#,
+        room_id
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(ReceivedEntry {
+            reg: r.id,
+            number: r.queue_number,
+            code: r.code,
+            name: keys.open(Column::REGISTRATION_NAME, r.id, r.name, r.name_cipher, r.name_key_id)?,
+            correctable: may_correct(r.recorded_by, user_id, r.ended_at, now),
+        })
+    })
+    .collect()
+}
+
 async fn desk_page(
     state: &AppState,
     ctx: &Ctx,
@@ -294,7 +210,14 @@ async fn desk_page(
     .await?;
     let current = load_current(&mut conn, &state.keys, room).await?;
     let form = match &current {
-        Some((_, category_id)) => Some(record_form(&mut conn, room, *category_id, form).await?),
+        Some((c, category_id)) => {
+            let purpose = Purpose {
+                action: format!("{}/{}/record", desk_url(room.visit_id, room.id), c.reg),
+                submit: "保存接谈记录",
+                kept: Vec::new(),
+            };
+            Some(record_form(&mut conn, room, Some(*category_id), form, purpose).await?)
+        }
         None => None,
     };
     let other_rooms = sqlx::query_as!(Choice, "SELECT id, name AS label FROM rooms WHERE visit_id = $1 AND id <> $2 ORDER BY sort_order, id", room.visit_id, room.id)
@@ -318,6 +241,8 @@ async fn desk_page(
         queue: queue_entries(&mut conn, &state.keys, room.id, Status::CheckedIn).await?,
         not_arrived: queue_entries(&mut conn, &state.keys, room.id, Status::Scheduled).await?,
         other_rooms,
+        received_list: received_entries(&mut conn, &state.keys, room.id, ctx, state.clock.now())
+            .await?,
         notice,
         transfer_error,
     })
@@ -358,10 +283,7 @@ async fn answer(state: &AppState, ctx: &Ctx, room: &DeskRoom, e: DeskError<FormS
             refused(state, ctx, room, StatusCode::CONFLICT, message).await
         }
         DeskError::Invalid(form) => {
-            let status = match form.input.more {
-                true => StatusCode::OK,
-                false => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = invalid_status(&form.input);
             let page = desk_page(state, ctx, room, Some(form), String::new(), None).await?;
             Ok(render_status(status, &page))
         }
@@ -418,25 +340,21 @@ pub async fn record(
 ) -> Page {
     let input = reception_form::parse(&pairs);
     let actor = ctx.actor();
-    let by = Recorder {
-        user_id: user.id,
-        keys: &state.keys,
-        actor: &actor,
-        rules: &state.config.case_rules,
-        now: state.clock.now(),
-    };
-    // 再加一项 shows the form again with one more block: nothing to validate yet.
-    let check = |c: &Choices<'_>| match input.more {
-        true => Err(Invalid::default()),
-        false => reception_form::validate(&input, c),
-    };
+    let by = recorder(&state, &user, &actor);
+    let check = |c: &Choices<'_>| reception_form::submitted(&input, c, false);
     let mut tx = state.db.begin().await?;
     let room = open_room(&mut tx, &user, visit_id, room_id).await?;
     match reception::record(&mut tx, &room, reg, check, &by).await {
         Ok(r) => {
             tx.commit().await?;
             let url = desk_url(visit_id, room_id);
-            Ok(redirect_with_flash(&state, &url, &recorded_message(&r)))
+            let links = case_links(&r.cases);
+            Ok(redirect_with_flash_links(
+                &state,
+                &url,
+                &recorded_message(&r),
+                &links,
+            ))
         }
         Err(e) => {
             drop(tx);
@@ -446,12 +364,46 @@ pub async fn record(
     }
 }
 
+/// Who records a reception from this request.
+pub(super) fn recorder<'a>(
+    state: &'a AppState,
+    user: &CurrentUser,
+    actor: &'a crate::audit::Actor,
+) -> Recorder<'a> {
+    Recorder {
+        user_id: user.id,
+        keys: &state.keys,
+        actor,
+        rules: &state.config.case_rules,
+        now: state.clock.now(),
+    }
+}
+
+/// 200 when the form is only shown again (再加一项, an outcome's fields), else 422.
+pub(super) fn invalid_status(input: &RecordInput) -> StatusCode {
+    match input.redisplay() {
+        true => StatusCode::OK,
+        false => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
 fn recorded_message(r: &Recorded) -> String {
     let mut msg = format!("已登记 {} 的接谈情况（{} 项诉求）。", r.code, r.issues);
     if !r.cases.is_empty() {
-        msg.push_str(&format!("交办件：{}。", r.cases.join("、")));
+        msg.push_str("交办件：");
     }
     msg
+}
+
+/// The cases a reception made, each a link to its page.
+pub(super) fn case_links(cases: &[Assigned]) -> Vec<FlashLink> {
+    cases
+        .iter()
+        .map(|c| FlashLink {
+            href: format!("/cases/{}", c.id),
+            label: c.code.clone(),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

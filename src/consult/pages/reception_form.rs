@@ -2,25 +2,9 @@
 //! 诉求事项, each with its own outcome (DESIGN §3, §6). Pure: parsing and validation into the typed
 //! reception that `consult::reception::record` stores.
 
+pub use crate::consult::desk_rules::{OUTCOMES, outcome_label};
 use crate::consult::reception::{Assignment, Choices, NewIssue, NewReception};
 use crate::web::form::{Errors, text};
-
-/// Outcomes of an issue and their UI words (DESIGN §6), in the order the select offers them.
-pub const OUTCOMES: [(&str, &str); 5] = [
-    ("resolved_on_spot", "当场解决"),
-    ("assigned", "交办"),
-    ("explained", "解释说明"),
-    ("legal_channel", "导入法定途径"),
-    ("not_accepted", "不予受理"),
-];
-
-pub fn outcome_label(outcome: &str) -> &'static str {
-    OUTCOMES
-        .iter()
-        .find(|(o, _)| *o == outcome)
-        .map(|(_, l)| *l)
-        .unwrap_or("")
-}
 
 /// Issue blocks a fresh form shows (pages work without JS: 再加一项 re-renders with one more).
 pub const BLOCKS_SHOWN: usize = 3;
@@ -57,6 +41,15 @@ pub struct RecordInput {
     pub issues: Vec<IssueInput>,
     /// 再加一项 was pressed: show the form again with one more block.
     pub more: bool,
+    /// The chosen outcomes' fields were asked for (without JavaScript): show the form again.
+    pub refresh: bool,
+}
+
+impl RecordInput {
+    /// Only showing the form again (再加一项, or the fields of a chosen outcome): nothing to save.
+    pub fn redisplay(&self) -> bool {
+        self.more || self.refresh
+    }
 }
 
 /// Read the submitted pairs; unknown keys and out-of-range indexes are ignored.
@@ -67,6 +60,7 @@ pub fn parse(pairs: &[(String, String)]) -> RecordInput {
             "statement" => input.statement = value.clone(),
             "consultation" => input.consultation = value.clone(),
             "more" => input.more = true,
+            "refresh" => input.refresh = true,
             _ => {
                 let Some((index, field)) = key.strip_prefix('i').and_then(|k| k.split_once('_'))
                 else {
@@ -173,8 +167,18 @@ fn issue(i: &IssueInput, c: &Choices, e: &mut Errors) -> Option<NewIssue> {
     })
 }
 
-/// Blank blocks are ignored; at least one issue is required; every error is kept for its field.
-pub fn validate(input: &RecordInput, c: &Choices) -> Result<NewReception, Invalid> {
+/// What a submit asks: to show the form again (再加一项, an outcome's fields: `Err` without
+/// errors, nothing to validate yet), or to save what validates.
+pub fn submitted(input: &RecordInput, c: &Choices, kept: bool) -> Result<NewReception, Invalid> {
+    match input.redisplay() {
+        true => Err(Invalid::default()),
+        false => validate(input, c, kept),
+    }
+}
+
+/// Blank blocks are ignored; at least one issue is required (issues kept from before, a
+/// correction's cases, count); every error is kept for its field.
+pub fn validate(input: &RecordInput, c: &Choices, kept: bool) -> Result<NewReception, Invalid> {
     let mut invalid = Invalid::default();
     let statement = text(
         &mut invalid.errors,
@@ -203,7 +207,7 @@ pub fn validate(input: &RecordInput, c: &Choices) -> Result<NewReception, Invali
         invalid.blocks.push(e);
     }
     let all_blank = input.issues.iter().all(IssueInput::is_blank);
-    if all_blank {
+    if all_blank && !kept {
         invalid.errors.add("issues", "请至少填写一项诉求事项");
     }
     if invalid.errors.is_empty() && invalid.blocks.iter().all(Errors::is_empty) {
@@ -274,7 +278,7 @@ mod tests {
             ("i2_owner", "40"),
             ("i2_deadline", "60"),
         ]));
-        let v = validate(&input, &CHOICES).unwrap();
+        let v = validate(&input, &CHOICES, false).unwrap();
         assert_eq!(v.issues.len(), 2, "the blank third block is ignored");
         assert_eq!(v.issues[0].outcome, "resolved_on_spot");
         assert_eq!(v.issues[0].assignment, None);
@@ -305,7 +309,7 @@ mod tests {
             ("i2_owner", "40"),
             ("i2_deadline", "61"),
         ]));
-        let e = validate(&input, &CHOICES).unwrap_err();
+        let e = validate(&input, &CHOICES, false).unwrap_err();
         assert_eq!(e.blocks[0].get("summary"), "请填写事项摘要");
         assert_eq!(e.blocks[1].get("reason"), "请填写不予受理理由");
         assert_eq!(e.blocks[2].get("lead"), "交办须选择承办单位");
@@ -321,7 +325,7 @@ mod tests {
             ("i0_owner", "40"),
             ("i0_deadline", "60"),
         ]));
-        let e = validate(&input, &CHOICES).unwrap_err();
+        let e = validate(&input, &CHOICES, false).unwrap_err();
         assert_eq!(e.errors.get("issues"), "请至少填写一项诉求事项");
         assert_eq!(e.errors.get("statement"), "请填写接谈情况");
         assert!(
@@ -331,8 +335,15 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_have_their_ui_words() {
-        assert_eq!(outcome_label("legal_channel"), "导入法定途径");
-        assert_eq!(outcome_label("x"), "");
+    fn a_correction_whose_issues_became_cases_needs_no_other_issue() {
+        let input = parse(&pairs(&[
+            ("statement", "更正后的接谈情况"),
+            ("refresh", "1"),
+        ]));
+        assert!(input.redisplay());
+        let v = validate(&input, &CHOICES, true).unwrap();
+        assert!(v.issues.is_empty());
+        let e = validate(&input, &CHOICES, false).unwrap_err();
+        assert_eq!(e.errors.get("issues"), "请至少填写一项诉求事项");
     }
 }
