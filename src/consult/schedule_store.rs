@@ -27,6 +27,8 @@ pub(crate) const LOCK_SPACE: i32 = 6;
 pub struct Row {
     pub id: i64,
     pub code: String,
+    /// 张某某: lists never show the full name.
+    pub name_mask: String,
     pub category: String,
     pub category_id: i64,
     pub window_id: Option<i64>,
@@ -57,7 +59,7 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppE
         .await?;
     let rows = sqlx::query_as!(
         Row,
-        r#"SELECT g.id, g.code, c.name AS category, g.category_id, g.window_id, g.slots, g.status, g.room_id, g.queue_number, g.expected_at,
+        r#"SELECT g.id, g.code, COALESCE(g.name_mask, '') AS "name_mask!", c.name AS category, g.category_id, g.window_id, g.slots, g.status, g.room_id, g.queue_number, g.expected_at,
                   g.schedule_locked AS locked,
                   (COALESCE(s.brought_by_leader, false) OR g.representatives_count > 0 OR COALESCE(cardinality(g.representatives), 0) > 0) AS "priority!"
            FROM registrations g JOIN categories c ON c.id = g.category_id
@@ -222,10 +224,28 @@ pub async fn auto_schedule(
     Ok(s)
 }
 
-/// A hand move as typed: the room picked and the queue number (1..=9999), None when unreadable.
+/// A hand move as typed: the room picked (None when unreadable) and the place in its queue.
 pub struct Move {
     pub room_id: Option<i64>,
-    pub queue_number: Option<i32>,
+    pub queue_number: QueueNumber,
+}
+
+/// The queue number typed for a move.
+pub enum QueueNumber {
+    /// Left empty: after the last batch of the room.
+    Last,
+    Typed(i32),
+    Unreadable,
+}
+
+impl QueueNumber {
+    pub fn parse(typed: &str) -> Self {
+        let typed = typed.trim();
+        if typed.is_empty() {
+            return Self::Last;
+        }
+        typed.parse().map_or(Self::Unreadable, Self::Typed)
+    }
 }
 
 /// Why a move was refused, by field.
@@ -275,10 +295,15 @@ pub async fn move_registration(
         }
         None => None,
     };
-    let queue = m.queue_number.filter(|q| (1..=9999).contains(q));
+    let queue = match (&m.queue_number, room) {
+        (QueueNumber::Typed(q), _) => Some(*q),
+        (QueueNumber::Last, Some(room)) => Some(next_queue_number(&mut *tx, room).await?),
+        _ => None,
+    }
+    .filter(|q| (1..=9999).contains(q));
     let mut refused = MoveRefused {
         room: room.is_none(),
-        number: queue.is_none(),
+        number: queue.is_none() && !matches!((&m.queue_number, room), (QueueNumber::Last, None)),
         number_taken: false,
     };
     if let (Some(room), Some(queue)) = (room, queue) {
@@ -305,4 +330,14 @@ pub async fn move_registration(
     )
     .await?;
     Ok(Ok(r.code))
+}
+
+/// The number after the room's last batch (call under `lock_visit`).
+pub async fn next_queue_number(tx: &mut PgConnection, room: i64) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(
+        r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "n!" FROM registrations WHERE room_id = $1"#,
+        room
+    )
+    .fetch_one(&mut *tx)
+    .await
 }
