@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::consult::pages::hm;
 use crate::consult::publish;
-use crate::consult::schedule_store::{self, Move, QueueNumber, Row};
+use crate::consult::schedule_store::{self, Move, MoveRefused, QueueNumber, Row};
 use crate::consult::scheduler::{self, Window};
 use crate::error::AppError;
 use crate::prepare::registration::window_label;
@@ -227,23 +227,29 @@ pub async fn move_one(
         }
         Err(refused) => {
             drop(tx);
-            let mut errors = Errors::default();
-            if refused.room {
-                errors.add("room_id", "请选择本次活动的接待室");
-            }
-            if refused.number {
-                errors.add(
-                    "queue_number",
-                    "请填写 1 到 9999 之间的排队号，或留空排在最后",
-                );
-            }
-            if refused.number_taken {
-                errors.add("queue_number", "该接待室已有这个排队号");
-            }
+            let errors = move_errors(&refused);
             let page = schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
     }
+}
+
+/// A refused move's reasons, beside their fields.
+fn move_errors(refused: &MoveRefused) -> Errors {
+    let mut errors = Errors::default();
+    if refused.room {
+        errors.add("room_id", "请选择本次活动的接待室");
+    }
+    if refused.number {
+        errors.add(
+            "queue_number",
+            "请填写 1 到 9999 之间的排队号，或留空排在最后",
+        );
+    }
+    if refused.number_taken {
+        errors.add("queue_number", "该接待室已有这个排队号");
+    }
+    errors
 }
 
 /// `POST /staff/visits/{id}/schedule/publish`
