@@ -8,7 +8,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::consult::board;
 use crate::consult::desk_rules::{case_title, is_no_show, no_show_from, transferable};
 use crate::consult::queue_moves::{self, stored_status};
-use crate::consult::schedule_store::{lock_visit, next_queue_number};
+use crate::consult::schedule_store::lock_visit;
 use crate::crypto::free_text;
 use crate::crypto::{Column, Keys};
 use crate::error::AppError;
@@ -441,7 +441,9 @@ pub async fn transfer(
         None => None,
     };
     let target = target.ok_or(DeskError::NoOtherRoom(reg))?;
-    let number = next_queue_number(&mut *tx, target.id).await?;
+    let number = sqlx::query_scalar!(r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "n!" FROM registrations WHERE room_id = $1"#, target.id)
+        .fetch_one(&mut *tx)
+        .await?;
     // Locked, so that a new automatic run of the scheduler keeps the move.
     sqlx::query!("UPDATE registrations SET room_id = $2, queue_number = $3, schedule_locked = true WHERE id = $1", reg, target.id, number)
         .execute(&mut *tx)

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::audit::{self, Entry};
+use crate::consult::checkin_rules::expected_at;
 use crate::consult::queue_moves::{self, QueuePlace, stored_status};
 use crate::consult::scheduler::{
     self, Assignment, Input, Locked, Registration, Room, Schedule, Window,
@@ -271,8 +272,9 @@ pub async fn move_registration(
 ) -> Result<Result<String, MoveRefused>, AppError> {
     lock_visit(&mut *tx, id).await?;
     let r = sqlx::query!(
-        "SELECT g.code, g.status, g.expected_at, w.starts_at AS \"window_start?\" FROM registrations g
-         LEFT JOIN reception_windows w ON w.id = g.window_id WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g",
+        "SELECT g.code, g.status, g.expected_at, w.starts_at AS \"window_start?\", v.slot_minutes FROM registrations g
+         JOIN visits v ON v.id = g.visit_id LEFT JOIN reception_windows w ON w.id = g.window_id
+         WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g",
         reg,
         id
     )
@@ -295,9 +297,15 @@ pub async fn move_registration(
         }
         None => None,
     };
+    // A typed number keeps the batch's time; the last place starts when the room is free.
+    let mut at = r.expected_at.or(r.window_start).unwrap_or(now);
     let queue = match (&m.queue_number, room) {
         (QueueNumber::Typed(q), _) => Some(*q),
-        (QueueNumber::Last, Some(room)) => Some(next_queue_number(&mut *tx, room).await?),
+        (QueueNumber::Last, Some(room)) => {
+            let tail = room_tail(&mut *tx, room, r.slot_minutes).await?;
+            at = expected_at(r.window_start.unwrap_or(now), tail.free_at);
+            Some(tail.next)
+        }
         _ => None,
     }
     .filter(|q| (1..=9999).contains(q));
@@ -314,7 +322,6 @@ pub async fn move_registration(
     let (Some(room), Some(queue), false) = (room, queue, refused.number_taken) else {
         return Ok(Err(refused));
     };
-    let at = r.expected_at.or(r.window_start).unwrap_or(now);
     let place = QueuePlace {
         room_id: room,
         queue_number: queue,
@@ -332,12 +339,30 @@ pub async fn move_registration(
     Ok(Ok(r.code))
 }
 
-/// The number after the room's last batch (call under `lock_visit`).
-pub async fn next_queue_number(tx: &mut PgConnection, room: i64) -> sqlx::Result<i32> {
-    sqlx::query_scalar!(
-        r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "n!" FROM registrations WHERE room_id = $1"#,
-        room
+/// The end of a room's queue: the next number, and when the room is free of the batches still
+/// to be received (None: nobody waits there).
+pub struct Tail {
+    pub next: i32,
+    pub free_at: Option<DateTime<Utc>>,
+}
+
+/// The end of `room`'s queue (call under `lock_visit`).
+pub async fn room_tail(
+    conn: &mut PgConnection,
+    room: i64,
+    slot_minutes: i32,
+) -> sqlx::Result<Tail> {
+    let q = sqlx::query!(
+        r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "next!",
+                  max(expected_at + make_interval(mins => slots::int * $2::int)) FILTER (WHERE status IN ('scheduled', 'checked_in', 'called')) AS free_at
+           FROM registrations WHERE room_id = $1"#,
+        room,
+        slot_minutes
     )
-    .fetch_one(&mut *tx)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Tail {
+        next: q.next,
+        free_at: q.free_at,
+    })
 }
