@@ -60,15 +60,7 @@ pub async fn place(
             }
         }
     };
-    let q = sqlx::query!(
-        r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "next!",
-                  max(expected_at + make_interval(mins => slots::int * $2::int)) FILTER (WHERE status IN ('scheduled', 'checked_in', 'called')) AS free_at
-           FROM registrations WHERE room_id = $1"#,
-        room_id,
-        r.slot_minutes
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let q = schedule_store::room_tail(&mut *conn, room_id, r.slot_minutes).await?;
     let at = QueuePlace {
         room_id,
         queue_number: q.next,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::audit::{self, Entry};
+use crate::consult::checkin_rules::expected_at;
 use crate::consult::queue_moves::{self, QueuePlace, stored_status};
 use crate::consult::scheduler::{
     self, Assignment, Input, Locked, Registration, Room, Schedule, Window,
@@ -27,6 +28,8 @@ pub(crate) const LOCK_SPACE: i32 = 6;
 pub struct Row {
     pub id: i64,
     pub code: String,
+    /// 张某某: lists never show the full name.
+    pub name_mask: String,
     pub category: String,
     pub category_id: i64,
     pub window_id: Option<i64>,
@@ -57,7 +60,7 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: i64) -> Result<Loaded, AppE
         .await?;
     let rows = sqlx::query_as!(
         Row,
-        r#"SELECT g.id, g.code, c.name AS category, g.category_id, g.window_id, g.slots, g.status, g.room_id, g.queue_number, g.expected_at,
+        r#"SELECT g.id, g.code, COALESCE(g.name_mask, '') AS "name_mask!", c.name AS category, g.category_id, g.window_id, g.slots, g.status, g.room_id, g.queue_number, g.expected_at,
                   g.schedule_locked AS locked,
                   (COALESCE(s.brought_by_leader, false) OR g.representatives_count > 0 OR COALESCE(cardinality(g.representatives), 0) > 0) AS "priority!"
            FROM registrations g JOIN categories c ON c.id = g.category_id
@@ -222,10 +225,28 @@ pub async fn auto_schedule(
     Ok(s)
 }
 
-/// A hand move as typed: the room picked and the queue number (1..=9999), None when unreadable.
+/// A hand move as typed: the room picked (None when unreadable) and the place in its queue.
 pub struct Move {
     pub room_id: Option<i64>,
-    pub queue_number: Option<i32>,
+    pub queue_number: QueueNumber,
+}
+
+/// The queue number typed for a move.
+pub enum QueueNumber {
+    /// Left empty: after the last batch of the room.
+    Last,
+    Typed(i32),
+    Unreadable,
+}
+
+impl QueueNumber {
+    pub fn parse(typed: &str) -> Self {
+        let typed = typed.trim();
+        if typed.is_empty() {
+            return Self::Last;
+        }
+        typed.parse().map_or(Self::Unreadable, Self::Typed)
+    }
 }
 
 /// Why a move was refused, by field.
@@ -251,8 +272,9 @@ pub async fn move_registration(
 ) -> Result<Result<String, MoveRefused>, AppError> {
     lock_visit(&mut *tx, id).await?;
     let r = sqlx::query!(
-        "SELECT g.code, g.status, g.expected_at, w.starts_at AS \"window_start?\" FROM registrations g
-         LEFT JOIN reception_windows w ON w.id = g.window_id WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g",
+        "SELECT g.code, g.status, g.expected_at, w.starts_at AS \"window_start?\", v.slot_minutes FROM registrations g
+         JOIN visits v ON v.id = g.visit_id LEFT JOIN reception_windows w ON w.id = g.window_id
+         WHERE g.id = $1 AND g.visit_id = $2 FOR UPDATE OF g",
         reg,
         id
     )
@@ -275,10 +297,21 @@ pub async fn move_registration(
         }
         None => None,
     };
-    let queue = m.queue_number.filter(|q| (1..=9999).contains(q));
+    // A typed number keeps the batch's time; the last place starts when the room is free.
+    let mut at = r.expected_at.or(r.window_start).unwrap_or(now);
+    let queue = match (&m.queue_number, room) {
+        (QueueNumber::Typed(q), _) => Some(*q),
+        (QueueNumber::Last, Some(room)) => {
+            let tail = room_tail(&mut *tx, room, r.slot_minutes).await?;
+            at = expected_at(r.window_start.unwrap_or(now), tail.free_at);
+            Some(tail.next)
+        }
+        _ => None,
+    }
+    .filter(|q| (1..=9999).contains(q));
     let mut refused = MoveRefused {
         room: room.is_none(),
-        number: queue.is_none(),
+        number: queue.is_none() && !matches!((&m.queue_number, room), (QueueNumber::Last, None)),
         number_taken: false,
     };
     if let (Some(room), Some(queue)) = (room, queue) {
@@ -289,7 +322,6 @@ pub async fn move_registration(
     let (Some(room), Some(queue), false) = (room, queue, refused.number_taken) else {
         return Ok(Err(refused));
     };
-    let at = r.expected_at.or(r.window_start).unwrap_or(now);
     let place = QueuePlace {
         room_id: room,
         queue_number: queue,
@@ -305,4 +337,32 @@ pub async fn move_registration(
     )
     .await?;
     Ok(Ok(r.code))
+}
+
+/// The end of a room's queue: the next number, and when the room is free of the batches still
+/// to be received (None: nobody waits there).
+pub struct Tail {
+    pub next: i32,
+    pub free_at: Option<DateTime<Utc>>,
+}
+
+/// The end of `room`'s queue (call under `lock_visit`).
+pub async fn room_tail(
+    conn: &mut PgConnection,
+    room: i64,
+    slot_minutes: i32,
+) -> sqlx::Result<Tail> {
+    let q = sqlx::query!(
+        r#"SELECT COALESCE(max(queue_number), 0) + 1 AS "next!",
+                  max(expected_at + make_interval(mins => slots::int * $2::int)) FILTER (WHERE status IN ('scheduled', 'checked_in', 'called')) AS free_at
+           FROM registrations WHERE room_id = $1"#,
+        room,
+        slot_minutes
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Tail {
+        next: q.next,
+        free_at: q.free_at,
+    })
 }

@@ -138,13 +138,9 @@ pub async fn update(
     Ok(Ok(()))
 }
 
-/// Delete a room nobody has been scheduled into or received in; returns its name.
-pub async fn delete(
-    tx: &mut PgConnection,
-    id: i64,
-    room: i64,
-    actor: &Actor,
-) -> Result<String, AppError> {
+/// The name of a room of the visit that may be deleted: nobody has been scheduled into or
+/// received in it (404 for another visit's room, 409 with the reason when in use).
+pub async fn deletable(tx: &mut PgConnection, id: i64, room: i64) -> Result<String, AppError> {
     let name = sqlx::query_scalar!(
         "SELECT name FROM rooms WHERE id = $1 AND visit_id = $2 FOR UPDATE",
         room,
@@ -164,6 +160,17 @@ pub async fn delete(
             "已有登记排入接待室“{name}”，不能删除；请先把这些登记改排到其他接待室。"
         )));
     }
+    Ok(name)
+}
+
+/// Delete a room nobody has been scheduled into or received in; returns its name.
+pub async fn delete(
+    tx: &mut PgConnection,
+    id: i64,
+    room: i64,
+    actor: &Actor,
+) -> Result<String, AppError> {
+    let name = deletable(&mut *tx, id, room).await?;
     sqlx::query!("DELETE FROM rooms WHERE id = $1", room)
         .execute(&mut *tx)
         .await?;

@@ -3,22 +3,28 @@
 
 use crate::error::{AppError, ErrorMessage};
 use crate::web::json;
-use crate::web::page::{ErrorPage, Layout, render_status};
+use crate::web::page::{ErrorPage, Layout, WayBack, render_status};
 use axum::http::StatusCode;
 use axum::http::header::{self, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 
-/// Replace the body of a response that carries an error message with the error page in `layout`,
-/// keeping its status and headers (Retry-After, cookies).
-pub fn render_carried(mut response: Response, layout: impl FnOnce() -> Layout) -> Response {
+/// Replace the body of a response that carries an error message with the error page in the
+/// layout and with the ways back `frame` gives, keeping its status and headers (Retry-After,
+/// cookies).
+pub fn render_carried(
+    mut response: Response,
+    frame: impl FnOnce() -> (Layout, WayBack),
+) -> Response {
     let Some(ErrorMessage(message)) = response.extensions_mut().remove::<ErrorMessage>() else {
         return response;
     };
     let status = response.status();
+    let (layout, way_back) = frame();
     let page = ErrorPage {
-        layout: layout(),
+        layout,
         code: status.as_u16(),
         message,
+        way_back,
     };
     let headers = std::mem::take(response.headers_mut());
     let mut rendered = render_status(status, &page);
@@ -31,9 +37,28 @@ pub fn render_carried(mut response: Response, layout: impl FnOnce() -> Layout) -
     rendered
 }
 
+fn bare() -> (Layout, WayBack) {
+    (Layout::bare("出错了"), WayBack::home_page())
+}
+
+/// The path and query of `referer` when it is a page of this site (its authority one of
+/// `hosts`), else None: the error page links back only to our own pages, never elsewhere.
+pub fn own_page(referer: &str, hosts: &[&str]) -> Option<String> {
+    let uri: axum::http::Uri = referer.parse().ok()?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return None;
+    }
+    let authority = uri.authority()?.as_str();
+    if !hosts.iter().any(|h| h.eq_ignore_ascii_case(authority)) {
+        return None;
+    }
+    let path = uri.path_and_query()?.as_str();
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_owned())
+}
+
 /// An error as a page with the plain layout (outside the request context: shedding and the like).
 pub fn page(error: AppError) -> Response {
-    render_carried(error.into_response(), || Layout::bare("出错了"))
+    render_carried(error.into_response(), bare)
 }
 
 /// Middleware: the bare 413 of the body limit, the bare 503 of the timeout layer and axum's
@@ -46,7 +71,7 @@ pub async fn layer_errors(req: axum::extract::Request, next: axum::middleware::N
     if api {
         json::as_json(response)
     } else {
-        render_carried(response, || Layout::bare("出错了"))
+        render_carried(response, bare)
     }
 }
 
@@ -67,5 +92,34 @@ fn pages(response: Response) -> Response {
             AppError::BadRequest("链接中的参数无法识别，请检查后重试。".into()).into_response()
         }
         _ => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_page;
+
+    #[test]
+    fn only_our_own_pages_are_a_way_back() {
+        let hosts = ["127.0.0.1:8101", "xf.gov.cn"];
+        assert_eq!(
+            own_page("http://127.0.0.1:8101/staff/visits/3/rooms?tab=1", &hosts).as_deref(),
+            Some("/staff/visits/3/rooms?tab=1")
+        );
+        assert_eq!(
+            own_page("https://XF.gov.cn/lookup", &hosts).as_deref(),
+            Some("/lookup")
+        );
+        for foreign in [
+            "https://evil.example/staff",
+            "http://xf.gov.cn.evil.example/",
+            "http://user@xf.gov.cn/",
+            "javascript:alert(1)",
+            "/staff/visits",
+            "//evil.example/x",
+            "",
+        ] {
+            assert_eq!(own_page(foreign, &hosts), None, "{foreign}");
+        }
     }
 }

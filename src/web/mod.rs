@@ -23,9 +23,9 @@ pub mod xlsx;
 use crate::state::AppState;
 use crate::web::auth::CurrentUser;
 pub use crate::web::page::FlashLink;
-use crate::web::page::{FlashMessage, Layout, NavLink, UserBox, nav_for};
+use crate::web::page::{FlashMessage, Layout, NavLink, UserBox, WayBack, nav_for};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::header::{HeaderValue, SET_COOKIE};
+use axum::http::header::{HOST, HeaderValue, REFERER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{Method, Uri};
 use axum::middleware::Next;
@@ -98,12 +98,17 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
     let user = req.extensions().get::<CurrentUser>().cloned();
     let path = req.uri().path().to_owned();
     let mode = Mode::new(req.extensions(), req.method(), req.uri());
+    let previous = came_from(&req, state.config.public_url.as_deref());
     let mut response = next.run(req).await;
     // API errors keep their message for `json::as_json`; pages get the user's own layout.
     let api = json::is_api(&path);
     if !api {
         let demo = state.demo_present();
         response = errors::render_carried(response, || {
+            let home = match &user {
+                Some(u) => auth::home_for(u.role).to_owned(),
+                None => format!("{}/", mode.at()),
+            };
             let ctx = Ctx {
                 user,
                 ip,
@@ -112,7 +117,7 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
                 demo,
                 mode,
             };
-            ctx.layout("出错了")
+            (ctx.layout("出错了"), WayBack { previous, home })
         });
     }
     // Shown once: clear it as soon as a page (not a redirect) has carried it.
@@ -124,6 +129,19 @@ pub async fn context(State(state): State<AppState>, mut req: Request, next: Next
         }
     }
     response
+}
+
+/// The page of this site the request came from (its Referer, on our host or the configured
+/// public URL), for the error page's 返回上一页.
+fn came_from(req: &Request, public_url: Option<&str>) -> Option<String> {
+    let headers = req.headers();
+    let referer = headers.get(REFERER)?.to_str().ok()?;
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let public = public_url
+        .and_then(|u| u.trim().parse::<Uri>().ok())
+        .and_then(|u| u.authority().map(|a| a.as_str().to_owned()));
+    let hosts: Vec<&str> = host.into_iter().chain(public.as_deref()).collect();
+    errors::own_page(referer, &hosts)
 }
 
 fn flash_cookie(value: String, secure: bool) -> Cookie<'static> {

@@ -156,6 +156,23 @@ pub struct ErrorPage {
     pub layout: Layout,
     pub code: u16,
     pub message: String,
+    pub way_back: WayBack,
+}
+
+/// The error page's ways back: the page the user came from (a path of this site) and their home.
+pub struct WayBack {
+    pub previous: Option<String>,
+    pub home: String,
+}
+
+impl WayBack {
+    /// Only the public home page (no request context).
+    pub fn home_page() -> Self {
+        Self {
+            previous: None,
+            home: "/".into(),
+        }
+    }
 }
 
 pub type Page = Result<Response, crate::error::AppError>;

@@ -2,7 +2,7 @@
 //! (DESIGN §7–8): one row per bucket and minute, `count + 1` in a single statement.
 
 use crate::error::ErrorMessage;
-use crate::web::page::{ErrorPage, Layout, render_status};
+use crate::web::page::{ErrorPage, Layout, WayBack, render_status};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, DurationRound, Utc};
@@ -82,6 +82,7 @@ fn too_many(retry_after: i64) -> Response {
         layout: Layout::bare("操作过于频繁"),
         code: 429,
         message: message.clone(),
+        way_back: WayBack::home_page(),
     };
     let mut response = render_status(StatusCode::TOO_MANY_REQUESTS, &page);
     response.extensions_mut().insert(ErrorMessage(message));

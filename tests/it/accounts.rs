@@ -364,3 +364,45 @@ async fn error_pages_keep_the_signed_in_layout() {
         "and the role's menu"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_leads_back_to_the_page_of_this_site_the_user_came_from() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in("xinfang", Role::Staff).await;
+    let links = |r: &crate::harness::Resp| -> Vec<(String, String)> {
+        r.html()
+            .select(&scraper::Selector::parse(".error-page a").unwrap())
+            .map(|a| {
+                let href = a.value().attr("href").unwrap_or("").to_owned();
+                (a.text().collect(), href)
+            })
+            .collect()
+    };
+    let from = format!("{}/staff/visits?status=draft", app.origin());
+    let missing = staff.get_from("/staff/visits/424242", &from).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        links(&missing),
+        [
+            (
+                "返回上一页".to_owned(),
+                "/staff/visits?status=draft".to_owned()
+            ),
+            ("返回首页".to_owned(), "/staff/visits".to_owned()),
+        ],
+        "back where the user was, and the role's own home"
+    );
+    // Another site's page is never a way back; without a Referer, the role's home remains.
+    for referer in ["https://evil.example/staff/visits", "javascript:alert(1)"] {
+        let refused = staff.get_from("/audit", referer).await;
+        assert_eq!(refused.status, 403);
+        assert_eq!(
+            links(&refused),
+            [("返回首页".to_owned(), "/staff/visits".to_owned())],
+            "{referer}"
+        );
+    }
+    let anonymous = app.client().get("/visits/424242").await;
+    assert_eq!(anonymous.status, 404);
+    assert_eq!(links(&anonymous), [("返回首页".to_owned(), "/".to_owned())]);
+}

@@ -619,6 +619,19 @@ impl Client {
         .await
     }
 
+    /// A GET reached by following a link on `referer` (an absolute URL).
+    pub async fn get_from(&self, path: &str, referer: &str) -> Resp {
+        Self::wrap(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .header(reqwest::header::REFERER, referer)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
         Self::wrap(
             self.http

@@ -667,14 +667,22 @@ async fn fourteen_rooms_make_504_slots_and_capacity_never_drops_below_bookings()
     let staff = app.signed_in("xinfang", Role::Staff).await;
     let visit = create_visit(&app, &staff, &fx, 12).await;
     let rooms = format!("/staff/visits/{visit}/rooms");
+    // No room yet: the rooms page again, saying why at the top and leading to the room form.
+    let refused = staff
+        .post(&format!("/staff/visits/{visit}/windows"), &[])
+        .await;
+    assert_eq!(refused.status, 409, "no rooms yet");
+    assert_eq!(refused.text("#refusal h2"), "未能生成接访时段");
+    assert!(refused.text("#refusal").contains("请先添加接待室"));
     assert_eq!(
-        staff
-            .post(&format!("/staff/visits/{visit}/windows"), &[])
-            .await
-            .status,
-        409,
-        "no rooms yet"
+        refused
+            .html()
+            .select(&scraper::Selector::parse("#refusal a").unwrap())
+            .map(|a| a.value().attr("href").unwrap_or("").to_owned())
+            .collect::<Vec<_>>(),
+        ["#add-room"]
     );
+    assert!(refused.text("#add-room").contains("添加接待室"));
 
     let bad = staff
         .post(
@@ -796,14 +804,27 @@ async fn fourteen_rooms_make_504_slots_and_capacity_never_drops_below_bookings()
             .unwrap();
     let edit = staff.get(&format!("{rooms}/{room}")).await;
     assert_eq!(edit.field_value("name"), "第 14 接待室");
+    // 删除 asks first: the step names the room, deletes nothing, and leads back.
+    let delete = format!("{rooms}/{room}/delete");
+    let ask = staff.post(&delete, &[]).await;
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.text("main h2").contains("第 14 接待室"));
     assert_eq!(
-        staff
-            .post(&format!("{rooms}/{room}/delete"), &[])
-            .await
-            .status,
-        303
+        ask.text(&format!("form[action='{delete}'] button")),
+        "确认删除"
     );
+    assert_eq!(ask.field_value("confirm"), "1");
+    assert!(ask.body.contains(&format!("href=\"{rooms}\"")));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM rooms WHERE id = $1")
+        .bind(room)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "nothing deleted before the confirmation");
+    assert_eq!(app.audit_count("room.delete").await, 0);
+    assert_eq!(staff.post(&delete, &[("confirm", "1")]).await.status, 303);
     assert_eq!(app.audit_count("room.delete").await, 1);
+    assert_eq!(staff.post(&delete, &[]).await.status, 404);
 }
 
 #[tokio::test]

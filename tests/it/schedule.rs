@@ -308,3 +308,109 @@ async fn a_move_by_hand_is_validated_locked_and_kept_by_the_next_run() {
         404
     );
 }
+
+#[tokio::test]
+async fn an_unmatched_registration_is_placed_by_hand_and_listed_under_its_masked_name() {
+    let app = TestApp::spawn().await;
+    let d = day(&app).await;
+    let (o, v) = (&d.fx.owner, d.fx.visit);
+    let path = format!("/staff/visits/{v}/schedule");
+    assert_eq!(d.staff.post(&format!("{path}/run"), &[]).await.status, 303);
+    let reg = d.regs[3];
+    let page = d.staff.get(&path).await;
+    // The unmatched row offers the visit's rooms, none chosen, the number left for the last.
+    let row = format!("tr.unmatched#reg-{reg}");
+    assert!(page.text(&row).contains("DDDD5555"), "{}", page.body);
+    assert_eq!(
+        page.texts(&format!("{row} select[name=room_id] option")),
+        ["请选择接待室", "第一接待室", "第二接待室"]
+    );
+    // Names are masked in every list of the page, never shown in full.
+    assert!(page.text(&row).contains("张某某"));
+    assert!(page.text(&format!("#room-{}", d.room_a)).contains("张某某"));
+    assert!(!page.body.contains("张三"));
+
+    // No room chosen, then a number out of range: refused beside the field, typed values kept.
+    let move_path = format!("{path}/{reg}");
+    let resp = d
+        .staff
+        .post(&move_path, &[("room_id", ""), ("queue_number", "2")])
+        .await;
+    assert_eq!(resp.status, 422, "{}", resp.body);
+    assert_eq!(
+        resp.text(&format!("#e-room-{reg}")),
+        "请选择本次活动的接待室"
+    );
+    assert_eq!(resp.text(&format!("#e-queue-{reg}")), "");
+    let typed = resp.html();
+    let value = |css: &str| {
+        typed
+            .select(&scraper::Selector::parse(css).unwrap())
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_owned))
+    };
+    assert_eq!(value(&format!("#f-queue-{reg}")).as_deref(), Some("2"));
+    let room_a = d.room_a.to_string();
+    let resp = d
+        .staff
+        .post(
+            &move_path,
+            &[("room_id", &room_a), ("queue_number", "10000")],
+        )
+        .await;
+    assert_eq!(resp.status, 422);
+    assert_eq!(
+        resp.text(&format!("#e-queue-{reg}")),
+        "请填写 1 到 9999 之间的排队号，或留空排在最后"
+    );
+    assert_eq!(
+        resp.text(&format!("#f-room-{reg} option[selected]")),
+        "第一接待室"
+    );
+    assert_eq!(placement(o, reg).await.0, None);
+
+    // Room A, number left empty: after its last batch (1 and 2 are taken), locked and audited.
+    let resp = d
+        .staff
+        .post(&move_path, &[("room_id", &room_a), ("queue_number", "")])
+        .await;
+    assert_eq!(resp.status, 303, "{}", resp.body);
+    // Expected when room A is free: after 09:00–09:30 (two slots) and 09:30–09:45.
+    assert_eq!(
+        placement(o, reg).await,
+        (
+            Some(d.room_a),
+            Some(3),
+            Some("09:45".into()),
+            "scheduled".into(),
+            true
+        )
+    );
+    assert_eq!(app.audit_count("schedule.move").await, 1);
+    let page = d.staff.get(&path).await;
+    assert!(page.texts("tr.unmatched").is_empty(), "{}", page.body);
+    let queue = page.texts(&format!("#room-{} tbody tr", d.room_a));
+    assert!(
+        queue[2].starts_with("3") && queue[2].contains("DDDD5555"),
+        "{queue:?}"
+    );
+    // The room's printed list has it too, masked.
+    let print = d
+        .staff
+        .get(&format!("{path}/rooms/{}/print", d.room_a))
+        .await;
+    assert_eq!(print.status, 200);
+    assert_eq!(print.texts("tbody tr").len(), 3, "{}", print.body);
+    assert!(print.text("tbody tr:nth-child(3)").contains("张某某"));
+    assert!(!print.body.contains("张三"));
+
+    // A chosen number places it there: room B, number 4.
+    let room_b = d.room_b.to_string();
+    let resp = d
+        .staff
+        .post(&move_path, &[("room_id", &room_b), ("queue_number", "4")])
+        .await;
+    assert_eq!(resp.status, 303, "{}", resp.body);
+    assert_eq!(placement(o, reg).await.0, Some(d.room_b));
+    assert_eq!(placement(o, reg).await.1, Some(4));
+}

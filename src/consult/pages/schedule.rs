@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::consult::pages::hm;
 use crate::consult::publish;
-use crate::consult::schedule_store::{self, Move, Row};
+use crate::consult::schedule_store::{self, Move, MoveRefused, QueueNumber, Row};
 use crate::consult::scheduler::{self, Window};
 use crate::error::AppError;
 use crate::prepare::registration::window_label;
@@ -23,6 +23,7 @@ struct QueueRow {
     reg: i64,
     queue_number: i32,
     code: String,
+    name: String,
     category: String,
     at: String,
     late: bool,
@@ -36,8 +37,11 @@ struct RoomQueue {
     rows: Vec<QueueRow>,
 }
 
+/// A registration not placed in any room, placed by hand from its row.
 struct Other {
+    reg: i64,
     code: String,
+    name: String,
     category: String,
     window: String,
 }
@@ -119,6 +123,7 @@ async fn schedule_page(
                     reg: a.registration_id,
                     queue_number: a.queue_number,
                     code: by_id[&a.registration_id].code.clone(),
+                    name: by_id[&a.registration_id].name_mask.clone(),
                     category: by_id[&a.registration_id].category.clone(),
                     at: hm(Some(a.starts_at)),
                     late: late.contains(&a.registration_id),
@@ -140,7 +145,9 @@ async fn schedule_page(
         })
         .collect();
     let other = |r: &Row| Other {
+        reg: r.id,
         code: r.code.clone(),
+        name: r.name_mask.clone(),
         category: r.category.clone(),
         window: r.window_id.and_then(|w| windows.get(&w)).map_or_else(
             || "未选时段".into(),
@@ -195,7 +202,8 @@ pub async fn run(State(state): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -
     ))
 }
 
-/// Move one registration by hand (room, queue number) and lock it so automatic runs keep it.
+/// Move one registration by hand (room, queue number; empty: the last) and lock it so automatic
+/// runs keep it. Also places a registration the scheduler left out.
 pub async fn move_one(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -204,7 +212,7 @@ pub async fn move_one(
 ) -> Page {
     let m = Move {
         room_id: f.room_id.trim().parse::<i64>().ok(),
-        queue_number: f.queue_number.trim().parse::<i32>().ok(),
+        queue_number: QueueNumber::parse(&f.queue_number),
     };
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -214,25 +222,34 @@ pub async fn move_one(
             Ok(redirect_with_flash(
                 &state,
                 &format!("/staff/visits/{id}/schedule"),
-                &format!("已调整 {code} 的排接并锁定。"),
+                &format!("已安排 {code} 的排接并锁定。"),
             ))
         }
         Err(refused) => {
             drop(tx);
-            let mut errors = Errors::default();
-            if refused.room {
-                errors.add("room_id", "请选择本次活动的接待室");
-            }
-            if refused.number {
-                errors.add("queue_number", "请填写 1 到 9999 之间的排队号");
-            }
-            if refused.number_taken {
-                errors.add("queue_number", "该接待室已有这个排队号");
-            }
+            let errors = move_errors(&refused);
             let page = schedule_page(&state, &ctx, id, Some((reg, f, errors))).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
     }
+}
+
+/// A refused move's reasons, beside their fields.
+fn move_errors(refused: &MoveRefused) -> Errors {
+    let mut errors = Errors::default();
+    if refused.room {
+        errors.add("room_id", "请选择本次活动的接待室");
+    }
+    if refused.number {
+        errors.add(
+            "queue_number",
+            "请填写 1 到 9999 之间的排队号，或留空排在最后",
+        );
+    }
+    if refused.number_taken {
+        errors.add("queue_number", "该接待室已有这个排队号");
+    }
+    errors
 }
 
 /// `POST /staff/visits/{id}/schedule/publish`

@@ -162,6 +162,8 @@ struct RoomsPage {
     options: Options,
     /// A refused capacity: (window id, message).
     window_error: Option<(i64, String)>,
+    /// Why 生成接访时段 was refused, shown at the top.
+    refusal: Option<String>,
 }
 
 impl RoomsPage {
@@ -240,6 +242,7 @@ async fn rooms_page(
         errors,
         options: Options::load(state, id).await?,
         window_error: window_error.map(|(w, m, _)| (w, m)),
+        refusal: None,
     })
 }
 
@@ -366,14 +369,43 @@ pub async fn update(
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-/// Delete a room nobody has been scheduled into yet.
+/// `confirm=1` once the step asking first was answered.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConfirmForm {
+    confirm: String,
+}
+
+/// 确认删除: what will be deleted, and the way back.
+#[derive(Template)]
+#[template(path = "prepare/room_delete.html")]
+struct DeleteStep {
+    layout: Layout,
+    id: i64,
+    room: i64,
+    name: String,
+}
+
+/// Delete a room nobody has been scheduled into yet, after a confirmation step (a page, so it
+/// works without JavaScript).
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
     Path((id, room)): Path<(i64, i64)>,
+    Form(c): Form<ConfirmForm>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
     lock_plannable(&mut tx, id).await?;
+    if c.confirm != "1" {
+        let name = room_store::deletable(&mut tx, id, room).await?;
+        let layout = ctx.layout("确认删除接待室");
+        return render(&DeleteStep {
+            layout,
+            id,
+            room,
+            name,
+        });
+    }
     let name = room_store::delete(&mut tx, id, room, &ctx.actor()).await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
@@ -383,14 +415,24 @@ pub async fn delete(
     ))
 }
 
-/// 生成接访时段.
+/// 生成接访时段; a refusal (no room yet, places already booked, visit past planning) re-renders
+/// the page with the reason at the top.
 pub async fn generate_windows(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> Page {
     let mut tx = state.db.begin().await?;
-    let (count, total) = windows::generate(&mut tx, id, &ctx.actor()).await?;
+    let (count, total) = match windows::generate(&mut tx, id, &ctx.actor()).await {
+        Err(AppError::Conflict(reason)) => {
+            drop(tx);
+            let (form, errors) = (RoomForm::default(), Errors::default());
+            let mut page = rooms_page(&state, &ctx, id, form, errors, None).await?;
+            page.refusal = Some(reason);
+            return Ok(render_status(StatusCode::CONFLICT, &page));
+        }
+        done => done?,
+    };
     tx.commit().await?;
     Ok(redirect_with_flash(
         &state,
