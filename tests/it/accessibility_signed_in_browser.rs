@@ -1,0 +1,213 @@
+//! Every signed-in page passes axe-core (issue 16): each HTML GET route of the route table, once,
+//! as the first role its row allows, signed in as that role's demo account on the Pujiang demo day
+//! with demo ids. No serious or critical violation (nor `region`); one run lists every page that
+//! fails, with its violations. Each page leaves a screenshot under target/screenshots/.
+
+use crate::accessibility_browser::{axe_violations, goto};
+use crate::browser::Browser;
+use crate::harness::{TestApp, test_keys};
+use crate::route_walk::{Ids, concrete};
+use axum::http::Method;
+use sqlx::PgPool;
+use xiafang::demo::{COUNTY_A, DEMO_ACCOUNTS, DEMO_PASSWORD, pujiang};
+use xiafang::routes::routes;
+use xiafang::web::auth::{Access, Role};
+
+/// The skip rule: routes that answer a file, not a page — by extension (.xlsx, .zip, .pdf, .csv,
+/// .json), the JSON API (`/api/…`), `/metrics`, and a case's two downloads whose paths have no
+/// extension (an attachment, the archive). Every other signed-in GET route must answer HTML.
+fn is_download(path: &str) -> bool {
+    const EXTENSIONS: [&str; 5] = [".xlsx", ".zip", ".pdf", ".csv", ".json"];
+    const FILES: [&str; 2] = [
+        "/cases/{id}/attachments/{attachment}",
+        "/cases/{id}/archive",
+    ];
+    EXTENSIONS.iter().any(|e| path.ends_with(e))
+        || path.starts_with("/api/")
+        || path == "/metrics"
+        || FILES.contains(&path)
+}
+
+/// The pages of the walk: every signed-in GET route that answers HTML, with the role to see it as
+/// (the first of `Role::ALL` its row allows).
+fn pages() -> Vec<(Role, &'static str)> {
+    routes()
+        .into_iter()
+        .filter(|r| {
+            r.method == Method::GET && !matches!(r.access, Access::Public) && !is_download(r.path)
+        })
+        .map(|r| {
+            let role = Role::ALL
+                .into_iter()
+                .find(|role| r.access.allows(Some(*role)))
+                .unwrap_or_else(|| panic!("{}: no role may see it", r.path));
+            (role, r.path)
+        })
+        .collect()
+}
+
+async fn one(db: &PgPool, sql: &str, visit: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(visit)
+        .bind(COUNTY_A)
+        .fetch_one(db)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The demo's objects: the Pujiang day (its visit, a batch in a room's queue, that room), and the
+/// first county's history (a survey item, a case with a document, a leader, accounts).
+async fn demo_ids(db: &PgPool, visit: i64) -> Ids {
+    let county = "(SELECT id FROM jurisdictions WHERE code = $2)";
+    let (case, case_code): (i64, String) = sqlx::query_as(&format!(
+        "SELECT c.id, c.code FROM cases c JOIN visits v ON v.id = c.visit_id
+         WHERE v.county_id = {county} AND $1 > 0 AND EXISTS (SELECT 1 FROM documents d WHERE d.case_id = c.id)
+         ORDER BY c.id LIMIT 1"
+    ))
+    .bind(visit)
+    .bind(COUNTY_A)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let q = |sql: String| async move { one(db, &sql, visit).await };
+    let reg = q("SELECT id FROM registrations WHERE visit_id = $1 AND room_id IS NOT NULL AND queue_number IS NOT NULL AND $2 <> '' ORDER BY room_id, queue_number LIMIT 1".into()).await;
+    Ids {
+        visit,
+        notice: q("SELECT id FROM notices WHERE visit_id = $1 AND $2 <> '' ORDER BY id LIMIT 1".into()).await,
+        reg,
+        room: one(db, "SELECT room_id FROM registrations WHERE id = $1 AND $2 <> ''", reg).await,
+        window: q("SELECT id FROM reception_windows WHERE visit_id = $1 AND $2 <> '' ORDER BY starts_at LIMIT 1".into()).await,
+        item: q(format!("SELECT s.id FROM survey_items s JOIN visits v ON v.id = s.visit_id WHERE v.county_id = {county} AND $1 > 0 ORDER BY s.id LIMIT 1")).await,
+        flag: 0,
+        case,
+        case_code,
+        document: one(db, "SELECT id FROM documents WHERE case_id = $1 AND $2 <> '' ORDER BY id LIMIT 1", case).await,
+        attachment: 0,
+        leader: q("SELECT leader_id FROM users WHERE username = 'lingdao' AND $1 > 0 AND $2 <> ''".into()).await,
+        token: 0,
+        user: q("SELECT id FROM users WHERE username = 'xinfang' AND $1 > 0 AND $2 <> ''".into()).await,
+        department: q(format!("SELECT id FROM departments WHERE jurisdiction_id = {county} AND $1 > 0 ORDER BY id LIMIT 1")).await,
+        category: q("SELECT id FROM categories WHERE $1 > 0 AND $2 <> '' ORDER BY id LIMIT 1".into()).await,
+    }
+}
+
+/// The HTTP status and content type of the page shown.
+async fn answered(b: &Browser) -> (i64, String) {
+    let v: (i64, String) = b
+        .driver
+        .execute(
+            "return [performance.getEntriesByType('navigation')[0].responseStatus, document.contentType];",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    v
+}
+
+#[tokio::test]
+async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
+    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
+        .await
+        .unwrap();
+    app.state.refresh_demo_flag().await.unwrap();
+    let ids = demo_ids(&app.db, visit).await;
+    // The day under way: the first batch checks in and is called to its room's table, so the
+    // desk shows its record form, the day and the report their first counts.
+    let staff = app.client();
+    let signed_in = staff
+        .post(
+            "/login",
+            &[("username", "xinfang"), ("password", DEMO_PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    let checked_in = staff
+        .post(&format!("/staff/visits/{visit}/checkin/{}", ids.reg), &[])
+        .await;
+    assert_eq!(checked_in.status, 303, "{}", checked_in.body);
+    let desk = format!("/staff/visits/{visit}/rooms/{}/desk/call", ids.room);
+    assert_eq!(staff.post(&desk, &[]).await.status, 303);
+    // A survey item's pages are under its own visit; a visit under way can no longer be edited,
+    // the upcoming one can.
+    let item_visit = one(
+        &app.db,
+        "SELECT visit_id FROM survey_items WHERE id = $1 AND $2 <> ''",
+        ids.item,
+    )
+    .await;
+    let upcoming = one(
+        &app.db,
+        "SELECT v.id FROM visits v JOIN jurisdictions j ON j.id = v.county_id
+         WHERE v.status = 'announced' AND NOT v.duty AND j.code = $2 AND v.id <> $1 ORDER BY v.id LIMIT 1",
+        visit,
+    )
+    .await;
+    let other_visit = |visit| Ids {
+        visit,
+        case_code: ids.case_code.clone(),
+        ..ids
+    };
+    let (survey_ids, upcoming_ids) = (other_visit(item_visit), other_visit(upcoming));
+    let pages = pages();
+    assert!(
+        pages.len() >= 40,
+        "the table's signed-in pages: {}",
+        pages.len()
+    );
+    let b = Browser::start(false).await;
+    let mut found = Vec::new();
+    for role in Role::ALL {
+        let mine: Vec<&str> = pages
+            .iter()
+            .filter(|(r, _)| *r == role)
+            .map(|(_, p)| *p)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let (username, ..) = DEMO_ACCOUNTS
+            .iter()
+            .find(|(_, _, r, county)| *r == role && *county == COUNTY_A)
+            .unwrap();
+        b.log_in(&app, username, DEMO_PASSWORD).await;
+        for route in mine {
+            let ids = if route.contains("{item}") {
+                &survey_ids
+            } else if route.ends_with("/edit") {
+                &upcoming_ids
+            } else {
+                &ids
+            };
+            let Some(page) = concrete(ids, route) else {
+                continue;
+            };
+            goto(&b, &app, &page.path).await;
+            let (status, content_type) = answered(&b).await;
+            let shown = b.driver.current_url().await.unwrap().path().to_owned();
+            if shown != page.path {
+                found.push(format!("{role:?} {}: led to {shown}", page.path));
+                continue;
+            }
+            let name = route.trim_matches('/').replace(['/', '{', '}'], "-");
+            b.screenshot(&format!("signed-in-{}-{name}", role.as_str()))
+                .await;
+            if (status, content_type.as_str()) != (200, "text/html") {
+                found.push(format!("{role:?} {}: {status} {content_type}", page.path));
+                continue;
+            }
+            for v in axe_violations(&b).await {
+                found.push(format!("{role:?} {} ({route}): {v}", page.path));
+            }
+        }
+    }
+    b.quit().await;
+    assert!(
+        found.is_empty(),
+        "{} findings:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}
