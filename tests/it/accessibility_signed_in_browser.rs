@@ -46,10 +46,13 @@ fn pages() -> Vec<(Role, &'static str)> {
         .collect()
 }
 
-async fn one(db: &PgPool, sql: &str, visit: i64) -> i64 {
+/// The one id `sql` selects with `$1` bound to `param` (an id, or a name or code).
+async fn one<P>(db: &PgPool, sql: &str, param: P) -> i64
+where
+    P: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
     sqlx::query_scalar(sql)
-        .bind(visit)
-        .bind(COUNTY_A)
+        .bind(param)
         .fetch_one(db)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -58,36 +61,54 @@ async fn one(db: &PgPool, sql: &str, visit: i64) -> i64 {
 /// The demo's objects: the Pujiang day (its visit, a batch in a room's queue, that room), and the
 /// first county's history (a survey item, a case with a document, a leader, accounts).
 async fn demo_ids(db: &PgPool, visit: i64) -> Ids {
-    let county = "(SELECT id FROM jurisdictions WHERE code = $2)";
-    let (case, case_code): (i64, String) = sqlx::query_as(&format!(
+    let county = one(db, "SELECT id FROM jurisdictions WHERE code = $1", COUNTY_A).await;
+    let (case, case_code): (i64, String) = sqlx::query_as(
         "SELECT c.id, c.code FROM cases c JOIN visits v ON v.id = c.visit_id
-         WHERE v.county_id = {county} AND $1 > 0 AND EXISTS (SELECT 1 FROM documents d WHERE d.case_id = c.id)
-         ORDER BY c.id LIMIT 1"
-    ))
-    .bind(visit)
-    .bind(COUNTY_A)
+         WHERE v.county_id = $1 AND EXISTS (SELECT 1 FROM documents d WHERE d.case_id = c.id)
+         ORDER BY c.id LIMIT 1",
+    )
+    .bind(county)
     .fetch_one(db)
     .await
     .unwrap();
-    let q = |sql: String| async move { one(db, &sql, visit).await };
-    let reg = q("SELECT id FROM registrations WHERE visit_id = $1 AND room_id IS NOT NULL AND queue_number IS NOT NULL AND $2 <> '' ORDER BY room_id, queue_number LIMIT 1".into()).await;
+    let reg = one(
+        db,
+        "SELECT id FROM registrations WHERE visit_id = $1 AND queue_number IS NOT NULL
+         ORDER BY room_id, queue_number LIMIT 1",
+        visit,
+    )
+    .await;
+    let account = |username: &'static str, column: &'static str| async move {
+        one(
+            db,
+            &format!("SELECT {column} FROM users WHERE username = $1"),
+            username,
+        )
+        .await
+    };
     Ids {
         visit,
-        notice: q("SELECT id FROM notices WHERE visit_id = $1 AND $2 <> '' ORDER BY id LIMIT 1".into()).await,
+        notice: one(db, "SELECT min(id) FROM notices WHERE visit_id = $1", visit).await,
         reg,
-        room: one(db, "SELECT room_id FROM registrations WHERE id = $1 AND $2 <> ''", reg).await,
-        window: q("SELECT id FROM reception_windows WHERE visit_id = $1 AND $2 <> '' ORDER BY starts_at LIMIT 1".into()).await,
-        item: q(format!("SELECT s.id FROM survey_items s JOIN visits v ON v.id = s.visit_id WHERE v.county_id = {county} AND $1 > 0 ORDER BY s.id LIMIT 1")).await,
+        room: one(db, "SELECT room_id FROM registrations WHERE id = $1", reg).await,
+        window: one(db, "SELECT min(id) FROM reception_windows WHERE visit_id = $1", visit).await,
+        item: one(
+            db,
+            "SELECT min(s.id) FROM survey_items s JOIN visits v ON v.id = s.visit_id WHERE v.county_id = $1",
+            county,
+        )
+        .await,
+        // Only POST routes take these: the walk never opens them.
         flag: 0,
+        attachment: 0,
+        token: 0,
         case,
         case_code,
-        document: one(db, "SELECT id FROM documents WHERE case_id = $1 AND $2 <> '' ORDER BY id LIMIT 1", case).await,
-        attachment: 0,
-        leader: q("SELECT leader_id FROM users WHERE username = 'lingdao' AND $1 > 0 AND $2 <> ''".into()).await,
-        token: 0,
-        user: q("SELECT id FROM users WHERE username = 'xinfang' AND $1 > 0 AND $2 <> ''".into()).await,
-        department: q(format!("SELECT id FROM departments WHERE jurisdiction_id = {county} AND $1 > 0 ORDER BY id LIMIT 1")).await,
-        category: q("SELECT id FROM categories WHERE $1 > 0 AND $2 <> '' ORDER BY id LIMIT 1".into()).await,
+        document: one(db, "SELECT min(id) FROM documents WHERE case_id = $1", case).await,
+        leader: account("lingdao", "leader_id").await,
+        user: account("xinfang", "id").await,
+        department: one(db, "SELECT min(id) FROM departments WHERE jurisdiction_id = $1", county).await,
+        category: one(db, "SELECT min(id) FROM categories WHERE name = $1", "城乡建设").await,
     }
 }
 
@@ -106,16 +127,9 @@ async fn answered(b: &Browser) -> (i64, String) {
     v
 }
 
-#[tokio::test]
-async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
-    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
-    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
-        .await
-        .unwrap();
-    app.state.refresh_demo_flag().await.unwrap();
-    let ids = demo_ids(&app.db, visit).await;
-    // The day under way: the first batch checks in and is called to its room's table, so the
-    // desk shows its record form, the day and the report their first counts.
+/// The day under way: the first batch checks in and is called to its room's table, so the desk
+/// shows its record form, the day and the report their first counts.
+async fn day_under_way(app: &TestApp, visit: i64, ids: &Ids) {
     let staff = app.client();
     let signed_in = staff
         .post(
@@ -130,19 +144,30 @@ async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
     assert_eq!(checked_in.status, 303, "{}", checked_in.body);
     let desk = format!("/staff/visits/{visit}/rooms/{}/desk/call", ids.room);
     assert_eq!(staff.post(&desk, &[]).await.status, 303);
+}
+
+#[tokio::test]
+async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
+    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
+        .await
+        .unwrap();
+    app.state.refresh_demo_flag().await.unwrap();
+    let ids = demo_ids(&app.db, visit).await;
+    day_under_way(&app, visit, &ids).await;
     // A survey item's pages are under its own visit; a visit under way can no longer be edited,
     // the upcoming one can.
     let item_visit = one(
         &app.db,
-        "SELECT visit_id FROM survey_items WHERE id = $1 AND $2 <> ''",
+        "SELECT visit_id FROM survey_items WHERE id = $1",
         ids.item,
     )
     .await;
     let upcoming = one(
         &app.db,
         "SELECT v.id FROM visits v JOIN jurisdictions j ON j.id = v.county_id
-         WHERE v.status = 'announced' AND NOT v.duty AND j.code = $2 AND v.id <> $1 ORDER BY v.id LIMIT 1",
-        visit,
+         WHERE v.status = 'announced' AND NOT v.duty AND j.code = $1 ORDER BY v.id LIMIT 1",
+        COUNTY_A,
     )
     .await;
     let other_visit = |visit| Ids {
