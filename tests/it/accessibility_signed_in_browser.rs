@@ -146,43 +146,63 @@ async fn day_under_way(app: &TestApp, visit: i64, ids: &Ids) {
     assert_eq!(staff.post(&desk, &[]).await.status, 303);
 }
 
-#[tokio::test]
-async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
-    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
-    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
-        .await
-        .unwrap();
-    app.state.refresh_demo_flag().await.unwrap();
-    let ids = demo_ids(&app.db, visit).await;
-    day_under_way(&app, visit, &ids).await;
-    // A survey item's pages are under its own visit; a visit under way can no longer be edited,
-    // the upcoming one can.
-    let item_visit = one(
-        &app.db,
-        "SELECT visit_id FROM survey_items WHERE id = $1",
-        ids.item,
-    )
-    .await;
-    let upcoming = one(
-        &app.db,
-        "SELECT v.id FROM visits v JOIN jurisdictions j ON j.id = v.county_id
-         WHERE v.status = 'announced' AND NOT v.duty AND j.code = $1 ORDER BY v.id LIMIT 1",
-        COUNTY_A,
-    )
-    .await;
-    let other_visit = |visit| Ids {
-        visit,
-        case_code: ids.case_code.clone(),
-        ..ids
-    };
-    let (survey_ids, upcoming_ids) = (other_visit(item_visit), other_visit(upcoming));
-    let pages = pages();
-    assert!(
-        pages.len() >= 40,
-        "the table's signed-in pages: {}",
-        pages.len()
-    );
-    let b = Browser::start(false).await;
+/// The demo ids for each route: a survey item's pages are under its own visit; a visit under way
+/// can no longer be edited, the upcoming one can; everything else is the Pujiang day.
+struct World {
+    day: Ids,
+    survey: Ids,
+    upcoming: Ids,
+}
+
+impl World {
+    async fn of(db: &PgPool, visit: i64) -> World {
+        let day = demo_ids(db, visit).await;
+        let item_visit = one(
+            db,
+            "SELECT visit_id FROM survey_items WHERE id = $1",
+            day.item,
+        )
+        .await;
+        let upcoming = one(
+            db,
+            "SELECT v.id FROM visits v JOIN jurisdictions j ON j.id = v.county_id
+             WHERE v.status = 'announced' AND NOT v.duty AND j.code = $1 ORDER BY v.id LIMIT 1",
+            COUNTY_A,
+        )
+        .await;
+        let other_visit = |visit| Ids {
+            visit,
+            case_code: day.case_code.clone(),
+            ..day
+        };
+        World {
+            survey: other_visit(item_visit),
+            upcoming: other_visit(upcoming),
+            day,
+        }
+    }
+
+    fn ids(&self, route: &str) -> &Ids {
+        if route.contains("{item}") {
+            &self.survey
+        } else if route.ends_with("/edit") {
+            &self.upcoming
+        } else {
+            &self.day
+        }
+    }
+}
+
+/// Every page of `pages` in a fresh Chromium (`phone`: 375 px wide, where wide tables scroll), as
+/// its role's demo account; what is wrong, one line each.
+async fn walk(
+    app: &TestApp,
+    w: &World,
+    pages: &[(Role, &'static str)],
+    phone: bool,
+) -> Vec<String> {
+    let width = if phone { "phone" } else { "desktop" };
+    let b = Browser::start(phone).await;
     let mut found = Vec::new();
     for role in Role::ALL {
         let mine: Vec<&str> = pages
@@ -197,38 +217,52 @@ async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
             .iter()
             .find(|(_, _, r, county)| *r == role && *county == COUNTY_A)
             .unwrap();
-        b.log_in(&app, username, DEMO_PASSWORD).await;
+        b.log_in(app, username, DEMO_PASSWORD).await;
         for route in mine {
-            let ids = if route.contains("{item}") {
-                &survey_ids
-            } else if route.ends_with("/edit") {
-                &upcoming_ids
-            } else {
-                &ids
-            };
-            let Some(page) = concrete(ids, route) else {
+            let Some(page) = concrete(w.ids(route), route) else {
                 continue;
             };
-            goto(&b, &app, &page.path).await;
+            let what = format!("{width} {role:?} {}", page.path);
+            goto(&b, app, &page.path).await;
             let (status, content_type) = answered(&b).await;
             let shown = b.driver.current_url().await.unwrap().path().to_owned();
             if shown != page.path {
-                found.push(format!("{role:?} {}: led to {shown}", page.path));
+                found.push(format!("{what}: led to {shown}"));
                 continue;
             }
             let name = route.trim_matches('/').replace(['/', '{', '}'], "-");
-            b.screenshot(&format!("signed-in-{}-{name}", role.as_str()))
+            b.screenshot(&format!("signed-in-{width}-{}-{name}", role.as_str()))
                 .await;
             if (status, content_type.as_str()) != (200, "text/html") {
-                found.push(format!("{role:?} {}: {status} {content_type}", page.path));
+                found.push(format!("{what}: {status} {content_type}"));
                 continue;
             }
             for v in axe_violations(&b).await {
-                found.push(format!("{role:?} {} ({route}): {v}", page.path));
+                found.push(format!("{what} ({route}): {v}"));
             }
         }
     }
     b.quit().await;
+    found
+}
+
+#[tokio::test]
+async fn every_signed_in_page_passes_axe_as_a_role_that_may_see_it() {
+    let app = TestApp::spawn_with(|c| c.demo_mode = true).await;
+    let visit = pujiang::seed(&app.db, &*app.clock, &test_keys())
+        .await
+        .unwrap();
+    app.state.refresh_demo_flag().await.unwrap();
+    let world = World::of(&app.db, visit).await;
+    day_under_way(&app, visit, &world.day).await;
+    let pages = pages();
+    assert!(
+        pages.len() >= 40,
+        "the table's signed-in pages: {}",
+        pages.len()
+    );
+    let mut found = walk(&app, &world, &pages, false).await;
+    found.extend(walk(&app, &world, &pages, true).await);
     assert!(
         found.is_empty(),
         "{} findings:\n{}",
