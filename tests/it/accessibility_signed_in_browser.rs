@@ -3,6 +3,7 @@
 //! (a batch at a table) with demo ids, in a desktop window and on a 375-px phone (where wide
 //! tables scroll). No serious or critical violation (nor `region`); one run lists every page that
 //! fails, with its violations. Each page leaves a screenshot under target/screenshots/.
+
 use crate::accessibility_browser::{axe_violations, goto};
 use crate::browser::Browser;
 use crate::harness::{TestApp, test_keys};
