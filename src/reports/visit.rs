@@ -5,6 +5,7 @@
 use crate::clock::cn_date;
 use crate::error::AppError;
 use crate::followup::scoring::{pct, rate};
+use crate::reports::hourly::{self, Hour, Passage};
 
 /// The counts of one visit (or one room, one department); rates derive from them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -73,6 +74,8 @@ pub struct Report {
     pub total: Counts,
     pub rooms: Vec<Breakdown>,
     pub departments: Vec<Breakdown>,
+    /// The reception day hour by hour.
+    pub hours: Vec<Hour>,
 }
 
 /// The report of visit `visit_id`; NotFound unless its host or organiser lies in `within`'s
@@ -87,7 +90,9 @@ pub async fn load(
               (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.channel <> 'walk_in'
                   AND r.merged_into_id IS NULL AND r.status <> 'cancelled') AS "registered!",
               (SELECT count(*) FROM registrations r WHERE r.visit_id = v.id AND r.channel = 'walk_in'
-                  AND r.merged_into_id IS NULL AND r.status <> 'cancelled') AS "walk_ins!"
+                  AND r.merged_into_id IS NULL AND r.status <> 'cancelled') AS "walk_ins!",
+              (SELECT min(w.starts_at) FROM reception_windows w WHERE w.visit_id = v.id) AS opens,
+              (SELECT max(w.ends_at) FROM reception_windows w WHERE w.visit_id = v.id) AS closes
            FROM visits v WHERE v.id = $1
              AND (v.county_id IN (SELECT jurisdiction_subtree($2)) OR v.organiser_id IN (SELECT jurisdiction_subtree($2)))"#,
         visit_id,
@@ -122,6 +127,16 @@ pub async fn load(
               count(*) FILTER (WHERE c.rating IN ('satisfied', 'basically_satisfied')) AS "satisfied!"
            FROM cases c JOIN departments d ON d.id = c.lead_department_id
            WHERE c.visit_id = $1 GROUP BY d.id, d.name ORDER BY d.name"#,
+        visit_id
+    )
+    .fetch_all(db)
+    .await?;
+    // Per registration that arrived or was received: when (DESIGN §4 "the day").
+    let passages = sqlx::query_as!(
+        Passage,
+        r#"SELECT r.checked_in_at AS arrived_at, x.ended_at AS received_at
+           FROM registrations r LEFT JOIN receptions x ON x.registration_id = r.id
+           WHERE r.visit_id = $1 AND (r.checked_in_at IS NOT NULL OR x.ended_at IS NOT NULL)"#,
         visit_id
     )
     .fetch_all(db)
@@ -165,6 +180,7 @@ pub async fn load(
         total,
         rooms,
         departments,
+        hours: hourly::by_hour(v.visit_date, v.opens, v.closes, &passages),
     })
 }
 

@@ -29,7 +29,7 @@ fn axe_source() -> &'static str {
 
 /// The serious and critical axe violations of the page shown, one line each; and `region`
 /// (content outside every landmark: moderate for axe, but what the demo banner once was).
-async fn axe_violations(b: &Browser) -> Vec<String> {
+pub(crate) async fn axe_violations(b: &Browser) -> Vec<String> {
     b.driver.execute(axe_source(), vec![]).await.unwrap();
     let found = b
         .driver
@@ -57,7 +57,7 @@ async fn check(b: &Browser, name: &str) {
     assert!(violations.is_empty(), "{name}: {violations:#?}");
 }
 
-async fn goto(b: &Browser, app: &TestApp, path: &str) {
+pub(crate) async fn goto(b: &Browser, app: &TestApp, path: &str) {
     b.driver
         .goto(format!("{}{path}", app.origin()))
         .await

@@ -8,6 +8,7 @@ use crate::api::create_token;
 use crate::fixtures::{assign_case, export_text, id_number, id_of, member, workbook_text};
 use crate::harness::{Client, Resp, TestApp};
 use crate::jurisdictions_visits::{A, CODE_A, COUNTY_B, ID_A, county_a};
+use crate::route_walk::{self, Ids};
 use axum::http::Method;
 use xiafang::clock::Clock;
 use xiafang::followup::assign::{Assigned, NewCase, Source};
@@ -294,47 +295,36 @@ enum Target {
     TreeWide(String),
 }
 
-/// The route `path` with county A's objects put in; None for a calendar day, which is the State
-/// Council's for the whole deployment and no county's. A parameter the test does not know panics:
-/// a new route must be taught here.
-fn concrete(w: &World, path: &str) -> Option<Target> {
+/// County A's objects, as the walk puts them into paths.
+fn ids(w: &World) -> Ids {
     let a = &w.a;
-    let mut tree_wide = false;
-    let segments: Vec<&str> = path.split('/').collect();
-    let mut out = Vec::new();
-    for (i, seg) in segments.iter().enumerate() {
-        let before = if i > 0 { segments[i - 1] } else { "" };
-        let put = match (before, *seg) {
-            (_, s) if !s.starts_with('{') => s.to_owned(),
-            ("visits", "{id}") => a.fx.visit.to_string(),
-            ("notices", "{id}") | (_, "{notice}") => a.notice.to_string(),
-            (_, "{reg}") => a.reg.to_string(),
-            (_, "{room}") => a.room.to_string(),
-            (_, "{window}") => a.fx.windows[0].to_string(),
-            (_, "{item}") => a.item.to_string(),
-            (_, "{flag}") => a.flag.to_string(),
-            ("cases", "{id}") => w.case.id.to_string(),
-            ("cases", "{code}") => w.case.code.clone(),
-            ("documents", "{doc}") => w.document.to_string(),
-            ("attachments", "{attachment}") => w.attachment.to_string(),
-            ("leaders", "{id}") => w.leader.to_string(),
-            ("tokens", "{id}") => w.token.to_string(),
-            ("users", "{id}") => w.account.to_string(),
-            ("departments", "{id}") => w.department.to_string(),
-            ("categories", "{id}") => {
-                tree_wide = true;
-                a.fx.cat_build.to_string()
-            }
-            ("calendar", "{day}") => return None,
-            (b, s) => panic!("{path}: teach this test what {s} after /{b}/ stands for"),
-        };
-        out.push(put);
+    Ids {
+        visit: a.fx.visit,
+        notice: a.notice,
+        reg: a.reg,
+        room: a.room,
+        window: a.fx.windows[0],
+        item: a.item,
+        flag: a.flag,
+        case: w.case.id,
+        case_code: w.case.code.clone(),
+        document: w.document,
+        attachment: w.attachment,
+        leader: w.leader,
+        token: w.token,
+        user: w.account,
+        department: w.department,
+        category: a.fx.cat_build,
     }
-    let path = out.join("/");
-    Some(if tree_wide {
-        Target::TreeWide(path)
+}
+
+/// The route `path` with county A's objects put in (`route_walk::concrete`).
+fn concrete(w: &World, path: &str) -> Option<Target> {
+    let c = route_walk::concrete(&ids(w), path)?;
+    Some(if c.tree_wide {
+        Target::TreeWide(c.path)
     } else {
-        Target::OfA(path)
+        Target::OfA(c.path)
     })
 }
 

@@ -4,6 +4,7 @@ mod fixtures;
 mod harness;
 
 mod accessibility_browser;
+mod accessibility_signed_in_browser;
 mod accounts;
 mod admin;
 mod api;
@@ -47,6 +48,7 @@ mod register;
 mod registration_encrypted;
 mod reports;
 mod reviews;
+mod route_walk;
 mod routes;
 mod sanyuan;
 mod schedule;

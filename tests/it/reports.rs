@@ -714,3 +714,114 @@ async fn every_export_reads_back_masked_with_its_rows_and_is_audited() {
     );
     let _ = w.dept_labour;
 }
+
+/// The hours of the report's day table: (时段, 到达, 已接待, 时段末等候) per row.
+fn hourly_rows(r: &Resp) -> Vec<String> {
+    r.texts("table.report-hourly tbody tr > *")
+        .chunks(4)
+        .map(|cells| cells.join(" "))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_visit_report_shows_the_day_hour_by_hour_as_a_chart_and_a_table() {
+    let app = TestApp::spawn_with(|c| {
+        c.session_idle = Duration::days(30);
+        c.session_absolute = Duration::days(30);
+    })
+    .await;
+    let (d, _) = crate::desk::day(&app).await;
+    let v = d.fx.visit;
+    let batch =
+        |code, name, id, n| crate::desk::batch(&d, code, name, id, d.room_a, n, "scheduled");
+    let a = batch("KAAA2345", "张一", "33072619800101111", 1).await;
+    let b = batch("KBBB2345", "李二", "33072619800101222", 2).await;
+    let c = batch("KCCC2345", "王三", "33072619800101333", 3).await;
+    let day: NaiveDate = sqlx::query_scalar("SELECT visit_date FROM visits WHERE id = $1")
+        .bind(v)
+        .fetch_one(&d.fx.owner)
+        .await
+        .unwrap();
+    let at = |h, m| {
+        let t =
+            xiafang::clock::china_instant(day, chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap());
+        app.clock.advance(t - app.clock.now());
+    };
+    let desk = crate::desk::desk(&d, d.room_a);
+    let staff = &d.staff;
+    let check_in = move |reg: i64| {
+        let path = format!("/staff/visits/{v}/checkin/{reg}");
+        async move { staff.post(&path, &[]).await.status }
+    };
+    let cat = d.fx.cat_build.to_string();
+    let owner = d.leader_a.to_string();
+    let record = |reg: i64| {
+        let (desk, cat, owner) = (desk.clone(), cat.clone(), owner.clone());
+        async move {
+            let call = staff.post(&format!("{desk}/call"), &[]).await;
+            assert_eq!(call.status, 303, "{}", call.body);
+            let form = [
+                ("statement", "反映村道损坏"),
+                ("i0_category", cat.as_str()),
+                ("i0_summary", "村道损坏"),
+                ("i0_outcome", "explained"),
+                ("i0_owner", owner.as_str()),
+                ("i0_deadline", "60"),
+                ("i1_owner", owner.as_str()),
+                ("i1_deadline", "60"),
+                ("i2_owner", owner.as_str()),
+                ("i2_deadline", "60"),
+            ];
+            let saved = staff.post(&format!("{desk}/{reg}/record"), &form).await;
+            assert_eq!(saved.status, 303, "{}", saved.body);
+        }
+    };
+    // 08:50 A arrives; 09:10 B; A is received at 09:30; 09:40 C; B is received at 10:20; C waits.
+    at(8, 50);
+    assert_eq!(check_in(a).await, 303);
+    at(9, 10);
+    assert_eq!(check_in(b).await, 303);
+    at(9, 30);
+    record(a).await;
+    at(9, 40);
+    assert_eq!(check_in(c).await, 303);
+    at(10, 20);
+    record(b).await;
+
+    let r = report_page(&d.staff, v).await;
+    // The windows run 09:00–11:00; the 08:50 arrival opens the day an hour earlier.
+    assert_eq!(
+        hourly_rows(&r),
+        [
+            "08:00–09:00 1 0 1",
+            "09:00–10:00 2 1 2",
+            "10:00–11:00 0 1 1"
+        ]
+    );
+    assert_eq!(r.texts("table.report-hourly caption").len(), 1);
+    assert_eq!(r.texts("table.report-hourly th[scope=col]").len(), 4);
+    let svg = r.html();
+    let chart = scraper::Selector::parse(".hourly-chart svg[role=img] title").unwrap();
+    let title: String = svg
+        .select(&chart)
+        .next()
+        .expect("the chart")
+        .text()
+        .collect();
+    assert!(
+        title.contains("共到达 3 批、接待 2 批") && title.contains("09:00–10:00"),
+        "{title}"
+    );
+    let bars = scraper::Selector::parse(".hourly-chart rect.arrivals").unwrap();
+    assert_eq!(
+        svg.select(&bars).count(),
+        3 + 1,
+        "one bar an hour and the legend's"
+    );
+}
+
+async fn report_page(c: &Client, visit: i64) -> Resp {
+    let r = c.get(&format!("/reports/visits/{visit}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r
+}

@@ -3,6 +3,7 @@
 use crate::audit::{self, Entry};
 use crate::error::AppError;
 use crate::followup::scoring::pct;
+use crate::reports::hourly::{self, Chart};
 use crate::reports::visit::{Report, load};
 use crate::state::AppState;
 use crate::web::Ctx;
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 #[template(path = "reports/visit.html")]
 struct ReportPage {
     layout: Layout,
+    chart: Chart,
     r: Report,
 }
 
@@ -36,6 +38,7 @@ pub async fn show(
     if !excel {
         return Ok(render(&ReportPage {
             layout: ctx.layout("下访活动报表"),
+            chart: hourly::chart(&r.hours),
             r,
         })
         .into_response());
