@@ -143,8 +143,35 @@ async fn day_under_way(app: &TestApp, visit: i64, ids: &Ids) {
         .post(&format!("/staff/visits/{visit}/checkin/{}", ids.reg), &[])
         .await;
     assert_eq!(checked_in.status, 303, "{}", checked_in.body);
-    let desk = format!("/staff/visits/{visit}/rooms/{}/desk/call", ids.room);
-    assert_eq!(staff.post(&desk, &[]).await.status, 303);
+    let desk = format!("/staff/visits/{visit}/rooms/{}/desk", ids.room);
+    assert_eq!(staff.post(&format!("{desk}/call"), &[]).await.status, 303);
+    // Its reception is recorded (so 更正接谈记录 has a record to show), and the next batch of the
+    // room is called to the table.
+    let category = ids.category.to_string();
+    let record = [
+        ("statement", "反映宅基地审批久拖未决"),
+        ("i0_category", category.as_str()),
+        ("i0_summary", "宅基地审批"),
+        ("i0_outcome", "explained"),
+    ];
+    let recorded = staff
+        .post(&format!("{desk}/{}/record", ids.reg), &record)
+        .await;
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    let next: i64 = sqlx::query_scalar(
+        "SELECT id FROM registrations WHERE room_id = $1 AND id <> $2 AND queue_number IS NOT NULL
+         ORDER BY queue_number LIMIT 1",
+    )
+    .bind(ids.room)
+    .bind(ids.reg)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let checked_in = staff
+        .post(&format!("/staff/visits/{visit}/checkin/{next}"), &[])
+        .await;
+    assert_eq!(checked_in.status, 303, "{}", checked_in.body);
+    assert_eq!(staff.post(&format!("{desk}/call"), &[]).await.status, 303);
 }
 
 /// The demo ids for each route: a survey item's pages are under its own visit; a visit under way
