@@ -10,6 +10,7 @@ mod api;
 mod attachments;
 mod audit_chain;
 mod audit_log;
+mod backup;
 mod board;
 mod browser;
 mod bytes;
