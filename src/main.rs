@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use xiafang::config::Config;
 use xiafang::web::auth::Role;
-use xiafang::{admin, app, db, demo, web};
+use xiafang::{admin, app, backup, db, demo, web};
 
 /// 下访接访服务平台 — leaders' visit-down reception days.
 #[derive(Parser)]
@@ -175,6 +175,17 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Back the database up into one dated file: dump, roles, manifest (never the key file).
+    Backup {
+        /// Where the file goes (default: <data-dir>/backups); better on another disk.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty data directory or empty database, checked first against the key file.
+    Restore {
+        /// The file `xiafang backup` wrote.
+        file: PathBuf,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -311,6 +322,8 @@ async fn main() {
     let config = cli.common.config();
     let result = match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => app::run(config, demo).await,
+        Command::Backup { out } => backup::backup(&config, out).await,
+        Command::Restore { file } => backup::restore(&config, &file).await,
         command => with_database(&config, command).await,
     };
     if let Err(e) = result {
@@ -428,7 +441,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 let owner = database.owner_url.as_deref().expect("checked above");
                 xiafang::followup::seed_scale::seed(owner, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
             }
-            Command::Serve { .. } | Command::Keys { .. } => unreachable!(),
+            Command::Serve { .. } | Command::Keys { .. } | Command::Backup { .. } | Command::Restore { .. } => unreachable!(),
         }
         pool.close().await;
         anyhow::Ok(())

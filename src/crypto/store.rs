@@ -323,20 +323,63 @@ async fn any_ciphertext(db: &PgPool) -> anyhow::Result<Option<Column>> {
 /// For each column and each key id found in it, the newest such ciphertext must decrypt: a key
 /// file of another database has the same key ids but not the same keys.
 async fn check(db: &PgPool, keys: &Keys) -> anyhow::Result<()> {
+    let mut conn = db.acquire().await?;
+    check_samples(keys, &samples(&mut conn).await?)
+}
+
+/// One ciphertext as stored, enough to try a key file on it away from the database (a backup's
+/// manifest carries them, so that `restore` checks its key file before it writes anything).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Sample {
+    pub table: String,
+    pub column: String,
+    pub row: String,
+    pub key_id: i16,
+    /// Hex.
+    pub cipher: String,
+}
+
+/// For each encrypted column and each key id in it, its newest ciphertext.
+pub async fn samples(conn: &mut sqlx::PgConnection) -> anyhow::Result<Vec<Sample>> {
+    let mut found = Vec::new();
     for s in ENCRYPTED {
         let ids: Vec<i16> = sqlx::query_scalar(&format!(
-            "SELECT DISTINCT {k} FROM {t} WHERE {k} > 0",
+            "SELECT DISTINCT {k} FROM {t} WHERE {k} > 0 ORDER BY 1",
             k = s.key_id,
             t = s.column.table
         ))
-        .fetch_all(db)
+        .fetch_all(&mut *conn)
         .await?;
         for id in ids {
             let sql = s.select(&format!("{} = $1", s.key_id), "DESC LIMIT 1");
-            let row = sqlx::query(&sql).bind(id).fetch_one(db).await?;
+            let row = sqlx::query(&sql).bind(id).fetch_one(&mut *conn).await?;
             let cipher: Vec<u8> = row.try_get("cipher")?;
-            keys.decrypt(s.column, s.row_ref(&row)?, id, &cipher)?;
+            found.push(Sample {
+                table: s.column.table.to_owned(),
+                column: s.column.column.to_owned(),
+                row: s.row_ref(&row)?.to_string(),
+                key_id: id,
+                cipher: hex::encode(cipher),
+            });
         }
+    }
+    Ok(found)
+}
+
+/// Every sample decrypts with `keys`; a column this binary does not know is refused too.
+pub fn check_samples(keys: &Keys, samples: &[Sample]) -> anyhow::Result<()> {
+    for sample in samples {
+        let stored = ENCRYPTED
+            .iter()
+            .find(|s| s.column.table == sample.table && s.column.column == sample.column)
+            .with_context(|| {
+                format!(
+                    "unknown encrypted column {}.{}",
+                    sample.table, sample.column
+                )
+            })?;
+        let cipher = hex::decode(&sample.cipher).context("a sample's ciphertext is not hex")?;
+        keys.decrypt_bytes(stored.column, &sample.row, sample.key_id, &cipher)?;
     }
     Ok(())
 }

@@ -276,20 +276,7 @@ impl TestApp {
 
     /// A browser-like client: keeps cookies, does not follow redirects, sends this site's Origin.
     pub fn client(&self) -> Client {
-        let mut headers = HeaderMap::new();
-        headers.insert(ORIGIN, HeaderValue::from_str(&self.origin()).unwrap());
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .default_headers(headers)
-            .build()
-            .unwrap();
-        Client {
-            http,
-            base: self.origin(),
-            clock: self.clock.clone(),
-            database: self.url.clone(),
-        }
+        Client::browser(&self.origin(), self.clock.clone(), self.url.clone())
     }
 
     /// The authenticator app of `username` (enrolled through the pages): its code for a step no
@@ -473,6 +460,31 @@ pub struct Client {
     clock: Arc<ManualClock>,
     /// The test database: accounts (and their authenticators) are per database.
     database: String,
+}
+
+impl Client {
+    fn browser(origin: &str, clock: Arc<ManualClock>, database: String) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, HeaderValue::from_str(origin).unwrap());
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Client {
+            http,
+            base: origin.to_owned(),
+            clock,
+            database,
+        }
+    }
+
+    /// A browser of a server the test started as a process (`serve --demo`: demo accounts sign
+    /// in with their password alone, so no authenticator is needed).
+    pub fn for_origin(origin: &str) -> Client {
+        Client::browser(origin, ManualClock::new(Utc::now()), origin.to_owned())
+    }
 }
 
 /// What a user's authenticator app holds, as the harness learnt it from the enrolment page.

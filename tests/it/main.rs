@@ -11,6 +11,7 @@ mod api;
 mod attachments;
 mod audit_chain;
 mod audit_log;
+mod backup;
 mod board;
 mod browser;
 mod bytes;

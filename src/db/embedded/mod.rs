@@ -52,6 +52,17 @@ impl Default for ClusterOptions {
     }
 }
 
+/// The PostgreSQL programs of one version (the server's, and beside them `pg_dump`, `pg_restore`,
+/// `psql`), found on PATH or under /usr/lib/postgresql.
+pub fn tools_dir() -> Result<PathBuf> {
+    find_bin_dir(std::env::var_os("PATH").as_deref(), Path::new(LIB_ROOT))
+}
+
+/// True when `dir` (e.g. `./data/postgres`, or the cluster it links to) holds a cluster.
+pub fn holds_cluster(dir: &Path) -> bool {
+    dir.join("PG_VERSION").exists()
+}
+
 /// A running cluster, started by this process (owner) or reused from another one.
 #[derive(Debug)]
 pub struct Cluster {
@@ -75,7 +86,7 @@ pub struct Cluster {
 impl Cluster {
     /// Ensure a cluster lives in `dir` (e.g. `./data/postgres`) and is running; start it if needed.
     pub async fn start(dir: &Path, opts: ClusterOptions) -> Result<Cluster> {
-        let bin = find_bin_dir(std::env::var_os("PATH").as_deref(), Path::new(LIB_ROOT))?;
+        let bin = tools_dir()?;
         let dir = std::path::absolute(dir)
             .with_context(|| format!("could not resolve the data directory {}", dir.display()))?;
         let parent = dir
@@ -139,7 +150,7 @@ impl Cluster {
         // Not running. A killed server leaves lock files naming its PID, which may still exist
         // as a zombie or have been recycled; Postgres refuses to start over either.
         cluster.clear_stale_locks();
-        if !cluster.data.join("PG_VERSION").exists() {
+        if !holds_cluster(&cluster.data) {
             let password = cluster.new_owner_password()?;
             cluster.initdb(opts, &password).await?;
         }
