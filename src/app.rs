@@ -429,13 +429,18 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
 /// whether demo accounts still exist (another instance may have seeded or deactivated them).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    crate::job_runs::started("purge");
     loop {
         tick.tick().await;
         let windows = crate::purge::Windows {
             sessions: state.timeouts(),
             idempotency: state.config.idempotency_key_ttl,
         };
-        match crate::purge::run(&state.db, state.clock.now(), &windows).await {
+        let purged = crate::purge::run(&state.db, state.clock.now(), &windows).await;
+        if purged.is_ok() {
+            crate::job_runs::ran("purge");
+        }
+        match purged {
             Ok(Some(p)) => tracing::debug!(?p, "purged"),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod duty;
 pub mod error;
 pub mod followup;
+pub mod job_runs;
 pub mod live;
 pub mod notify;
 pub mod prepare;

@@ -114,7 +114,7 @@ pub fn routes() -> Vec<Route> {
         // Operations.
         route(M::GET, "/healthz", PUBLIC, ops::healthz),
         route(M::GET, "/readyz", PUBLIC, ops::readyz),
-        route(M::GET, "/metrics", PUBLIC, ops::metrics),
+        route(M::GET, "/metrics", PUBLIC, reports::pages::metrics::metrics),
         // The SMS gateway's delivery receipts: signed with the shared secret, checked in the handler.
         route(M::POST, "/sms/receipts", PUBLIC, sms::receipts),
         // Any signed-in account.

@@ -87,7 +87,7 @@ pub fn recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("http_request_duration_seconds".into()),
                     &[
@@ -96,7 +96,30 @@ pub fn recorder() -> PrometheusHandle {
                 )
                 .expect("valid buckets")
                 .install_recorder()
-                .expect("one metrics recorder per process")
+                .expect("one metrics recorder per process");
+            describe();
+            handle
         })
         .clone()
+}
+
+/// HELP text for the request metrics (`web::metrics`) and the pool's, which promtool requires.
+fn describe() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests by route, method and status."
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route."
+    );
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "Open database connections in the pool."
+    );
+    metrics::describe_gauge!(
+        "db_pool_idle_connections",
+        "Idle database connections in the pool."
+    );
 }

@@ -295,9 +295,11 @@ pub async fn run_loop(
     poll: std::time::Duration,
     instance: String,
 ) {
+    crate::job_runs::started("deadlines");
     loop {
-        if let Err(e) = run_pass(&db, clock.as_ref(), &rules, batch, &instance).await {
-            tracing::warn!(error = %e, "case deadline jobs failed; retrying");
+        match run_pass(&db, clock.as_ref(), &rules, batch, &instance).await {
+            Ok(_) => crate::job_runs::ran("deadlines"),
+            Err(e) => tracing::warn!(error = %e, "case deadline jobs failed; retrying"),
         }
         tokio::time::sleep(poll).await;
     }

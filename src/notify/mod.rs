@@ -334,8 +334,13 @@ pub async fn run_delivery<S: Sender>(
     d: Delivery,
     poll: std::time::Duration,
 ) {
+    crate::job_runs::started("outbox");
     loop {
-        match deliver_batch(&db, clock.as_ref(), &keys, &sender, &d).await {
+        let batch = deliver_batch(&db, clock.as_ref(), &keys, &sender, &d).await;
+        if batch.is_ok() {
+            crate::job_runs::ran("outbox");
+        }
+        match batch {
             // A full batch: there may be more waiting.
             Ok(n) if n as i64 >= d.batch => continue,
             Ok(_) => {}

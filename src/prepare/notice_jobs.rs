@@ -127,9 +127,11 @@ pub async fn run_loop(
     poll: std::time::Duration,
     instance: String,
 ) {
+    crate::job_runs::started("notices");
     loop {
-        if let Err(e) = run_pass(&db, clock.as_ref(), &notice_days, &instance).await {
-            tracing::warn!(error = ?e, "scheduled notices failed; retrying");
+        match run_pass(&db, clock.as_ref(), &notice_days, &instance).await {
+            Ok(_) => crate::job_runs::ran("notices"),
+            Err(e) => tracing::warn!(error = ?e, "scheduled notices failed; retrying"),
         }
         tokio::time::sleep(poll).await;
     }

@@ -14,6 +14,7 @@ mod audit_log;
 mod backup;
 mod board;
 mod browser;
+mod business_metrics;
 mod bytes;
 mod cases;
 mod checkin;
