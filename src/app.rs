@@ -331,8 +331,12 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
             cluster: None,
         });
     }
-    let cluster =
-        db::embedded::Cluster::start(&config.data_dir.join("postgres"), Default::default()).await?;
+    let cluster = db::embedded::Cluster::start_archiving(
+        &config.data_dir.join("postgres"),
+        Default::default(),
+        config.wal_archive.as_deref(),
+    )
+    .await?;
     db::ensure_database(&cluster.url("postgres"), "xiafang").await?;
     Ok(Database {
         url: Some(cluster.app_url("xiafang")),

@@ -61,6 +61,10 @@ struct Common {
     /// Encryption and blind-index keys (JSON); default <data-dir>/keys.json. Generated only while the database holds no ciphertext: back it up apart from the database.
     #[arg(long, env = "XIAFANG_KEYS_FILE", global = true)]
     keys_file: Option<PathBuf>,
+    /// Embedded cluster only: copy every finished WAL segment into this directory, for
+    /// `restore --base --until` (off by default). Put it on another disk than the data directory.
+    #[arg(long, env = "XIAFANG_WAL_ARCHIVE", global = true)]
+    wal_archive: Option<PathBuf>,
     /// Database connections per instance.
     #[arg(
         long,
@@ -180,11 +184,22 @@ enum Command {
         /// Where the file goes (default: <data-dir>/backups); better on another disk.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Instead: a base backup (pg_basebackup) of the embedded cluster into a dated directory,
+        /// the start of a point-in-time recovery with the WAL archive.
+        #[arg(long)]
+        base: bool,
     },
     /// Restore a backup into an empty data directory or empty database, checked first against the key file.
     Restore {
         /// The file `xiafang backup` wrote.
-        file: PathBuf,
+        #[arg(required_unless_present = "base")]
+        file: Option<PathBuf>,
+        /// Instead: the directory `xiafang backup --base` wrote, replayed from --wal-archive.
+        #[arg(long, conflicts_with = "file", requires = "until")]
+        base: Option<PathBuf>,
+        /// Replay up to this moment: 2026-12-03 15:30:00 (China time) or with an offset.
+        #[arg(long, requires = "base", value_parser = xiafang::db::embedded::parse_until)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Manage accounts.
     User {
@@ -284,6 +299,7 @@ impl Common {
             db_max_connections: self.db_connections,
             max_in_flight: self.max_in_flight,
             keys_file: self.keys_file,
+            wal_archive: self.wal_archive.filter(|p| !p.as_os_str().is_empty()),
             public_url: self.public_url.filter(|s| !s.is_empty()),
             jobs: self.jobs == "on",
             api_token_ttl: chrono::Duration::days(self.api_token_days.into()),
@@ -322,8 +338,16 @@ async fn main() {
     let config = cli.common.config();
     let result = match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => app::run(config, demo).await,
-        Command::Backup { out } => backup::backup(&config, out).await,
-        Command::Restore { file } => backup::restore(&config, &file).await,
+        Command::Backup { out, base: false } => backup::backup(&config, out).await,
+        Command::Backup { out, base: true } => backup::base::backup(&config, out).await,
+        Command::Restore {
+            base: Some(base),
+            until: Some(until),
+            ..
+        } => backup::base::restore(&config, &base, until).await,
+        Command::Restore { file, .. } => {
+            backup::restore(&config, &file.expect("clap requires FILE without --base")).await
+        }
         command => with_database(&config, command).await,
     };
     if let Err(e) = result {

@@ -3,6 +3,7 @@
 //! no passwords) and a manifest. The key file is never in it: a backup is restored with the key
 //! file kept apart from it, and `restore` checks that key file before it writes anything.
 
+pub mod base;
 pub mod manifest;
 
 use crate::app::{Database, open_database};

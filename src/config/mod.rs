@@ -31,6 +31,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Requests served at once per instance; beyond it 503 + Retry-After (SSE streams not counted).
     pub max_in_flight: usize,
+    /// The embedded cluster copies every finished WAL segment here (point-in-time recovery);
+    /// `None`: no archiving. Belongs on another disk than the data directory.
+    pub wal_archive: Option<PathBuf>,
     /// Encryption and index keys; default `<data_dir>/keys.json`, generated only while the database holds no ciphertext.
     pub keys_file: Option<PathBuf>,
     /// Registration closes at this local time on the day before the visit, unless the visit says otherwise.
@@ -122,6 +125,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_in_flight: 512,
             keys_file: None,
+            wal_archive: None,
             registration_close_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
             form_token_ttl: Duration::hours(2),
             idempotency_key_ttl: Duration::hours(24),

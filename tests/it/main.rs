@@ -40,6 +40,7 @@ mod keys;
 mod layers;
 mod login;
 mod pg_dump;
+mod pitr;
 mod plan;
 mod planned_notices;
 mod printouts_browser;

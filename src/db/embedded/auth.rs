@@ -8,9 +8,11 @@ use sqlx::{Connection, Executor};
 use std::os::unix::fs::OpenOptionsExt;
 
 /// The only authentication the cluster accepts; `listen_addresses = ''` leaves the socket only,
-/// the host lines keep a later TCP listener from falling back to anything weaker.
+/// the host lines keep a later TCP listener from falling back to anything weaker. The owner may
+/// also stream a base backup (`xiafang backup --base`).
 const HBA: &str = "# Managed by xiafang, rewritten on every start: a password for every role.\n\
 local   all   all                 scram-sha-256\n\
+local   replication   xiafang     scram-sha-256\n\
 host    all   all   127.0.0.1/32  scram-sha-256\n\
 host    all   all   ::1/128       scram-sha-256\n";
 

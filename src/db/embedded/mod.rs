@@ -7,9 +7,14 @@
 mod as_root;
 mod auth;
 mod host;
+mod pitr;
+mod settings;
 
 use as_root::*;
 use host::*;
+pub use pitr::recover;
+pub use settings::parse_until;
+use settings::*;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::Write;
@@ -86,6 +91,15 @@ pub struct Cluster {
 impl Cluster {
     /// Ensure a cluster lives in `dir` (e.g. `./data/postgres`) and is running; start it if needed.
     pub async fn start(dir: &Path, opts: ClusterOptions) -> Result<Cluster> {
+        Self::start_archiving(dir, opts, None).await
+    }
+
+    /// As `start`, and a cluster this call starts copies every finished WAL segment into `wal_archive`.
+    pub async fn start_archiving(
+        dir: &Path,
+        opts: ClusterOptions,
+        wal_archive: Option<&Path>,
+    ) -> Result<Cluster> {
         let bin = tools_dir()?;
         let dir = std::path::absolute(dir)
             .with_context(|| format!("could not resolve the data directory {}", dir.display()))?;
@@ -154,7 +168,14 @@ impl Cluster {
             let password = cluster.new_owner_password()?;
             cluster.initdb(opts, &password).await?;
         }
-        cluster.write_settings(opts)?;
+        let archiving = match wal_archive {
+            Some(archive) => {
+                cluster.prepare_archive(archive).await?;
+                archive_settings(&fs::canonicalize(archive)?)
+            }
+            None => String::new(),
+        };
+        cluster.write_settings(opts, &archiving)?;
         cluster.write_hba_if_converted()?;
         cluster.pg_ctl_start().await?;
         cluster.wait_for_socket().await?;
@@ -314,7 +335,7 @@ impl Cluster {
     }
 
     /// Point postgresql.conf at our settings file and (re)write it; both owned by the server user.
-    fn write_settings(&self, opts: ClusterOptions) -> Result<()> {
+    fn write_settings(&self, opts: ClusterOptions, extra: &str) -> Result<()> {
         let conf = self.data.join("postgresql.conf");
         let text = fs::read_to_string(&conf)
             .with_context(|| format!("could not read {}", conf.display()))?;
@@ -325,7 +346,7 @@ impl Cluster {
                 "\n# Settings managed by xiafang, rewritten on every start.\n{INCLUDE_LINE}"
             )?;
         }
-        let settings = settings_text(&self.data, opts);
+        let settings = settings_text(&self.data, opts) + extra;
         let path = self.data.join(SETTINGS_FILE);
         fs::write(&path, settings)
             .with_context(|| format!("could not write {}", path.display()))?;
@@ -400,24 +421,6 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-fn settings_text(socket_dir: &Path, opts: ClusterOptions) -> String {
-    let onoff = if opts.fsync { "on" } else { "off" };
-    format!(
-        "listen_addresses = ''\n\
-         port = 5432\n\
-         unix_socket_directories = '{}'\n\
-         unix_socket_permissions = 0700\n\
-         fsync = {onoff}\n\
-         full_page_writes = {onoff}\n\
-         synchronous_commit = on\n\
-         max_connections = 200\n\
-         shared_buffers = 128MB\n\
-         timezone = 'Asia/Shanghai'\n\
-         log_min_messages = warning\n",
-        socket_dir.to_string_lossy().replace('\'', "''")
-    )
 }
 
 #[cfg(test)]
@@ -567,19 +570,6 @@ mod tests {
                 "immediate"
             ]
         );
-    }
-
-    #[test]
-    fn settings_follow_fsync_option() {
-        let safe = settings_text(Path::new("/d"), ClusterOptions::default());
-        assert!(safe.contains("fsync = on") && safe.contains("synchronous_commit = on"));
-        assert!(
-            safe.contains("listen_addresses = ''")
-                && safe.contains("unix_socket_directories = '/d'")
-        );
-        let fast = settings_text(Path::new("/it's"), ClusterOptions { fsync: false });
-        assert!(fast.contains("fsync = off") && fast.contains("full_page_writes = off"));
-        assert!(fast.contains("synchronous_commit = on") && fast.contains("'/it''s'"));
     }
 
     #[test]
