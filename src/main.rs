@@ -182,7 +182,7 @@ enum Command {
     /// Back the database up into one dated file: dump, roles, manifest (never the key file).
     Backup {
         /// Where the file goes (default: <data-dir>/backups); better on another disk.
-        #[arg(long)]
+        #[arg(long, env = "XIAFANG_BACKUP_DIR")]
         out: Option<PathBuf>,
         /// Instead: a base backup (pg_basebackup) of the embedded cluster into a dated directory,
         /// the start of a point-in-time recovery with the WAL archive.
