@@ -345,11 +345,22 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     })
 }
 
+/// What a root parent hands the serving process it started (`crate::unprivileged`), in place
+/// of the database settings and the key file.
+pub struct Handed {
+    pub database_url: String,
+    pub keys: crate::crypto::Keys,
+}
+
 /// `xiafang serve`: database, migrations (embedded only: an external server is migrated by its
 /// owner with `xiafang migrate`), optional demo data, then serve until SIGTERM/Ctrl-C.
-pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, demo: bool, handed: Option<Handed>) -> anyhow::Result<()> {
     // Only here do demo accounts skip the second factor.
     config.demo_mode = demo;
+    if let Some(handed) = &handed {
+        config.database_url = Some(handed.database_url.clone());
+        (config.owner_database_url, config.app_password) = (None, None);
+    }
     let database = open_database(&config).await?;
     let result = async {
         if let (Some(cluster), Some(owner)) = (&database.cluster, &database.owner_url) {
@@ -358,8 +369,10 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         let pool = db::connect(database.app_url()?, config.db_max_connections).await?;
         db::check_serving(&pool).await?;
         // Before anything is written: the key file must decrypt what the database holds.
-        let keys =
-            Arc::new(crate::crypto::store::keys_for_serving(&pool, &config.keys_path()).await?);
+        let keys = Arc::new(match handed {
+            Some(handed) => handed.keys,
+            None => crate::crypto::store::keys_for_serving(&pool, &config.keys_path()).await?,
+        });
         crate::admin::reference::regions::ensure_shipped(&pool).await?;
         if demo {
             crate::demo::seed(&pool, &SystemClock, &keys).await?;

@@ -25,4 +25,5 @@ pub mod purge;
 pub mod reports;
 pub mod routes;
 pub mod state;
+pub mod unprivileged;
 pub mod web;

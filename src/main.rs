@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use xiafang::config::Config;
 use xiafang::web::auth::Role;
-use xiafang::{admin, app, backup, db, demo, web};
+use xiafang::{admin, app, backup, db, demo, unprivileged, web};
 
 /// 下访接访服务平台 — leaders' visit-down reception days.
 #[derive(Parser)]
@@ -337,7 +337,14 @@ async fn main() {
     let cli = Cli::parse();
     let config = cli.common.config();
     let result = match cli.command.unwrap_or(Command::Serve { demo: false }) {
-        Command::Serve { demo } => app::run(config, demo).await,
+        // Started as root: a root parent, and this command again as the `xiafang` user.
+        Command::Serve { .. } if nix::unistd::geteuid().is_root() => {
+            unprivileged::supervise(&config).await
+        }
+        Command::Serve { demo } => match unprivileged::receive() {
+            Ok(handed) => app::run(config, demo, handed).await,
+            Err(e) => Err(e),
+        },
         Command::Backup { out, base: false } => backup::backup(&config, out).await,
         Command::Backup { out, base: true } => backup::base::backup(&config, out).await,
         Command::Restore {

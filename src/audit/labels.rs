@@ -37,6 +37,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("calendar.set", "设置工作日历"),
     ("calendar.delete", "删除工作日历设置"),
     ("audit.export", "导出审计日志"),
+    ("backup.create", "备份数据库"),
     ("visit.create", "新增下访活动"),
     ("visit.update", "修改下访活动"),
     ("visit.cancel", "取消下访活动"),
@@ -126,6 +127,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
         &["department", "leader", "category", "calendar"],
     ),
     ("审计", &["audit"]),
+    ("系统运维", &["backup"]),
     (
         "访前准备",
         &[
@@ -179,6 +181,9 @@ pub const OBJECTS: &[(&str, &str)] = &[
 /// Detail fields by their Chinese names; a field not named here is shown by its key.
 const FIELDS: &[(&str, &str)] = &[
     ("id", "编号"),
+    ("file", "文件"),
+    ("rows", "行数"),
+    ("schema_version", "数据库结构版本"),
     ("code", "编码"),
     ("codes", "编码"),
     ("name", "名称"),

@@ -39,6 +39,7 @@ pub async fn backup(config: &Config, out: Option<PathBuf>) -> Result<()> {
             .context("没有数据库地址")?;
         let (path, manifest) = write_backup(&tools, url, &out).await?;
         let rows: i64 = manifest.tables.values().sum();
+        record_backup(url, &path, &manifest, rows).await?;
         println!("备份已写入 {}", path.display());
         println!(
             "数据库结构：迁移 {}；{} 张表，共 {rows} 行；数据在密钥 {:?} 之下。",
@@ -55,6 +56,31 @@ pub async fn backup(config: &Config, out: Option<PathBuf>) -> Result<()> {
     .await;
     stop(&database).await?;
     result
+}
+
+/// The backup in the audit log of the database it copied (after the copy: not inside it).
+async fn record_backup(url: &str, path: &Path, manifest: &Manifest, rows: i64) -> Result<()> {
+    let mut conn = PgConnection::connect(url).await?;
+    let actor = crate::audit::Actor {
+        id: None,
+        name: "备份命令（xiafang backup）".into(),
+        role: None,
+        ip: None,
+        jurisdiction_id: None,
+    };
+    let detail = serde_json::json!({
+        "file": path.display().to_string(),
+        "rows": rows,
+        "schema_version": manifest.schema_version,
+    });
+    crate::audit::record(
+        &mut conn,
+        &actor,
+        crate::audit::Entry::ok("backup.create").detail(detail),
+    )
+    .await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// `xiafang restore FILE`: into an empty data directory (the embedded cluster) or an empty

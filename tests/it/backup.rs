@@ -42,7 +42,7 @@ fn succeeded(out: &Output, what: &str) -> String {
 }
 
 /// `serve --demo` (demo accounts sign in with their password alone) on a free port, ready.
-async fn serve(data_dir: &Path, keys: &Path) -> (Child, Client) {
+async fn serve(data_dir: &Path, keys: &Path) -> (Child, Client, String) {
     let port = free_port();
     let child = xiafang(
         data_dir,
@@ -54,7 +54,8 @@ async fn serve(data_dir: &Path, keys: &Path) -> (Child, Client) {
     .spawn()
     .unwrap();
     wait_ready(port).await;
-    let client = Client::for_origin(&format!("http://127.0.0.1:{port}"));
+    let origin = format!("http://127.0.0.1:{port}");
+    let client = Client::for_origin(&origin);
     let login = client
         .post(
             "/login",
@@ -62,7 +63,7 @@ async fn serve(data_dir: &Path, keys: &Path) -> (Child, Client) {
         )
         .await;
     assert_eq!(login.status, 303, "the demo supervisor signs in");
-    (child, client)
+    (child, client, origin)
 }
 
 fn stop(mut child: Child) {
@@ -134,15 +135,20 @@ async fn case_page(client: &Client, id: i64) -> String {
         .join(" ")
 }
 
-/// The demo county's first case awaiting the supervisor's approval, approved through its page.
-async fn approve_a_case(data_dir: &Path, client: &Client) -> i64 {
+/// The owner's connection to the cluster a running `serve` started on `data_dir`.
+pub async fn owner(data_dir: &Path) -> PgConnection {
     let password = std::fs::read_to_string(data_dir.join("postgres.owner-password")).unwrap();
     let url = format!(
         "postgres://xiafang:{}@localhost/xiafang?host={}",
         password.trim(),
-        data_dir.join("postgres").canonicalize().unwrap().display()
+        xiafang::db::embedded::socket_dir(&data_dir.join("postgres")).display()
     );
-    let mut db = PgConnection::connect(&url).await.unwrap();
+    PgConnection::connect(&url).await.unwrap()
+}
+
+/// The demo county's first case awaiting the supervisor's approval, approved through its page.
+async fn approve_a_case(data_dir: &Path, client: &Client) -> i64 {
+    let mut db = owner(data_dir).await;
     let id: i64 = sqlx::query_scalar(
         "SELECT c.id FROM cases c JOIN visits v ON v.id = c.visit_id JOIN jurisdictions j ON j.id = v.county_id
          WHERE c.status = 'closure_submitted' AND j.code = $1 ORDER BY c.id LIMIT 1",
@@ -164,6 +170,50 @@ async fn approve_a_case(data_dir: &Path, client: &Client) -> i64 {
     id
 }
 
+/// A citizen registered at the Pujiang day's door by the demo staff account (现场登记): the
+/// newest registration, so the drill's ID number is one written through a form.
+async fn register_a_walk_in(data_dir: &Path, origin: &str) -> String {
+    let mut db = owner(data_dir).await;
+    let (visit, category): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT id FROM visits WHERE title LIKE '%浦江 2003%'),
+                (SELECT id FROM categories WHERE parent_id IS NOT NULL ORDER BY id LIMIT 1)",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let staff = Client::for_origin(origin);
+    let login = staff
+        .post(
+            "/login",
+            &[("username", "xinfang"), ("password", DEMO_PASSWORD)],
+        )
+        .await;
+    assert_eq!(login.status, 303, "the demo staff account signs in");
+    let path = format!("/staff/visits/{visit}/walkin");
+    let token = staff.get(&path).await.field_value("form_token");
+    let id_number = crate::fixtures::id_number("33072619650505123");
+    let registered = staff
+        .post(
+            &path,
+            &[
+                ("form_token", token.as_str()),
+                ("name", "备份演练"),
+                ("id_number", &id_number),
+                ("phone", "13905790123"),
+                ("address", "浦阳县仙华街道"),
+                ("township", "仙华街道"),
+                ("persons", "1"),
+                ("category_id", &category.to_string()),
+                ("grievance", "备份演练：村口路灯不亮。"),
+                ("informed", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "the walk-in: {}", registered.body);
+    id_number
+}
+
 #[tokio::test]
 async fn a_backup_restores_into_a_fresh_directory_with_every_row_and_only_with_its_key_file() {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -177,7 +227,8 @@ async fn a_backup_restores_into_a_fresh_directory_with_every_row_and_only_with_i
         "demo --pujiang",
     );
 
-    let (server, client) = serve(&original, &keys).await;
+    let (server, client, origin) = serve(&original, &keys).await;
+    let registered = register_a_walk_in(&original, &origin).await;
     let case = approve_a_case(&original, &client).await;
     let flashed = case_page(&client, case).await;
     assert!(flashed.contains("已审核通过"), "{flashed}");
@@ -188,6 +239,7 @@ async fn a_backup_restores_into_a_fresh_directory_with_every_row_and_only_with_i
     );
     stop(server);
     let before = snapshot(&original, &keys).await;
+    assert_eq!(before.id_number.1, registered, "the walk-in is the newest");
 
     let printed = succeeded(
         &run(
@@ -206,6 +258,25 @@ async fn a_backup_restores_into_a_fresh_directory_with_every_row_and_only_with_i
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "tar"))
         .expect("one dated archive");
+    let cluster = Cluster::start(&original.join("postgres"), ClusterOptions::default())
+        .await
+        .unwrap();
+    let mut db = PgConnection::connect(&cluster.url("xiafang"))
+        .await
+        .unwrap();
+    let audited: String = sqlx::query_scalar(
+        "SELECT detail->>'file' FROM audit_log WHERE action = 'backup.create' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        archive.display().to_string(),
+        "the backup is audited"
+    );
+    db.close().await.unwrap();
+    cluster.stop().await.unwrap();
     let members: Vec<String> = tar::Archive::new(std::fs::File::open(&archive).unwrap())
         .entries()
         .unwrap()
@@ -274,7 +345,7 @@ async fn a_backup_restores_into_a_fresh_directory_with_every_row_and_only_with_i
         "the ID number decrypts the same"
     );
 
-    let (server, client) = serve(&restored, &keys).await;
+    let (server, client, _) = serve(&restored, &keys).await;
     assert_eq!(
         case_page(&client, case).await,
         shown,

@@ -24,7 +24,7 @@ fn xiafang(data_dir: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn serve(data_dir: &Path, port: u16) -> Child {
+pub fn serve(data_dir: &Path, port: u16) -> Child {
     xiafang(data_dir, &["serve", "--bind", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -49,7 +49,7 @@ pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
-fn postmaster_running(cluster: &Path) -> bool {
+pub fn postmaster_running(cluster: &Path) -> bool {
     std::fs::read_to_string(cluster.join("postmaster.pid"))
         .ok()
         .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
@@ -64,7 +64,7 @@ async fn assert_only_the_app_role_is_connected(data: &Path) {
     let url = format!(
         "postgres://xiafang:{}@localhost/postgres?host={}",
         password.trim(),
-        data.join("postgres").canonicalize().unwrap().display()
+        xiafang::db::embedded::socket_dir(&data.join("postgres")).display()
     );
     let mut owner = sqlx::PgConnection::connect(&url).await.unwrap();
     let users: Vec<String> = sqlx::query_scalar(
@@ -206,4 +206,115 @@ async fn a_second_instance_reuses_the_cluster_and_a_crash_loses_nothing() {
         "the instance that owns the cluster stops it on Ctrl-C"
     );
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The user a process runs as (its real uid), from /proc.
+fn user_of(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    let uid = nix::unistd::Uid::from_raw(uid.parse().unwrap());
+    nix::unistd::User::from_uid(uid).unwrap().unwrap().name
+}
+
+/// The processes whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": the name may hold spaces and parentheses.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        if after_name.split(' ').nth(1) == Some(&parent.to_string()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `test FLAG PATH` holds for the `xiafang` user.
+fn as_web_user(flag: &str, path: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "xiafang", "--", "test", flag])
+        .arg(path)
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[tokio::test]
+async fn started_as_root_the_web_process_runs_as_xiafang_and_cannot_read_the_owners_secrets() {
+    use nix::sys::signal::Signal::SIGTERM;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!(
+            "embedded::started_as_root…: the suite does not run as root, so the server cannot be started as root here; nothing was checked"
+        );
+        return;
+    }
+    let data: PathBuf =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("as-root-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+    let mut server = serve(&data, port);
+    wait_ready(port).await;
+
+    let parent = server.id();
+    assert_eq!(user_of(parent), "root", "the parent keeps root");
+    let children = children_of(parent);
+    assert_eq!(children.len(), 1, "one serving process: {children:?}");
+    let web = children[0];
+    assert_eq!(
+        user_of(web),
+        "xiafang",
+        "the serving process is unprivileged"
+    );
+    let cluster = data.join("postgres").canonicalize().unwrap();
+    let postmaster: u32 = std::fs::read_to_string(cluster.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cluster_user = user_of(postmaster);
+    assert!(
+        cluster_user != "xiafang" && cluster_user != "root",
+        "the cluster runs as its own user, not {cluster_user}"
+    );
+
+    let sockets = xiafang::db::embedded::socket_dir(&data.join("postgres"));
+    assert!(as_web_user("-x", &sockets), "it reaches the socket");
+    let owner_password = data.join("postgres.owner-password");
+    assert!(owner_password.exists());
+    assert!(
+        !as_web_user("-r", &owner_password),
+        "not the owner's password"
+    );
+    assert!(
+        !as_web_user("-r", &data.join("keys.json")),
+        "not the key file"
+    );
+    assert!(!as_web_user("-x", &cluster), "not the cluster's files");
+    let environ = std::fs::read(format!("/proc/{web}/environ")).unwrap();
+    let owner_secret = std::fs::read_to_string(&owner_password).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&environ).contains(owner_secret.trim()),
+        "nor the owner's password in its environment"
+    );
+
+    signal(&server, SIGTERM);
+    assert!(server.wait().unwrap().success(), "a clean stop");
+    assert!(
+        !Path::new(&format!("/proc/{web}")).exists(),
+        "the serving process ended"
+    );
+    assert!(!postmaster_running(&cluster), "and the cluster was stopped");
+    std::fs::remove_dir_all(&data).unwrap();
 }

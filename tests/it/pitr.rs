@@ -3,6 +3,7 @@
 //! moment noted, registration B, the segment switched and archived, then `restore --base --until`
 //! that moment into a fresh data directory: A is there, B is not.
 
+use crate::backup::owner;
 use crate::embedded::{free_port, signal, wait_ready};
 use sqlx::{Connection, PgConnection};
 use std::path::{Path, PathBuf};
@@ -32,17 +33,6 @@ fn succeeded(out: &Output, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// The owner's connection to the cluster `serve` runs on `data_dir`.
-async fn owner(data_dir: &Path) -> PgConnection {
-    let password = std::fs::read_to_string(data_dir.join("postgres.owner-password")).unwrap();
-    let url = format!(
-        "postgres://xiafang:{}@localhost/xiafang?host={}",
-        password.trim(),
-        data_dir.join("postgres").canonicalize().unwrap().display()
-    );
-    PgConnection::connect(&url).await.unwrap()
 }
 
 /// A registration in the demo's first visit, its code `code` (ciphertexts of the right shape:

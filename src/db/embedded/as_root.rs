@@ -21,18 +21,30 @@ pub(super) fn existing_cluster_owner(dir: &Path) -> Option<u32> {
     fs::metadata(dir.join("PG_VERSION")).ok().map(|m| m.uid())
 }
 
-/// The user to run the server as when we are root: an existing cluster's owner, else
-/// `postgres` (created by the distribution package), else a system user `xiafang` we create.
+/// The user the web process runs as when xiafang is started as root (`crate::unprivileged`).
+pub const WEB_USER: &str = "xiafang";
+/// The server's user when the distribution made no `postgres` (never the web process's).
+const CLUSTER_USER: &str = "xiafang-db";
+
+/// The user to run the server as when we are root: an existing cluster's owner (an earlier
+/// version may have made `xiafang`), else `postgres` (made by the distribution package), else
+/// a system user `xiafang-db` we create.
 pub(super) async fn run_as_user(existing_owner: Option<u32>) -> Result<String> {
     if let Some(uid) = existing_owner.filter(|u| *u != 0)
         && let Some(user) = User::from_uid(Uid::from_raw(uid))?
     {
         return Ok(user.name);
     }
-    for name in ["postgres", SUPERUSER] {
-        if User::from_name(name)?.is_some() {
-            return Ok(name.to_string());
-        }
+    if User::from_name("postgres")?.is_some() {
+        return Ok("postgres".to_string());
+    }
+    Ok(ensure_system_user(CLUSTER_USER).await?.name)
+}
+
+/// The system user `name` (with its own group and no login), created if missing.
+pub async fn ensure_system_user(name: &str) -> Result<User> {
+    if let Some(user) = User::from_name(name)? {
+        return Ok(user);
     }
     let useradd = if Path::new("/usr/sbin/useradd").exists() {
         "/usr/sbin/useradd"
@@ -42,27 +54,51 @@ pub(super) async fn run_as_user(existing_owner: Option<u32>) -> Result<String> {
     let mut cmd = Command::new(useradd);
     cmd.args([
         "--system",
+        "--user-group",
         "--no-create-home",
         "--shell",
         "/usr/sbin/nologin",
-        SUPERUSER,
+        name,
     ]);
     let result = run(cmd, "useradd").await;
     // Another process may have created it meanwhile.
-    if User::from_name(SUPERUSER)?.is_some() {
-        tracing::info!(
-            "created the system user `{SUPERUSER}` to run the embedded PostgreSQL server"
-        );
-        return Ok(SUPERUSER.to_string());
+    if let Some(user) = User::from_name(name)? {
+        tracing::info!("created the system user `{name}`");
+        return Ok(user);
     }
     Err(result
         .err()
-        .unwrap_or_else(|| anyhow!("useradd did not create `{SUPERUSER}`")))
-    .context("no `postgres` system user exists and creating `xiafang` failed")
+        .unwrap_or_else(|| anyhow!("useradd did not create `{name}`")))
+    .with_context(|| format!("creating the system user `{name}` failed"))
+}
+
+impl Cluster {
+    /// The socket directory, on every start: ours alone (0700) or, as root, the server user's
+    /// with the web user's group (0750), so that the web process reaches the socket and
+    /// nothing else of the cluster.
+    pub(super) fn prepare_sockets(&self) -> Result<()> {
+        let dir = self.sockets();
+        if !dir.exists() {
+            DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
+        let Some(user) = &self.run_as else {
+            return Ok(());
+        };
+        let (uid, gid) = user_ids(user)?;
+        let web = User::from_name(WEB_USER)?.filter(|web| web.uid != uid);
+        let (group, mode) = web.map_or((gid, 0o700), |web| (web.gid, 0o750));
+        chown(&dir, Some(uid), Some(group))
+            .with_context(|| format!("could not chown {}", dir.display()))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
+        Ok(())
+    }
 }
 
 /// Whether `user` can traverse into `dir` (every ancestor searchable), asked of the kernel itself.
-pub(super) async fn reachable_by(user: &str, dir: &Path) -> Result<bool> {
+pub async fn reachable_by(user: &str, dir: &Path) -> Result<bool> {
     let test = if Path::new("/usr/bin/test").exists() {
         "/usr/bin/test"
     } else {

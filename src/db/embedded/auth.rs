@@ -170,7 +170,7 @@ impl Cluster {
         format!(
             "postgres://{user}{password}@localhost/{}?host={}",
             percent_encode(dbname, false),
-            percent_encode(&self.data.to_string_lossy(), true)
+            percent_encode(&self.sockets().to_string_lossy(), true)
         )
     }
 }

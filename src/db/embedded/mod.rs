@@ -11,6 +11,7 @@ mod pitr;
 mod settings;
 
 use as_root::*;
+pub use as_root::{WEB_USER, ensure_system_user, reachable_by};
 use host::*;
 pub use pitr::recover;
 pub use settings::parse_until;
@@ -61,6 +62,15 @@ impl Default for ClusterOptions {
 /// `psql`), found on PATH or under /usr/lib/postgresql.
 pub fn tools_dir() -> Result<PathBuf> {
     find_bin_dir(std::env::var_os("PATH").as_deref(), Path::new(LIB_ROOT))
+}
+
+/// The socket directory of the cluster in `dir` (e.g. `./data/postgres`, or the cluster it
+/// links to): `<real data directory>.sock`.
+pub fn socket_dir(dir: &Path) -> PathBuf {
+    sibling(
+        &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        "sock",
+    )
 }
 
 /// True when `dir` (e.g. `./data/postgres`, or the cluster it links to) holds a cluster.
@@ -125,7 +135,6 @@ impl Cluster {
         } else {
             (prepare_dir(&dir)?, None)
         };
-        check_socket_path(&data)?;
         let mut cluster = Cluster {
             dir,
             data,
@@ -137,6 +146,8 @@ impl Cluster {
             owner_password: String::new(),
             app_password: String::new(),
         };
+        check_socket_path(&cluster.sockets())?;
+        cluster.prepare_sockets()?;
         let me = std::process::id();
 
         if cluster.running() {
@@ -289,9 +300,15 @@ impl Cluster {
         cmd
     }
 
+    /// The socket's directory, beside the data directory: the server user's own (where the web
+    /// process, if another user, may enter through its group) while the data stays 0700.
+    pub fn sockets(&self) -> PathBuf {
+        sibling(&self.data, "sock")
+    }
+
     fn clear_stale_locks(&self) {
-        for name in ["postmaster.pid", ".s.PGSQL.5432.lock"] {
-            let path = self.data.join(name);
+        let socket_lock = self.sockets().join(format!("{SOCKET_NAME}.lock"));
+        for path in [self.data.join("postmaster.pid"), socket_lock] {
             let stale = match read_pid(&path) {
                 Some(pid) => !(pid_alive(pid) && is_postgres(pid)),
                 None => path.exists(),
@@ -346,7 +363,7 @@ impl Cluster {
                 "\n# Settings managed by xiafang, rewritten on every start.\n{INCLUDE_LINE}"
             )?;
         }
-        let settings = settings_text(&self.data, opts) + extra;
+        let settings = settings_text(&self.sockets(), opts) + extra;
         let path = self.data.join(SETTINGS_FILE);
         fs::write(&path, settings)
             .with_context(|| format!("could not write {}", path.display()))?;
@@ -400,7 +417,7 @@ impl Cluster {
     /// Until the postmaster accepts on its socket. A socket file alone proves nothing: a
     /// SIGKILLed server leaves it behind.
     async fn wait_for_socket(&self) -> Result<()> {
-        let socket = self.data.join(SOCKET_NAME);
+        let socket = self.sockets().join(SOCKET_NAME);
         let deadline = Instant::now() + Duration::from_secs(START_TIMEOUT_SECS);
         loop {
             if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -551,11 +568,11 @@ mod tests {
         };
         assert_eq!(
             c.url("xiafang"),
-            "postgres://xiafang:o%2Fp@localhost/xiafang?host=/a%20b/data/postgres"
+            "postgres://xiafang:o%2Fp@localhost/xiafang?host=/a%20b/data/postgres.sock"
         );
         assert_eq!(
             c.app_url("x y"),
-            "postgres://xiafang_app:apw@localhost/x%20y?host=/a%20b/data/postgres"
+            "postgres://xiafang_app:apw@localhost/x%20y?host=/a%20b/data/postgres.sock"
         );
         let argv = c.stop_command();
         assert_eq!(argv[1..4], ["-u", "postgres", "--"]);

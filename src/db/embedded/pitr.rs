@@ -99,6 +99,7 @@ pub async fn recover(
         own.arg("-R").arg(format!("{uid}:{gid}")).arg(&cluster.data);
         run(own, "chown").await?;
     }
+    cluster.prepare_sockets()?;
     cluster.write_settings(
         ClusterOptions::default(),
         &settings::recovery_settings(&archive, until),

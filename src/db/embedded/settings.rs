@@ -7,13 +7,14 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use std::path::Path;
 
+/// The socket itself is open to all: its directory decides who reaches it (`Cluster::sockets`).
 pub(super) fn settings_text(socket_dir: &Path, opts: ClusterOptions) -> String {
     let onoff = if opts.fsync { "on" } else { "off" };
     format!(
         "listen_addresses = ''\n\
          port = 5432\n\
          unix_socket_directories = {}\n\
-         unix_socket_permissions = 0700\n\
+         unix_socket_permissions = 0777\n\
          fsync = {onoff}\n\
          full_page_writes = {onoff}\n\
          synchronous_commit = on\n\
