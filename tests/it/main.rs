@@ -39,6 +39,7 @@ mod jurisdictions_visits;
 mod keys;
 mod layers;
 mod login;
+mod maintenance;
 mod pg_dump;
 mod pitr;
 mod plan;
