@@ -62,11 +62,12 @@ pub async fn run(
     let periods = periods(owner).await?;
     let mut done = Done::default();
     let cases = periods.cutoffs(Kind::ClosedCase, now);
+    // Each pass continues after the last id of the one before: rows not due are read once.
+    let mut after = 0;
     loop {
-        let ids = due_cases(owner, &cases, CASE_BATCH.min(batch)).await?;
-        if ids.is_empty() {
-            break;
-        }
+        let ids = due_cases(owner, after, &cases, CASE_BATCH.min(batch)).await?;
+        let Some(&last) = ids.last() else { break };
+        after = last;
         for &id in &ids {
             write_archive(owner, keys, id, now, archive_dir).await?;
         }
@@ -81,30 +82,30 @@ pub async fn run(
         done.case_sources += made.registrations + made.survey_items;
     }
     let no_case = periods.cutoffs(Kind::NoCase, now);
+    after = 0;
     loop {
-        let ids = due_registrations(owner, &no_case, batch).await?;
-        if ids.is_empty() {
-            break;
-        }
+        let ids = due_registrations(owner, after, &no_case, batch).await?;
+        let Some(&last) = ids.last() else { break };
+        after = last;
         let mut tx = owner.begin().await?;
         done.registrations += anonymise::registrations(&mut tx, &ids, now).await?;
         tx.commit().await?;
     }
+    after = 0;
     loop {
-        let ids = due_survey_items(owner, &no_case, batch).await?;
-        if ids.is_empty() {
-            break;
-        }
+        let ids = due_survey_items(owner, after, &no_case, batch).await?;
+        let Some(&last) = ids.last() else { break };
+        after = last;
         let mut tx = owner.begin().await?;
         done.survey_items += anonymise::survey_items(&mut tx, &ids, now).await?;
         tx.commit().await?;
     }
     let messages = periods.cutoffs(Kind::Notification, now);
+    after = 0;
     loop {
-        let ids = due_notifications(owner, &messages, batch).await?;
-        if ids.is_empty() {
-            break;
-        }
+        let ids = due_notifications(owner, after, &messages, batch).await?;
+        let Some(&last) = ids.last() else { break };
+        after = last;
         let mut tx = owner.begin().await?;
         done.notifications += anonymise::delete_notifications(&mut tx, &ids).await?;
         tx.commit().await?;
@@ -150,18 +151,19 @@ async fn write_archive(
     write().with_context(|| format!("无法写入归档文件 {}", path.display()))
 }
 
-async fn due_cases(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result<Vec<i64>> {
+async fn due_cases(db: &PgPool, after: i64, c: &Cutoffs, limit: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "SELECT c.id FROM cases c JOIN visits v ON v.id = c.visit_id
          LEFT JOIN unnest($1::bigint[], $2::timestamptz[]) AS l(j, cutoff) ON l.j = v.county_id
-         WHERE c.anonymised_at IS NULL AND c.status = ANY($3)
+         WHERE c.id > $6 AND c.anonymised_at IS NULL AND c.status = ANY($3)
            AND COALESCE(c.closed_at, c.updated_at) <= COALESCE(l.cutoff, $4)
          ORDER BY c.id LIMIT $5",
         &c.jurisdictions,
         &c.cutoffs,
         &ended_states(),
         c.default,
-        limit
+        limit,
+        after
     )
     .fetch_all(db)
     .await
@@ -169,11 +171,16 @@ async fn due_cases(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result<Vec<i64
 
 /// Registrations of visits past the period that became no case (none from an issue of theirs,
 /// none from the survey item they report).
-async fn due_registrations(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result<Vec<i64>> {
+async fn due_registrations(
+    db: &PgPool,
+    after: i64,
+    c: &Cutoffs,
+    limit: i64,
+) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "SELECT r.id FROM registrations r JOIN visits v ON v.id = r.visit_id
          LEFT JOIN unnest($1::bigint[], $2::timestamptz[]) AS l(j, cutoff) ON l.j = v.county_id
-         WHERE r.anonymised_at IS NULL
+         WHERE r.id > $5 AND r.anonymised_at IS NULL
            AND v.visit_date <= (COALESCE(l.cutoff, $3) AT TIME ZONE 'Asia/Shanghai')::date
            AND NOT EXISTS (SELECT 1 FROM receptions rc JOIN issues i ON i.reception_id = rc.id
                            JOIN cases k ON k.issue_id = i.id WHERE rc.registration_id = r.id)
@@ -182,24 +189,31 @@ async fn due_registrations(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result
         &c.jurisdictions,
         &c.cutoffs,
         c.default,
-        limit
+        limit,
+        after
     )
     .fetch_all(db)
     .await
 }
 
-async fn due_survey_items(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result<Vec<i64>> {
+async fn due_survey_items(
+    db: &PgPool,
+    after: i64,
+    c: &Cutoffs,
+    limit: i64,
+) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "SELECT s.id FROM survey_items s JOIN visits v ON v.id = s.visit_id
          LEFT JOIN unnest($1::bigint[], $2::timestamptz[]) AS l(j, cutoff) ON l.j = v.county_id
-         WHERE s.anonymised_at IS NULL
+         WHERE s.id > $5 AND s.anonymised_at IS NULL
            AND v.visit_date <= (COALESCE(l.cutoff, $3) AT TIME ZONE 'Asia/Shanghai')::date
            AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.survey_item_id = s.id)
          ORDER BY s.id LIMIT $4",
         &c.jurisdictions,
         &c.cutoffs,
         c.default,
-        limit
+        limit,
+        after
     )
     .fetch_all(db)
     .await
@@ -207,7 +221,12 @@ async fn due_survey_items(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result<
 
 /// Messages past the period of the jurisdiction of the visit they are about, or of the account
 /// they went to.
-async fn due_notifications(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result<Vec<i64>> {
+async fn due_notifications(
+    db: &PgPool,
+    after: i64,
+    c: &Cutoffs,
+    limit: i64,
+) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "SELECT n.id FROM notifications n
          LEFT JOIN registrations r ON r.id = n.registration_id
@@ -215,12 +234,13 @@ async fn due_notifications(db: &PgPool, c: &Cutoffs, limit: i64) -> sqlx::Result
          LEFT JOIN visits v ON v.id = COALESCE(r.visit_id, s.visit_id)
          LEFT JOIN users u ON u.id = n.user_id
          LEFT JOIN unnest($1::bigint[], $2::timestamptz[]) AS l(j, cutoff) ON l.j = COALESCE(v.county_id, u.jurisdiction_id)
-         WHERE n.created_at <= COALESCE(l.cutoff, $3)
+         WHERE n.id > $5 AND n.created_at <= COALESCE(l.cutoff, $3)
          ORDER BY n.id LIMIT $4",
         &c.jurisdictions,
         &c.cutoffs,
         c.default,
-        limit
+        limit,
+        after
     )
     .fetch_all(db)
     .await
