@@ -123,7 +123,8 @@ pub fn cutoff(now: DateTime<Utc>, days: i32) -> DateTime<Utc> {
     now - Duration::days(days.into())
 }
 
-/// A row that started at `start` is due at `cutoff`.
+/// A row that started at `start` is due at `cutoff` (the queries of `retention` and
+/// `audit_expiry` compare the same way).
 pub fn due(start: DateTime<Utc>, cutoff: DateTime<Utc>) -> bool {
     start <= cutoff
 }
