@@ -91,19 +91,21 @@ async fn run_one(
 ) -> anyhow::Result<String> {
     match task {
         Task::Retention => {
-            let d = retention::run(owner, keys, now, archive_dir, BATCH).await?;
+            let mut d = retention::Done::default();
+            let outcome = retention::run(owner, keys, now, archive_dir, BATCH, &mut d).await;
             let detail = json!({
                 "registrations": d.registrations, "survey_items": d.survey_items,
                 "cases_archived": d.cases, "case_sources": d.case_sources,
                 "notifications": d.notifications, "phone_codes": d.phone_codes,
                 "archive_dir": archive_dir.display().to_string(),
             });
-            audit::record(
-                owner,
-                &system(),
-                Entry::ok("maintenance.retention").detail(detail),
-            )
-            .await?;
+            // What was committed is recorded, even when a later step failed.
+            let entry = match outcome {
+                Ok(()) => Entry::ok("maintenance.retention"),
+                Err(_) => Entry::failed("maintenance.retention"),
+            };
+            audit::record(owner, &system(), entry.detail(detail)).await?;
+            outcome?;
             Ok(format!(
                 "到期匿名化：未形成交办件的登记 {} 条、调查事项 {} 条；已结交办件 {} 件先归档为一案一档文件（{}）后匿名化，随之匿名化登记和调查事项 {} 条；删除通知 {} 条、短信验证码 {} 条。",
                 d.registrations,

@@ -51,16 +51,17 @@ pub async fn periods(db: &PgPool) -> sqlx::Result<Periods> {
     Ok(p)
 }
 
-/// Run retention as of `now`, writing case archives into `archive_dir`.
+/// Run retention as of `now`, writing case archives into `archive_dir`; `done` counts what is
+/// committed, also when a later step fails.
 pub async fn run(
     owner: &PgPool,
     keys: &Keys,
     now: DateTime<Utc>,
     archive_dir: &Path,
     batch: i64,
-) -> anyhow::Result<Done> {
+    done: &mut Done,
+) -> anyhow::Result<()> {
     let periods = periods(owner).await?;
-    let mut done = Done::default();
     let cases = periods.cutoffs(Kind::ClosedCase, now);
     // Each pass continues after the last id of the one before: rows not due are read once.
     let mut after = 0;
@@ -125,7 +126,7 @@ pub async fn run(
         }
         done.phone_codes += gone;
     }
-    Ok(done)
+    Ok(())
 }
 
 /// The 一案一档 file of case `id`, on disk and synced before its data may be anonymised.

@@ -40,6 +40,7 @@ mod keys;
 mod layers;
 mod login;
 mod maintenance;
+mod maintenance_audit;
 mod pg_dump;
 mod pitr;
 mod plan;

@@ -1,22 +1,20 @@
 //! `xiafang maintenance` (issue 17, DESIGN §7 Retention) as the owner runs it: what is past its
 //! period is archived, anonymised or deleted — and nothing else; a jurisdiction's own period
-//! counts; a second run changes nothing; old audit entries go while the chain still verifies.
+//! counts; a second run changes nothing. The audit log's part: `maintenance_audit.rs`.
 
 use crate::cases::{case, close, world};
 use crate::fixtures::{Reg, register, visit};
-use crate::harness::{HOME_JURISDICTION, TestApp, app_url, fresh_database};
-use crate::keys::{scratch, xiafang};
-use chrono::{DateTime, Duration, Utc};
+use crate::harness::fresh_database;
+use crate::keys::scratch;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::io::Read;
 use std::path::Path;
-use xiafang::audit::{self, Verdict};
 use xiafang::crypto::Keys;
 use xiafang::followup::archive;
 use xiafang::maintenance::anonymise::PLACEHOLDER;
 use xiafang::maintenance::{self, Task};
 use xiafang::privacy::Column;
-use xiafang::web::auth::Role;
 
 /// Every table holding a citizen's data, and which of its rows belong to registration `$1`.
 const OF_REGISTRATION: &[(&str, &str)] = &[
@@ -136,7 +134,7 @@ where
 }
 
 /// One maintenance run of `tasks` as of `now`: each task's summary.
-async fn run(
+pub(crate) async fn run(
     owner: &PgPool,
     keys: &Keys,
     tasks: &[Task],
@@ -304,6 +302,21 @@ async fn retention_archives_closed_cases_before_anonymising_them_and_leaves_the_
         );
     }
 
+    // No archive can be written: the case keeps its data, and the run fails saying why.
+    let blocked = dir.join("a-file");
+    std::fs::write(&blocked, b"").unwrap();
+    let done = maintenance::run(owner, keys, &[Task::Retention], Utc::now(), &blocked).await;
+    let failed = done.unwrap().remove(0).unwrap_err();
+    assert!(
+        format!("{failed:#}").contains("无法创建归档目录"),
+        "{failed:#}"
+    );
+    assert!(!personal_data(owner, OF_CASE, closed).await.is_empty());
+    let failures =
+        "SELECT count(*) FROM audit_log WHERE action = 'maintenance.retention' AND NOT success";
+    let failures: i64 = sqlx::query_scalar(failures).fetch_one(owner).await.unwrap();
+    assert_eq!(failures, 1, "what it did is recorded, as failed");
+
     let summary = run(owner, keys, &[Task::Retention], Utc::now(), &dir).await;
     assert!(
         summary.contains("未形成交办件的登记 1 条、调查事项 1 条"),
@@ -400,7 +413,7 @@ async fn retention_archives_closed_cases_before_anonymising_them_and_leaves_the_
         scalar::<i64>(owner, messages, open_reg).await,
         open_messages
     );
-    assert_eq!(w.app.audit_count("maintenance.retention").await, 1);
+    assert_eq!(w.app.audit_count("maintenance.retention").await, 2);
 
     // The county keeps registrations that became no case for 30 days only: the recent one goes.
     sqlx::query("INSERT INTO retention_periods (jurisdiction_id, kind, days) SELECT id, 'no_case', 30 FROM jurisdictions WHERE code = '330726'")
@@ -464,143 +477,5 @@ async fn every_table_with_ciphertext_is_covered_by_retention() {
     assert!(
         missing.is_empty(),
         "tables with ciphertext no retention test covers: {missing:?}"
-    );
-}
-
-#[tokio::test]
-async fn old_audit_entries_go_as_a_prefix_and_the_chain_still_verifies() {
-    let app = TestApp::spawn().await;
-    let owner = PgPool::connect(&app.url).await.unwrap();
-    let keys = &*app.state.keys;
-    let dir = scratch("maintenance-audit");
-    app.signed_in("shenji", Role::Auditor).await;
-    let count = |sql: &'static str, at: DateTime<Utc>| {
-        let owner = owner.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(at)
-                .fetch_one(&owner)
-                .await
-                .unwrap()
-        }
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let mark = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    app.signed_in("xinfang", Role::Staff).await;
-    let older = "SELECT count(*) FROM audit_log WHERE at <= $1";
-    let newer = "SELECT count(*) FROM audit_log WHERE at > $1";
-    let (old, new) = (count(older, mark).await, count(newer, mark).await);
-    assert!(old > 0 && new > 0);
-    // Three years after the mark, as the audit log's default period says.
-    let later = mark + Duration::days(1095);
-
-    // The province keeps its entries five years: nothing is due yet.
-    let province = "SELECT id FROM jurisdictions WHERE code = $1";
-    let province: i64 = sqlx::query_scalar(province)
-        .bind(HOME_JURISDICTION)
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    let set =
-        "INSERT INTO retention_periods (jurisdiction_id, kind, days) VALUES ($1, 'audit', $2)";
-    let refused = sqlx::query(set)
-        .bind(province)
-        .bind(100)
-        .execute(&owner)
-        .await;
-    assert!(refused.is_err(), "audit entries are kept 184 days at least");
-    sqlx::query(set)
-        .bind(province)
-        .bind(1825)
-        .execute(&owner)
-        .await
-        .unwrap();
-    let summary = run(&owner, keys, &[Task::AuditExpiry], later, &dir).await;
-    assert!(summary.contains("删除：0 条"), "{summary}");
-    assert_eq!(count(older, mark).await, old);
-
-    sqlx::query("DELETE FROM retention_periods")
-        .execute(&owner)
-        .await
-        .unwrap();
-    let summary = run(
-        &owner,
-        keys,
-        &[Task::AuditExpiry, Task::AuditVerify],
-        later,
-        &dir,
-    )
-    .await;
-    assert!(summary.contains(&format!("删除：{old} 条")), "{summary}");
-    assert!(summary.contains("审计日志完整"), "{summary}");
-    assert_eq!(count(older, mark).await, 0);
-    assert!(
-        count(newer, mark).await > new,
-        "the newer entries stay, and the run's own follow"
-    );
-    assert!(matches!(
-        audit::verify(&owner).await.unwrap(),
-        Verdict::Intact { .. }
-    ));
-    let summary = run(&owner, keys, &[Task::AuditExpiry], later, &dir).await;
-    assert!(
-        summary.contains("删除：0 条"),
-        "a second run deletes nothing: {summary}"
-    );
-    assert_eq!(app.audit_count("maintenance.audit_expiry").await, 3);
-    assert_eq!(app.audit_count("maintenance.audit_verify").await, 1);
-}
-
-#[tokio::test]
-async fn the_command_runs_every_task_as_the_owner_and_fails_on_a_broken_chain() {
-    let url = fresh_database().await;
-    let app = app_url(&url).await;
-    let dir = scratch("maintenance-command");
-    let keys = dir.join("keys.json");
-    let archive = dir.join("archive");
-    let archive = archive.to_str().unwrap();
-    let out = xiafang(
-        &url,
-        &app,
-        &keys,
-        &["maintenance", "--archive-dir", archive],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in ["到期匿名化：", "审计日志到期删除：", "审计日志完整："] {
-        assert!(stdout.contains(line), "{stdout}");
-    }
-    let owner = PgPool::connect(&url).await.unwrap();
-    let actions: Vec<String> = sqlx::query_scalar(
-        "SELECT action FROM audit_log WHERE actor_name = '系统维护' ORDER BY id",
-    )
-    .fetch_all(&owner)
-    .await
-    .unwrap();
-    assert_eq!(
-        actions,
-        [
-            "maintenance.retention",
-            "maintenance.audit_expiry",
-            "maintenance.audit_verify"
-        ]
-    );
-
-    // An entry altered: the check fails, and says where.
-    sqlx::query("UPDATE audit_log SET actor_name = 'x' WHERE id = (SELECT min(id) FROM audit_log)")
-        .execute(&owner)
-        .await
-        .unwrap();
-    let out = xiafang(&url, &app, &keys, &["maintenance", "audit-verify"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("审计日志在第") && stderr.contains("断开"),
-        "{stderr}"
     );
 }
