@@ -66,6 +66,7 @@ const PLAIN: &[&str] = &[
     "background",
     "policy_basis",
     "proposed_handling",
+    "issues",
 ];
 
 /// The personal data left in the rows of subject `id`: "table.column" of each value found.
@@ -86,7 +87,7 @@ async fn personal_data(owner: &PgPool, tables: &[(&str, &str)], id: i64) -> Vec<
                 format!("SELECT count(*) FROM {table} WHERE ({rows}) AND length({column}) > 0")
             } else if column.ends_with("_mask") || PLAIN.contains(&column.as_str()) {
                 format!(
-                    "SELECT count(*) FROM {table} WHERE ({rows}) AND {column}::text NOT IN ('', '{PLACEHOLDER}')"
+                    "SELECT count(*) FROM {table} WHERE ({rows}) AND {column}::text NOT IN ('', '[]', '{PLACEHOLDER}')"
                 )
             } else {
                 continue;
@@ -284,6 +285,35 @@ async fn retention_archives_closed_cases_before_anonymising_them_and_leaves_the_
                    JOIN receptions rc ON rc.id = i.reception_id WHERE c.id = $1";
     let closed_reg: i64 = scalar(owner, of_case, closed).await;
     let open_reg: i64 = scalar(owner, of_case, open).await;
+    // An earlier version of the closed case's reception (a same-day correction).
+    let texts = keys
+        .encrypt(Column::RECEPTION_VERSION_STATEMENT, 0, "李四说村道坏了")
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO reception_versions (reception_id, version, statement_cipher, statement_key_id, issues,
+                                         recorded_by, recorded_at, replaced_at)
+         SELECT id, 1, $2, $3, '[{\"summary\": \"李四家门口的村道\"}]', recorded_by, now(), now()
+         FROM receptions WHERE registration_id = $1",
+    )
+    .bind(closed_reg)
+    .bind(texts.bytes)
+    .bind(texts.key_id)
+    .execute(owner)
+    .await
+    .unwrap();
+    // SMS codes of 200 days ago and of today.
+    for age in [200, 0] {
+        sqlx::query(
+            "INSERT INTO phone_codes (phone_cipher, phone_key_id, phone_index, phone_mask, code_hash, created_at, expires_at)
+             VALUES ($1, 1, $2, '138****5678', $2, now() - make_interval(days => $3), now() - make_interval(days => $3) + interval '10 minutes')",
+        )
+        .bind(vec![7u8; 40])
+        .bind(vec![8u8; 32])
+        .bind(age)
+        .execute(owner)
+        .await
+        .unwrap();
+    }
     // A message of 200 days ago; the open case's are new.
     exec(owner, "UPDATE notifications SET created_at = now() - interval '200 days' WHERE registration_id = $1", recent).await;
     let messages = "SELECT count(*) FROM notifications WHERE registration_id = $1";
@@ -324,7 +354,7 @@ async fn retention_archives_closed_cases_before_anonymising_them_and_leaves_the_
     );
     assert!(summary.contains("已结交办件 1 件"), "{summary}");
     assert!(
-        summary.contains("随之匿名化登记和调查事项 1 条"),
+        summary.contains("随之匿名化登记和调查事项 1 条") && summary.contains("短信验证码 1 条"),
         "{summary}"
     );
 
@@ -409,6 +439,12 @@ async fn retention_archives_closed_cases_before_anonymising_them_and_leaves_the_
         0,
         "the old message is gone"
     );
+    let codes: Vec<bool> =
+        sqlx::query_scalar("SELECT created_at > now() - interval '1 day' FROM phone_codes")
+            .fetch_all(owner)
+            .await
+            .unwrap();
+    assert_eq!(codes, [true], "the old SMS code is gone, today's stays");
     assert_eq!(
         scalar::<i64>(owner, messages, open_reg).await,
         open_messages
