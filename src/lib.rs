@@ -17,6 +17,7 @@ pub mod error;
 pub mod followup;
 pub mod job_runs;
 pub mod live;
+pub mod maintenance;
 pub mod notify;
 pub mod prepare;
 pub mod privacy;

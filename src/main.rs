@@ -221,6 +221,15 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// As the owner (daily, on a timer): retention and anonymisation, audit-entry expiry, the
+    /// audit chain check — all in this order, or the one named; non-zero exit if any fails.
+    Maintenance {
+        #[command(subcommand)]
+        task: Option<MaintenanceCommand>,
+        /// Where closed cases are written as 一案一档 files before anonymisation (default: <data-dir>/archive).
+        #[arg(long, env = "XIAFANG_ARCHIVE_DIR", global = true)]
+        archive_dir: Option<PathBuf>,
+    },
     /// Seed the demo county and exit.
     Demo {
         /// Also seed the 2003 Pujiang day at full size, today: 14 rooms, 429 registrations scheduled.
@@ -252,6 +261,16 @@ enum RegionsCommand {
 enum AuditCommand {
     /// Recompute the SM3 chain of every entry; exit non-zero at the first that does not match.
     Verify,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum MaintenanceCommand {
+    /// Anonymise what is past its period (closed cases archived first), delete old notifications.
+    Retention,
+    /// Delete audit entries older than their period.
+    AuditExpiry,
+    /// Recompute the audit chain.
+    AuditVerify,
 }
 
 #[derive(Subcommand)]
@@ -396,6 +415,40 @@ async fn rotate_keys(owner: &str, keys_path: &std::path::Path, batch: i64) -> an
     Ok(())
 }
 
+/// `maintenance [TASK]`: each task's summary, or why it failed; an error if any did.
+async fn maintenance(
+    owner: &str,
+    keys_path: &std::path::Path,
+    task: Option<MaintenanceCommand>,
+    archive_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use xiafang::maintenance::{self, Task};
+    let tasks = match task {
+        None => Task::ALL.to_vec(),
+        Some(MaintenanceCommand::Retention) => vec![Task::Retention],
+        Some(MaintenanceCommand::AuditExpiry) => vec![Task::AuditExpiry],
+        Some(MaintenanceCommand::AuditVerify) => vec![Task::AuditVerify],
+    };
+    let pool = db::connect(owner, 3).await?;
+    let keys = xiafang::crypto::store::keys_for_serving(&pool, keys_path).await?;
+    let done = maintenance::run(&pool, &keys, &tasks, chrono::Utc::now(), archive_dir).await;
+    pool.close().await;
+    let mut failed = 0;
+    for outcome in done? {
+        match outcome {
+            Ok(summary) => println!("{summary}"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("失败：{e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("维护任务中有 {failed} 项失败。{failed} maintenance task(s) failed.");
+    }
+    Ok(())
+}
+
 /// `regions import-townships FILE`: all lines or none.
 async fn import_townships(pool: &sqlx::PgPool, file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file)
@@ -416,7 +469,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
             if let Some(generated) = db::migrate(owner, password.as_deref()).await? {
                 println!("已创建应用角色 {}，密码（只显示这一次，写进 DATABASE_URL）：{generated}", db::APP_ROLE);
             }
-        } else if matches!(command, Command::Migrate | Command::SeedScale { .. } | Command::Keys { .. }) {
+        } else if matches!(command, Command::Migrate | Command::SeedScale { .. } | Command::Keys { .. } | Command::Maintenance { .. }) {
             anyhow::bail!("这个命令以数据库所有者身份运行：请设置 XIAFANG_OWNER_DATABASE_URL（或 --owner-database-url）");
         }
         if let Command::Migrate = command {
@@ -426,6 +479,11 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
         if let Command::Keys { command: KeysCommand::Rotate { batch } } = command {
             let owner = database.owner_url.as_deref().expect("checked above");
             return rotate_keys(owner, &config.keys_path(), batch).await;
+        }
+        if let Command::Maintenance { task, archive_dir } = command {
+            let owner = database.owner_url.as_deref().expect("checked above");
+            let archive_dir = archive_dir.unwrap_or_else(|| config.data_dir.join("archive"));
+            return maintenance(owner, &config.keys_path(), task, &archive_dir).await;
         }
         let pool = db::connect(database.app_url()?, 2).await?;
         db::check_serving(&pool).await?;
@@ -472,7 +530,9 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<()> 
                 let owner = database.owner_url.as_deref().expect("checked above");
                 xiafang::followup::seed_scale::seed(owner, &xiafang::followup::seed_scale::Options { cases, registrations, password }).await?;
             }
-            Command::Serve { .. } | Command::Keys { .. } | Command::Backup { .. } | Command::Restore { .. } => unreachable!(),
+            Command::Serve { .. } | Command::Keys { .. } | Command::Maintenance { .. } | Command::Backup { .. } | Command::Restore { .. } => {
+                unreachable!()
+            }
         }
         pool.close().await;
         anyhow::Ok(())

@@ -171,7 +171,8 @@ impl Keys {
         )?)
     }
 
-    /// `decrypt` for bytes that are not text (attachments).
+    /// `decrypt` for bytes that are not text (attachments). Key id 0 holds no ciphertext (the
+    /// benchmark's placeholders, anonymised rows): it reads as empty.
     pub fn decrypt_bytes(
         &self,
         column: Column,
@@ -179,6 +180,9 @@ impl Keys {
         key_id: i16,
         bytes: &[u8],
     ) -> anyhow::Result<Vec<u8>> {
+        if key_id == 0 {
+            return Ok(Vec::new());
+        }
         self.provider
             .decrypt(key_id, &column.aad(&row), bytes)
             .map_err(|e| {
@@ -187,8 +191,8 @@ impl Keys {
     }
 
     /// A field that may still be plaintext: rows written before it was encrypted keep their
-    /// plaintext until `keys rotate` seals it (`prepare::legacy_plaintext`). Key id 0 marks the
-    /// benchmark's placeholders (`seed-scale`), which read as empty.
+    /// plaintext until `keys rotate` seals it (`prepare::legacy_plaintext`). Key id 0 (the
+    /// benchmark's placeholders, anonymised rows) reads as empty.
     pub fn open(
         &self,
         column: Column,
@@ -198,7 +202,6 @@ impl Keys {
         key_id: Option<i16>,
     ) -> anyhow::Result<String> {
         match (cipher, key_id) {
-            (Some(_), Some(0)) => Ok(String::new()),
             (Some(bytes), Some(key_id)) => self.decrypt(column, row, key_id, &bytes),
             _ => Ok(plain.unwrap_or_default()),
         }

@@ -24,6 +24,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO xiafang_a
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO xiafang_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, case_events, feedback, document_deliveries, attachments, reception_versions FROM xiafang_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM xiafang_app;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON retention_periods FROM xiafang_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO xiafang_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO xiafang_app;
 "#;

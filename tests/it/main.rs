@@ -39,6 +39,8 @@ mod jurisdictions_visits;
 mod keys;
 mod layers;
 mod login;
+mod maintenance;
+mod maintenance_audit;
 mod pg_dump;
 mod pitr;
 mod plan;
