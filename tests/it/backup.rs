@@ -32,7 +32,7 @@ fn run(data_dir: &Path, keys: &Path, args: &[&str]) -> Output {
     xiafang(data_dir, keys, args).output().unwrap()
 }
 
-fn succeeded(out: &Output, what: &str) -> String {
+pub fn succeeded(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what}: {}",

@@ -3,11 +3,11 @@
 //! moment noted, registration B, the segment switched and archived, then `restore --base --until`
 //! that moment into a fresh data directory: A is there, B is not.
 
-use crate::backup::owner;
+use crate::backup::{owner, succeeded};
 use crate::embedded::{free_port, signal, wait_ready};
 use sqlx::{Connection, PgConnection};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xiafang::db::embedded::{Cluster, ClusterOptions};
 
@@ -24,15 +24,6 @@ fn xiafang(data_dir: &Path, archive: &Path, args: &[&str]) -> Command {
         .env_remove("XIAFANG_OWNER_DATABASE_URL")
         .env("RUST_LOG", "warn");
     c
-}
-
-fn succeeded(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// A registration in the demo's first visit, its code `code` (ciphertexts of the right shape:
